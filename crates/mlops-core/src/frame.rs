@@ -1,0 +1,679 @@
+//! The frame side: conversions between polars frames, rows and matrices, the frame path of every
+//! fitted [`Op`], and the content hash that versions a dataset.
+
+use std::collections::BTreeMap;
+
+use ndarray::Array2;
+use polars::prelude::{
+    self as pl, BooleanChunked, Column, DataFrame, DataType, Float64Chunked, Int32Chunked, Int64Chunked,
+    ChunkApply, IntoColumn, IntoLazy, IntoSeries, PlSmallStr, Series, StringChunked, TimeUnit, UniqueKeepStrategy,
+};
+
+use crate::expr::MICROS_PER_DAY;
+use crate::ops::{
+    CastTo, FillDirection, Keep, OnError, Op, UnknownPolicy, bin_index, cast_value, clean_text, clip,
+    fill_cell, map_value, unknown_category,
+};
+use crate::value::{DType, Row, Value};
+use crate::{CoreError, Result};
+
+/// Where a frame is being transformed: training applies row filters, inference keeps every row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Building a training set: row filters drop rows.
+    Training,
+    /// Scoring: one output row per input row.
+    Inference,
+}
+
+/// The logical type of a polars type, `None` for types the toolkit does not handle (lists, structs).
+pub fn dtype_of(dt: &DataType) -> Option<DType> {
+    Some(match dt {
+        DataType::Boolean => DType::Bool,
+        dt if dt.is_integer() => DType::Int,
+        dt if dt.is_float() => DType::Float,
+        DataType::String | DataType::Categorical(..) | DataType::Enum(..) => DType::Str,
+        DataType::Date => DType::Date,
+        DataType::Datetime(..) => DType::Datetime,
+        DataType::Null => DType::Str,
+        _ => return None,
+    })
+}
+
+/// The polars type a logical type is stored as.
+pub fn polars_dtype(t: DType) -> DataType {
+    match t {
+        DType::Bool => DataType::Boolean,
+        DType::Int => DataType::Int64,
+        DType::Float => DataType::Float64,
+        DType::Str => DataType::String,
+        DType::Date => DataType::Date,
+        DType::Datetime => DataType::Datetime(TimeUnit::Microseconds, None),
+    }
+}
+
+fn pe(context: impl Into<String>) -> impl FnOnce(pl::PolarsError) -> CoreError {
+    let context = context.into();
+    move |e| CoreError::polars(context, e)
+}
+
+/// The logical type of each column, for expression checks; `None` for unsupported columns.
+pub fn schema_of(df: &DataFrame) -> BTreeMap<String, DType> {
+    df.columns().iter().filter_map(|c| Some((c.name().to_string(), dtype_of(c.dtype())?))).collect()
+}
+
+/// Column names, as owned strings.
+pub fn column_names(df: &DataFrame) -> Vec<String> {
+    df.columns().iter().map(|c| c.name().to_string()).collect()
+}
+
+/// The column, or an error listing the available ones.
+pub fn column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a Column> {
+    df.column(name).map_err(|_| CoreError::missing_column(name, column_names(df)))
+}
+
+/// Every value of a column, in row order.
+pub fn column_values(col: &Column) -> Result<Vec<Value>> {
+    let name = col.name().to_string();
+    let t = dtype_of(col.dtype()).ok_or_else(|| CoreError::WrongType {
+        column: name.clone(),
+        found: col.dtype().to_string(),
+        expected: "bool, number, text, date or datetime".into(),
+    })?;
+    let series = col.as_materialized_series();
+    Ok(match t {
+        DType::Bool => series.bool().map_err(pe(&name))?.iter().map(Value::from).collect(),
+        DType::Int => {
+            let s = series.cast(&DataType::Int64).map_err(pe(&name))?;
+            s.i64().map_err(pe(&name))?.iter().map(Value::from).collect()
+        }
+        DType::Float => {
+            let s = series.cast(&DataType::Float64).map_err(pe(&name))?;
+            s.f64().map_err(pe(&name))?.iter().map(Value::from).collect()
+        }
+        DType::Str => {
+            let s = series.cast(&DataType::String).map_err(pe(&name))?;
+            s.str().map_err(pe(&name))?.iter().map(|o| o.map_or(Value::Null, |s| Value::Str(s.to_string()))).collect()
+        }
+        DType::Date => {
+            let s = series.cast(&DataType::Int32).map_err(pe(&name))?;
+            s.i32().map_err(pe(&name))?.iter().map(|o| o.map_or(Value::Null, Value::Date)).collect()
+        }
+        DType::Datetime => {
+            let s = series
+                .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+                .and_then(|s| s.cast(&DataType::Int64))
+                .map_err(pe(&name))?;
+            s.i64().map_err(pe(&name))?.iter().map(|o| o.map_or(Value::Null, Value::Datetime)).collect()
+        }
+    })
+}
+
+/// A typed column from values. Values of another type than `dtype` become null, except ints in a
+/// float column, which widen.
+pub fn column_from_values(name: &str, dtype: DType, values: &[Value]) -> Column {
+    let name = PlSmallStr::from(name);
+    let series: Series = match dtype {
+        DType::Bool => values
+            .iter()
+            .map(|v| match v {
+                Value::Bool(b) => Some(*b),
+                _ => None,
+            })
+            .collect::<BooleanChunked>()
+            .with_name(name)
+            .into_series(),
+        DType::Int => values
+            .iter()
+            .map(|v| match v {
+                Value::Int(i) => Some(*i),
+                _ => None,
+            })
+            .collect::<Int64Chunked>()
+            .with_name(name)
+            .into_series(),
+        DType::Float => values
+            .iter()
+            .map(|v| match v {
+                Value::Float(_) | Value::Int(_) => v.as_f64(),
+                _ => None,
+            })
+            .collect::<Float64Chunked>()
+            .with_name(name)
+            .into_series(),
+        DType::Str => values
+            .iter()
+            .map(|v| v.as_str())
+            .collect::<StringChunked>()
+            .with_name(name)
+            .into_series(),
+        DType::Date => values
+            .iter()
+            .map(|v| match v {
+                Value::Date(d) => Some(*d),
+                _ => None,
+            })
+            .collect::<Int32Chunked>()
+            .with_name(name)
+            .into_date()
+            .into_series(),
+        DType::Datetime => values
+            .iter()
+            .map(|v| match v {
+                Value::Datetime(us) => Some(*us),
+                _ => None,
+            })
+            .collect::<Int64Chunked>()
+            .with_name(name)
+            .into_datetime(TimeUnit::Microseconds, None)
+            .into_series(),
+    };
+    series.into_column()
+}
+
+/// The type a list of values fits: the first non-null one, widened to float when ints and floats
+/// mix; text when nothing is known.
+pub fn infer_dtype(values: &[Value]) -> DType {
+    let mut found: Option<DType> = None;
+    for t in values.iter().filter_map(Value::dtype) {
+        found = Some(match found {
+            None => t,
+            Some(f) if f == t => f,
+            Some(f) if f.is_numeric() && t.is_numeric() => DType::Float,
+            Some(_) => DType::Str,
+        });
+    }
+    found.unwrap_or(DType::Str)
+}
+
+/// Splits a frame into rows.
+pub fn rows_from_frame(df: &DataFrame) -> Result<Vec<Row>> {
+    let mut rows = vec![Row::new(); df.height()];
+    for col in df.columns() {
+        let name = col.name().to_string();
+        for (row, v) in rows.iter_mut().zip(column_values(col)?) {
+            row.insert(name.clone(), v);
+        }
+    }
+    Ok(rows)
+}
+
+/// Builds a frame from rows with the given columns and types; missing keys are nulls.
+pub fn frame_from_rows(rows: &[Row], columns: &[(String, DType)]) -> Result<DataFrame> {
+    let cols = columns
+        .iter()
+        .map(|(name, t)| {
+            let values: Vec<Value> = rows.iter().map(|r| r.get(name).cloned().unwrap_or(Value::Null)).collect();
+            column_from_values(name, *t, &values)
+        })
+        .collect();
+    DataFrame::new(rows.len(), cols).map_err(pe("cannot build frame from rows"))
+}
+
+/// The named numeric columns as a row-major `f64` matrix, the one place frames become model input.
+///
+/// Booleans read 0/1; a null or a non-numeric column is an error naming the column.
+pub fn to_matrix(df: &DataFrame, columns: &[String]) -> Result<Array2<f64>> {
+    let mut out = Array2::<f64>::zeros((df.height(), columns.len()));
+    for (j, name) in columns.iter().enumerate() {
+        let col = column(df, name)?;
+        if !matches!(dtype_of(col.dtype()), Some(DType::Int | DType::Float | DType::Bool)) {
+            return Err(CoreError::WrongType {
+                column: name.clone(),
+                found: col.dtype().to_string(),
+                expected: "number or bool".into(),
+            });
+        }
+        let floats = col.cast(&DataType::Float64).map_err(pe(name.as_str()))?;
+        let ca = floats.f64().map_err(pe(name.as_str()))?;
+        for (i, v) in ca.iter().enumerate() {
+            out[[i, j]] = v.ok_or_else(|| CoreError::Conversion {
+                column: name.clone(),
+                row: Some(i),
+                value: "null".into(),
+                target: "number (impute missing values before training)".into(),
+            })?;
+        }
+    }
+    Ok(out)
+}
+
+fn f64_column(df: &DataFrame, name: &str) -> Result<Float64Chunked> {
+    let col = column(df, name)?;
+    if !matches!(dtype_of(col.dtype()), Some(DType::Int | DType::Float | DType::Bool)) {
+        return Err(CoreError::WrongType { column: name.into(), found: col.dtype().to_string(), expected: "number".into() });
+    }
+    let cast = col.cast(&DataType::Float64).map_err(pe(name))?;
+    Ok(cast.f64().map_err(pe(name))?.clone())
+}
+
+fn put(mut df: DataFrame, col: impl IntoColumn) -> Result<DataFrame> {
+    df.with_column(col.into_column()).map_err(pe("cannot add column"))?;
+    Ok(df)
+}
+
+/// Category keys of a column, as [`Value::key`] gives them.
+fn keys(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
+    let col = column(df, name)?;
+    if matches!(col.dtype(), DataType::String) {
+        return Ok(col.str().map_err(pe(name))?.iter().map(|o| o.map(str::to_string)).collect());
+    }
+    Ok(column_values(col)?.iter().map(Value::key).collect())
+}
+
+fn map_values(df: DataFrame, name: &str, out_name: &str, f: impl Fn(usize, Value) -> Result<Value>) -> Result<DataFrame> {
+    let values = column_values(column(&df, name)?)?;
+    let out: Vec<Value> = values.into_iter().enumerate().map(|(i, v)| f(i, v)).collect::<Result<_>>()?;
+    let t = infer_dtype(&out);
+    put(df, column_from_values(out_name, t, &out))
+}
+
+impl Op {
+    /// Transforms a frame. At [`Stage::Inference`] row filters pass every row through, and the
+    /// result equals [`Op::apply_row`] on each row.
+    pub fn apply_frame(&self, df: DataFrame, stage: Stage) -> Result<DataFrame> {
+        match self {
+            Op::Rename { mapping } => {
+                let names = column_names(&df);
+                for (from, _) in mapping {
+                    if !names.contains(from) {
+                        return Err(CoreError::missing_column(from, &names));
+                    }
+                }
+                let renamed: Vec<String> = names
+                    .iter()
+                    .map(|n| mapping.iter().find(|(from, _)| from == n).map_or_else(|| n.clone(), |(_, to)| to.clone()))
+                    .collect();
+                let mut df = df;
+                df.set_column_names(&renamed).map_err(pe("cannot rename columns"))?;
+                Ok(df)
+            }
+            Op::Drop { columns } => {
+                for c in columns {
+                    column(&df, c)?;
+                }
+                Ok(df.drop_many(columns.iter().map(String::as_str)))
+            }
+            Op::Cast { column: name, to, on_error } => cast_frame(df, name, to, *on_error),
+            Op::FillNull { column: name, value } => {
+                let values = column_values(column(&df, name)?)?;
+                let out: Vec<Value> = values.into_iter().map(|v| fill_cell(name, v, value)).collect::<Result<_>>()?;
+                put(df, column_from_values(name, value.dtype().unwrap_or_else(|| infer_dtype(&out)), &out))
+            }
+            Op::FillNullByGroup { column: name, by, values: table, fallback } => {
+                let groups = keys(&df, by)?;
+                let values = column_values(column(&df, name)?)?;
+                let out: Vec<Value> = values
+                    .into_iter()
+                    .zip(groups)
+                    .map(|(v, g)| fill_cell(name, v, g.and_then(|k| table.get(&k)).unwrap_or(fallback)))
+                    .collect::<Result<_>>()?;
+                let t = fallback.dtype().unwrap_or_else(|| infer_dtype(&out));
+                put(df, column_from_values(name, t, &out))
+            }
+            Op::FillSequence { column: name, direction, fallback } => {
+                let mut values = column_values(column(&df, name)?)?;
+                let fill = |iter: &mut dyn Iterator<Item = &mut Value>| {
+                    let mut last: Option<Value> = None;
+                    for v in iter {
+                        if v.is_null() {
+                            if let Some(l) = &last {
+                                *v = l.clone();
+                            }
+                        } else {
+                            last = Some(v.clone());
+                        }
+                    }
+                };
+                // Neighbours only exist within a training frame; at inference every row stands
+                // alone and takes the fallback, exactly as a single served row does.
+                match (stage, direction) {
+                    (Stage::Inference, _) => {}
+                    (Stage::Training, FillDirection::Forward) => fill(&mut values.iter_mut()),
+                    (Stage::Training, FillDirection::Backward) => fill(&mut values.iter_mut().rev()),
+                }
+                let out: Vec<Value> = values.into_iter().map(|v| fill_cell(name, v, fallback)).collect::<Result<_>>()?;
+                let t = fallback.dtype().unwrap_or_else(|| infer_dtype(&out));
+                put(df, column_from_values(name, t, &out))
+            }
+            Op::Clip { column: name, lower, upper } => {
+                let ca = f64_column(&df, name)?.apply_values(|x| clip(x, *lower, *upper));
+                put(df, ca.with_name(name.as_str().into()))
+            }
+            Op::FilterRange { column: name, lower, upper } => {
+                let ca = f64_column(&df, name)?;
+                if stage == Stage::Inference {
+                    return Ok(df);
+                }
+                let keep: BooleanChunked = ca.iter().map(|o| Some(o.is_none_or(|x| !(x < *lower || x > *upper)))).collect();
+                df.filter(&keep).map_err(pe("cannot filter rows"))
+            }
+            Op::DropNullRows { columns, max_null_fraction } => {
+                let cols: Vec<String> = if columns.is_empty() { column_names(&df) } else { columns.clone() };
+                let mut nulls = vec![0usize; df.height()];
+                for c in &cols {
+                    let col = column(&df, c)?;
+                    let mask = col.is_null();
+                    for (n, is_null) in nulls.iter_mut().zip(mask.iter()) {
+                        *n += usize::from(is_null == Some(true));
+                    }
+                }
+                if stage == Stage::Inference || cols.is_empty() {
+                    return Ok(df);
+                }
+                let total = cols.len() as f64;
+                let keep: BooleanChunked = nulls.iter().map(|n| Some(*n as f64 / total <= *max_null_fraction)).collect();
+                df.filter(&keep).map_err(pe("cannot drop rows with nulls"))
+            }
+            Op::Deduplicate { subset, keep } => {
+                for c in subset {
+                    column(&df, c)?;
+                }
+                if stage == Stage::Inference {
+                    return Ok(df);
+                }
+                let strategy = match keep {
+                    Keep::First => UniqueKeepStrategy::First,
+                    Keep::Last => UniqueKeepStrategy::Last,
+                    Keep::None => UniqueKeepStrategy::None,
+                };
+                let subset = (!subset.is_empty()).then_some(subset.as_slice());
+                df.unique_stable(subset, strategy, None).map_err(pe("cannot drop duplicates"))
+            }
+            Op::Text { column: name, steps } => {
+                let col = column(&df, name)?;
+                let ca = col.str().map_err(|_| CoreError::WrongType {
+                    column: name.clone(),
+                    found: col.dtype().to_string(),
+                    expected: "text".into(),
+                })?;
+                let out: StringChunked = ca.iter().map(|o| o.and_then(|s| clean_text(steps, s))).collect();
+                put(df, out.with_name(name.as_str().into()))
+            }
+            Op::MapValues { column: name, output, mapping, unmapped } => {
+                let out_name = output.as_deref().unwrap_or(name);
+                map_values(df, name, out_name, |_, v| Ok(map_value(&v, mapping, unmapped)))
+            }
+            Op::Bin { column: name, output, edges, labels, closed } => {
+                let ca = f64_column(&df, name)?;
+                let out: StringChunked =
+                    ca.iter().map(|o| o.and_then(|x| bin_index(x, edges, *closed)).map(|i| labels[i].as_str())).collect();
+                put(df, out.with_name(output.as_str().into()))
+            }
+            Op::Round { column: name, decimals } => {
+                let ca = f64_column(&df, name)?.apply_values(|x| crate::expr::round_to(x, *decimals));
+                put(df, ca.with_name(name.as_str().into()))
+            }
+            Op::Linear { column: name, output, factor, offset } => {
+                let ca = f64_column(&df, name)?.apply_values(|x| x * factor + offset);
+                put(df, ca.with_name(output.as_deref().unwrap_or(name).into()))
+            }
+            Op::Scale { column: name, center, scale } => {
+                let ca = f64_column(&df, name)?.apply_values(|x| (x - center) / scale);
+                put(df, ca.with_name(name.as_str().into()))
+            }
+            Op::OneHot { column: name, categories, outputs, unknown, drop_input } => {
+                let ks = keys(&df, name)?;
+                check_unknown(name, &ks, categories, *unknown)?;
+                let mut df = df;
+                for (cat, out) in categories.iter().zip(outputs) {
+                    let ca: Float64Chunked =
+                        ks.iter().map(|k| Some(if k.as_deref() == Some(cat.as_str()) { 1.0 } else { 0.0 })).collect();
+                    df = put(df, ca.with_name(out.as_str().into()))?;
+                }
+                if *drop_input {
+                    df = df.drop(name).map_err(pe("cannot drop encoded column"))?;
+                }
+                Ok(df)
+            }
+            Op::Ordinal { column: name, output, categories, unknown } => {
+                let ks = keys(&df, name)?;
+                check_unknown(name, &ks, categories, *unknown)?;
+                let index: BTreeMap<&str, i64> =
+                    categories.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
+                let ca: Int64Chunked =
+                    ks.iter().map(|k| k.as_deref().map(|k| index.get(k).copied().unwrap_or(-1))).collect();
+                put(df, ca.with_name(output.as_deref().unwrap_or(name).into()))
+            }
+            Op::TargetEncode { column: name, outputs, table, prior, unknown, drop_input } => {
+                let ks = keys(&df, name)?;
+                let known: Vec<String> = table.keys().cloned().collect();
+                check_unknown(name, &ks, &known, *unknown)?;
+                let mut df = df;
+                for (j, out) in outputs.iter().enumerate() {
+                    let ca: Float64Chunked = ks
+                        .iter()
+                        .map(|k| {
+                            let row = k.as_ref().and_then(|k| table.get(k)).unwrap_or(prior);
+                            row.get(j).copied()
+                        })
+                        .collect();
+                    df = put(df, ca.with_name(out.as_str().into()))?;
+                }
+                if *drop_input {
+                    df = df.drop(name).map_err(pe("cannot drop encoded column"))?;
+                }
+                Ok(df)
+            }
+            Op::Derive { output, expr, dtype } => {
+                let schema = schema_of(&df);
+                let names = column_names(&df);
+                let mut checked = expr.clone();
+                checked.check(&|c: &str| schema.get(c).copied(), &names)?;
+                let mut e = checked.to_polars(&|c: &str| schema.get(c).copied());
+                if let Some(t) = dtype {
+                    e = e.cast(polars_dtype(*t));
+                }
+                df.lazy()
+                    .with_column(e.alias(output.as_str()))
+                    .collect()
+                    .map_err(pe(format!("cannot compute `{output} = {expr}`")))
+            }
+        }
+    }
+}
+
+fn check_unknown(name: &str, ks: &[Option<String>], known: &[String], policy: UnknownPolicy) -> Result<()> {
+    if policy == UnknownPolicy::Error
+        && let Some(k) = ks.iter().flatten().find(|k| !known.contains(k))
+    {
+        return Err(unknown_category(name, k, known));
+    }
+    Ok(())
+}
+
+fn cast_frame(df: DataFrame, name: &str, to: &CastTo, on_error: OnError) -> Result<DataFrame> {
+    let col = column(&df, name)?;
+    // Fast path for the common text-to-number conversions; same parser as the row path.
+    if matches!(col.dtype(), DataType::String) && matches!(to, CastTo::Float) {
+        let ca = col.str().map_err(pe(name))?;
+        let out: Float64Chunked = ca.iter().map(|o| o.and_then(crate::ops::parse_float)).collect();
+        if on_error == OnError::Raise {
+            first_failure(name, ca.iter().zip(out.iter()), to)?;
+        }
+        return put(df, out.with_name(name.into()));
+    }
+    let target = to.dtype();
+    map_values(df, name, name, |i, v| {
+        cast_value(&v, to).or_else(|()| match on_error {
+            OnError::Coerce => Ok(Value::Null),
+            OnError::Raise => Err(CoreError::Conversion {
+                column: name.to_string(),
+                row: Some(i),
+                value: v.to_string(),
+                target: target.to_string(),
+            }),
+        })
+    })
+    .and_then(|df| {
+        // `map_values` infers the type from the values; an all-null result must still have the
+        // target type.
+        let col = column(&df, name)?;
+        if dtype_of(col.dtype()) == Some(target) {
+            return Ok(df);
+        }
+        let casted = col.cast(&polars_dtype(target)).map_err(pe(name))?;
+        put(df, casted)
+    })
+}
+
+fn first_failure<'a>(
+    name: &str,
+    pairs: impl Iterator<Item = (Option<&'a str>, Option<f64>)>,
+    to: &CastTo,
+) -> Result<()> {
+    for (i, (input, output)) in pairs.enumerate() {
+        if let (Some(s), None) = (input, output) {
+            return Err(CoreError::Conversion {
+                column: name.to_string(),
+                row: Some(i),
+                value: s.to_string(),
+                target: to.dtype().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// SHA-256 over a frame's logical content: column names, types and values in row order.
+///
+/// Independent of how the frame is chunked or how a file stores it (row groups, compression,
+/// partitioning), so the same data always has the same version. Columns are hashed in parallel.
+pub fn frame_hash(df: &DataFrame) -> Result<String> {
+    let columns = df.columns();
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(columns.len().max(1));
+    let per_column: Vec<Result<[u8; 32]>> = std::thread::scope(|scope| {
+        let chunks: Vec<Vec<(usize, &Column)>> = (0..workers)
+            .map(|w| columns.iter().enumerate().filter(|(i, _)| i % workers == w).collect())
+            .collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(|(i, c)| (i, hash_column(c))).collect::<Vec<_>>()))
+            .collect();
+        let mut out: Vec<(usize, Result<[u8; 32]>)> = handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, r)| r).collect()
+    });
+    if per_column.len() != columns.len() {
+        return Err(CoreError::polars("a hashing thread failed", pl::PolarsError::ComputeError("thread panicked".into())));
+    }
+    let mut total = crate::hash::Hasher::new();
+    total.update(format!("rows={};cols={};", df.height(), columns.len()).as_bytes());
+    for digest in per_column {
+        total.update(&digest?);
+    }
+    Ok(total.finish_hex())
+}
+
+fn hash_column(col: &Column) -> Result<[u8; 32]> {
+    let mut h = crate::hash::Hasher::new();
+    let name = col.name().to_string();
+    let t = dtype_of(col.dtype()).ok_or_else(|| CoreError::WrongType {
+        column: name.clone(),
+        found: col.dtype().to_string(),
+        expected: "a type that can be versioned".into(),
+    })?;
+    h.update(format!("{}:{}:{};", name.len(), name, col.dtype()).as_bytes());
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let flush = |buf: &mut Vec<u8>, h: &mut crate::hash::Hasher| {
+        h.update(buf);
+        buf.clear();
+    };
+    let series = col.as_materialized_series();
+    macro_rules! numeric {
+        ($ca:expr) => {
+            for v in $ca.iter() {
+                match v {
+                    None => buf.push(0),
+                    Some(x) => {
+                        buf.push(1);
+                        buf.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+                if buf.len() > (1 << 16) - 32 {
+                    flush(&mut buf, &mut h);
+                }
+            }
+        };
+    }
+    match t {
+        DType::Bool => {
+            let ca = series.bool().map_err(pe(&name))?;
+            for v in ca.iter() {
+                buf.push(match v {
+                    None => 0,
+                    Some(false) => 1,
+                    Some(true) => 2,
+                });
+                if buf.len() > (1 << 16) - 32 {
+                    flush(&mut buf, &mut h);
+                }
+            }
+        }
+        DType::Int | DType::Date | DType::Datetime => {
+            let phys = series.to_physical_repr().cast(&DataType::Int64).map_err(pe(&name))?;
+            numeric!(phys.i64().map_err(pe(&name))?)
+        }
+        DType::Float => {
+            let s = series.cast(&DataType::Float64).map_err(pe(&name))?;
+            numeric!(s.f64().map_err(pe(&name))?)
+        }
+        DType::Str => {
+            let s = series.cast(&DataType::String).map_err(pe(&name))?;
+            for v in s.str().map_err(pe(&name))?.iter() {
+                match v {
+                    None => buf.push(0),
+                    Some(x) => {
+                        buf.push(1);
+                        buf.extend_from_slice(&(x.len() as u64).to_le_bytes());
+                        if x.len() > 1 << 15 {
+                            flush(&mut buf, &mut h);
+                            h.update(x.as_bytes());
+                        } else {
+                            buf.extend_from_slice(x.as_bytes());
+                        }
+                    }
+                }
+                if buf.len() > (1 << 16) - (1 << 15) - 32 {
+                    flush(&mut buf, &mut h);
+                }
+            }
+        }
+    }
+    flush(&mut buf, &mut h);
+    Ok(h.finish())
+}
+
+/// Microseconds per day, for callers converting dates.
+pub const MICROS_IN_DAY: i64 = MICROS_PER_DAY;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_ignores_chunking() {
+        let a = pl::df!("x" => [1i64, 2, 3, 4], "s" => ["a", "b", "c", "d"]).unwrap();
+        let mut b = a.slice(0, 2);
+        b.vstack_mut(&a.slice(2, 2)).unwrap();
+        assert!(b.first_col_n_chunks() > 1);
+        assert_eq!(frame_hash(&a).unwrap(), frame_hash(&b).unwrap());
+        let c = pl::df!("x" => [1i64, 2, 3, 5], "s" => ["a", "b", "c", "d"]).unwrap();
+        assert_ne!(frame_hash(&a).unwrap(), frame_hash(&c).unwrap());
+    }
+
+    #[test]
+    fn matrix_names_null_column() {
+        let df = pl::df!("a" => [Some(1.0), None]).unwrap();
+        let err = to_matrix(&df, &["a".into()]).unwrap_err().to_string();
+        assert!(err.contains("`a` row 1"), "{err}");
+    }
+
+    #[test]
+    fn rows_round_trip() {
+        let df = pl::df!("x" => [Some(1i64), None], "s" => [Some("a"), None], "f" => [0.5, 1.5]).unwrap();
+        let rows = rows_from_frame(&df).unwrap();
+        let back = frame_from_rows(&rows, &[("x".into(), DType::Int), ("s".into(), DType::Str), ("f".into(), DType::Float)]).unwrap();
+        assert!(df.equals_missing(&back));
+    }
+}

@@ -1,0 +1,86 @@
+//! Content hashing (SHA-256): file checksums, configuration hashes and dataset versions.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::{CoreError, Result};
+
+/// SHA-256 of a byte slice.
+pub fn sha256_bytes(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Lower-case hexadecimal of a digest.
+pub fn to_hex(digest: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(digest.len() * 2);
+    for byte in digest {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+/// Hex SHA-256 of a file's bytes, read in 1 MiB blocks.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| CoreError::io("cannot open", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| CoreError::io("cannot read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(to_hex(&hasher.finalize()))
+}
+
+/// Hex SHA-256 of a value's canonical JSON: the hash of a configuration.
+///
+/// `serde_json` writes struct fields in declaration order and maps in insertion order, so the same
+/// typed configuration always gives the same text.
+pub fn sha256_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    let text = serde_json::to_vec(value)
+        .map_err(|source| CoreError::Json { context: "cannot encode value for hashing".into(), source })?;
+    Ok(to_hex(&sha256_bytes(&text)))
+}
+
+/// An incremental SHA-256 for callers that hash while they read (ingest hashes during its pre-pass).
+#[derive(Default, Clone)]
+pub struct Hasher(Sha256);
+
+impl Hasher {
+    /// A fresh hasher.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Feeds bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    /// The hex digest.
+    pub fn finish_hex(self) -> String {
+        to_hex(&self.0.finalize())
+    }
+    /// The raw digest.
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digest() {
+        assert_eq!(
+            to_hex(&sha256_bytes(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

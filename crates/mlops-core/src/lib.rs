@@ -1,0 +1,51 @@
+//! The few types every step of the MLOps toolkit shares.
+//!
+//! What goes in and out: step crates fit their parameters on training rows into [`Op`]s, collect
+//! them in a [`FeaturePipeline`], and hand frames (`polars` `DataFrame`) to each other. This crate
+//! holds that contract and the helpers every step needs: the base error, column types and model
+//! signatures, an expression language for derived columns and rules, typed YAML loading with
+//! file/key/line errors, atomic writes, SHA-256 content hashes and seeds.
+//!
+//! Invariants:
+//! - every [`Op`] gives the same result on a frame and on each of its rows (property-tested);
+//! - every [`Op`] and [`FeaturePipeline`] round-trips through serde unchanged;
+//! - the row path never needs polars: build without the `frame` feature for serving-only crates.
+//!
+//! ```
+//! use mlops_core::{FeaturePipeline, Op, Row, Transform, Value};
+//!
+//! let mut pipeline = FeaturePipeline::new();
+//! pipeline.extend([
+//!     Op::FillNull { column: "mass".into(), value: Value::Float(4200.0) },
+//!     Op::Scale { column: "mass".into(), center: 4200.0, scale: 800.0 },
+//! ]);
+//! let mut row = Row::from([("mass".to_string(), Value::Null)]);
+//! pipeline.transform_row(&mut row).unwrap();
+//! assert_eq!(row["mass"], Value::Float(0.0));
+//! ```
+
+pub mod config;
+mod error;
+pub mod expr;
+#[cfg(feature = "frame")]
+pub mod frame;
+pub mod hash;
+pub mod io;
+pub mod ops;
+mod pipeline;
+pub mod schema;
+mod seed;
+mod value;
+
+pub use error::{CoreError, Result};
+pub use expr::Expr;
+pub use ops::Op;
+#[cfg(feature = "frame")]
+pub use pipeline::Fit;
+pub use pipeline::{FeaturePipeline, PIPELINE_FORMAT_VERSION, Transform};
+pub use schema::{ColumnSchema, Signature, TaskKind};
+pub use seed::Seed;
+pub use value::{DType, Row, Value};
+
+#[cfg(all(test, feature = "frame"))]
+mod tests;

@@ -1,0 +1,87 @@
+//! Column schemas, model signatures and task kinds.
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::{DType, Row, Value};
+use crate::{CoreError, Result};
+
+/// What a model predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// Two classes.
+    BinaryClassification,
+    /// More than two classes.
+    MulticlassClassification,
+    /// A continuous target.
+    Regression,
+}
+
+/// One column as a dataset or a model input describes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSchema {
+    /// Column name.
+    pub name: String,
+    /// Logical type.
+    pub dtype: DType,
+    /// Whether nulls are allowed.
+    #[serde(default)]
+    pub nullable: bool,
+    /// Categories seen, for text columns with few distinct values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    /// Smallest and largest value seen, for numeric columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<(f64, f64)>,
+}
+
+/// The inputs a model package expects and the outputs it produces.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    /// Input columns, in order.
+    pub inputs: Vec<ColumnSchema>,
+    /// Output columns.
+    pub outputs: Vec<ColumnSchema>,
+}
+
+impl Signature {
+    /// Checks one input row: every required column present, types compatible, no null where none is
+    /// allowed. The error names the first offending column.
+    pub fn check_row(&self, row: &Row) -> Result<()> {
+        for col in &self.inputs {
+            let value = row.get(&col.name).unwrap_or(&Value::Null);
+            match value.dtype() {
+                None if !col.nullable => {
+                    return Err(CoreError::Conversion {
+                        column: col.name.clone(),
+                        row: None,
+                        value: "null".into(),
+                        target: format!("non-null {}", col.dtype),
+                    });
+                }
+                None => {}
+                Some(found) if !compatible(found, col.dtype) => {
+                    return Err(CoreError::WrongType {
+                        column: col.name.clone(),
+                        found: found.to_string(),
+                        expected: col.dtype.to_string(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a value of type `found` may stand in a column of type `expected` (ints widen to floats,
+/// dates arrive as text).
+fn compatible(found: DType, expected: DType) -> bool {
+    found == expected
+        || matches!(
+            (found, expected),
+            (DType::Int, DType::Float) | (DType::Str, DType::Date | DType::Datetime)
+        )
+}

@@ -1,0 +1,310 @@
+//! Properties of the fitted operations: a frame and its rows give the same result; every op
+//! survives a serde round trip; nothing panics on arbitrary frames.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::DataFrame;
+use proptest::prelude::*;
+
+use crate::frame::{Stage, column_names, frame_from_rows, rows_from_frame};
+use crate::ops::{CastTo, Closed, FillDirection, Keep, OnError, TextStep, Unmapped, UnknownPolicy};
+use crate::{DType, Expr, FeaturePipeline, Op, Row, Transform, Value};
+
+const CATS: [&str; 4] = ["Adelie", "Gentoo", "chinstrap ", "Biscoe!"];
+
+fn columns() -> Vec<(String, DType)> {
+    vec![
+        ("f".into(), DType::Float),
+        ("i".into(), DType::Int),
+        ("s".into(), DType::Str),
+        ("b".into(), DType::Bool),
+        ("d".into(), DType::Date),
+        ("t".into(), DType::Str),
+    ]
+}
+
+fn float_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        1 => Just(Value::Null),
+        1 => Just(Value::Float(f64::NAN)),
+        8 => (-1.0e4..1.0e4f64).prop_map(Value::Float),
+    ]
+}
+
+fn row_strategy() -> impl Strategy<Value = Row> {
+    (
+        float_value(),
+        prop::option::of(-1000i64..1000),
+        prop::option::of(prop::sample::select(CATS.to_vec())),
+        prop::option::of(any::<bool>()),
+        prop::option::of(-20_000i32..30_000),
+        prop::option::of(prop::sample::select(vec!["12.5", " 7 ", "yes", "No", "2008-11-09", "09/11/2008", "x"])),
+    )
+        .prop_map(|(f, i, s, b, d, t)| {
+            Row::from([
+                ("f".to_string(), f),
+                ("i".to_string(), i.into()),
+                ("s".to_string(), s.into()),
+                ("b".to_string(), b.into()),
+                ("d".to_string(), d.map_or(Value::Null, Value::Date)),
+                ("t".to_string(), t.into()),
+            ])
+        })
+}
+
+fn frame_strategy() -> impl Strategy<Value = DataFrame> {
+    prop::collection::vec(row_strategy(), 0..24)
+        .prop_map(|rows| frame_from_rows(&rows, &columns()).expect("frame from generated rows"))
+}
+
+/// The core property: at inference, transforming the frame equals transforming each row.
+fn assert_frame_equals_rows(op: &Op, df: &DataFrame) -> Result<(), TestCaseError> {
+    let frame_out = op.transform_frame(df.clone());
+    let mut rows = rows_from_frame(df).expect("rows");
+    let row_out: Result<Vec<Row>, _> = rows
+        .iter_mut()
+        .map(|r| op.transform_row(r).map(|()| r.clone()))
+        .collect();
+    match (frame_out, row_out) {
+        (Ok(frame), Ok(expected)) => {
+            let got = rows_from_frame(&frame).expect("rows of output");
+            prop_assert_eq!(got.len(), expected.len());
+            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                let keys: Vec<&String> = g.keys().collect();
+                prop_assert_eq!(keys, e.keys().collect::<Vec<_>>(), "row {} columns differ for {:?}", i, op);
+                for (k, v) in g {
+                    prop_assert!(v.same_as(&e[k]), "row {} column {}: frame {:?} row {:?} for {:?}", i, k, v, e[k], op);
+                }
+            }
+        }
+        // Both paths refuse the same input (a raise on a bad value, an unknown category).
+        (Err(_), Err(_)) => {}
+        // An empty frame has no row to fail on.
+        (Ok(frame), Err(e)) if df.height() == 0 => prop_assert!(false, "row path failed on no rows: {e} {frame:?}"),
+        (Ok(_), Err(e)) => prop_assert!(false, "frame passed but a row failed: {e} for {op:?}"),
+        (Err(e), Ok(_)) if df.height() == 0 => {
+            // Type errors show on an empty frame too; that is fine.
+            let _ = e;
+        }
+        (Err(e), Ok(_)) => prop_assert!(false, "frame failed but rows passed: {e} for {op:?}"),
+    }
+    Ok(())
+}
+
+fn assert_serde_round_trip(op: &Op) -> Result<(), TestCaseError> {
+    let json = serde_json::to_string(op).expect("encode");
+    let back: Op = serde_json::from_str(&json).expect("decode");
+    prop_assert_eq!(&back, op);
+    Ok(())
+}
+
+fn bounds() -> impl Strategy<Value = (f64, f64)> {
+    (-5.0e3..5.0e3f64, 0.0..5.0e3f64).prop_map(|(lo, width)| (lo, lo + width))
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    let cast_to = prop_oneof![
+        Just(CastTo::Int),
+        Just(CastTo::Float),
+        Just(CastTo::Str),
+        Just(CastTo::Bool { true_values: vec!["yes".into(), "true".into()], false_values: vec!["no".into()] }),
+        Just(CastTo::Date { formats: vec!["%Y-%m-%d".into(), "%d/%m/%Y".into()] }),
+        Just(CastTo::Datetime { formats: vec!["%Y-%m-%d".into()] }),
+    ];
+    let on_error = prop_oneof![Just(OnError::Coerce), Just(OnError::Raise)];
+    let text_steps = prop::collection::vec(
+        prop::sample::select(vec![
+            TextStep::Trim,
+            TextStep::Lower,
+            TextStep::Upper,
+            TextStep::Title,
+            TextStep::StripPunctuation,
+            TextStep::CollapseSpaces,
+            TextStep::EmptyToNull,
+        ]),
+        0..4,
+    );
+    let unknown = prop_oneof![Just(UnknownPolicy::Ignore), Just(UnknownPolicy::Error)];
+    let cats = prop::sample::subsequence(CATS.to_vec(), 0..=4).prop_map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
+    prop_oneof![
+        Just(Op::Rename { mapping: vec![("f".into(), "g".into()), ("s".into(), "f".into())] }),
+        Just(Op::Drop { columns: vec!["b".into(), "t".into()] }),
+        (prop::sample::select(vec!["t", "i", "f", "b", "d"]), cast_to, on_error)
+            .prop_map(|(c, to, on_error)| Op::Cast { column: c.into(), to, on_error }),
+        (-100.0..100.0f64).prop_map(|v| Op::FillNull { column: "f".into(), value: Value::Float(v) }),
+        (-100.0..100.0f64).prop_map(|v| Op::FillNull { column: "i".into(), value: Value::Float(v) }),
+        Just(Op::FillNull { column: "s".into(), value: Value::Str("unknown".into()) }),
+        (-100.0..100.0f64, -100.0..100.0f64).prop_map(|(a, fb)| Op::FillNullByGroup {
+            column: "f".into(),
+            by: "s".into(),
+            values: BTreeMap::from([("Adelie".to_string(), Value::Float(a))]),
+            fallback: Value::Float(fb),
+        }),
+        (prop::sample::select(vec![FillDirection::Forward, FillDirection::Backward]), -9.0..9.0f64)
+            .prop_map(|(direction, fb)| Op::FillSequence { column: "f".into(), direction, fallback: Value::Float(fb) }),
+        bounds().prop_map(|(lower, upper)| Op::Clip { column: "f".into(), lower, upper }),
+        bounds().prop_map(|(lower, upper)| Op::FilterRange { column: "i".into(), lower, upper }),
+        (0.0..1.0f64).prop_map(|m| Op::DropNullRows { columns: vec![], max_null_fraction: m }),
+        prop::sample::select(vec![Keep::First, Keep::Last, Keep::None])
+            .prop_map(|keep| Op::Deduplicate { subset: vec!["s".into()], keep }),
+        text_steps.prop_map(|steps| Op::Text { column: "s".into(), steps }),
+        prop::sample::select(vec![Unmapped::Keep, Unmapped::Null, Unmapped::Value(Value::Str("other".into()))])
+            .prop_map(|unmapped| Op::MapValues {
+                column: "s".into(),
+                output: Some("s_mapped".into()),
+                mapping: BTreeMap::from([("Adelie".to_string(), Value::Str("A".into()))]),
+                unmapped,
+            }),
+        prop::sample::select(vec![Closed::Left, Closed::Right]).prop_map(|closed| Op::Bin {
+            column: "f".into(),
+            output: "f_bin".into(),
+            edges: vec![-1.0e4, -10.0, 0.0, 10.0, 1.0e4],
+            labels: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            closed,
+        }),
+        (-2i32..4).prop_map(|decimals| Op::Round { column: "f".into(), decimals }),
+        (-3.0..3.0f64, -50.0..50.0f64).prop_map(|(factor, offset)| Op::Linear {
+            column: "i".into(),
+            output: Some("i_lin".into()),
+            factor,
+            offset
+        }),
+        (-100.0..100.0f64, 0.01..100.0f64).prop_map(|(center, scale)| Op::Scale { column: "f".into(), center, scale }),
+        (cats.clone(), unknown.clone(), any::<bool>()).prop_map(|(categories, unknown, drop_input)| Op::OneHot {
+            column: "s".into(),
+            outputs: categories.iter().map(|c| format!("s_{c}")).collect(),
+            categories,
+            unknown,
+            drop_input,
+        }),
+        (cats.clone(), unknown.clone()).prop_map(|(categories, unknown)| Op::Ordinal {
+            column: "s".into(),
+            output: Some("s_code".into()),
+            categories,
+            unknown,
+        }),
+        (cats, unknown, any::<bool>()).prop_map(|(categories, unknown, drop_input)| Op::TargetEncode {
+            column: "s".into(),
+            outputs: vec!["s_te_0".into(), "s_te_1".into()],
+            table: categories.iter().enumerate().map(|(i, c)| (c.clone(), vec![i as f64 * 0.25, 1.0 - i as f64 * 0.25])).collect(),
+            prior: vec![0.5, 0.5],
+            unknown,
+            drop_input,
+        }),
+        prop::sample::select(vec![
+            "f * 2 + i",
+            "f / i",
+            "i % 7",
+            "-f",
+            "abs(f) + sqrt(abs(i)) + ln(abs(f) + 1) + log10(abs(i) + 1) + floor(f) + ceil(f)",
+            "round(f, 1)",
+            "if(b, f, i)",
+            "coalesce(f, i)",
+            "min(f, i) + max(f, i)",
+            "f > i and not b or is_null(s)",
+            "len(s) + len(lower(s)) + len(upper(s))",
+            "year(d) + month(d) + day(d)",
+            "days_between(d, '2008-01-01') > 0",
+            "s == 'Adelie' or s != 'Gentoo'",
+            "d >= '2001-05-06'",
+            "exp(f / 1000)",
+            "i",
+        ])
+        .prop_map(|src| {
+            let mut expr = Expr::parse(src).expect("test expression parses");
+            let types: BTreeMap<String, DType> = columns().into_iter().collect();
+            let names: Vec<String> = types.keys().cloned().collect();
+            let dtype = expr.check(&|c| types.get(c).copied(), &names).expect("test expression checks");
+            Op::Derive { output: "derived".into(), expr, dtype }
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn frame_equals_rows(op in op_strategy(), df in frame_strategy()) {
+        assert_frame_equals_rows(&op, &df)?;
+    }
+
+    #[test]
+    fn ops_round_trip_through_serde(op in op_strategy()) {
+        assert_serde_round_trip(&op)?;
+    }
+
+    #[test]
+    fn pipelines_equal_rows_and_round_trip(ops in prop::collection::vec(op_strategy(), 0..4), df in frame_strategy()) {
+        // Ops that rename or drop columns can starve later ones; only keep pipelines that run.
+        let mut pipeline = FeaturePipeline::new();
+        pipeline.extend(ops);
+        let json = serde_json::to_string(&pipeline).expect("encode");
+        let back: FeaturePipeline = serde_json::from_str(&json).expect("decode");
+        prop_assert_eq!(&back, &pipeline);
+        if let Ok(frame) = pipeline.transform_frame(df.clone()) {
+            let mut rows = rows_from_frame(&df).expect("rows");
+            pipeline.transform_rows(&mut rows).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let got = rows_from_frame(&frame).expect("rows");
+            prop_assert_eq!(got.len(), rows.len());
+            for (g, e) in got.iter().zip(&rows) {
+                for (k, v) in g {
+                    prop_assert!(v.same_as(&e[k]), "column {}: {:?} vs {:?}", k, v, e[k]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn training_stage_never_panics(op in op_strategy(), df in frame_strategy()) {
+        let before = df.height();
+        if let Ok(out) = op.apply_frame(df, Stage::Training) {
+            prop_assert!(out.height() <= before || !op.is_row_filter());
+        }
+    }
+}
+
+#[test]
+fn every_op_variant_is_generated() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..2000 {
+        let op = op_strategy().new_tree(&mut runner).expect("tree").current();
+        let json = serde_json::to_value(&op).expect("encode");
+        seen.insert(json["op"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(seen.len(), 20, "variants generated: {seen:?}");
+}
+
+#[test]
+fn fill_sequence_carries_values_along_the_frame() {
+    let rows: Vec<Row> = [Some(1.0), None, Some(3.0), None]
+        .iter()
+        .map(|v| Row::from([("f".to_string(), Value::from(*v))]))
+        .collect();
+    let df = frame_from_rows(&rows, &[("f".into(), DType::Float)]).unwrap();
+    let op = Op::FillSequence { column: "f".into(), direction: FillDirection::Backward, fallback: Value::Float(9.0) };
+    let out = op.apply_frame(df, Stage::Training).unwrap();
+    let got: Vec<Option<f64>> = out.column("f").unwrap().f64().unwrap().iter().collect();
+    assert_eq!(got, vec![Some(1.0), Some(3.0), Some(3.0), Some(9.0)]);
+}
+
+#[test]
+fn row_filters_only_filter_in_training() {
+    let rows: Vec<Row> = [1i64, 50, 2].iter().map(|v| Row::from([("i".to_string(), Value::Int(*v))])).collect();
+    let df = frame_from_rows(&rows, &[("i".into(), DType::Int)]).unwrap();
+    let op = Op::FilterRange { column: "i".into(), lower: 0.0, upper: 10.0 };
+    assert_eq!(op.apply_frame(df.clone(), Stage::Training).unwrap().height(), 2);
+    assert_eq!(op.apply_frame(df, Stage::Inference).unwrap().height(), 3);
+    assert_eq!(column_names(&DataFrame::empty()).len(), 0);
+}
+
+#[test]
+fn unknown_pipeline_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.json");
+    std::fs::write(&path, r#"{"format_version": 99, "ops": []}"#).unwrap();
+    let err = FeaturePipeline::load(&path).unwrap_err().to_string();
+    assert!(err.contains("format version 99"), "{err}");
+}
