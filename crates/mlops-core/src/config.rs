@@ -9,7 +9,7 @@ use crate::{CoreError, Result};
 /// Reads `path` and deserializes it into `T`.
 ///
 /// `T` should use `#[serde(deny_unknown_fields)]` so that a misspelt key fails here, before any work
-/// starts.
+/// starts. Enum variants with data are written as one-key maps: `fill: {constant: 0}`.
 pub fn load_yaml<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| CoreError::io("cannot read config", path, e))?;
     parse_yaml(&text, path)
@@ -18,10 +18,14 @@ pub fn load_yaml<T: DeserializeOwned>(path: &Path) -> Result<T> {
 /// Deserializes YAML text; `origin` names the file in errors.
 pub fn parse_yaml<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T> {
     let de = serde_yaml::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|err| {
-        let key = err.path().to_string();
+    let mut track = serde_path_to_error::Track::new();
+    let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
+    // Enums with data are written as one-key maps (`csv: {path: ...}`) rather than YAML tags
+    // (`!csv`), which is what people write by hand.
+    let result: std::result::Result<T, serde_yaml::Error> = serde_yaml::with::singleton_map_recursive::deserialize(tracked);
+    result.map_err(|inner| {
+        let key = track.path().to_string();
         let key = if key == "." { String::new() } else { key };
-        let inner = err.into_inner();
         let location = inner.location();
         // The YAML error text repeats the position at its end; drop that part, we print our own.
         let mut message = inner.to_string();

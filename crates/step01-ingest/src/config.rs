@@ -1,0 +1,318 @@
+//! Source configuration: one entry per named source in the `sources:` map of a data config.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use mlops_core::DType;
+use serde::{Deserialize, Serialize};
+
+/// One source, keyed by its format.
+///
+/// ```yaml
+/// sources:
+///   penguins:
+///     csv: { path: data/raw/penguins-raw.csv }
+///   islands:
+///     sqlite: { path: data/raw/islands.db, query: "SELECT * FROM islands" }
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Delimited text.
+    Csv(CsvSource),
+    /// A workbook: xlsx, xlsm, xlsb, xls or ods.
+    Excel(ExcelSource),
+    /// An Apache Parquet file.
+    Parquet(ParquetSource),
+    /// A JSON document: an array of records, or one record.
+    Json(JsonSource),
+    /// Newline-delimited JSON: one record per line.
+    Ndjson(JsonSource),
+    /// A query against a SQLite database file.
+    Sqlite(SqliteSource),
+}
+
+impl SourceConfig {
+    /// Picks a reader from a file's extension, with default options; `None` if unknown.
+    pub fn from_extension(path: impl Into<PathBuf>) -> Option<SourceConfig> {
+        let path = path.into();
+        let ext = path.extension()?.to_string_lossy().to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "csv" | "tsv" | "txt" => SourceConfig::Csv(CsvSource {
+                delimiter: if ext == "tsv" { '\t' } else { ',' },
+                ..CsvSource::new(path)
+            }),
+            "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => SourceConfig::Excel(ExcelSource::new(path)),
+            "parquet" | "pq" => SourceConfig::Parquet(ParquetSource { path, columns: None, limit: None }),
+            "json" => SourceConfig::Json(JsonSource::new(path)),
+            "ndjson" | "jsonl" => SourceConfig::Ndjson(JsonSource::new(path)),
+            "db" | "sqlite" | "sqlite3" => return None,
+            _ => return None,
+        })
+    }
+
+    /// The file the source reads.
+    pub fn path(&self) -> &PathBuf {
+        match self {
+            SourceConfig::Csv(s) => &s.path,
+            SourceConfig::Excel(s) => &s.path,
+            SourceConfig::Parquet(s) => &s.path,
+            SourceConfig::Json(s) | SourceConfig::Ndjson(s) => &s.path,
+            SourceConfig::Sqlite(s) => &s.path,
+        }
+    }
+
+    /// The source with its path resolved against `base` when relative.
+    pub fn resolved(mut self, base: &std::path::Path) -> SourceConfig {
+        let path = match &mut self {
+            SourceConfig::Csv(s) => &mut s.path,
+            SourceConfig::Excel(s) => &mut s.path,
+            SourceConfig::Parquet(s) => &mut s.path,
+            SourceConfig::Json(s) | SourceConfig::Ndjson(s) => &mut s.path,
+            SourceConfig::Sqlite(s) => &mut s.path,
+        };
+        if path.is_relative() {
+            *path = base.join(&*path);
+        }
+        self
+    }
+
+    /// The format's short name.
+    pub fn format(&self) -> &'static str {
+        match self {
+            SourceConfig::Csv(_) => "csv",
+            SourceConfig::Excel(_) => "excel",
+            SourceConfig::Parquet(_) => "parquet",
+            SourceConfig::Json(_) => "json",
+            SourceConfig::Ndjson(_) => "ndjson",
+            SourceConfig::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Text encodings a CSV file may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// UTF-8 (an optional byte-order mark is skipped).
+    #[default]
+    #[serde(alias = "utf-8")]
+    Utf8,
+    /// ISO-8859-1: every byte is one character.
+    #[serde(alias = "latin-1", alias = "iso-8859-1")]
+    Latin1,
+}
+
+/// The markers pandas reads as missing by default.
+pub fn default_null_values() -> Vec<String> {
+    [
+        "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+        "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_delimiter() -> char {
+    ','
+}
+fn default_quote() -> Option<char> {
+    Some('"')
+}
+fn default_infer_rows() -> usize {
+    10_000
+}
+
+/// A CSV source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSource {
+    /// The file.
+    pub path: PathBuf,
+    /// Field separator (one ASCII character).
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Whether the first record names the columns.
+    #[serde(default = "default_true")]
+    pub has_header: bool,
+    /// Text encoding.
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// Quote character; `null` turns quoting off.
+    #[serde(default = "default_quote")]
+    pub quote_char: Option<char>,
+    /// Field values read as missing (pandas' `na_values`); pandas' defaults unless set.
+    #[serde(default = "default_null_values")]
+    pub null_values: Vec<String>,
+    /// Lines starting with this text are skipped.
+    #[serde(default)]
+    pub comment_prefix: Option<String>,
+    /// Lines to skip before the header.
+    #[serde(default)]
+    pub skip_rows: usize,
+    /// Rows used to infer column types.
+    #[serde(default = "default_infer_rows")]
+    pub infer_schema_rows: usize,
+    /// Column types to force instead of inferring them (pandas' `dtype=`).
+    #[serde(default)]
+    pub dtypes: BTreeMap<String, DType>,
+    /// Read only these columns (pandas' `usecols`); pushed down into the reader.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Read only the first rows (pandas' `nrows`).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Read in small batches through polars' streaming engine, for files larger than memory
+    /// allows to parse at once (pandas' `low_memory`).
+    #[serde(default)]
+    pub low_memory: bool,
+    /// Parse text that looks like dates into dates.
+    #[serde(default)]
+    pub parse_dates: bool,
+}
+
+impl CsvSource {
+    /// Default options for a file.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CsvSource {
+            path: path.into(),
+            delimiter: ',',
+            has_header: true,
+            encoding: Encoding::Utf8,
+            quote_char: Some('"'),
+            null_values: default_null_values(),
+            comment_prefix: None,
+            skip_rows: 0,
+            infer_schema_rows: default_infer_rows(),
+            dtypes: BTreeMap::new(),
+            columns: None,
+            limit: None,
+            low_memory: false,
+            parse_dates: false,
+        }
+    }
+}
+
+/// A sheet, by name or by 0-based position.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SheetRef {
+    /// Position in the workbook, 0 for the first.
+    Index(usize),
+    /// Sheet name.
+    Name(String),
+}
+
+impl Default for SheetRef {
+    fn default() -> Self {
+        SheetRef::Index(0)
+    }
+}
+
+/// A workbook sheet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExcelSource {
+    /// The workbook: xlsx, xlsm, xlsb, xls or ods.
+    pub path: PathBuf,
+    /// Which sheet; the first when absent.
+    #[serde(default)]
+    pub sheet: SheetRef,
+    /// Whether the first row names the columns.
+    #[serde(default = "default_true")]
+    pub has_header: bool,
+    /// Text cells read as missing.
+    #[serde(default = "default_null_values")]
+    pub null_values: Vec<String>,
+    /// Read only these columns.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Read only the first rows.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+impl ExcelSource {
+    /// Default options for a workbook.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        ExcelSource {
+            path: path.into(),
+            sheet: SheetRef::default(),
+            has_header: true,
+            null_values: default_null_values(),
+            columns: None,
+            limit: None,
+        }
+    }
+}
+
+/// A Parquet file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetSource {
+    /// The file.
+    pub path: PathBuf,
+    /// Read only these columns.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Read only the first rows.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+fn default_separator() -> String {
+    ".".into()
+}
+
+/// A JSON or NDJSON file of records. Nested objects become dotted columns (`address.city`), as
+/// pandas' `json_normalize` does; arrays stay JSON text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonSource {
+    /// The file.
+    pub path: PathBuf,
+    /// Dotted path to the array of records inside the document (`json_normalize`'s
+    /// `record_path`), e.g. `data.items`. JSON only.
+    #[serde(default)]
+    pub record_path: Option<String>,
+    /// Joins nested keys into column names.
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// Flatten objects only this deep; deeper objects stay JSON text.
+    #[serde(default)]
+    pub max_level: Option<usize>,
+    /// Read only these columns.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Read only the first records.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+impl JsonSource {
+    /// Default options for a file.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        JsonSource {
+            path: path.into(),
+            record_path: None,
+            separator: default_separator(),
+            max_level: None,
+            columns: None,
+            limit: None,
+        }
+    }
+}
+
+/// A query against a SQLite database file, opened read-only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteSource {
+    /// The database file.
+    pub path: PathBuf,
+    /// The SELECT to run.
+    pub query: String,
+}

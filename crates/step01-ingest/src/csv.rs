@@ -1,0 +1,368 @@
+//! CSV: one streaming pre-pass over the bytes (hash, encoding check, record shape), then polars'
+//! lazy reader, which parses in parallel and pushes column selection and row limits down.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use mlops_core::frame::polars_dtype;
+use mlops_core::hash::Hasher;
+use polars::prelude::{
+    CsvEncoding, CsvReadOptions, DataFrame, Field, IntoLazy, LazyCsvReader, LazyFileListReader, LazyFrame,
+    NullValues, PlRefPath, PlSmallStr, Schema, SerReader, col,
+};
+
+use crate::config::{CsvSource, Encoding};
+use crate::error::{IngestError, Result};
+
+/// What the pre-pass learns about a file.
+pub(crate) struct Scan {
+    pub sha256: String,
+    pub size: u64,
+    /// The text to parse when it differs from the file: transcoded from Latin-1, or without blank
+    /// lines (which polars would read as rows of nulls, and pandas skips).
+    pub transcoded: Option<Vec<u8>>,
+}
+
+/// Record-shape tracking across buffer boundaries.
+struct Shape {
+    delimiter: u8,
+    quote: Option<u8>,
+    comment: Option<u8>,
+    skip_lines: usize,
+    line: usize,
+    in_quotes: bool,
+    maybe_close: bool,
+    quote_line: usize,
+    at_field_start: bool,
+    record_has_content: bool,
+    at_record_start: bool,
+    in_comment: bool,
+    fields: usize,
+    record_line: usize,
+    expected: Option<usize>,
+    blank_lines: usize,
+}
+
+impl Shape {
+    fn new(opts: &CsvSource) -> Shape {
+        Shape {
+            delimiter: u8::try_from(opts.delimiter).unwrap_or(b','),
+            quote: opts.quote_char.and_then(|c| u8::try_from(c).ok()),
+            comment: opts.comment_prefix.as_ref().and_then(|p| p.bytes().next()),
+            skip_lines: opts.skip_rows,
+            line: 1,
+            in_quotes: false,
+            maybe_close: false,
+            quote_line: 0,
+            at_field_start: true,
+            record_has_content: false,
+            at_record_start: true,
+            in_comment: false,
+            fields: 1,
+            record_line: 1,
+            expected: None,
+            blank_lines: 0,
+        }
+    }
+
+    fn end_record(&mut self, path: &Path) -> Result<()> {
+        if !self.record_has_content {
+            self.blank_lines += 1;
+        }
+        if self.record_has_content {
+            match self.expected {
+                None => self.expected = Some(self.fields),
+                Some(expected) if expected != self.fields => {
+                    return Err(IngestError::Ragged {
+                        path: path.to_path_buf(),
+                        line: self.record_line,
+                        expected,
+                        found: self.fields,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        self.fields = 1;
+        self.record_has_content = false;
+        self.at_field_start = true;
+        self.at_record_start = true;
+        self.record_line = self.line;
+        Ok(())
+    }
+
+    fn feed(&mut self, bytes: &[u8], path: &Path) -> Result<()> {
+        for &b in bytes {
+            if b == b'\n' && !self.in_quotes {
+                self.maybe_close = false;
+                self.line += 1;
+                if self.skip_lines > 0 {
+                    self.skip_lines -= 1;
+                    self.record_line = self.line;
+                    continue;
+                }
+                if self.in_comment {
+                    self.in_comment = false;
+                    self.at_record_start = true;
+                    self.record_line = self.line;
+                    continue;
+                }
+                self.end_record(path)?;
+                continue;
+            }
+            if self.skip_lines > 0 || self.in_comment {
+                continue;
+            }
+            if b == b'\n' {
+                self.line += 1;
+            }
+            if self.at_record_start && Some(b) == self.comment && !self.in_quotes {
+                self.in_comment = true;
+                continue;
+            }
+            if b != b'\r' {
+                self.at_record_start = false;
+                self.record_has_content = true;
+            }
+            if self.maybe_close {
+                self.maybe_close = false;
+                if Some(b) == self.quote {
+                    // A doubled quote inside quotes is a literal quote.
+                    continue;
+                }
+                self.in_quotes = false;
+                if b == b'\n' {
+                    // Handled above only when not in quotes; we just left the quotes.
+                    self.end_record(path)?;
+                    continue;
+                }
+            }
+            if self.in_quotes {
+                if Some(b) == self.quote {
+                    self.maybe_close = true;
+                }
+                continue;
+            }
+            if b == self.delimiter {
+                self.fields += 1;
+                self.at_field_start = true;
+                continue;
+            }
+            if Some(b) == self.quote && self.at_field_start {
+                self.in_quotes = true;
+                self.quote_line = self.line;
+            }
+            self.at_field_start = false;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, path: &Path) -> Result<()> {
+        if self.maybe_close {
+            self.in_quotes = false;
+        }
+        if self.in_quotes {
+            return Err(IngestError::UnclosedQuote { path: path.to_path_buf(), line: self.quote_line });
+        }
+        if !self.in_comment && self.skip_lines == 0 {
+            let trailing_empty = !self.record_has_content;
+            self.end_record(path)?;
+            // The end of the file after its last newline is not a blank line.
+            if trailing_empty {
+                self.blank_lines -= 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the file once: hashes it, checks its encoding and that every record has the header's
+/// number of fields, and transcodes Latin-1 to UTF-8.
+pub(crate) fn scan(opts: &CsvSource) -> Result<Scan> {
+    let path = opts.path.as_path();
+    let mut file = File::open(path).map_err(|e| open_error(path, e))?;
+    let mut hasher = Hasher::new();
+    let mut shape = Shape::new(opts);
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pending: Vec<u8> = Vec::new();
+    let mut transcoded = (opts.encoding == Encoding::Latin1).then(Vec::new);
+    let mut lines_before = 0usize;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| mlops_core::CoreError::io("cannot read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        hasher.update(chunk);
+        size += n as u64;
+        match &mut transcoded {
+            Some(out) => {
+                out.reserve(n);
+                for &b in chunk {
+                    if b < 0x80 {
+                        out.push(b);
+                    } else {
+                        // ISO-8859-1 byte b is code point b; as UTF-8 that is two bytes.
+                        out.push(0xC0 | (b >> 6));
+                        out.push(0x80 | (b & 0x3F));
+                    }
+                }
+            }
+            None => {
+                // Validate UTF-8 across buffer boundaries: carry an incomplete trailing sequence.
+                pending.extend_from_slice(chunk);
+                match std::str::from_utf8(&pending) {
+                    Ok(_) => pending.clear(),
+                    Err(e) if e.error_len().is_none() => {
+                        let keep = pending.split_off(e.valid_up_to());
+                        pending = keep;
+                    }
+                    Err(e) => {
+                        let newlines = pending[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count();
+                        return Err(IngestError::Encoding {
+                            path: path.to_path_buf(),
+                            line: lines_before + newlines + 1,
+                            encoding: "UTF-8",
+                        });
+                    }
+                }
+            }
+        }
+        shape.feed(chunk, path)?;
+        lines_before = shape.line - 1;
+    }
+    if !pending.is_empty() {
+        return Err(IngestError::Encoding { path: path.to_path_buf(), line: shape.line, encoding: "UTF-8" });
+    }
+    if size == 0 {
+        return Err(IngestError::Empty { path: path.to_path_buf() });
+    }
+    shape.finish(path)?;
+    if shape.blank_lines > 0 && shape.expected.is_some_and(|n| n > 1) {
+        let text = match transcoded.take() {
+            Some(t) => t,
+            None => std::fs::read(path).map_err(|e| mlops_core::CoreError::io("cannot read", path, e))?,
+        };
+        tracing::debug!(blank_lines = shape.blank_lines, "skipping blank lines");
+        transcoded = Some(drop_blank_lines(&text, shape.quote));
+    }
+    Ok(Scan { sha256: hasher.finish_hex(), size, transcoded })
+}
+
+/// Removes lines that are empty (or only `\r`) outside quoted fields.
+fn drop_blank_lines(text: &[u8], quote: Option<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut in_quotes = false;
+    let mut line_start = 0;
+    for (i, &b) in text.iter().enumerate() {
+        if Some(b) == quote {
+            in_quotes = !in_quotes;
+        } else if b == b'\n' && !in_quotes {
+            let line = &text[line_start..=i];
+            if line.iter().any(|c| !matches!(c, b'\r' | b'\n')) {
+                out.extend_from_slice(line);
+            }
+            line_start = i + 1;
+        }
+    }
+    out.extend_from_slice(&text[line_start..]);
+    out
+}
+
+pub(crate) fn open_error(path: &Path, e: std::io::Error) -> IngestError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        IngestError::NotFound { path: path.to_path_buf() }
+    } else {
+        mlops_core::CoreError::io("cannot open", path, e).into()
+    }
+}
+
+fn read_error(path: &Path, e: polars::prelude::PolarsError) -> IngestError {
+    IngestError::Read { path: path.to_path_buf(), message: e.to_string() }
+}
+
+fn dtype_overrides(opts: &CsvSource) -> Option<Arc<Schema>> {
+    (!opts.dtypes.is_empty()).then(|| {
+        Arc::new(opts.dtypes.iter().map(|(name, t)| Field::new(name.as_str().into(), polars_dtype(*t))).collect())
+    })
+}
+
+fn null_values(opts: &CsvSource) -> Option<NullValues> {
+    (!opts.null_values.is_empty())
+        .then(|| NullValues::AllColumns(opts.null_values.iter().map(|s| PlSmallStr::from(s.as_str())).collect()))
+}
+
+/// Reads the CSV into a frame. `infer_rows` of `None` infers types from the whole file.
+pub(crate) fn read(opts: &CsvSource, scan: &Scan, infer_rows: Option<usize>) -> Result<DataFrame> {
+    let path = opts.path.as_path();
+    let delimiter = u8::try_from(opts.delimiter).map_err(|_| IngestError::Read {
+        path: path.to_path_buf(),
+        message: format!("delimiter {:?} is not a single ASCII character", opts.delimiter),
+    })?;
+    let quote = match opts.quote_char {
+        None => None,
+        Some(c) => Some(u8::try_from(c).map_err(|_| IngestError::Read {
+            path: path.to_path_buf(),
+            message: format!("quote_char {c:?} is not a single ASCII character"),
+        })?),
+    };
+    let lazy: LazyFrame = match &scan.transcoded {
+        Some(bytes) => {
+            // Transcoded text lives in memory; parse it with the eager reader.
+            let options = CsvReadOptions::default()
+                .with_has_header(opts.has_header)
+                .with_skip_rows(opts.skip_rows)
+                .with_infer_schema_length(infer_rows)
+                .with_dtype_overwrite(None)
+                .with_schema_overwrite(dtype_overrides(opts))
+                .with_low_memory(opts.low_memory)
+                .map_parse_options(|p| {
+                    p.with_separator(delimiter)
+                        .with_quote_char(quote)
+                        .with_null_values(null_values(opts))
+                        .with_try_parse_dates(opts.parse_dates)
+                        .with_encoding(CsvEncoding::Utf8)
+                        .with_comment_prefix(opts.comment_prefix.as_deref())
+                });
+            let cursor = std::io::Cursor::new(bytes.clone());
+            options.into_reader_with_file_handle(cursor).finish().map_err(|e| read_error(path, e))?.lazy()
+        }
+        None => {
+            let path_str = path.to_str().ok_or_else(|| IngestError::Read {
+                path: path.to_path_buf(),
+                message: "path is not valid UTF-8".into(),
+            })?;
+            LazyCsvReader::new(PlRefPath::new(path_str))
+                .with_has_header(opts.has_header)
+                .with_separator(delimiter)
+                .with_quote_char(quote)
+                .with_null_values(null_values(opts))
+                .with_skip_rows(opts.skip_rows)
+                .with_infer_schema_length(infer_rows)
+                .with_dtype_overwrite(dtype_overrides(opts))
+                .with_low_memory(opts.low_memory)
+                .with_try_parse_dates(opts.parse_dates)
+                .with_comment_prefix(opts.comment_prefix.as_deref().map(PlSmallStr::from))
+                .finish()
+                .map_err(|e| read_error(path, e))?
+        }
+    };
+    let mut lazy = lazy;
+    if let Some(columns) = &opts.columns {
+        let schema = lazy.collect_schema().map_err(|e| read_error(path, e))?;
+        let available: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+        let missing: Vec<String> = columns.iter().filter(|c| !available.contains(c)).cloned().collect();
+        if !missing.is_empty() {
+            return Err(IngestError::MissingColumns { path: path.to_path_buf(), missing, available });
+        }
+        lazy = lazy.select(columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
+    }
+    if let Some(n) = opts.limit {
+        lazy = lazy.limit(n as u32);
+    }
+    // `low_memory` runs the query on polars' streaming engine, which parses in bounded batches.
+    lazy.with_streaming(opts.low_memory).collect().map_err(|e| read_error(path, e))
+}

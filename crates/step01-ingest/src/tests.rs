@@ -1,0 +1,328 @@
+//! Ingest tests: every reader on real files in a temp dir, and every kind of bad input.
+
+use std::path::{Path, PathBuf};
+
+use mlops_core::frame::column_names;
+use polars::prelude::{DataFrame, DataType, ParquetWriter, df};
+
+use super::*;
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn csv(path: &Path) -> CsvSource {
+    CsvSource::new(path)
+}
+
+fn read_csv(opts: CsvSource) -> Result<Ingested> {
+    SourceConfig::Csv(opts).read("t")
+}
+
+#[test]
+fn shipped_penguins_read_with_lineage() {
+    let path = repo_file("data/raw/penguins-raw.csv");
+    let got = read_csv(csv(&path)).unwrap();
+    assert_eq!(got.frame.shape(), (344, 17));
+    assert_eq!(got.lineage.rows, 344);
+    assert_eq!(got.lineage.columns, 17);
+    assert_eq!(got.lineage.sha256, mlops_core::hash::sha256_file(&path).unwrap());
+    assert!(got.lineage.uri.starts_with("file:///"), "{}", got.lineage.uri);
+    assert_eq!(got.frame.column("Culmen Length (mm)").unwrap().dtype(), &DataType::Float64);
+    // `NA` is a null marker by default, in numbers and in text.
+    assert_eq!(got.frame.column("Culmen Length (mm)").unwrap().null_count(), 2);
+    assert!(got.frame.column("Comments").unwrap().null_count() > 200);
+}
+
+#[test]
+fn delimiter_quotes_and_embedded_newlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "a.csv", b"id;text;n\n1;\"a;b\";2\n2;\"line one\nline \"\"two\"\"\";3\n");
+    let got = read_csv(CsvSource { delimiter: ';', ..csv(&path) }).unwrap();
+    assert_eq!(got.frame.height(), 2);
+    let text = got.frame.column("text").unwrap().str().unwrap().clone();
+    assert_eq!(text.get(0), Some("a;b"));
+    assert_eq!(text.get(1), Some("line one\nline \"two\""));
+}
+
+#[test]
+fn latin1_is_transcoded_and_utf8_check_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "l.csv", b"name,city\nAna,Lisboa\nJos\xe9,S\xe3o Paulo\n");
+    let got = read_csv(CsvSource { encoding: Encoding::Latin1, ..csv(&path) }).unwrap();
+    let names = got.frame.column("name").unwrap().str().unwrap().clone();
+    assert_eq!(names.get(1), Some("José"));
+    assert_eq!(got.frame.column("city").unwrap().str().unwrap().get(1), Some("São Paulo"));
+
+    let err = read_csv(csv(&path)).unwrap_err();
+    assert!(matches!(err, IngestError::Encoding { line: 3, .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("l.csv") && text.contains("line 3") && text.contains("latin1"), "{text}");
+}
+
+#[test]
+fn ragged_rows_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // The quoted newline makes record 2 span lines 3-4, so the bad record starts on line 5.
+    let path = write(dir.path(), "r.csv", b"a,b,c\n1,2,3\n4,\"x\ny\",6\n7,8,9,10\n");
+    let err = read_csv(csv(&path)).unwrap_err();
+    assert!(matches!(err, IngestError::Ragged { line: 5, expected: 3, found: 4, .. }), "{err}");
+    assert!(err.to_string().contains("r.csv: line 5: expected 3 fields, found 4"), "{err}");
+
+    let path = write(dir.path(), "s.csv", b"a,b,c\n1,2,3\n4,5\n");
+    let err = read_csv(csv(&path)).unwrap_err();
+    assert!(matches!(err, IngestError::Ragged { line: 3, found: 2, .. }), "{err}");
+}
+
+#[test]
+fn unclosed_quote_empty_and_missing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "q.csv", b"a,b\n1,\"open\n2,3\n");
+    let err = read_csv(csv(&path)).unwrap_err();
+    assert!(matches!(err, IngestError::UnclosedQuote { line: 2, .. }), "{err}");
+
+    let path = write(dir.path(), "e.csv", b"");
+    assert!(matches!(read_csv(csv(&path)), Err(IngestError::Empty { .. })));
+
+    let err = read_csv(csv(&dir.path().join("nope.csv"))).unwrap_err();
+    assert!(matches!(err, IngestError::NotFound { .. }));
+    assert!(err.to_string().contains("nope.csv: file not found"), "{err}");
+}
+
+#[test]
+fn blank_lines_comments_and_skip_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "c.csv", b"exported by tool\na,b\n# a comment, with, commas\n1,2\n\n3,4\n");
+    let got = read_csv(CsvSource { skip_rows: 1, comment_prefix: Some("#".into()), ..csv(&path) }).unwrap();
+    assert_eq!(column_names(&got.frame), vec!["a", "b"]);
+    assert_eq!(got.frame.height(), 2);
+}
+
+#[test]
+fn null_markers_columns_limit_and_dtypes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "n.csv", b"id,score,flag\n001,?,yes\n002,7.5,no\n003,8,yes\n");
+    let opts = CsvSource {
+        null_values: vec!["?".into()],
+        dtypes: [("id".to_string(), mlops_core::DType::Str)].into(),
+        ..csv(&path)
+    };
+    let got = read_csv(opts.clone()).unwrap();
+    assert_eq!(got.frame.column("id").unwrap().str().unwrap().get(0), Some("001"));
+    assert_eq!(got.frame.column("score").unwrap().null_count(), 1);
+
+    let got = read_csv(CsvSource { columns: Some(vec!["score".into(), "id".into()]), limit: Some(2), ..opts.clone() }).unwrap();
+    assert_eq!(column_names(&got.frame), vec!["score", "id"]);
+    assert_eq!(got.frame.height(), 2);
+
+    let err = read_csv(CsvSource { columns: Some(vec!["scroe".into()]), ..opts }).unwrap_err();
+    assert!(matches!(&err, IngestError::MissingColumns { missing, .. } if missing == &vec!["scroe".to_string()]), "{err}");
+}
+
+#[test]
+fn late_type_change_falls_back_to_full_inference() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("x\n");
+    for i in 0..50 {
+        text.push_str(&format!("{i}\n"));
+    }
+    text.push_str("2.5\n");
+    let path = write(dir.path(), "t.csv", text.as_bytes());
+    let got = read_csv(CsvSource { infer_schema_rows: 5, ..csv(&path) }).unwrap();
+    assert_eq!(got.frame.column("x").unwrap().dtype(), &DataType::Float64);
+    assert_eq!(got.frame.height(), 51);
+}
+
+#[test]
+fn low_memory_streaming_reads_the_same_frame() {
+    let path = repo_file("data/raw/penguins-raw.csv");
+    let eager = read_csv(csv(&path)).unwrap().frame;
+    let streamed = read_csv(CsvSource { low_memory: true, ..csv(&path) }).unwrap().frame;
+    assert!(eager.equals_missing(&streamed));
+}
+
+#[test]
+fn workbooks_by_name_and_index() {
+    for ext in ["xlsx", "xls", "ods"] {
+        let path = fixture(&format!("penguins.{ext}"));
+        let by_name = SourceConfig::Excel(ExcelSource { sheet: SheetRef::Name("penguins".into()), ..ExcelSource::new(&path) })
+            .read("w")
+            .unwrap_or_else(|e| panic!("{ext}: {e}"));
+        assert_eq!(by_name.frame.shape(), (4, 6), "{ext}");
+        let frame = &by_name.frame;
+        assert_eq!(frame.column("Flipper Length (mm)").unwrap().dtype(), &DataType::Int64, "{ext}");
+        assert_eq!(frame.column("Culmen Length (mm)").unwrap().null_count(), 1, "{ext}");
+        assert_eq!(frame.column("Island").unwrap().null_count(), 1, "{ext}");
+        assert!(matches!(frame.column("Date Egg").unwrap().dtype(), DataType::Datetime(..)), "{ext}");
+
+        let by_index = SourceConfig::Excel(ExcelSource { sheet: SheetRef::Index(1), ..ExcelSource::new(&path) })
+            .read("w")
+            .unwrap();
+        assert_eq!(column_names(&by_index.frame), vec!["note", "n"], "{ext}");
+
+        let err = SourceConfig::Excel(ExcelSource { sheet: SheetRef::Name("Penguins2".into()), ..ExcelSource::new(&path) })
+            .read("w")
+            .unwrap_err();
+        assert!(matches!(&err, IngestError::SheetNotFound { available, .. } if available.len() == 2), "{err}");
+        assert!(err.to_string().contains("no sheet named \"Penguins2\" (sheets: penguins, notes)"), "{err}");
+        let err = SourceConfig::Excel(ExcelSource { sheet: SheetRef::Index(7), ..ExcelSource::new(&path) }).read("w").unwrap_err();
+        assert!(matches!(err, IngestError::SheetNotFound { .. }), "{err}");
+    }
+}
+
+#[test]
+fn corrupt_workbook_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.xlsx", b"not a zip");
+    let err = SourceConfig::Excel(ExcelSource::new(&path)).read("w").unwrap_err();
+    assert!(matches!(err, IngestError::Read { .. }), "{err}");
+    assert!(err.to_string().contains("bad.xlsx"), "{err}");
+}
+
+#[test]
+fn parquet_round_trip_and_projection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.parquet");
+    let mut frame: DataFrame = df!("a" => [1i64, 2, 3], "b" => ["x", "y", "z"]).unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut frame).unwrap();
+    let got = SourceConfig::Parquet(ParquetSource { path: path.clone(), columns: None, limit: None }).read("p").unwrap();
+    assert!(got.frame.equals(&frame));
+    let got = SourceConfig::Parquet(ParquetSource { path: path.clone(), columns: Some(vec!["b".into()]), limit: Some(1) })
+        .read("p")
+        .unwrap();
+    assert_eq!(got.frame.shape(), (1, 1));
+    let bad = write(dir.path(), "bad.parquet", b"PAR1 nonsense");
+    let err = SourceConfig::Parquet(ParquetSource { path: bad, columns: None, limit: None }).read("p").unwrap_err();
+    assert!(matches!(err, IngestError::Read { .. }) && err.to_string().contains("bad.parquet"), "{err}");
+}
+
+#[test]
+fn json_records_are_flattened_with_dotted_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "r.json",
+        br#"{"data": {"items": [
+            {"id": 1, "name": "a", "address": {"city": "Oslo", "geo": {"lat": 59.9}}, "tags": ["x", "y"]},
+            {"id": 2, "name": "b", "address": {"city": "Lima"}, "score": 2.5}
+        ]}}"#,
+    );
+    let got = SourceConfig::Json(JsonSource { record_path: Some("data.items".into()), ..JsonSource::new(&path) })
+        .read("j")
+        .unwrap();
+    assert_eq!(column_names(&got.frame), vec!["id", "name", "address.city", "address.geo.lat", "tags", "score"]);
+    assert_eq!(got.frame.column("id").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(got.frame.column("address.geo.lat").unwrap().null_count(), 1);
+    assert_eq!(got.frame.column("tags").unwrap().str().unwrap().get(0), Some(r#"["x","y"]"#));
+
+    let got = SourceConfig::Json(JsonSource { record_path: Some("data.items".into()), max_level: Some(1), ..JsonSource::new(&path) })
+        .read("j")
+        .unwrap();
+    assert!(column_names(&got.frame).contains(&"address.geo".to_string()));
+
+    let err = SourceConfig::Json(JsonSource { record_path: Some("data.rows".into()), ..JsonSource::new(&path) })
+        .read("j")
+        .unwrap_err();
+    assert!(err.to_string().contains("no key `rows`"), "{err}");
+}
+
+#[test]
+fn invalid_json_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.json", b"[\n {\"a\": 1},\n {\"a\": 2,,}\n]\n");
+    let err = SourceConfig::Json(JsonSource::new(&path)).read("j").unwrap_err();
+    assert!(matches!(err, IngestError::Json { line: 3, .. }), "{err}");
+    assert!(err.to_string().starts_with(&format!("{}: line 3 column", path.display())), "{err}");
+
+    let path = write(dir.path(), "scalar.json", b"[1, 2]");
+    let err = SourceConfig::Json(JsonSource::new(&path)).read("j").unwrap_err();
+    assert!(err.to_string().contains("expected an array of objects"), "{err}");
+}
+
+#[test]
+fn ndjson_reads_lines_and_names_the_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "r.ndjson", b"{\"a\": 1, \"b\": {\"c\": true}}\n\n{\"a\": 2.5}\n");
+    let got = SourceConfig::Ndjson(JsonSource::new(&path)).read("n").unwrap();
+    assert_eq!(column_names(&got.frame), vec!["a", "b.c"]);
+    assert_eq!(got.frame.column("a").unwrap().dtype(), &DataType::Float64);
+    assert_eq!(got.frame.column("b.c").unwrap().dtype(), &DataType::Boolean);
+
+    let path = write(dir.path(), "bad.ndjson", b"{\"a\": 1}\n{\"a\": 2}\n{\"a\": }\n");
+    let err = SourceConfig::Ndjson(JsonSource::new(&path)).read("n").unwrap_err();
+    assert!(matches!(err, IngestError::Json { line: 3, .. }), "{err}");
+}
+
+fn sqlite_db(dir: &Path) -> PathBuf {
+    let path = dir.join("shop.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE orders (id INTEGER, item TEXT, price REAL, qty INTEGER);
+         INSERT INTO orders VALUES (1, 'pen', 1.5, 10), (2, 'ink', NULL, 2), (3, 'pad', 4.0, 1);",
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn sqlite_query_reads_typed_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path());
+    let source = SourceConfig::Sqlite(SqliteSource { path: db, query: "SELECT id, item, price * qty AS total FROM orders ORDER BY id".into() });
+    let got = source.read("orders").unwrap();
+    assert_eq!(column_names(&got.frame), vec!["id", "item", "total"]);
+    assert_eq!(got.frame.column("id").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(got.frame.column("total").unwrap().dtype(), &DataType::Float64);
+    assert_eq!(got.frame.column("total").unwrap().null_count(), 1);
+    assert!(got.lineage.uri.starts_with("sqlite:///") && got.lineage.uri.contains("query=SELECT"));
+    // Same query, same content hash.
+    assert_eq!(source.read("orders").unwrap().lineage.sha256, got.lineage.sha256);
+}
+
+#[test]
+fn sql_errors_name_the_query_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path());
+    let err = SourceConfig::Sqlite(SqliteSource { path: db, query: "SELECT * FROM order_lines".into() }).read("o").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, IngestError::Sql { .. }), "{text}");
+    assert!(text.contains("no such table: order_lines") && text.contains("query: SELECT * FROM order_lines"), "{text}");
+
+    let err = SourceConfig::Sqlite(SqliteSource { path: dir.path().join("none.db"), query: "SELECT 1".into() }).read("o").unwrap_err();
+    assert!(matches!(err, IngestError::NotFound { .. }), "{err}");
+}
+
+#[test]
+fn several_named_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_db(dir.path());
+    let csv_path = write(dir.path(), "a.csv", b"x\n1\n");
+    let sources = std::collections::BTreeMap::from([
+        ("orders".to_string(), SourceConfig::Sqlite(SqliteSource { path: db, query: "SELECT * FROM orders".into() })),
+        ("numbers".to_string(), SourceConfig::Csv(csv(&csv_path))),
+    ]);
+    let got = ingest_all(&sources).unwrap();
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, vec!["numbers", "orders"]);
+    assert_eq!(got[1].1.lineage.format, "sqlite");
+}
+
+#[test]
+fn source_config_yaml_rejects_unknown_keys_with_line() {
+    let text = "csv:\n  path: a.csv\n  delimeter: ';'\n";
+    let err = mlops_core::config::parse_yaml::<SourceConfig>(text, Path::new("data.yaml")).unwrap_err().to_string();
+    assert!(err.contains("data.yaml: line 3") && err.contains("unknown field `delimeter`"), "{err}");
+    let text = "excel:\n  path: a.xlsx\n  sheet: notes\n";
+    let parsed: SourceConfig = mlops_core::config::parse_yaml(text, Path::new("d.yaml")).unwrap();
+    assert!(matches!(parsed, SourceConfig::Excel(ExcelSource { sheet: SheetRef::Name(_), .. })));
+}
