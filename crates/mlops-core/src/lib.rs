@@ -35,6 +35,7 @@ pub mod ops;
 mod pipeline;
 pub mod schema;
 mod seed;
+pub mod table;
 mod value;
 
 pub use error::{CoreError, Result};
