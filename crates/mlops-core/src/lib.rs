@@ -35,6 +35,7 @@ pub mod ops;
 mod pipeline;
 pub mod schema;
 mod seed;
+pub mod stats;
 pub mod table;
 mod value;
 
@@ -46,7 +47,7 @@ pub use pipeline::Fit;
 pub use pipeline::{FeaturePipeline, PIPELINE_FORMAT_VERSION, Transform};
 pub use schema::{ColumnSchema, Signature, TaskKind};
 pub use seed::Seed;
-pub use value::{DType, Row, Value};
+pub use value::{DType, Row, Scalar, Value};
 
 #[cfg(all(test, feature = "frame"))]
 mod tests;

@@ -224,3 +224,30 @@ impl<T: Into<Value>> From<Option<T>> for Value {
         v.map_or(Value::Null, Into::into)
     }
 }
+
+/// A literal written in a config file (`allowed: [a, b]`, `min: 0`, `constant: unknown`): number,
+/// text or boolean, as YAML spells it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// `true` / `false`.
+    Bool(bool),
+    /// Whole number.
+    Int(i64),
+    /// Number with a fraction.
+    Float(f64),
+    /// Text (also dates, `2008-01-01`).
+    Str(String),
+}
+
+impl Scalar {
+    /// As a cell value.
+    pub fn value(&self) -> Value {
+        match self {
+            Scalar::Bool(b) => Value::Bool(*b),
+            Scalar::Int(i) => Value::Int(*i),
+            Scalar::Float(f) => Value::Float(*f),
+            Scalar::Str(s) => Value::Str(s.clone()),
+        }
+    }
+}

@@ -9,7 +9,8 @@ use regex::Regex;
 
 use crate::error::{Result, ValidateError};
 use crate::report::{Failure, Report, Sample};
-use crate::schema::{ColumnRule, Scalar, Schema, Severity};
+use crate::schema::{ColumnRule, Schema, Severity, literal};
+use mlops_core::Scalar;
 
 const SAMPLES: usize = 5;
 
@@ -177,7 +178,7 @@ fn check_column(f: &mut Findings<'_>, name: &str, rule: &ColumnRule, regex: Opti
         if !type_ok {
             continue;
         }
-        let source = format!("`{}` {op} {}", name.replace('`', "``"), bound.literal());
+        let source = format!("`{}` {op} {}", name.replace('`', "``"), literal(bound));
         let word = if check == "min" { ">=" } else { "<=" };
         match violation_mask(f.df, &source) {
             Ok(mask) => f.mask(check, &[name], sev, format!("{word} {}", bound.value()), &mask),

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use mlops_core::frame::{column_values, dtype_of};
-use mlops_core::{DType, Value};
+use mlops_core::{DType, Scalar, Value};
 use polars::prelude::DataFrame;
 
-use crate::schema::{ColumnRule, Scalar, Schema};
+use crate::schema::{ColumnRule, Schema};
 
 /// Text columns with at most this many distinct values get an `allowed` list.
 const MAX_CATEGORIES: usize = 20;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use mlops_core::{DType, Value};
+use mlops_core::{DType, Scalar};
 use serde::{Deserialize, Serialize};
 
 /// How much a failed check matters.
@@ -22,42 +22,6 @@ impl std::fmt::Display for Severity {
             Severity::Warn => "warn",
             Severity::Error => "error",
         })
-    }
-}
-
-/// A literal in a schema (`allowed`, `min`, `max`): number, text or boolean.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Scalar {
-    /// `true` / `false`.
-    Bool(bool),
-    /// Whole number.
-    Int(i64),
-    /// Number with a fraction.
-    Float(f64),
-    /// Text (also dates, `2008-01-01`).
-    Str(String),
-}
-
-impl Scalar {
-    /// As a cell value.
-    pub fn value(&self) -> Value {
-        match self {
-            Scalar::Bool(b) => Value::Bool(*b),
-            Scalar::Int(i) => Value::Int(*i),
-            Scalar::Float(f) => Value::Float(*f),
-            Scalar::Str(s) => Value::Str(s.clone()),
-        }
-    }
-
-    /// As an expression literal.
-    pub(crate) fn literal(&self) -> String {
-        match self {
-            Scalar::Bool(b) => b.to_string(),
-            Scalar::Int(i) => i.to_string(),
-            Scalar::Float(f) => format!("{f:?}"),
-            Scalar::Str(s) => format!("'{}'", s.replace('\'', "''")),
-        }
     }
 }
 
@@ -191,4 +155,14 @@ pub struct Schema {
     /// Business rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<Rule>,
+}
+
+/// A scalar as an expression literal.
+pub(crate) fn literal(s: &Scalar) -> String {
+    match s {
+        Scalar::Bool(b) => b.to_string(),
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Float(f) => format!("{f:?}"),
+        Scalar::Str(s) => format!("'{}'", s.replace('\'', "''")),
+    }
 }

@@ -1,0 +1,73 @@
+//! The statistics fits learn: mean, standard deviation, quantiles and modes, with the conventions
+//! of pandas and scikit-learn (linear-interpolated quantiles, population standard deviation).
+
+use std::collections::HashMap;
+
+use crate::value::Value;
+
+/// Mean of the values; `None` when empty.
+pub fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// Population standard deviation (ddof = 0, as scikit-learn's `StandardScaler` and
+/// `scipy.stats.zscore` use); `None` when empty.
+pub fn std_dev(values: &[f64]) -> Option<f64> {
+    let m = mean(values)?;
+    Some((values.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / values.len() as f64).sqrt())
+}
+
+/// Sorts values for [`quantile`].
+pub fn sorted(mut values: Vec<f64>) -> Vec<f64> {
+    values.sort_by(f64::total_cmp);
+    values
+}
+
+/// The `q` quantile (0..=1) of sorted values with linear interpolation (pandas' default);
+/// `None` when empty.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let frac = pos - lo as f64;
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
+}
+
+/// The most frequent non-null value; ties go to the smallest (pandas' `mode()[0]`).
+pub fn mode(values: &[Value]) -> Option<Value> {
+    let mut counts: HashMap<String, (usize, &Value)> = HashMap::new();
+    for v in values.iter().filter(|v| !v.is_null()) {
+        let key = format!("{v:?}");
+        counts.entry(key).or_insert((0, v)).0 += 1;
+    }
+    let best = counts.values().map(|(n, _)| *n).max()?;
+    let mut tied: Vec<&Value> = counts.values().filter(|(n, _)| *n == best).map(|(_, v)| *v).collect();
+    tied.sort_by(|a, b| match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => a.to_string().cmp(&b.to_string()),
+    });
+    tied.first().map(|v| (*v).clone())
+}
+
+/// The non-null, non-NaN numbers of a column of values.
+pub fn finite_numbers(values: &[Value]) -> Vec<f64> {
+    values.iter().filter_map(Value::as_f64).filter(|x| !x.is_nan()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_pandas_conventions() {
+        let s = sorted(vec![4.0, 1.0, 3.0, 2.0]);
+        assert_eq!(quantile(&s, 0.5), Some(2.5));
+        assert_eq!(quantile(&s, 0.25), Some(1.75));
+        assert_eq!(std_dev(&[1.0, 3.0]), Some(1.0));
+        let m = mode(&[Value::Str("b".into()), Value::Str("a".into()), Value::Null, Value::Str("b".into()), Value::Str("a".into())]);
+        assert_eq!(m, Some(Value::Str("a".into())));
+    }
+}

@@ -1,0 +1,345 @@
+//! Fitting the clean parameters on training rows, applying each operation as it is learned.
+
+use std::collections::BTreeMap;
+
+use mlops_core::frame::{Stage, column_names, column_values, dtype_of};
+use mlops_core::ops::{CastTo, FillDirection, Op, parse_date, parse_datetime};
+use mlops_core::{DType, Scalar, Value, stats};
+use polars::prelude::DataFrame;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CleanError, Result};
+use crate::params::{CleanParams, Fill, OutlierAction, OutlierMethod, TypeSpec};
+
+/// What cleaning did, for the run summary and the dataset metadata.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CleanReport {
+    /// Rows before cleaning.
+    pub rows_in: usize,
+    /// Rows after cleaning.
+    pub rows_out: usize,
+    /// Values per column that did not convert to the requested type and became null.
+    pub coerced: BTreeMap<String, usize>,
+    /// Categories seen per categorical column.
+    pub categories: BTreeMap<String, Vec<String>>,
+    /// Duplicate rows removed.
+    pub duplicates_dropped: usize,
+    /// Columns removed for having too many nulls.
+    pub columns_dropped: Vec<String>,
+    /// Rows removed for having nulls.
+    pub rows_dropped_for_nulls: usize,
+    /// Per filled column: how many nulls were filled, and with what.
+    pub filled: BTreeMap<String, FillReport>,
+    /// Per outlier column: fitted bounds and how many values were outside them.
+    pub outliers: BTreeMap<String, OutlierReport>,
+}
+
+/// One column's fill.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FillReport {
+    /// Nulls filled.
+    pub count: usize,
+    /// The fill, as text (`median 44.45`, `per species`).
+    pub value: String,
+}
+
+/// One column's outliers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutlierReport {
+    /// Lower bound.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+    /// Values outside the bounds.
+    pub count: usize,
+    /// Clip or drop.
+    pub action: OutlierAction,
+}
+
+/// A cleaned frame, the fitted operations that produced it, and what they did.
+#[derive(Debug, Clone)]
+pub struct Cleaned {
+    /// The cleaned training frame.
+    pub frame: DataFrame,
+    /// Fitted operations, in order; they join the `FeaturePipeline`.
+    pub ops: Vec<Op>,
+    /// What cleaning did.
+    pub report: CleanReport,
+}
+
+fn null_count(df: &DataFrame, name: &str) -> usize {
+    df.column(name).map(|c| c.null_count()).unwrap_or(0)
+}
+
+fn require(df: &DataFrame, key: &str, name: &str) -> Result<()> {
+    if df.column(name).is_err() {
+        return Err(CleanError::MissingColumn { key: key.to_string(), column: name.to_string(), available: column_names(df) });
+    }
+    Ok(())
+}
+
+fn values(df: &DataFrame, name: &str) -> Result<Vec<Value>> {
+    Ok(column_values(df.column(name).map_err(|_| mlops_core::CoreError::missing_column(name, column_names(df)))?)?)
+}
+
+fn numbers(df: &DataFrame, key: &str, name: &str) -> Result<Vec<f64>> {
+    let t = df.column(name).ok().and_then(|c| dtype_of(c.dtype()));
+    if !t.is_some_and(DType::is_numeric) {
+        return Err(CleanError::Invalid {
+            key: format!("{key}.{name}"),
+            message: format!("needs a numeric column; `{name}` is {}", t.map_or_else(|| "unsupported".into(), |t| t.to_string())),
+        });
+    }
+    Ok(stats::finite_numbers(&values(df, name)?))
+}
+
+fn no_values(key: &str, name: &str, what: &str) -> CleanError {
+    CleanError::Invalid { key: format!("{key}.{name}"), message: format!("no values in the training rows to learn a {what} from") }
+}
+
+/// A constant made to fit the column's type.
+fn constant_for(df: &DataFrame, name: &str, c: &Scalar) -> Result<Value> {
+    let t = df.column(name).ok().and_then(|col| dtype_of(col.dtype()));
+    let v = c.value();
+    let bad = || CleanError::Invalid {
+        key: format!("missing.fill.{name}"),
+        message: format!("constant {v} does not fit a {} column", t.map_or_else(|| "?".into(), |t| t.to_string())),
+    };
+    Ok(match (t, &v) {
+        (None, _) => v.clone(),
+        (Some(DType::Float), _) => Value::Float(v.as_f64().ok_or_else(bad)?),
+        (Some(DType::Int), Value::Int(_) | Value::Float(_)) => v.clone(),
+        (Some(DType::Str), _) => Value::Str(v.to_string()),
+        (Some(DType::Bool), Value::Bool(_)) => v.clone(),
+        (Some(DType::Date), Value::Str(s)) => Value::Date(parse_date(s, &["%Y-%m-%d".into()]).ok_or_else(bad)?),
+        (Some(DType::Datetime), Value::Str(s)) => {
+            Value::Datetime(parse_datetime(s, &crate::params::default_datetime_formats()).ok_or_else(bad)?)
+        }
+        _ => return Err(bad()),
+    })
+}
+
+fn group_fill(df: &DataFrame, name: &str, by: &str, use_median: bool) -> Result<(BTreeMap<String, Value>, Value)> {
+    let key = "missing.fill";
+    let target = numbers(df, key, name)?;
+    let learn = |mut xs: Vec<f64>| {
+        if use_median {
+            xs = stats::sorted(xs);
+            stats::quantile(&xs, 0.5)
+        } else {
+            stats::mean(&xs)
+        }
+    };
+    let what = if use_median { "median" } else { "mean" };
+    let fallback = learn(target).ok_or_else(|| no_values(key, name, what))?;
+    let groups = values(df, by)?;
+    let vals = values(df, name)?;
+    let mut per_group: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (g, v) in groups.iter().zip(&vals) {
+        if let (Some(k), Some(x)) = (g.key(), v.as_f64())
+            && !x.is_nan()
+        {
+            per_group.entry(k).or_default().push(x);
+        }
+    }
+    let table = per_group.into_iter().filter_map(|(k, xs)| Some((k, Value::Float(learn(xs)?)))).collect();
+    Ok((table, Value::Float(fallback)))
+}
+
+impl CleanParams {
+    /// Checks ranges that do not depend on the data.
+    pub fn check(&self) -> Result<()> {
+        let fraction = |key: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(CleanError::Invalid { key: key.into(), message: format!("{v} is not a fraction between 0 and 1") })
+            }
+        };
+        if let Some(v) = self.missing.drop_columns_over {
+            fraction("missing.drop_columns_over", v)?;
+        }
+        if let Some(rows) = &self.missing.drop_rows {
+            fraction("missing.drop_rows.max_null_fraction", rows.max_null_fraction)?;
+        }
+        for (name, o) in &self.outliers {
+            let (what, v) = match o.method {
+                OutlierMethod::Iqr { k } => ("k", k),
+                OutlierMethod::Zscore { threshold } => ("threshold", threshold),
+            };
+            if !(v.is_finite() && v > 0.0) {
+                return Err(CleanError::Invalid { key: format!("outliers.{name}.method.{what}"), message: format!("{v} must be a positive number") });
+            }
+        }
+        Ok(())
+    }
+
+    /// Fits every part on `train` in order and applies it, returning the cleaned frame, the fitted
+    /// operations and a report. Fitting sees only the rows it is given.
+    pub fn fit_transform(&self, train: DataFrame) -> Result<Cleaned> {
+        self.check()?;
+        let mut df = train;
+        let mut ops = Vec::new();
+        let mut report = CleanReport { rows_in: df.height(), ..CleanReport::default() };
+        let apply = |df: DataFrame, op: Op, ops: &mut Vec<Op>| -> Result<DataFrame> {
+            tracing::debug!(op = %op.describe(), "clean");
+            let out = op.apply_frame(df, Stage::Training)?;
+            ops.push(op);
+            Ok(out)
+        };
+
+        for (name, spec) in &self.types {
+            require(&df, "types", name)?;
+            let to = match spec {
+                TypeSpec::Int => CastTo::Int,
+                TypeSpec::Float => CastTo::Float,
+                TypeSpec::String | TypeSpec::Categorical => CastTo::Str,
+                TypeSpec::Bool { true_values, false_values } => {
+                    CastTo::Bool { true_values: true_values.clone(), false_values: false_values.clone() }
+                }
+                TypeSpec::Date { formats } => CastTo::Date { formats: formats.clone() },
+                TypeSpec::Datetime { formats } => CastTo::Datetime { formats: formats.clone() },
+            };
+            let before = null_count(&df, name);
+            df = apply(df, Op::Cast { column: name.clone(), to, on_error: self.type_errors }, &mut ops)?;
+            let coerced = null_count(&df, name) - before;
+            if coerced > 0 {
+                tracing::warn!(column = %name, coerced, "values did not convert and became null");
+                report.coerced.insert(name.clone(), coerced);
+            }
+            if *spec == TypeSpec::Categorical {
+                let mut cats: Vec<String> = values(&df, name)?.iter().filter_map(Value::key).collect();
+                cats.sort();
+                cats.dedup();
+                report.categories.insert(name.clone(), cats);
+            }
+        }
+
+        for (name, steps) in &self.text {
+            require(&df, "text", name)?;
+            df = apply(df, Op::Text { column: name.clone(), steps: steps.clone() }, &mut ops)?;
+        }
+
+        if let Some(dups) = &self.duplicates {
+            let subset = dups.subset.clone().unwrap_or_default();
+            for c in &subset {
+                require(&df, "duplicates.subset", c)?;
+            }
+            let before = df.height();
+            df = apply(df, Op::Deduplicate { subset, keep: dups.keep }, &mut ops)?;
+            report.duplicates_dropped = before - df.height();
+        }
+
+        if let Some(limit) = self.missing.drop_columns_over {
+            let n = df.height().max(1) as f64;
+            let drop: Vec<String> = column_names(&df)
+                .into_iter()
+                .filter(|c| null_count(&df, c) as f64 / n > limit)
+                .collect();
+            if !drop.is_empty() {
+                report.columns_dropped.clone_from(&drop);
+                df = apply(df, Op::Drop { columns: drop }, &mut ops)?;
+            }
+        }
+
+        if let Some(rows) = &self.missing.drop_rows {
+            let columns = rows.columns.clone().unwrap_or_default();
+            for c in &columns {
+                require(&df, "missing.drop_rows.columns", c)?;
+            }
+            let before = df.height();
+            df = apply(df, Op::DropNullRows { columns, max_null_fraction: rows.max_null_fraction }, &mut ops)?;
+            report.rows_dropped_for_nulls = before - df.height();
+        }
+
+        for (name, fill) in &self.missing.fill {
+            if report.columns_dropped.contains(name) {
+                tracing::warn!(column = %name, "not filled: dropped for having too many nulls");
+                continue;
+            }
+            require(&df, "missing.fill", name)?;
+            let key = "missing.fill";
+            let count = null_count(&df, name);
+            let (op, described) = match fill {
+                Fill::Mean => {
+                    let m = stats::mean(&numbers(&df, key, name)?).ok_or_else(|| no_values(key, name, "mean"))?;
+                    (Op::FillNull { column: name.clone(), value: Value::Float(m) }, format!("mean {m}"))
+                }
+                Fill::Median => {
+                    let xs = stats::sorted(numbers(&df, key, name)?);
+                    let m = stats::quantile(&xs, 0.5).ok_or_else(|| no_values(key, name, "median"))?;
+                    (Op::FillNull { column: name.clone(), value: Value::Float(m) }, format!("median {m}"))
+                }
+                Fill::Mode => {
+                    let m = stats::mode(&values(&df, name)?).ok_or_else(|| no_values(key, name, "mode"))?;
+                    let described = format!("mode {m}");
+                    (Op::FillNull { column: name.clone(), value: m }, described)
+                }
+                Fill::Constant(c) => {
+                    let v = constant_for(&df, name, c)?;
+                    let described = format!("constant {v}");
+                    (Op::FillNull { column: name.clone(), value: v }, described)
+                }
+                Fill::GroupMedian { by } | Fill::GroupMean { by } => {
+                    require(&df, &format!("missing.fill.{name}.by"), by)?;
+                    let median = matches!(fill, Fill::GroupMedian { .. });
+                    let (values, fallback) = group_fill(&df, name, by, median)?;
+                    let described = format!("{} per {by}", if median { "median" } else { "mean" });
+                    (Op::FillNullByGroup { column: name.clone(), by: by.clone(), values, fallback }, described)
+                }
+                Fill::Forward | Fill::Backward => {
+                    let vals = values(&df, name)?;
+                    let non_null = vals.iter().filter(|v| !v.is_null());
+                    let (direction, fallback) = if *fill == Fill::Forward {
+                        (FillDirection::Forward, non_null.last())
+                    } else {
+                        (FillDirection::Backward, non_null.clone().next())
+                    };
+                    let fallback = fallback.cloned().ok_or_else(|| no_values(key, name, "fill value"))?;
+                    let described = format!("{direction:?} fill").to_lowercase();
+                    (Op::FillSequence { column: name.clone(), direction, fallback }, described)
+                }
+            };
+            df = apply(df, op, &mut ops)?;
+            report.filled.insert(name.clone(), FillReport { count, value: described });
+        }
+
+        for (name, outliers) in &self.outliers {
+            require(&df, "outliers", name)?;
+            let xs = numbers(&df, "outliers", name)?;
+            let (lower, upper) = match outliers.method {
+                OutlierMethod::Iqr { k } => {
+                    let sorted = stats::sorted(xs.clone());
+                    let (q1, q3) = (stats::quantile(&sorted, 0.25), stats::quantile(&sorted, 0.75));
+                    let (q1, q3) = q1.zip(q3).ok_or_else(|| no_values("outliers", name, "quartile"))?;
+                    (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
+                }
+                OutlierMethod::Zscore { threshold } => {
+                    let m = stats::mean(&xs).ok_or_else(|| no_values("outliers", name, "mean"))?;
+                    let s = stats::std_dev(&xs).unwrap_or(0.0);
+                    (m - threshold * s, m + threshold * s)
+                }
+            };
+            let count = xs.iter().filter(|x| **x < lower || **x > upper).count();
+            let op = match outliers.action {
+                OutlierAction::Clip => Op::Clip { column: name.clone(), lower, upper },
+                OutlierAction::Drop => Op::FilterRange { column: name.clone(), lower, upper },
+            };
+            df = apply(df, op, &mut ops)?;
+            report.outliers.insert(name.clone(), OutlierReport { lower, upper, count, action: outliers.action });
+        }
+
+        report.rows_out = df.height();
+        tracing::info!(rows_in = report.rows_in, rows_out = report.rows_out, ops = ops.len(), "cleaned");
+        Ok(Cleaned { frame: df, ops, report })
+    }
+}
+
+impl mlops_core::Fit for CleanParams {
+    type Fitted = Vec<Op>;
+    type Error = CleanError;
+
+    fn fit(&self, train: &DataFrame) -> Result<Vec<Op>> {
+        Ok(self.fit_transform(train.clone())?.ops)
+    }
+}
