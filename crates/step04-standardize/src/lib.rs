@@ -115,9 +115,10 @@ pub enum Case {
     Title,
 }
 
-/// What happens to a value that a map does not mention.
+/// What happens to a value that a map does not mention: `keep`, `null` (written bare, as YAML's
+/// null, or as text) or `{value: X}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields, from = "UnmappedRepr")]
 pub enum UnmappedSpec {
     /// Keep it.
     #[default]
@@ -128,7 +129,35 @@ pub enum UnmappedSpec {
     Value(Scalar),
 }
 
-/// A categorical value map (`ACTIVE: A`).
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "`keep`, `null` or `{value: X}`")]
+enum UnmappedRepr {
+    YamlNull(()),
+    Word(UnmappedWord),
+    Value {
+        value: Scalar,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum UnmappedWord {
+    Keep,
+    Null,
+}
+
+impl From<UnmappedRepr> for UnmappedSpec {
+    fn from(repr: UnmappedRepr) -> Self {
+        match repr {
+            UnmappedRepr::YamlNull(()) | UnmappedRepr::Word(UnmappedWord::Null) => UnmappedSpec::Null,
+            UnmappedRepr::Word(UnmappedWord::Keep) => UnmappedSpec::Keep,
+            UnmappedRepr::Value { value } => UnmappedSpec::Value(value),
+        }
+    }
+}
+
+/// A categorical value map (`ACTIVE: A`), pandas' `replace` (unmapped kept) or `map` (unmapped
+/// become null).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValueMap {
@@ -137,6 +166,59 @@ pub struct ValueMap {
     /// Values not in the map.
     #[serde(default)]
     pub unmapped: UnmappedSpec,
+    /// Column to write; the mapped column itself when absent.
+    #[serde(default)]
+    pub output: Option<String>,
+}
+
+impl ValueMap {
+    /// The fitted operation for `column` of `df`; `key` names the config entry in errors. The
+    /// mapped values must share one type (with the kept values, when unmapped values are kept).
+    pub fn op(&self, df: &DataFrame, key: &str, column: &str) -> Result<Op> {
+        require(df, key, column)?;
+        let outputs: Vec<Value> = self.map.values().map(Scalar::value).collect();
+        let mut types: Vec<DType> = outputs.iter().filter_map(Value::dtype).collect();
+        let unmapped = match &self.unmapped {
+            UnmappedSpec::Keep => {
+                types.extend(df.column(column).ok().and_then(|c| dtype_of(c.dtype())));
+                Unmapped::Keep
+            }
+            UnmappedSpec::Null => Unmapped::Null,
+            UnmappedSpec::Value(v) => {
+                types.extend(v.value().dtype());
+                Unmapped::Value(v.value())
+            }
+        };
+        types.sort();
+        types.dedup();
+        if types.len() > 1 && !types.iter().all(|t| t.is_numeric()) {
+            return Err(StandardizeError::Invalid {
+                key: format!("{key}.{column}"),
+                message: format!(
+                    "mapped values would mix types ({}); map every value to the same type or set `unmapped: null`",
+                    types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        // Ints beside floats are stored as floats, on the frame and on a served row alike.
+        let widen = types.contains(&DType::Float);
+        let widen_value = |v: Value| match v {
+            Value::Int(i) if widen => Value::Float(i as f64),
+            other => other,
+        };
+        if widen && matches!(self.unmapped, UnmappedSpec::Keep) && types.contains(&DType::Int) {
+            return Err(StandardizeError::Invalid {
+                key: format!("{key}.{column}"),
+                message: "kept whole numbers beside mapped decimals would mix types; map to whole numbers or set `unmapped: null`".into(),
+            });
+        }
+        let mapping = self.map.iter().map(|(k, v)| (k.clone(), widen_value(v.value()))).collect();
+        let unmapped = match unmapped {
+            Unmapped::Value(v) => Unmapped::Value(widen_value(v)),
+            other => other,
+        };
+        Ok(Op::MapValues { column: column.to_string(), output: self.output.clone(), mapping, unmapped })
+    }
 }
 
 /// A linear unit conversion: `new = old * factor + offset`.
@@ -348,35 +430,8 @@ impl StandardizeParams {
         }
 
         for (name, map) in &self.values {
-            require(&df, "values", name)?;
-            let key = format!("values.{name}");
-            let outputs: Vec<Value> = map.map.values().map(Scalar::value).collect();
-            let mut types: Vec<DType> = outputs.iter().filter_map(Value::dtype).collect();
-            let unmapped = match &map.unmapped {
-                UnmappedSpec::Keep => {
-                    let input = df.column(name).ok().and_then(|c| dtype_of(c.dtype()));
-                    types.extend(input);
-                    Unmapped::Keep
-                }
-                UnmappedSpec::Null => Unmapped::Null,
-                UnmappedSpec::Value(v) => {
-                    types.extend(v.value().dtype());
-                    Unmapped::Value(v.value())
-                }
-            };
-            types.sort();
-            types.dedup();
-            if types.len() > 1 {
-                return Err(StandardizeError::Invalid {
-                    key,
-                    message: format!(
-                        "mapped values would mix types ({}); map every value to the same type or set `unmapped: null`",
-                        types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-                    ),
-                });
-            }
-            let mapping = map.map.iter().map(|(k, v)| (k.clone(), v.value())).collect();
-            df = apply(df, Op::MapValues { column: name.clone(), output: None, mapping, unmapped }, &mut ops)?;
+            let op = map.op(&df, "values", name)?;
+            df = apply(df, op, &mut ops)?;
         }
 
         for (name, decimals) in &self.round {

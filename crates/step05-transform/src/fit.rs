@@ -1,0 +1,369 @@
+//! Fitting transform parameters on training rows and applying them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mlops_core::frame::{Stage, column_names, column_values, dtype_of, schema_of};
+use mlops_core::ops::{Op, UnknownPolicy};
+use mlops_core::{DType, Expr, Value, stats};
+use polars::prelude::{
+    DataFrame, IntoLazy, JoinArgs, JoinCoalesce, JoinType, MaintainOrderJoin, col,
+};
+use polars::functions::concat_df_diagonal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TransformError};
+use crate::params::{Encoding, How, Join, Scaler, TransformParams};
+
+/// One join's effect.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JoinReport {
+    /// The joined source.
+    pub right: String,
+    /// Join type.
+    pub how: How,
+    /// Rows before.
+    pub rows_before: usize,
+    /// Rows after.
+    pub rows_after: usize,
+    /// Right-side keys that occur more than once, so left rows were repeated.
+    pub duplicate_right_keys: usize,
+}
+
+/// What transform did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransformReport {
+    /// Appended sources and their rows.
+    pub concatenated: Vec<(String, usize)>,
+    /// Joins.
+    pub joins: Vec<JoinReport>,
+    /// Derived columns.
+    pub derived: Vec<String>,
+    /// Per encoded column, the columns it became.
+    pub encoded: BTreeMap<String, Vec<String>>,
+    /// Per scaled column, the fitted center and scale.
+    pub scaled: BTreeMap<String, (f64, f64)>,
+    /// Warnings worth a user's attention (join fan-out).
+    pub warnings: Vec<String>,
+}
+
+/// A transformed frame with its operations and report.
+#[derive(Debug, Clone)]
+pub struct Transformed {
+    /// The frame.
+    pub frame: DataFrame,
+    /// Fitted operations for the `FeaturePipeline`. Joins and concatenation assemble the training
+    /// set and are not among them: a served record arrives already assembled.
+    pub ops: Vec<Op>,
+    /// What changed.
+    pub report: TransformReport,
+}
+
+fn require(df: &DataFrame, key: &str, column: &str) -> Result<()> {
+    if df.column(column).is_err() {
+        return Err(TransformError::MissingColumn { key: key.into(), column: column.into(), available: column_names(df) });
+    }
+    Ok(())
+}
+
+fn numbers(df: &DataFrame, key: &str, name: &str) -> Result<Vec<f64>> {
+    let t = df.column(name).ok().and_then(|c| dtype_of(c.dtype()));
+    if !t.is_some_and(DType::is_numeric) {
+        return Err(TransformError::Invalid {
+            key: format!("{key}.{name}"),
+            message: format!("`{name}` is {}, not a number", t.map_or_else(|| "unsupported".into(), |t| t.to_string())),
+        });
+    }
+    Ok(stats::finite_numbers(&column_values(df.column(name).map_err(|e| mlops_core::CoreError::polars(name, e))?)?))
+}
+
+fn categories(df: &DataFrame, name: &str) -> Result<Vec<String>> {
+    let values = column_values(df.column(name).map_err(|e| mlops_core::CoreError::polars(name, e))?)?;
+    let set: BTreeSet<String> = values.iter().filter_map(Value::key).collect();
+    Ok(set.into_iter().collect())
+}
+
+fn join(df: DataFrame, spec: &Join, sources: &BTreeMap<String, DataFrame>, report: &mut TransformReport) -> Result<DataFrame> {
+    let right = sources.get(&spec.right).ok_or_else(|| TransformError::UnknownSource {
+        key: "joins".into(),
+        source_name: spec.right.clone(),
+        available: sources.keys().cloned().collect(),
+    })?;
+    let (left_on, right_on) = if !spec.on.is_empty() {
+        if !spec.left_on.is_empty() || !spec.right_on.is_empty() {
+            return Err(TransformError::Invalid { key: format!("joins.{}", spec.right), message: "use either `on` or `left_on`/`right_on`".into() });
+        }
+        (spec.on.clone(), spec.on.clone())
+    } else {
+        (spec.left_on.clone(), spec.right_on.clone())
+    };
+    if left_on.is_empty() || left_on.len() != right_on.len() {
+        return Err(TransformError::Invalid {
+            key: format!("joins.{}", spec.right),
+            message: format!("needs key columns on both sides in equal number (left {}, right {})", left_on.len(), right_on.len()),
+        });
+    }
+    for k in &left_on {
+        require(&df, &format!("joins.{}.left_on", spec.right), k)?;
+    }
+    for k in &right_on {
+        if right.column(k).is_err() {
+            return Err(TransformError::MissingColumn {
+                key: format!("joins.{}.right_on", spec.right),
+                column: k.clone(),
+                available: column_names(right),
+            });
+        }
+    }
+    for (l, r) in left_on.iter().zip(&right_on) {
+        let (lt, rt) = (df.column(l).map(|c| c.dtype().clone()), right.column(r).map(|c| c.dtype().clone()));
+        if let (Ok(lt), Ok(rt)) = (lt, rt) {
+            let (a, b) = (dtype_of(&lt), dtype_of(&rt));
+            if a != b && !(a.is_some_and(DType::is_numeric) && b.is_some_and(DType::is_numeric)) {
+                return Err(TransformError::Invalid {
+                    key: format!("joins.{}", spec.right),
+                    message: format!("key `{l}` is {lt} on the left but `{r}` is {rt} on the right"),
+                });
+            }
+        }
+    }
+    let duplicate_right_keys = right
+        .select(right_on.iter().map(String::as_str))
+        .and_then(|keys| keys.is_duplicated())
+        .map(|d| d.sum().unwrap_or(0) as usize)
+        .unwrap_or(0);
+    let (how, order) = match spec.how {
+        How::Inner => (JoinType::Inner, MaintainOrderJoin::LeftRight),
+        How::Left => (JoinType::Left, MaintainOrderJoin::LeftRight),
+        How::Right => (JoinType::Right, MaintainOrderJoin::RightLeft),
+        How::Outer => (JoinType::Full, MaintainOrderJoin::LeftRight),
+    };
+    let mut args = JoinArgs::new(how).with_suffix(Some(spec.suffix.as_str().into())).with_coalesce(JoinCoalesce::CoalesceColumns);
+    args.maintain_order = order;
+    let rows_before = df.height();
+    let left_exprs: Vec<_> = left_on.iter().map(|c| col(c.as_str())).collect();
+    let right_exprs: Vec<_> = right_on.iter().map(|c| col(c.as_str())).collect();
+    let out = df
+        .lazy()
+        .join(right.clone().lazy(), left_exprs, right_exprs, args)
+        .collect()
+        .map_err(|e| TransformError::Invalid { key: format!("joins.{}", spec.right), message: e.to_string() })?;
+    if duplicate_right_keys > 0 && matches!(spec.how, How::Left | How::Inner | How::Outer) {
+        let message = format!(
+            "join with `{}` fans out: {duplicate_right_keys} right-side rows share a key ({rows_before} rows became {})",
+            spec.right,
+            out.height()
+        );
+        tracing::warn!("{message}");
+        report.warnings.push(message);
+    }
+    report.joins.push(JoinReport { right: spec.right.clone(), how: spec.how, rows_before, rows_after: out.height(), duplicate_right_keys });
+    Ok(out)
+}
+
+/// Per category: smoothed means of each target output.
+fn target_table(
+    df: &DataFrame,
+    column: &str,
+    target: &str,
+    smoothing: f64,
+) -> Result<(Vec<String>, BTreeMap<String, Vec<f64>>, Vec<f64>)> {
+    let key = format!("encode.{column}.target");
+    let t = df.column(target).ok().and_then(|c| dtype_of(c.dtype()));
+    let targets = column_values(df.column(target).map_err(|e| mlops_core::CoreError::polars(target, e))?)?;
+    let cats = column_values(df.column(column).map_err(|e| mlops_core::CoreError::polars(column, e))?)?;
+    // One output per class for a text target (one for a two-class target), one for a number.
+    let (suffixes, encode): (Vec<String>, Box<dyn Fn(&Value) -> Option<Vec<f64>>>) = match t {
+        Some(DType::Int | DType::Float | DType::Bool) => {
+            (vec![String::new()], Box::new(|v: &Value| v.as_f64().filter(|x| !x.is_nan()).map(|x| vec![x])))
+        }
+        Some(DType::Str) => {
+            let classes = categories(df, target)?;
+            if classes.len() < 2 {
+                return Err(TransformError::Invalid { key, message: format!("target `{target}` needs at least two classes in the training rows") });
+            }
+            let used: Vec<String> = if classes.len() == 2 { vec![classes[1].clone()] } else { classes };
+            let suffixes = used.iter().map(|c| format!("_{}", step04_standardize::snake_case(c))).collect();
+            (suffixes, Box::new(move |v: &Value| v.key().map(|k| used.iter().map(|c| f64::from(u8::from(*c == k))).collect())))
+        }
+        _ => return Err(TransformError::Invalid { key, message: format!("target `{target}` must be a number, bool or text column") }),
+    };
+    let width = suffixes.len();
+    let mut sums: BTreeMap<String, (Vec<f64>, usize)> = BTreeMap::new();
+    let mut total = vec![0.0; width];
+    let mut n = 0usize;
+    for (c, y) in cats.iter().zip(&targets) {
+        let Some(y) = encode(y) else { continue };
+        for (t, v) in total.iter_mut().zip(&y) {
+            *t += v;
+        }
+        n += 1;
+        if let Some(k) = c.key() {
+            let entry = sums.entry(k).or_insert_with(|| (vec![0.0; width], 0));
+            for (s, v) in entry.0.iter_mut().zip(&y) {
+                *s += v;
+            }
+            entry.1 += 1;
+        }
+    }
+    if n == 0 {
+        return Err(TransformError::Invalid { key, message: format!("target `{target}` has no values in the training rows") });
+    }
+    let prior: Vec<f64> = total.iter().map(|t| t / n as f64).collect();
+    let table = sums
+        .into_iter()
+        .map(|(k, (s, count))| {
+            let c = count as f64;
+            let enc = s.iter().zip(&prior).map(|(sum, p)| (sum + smoothing * p) / (c + smoothing)).collect();
+            (k, enc)
+        })
+        .collect();
+    Ok((suffixes, table, prior))
+}
+
+impl TransformParams {
+    /// Fits on `train` and applies every part in order. `sources` holds the frames that joins and
+    /// concatenation name.
+    pub fn fit_transform(&self, train: DataFrame, sources: &BTreeMap<String, DataFrame>) -> Result<Transformed> {
+        let mut df = train;
+        let mut ops = Vec::new();
+        let mut report = TransformReport::default();
+        let apply = |df: DataFrame, op: Op, ops: &mut Vec<Op>| -> Result<DataFrame> {
+            tracing::debug!(op = %op.describe(), "transform");
+            let out = op.apply_frame(df, Stage::Training)?;
+            ops.push(op);
+            Ok(out)
+        };
+
+        if !self.concat.is_empty() {
+            let mut frames = vec![df];
+            for name in &self.concat {
+                let other = sources.get(name).ok_or_else(|| TransformError::UnknownSource {
+                    key: "concat".into(),
+                    source_name: name.clone(),
+                    available: sources.keys().cloned().collect(),
+                })?;
+                report.concatenated.push((name.clone(), other.height()));
+                frames.push(other.clone());
+            }
+            df = concat_df_diagonal(&frames)
+                .map_err(|e| TransformError::Invalid { key: "concat".into(), message: format!("columns do not line up: {e}") })?;
+        }
+
+        for spec in &self.joins {
+            df = join(df, spec, sources, &mut report)?;
+        }
+
+        for derive in &self.derive {
+            let mut expr = Expr::parse(&derive.expr)
+                .map_err(|source| TransformError::Expr { name: derive.name.clone(), source })?;
+            let schema = schema_of(&df);
+            let dtype = expr
+                .check(&|c| schema.get(c).copied(), &column_names(&df))
+                .map_err(|source| TransformError::Expr { name: derive.name.clone(), source })?;
+            df = apply(df, Op::Derive { output: derive.name.clone(), expr, dtype }, &mut ops)?;
+            report.derived.push(derive.name.clone());
+        }
+
+        for (name, map) in &self.maps {
+            let op = map.op(&df, "maps", name).map_err(TransformError::Map)?;
+            df = apply(df, op, &mut ops)?;
+        }
+
+        for (name, bins) in &self.bins {
+            require(&df, "bins", name)?;
+            numbers(&df, "bins", name)?;
+            let increasing = bins.edges.windows(2).all(|w| w[0] < w[1]);
+            if !increasing || bins.edges.len() != bins.labels.len() + 1 {
+                return Err(TransformError::Invalid {
+                    key: format!("bins.{name}"),
+                    message: format!(
+                        "needs increasing edges, one more than labels ({} edges, {} labels)",
+                        bins.edges.len(),
+                        bins.labels.len()
+                    ),
+                });
+            }
+            let output = bins.output.clone().unwrap_or_else(|| format!("{name}_bin"));
+            let op = Op::Bin { column: name.clone(), output, edges: bins.edges.clone(), labels: bins.labels.clone(), closed: bins.closed };
+            df = apply(df, op, &mut ops)?;
+        }
+
+        for (name, encoding) in &self.encode {
+            require(&df, "encode", name)?;
+            let (op, outputs) = match encoding {
+                Encoding::OneHot { unknown, keep_input } => {
+                    let cats = categories(&df, name)?;
+                    let outputs: Vec<String> = cats.iter().map(|c| format!("{name}_{}", step04_standardize::snake_case(c))).collect();
+                    let op = Op::OneHot {
+                        column: name.clone(),
+                        categories: cats,
+                        outputs: outputs.clone(),
+                        unknown: *unknown,
+                        drop_input: !keep_input,
+                    };
+                    (op, outputs)
+                }
+                Encoding::Ordinal { categories: given, unknown } => {
+                    let cats = match given {
+                        Some(c) => c.clone(),
+                        None => categories(&df, name)?,
+                    };
+                    (Op::Ordinal { column: name.clone(), output: None, categories: cats, unknown: *unknown }, vec![name.clone()])
+                }
+                Encoding::Label => {
+                    let cats = categories(&df, name)?;
+                    (Op::Ordinal { column: name.clone(), output: None, categories: cats, unknown: UnknownPolicy::Ignore }, vec![name.clone()])
+                }
+                Encoding::Target { target, smoothing, keep_input } => {
+                    require(&df, &format!("encode.{name}.target"), target)?;
+                    if !(smoothing.is_finite() && *smoothing >= 0.0) {
+                        return Err(TransformError::Invalid { key: format!("encode.{name}.smoothing"), message: format!("{smoothing} must be zero or more") });
+                    }
+                    let (suffixes, table, prior) = target_table(&df, name, target, *smoothing)?;
+                    let outputs: Vec<String> = suffixes.iter().map(|s| format!("{name}_te{s}")).collect();
+                    let op = Op::TargetEncode {
+                        column: name.clone(),
+                        outputs: outputs.clone(),
+                        table,
+                        prior,
+                        unknown: UnknownPolicy::Ignore,
+                        drop_input: !keep_input,
+                    };
+                    (op, outputs)
+                }
+            };
+            df = apply(df, op, &mut ops)?;
+            report.encoded.insert(name.clone(), outputs);
+        }
+
+        for (name, scaler) in &self.scale {
+            require(&df, "scale", name)?;
+            let xs = numbers(&df, "scale", name)?;
+            let empty = || TransformError::Invalid { key: format!("scale.{name}"), message: "no values in the training rows to fit a scaler".into() };
+            let (center, scale) = match scaler {
+                Scaler::Standard => (stats::mean(&xs).ok_or_else(empty)?, stats::std_dev(&xs).unwrap_or(0.0)),
+                Scaler::Minmax => {
+                    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    if xs.is_empty() {
+                        return Err(empty());
+                    }
+                    (lo, hi - lo)
+                }
+                Scaler::Robust => {
+                    let sorted = stats::sorted(xs);
+                    let median = stats::quantile(&sorted, 0.5).ok_or_else(empty)?;
+                    let iqr = stats::quantile(&sorted, 0.75).zip(stats::quantile(&sorted, 0.25)).map_or(0.0, |(a, b)| a - b);
+                    (median, iqr)
+                }
+            };
+            // A constant column would divide by zero; scikit-learn scales it by 1.
+            let scale = if scale == 0.0 || !scale.is_finite() { 1.0 } else { scale };
+            df = apply(df, Op::Scale { column: name.clone(), center, scale }, &mut ops)?;
+            report.scaled.insert(name.clone(), (center, scale));
+        }
+
+        tracing::info!(ops = ops.len(), rows = df.height(), "transformed");
+        Ok(Transformed { frame: df, ops, report })
+    }
+}
