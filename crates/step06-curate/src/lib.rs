@@ -1,1 +1,93 @@
-//! placeholder
+//! Step 6, curate: write the prepared dataset as versioned Parquet with metadata, and keep a
+//! catalog of versions.
+//!
+//! In: the final frame of steps 1-5, its lineage and reports, the fitted `FeaturePipeline` and the
+//! config hash. Out: a version directory `<dir>/<name>/<version>/` holding `data.parquet` (or one
+//! hive-style folder per value of `partition_by`), `metadata.json` (shape, schema, null and unique
+//! counts, source lineage, parent versions, config hash, a manifest of files with SHA-256) and
+//! `pipeline.json`; and `<dir>/catalog.json` listing every version.
+//!
+//! Invariants:
+//! - the version is the content hash of the data ([`mlops_core::frame::frame_hash`]): the same
+//!   data gives the same version whatever the row groups, compression or partitioning;
+//! - a version directory appears complete or not at all (built under a temporary name, then
+//!   renamed); an existing version is never rewritten;
+//! - the catalog is rebuilt from the version directories, so it cannot drift from them.
+//!
+//! ```no_run
+//! use step06_curate::{Catalog, CurateParams};
+//! let catalog = Catalog::open("data/processed");
+//! for entry in catalog.list()? {
+//!     println!("{} {} {} rows", entry.name, entry.version, entry.rows);
+//! }
+//! # Ok::<(), step06_curate::CurateError>(())
+//! ```
+
+mod catalog;
+mod write;
+
+pub use catalog::{Catalog, CatalogEntry};
+pub use write::{ColumnProfile, Compression, CurateParams, Curated, FileEntry, METADATA_FORMAT_VERSION, Metadata, curate};
+
+use std::path::PathBuf;
+
+/// What can go wrong while curating or reading the catalog.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CurateError {
+    /// `partition_by` names a column the data does not have.
+    #[error("curate.partition_by: column `{column}` not found (available: {})", available.join(", "))]
+    MissingColumn {
+        /// The column.
+        column: String,
+        /// The columns there are.
+        available: Vec<String>,
+    },
+    /// The dataset name cannot be a folder name.
+    #[error("curate.name: {name:?} is not a valid dataset name (letters, digits, `-`, `_`, `.`)")]
+    BadName {
+        /// The name.
+        name: String,
+    },
+    /// No version starts with the given text.
+    #[error("no dataset version matches {query:?} in {dir}")]
+    NotFound {
+        /// What was asked for.
+        query: String,
+        /// The catalog folder.
+        dir: PathBuf,
+    },
+    /// Several versions start with the given text.
+    #[error("{query:?} matches several versions: {}", matches.join(", "))]
+    Ambiguous {
+        /// What was asked for.
+        query: String,
+        /// The versions it matches.
+        matches: Vec<String>,
+    },
+    /// Writing Parquet failed.
+    #[error("cannot write {path}: {message}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What polars said.
+        message: String,
+    },
+    /// A metadata file is unreadable.
+    #[error("{path}: not a dataset metadata file: {message}")]
+    BadMetadata {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A shared-layer error (I/O, hashing).
+    #[error(transparent)]
+    Core(#[from] mlops_core::CoreError),
+}
+
+/// Result with [`CurateError`] as the default error.
+pub type Result<T, E = CurateError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests;

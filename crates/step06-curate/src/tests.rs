@@ -1,0 +1,88 @@
+//! Curate tests: versions are content hashes, writes are atomic, the catalog lists them.
+
+use mlops_core::FeaturePipeline;
+use polars::prelude::{DataFrame, IntoLazy, LazyFrame, NamedFrom, PlRefPath, ScanArgsParquet, df};
+
+use super::*;
+
+fn params(dir: &std::path::Path) -> CurateParams {
+    CurateParams { name: "penguins".into(), dir: dir.to_path_buf(), partition_by: None, compression: Compression::Zstd, row_group_size: None }
+}
+
+fn data() -> DataFrame {
+    df!("species" => ["Adelie", "Gentoo", "Adelie", "Chinstrap"], "mass" => [Some(3750.0), None, Some(3800.0), Some(3500.0)]).unwrap()
+}
+
+fn write(p: &CurateParams, frame: &DataFrame) -> Curated {
+    curate(frame, p, &[], &["sha256:abc".into()], "cfg", &FeaturePipeline::new(), serde_json::json!({})).unwrap()
+}
+
+#[test]
+fn same_data_same_version_whatever_the_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(&params(dir.path()), &data());
+    assert!(!first.reused);
+    assert_eq!(first.metadata.version.len(), 16);
+    assert!(first.path.join("data.parquet").is_file() && first.path.join("pipeline.json").is_file());
+    let again = write(&params(dir.path()), &data());
+    assert!(again.reused);
+    assert_eq!(again.metadata.version, first.metadata.version);
+
+    let other_dir = tempfile::tempdir().unwrap();
+    let layout = CurateParams { row_group_size: Some(1), compression: Compression::Snappy, partition_by: Some("species".into()), ..params(other_dir.path()) };
+    let partitioned = write(&layout, &data());
+    assert_eq!(partitioned.metadata.version, first.metadata.version);
+    assert!(partitioned.path.join("data/species=Adelie/part-0.parquet").is_file());
+
+    // Reading the written file back gives the same content hash.
+    let path = first.path.join("data.parquet");
+    let back = LazyFrame::scan_parquet(PlRefPath::new(path.to_str().unwrap()), ScanArgsParquet::default()).unwrap().collect().unwrap();
+    assert_eq!(mlops_core::frame::frame_hash(&back).unwrap(), first.metadata.sha256);
+    let _ = back.lazy();
+}
+
+#[test]
+fn metadata_profiles_and_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = write(&params(dir.path()), &data());
+    let m = &out.metadata;
+    assert_eq!((m.rows, m.columns), (4, 2));
+    let mass = m.schema.iter().find(|c| c.name == "mass").unwrap();
+    assert_eq!((mass.nulls, mass.unique), (1, 4));
+    assert_eq!(m.schema[0].unique, 3);
+    assert_eq!(m.parents, vec!["sha256:abc"]);
+    let file = m.files.iter().find(|f| f.path == "data.parquet").unwrap();
+    assert_eq!(file.sha256, mlops_core::hash::sha256_file(&out.path.join("data.parquet")).unwrap());
+}
+
+#[test]
+fn catalog_lists_and_shows_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(&params(dir.path()), &data());
+    let b = write(&params(dir.path()), &data().head(Some(2)));
+    let catalog = Catalog::open(dir.path());
+    let list = catalog.list().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].version, a.metadata.version);
+    let shown = catalog.show(&b.metadata.version[..8]).unwrap();
+    assert_eq!(shown.rows, 2);
+    assert_eq!(catalog.show(&format!("penguins@{}", a.metadata.version)).unwrap().rows, 4);
+    assert!(matches!(catalog.show("zzzz"), Err(CurateError::NotFound { .. })));
+    assert!(matches!(catalog.show(""), Err(CurateError::NotFound { .. })));
+}
+
+#[test]
+fn failed_writes_leave_nothing_and_bad_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = curate(&data(), &CurateParams { partition_by: Some("island".into()), ..params(dir.path()) }, &[], &[], "c", &FeaturePipeline::new(), serde_json::json!({})).unwrap_err();
+    assert!(err.to_string().contains("curate.partition_by: column `island` not found"), "{err}");
+    let err = curate(&data(), &CurateParams { name: "../escape".into(), ..params(dir.path()) }, &[], &[], "c", &FeaturePipeline::new(), serde_json::json!({})).unwrap_err();
+    assert!(matches!(err, CurateError::BadName { .. }), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0);
+
+    // A frame whose columns cannot be stored (a list) fails to hash before anything is written.
+    let listy = DataFrame::new(1, vec![polars::prelude::Column::new("l".into(), [polars::prelude::Series::new("x".into(), [1i64])])]).unwrap();
+    let err = curate(&listy, &params(dir.path()), &[], &[], "c", &FeaturePipeline::new(), serde_json::json!({})).unwrap_err();
+    assert!(err.to_string().contains("`l`"), "{err}");
+    assert!(!dir.path().join("penguins").exists());
+}

@@ -1,0 +1,271 @@
+//! Writing a version directory.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use mlops_core::frame::{column_names, dtype_of, frame_hash};
+use mlops_core::io::{atomic_dir, atomic_write_json};
+use mlops_core::{DType, FeaturePipeline, Value};
+use polars::prelude::{DataFrame, ParquetCompression, ParquetWriter};
+use serde::{Deserialize, Serialize};
+use step01_ingest::Lineage;
+
+use crate::catalog::Catalog;
+use crate::{CurateError, Result};
+
+/// Parquet compression codec.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Zstandard: small files, fast reads.
+    #[default]
+    Zstd,
+    /// Snappy: fastest writes.
+    Snappy,
+    /// No compression.
+    None,
+}
+
+fn default_dir() -> PathBuf {
+    PathBuf::from("data/processed")
+}
+
+/// Where and how the curated dataset is written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurateParams {
+    /// Dataset name: a folder under `dir`.
+    pub name: String,
+    /// The catalog folder.
+    #[serde(default = "default_dir")]
+    pub dir: PathBuf,
+    /// Write one folder per value of this column (`species=Adelie/part-0.parquet`).
+    #[serde(default)]
+    pub partition_by: Option<String>,
+    /// Parquet compression.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Rows per Parquet row group; polars' default when absent.
+    #[serde(default)]
+    pub row_group_size: Option<usize>,
+}
+
+/// The format version of `metadata.json` this build writes.
+pub const METADATA_FORMAT_VERSION: u32 = 1;
+
+/// One column's profile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnProfile {
+    /// Name.
+    pub name: String,
+    /// Logical type.
+    pub dtype: Option<DType>,
+    /// Storage type as polars names it.
+    pub storage: String,
+    /// Null count.
+    pub nulls: usize,
+    /// Distinct values (null counts as one).
+    pub unique: usize,
+}
+
+/// A file of the version, with its checksum.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the version directory.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the file.
+    pub sha256: String,
+}
+
+/// `metadata.json` of a version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Format of this file.
+    pub format_version: u32,
+    /// Dataset name.
+    pub name: String,
+    /// Version: the first 16 hex digits of `sha256`.
+    pub version: String,
+    /// Content hash of the data.
+    pub sha256: String,
+    /// When the version was first written (RFC 3339, UTC).
+    pub created_at: String,
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub columns: usize,
+    /// Per-column profile.
+    pub schema: Vec<ColumnProfile>,
+    /// Partition column, if any.
+    pub partition_by: Option<String>,
+    /// Files with checksums.
+    pub files: Vec<FileEntry>,
+    /// Where the data came from.
+    pub sources: Vec<Lineage>,
+    /// Versions (or source hashes) this one was made from.
+    pub parents: Vec<String>,
+    /// SHA-256 of the configuration that made it.
+    pub config_sha256: String,
+    /// Operations in `pipeline.json`.
+    pub pipeline_ops: usize,
+    /// Reports of the steps that made it.
+    pub steps: serde_json::Value,
+}
+
+/// The outcome of curating.
+#[derive(Clone, Debug)]
+pub struct Curated {
+    /// The version's metadata.
+    pub metadata: Metadata,
+    /// The version directory.
+    pub path: PathBuf,
+    /// Whether this version already existed (same data as an earlier run).
+    pub reused: bool,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn write_parquet(df: &mut DataFrame, path: &Path, params: &CurateParams) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| mlops_core::CoreError::io("cannot create directory", parent, e))?;
+    }
+    let file = File::create(path).map_err(|e| mlops_core::CoreError::io("cannot create", path, e))?;
+    let compression = match params.compression {
+        Compression::Zstd => ParquetCompression::Zstd(None),
+        Compression::Snappy => ParquetCompression::Snappy,
+        Compression::None => ParquetCompression::Uncompressed,
+    };
+    ParquetWriter::new(file)
+        .with_compression(compression)
+        .with_row_group_size(params.row_group_size)
+        .finish(df)
+        .map_err(|e| CurateError::Write { path: path.to_path_buf(), message: e.to_string() })?;
+    Ok(())
+}
+
+/// A partition value as a folder-name-safe text.
+fn partition_dir(column: &str, value: &Value) -> String {
+    let text = match value {
+        Value::Null => "__HIVE_DEFAULT_PARTITION__".to_string(),
+        v => v.to_string(),
+    };
+    let safe: String = text
+        .chars()
+        .map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ') { c.to_string() } else { format!("%{:02X}", c as u32) })
+        .collect();
+    format!("{column}={safe}")
+}
+
+fn profile(df: &DataFrame) -> Vec<ColumnProfile> {
+    df.columns()
+        .iter()
+        .map(|c| ColumnProfile {
+            name: c.name().to_string(),
+            dtype: dtype_of(c.dtype()),
+            storage: c.dtype().to_string(),
+            nulls: c.null_count(),
+            unique: c.n_unique().unwrap_or(0),
+        })
+        .collect()
+}
+
+fn manifest(root: &Path, dir: &Path, out: &mut Vec<FileEntry>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| mlops_core::CoreError::io("cannot list", dir, e))?
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            manifest(root, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            out.push(FileEntry { path: rel, bytes, sha256: mlops_core::hash::sha256_file(&path)? });
+        }
+    }
+    Ok(())
+}
+
+/// Writes `frame` as a new version (or finds the identical existing one) and refreshes the
+/// catalog.
+pub fn curate(
+    frame: &DataFrame,
+    params: &CurateParams,
+    sources: &[Lineage],
+    parents: &[String],
+    config_sha256: &str,
+    pipeline: &FeaturePipeline,
+    steps: serde_json::Value,
+) -> Result<Curated> {
+    if !valid_name(&params.name) {
+        return Err(CurateError::BadName { name: params.name.clone() });
+    }
+    if let Some(col) = &params.partition_by
+        && frame.column(col).is_err()
+    {
+        return Err(CurateError::MissingColumn { column: col.clone(), available: column_names(frame) });
+    }
+    let sha256 = frame_hash(frame)?;
+    let version = sha256[..16].to_string();
+    let catalog = Catalog::open(&params.dir);
+    let path = catalog.version_dir(&params.name, &version);
+    if path.join("metadata.json").is_file() {
+        let metadata = catalog.read_metadata(&path.join("metadata.json"))?;
+        tracing::info!(%version, "same data as an existing version; nothing written");
+        catalog.rebuild()?;
+        return Ok(Curated { metadata, path, reused: true });
+    }
+    let mut metadata = Metadata {
+        format_version: METADATA_FORMAT_VERSION,
+        name: params.name.clone(),
+        version: version.clone(),
+        sha256,
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        rows: frame.height(),
+        columns: frame.width(),
+        schema: profile(frame),
+        partition_by: params.partition_by.clone(),
+        files: Vec::new(),
+        sources: sources.to_vec(),
+        parents: parents.to_vec(),
+        config_sha256: config_sha256.to_string(),
+        pipeline_ops: pipeline.len(),
+        steps,
+    };
+    atomic_dir(&path, |tmp| -> Result<()> {
+        match &params.partition_by {
+            None => write_parquet(&mut frame.clone(), &tmp.join("data.parquet"), params)?,
+            Some(col) => {
+                let parts = frame
+                    .partition_by_stable([col.as_str()], true)
+                    .map_err(|e| CurateError::Write { path: tmp.to_path_buf(), message: e.to_string() })?;
+                for mut part in parts {
+                    let key = part
+                        .column(col)
+                        .ok()
+                        .and_then(|c| mlops_core::frame::column_values(&c.head(Some(1))).ok())
+                        .and_then(|v| v.into_iter().next())
+                        .unwrap_or(Value::Null);
+                    let file = tmp.join("data").join(partition_dir(col, &key)).join("part-0.parquet");
+                    write_parquet(&mut part, &file, params)?;
+                }
+            }
+        }
+        pipeline.save(&tmp.join("pipeline.json"))?;
+        manifest(tmp, tmp, &mut metadata.files)?;
+        atomic_write_json(&tmp.join("metadata.json"), &metadata)?;
+        Ok(())
+    })?;
+    catalog.rebuild()?;
+    tracing::info!(%version, path = %path.display(), "curated");
+    Ok(Curated { metadata, path, reused: false })
+}
