@@ -93,6 +93,19 @@ impl Catalog {
         Ok(entries)
     }
 
+    /// The newest version of `name` made by the run `run_key`, if any.
+    pub fn find_run(&self, name: &str, run_key: &str) -> Result<Option<(Metadata, PathBuf)>> {
+        Ok(self
+            .scan()?
+            .into_iter()
+            .rev()
+            .find(|m| m.name == name && m.run_key == run_key)
+            .map(|m| {
+                let path = self.version_dir(&m.name, &m.version);
+                (m, path)
+            }))
+    }
+
     /// The versions, oldest first.
     pub fn list(&self) -> Result<Vec<CatalogEntry>> {
         let path = self.dir.join("catalog.json");

@@ -13,8 +13,12 @@ fn data() -> DataFrame {
     df!("species" => ["Adelie", "Gentoo", "Adelie", "Chinstrap"], "mass" => [Some(3750.0), None, Some(3800.0), Some(3500.0)]).unwrap()
 }
 
+fn provenance() -> Provenance {
+    Provenance { parents: vec!["sha256:abc".into()], config_sha256: "cfg".into(), run_key: "run".into(), ..Provenance::default() }
+}
+
 fn write(p: &CurateParams, frame: &DataFrame) -> Curated {
-    curate(frame, p, &[], &["sha256:abc".into()], "cfg", &FeaturePipeline::new(), serde_json::json!({})).unwrap()
+    curate(frame, p, &provenance(), &FeaturePipeline::new()).unwrap()
 }
 
 #[test]
@@ -59,7 +63,7 @@ fn metadata_profiles_and_manifest() {
 fn catalog_lists_and_shows_versions() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(&params(dir.path()), &data());
-    let b = write(&params(dir.path()), &data().head(Some(2)));
+    let b = curate(&data().head(Some(2)), &params(dir.path()), &Provenance { run_key: "run-b".into(), ..provenance() }, &FeaturePipeline::new()).unwrap();
     let catalog = Catalog::open(dir.path());
     let list = catalog.list().unwrap();
     assert_eq!(list.len(), 2);
@@ -69,20 +73,23 @@ fn catalog_lists_and_shows_versions() {
     assert_eq!(catalog.show(&format!("penguins@{}", a.metadata.version)).unwrap().rows, 4);
     assert!(matches!(catalog.show("zzzz"), Err(CurateError::NotFound { .. })));
     assert!(matches!(catalog.show(""), Err(CurateError::NotFound { .. })));
+    assert_eq!(catalog.find_run("penguins", "run-b").unwrap().unwrap().0.version, b.metadata.version);
+    assert_eq!(catalog.find_run("penguins", "run").unwrap().unwrap().0.version, a.metadata.version);
+    assert!(catalog.find_run("penguins", "other").unwrap().is_none());
 }
 
 #[test]
 fn failed_writes_leave_nothing_and_bad_input_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let err = curate(&data(), &CurateParams { partition_by: Some("island".into()), ..params(dir.path()) }, &[], &[], "c", &FeaturePipeline::new(), serde_json::json!({})).unwrap_err();
+    let err = curate(&data(), &CurateParams { partition_by: Some("island".into()), ..params(dir.path()) }, &provenance(), &FeaturePipeline::new()).unwrap_err();
     assert!(err.to_string().contains("curate.partition_by: column `island` not found"), "{err}");
-    let err = curate(&data(), &CurateParams { name: "../escape".into(), ..params(dir.path()) }, &[], &[], "c", &FeaturePipeline::new(), serde_json::json!({})).unwrap_err();
+    let err = curate(&data(), &CurateParams { name: "../escape".into(), ..params(dir.path()) }, &provenance(), &FeaturePipeline::new()).unwrap_err();
     assert!(matches!(err, CurateError::BadName { .. }), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0);
 
     // A frame whose columns cannot be stored (a list) fails to hash before anything is written.
     let listy = DataFrame::new(1, vec![polars::prelude::Column::new("l".into(), [polars::prelude::Series::new("x".into(), [1i64])])]).unwrap();
-    let err = curate(&listy, &params(dir.path()), &[], &[], "c", &FeaturePipeline::new(), serde_json::json!({})).unwrap_err();
+    let err = curate(&listy, &params(dir.path()), &provenance(), &FeaturePipeline::new()).unwrap_err();
     assert!(err.to_string().contains("`l`"), "{err}");
     assert!(!dir.path().join("penguins").exists());
 }

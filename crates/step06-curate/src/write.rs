@@ -108,9 +108,27 @@ pub struct Metadata {
     pub parents: Vec<String>,
     /// SHA-256 of the configuration that made it.
     pub config_sha256: String,
+    /// Key of the run that made it: configuration, source hashes and toolkit version together. A
+    /// rerun with the same key can reuse this version without recomputing.
+    pub run_key: String,
     /// Operations in `pipeline.json`.
     pub pipeline_ops: usize,
     /// Reports of the steps that made it.
+    pub steps: serde_json::Value,
+}
+
+/// Where a dataset came from, recorded in its metadata.
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    /// Lineage of every source read.
+    pub sources: Vec<Lineage>,
+    /// Parent versions or source hashes (`sha256:<hex>`).
+    pub parents: Vec<String>,
+    /// SHA-256 of the configuration.
+    pub config_sha256: String,
+    /// Key of the run (see [`Metadata::run_key`]).
+    pub run_key: String,
+    /// Reports of the steps.
     pub steps: serde_json::Value,
 }
 
@@ -197,15 +215,7 @@ fn manifest(root: &Path, dir: &Path, out: &mut Vec<FileEntry>) -> Result<()> {
 
 /// Writes `frame` as a new version (or finds the identical existing one) and refreshes the
 /// catalog.
-pub fn curate(
-    frame: &DataFrame,
-    params: &CurateParams,
-    sources: &[Lineage],
-    parents: &[String],
-    config_sha256: &str,
-    pipeline: &FeaturePipeline,
-    steps: serde_json::Value,
-) -> Result<Curated> {
+pub fn curate(frame: &DataFrame, params: &CurateParams, provenance: &Provenance, pipeline: &FeaturePipeline) -> Result<Curated> {
     if !valid_name(&params.name) {
         return Err(CurateError::BadName { name: params.name.clone() });
     }
@@ -235,11 +245,12 @@ pub fn curate(
         schema: profile(frame),
         partition_by: params.partition_by.clone(),
         files: Vec::new(),
-        sources: sources.to_vec(),
-        parents: parents.to_vec(),
-        config_sha256: config_sha256.to_string(),
+        sources: provenance.sources.clone(),
+        parents: provenance.parents.clone(),
+        config_sha256: provenance.config_sha256.clone(),
+        run_key: provenance.run_key.clone(),
         pipeline_ops: pipeline.len(),
-        steps,
+        steps: provenance.steps.clone(),
     };
     atomic_dir(&path, |tmp| -> Result<()> {
         match &params.partition_by {
