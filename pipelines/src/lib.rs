@@ -1,1 +1,28 @@
-//! placeholder
+//! The runs that compose the step crates, and the `mlops` command line.
+//!
+//! Only this crate knows the whole flow. Today it has the prepare run (steps 1-6: ingest,
+//! validate, clean, standardize, transform, curate) driven by `configs/data.yaml`; the training,
+//! deployment and monitoring runs join it as their steps arrive.
+//!
+//! In: a [`DataConfig`] (each section is the owning step's own type). Out: a [`Prepared`] dataset
+//! version with per-step summaries, validation reports and warnings. Errors name the step
+//! ([`PipelineError`]); progress goes to a [`Progress`] observer, never to the terminal.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use pipelines::{DataConfig, Silent, prepare};
+//!
+//! let origin = Path::new("configs/data.yaml");
+//! let config = DataConfig::load(origin)?.resolved(Path::new("."));
+//! let prepared = prepare(&config, origin, &mut Silent)?;
+//! println!("{}@{} in {}", prepared.dataset, prepared.version, prepared.path.display());
+//! # Ok::<(), pipelines::PipelineError>(())
+//! ```
+
+mod config;
+mod error;
+mod prepare;
+
+pub use config::{DataConfig, default_config};
+pub use error::{PipelineError, Result};
+pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};

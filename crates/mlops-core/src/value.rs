@@ -19,6 +19,7 @@ pub enum DType {
     /// 64-bit float.
     Float,
     /// UTF-8 text (also categorical columns).
+    #[serde(rename = "string", alias = "str", alias = "text")]
     Str,
     /// Calendar date.
     Date,

@@ -1,0 +1,165 @@
+//! `mlops`: the command line of the MLOps toolkit.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// From raw tabular data to a production model, one step or one run at a time.
+#[derive(Parser)]
+#[command(name = "mlops", version, about, long_about = None)]
+pub struct Cli {
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress bars or warnings on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Folder for the per-run log file.
+    #[arg(long, global = true, default_value = "logs", value_name = "DIR")]
+    log_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run steps 1-6 (ingest → curate) from a data config.
+    Prepare(ConfigArg),
+    /// Step 1: read a file (or a config source) and show its lineage and schema.
+    Ingest(IngestArgs),
+    /// Step 2: check a file against a schema, or infer a schema from it.
+    Validate(ValidateArgs),
+    /// Step 3: clean a file with the `clean` section of a data config.
+    Clean(StepArgs),
+    /// Step 4: standardize a file with the `standardize` section of a data config.
+    Standardize(StepArgs),
+    /// Step 5: transform a file with the `transform` section of a data config.
+    Transform(TransformArgs),
+    /// Step 6: write a file as a curated, versioned dataset.
+    Curate(CurateArgs),
+    /// The catalog of curated dataset versions.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    /// Data config file.
+    #[arg(long, short, default_value = "configs/data.yaml")]
+    config: PathBuf,
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// A data file (.csv, .tsv, .xlsx, .xls, .ods, .parquet, .json, .ndjson); or use --config.
+    file: Option<PathBuf>,
+    /// Read the sources of this data config instead of a file.
+    #[arg(long, short, conflicts_with = "file")]
+    config: Option<PathBuf>,
+    /// With --config: only this source.
+    #[arg(long, requires = "config")]
+    source: Option<String>,
+    /// Write the frame here (.parquet or .csv).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    /// The data file.
+    file: PathBuf,
+    /// Schema file (YAML).
+    #[arg(long, short, required_unless_present = "infer")]
+    schema: Option<PathBuf>,
+    /// Another source foreign keys refer to, as NAME=FILE.
+    #[arg(long = "ref", value_name = "NAME=FILE")]
+    refs: Vec<String>,
+    /// Write a schema inferred from the data instead of checking it.
+    #[arg(long, conflicts_with = "schema")]
+    infer: bool,
+    /// With --infer: write the schema here instead of stdout.
+    #[arg(long, short, requires = "infer")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct StepArgs {
+    /// The data file.
+    file: PathBuf,
+    /// Data config whose section to use.
+    #[arg(long, short, default_value = "configs/data.yaml")]
+    config: PathBuf,
+    /// Write the result here (.parquet or .csv).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Write the fitted operations (a FeaturePipeline) here as JSON.
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TransformArgs {
+    #[command(flatten)]
+    step: StepArgs,
+    /// A source that joins or concatenation name, as NAME=FILE.
+    #[arg(long = "source", value_name = "NAME=FILE")]
+    sources: Vec<String>,
+}
+
+#[derive(Args)]
+struct CurateArgs {
+    /// The data file.
+    file: PathBuf,
+    /// Data config whose `curate` section to use.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Dataset name (overrides the config).
+    #[arg(long)]
+    name: Option<String>,
+    /// Catalog folder (overrides the config).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Partition column (overrides the config).
+    #[arg(long)]
+    partition_by: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// List dataset versions.
+    List {
+        /// Catalog folder.
+        #[arg(long, default_value = "data/processed")]
+        dir: PathBuf,
+    },
+    /// Show one version's metadata (a version prefix, or NAME@VERSION).
+    Show {
+        /// The version.
+        version: String,
+        /// Catalog folder.
+        #[arg(long, default_value = "data/processed")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log = output::init_logging(&cli);
+    let result = commands::run(&cli);
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            output::print_error(&err, cli.json);
+            if let Some(log) = log {
+                eprintln!("log: {}", log.display());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

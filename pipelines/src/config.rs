@@ -1,0 +1,119 @@
+//! The data configuration (`configs/data.yaml`): sources and the settings of steps 1-6. Each step
+//! crate owns its section's type; this file only composes them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mlops_core::Seed;
+use serde::{Deserialize, Serialize};
+use step01_ingest::SourceConfig;
+use step02_validate::Schema;
+use step03_clean::CleanParams;
+use step04_standardize::StandardizeParams;
+use step05_transform::TransformParams;
+use step06_curate::CurateParams;
+
+use crate::error::{PipelineError, Result};
+
+/// `configs/data.yaml`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Seed for every random choice (42 unless set).
+    #[serde(default)]
+    pub seed: Seed,
+    /// Named sources (step 1).
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// The source the dataset is built from; the others are joined or appended to it. May be
+    /// left out when there is one source.
+    #[serde(default)]
+    pub primary: Option<String>,
+    /// Validation schema per source (step 2).
+    #[serde(default)]
+    pub validate: BTreeMap<String, Schema>,
+    /// Cleaning of the primary source (step 3).
+    #[serde(default)]
+    pub clean: CleanParams,
+    /// Standardizing (step 4).
+    #[serde(default)]
+    pub standardize: StandardizeParams,
+    /// Transforming (step 5).
+    #[serde(default)]
+    pub transform: TransformParams,
+    /// Where the curated dataset goes (step 6).
+    #[serde(default)]
+    pub curate: Option<CurateParams>,
+}
+
+impl DataConfig {
+    /// Reads and type-checks a config file; errors name the file, the key path and the line.
+    pub fn load(path: &Path) -> Result<DataConfig> {
+        mlops_core::config::load_yaml(path).map_err(PipelineError::Config)
+    }
+
+    /// The config with relative paths resolved against `base` (the project directory).
+    pub fn resolved(mut self, base: &Path) -> DataConfig {
+        self.sources = self.sources.into_iter().map(|(k, s)| (k, s.resolved(base))).collect();
+        if let Some(curate) = &mut self.curate
+            && curate.dir.is_relative()
+        {
+            curate.dir = base.join(&curate.dir);
+        }
+        self
+    }
+
+    /// The primary source's name.
+    pub fn primary_name(&self, origin: &Path) -> Result<String> {
+        let invalid = |key: &str, message: String| PipelineError::Config(mlops_core::config::invalid(origin, key, message));
+        match &self.primary {
+            Some(name) if self.sources.contains_key(name) => Ok(name.clone()),
+            Some(name) => Err(invalid("primary", format!("no source named `{name}` (sources: {})", self.names()))),
+            None if self.sources.len() == 1 => Ok(self.sources.keys().next().cloned().unwrap_or_default()),
+            None if self.sources.is_empty() => Err(invalid("sources", "no sources configured".into())),
+            None => Err(invalid("primary", format!("several sources ({}); say which one the dataset is built from", self.names()))),
+        }
+    }
+
+    fn names(&self) -> String {
+        self.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+
+    /// Checks that cross-references between sections hold, before any work starts.
+    pub fn check(&self, origin: &Path) -> Result<CurateParams> {
+        let invalid = |key: String, message: String| PipelineError::Config(mlops_core::config::invalid(origin, key, message));
+        self.primary_name(origin)?;
+        for name in self.validate.keys() {
+            if !self.sources.contains_key(name) {
+                return Err(invalid(format!("validate.{name}"), format!("no source named `{name}` (sources: {})", self.names())));
+            }
+        }
+        for (name, schema) in &self.validate {
+            for (i, fk) in schema.foreign_keys.iter().enumerate() {
+                if !self.sources.contains_key(&fk.source) {
+                    return Err(invalid(
+                        format!("validate.{name}.foreign_keys[{i}].source"),
+                        format!("no source named `{}` (sources: {})", fk.source, self.names()),
+                    ));
+                }
+            }
+        }
+        for (i, join) in self.transform.joins.iter().enumerate() {
+            if !self.sources.contains_key(&join.right) {
+                return Err(invalid(format!("transform.joins[{i}].right"), format!("no source named `{}` (sources: {})", join.right, self.names())));
+            }
+        }
+        for (i, name) in self.transform.concat.iter().enumerate() {
+            if !self.sources.contains_key(name) {
+                return Err(invalid(format!("transform.concat[{i}]"), format!("no source named `{name}` (sources: {})", self.names())));
+            }
+        }
+        self.clean.check().map_err(|e| PipelineError::Step { step: "clean", source: Box::new(e) })?;
+        self.curate.clone().ok_or_else(|| invalid("curate".into(), "missing: say where the curated dataset goes (`curate: {name: ...}`)".into()))
+    }
+}
+
+/// The default config file.
+pub fn default_config() -> PathBuf {
+    PathBuf::from("configs/data.yaml")
+}

@@ -1,0 +1,56 @@
+//! Errors of the runs: each wraps a step's error and names the step.
+
+use std::path::PathBuf;
+
+use step02_validate::Report;
+
+/// What stops a run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The configuration is wrong (file, key, line).
+    #[error("config: {0}")]
+    Config(#[source] mlops_core::CoreError),
+    /// A source could not be read.
+    #[error("ingest `{source_name}`: {error}")]
+    Ingest {
+        /// The source's name.
+        source_name: String,
+        /// What went wrong.
+        #[source]
+        error: step01_ingest::IngestError,
+    },
+    /// Validation found `error`-severity failures; nothing was written.
+    #[error("validate `{source_name}`: {} check(s) failed with severity error; nothing was written", report.errors())]
+    ValidationFailed {
+        /// The source that failed.
+        source_name: String,
+        /// The full report.
+        report: Box<Report>,
+    },
+    /// A step failed.
+    #[error("{step}: {source}")]
+    Step {
+        /// The step's name.
+        step: &'static str,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An input file's format is not known from its extension.
+    #[error("{path}: unknown file type; use .csv, .tsv, .xlsx, .xls, .ods, .parquet, .json, .ndjson or a config source")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl PipelineError {
+    /// Wraps a step's error.
+    pub fn step(step: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        PipelineError::Step { step, source: Box::new(source) }
+    }
+}
+
+/// Result with [`PipelineError`] as the default error.
+pub type Result<T, E = PipelineError> = std::result::Result<T, E>;

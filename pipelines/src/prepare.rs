@@ -1,0 +1,241 @@
+//! The prepare run: steps 1-6 on the sources of a data config, from raw files to a curated,
+//! versioned dataset.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use mlops_core::FeaturePipeline;
+use polars::prelude::DataFrame;
+use serde::Serialize;
+use step01_ingest::{Ingested, Lineage, Reader};
+use step02_validate::Report;
+use step06_curate::{Catalog, Provenance};
+
+use crate::config::DataConfig;
+use crate::error::{PipelineError, Result};
+
+/// The steps of the prepare run, in order.
+pub const PREPARE_STEPS: [&str; 6] = ["ingest", "validate", "clean", "standardize", "transform", "curate"];
+
+/// One step's outcome, for the summary table.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepSummary {
+    /// Step name.
+    pub step: &'static str,
+    /// Rows after the step.
+    pub rows: usize,
+    /// Columns after the step.
+    pub columns: usize,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// What the step did, in a few words.
+    pub note: String,
+}
+
+/// Receives progress from a run; the command line draws it, a library caller may ignore it.
+pub trait Progress {
+    /// A step starts.
+    fn started(&mut self, _step: &'static str) {}
+    /// A step finished.
+    fn finished(&mut self, _summary: &StepSummary) {}
+}
+
+/// Progress that goes nowhere.
+pub struct Silent;
+impl Progress for Silent {}
+
+/// The outcome of a prepare run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Prepared {
+    /// Dataset name.
+    pub dataset: String,
+    /// Version (content hash prefix).
+    pub version: String,
+    /// The version directory.
+    pub path: PathBuf,
+    /// Rows and columns of the curated data.
+    pub rows: usize,
+    /// Columns.
+    pub columns: usize,
+    /// Whether an existing version was reused: `cached` (same config and sources, steps skipped)
+    /// or `same-data` (recomputed, identical result).
+    pub reused: Option<&'static str>,
+    /// Per-step summaries.
+    pub steps: Vec<StepSummary>,
+    /// Validation reports per source.
+    pub validation: BTreeMap<String, Report>,
+    /// Warnings from the steps (coerced values, join fan-out, name collisions).
+    pub warnings: Vec<String>,
+}
+
+fn summary(step: &'static str, df: &DataFrame, started: Instant, note: String) -> StepSummary {
+    StepSummary { step, rows: df.height(), columns: df.width(), seconds: started.elapsed().as_secs_f64(), note }
+}
+
+/// The run key: the same configuration, sources and toolkit version give the same key.
+fn run_key(config_sha256: &str, lineage: &[Lineage]) -> String {
+    let mut text = format!("toolkit={};config={config_sha256}", env!("CARGO_PKG_VERSION"));
+    for l in lineage {
+        text.push_str(&format!(";{}={}", l.source, l.sha256));
+    }
+    mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(text.as_bytes()))
+}
+
+/// Runs steps 1-6. `origin` names the config file in errors; relative paths in the config must
+/// already be resolved ([`DataConfig::resolved`]). Nothing is written unless every step succeeds.
+pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) -> Result<Prepared> {
+    let curate_params = config.check(origin)?;
+    let primary = config.primary_name(origin)?;
+    let config_sha256 = mlops_core::hash::sha256_json(config).map_err(PipelineError::Config)?;
+    let mut steps = Vec::new();
+    let mut warnings = Vec::new();
+
+    // 1. ingest
+    progress.started("ingest");
+    let t = Instant::now();
+    let mut ingested: BTreeMap<String, Ingested> = BTreeMap::new();
+    for (name, source) in &config.sources {
+        let got = source.read(name).map_err(|error| PipelineError::Ingest { source_name: name.clone(), error })?;
+        ingested.insert(name.clone(), got);
+    }
+    let lineage: Vec<Lineage> = ingested.values().map(|i| i.lineage.clone()).collect();
+    let frame = ingested[&primary].frame.clone();
+    let note = format!("{} source(s), {} bytes", ingested.len(), lineage.iter().map(|l| l.size_bytes).sum::<u64>());
+    let s = summary("ingest", &frame, t, note);
+    progress.finished(&s);
+    steps.push(s);
+
+    // A rerun with the same config and sources reuses the version it made before.
+    let key = run_key(&config_sha256, &lineage);
+    let catalog = Catalog::open(&curate_params.dir);
+    if let Some((metadata, path)) = catalog.find_run(&curate_params.name, &key).map_err(|e| PipelineError::step("curate", e))? {
+        tracing::info!(version = %metadata.version, "same config and sources as an earlier run; reusing its version");
+        for step in &PREPARE_STEPS[1..] {
+            let s = StepSummary { step, rows: metadata.rows, columns: metadata.columns, seconds: 0.0, note: "cached".into() };
+            progress.finished(&s);
+            steps.push(s);
+        }
+        return Ok(Prepared {
+            dataset: metadata.name,
+            version: metadata.version,
+            path,
+            rows: metadata.rows,
+            columns: metadata.columns,
+            reused: Some("cached"),
+            steps,
+            validation: BTreeMap::new(),
+            warnings,
+        });
+    }
+
+    // 2. validate: every schema, every check; any error stops the run before anything is written.
+    progress.started("validate");
+    let t = Instant::now();
+    let frames: BTreeMap<String, DataFrame> = ingested.iter().map(|(k, v)| (k.clone(), v.frame.clone())).collect();
+    let mut validation = BTreeMap::new();
+    for (name, schema) in &config.validate {
+        let report = step02_validate::validate(&frames[name], schema, &frames).map_err(|e| PipelineError::step("validate", e))?;
+        for f in report.failures.iter().filter(|f| f.severity == step02_validate::Severity::Warn) {
+            warnings.push(format!("validate `{name}`: {} {} failed on {} row(s)", f.check, f.column.clone().unwrap_or_default(), f.count));
+        }
+        if !report.passed() {
+            return Err(PipelineError::ValidationFailed { source_name: name.clone(), report: Box::new(report) });
+        }
+        validation.insert(name.clone(), report);
+    }
+    let checks: usize = validation.values().map(|r| r.checks).sum();
+    let failed: usize = validation.values().map(|r| r.failures.len()).sum();
+    let s = summary("validate", &frame, t, format!("{checks} checks, {failed} warning(s)"));
+    progress.finished(&s);
+    steps.push(s);
+
+    // 3. clean
+    progress.started("clean");
+    let t = Instant::now();
+    let cleaned = config.clean.fit_transform(frame).map_err(|e| PipelineError::step("clean", e))?;
+    for (column, n) in &cleaned.report.coerced {
+        warnings.push(format!("clean: {n} value(s) in `{column}` did not convert and became null"));
+    }
+    let filled: usize = cleaned.report.filled.values().map(|f| f.count).sum();
+    let note = format!(
+        "{} op(s); {filled} null(s) filled, {} duplicate(s) and {} row(s) dropped",
+        cleaned.ops.len(),
+        cleaned.report.duplicates_dropped,
+        cleaned.report.rows_in - cleaned.report.rows_out - cleaned.report.duplicates_dropped
+    );
+    let s = summary("clean", &cleaned.frame, t, note);
+    progress.finished(&s);
+    steps.push(s);
+
+    // 4. standardize
+    progress.started("standardize");
+    let t = Instant::now();
+    let standardized = config.standardize.fit_transform(cleaned.frame).map_err(|e| PipelineError::step("standardize", e))?;
+    for c in &standardized.report.collisions {
+        warnings.push(format!("standardize: name collision: {c}"));
+    }
+    for (column, n) in &standardized.report.unparsed_dates {
+        warnings.push(format!("standardize: {n} date(s) in `{column}` did not parse and became null"));
+    }
+    let note = format!("{} op(s); {} column(s) renamed", standardized.ops.len(), standardized.report.renamed.len());
+    let s = summary("standardize", &standardized.frame, t, note);
+    progress.finished(&s);
+    steps.push(s);
+
+    // 5. transform
+    progress.started("transform");
+    let t = Instant::now();
+    let others: BTreeMap<String, DataFrame> = frames.into_iter().filter(|(k, _)| *k != primary).collect();
+    let transformed =
+        config.transform.fit_transform(standardized.frame, &others).map_err(|e| PipelineError::step("transform", e))?;
+    warnings.extend(transformed.report.warnings.iter().map(|w| format!("transform: {w}")));
+    let note = format!(
+        "{} op(s); {} join(s), {} encoded, {} scaled",
+        transformed.ops.len(),
+        transformed.report.joins.len(),
+        transformed.report.encoded.len(),
+        transformed.report.scaled.len()
+    );
+    let s = summary("transform", &transformed.frame, t, note);
+    progress.finished(&s);
+    steps.push(s);
+
+    // 6. curate
+    progress.started("curate");
+    let t = Instant::now();
+    let mut pipeline = FeaturePipeline::new();
+    pipeline.extend(cleaned.ops);
+    pipeline.extend(standardized.ops);
+    pipeline.extend(transformed.ops);
+    let provenance = Provenance {
+        sources: lineage.clone(),
+        parents: lineage.iter().map(|l| format!("sha256:{}", l.sha256)).collect(),
+        config_sha256,
+        run_key: key,
+        steps: serde_json::json!({
+            "validate": validation,
+            "clean": cleaned.report,
+            "standardize": standardized.report,
+            "transform": transformed.report,
+        }),
+    };
+    let curated = step06_curate::curate(&transformed.frame, &curate_params, &provenance, &pipeline)
+        .map_err(|e| PipelineError::step("curate", e))?;
+    let note = format!("version {}{}", curated.metadata.version, if curated.reused { " (same data as before)" } else { "" });
+    let s = summary("curate", &transformed.frame, t, note);
+    progress.finished(&s);
+    steps.push(s);
+
+    Ok(Prepared {
+        dataset: curated.metadata.name,
+        version: curated.metadata.version,
+        path: curated.path,
+        rows: curated.metadata.rows,
+        columns: curated.metadata.columns,
+        reused: curated.reused.then_some("same-data"),
+        steps,
+        validation,
+        warnings,
+    })
+}
