@@ -65,13 +65,17 @@ impl DataConfig {
 
     /// The primary source's name.
     pub fn primary_name(&self, origin: &Path) -> Result<String> {
-        let invalid = |key: &str, message: String| PipelineError::Config(mlops_core::config::invalid(origin, key, message));
+        let invalid =
+            |key: &str, message: String| PipelineError::Config(mlops_core::config::invalid(origin, key, message));
         match &self.primary {
             Some(name) if self.sources.contains_key(name) => Ok(name.clone()),
             Some(name) => Err(invalid("primary", format!("no source named `{name}` (sources: {})", self.names()))),
             None if self.sources.len() == 1 => Ok(self.sources.keys().next().cloned().unwrap_or_default()),
             None if self.sources.is_empty() => Err(invalid("sources", "no sources configured".into())),
-            None => Err(invalid("primary", format!("several sources ({}); say which one the dataset is built from", self.names()))),
+            None => Err(invalid(
+                "primary",
+                format!("several sources ({}); say which one the dataset is built from", self.names()),
+            )),
         }
     }
 
@@ -81,11 +85,15 @@ impl DataConfig {
 
     /// Checks that cross-references between sections hold, before any work starts.
     pub fn check(&self, origin: &Path) -> Result<CurateParams> {
-        let invalid = |key: String, message: String| PipelineError::Config(mlops_core::config::invalid(origin, key, message));
+        let invalid =
+            |key: String, message: String| PipelineError::Config(mlops_core::config::invalid(origin, key, message));
         self.primary_name(origin)?;
         for name in self.validate.keys() {
             if !self.sources.contains_key(name) {
-                return Err(invalid(format!("validate.{name}"), format!("no source named `{name}` (sources: {})", self.names())));
+                return Err(invalid(
+                    format!("validate.{name}"),
+                    format!("no source named `{name}` (sources: {})", self.names()),
+                ));
             }
         }
         for (name, schema) in &self.validate {
@@ -100,16 +108,24 @@ impl DataConfig {
         }
         for (i, join) in self.transform.joins.iter().enumerate() {
             if !self.sources.contains_key(&join.right) {
-                return Err(invalid(format!("transform.joins[{i}].right"), format!("no source named `{}` (sources: {})", join.right, self.names())));
+                return Err(invalid(
+                    format!("transform.joins[{i}].right"),
+                    format!("no source named `{}` (sources: {})", join.right, self.names()),
+                ));
             }
         }
         for (i, name) in self.transform.concat.iter().enumerate() {
             if !self.sources.contains_key(name) {
-                return Err(invalid(format!("transform.concat[{i}]"), format!("no source named `{name}` (sources: {})", self.names())));
+                return Err(invalid(
+                    format!("transform.concat[{i}]"),
+                    format!("no source named `{name}` (sources: {})", self.names()),
+                ));
             }
         }
         self.clean.check().map_err(|e| PipelineError::Step { step: "clean", source: Box::new(e) })?;
-        self.curate.clone().ok_or_else(|| invalid("curate".into(), "missing: say where the curated dataset goes (`curate: {name: ...}`)".into()))
+        self.curate.clone().ok_or_else(|| {
+            invalid("curate".into(), "missing: say where the curated dataset goes (`curate: {name: ...}`)".into())
+        })
     }
 }
 

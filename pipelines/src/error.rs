@@ -18,7 +18,7 @@ pub enum PipelineError {
         source_name: String,
         /// What went wrong.
         #[source]
-        error: step01_ingest::IngestError,
+        error: Box<step01_ingest::IngestError>,
     },
     /// Validation found `error`-severity failures; nothing was written.
     #[error("validate `{source_name}`: {} check(s) failed with severity error; nothing was written", report.errors())]
@@ -38,7 +38,9 @@ pub enum PipelineError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// An input file's format is not known from its extension.
-    #[error("{path}: unknown file type; use .csv, .tsv, .xlsx, .xls, .ods, .parquet, .json, .ndjson or a config source")]
+    #[error(
+        "{path}: unknown file type; use .csv, .tsv, .xlsx, .xls, .ods, .parquet, .json, .ndjson or a config source"
+    )]
     UnknownFormat {
         /// The file.
         path: PathBuf,

@@ -96,7 +96,9 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     let t = Instant::now();
     let mut ingested: BTreeMap<String, Ingested> = BTreeMap::new();
     for (name, source) in &config.sources {
-        let got = source.read(name).map_err(|error| PipelineError::Ingest { source_name: name.clone(), error })?;
+        let got = source
+            .read(name)
+            .map_err(|error| PipelineError::Ingest { source_name: name.clone(), error: Box::new(error) })?;
         ingested.insert(name.clone(), got);
     }
     let lineage: Vec<Lineage> = ingested.values().map(|i| i.lineage.clone()).collect();
@@ -109,10 +111,18 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     // A rerun with the same config and sources reuses the version it made before.
     let key = run_key(&config_sha256, &lineage);
     let catalog = Catalog::open(&curate_params.dir);
-    if let Some((metadata, path)) = catalog.find_run(&curate_params.name, &key).map_err(|e| PipelineError::step("curate", e))? {
+    if let Some((metadata, path)) =
+        catalog.find_run(&curate_params.name, &key).map_err(|e| PipelineError::step("curate", e))?
+    {
         tracing::info!(version = %metadata.version, "same config and sources as an earlier run; reusing its version");
         for step in &PREPARE_STEPS[1..] {
-            let s = StepSummary { step, rows: metadata.rows, columns: metadata.columns, seconds: 0.0, note: "cached".into() };
+            let s = StepSummary {
+                step,
+                rows: metadata.rows,
+                columns: metadata.columns,
+                seconds: 0.0,
+                note: "cached".into(),
+            };
             progress.finished(&s);
             steps.push(s);
         }
@@ -135,9 +145,15 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     let frames: BTreeMap<String, DataFrame> = ingested.iter().map(|(k, v)| (k.clone(), v.frame.clone())).collect();
     let mut validation = BTreeMap::new();
     for (name, schema) in &config.validate {
-        let report = step02_validate::validate(&frames[name], schema, &frames).map_err(|e| PipelineError::step("validate", e))?;
+        let report = step02_validate::validate(&frames[name], schema, &frames)
+            .map_err(|e| PipelineError::step("validate", e))?;
         for f in report.failures.iter().filter(|f| f.severity == step02_validate::Severity::Warn) {
-            warnings.push(format!("validate `{name}`: {} {} failed on {} row(s)", f.check, f.column.clone().unwrap_or_default(), f.count));
+            warnings.push(format!(
+                "validate `{name}`: {} {} failed on {} row(s)",
+                f.check,
+                f.column.clone().unwrap_or_default(),
+                f.count
+            ));
         }
         if !report.passed() {
             return Err(PipelineError::ValidationFailed { source_name: name.clone(), report: Box::new(report) });
@@ -171,7 +187,8 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     // 4. standardize
     progress.started("standardize");
     let t = Instant::now();
-    let standardized = config.standardize.fit_transform(cleaned.frame).map_err(|e| PipelineError::step("standardize", e))?;
+    let standardized =
+        config.standardize.fit_transform(cleaned.frame).map_err(|e| PipelineError::step("standardize", e))?;
     for c in &standardized.report.collisions {
         warnings.push(format!("standardize: name collision: {c}"));
     }
@@ -222,7 +239,8 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     };
     let curated = step06_curate::curate(&transformed.frame, &curate_params, &provenance, &pipeline)
         .map_err(|e| PipelineError::step("curate", e))?;
-    let note = format!("version {}{}", curated.metadata.version, if curated.reused { " (same data as before)" } else { "" });
+    let note =
+        format!("version {}{}", curated.metadata.version, if curated.reused { " (same data as before)" } else { "" });
     let s = summary("curate", &transformed.frame, t, note);
     progress.finished(&s);
     steps.push(s);

@@ -22,7 +22,8 @@ pub fn parse_yaml<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T> {
     let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
     // Enums with data are written as one-key maps (`csv: {path: ...}`) rather than YAML tags
     // (`!csv`), which is what people write by hand.
-    let result: std::result::Result<T, serde_yaml::Error> = serde_yaml::with::singleton_map_recursive::deserialize(tracked);
+    let result: std::result::Result<T, serde_yaml::Error> =
+        serde_yaml::with::singleton_map_recursive::deserialize(tracked);
     result.map_err(|inner| {
         let key = track.path().to_string();
         let key = if key == "." { String::new() } else { key };

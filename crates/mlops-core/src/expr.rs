@@ -674,10 +674,15 @@ fn check_call(
                             *arg = Node::Lit(parsed);
                         }
                     }
-                    let types: Vec<Option<DType>> = args.iter().map(|a| match a {
-                        Node::Lit(v) => v.dtype(),
-                        _ => None,
-                    }).zip(&types).map(|(lit, t)| lit.or(*t)).collect();
+                    let types: Vec<Option<DType>> = args
+                        .iter()
+                        .map(|a| match a {
+                            Node::Lit(v) => v.dtype(),
+                            _ => None,
+                        })
+                        .zip(&types)
+                        .map(|(lit, t)| lit.or(*t))
+                        .collect();
                     for t in types.iter().flatten() {
                         if !is_temporal(*t) {
                             return Err("`days_between` needs dates".into());
@@ -724,7 +729,10 @@ fn unify(types: &[DType]) -> std::result::Result<Option<DType>, String> {
     if types.iter().all(|t| *t == first) {
         return Ok(Some(first));
     }
-    Err(format!("branches have different types: {}", types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))
+    Err(format!(
+        "branches have different types: {}",
+        types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -969,18 +977,6 @@ mod frame {
         }
     }
 
-    fn lit_value(v: &Value) -> PlExpr {
-        match v {
-            Value::Null => lit(pl::NULL),
-            Value::Bool(b) => lit(*b),
-            Value::Int(i) => lit(*i),
-            Value::Float(f) => lit(*f),
-            Value::Str(s) => lit(s.clone()),
-            Value::Date(d) => lit(*d).cast(DataType::Date),
-            Value::Datetime(us) => lit(*us).cast(DataType::Datetime(TimeUnit::Microseconds, None)),
-        }
-    }
-
     impl Expr {
         /// Compiles to a polars expression. Call [`Expr::check`] first with the frame's schema.
         pub fn to_polars(&self, schema: &dyn Fn(&str) -> Option<DType>) -> PlExpr {
@@ -991,7 +987,7 @@ mod frame {
     /// Returns the polars expression and its logical type.
     fn compile(node: &Node, schema: &dyn Fn(&str) -> Option<DType>) -> (PlExpr, Option<DType>) {
         match node {
-            Node::Lit(v) => (lit_value(v), v.dtype()),
+            Node::Lit(v) => (crate::frame::literal(v), v.dtype()),
             Node::Col(name) => (pl::col(name.as_str()), schema(name)),
             Node::Neg(a) => (float(compile(a, schema).0) * lit(-1.0), Some(DType::Float)),
             Node::Not(a) => (compile(a, schema).0.not(), Some(DType::Bool)),
@@ -1010,9 +1006,7 @@ mod frame {
                     cmp => {
                         let (ea, eb) = match (ta, tb) {
                             (Some(x), Some(y)) if x.is_numeric() && y.is_numeric() => (float(ea), float(eb)),
-                            (Some(x), Some(y)) if is_temporal(x) && is_temporal(y) => {
-                                (micros(ea, ta), micros(eb, tb))
-                            }
+                            (Some(x), Some(y)) if is_temporal(x) && is_temporal(y) => (micros(ea, ta), micros(eb, tb)),
                             _ => (ea, eb),
                         };
                         match cmp {

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 
 use ndarray::Array2;
 use polars::prelude::{
-    self as pl, BooleanChunked, Column, DataFrame, DataType, Float64Chunked, Int32Chunked, Int64Chunked,
-    ChunkApply, IntoColumn, IntoLazy, IntoSeries, PlSmallStr, Series, StringChunked, TimeUnit, UniqueKeepStrategy,
+    self as pl, BooleanChunked, ChunkApply, Column, DataFrame, DataType, Float64Chunked, Int32Chunked, Int64Chunked,
+    IntoColumn, IntoLazy, IntoSeries, PlSmallStr, Series, StringChunked, TimeUnit, UniqueKeepStrategy,
 };
 
 use crate::expr::MICROS_PER_DAY;
 use crate::ops::{
-    CastTo, FillDirection, Keep, OnError, Op, UnknownPolicy, bin_index, cast_value, clean_text, clip,
-    fill_cell, map_value, unknown_category,
+    CastTo, FillDirection, Keep, OnError, Op, UnknownPolicy, bin_index, cast_value, clean_text, clip, fill_cell,
+    map_value, unknown_category,
 };
 use crate::value::{DType, Row, Value};
 use crate::{CoreError, Result};
@@ -141,12 +141,7 @@ pub fn column_from_values(name: &str, dtype: DType, values: &[Value]) -> Column 
             .collect::<Float64Chunked>()
             .with_name(name)
             .into_series(),
-        DType::Str => values
-            .iter()
-            .map(|v| v.as_str())
-            .collect::<StringChunked>()
-            .with_name(name)
-            .into_series(),
+        DType::Str => values.iter().map(|v| v.as_str()).collect::<StringChunked>().with_name(name).into_series(),
         DType::Date => values
             .iter()
             .map(|v| match v {
@@ -241,7 +236,11 @@ pub fn to_matrix(df: &DataFrame, columns: &[String]) -> Result<Array2<f64>> {
 fn f64_column(df: &DataFrame, name: &str) -> Result<Float64Chunked> {
     let col = column(df, name)?;
     if !matches!(dtype_of(col.dtype()), Some(DType::Int | DType::Float | DType::Bool)) {
-        return Err(CoreError::WrongType { column: name.into(), found: col.dtype().to_string(), expected: "number".into() });
+        return Err(CoreError::WrongType {
+            column: name.into(),
+            found: col.dtype().to_string(),
+            expected: "number".into(),
+        });
     }
     let cast = col.cast(&DataType::Float64).map_err(pe(name))?;
     Ok(cast.f64().map_err(pe(name))?.clone())
@@ -261,7 +260,12 @@ fn keys(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     Ok(column_values(col)?.iter().map(Value::key).collect())
 }
 
-fn map_values(df: DataFrame, name: &str, out_name: &str, f: impl Fn(usize, Value) -> Result<Value>) -> Result<DataFrame> {
+fn map_values(
+    df: DataFrame,
+    name: &str,
+    out_name: &str,
+    f: impl Fn(usize, Value) -> Result<Value>,
+) -> Result<DataFrame> {
     let values = column_values(column(&df, name)?)?;
     let out: Vec<Value> = values.into_iter().enumerate().map(|(i, v)| f(i, v)).collect::<Result<_>>()?;
     let t = infer_dtype(&out);
@@ -296,12 +300,44 @@ impl Op {
             }
             Op::Cast { column: name, to, on_error } => cast_frame(df, name, to, *on_error),
             Op::FillNull { column: name, value } => {
-                let values = column_values(column(&df, name)?)?;
+                let col = column(&df, name)?;
+                let current = dtype_of(col.dtype());
+                let target = value.dtype();
+                let lines_up = match (current, target) {
+                    (Some(c), Some(t)) => c == t || (t == DType::Float && matches!(c, DType::Int | DType::Bool)),
+                    _ => false,
+                };
+                if lines_up && let Some(t) = target {
+                    // Same result as the row path: the column cast to the fill's type (ints to
+                    // floats exactly), nulls replaced by the value.
+                    let filled = pl::col(name.as_str()).cast(polars_dtype(t)).fill_null(literal(value));
+                    return df.lazy().with_column(filled).collect().map_err(pe(format!("cannot fill `{name}`")));
+                }
+                let values = column_values(col)?;
                 let out: Vec<Value> = values.into_iter().map(|v| fill_cell(name, v, value)).collect::<Result<_>>()?;
                 put(df, column_from_values(name, value.dtype().unwrap_or_else(|| infer_dtype(&out)), &out))
             }
             Op::FillNullByGroup { column: name, by, values: table, fallback } => {
                 let groups = keys(&df, by)?;
+                let numeric =
+                    matches!(dtype_of(column(&df, name)?.dtype()), Some(DType::Int | DType::Float | DType::Bool));
+                if let (Value::Float(fb), true) = (fallback, numeric)
+                    && table.values().all(|v| matches!(v, Value::Float(_)))
+                {
+                    // Numbers filled with float statistics: stay on typed arrays.
+                    let xs = f64_column(&df, name)?;
+                    let out: Float64Chunked = xs
+                        .iter()
+                        .zip(&groups)
+                        .map(|(x, g)| {
+                            x.or_else(|| match g.as_ref().and_then(|k| table.get(k)) {
+                                Some(Value::Float(v)) => Some(*v),
+                                _ => Some(*fb),
+                            })
+                        })
+                        .collect();
+                    return put(df, out.with_name(name.as_str().into()));
+                }
                 let values = column_values(column(&df, name)?)?;
                 let out: Vec<Value> = values
                     .into_iter()
@@ -332,7 +368,8 @@ impl Op {
                     (Stage::Training, FillDirection::Forward) => fill(&mut values.iter_mut()),
                     (Stage::Training, FillDirection::Backward) => fill(&mut values.iter_mut().rev()),
                 }
-                let out: Vec<Value> = values.into_iter().map(|v| fill_cell(name, v, fallback)).collect::<Result<_>>()?;
+                let out: Vec<Value> =
+                    values.into_iter().map(|v| fill_cell(name, v, fallback)).collect::<Result<_>>()?;
                 let t = fallback.dtype().unwrap_or_else(|| infer_dtype(&out));
                 put(df, column_from_values(name, t, &out))
             }
@@ -345,7 +382,8 @@ impl Op {
                 if stage == Stage::Inference {
                     return Ok(df);
                 }
-                let keep: BooleanChunked = ca.iter().map(|o| Some(o.is_none_or(|x| !(x < *lower || x > *upper)))).collect();
+                let keep: BooleanChunked =
+                    ca.iter().map(|o| Some(o.is_none_or(|x| !(x < *lower || x > *upper)))).collect();
                 df.filter(&keep).map_err(pe("cannot filter rows"))
             }
             Op::DropNullRows { columns, max_null_fraction } => {
@@ -362,7 +400,8 @@ impl Op {
                     return Ok(df);
                 }
                 let total = cols.len() as f64;
-                let keep: BooleanChunked = nulls.iter().map(|n| Some(*n as f64 / total <= *max_null_fraction)).collect();
+                let keep: BooleanChunked =
+                    nulls.iter().map(|n| Some(*n as f64 / total <= *max_null_fraction)).collect();
                 df.filter(&keep).map_err(pe("cannot drop rows with nulls"))
             }
             Op::Deduplicate { subset, keep } => {
@@ -396,8 +435,10 @@ impl Op {
             }
             Op::Bin { column: name, output, edges, labels, closed } => {
                 let ca = f64_column(&df, name)?;
-                let out: StringChunked =
-                    ca.iter().map(|o| o.and_then(|x| bin_index(x, edges, *closed)).map(|i| labels[i].as_str())).collect();
+                let out: StringChunked = ca
+                    .iter()
+                    .map(|o| o.and_then(|x| bin_index(x, edges, *closed)).map(|i| labels[i].as_str()))
+                    .collect();
                 put(df, out.with_name(output.as_str().into()))
             }
             Op::Round { column: name, decimals } => {
@@ -484,18 +525,50 @@ fn check_unknown(name: &str, ks: &[Option<String>], known: &[String], policy: Un
 
 fn cast_frame(df: DataFrame, name: &str, to: &CastTo, on_error: OnError) -> Result<DataFrame> {
     let col = column(&df, name)?;
-    // Fast path for the common text-to-number conversions; same parser as the row path.
-    if matches!(col.dtype(), DataType::String) && matches!(to, CastTo::Float) {
-        let ca = col.str().map_err(pe(name))?;
-        let out: Float64Chunked = ca.iter().map(|o| o.and_then(crate::ops::parse_float)).collect();
-        if on_error == OnError::Raise {
-            first_failure(name, ca.iter().zip(out.iter()), to)?;
-        }
-        return put(df, out.with_name(name.into()));
+    // Text is the usual input; convert it straight into typed arrays with the row path's parsers.
+    if matches!(col.dtype(), DataType::String) {
+        let ca = col.str().map_err(pe(name))?.clone();
+        let check = |converted: &mut dyn Iterator<Item = bool>| -> Result<()> {
+            if on_error == OnError::Raise {
+                first_failure(name, ca.iter().zip(converted), to)?;
+            }
+            Ok(())
+        };
+        let out: Column = match to {
+            CastTo::Str => return Ok(df),
+            CastTo::Float => {
+                let out: Float64Chunked = ca.iter().map(|o| o.and_then(crate::ops::parse_float)).collect();
+                check(&mut out.iter().map(|v| v.is_some()))?;
+                out.with_name(name.into()).into_column()
+            }
+            CastTo::Int => {
+                let out: Int64Chunked = ca.iter().map(|o| o.and_then(crate::ops::parse_int)).collect();
+                check(&mut out.iter().map(|v| v.is_some()))?;
+                out.with_name(name.into()).into_column()
+            }
+            CastTo::Bool { true_values, false_values } => {
+                let out: BooleanChunked =
+                    ca.iter().map(|o| o.and_then(|s| crate::ops::parse_bool(s, true_values, false_values))).collect();
+                check(&mut out.iter().map(|v| v.is_some()))?;
+                out.with_name(name.into()).into_column()
+            }
+            CastTo::Date { formats } => {
+                let out: Int32Chunked = ca.iter().map(|o| o.and_then(|s| crate::ops::parse_date(s, formats))).collect();
+                check(&mut out.iter().map(|v| v.is_some()))?;
+                out.with_name(name.into()).into_date().into_column()
+            }
+            CastTo::Datetime { formats } => {
+                let out: Int64Chunked =
+                    ca.iter().map(|o| o.and_then(|s| crate::ops::parse_datetime(s, formats))).collect();
+                check(&mut out.iter().map(|v| v.is_some()))?;
+                out.with_name(name.into()).into_datetime(TimeUnit::Microseconds, None).into_column()
+            }
+        };
+        return put(df, out);
     }
     let target = to.dtype();
     map_values(df, name, name, |i, v| {
-        cast_value(&v, to).or_else(|()| match on_error {
+        cast_value(&v, to).or_else(|crate::ops::NotConvertible| match on_error {
             OnError::Coerce => Ok(Value::Null),
             OnError::Raise => Err(CoreError::Conversion {
                 column: name.to_string(),
@@ -517,13 +590,9 @@ fn cast_frame(df: DataFrame, name: &str, to: &CastTo, on_error: OnError) -> Resu
     })
 }
 
-fn first_failure<'a>(
-    name: &str,
-    pairs: impl Iterator<Item = (Option<&'a str>, Option<f64>)>,
-    to: &CastTo,
-) -> Result<()> {
-    for (i, (input, output)) in pairs.enumerate() {
-        if let (Some(s), None) = (input, output) {
+fn first_failure<'a>(name: &str, pairs: impl Iterator<Item = (Option<&'a str>, bool)>, to: &CastTo) -> Result<()> {
+    for (i, (input, converted)) in pairs.enumerate() {
+        if let (Some(s), false) = (input, converted) {
             return Err(CoreError::Conversion {
                 column: name.to_string(),
                 row: Some(i),
@@ -543,19 +612,22 @@ pub fn frame_hash(df: &DataFrame) -> Result<String> {
     let columns = df.columns();
     let workers = std::thread::available_parallelism().map_or(1, usize::from).min(columns.len().max(1));
     let per_column: Vec<Result<[u8; 32]>> = std::thread::scope(|scope| {
-        let chunks: Vec<Vec<(usize, &Column)>> = (0..workers)
-            .map(|w| columns.iter().enumerate().filter(|(i, _)| i % workers == w).collect())
-            .collect();
+        let chunks: Vec<Vec<(usize, &Column)>> =
+            (0..workers).map(|w| columns.iter().enumerate().filter(|(i, _)| i % workers == w).collect()).collect();
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| scope.spawn(move || chunk.into_iter().map(|(i, c)| (i, hash_column(c))).collect::<Vec<_>>()))
             .collect();
-        let mut out: Vec<(usize, Result<[u8; 32]>)> = handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
+        let mut out: Vec<(usize, Result<[u8; 32]>)> =
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
         out.sort_by_key(|(i, _)| *i);
         out.into_iter().map(|(_, r)| r).collect()
     });
     if per_column.len() != columns.len() {
-        return Err(CoreError::polars("a hashing thread failed", pl::PolarsError::ComputeError("thread panicked".into())));
+        return Err(CoreError::polars(
+            "a hashing thread failed",
+            pl::PolarsError::ComputeError("thread panicked".into()),
+        ));
     }
     let mut total = crate::hash::Hasher::new();
     total.update(format!("rows={};cols={};", df.height(), columns.len()).as_bytes());
@@ -644,6 +716,20 @@ fn hash_column(col: &Column) -> Result<[u8; 32]> {
     Ok(h.finish())
 }
 
+/// A polars literal of a value, typed as the frame path stores it.
+pub(crate) fn literal(v: &Value) -> pl::Expr {
+    use pl::lit;
+    match v {
+        Value::Null => lit(pl::NULL),
+        Value::Bool(b) => lit(*b),
+        Value::Int(i) => lit(*i),
+        Value::Float(f) => lit(*f),
+        Value::Str(s) => lit(s.clone()),
+        Value::Date(d) => lit(*d).cast(DataType::Date),
+        Value::Datetime(us) => lit(*us).cast(DataType::Datetime(TimeUnit::Microseconds, None)),
+    }
+}
+
 /// Microseconds per day, for callers converting dates.
 pub const MICROS_IN_DAY: i64 = MICROS_PER_DAY;
 
@@ -673,7 +759,9 @@ mod tests {
     fn rows_round_trip() {
         let df = pl::df!("x" => [Some(1i64), None], "s" => [Some("a"), None], "f" => [0.5, 1.5]).unwrap();
         let rows = rows_from_frame(&df).unwrap();
-        let back = frame_from_rows(&rows, &[("x".into(), DType::Int), ("s".into(), DType::Str), ("f".into(), DType::Float)]).unwrap();
+        let back =
+            frame_from_rows(&rows, &[("x".into(), DType::Int), ("s".into(), DType::Str), ("f".into(), DType::Float)])
+                .unwrap();
         assert!(df.equals_missing(&back));
     }
 }

@@ -78,9 +78,6 @@ mod tests {
 
     #[test]
     fn known_digest() {
-        assert_eq!(
-            to_hex(&sha256_bytes(b"abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(to_hex(&sha256_bytes(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

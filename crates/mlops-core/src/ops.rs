@@ -101,7 +101,9 @@ pub fn clean_text(steps: &[TextStep], input: &str) -> Option<String> {
             TextStep::Lower => s.to_lowercase(),
             TextStep::Upper => s.to_uppercase(),
             TextStep::Title => title_case(&s),
-            TextStep::StripPunctuation => s.chars().filter(|c| c.is_alphanumeric() || *c == '_' || c.is_whitespace()).collect(),
+            TextStep::StripPunctuation => {
+                s.chars().filter(|c| c.is_alphanumeric() || *c == '_' || c.is_whitespace()).collect()
+            }
             TextStep::CollapseSpaces => s.split_whitespace().collect::<Vec<_>>().join(" "),
             TextStep::EmptyToNull => {
                 if s.is_empty() {
@@ -473,7 +475,7 @@ impl Op {
             }
             Op::Cast { column, to, on_error } => {
                 let v = get(row, column);
-                let out = cast_value(&v, to).or_else(|()| match on_error {
+                let out = cast_value(&v, to).or_else(|NotConvertible| match on_error {
                     OnError::Coerce => Ok(Value::Null),
                     OnError::Raise => Err(CoreError::Conversion {
                         column: column.clone(),
@@ -683,44 +685,48 @@ pub(crate) fn fill_cell(column: &str, v: Value, fill: &Value) -> Result<Value> {
     })
 }
 
-/// Converts one value; `Err(())` when it cannot be converted. Null stays null.
-pub fn cast_value(v: &Value, to: &CastTo) -> std::result::Result<Value, ()> {
+/// A value that does not convert to the requested type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotConvertible;
+
+/// Converts one value; [`NotConvertible`] when it cannot be converted. Null stays null.
+pub fn cast_value(v: &Value, to: &CastTo) -> std::result::Result<Value, NotConvertible> {
     if v.is_null() {
         return Ok(Value::Null);
     }
     match to {
         CastTo::Str => Ok(Value::Str(v.to_string())),
         CastTo::Float => match v {
-            Value::Str(s) => parse_float(s).map(Value::Float).ok_or(()),
-            other => other.as_f64().map(Value::Float).ok_or(()),
+            Value::Str(s) => parse_float(s).map(Value::Float).ok_or(NotConvertible),
+            other => other.as_f64().map(Value::Float).ok_or(NotConvertible),
         },
         CastTo::Int => match v {
             Value::Int(i) => Ok(Value::Int(*i)),
             Value::Bool(b) => Ok(Value::Int(i64::from(*b))),
-            Value::Float(f) => float_to_int(*f).map(Value::Int).ok_or(()),
-            Value::Str(s) => parse_int(s).map(Value::Int).ok_or(()),
-            _ => Err(()),
+            Value::Float(f) => float_to_int(*f).map(Value::Int).ok_or(NotConvertible),
+            Value::Str(s) => parse_int(s).map(Value::Int).ok_or(NotConvertible),
+            _ => Err(NotConvertible),
         },
         CastTo::Bool { true_values, false_values } => match v {
             Value::Bool(b) => Ok(Value::Bool(*b)),
             Value::Int(1) => Ok(Value::Bool(true)),
             Value::Int(0) => Ok(Value::Bool(false)),
-            Value::Str(s) => parse_bool(s, true_values, false_values).map(Value::Bool).ok_or(()),
-            _ => Err(()),
+            Value::Str(s) => parse_bool(s, true_values, false_values).map(Value::Bool).ok_or(NotConvertible),
+            _ => Err(NotConvertible),
         },
         CastTo::Date { formats } => match v {
             Value::Date(d) => Ok(Value::Date(*d)),
-            Value::Datetime(us) => Ok(Value::Date(
-                i32::try_from(us.div_euclid(crate::expr::MICROS_PER_DAY)).map_err(|_| ())?,
-            )),
-            Value::Str(s) => parse_date(s, formats).map(Value::Date).ok_or(()),
-            _ => Err(()),
+            Value::Datetime(us) => {
+                Ok(Value::Date(i32::try_from(us.div_euclid(crate::expr::MICROS_PER_DAY)).map_err(|_| NotConvertible)?))
+            }
+            Value::Str(s) => parse_date(s, formats).map(Value::Date).ok_or(NotConvertible),
+            _ => Err(NotConvertible),
         },
         CastTo::Datetime { formats } => match v {
             Value::Datetime(us) => Ok(Value::Datetime(*us)),
             Value::Date(d) => Ok(Value::Datetime(i64::from(*d) * crate::expr::MICROS_PER_DAY)),
-            Value::Str(s) => parse_datetime(s, formats).map(Value::Datetime).ok_or(()),
-            _ => Err(()),
+            Value::Str(s) => parse_datetime(s, formats).map(Value::Datetime).ok_or(NotConvertible),
+            _ => Err(NotConvertible),
         },
     }
 }
@@ -743,8 +749,8 @@ pub fn parse_int(s: &str) -> Option<i64> {
 #[allow(clippy::cast_possible_truncation)]
 fn float_to_int(f: f64) -> Option<i64> {
     // i64::MAX as f64 rounds up to 2^63, so the upper bound is exclusive.
-    (f.is_finite() && f.fract() == 0.0 && f >= -9.223_372_036_854_775_808e18 && f < 9.223_372_036_854_775_808e18)
-        .then_some(f as i64)
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    (f.is_finite() && f.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&f)).then_some(f as i64)
 }
 
 /// Reads a boolean from text through the true and false lists, case-insensitively.
@@ -763,11 +769,31 @@ pub fn parse_bool(s: &str, true_values: &[String], false_values: &[String]) -> O
 pub fn parse_date(s: &str, formats: &[String]) -> Option<i32> {
     let t = s.trim();
     formats.iter().find_map(|f| {
+        // `YYYY-MM-DD` is by far the most common case; read it without chrono's format parser.
+        // Text the shortcut does not take falls through to chrono, which reads it the same way.
+        if f == "%Y-%m-%d"
+            && let Some(days) = iso_date(t)
+        {
+            return Some(days);
+        }
         chrono::NaiveDate::parse_from_str(t, f)
             .ok()
             .or_else(|| chrono::NaiveDateTime::parse_from_str(t, f).ok().map(|dt| dt.date()))
             .map(Value::days_from_date)
     })
+}
+
+/// Days since the epoch of a strict `YYYY-MM-DD`.
+fn iso_date(t: &str) -> Option<i32> {
+    let b = t.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |acc, d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    Some(Value::days_from_date(date))
 }
 
 /// Microseconds since the epoch of the first format that parses the trimmed text; a format
@@ -793,7 +819,11 @@ mod tests {
 
     #[test]
     fn strip_punctuation_keeps_words() {
-        assert_eq!(clean_text(&[TextStep::Trim, TextStep::Lower, TextStep::StripPunctuation], "  Not enough blood!  ").as_deref(), Some("not enough blood"));
+        assert_eq!(
+            clean_text(&[TextStep::Trim, TextStep::Lower, TextStep::StripPunctuation], "  Not enough blood!  ")
+                .as_deref(),
+            Some("not enough blood")
+        );
     }
 
     #[test]

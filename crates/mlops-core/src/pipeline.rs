@@ -103,8 +103,10 @@ impl FeaturePipeline {
     /// Reads a pipeline; an unknown format version is an error.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read(path).map_err(|e| CoreError::io("cannot read pipeline", path, e))?;
-        let pipeline: FeaturePipeline = serde_json::from_slice(&text)
-            .map_err(|source| CoreError::Json { context: format!("{}: not a feature pipeline", path.display()), source })?;
+        let pipeline: FeaturePipeline = serde_json::from_slice(&text).map_err(|source| CoreError::Json {
+            context: format!("{}: not a feature pipeline", path.display()),
+            source,
+        })?;
         if pipeline.format_version != PIPELINE_FORMAT_VERSION {
             return Err(CoreError::Config {
                 file: path.to_path_buf(),

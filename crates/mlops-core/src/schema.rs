@@ -80,8 +80,5 @@ impl Signature {
 /// dates arrive as text).
 fn compatible(found: DType, expected: DType) -> bool {
     found == expected
-        || matches!(
-            (found, expected),
-            (DType::Int, DType::Float) | (DType::Str, DType::Date | DType::Datetime)
-        )
+        || matches!((found, expected), (DType::Int, DType::Float) | (DType::Str, DType::Date | DType::Datetime))
 }

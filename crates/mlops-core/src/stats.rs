@@ -36,12 +36,38 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
 }
 
+/// A hashable view of a value, for counting.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str(&'a str),
+    Date(i32),
+    Datetime(i64),
+}
+
+fn key(v: &Value) -> Option<Key<'_>> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => Key::Bool(*b),
+        Value::Int(i) => Key::Int(*i),
+        // One NaN bit pattern and one zero, so equal floats count together.
+        Value::Float(f) if f.is_nan() => Key::Float(f64::NAN.to_bits()),
+        Value::Float(f) => Key::Float((f + 0.0).to_bits()),
+        Value::Str(s) => Key::Str(s),
+        Value::Date(d) => Key::Date(*d),
+        Value::Datetime(t) => Key::Datetime(*t),
+    })
+}
+
 /// The most frequent non-null value; ties go to the smallest (pandas' `mode()[0]`).
 pub fn mode(values: &[Value]) -> Option<Value> {
-    let mut counts: HashMap<String, (usize, &Value)> = HashMap::new();
-    for v in values.iter().filter(|v| !v.is_null()) {
-        let key = format!("{v:?}");
-        counts.entry(key).or_insert((0, v)).0 += 1;
+    let mut counts: HashMap<Key<'_>, (usize, &Value)> = HashMap::new();
+    for v in values {
+        if let Some(k) = key(v) {
+            counts.entry(k).or_insert((0, v)).0 += 1;
+        }
     }
     let best = counts.values().map(|(n, _)| *n).max()?;
     let mut tied: Vec<&Value> = counts.values().filter(|(n, _)| *n == best).map(|(_, v)| *v).collect();
@@ -67,7 +93,13 @@ mod tests {
         assert_eq!(quantile(&s, 0.5), Some(2.5));
         assert_eq!(quantile(&s, 0.25), Some(1.75));
         assert_eq!(std_dev(&[1.0, 3.0]), Some(1.0));
-        let m = mode(&[Value::Str("b".into()), Value::Str("a".into()), Value::Null, Value::Str("b".into()), Value::Str("a".into())]);
+        let m = mode(&[
+            Value::Str("b".into()),
+            Value::Str("a".into()),
+            Value::Null,
+            Value::Str("b".into()),
+            Value::Str("a".into()),
+        ]);
         assert_eq!(m, Some(Value::Str("a".into())));
     }
 }

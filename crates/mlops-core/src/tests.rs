@@ -7,7 +7,7 @@ use polars::prelude::DataFrame;
 use proptest::prelude::*;
 
 use crate::frame::{Stage, column_names, frame_from_rows, rows_from_frame};
-use crate::ops::{CastTo, Closed, FillDirection, Keep, OnError, TextStep, Unmapped, UnknownPolicy};
+use crate::ops::{CastTo, Closed, FillDirection, Keep, OnError, TextStep, UnknownPolicy, Unmapped};
 use crate::{DType, Expr, FeaturePipeline, Op, Row, Transform, Value};
 
 const CATS: [&str; 4] = ["Adelie", "Gentoo", "chinstrap ", "Biscoe!"];
@@ -61,10 +61,7 @@ fn frame_strategy() -> impl Strategy<Value = DataFrame> {
 fn assert_frame_equals_rows(op: &Op, df: &DataFrame) -> Result<(), TestCaseError> {
     let frame_out = op.transform_frame(df.clone());
     let mut rows = rows_from_frame(df).expect("rows");
-    let row_out: Result<Vec<Row>, _> = rows
-        .iter_mut()
-        .map(|r| op.transform_row(r).map(|()| r.clone()))
-        .collect();
+    let row_out: Result<Vec<Row>, _> = rows.iter_mut().map(|r| op.transform_row(r).map(|()| r.clone())).collect();
     match (frame_out, row_out) {
         (Ok(frame), Ok(expected)) => {
             let got = rows_from_frame(&frame).expect("rows of output");
@@ -125,7 +122,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         0..4,
     );
     let unknown = prop_oneof![Just(UnknownPolicy::Ignore), Just(UnknownPolicy::Error)];
-    let cats = prop::sample::subsequence(CATS.to_vec(), 0..=4).prop_map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
+    let cats = prop::sample::subsequence(CATS.to_vec(), 0..=4)
+        .prop_map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
     prop_oneof![
         Just(Op::Rename { mapping: vec![("f".into(), "g".into()), ("s".into(), "f".into())] }),
         Just(Op::Drop { columns: vec!["b".into(), "t".into()] }),
@@ -186,7 +184,11 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         (cats, unknown, any::<bool>()).prop_map(|(categories, unknown, drop_input)| Op::TargetEncode {
             column: "s".into(),
             outputs: vec!["s_te_0".into(), "s_te_1".into()],
-            table: categories.iter().enumerate().map(|(i, c)| (c.clone(), vec![i as f64 * 0.25, 1.0 - i as f64 * 0.25])).collect(),
+            table: categories
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), vec![i as f64 * 0.25, 1.0 - i as f64 * 0.25]))
+                .collect(),
             prior: vec![0.5, 0.5],
             unknown,
             drop_input,
@@ -279,10 +281,8 @@ fn every_op_variant_is_generated() {
 
 #[test]
 fn fill_sequence_carries_values_along_the_frame() {
-    let rows: Vec<Row> = [Some(1.0), None, Some(3.0), None]
-        .iter()
-        .map(|v| Row::from([("f".to_string(), Value::from(*v))]))
-        .collect();
+    let rows: Vec<Row> =
+        [Some(1.0), None, Some(3.0), None].iter().map(|v| Row::from([("f".to_string(), Value::from(*v))])).collect();
     let df = frame_from_rows(&rows, &[("f".into(), DType::Float)]).unwrap();
     let op = Op::FillSequence { column: "f".into(), direction: FillDirection::Backward, fallback: Value::Float(9.0) };
     let out = op.apply_frame(df, Stage::Training).unwrap();

@@ -106,8 +106,8 @@ pub enum Encoding {
 /// The markers pandas reads as missing by default.
 pub fn default_null_values() -> Vec<String> {
     [
-        "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
-        "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+        "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+        "NULL", "NaN", "None", "n/a", "nan", "null",
     ]
     .into_iter()
     .map(String::from)

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use mlops_core::frame::polars_dtype;
 use mlops_core::hash::Hasher;
 use polars::prelude::{
-    CsvEncoding, CsvReadOptions, DataFrame, Field, IntoLazy, LazyCsvReader, LazyFileListReader, LazyFrame,
-    NullValues, PlRefPath, PlSmallStr, Schema, SerReader, col,
+    CsvEncoding, CsvReadOptions, DataFrame, Field, IntoLazy, LazyCsvReader, LazyFileListReader, LazyFrame, NullValues,
+    PlRefPath, PlSmallStr, Schema, SerReader, col,
 };
 
 use crate::config::{CsvSource, Encoding};

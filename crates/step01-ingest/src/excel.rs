@@ -16,9 +16,7 @@ fn cell_value(cell: &Data, null_values: &[String]) -> Value {
         Data::Bool(b) => Value::Bool(*b),
         Data::String(s) if null_values.iter().any(|n| n == s) => Value::Null,
         Data::String(s) => Value::Str(s.clone()),
-        Data::DateTime(dt) => dt
-            .as_datetime()
-            .map_or(Value::Null, |d| Value::Datetime(d.and_utc().timestamp_micros())),
+        Data::DateTime(dt) => dt.as_datetime().map_or(Value::Null, |d| Value::Datetime(d.and_utc().timestamp_micros())),
         Data::DateTimeIso(s) => mlops_core::ops::parse_datetime(
             s,
             &["%Y-%m-%dT%H:%M:%S%.f".to_string(), "%Y-%m-%dT%H:%M:%S".to_string(), "%Y-%m-%d".to_string()],
@@ -76,7 +74,11 @@ pub(crate) fn read(opts: &ExcelSource) -> Result<DataFrame> {
     let range = match &opts.sheet {
         SheetRef::Name(name) => {
             if !names.contains(name) {
-                return Err(IngestError::SheetNotFound { path: path.to_path_buf(), sheet: name.clone(), available: names });
+                return Err(IngestError::SheetNotFound {
+                    path: path.to_path_buf(),
+                    sheet: name.clone(),
+                    available: names,
+                });
             }
             workbook.worksheet_range(name)
         }

@@ -20,7 +20,13 @@ fn scalar(v: &Json) -> Value {
 }
 
 /// Flattens one object into dotted keys.
-fn flatten(prefix: &str, obj: &serde_json::Map<String, Json>, opts: &JsonSource, depth: usize, out: &mut Vec<(String, Value)>) {
+fn flatten(
+    prefix: &str,
+    obj: &serde_json::Map<String, Json>,
+    opts: &JsonSource,
+    depth: usize,
+    out: &mut Vec<(String, Value)>,
+) {
     for (k, v) in obj {
         let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}{}{k}", opts.separator) };
         match v {
@@ -58,7 +64,11 @@ pub(crate) fn read_json(opts: &JsonSource, bytes: &[u8]) -> Result<DataFrame> {
     let mut columns = Columns::default();
     let mut push = |v: &Json| -> Result<()> {
         let Json::Object(obj) = v else {
-            return Err(not_records(path, 1, &format!("expected an array of objects, found an element that is {}", kind(v))));
+            return Err(not_records(
+                path,
+                1,
+                &format!("expected an array of objects, found an element that is {}", kind(v)),
+            ));
         };
         let mut record = Vec::new();
         flatten("", obj, opts, 0, &mut record);
@@ -96,7 +106,8 @@ pub(crate) fn read_ndjson(opts: &JsonSource) -> Result<DataFrame> {
         if columns.rows() >= opts.limit.unwrap_or(usize::MAX) {
             break;
         }
-        let line = line.map_err(|_| IngestError::Encoding { path: path.to_path_buf(), line: i + 1, encoding: "UTF-8" })?;
+        let line =
+            line.map_err(|_| IngestError::Encoding { path: path.to_path_buf(), line: i + 1, encoding: "UTF-8" })?;
         if line.trim().is_empty() {
             continue;
         }

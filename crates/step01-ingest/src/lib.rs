@@ -78,7 +78,9 @@ fn read_parquet(opts: &ParquetSource) -> Result<DataFrame> {
         return Err(IngestError::NotFound { path: path.to_path_buf() });
     }
     let err = |e: polars::prelude::PolarsError| IngestError::Read { path: path.to_path_buf(), message: e.to_string() };
-    let path_str = path.to_str().ok_or_else(|| IngestError::Read { path: path.to_path_buf(), message: "path is not valid UTF-8".into() })?;
+    let path_str = path
+        .to_str()
+        .ok_or_else(|| IngestError::Read { path: path.to_path_buf(), message: "path is not valid UTF-8".into() })?;
     let mut lazy = LazyFrame::scan_parquet(PlRefPath::new(path_str), ScanArgsParquet::default()).map_err(err)?;
     if let Some(columns) = &opts.columns {
         let schema = lazy.collect_schema().map_err(err)?;
@@ -163,7 +165,9 @@ impl Reader for SourceConfig {
 }
 
 /// Reads every named source, in name order; stops at the first failure.
-pub fn ingest_all<'a>(sources: impl IntoIterator<Item = (&'a String, &'a SourceConfig)>) -> Result<Vec<(String, Ingested)>> {
+pub fn ingest_all<'a>(
+    sources: impl IntoIterator<Item = (&'a String, &'a SourceConfig)>,
+) -> Result<Vec<(String, Ingested)>> {
     sources.into_iter().map(|(name, source)| Ok((name.clone(), source.read(name)?))).collect()
 }
 

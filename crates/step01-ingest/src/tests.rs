@@ -121,12 +121,16 @@ fn null_markers_columns_limit_and_dtypes() {
     assert_eq!(got.frame.column("id").unwrap().str().unwrap().get(0), Some("001"));
     assert_eq!(got.frame.column("score").unwrap().null_count(), 1);
 
-    let got = read_csv(CsvSource { columns: Some(vec!["score".into(), "id".into()]), limit: Some(2), ..opts.clone() }).unwrap();
+    let got = read_csv(CsvSource { columns: Some(vec!["score".into(), "id".into()]), limit: Some(2), ..opts.clone() })
+        .unwrap();
     assert_eq!(column_names(&got.frame), vec!["score", "id"]);
     assert_eq!(got.frame.height(), 2);
 
     let err = read_csv(CsvSource { columns: Some(vec!["scroe".into()]), ..opts }).unwrap_err();
-    assert!(matches!(&err, IngestError::MissingColumns { missing, .. } if missing == &vec!["scroe".to_string()]), "{err}");
+    assert!(
+        matches!(&err, IngestError::MissingColumns { missing, .. } if missing == &vec!["scroe".to_string()]),
+        "{err}"
+    );
 }
 
 #[test]
@@ -155,9 +159,10 @@ fn low_memory_streaming_reads_the_same_frame() {
 fn workbooks_by_name_and_index() {
     for ext in ["xlsx", "xls", "ods"] {
         let path = fixture(&format!("penguins.{ext}"));
-        let by_name = SourceConfig::Excel(ExcelSource { sheet: SheetRef::Name("penguins".into()), ..ExcelSource::new(&path) })
-            .read("w")
-            .unwrap_or_else(|e| panic!("{ext}: {e}"));
+        let by_name =
+            SourceConfig::Excel(ExcelSource { sheet: SheetRef::Name("penguins".into()), ..ExcelSource::new(&path) })
+                .read("w")
+                .unwrap_or_else(|e| panic!("{ext}: {e}"));
         assert_eq!(by_name.frame.shape(), (4, 6), "{ext}");
         let frame = &by_name.frame;
         assert_eq!(frame.column("Flipper Length (mm)").unwrap().dtype(), &DataType::Int64, "{ext}");
@@ -170,12 +175,15 @@ fn workbooks_by_name_and_index() {
             .unwrap();
         assert_eq!(column_names(&by_index.frame), vec!["note", "n"], "{ext}");
 
-        let err = SourceConfig::Excel(ExcelSource { sheet: SheetRef::Name("Penguins2".into()), ..ExcelSource::new(&path) })
-            .read("w")
-            .unwrap_err();
+        let err =
+            SourceConfig::Excel(ExcelSource { sheet: SheetRef::Name("Penguins2".into()), ..ExcelSource::new(&path) })
+                .read("w")
+                .unwrap_err();
         assert!(matches!(&err, IngestError::SheetNotFound { available, .. } if available.len() == 2), "{err}");
         assert!(err.to_string().contains("no sheet named \"Penguins2\" (sheets: penguins, notes)"), "{err}");
-        let err = SourceConfig::Excel(ExcelSource { sheet: SheetRef::Index(7), ..ExcelSource::new(&path) }).read("w").unwrap_err();
+        let err = SourceConfig::Excel(ExcelSource { sheet: SheetRef::Index(7), ..ExcelSource::new(&path) })
+            .read("w")
+            .unwrap_err();
         assert!(matches!(err, IngestError::SheetNotFound { .. }), "{err}");
     }
 }
@@ -195,11 +203,13 @@ fn parquet_round_trip_and_projection() {
     let path = dir.path().join("p.parquet");
     let mut frame: DataFrame = df!("a" => [1i64, 2, 3], "b" => ["x", "y", "z"]).unwrap();
     ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut frame).unwrap();
-    let got = SourceConfig::Parquet(ParquetSource { path: path.clone(), columns: None, limit: None }).read("p").unwrap();
+    let got =
+        SourceConfig::Parquet(ParquetSource { path: path.clone(), columns: None, limit: None }).read("p").unwrap();
     assert!(got.frame.equals(&frame));
-    let got = SourceConfig::Parquet(ParquetSource { path: path.clone(), columns: Some(vec!["b".into()]), limit: Some(1) })
-        .read("p")
-        .unwrap();
+    let got =
+        SourceConfig::Parquet(ParquetSource { path: path.clone(), columns: Some(vec!["b".into()]), limit: Some(1) })
+            .read("p")
+            .unwrap();
     assert_eq!(got.frame.shape(), (1, 1));
     let bad = write(dir.path(), "bad.parquet", b"PAR1 nonsense");
     let err = SourceConfig::Parquet(ParquetSource { path: bad, columns: None, limit: None }).read("p").unwrap_err();
@@ -225,9 +235,13 @@ fn json_records_are_flattened_with_dotted_names() {
     assert_eq!(got.frame.column("address.geo.lat").unwrap().null_count(), 1);
     assert_eq!(got.frame.column("tags").unwrap().str().unwrap().get(0), Some(r#"["x","y"]"#));
 
-    let got = SourceConfig::Json(JsonSource { record_path: Some("data.items".into()), max_level: Some(1), ..JsonSource::new(&path) })
-        .read("j")
-        .unwrap();
+    let got = SourceConfig::Json(JsonSource {
+        record_path: Some("data.items".into()),
+        max_level: Some(1),
+        ..JsonSource::new(&path)
+    })
+    .read("j")
+    .unwrap();
     assert!(column_names(&got.frame).contains(&"address.geo".to_string()));
 
     let err = SourceConfig::Json(JsonSource { record_path: Some("data.rows".into()), ..JsonSource::new(&path) })
@@ -278,7 +292,10 @@ fn sqlite_db(dir: &Path) -> PathBuf {
 fn sqlite_query_reads_typed_columns() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_db(dir.path());
-    let source = SourceConfig::Sqlite(SqliteSource { path: db, query: "SELECT id, item, price * qty AS total FROM orders ORDER BY id".into() });
+    let source = SourceConfig::Sqlite(SqliteSource {
+        path: db,
+        query: "SELECT id, item, price * qty AS total FROM orders ORDER BY id".into(),
+    });
     let got = source.read("orders").unwrap();
     assert_eq!(column_names(&got.frame), vec!["id", "item", "total"]);
     assert_eq!(got.frame.column("id").unwrap().dtype(), &DataType::Int64);
@@ -293,12 +310,16 @@ fn sqlite_query_reads_typed_columns() {
 fn sql_errors_name_the_query_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_db(dir.path());
-    let err = SourceConfig::Sqlite(SqliteSource { path: db, query: "SELECT * FROM order_lines".into() }).read("o").unwrap_err();
+    let err = SourceConfig::Sqlite(SqliteSource { path: db, query: "SELECT * FROM order_lines".into() })
+        .read("o")
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, IngestError::Sql { .. }), "{text}");
     assert!(text.contains("no such table: order_lines") && text.contains("query: SELECT * FROM order_lines"), "{text}");
 
-    let err = SourceConfig::Sqlite(SqliteSource { path: dir.path().join("none.db"), query: "SELECT 1".into() }).read("o").unwrap_err();
+    let err = SourceConfig::Sqlite(SqliteSource { path: dir.path().join("none.db"), query: "SELECT 1".into() })
+        .read("o")
+        .unwrap_err();
     assert!(matches!(err, IngestError::NotFound { .. }), "{err}");
 }
 

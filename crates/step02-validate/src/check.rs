@@ -56,7 +56,9 @@ impl Findings<'_> {
             .map(|(row, _)| {
                 let value = match cols.as_slice() {
                     [one] => cell(one, row),
-                    many => many.iter().map(|c| format!("{}={}", c.name(), cell(c, row))).collect::<Vec<_>>().join(", "),
+                    many => {
+                        many.iter().map(|c| format!("{}={}", c.name(), cell(c, row))).collect::<Vec<_>>().join(", ")
+                    }
                 };
                 Sample { row, value }
             })
@@ -91,15 +93,23 @@ fn mask_from(iter: impl Iterator<Item = bool>) -> BooleanChunked {
     BooleanChunked::from_iter_values("mask".into(), iter)
 }
 
-/// Cell keys for set membership: text as is, numbers in a canonical float form.
-fn key_of(col: &Column, row: usize, numeric: bool) -> Option<String> {
-    match col.get(row).ok()? {
-        AnyValue::Null => None,
-        AnyValue::String(s) => Some(s.to_string()),
-        AnyValue::StringOwned(s) => Some(s.to_string()),
-        v if numeric => v.extract::<f64>().map(|f| format!("{f:?}")),
-        v => Some(v.to_string()),
+/// Cell keys for set membership, in row order: text as is, numbers in a canonical float form.
+fn keys_of(col: &Column, numeric: bool) -> Vec<Option<String>> {
+    if let Ok(text) = col.str() {
+        return text.iter().map(|v| v.map(str::to_string)).collect();
     }
+    if numeric
+        && let Ok(floats) = col.cast(&polars::prelude::DataType::Float64)
+        && let Ok(ca) = floats.f64()
+    {
+        return ca.iter().map(|v| v.map(|f| format!("{f:?}"))).collect();
+    }
+    (0..col.len())
+        .map(|row| match col.get(row).ok()? {
+            AnyValue::Null => None,
+            v => Some(v.to_string()),
+        })
+        .collect()
 }
 
 fn scalar_key(s: &Scalar, numeric: bool) -> String {
@@ -125,12 +135,7 @@ fn eval_condition(df: &DataFrame, source: &str) -> std::result::Result<BooleanCh
         return Err(format!("`{source}` is not a condition"));
     }
     let compiled = expr.to_polars(&|c| schema.get(c).copied());
-    let out = df
-        .clone()
-        .lazy()
-        .select([compiled.alias("ok")])
-        .collect()
-        .map_err(|e| e.to_string())?;
+    let out = df.clone().lazy().select([compiled.alias("ok")]).collect().map_err(|e| e.to_string())?;
     let ok = out.column("ok").map_err(|e| e.to_string())?;
     let ok = ok.cast(&polars::prelude::DataType::Boolean).map_err(|e| e.to_string())?;
     let ok = ok.bool().map_err(|e| e.to_string())?;
@@ -157,7 +162,6 @@ fn check_column(f: &mut Findings<'_>, name: &str, rule: &ColumnRule, regex: Opti
     let actual = dtype_of(col.dtype());
     let n = f.rows();
     let nulls = col.is_null();
-    let not_null = |i: usize| nulls.get(i) == Some(false);
 
     let mut type_ok = true;
     if let Some(expected) = rule.dtype {
@@ -166,7 +170,8 @@ fn check_column(f: &mut Findings<'_>, name: &str, rule: &ColumnRule, regex: Opti
             "type {expected} (stored as {})",
             actual.map_or_else(|| col.dtype().to_string(), |t| t.to_string())
         );
-        let mask = mask_from((0..n).map(|i| !fits && not_null(i)));
+        // A column of the wrong type fails on every value it holds.
+        let mask = if fits { mask_from(std::iter::repeat_n(false, n)) } else { !&nulls };
         f.mask("type", &[name], sev, message, &mask);
         type_ok = fits;
     }
@@ -188,7 +193,13 @@ fn check_column(f: &mut Findings<'_>, name: &str, rule: &ColumnRule, regex: Opti
     if let Some(allowed) = &rule.allowed {
         let numeric = actual.is_some_and(DType::is_numeric);
         let set: HashSet<String> = allowed.iter().map(|s| scalar_key(s, numeric)).collect();
-        let mask = mask_from((0..n).map(|i| key_of(&col, i, numeric).is_some_and(|k| !set.contains(&k))));
+        let mask = match col.str() {
+            Ok(text) => mask_from(text.iter().map(|v| v.is_some_and(|s| !set.contains(s)))),
+            Err(_) => {
+                let keys = keys_of(&col, numeric);
+                mask_from(keys.iter().map(|k| k.as_ref().is_some_and(|k| !set.contains(k))))
+            }
+        };
         let shown: Vec<String> = allowed.iter().map(|s| s.value().to_string()).collect();
         f.mask("allowed", &[name], sev, format!("one of {}", shown.join(", ")), &mask);
     }
@@ -208,7 +219,7 @@ fn check_column(f: &mut Findings<'_>, name: &str, rule: &ColumnRule, regex: Opti
     if rule.unique {
         let dup = DataFrame::new(n, vec![col.clone()]).and_then(|d| d.is_duplicated());
         if let Ok(dup) = dup {
-            let mask = mask_from(dup.iter().enumerate().map(|(i, d)| d == Some(true) && not_null(i)));
+            let mask = mask_from(dup.iter().zip(nulls.iter()).map(|(d, null)| d == Some(true) && null == Some(false)));
             f.mask("unique", &[name], sev, "unique values".into(), &mask);
         }
     }
@@ -233,7 +244,8 @@ pub fn validate(df: &DataFrame, schema: &Schema, sources: &BTreeMap<String, Data
             })?;
             regexes.insert(name.clone(), re);
         }
-        if let (Some(Scalar::Int(_) | Scalar::Float(_)), Some(Scalar::Int(_) | Scalar::Float(_))) = (&rule.min, &rule.max)
+        if let (Some(Scalar::Int(_) | Scalar::Float(_)), Some(Scalar::Int(_) | Scalar::Float(_))) =
+            (&rule.min, &rule.max)
             && rule.min.as_ref().map(Scalar::value).and_then(|v| v.as_f64())
                 > rule.max.as_ref().map(Scalar::value).and_then(|v| v.as_f64())
         {
@@ -241,7 +253,8 @@ pub fn validate(df: &DataFrame, schema: &Schema, sources: &BTreeMap<String, Data
         }
     }
     for rule in &schema.rules {
-        Expr::parse(&rule.expr).map_err(|source| ValidateError::Rule { rule: rule.name.clone(), source })?;
+        Expr::parse(&rule.expr)
+            .map_err(|source| ValidateError::Rule { rule: rule.name.clone(), source: Box::new(source) })?;
     }
     for fk in &schema.foreign_keys {
         if !sources.contains_key(&fk.source) {
@@ -279,7 +292,13 @@ pub fn validate(df: &DataFrame, schema: &Schema, sources: &BTreeMap<String, Data
             Ok(dup) => f.mask("compound_unique", &cols, unique.severity, "unique combinations".into(), &dup),
             Err(_) => {
                 let missing: Vec<&str> = cols.iter().copied().filter(|c| df.column(c).is_err()).collect();
-                f.whole("compound_unique", Some(&cols.join(", ")), unique.severity, n, format!("missing column(s) {}", missing.join(", ")));
+                f.whole(
+                    "compound_unique",
+                    Some(&cols.join(", ")),
+                    unique.severity,
+                    n,
+                    format!("missing column(s) {}", missing.join(", ")),
+                );
             }
         }
     }
@@ -288,7 +307,13 @@ pub fn validate(df: &DataFrame, schema: &Schema, sources: &BTreeMap<String, Data
         let too_many = rows.max.is_some_and(|m| n > m);
         if too_few || too_many {
             let bound = |o: Option<usize>| o.map_or_else(|| "any".to_string(), |v| v.to_string());
-            f.whole("rows", None, rows.severity, n, format!("between {} and {} rows, found {n}", bound(rows.min), bound(rows.max)));
+            f.whole(
+                "rows",
+                None,
+                rows.severity,
+                n,
+                format!("between {} and {} rows, found {n}", bound(rows.min), bound(rows.max)),
+            );
         } else {
             f.checks += 1;
         }
@@ -301,18 +326,34 @@ pub fn validate(df: &DataFrame, schema: &Schema, sources: &BTreeMap<String, Data
             fk.columns.iter().map(|c| df.column(c)).collect(),
             fk.references.iter().map(|c| reference.column(c)).collect(),
         );
-        let (Ok(ours), Ok(theirs)) = (ours.into_iter().collect::<std::result::Result<Vec<_>, _>>(), theirs.into_iter().collect::<std::result::Result<Vec<_>, _>>()) else {
-            f.whole("foreign_key", Some(&cols.join(", ")), fk.severity, n, format!("{message}: a key column does not exist"));
+        let (Ok(ours), Ok(theirs)) = (
+            ours.into_iter().collect::<std::result::Result<Vec<_>, _>>(),
+            theirs.into_iter().collect::<std::result::Result<Vec<_>, _>>(),
+        ) else {
+            f.whole(
+                "foreign_key",
+                Some(&cols.join(", ")),
+                fk.severity,
+                n,
+                format!("{message}: a key column does not exist"),
+            );
             continue;
         };
         let numeric = |c: &Column| dtype_of(c.dtype()).is_some_and(DType::is_numeric);
-        let composite = |cols: &[&Column], other: &[&Column], row: usize| -> Option<String> {
-            let parts: Option<Vec<String>> =
-                cols.iter().zip(other).map(|(c, o)| key_of(c, row, numeric(c) && numeric(o))).collect();
-            parts.map(|p| p.join("\u{1f}"))
+        // Keys of each side: the columns' keys joined; null when any part is null.
+        let composite = |cols: &[&Column], other: &[&Column], rows: usize| -> Vec<Option<String>> {
+            let parts: Vec<Vec<Option<String>>> =
+                cols.iter().zip(other).map(|(c, o)| keys_of(c, numeric(c) && numeric(o))).collect();
+            (0..rows)
+                .map(|r| {
+                    let row: Option<Vec<&str>> = parts.iter().map(|p| p[r].as_deref()).collect();
+                    row.map(|p| p.join("\u{1f}"))
+                })
+                .collect()
         };
-        let known: HashSet<String> = (0..reference.height()).filter_map(|r| composite(&theirs, &ours, r)).collect();
-        let mask = mask_from((0..n).map(|r| composite(&ours, &theirs, r).is_some_and(|k| !known.contains(&k))));
+        let known: HashSet<String> = composite(&theirs, &ours, reference.height()).into_iter().flatten().collect();
+        let mask =
+            mask_from(composite(&ours, &theirs, n).iter().map(|k| k.as_ref().is_some_and(|k| !known.contains(k))));
         f.mask("foreign_key", &cols, fk.severity, message, &mask);
     }
     for rule in &schema.rules {
@@ -321,7 +362,9 @@ pub fn validate(df: &DataFrame, schema: &Schema, sources: &BTreeMap<String, Data
         let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
         match eval_condition(df, &rule.expr) {
             Ok(mask) => f.mask(&check, &cols, rule.severity, rule.expr.clone(), &mask),
-            Err(message) => f.whole(&check, Some(&cols.join(", ")), rule.severity, n, format!("cannot evaluate: {message}")),
+            Err(message) => {
+                f.whole(&check, Some(&cols.join(", ")), rule.severity, n, format!("cannot evaluate: {message}"))
+            }
         }
     }
     tracing::info!(checks = f.checks, failures = f.failures.len(), "validated");

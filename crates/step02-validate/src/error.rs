@@ -22,7 +22,7 @@ pub enum ValidateError {
         rule: String,
         /// The expression error.
         #[source]
-        source: mlops_core::CoreError,
+        source: Box<mlops_core::CoreError>,
     },
     /// A foreign key names a source that was not given.
     #[error("schema: foreign key on {}: no source named `{source_name}` (sources: {})", columns.join(", "), available.join(", "))]

@@ -37,9 +37,9 @@ mod schema;
 pub use check::validate;
 pub use error::{Result, ValidateError};
 pub use infer::infer;
-pub use report::{Failure, Report, Sample};
 pub use mlops_core::Scalar;
-pub use schema::{ColumnRule, CompoundUnique, ForeignKey, Rule, RowCount, Schema, Severity};
+pub use report::{Failure, Report, Sample};
+pub use schema::{ColumnRule, CompoundUnique, ForeignKey, RowCount, Rule, Schema, Severity};
 
 /// Reads a schema file, naming the file, key and line on a bad key or type.
 pub fn load_schema(path: &std::path::Path) -> Result<Schema> {

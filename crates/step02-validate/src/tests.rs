@@ -97,18 +97,13 @@ fn type_mismatch_is_reported() {
 #[test]
 fn compound_unique_rows_extra_columns_and_dates() {
     let data = df!("a" => [1, 1, 2], "b" => ["x", "x", "y"], "c" => [0, 0, 0]).unwrap();
-    let report = run(
-        &data,
-        "columns: {a: {}, b: {}}\nextra_columns: warn\nunique: [{columns: [a, b]}]\nrows: {min: 5}\n",
-    );
+    let report =
+        run(&data, "columns: {a: {}, b: {}}\nextra_columns: warn\nunique: [{columns: [a, b]}]\nrows: {min: 5}\n");
     assert_eq!(failure(&report, "compound_unique").count, 2);
     assert_eq!(failure(&report, "extra_column").column.as_deref(), Some("c"));
     assert!(failure(&report, "rows").message.contains("found 3"));
 
-    let rows: Vec<Row> = [13_000, 14_000]
-        .iter()
-        .map(|d| Row::from([("when".to_string(), Value::Date(*d))]))
-        .collect();
+    let rows: Vec<Row> = [13_000, 14_000].iter().map(|d| Row::from([("when".to_string(), Value::Date(*d))])).collect();
     let dates = frame_from_rows(&rows, &[("when".into(), DType::Date)]).unwrap();
     let report = run(&dates, "columns:\n  when: {type: date, min: '2006-01-01'}\n");
     assert_eq!(failure(&report, "min").count, 1, "{report}");
@@ -140,7 +135,8 @@ fn schema_mistakes_are_errors_naming_what_is_wrong() {
     assert!(err.to_string().contains("rule `r1`") && err.to_string().contains("use `==`"), "{err}");
     let err = validate(&data, &schema("columns:\n  age: {min: 10, max: 1}\n"), &BTreeMap::new()).unwrap_err();
     assert!(err.to_string().contains("min is above max"), "{err}");
-    let err = mlops_core::config::parse_yaml::<Schema>("columns:\n  age:\n    nulable: false\n", Path::new("s.yaml")).unwrap_err();
+    let err = mlops_core::config::parse_yaml::<Schema>("columns:\n  age:\n    nulable: false\n", Path::new("s.yaml"))
+        .unwrap_err();
     assert!(err.to_string().contains("s.yaml: line 3") && err.to_string().contains("nulable"), "{err}");
 }
 
@@ -160,7 +156,9 @@ fn shipped_penguins_pass_their_inferred_schema() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/raw/penguins-raw.csv");
     let data = polars::prelude::CsvReadOptions::default()
         .with_has_header(true)
-        .map_parse_options(|p| p.with_null_values(Some(polars::prelude::NullValues::AllColumns(vec!["NA".into()].into()))))
+        .map_parse_options(|p| {
+            p.with_null_values(Some(polars::prelude::NullValues::AllColumns(vec!["NA".into()].into())))
+        })
         .try_into_reader_with_file_path(Some(path))
         .unwrap()
         .finish()

@@ -73,7 +73,11 @@ fn null_count(df: &DataFrame, name: &str) -> usize {
 
 fn require(df: &DataFrame, key: &str, name: &str) -> Result<()> {
     if df.column(name).is_err() {
-        return Err(CleanError::MissingColumn { key: key.to_string(), column: name.to_string(), available: column_names(df) });
+        return Err(CleanError::MissingColumn {
+            key: key.to_string(),
+            column: name.to_string(),
+            available: column_names(df),
+        });
     }
     Ok(())
 }
@@ -87,14 +91,20 @@ fn numbers(df: &DataFrame, key: &str, name: &str) -> Result<Vec<f64>> {
     if !t.is_some_and(DType::is_numeric) {
         return Err(CleanError::Invalid {
             key: format!("{key}.{name}"),
-            message: format!("needs a numeric column; `{name}` is {}", t.map_or_else(|| "unsupported".into(), |t| t.to_string())),
+            message: format!(
+                "needs a numeric column; `{name}` is {}",
+                t.map_or_else(|| "unsupported".into(), |t| t.to_string())
+            ),
         });
     }
     Ok(stats::finite_numbers(&values(df, name)?))
 }
 
 fn no_values(key: &str, name: &str, what: &str) -> CleanError {
-    CleanError::Invalid { key: format!("{key}.{name}"), message: format!("no values in the training rows to learn a {what} from") }
+    CleanError::Invalid {
+        key: format!("{key}.{name}"),
+        message: format!("no values in the training rows to learn a {what} from"),
+    }
 }
 
 /// A constant made to fit the column's type.
@@ -168,7 +178,10 @@ impl CleanParams {
                 OutlierMethod::Zscore { threshold } => ("threshold", threshold),
             };
             if !(v.is_finite() && v > 0.0) {
-                return Err(CleanError::Invalid { key: format!("outliers.{name}.method.{what}"), message: format!("{v} must be a positive number") });
+                return Err(CleanError::Invalid {
+                    key: format!("outliers.{name}.method.{what}"),
+                    message: format!("{v} must be a positive number"),
+                });
             }
         }
         Ok(())
@@ -232,10 +245,8 @@ impl CleanParams {
 
         if let Some(limit) = self.missing.drop_columns_over {
             let n = df.height().max(1) as f64;
-            let drop: Vec<String> = column_names(&df)
-                .into_iter()
-                .filter(|c| null_count(&df, c) as f64 / n > limit)
-                .collect();
+            let drop: Vec<String> =
+                column_names(&df).into_iter().filter(|c| null_count(&df, c) as f64 / n > limit).collect();
             if !drop.is_empty() {
                 report.columns_dropped.clone_from(&drop);
                 df = apply(df, Op::Drop { columns: drop }, &mut ops)?;
@@ -291,7 +302,7 @@ impl CleanParams {
                     let vals = values(&df, name)?;
                     let non_null = vals.iter().filter(|v| !v.is_null());
                     let (direction, fallback) = if *fill == Fill::Forward {
-                        (FillDirection::Forward, non_null.last())
+                        (FillDirection::Forward, non_null.clone().next_back())
                     } else {
                         (FillDirection::Backward, non_null.clone().next())
                     };

@@ -70,7 +70,10 @@ pub enum TypeSpec {
 
 /// How a type is written: a bare name, or a name with options.
 #[derive(Deserialize)]
-#[serde(untagged, expecting = "a type (int, float, string, categorical, bool, date, datetime) or a one-key map such as `date: {formats: ['%d/%m/%Y']}`")]
+#[serde(
+    untagged,
+    expecting = "a type (int, float, string, categorical, bool, date, datetime) or a one-key map such as `date: {formats: ['%d/%m/%Y']}`"
+)]
 enum TypeSpecRepr {
     Name(TypeName),
     Options(TypeOptions),
@@ -119,7 +122,9 @@ impl From<TypeSpecRepr> for TypeSpec {
             }
             TypeSpecRepr::Name(TypeName::Date) => TypeSpec::Date { formats: default_date_formats() },
             TypeSpecRepr::Name(TypeName::Datetime) => TypeSpec::Datetime { formats: default_datetime_formats() },
-            TypeSpecRepr::Options(TypeOptions::Bool { true_values, false_values }) => TypeSpec::Bool { true_values, false_values },
+            TypeSpecRepr::Options(TypeOptions::Bool { true_values, false_values }) => {
+                TypeSpec::Bool { true_values, false_values }
+            }
             TypeSpecRepr::Options(TypeOptions::Date { formats }) => TypeSpec::Date { formats },
             TypeSpecRepr::Options(TypeOptions::Datetime { formats }) => TypeSpec::Datetime { formats },
         }

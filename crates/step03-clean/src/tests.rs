@@ -34,19 +34,22 @@ fn staff() -> DataFrame {
 #[test]
 fn fills_learn_pandas_values() {
     let data = staff();
-    let cleaned = params(
-        "missing:\n  fill:\n    salary: mean\n    age: median\n    note: {constant: none}\n",
-    )
-    .fit_transform(data.clone())
-    .unwrap();
+    let cleaned = params("missing:\n  fill:\n    salary: mean\n    age: median\n    note: {constant: none}\n")
+        .fit_transform(data.clone())
+        .unwrap();
     // mean of 100, 50, 50, 80 = 70; median of 30, 40, 50, 40 = 40.
     assert_eq!(floats(&cleaned.frame, "salary")[1], Some(70.0));
     assert_eq!(floats(&cleaned.frame, "age")[2], Some(40.0));
     assert_eq!(cleaned.report.filled["salary"].count, 2);
     assert_eq!(cleaned.frame.column("note").unwrap().str().unwrap().get(1), Some("none"));
 
-    let cleaned = params("missing:\n  fill:\n    salary: {group_median: {by: dept}}\n    age: mode\n").fit_transform(data.clone()).unwrap();
-    assert_eq!(floats(&cleaned.frame, "salary"), vec![Some(100.0), Some(100.0), Some(50.0), Some(50.0), Some(50.0), Some(80.0)]);
+    let cleaned = params("missing:\n  fill:\n    salary: {group_median: {by: dept}}\n    age: mode\n")
+        .fit_transform(data.clone())
+        .unwrap();
+    assert_eq!(
+        floats(&cleaned.frame, "salary"),
+        vec![Some(100.0), Some(100.0), Some(50.0), Some(50.0), Some(50.0), Some(80.0)]
+    );
     assert_eq!(floats(&cleaned.frame, "age")[2], Some(40.0));
 
     let cleaned = params("missing:\n  fill:\n    salary: forward\n").fit_transform(data).unwrap();
@@ -56,11 +59,9 @@ fn fills_learn_pandas_values() {
 
 #[test]
 fn types_convert_and_count_coerced_values() {
-    let cleaned = params(
-        "types:\n  active: bool\n  joined: {date: {formats: ['%Y-%m-%d']}}\n  dept: categorical\n",
-    )
-    .fit_transform(staff())
-    .unwrap();
+    let cleaned = params("types:\n  active: bool\n  joined: {date: {formats: ['%Y-%m-%d']}}\n  dept: categorical\n")
+        .fit_transform(staff())
+        .unwrap();
     let active: Vec<Option<bool>> = cleaned.frame.column("active").unwrap().bool().unwrap().iter().collect();
     assert_eq!(active, vec![Some(true), Some(false), Some(true), Some(true), None, Some(false)]);
     assert_eq!(cleaned.report.coerced["active"], 1);
@@ -68,7 +69,9 @@ fn types_convert_and_count_coerced_values() {
     assert_eq!(cleaned.frame.column("joined").unwrap().dtype(), &polars::prelude::DataType::Date);
     assert_eq!(cleaned.report.categories["dept"], vec!["eng", "hr", "ops"]);
 
-    let err = params("type_errors: raise\ntypes:\n  joined: {date: {formats: ['%Y-%m-%d']}}\n").fit_transform(staff()).unwrap_err();
+    let err = params("type_errors: raise\ntypes:\n  joined: {date: {formats: ['%Y-%m-%d']}}\n")
+        .fit_transform(staff())
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("`joined` row 1") && text.contains("2021-13-01"), "{text}");
 }
@@ -81,7 +84,9 @@ fn duplicates_missing_drops_and_text() {
 
     let cleaned = params("missing:\n  drop_columns_over: 0.3\n").fit_transform(staff()).unwrap();
     assert_eq!(cleaned.report.columns_dropped, vec!["salary", "age", "note"]);
-    let cleaned = params("missing:\n  drop_rows: {columns: [salary, age], max_null_fraction: 0.5}\n").fit_transform(staff()).unwrap();
+    let cleaned = params("missing:\n  drop_rows: {columns: [salary, age], max_null_fraction: 0.5}\n")
+        .fit_transform(staff())
+        .unwrap();
     assert_eq!(cleaned.report.rows_dropped_for_nulls, 0);
     let cleaned = params("missing:\n  drop_rows: {columns: [salary, age]}\n").fit_transform(staff()).unwrap();
     assert_eq!(cleaned.report.rows_dropped_for_nulls, 4);
@@ -93,13 +98,15 @@ fn duplicates_missing_drops_and_text() {
 #[test]
 fn outliers_clip_or_drop_with_fitted_bounds() {
     let data = df!("x" => [1.0, 2.0, 3.0, 4.0, 100.0]).unwrap();
-    let cleaned = params("outliers:\n  x: {method: {iqr: {k: 1.5}}, action: clip}\n").fit_transform(data.clone()).unwrap();
+    let cleaned =
+        params("outliers:\n  x: {method: {iqr: {k: 1.5}}, action: clip}\n").fit_transform(data.clone()).unwrap();
     // q1 = 2, q3 = 4, iqr = 2: bounds [-1, 7].
     let o = &cleaned.report.outliers["x"];
     assert_eq!((o.lower, o.upper, o.count), (-1.0, 7.0, 1));
     assert_eq!(floats(&cleaned.frame, "x")[4], Some(7.0));
 
-    let cleaned = params("outliers:\n  x: {method: {zscore: {threshold: 1.5}}, action: drop}\n").fit_transform(data).unwrap();
+    let cleaned =
+        params("outliers:\n  x: {method: {zscore: {threshold: 1.5}}, action: drop}\n").fit_transform(data).unwrap();
     assert_eq!(cleaned.frame.height(), 4);
     // At inference the filter keeps every row.
     let pipeline = FeaturePipeline { ops: cleaned.ops, ..FeaturePipeline::new() };
@@ -114,7 +121,8 @@ fn bad_config_names_key_and_column() {
     assert!(err.to_string().contains("clean.missing.fill.dept: needs a numeric column; `dept` is string"), "{err}");
     let err = params("missing:\n  drop_columns_over: 1.5\n").fit_transform(staff()).unwrap_err();
     assert!(err.to_string().contains("clean.missing.drop_columns_over: 1.5 is not a fraction"), "{err}");
-    let err = mlops_core::config::parse_yaml::<CleanParams>("missing:\n  fill:\n    a: average\n", Path::new("c.yaml")).unwrap_err();
+    let err = mlops_core::config::parse_yaml::<CleanParams>("missing:\n  fill:\n    a: average\n", Path::new("c.yaml"))
+        .unwrap_err();
     assert!(err.to_string().contains("c.yaml: line 3") && err.to_string().contains("average"), "{err}");
 }
 
@@ -138,7 +146,11 @@ fn arbitrary_frame() -> impl Strategy<Value = DataFrame> {
             .into_iter()
             .map(|(a, b, c, d)| Row::from([("a".into(), a), ("b".into(), b), ("c".into(), c), ("d".into(), d)]))
             .collect();
-        frame_from_rows(&rows, &[("a".into(), DType::Float), ("b".into(), DType::Int), ("c".into(), DType::Str), ("d".into(), DType::Str)]).unwrap()
+        frame_from_rows(
+            &rows,
+            &[("a".into(), DType::Float), ("b".into(), DType::Int), ("c".into(), DType::Str), ("d".into(), DType::Str)],
+        )
+        .unwrap()
     })
 }
 

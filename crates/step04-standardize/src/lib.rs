@@ -134,9 +134,7 @@ pub enum UnmappedSpec {
 enum UnmappedRepr {
     YamlNull(()),
     Word(UnmappedWord),
-    Value {
-        value: Scalar,
-    },
+    Value { value: Scalar },
 }
 
 #[derive(Deserialize)]
@@ -300,7 +298,9 @@ fn words(name: &str) -> Vec<String> {
         // A word starts at a lower-to-upper step (studyName) and before the last capital of an
         // acronym (HTTPServer -> HTTP Server).
         let boundary = c.is_uppercase()
-            && prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit() || (p.is_uppercase() && next.is_some_and(char::is_lowercase)));
+            && prev.is_some_and(|p| {
+                p.is_lowercase() || p.is_ascii_digit() || (p.is_uppercase() && next.is_some_and(char::is_lowercase))
+            });
         if boundary && !current.is_empty() {
             out.push(std::mem::take(&mut current));
         }
@@ -336,7 +336,11 @@ pub fn camel_case(name: &str) -> String {
 
 fn require(df: &DataFrame, key: &str, column: &str) -> Result<()> {
     if df.column(column).is_err() {
-        return Err(StandardizeError::MissingColumn { key: key.into(), column: column.into(), available: column_names(df) });
+        return Err(StandardizeError::MissingColumn {
+            key: key.into(),
+            column: column.into(),
+            available: column_names(df),
+        });
     }
     Ok(())
 }
@@ -346,7 +350,11 @@ impl StandardizeParams {
     fn names(&self, columns: &[String], report: &mut StandardizeReport) -> Result<Vec<(String, String)>> {
         for from in self.rename.keys() {
             if !columns.contains(from) {
-                return Err(StandardizeError::MissingColumn { key: "rename".into(), column: from.clone(), available: columns.to_vec() });
+                return Err(StandardizeError::MissingColumn {
+                    key: "rename".into(),
+                    column: from.clone(),
+                    available: columns.to_vec(),
+                });
             }
         }
         let mut taken: BTreeMap<String, usize> = BTreeMap::new();
@@ -406,7 +414,10 @@ impl StandardizeParams {
             if !matches!(t, Some(DType::Str | DType::Date | DType::Datetime)) {
                 return Err(StandardizeError::Invalid {
                     key: format!("dates.{name}"),
-                    message: format!("`{name}` is {}, not text or a date", t.map_or_else(|| "?".into(), |t| t.to_string())),
+                    message: format!(
+                        "`{name}` is {}, not text or a date",
+                        t.map_or_else(|| "?".into(), |t| t.to_string())
+                    ),
                 });
             }
             df = apply(df, Op::Cast { column: name.clone(), to: parse_to, on_error: spec.on_error }, &mut ops)?;
@@ -415,7 +426,8 @@ impl StandardizeParams {
                 report.unparsed_dates.insert(name.clone(), unparsed);
             }
             if spec.output == DateOutput::String {
-                df = apply(df, Op::Cast { column: name.clone(), to: CastTo::Str, on_error: OnError::Coerce }, &mut ops)?;
+                df =
+                    apply(df, Op::Cast { column: name.clone(), to: CastTo::Str, on_error: OnError::Coerce }, &mut ops)?;
             }
         }
 
@@ -444,7 +456,11 @@ impl StandardizeParams {
             require(&df, "units", name)?;
             numeric(&df, "units", name)?;
             let output = unit.rename.clone().filter(|r| r != name);
-            df = apply(df, Op::Linear { column: name.clone(), output: output.clone(), factor: unit.factor, offset: unit.offset }, &mut ops)?;
+            df = apply(
+                df,
+                Op::Linear { column: name.clone(), output: output.clone(), factor: unit.factor, offset: unit.offset },
+                &mut ops,
+            )?;
             if output.is_some() {
                 df = apply(df, Op::Drop { columns: vec![name.clone()] }, &mut ops)?;
             }
@@ -459,7 +475,8 @@ fn numeric(df: &DataFrame, key: &str, name: &str) -> Result<()> {
     if t.is_some_and(DType::is_numeric) {
         return Ok(());
     }
-    let sample = df.column(name).ok().and_then(|c| column_values(&c.head(Some(1))).ok()).and_then(|v| v.first().cloned());
+    let sample =
+        df.column(name).ok().and_then(|c| column_values(&c.head(Some(1))).ok()).and_then(|v| v.first().cloned());
     Err(StandardizeError::Invalid {
         key: format!("{key}.{name}"),
         message: format!(

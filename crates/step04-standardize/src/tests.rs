@@ -84,7 +84,8 @@ fn bad_keys_and_types_are_named() {
     assert!(err.to_string().contains("mix types"), "{err}");
     let err = params("rename: {Nope: x}\n").fit_transform(raw()).unwrap_err();
     assert!(err.to_string().contains("standardize.rename: column `Nope`"), "{err}");
-    let err = mlops_core::config::parse_yaml::<StandardizeParams>("column_names: kebab\n", Path::new("s.yaml")).unwrap_err();
+    let err =
+        mlops_core::config::parse_yaml::<StandardizeParams>("column_names: kebab\n", Path::new("s.yaml")).unwrap_err();
     assert!(err.to_string().contains("s.yaml: line 1") && err.to_string().contains("kebab"), "{err}");
 }
 

@@ -31,11 +31,11 @@ pub enum TransformError {
         name: String,
         /// The expression error.
         #[source]
-        source: mlops_core::CoreError,
+        source: Box<mlops_core::CoreError>,
     },
     /// A value map is invalid.
     #[error("transform.{0}")]
-    Map(#[source] step04_standardize::StandardizeError),
+    Map(#[source] Box<step04_standardize::StandardizeError>),
     /// A setting does not fit the data.
     #[error("transform.{key}: {message}")]
     Invalid {

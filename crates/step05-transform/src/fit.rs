@@ -5,10 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use mlops_core::frame::{Stage, column_names, column_values, dtype_of, schema_of};
 use mlops_core::ops::{Op, UnknownPolicy};
 use mlops_core::{DType, Expr, Value, stats};
-use polars::prelude::{
-    DataFrame, IntoLazy, JoinArgs, JoinCoalesce, JoinType, MaintainOrderJoin, col,
-};
 use polars::functions::concat_df_diagonal;
+use polars::prelude::{DataFrame, IntoLazy, JoinArgs, JoinCoalesce, JoinType, MaintainOrderJoin, col};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TransformError};
@@ -60,7 +58,11 @@ pub struct Transformed {
 
 fn require(df: &DataFrame, key: &str, column: &str) -> Result<()> {
     if df.column(column).is_err() {
-        return Err(TransformError::MissingColumn { key: key.into(), column: column.into(), available: column_names(df) });
+        return Err(TransformError::MissingColumn {
+            key: key.into(),
+            column: column.into(),
+            available: column_names(df),
+        });
     }
     Ok(())
 }
@@ -82,7 +84,12 @@ fn categories(df: &DataFrame, name: &str) -> Result<Vec<String>> {
     Ok(set.into_iter().collect())
 }
 
-fn join(df: DataFrame, spec: &Join, sources: &BTreeMap<String, DataFrame>, report: &mut TransformReport) -> Result<DataFrame> {
+fn join(
+    df: DataFrame,
+    spec: &Join,
+    sources: &BTreeMap<String, DataFrame>,
+    report: &mut TransformReport,
+) -> Result<DataFrame> {
     let right = sources.get(&spec.right).ok_or_else(|| TransformError::UnknownSource {
         key: "joins".into(),
         source_name: spec.right.clone(),
@@ -90,7 +97,10 @@ fn join(df: DataFrame, spec: &Join, sources: &BTreeMap<String, DataFrame>, repor
     })?;
     let (left_on, right_on) = if !spec.on.is_empty() {
         if !spec.left_on.is_empty() || !spec.right_on.is_empty() {
-            return Err(TransformError::Invalid { key: format!("joins.{}", spec.right), message: "use either `on` or `left_on`/`right_on`".into() });
+            return Err(TransformError::Invalid {
+                key: format!("joins.{}", spec.right),
+                message: "use either `on` or `left_on`/`right_on`".into(),
+            });
         }
         (spec.on.clone(), spec.on.clone())
     } else {
@@ -99,7 +109,11 @@ fn join(df: DataFrame, spec: &Join, sources: &BTreeMap<String, DataFrame>, repor
     if left_on.is_empty() || left_on.len() != right_on.len() {
         return Err(TransformError::Invalid {
             key: format!("joins.{}", spec.right),
-            message: format!("needs key columns on both sides in equal number (left {}, right {})", left_on.len(), right_on.len()),
+            message: format!(
+                "needs key columns on both sides in equal number (left {}, right {})",
+                left_on.len(),
+                right_on.len()
+            ),
         });
     }
     for k in &left_on {
@@ -137,7 +151,8 @@ fn join(df: DataFrame, spec: &Join, sources: &BTreeMap<String, DataFrame>, repor
         How::Right => (JoinType::Right, MaintainOrderJoin::RightLeft),
         How::Outer => (JoinType::Full, MaintainOrderJoin::LeftRight),
     };
-    let mut args = JoinArgs::new(how).with_suffix(Some(spec.suffix.as_str().into())).with_coalesce(JoinCoalesce::CoalesceColumns);
+    let mut args =
+        JoinArgs::new(how).with_suffix(Some(spec.suffix.as_str().into())).with_coalesce(JoinCoalesce::CoalesceColumns);
     args.maintain_order = order;
     let rows_before = df.height();
     let left_exprs: Vec<_> = left_on.iter().map(|c| col(c.as_str())).collect();
@@ -156,36 +171,58 @@ fn join(df: DataFrame, spec: &Join, sources: &BTreeMap<String, DataFrame>, repor
         tracing::warn!("{message}");
         report.warnings.push(message);
     }
-    report.joins.push(JoinReport { right: spec.right.clone(), how: spec.how, rows_before, rows_after: out.height(), duplicate_right_keys });
+    report.joins.push(JoinReport {
+        right: spec.right.clone(),
+        how: spec.how,
+        rows_before,
+        rows_after: out.height(),
+        duplicate_right_keys,
+    });
     Ok(out)
 }
 
+/// A fitted target encoding: output suffixes, smoothed means per category, and the prior.
+struct TargetTable {
+    suffixes: Vec<String>,
+    table: BTreeMap<String, Vec<f64>>,
+    prior: Vec<f64>,
+}
+
+/// Turns a target value into one number per output (`None` for a missing target).
+type TargetCoding = Box<dyn Fn(&Value) -> Option<Vec<f64>>>;
+
 /// Per category: smoothed means of each target output.
-fn target_table(
-    df: &DataFrame,
-    column: &str,
-    target: &str,
-    smoothing: f64,
-) -> Result<(Vec<String>, BTreeMap<String, Vec<f64>>, Vec<f64>)> {
+fn target_table(df: &DataFrame, column: &str, target: &str, smoothing: f64) -> Result<TargetTable> {
     let key = format!("encode.{column}.target");
     let t = df.column(target).ok().and_then(|c| dtype_of(c.dtype()));
     let targets = column_values(df.column(target).map_err(|e| mlops_core::CoreError::polars(target, e))?)?;
     let cats = column_values(df.column(column).map_err(|e| mlops_core::CoreError::polars(column, e))?)?;
     // One output per class for a text target (one for a two-class target), one for a number.
-    let (suffixes, encode): (Vec<String>, Box<dyn Fn(&Value) -> Option<Vec<f64>>>) = match t {
+    let (suffixes, encode): (Vec<String>, TargetCoding) = match t {
         Some(DType::Int | DType::Float | DType::Bool) => {
             (vec![String::new()], Box::new(|v: &Value| v.as_f64().filter(|x| !x.is_nan()).map(|x| vec![x])))
         }
         Some(DType::Str) => {
             let classes = categories(df, target)?;
             if classes.len() < 2 {
-                return Err(TransformError::Invalid { key, message: format!("target `{target}` needs at least two classes in the training rows") });
+                return Err(TransformError::Invalid {
+                    key,
+                    message: format!("target `{target}` needs at least two classes in the training rows"),
+                });
             }
             let used: Vec<String> = if classes.len() == 2 { vec![classes[1].clone()] } else { classes };
             let suffixes = used.iter().map(|c| format!("_{}", step04_standardize::snake_case(c))).collect();
-            (suffixes, Box::new(move |v: &Value| v.key().map(|k| used.iter().map(|c| f64::from(u8::from(*c == k))).collect())))
+            (
+                suffixes,
+                Box::new(move |v: &Value| v.key().map(|k| used.iter().map(|c| f64::from(u8::from(*c == k))).collect())),
+            )
         }
-        _ => return Err(TransformError::Invalid { key, message: format!("target `{target}` must be a number, bool or text column") }),
+        _ => {
+            return Err(TransformError::Invalid {
+                key,
+                message: format!("target `{target}` must be a number, bool or text column"),
+            });
+        }
     };
     let width = suffixes.len();
     let mut sums: BTreeMap<String, (Vec<f64>, usize)> = BTreeMap::new();
@@ -206,7 +243,10 @@ fn target_table(
         }
     }
     if n == 0 {
-        return Err(TransformError::Invalid { key, message: format!("target `{target}` has no values in the training rows") });
+        return Err(TransformError::Invalid {
+            key,
+            message: format!("target `{target}` has no values in the training rows"),
+        });
     }
     let prior: Vec<f64> = total.iter().map(|t| t / n as f64).collect();
     let table = sums
@@ -217,7 +257,7 @@ fn target_table(
             (k, enc)
         })
         .collect();
-    Ok((suffixes, table, prior))
+    Ok(TargetTable { suffixes, table, prior })
 }
 
 impl TransformParams {
@@ -245,8 +285,10 @@ impl TransformParams {
                 report.concatenated.push((name.clone(), other.height()));
                 frames.push(other.clone());
             }
-            df = concat_df_diagonal(&frames)
-                .map_err(|e| TransformError::Invalid { key: "concat".into(), message: format!("columns do not line up: {e}") })?;
+            df = concat_df_diagonal(&frames).map_err(|e| TransformError::Invalid {
+                key: "concat".into(),
+                message: format!("columns do not line up: {e}"),
+            })?;
         }
 
         for spec in &self.joins {
@@ -255,17 +297,17 @@ impl TransformParams {
 
         for derive in &self.derive {
             let mut expr = Expr::parse(&derive.expr)
-                .map_err(|source| TransformError::Expr { name: derive.name.clone(), source })?;
+                .map_err(|source| TransformError::Expr { name: derive.name.clone(), source: Box::new(source) })?;
             let schema = schema_of(&df);
             let dtype = expr
                 .check(&|c| schema.get(c).copied(), &column_names(&df))
-                .map_err(|source| TransformError::Expr { name: derive.name.clone(), source })?;
+                .map_err(|source| TransformError::Expr { name: derive.name.clone(), source: Box::new(source) })?;
             df = apply(df, Op::Derive { output: derive.name.clone(), expr, dtype }, &mut ops)?;
             report.derived.push(derive.name.clone());
         }
 
         for (name, map) in &self.maps {
-            let op = map.op(&df, "maps", name).map_err(TransformError::Map)?;
+            let op = map.op(&df, "maps", name).map_err(|e| TransformError::Map(Box::new(e)))?;
             df = apply(df, op, &mut ops)?;
         }
 
@@ -284,7 +326,13 @@ impl TransformParams {
                 });
             }
             let output = bins.output.clone().unwrap_or_else(|| format!("{name}_bin"));
-            let op = Op::Bin { column: name.clone(), output, edges: bins.edges.clone(), labels: bins.labels.clone(), closed: bins.closed };
+            let op = Op::Bin {
+                column: name.clone(),
+                output,
+                edges: bins.edges.clone(),
+                labels: bins.labels.clone(),
+                closed: bins.closed,
+            };
             df = apply(df, op, &mut ops)?;
         }
 
@@ -293,7 +341,8 @@ impl TransformParams {
             let (op, outputs) = match encoding {
                 Encoding::OneHot { unknown, keep_input } => {
                     let cats = categories(&df, name)?;
-                    let outputs: Vec<String> = cats.iter().map(|c| format!("{name}_{}", step04_standardize::snake_case(c))).collect();
+                    let outputs: Vec<String> =
+                        cats.iter().map(|c| format!("{name}_{}", step04_standardize::snake_case(c))).collect();
                     let op = Op::OneHot {
                         column: name.clone(),
                         categories: cats,
@@ -308,18 +357,32 @@ impl TransformParams {
                         Some(c) => c.clone(),
                         None => categories(&df, name)?,
                     };
-                    (Op::Ordinal { column: name.clone(), output: None, categories: cats, unknown: *unknown }, vec![name.clone()])
+                    (
+                        Op::Ordinal { column: name.clone(), output: None, categories: cats, unknown: *unknown },
+                        vec![name.clone()],
+                    )
                 }
                 Encoding::Label => {
                     let cats = categories(&df, name)?;
-                    (Op::Ordinal { column: name.clone(), output: None, categories: cats, unknown: UnknownPolicy::Ignore }, vec![name.clone()])
+                    (
+                        Op::Ordinal {
+                            column: name.clone(),
+                            output: None,
+                            categories: cats,
+                            unknown: UnknownPolicy::Ignore,
+                        },
+                        vec![name.clone()],
+                    )
                 }
                 Encoding::Target { target, smoothing, keep_input } => {
                     require(&df, &format!("encode.{name}.target"), target)?;
                     if !(smoothing.is_finite() && *smoothing >= 0.0) {
-                        return Err(TransformError::Invalid { key: format!("encode.{name}.smoothing"), message: format!("{smoothing} must be zero or more") });
+                        return Err(TransformError::Invalid {
+                            key: format!("encode.{name}.smoothing"),
+                            message: format!("{smoothing} must be zero or more"),
+                        });
                     }
-                    let (suffixes, table, prior) = target_table(&df, name, target, *smoothing)?;
+                    let TargetTable { suffixes, table, prior } = target_table(&df, name, target, *smoothing)?;
                     let outputs: Vec<String> = suffixes.iter().map(|s| format!("{name}_te{s}")).collect();
                     let op = Op::TargetEncode {
                         column: name.clone(),
@@ -339,7 +402,10 @@ impl TransformParams {
         for (name, scaler) in &self.scale {
             require(&df, "scale", name)?;
             let xs = numbers(&df, "scale", name)?;
-            let empty = || TransformError::Invalid { key: format!("scale.{name}"), message: "no values in the training rows to fit a scaler".into() };
+            let empty = || TransformError::Invalid {
+                key: format!("scale.{name}"),
+                message: "no values in the training rows to fit a scaler".into(),
+            };
             let (center, scale) = match scaler {
                 Scaler::Standard => (stats::mean(&xs).ok_or_else(empty)?, stats::std_dev(&xs).unwrap_or(0.0)),
                 Scaler::Minmax => {
@@ -353,7 +419,8 @@ impl TransformParams {
                 Scaler::Robust => {
                     let sorted = stats::sorted(xs);
                     let median = stats::quantile(&sorted, 0.5).ok_or_else(empty)?;
-                    let iqr = stats::quantile(&sorted, 0.75).zip(stats::quantile(&sorted, 0.25)).map_or(0.0, |(a, b)| a - b);
+                    let iqr =
+                        stats::quantile(&sorted, 0.75).zip(stats::quantile(&sorted, 0.25)).map_or(0.0, |(a, b)| a - b);
                     (median, iqr)
                 }
             };

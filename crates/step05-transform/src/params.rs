@@ -141,7 +141,10 @@ pub enum Encoding {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged, expecting = "an encoding (one_hot, ordinal, label) or a one-key map such as `target: {target: species}`")]
+#[serde(
+    untagged,
+    expecting = "an encoding (one_hot, ordinal, label) or a one-key map such as `target: {target: species}`"
+)]
 enum EncodingRepr {
     Name(EncodingName),
     Options(EncodingOptions),
@@ -182,11 +185,19 @@ enum EncodingOptions {
 impl From<EncodingRepr> for Encoding {
     fn from(repr: EncodingRepr) -> Self {
         match repr {
-            EncodingRepr::Name(EncodingName::OneHot) => Encoding::OneHot { unknown: UnknownPolicy::Ignore, keep_input: false },
-            EncodingRepr::Name(EncodingName::Ordinal) => Encoding::Ordinal { categories: None, unknown: UnknownPolicy::Ignore },
+            EncodingRepr::Name(EncodingName::OneHot) => {
+                Encoding::OneHot { unknown: UnknownPolicy::Ignore, keep_input: false }
+            }
+            EncodingRepr::Name(EncodingName::Ordinal) => {
+                Encoding::Ordinal { categories: None, unknown: UnknownPolicy::Ignore }
+            }
             EncodingRepr::Name(EncodingName::Label) => Encoding::Label,
-            EncodingRepr::Options(EncodingOptions::OneHot { unknown, keep_input }) => Encoding::OneHot { unknown, keep_input },
-            EncodingRepr::Options(EncodingOptions::Ordinal { categories, unknown }) => Encoding::Ordinal { categories, unknown },
+            EncodingRepr::Options(EncodingOptions::OneHot { unknown, keep_input }) => {
+                Encoding::OneHot { unknown, keep_input }
+            }
+            EncodingRepr::Options(EncodingOptions::Ordinal { categories, unknown }) => {
+                Encoding::Ordinal { categories, unknown }
+            }
             EncodingRepr::Options(EncodingOptions::Target { target, smoothing, keep_input }) => {
                 Encoding::Target { target, smoothing, keep_input }
             }

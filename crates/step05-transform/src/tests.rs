@@ -49,9 +49,11 @@ fn scalers_use_scikit_learn_statistics() {
 
 #[test]
 fn encodings_one_hot_ordinal_label_and_unknowns() {
-    let out = params("encode:\n  island: one_hot\n  sex: label\n  species: {ordinal: {categories: [Adelie, Chinstrap, Gentoo]}}\n")
-        .fit_transform(penguins(), &none())
-        .unwrap();
+    let out = params(
+        "encode:\n  island: one_hot\n  sex: label\n  species: {ordinal: {categories: [Adelie, Chinstrap, Gentoo]}}\n",
+    )
+    .fit_transform(penguins(), &none())
+    .unwrap();
     assert_eq!(out.report.encoded["island"], vec!["island_biscoe", "island_dream", "island_torgersen"]);
     assert!(!column_names(&out.frame).contains(&"island".to_string()));
     assert_eq!(f(&out.frame, "island_biscoe"), vec![Some(0.0), Some(1.0), Some(1.0), Some(0.0), Some(1.0)]);
@@ -80,7 +82,8 @@ fn encodings_one_hot_ordinal_label_and_unknowns() {
 #[test]
 fn target_encoding_smooths_towards_the_prior_on_training_rows_only() {
     let train = penguins().slice(0, 4);
-    let out = params("encode:\n  island: {target: {target: mass, smoothing: 1}}\n").fit_transform(train, &none()).unwrap();
+    let out =
+        params("encode:\n  island: {target: {target: mass, smoothing: 1}}\n").fit_transform(train, &none()).unwrap();
     // prior = mean(3750, 3800, 5000, 3500) = 4012.5; Biscoe: n=2, mean 4400 -> (8800 + 4012.5) / 3.
     let encoded = f(&out.frame, "island_te");
     assert!((encoded[1].unwrap() - (8800.0 + 4012.5) / 3.0).abs() < 1e-9);
@@ -89,7 +92,9 @@ fn target_encoding_smooths_towards_the_prior_on_training_rows_only() {
     let served = pipeline.transform_frame(penguins()).unwrap();
     assert_eq!(f(&served, "island_te")[4], encoded[1]);
 
-    let multi = params("encode:\n  island: {target: {target: species, smoothing: 0}}\n").fit_transform(penguins(), &none()).unwrap();
+    let multi = params("encode:\n  island: {target: {target: species, smoothing: 0}}\n")
+        .fit_transform(penguins(), &none())
+        .unwrap();
     assert_eq!(multi.report.encoded["island"], vec!["island_te_adelie", "island_te_chinstrap", "island_te_gentoo"]);
     assert_eq!(f(&multi.frame, "island_te_gentoo")[1], Some(2.0 / 3.0));
 }
@@ -119,26 +124,37 @@ bins:
 
 #[test]
 fn joins_all_kinds_with_keys_suffixes_and_fan_out() {
-    let islands = df!("island" => ["Biscoe", "Dream", "Anvers"], "area" => [1.0, 2.0, 3.0], "mass" => [0.0, 0.0, 0.0]).unwrap();
+    let islands =
+        df!("island" => ["Biscoe", "Dream", "Anvers"], "area" => [1.0, 2.0, 3.0], "mass" => [0.0, 0.0, 0.0]).unwrap();
     let sources = BTreeMap::from([("islands".to_string(), islands)]);
     let left = params("joins:\n  - {right: islands, on: [island]}\n").fit_transform(penguins(), &sources).unwrap();
     assert_eq!(left.frame.height(), 5);
     assert_eq!(f(&left.frame, "area"), vec![None, Some(1.0), Some(1.0), Some(2.0), Some(1.0)]);
     assert!(column_names(&left.frame).contains(&"mass_right".to_string()));
-    let inner = params("joins:\n  - {right: islands, how: inner, on: [island], suffix: _isl}\n").fit_transform(penguins(), &sources).unwrap();
+    let inner = params("joins:\n  - {right: islands, how: inner, on: [island], suffix: _isl}\n")
+        .fit_transform(penguins(), &sources)
+        .unwrap();
     assert_eq!(inner.frame.height(), 4);
     assert!(column_names(&inner.frame).contains(&"mass_isl".to_string()));
-    let right = params("joins:\n  - {right: islands, how: right, on: [island]}\n").fit_transform(penguins(), &sources).unwrap();
+    let right =
+        params("joins:\n  - {right: islands, how: right, on: [island]}\n").fit_transform(penguins(), &sources).unwrap();
     assert_eq!(right.frame.height(), 5);
-    let outer = params("joins:\n  - {right: islands, how: outer, on: [island]}\n").fit_transform(penguins(), &sources).unwrap();
+    let outer =
+        params("joins:\n  - {right: islands, how: outer, on: [island]}\n").fit_transform(penguins(), &sources).unwrap();
     assert_eq!(outer.frame.height(), 6);
     assert_eq!(outer.frame.column("island").unwrap().null_count(), 0, "outer join keys are coalesced");
 
-    let visits = df!("where" => ["Biscoe", "Biscoe", "Dream"], "sex_seen" => ["MALE", "FEMALE", "MALE"], "visits" => [1, 2, 3]).unwrap();
+    let visits =
+        df!("where" => ["Biscoe", "Biscoe", "Dream"], "sex_seen" => ["MALE", "FEMALE", "MALE"], "visits" => [1, 2, 3])
+            .unwrap();
     let sources = BTreeMap::from([("visits".to_string(), visits)]);
-    let multi = params("joins:\n  - {right: visits, left_on: [island, sex], right_on: [where, sex_seen]}\n").fit_transform(penguins(), &sources).unwrap();
+    let multi = params("joins:\n  - {right: visits, left_on: [island, sex], right_on: [where, sex_seen]}\n")
+        .fit_transform(penguins(), &sources)
+        .unwrap();
     assert_eq!(f(&multi.frame, "visits"), vec![None, Some(2.0), None, None, Some(1.0)]);
-    let fan = params("joins:\n  - {right: visits, left_on: [island], right_on: [where]}\n").fit_transform(penguins(), &sources).unwrap();
+    let fan = params("joins:\n  - {right: visits, left_on: [island], right_on: [where]}\n")
+        .fit_transform(penguins(), &sources)
+        .unwrap();
     assert_eq!(fan.frame.height(), 8);
     assert!(fan.report.warnings[0].contains("fans out"), "{:?}", fan.report.warnings);
 }
@@ -151,11 +167,14 @@ fn bad_joins_and_expressions_name_what_is_wrong() {
     assert!(err.to_string().starts_with("transform.joins.islands.left_on: column `isle` not found"), "{err}");
     let err = params("joins:\n  - {right: isles, on: [island]}\n").fit_transform(penguins(), &sources).unwrap_err();
     assert!(err.to_string().contains("no source named `isles` (sources: islands)"), "{err}");
-    let err = params("joins:\n  - {right: islands, left_on: [island], right_on: [id]}\n").fit_transform(penguins(), &sources).unwrap_err();
+    let err = params("joins:\n  - {right: islands, left_on: [island], right_on: [id]}\n")
+        .fit_transform(penguins(), &sources)
+        .unwrap_err();
     assert!(err.to_string().contains("key `island` is str on the left but `id` is i32"), "{err}");
     let err = params("derive:\n  - {name: x, expr: 'mass * massa'}\n").fit_transform(penguins(), &none()).unwrap_err();
     assert!(err.to_string().contains("derive `x`") && err.to_string().contains("`massa` not found"), "{err}");
-    let err = params("bins:\n  mass: {edges: [0, 10], labels: [a, b]}\n").fit_transform(penguins(), &none()).unwrap_err();
+    let err =
+        params("bins:\n  mass: {edges: [0, 10], labels: [a, b]}\n").fit_transform(penguins(), &none()).unwrap_err();
     assert!(err.to_string().contains("transform.bins.mass"), "{err}");
     let err = params("scale: {species: standard}\n").fit_transform(penguins(), &none()).unwrap_err();
     assert!(err.to_string().contains("transform.scale.species: `species` is string, not a number"), "{err}");
@@ -179,7 +198,16 @@ fn arbitrary_frame() -> impl Strategy<Value = DataFrame> {
             .into_iter()
             .map(|(x, y, c, t)| Row::from([("x".into(), x), ("y".into(), y), ("c".into(), c), ("t".into(), t)]))
             .collect();
-        frame_from_rows(&rows, &[("x".into(), DType::Float), ("y".into(), DType::Float), ("c".into(), DType::Str), ("t".into(), DType::Str)]).unwrap()
+        frame_from_rows(
+            &rows,
+            &[
+                ("x".into(), DType::Float),
+                ("y".into(), DType::Float),
+                ("c".into(), DType::Str),
+                ("t".into(), DType::Str),
+            ],
+        )
+        .unwrap()
     })
 }
 

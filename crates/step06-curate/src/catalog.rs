@@ -49,7 +49,8 @@ impl Catalog {
 
     pub(crate) fn read_metadata(&self, path: &Path) -> Result<Metadata> {
         let bytes = std::fs::read(path).map_err(|e| mlops_core::CoreError::io("cannot read", path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| CurateError::BadMetadata { path: path.to_path_buf(), message: e.to_string() })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CurateError::BadMetadata { path: path.to_path_buf(), message: e.to_string() })
     }
 
     /// Every version's metadata, oldest first, read from the version directories.
@@ -95,15 +96,10 @@ impl Catalog {
 
     /// The newest version of `name` made by the run `run_key`, if any.
     pub fn find_run(&self, name: &str, run_key: &str) -> Result<Option<(Metadata, PathBuf)>> {
-        Ok(self
-            .scan()?
-            .into_iter()
-            .rev()
-            .find(|m| m.name == name && m.run_key == run_key)
-            .map(|m| {
-                let path = self.version_dir(&m.name, &m.version);
-                (m, path)
-            }))
+        Ok(self.scan()?.into_iter().rev().find(|m| m.name == name && m.run_key == run_key).map(|m| {
+            let path = self.version_dir(&m.name, &m.version);
+            (m, path)
+        }))
     }
 
     /// The versions, oldest first.
@@ -129,7 +125,10 @@ impl Catalog {
             .collect();
         match matches.len() {
             0 => Err(CurateError::NotFound { query: query.to_string(), dir: self.dir.clone() }),
-            1 => Ok(matches.into_iter().next().ok_or_else(|| CurateError::NotFound { query: query.to_string(), dir: self.dir.clone() })?),
+            1 => Ok(matches
+                .into_iter()
+                .next()
+                .ok_or_else(|| CurateError::NotFound { query: query.to_string(), dir: self.dir.clone() })?),
             _ => Err(CurateError::Ambiguous {
                 query: query.to_string(),
                 matches: matches.iter().map(|m| format!("{}@{}", m.name, m.version)).collect(),

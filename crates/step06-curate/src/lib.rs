@@ -27,7 +27,9 @@ mod catalog;
 mod write;
 
 pub use catalog::{Catalog, CatalogEntry};
-pub use write::{ColumnProfile, Compression, CurateParams, Curated, FileEntry, METADATA_FORMAT_VERSION, Metadata, Provenance, curate};
+pub use write::{
+    ColumnProfile, Compression, CurateParams, Curated, FileEntry, METADATA_FORMAT_VERSION, Metadata, Provenance, curate,
+};
 
 use std::path::PathBuf;
 

@@ -6,7 +6,13 @@ use polars::prelude::{DataFrame, IntoLazy, LazyFrame, NamedFrom, PlRefPath, Scan
 use super::*;
 
 fn params(dir: &std::path::Path) -> CurateParams {
-    CurateParams { name: "penguins".into(), dir: dir.to_path_buf(), partition_by: None, compression: Compression::Zstd, row_group_size: None }
+    CurateParams {
+        name: "penguins".into(),
+        dir: dir.to_path_buf(),
+        partition_by: None,
+        compression: Compression::Zstd,
+        row_group_size: None,
+    }
 }
 
 fn data() -> DataFrame {
@@ -14,7 +20,12 @@ fn data() -> DataFrame {
 }
 
 fn provenance() -> Provenance {
-    Provenance { parents: vec!["sha256:abc".into()], config_sha256: "cfg".into(), run_key: "run".into(), ..Provenance::default() }
+    Provenance {
+        parents: vec!["sha256:abc".into()],
+        config_sha256: "cfg".into(),
+        run_key: "run".into(),
+        ..Provenance::default()
+    }
 }
 
 fn write(p: &CurateParams, frame: &DataFrame) -> Curated {
@@ -33,14 +44,22 @@ fn same_data_same_version_whatever_the_layout() {
     assert_eq!(again.metadata.version, first.metadata.version);
 
     let other_dir = tempfile::tempdir().unwrap();
-    let layout = CurateParams { row_group_size: Some(1), compression: Compression::Snappy, partition_by: Some("species".into()), ..params(other_dir.path()) };
+    let layout = CurateParams {
+        row_group_size: Some(1),
+        compression: Compression::Snappy,
+        partition_by: Some("species".into()),
+        ..params(other_dir.path())
+    };
     let partitioned = write(&layout, &data());
     assert_eq!(partitioned.metadata.version, first.metadata.version);
     assert!(partitioned.path.join("data/species=Adelie/part-0.parquet").is_file());
 
     // Reading the written file back gives the same content hash.
     let path = first.path.join("data.parquet");
-    let back = LazyFrame::scan_parquet(PlRefPath::new(path.to_str().unwrap()), ScanArgsParquet::default()).unwrap().collect().unwrap();
+    let back = LazyFrame::scan_parquet(PlRefPath::new(path.to_str().unwrap()), ScanArgsParquet::default())
+        .unwrap()
+        .collect()
+        .unwrap();
     assert_eq!(mlops_core::frame::frame_hash(&back).unwrap(), first.metadata.sha256);
     let _ = back.lazy();
 }
@@ -63,7 +82,13 @@ fn metadata_profiles_and_manifest() {
 fn catalog_lists_and_shows_versions() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(&params(dir.path()), &data());
-    let b = curate(&data().head(Some(2)), &params(dir.path()), &Provenance { run_key: "run-b".into(), ..provenance() }, &FeaturePipeline::new()).unwrap();
+    let b = curate(
+        &data().head(Some(2)),
+        &params(dir.path()),
+        &Provenance { run_key: "run-b".into(), ..provenance() },
+        &FeaturePipeline::new(),
+    )
+    .unwrap();
     let catalog = Catalog::open(dir.path());
     let list = catalog.list().unwrap();
     assert_eq!(list.len(), 2);
@@ -81,14 +106,30 @@ fn catalog_lists_and_shows_versions() {
 #[test]
 fn failed_writes_leave_nothing_and_bad_input_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let err = curate(&data(), &CurateParams { partition_by: Some("island".into()), ..params(dir.path()) }, &provenance(), &FeaturePipeline::new()).unwrap_err();
+    let err = curate(
+        &data(),
+        &CurateParams { partition_by: Some("island".into()), ..params(dir.path()) },
+        &provenance(),
+        &FeaturePipeline::new(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("curate.partition_by: column `island` not found"), "{err}");
-    let err = curate(&data(), &CurateParams { name: "../escape".into(), ..params(dir.path()) }, &provenance(), &FeaturePipeline::new()).unwrap_err();
+    let err = curate(
+        &data(),
+        &CurateParams { name: "../escape".into(), ..params(dir.path()) },
+        &provenance(),
+        &FeaturePipeline::new(),
+    )
+    .unwrap_err();
     assert!(matches!(err, CurateError::BadName { .. }), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0);
 
     // A frame whose columns cannot be stored (a list) fails to hash before anything is written.
-    let listy = DataFrame::new(1, vec![polars::prelude::Column::new("l".into(), [polars::prelude::Series::new("x".into(), [1i64])])]).unwrap();
+    let listy = DataFrame::new(
+        1,
+        vec![polars::prelude::Column::new("l".into(), [polars::prelude::Series::new("x".into(), [1i64])])],
+    )
+    .unwrap();
     let err = curate(&listy, &params(dir.path()), &provenance(), &FeaturePipeline::new()).unwrap_err();
     assert!(err.to_string().contains("`l`"), "{err}");
     assert!(!dir.path().join("penguins").exists());

@@ -176,7 +176,13 @@ fn partition_dir(column: &str, value: &Value) -> String {
     };
     let safe: String = text
         .chars()
-        .map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ') { c.to_string() } else { format!("%{:02X}", c as u32) })
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ') {
+                c.to_string()
+            } else {
+                format!("%{:02X}", c as u32)
+            }
+        })
         .collect();
     format!("{column}={safe}")
 }
@@ -215,7 +221,12 @@ fn manifest(root: &Path, dir: &Path, out: &mut Vec<FileEntry>) -> Result<()> {
 
 /// Writes `frame` as a new version (or finds the identical existing one) and refreshes the
 /// catalog.
-pub fn curate(frame: &DataFrame, params: &CurateParams, provenance: &Provenance, pipeline: &FeaturePipeline) -> Result<Curated> {
+pub fn curate(
+    frame: &DataFrame,
+    params: &CurateParams,
+    provenance: &Provenance,
+    pipeline: &FeaturePipeline,
+) -> Result<Curated> {
     if !valid_name(&params.name) {
         return Err(CurateError::BadName { name: params.name.clone() });
     }

@@ -40,8 +40,11 @@ fn load_config(path: &Path) -> Result<DataConfig> {
 
 /// Reads any data file by its extension.
 fn read_file(path: &Path, name: &str) -> Result<Ingested> {
-    let source = SourceConfig::from_extension(path).ok_or_else(|| PipelineError::UnknownFormat { path: path.to_path_buf() })?;
-    Ok(source.read(name).map_err(|error| PipelineError::Ingest { source_name: name.to_string(), error })?)
+    let source =
+        SourceConfig::from_extension(path).ok_or_else(|| PipelineError::UnknownFormat { path: path.to_path_buf() })?;
+    Ok(source
+        .read(name)
+        .map_err(|error| PipelineError::Ingest { source_name: name.to_string(), error: Box::new(error) })?)
 }
 
 fn parse_pairs(pairs: &[String], flag: &str) -> Result<BTreeMap<String, DataFrame>> {
@@ -91,10 +94,15 @@ fn prepare_cmd(cli: &Cli, config_path: &Path) -> Result<ExitCode> {
         Ok(p) => p,
         Err(PipelineError::ValidationFailed { source_name, report }) => {
             if cli.json {
-                print_json(&serde_json::json!({"error": format!("validation of `{source_name}` failed; nothing was written"), "report": report}))?;
+                print_json(
+                    &serde_json::json!({"error": format!("validation of `{source_name}` failed; nothing was written"), "report": report}),
+                )?;
             } else {
                 eprintln!("{report}");
-                eprintln!("error: validation of `{source_name}` failed with {} error(s); nothing was written", report.errors());
+                eprintln!(
+                    "error: validation of `{source_name}` failed with {} error(s); nothing was written",
+                    report.errors()
+                );
             }
             return Ok(ExitCode::FAILURE);
         }
@@ -137,13 +145,19 @@ fn ingest_cmd(cli: &Cli, args: &crate::IngestArgs) -> Result<ExitCode> {
             if let Some(name) = &args.source
                 && !config.sources.contains_key(name)
             {
-                bail!("{}: no source named `{name}` (sources: {})", config_path.display(), config.sources.keys().cloned().collect::<Vec<_>>().join(", "));
+                bail!(
+                    "{}: no source named `{name}` (sources: {})",
+                    config_path.display(),
+                    config.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
             }
             for (name, source) in &config.sources {
                 if args.source.as_ref().is_some_and(|s| s != name) {
                     continue;
                 }
-                let got = source.read(name).map_err(|error| PipelineError::Ingest { source_name: name.clone(), error })?;
+                let got = source
+                    .read(name)
+                    .map_err(|error| PipelineError::Ingest { source_name: name.clone(), error: Box::new(error) })?;
                 out.push((name.clone(), got));
             }
             out
@@ -157,10 +171,21 @@ fn ingest_cmd(cli: &Cli, args: &crate::IngestArgs) -> Result<ExitCode> {
         let lineage: Vec<_> = ingested.iter().map(|(_, i)| &i.lineage).collect();
         print_json(&lineage)?;
     } else {
-        let mut table = Table::new(["source", "format", "rows", "cols", "bytes", "sha256", "uri"]).align_right(2).align_right(3).align_right(4);
+        let mut table = Table::new(["source", "format", "rows", "cols", "bytes", "sha256", "uri"])
+            .align_right(2)
+            .align_right(3)
+            .align_right(4);
         for (name, i) in &ingested {
             let l = &i.lineage;
-            table.row([name.clone(), l.format.clone(), l.rows.to_string(), l.columns.to_string(), l.size_bytes.to_string(), l.sha256[..12].to_string(), l.uri.clone()]);
+            table.row([
+                name.clone(),
+                l.format.clone(),
+                l.rows.to_string(),
+                l.columns.to_string(),
+                l.size_bytes.to_string(),
+                l.sha256[..12].to_string(),
+                l.uri.clone(),
+            ]);
         }
         print!("{table}");
     }
@@ -201,7 +226,13 @@ fn validate_cmd(cli: &Cli, args: &crate::ValidateArgs) -> Result<ExitCode> {
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn finish_step(cli: &Cli, args: &crate::StepArgs, frame: &DataFrame, ops: Vec<mlops_core::Op>, report: serde_json::Value) -> Result<ExitCode> {
+fn finish_step(
+    cli: &Cli,
+    args: &crate::StepArgs,
+    frame: &DataFrame,
+    ops: Vec<mlops_core::Op>,
+    report: serde_json::Value,
+) -> Result<ExitCode> {
     if let Some(path) = &args.pipeline {
         let mut pipeline = FeaturePipeline::new();
         pipeline.extend(ops);
@@ -281,7 +312,9 @@ fn curate_cmd(cli: &Cli, args: &crate::CurateArgs) -> Result<ExitCode> {
     };
     let curated = step06_curate::curate(&ingested.frame, &params, &provenance, &FeaturePipeline::new())?;
     if cli.json {
-        print_json(&serde_json::json!({"version": curated.metadata.version, "path": curated.path, "reused": curated.reused, "rows": curated.metadata.rows}))?;
+        print_json(
+            &serde_json::json!({"version": curated.metadata.version, "path": curated.path, "reused": curated.reused, "rows": curated.metadata.rows}),
+        )?;
     } else {
         println!(
             "dataset {}@{}: {} rows x {} columns{}\n  {}",
@@ -308,7 +341,14 @@ fn data_list(cli: &Cli, dir: &Path) -> Result<ExitCode> {
     }
     let mut table = Table::new(["name", "version", "rows", "cols", "created", "path"]).align_right(2).align_right(3);
     for e in entries {
-        table.row([e.name, e.version, e.rows.to_string(), e.columns.to_string(), e.created_at, e.path.display().to_string()]);
+        table.row([
+            e.name,
+            e.version,
+            e.rows.to_string(),
+            e.columns.to_string(),
+            e.created_at,
+            e.path.display().to_string(),
+        ]);
     }
     print!("{table}");
     Ok(ExitCode::SUCCESS)
@@ -324,12 +364,24 @@ fn data_show(cli: &Cli, version: &str, dir: &Path) -> Result<ExitCode> {
     println!("sha256 {}\nconfig {}\npipeline ops {}", m.sha256, m.config_sha256, m.pipeline_ops);
     let mut table = Table::new(["column", "type", "storage", "nulls", "unique"]).align_right(3).align_right(4);
     for c in &m.schema {
-        table.row([c.name.clone(), c.dtype.map_or_else(|| "-".into(), |t| t.to_string()), c.storage.clone(), c.nulls.to_string(), c.unique.to_string()]);
+        table.row([
+            c.name.clone(),
+            c.dtype.map_or_else(|| "-".into(), |t| t.to_string()),
+            c.storage.clone(),
+            c.nulls.to_string(),
+            c.unique.to_string(),
+        ]);
     }
     print!("\n{table}");
     let mut sources = Table::new(["source", "format", "rows", "sha256", "uri"]).align_right(2);
     for s in &m.sources {
-        sources.row([s.source.clone(), s.format.clone(), s.rows.to_string(), s.sha256[..12].to_string(), s.uri.clone()]);
+        sources.row([
+            s.source.clone(),
+            s.format.clone(),
+            s.rows.to_string(),
+            s.sha256[..12].to_string(),
+            s.uri.clone(),
+        ]);
     }
     print!("\n{sources}");
     Ok(ExitCode::SUCCESS)

@@ -98,9 +98,16 @@ impl Progress for Bar {
 
 /// The summary table of a run.
 pub fn steps_table(steps: &[StepSummary]) -> Table {
-    let mut table = Table::new(["step", "rows", "cols", "time", "what happened"]).align_right(1).align_right(2).align_right(3);
+    let mut table =
+        Table::new(["step", "rows", "cols", "time", "what happened"]).align_right(1).align_right(2).align_right(3);
     for s in steps {
-        table.row([s.step.to_string(), s.rows.to_string(), s.columns.to_string(), format!("{:.2}s", s.seconds), s.note.clone()]);
+        table.row([
+            s.step.to_string(),
+            s.rows.to_string(),
+            s.columns.to_string(),
+            format!("{:.2}s", s.seconds),
+            s.note.clone(),
+        ]);
     }
     table
 }

@@ -1,0 +1,59 @@
+"""Reference check: configs/data.yaml's steps done with pandas, compared with the toolkit's output.
+
+Usage: python3 penguins_pandas.py RAW_DIR CURATED.parquet
+Prints JSON: per compared column, the largest absolute difference (numbers) or the count of
+differing cells (text), and the row counts.
+"""
+import json
+import re
+import sys
+
+import numpy as np
+import pandas as pd
+
+raw_dir, curated = sys.argv[1], sys.argv[2]
+df = pd.read_csv(f"{raw_dir}/penguins-raw.csv", na_values=["NA", ""], keep_default_na=False)
+islands = pd.read_csv(f"{raw_dir}/islands.csv")
+
+# clean (types, text, duplicates, missing, outliers)
+df["Clutch Completion"] = df["Clutch Completion"].str.lower().map({"yes": True, "no": False})
+df["Comments"] = df["Comments"].str.strip().str.split().str.join(" ").replace("", np.nan)
+df = df.drop_duplicates()
+df = df[df["Body Mass (g)"].notna()].copy()
+df["Sex"] = df["Sex"].fillna(df["Sex"].mode()[0])
+for c in ["Delta 15 N (o/oo)", "Delta 13 C (o/oo)"]:
+    df[c] = df[c].fillna(df.groupby("Species")[c].transform("median"))
+q1, q3 = df["Body Mass (g)"].quantile([0.25, 0.75])
+df["Body Mass (g)"] = df["Body Mass (g)"].clip(q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1))
+
+# standardize
+rename = {"studyName": "study_name", "Delta 15 N (o/oo)": "delta_15n", "Delta 13 C (o/oo)": "delta_13c"}
+df.columns = [rename.get(c, re.sub(r"[^0-9a-zA-Z]+", "_", c).strip("_").lower()) for c in df.columns]
+df["date_egg"] = pd.to_datetime(df["date_egg"], format="%Y-%m-%d")
+df["species"] = df["species"].str.split().str[0]
+df["sex"] = df["sex"].map({"MALE": "male", "FEMALE": "female"})
+df["body_mass_kg"] = df.pop("body_mass_g") * 0.001
+
+# transform
+df = df.merge(islands, on="island", how="left")
+df["culmen_ratio"] = df["culmen_length_mm"] / df["culmen_depth_mm"]
+df["egg_year"] = df["date_egg"].dt.year.astype(float)
+df["mass_class"] = pd.cut(df["body_mass_kg"], [0, 3.5, 4.5, 7], labels=["light", "medium", "heavy"]).astype(str)
+df = pd.get_dummies(df, columns=["island", "sex"], dtype=float)
+df.columns = [c.lower() if c.startswith(("island_", "sex_")) else c for c in df.columns]
+for c in ["culmen_ratio", "flipper_length_mm"]:
+    df[c] = (df[c] - df[c].mean()) / df[c].std(ddof=0)
+
+ours = pd.read_parquet(curated)
+result = {"rows": {"pandas": len(df), "toolkit": len(ours)}, "columns": {}}
+for c in df.columns:
+    if c not in ours.columns:
+        result["columns"][c] = "missing in toolkit output"
+        continue
+    a, b = df[c].reset_index(drop=True), ours[c].reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(a) and not pd.api.types.is_bool_dtype(a):
+        result["columns"][c] = float(np.nanmax(np.abs(a.astype(float) - b.astype(float)))) if len(a) else 0.0
+    else:
+        same = (a.isna() & b.isna()) | (a.astype(str) == b.astype(str))
+        result["columns"][c] = int((~same).sum())
+print(json.dumps(result))

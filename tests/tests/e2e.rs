@@ -1,0 +1,263 @@
+//! End-to-end: the `mlops` binary on the shipped data, as a user runs it from a fresh clone.
+
+use e2e::{Project, repo};
+
+fn version_of(stdout: &str) -> String {
+    let at = stdout.find("dataset penguins@").unwrap_or_else(|| panic!("no dataset line in:\n{stdout}"));
+    stdout[at + "dataset penguins@".len()..].chars().take(16).collect()
+}
+
+#[test]
+fn prepare_runs_steps_1_to_6_and_reruns_give_the_same_version() {
+    let p = Project::new();
+    let first = p.mlops(&["prepare", "--config", "configs/data.yaml"]);
+    assert!(first.success, "{}\n{}", first.stdout, first.stderr);
+    for step in ["ingest", "validate", "clean", "standardize", "transform", "curate"] {
+        assert!(first.stdout.contains(step), "summary lacks {step}:\n{}", first.stdout);
+    }
+    let version = version_of(&first.stdout);
+    assert!(version.chars().all(|c| c.is_ascii_hexdigit()), "{version}");
+    let dir = p.join(&format!("data/processed/penguins/{version}"));
+    for file in ["data.parquet", "metadata.json", "pipeline.json"] {
+        assert!(dir.join(file).is_file(), "{file} missing in {}", dir.display());
+    }
+    assert!(first.stdout.contains(&format!("data/processed/penguins/{version}")), "{}", first.stdout);
+    assert!(p.join("data/processed/catalog.json").is_file());
+    let logs: Vec<_> = std::fs::read_dir(p.join("logs")).unwrap().collect();
+    assert!(!logs.is_empty(), "no per-run log file");
+
+    let again = p.mlops(&["prepare"]);
+    assert!(again.success, "{}", again.stderr);
+    assert_eq!(version_of(&again.stdout), version);
+    assert!(again.stdout.contains("reused"), "{}", again.stdout);
+
+    // From scratch, recomputed: identical data, identical version.
+    std::fs::remove_dir_all(p.join("data/processed")).unwrap();
+    let fresh = p.mlops(&["prepare"]);
+    assert!(fresh.success, "{}", fresh.stderr);
+    assert_eq!(version_of(&fresh.stdout), version);
+    assert!(!fresh.stdout.contains("reused"));
+}
+
+#[test]
+fn prepare_json_and_the_catalog() {
+    let p = Project::new();
+    let run = p.mlops(&["prepare", "--json"]);
+    assert!(run.success, "{}", run.stderr);
+    let out = run.json();
+    assert_eq!(out["dataset"], "penguins");
+    assert_eq!(out["rows"], 342);
+    assert_eq!(out["steps"].as_array().unwrap().len(), 6);
+    let version = out["version"].as_str().unwrap().to_string();
+
+    let list = p.mlops(&["data", "list", "--json"]);
+    assert!(list.success, "{}", list.stderr);
+    assert_eq!(list.json()[0]["version"], version.as_str());
+    let table = p.mlops(&["data", "list"]);
+    assert!(table.stdout.contains(&version), "{}", table.stdout);
+
+    let show = p.mlops(&["data", "show", &version[..6], "--json"]);
+    assert!(show.success, "{}", show.stderr);
+    let meta = show.json();
+    assert_eq!(meta["rows"], 342);
+    assert_eq!(meta["sources"].as_array().unwrap().len(), 2);
+    assert!(meta["config_sha256"].as_str().unwrap().len() == 64);
+    assert!(meta["schema"].as_array().unwrap().iter().any(|c| c["name"] == "culmen_ratio"));
+    let human = p.mlops(&["data", "show", &version]);
+    assert!(human.stdout.contains("body_mass_kg"), "{}", human.stdout);
+
+    let missing = p.mlops(&["data", "show", "ffffffff"]);
+    assert!(!missing.success);
+    assert!(missing.stderr.contains("no dataset version matches \"ffffffff\""), "{}", missing.stderr);
+}
+
+#[test]
+fn output_matches_a_pandas_reference() {
+    let p = Project::new();
+    let run = p.mlops(&["prepare", "--json"]);
+    assert!(run.success, "{}", run.stderr);
+    let path = run.json()["path"].as_str().unwrap().to_string();
+    let parquet = p.join(&path).join("data.parquet");
+    let script = repo().join("tests/reference/penguins_pandas.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(p.join("data/raw"))
+        .arg(&parquet)
+        .output()
+        .expect("python3 runs the pandas reference (.ci/run installs pandas)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "reference failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let result: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(result["rows"]["pandas"], result["rows"]["toolkit"], "{result}");
+    for (column, diff) in result["columns"].as_object().unwrap() {
+        match diff {
+            serde_json::Value::Number(n) => assert!(n.as_f64().unwrap() < 1e-9, "{column} differs from pandas by {n}"),
+            other => panic!("{column}: {other}"),
+        }
+    }
+}
+
+/// Runs `prepare` on a broken variant of the shipped config and checks the error and that
+/// nothing was written.
+fn fails_cleanly(p: &Project, config: &std::path::Path, expected: &[&str]) {
+    let run = p.mlops(&["prepare", "--config", config.to_str().unwrap()]);
+    assert!(!run.success, "expected failure, got:\n{}", run.stdout);
+    assert_eq!(run.code, Some(1));
+    for e in expected {
+        assert!(run.stderr.contains(e), "stderr lacks {e:?}:\n{}", run.stderr);
+    }
+    assert!(p.processed_is_empty(), "a failed run wrote output");
+}
+
+#[test]
+fn bad_config_names_file_key_and_line() {
+    let p = Project::new();
+    let cfg = p.config_with("  duplicates: {}", "  duplicate: {}");
+    fails_cleanly(&p, &cfg, &["variant.yaml", "line 57", "key `clean.duplicate`", "unknown field `duplicate`"]);
+    let cfg = p.config_with("rows: {min: 100}", "rows: {min: many}");
+    fails_cleanly(&p, &cfg, &["variant.yaml", "key `validate.penguins.rows.min`", "invalid type"]);
+    let cfg = p.config_with("primary: penguins", "primary: pinguins");
+    fails_cleanly(&p, &cfg, &["key `primary`", "no source named `pinguins`"]);
+    let missing = p.mlops(&["prepare", "--config", "configs/nope.yaml"]);
+    assert!(!missing.success && missing.stderr.contains("configs/nope.yaml"), "{}", missing.stderr);
+}
+
+#[test]
+fn bad_sources_name_the_file_and_line() {
+    let p = Project::new();
+    let cfg = p.config_with("data/raw/penguins-raw.csv", "data/raw/missing.csv");
+    fails_cleanly(&p, &cfg, &["ingest `penguins`", "data/raw/missing.csv: file not found"]);
+
+    let mut text = std::fs::read(p.join("data/raw/penguins-raw.csv")).unwrap();
+    text.extend_from_slice(b"PAL0910,999,Adelie,Anvers,Dream,x,N1A1,Yes,2009-01-01,1,2,3,4,MALE,1,2,extra,field\n");
+    p.write("data/raw/ragged.csv", &text);
+    let cfg = p.config_with("data/raw/penguins-raw.csv", "data/raw/ragged.csv");
+    fails_cleanly(&p, &cfg, &["ragged.csv: line 346: expected 17 fields, found 18"]);
+
+    let mut latin = std::fs::read(p.join("data/raw/penguins-raw.csv")).unwrap();
+    let at = latin.iter().position(|b| *b == b'\n').unwrap() + 1;
+    latin.insert(at, 0xE9);
+    p.write("data/raw/latin1.csv", &latin);
+    let cfg = p.config_with("data/raw/penguins-raw.csv", "data/raw/latin1.csv");
+    fails_cleanly(&p, &cfg, &["latin1.csv: line 2: bytes are not valid UTF-8"]);
+
+    p.write("data/raw/islands.json", "[{\"island\": \"Biscoe\"},\n {\"island\": }]\n");
+    let cfg = p.config_with("csv:\n      path: data/raw/islands.csv", "json:\n      path: data/raw/islands.json");
+    fails_cleanly(&p, &cfg, &["ingest `islands`", "islands.json: line 2 column"]);
+
+    std::fs::copy(repo().join("crates/step01-ingest/tests/fixtures/penguins.xlsx"), p.join("data/raw/islands.xlsx"))
+        .unwrap();
+    let cfg = p.config_with(
+        "csv:\n      path: data/raw/islands.csv",
+        "excel:\n      path: data/raw/islands.xlsx\n      sheet: islands",
+    );
+    fails_cleanly(&p, &cfg, &["islands.xlsx: no sheet named \"islands\" (sheets: penguins, notes)"]);
+
+    let db = p.join("data/raw/islands.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE islands (island TEXT, latitude REAL);").unwrap();
+    drop(conn);
+    let cfg = p.config_with(
+        "csv:\n      path: data/raw/islands.csv",
+        "sqlite:\n      path: data/raw/islands.db\n      query: SELECT island, lattitude FROM islands",
+    );
+    fails_cleanly(&p, &cfg, &["islands.db: query failed", "no such column: lattitude"]);
+}
+
+#[test]
+fn bad_steps_name_the_column_and_write_nothing() {
+    let p = Project::new();
+    let cfg = p.config_with("on: [island]", "on: [isle]");
+    fails_cleanly(&p, &cfg, &["transform", "joins.islands.left_on: column `isle` not found"]);
+    let cfg = p.config_with("Sex: mode", "Sexx: mode");
+    fails_cleanly(&p, &cfg, &["clean", "column `Sexx` not found"]);
+    let cfg = p.config_with("culmen_length_mm / culmen_depth_mm", "culmen_length_mm / culmen_width_mm");
+    fails_cleanly(&p, &cfg, &["derive `culmen_ratio`", "`culmen_width_mm` not found"]);
+}
+
+#[test]
+fn validation_errors_stop_the_run_with_a_report() {
+    let p = Project::new();
+    let cfg = p.config_with(
+        "Culmen Length (mm): {type: float, min: 25, max: 70}",
+        "Culmen Length (mm): {type: float, min: 40, max: 70}",
+    );
+    let run = p.mlops(&["prepare", "--config", cfg.to_str().unwrap()]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("min") && run.stderr.contains("Culmen Length (mm)"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+    assert!(p.processed_is_empty());
+    let json = p.mlops(&["prepare", "--config", cfg.to_str().unwrap(), "--json"]);
+    assert!(!json.success);
+    let failures = &json.json()["report"]["failures"];
+    assert_eq!(failures[0]["check"], "min");
+    assert!(failures[0]["count"].as_u64().unwrap() > 50);
+
+    // Warnings do not stop the run.
+    let cfg =
+        p.config_with("Body Mass (g): {min: 2000, max: 7000}", "Body Mass (g): {min: 3000, max: 7000, severity: warn}");
+    let run = p.mlops(&["prepare", "--config", cfg.to_str().unwrap()]);
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.stdout.contains("warning: validate `penguins`: min Body Mass (g) failed"), "{}", run.stdout);
+}
+
+#[test]
+fn each_step_runs_alone_on_files() {
+    let p = Project::new();
+    let ingest = p.mlops(&["ingest", "data/raw/penguins-raw.csv", "-o", "data/interim/raw.parquet"]);
+    assert!(ingest.success, "{}", ingest.stderr);
+    assert!(ingest.stdout.contains("344") && p.join("data/interim/raw.parquet").is_file(), "{}", ingest.stdout);
+    let lineage = p.mlops(&["ingest", "--config", "configs/data.yaml", "--json"]).json();
+    assert_eq!(lineage.as_array().unwrap().len(), 2);
+
+    let infer = p.mlops(&["validate", "data/interim/raw.parquet", "--infer", "-o", "configs/raw.schema.yaml"]);
+    assert!(infer.success, "{}", infer.stderr);
+    let ok = p.mlops(&["validate", "data/raw/penguins-raw.csv", "--schema", "configs/raw.schema.yaml"]);
+    assert!(ok.success, "{}{}", ok.stdout, ok.stderr);
+    p.write("configs/strict.yaml", "columns:\n  Sex: {nullable: false}\n  Species: {allowed: [Adelie]}\n");
+    let bad = p.mlops(&["validate", "data/raw/penguins-raw.csv", "--schema", "configs/strict.yaml", "--json"]);
+    assert_eq!(bad.code, Some(1));
+    let report = bad.json();
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["report"]["failures"].as_array().unwrap().len(), 2);
+
+    let clean = p.mlops(&[
+        "clean",
+        "data/raw/penguins-raw.csv",
+        "-o",
+        "data/interim/clean.parquet",
+        "--pipeline",
+        "data/interim/clean.json",
+    ]);
+    assert!(clean.success, "{}", clean.stderr);
+    assert!(p.join("data/interim/clean.json").is_file());
+    let std = p.mlops(&["standardize", "data/interim/clean.parquet", "-o", "data/interim/std.parquet"]);
+    assert!(std.success, "{}", std.stderr);
+    let csv = p.mlops(&["standardize", "data/interim/clean.parquet", "-o", "data/interim/std.csv"]);
+    assert!(csv.success, "{}", csv.stderr);
+    let header = std::fs::read_to_string(p.join("data/interim/std.csv")).unwrap();
+    assert!(header.starts_with("study_name,sample_number,species"), "{}", &header[..80]);
+    let tr = p.mlops(&[
+        "transform",
+        "data/interim/std.parquet",
+        "--source",
+        "islands=data/raw/islands.csv",
+        "-o",
+        "data/interim/tr.parquet",
+        "--json",
+    ]);
+    assert!(tr.success, "{}{}", tr.stdout, tr.stderr);
+    assert_eq!(tr.json()["columns"], 26);
+    let curate = p.mlops(&["curate", "data/interim/tr.parquet", "--name", "manual", "--dir", "data/processed"]);
+    assert!(curate.success, "{}", curate.stderr);
+    assert!(curate.stdout.contains("dataset manual@"), "{}", curate.stdout);
+
+    let unknown = p.mlops(&["ingest", "configs/data.yaml"]);
+    assert!(!unknown.success && unknown.stderr.contains("unknown file type"), "{}", unknown.stderr);
+    let no_schema = p.mlops(&["validate", "data/raw/penguins-raw.csv", "--schema", "configs/none.yaml"]);
+    assert!(!no_schema.success && no_schema.stderr.contains("configs/none.yaml"), "{}", no_schema.stderr);
+    let bad_out = p.mlops(&["clean", "data/raw/penguins-raw.csv", "-o", "out.xlsx"]);
+    assert!(!bad_out.success && bad_out.stderr.contains("must end in .parquet or .csv"), "{}", bad_out.stderr);
+    let bad_ref = p.mlops(&["transform", "data/interim/std.parquet", "--source", "islands"]);
+    assert!(!bad_ref.success && bad_ref.stderr.contains("expected NAME=FILE"), "{}", bad_ref.stderr);
+}
