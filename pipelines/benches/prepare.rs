@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p pipelines --bench prepare` (ROWS=200000 for a quicker run).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -1,5 +1,7 @@
 //! End-to-end: the `mlops` binary on the shipped data, as a user runs it from a fresh clone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use e2e::{Project, repo};
 
 fn version_of(stdout: &str) -> String {

@@ -156,9 +156,7 @@ fn shipped_penguins_pass_their_inferred_schema() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/raw/penguins-raw.csv");
     let data = polars::prelude::CsvReadOptions::default()
         .with_has_header(true)
-        .map_parse_options(|p| {
-            p.with_null_values(Some(polars::prelude::NullValues::AllColumns(vec!["NA".into()].into())))
-        })
+        .map_parse_options(|p| p.with_null_values(Some(polars::prelude::NullValues::AllColumns(vec!["NA".into()]))))
         .try_into_reader_with_file_path(Some(path))
         .unwrap()
         .finish()

@@ -1,5 +1,7 @@
 //! The prepare run through the library API: config checks before any work, and the run itself.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use pipelines::{DataConfig, PipelineError, Progress, StepSummary, prepare};
