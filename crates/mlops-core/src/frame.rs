@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use ndarray::Array2;
 use polars::prelude::{
     self as pl, BooleanChunked, ChunkApply, Column, DataFrame, DataType, Float64Chunked, Int32Chunked, Int64Chunked,
-    IntoColumn, IntoLazy, IntoSeries, PlSmallStr, Series, StringChunked, TimeUnit, UniqueKeepStrategy,
+    IntoColumn, IntoLazy, IntoSeries, PlSmallStr, Series, StringChunked, TimeUnit,
 };
 
 use crate::expr::MICROS_PER_DAY;
@@ -233,7 +233,8 @@ pub fn to_matrix(df: &DataFrame, columns: &[String]) -> Result<Array2<f64>> {
     Ok(out)
 }
 
-fn f64_column(df: &DataFrame, name: &str) -> Result<Float64Chunked> {
+/// A numeric (or boolean) column as floats; an error naming the column otherwise.
+pub fn f64_column(df: &DataFrame, name: &str) -> Result<Float64Chunked> {
     let col = column(df, name)?;
     if !matches!(dtype_of(col.dtype()), Some(DType::Int | DType::Float | DType::Bool)) {
         return Err(CoreError::WrongType {
@@ -251,8 +252,65 @@ fn put(mut df: DataFrame, col: impl IntoColumn) -> Result<DataFrame> {
     Ok(df)
 }
 
-/// Category keys of a column, as [`Value::key`] gives them.
-fn keys(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
+/// The non-null, non-NaN numbers of a numeric column (booleans read 0/1), for fitting statistics.
+pub fn numbers(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+    Ok(f64_column(df, name)?.iter().flatten().filter(|x| !x.is_nan()).collect())
+}
+
+/// The distinct category keys of a column ([`Value::key`]), sorted.
+pub fn categories(df: &DataFrame, name: &str) -> Result<Vec<String>> {
+    let col = column(df, name)?;
+    let set: std::collections::BTreeSet<String> = match col.str() {
+        Ok(text) => {
+            let distinct: std::collections::HashSet<&str> = text.iter().flatten().collect();
+            distinct.into_iter().map(str::to_string).collect()
+        }
+        Err(_) => column_values(col)?.iter().filter_map(Value::key).collect(),
+    };
+    Ok(set.into_iter().collect())
+}
+
+/// The most frequent non-null value of a column; ties go to the smallest (pandas' `mode()[0]`).
+pub fn mode(df: &DataFrame, name: &str) -> Result<Option<Value>> {
+    let col = column(df, name)?;
+    if let Ok(text) = col.str() {
+        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for s in text.iter().flatten() {
+            *counts.entry(s).or_insert(0) += 1;
+        }
+        let best = counts.values().copied().max();
+        return Ok(best.and_then(|best| {
+            counts.iter().filter(|(_, n)| **n == best).map(|(s, _)| *s).min().map(|s| Value::Str(s.to_string()))
+        }));
+    }
+    Ok(crate::stats::mode(&column_values(col)?))
+}
+
+/// Category keys of a column without copying text columns.
+enum KeyColumn {
+    Text(StringChunked),
+    Owned(Vec<Option<String>>),
+}
+
+impl KeyColumn {
+    fn of(df: &DataFrame, name: &str) -> Result<KeyColumn> {
+        let col = column(df, name)?;
+        Ok(match col.str() {
+            Ok(text) => KeyColumn::Text(text.clone()),
+            Err(_) => KeyColumn::Owned(column_values(col)?.iter().map(Value::key).collect()),
+        })
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Option<&str>> + '_> {
+        match self {
+            KeyColumn::Text(ca) => Box::new(ca.iter()),
+            KeyColumn::Owned(v) => Box::new(v.iter().map(Option::as_deref)),
+        }
+    }
+}
+
+/// Category keys of a column, as [`Value::key`] gives them, in row order.
+pub fn keys(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     let col = column(df, name)?;
     if matches!(col.dtype(), DataType::String) {
         return Ok(col.str().map_err(pe(name))?.iter().map(|o| o.map(str::to_string)).collect());
@@ -411,13 +469,14 @@ impl Op {
                 if stage == Stage::Inference {
                     return Ok(df);
                 }
-                let strategy = match keep {
-                    Keep::First => UniqueKeepStrategy::First,
-                    Keep::Last => UniqueKeepStrategy::Last,
-                    Keep::None => UniqueKeepStrategy::None,
+                let keys = if subset.is_empty() {
+                    df.clone()
+                } else {
+                    df.select(subset.iter().map(String::as_str)).map_err(pe("cannot drop duplicates"))?
                 };
-                let subset = (!subset.is_empty()).then_some(subset.as_slice());
-                df.unique_stable(subset, strategy, None).map_err(pe("cannot drop duplicates"))
+                let keep_rows = distinct_rows(keys, *keep)?;
+                let idx: pl::IdxCa = keep_rows.into_iter().map(|i| Some(i as pl::IdxSize)).collect();
+                df.take(&idx).map_err(pe("cannot drop duplicates"))
             }
             Op::Text { column: name, steps } => {
                 let col = column(&df, name)?;
@@ -454,12 +513,12 @@ impl Op {
                 put(df, ca.with_name(name.as_str().into()))
             }
             Op::OneHot { column: name, categories, outputs, unknown, drop_input } => {
-                let ks = keys(&df, name)?;
-                check_unknown(name, &ks, categories, *unknown)?;
+                let ks = KeyColumn::of(&df, name)?;
+                check_unknown(name, ks.iter(), categories, *unknown)?;
                 let mut df = df;
                 for (cat, out) in categories.iter().zip(outputs) {
                     let ca: Float64Chunked =
-                        ks.iter().map(|k| Some(if k.as_deref() == Some(cat.as_str()) { 1.0 } else { 0.0 })).collect();
+                        ks.iter().map(|k| Some(if k == Some(cat.as_str()) { 1.0 } else { 0.0 })).collect();
                     df = put(df, ca.with_name(out.as_str().into()))?;
                 }
                 if *drop_input {
@@ -468,24 +527,23 @@ impl Op {
                 Ok(df)
             }
             Op::Ordinal { column: name, output, categories, unknown } => {
-                let ks = keys(&df, name)?;
-                check_unknown(name, &ks, categories, *unknown)?;
-                let index: BTreeMap<&str, i64> =
+                let ks = KeyColumn::of(&df, name)?;
+                check_unknown(name, ks.iter(), categories, *unknown)?;
+                let index: std::collections::HashMap<&str, i64> =
                     categories.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
-                let ca: Int64Chunked =
-                    ks.iter().map(|k| k.as_deref().map(|k| index.get(k).copied().unwrap_or(-1))).collect();
+                let ca: Int64Chunked = ks.iter().map(|k| k.map(|k| index.get(k).copied().unwrap_or(-1))).collect();
                 put(df, ca.with_name(output.as_deref().unwrap_or(name).into()))
             }
             Op::TargetEncode { column: name, outputs, table, prior, unknown, drop_input } => {
-                let ks = keys(&df, name)?;
+                let ks = KeyColumn::of(&df, name)?;
                 let known: Vec<String> = table.keys().cloned().collect();
-                check_unknown(name, &ks, &known, *unknown)?;
+                check_unknown(name, ks.iter(), &known, *unknown)?;
                 let mut df = df;
                 for (j, out) in outputs.iter().enumerate() {
                     let ca: Float64Chunked = ks
                         .iter()
                         .map(|k| {
-                            let row = k.as_ref().and_then(|k| table.get(k)).unwrap_or(prior);
+                            let row = k.and_then(|k| table.get(k)).unwrap_or(prior);
                             row.get(j).copied()
                         })
                         .collect();
@@ -514,11 +572,17 @@ impl Op {
     }
 }
 
-fn check_unknown(name: &str, ks: &[Option<String>], known: &[String], policy: UnknownPolicy) -> Result<()> {
-    if policy == UnknownPolicy::Error
-        && let Some(k) = ks.iter().flatten().find(|k| !known.contains(k))
-    {
-        return Err(unknown_category(name, k, known));
+fn check_unknown<'a>(
+    name: &str,
+    mut ks: impl Iterator<Item = Option<&'a str>>,
+    known: &[String],
+    policy: UnknownPolicy,
+) -> Result<()> {
+    if policy == UnknownPolicy::Error {
+        let known_set: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+        if let Some(k) = ks.find_map(|k| k.filter(|k| !known_set.contains(k))) {
+            return Err(unknown_category(name, k, known));
+        }
     }
     Ok(())
 }
@@ -604,40 +668,90 @@ fn first_failure<'a>(name: &str, pairs: impl Iterator<Item = (Option<&'a str>, b
     Ok(())
 }
 
+/// Null and distinct counts of one column (null counts as one distinct value).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnStats {
+    /// Nulls.
+    pub nulls: usize,
+    /// Distinct values.
+    pub unique: usize,
+}
+
 /// SHA-256 over a frame's logical content: column names, types and values in row order.
 ///
 /// Independent of how the frame is chunked or how a file stores it (row groups, compression,
 /// partitioning), so the same data always has the same version. Columns are hashed in parallel.
 pub fn frame_hash(df: &DataFrame) -> Result<String> {
+    Ok(fingerprint(df, false)?.0)
+}
+
+/// [`frame_hash`] and, in the same pass, every column's null and distinct counts.
+pub fn frame_hash_and_stats(df: &DataFrame) -> Result<(String, Vec<ColumnStats>)> {
+    let (hash, stats) = fingerprint(df, true)?;
+    Ok((hash, stats.into_iter().map(Option::unwrap_or_default).collect()))
+}
+
+type ColumnDigest = ([u8; 32], Option<ColumnStats>);
+
+fn fingerprint(df: &DataFrame, with_stats: bool) -> Result<(String, Vec<Option<ColumnStats>>)> {
     let columns = df.columns();
     let workers = std::thread::available_parallelism().map_or(1, usize::from).min(columns.len().max(1));
-    let per_column: Vec<Result<[u8; 32]>> = std::thread::scope(|scope| {
-        let chunks: Vec<Vec<(usize, &Column)>> =
-            (0..workers).map(|w| columns.iter().enumerate().filter(|(i, _)| i % workers == w).collect()).collect();
+    let per_column: Vec<Result<ColumnDigest>> = std::thread::scope(|scope| {
+        let chunks: Vec<Vec<(usize, &Column)>> = (0..workers)
+            .map(|w| columns.iter().enumerate().filter(|(i, _)| i % workers == w).collect())
+            .collect();
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(|(i, c)| (i, hash_column(c))).collect::<Vec<_>>()))
+            .map(|chunk| {
+                scope.spawn(move || chunk.into_iter().map(|(i, c)| (i, hash_column(c, with_stats))).collect::<Vec<_>>())
+            })
             .collect();
-        let mut out: Vec<(usize, Result<[u8; 32]>)> =
+        let mut out: Vec<(usize, Result<ColumnDigest>)> =
             handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
         out.sort_by_key(|(i, _)| *i);
         out.into_iter().map(|(_, r)| r).collect()
     });
     if per_column.len() != columns.len() {
-        return Err(CoreError::polars(
-            "a hashing thread failed",
-            pl::PolarsError::ComputeError("thread panicked".into()),
-        ));
+        return Err(CoreError::polars("a hashing thread failed", pl::PolarsError::ComputeError("thread panicked".into())));
     }
     let mut total = crate::hash::Hasher::new();
     total.update(format!("rows={};cols={};", df.height(), columns.len()).as_bytes());
+    let mut stats = Vec::with_capacity(columns.len());
     for digest in per_column {
-        total.update(&digest?);
+        let (d, s) = digest?;
+        total.update(&d);
+        stats.push(s);
     }
-    Ok(total.finish_hex())
+    Ok((total.finish_hex(), stats))
 }
 
-fn hash_column(col: &Column) -> Result<[u8; 32]> {
+/// A fast, fixed mixer for counting distinct 64-bit keys (not for anything adversarial).
+#[derive(Default, Clone, Copy)]
+struct MixHasher(u64);
+
+impl std::hash::Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type MixBuild = std::hash::BuildHasherDefault<MixHasher>;
+
+fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
     let mut h = crate::hash::Hasher::new();
     let name = col.name().to_string();
     let t = dtype_of(col.dtype()).ok_or_else(|| CoreError::WrongType {
@@ -651,15 +765,23 @@ fn hash_column(col: &Column) -> Result<[u8; 32]> {
         h.update(buf);
         buf.clear();
     };
+    let mut seen: std::collections::HashSet<u64, MixBuild> = std::collections::HashSet::default();
+    let mut nulls = 0usize;
     let series = col.as_materialized_series();
     macro_rules! numeric {
-        ($ca:expr) => {
+        ($ca:expr, $canon:expr) => {
             for v in $ca.iter() {
                 match v {
-                    None => buf.push(0),
+                    None => {
+                        nulls += 1;
+                        buf.push(0);
+                    }
                     Some(x) => {
                         buf.push(1);
                         buf.extend_from_slice(&x.to_le_bytes());
+                        if with_stats {
+                            seen.insert($canon(x));
+                        }
                     }
                 }
                 if buf.len() > (1 << 16) - 32 {
@@ -677,6 +799,13 @@ fn hash_column(col: &Column) -> Result<[u8; 32]> {
                     Some(false) => 1,
                     Some(true) => 2,
                 });
+                match v {
+                    None => nulls += 1,
+                    Some(b) if with_stats => {
+                        seen.insert(u64::from(b));
+                    }
+                    Some(_) => {}
+                }
                 if buf.len() > (1 << 16) - 32 {
                     flush(&mut buf, &mut h);
                 }
@@ -684,17 +813,24 @@ fn hash_column(col: &Column) -> Result<[u8; 32]> {
         }
         DType::Int | DType::Date | DType::Datetime => {
             let phys = series.to_physical_repr().cast(&DataType::Int64).map_err(pe(&name))?;
-            numeric!(phys.i64().map_err(pe(&name))?)
+            numeric!(phys.i64().map_err(pe(&name))?, |x: i64| x as u64)
         }
         DType::Float => {
             let s = series.cast(&DataType::Float64).map_err(pe(&name))?;
-            numeric!(s.f64().map_err(pe(&name))?)
+            // One NaN and one zero, so that equal numbers count once.
+            let canon = |x: f64| if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() };
+            numeric!(s.f64().map_err(pe(&name))?, canon)
         }
         DType::Str => {
             let s = series.cast(&DataType::String).map_err(pe(&name))?;
-            for v in s.str().map_err(pe(&name))?.iter() {
+            let mut distinct: std::collections::HashSet<&str> = std::collections::HashSet::new();
+            let text = s.str().map_err(pe(&name))?;
+            for v in text.iter() {
                 match v {
-                    None => buf.push(0),
+                    None => {
+                        nulls += 1;
+                        buf.push(0);
+                    }
                     Some(x) => {
                         buf.push(1);
                         buf.extend_from_slice(&(x.len() as u64).to_le_bytes());
@@ -704,16 +840,93 @@ fn hash_column(col: &Column) -> Result<[u8; 32]> {
                         } else {
                             buf.extend_from_slice(x.as_bytes());
                         }
+                        if with_stats {
+                            distinct.insert(x);
+                        }
                     }
                 }
                 if buf.len() > (1 << 16) - (1 << 15) - 32 {
                     flush(&mut buf, &mut h);
                 }
             }
+            if with_stats {
+                let unique = distinct.len() + usize::from(nulls > 0);
+                flush(&mut buf, &mut h);
+                return Ok((h.finish(), Some(ColumnStats { nulls, unique })));
+            }
         }
     }
     flush(&mut buf, &mut h);
-    Ok(h.finish())
+    let stats = with_stats.then(|| ColumnStats { nulls, unique: seen.len() + usize::from(nulls > 0) });
+    Ok((h.finish(), stats))
+}
+
+/// Whether two cells of a column hold the same value (nulls equal nulls, NaN equals NaN).
+fn same_cell(col: &Column, i: usize, j: usize) -> bool {
+    match (col.get(i), col.get(j)) {
+        (Ok(a), Ok(b)) => match (a.extract::<f64>(), b.extract::<f64>()) {
+            (Some(x), Some(y)) if x.is_nan() && y.is_nan() => true,
+            _ => a == b,
+        },
+        _ => false,
+    }
+}
+
+/// Indices of the rows to keep when dropping duplicates, in row order. Rows are grouped by a
+/// hash of all their cells, and rows that share a hash are compared cell by cell, so a hash
+/// collision never merges different rows.
+fn distinct_rows(mut keys: DataFrame, keep: Keep) -> Result<Vec<usize>> {
+    const NONE: u32 = u32::MAX;
+    struct Group {
+        rep: usize,
+        count: usize,
+        next: u32,
+    }
+    let n = keys.height();
+    let hashes = keys.hash_rows(None).map_err(pe("cannot hash rows"))?;
+    let hashes: Vec<u64> = hashes.into_no_null_iter().collect();
+    let same_row = |i: usize, j: usize| keys.columns().iter().all(|c| same_cell(c, i, j));
+    // First group per hash; groups that share a hash (a collision) are chained through `next`.
+    let mut head: std::collections::HashMap<u64, u32, MixBuild> =
+        std::collections::HashMap::with_capacity_and_hasher(n, MixBuild::default());
+    let mut groups: Vec<Group> = Vec::with_capacity(n);
+    let mut group_of = vec![0u32; n];
+    let order: Box<dyn Iterator<Item = usize>> = match keep {
+        Keep::Last => Box::new((0..n).rev()),
+        _ => Box::new(0..n),
+    };
+    for i in order {
+        let new_group = u32::try_from(groups.len()).unwrap_or(NONE);
+        let mut g = *head.entry(hashes[i]).or_insert(new_group);
+        if g == new_group {
+            groups.push(Group { rep: i, count: 1, next: NONE });
+            group_of[i] = g;
+            continue;
+        }
+        loop {
+            if same_row(groups[g as usize].rep, i) {
+                groups[g as usize].count += 1;
+                break;
+            }
+            if groups[g as usize].next == NONE {
+                groups[g as usize].next = new_group;
+                groups.push(Group { rep: i, count: 1, next: NONE });
+                g = new_group;
+                break;
+            }
+            g = groups[g as usize].next;
+        }
+        group_of[i] = g;
+    }
+    Ok((0..n)
+        .filter(|&i| {
+            let group = &groups[group_of[i] as usize];
+            match keep {
+                Keep::First | Keep::Last => group.rep == i,
+                Keep::None => group.count == 1,
+            }
+        })
+        .collect())
 }
 
 /// A polars literal of a value, typed as the frame path stores it.

@@ -23,6 +23,24 @@ pub fn sorted(mut values: Vec<f64>) -> Vec<f64> {
     values
 }
 
+/// The `q` quantile (0..=1) of unsorted values, linear interpolation, in linear time (the values
+/// are reordered). The same result as [`quantile`] on the sorted values.
+pub fn quantile_of(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let pos = q.clamp(0.0, 1.0) * (values.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let frac = pos - lo as f64;
+    let (_, at, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    let low = *at;
+    if frac == 0.0 || above.is_empty() {
+        return Some(low);
+    }
+    let high = above.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
+    Some(low + (high - low) * frac)
+}
+
 /// The `q` quantile (0..=1) of sorted values with linear interpolation (pandas' default);
 /// `None` when empty.
 pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
@@ -92,6 +110,11 @@ mod tests {
         let s = sorted(vec![4.0, 1.0, 3.0, 2.0]);
         assert_eq!(quantile(&s, 0.5), Some(2.5));
         assert_eq!(quantile(&s, 0.25), Some(1.75));
+        for q in [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0] {
+            let mut unsorted = vec![4.0, 1.0, 3.0, 2.0, 9.5, -1.0];
+            let sorted_copy = sorted(unsorted.clone());
+            assert_eq!(quantile_of(&mut unsorted, q), quantile(&sorted_copy, q), "q = {q}");
+        }
         assert_eq!(std_dev(&[1.0, 3.0]), Some(1.0));
         let m = mode(&[
             Value::Str("b".into()),

@@ -93,69 +93,98 @@ impl Shape {
         Ok(())
     }
 
+    /// Whether the next byte starts a record with no pending state, so a whole line can be
+    /// taken at once.
+    fn at_clean_record_start(&self) -> bool {
+        self.at_record_start && !self.in_quotes && !self.maybe_close && self.skip_lines == 0 && !self.in_comment
+    }
+
     fn feed(&mut self, bytes: &[u8], path: &Path) -> Result<()> {
-        for &b in bytes {
-            if b == b'\n' && !self.in_quotes {
-                self.maybe_close = false;
-                self.line += 1;
-                if self.skip_lines > 0 {
-                    self.skip_lines -= 1;
-                    self.record_line = self.line;
-                    continue;
-                }
-                if self.in_comment {
-                    self.in_comment = false;
-                    self.at_record_start = true;
-                    self.record_line = self.line;
-                    continue;
-                }
-                self.end_record(path)?;
-                continue;
-            }
-            if self.skip_lines > 0 || self.in_comment {
-                continue;
-            }
-            if b == b'\n' {
-                self.line += 1;
-            }
-            if self.at_record_start && Some(b) == self.comment && !self.in_quotes {
-                self.in_comment = true;
-                continue;
-            }
-            if b != b'\r' {
-                self.at_record_start = false;
-                self.record_has_content = true;
-            }
-            if self.maybe_close {
-                self.maybe_close = false;
-                if Some(b) == self.quote {
-                    // A doubled quote inside quotes is a literal quote.
-                    continue;
-                }
-                self.in_quotes = false;
-                if b == b'\n' {
-                    // Handled above only when not in quotes; we just left the quotes.
+        let mut i = 0;
+        while i < bytes.len() {
+            // Fast path: a complete line without quotes or comment is one record; count its
+            // delimiters in one vectorized pass instead of stepping through the state machine.
+            if self.at_clean_record_start()
+                && let Some(nl) = memchr::memchr(b'\n', &bytes[i..])
+            {
+                let line = &bytes[i..i + nl];
+                let quoted = self.quote.is_some_and(|q| memchr::memchr(q, line).is_some());
+                let commented = self.comment.is_some_and(|c| line.first() == Some(&c));
+                if !quoted && !commented {
+                    self.record_has_content = line.iter().any(|&b| b != b'\r');
+                    self.fields = 1 + line.iter().filter(|&&b| b == self.delimiter).count();
+                    self.line += 1;
                     self.end_record(path)?;
+                    i += nl + 1;
                     continue;
                 }
             }
-            if self.in_quotes {
-                if Some(b) == self.quote {
-                    self.maybe_close = true;
-                }
-                continue;
-            }
-            if b == self.delimiter {
-                self.fields += 1;
-                self.at_field_start = true;
-                continue;
-            }
-            if Some(b) == self.quote && self.at_field_start {
-                self.in_quotes = true;
-                self.quote_line = self.line;
-            }
-            self.at_field_start = false;
+            self.step(bytes[i], path)?;
+            i += 1;
         }
+        Ok(())
+    }
+
+    /// The state machine, one byte at a time: quotes, doubled quotes, comments, skipped lines.
+    fn step(&mut self, b: u8, path: &Path) -> Result<()> {
+        if b == b'\n' && !self.in_quotes {
+            self.maybe_close = false;
+            self.line += 1;
+            if self.skip_lines > 0 {
+                self.skip_lines -= 1;
+                self.record_line = self.line;
+                return Ok(());
+            }
+            if self.in_comment {
+                self.in_comment = false;
+                self.at_record_start = true;
+                self.record_line = self.line;
+                return Ok(());
+            }
+            return self.end_record(path);
+        }
+        if self.skip_lines > 0 || self.in_comment {
+            return Ok(());
+        }
+        if b == b'\n' {
+            self.line += 1;
+        }
+        if self.at_record_start && Some(b) == self.comment && !self.in_quotes {
+            self.in_comment = true;
+            return Ok(());
+        }
+        if b != b'\r' {
+            self.at_record_start = false;
+            self.record_has_content = true;
+        }
+        if self.maybe_close {
+            self.maybe_close = false;
+            if Some(b) == self.quote {
+                // A doubled quote inside quotes is a literal quote.
+                return Ok(());
+            }
+            self.in_quotes = false;
+            if b == b'\n' {
+                // The quote closed just before the end of the record.
+                return self.end_record(path);
+            }
+        }
+        if self.in_quotes {
+            if Some(b) == self.quote {
+                self.maybe_close = true;
+            }
+            return Ok(());
+        }
+        if b == self.delimiter {
+            self.fields += 1;
+            self.at_field_start = true;
+            return Ok(());
+        }
+        if Some(b) == self.quote && self.at_field_start {
+            self.in_quotes = true;
+            self.quote_line = self.line;
+        }
+        self.at_field_start = false;
         Ok(())
     }
 

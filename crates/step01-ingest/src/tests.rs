@@ -347,3 +347,57 @@ fn source_config_yaml_rejects_unknown_keys_with_line() {
     let parsed: SourceConfig = mlops_core::config::parse_yaml(text, Path::new("d.yaml")).unwrap();
     assert!(matches!(parsed, SourceConfig::Excel(ExcelSource { sheet: SheetRef::Name(_), .. })));
 }
+
+mod scanner {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A field as CSV text: quoted (with doubled quotes) when it holds a delimiter, quote or newline.
+    fn encode(field: &str) -> String {
+        if field.contains([',', '"', '\n']) { format!("\"{}\"", field.replace('"', "\"\"")) } else { field.to_string() }
+    }
+
+    fn record() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec("[ab,\"\\n ]{0,4}", 1..5)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// The pre-pass finds the first record whose field count differs from the header's, on the
+        /// line where it starts; when there is none, polars reads every record.
+        #[test]
+        fn pre_pass_finds_ragged_records_and_agrees_with_polars(records in prop::collection::vec(record(), 1..12)) {
+            // Fields must not all be empty, or a one-field record would be a blank line.
+            let records: Vec<Vec<String>> = records
+                .into_iter()
+                .map(|r| if r.len() == 1 && r[0].is_empty() { vec!["x".to_string()] } else { r })
+                .collect();
+            let mut text = String::new();
+            let mut starts = Vec::new();
+            for r in &records {
+                starts.push(1 + text.matches('\n').count());
+                text.push_str(&r.iter().map(|f| encode(f)).collect::<Vec<_>>().join(","));
+                text.push('\n');
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = write(dir.path(), "p.csv", text.as_bytes());
+            let expected = records[0].len();
+            let bad = records.iter().position(|r| r.len() != expected);
+            let opts = CsvSource { null_values: vec![], ..csv(&path) };
+            match (bad, read_csv(opts)) {
+                (Some(i), Err(IngestError::Ragged { line, found, .. })) => {
+                    prop_assert_eq!(line, starts[i]);
+                    prop_assert_eq!(found, records[i].len());
+                }
+                (None, Ok(got)) => {
+                    prop_assert_eq!(got.frame.height(), records.len() - 1);
+                    prop_assert_eq!(got.frame.width(), expected);
+                }
+                (None, Err(e)) if e.to_string().contains("duplicate") || e.to_string().contains("empty") => {}
+                (b, other) => prop_assert!(false, "bad record {:?}, got {:?}\n{:?}", b, other.map(|i| i.frame), text),
+            }
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use mlops_core::frame::{Stage, column_names, column_values, dtype_of};
+use mlops_core::frame::{self, Stage, column_names, column_values, dtype_of};
 use mlops_core::ops::{CastTo, FillDirection, Op, parse_date, parse_datetime};
 use mlops_core::{DType, Scalar, Value, stats};
 use polars::prelude::DataFrame;
@@ -82,22 +82,25 @@ fn require(df: &DataFrame, key: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn values(df: &DataFrame, name: &str) -> Result<Vec<Value>> {
-    Ok(column_values(df.column(name).map_err(|_| mlops_core::CoreError::missing_column(name, column_names(df)))?)?)
-}
-
 fn numbers(df: &DataFrame, key: &str, name: &str) -> Result<Vec<f64>> {
     let t = df.column(name).ok().and_then(|c| dtype_of(c.dtype()));
     if !t.is_some_and(DType::is_numeric) {
         return Err(CleanError::Invalid {
             key: format!("{key}.{name}"),
-            message: format!(
-                "needs a numeric column; `{name}` is {}",
-                t.map_or_else(|| "unsupported".into(), |t| t.to_string())
-            ),
+            message: format!("needs a numeric column; `{name}` is {}", t.map_or_else(|| "unsupported".into(), |t| t.to_string())),
         });
     }
-    Ok(stats::finite_numbers(&values(df, name)?))
+    Ok(frame::numbers(df, name)?)
+}
+
+/// The first (or last) non-null value of a column.
+fn edge_value(df: &DataFrame, name: &str, last: bool) -> Result<Option<Value>> {
+    let col = frame::column(df, name)?.drop_nulls();
+    if col.is_empty() {
+        return Ok(None);
+    }
+    let at = if last { col.len() as i64 - 1 } else { 0 };
+    Ok(column_values(&col.slice(at, 1))?.into_iter().next())
 }
 
 fn no_values(key: &str, name: &str, what: &str) -> CleanError {
@@ -132,21 +135,14 @@ fn constant_for(df: &DataFrame, name: &str, c: &Scalar) -> Result<Value> {
 fn group_fill(df: &DataFrame, name: &str, by: &str, use_median: bool) -> Result<(BTreeMap<String, Value>, Value)> {
     let key = "missing.fill";
     let target = numbers(df, key, name)?;
-    let learn = |mut xs: Vec<f64>| {
-        if use_median {
-            xs = stats::sorted(xs);
-            stats::quantile(&xs, 0.5)
-        } else {
-            stats::mean(&xs)
-        }
-    };
+    let learn = |mut xs: Vec<f64>| if use_median { stats::quantile_of(&mut xs, 0.5) } else { stats::mean(&xs) };
     let what = if use_median { "median" } else { "mean" };
     let fallback = learn(target).ok_or_else(|| no_values(key, name, what))?;
-    let groups = values(df, by)?;
-    let vals = values(df, name)?;
+    let groups = frame::keys(df, by)?;
+    let vals = frame::f64_column(df, name)?;
     let mut per_group: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (g, v) in groups.iter().zip(&vals) {
-        if let (Some(k), Some(x)) = (g.key(), v.as_f64())
+    for (g, x) in groups.into_iter().zip(vals.iter()) {
+        if let (Some(k), Some(x)) = (g, x)
             && !x.is_nan()
         {
             per_group.entry(k).or_default().push(x);
@@ -195,8 +191,9 @@ impl CleanParams {
         let mut ops = Vec::new();
         let mut report = CleanReport { rows_in: df.height(), ..CleanReport::default() };
         let apply = |df: DataFrame, op: Op, ops: &mut Vec<Op>| -> Result<DataFrame> {
-            tracing::debug!(op = %op.describe(), "clean");
+            let started = std::time::Instant::now();
             let out = op.apply_frame(df, Stage::Training)?;
+            tracing::debug!(op = %op.describe(), ms = started.elapsed().as_secs_f64() * 1e3, "clean");
             ops.push(op);
             Ok(out)
         };
@@ -221,10 +218,7 @@ impl CleanParams {
                 report.coerced.insert(name.clone(), coerced);
             }
             if *spec == TypeSpec::Categorical {
-                let mut cats: Vec<String> = values(&df, name)?.iter().filter_map(Value::key).collect();
-                cats.sort();
-                cats.dedup();
-                report.categories.insert(name.clone(), cats);
+                report.categories.insert(name.clone(), frame::categories(&df, name)?);
             }
         }
 
@@ -277,12 +271,11 @@ impl CleanParams {
                     (Op::FillNull { column: name.clone(), value: Value::Float(m) }, format!("mean {m}"))
                 }
                 Fill::Median => {
-                    let xs = stats::sorted(numbers(&df, key, name)?);
-                    let m = stats::quantile(&xs, 0.5).ok_or_else(|| no_values(key, name, "median"))?;
+                    let m = stats::quantile_of(&mut numbers(&df, key, name)?, 0.5).ok_or_else(|| no_values(key, name, "median"))?;
                     (Op::FillNull { column: name.clone(), value: Value::Float(m) }, format!("median {m}"))
                 }
                 Fill::Mode => {
-                    let m = stats::mode(&values(&df, name)?).ok_or_else(|| no_values(key, name, "mode"))?;
+                    let m = frame::mode(&df, name)?.ok_or_else(|| no_values(key, name, "mode"))?;
                     let described = format!("mode {m}");
                     (Op::FillNull { column: name.clone(), value: m }, described)
                 }
@@ -299,14 +292,9 @@ impl CleanParams {
                     (Op::FillNullByGroup { column: name.clone(), by: by.clone(), values, fallback }, described)
                 }
                 Fill::Forward | Fill::Backward => {
-                    let vals = values(&df, name)?;
-                    let non_null = vals.iter().filter(|v| !v.is_null());
-                    let (direction, fallback) = if *fill == Fill::Forward {
-                        (FillDirection::Forward, non_null.clone().next_back())
-                    } else {
-                        (FillDirection::Backward, non_null.clone().next())
-                    };
-                    let fallback = fallback.cloned().ok_or_else(|| no_values(key, name, "fill value"))?;
+                    let forward = *fill == Fill::Forward;
+                    let direction = if forward { FillDirection::Forward } else { FillDirection::Backward };
+                    let fallback = edge_value(&df, name, forward)?.ok_or_else(|| no_values(key, name, "fill value"))?;
                     let described = format!("{direction:?} fill").to_lowercase();
                     (Op::FillSequence { column: name.clone(), direction, fallback }, described)
                 }
@@ -320,8 +308,8 @@ impl CleanParams {
             let xs = numbers(&df, "outliers", name)?;
             let (lower, upper) = match outliers.method {
                 OutlierMethod::Iqr { k } => {
-                    let sorted = stats::sorted(xs.clone());
-                    let (q1, q3) = (stats::quantile(&sorted, 0.25), stats::quantile(&sorted, 0.75));
+                    let mut work = xs.clone();
+                    let (q1, q3) = (stats::quantile_of(&mut work, 0.25), stats::quantile_of(&mut work, 0.75));
                     let (q1, q3) = q1.zip(q3).ok_or_else(|| no_values("outliers", name, "quartile"))?;
                     (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
                 }

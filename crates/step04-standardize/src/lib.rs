@@ -392,7 +392,9 @@ impl StandardizeParams {
         let mut ops = Vec::new();
         let mut report = StandardizeReport::default();
         let apply = |df: DataFrame, op: Op, ops: &mut Vec<Op>| -> Result<DataFrame> {
+            let started = std::time::Instant::now();
             let out = op.apply_frame(df, Stage::Training)?;
+            tracing::debug!(op = %op.describe(), ms = started.elapsed().as_secs_f64() * 1e3, "standardize");
             ops.push(op);
             Ok(out)
         };

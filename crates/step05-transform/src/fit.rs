@@ -1,8 +1,8 @@
 //! Fitting transform parameters on training rows and applying them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use mlops_core::frame::{Stage, column_names, column_values, dtype_of, schema_of};
+use mlops_core::frame::{self, Stage, column_names, column_values, dtype_of, schema_of};
 use mlops_core::ops::{Op, UnknownPolicy};
 use mlops_core::{DType, Expr, Value, stats};
 use polars::functions::concat_df_diagonal;
@@ -75,13 +75,11 @@ fn numbers(df: &DataFrame, key: &str, name: &str) -> Result<Vec<f64>> {
             message: format!("`{name}` is {}, not a number", t.map_or_else(|| "unsupported".into(), |t| t.to_string())),
         });
     }
-    Ok(stats::finite_numbers(&column_values(df.column(name).map_err(|e| mlops_core::CoreError::polars(name, e))?)?))
+    Ok(frame::numbers(df, name)?)
 }
 
 fn categories(df: &DataFrame, name: &str) -> Result<Vec<String>> {
-    let values = column_values(df.column(name).map_err(|e| mlops_core::CoreError::polars(name, e))?)?;
-    let set: BTreeSet<String> = values.iter().filter_map(Value::key).collect();
-    Ok(set.into_iter().collect())
+    Ok(frame::categories(df, name)?)
 }
 
 fn join(
@@ -268,8 +266,9 @@ impl TransformParams {
         let mut ops = Vec::new();
         let mut report = TransformReport::default();
         let apply = |df: DataFrame, op: Op, ops: &mut Vec<Op>| -> Result<DataFrame> {
-            tracing::debug!(op = %op.describe(), "transform");
+            let started = std::time::Instant::now();
             let out = op.apply_frame(df, Stage::Training)?;
+            tracing::debug!(op = %op.describe(), ms = started.elapsed().as_secs_f64() * 1e3, "transform");
             ops.push(op);
             Ok(out)
         };

@@ -73,6 +73,11 @@ fn metadata_profiles_and_manifest() {
     let mass = m.schema.iter().find(|c| c.name == "mass").unwrap();
     assert_eq!((mass.nulls, mass.unique), (1, 4));
     assert_eq!(m.schema[0].unique, 3);
+    // The same counts as polars gives.
+    let frame = data();
+    for (c, p) in frame.columns().iter().zip(&m.schema) {
+        assert_eq!((p.nulls, p.unique), (c.null_count(), c.n_unique().unwrap()), "{}", p.name);
+    }
     assert_eq!(m.parents, vec!["sha256:abc"]);
     let file = m.files.iter().find(|f| f.path == "data.parquet").unwrap();
     assert_eq!(file.sha256, mlops_core::hash::sha256_file(&out.path.join("data.parquet")).unwrap());
