@@ -14,6 +14,10 @@ use polars::prelude::{Column, CsvWriter, DataFrame, SerWriter};
 use rand_core::Rng;
 use step01_ingest::{CsvSource, Reader, SourceConfig};
 
+// The same allocator as the `mlops` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn rows() -> usize {
     std::env::var("ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(1_000_000)
 }

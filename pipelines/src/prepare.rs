@@ -102,9 +102,11 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
         ingested.insert(name.clone(), got);
     }
     let lineage: Vec<Lineage> = ingested.values().map(|i| i.lineage.clone()).collect();
-    let frame = ingested[&primary].frame.clone();
-    let note = format!("{} source(s), {} bytes", ingested.len(), lineage.iter().map(|l| l.size_bytes).sum::<u64>());
-    let s = summary("ingest", &frame, t, note);
+    // From here on the frames are owned once: the primary one moves through the steps and is
+    // freed as they replace it, the others wait for joins.
+    let mut frames: BTreeMap<String, DataFrame> = ingested.into_iter().map(|(k, v)| (k, v.frame)).collect();
+    let note = format!("{} source(s), {} bytes", frames.len(), lineage.iter().map(|l| l.size_bytes).sum::<u64>());
+    let s = summary("ingest", &frames[&primary], t, note);
     progress.finished(&s);
     steps.push(s);
 
@@ -142,7 +144,6 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     // 2. validate: every schema, every check; any error stops the run before anything is written.
     progress.started("validate");
     let t = Instant::now();
-    let frames: BTreeMap<String, DataFrame> = ingested.iter().map(|(k, v)| (k.clone(), v.frame.clone())).collect();
     let mut validation = BTreeMap::new();
     for (name, schema) in &config.validate {
         let report = step02_validate::validate(&frames[name], schema, &frames)
@@ -162,6 +163,7 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     }
     let checks: usize = validation.values().map(|r| r.checks).sum();
     let failed: usize = validation.values().map(|r| r.failures.len()).sum();
+    let frame = frames.remove(&primary).unwrap_or_default();
     let s = summary("validate", &frame, t, format!("{checks} checks, {failed} warning(s)"));
     progress.finished(&s);
     steps.push(s);
@@ -203,9 +205,9 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     // 5. transform
     progress.started("transform");
     let t = Instant::now();
-    let others: BTreeMap<String, DataFrame> = frames.into_iter().filter(|(k, _)| *k != primary).collect();
     let transformed =
-        config.transform.fit_transform(standardized.frame, &others).map_err(|e| PipelineError::step("transform", e))?;
+        config.transform.fit_transform(standardized.frame, &frames).map_err(|e| PipelineError::step("transform", e))?;
+    drop(frames);
     warnings.extend(transformed.report.warnings.iter().map(|w| format!("transform: {w}")));
     let note = format!(
         "{} op(s); {} join(s), {} encoded, {} scaled",

@@ -309,6 +309,17 @@ impl KeyColumn {
     }
 }
 
+/// Calls `f` with the category keys of a column ([`Value::key`]) in row order, without copying
+/// the text of a text column.
+pub fn with_keys<R>(
+    df: &DataFrame,
+    name: &str,
+    f: impl FnOnce(&mut dyn Iterator<Item = Option<&str>>) -> R,
+) -> Result<R> {
+    let keys = KeyColumn::of(df, name)?;
+    Ok(f(&mut keys.iter()))
+}
+
 /// Category keys of a column, as [`Value::key`] gives them, in row order.
 pub fn keys(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     let col = column(df, name)?;
@@ -376,7 +387,6 @@ impl Op {
                 put(df, column_from_values(name, value.dtype().unwrap_or_else(|| infer_dtype(&out)), &out))
             }
             Op::FillNullByGroup { column: name, by, values: table, fallback } => {
-                let groups = keys(&df, by)?;
                 let numeric =
                     matches!(dtype_of(column(&df, name)?.dtype()), Some(DType::Int | DType::Float | DType::Bool));
                 if let (Value::Float(fb), true) = (fallback, numeric)
@@ -384,18 +394,22 @@ impl Op {
                 {
                     // Numbers filled with float statistics: stay on typed arrays.
                     let xs = f64_column(&df, name)?;
-                    let out: Float64Chunked = xs
+                    let fills: std::collections::HashMap<&str, f64> = table
                         .iter()
-                        .zip(&groups)
-                        .map(|(x, g)| {
-                            x.or_else(|| match g.as_ref().and_then(|k| table.get(k)) {
-                                Some(Value::Float(v)) => Some(*v),
-                                _ => Some(*fb),
-                            })
+                        .filter_map(|(k, v)| match v {
+                            Value::Float(x) => Some((k.as_str(), *x)),
+                            _ => None,
                         })
                         .collect();
+                    let out: Float64Chunked = with_keys(&df, by, |groups| {
+                        xs.iter()
+                            .zip(groups)
+                            .map(|(x, g)| x.or_else(|| Some(g.and_then(|k| fills.get(k).copied()).unwrap_or(*fb))))
+                            .collect()
+                    })?;
                     return put(df, out.with_name(name.as_str().into()));
                 }
+                let groups = keys(&df, by)?;
                 let values = column_values(column(&df, name)?)?;
                 let out: Vec<Value> = values
                     .into_iter()
@@ -559,14 +573,20 @@ impl Op {
                 let names = column_names(&df);
                 let mut checked = expr.clone();
                 checked.check(&|c: &str| schema.get(c).copied(), &names)?;
-                let mut e = checked.to_polars(&|c: &str| schema.get(c).copied());
-                if let Some(t) = dtype {
-                    e = e.cast(polars_dtype(*t));
-                }
-                df.lazy()
+                let e = checked.to_polars(&|c: &str| schema.get(c).copied());
+                let df = df
+                    .lazy()
                     .with_column(e.alias(output.as_str()))
                     .collect()
-                    .map_err(pe(format!("cannot compute `{output} = {expr}`")))
+                    .map_err(pe(format!("cannot compute `{output} = {expr}`")))?;
+                // A float expression whose operands happen to be whole numbers stays float, as
+                // the row path widens it.
+                let out = column(&df, output)?;
+                if *dtype == Some(DType::Float) && matches!(dtype_of(out.dtype()), Some(DType::Int | DType::Bool)) {
+                    let widened = out.cast(&DataType::Float64).map_err(pe(output.as_str()))?;
+                    return put(df, widened);
+                }
+                Ok(df)
             }
         }
     }
@@ -697,9 +717,8 @@ fn fingerprint(df: &DataFrame, with_stats: bool) -> Result<(String, Vec<Option<C
     let columns = df.columns();
     let workers = std::thread::available_parallelism().map_or(1, usize::from).min(columns.len().max(1));
     let per_column: Vec<Result<ColumnDigest>> = std::thread::scope(|scope| {
-        let chunks: Vec<Vec<(usize, &Column)>> = (0..workers)
-            .map(|w| columns.iter().enumerate().filter(|(i, _)| i % workers == w).collect())
-            .collect();
+        let chunks: Vec<Vec<(usize, &Column)>> =
+            (0..workers).map(|w| columns.iter().enumerate().filter(|(i, _)| i % workers == w).collect()).collect();
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
@@ -712,7 +731,10 @@ fn fingerprint(df: &DataFrame, with_stats: bool) -> Result<(String, Vec<Option<C
         out.into_iter().map(|(_, r)| r).collect()
     });
     if per_column.len() != columns.len() {
-        return Err(CoreError::polars("a hashing thread failed", pl::PolarsError::ComputeError("thread panicked".into())));
+        return Err(CoreError::polars(
+            "a hashing thread failed",
+            pl::PolarsError::ComputeError("thread panicked".into()),
+        ));
     }
     let mut total = crate::hash::Hasher::new();
     total.update(format!("rows={};cols={};", df.height(), columns.len()).as_bytes());
@@ -823,7 +845,7 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
         }
         DType::Str => {
             let s = series.cast(&DataType::String).map_err(pe(&name))?;
-            let mut distinct: std::collections::HashSet<&str> = std::collections::HashSet::new();
+            let mut distinct: std::collections::HashSet<&str, MixBuild> = std::collections::HashSet::default();
             let text = s.str().map_err(pe(&name))?;
             for v in text.iter() {
                 match v {

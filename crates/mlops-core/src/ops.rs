@@ -94,26 +94,38 @@ pub enum TextStep {
 
 /// Applies text steps to one string; `None` when the result is null.
 pub fn clean_text(steps: &[TextStep], input: &str) -> Option<String> {
-    let mut s = input.to_string();
+    use std::borrow::Cow;
+    // Trimming narrows a borrowed slice; the other steps work on one owned buffer, in place where
+    // the text is ASCII.
+    let keep = |c: char| c.is_alphanumeric() || c == '_' || c.is_whitespace();
+    let mut s = Cow::Borrowed(input);
     for step in steps {
-        s = match step {
-            TextStep::Trim => s.trim().to_string(),
-            TextStep::Lower => s.to_lowercase(),
-            TextStep::Upper => s.to_uppercase(),
-            TextStep::Title => title_case(&s),
-            TextStep::StripPunctuation => {
-                s.chars().filter(|c| c.is_alphanumeric() || *c == '_' || c.is_whitespace()).collect()
+        match step {
+            TextStep::Trim => {
+                s = match s {
+                    Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+                    Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+                }
             }
-            TextStep::CollapseSpaces => s.split_whitespace().collect::<Vec<_>>().join(" "),
+            TextStep::Lower if s.is_ascii() => s.to_mut().make_ascii_lowercase(),
+            TextStep::Upper if s.is_ascii() => s.to_mut().make_ascii_uppercase(),
+            TextStep::Lower => s = Cow::Owned(s.to_lowercase()),
+            TextStep::Upper => s = Cow::Owned(s.to_uppercase()),
+            TextStep::Title => s = Cow::Owned(title_case(&s)),
+            TextStep::StripPunctuation => {
+                if !s.chars().all(keep) {
+                    s.to_mut().retain(keep);
+                }
+            }
+            TextStep::CollapseSpaces => s = Cow::Owned(s.split_whitespace().collect::<Vec<_>>().join(" ")),
             TextStep::EmptyToNull => {
                 if s.is_empty() {
                     return None;
                 }
-                s
             }
-        };
+        }
     }
-    Some(s)
+    Some(s.into_owned())
 }
 
 /// Python's `str.title()`: a letter after a non-letter is upper case, other letters lower case.
@@ -609,6 +621,7 @@ impl Op {
                 let v = expr.eval_row(row);
                 let v = match (v, dtype) {
                     (Value::Int(i), Some(DType::Float)) => Value::Float(i as f64),
+                    (Value::Bool(b), Some(DType::Float)) => Value::Float(f64::from(u8::from(b))),
                     (v, _) => v,
                 };
                 row.insert(output.clone(), v);

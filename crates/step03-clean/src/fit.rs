@@ -87,7 +87,10 @@ fn numbers(df: &DataFrame, key: &str, name: &str) -> Result<Vec<f64>> {
     if !t.is_some_and(DType::is_numeric) {
         return Err(CleanError::Invalid {
             key: format!("{key}.{name}"),
-            message: format!("needs a numeric column; `{name}` is {}", t.map_or_else(|| "unsupported".into(), |t| t.to_string())),
+            message: format!(
+                "needs a numeric column; `{name}` is {}",
+                t.map_or_else(|| "unsupported".into(), |t| t.to_string())
+            ),
         });
     }
     Ok(frame::numbers(df, name)?)
@@ -138,17 +141,21 @@ fn group_fill(df: &DataFrame, name: &str, by: &str, use_median: bool) -> Result<
     let learn = |mut xs: Vec<f64>| if use_median { stats::quantile_of(&mut xs, 0.5) } else { stats::mean(&xs) };
     let what = if use_median { "median" } else { "mean" };
     let fallback = learn(target).ok_or_else(|| no_values(key, name, what))?;
-    let groups = frame::keys(df, by)?;
     let vals = frame::f64_column(df, name)?;
-    let mut per_group: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (g, x) in groups.into_iter().zip(vals.iter()) {
-        if let (Some(k), Some(x)) = (g, x)
-            && !x.is_nan()
-        {
-            per_group.entry(k).or_default().push(x);
+    let table = frame::with_keys(df, by, |groups| {
+        let mut per_group: std::collections::HashMap<&str, Vec<f64>> = std::collections::HashMap::new();
+        for (g, x) in groups.zip(vals.iter()) {
+            if let (Some(k), Some(x)) = (g, x)
+                && !x.is_nan()
+            {
+                per_group.entry(k).or_default().push(x);
+            }
         }
-    }
-    let table = per_group.into_iter().filter_map(|(k, xs)| Some((k, Value::Float(learn(xs)?)))).collect();
+        per_group
+            .into_iter()
+            .filter_map(|(k, xs)| Some((k.to_string(), Value::Float(learn(xs)?))))
+            .collect::<BTreeMap<String, Value>>()
+    })?;
     Ok((table, Value::Float(fallback)))
 }
 
@@ -271,7 +278,8 @@ impl CleanParams {
                     (Op::FillNull { column: name.clone(), value: Value::Float(m) }, format!("mean {m}"))
                 }
                 Fill::Median => {
-                    let m = stats::quantile_of(&mut numbers(&df, key, name)?, 0.5).ok_or_else(|| no_values(key, name, "median"))?;
+                    let m = stats::quantile_of(&mut numbers(&df, key, name)?, 0.5)
+                        .ok_or_else(|| no_values(key, name, "median"))?;
                     (Op::FillNull { column: name.clone(), value: Value::Float(m) }, format!("median {m}"))
                 }
                 Fill::Mode => {

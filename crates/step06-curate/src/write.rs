@@ -239,7 +239,9 @@ pub fn curate(
         return Err(CurateError::MissingColumn { column: col.clone(), available: column_names(frame) });
     }
     // One parallel pass gives the version and the column profile.
+    let started = std::time::Instant::now();
     let (sha256, stats) = frame_hash_and_stats(frame)?;
+    tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "content hash and column profile");
     let version = sha256[..16].to_string();
     let catalog = Catalog::open(&params.dir);
     let path = catalog.version_dir(&params.name, &version);
@@ -269,7 +271,11 @@ pub fn curate(
     };
     atomic_dir(&path, |tmp| -> Result<()> {
         match &params.partition_by {
-            None => write_parquet(&mut frame.clone(), &tmp.join("data.parquet"), params)?,
+            None => {
+                let started = std::time::Instant::now();
+                write_parquet(&mut frame.clone(), &tmp.join("data.parquet"), params)?;
+                tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "parquet written");
+            }
             Some(col) => {
                 let parts = frame
                     .partition_by_stable([col.as_str()], true)
@@ -287,7 +293,9 @@ pub fn curate(
             }
         }
         pipeline.save(&tmp.join("pipeline.json"))?;
+        let started = std::time::Instant::now();
         manifest(tmp, tmp, &mut metadata.files)?;
+        tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "manifest");
         atomic_write_json(&tmp.join("metadata.json"), &metadata)?;
         Ok(())
     })?;
