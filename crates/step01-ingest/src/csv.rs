@@ -309,7 +309,7 @@ pub(crate) fn open_error(path: &Path, e: std::io::Error) -> IngestError {
     }
 }
 
-fn read_error(path: &Path, e: polars::prelude::PolarsError) -> IngestError {
+pub(crate) fn read_error(path: &Path, e: polars::prelude::PolarsError) -> IngestError {
     IngestError::Read { path: path.to_path_buf(), message: e.to_string() }
 }
 
@@ -379,19 +379,7 @@ pub(crate) fn read(opts: &CsvSource, scan: &Scan, infer_rows: Option<usize>) -> 
                 .map_err(|e| read_error(path, e))?
         }
     };
-    let mut lazy = lazy;
-    if let Some(columns) = &opts.columns {
-        let schema = lazy.collect_schema().map_err(|e| read_error(path, e))?;
-        let available: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-        let missing: Vec<String> = columns.iter().filter(|c| !available.contains(c)).cloned().collect();
-        if !missing.is_empty() {
-            return Err(IngestError::MissingColumns { path: path.to_path_buf(), missing, available });
-        }
-        lazy = lazy.select(columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
-    }
-    if let Some(n) = opts.limit {
-        lazy = lazy.limit(n as u32);
-    }
+    let lazy = crate::project(lazy, path, opts.columns.as_deref(), opts.limit)?;
     // `low_memory` runs the query on polars' streaming engine, which parses in bounded batches.
     lazy.with_streaming(opts.low_memory).collect().map_err(|e| read_error(path, e))
 }

@@ -77,13 +77,19 @@ fn read_parquet(opts: &ParquetSource) -> Result<DataFrame> {
     if !path.is_file() {
         return Err(IngestError::NotFound { path: path.to_path_buf() });
     }
-    let err = |e: polars::prelude::PolarsError| IngestError::Read { path: path.to_path_buf(), message: e.to_string() };
+    let err = |e: polars::prelude::PolarsError| csv::read_error(path, e);
     let path_str = path
         .to_str()
         .ok_or_else(|| IngestError::Read { path: path.to_path_buf(), message: "path is not valid UTF-8".into() })?;
-    let mut lazy = LazyFrame::scan_parquet(PlRefPath::new(path_str), ScanArgsParquet::default()).map_err(err)?;
-    if let Some(columns) = &opts.columns {
-        let schema = lazy.collect_schema().map_err(err)?;
+    let lazy = LazyFrame::scan_parquet(PlRefPath::new(path_str), ScanArgsParquet::default()).map_err(err)?;
+    project(lazy, path, opts.columns.as_deref(), opts.limit)?.collect().map_err(err)
+}
+
+/// Pushes a column selection (`columns:`) and a row limit (`limit:`) into a lazy scan; a column
+/// the source lacks is an error listing the ones it has.
+fn project(mut lazy: LazyFrame, path: &Path, columns: Option<&[String]>, limit: Option<usize>) -> Result<LazyFrame> {
+    if let Some(columns) = columns {
+        let schema = lazy.collect_schema().map_err(|e| csv::read_error(path, e))?;
         let available: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
         let missing: Vec<String> = columns.iter().filter(|c| !available.contains(c)).cloned().collect();
         if !missing.is_empty() {
@@ -91,10 +97,10 @@ fn read_parquet(opts: &ParquetSource) -> Result<DataFrame> {
         }
         lazy = lazy.select(columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
     }
-    if let Some(n) = opts.limit {
-        lazy = lazy.limit(n as u32);
+    if let Some(n) = limit {
+        lazy = lazy.limit(u32::try_from(n).unwrap_or(u32::MAX));
     }
-    lazy.collect().map_err(err)
+    Ok(lazy)
 }
 
 impl Reader for SourceConfig {
