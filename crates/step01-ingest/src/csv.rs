@@ -10,7 +10,7 @@ use mlops_core::frame::polars_dtype;
 use mlops_core::hash::Hasher;
 use polars::prelude::{
     CsvEncoding, CsvReadOptions, DataFrame, Field, IntoLazy, LazyCsvReader, LazyFileListReader, LazyFrame, NullValues,
-    PlRefPath, PlSmallStr, Schema, SerReader, col,
+    PlRefPath, PlSmallStr, Schema, SerReader,
 };
 
 use crate::config::{CsvSource, Encoding};
