@@ -263,3 +263,48 @@ fn each_step_runs_alone_on_files() {
     let bad_ref = p.mlops(&["transform", "data/interim/std.parquet", "--source", "islands"]);
     assert!(!bad_ref.success && bad_ref.stderr.contains("expected NAME=FILE"), "{}", bad_ref.stderr);
 }
+
+#[test]
+fn standalone_steps_reject_bad_input_by_name() {
+    let p = Project::new();
+    p.write("configs/std.yaml", "standardize:\n  column_names: snake_case\n  case: {Species: title}\n");
+    let run = p.mlops(&["standardize", "data/raw/penguins-raw.csv", "--config", "configs/std.yaml"]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("standardize.case: column `Species` not found"), "{}", run.stderr);
+
+    p.write("configs/typo.yaml", "standardise: {}\n");
+    let run = p.mlops(&["standardize", "data/raw/penguins-raw.csv", "--config", "configs/typo.yaml"]);
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("typo.yaml: line 1") && run.stderr.contains("unknown field `standardise`"),
+        "{}",
+        run.stderr
+    );
+
+    let run = p.mlops(&["curate", "data/raw/penguins-raw.csv"]);
+    assert!(!run.success && run.stderr.contains("give --name"), "{}", run.stderr);
+    let run = p.mlops(&["curate", "data/raw/penguins-raw.csv", "--name", "../outside"]);
+    assert!(!run.success && run.stderr.contains("not a valid dataset name"), "{}", run.stderr);
+    let run = p.mlops(&["curate", "data/raw/penguins-raw.csv", "--name", "p", "--partition-by", "Colony"]);
+    assert!(!run.success && run.stderr.contains("partition_by: column `Colony` not found"), "{}", run.stderr);
+    assert!(p.processed_is_empty());
+
+    p.write("data/processed/catalog.json", "{not json");
+    let run = p.mlops(&["data", "list"]);
+    assert!(!run.success && run.stderr.contains("catalog.json"), "{}", run.stderr);
+    let run = p.mlops(&["ingest", "--config", "configs/data.yaml", "--source", "seals"]);
+    assert!(!run.success && run.stderr.contains("no source named `seals`"), "{}", run.stderr);
+}
+
+#[test]
+fn partitioned_curation_from_the_command_line() {
+    let p = Project::new();
+    let run = p.mlops(&["curate", "data/raw/penguins-raw.csv", "--name", "raw", "--partition-by", "Island", "--json"]);
+    assert!(run.success, "{}", run.stderr);
+    let path = run.json()["path"].as_str().unwrap().to_string();
+    for island in ["Biscoe", "Dream", "Torgersen"] {
+        assert!(p.join(&path).join(format!("data/Island={island}/part-0.parquet")).is_file(), "{island}");
+    }
+    let again = p.mlops(&["curate", "data/raw/penguins-raw.csv", "--name", "raw", "--json"]);
+    assert_eq!(again.json()["version"], run.json()["version"], "partitioning must not change the version");
+}

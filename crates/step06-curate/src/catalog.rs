@@ -109,7 +109,7 @@ impl Catalog {
             return self.rebuild();
         }
         let bytes = std::fs::read(&path).map_err(|e| mlops_core::CoreError::io("cannot read", &path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| CurateError::BadMetadata { path, message: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| CurateError::BadCatalog { path, message: e.to_string() })
     }
 
     /// The metadata of the version whose id starts with `query` (`name@version` also accepted).

@@ -75,9 +75,17 @@ pub enum CurateError {
         /// What polars said.
         message: String,
     },
-    /// A metadata file is unreadable.
+    /// A version's metadata file is unreadable.
     #[error("{path}: not a dataset metadata file: {message}")]
     BadMetadata {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The catalog index is unreadable; it can be rebuilt from the version folders.
+    #[error("{path}: unreadable catalog ({message}); delete it and it is rebuilt from the version folders")]
+    BadCatalog {
         /// The file.
         path: PathBuf,
         /// What is wrong.
