@@ -489,8 +489,15 @@ impl Op {
                     df.select(subset.iter().map(String::as_str)).map_err(pe("cannot drop duplicates"))?
                 };
                 let keep_rows = distinct_rows(keys, *keep)?;
-                let idx: pl::IdxCa = keep_rows.into_iter().map(|i| Some(i as pl::IdxSize)).collect();
-                df.take(&idx).map_err(pe("cannot drop duplicates"))
+                if keep_rows.len() == df.height() {
+                    return Ok(df);
+                }
+                let mut mask = vec![false; df.height()];
+                for i in keep_rows {
+                    mask[i] = true;
+                }
+                let mask: BooleanChunked = mask.into_iter().map(Some).collect();
+                df.filter(&mask).map_err(pe("cannot drop duplicates"))
             }
             Op::Text { column: name, steps } => {
                 let col = column(&df, name)?;

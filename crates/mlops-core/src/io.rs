@@ -60,24 +60,42 @@ pub fn atomic_write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<
     atomic_write(path, &text)
 }
 
-/// Builds a directory through `fill` in a temporary sibling and renames it to `path`.
-///
-/// `path` must not exist yet (a directory cannot be renamed over a non-empty one). On failure the
-/// temporary directory is removed and nothing appears under `path`.
-pub fn atomic_dir<F, E>(path: &Path, fill: F) -> std::result::Result<(), E>
+/// Where [`atomic_dir_named`] put a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placed {
+    /// Renamed into place.
+    New(PathBuf),
+    /// A directory of that name already existed; the new one was discarded.
+    Existing(PathBuf),
+}
+
+/// Builds a directory in a temporary folder under `parent` and moves it to the name `fill`
+/// returns, which may depend on what was written (a content hash). If that name already exists,
+/// the new directory is discarded and the existing one kept; on failure nothing remains.
+pub fn atomic_dir_named<F, E>(parent: &Path, fill: F) -> std::result::Result<Placed, E>
 where
-    F: FnOnce(&Path) -> std::result::Result<(), E>,
+    F: FnOnce(&Path) -> std::result::Result<String, E>,
     E: From<CoreError>,
 {
-    ensure_parent(path)?;
-    let tmp = temp_sibling(path);
+    let created_parent = !parent.exists();
+    fs::create_dir_all(parent).map_err(|e| CoreError::io("cannot create directory", parent, e))?;
+    let tmp = temp_sibling(&parent.join("staging"));
     fs::create_dir(&tmp).map_err(|e| CoreError::io("cannot create directory", &tmp, e))?;
-    let outcome = fill(&tmp).and_then(|()| {
-        fs::rename(&tmp, path).map_err(|e| CoreError::io("cannot rename into place", path, e))?;
-        Ok(())
+    let outcome = fill(&tmp).and_then(|name| {
+        let target = parent.join(name);
+        if target.exists() {
+            let _ = fs::remove_dir_all(&tmp);
+            return Ok(Placed::Existing(target));
+        }
+        fs::rename(&tmp, &target).map_err(|e| CoreError::io("cannot rename into place", &target, e))?;
+        Ok(Placed::New(target))
     });
     if outcome.is_err() {
         let _ = fs::remove_dir_all(&tmp);
+        if created_parent {
+            // Only succeeds while empty: a folder this call made for nothing goes too.
+            let _ = fs::remove_dir(parent);
+        }
     }
     outcome
 }
@@ -101,15 +119,36 @@ mod tests {
     }
 
     #[test]
+    fn named_dir_keeps_an_existing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let placed: Result<Placed> = atomic_dir_named(dir.path(), |tmp| {
+            fs::write(tmp.join("a"), b"1").unwrap();
+            Ok("v1".to_string())
+        });
+        assert_eq!(placed.unwrap(), Placed::New(dir.path().join("v1")));
+        let again: Result<Placed> = atomic_dir_named(dir.path(), |tmp| {
+            fs::write(tmp.join("a"), b"2").unwrap();
+            Ok("v1".to_string())
+        });
+        assert_eq!(again.unwrap(), Placed::Existing(dir.path().join("v1")));
+        assert_eq!(fs::read(dir.path().join("v1/a")).unwrap(), b"1");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "staging folder left behind");
+    }
+
+    #[test]
     fn failed_dir_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("v1");
-        let failed: Result<()> = atomic_dir(&target, |tmp| {
+        let parent = dir.path().join("dataset");
+        let failed: Result<Placed> = atomic_dir_named(&parent, |tmp| {
             fs::write(tmp.join("part"), b"x").unwrap();
             Err(CoreError::io("simulated", "y", std::io::Error::other("boom")))
         });
         assert!(failed.is_err());
-        assert!(!target.exists());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{:?}",
+            fs::read_dir(dir.path()).unwrap().collect::<Vec<_>>()
+        );
     }
 }

@@ -25,6 +25,13 @@ pub(crate) struct Scan {
     pub transcoded: Option<Vec<u8>>,
 }
 
+impl Scan {
+    /// Stands for "parse the file as it is" while the real pre-pass is still running.
+    pub(crate) fn untouched() -> Scan {
+        Scan { sha256: String::new(), size: 0, transcoded: None }
+    }
+}
+
 /// Record-shape tracking across buffer boundaries.
 struct Shape {
     delimiter: u8,

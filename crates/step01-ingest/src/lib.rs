@@ -85,6 +85,36 @@ fn read_parquet(opts: &ParquetSource) -> Result<DataFrame> {
     project(lazy, path, opts.columns.as_deref(), opts.limit)?.collect().map_err(err)
 }
 
+/// Reads a CSV source. For UTF-8 files the pre-pass (hash, encoding, record shape) runs beside
+/// polars' parse; its verdict decides: a bad file is an error whatever the parse gave, and a file
+/// with blank lines is parsed again without them.
+fn read_csv(opts: &CsvSource) -> Result<(csv::Scan, DataFrame)> {
+    let parse = |scan: &csv::Scan| match csv::read(opts, scan, Some(opts.infer_schema_rows)) {
+        // A type guess from the first rows can be wrong further down (an int column with a
+        // decimal on row 20,000); read again inferring from every row.
+        Err(IngestError::Read { message, .. }) if message.contains("could not parse") => {
+            tracing::info!(%message, "type inference from the first rows failed; inferring from all rows");
+            csv::read(opts, scan, None)
+        }
+        other => other,
+    };
+    if opts.encoding == Encoding::Latin1 {
+        let scan = csv::scan(opts)?;
+        let frame = parse(&scan)?;
+        return Ok((scan, frame));
+    }
+    let untouched = csv::Scan::untouched();
+    let (scan, parsed) = std::thread::scope(|s| {
+        let scanning = s.spawn(|| csv::scan(opts));
+        let parsed = parse(&untouched);
+        (scanning.join(), parsed)
+    });
+    let scan =
+        scan.map_err(|_| IngestError::Read { path: opts.path.clone(), message: "the pre-pass thread failed".into() })??;
+    let frame = if scan.transcoded.is_some() { parse(&scan)? } else { parsed? };
+    Ok((scan, frame))
+}
+
 /// Pushes a column selection (`columns:`) and a row limit (`limit:`) into a lazy scan; a column
 /// the source lacks is an error listing the ones it has.
 fn project(mut lazy: LazyFrame, path: &Path, columns: Option<&[String]>, limit: Option<usize>) -> Result<LazyFrame> {
@@ -110,16 +140,7 @@ impl Reader for SourceConfig {
         let _guard = span.enter();
         let (frame, size, sha256, uri) = match self {
             SourceConfig::Csv(opts) => {
-                let scan = csv::scan(opts)?;
-                let frame = match csv::read(opts, &scan, Some(opts.infer_schema_rows)) {
-                    // A type guess from the first rows can be wrong further down (an int column
-                    // with a decimal on row 20,000); read again inferring from every row.
-                    Err(IngestError::Read { message, .. }) if message.contains("could not parse") => {
-                        tracing::info!(%message, "type inference from the first rows failed; inferring from all rows");
-                        csv::read(opts, &scan, None)?
-                    }
-                    other => other?,
-                };
+                let (scan, frame) = read_csv(opts)?;
                 (frame, scan.size, scan.sha256, file_uri(path))
             }
             SourceConfig::Excel(opts) => {

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use mlops_core::frame::{ColumnStats, column_names, dtype_of, frame_hash_and_stats};
-use mlops_core::io::{atomic_dir, atomic_write_json};
+use mlops_core::io::{Placed, atomic_dir_named, atomic_write_json};
 use mlops_core::{DType, FeaturePipeline, Value};
 use polars::polars_utils::compression::ZstdLevel;
 use polars::prelude::{DataFrame, ParquetCompression, ParquetWriter};
@@ -189,6 +189,27 @@ fn partition_dir(column: &str, value: &Value) -> String {
     format!("{column}={safe}")
 }
 
+/// Writes the data files of a version: one Parquet file, or one per partition value.
+fn write_data(frame: &DataFrame, dir: &Path, params: &CurateParams) -> Result<()> {
+    let Some(col) = &params.partition_by else {
+        return write_parquet(&mut frame.clone(), &dir.join("data.parquet"), params);
+    };
+    let parts = frame
+        .partition_by_stable([col.as_str()], true)
+        .map_err(|e| CurateError::Write { path: dir.to_path_buf(), message: e.to_string() })?;
+    for mut part in parts {
+        let key = part
+            .column(col)
+            .ok()
+            .and_then(|c| mlops_core::frame::column_values(&c.head(Some(1))).ok())
+            .and_then(|v| v.into_iter().next())
+            .unwrap_or(Value::Null);
+        let file = dir.join("data").join(partition_dir(col, &key)).join("part-0.parquet");
+        write_parquet(&mut part, &file, params)?;
+    }
+    Ok(())
+}
+
 fn profile(df: &DataFrame, stats: &[ColumnStats]) -> Vec<ColumnProfile> {
     df.columns()
         .iter()
@@ -238,68 +259,64 @@ pub fn curate(
     {
         return Err(CurateError::MissingColumn { column: col.clone(), available: column_names(frame) });
     }
-    // One parallel pass gives the version and the column profile.
-    let started = std::time::Instant::now();
-    let (sha256, stats) = frame_hash_and_stats(frame)?;
-    tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "content hash and column profile");
-    let version = sha256[..16].to_string();
     let catalog = Catalog::open(&params.dir);
-    let path = catalog.version_dir(&params.name, &version);
-    if path.join("metadata.json").is_file() {
-        let metadata = catalog.read_metadata(&path.join("metadata.json"))?;
-        tracing::info!(%version, "same data as an existing version; nothing written");
-        catalog.rebuild()?;
-        return Ok(Curated { metadata, path, reused: true });
-    }
-    let mut metadata = Metadata {
-        format_version: METADATA_FORMAT_VERSION,
-        name: params.name.clone(),
-        version: version.clone(),
-        sha256,
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        rows: frame.height(),
-        columns: frame.width(),
-        schema: profile(frame, &stats),
-        partition_by: params.partition_by.clone(),
-        files: Vec::new(),
-        sources: provenance.sources.clone(),
-        parents: provenance.parents.clone(),
-        config_sha256: provenance.config_sha256.clone(),
-        run_key: provenance.run_key.clone(),
-        pipeline_ops: pipeline.len(),
-        steps: provenance.steps.clone(),
-    };
-    atomic_dir(&path, |tmp| -> Result<()> {
-        match &params.partition_by {
-            None => {
-                let started = std::time::Instant::now();
-                write_parquet(&mut frame.clone(), &tmp.join("data.parquet"), params)?;
-                tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "parquet written");
-            }
-            Some(col) => {
-                let parts = frame
-                    .partition_by_stable([col.as_str()], true)
-                    .map_err(|e| CurateError::Write { path: tmp.to_path_buf(), message: e.to_string() })?;
-                for mut part in parts {
-                    let key = part
-                        .column(col)
-                        .ok()
-                        .and_then(|c| mlops_core::frame::column_values(&c.head(Some(1))).ok())
-                        .and_then(|v| v.into_iter().next())
-                        .unwrap_or(Value::Null);
-                    let file = tmp.join("data").join(partition_dir(col, &key)).join("part-0.parquet");
-                    write_parquet(&mut part, &file, params)?;
-                }
-            }
-        }
-        pipeline.save(&tmp.join("pipeline.json"))?;
+    let mut built: Option<Metadata> = None;
+    // The data is written while the content hash (the version) and the column profile are
+    // computed beside it; the folder gets its name once the hash is known.
+    let placed = atomic_dir_named(&params.dir.join(&params.name), |tmp| -> Result<String> {
         let started = std::time::Instant::now();
+        let (hashed, written) = std::thread::scope(|s| {
+            let hashing = s.spawn(|| frame_hash_and_stats(frame));
+            let written = write_data(frame, tmp, params);
+            (hashing.join(), written)
+        });
+        written?;
+        let (sha256, stats) = hashed.map_err(|_| CurateError::Write {
+            path: tmp.to_path_buf(),
+            message: "the hashing thread failed".into(),
+        })??;
+        tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "data written, hashed and profiled");
+        let version = sha256[..16].to_string();
+        if catalog.version_dir(&params.name, &version).join("metadata.json").is_file() {
+            return Ok(version);
+        }
+        let mut metadata = Metadata {
+            format_version: METADATA_FORMAT_VERSION,
+            name: params.name.clone(),
+            version: version.clone(),
+            sha256,
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            rows: frame.height(),
+            columns: frame.width(),
+            schema: profile(frame, &stats),
+            partition_by: params.partition_by.clone(),
+            files: Vec::new(),
+            sources: provenance.sources.clone(),
+            parents: provenance.parents.clone(),
+            config_sha256: provenance.config_sha256.clone(),
+            run_key: provenance.run_key.clone(),
+            pipeline_ops: pipeline.len(),
+            steps: provenance.steps.clone(),
+        };
+        pipeline.save(&tmp.join("pipeline.json"))?;
         manifest(tmp, tmp, &mut metadata.files)?;
-        tracing::debug!(ms = started.elapsed().as_secs_f64() * 1e3, "manifest");
         atomic_write_json(&tmp.join("metadata.json"), &metadata)?;
-        Ok(())
+        built = Some(metadata);
+        Ok(version)
     })?;
+    let (path, reused) = match placed {
+        Placed::New(path) => (path, false),
+        Placed::Existing(path) => (path, true),
+    };
+    let metadata = match built.filter(|_| !reused) {
+        Some(m) => m,
+        None => {
+            tracing::info!(path = %path.display(), "same data as an existing version; nothing written");
+            catalog.read_metadata(&path.join("metadata.json"))?
+        }
+    };
+    let version = metadata.version.clone();
     catalog.rebuild()?;
     tracing::info!(%version, path = %path.display(), "curated");
-    Ok(Curated { metadata, path, reused: false })
+    Ok(Curated { metadata, path, reused })
 }
