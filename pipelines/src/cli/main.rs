@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// From raw tabular data to a production model, one step or one run at a time.
 #[derive(Parser)]
-#[command(name = "mlops", version, about, long_about = None)]
+#[command(name = "mlops", version, about = "From raw tabular data to a production model: the steps of the MLOps workflow, one at a time or as runs.", long_about = None)]
 pub struct Cli {
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
