@@ -252,6 +252,18 @@ fn put(mut df: DataFrame, col: impl IntoColumn) -> Result<DataFrame> {
     Ok(df)
 }
 
+/// Why a column cannot be used as numbers (`` `name` is string, not a number ``), or `None` when it
+/// can: the message steps put under their config key.
+pub fn not_numeric(df: &DataFrame, name: &str) -> Option<String> {
+    let t = df.column(name).ok().map(|c| (dtype_of(c.dtype()), c.dtype().to_string()));
+    match t {
+        Some((Some(t), _)) if t.is_numeric() => None,
+        Some((Some(t), _)) => Some(format!("`{name}` is {t}, not a number")),
+        Some((None, storage)) => Some(format!("`{name}` is {storage}, not a number")),
+        None => Some(format!("column `{name}` not found")),
+    }
+}
+
 /// The non-null, non-NaN numbers of a numeric column (booleans read 0/1), for fitting statistics.
 pub fn numbers(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     Ok(f64_column(df, name)?.iter().flatten().filter(|x| !x.is_nan()).collect())

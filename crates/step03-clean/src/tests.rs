@@ -118,7 +118,7 @@ fn bad_config_names_key_and_column() {
     let err = params("missing:\n  fill:\n    salry: median\n").fit_transform(staff()).unwrap_err();
     assert!(err.to_string().starts_with("clean.missing.fill: column `salry` not found"), "{err}");
     let err = params("missing:\n  fill:\n    dept: mean\n").fit_transform(staff()).unwrap_err();
-    assert!(err.to_string().contains("clean.missing.fill.dept: needs a numeric column; `dept` is string"), "{err}");
+    assert!(err.to_string().contains("clean.missing.fill.dept: `dept` is string, not a number"), "{err}");
     let err = params("missing:\n  drop_columns_over: 1.5\n").fit_transform(staff()).unwrap_err();
     assert!(err.to_string().contains("clean.missing.drop_columns_over: 1.5 is not a fraction"), "{err}");
     let err = mlops_core::config::parse_yaml::<CleanParams>("missing:\n  fill:\n    a: average\n", Path::new("c.yaml"))

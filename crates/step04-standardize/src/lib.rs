@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use mlops_core::frame::{Stage, column_names, column_values, dtype_of};
+use mlops_core::frame::{Stage, column_names, dtype_of};
 use mlops_core::ops::{CastTo, OnError, Op, TextStep, Unmapped};
 use mlops_core::{DType, Scalar, Value};
 use polars::prelude::DataFrame;
@@ -473,20 +473,10 @@ impl StandardizeParams {
 }
 
 fn numeric(df: &DataFrame, key: &str, name: &str) -> Result<()> {
-    let t = df.column(name).ok().and_then(|c| dtype_of(c.dtype()));
-    if t.is_some_and(DType::is_numeric) {
-        return Ok(());
+    match mlops_core::frame::not_numeric(df, name) {
+        None => Ok(()),
+        Some(message) => Err(StandardizeError::Invalid { key: format!("{key}.{name}"), message }),
     }
-    let sample =
-        df.column(name).ok().and_then(|c| column_values(&c.head(Some(1))).ok()).and_then(|v| v.first().cloned());
-    Err(StandardizeError::Invalid {
-        key: format!("{key}.{name}"),
-        message: format!(
-            "`{name}` is {}, not a number{}",
-            t.map_or_else(|| "?".into(), |t| t.to_string()),
-            sample.map(|v| format!(" (e.g. {v:?})")).unwrap_or_default()
-        ),
-    })
 }
 
 #[cfg(test)]

@@ -68,12 +68,8 @@ fn require(df: &DataFrame, key: &str, column: &str) -> Result<()> {
 }
 
 fn numbers(df: &DataFrame, key: &str, name: &str) -> Result<Vec<f64>> {
-    let t = df.column(name).ok().and_then(|c| dtype_of(c.dtype()));
-    if !t.is_some_and(DType::is_numeric) {
-        return Err(TransformError::Invalid {
-            key: format!("{key}.{name}"),
-            message: format!("`{name}` is {}, not a number", t.map_or_else(|| "unsupported".into(), |t| t.to_string())),
-        });
+    if let Some(message) = frame::not_numeric(df, name) {
+        return Err(TransformError::Invalid { key: format!("{key}.{name}"), message });
     }
     Ok(frame::numbers(df, name)?)
 }
