@@ -118,6 +118,8 @@ fn bad_config_names_file_key_and_line() {
     fails_cleanly(&p, &cfg, &["variant.yaml", "line 57", "key `clean.duplicate`", "unknown field `duplicate`"]);
     let cfg = p.config_with("rows: {min: 100}", "rows: {min: many}");
     fails_cleanly(&p, &cfg, &["variant.yaml", "key `validate.penguins.rows.min`", "invalid type"]);
+    let cfg = p.config_with("    Clutch Completion: bool", "    Clutch Completion: boolean");
+    fails_cleanly(&p, &cfg, &["key `clean.types.Clutch Completion`", "unknown variant `boolean`"]);
     let cfg = p.config_with("primary: penguins", "primary: pinguins");
     fails_cleanly(&p, &cfg, &["key `primary`", "no source named `pinguins`"]);
     let missing = p.mlops(&["prepare", "--config", "configs/nope.yaml"]);

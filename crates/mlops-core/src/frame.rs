@@ -9,7 +9,6 @@ use polars::prelude::{
     IntoColumn, IntoLazy, IntoSeries, PlSmallStr, Series, StringChunked, TimeUnit,
 };
 
-use crate::expr::MICROS_PER_DAY;
 use crate::ops::{
     CastTo, FillDirection, Keep, OnError, Op, UnknownPolicy, bin_index, cast_value, clean_text, clip, fill_cell,
     map_value, unknown_category,
@@ -983,9 +982,6 @@ pub(crate) fn literal(v: &Value) -> pl::Expr {
         Value::Datetime(us) => lit(*us).cast(DataType::Datetime(TimeUnit::Microseconds, None)),
     }
 }
-
-/// Microseconds per day, for callers converting dates.
-pub const MICROS_IN_DAY: i64 = MICROS_PER_DAY;
 
 #[cfg(test)]
 mod tests {

@@ -82,3 +82,42 @@ fn compatible(found: DType, expected: DType) -> bool {
     found == expected
         || matches!((found, expected), (DType::Int, DType::Float) | (DType::Str, DType::Date | DType::Datetime))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signature() -> Signature {
+        Signature {
+            inputs: vec![
+                ColumnSchema {
+                    name: "mass".into(),
+                    dtype: DType::Float,
+                    nullable: false,
+                    categories: None,
+                    range: None,
+                },
+                ColumnSchema {
+                    name: "island".into(),
+                    dtype: DType::Str,
+                    nullable: true,
+                    categories: None,
+                    range: None,
+                },
+            ],
+            outputs: vec![],
+        }
+    }
+
+    #[test]
+    fn rows_are_checked_and_errors_name_the_column() {
+        let ok = Row::from([("mass".to_string(), Value::Int(4000)), ("island".to_string(), Value::Null)]);
+        signature().check_row(&ok).unwrap();
+        let missing = Row::from([("island".to_string(), Value::Str("Dream".into()))]);
+        let err = signature().check_row(&missing).unwrap_err().to_string();
+        assert!(err.contains("`mass`") && err.contains("non-null float"), "{err}");
+        let wrong = Row::from([("mass".to_string(), Value::Str("heavy".into()))]);
+        let err = signature().check_row(&wrong).unwrap_err().to_string();
+        assert_eq!(err, "column `mass` has type string, expected float");
+    }
+}

@@ -17,14 +17,8 @@ pub fn std_dev(values: &[f64]) -> Option<f64> {
     Some((values.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / values.len() as f64).sqrt())
 }
 
-/// Sorts values for [`quantile`].
-pub fn sorted(mut values: Vec<f64>) -> Vec<f64> {
-    values.sort_by(f64::total_cmp);
-    values
-}
-
 /// The `q` quantile (0..=1) of unsorted values, linear interpolation, in linear time (the values
-/// are reordered). The same result as [`quantile`] on the sorted values.
+/// are reordered). The same result as interpolating between the sorted values.
 pub fn quantile_of(values: &mut [f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
@@ -39,19 +33,6 @@ pub fn quantile_of(values: &mut [f64], q: f64) -> Option<f64> {
     }
     let high = above.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
     Some(low + (high - low) * frac)
-}
-
-/// The `q` quantile (0..=1) of sorted values with linear interpolation (pandas' default);
-/// `None` when empty.
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    let frac = pos - lo as f64;
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
 }
 
 /// A hashable view of a value, for counting.
@@ -104,6 +85,23 @@ pub fn finite_numbers(values: &[Value]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The textbook definition, the oracle for `quantile_of`.
+    fn sorted(mut values: Vec<f64>) -> Vec<f64> {
+        values.sort_by(f64::total_cmp);
+        values
+    }
+
+    fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+        if sorted.is_empty() {
+            return None;
+        }
+        let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+        let lo = pos.floor() as usize;
+        let hi = pos.ceil() as usize;
+        let frac = pos - lo as f64;
+        Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
+    }
 
     #[test]
     fn matches_pandas_conventions() {

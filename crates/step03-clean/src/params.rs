@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct CleanParams {
     /// Type conversions per column.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "mlops_core::config::bare_or_tagged_values")]
     pub types: BTreeMap<String, TypeSpec>,
     /// What a value that does not convert becomes: null (`coerce`, counted in the report) or an
     /// error (`raise`).
@@ -35,7 +35,7 @@ pub struct CleanParams {
 /// Target type of a conversion: a name (`int`, `bool`, `date`, ...) or, for the types with
 /// options, a one-key map (`bool: {true_values: [Y]}`, `date: {formats: ['%d/%m/%Y']}`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields, from = "TypeSpecRepr")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TypeSpec {
     /// Whole numbers.
     Int,
@@ -66,69 +66,6 @@ pub enum TypeSpec {
         #[serde(default = "default_datetime_formats")]
         formats: Vec<String>,
     },
-}
-
-/// How a type is written: a bare name, or a name with options.
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "a type (int, float, string, categorical, bool, date, datetime) or a one-key map such as `date: {formats: ['%d/%m/%Y']}`"
-)]
-enum TypeSpecRepr {
-    Name(TypeName),
-    Options(TypeOptions),
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum TypeName {
-    Int,
-    Float,
-    String,
-    Categorical,
-    Bool,
-    Date,
-    Datetime,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum TypeOptions {
-    Bool {
-        #[serde(default = "default_true_values")]
-        true_values: Vec<String>,
-        #[serde(default = "default_false_values")]
-        false_values: Vec<String>,
-    },
-    Date {
-        #[serde(default = "default_date_formats")]
-        formats: Vec<String>,
-    },
-    Datetime {
-        #[serde(default = "default_datetime_formats")]
-        formats: Vec<String>,
-    },
-}
-
-impl From<TypeSpecRepr> for TypeSpec {
-    fn from(repr: TypeSpecRepr) -> Self {
-        match repr {
-            TypeSpecRepr::Name(TypeName::Int) => TypeSpec::Int,
-            TypeSpecRepr::Name(TypeName::Float) => TypeSpec::Float,
-            TypeSpecRepr::Name(TypeName::String) => TypeSpec::String,
-            TypeSpecRepr::Name(TypeName::Categorical) => TypeSpec::Categorical,
-            TypeSpecRepr::Name(TypeName::Bool) => {
-                TypeSpec::Bool { true_values: default_true_values(), false_values: default_false_values() }
-            }
-            TypeSpecRepr::Name(TypeName::Date) => TypeSpec::Date { formats: default_date_formats() },
-            TypeSpecRepr::Name(TypeName::Datetime) => TypeSpec::Datetime { formats: default_datetime_formats() },
-            TypeSpecRepr::Options(TypeOptions::Bool { true_values, false_values }) => {
-                TypeSpec::Bool { true_values, false_values }
-            }
-            TypeSpecRepr::Options(TypeOptions::Date { formats }) => TypeSpec::Date { formats },
-            TypeSpecRepr::Options(TypeOptions::Datetime { formats }) => TypeSpec::Datetime { formats },
-        }
-    }
 }
 
 fn default_true_values() -> Vec<String> {

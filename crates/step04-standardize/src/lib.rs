@@ -118,7 +118,7 @@ pub enum Case {
 /// What happens to a value that a map does not mention: `keep`, `null` (written bare, as YAML's
 /// null, or as text) or `{value: X}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields, from = "UnmappedRepr")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum UnmappedSpec {
     /// Keep it.
     #[default]
@@ -129,31 +129,6 @@ pub enum UnmappedSpec {
     Value(Scalar),
 }
 
-#[derive(Deserialize)]
-#[serde(untagged, expecting = "`keep`, `null` or `{value: X}`")]
-enum UnmappedRepr {
-    YamlNull(()),
-    Word(UnmappedWord),
-    Value { value: Scalar },
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum UnmappedWord {
-    Keep,
-    Null,
-}
-
-impl From<UnmappedRepr> for UnmappedSpec {
-    fn from(repr: UnmappedRepr) -> Self {
-        match repr {
-            UnmappedRepr::YamlNull(()) | UnmappedRepr::Word(UnmappedWord::Null) => UnmappedSpec::Null,
-            UnmappedRepr::Word(UnmappedWord::Keep) => UnmappedSpec::Keep,
-            UnmappedRepr::Value { value } => UnmappedSpec::Value(value),
-        }
-    }
-}
-
 /// A categorical value map (`ACTIVE: A`), pandas' `replace` (unmapped kept) or `map` (unmapped
 /// become null).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -162,7 +137,7 @@ pub struct ValueMap {
     /// Old value (as text) to new value.
     pub map: BTreeMap<String, Scalar>,
     /// Values not in the map.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "mlops_core::config::bare_or_tagged")]
     pub unmapped: UnmappedSpec,
     /// Column to write; the mapped column itself when absent.
     #[serde(default)]

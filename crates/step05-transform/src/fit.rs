@@ -412,10 +412,11 @@ impl TransformParams {
                     (lo, hi - lo)
                 }
                 Scaler::Robust => {
-                    let sorted = stats::sorted(xs);
-                    let median = stats::quantile(&sorted, 0.5).ok_or_else(empty)?;
-                    let iqr =
-                        stats::quantile(&sorted, 0.75).zip(stats::quantile(&sorted, 0.25)).map_or(0.0, |(a, b)| a - b);
+                    let mut xs = xs;
+                    let median = stats::quantile_of(&mut xs, 0.5).ok_or_else(empty)?;
+                    let iqr = stats::quantile_of(&mut xs, 0.75)
+                        .zip(stats::quantile_of(&mut xs, 0.25))
+                        .map_or(0.0, |(a, b)| a - b);
                     (median, iqr)
                 }
             };

@@ -27,7 +27,7 @@ pub struct TransformParams {
     #[serde(default)]
     pub bins: BTreeMap<String, Bins>,
     /// Encodings per categorical column.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "mlops_core::config::bare_or_tagged_values")]
     pub encode: BTreeMap<String, Encoding>,
     /// Scaling per numeric column.
     #[serde(default)]
@@ -105,7 +105,7 @@ pub struct Bins {
 /// A categorical encoding: a name (`one_hot`, `ordinal`, `label`) or a one-key map with options
 /// (`one_hot: {unknown: error}`, `target: {target: species}`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields, from = "EncodingRepr")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Encoding {
     /// One 0/1 column per training category, named `<column>_<category>`.
     OneHot {
@@ -138,71 +138,6 @@ pub enum Encoding {
         #[serde(default)]
         keep_input: bool,
     },
-}
-
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "an encoding (one_hot, ordinal, label) or a one-key map such as `target: {target: species}`"
-)]
-enum EncodingRepr {
-    Name(EncodingName),
-    Options(EncodingOptions),
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum EncodingName {
-    OneHot,
-    Ordinal,
-    Label,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum EncodingOptions {
-    OneHot {
-        #[serde(default)]
-        unknown: UnknownPolicy,
-        #[serde(default)]
-        keep_input: bool,
-    },
-    Ordinal {
-        #[serde(default)]
-        categories: Option<Vec<String>>,
-        #[serde(default)]
-        unknown: UnknownPolicy,
-    },
-    Target {
-        target: String,
-        #[serde(default = "default_smoothing")]
-        smoothing: f64,
-        #[serde(default)]
-        keep_input: bool,
-    },
-}
-
-impl From<EncodingRepr> for Encoding {
-    fn from(repr: EncodingRepr) -> Self {
-        match repr {
-            EncodingRepr::Name(EncodingName::OneHot) => {
-                Encoding::OneHot { unknown: UnknownPolicy::Ignore, keep_input: false }
-            }
-            EncodingRepr::Name(EncodingName::Ordinal) => {
-                Encoding::Ordinal { categories: None, unknown: UnknownPolicy::Ignore }
-            }
-            EncodingRepr::Name(EncodingName::Label) => Encoding::Label,
-            EncodingRepr::Options(EncodingOptions::OneHot { unknown, keep_input }) => {
-                Encoding::OneHot { unknown, keep_input }
-            }
-            EncodingRepr::Options(EncodingOptions::Ordinal { categories, unknown }) => {
-                Encoding::Ordinal { categories, unknown }
-            }
-            EncodingRepr::Options(EncodingOptions::Target { target, smoothing, keep_input }) => {
-                Encoding::Target { target, smoothing, keep_input }
-            }
-        }
-    }
 }
 
 fn default_smoothing() -> f64 {
