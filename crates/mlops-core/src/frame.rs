@@ -733,27 +733,10 @@ type ColumnDigest = ([u8; 32], Option<ColumnStats>);
 
 fn fingerprint(df: &DataFrame, with_stats: bool) -> Result<(String, Vec<Option<ColumnStats>>)> {
     let columns = df.columns();
-    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(columns.len().max(1));
-    let per_column: Vec<Result<ColumnDigest>> = std::thread::scope(|scope| {
-        let chunks: Vec<Vec<(usize, &Column)>> =
-            (0..workers).map(|w| columns.iter().enumerate().filter(|(i, _)| i % workers == w).collect()).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || chunk.into_iter().map(|(i, c)| (i, hash_column(c, with_stats))).collect::<Vec<_>>())
-            })
-            .collect();
-        let mut out: Vec<(usize, Result<ColumnDigest>)> =
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
-        out.sort_by_key(|(i, _)| *i);
-        out.into_iter().map(|(_, r)| r).collect()
-    });
-    if per_column.len() != columns.len() {
-        return Err(CoreError::polars(
-            "a hashing thread failed",
-            pl::PolarsError::ComputeError("thread panicked".into()),
-        ));
-    }
+    let per_column: Vec<Result<ColumnDigest>> =
+        crate::par::map(columns, |c| hash_column(c, with_stats)).ok_or_else(|| {
+            CoreError::polars("a hashing thread failed", pl::PolarsError::ComputeError("thread panicked".into()))
+        })?;
     let mut total = crate::hash::Hasher::new();
     total.update(format!("rows={};cols={};", df.height(), columns.len()).as_bytes());
     let mut stats = Vec::with_capacity(columns.len());
@@ -967,6 +950,15 @@ fn distinct_rows(mut keys: DataFrame, keep: Keep) -> Result<Vec<usize>> {
             }
         })
         .collect())
+}
+
+/// How many rows repeat an earlier row in every column (pandas' `df.duplicated().sum()`); nulls
+/// equal nulls and NaN equals NaN.
+pub fn duplicate_rows(df: &DataFrame) -> Result<usize> {
+    if df.width() == 0 {
+        return Ok(0);
+    }
+    Ok(df.height() - distinct_rows(df.clone(), Keep::First)?.len())
 }
 
 /// A polars literal of a value, typed as the frame path stores it.

@@ -32,6 +32,7 @@ pub mod frame;
 pub mod hash;
 pub mod io;
 pub mod ops;
+pub mod par;
 mod pipeline;
 pub mod schema;
 mod seed;

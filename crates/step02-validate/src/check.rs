@@ -279,32 +279,13 @@ pub fn validate(df: &DataFrame, schema: &Schema, sources: &BTreeMap<String, Data
     // Columns are checked independently, so they are spread over the cores; findings are merged
     // back in schema order.
     let rules: Vec<(&String, &ColumnRule)> = schema.columns.iter().collect();
-    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(rules.len()).max(1);
-    let mut per_column: Vec<(usize, Findings<'_>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let (rules, regexes) = (&rules, &regexes);
-                s.spawn(move || {
-                    rules
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| i % workers == w)
-                        .map(|(i, (name, rule))| {
-                            let mut own = Findings { df, checks: 0, failures: Vec::new() };
-                            check_column(&mut own, name, rule, regexes.get(*name));
-                            (i, own)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    });
-    if per_column.len() != rules.len() {
-        return Err(ValidateError::Invalid("a column check failed to run".into()));
-    }
-    per_column.sort_by_key(|(i, _)| *i);
-    for (_, own) in per_column {
+    let per_column: Vec<Findings<'_>> = mlops_core::par::map(&rules, |(name, rule)| {
+        let mut own = Findings { df, checks: 0, failures: Vec::new() };
+        check_column(&mut own, name, rule, regexes.get(*name));
+        own
+    })
+    .ok_or_else(|| ValidateError::Invalid("a column check failed to run".into()))?;
+    for own in per_column {
         f.checks += own.checks;
         f.failures.extend(own.failures);
     }

@@ -1,0 +1,350 @@
+//! The self-contained HTML report: tables from the profile, charts handed in as inline SVG.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::Result;
+use crate::profile::{ColumnSummary, Kind, Profile};
+
+/// Where a chart goes in the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// Null counts of every column, in the overview.
+    Missing,
+    /// The distribution of one column, in its variable section.
+    Variable(String),
+    /// The Pearson heatmap.
+    Pearson,
+    /// The Spearman heatmap.
+    Spearman,
+    /// Box plots of the numeric columns, in the outliers section.
+    Outliers,
+}
+
+/// A rendered chart: inline SVG (with `<title>` tooltips) and where it belongs.
+#[derive(Clone, Debug)]
+pub struct Figure {
+    /// Its place.
+    pub slot: Slot,
+    /// Caption.
+    pub title: String,
+    /// The `<svg>` element.
+    pub svg: String,
+}
+
+/// What the report says about where the data came from.
+#[derive(Clone, Debug, Default)]
+pub struct ReportMeta {
+    /// Heading, for example `penguins@74da6486454098ff`.
+    pub title: String,
+    /// When the report was made (RFC 3339).
+    pub generated_at: String,
+    /// Toolkit version.
+    pub toolkit_version: String,
+}
+
+/// The sections of the report, in order, with their anchors: the table of contents.
+pub const SECTIONS: [(&str, &str); 7] = [
+    ("overview", "Overview"),
+    ("warnings", "Warnings"),
+    ("variables", "Variables"),
+    ("correlations", "Correlations"),
+    ("missing", "Missing values"),
+    ("outliers", "Outliers"),
+    ("duplicates", "Duplicates and constants"),
+];
+
+/// Text made safe for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The anchor of a column's section: `var-` and the name's letters and digits, with the column's
+/// position so distinct names never share an anchor.
+pub fn anchor(index: usize, name: &str) -> String {
+    let slug: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    format!("var-{index}-{slug}")
+}
+
+/// A number for a table cell: integers plainly, others to 4 significant digits.
+pub fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    }
+    let magnitude = v.abs();
+    if magnitude != 0.0 && !(1e-3..1e7).contains(&magnitude) {
+        return format!("{v:.3e}");
+    }
+    let digits = (3 - magnitude.log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{v:.digits$}")
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_string(), fmt_num)
+}
+
+fn bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1f2933;background:#f7f8fa}\
+header{background:#1f3a5f;color:#fff;padding:18px 32px}header h1{margin:0;font-size:22px}header p{margin:4px 0 0;opacity:.85}\
+nav{position:fixed;top:0;bottom:0;left:0;width:210px;overflow:auto;background:#fff;border-right:1px solid #dde2e8;padding:16px;box-sizing:border-box;font-size:14px}\
+nav a{color:#1f3a5f;text-decoration:none;display:block;padding:2px 0}nav ul{list-style:none;padding-left:0;margin:0}nav ul ul{padding-left:12px;font-size:13px}\
+main,header{margin-left:210px}main{padding:8px 32px 48px}section{background:#fff;border:1px solid #dde2e8;border-radius:6px;padding:12px 20px;margin:16px 0}\
+h2{font-size:19px;margin:6px 0 12px}h3{font-size:16px;margin:16px 0 8px}table{border-collapse:collapse;font-size:13px;margin:6px 0}\
+td,th{border-bottom:1px solid #e6e9ee;padding:3px 10px;text-align:right}th{background:#f0f3f7}td:first-child,th:first-child{text-align:left}\
+.var{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start;border-top:1px solid #e6e9ee;padding-top:8px}.warn{color:#9a3412}\
+.tag{display:inline-block;background:#e8eef6;border-radius:4px;padding:0 6px;font-size:12px;margin-left:6px}figure{margin:8px 0}figcaption{font-size:13px;color:#52606d}\
+svg{max-width:100%;height:auto}";
+
+/// The report as one HTML document: no scripts, styles or images from elsewhere, and no rows of
+/// the data, only the profile's aggregates and the charts given.
+pub fn render_html(profile: &Profile, meta: &ReportMeta, figures: &[Figure]) -> String {
+    let mut h = String::with_capacity(64 * 1024 + figures.iter().map(|f| f.svg.len()).sum::<usize>());
+    let title = escape(&meta.title);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>EDA report: {title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{STYLE}</style></head><body>\n"
+    );
+    toc(&mut h, profile);
+    let _ = write!(
+        h,
+        "<header><h1>EDA report: {title}</h1><p>{} rows × {} columns · generated {} by mlops {}</p></header>\n<main>\n",
+        profile.rows,
+        profile.columns,
+        escape(&meta.generated_at),
+        escape(&meta.toolkit_version)
+    );
+    let figure = |h: &mut String, slot: &Slot| {
+        for f in figures.iter().filter(|f| &f.slot == slot) {
+            let _ = writeln!(
+                h,
+                "<figure data-chart=\"{}\">{}<figcaption>{}</figcaption></figure>",
+                escape(&f.title),
+                f.svg,
+                escape(&f.title)
+            );
+        }
+    };
+
+    // Overview.
+    let _ = write!(h, "<section id=\"overview\"><h2>Overview</h2><table>");
+    let total_nulls: usize = profile.variables.iter().map(|v| v.nulls.count).sum();
+    let cells = (profile.rows * profile.columns).max(1);
+    for (k, v) in [
+        ("Rows", profile.rows.to_string()),
+        ("Columns", profile.columns.to_string()),
+        ("Memory", bytes(profile.memory_bytes)),
+        ("Missing cells", format!("{total_nulls} ({:.2}%)", total_nulls as f64 * 100.0 / cells as f64)),
+        ("Duplicate rows", format!("{} ({:.2}%)", profile.duplicates.count, profile.duplicates.percent)),
+        ("Warnings", profile.warnings.len().to_string()),
+    ] {
+        let _ = write!(h, "<tr><th>{k}</th><td>{}</td></tr>", escape(&v));
+    }
+    h.push_str("</table><h3>Types</h3><table><tr><th>type</th><th>columns</th></tr>");
+    for (t, n) in &profile.types {
+        let _ = write!(h, "<tr><td>{}</td><td>{n}</td></tr>", escape(t));
+    }
+    h.push_str("</table></section>\n");
+
+    // Warnings.
+    h.push_str("<section id=\"warnings\"><h2>Warnings</h2>");
+    if profile.warnings.is_empty() {
+        h.push_str("<p>None.</p>");
+    } else {
+        h.push_str("<ul>");
+        for w in &profile.warnings {
+            let _ = write!(h, "<li class=\"warn\">{}</li>", escape(&w.message()));
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str("</section>\n");
+
+    // Variables.
+    h.push_str("<section id=\"variables\"><h2>Variables</h2>");
+    for (i, v) in profile.variables.iter().enumerate() {
+        variable(&mut h, i, v, profile);
+        figure(&mut h, &Slot::Variable(v.name.clone()));
+        h.push_str("</div>\n");
+    }
+    h.push_str("</section>\n");
+
+    // Correlations.
+    h.push_str("<section id=\"correlations\"><h2>Correlations</h2>");
+    let c = &profile.correlations;
+    if c.columns.len() < 2 {
+        h.push_str("<p>Fewer than two numeric columns: nothing to correlate.</p>");
+    } else {
+        figure(&mut h, &Slot::Pearson);
+        figure(&mut h, &Slot::Spearman);
+        h.push_str("<h3>Highly correlated pairs</h3>");
+        if c.high.is_empty() {
+            h.push_str("<p>None over the threshold.</p>");
+        } else {
+            h.push_str("<table><tr><th>column</th><th>column</th><th>Pearson</th><th>Spearman</th></tr>");
+            for p in &c.high {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&p.a),
+                    escape(&p.b),
+                    opt(p.pearson),
+                    opt(p.spearman)
+                );
+            }
+            h.push_str("</table>");
+        }
+    }
+    h.push_str("</section>\n");
+
+    // Missing values.
+    h.push_str("<section id=\"missing\"><h2>Missing values</h2>");
+    figure(&mut h, &Slot::Missing);
+    h.push_str("<table><tr><th>column</th><th>nulls</th><th>percent</th></tr>");
+    for v in profile.variables.iter().filter(|v| v.nulls.count > 0) {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{:.2}%</td></tr>",
+            escape(&v.name),
+            v.nulls.count,
+            v.nulls.percent
+        );
+    }
+    h.push_str("</table></section>\n");
+
+    // Outliers.
+    h.push_str("<section id=\"outliers\"><h2>Outliers (IQR rule)</h2>");
+    figure(&mut h, &Slot::Outliers);
+    h.push_str(
+        "<table><tr><th>column</th><th>lower fence</th><th>upper fence</th><th>outliers</th><th>percent</th></tr>",
+    );
+    for v in &profile.variables {
+        if let Some(n) = &v.numeric {
+            let o = &n.outliers;
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td></tr>",
+                escape(&v.name),
+                fmt_num(o.lower),
+                fmt_num(o.upper),
+                o.count,
+                o.percent
+            );
+        }
+    }
+    h.push_str("</table></section>\n");
+
+    // Duplicates and constants.
+    let _ = write!(
+        h,
+        "<section id=\"duplicates\"><h2>Duplicates and constants</h2><p>{} duplicate row(s) ({:.2}% of rows).</p>",
+        profile.duplicates.count, profile.duplicates.percent
+    );
+    if profile.constant_columns.is_empty() {
+        h.push_str("<p>No constant columns.</p>");
+    } else {
+        let names: Vec<String> =
+            profile.constant_columns.iter().map(|c| format!("<code>{}</code>", escape(c))).collect();
+        let _ = write!(h, "<p>Constant columns: {}.</p>", names.join(", "));
+    }
+    h.push_str("</section>\n</main></body></html>\n");
+    h
+}
+
+fn toc(h: &mut String, profile: &Profile) {
+    h.push_str("<nav><strong>Contents</strong><ul>");
+    for (id, label) in SECTIONS {
+        let _ = write!(h, "<li><a href=\"#{id}\">{label}</a>");
+        if id == "variables" {
+            h.push_str("<ul>");
+            for (i, v) in profile.variables.iter().enumerate() {
+                let _ = write!(h, "<li><a href=\"#{}\">{}</a></li>", anchor(i, &v.name), escape(&v.name));
+            }
+            h.push_str("</ul>");
+        }
+        h.push_str("</li>");
+    }
+    h.push_str("</ul></nav>\n");
+}
+
+/// A column's heading and statistics table; leaves its `<div>` open for its chart.
+fn variable(h: &mut String, i: usize, v: &ColumnSummary, profile: &Profile) {
+    let t = v.dtype.map_or_else(|| v.storage.clone(), |t| t.to_string());
+    let _ = write!(h, "<h3 id=\"{}\">{}<span class=\"tag\">{}</span>", anchor(i, &v.name), escape(&v.name), escape(&t));
+    for w in profile.warnings.iter().filter(|w| w.column() == Some(v.name.as_str())) {
+        let _ = write!(h, "<span class=\"tag warn\" title=\"{}\">warning</span>", escape(&w.message()));
+    }
+    h.push_str("</h3><div class=\"var\"><table>");
+    let mut row = |k: &str, val: String| {
+        let _ = write!(h, "<tr><th>{k}</th><td>{}</td></tr>", escape(&val));
+    };
+    row("count", v.count.to_string());
+    row("nulls", format!("{} ({:.2}%)", v.nulls.count, v.nulls.percent));
+    row("unique", v.unique.to_string());
+    row("memory", bytes(v.memory_bytes));
+    if let Some(n) = &v.numeric {
+        row("mean", fmt_num(n.mean));
+        row("std", opt(n.std));
+        row("min", fmt_num(n.min));
+        row("25%", fmt_num(n.q1));
+        row("50%", fmt_num(n.median));
+        row("75%", fmt_num(n.q3));
+        row("max", fmt_num(n.max));
+        row("skew", opt(n.skew));
+        row("kurtosis", opt(n.kurtosis));
+        row("zeros", n.zeros.to_string());
+        row("outliers (IQR)", format!("{} ({:.2}%)", n.outliers.count, n.outliers.percent));
+    }
+    if let Some(t) = &v.temporal {
+        row("min", t.min.clone());
+        row("max", t.max.clone());
+    }
+    h.push_str("</table>");
+    if !v.top.is_empty() && v.kind != Kind::Other {
+        h.push_str("<table><tr><th>top values</th><th>count</th></tr>");
+        for f in &v.top {
+            let _ = write!(h, "<tr><td>{}</td><td>{}</td></tr>", escape(&f.value), f.count);
+        }
+        h.push_str("</table>");
+    }
+}
+
+/// The paths a report was written to.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// `eda.json`.
+    pub json: PathBuf,
+    /// `eda.html`.
+    pub html: PathBuf,
+}
+
+/// Writes `eda.json` and `eda.html` into `dir`, each to a temporary name first.
+pub fn write_report(dir: &Path, profile: &Profile, html: &str) -> Result<Written> {
+    let json = dir.join("eda.json");
+    let page = dir.join("eda.html");
+    mlops_core::io::atomic_write_json(&json, profile)?;
+    mlops_core::io::atomic_write(&page, html.as_bytes())?;
+    Ok(Written { json, html: page })
+}
