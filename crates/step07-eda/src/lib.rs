@@ -40,7 +40,7 @@ pub use error::{EdaError, Result};
 pub use params::{EdaParams, WarnAt};
 pub use profile::{
     CategoryCounts, ColumnSummary, CorrelatedPair, Correlations, Frequency, Histogram, Kind, NumericStats, Outliers,
-    PROFILE_FORMAT_VERSION, Profile, Share, TemporalStats, Warning, profile,
+    PROFILE_FORMAT_VERSION, Profile, Share, TemporalStats, Warning, histogram, profile,
 };
 pub use report::{Figure, ReportMeta, SECTIONS, Slot, Written, anchor, escape, fmt_num, render_html, write_report};
 

@@ -537,17 +537,20 @@ fn numeric_stats(ascending: &[f64], params: &EdaParams) -> Option<NumericStats> 
     })
 }
 
-/// numpy's `histogram(values, bins)`: equal-width bins over `[min, max]`, the last bin closed; a
-/// constant column gets the range `[v - 0.5, v + 0.5]`.
-pub(crate) fn histogram(ascending: &[f64], bins: usize) -> Histogram {
-    let (Some(&first), Some(&last)) = (ascending.first(), ascending.last()) else {
+/// numpy's `histogram(values, bins)`: equal-width bins over `[min, max]` of the finite values,
+/// the last bin closed; a constant column gets the range `[v - 0.5, v + 0.5]`. Non-finite values
+/// are skipped.
+pub fn histogram(values: &[f64], bins: usize) -> Histogram {
+    let bins = bins.max(1);
+    let finite = || values.iter().copied().filter(|x| x.is_finite());
+    let (Some(first), Some(last)) = (finite().min_by(f64::total_cmp), finite().max_by(f64::total_cmp)) else {
         return Histogram { edges: Vec::new(), counts: Vec::new() };
     };
     let (lo, hi) = if first == last { (first - 0.5, last + 0.5) } else { (first, last) };
     let width = (hi - lo) / bins as f64;
     let edges: Vec<f64> = (0..=bins).map(|i| if i == bins { hi } else { lo + width * i as f64 }).collect();
     let mut counts = vec![0usize; bins];
-    for &x in ascending {
+    for x in finite() {
         let i = (((x - lo) / width) as usize).min(bins - 1);
         // Floating-point division can land a value on the wrong side of an edge; the edges decide.
         let i = if x < edges[i] {
