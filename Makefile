@@ -4,13 +4,15 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/mlops-target
 export CARGO_TARGET_DIR
 CONFIG ?= configs/data.yaml
+TRAINING ?= configs/training.yaml
 MLOPS := $(CARGO_TARGET_DIR)/debug/mlops
 MLOPS_RELEASE := $(CARGO_TARGET_DIR)/release/mlops
 
-.PHONY: help setup test-deps build release prepare test lint fmt bench clean-data
+.PHONY: help setup test-deps build release prepare eda test lint fmt bench clean-data
 
 help:
 	@echo "make prepare   build mlops and run steps 1-6 on the shipped data ($(CONFIG))"
+	@echo "make eda       prepare, then profile the dataset into an HTML report with charts ($(TRAINING))"
 	@echo "make test      unit, property and end-to-end tests"
 	@echo "make lint      rustfmt and clippy (warnings are errors)"
 	@echo "make release   optimized build: $(MLOPS_RELEASE)"
@@ -33,6 +35,9 @@ release:
 prepare: setup build
 	$(MLOPS) prepare --config $(CONFIG)
 
+eda: setup build
+	$(MLOPS) eda --config $(TRAINING)
+
 test: setup test-deps
 	cargo build --bin mlops
 	cargo nextest run --workspace --no-fail-fast
@@ -49,4 +54,4 @@ bench: release
 	bench/run.sh
 
 clean-data:
-	rm -rf data/interim data/processed logs
+	rm -rf data/interim data/processed logs reports

@@ -12,6 +12,8 @@ use step03_clean::CleanParams;
 use step04_standardize::StandardizeParams;
 use step05_transform::TransformParams;
 use step06_curate::CurateParams;
+use step07_eda::EdaParams;
+use step09_visualize::{Format, PlotSpec};
 
 use crate::error::{PipelineError, Result};
 
@@ -132,4 +134,82 @@ impl DataConfig {
 /// The default config file.
 pub fn default_config() -> PathBuf {
     PathBuf::from("configs/data.yaml")
+}
+
+/// `configs/training.yaml`: the training run. It starts from the dataset of a data config
+/// (prepared first; an unchanged config reuses its version), then explores it (steps 7 and 9).
+/// Split, features and models join as their steps arrive.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    /// Seed for every random choice (42 unless set).
+    #[serde(default)]
+    pub seed: Seed,
+    /// The data config the dataset comes from.
+    #[serde(default = "default_config")]
+    pub data: PathBuf,
+    /// Folder for reports and charts: `<reports>/<dataset>/<version>/`.
+    #[serde(default = "default_reports")]
+    pub reports: PathBuf,
+    /// Profiling and warning thresholds (step 7).
+    #[serde(default)]
+    pub eda: EdaParams,
+    /// Charts to draw (step 9), embedded in the report and written as files.
+    #[serde(default)]
+    pub plots: Vec<PlotSpec>,
+    /// Formats each chart file is written in.
+    #[serde(default = "default_formats")]
+    pub plot_formats: Vec<Format>,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            seed: Seed::default(),
+            data: default_config(),
+            reports: default_reports(),
+            eda: EdaParams::default(),
+            plots: Vec::new(),
+            plot_formats: default_formats(),
+        }
+    }
+}
+
+fn default_reports() -> PathBuf {
+    PathBuf::from("reports")
+}
+
+fn default_formats() -> Vec<Format> {
+    vec![Format::Svg, Format::Png]
+}
+
+impl TrainingConfig {
+    /// Reads and type-checks a config file; errors name the file, the key path and the line.
+    pub fn load(path: &Path) -> Result<TrainingConfig> {
+        let config: TrainingConfig = mlops_core::config::load_yaml(path).map_err(PipelineError::Config)?;
+        match config.eda.check() {
+            Err(step07_eda::EdaError::Invalid { key, message }) => {
+                return Err(PipelineError::Config(mlops_core::config::invalid(path, format!("eda.{key}"), message)));
+            }
+            Err(e) => return Err(PipelineError::step("eda", e)),
+            Ok(()) => {}
+        }
+        Ok(config)
+    }
+
+    /// The config with relative paths resolved against `base` (the project directory).
+    pub fn resolved(mut self, base: &Path) -> TrainingConfig {
+        if self.data.is_relative() {
+            self.data = base.join(&self.data);
+        }
+        if self.reports.is_relative() {
+            self.reports = base.join(&self.reports);
+        }
+        self
+    }
+}
+
+/// The default training config file.
+pub fn default_training_config() -> PathBuf {
+    PathBuf::from("configs/training.yaml")
 }

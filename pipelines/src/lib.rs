@@ -21,8 +21,10 @@
 
 mod config;
 mod error;
+mod explore;
 mod prepare;
 
-pub use config::{DataConfig, default_config};
+pub use config::{DataConfig, TrainingConfig, default_config, default_training_config};
 pub use error::{PipelineError, Result};
+pub use explore::{Explored, explore};
 pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};

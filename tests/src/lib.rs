@@ -100,9 +100,17 @@ impl Project {
 
     /// The shipped data config with `from` replaced by `to` (for bad-input variants).
     pub fn config_with(&self, from: &str, to: &str) -> PathBuf {
-        let text = std::fs::read_to_string(self.join("configs/data.yaml")).unwrap();
-        assert!(text.contains(from), "configs/data.yaml has no {from:?}");
-        self.write("configs/variant.yaml", text.replacen(from, to, 1))
+        self.file_with("configs/data.yaml", from, to)
+    }
+
+    /// A copy of a project file with `from` replaced by `to`, as `configs/variant-<name>`.
+    pub fn file_with(&self, file: &str, from: &str, to: &str) -> PathBuf {
+        let text = std::fs::read_to_string(self.join(file)).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        let name = Path::new(file).file_name().unwrap().to_string_lossy().to_string();
+        let variant =
+            if name == "data.yaml" { "configs/variant.yaml".to_string() } else { format!("configs/variant-{name}") };
+        self.write(&variant, text.replacen(from, to, 1))
     }
 
     /// Runs `mlops` in the project folder.

@@ -310,3 +310,142 @@ fn partitioned_curation_from_the_command_line() {
     let again = p.mlops(&["curate", "data/raw/penguins-raw.csv", "--name", "raw", "--json"]);
     assert_eq!(again.json()["version"], run.json()["version"], "partitioning must not change the version");
 }
+
+#[test]
+fn eda_report_matches_pandas_and_has_every_section_and_chart() {
+    let p = Project::new();
+    let run = p.mlops(&["eda", "--json"]);
+    assert!(run.success, "{}\n{}", run.stdout, run.stderr);
+    let out = run.json();
+    assert_eq!(out["rows"], 342);
+    let html = p.join(out["html"].as_str().unwrap());
+    let json = p.join(out["json"].as_str().unwrap());
+    assert!(html.starts_with(p.join("reports/penguins")), "{}", html.display());
+    let bytes = std::fs::metadata(&html).unwrap().len();
+    assert!(bytes < 2 * 1024 * 1024, "report is {bytes} bytes");
+    let version = html.parent().unwrap().file_name().unwrap().to_str().unwrap().to_string();
+    let parquet = p.join(&format!("data/processed/penguins/{version}/data.parquet"));
+
+    let script = repo().join("tests/reference/check_eda.py");
+    let output = std::process::Command::new("python3")
+        .args([script.as_os_str(), parquet.as_os_str(), json.as_os_str(), html.as_os_str()])
+        .output()
+        .expect("python3 with pandas (.ci/run installs it)");
+    assert!(output.status.success(), "check_eda failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let check: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sections: Vec<&str> =
+        check["html"]["sections"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert_eq!(
+        sections,
+        ["overview", "warnings", "variables", "correlations", "missing", "outliers", "duplicates", "charts"]
+    );
+    assert_eq!(check["html"]["broken_links"].as_array().unwrap().len(), 0, "{check}");
+    assert_eq!(check["html"]["external"].as_array().unwrap().len(), 0, "{check}");
+    assert_eq!(check["html"]["scripts"], 0);
+    // One chart per column, two heatmaps, the missing-value and outlier charts, and the embedded
+    // charts of configs/training.yaml (all but the scatter plot and the pair grid).
+    let figures = check["html"]["figures"].as_u64().unwrap();
+    assert_eq!(figures, 26 + 2 + 2 + 8, "{check}");
+    assert_eq!(check["html"]["svgs"].as_u64().unwrap(), figures);
+    assert!(check["html"]["tooltips"].as_u64().unwrap() > 500, "{check}");
+    assert_eq!(check["numeric_columns"]["toolkit"], check["numeric_columns"]["pandas"]);
+    assert_eq!(check["duplicates"]["toolkit"], check["duplicates"]["pandas"]);
+    for (stat, diff) in check["max_relative_difference"].as_object().unwrap() {
+        assert!(diff.as_f64().unwrap() < 1e-9, "{stat} differs from pandas by {diff}");
+    }
+    // The configured charts were written in both formats.
+    let plots: Vec<_> = std::fs::read_dir(html.parent().unwrap().join("plots")).unwrap().collect();
+    assert_eq!(plots.len(), 20);
+
+    // The same data and config give the same profile.
+    let again = p.mlops(&["eda", "--json"]);
+    assert!(again.success, "{}", again.stderr);
+    let first: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let second: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(first, second);
+
+    let table = p.mlops(&["eda", "--dataset", "penguins"]);
+    assert!(table.success, "{}", table.stderr);
+    assert!(table.stdout.contains(&format!("report: reports/penguins/{version}/eda.html")), "{}", table.stdout);
+    assert!(table.stdout.contains("warning: `comments` is"), "{}", table.stdout);
+}
+
+#[test]
+fn plot_draws_each_kind_from_the_command_line() {
+    let p = Project::new();
+    assert!(p.mlops(&["prepare", "--quiet"]).success);
+    let cases: [&[&str]; 10] = [
+        &["line", "--x", "date_egg", "--y", "body_mass_kg"],
+        &["bar", "--column", "species"],
+        &["histogram", "--column", "flipper_length_mm", "--bins", "20"],
+        &["scatter", "--x", "culmen_length_mm", "--y", "culmen_depth_mm", "--hue", "species"],
+        &["box", "--column", "body_mass_kg", "--by", "island_biscoe"],
+        &["violin", "--column", "body_mass_kg", "--by", "species"],
+        &["heatmap", "--method", "spearman", "--columns", "culmen_length_mm,culmen_depth_mm,body_mass_kg"],
+        &["qq", "--column", "culmen_length_mm"],
+        &["pairs", "--columns", "culmen_length_mm,body_mass_kg", "--hue", "species"],
+        &["compare", "--column", "body_mass_kg", "--transform", "log"],
+    ];
+    for (i, args) in cases.iter().enumerate() {
+        for ext in ["svg", "png"] {
+            let out = format!("out/{i}.{ext}");
+            let mut all = vec!["plot"];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&["--dataset", "penguins", "--out", &out]);
+            let run = p.mlops(&all);
+            assert!(run.success, "{all:?}: {}", run.stderr);
+            let bytes = std::fs::read(p.join(&out)).unwrap();
+            if ext == "png" {
+                assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{all:?}");
+            } else {
+                let text = String::from_utf8(bytes).unwrap();
+                assert!(text.contains("<svg") && text.contains("<title>"), "{all:?}");
+            }
+        }
+    }
+    let json = p.mlops(&["plot", "histogram", "--column", "body_mass_kg", "--dataset", "penguins", "--json"]);
+    assert!(json.success, "{}", json.stderr);
+    let path = json.json()["path"].as_str().unwrap().to_string();
+    assert_eq!(path, "reports/plots/histogram-body_mass_kg.svg");
+    assert!(p.join(&path).is_file());
+}
+
+#[test]
+fn eda_and_plot_reject_bad_input_by_name_and_write_nothing() {
+    let p = Project::new();
+    assert!(p.mlops(&["prepare", "--quiet"]).success);
+    let fails = |args: &[&str], expected: &[&str]| {
+        let run = p.mlops(args);
+        assert!(!run.success, "{args:?} should fail:\n{}", run.stdout);
+        assert_eq!(run.code, Some(1));
+        for e in expected {
+            assert!(run.stderr.contains(e), "{args:?}: error lacks {e:?}:\n{}", run.stderr);
+        }
+    };
+    fails(
+        &["plot", "histogram", "--column", "species", "--dataset", "penguins"],
+        &["plot histogram", "`species`", "numeric"],
+    );
+    fails(&["plot", "scatter", "--x", "nope", "--y", "body_mass_kg", "--dataset", "penguins"], &["`nope` not found"]);
+    fails(&["plot", "histogram", "--dataset", "penguins"], &["--column is required"]);
+    fails(
+        &["plot", "bar", "--column", "species", "--dataset", "penguins", "--out", "x.txt"],
+        &["x.txt", ".svg or .png"],
+    );
+    fails(&["plot", "line", "--x", "species", "--y", "body_mass_kg", "--dataset", "penguins"], &["`species`"]);
+    fails(&["plot", "bar", "--column", "species", "--dataset", "nosuch"], &["nosuch"]);
+    fails(&["eda", "--dataset", "nosuch"], &["nosuch"]);
+    p.write("empty.csv", "a,b\n");
+    fails(&["eda", "--file", "empty.csv"], &["no rows"]);
+    assert!(!p.join("reports").exists(), "a failed run wrote a report");
+
+    // Config errors name the file, key and line; a bad plot leaves no report behind.
+    let bad_key = p.file_with("configs/training.yaml", "  iqr_k: 1.5", "  iqr_kk: 1.5");
+    fails(&["eda", "--config", bad_key.to_str().unwrap()], &["variant-training.yaml", "eda.iqr_kk", "line"]);
+    let bad_plot =
+        p.file_with("configs/training.yaml", "{kind: bar, column: species}", "{kind: histogram, column: species}");
+    fails(&["eda", "--config", bad_plot.to_str().unwrap()], &["visualize", "`species`"]);
+    let bins = p.file_with("configs/training.yaml", "histogram_bins: 30", "histogram_bins: 0");
+    fails(&["eda", "--config", bins.to_str().unwrap()], &["eda.histogram_bins", "between 1 and 1000"]);
+    assert!(!p.join("reports").exists(), "a failed run wrote a report");
+}

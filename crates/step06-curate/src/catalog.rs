@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use mlops_core::io::atomic_write_json;
+use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use serde::{Deserialize, Serialize};
 
 use crate::write::Metadata;
@@ -110,6 +111,52 @@ impl Catalog {
         }
         let bytes = std::fs::read(&path).map_err(|e| mlops_core::CoreError::io("cannot read", &path, e))?;
         serde_json::from_slice(&bytes).map_err(|e| CurateError::BadCatalog { path, message: e.to_string() })
+    }
+
+    /// The version a user means: `name` (its newest version), `name@version-prefix` or a version
+    /// prefix alone.
+    pub fn resolve(&self, query: &str) -> Result<Metadata> {
+        if !query.contains('@') {
+            let newest =
+                self.scan()?.into_iter().filter(|m| m.name == query).max_by(|a, b| a.created_at.cmp(&b.created_at));
+            if let Some(m) = newest {
+                return Ok(m);
+            }
+        }
+        self.show(query)
+    }
+
+    /// Reads a version's data (every Parquet file of its manifest, in manifest order) after checking
+    /// each file's SHA-256 against the manifest, so a damaged or edited version is refused.
+    pub fn load(&self, query: &str) -> Result<(Metadata, DataFrame)> {
+        let m = self.resolve(query)?;
+        let dir = self.version_dir(&m.name, &m.version);
+        let mut frames = Vec::new();
+        for f in m.files.iter().filter(|f| f.path.ends_with(".parquet")) {
+            let path = dir.join(&f.path);
+            let bytes = std::fs::read(&path).map_err(|e| mlops_core::CoreError::io("cannot read", &path, e))?;
+            let actual = mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&bytes));
+            if actual != f.sha256 {
+                return Err(CurateError::Corrupt { path, expected: f.sha256.clone(), actual });
+            }
+            let frame = ParquetReader::new(std::io::Cursor::new(bytes))
+                .finish()
+                .map_err(|e| CurateError::BadMetadata { path: path.clone(), message: e.to_string() })?;
+            frames.push(frame);
+        }
+        let mut parts = frames.into_iter();
+        let Some(mut all) = parts.next() else {
+            return Err(CurateError::BadMetadata {
+                path: dir.join("metadata.json"),
+                message: "no data files listed".into(),
+            });
+        };
+        for part in parts {
+            all.vstack_mut(&part)
+                .map_err(|e| CurateError::BadMetadata { path: dir.clone(), message: e.to_string() })?;
+        }
+        tracing::debug!(dataset = %m.name, version = %m.version, rows = all.height(), "loaded");
+        Ok((m, all))
     }
 
     /// The metadata of the version whose id starts with `query` (`name@version` also accepted).

@@ -75,6 +75,16 @@ pub enum CurateError {
         /// What polars said.
         message: String,
     },
+    /// A data file does not match the checksum in its version's manifest.
+    #[error("{path}: checksum mismatch (manifest {expected}, file {actual}); the version is damaged or was edited")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// SHA-256 in the manifest.
+        expected: String,
+        /// SHA-256 of the file.
+        actual: String,
+    },
     /// A version's metadata file is unreadable.
     #[error("{path}: not a dataset metadata file: {message}")]
     BadMetadata {

@@ -19,6 +19,8 @@ pub enum Slot {
     Spearman,
     /// Box plots of the numeric columns, in the outliers section.
     Outliers,
+    /// A chart asked for in config (`plots:`), in the charts section.
+    Chart,
 }
 
 /// A rendered chart: inline SVG (with `<title>` tooltips) and where it belongs.
@@ -41,10 +43,13 @@ pub struct ReportMeta {
     pub generated_at: String,
     /// Toolkit version.
     pub toolkit_version: String,
+    /// Charts written next to the report but not embedded, because they draw individual rows
+    /// (scatter plots, pair grids): their paths relative to the report.
+    pub chart_files: Vec<String>,
 }
 
 /// The sections of the report, in order, with their anchors: the table of contents.
-pub const SECTIONS: [(&str, &str); 7] = [
+pub const SECTIONS: [(&str, &str); 8] = [
     ("overview", "Overview"),
     ("warnings", "Warnings"),
     ("variables", "Variables"),
@@ -52,6 +57,7 @@ pub const SECTIONS: [(&str, &str); 7] = [
     ("missing", "Missing values"),
     ("outliers", "Outliers"),
     ("duplicates", "Duplicates and constants"),
+    ("charts", "Charts"),
 ];
 
 /// Text made safe for HTML element content and attribute values.
@@ -78,7 +84,8 @@ pub fn anchor(index: usize, name: &str) -> String {
     format!("var-{index}-{slug}")
 }
 
-/// A number for a table cell: integers plainly, others to 4 significant digits.
+/// A number for a table cell or an axis: integers plainly, others to 4 significant digits without
+/// trailing zeros.
 pub fn fmt_num(v: f64) -> String {
     if !v.is_finite() {
         return v.to_string();
@@ -91,7 +98,9 @@ pub fn fmt_num(v: f64) -> String {
         return format!("{v:.3e}");
     }
     let digits = (3 - magnitude.log10().floor() as i32).clamp(0, 6) as usize;
-    format!("{v:.digits$}")
+    let text = format!("{v:.digits$}");
+    // 2.500 reads like two thousand five hundred in much of the world: drop trailing zeros.
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -116,7 +125,7 @@ h2{font-size:19px;margin:6px 0 12px}h3{font-size:16px;margin:16px 0 8px}table{bo
 td,th{border-bottom:1px solid #e6e9ee;padding:3px 10px;text-align:right}th{background:#f0f3f7}td:first-child,th:first-child{text-align:left}\
 .var{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start;border-top:1px solid #e6e9ee;padding-top:8px}.warn{color:#9a3412}\
 .tag{display:inline-block;background:#e8eef6;border-radius:4px;padding:0 6px;font-size:12px;margin-left:6px}figure{margin:8px 0}figcaption{font-size:13px;color:#52606d}\
-svg{max-width:100%;height:auto}";
+svg{max-width:100%;height:auto}.var figure svg{width:560px}";
 
 /// The report as one HTML document: no scripts, styles or images from elsewhere, and no rows of
 /// the data, only the profile's aggregates and the charts given.
@@ -268,6 +277,22 @@ pub fn render_html(profile: &Profile, meta: &ReportMeta, figures: &[Figure]) -> 
         let names: Vec<String> =
             profile.constant_columns.iter().map(|c| format!("<code>{}</code>", escape(c))).collect();
         let _ = write!(h, "<p>Constant columns: {}.</p>", names.join(", "));
+    }
+    h.push_str("</section>\n");
+
+    // Charts from config.
+    h.push_str("<section id=\"charts\"><h2>Charts</h2>");
+    let configured = figures.iter().any(|f| f.slot == Slot::Chart);
+    if !configured && meta.chart_files.is_empty() {
+        h.push_str("<p>No charts configured (add a <code>plots:</code> section).</p>");
+    }
+    figure(&mut h, &Slot::Chart);
+    if !meta.chart_files.is_empty() {
+        h.push_str("<p>Written next to this report (they draw individual rows, so they are not embedded):</p><ul>");
+        for f in &meta.chart_files {
+            let _ = write!(h, "<li><code>{}</code></li>", escape(f));
+        }
+        h.push_str("</ul>");
     }
     h.push_str("</section>\n</main></body></html>\n");
     h

@@ -250,6 +250,7 @@ pub(crate) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Plo
             let (y0, y1) = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
             let mut chart = ChartBuilder::on(&area)
                 .margin(12)
+                .margin_right(40)
                 .x_label_area_size(44)
                 .y_label_area_size(70)
                 .build_cartesian_2d(x0..x1, y0..y1)?;
@@ -267,7 +268,9 @@ pub(crate) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Plo
             for (i, s) in series.iter().enumerate() {
                 let c = colour(i);
                 chart
-                    .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))?
+                    // One pixel wide: plotters' bitmap backend draws wide polylines with spikes
+                    // at sharp turns, which time series are full of.
+                    .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(1)))?
                     .label(s.name.as_str())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
                 let step = (s.points.len() / 300).max(1);
@@ -312,12 +315,17 @@ pub(crate) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Plo
                 .y_label_formatter(&|v| fmt_num(*v))
                 .label_style((FONT, 13))
                 .axis_desc_style((FONT, 15))
+                .light_line_style(WHITE.mix(0.0))
                 .draw()?;
             for (i, (name, value)) in bars.iter().enumerate() {
                 let a = (SegmentValue::Exact(i), 0.0);
                 let b = (SegmentValue::Exact(i + 1), *value);
                 let (p, q) = (chart.backend_coord(&a), chart.backend_coord(&b));
-                chart.draw_series(std::iter::once(Rectangle::new([a, b], colour(0).mix(0.85).filled())))?;
+                // A gap of a tenth of the slot on each side keeps neighbouring bars apart.
+                let gap = ((q.0 - p.0).abs() / 10).max(1);
+                let mut bar = Rectangle::new([a, b], colour(0).mix(0.85).filled());
+                bar.set_margin(0, 0, gap as u32, gap as u32);
+                chart.draw_series(std::iter::once(bar))?;
                 tips.push(Tip {
                     rect: (p.0.min(q.0), p.1.min(q.1), p.0.max(q.0), p.1.max(q.1)),
                     text: format!("{name}: {}", fmt_num(*value)),
@@ -546,10 +554,10 @@ pub(crate) fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Plo
                     None => {}
                 }
                 if c == 0 {
-                    panel.draw(&Text::new(truncate(&names[r], 16), (2, 2), (FONT, 12).into_font().color(&BLACK)))?;
+                    panel.draw(&Text::new(truncate(&names[r], 24), (2, 2), (FONT, 12).into_font().color(&BLACK)))?;
                 }
                 if r == 0 && c > 0 {
-                    panel.draw(&Text::new(truncate(&names[c], 16), (6, 2), (FONT, 12).into_font().color(&BLACK)))?;
+                    panel.draw(&Text::new(truncate(&names[c], 24), (6, 2), (FONT, 12).into_font().color(&BLACK)))?;
                 }
             }
             if groups.len() > 1 {
@@ -722,7 +730,9 @@ fn heatmap_on<DB: DrawingBackend>(
             let fill = v.map_or(RGBColor(220, 220, 220), diverging);
             area.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], fill.filled()))?;
             area.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], WHITE.stroke_width(1)))?;
-            let shown = v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.2}"));
+            // Rounding may leave "-0.00"; zero has no sign.
+            let shown =
+                v.map_or_else(|| "n/a".to_string(), |v| format!("{:.2}", if v.abs() < 0.005 { 0.0 } else { v }));
             if annotate && cell >= 26 {
                 let ink = if v.is_some_and(|v| v.abs() > 0.6) { WHITE } else { BLACK };
                 let style = (FONT, font).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));

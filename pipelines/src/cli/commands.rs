@@ -26,20 +26,22 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Curate(args) => curate_cmd(cli, args),
         Command::Data(DataCommand::List { dir }) => data_list(cli, dir),
         Command::Data(DataCommand::Show { version, dir }) => data_show(cli, version, dir),
+        Command::Eda(args) => crate::explore::eda_cmd(cli, args),
+        Command::Plot(args) => crate::explore::plot_cmd(cli, args),
     }
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-fn load_config(path: &Path) -> Result<DataConfig> {
+pub(crate) fn load_config(path: &Path) -> Result<DataConfig> {
     Ok(DataConfig::load(path)?.resolved(Path::new("")))
 }
 
 /// Reads any data file by its extension.
-fn read_file(path: &Path, name: &str) -> Result<Ingested> {
+pub(crate) fn read_file(path: &Path, name: &str) -> Result<Ingested> {
     let source =
         SourceConfig::from_extension(path).ok_or_else(|| PipelineError::UnknownFormat { path: path.to_path_buf() })?;
     Ok(source
@@ -85,13 +87,15 @@ fn show_frame(cli: &Cli, df: &DataFrame, output: Option<&PathBuf>) -> Result<()>
     Ok(())
 }
 
-fn prepare_cmd(cli: &Cli, config_path: &Path) -> Result<ExitCode> {
+/// Runs steps 1-6 with a progress bar. `None` when validation failed: the report is already
+/// printed and nothing was written.
+pub(crate) fn run_prepare(cli: &Cli, config_path: &Path) -> Result<Option<pipelines::Prepared>> {
     let config = load_config(config_path)?;
     let mut bar = Bar::new(cli.json || cli.quiet);
     let outcome = prepare(&config, config_path, &mut bar);
     bar.finish();
-    let prepared = match outcome {
-        Ok(p) => p,
+    match outcome {
+        Ok(p) => Ok(Some(p)),
         Err(PipelineError::ValidationFailed { source_name, report }) => {
             if cli.json {
                 print_json(
@@ -104,10 +108,14 @@ fn prepare_cmd(cli: &Cli, config_path: &Path) -> Result<ExitCode> {
                     report.errors()
                 );
             }
-            return Ok(ExitCode::FAILURE);
+            Ok(None)
         }
-        Err(e) => return Err(e.into()),
-    };
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn prepare_cmd(cli: &Cli, config_path: &Path) -> Result<ExitCode> {
+    let Some(prepared) = run_prepare(cli, config_path)? else { return Ok(ExitCode::FAILURE) };
     if cli.json {
         print_json(&prepared)?;
         return Ok(ExitCode::SUCCESS);

@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod commands;
+mod explore;
 mod output;
 
 #[global_allocator]
@@ -49,6 +50,109 @@ enum Command {
     /// The catalog of curated dataset versions.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Step 7: profile a dataset into an HTML report (with the charts of step 9) and JSON.
+    Eda(EdaArgs),
+    /// Step 9: draw one chart of a dataset to SVG or PNG.
+    Plot(PlotArgs),
+}
+
+/// Where the data of `eda` and `plot` comes from.
+#[derive(Args)]
+struct DataArgs {
+    /// A curated dataset: NAME (its newest version), NAME@VERSION or a version prefix.
+    #[arg(long, conflicts_with = "file")]
+    dataset: Option<String>,
+    /// Any data file (.csv, .parquet, .xlsx, ...) instead of a curated dataset.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Training config: its data config, report folder, `eda` and `plots` sections
+    /// [default: configs/training.yaml when it exists].
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Catalog folder for --dataset [default: the data config's curate.dir].
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EdaArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Folder for eda.html, eda.json and plots/ [default: <reports>/<dataset>/<version>].
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+/// Chart kinds of `mlops plot`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PlotKind {
+    Line,
+    Bar,
+    Histogram,
+    Scatter,
+    Box,
+    Violin,
+    Heatmap,
+    Qq,
+    Pairs,
+    Compare,
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    /// What to draw.
+    kind: PlotKind,
+    #[command(flatten)]
+    data: DataArgs,
+    /// The column (bar, histogram, box, violin, qq, compare).
+    #[arg(long)]
+    column: Option<String>,
+    /// X column (line, scatter).
+    #[arg(long)]
+    x: Option<String>,
+    /// Y column(s) (line: several, comma-separated; scatter: one).
+    #[arg(long, value_delimiter = ',')]
+    y: Vec<String>,
+    /// Colour by this column (scatter, pairs).
+    #[arg(long)]
+    hue: Option<String>,
+    /// Group by this column (box, violin).
+    #[arg(long)]
+    by: Option<String>,
+    /// Columns, comma-separated (heatmap: default all numeric; pairs: 2 to 6).
+    #[arg(long, value_delimiter = ',')]
+    columns: Vec<String>,
+    /// Bins (histogram).
+    #[arg(long, default_value_t = 30)]
+    bins: usize,
+    /// Bars at most (bar).
+    #[arg(long, default_value_t = 30)]
+    top: usize,
+    /// Correlation method (heatmap).
+    #[arg(long, value_enum, default_value = "pearson")]
+    method: MethodArg,
+    /// Transform compared with the original (compare).
+    #[arg(long, value_enum, default_value = "log")]
+    transform: TransformArg,
+    /// Title [default: generated from the kind and columns].
+    #[arg(long)]
+    title: Option<String>,
+    /// Output file; .svg or .png [default: <reports>/plots/<kind>-<columns>.svg].
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum MethodArg {
+    Pearson,
+    Spearman,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TransformArg {
+    Log,
+    Log1p,
+    Sqrt,
 }
 
 #[derive(Args)]
