@@ -13,7 +13,12 @@
 //! - `and`, `or`, `not` use three-valued logic; any other operation with a null operand is null;
 //! - functions: `abs sqrt ln log10 exp floor ceil round(x[, digits]) is_null not_null
 //!   coalesce(a, b) if(cond, a, b) min(a, b) max(a, b) len lower upper year month day
-//!   days_between(from, to)`; `if` with a null condition takes the `else` branch.
+//!   days_between(from, to) contains(text, "part") starts_with ends_with`; `if` with a null
+//!   condition takes the `else` branch; `text contains "part"` (also `starts_with`, `ends_with`)
+//!   may be written between its operands;
+//! - a date may be written bare (`date >= 2023-01-01`) or quoted;
+//! - `q(p)` stands for the `p` quantile of the column it is compared with (`score >= q(0.9)`); a
+//!   caller resolves it on the rows at hand with [`Expr::resolve_quantiles`].
 //!
 //! Column names that are not plain identifiers are written in backticks: `` `Body Mass (g)` ``.
 
@@ -98,6 +103,12 @@ enum Func {
     Month,
     Day,
     DaysBetween,
+    Contains,
+    StartsWith,
+    EndsWith,
+    /// `q(p)`: the `p` quantile of the column it is compared with, replaced by a number through
+    /// [`Expr::resolve_quantiles`] before the expression is checked.
+    Quantile,
 }
 
 impl Func {
@@ -124,14 +135,34 @@ impl Func {
             "month" => Func::Month,
             "day" => Func::Day,
             "days_between" => Func::DaysBetween,
+            "contains" => Func::Contains,
+            "starts_with" | "startswith" => Func::StartsWith,
+            "ends_with" | "endswith" => Func::EndsWith,
+            "q" | "quantile" => Func::Quantile,
             _ => return None,
         })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Func::Contains => "contains",
+            Func::StartsWith => "starts_with",
+            Func::EndsWith => "ends_with",
+            Func::Quantile => "q",
+            _ => "function",
+        }
     }
 
     fn arity(self) -> (usize, usize) {
         match self {
             Func::Round => (1, 2),
-            Func::Coalesce | Func::Min | Func::Max | Func::DaysBetween => (2, 2),
+            Func::Coalesce
+            | Func::Min
+            | Func::Max
+            | Func::DaysBetween
+            | Func::Contains
+            | Func::StartsWith
+            | Func::EndsWith => (2, 2),
             Func::If => (3, 3),
             _ => (1, 1),
         }
@@ -188,6 +219,11 @@ fn tokenize(src: &str) -> std::result::Result<Vec<(usize, Tok)>, String> {
         let start = i;
         if c.is_whitespace() {
             i += 1;
+            continue;
+        }
+        if let Some(len) = date_literal_len(&chars[i..]) {
+            out.push((start, Tok::Str(chars[i..i + len].iter().collect())));
+            i += len;
             continue;
         }
         if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
@@ -273,6 +309,24 @@ fn tokenize(src: &str) -> std::result::Result<Vec<(usize, Tok)>, String> {
     Ok(out)
 }
 
+/// Length of a bare date or timestamp at the start of `chars` (`2023-01-31`, `2023-01-31T08:30`,
+/// `2023-01-31 08:30:00`), if there is one.
+fn date_literal_len(chars: &[char]) -> Option<usize> {
+    let digits = |from: usize, n: usize| (from..from + n).all(|k| chars.get(k).is_some_and(char::is_ascii_digit));
+    if !(digits(0, 4) && chars.get(4) == Some(&'-') && digits(5, 2) && chars.get(7) == Some(&'-') && digits(8, 2)) {
+        return None;
+    }
+    let mut len = 10;
+    if matches!(chars.get(10), Some('T' | ' ')) && digits(11, 2) && chars.get(13) == Some(&':') && digits(14, 2) {
+        len = 16;
+        if chars.get(16) == Some(&':') && digits(17, 2) {
+            len = 19;
+        }
+    }
+    let next = chars.get(len);
+    (!next.is_some_and(|c| c.is_alphanumeric() || *c == '_')).then_some(len)
+}
+
 struct Parser {
     toks: Vec<(usize, Tok)>,
     pos: usize,
@@ -332,6 +386,19 @@ impl Parser {
     }
     fn cmp(&mut self) -> std::result::Result<Node, String> {
         let left = self.add()?;
+        if let Some(Tok::Ident(word)) = self.peek() {
+            let func = match word.to_ascii_lowercase().as_str() {
+                "contains" => Some(Func::Contains),
+                "starts_with" | "startswith" => Some(Func::StartsWith),
+                "ends_with" | "endswith" => Some(Func::EndsWith),
+                _ => None,
+            };
+            if let Some(func) = func {
+                self.pos += 1;
+                let right = self.add()?;
+                return Ok(Node::Call(func, vec![left, right], None));
+            }
+        }
         if let Some(op) = self.is_op(&["==", "!=", "<", "<=", ">", ">="]) {
             self.pos += 1;
             let op = match op {
@@ -392,6 +459,10 @@ impl Parser {
             Some(Tok::Str(s)) => Ok(Node::Lit(Value::Str(s))),
             Some(Tok::Quoted(name)) => Ok(Node::Col(name)),
             Some(Tok::Ident(name)) => {
+                if matches!(name.to_ascii_lowercase().as_str(), "and" | "or" | "contains" | "starts_with" | "ends_with")
+                {
+                    return Err(format!("expected a value at column {col}, found `{name}`"));
+                }
                 match name.as_str() {
                     "true" | "True" | "TRUE" => return Ok(Node::Lit(Value::Bool(true))),
                     "false" | "False" | "FALSE" => return Ok(Node::Lit(Value::Bool(false))),
@@ -409,7 +480,12 @@ impl Parser {
                             match self.next() {
                                 Some(Tok::Comma) => continue,
                                 Some(Tok::RParen) => break,
-                                _ => return Err(format!("expected `,` or `)` in call to `{name}`")),
+                                _ => {
+                                    return Err(format!(
+                                        "expected `,` or `)` in call to `{name}` at column {}",
+                                        self.toks.get(self.pos - 1).map_or(self.len + 1, |(c, _)| c + 1)
+                                    ));
+                                }
                             }
                         }
                     } else {
@@ -433,7 +509,7 @@ impl Parser {
                 }
             }
             Some(other) => Err(format!("unexpected {other:?} at column {col}")),
-            None => Err("unexpected end of expression".into()),
+            None => Err(format!("unexpected end of expression at column {col}")),
         }
     }
 }
@@ -452,6 +528,52 @@ impl Expr {
             return Err(err(format!("unexpected text at column {}", parser.col())));
         }
         Ok(Expr { source: source.to_string(), root, types: None })
+    }
+
+    /// Replaces every `q(p)` by the `p` quantile of the column it is compared with, as
+    /// `quantile(column, p)` computes it on the rows at hand. `q` anywhere else is an error.
+    pub fn resolve_quantiles(&mut self, quantile: &mut dyn FnMut(&str, f64) -> Result<f64>) -> Result<()> {
+        fn walk(
+            node: &mut Node,
+            quantile: &mut dyn FnMut(&str, f64) -> Result<f64>,
+        ) -> std::result::Result<(), String> {
+            let p_of = |n: &Node| match n {
+                Node::Call(Func::Quantile, args, _) => match args.first() {
+                    Some(Node::Lit(v)) => v
+                        .as_f64()
+                        .filter(|p| (0.0..=1.0).contains(p))
+                        .ok_or_else(|| "`q(p)` needs p between 0 and 1".to_string())
+                        .map(Some),
+                    _ => Err("`q(p)` needs a number p between 0 and 1".to_string()),
+                },
+                _ => Ok(None),
+            };
+            match node {
+                Node::Bin(op, a, b) if op.is_cmp() => {
+                    if let (Node::Col(name), Some(p)) = (&**a, p_of(b)?) {
+                        let v = quantile(name, p).map_err(|e| e.to_string())?;
+                        **b = Node::Lit(Value::Float(v));
+                    }
+                    if let (Node::Col(name), Some(p)) = (&**b, p_of(a)?) {
+                        let v = quantile(name, p).map_err(|e| e.to_string())?;
+                        **a = Node::Lit(Value::Float(v));
+                    }
+                    walk(a, quantile)?;
+                    walk(b, quantile)
+                }
+                Node::Call(Func::Quantile, ..) => {
+                    Err("`q(p)` must be compared with a column, as in `score >= q(0.9)`".into())
+                }
+                Node::Bin(_, a, b) => {
+                    walk(a, quantile)?;
+                    walk(b, quantile)
+                }
+                Node::Neg(a) | Node::Not(a) => walk(a, quantile),
+                Node::Call(_, args, _) => args.iter_mut().try_for_each(|a| walk(a, quantile)),
+                Node::Lit(_) | Node::Col(_) => Ok(()),
+            }
+        }
+        walk(&mut self.root, quantile).map_err(|message| CoreError::Expr { source_text: self.source.clone(), message })
     }
 
     /// The text the expression was parsed from.
@@ -534,6 +656,20 @@ impl<'de> Deserialize<'de> for Expr {
 // ---------------------------------------------------------------------------------------------
 // Type checking
 
+fn text_test(func: Func) -> fn(&str, &str) -> bool {
+    match func {
+        Func::StartsWith => |s, p| s.starts_with(p),
+        Func::EndsWith => |s, p| s.ends_with(p),
+        _ => |s, p| s.contains(p),
+    }
+}
+
+/// A date (`2023-01-31`, as [`Value::Date`]) or a timestamp (`2023-01-31T08:30[:00[.000]]`, as
+/// [`Value::Datetime`]) written in config or an expression.
+pub fn time_literal(s: &str) -> Option<Value> {
+    parse_temporal_literal(s, DType::Date)
+}
+
 fn parse_temporal_literal(s: &str, want: DType) -> Option<Value> {
     use chrono::{NaiveDate, NaiveDateTime};
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
@@ -542,7 +678,14 @@ fn parse_temporal_literal(s: &str, want: DType) -> Option<Value> {
             _ => Value::Datetime(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros()),
         });
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(Value::Datetime(dt.and_utc().timestamp_micros()));
         }
@@ -653,6 +796,16 @@ fn check_call(
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             match func {
                 Func::IsNull | Func::NotNull => Ok(Some(DType::Bool)),
+                Func::Contains | Func::StartsWith | Func::EndsWith => {
+                    if types[0].is_some_and(|t| t != DType::Str) {
+                        return Err(format!("`{}` needs text on its left", func.name()));
+                    }
+                    if !matches!(args[1], Node::Lit(Value::Str(_))) {
+                        return Err(format!("`{}` needs a quoted text on its right, as in `email contains \"@\"`", func.name()));
+                    }
+                    Ok(Some(DType::Bool))
+                }
+                Func::Quantile => Err("`q(p)` must be compared with a column, as in `score >= q(0.9)`, and resolved on the rows being filtered".into()),
                 Func::Len | Func::Lower | Func::Upper => {
                     if types[0].is_some_and(|t| t != DType::Str) {
                         return Err(format!("`{func:?}` needs text").to_lowercase());
@@ -880,6 +1033,11 @@ fn eval(node: &Node, row: &Row) -> Value {
                     (Some(a), Some(b)) => Value::Float(min_max(*func, a, b)),
                     _ => Value::Null,
                 },
+                Func::Contains | Func::StartsWith | Func::EndsWith => match (vals[0].as_str(), vals[1].as_str()) {
+                    (Some(text), Some(part)) => Value::Bool(text_test(*func)(text, part)),
+                    _ => Value::Null,
+                },
+                Func::Quantile => Value::Null,
                 Func::Len => vals[0].as_str().map_or(Value::Null, |s| Value::Float(s.chars().count() as f64)),
                 Func::Lower => vals[0].as_str().map_or(Value::Null, |s| Value::Str(s.to_lowercase())),
                 Func::Upper => vals[0].as_str().map_or(Value::Null, |s| Value::Str(s.to_uppercase())),
@@ -1055,6 +1213,23 @@ mod frame {
                         ),
                         Some(DType::Float),
                     ),
+                    Func::Contains | Func::StartsWith | Func::EndsWith => {
+                        let test = text_test(*func);
+                        let part = match &args[1] {
+                            Node::Lit(Value::Str(p)) => p.clone(),
+                            _ => String::new(),
+                        };
+                        let e = e0.map(
+                            move |c: pl::Column| {
+                                let ca = c.str()?;
+                                let out: pl::BooleanChunked = ca.iter().map(|o| o.map(|s| test(s, &part))).collect();
+                                Ok(out.with_name(c.name().clone()).into_column())
+                            },
+                            |_, f: &pl::Field| Ok(pl::Field::new(f.name().clone(), DataType::Boolean)),
+                        );
+                        (e, Some(DType::Bool))
+                    }
+                    Func::Quantile => (pl::lit(pl::NULL), None),
                     Func::Lower => (map_str(e0, str::to_lowercase), Some(DType::Str)),
                     Func::Upper => (map_str(e0, str::to_uppercase), Some(DType::Str)),
                     Func::Year | Func::Month | Func::Day => {

@@ -47,7 +47,7 @@ pub use ops::Op;
 pub use pipeline::Fit;
 pub use pipeline::{FeaturePipeline, PIPELINE_FORMAT_VERSION, Transform};
 pub use schema::{ColumnSchema, Signature, TaskKind};
-pub use seed::Seed;
+pub use seed::{Draws, Seed};
 pub use value::{DType, Row, Scalar, Value};
 
 #[cfg(all(test, feature = "frame"))]

@@ -30,3 +30,52 @@ impl Seed {
         Seed(u64::from_le_bytes(first))
     }
 }
+
+/// A stream of random choices from a seed: bounded integers, unit floats, shuffles.
+#[derive(Clone, Debug)]
+pub struct Draws(ChaCha8Rng);
+
+impl Seed {
+    /// The random choices this seed makes.
+    pub fn draws(self) -> Draws {
+        Draws(self.rng())
+    }
+}
+
+impl Draws {
+    /// A uniform integer in `0..n` (Lemire's method: no modulo bias); 0 when `n` is 0.
+    pub fn below(&mut self, n: u64) -> u64 {
+        use rand_core::Rng;
+        if n == 0 {
+            return 0;
+        }
+        loop {
+            let m = u128::from(self.0.next_u64()) * u128::from(n);
+            let low = m as u64;
+            if low >= n.wrapping_neg() % n {
+                return (m >> 64) as u64;
+            }
+        }
+    }
+
+    /// A uniform float in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        use rand_core::Rng;
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Shuffles in place (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
+
+    /// `0..n` in random order.
+    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..n).collect();
+        self.shuffle(&mut v);
+        v
+    }
+}
