@@ -606,6 +606,93 @@ impl Op {
                 }
                 Ok(df)
             }
+            Op::DateParts { column: name, parts, outputs } => {
+                let values = column_values(column(&df, name)?)?;
+                let mut df = df;
+                for (part, out) in parts.iter().zip(outputs) {
+                    let col: Vec<Value> = values
+                        .iter()
+                        .map(|v| {
+                            crate::features::date_part(v, *part).ok_or_else(|| crate::ops::wrong_type(name, v, "date"))
+                        })
+                        .collect::<Result<_>>()?;
+                    let t = if *part == crate::features::DatePart::IsWeekend { DType::Bool } else { DType::Int };
+                    df = put(df, column_from_values(out, t, &col))?;
+                }
+                Ok(df)
+            }
+            Op::TextStats { column: name, stats, outputs } => {
+                let values = column_values(column(&df, name)?)?;
+                let mut df = df;
+                for (stat, out) in stats.iter().zip(outputs) {
+                    let col: Vec<Value> = values
+                        .iter()
+                        .map(|v| {
+                            crate::features::text_stat(v, *stat).ok_or_else(|| crate::ops::wrong_type(name, v, "text"))
+                        })
+                        .collect::<Result<_>>()?;
+                    let t = if *stat == crate::features::TextStat::HasSpecial { DType::Bool } else { DType::Int };
+                    df = put(df, column_from_values(out, t, &col))?;
+                }
+                Ok(df)
+            }
+            Op::Lag { column: name, order_by, by, lags, windows, outputs, history } => {
+                let values: Vec<Option<f64>> = column_values(column(&df, name)?)?
+                    .iter()
+                    .map(|v| {
+                        if v.is_null() {
+                            Ok(None)
+                        } else {
+                            v.as_f64().map(Some).ok_or_else(|| crate::ops::wrong_type(name, v, "number"))
+                        }
+                    })
+                    .collect::<Result<_>>()?;
+                let groups: Vec<Option<String>> = match by {
+                    Some(b) => {
+                        column_values(column(&df, b)?)?.iter().map(|v| crate::features::lag_key(Some(v))).collect()
+                    }
+                    None => vec![Some(String::new()); df.height()],
+                };
+                let columns: Vec<Vec<Value>> = match stage {
+                    Stage::Training => {
+                        let order: Vec<i64> =
+                            column_values(column(&df, order_by)?)?.iter().map(crate::features::order_key).collect();
+                        crate::features::lags_in_training(&values, &groups, &order, lags, windows)
+                    }
+                    Stage::Inference => {
+                        column(&df, order_by)?;
+                        let mut cols = vec![Vec::with_capacity(df.height()); outputs.len()];
+                        for (v, k) in values.iter().zip(&groups) {
+                            let h = k.as_ref().and_then(|k| history.get(k)).map_or(&[][..], Vec::as_slice);
+                            for (c, x) in cols.iter_mut().zip(crate::features::lags_at_inference(*v, h, lags, windows))
+                            {
+                                c.push(x);
+                            }
+                        }
+                        cols
+                    }
+                };
+                let mut df = df;
+                for (out, col) in outputs.iter().zip(columns) {
+                    df = put(df, column_from_values(out, DType::Float, &col))?;
+                }
+                Ok(df)
+            }
+            Op::GroupStats { column: name, by, stats, outputs, table, fallback } => {
+                let values = column_values(column(&df, name)?)?;
+                if let Some(v) = values.iter().find(|v| !v.is_null() && v.as_f64().is_none()) {
+                    return Err(crate::ops::wrong_type(name, v, "number"));
+                }
+                let groups = column_values(column(&df, by)?)?;
+                let summaries: Vec<&crate::features::GroupSummary> =
+                    groups.iter().map(|g| g.key().and_then(|k| table.get(&k)).unwrap_or(fallback)).collect();
+                let mut df = df;
+                for (stat, out) in stats.iter().zip(outputs) {
+                    let col: Vec<Value> = values.iter().zip(&summaries).map(|(v, s)| s.stat(*stat, v)).collect();
+                    df = put(df, column_from_values(out, DType::Float, &col))?;
+                }
+                Ok(df)
+            }
         }
     }
 }

@@ -27,6 +27,7 @@
 pub mod config;
 mod error;
 pub mod expr;
+pub mod features;
 #[cfg(feature = "frame")]
 pub mod frame;
 pub mod hash;

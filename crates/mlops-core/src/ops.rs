@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::expr::{Expr, round_to};
+use crate::features::{DatePart, GroupStat, GroupSummary, TextStat};
 use crate::value::{DType, Row, Value};
 use crate::{CoreError, Result};
 
@@ -409,6 +410,58 @@ pub enum Op {
         /// Type the expression yields, settled when the op was fitted.
         dtype: Option<DType>,
     },
+    /// Parts of a date or timestamp as new columns (year, month, day of week, ...).
+    DateParts {
+        /// Column read.
+        column: String,
+        /// Parts, one per output.
+        parts: Vec<DatePart>,
+        /// Columns written.
+        outputs: Vec<String>,
+    },
+    /// Statistics of a text column as new columns (length, word count, special characters).
+    TextStats {
+        /// Column read.
+        column: String,
+        /// Statistics, one per output.
+        stats: Vec<TextStat>,
+        /// Columns written.
+        outputs: Vec<String>,
+    },
+    /// Earlier values and rolling means of a column, in the order of a time column within groups.
+    /// On training rows each row looks back at earlier training rows; at inference a row looks
+    /// back at the last training values of its group (`history`).
+    Lag {
+        /// Column read.
+        column: String,
+        /// The time (or sequence) column.
+        order_by: String,
+        /// Group column (one sequence when absent).
+        by: Option<String>,
+        /// Lags, in rows.
+        lags: Vec<usize>,
+        /// Rolling-mean windows, in rows (the current row included).
+        windows: Vec<usize>,
+        /// Columns written: one per lag, then one per window.
+        outputs: Vec<String>,
+        /// Per group, its last training values, oldest first.
+        history: BTreeMap<String, Vec<Option<f64>>>,
+    },
+    /// Statistics of a value's group learned on training rows (mean, std, percentile rank).
+    GroupStats {
+        /// Column read.
+        column: String,
+        /// Group column.
+        by: String,
+        /// Statistics, one per output.
+        stats: Vec<GroupStat>,
+        /// Columns written.
+        outputs: Vec<String>,
+        /// Per group.
+        table: BTreeMap<String, GroupSummary>,
+        /// For unseen or null groups: all training values.
+        fallback: GroupSummary,
+    },
 }
 
 impl Op {
@@ -442,6 +495,14 @@ impl Op {
             Op::Ordinal { column, .. } => format!("ordinal-encode {column}"),
             Op::TargetEncode { column, .. } => format!("target-encode {column}"),
             Op::Derive { output, expr, .. } => format!("{output} = {expr}"),
+            Op::DateParts { column, outputs, .. } => format!("{} date part(s) of {column}", outputs.len()),
+            Op::TextStats { column, outputs, .. } => format!("{} text statistic(s) of {column}", outputs.len()),
+            Op::Lag { column, order_by, outputs, .. } => {
+                format!("{} lag/rolling column(s) of {column} by {order_by}", outputs.len())
+            }
+            Op::GroupStats { column, by, outputs, .. } => {
+                format!("{} statistic(s) of {column} per {by}", outputs.len())
+            }
         }
     }
 
@@ -454,6 +515,11 @@ impl Op {
             Op::Deduplicate { subset, .. } => subset.clone(),
             Op::FillNullByGroup { column, by, .. } => vec![column.clone(), by.clone()],
             Op::Derive { expr, .. } => expr.columns(),
+            Op::Lag { column, order_by, by, .. } => {
+                std::iter::once(column.clone()).chain([order_by.clone()]).chain(by.clone()).collect()
+            }
+            Op::GroupStats { column, by, .. } => vec![column.clone(), by.clone()],
+            Op::DateParts { column, .. } | Op::TextStats { column, .. } => vec![column.clone()],
             Op::Cast { column, .. }
             | Op::FillNull { column, .. }
             | Op::FillSequence { column, .. }
@@ -615,6 +681,41 @@ impl Op {
                 }
                 if *drop_input {
                     row.remove(column);
+                }
+            }
+            Op::DateParts { column, parts, outputs } => {
+                let v = get(row, column);
+                for (part, out) in parts.iter().zip(outputs) {
+                    let x = crate::features::date_part(&v, *part).ok_or_else(|| wrong_type(column, &v, "date"))?;
+                    row.insert(out.clone(), x);
+                }
+            }
+            Op::TextStats { column, stats, outputs } => {
+                let v = get(row, column);
+                for (stat, out) in stats.iter().zip(outputs) {
+                    let x = crate::features::text_stat(&v, *stat).ok_or_else(|| wrong_type(column, &v, "text"))?;
+                    row.insert(out.clone(), x);
+                }
+            }
+            Op::Lag { column, by, lags, windows, outputs, history, .. } => {
+                let v = get(row, column);
+                if !v.is_null() && v.as_f64().is_none() {
+                    return Err(wrong_type(column, &v, "number"));
+                }
+                let key = crate::features::lag_key(by.as_ref().map(|b| row.get(b).unwrap_or(&Value::Null)));
+                let h = key.and_then(|k| history.get(&k)).map_or(&[][..], Vec::as_slice);
+                for (out, x) in outputs.iter().zip(crate::features::lags_at_inference(v.as_f64(), h, lags, windows)) {
+                    row.insert(out.clone(), x);
+                }
+            }
+            Op::GroupStats { column, by, stats, outputs, table, fallback } => {
+                let v = get(row, column);
+                if !v.is_null() && v.as_f64().is_none() {
+                    return Err(wrong_type(column, &v, "number"));
+                }
+                let summary = get(row, by).key().and_then(|k| table.get(&k)).unwrap_or(fallback);
+                for (stat, out) in stats.iter().zip(outputs) {
+                    row.insert(out.clone(), summary.stat(*stat, &v));
                 }
             }
             Op::Derive { output, expr, dtype } => {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use polars::prelude::DataFrame;
 use proptest::prelude::*;
 
+use crate::features::{DatePart, GroupStat, GroupSummary, TextStat};
 use crate::frame::{Stage, column_names, frame_from_rows, rows_from_frame};
 use crate::ops::{CastTo, Closed, FillDirection, Keep, OnError, TextStep, UnknownPolicy, Unmapped};
 use crate::{DType, Expr, FeaturePipeline, Op, Row, Transform, Value};
@@ -193,6 +194,39 @@ fn op_strategy() -> impl Strategy<Value = Op> {
             unknown,
             drop_input,
         }),
+        Just(Op::DateParts {
+            column: "d".into(),
+            parts: DatePart::ALL.to_vec(),
+            outputs: DatePart::ALL.iter().map(|p| format!("d_{}", p.name())).collect(),
+        }),
+        Just(Op::TextStats {
+            column: "s".into(),
+            stats: TextStat::ALL.to_vec(),
+            outputs: TextStat::ALL.iter().map(|p| format!("s_{}", p.name())).collect(),
+        }),
+        (any::<bool>(), prop::collection::vec(prop::option::of(-50.0..50.0f64), 0..4)).prop_map(|(grouped, tail)| {
+            Op::Lag {
+                column: "f".into(),
+                order_by: "d".into(),
+                by: grouped.then(|| "s".to_string()),
+                lags: vec![1, 2],
+                windows: vec![2, 3],
+                outputs: vec!["f_lag1".into(), "f_lag2".into(), "f_mean2".into(), "f_mean3".into()],
+                history: BTreeMap::from([(if grouped { "Adelie".to_string() } else { String::new() }, tail)]),
+            }
+        }),
+        prop::collection::vec(-100.0..100.0f64, 1..20).prop_map(|mut values| {
+            let fallback = GroupSummary::of(&mut values.clone()).expect("values");
+            values.truncate(values.len().div_ceil(2));
+            Op::GroupStats {
+                column: "f".into(),
+                by: "s".into(),
+                stats: vec![GroupStat::Mean, GroupStat::Std, GroupStat::Rank],
+                outputs: vec!["f_mean".into(), "f_std".into(), "f_rank".into()],
+                table: BTreeMap::from([("Adelie".to_string(), GroupSummary::of(&mut values).expect("values"))]),
+                fallback,
+            }
+        }),
         prop::sample::select(vec![
             "f * 2 + i",
             "f / i",
@@ -211,6 +245,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
             "d >= '2001-05-06'",
             "exp(f / 1000)",
             "i",
+            "s contains 'A' or s starts_with 'G' or s ends_with '!'",
+            "d >= 2008-01-01",
         ])
         .prop_map(|src| {
             let mut expr = Expr::parse(src).expect("test expression parses");
@@ -276,7 +312,7 @@ fn every_op_variant_is_generated() {
         let json = serde_json::to_value(&op).expect("encode");
         seen.insert(json["op"].as_str().unwrap_or_default().to_string());
     }
-    assert_eq!(seen.len(), 20, "variants generated: {seen:?}");
+    assert_eq!(seen.len(), 24, "variants generated: {seen:?}");
 }
 
 #[test]
@@ -307,4 +343,30 @@ fn unknown_pipeline_version_is_refused() {
     std::fs::write(&path, r#"{"format_version": 99, "ops": []}"#).unwrap();
     let err = FeaturePipeline::load(&path).unwrap_err().to_string();
     assert!(err.contains("format version 99"), "{err}");
+}
+
+#[test]
+fn training_lags_look_back_within_groups_in_time_order() {
+    use crate::features::lags_in_training;
+    let values = [Some(1.0), Some(10.0), Some(2.0), None, Some(3.0), Some(20.0)];
+    let keys: Vec<Option<String>> = ["a", "b", "a", "a", "a", "b"].iter().map(|k| Some(k.to_string())).collect();
+    // Row 2 comes before row 0 in time.
+    let order = [2, 1, 1, 3, 4, 2];
+    let out = lags_in_training(&values, &keys, &order, &[1], &[2]);
+    // Group a in time order: row 2 (2.0), row 0 (1.0), row 3 (null), row 4 (3.0).
+    assert_eq!(
+        out[0],
+        vec![Value::Float(2.0), Value::Null, Value::Null, Value::Float(1.0), Value::Null, Value::Float(10.0)]
+    );
+    assert_eq!(out[1], vec![Value::Float(1.5), Value::Null, Value::Null, Value::Null, Value::Null, Value::Float(15.0)]);
+}
+
+#[test]
+fn group_ranks_are_percentiles_with_ties_in_the_middle() {
+    let s = GroupSummary::of(&mut [1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+    assert_eq!((s.rank(0.0), s.rank(1.0), s.rank(3.0), s.rank(5.0), s.rank(9.0)), (0.0, 0.0, 0.5, 1.0, 1.0));
+    assert!((s.rank(2.5) - 0.375).abs() < 1e-12);
+    let flat = GroupSummary::of(&mut [7.0, 7.0, 7.0]).unwrap();
+    assert_eq!(flat.rank(7.0), 0.5);
+    assert_eq!(s.std, Some(2.5f64.sqrt()));
 }
