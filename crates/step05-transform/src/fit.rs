@@ -254,6 +254,21 @@ fn target_table(df: &DataFrame, column: &str, target: &str, smoothing: f64) -> R
     Ok(TargetTable { suffixes, table, prior })
 }
 
+/// Fits a smoothed target encoding of `column` on the rows of `df`: per category
+/// `(sum + smoothing · prior) / (count + smoothing)` of the target (one output per class for a text
+/// target, one for a number), the prior for unseen categories. Outputs are `<column>_te[_class]`.
+pub fn fit_target_encoding(df: &DataFrame, column: &str, target: &str, smoothing: f64, keep_input: bool) -> Result<Op> {
+    let TargetTable { suffixes, table, prior } = target_table(df, column, target, smoothing)?;
+    Ok(Op::TargetEncode {
+        column: column.to_string(),
+        outputs: suffixes.iter().map(|s| format!("{column}_te{s}")).collect(),
+        table,
+        prior,
+        unknown: UnknownPolicy::Ignore,
+        drop_input: !keep_input,
+    })
+}
+
 impl TransformParams {
     /// Fits on `train` and applies every part in order. `sources` holds the frames that joins and
     /// concatenation name.
@@ -377,15 +392,10 @@ impl TransformParams {
                             message: format!("{smoothing} must be zero or more"),
                         });
                     }
-                    let TargetTable { suffixes, table, prior } = target_table(&df, name, target, *smoothing)?;
-                    let outputs: Vec<String> = suffixes.iter().map(|s| format!("{name}_te{s}")).collect();
-                    let op = Op::TargetEncode {
-                        column: name.clone(),
-                        outputs: outputs.clone(),
-                        table,
-                        prior,
-                        unknown: UnknownPolicy::Ignore,
-                        drop_input: !keep_input,
+                    let op = fit_target_encoding(&df, name, target, *smoothing, *keep_input)?;
+                    let outputs = match &op {
+                        Op::TargetEncode { outputs, .. } => outputs.clone(),
+                        _ => Vec::new(),
                     };
                     (op, outputs)
                 }
