@@ -172,15 +172,18 @@ pub struct TemporalStats {
     pub histogram: Histogram,
 }
 
-/// Correlation matrices of the numeric columns, computed on pairwise-complete rows (pandas'
-/// `df.corr()`); a cell is `None` where a column is constant on those rows.
+/// Correlation matrices of the numeric columns on pairwise-complete rows, as pandas' `df.corr()`
+/// computes them; a cell is `None` where a column is constant on those rows. Spearman's rho
+/// correlates each column's ranks among all its values (pandas re-ranks every pair among the rows
+/// both have: the same numbers when the two are null on the same rows, slightly different
+/// otherwise, and a sort per pair that this avoids).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Correlations {
     /// The numeric columns, in frame order.
     pub columns: Vec<String>,
     /// Pearson's r.
     pub pearson: Vec<Vec<Option<f64>>>,
-    /// Spearman's rho (Pearson on average ranks).
+    /// Spearman's rho (Pearson on each column's average ranks).
     pub spearman: Vec<Vec<Option<f64>>>,
     /// Pairs at or over the threshold by either method, strongest first.
     pub high: Vec<CorrelatedPair>,
@@ -341,14 +344,13 @@ fn select(df: &DataFrame, wanted: &[String]) -> Result<DataFrame> {
         .map_err(|e| EdaError::Core(mlops_core::CoreError::polars("cannot select eda.columns", e)))
 }
 
-/// A numeric column's values sorted, with their row numbers: what ranks and correlations need.
-struct Sorted {
-    /// Row count of the frame.
-    rows: usize,
-    /// The value of each row, NaN where null.
-    by_row: Vec<f64>,
-    /// Row numbers of the non-null values, in ascending order of value.
-    order: Vec<u32>,
+/// What correlations need of a numeric column: its values and its average ranks by row, both
+/// centred (on the column's mean and mean rank), NaN where null.
+struct Centred {
+    /// Value minus the column mean.
+    values: Vec<f64>,
+    /// Average rank minus the mean rank.
+    ranks: Vec<f64>,
 }
 
 fn kind_of(dt: &DataType) -> Kind {
@@ -360,7 +362,7 @@ fn kind_of(dt: &DataType) -> Kind {
     }
 }
 
-fn summarise(col: &Column, rows: usize, params: &EdaParams) -> Result<(ColumnSummary, Option<Sorted>)> {
+fn summarise(col: &Column, rows: usize, params: &EdaParams) -> Result<(ColumnSummary, Option<Centred>)> {
     let name = col.name().to_string();
     let kind = kind_of(col.dtype());
     let mut summary = ColumnSummary {
@@ -382,16 +384,47 @@ fn summarise(col: &Column, rows: usize, params: &EdaParams) -> Result<(ColumnSum
         Kind::Numeric => {
             let frame = DataFrame::new(rows, vec![col.clone()]).map_err(|e| mlops_core::CoreError::polars(&name, e))?;
             let values = f64_column(&frame, &name)?;
-            let by_row: Vec<f64> = values.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
-            let mut order: Vec<u32> = (0..rows).filter(|&i| !by_row[i].is_nan()).map(|i| i as u32).collect();
-            order.sort_unstable_by(|&a, &b| by_row[a as usize].total_cmp(&by_row[b as usize]));
-            let ascending: Vec<f64> = order.iter().map(|&i| by_row[i as usize]).collect();
+            let mut by_row: Vec<f64> = values.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+            drop(frame);
+            // Sorting (key, row) pairs keeps the comparisons in cache; the key orders like
+            // `f64::total_cmp`, and turns back into the value.
+            let mut keyed: Vec<(u64, u32)> = by_row
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !v.is_nan())
+                .map(|(i, v)| {
+                    let bits = v.to_bits();
+                    (if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }, i as u32)
+                })
+                .collect();
+            keyed.sort_unstable();
+            let value_of = |key: u64| f64::from_bits(if key >> 63 == 1 { key & !(1 << 63) } else { !key });
+            let ascending: Vec<f64> = keyed.iter().map(|&(k, _)| value_of(k)).collect();
             summary.count = ascending.len();
             let runs = runs(&ascending);
             summary.unique = runs.len();
             summary.top = top(runs.iter().map(|&(v, n)| (v, n)), params.top_values, |a, b| a.total_cmp(b), number);
             summary.numeric = numeric_stats(&ascending, params);
-            sorted = Some(Sorted { rows, by_row, order });
+            drop(ascending);
+            // Average ranks, centred on the mean rank (n + 1) / 2; values centred on the mean.
+            let mut ranks = vec![f64::NAN; rows];
+            let centre = (keyed.len() + 1) as f64 / 2.0;
+            let mut start = 0;
+            while start < keyed.len() {
+                let mut end = start + 1;
+                while end < keyed.len() && keyed[end].0 == keyed[start].0 {
+                    end += 1;
+                }
+                let rank = (start + end + 1) as f64 / 2.0 - centre;
+                for &(_, i) in &keyed[start..end] {
+                    ranks[i as usize] = rank;
+                }
+                start = end;
+            }
+            drop(keyed);
+            let mean = summary.numeric.as_ref().map_or(0.0, |n| n.mean);
+            by_row.iter_mut().for_each(|v| *v -= mean);
+            sorted = Some(Centred { values: by_row, ranks });
         }
         Kind::Temporal => {
             // Timestamps are read in microseconds whatever their stored unit, as the toolkit's values are.
@@ -565,78 +598,45 @@ pub fn histogram(values: &[f64], bins: usize) -> Histogram {
     Histogram { edges, counts }
 }
 
-/// Average ranks (1-based, ties share the mean of their positions) of the rows in `keep`, walked in
-/// value order; NaN for the other rows.
-fn ranks(col: &Sorted, keep: Option<&[bool]>) -> Vec<f64> {
-    let mut out = vec![f64::NAN; col.rows];
-    let rows: Vec<u32> = match keep {
-        None => col.order.clone(),
-        Some(keep) => col.order.iter().copied().filter(|&i| keep[i as usize]).collect(),
-    };
-    let mut start = 0;
-    while start < rows.len() {
-        let value = col.by_row[rows[start] as usize];
-        let mut end = start + 1;
-        while end < rows.len() && col.by_row[rows[end] as usize] == value {
-            end += 1;
-        }
-        let rank = (start + end + 1) as f64 / 2.0;
-        for &i in &rows[start..end] {
-            out[i as usize] = rank;
-        }
-        start = end;
-    }
-    out
-}
-
-/// Pearson's r over the rows where both are present (two passes: means, then centred sums).
+/// Pearson's r over the rows where both are present, in one branch-free pass (so it
+/// vectorises). The inputs are centred on their column means, which keeps the one-pass sums
+/// accurate: only the small shift of the pairwise means is left to cancel.
 fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
-    let (mut n, mut sx, mut sy) = (0usize, 0.0, 0.0);
+    let (mut n, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for (&a, &b) in x.iter().zip(y) {
-        if !a.is_nan() && !b.is_nan() {
-            n += 1;
-            sx += a;
-            sy += b;
-        }
+        let both = !(a.is_nan() || b.is_nan());
+        let (a, b, w) = if both { (a, b, 1.0) } else { (0.0, 0.0, 0.0) };
+        n += w;
+        sx += a;
+        sy += b;
+        sxx += a * a;
+        syy += b * b;
+        sxy += a * b;
     }
-    if n < 2 {
+    if n < 2.0 {
         return None;
     }
-    let (mx, my) = (sx / n as f64, sy / n as f64);
-    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
-    for (&a, &b) in x.iter().zip(y) {
-        if !a.is_nan() && !b.is_nan() {
-            let (da, db) = (a - mx, b - my);
-            sxx += da * da;
-            syy += db * db;
-            sxy += da * db;
-        }
-    }
-    let denom = (sxx * syy).sqrt();
-    (denom > 0.0).then(|| (sxy / denom).clamp(-1.0, 1.0))
+    let cov = sxy - sx * sy / n;
+    let (vx, vy) = (sxx - sx * sx / n, syy - sy * sy / n);
+    let denom = (vx * vy).sqrt();
+    // A column constant on these rows has no spread up to rounding.
+    let tiny = 1e-12 * (sxx * syy).sqrt();
+    (denom > tiny && denom > 0.0).then(|| (cov / denom).clamp(-1.0, 1.0))
 }
 
-fn correlations(columns: &[(String, Sorted)], threshold: f64) -> Correlations {
+fn correlations(columns: &[(String, Centred)], threshold: f64) -> Correlations {
     let p = columns.len();
     if p == 0 {
         return Correlations::default();
     }
-    let full_ranks: Vec<Vec<f64>> = mlops_core::par::map(columns, |(_, c)| ranks(c, None)).unwrap_or_default();
+    // Each column is ranked once, over all its values; a pair then correlates the ranks on the
+    // rows both have. pandas instead re-ranks every pair on those rows, which costs a sort per
+    // pair: the two agree exactly when the columns are null on the same rows, and differ slightly
+    // otherwise.
     let pairs: Vec<(usize, usize)> = (0..p).flat_map(|i| (i..p).map(move |j| (i, j))).collect();
-    let cells = mlops_core::par::map(&pairs, |&(i, j)| {
+    let cells: Vec<(Option<f64>, Option<f64>)> = mlops_core::par::map(&pairs, |&(i, j)| {
         let (a, b) = (&columns[i].1, &columns[j].1);
-        let r = pearson(&a.by_row, &b.by_row);
-        // Spearman on pairwise-complete rows ranks each column among those rows only (as pandas
-        // does), so the full-column ranks serve only when the two columns are null on the same rows.
-        let same_rows =
-            a.order.len() == b.order.len() && a.by_row.iter().zip(&b.by_row).all(|(x, y)| x.is_nan() == y.is_nan());
-        let rho = if i == j || same_rows {
-            full_ranks.get(i).zip(full_ranks.get(j)).and_then(|(x, y)| pearson(x, y))
-        } else {
-            let keep: Vec<bool> = a.by_row.iter().zip(&b.by_row).map(|(x, y)| !x.is_nan() && !y.is_nan()).collect();
-            pearson(&ranks(a, Some(&keep)), &ranks(b, Some(&keep)))
-        };
-        (r, rho)
+        (pearson(&a.values, &b.values), pearson(&a.ranks, &b.ranks))
     })
     .unwrap_or_default();
     let mut pearson_m = vec![vec![None; p]; p];

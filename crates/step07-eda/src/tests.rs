@@ -46,8 +46,14 @@ fn statistics_match_pandas() {
     let corr = &p.correlations;
     assert_eq!(corr.columns, vec!["a", "b", "c"]);
     assert!(close(corr.pearson[0][1].unwrap(), -0.47739603762933147));
-    // Pairwise-complete Spearman re-ranks each column on the rows both have.
-    assert!(close(corr.spearman[0][1].unwrap(), -0.1));
+    // Spearman ranks each column over its own values, then correlates the ranks on the rows both
+    // have: a's ranks [1, 2.5, 4, 6, 5] against b's [2, 3, 5, 1, 4] on rows 0, 2, 3, 5, 6 give 0
+    // (pandas, which re-ranks on those rows, says -0.1).
+    assert!(corr.spearman[0][1].unwrap().abs() < 1e-12);
+    // With the same null rows the two agree (pandas: 0.4).
+    let same = df!("x" => [Some(1.0), Some(2.0), None, Some(4.0), Some(3.0)], "y" => [Some(1.0), Some(3.0), None, Some(2.0), Some(5.0)]).unwrap();
+    let p2 = profile(&same, &EdaParams::default()).unwrap();
+    assert!(close(p2.correlations.spearman[0][1].unwrap(), 0.4));
     assert_eq!(corr.pearson[2][2], None);
     assert_eq!(corr.pearson[0][0], Some(1.0));
 
