@@ -13,7 +13,9 @@ use step04_standardize::StandardizeParams;
 use step05_transform::TransformParams;
 use step06_curate::CurateParams;
 use step07_eda::EdaParams;
+use step08_select::{Selection, SplitParams};
 use step09_visualize::{Format, PlotSpec};
+use step10_features::FeatureParams;
 
 use crate::error::{PipelineError, Result};
 
@@ -160,6 +162,18 @@ pub struct TrainingConfig {
     /// Formats each chart file is written in.
     #[serde(default = "default_formats")]
     pub plot_formats: Vec<Format>,
+    /// Columns, rows and a sample to train on (step 8; everything by default).
+    #[serde(default)]
+    pub select: Selection,
+    /// Train / validation / test split (step 8).
+    #[serde(default)]
+    pub split: SplitParams,
+    /// Features fitted on the training part (step 10).
+    #[serde(default)]
+    pub features: FeatureParams,
+    /// Folder for split and feature outputs: `<interim>/<dataset>/<version>/`.
+    #[serde(default = "default_interim")]
+    pub interim: PathBuf,
 }
 
 impl Default for TrainingConfig {
@@ -171,12 +185,20 @@ impl Default for TrainingConfig {
             eda: EdaParams::default(),
             plots: Vec::new(),
             plot_formats: default_formats(),
+            select: Selection::default(),
+            split: SplitParams::default(),
+            features: FeatureParams::default(),
+            interim: default_interim(),
         }
     }
 }
 
 fn default_reports() -> PathBuf {
     PathBuf::from("reports")
+}
+
+fn default_interim() -> PathBuf {
+    PathBuf::from("data/interim")
 }
 
 fn default_formats() -> Vec<Format> {
@@ -204,6 +226,9 @@ impl TrainingConfig {
         }
         if self.reports.is_relative() {
             self.reports = base.join(&self.reports);
+        }
+        if self.interim.is_relative() {
+            self.interim = base.join(&self.interim);
         }
         self
     }

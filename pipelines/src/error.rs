@@ -45,6 +45,12 @@ pub enum PipelineError {
         /// The file.
         path: PathBuf,
     },
+    /// An output file's extension is neither `.parquet` nor `.csv`.
+    #[error("{path}: output must end in .parquet or .csv")]
+    BadOutput {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl PipelineError {

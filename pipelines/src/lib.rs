@@ -22,9 +22,11 @@
 mod config;
 mod error;
 mod explore;
+mod features;
 mod prepare;
 
 pub use config::{DataConfig, TrainingConfig, default_config, default_training_config};
 pub use error::{PipelineError, Result};
 pub use explore::{Explored, explore};
+pub use features::{Engineered, EngineeredSummary, engineer, write_frame};
 pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};

@@ -449,3 +449,120 @@ fn eda_and_plot_reject_bad_input_by_name_and_write_nothing() {
     fails(&["eda", "--config", bins.to_str().unwrap()], &["eda.histogram_bins", "between 1 and 1000"]);
     assert!(!p.join("reports").exists(), "a failed run wrote a report");
 }
+
+#[test]
+fn select_split_and_features_from_the_command_line() {
+    let p = Project::new();
+    assert!(p.mlops(&["prepare", "--quiet"]).success);
+
+    let sel = p.mlops(&[
+        "select",
+        "--dataset",
+        "penguins",
+        "--filter",
+        "species == \"Gentoo\" and body_mass_kg >= q(0.5)",
+        "--columns",
+        "species,body_mass_kg",
+        "--json",
+    ]);
+    assert!(sel.success, "{}", sel.stderr);
+    let out = sel.json();
+    assert_eq!(out["columns"], 2);
+    let rows = out["rows"].as_u64().unwrap();
+    assert!(rows > 0 && rows < 123, "{out}");
+    let sample = p.mlops(&["select", "--dataset", "penguins", "--sample-n", "10", "--seed", "3", "-o", "sample.csv"]);
+    assert!(sample.success, "{}", sample.stderr);
+    assert_eq!(std::fs::read_to_string(p.join("sample.csv")).unwrap().lines().count(), 11);
+
+    // The shipped config: stratified by species, 20% test, 10% validation.
+    let split = p.mlops(&["split", "--dataset", "penguins", "--json"]);
+    assert!(split.success, "{}", split.stderr);
+    let report = &split.json()["report"];
+    let rows: u64 = ["train", "validation", "test"].iter().map(|k| report["rows"][k].as_u64().unwrap()).sum();
+    assert_eq!(rows, 342, "{report}");
+    assert_eq!(report["seed"], 42);
+    assert_eq!(report["method"], "stratified");
+    let again = p.mlops(&["split", "--dataset", "penguins", "--json"]);
+    assert_eq!(again.json()["report"], *report, "the same seed gives the same split");
+    let other = p.mlops(&[
+        "split",
+        "--dataset",
+        "penguins",
+        "--seed",
+        "7",
+        "--method",
+        "group",
+        "--by",
+        "egg_year",
+        "--test",
+        "0.3",
+        "--json",
+    ]);
+    assert!(other.success, "{}", other.stderr);
+    assert_eq!(other.json()["report"]["groups"]["test"], 1);
+
+    let feats = p.mlops(&["features", "--dataset", "penguins", "--json"]);
+    assert!(feats.success, "{}", feats.stderr);
+    let summary = &feats.json()["summary"];
+    let created: Vec<&str> =
+        summary["features"]["created"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for f in [
+        "date_egg_month",
+        "comments_length",
+        "bill_area",
+        "flipper_length_mm body_mass_kg",
+        "culmen_length_mm_bin_te_adelie",
+    ] {
+        assert!(created.contains(&f), "{f} not in {created:?}");
+    }
+    let dir = p.join(feats.json()["dir"].as_str().unwrap());
+    for file in ["train.parquet", "validation.parquet", "test.parquet", "pipeline.json", "split.json", "features.json"]
+    {
+        assert!(dir.join(file).is_file(), "{file}");
+    }
+    let table = p.mlops(&["features", "--dataset", "penguins"]);
+    assert!(table.stdout.contains("class balance") && table.stdout.contains("dropped"), "{}", table.stdout);
+}
+
+#[test]
+fn select_and_split_reject_bad_input_by_name() {
+    let p = Project::new();
+    assert!(p.mlops(&["prepare", "--quiet"]).success);
+    let fails = |args: &[&str], expected: &[&str]| {
+        let run = p.mlops(args);
+        assert!(!run.success, "{args:?} should fail:\n{}", run.stdout);
+        for e in expected {
+            assert!(run.stderr.contains(e), "{args:?}: error lacks {e:?}:\n{}", run.stderr);
+        }
+    };
+    fails(
+        &["select", "--dataset", "penguins", "--filter", "body_mass_kg > and species"],
+        &["select.rows.filter", "column 16"],
+    );
+    fails(
+        &["select", "--dataset", "penguins", "--columns", "wingspan"],
+        &["select.columns.names", "`wingspan` not found"],
+    );
+    fails(
+        &["split", "--dataset", "penguins", "--method", "time", "--by", "species"],
+        &["split.method.time.column", "`species`", "date or datetime"],
+    );
+    // One penguin of its own class cannot be stratified.
+    p.write("one.csv", "kind,x\na,1\na,2\na,3\nb,4\nb,5\nb,6\nc,7\n");
+    p.write("configs/plain.yaml", "seed: 1\n");
+    let plain = ["--config", "configs/plain.yaml"];
+    fails(
+        &["split", "--file", "one.csv", "--method", "stratified", "--by", "kind", plain[0], plain[1]],
+        &["class `c` of `kind` has 1 row(s)"],
+    );
+    p.write("empty.csv", "kind,x\n");
+    fails(&["split", "--file", "empty.csv", plain[0], plain[1]], &["no rows"]);
+    let bad = p.file_with("configs/training.yaml", "k_best: {k: 15, score: anova_f}", "k_best: {k: 15, score: anova}");
+    fails(
+        &["features", "--config", bad.to_str().unwrap()],
+        &["variant-training.yaml", "features.select.k_best.score", "line"],
+    );
+    let bad = p.file_with("configs/training.yaml", "dates: {date_egg:", "dates: {species:");
+    fails(&["features", "--config", bad.to_str().unwrap()], &["features.dates.species", "date or datetime"]);
+    assert!(!p.join("data/interim").exists(), "a failed run wrote its parts");
+}

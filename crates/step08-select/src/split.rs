@@ -89,7 +89,7 @@ pub struct Split {
 pub struct SplitReport {
     /// `random`, `stratified`, `time` or `group`.
     pub method: String,
-    /// The seed used.
+    /// The seed from config (the split draws from a stream derived from it).
     pub seed: u64,
     /// Rows per part.
     pub rows: BTreeMap<String, usize>,
@@ -133,8 +133,7 @@ impl SplitParams {
     pub fn split(&self, df: &DataFrame, seed: Seed) -> Result<Split> {
         let n = df.height();
         self.check(n)?;
-        let seed = seed.derive("split");
-        let mut draws = seed.draws();
+        let mut draws = seed.derive("split").draws();
         let sizes = |count: usize| {
             let test = (count as f64 * self.test).ceil() as usize;
             let validation = (count as f64 * self.validation).ceil() as usize;

@@ -188,6 +188,18 @@ pub enum Score {
     FRegression,
 }
 
+impl Score {
+    /// Its name in config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Score::AnovaF => "anova_f",
+            Score::Chi2 => "chi2",
+            Score::MutualInfo => "mutual_info",
+            Score::FRegression => "f_regression",
+        }
+    }
+}
+
 /// Model-based selection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

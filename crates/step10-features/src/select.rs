@@ -230,7 +230,7 @@ pub fn select(
             };
             scored.push((c.clone(), s.unwrap_or(0.0)));
         }
-        rank_and_cut(&mut kept, scored, kb.k, &format!("{:?} score", kb.score).to_lowercase(), &mut out);
+        rank_and_cut(&mut kept, scored, kb.k, &format!("{} score", kb.score.name()), &mut out);
     }
     if let Some(imp) = &spec.importance {
         let model = model.ok_or(FeatureError::NoImportanceModel)?;

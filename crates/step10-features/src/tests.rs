@@ -152,7 +152,7 @@ fn selection_filters_and_scores_like_scikit_learn() {
     assert_eq!(sel.kept, ["x0"]);
     let reasons: Vec<(&str, &str)> =
         sel.dropped.iter().map(|d| (d.column.as_str(), d.reason.split(' ').next().unwrap())).collect();
-    assert_eq!(reasons, [("flat", "variance"), ("copy", "|r|"), ("x1", "anovaf"), ("noise", "anovaf")]);
+    assert_eq!(reasons, [("flat", "variance"), ("copy", "|r|"), ("x1", "anova_f"), ("noise", "anova_f")]);
     assert_eq!(out.frame.get_column_names(), ["x0", "y"]);
 
     let p = params("select: {target: y, importance: {top: 2}}\n");

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use mlops_core::FeaturePipeline;
 use mlops_core::table::Table;
 use pipelines::{DataConfig, PipelineError, prepare};
-use polars::prelude::{CsvWriter, DataFrame, ParquetWriter, SerWriter};
+use polars::prelude::DataFrame;
 use step01_ingest::{Ingested, Reader, SourceConfig};
 
 use crate::output::{Bar, steps_table};
@@ -28,6 +28,9 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Data(DataCommand::Show { version, dir }) => data_show(cli, version, dir),
         Command::Eda(args) => crate::explore::eda_cmd(cli, args),
         Command::Plot(args) => crate::explore::plot_cmd(cli, args),
+        Command::Select(args) => crate::explore::select_cmd(cli, args),
+        Command::Split(args) => crate::explore::split_cmd(cli, args),
+        Command::Features(args) => crate::explore::features_cmd(cli, args),
     }
 }
 
@@ -60,19 +63,7 @@ fn parse_pairs(pairs: &[String], flag: &str) -> Result<BTreeMap<String, DataFram
 
 /// Writes a frame as Parquet or CSV, atomically.
 fn write_frame(df: &DataFrame, path: &Path) -> Result<()> {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    if !matches!(ext.as_str(), "parquet" | "csv") {
-        bail!("{}: output must end in .parquet or .csv", path.display());
-    }
-    let mut df = df.clone();
-    mlops_core::io::atomic_write_with(path, |w| -> Result<()> {
-        if ext == "csv" {
-            CsvWriter::new(w).finish(&mut df).with_context(|| format!("cannot write {}", path.display()))?;
-        } else {
-            ParquetWriter::new(w).finish(&mut df).with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        Ok(())
-    })
+    Ok(pipelines::write_frame(df, path)?)
 }
 
 fn show_frame(cli: &Cli, df: &DataFrame, output: Option<&PathBuf>) -> Result<()> {

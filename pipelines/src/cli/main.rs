@@ -54,6 +54,96 @@ enum Command {
     Eda(EdaArgs),
     /// Step 9: draw one chart of a dataset to SVG or PNG.
     Plot(PlotArgs),
+    /// Step 8: select columns and rows (and a sample) of a dataset.
+    Select(SelectArgs),
+    /// Step 8: split a dataset into train / validation / test Parquet files.
+    Split(SplitArgs),
+    /// Steps 8 and 10: split, fit the features on the training part, transform the others.
+    Features(FeaturesArgs),
+}
+
+#[derive(Args)]
+struct SelectArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Columns by name, comma-separated (flags replace the config's `select` section).
+    #[arg(long, value_delimiter = ',')]
+    columns: Vec<String>,
+    /// Columns whose name matches this regular expression.
+    #[arg(long)]
+    pattern: Option<String>,
+    /// Columns of these types: number, int, float, string, bool, date, datetime.
+    #[arg(long, value_delimiter = ',')]
+    types: Vec<String>,
+    /// Columns to leave out.
+    #[arg(long, value_delimiter = ',')]
+    exclude: Vec<String>,
+    /// Keep rows where this holds, e.g. "age > 18 and email contains \"@gmail.com\"".
+    #[arg(long)]
+    filter: Option<String>,
+    /// First row position (iloc).
+    #[arg(long, allow_hyphen_values = true)]
+    start: Option<i64>,
+    /// One past the last row position.
+    #[arg(long, allow_hyphen_values = true)]
+    stop: Option<i64>,
+    /// A random sample of this many rows.
+    #[arg(long, conflicts_with = "sample_fraction")]
+    sample_n: Option<usize>,
+    /// A random sample of this share of rows.
+    #[arg(long)]
+    sample_fraction: Option<f64>,
+    /// Seed for the sample [default: the config's].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the selection here (.parquet or .csv) instead of printing its head.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+/// Split methods of `mlops split`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SplitKind {
+    Random,
+    Stratified,
+    Time,
+    Group,
+}
+
+#[derive(Args)]
+struct SplitArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// How rows are assigned [default: the config's `split.method`].
+    #[arg(long, value_enum)]
+    method: Option<SplitKind>,
+    /// The stratify, group or time column.
+    #[arg(long)]
+    by: Option<String>,
+    /// Time split: rows at or after this date are the test part.
+    #[arg(long)]
+    test_from: Option<String>,
+    /// Share of rows in the test part.
+    #[arg(long)]
+    test: Option<f64>,
+    /// Share of rows in the validation part.
+    #[arg(long)]
+    validation: Option<f64>,
+    /// Seed [default: the config's].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Folder for train/validation/test.parquet and split.json [default: <interim>/<dataset>/<version>/split].
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct FeaturesArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Folder for the parts, pipeline.json, split.json and features.json [default: <interim>/<dataset>/<version>/features].
+    #[arg(long, short)]
+    out: Option<PathBuf>,
 }
 
 /// Where the data of `eda` and `plot` comes from.

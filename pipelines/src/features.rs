@@ -1,0 +1,119 @@
+//! Steps 8 and 10 of the training run: select the rows and columns to learn from, split them,
+//! fit the features on the training part and pass the other parts through the fitted ops.
+
+use std::path::{Path, PathBuf};
+
+use mlops_core::frame::Stage;
+use mlops_core::{FeaturePipeline, Op, Seed};
+use polars::prelude::{CsvWriter, DataFrame, ParquetWriter, SerWriter};
+use serde::Serialize;
+use step08_select::SplitReport;
+use step10_features::{FeatureReport, Importance};
+
+use crate::config::TrainingConfig;
+use crate::error::{PipelineError, Result};
+
+/// The parts of a split, with features.
+#[derive(Clone, Debug)]
+pub struct Engineered {
+    /// Training rows (target encodings out-of-fold).
+    pub train: DataFrame,
+    /// Validation rows, through the fitted ops.
+    pub validation: DataFrame,
+    /// Test rows, through the fitted ops.
+    pub test: DataFrame,
+    /// The fitted feature ops, in order.
+    pub pipeline: FeaturePipeline,
+    /// How the rows were split.
+    pub split: SplitReport,
+    /// What the features step built and kept.
+    pub features: FeatureReport,
+}
+
+/// Summary of [`engineer`], for output.
+#[derive(Clone, Debug, Serialize)]
+pub struct EngineeredSummary {
+    /// Rows and columns per part.
+    pub parts: Vec<(String, usize, usize)>,
+    /// The split's record.
+    pub split: SplitReport,
+    /// The features' record.
+    pub features: FeatureReport,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Selects, splits and fits features as `config` says. `model` ranks features when the config
+/// selects by importance.
+pub fn engineer(frame: &DataFrame, config: &TrainingConfig, model: Option<&dyn Importance>) -> Result<Engineered> {
+    let seed: Seed = config.seed;
+    let selected = config.select.apply(frame, seed).map_err(|e| PipelineError::step("select", e))?;
+    let split = config.split.split(&selected, seed).map_err(|e| PipelineError::step("split", e))?;
+    let (train, validation, test) = split.frames(&selected).map_err(|e| PipelineError::step("split", e))?;
+    let fitted =
+        step10_features::fit(&config.features, train, seed, model).map_err(|e| PipelineError::step("features", e))?;
+    let apply = |df: DataFrame| -> Result<DataFrame> {
+        fitted
+            .ops
+            .iter()
+            .try_fold(df, |df, op: &Op| op.apply_frame(df, Stage::Inference))
+            .map_err(|e| PipelineError::step("features", e))
+    };
+    let (validation, test) = (apply(validation)?, apply(test)?);
+    let mut pipeline = FeaturePipeline::new();
+    pipeline.extend(fitted.ops);
+    Ok(Engineered { train: fitted.frame, validation, test, pipeline, split: split.report, features: fitted.report })
+}
+
+/// Writes a frame as Parquet or CSV (by extension), to a temporary name first.
+pub fn write_frame(df: &DataFrame, path: &Path) -> Result<()> {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    if !matches!(ext.as_str(), "parquet" | "csv") {
+        return Err(PipelineError::BadOutput { path: path.to_path_buf() });
+    }
+    let mut df = df.clone();
+    let failed = |e: polars::prelude::PolarsError| {
+        PipelineError::step("write", mlops_core::CoreError::polars(format!("cannot write {}", path.display()), e))
+    };
+    mlops_core::io::atomic_write_with(path, |w| -> std::result::Result<(), Wrapped> {
+        if ext == "csv" {
+            CsvWriter::new(w).finish(&mut df).map_err(|e| Wrapped(failed(e)))
+        } else {
+            ParquetWriter::new(w).finish(&mut df).map(|_| ()).map_err(|e| Wrapped(failed(e)))
+        }
+    })
+    .map_err(|w| w.0)
+}
+
+/// A run error passed through [`mlops_core::io::atomic_write_with`], which needs `From<CoreError>`.
+struct Wrapped(PipelineError);
+
+impl From<mlops_core::CoreError> for Wrapped {
+    fn from(e: mlops_core::CoreError) -> Self {
+        Wrapped(PipelineError::step("write", e))
+    }
+}
+
+impl Engineered {
+    /// Writes `train.parquet`, `validation.parquet`, `test.parquet`, `pipeline.json` (the fitted
+    /// feature ops), `split.json` and `features.json` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<EngineeredSummary> {
+        let mut files = Vec::new();
+        let mut parts = Vec::new();
+        for (name, df) in [("train", &self.train), ("validation", &self.validation), ("test", &self.test)] {
+            let path = dir.join(format!("{name}.parquet"));
+            write_frame(df, &path)?;
+            parts.push((name.to_string(), df.height(), df.width()));
+            files.push(path);
+        }
+        let io = |e| PipelineError::step("write", e);
+        let pipeline = dir.join("pipeline.json");
+        self.pipeline.save(&pipeline).map_err(io)?;
+        let split = dir.join("split.json");
+        mlops_core::io::atomic_write_json(&split, &self.split).map_err(io)?;
+        let features = dir.join("features.json");
+        mlops_core::io::atomic_write_json(&features, &self.features).map_err(io)?;
+        files.extend([pipeline, split, features]);
+        Ok(EngineeredSummary { parts, split: self.split.clone(), features: self.features.clone(), files })
+    }
+}
