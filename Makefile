@@ -52,6 +52,7 @@ fmt:
 
 bench: release
 	bench/run.sh
+	bench/explore.sh
 
 clean-data:
 	rm -rf data/interim data/processed logs reports

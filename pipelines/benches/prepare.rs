@@ -1,5 +1,6 @@
 //! Criterion benches for the hot paths of steps 1-5 on a generated 1M-row table of mixed types
-//! with missing values: CSV ingest, validation, and clean + transform.
+//! with missing values (CSV ingest, validation, clean + transform), and of steps 7 and 10 on a
+//! generated 1M-row, 30-column table (the EDA profile, feature fitting).
 //!
 //! `cargo bench -p pipelines --bench prepare` (ROWS=200000 for a quicker run).
 
@@ -107,5 +108,70 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(prepare, benches);
+/// The shape of bench/generate_wide.py's table: 20 numeric columns (correlated, skewed, integer,
+/// normal; 0-6% missing), 6 categorical (3 to 1000 values, 3% missing), a date, a timestamp and
+/// two booleans.
+fn generate_wide(n: usize) -> DataFrame {
+    let mut rng = Seed(7).rng();
+    let mut columns = Vec::new();
+    let base: Vec<f64> = (0..n).map(|_| normal(&mut rng)).collect();
+    for i in 0..20usize {
+        let values: Vec<Option<f64>> = (0..n)
+            .map(|r| {
+                let v = match i % 5 {
+                    0 => base[r] * (i + 1) as f64 + 0.3 * normal(&mut rng),
+                    1 => normal(&mut rng).exp(),
+                    2 => (uniform(&mut rng) * 1000.0).floor(),
+                    _ => 100.0 * i as f64 + (10 + i) as f64 * normal(&mut rng),
+                };
+                (uniform(&mut rng) >= 0.02 * (i % 4) as f64).then_some(v)
+            })
+            .collect();
+        columns.push(Column::new(format!("num_{i:02}").into(), values));
+    }
+    for (i, k) in [3usize, 10, 50, 200, 1000, 20].into_iter().enumerate() {
+        let values: Vec<Option<String>> = (0..n)
+            .map(|_| {
+                let label = format!("c{i}_{}", (uniform(&mut rng) * k as f64) as usize % k);
+                (uniform(&mut rng) >= 0.03).then_some(label)
+            })
+            .collect();
+        columns.push(Column::new(format!("cat_{i}").into(), values));
+    }
+    let days: Vec<i32> = (0..n).map(|_| 18_262 + (uniform(&mut rng) * 1500.0) as i32).collect();
+    let micros: Vec<i64> =
+        (0..n).map(|_| 1_622_505_600_000_000 + (uniform(&mut rng) * 31_536_000.0) as i64 * 1_000_000).collect();
+    columns.push(Column::new("date_0".into(), days).cast(&polars::prelude::DataType::Date).unwrap());
+    columns.push(
+        Column::new("date_1".into(), micros)
+            .cast(&polars::prelude::DataType::Datetime(polars::prelude::TimeUnit::Microseconds, None))
+            .unwrap(),
+    );
+    columns.push(Column::new("flag_0".into(), (0..n).map(|_| uniform(&mut rng) < 0.3).collect::<Vec<_>>()));
+    columns.push(Column::new("flag_1".into(), (0..n).map(|_| uniform(&mut rng) < 0.7).collect::<Vec<_>>()));
+    DataFrame::new(n, columns).unwrap()
+}
+
+fn normal(rng: &mut impl Rng) -> f64 {
+    (-2.0 * uniform(rng).max(1e-12).ln()).sqrt() * (std::f64::consts::TAU * uniform(rng)).cos()
+}
+
+fn explore_benches(c: &mut Criterion) {
+    let n = rows();
+    let wide = generate_wide(n);
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/training.yaml")).unwrap();
+    let training: pipelines::TrainingConfig =
+        mlops_core::config::parse_yaml(&text, Path::new("bench/training.yaml")).unwrap();
+    let train = training.split.split(&wide, Seed(42)).unwrap().frames(&wide).unwrap().0;
+
+    let mut group = c.benchmark_group(format!("explore_{n}_rows_30_columns"));
+    group.sample_size(10);
+    group.bench_function("eda_profile", |b| b.iter(|| step07_eda::profile(&wide, &training.eda).unwrap()));
+    group.bench_function("features_fit", |b| {
+        b.iter(|| step10_features::fit(&training.features, train.clone(), Seed(42), None).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(prepare, benches, explore_benches);
 criterion_main!(prepare);

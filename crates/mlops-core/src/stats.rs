@@ -82,6 +82,44 @@ pub fn finite_numbers(values: &[Value]) -> Vec<f64> {
     values.iter().filter_map(Value::as_f64).filter(|x| !x.is_nan()).collect()
 }
 
+/// Pearson's r over the rows where both are present (NaN marks a missing value), in one
+/// branch-free pass that vectorises. Centre each input on its own mean first (any fixed shift
+/// works): that keeps the one-pass sums accurate, leaving only the small shift of the pairwise
+/// means to cancel. `None` below two rows or when either side is constant on them.
+pub fn pearson_centred(x: &[f64], y: &[f64]) -> Option<f64> {
+    pearson_about(x, 0.0, y, 0.0)
+}
+
+/// [`pearson_centred`] of `x - cx` and `y - cy`, without building the centred copies.
+pub fn pearson_about(x: &[f64], cx: f64, y: &[f64], cy: f64) -> Option<f64> {
+    let (mut n, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for (&a, &b) in x.iter().zip(y) {
+        let both = !(a.is_nan() || b.is_nan());
+        let (a, b, w) = if both { (a - cx, b - cy, 1.0) } else { (0.0, 0.0, 0.0) };
+        n += w;
+        sx += a;
+        sy += b;
+        sxx += a * a;
+        syy += b * b;
+        sxy += a * b;
+    }
+    if n < 2.0 {
+        return None;
+    }
+    let cov = sxy - sx * sy / n;
+    let (vx, vy) = (sxx - sx * sx / n, syy - sy * sy / n);
+    let denom = (vx * vy).sqrt();
+    // A column constant on these rows has no spread up to rounding.
+    let tiny = 1e-12 * (sxx * syy).sqrt();
+    (denom > tiny && denom > 0.0).then(|| (cov / denom).clamp(-1.0, 1.0))
+}
+
+/// The mean of the non-NaN values (0 when there are none): the centre [`pearson_about`] wants.
+pub fn nan_mean(values: &[f64]) -> f64 {
+    let (sum, n) = values.iter().filter(|v| !v.is_nan()).fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,3 +139,26 @@ fn failed_writes_leave_nothing_and_bad_input_is_named() {
     assert!(err.to_string().contains("`l`"), "{err}");
     assert!(!dir.path().join("penguins").exists());
 }
+
+#[test]
+fn load_reads_the_newest_version_and_refuses_a_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(&params(dir.path()), &data());
+    let (meta, back) = Catalog::open(dir.path()).load("penguins").unwrap();
+    assert_eq!(meta.version, first.metadata.version);
+    assert!(back.equals_missing(&data()));
+    let partitioned = CurateParams { partition_by: Some("species".into()), name: "parts".into(), ..params(dir.path()) };
+    write(&partitioned, &data());
+    let (_, parts) = Catalog::open(dir.path()).load("parts").unwrap();
+    assert_eq!(parts.height(), 4);
+    assert!(matches!(Catalog::open(dir.path()).load("nosuch"), Err(CurateError::NotFound { .. })));
+
+    let file = first.path.join("data.parquet");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 20;
+    bytes[last] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let err = Catalog::open(dir.path()).load(&format!("penguins@{}", first.metadata.version)).unwrap_err();
+    assert!(matches!(&err, CurateError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+}

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use mlops_core::DType;
 use mlops_core::frame::{dtype_of, f64_column};
+use mlops_core::stats::pearson_centred;
 use polars::prelude::{Column, DataFrame, DataType, TimeUnit};
 use serde::{Deserialize, Serialize};
 
@@ -598,32 +599,6 @@ pub fn histogram(values: &[f64], bins: usize) -> Histogram {
     Histogram { edges, counts }
 }
 
-/// Pearson's r over the rows where both are present, in one branch-free pass (so it
-/// vectorises). The inputs are centred on their column means, which keeps the one-pass sums
-/// accurate: only the small shift of the pairwise means is left to cancel.
-fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
-    let (mut n, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    for (&a, &b) in x.iter().zip(y) {
-        let both = !(a.is_nan() || b.is_nan());
-        let (a, b, w) = if both { (a, b, 1.0) } else { (0.0, 0.0, 0.0) };
-        n += w;
-        sx += a;
-        sy += b;
-        sxx += a * a;
-        syy += b * b;
-        sxy += a * b;
-    }
-    if n < 2.0 {
-        return None;
-    }
-    let cov = sxy - sx * sy / n;
-    let (vx, vy) = (sxx - sx * sx / n, syy - sy * sy / n);
-    let denom = (vx * vy).sqrt();
-    // A column constant on these rows has no spread up to rounding.
-    let tiny = 1e-12 * (sxx * syy).sqrt();
-    (denom > tiny && denom > 0.0).then(|| (cov / denom).clamp(-1.0, 1.0))
-}
-
 fn correlations(columns: &[(String, Centred)], threshold: f64) -> Correlations {
     let p = columns.len();
     if p == 0 {
@@ -636,7 +611,7 @@ fn correlations(columns: &[(String, Centred)], threshold: f64) -> Correlations {
     let pairs: Vec<(usize, usize)> = (0..p).flat_map(|i| (i..p).map(move |j| (i, j))).collect();
     let cells: Vec<(Option<f64>, Option<f64>)> = mlops_core::par::map(&pairs, |&(i, j)| {
         let (a, b) = (&columns[i].1, &columns[j].1);
-        (pearson(&a.values, &b.values), pearson(&a.ranks, &b.ranks))
+        (pearson_centred(&a.values, &b.values), pearson_centred(&a.ranks, &b.ranks))
     })
     .unwrap_or_default();
     let mut pearson_m = vec![vec![None; p]; p];

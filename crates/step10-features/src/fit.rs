@@ -59,7 +59,9 @@ struct Builder {
 
 impl Builder {
     fn push(&mut self, op: Op, outputs: Vec<String>) -> Result<()> {
+        let started = std::time::Instant::now();
         self.df = op.apply_frame(std::mem::take(&mut self.df), Stage::Training)?;
+        tracing::debug!(op = %op.describe(), seconds = started.elapsed().as_secs_f64(), "feature applied");
         self.created.extend(outputs);
         self.ops.push(op);
         Ok(())
@@ -324,6 +326,7 @@ pub fn fit(params: &FeatureParams, train: DataFrame, seed: Seed, model: Option<&
             Op::TargetEncode { outputs, .. } => outputs.clone(),
             _ => Vec::new(),
         };
+        let started = std::time::Instant::now();
         let oof = out_of_fold(&b.df, spec.folds, seed.derive(&format!("target_encode.{column}")), &outputs, &fit_on)
             .map_err(|e| match e {
                 Fold::Encode(e) => encode_error(e),
@@ -337,6 +340,7 @@ pub fn fit(params: &FeatureParams, train: DataFrame, seed: Seed, model: Option<&
             df = df.drop(column).map_err(|e| mlops_core::CoreError::polars("target encoding", e))?;
         }
         b.df = df;
+        tracing::debug!(column = %column, seconds = started.elapsed().as_secs_f64(), "target encoded out of fold");
         b.created.extend(outputs);
         b.ops.push(op);
     }
@@ -349,7 +353,9 @@ pub fn fit(params: &FeatureParams, train: DataFrame, seed: Seed, model: Option<&
                 .map(|c| c.name().to_string())
                 .filter(|c| *c != spec.target && !spec.keep.contains(c))
                 .collect();
+        let started = std::time::Instant::now();
         let selected = select(&b.df, &numeric, spec, model)?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), kept = selected.kept.len(), "features selected");
         let dropped: Vec<String> = selected.dropped.iter().map(|d| d.column.clone()).collect();
         if !dropped.is_empty() {
             let op = Op::Drop { columns: dropped };

@@ -44,7 +44,7 @@ pub use params::{
     BinSpec, Derived, FeatureParams, GroupSpec, ImportanceSpec, KBest, LagSpec, Polynomial, Score, SelectSpec,
     TargetSpec,
 };
-pub use select::{Dropped, Importance, Selected, anova_f, chi2, f_regression};
+pub use select::{Dropped, Importance, Selected, anova_f, chi2, class_codes, f_regression};
 
 #[cfg(test)]
 mod tests;

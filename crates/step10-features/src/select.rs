@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use mlops_core::frame::{f64_column, keys};
+use mlops_core::stats::{nan_mean, pearson_about};
 use ndarray::Array2;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
@@ -38,122 +39,127 @@ pub struct Selected {
     pub scores: BTreeMap<String, f64>,
 }
 
-fn values(df: &DataFrame, c: &str) -> Result<Vec<Option<f64>>> {
-    Ok(f64_column(df, c)?.iter().map(|v| v.filter(|x| !x.is_nan())).collect())
+/// A numeric column as floats, NaN for nulls.
+fn values(df: &DataFrame, c: &str) -> Result<Vec<f64>> {
+    Ok(f64_column(df, c)?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
+/// Class labels as small integers (in sorted label order), `None` for nulls.
+pub fn class_codes(labels: &[Option<String>]) -> Vec<Option<u32>> {
+    let mut names: Vec<&String> = labels.iter().flatten().collect();
+    names.sort();
+    names.dedup();
+    let index: BTreeMap<&String, u32> = names.into_iter().enumerate().map(|(i, n)| (n, i as u32)).collect();
+    labels.iter().map(|l| l.as_ref().and_then(|l| index.get(l).copied())).collect()
+}
+
+/// Population variance of the non-NaN values (scikit-learn's `VarianceThreshold`).
 fn variance(x: &[f64]) -> f64 {
-    if x.is_empty() {
+    let (sum, n) = x.iter().filter(|v| !v.is_nan()).fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
         return 0.0;
     }
-    let m = x.iter().sum::<f64>() / x.len() as f64;
-    x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / x.len() as f64
+    let m = sum / n as f64;
+    x.iter().filter(|v| !v.is_nan()).map(|v| (v - m).powi(2)).sum::<f64>() / n as f64
 }
 
-fn pearson(a: &[Option<f64>], b: &[Option<f64>]) -> Option<f64> {
-    let pairs: Vec<(f64, f64)> = a.iter().zip(b).filter_map(|(x, y)| Some(((*x)?, (*y)?))).collect();
-    let n = pairs.len() as f64;
-    if pairs.len() < 2 {
-        return None;
-    }
-    let (mx, my) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (x, y) in &pairs {
-        sxy += (x - mx) * (y - my);
-        sxx += (x - mx).powi(2);
-        syy += (y - my).powi(2);
-    }
-    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
-}
-
-/// scikit-learn's `f_classif`: between-class over within-class mean squares.
-pub fn anova_f(x: &[Option<f64>], classes: &[Option<String>]) -> Option<f64> {
-    let mut groups: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for (v, c) in x.iter().zip(classes) {
-        if let (Some(v), Some(c)) = (v, c) {
-            groups.entry(c.as_str()).or_default().push(*v);
+/// Per-class count, sum and sum of squares of a feature (rows where both are present).
+fn class_moments(x: &[f64], classes: &[Option<u32>]) -> Vec<(f64, f64, f64)> {
+    let k = classes.iter().flatten().max().map_or(0, |m| *m as usize + 1);
+    let mut m = vec![(0.0, 0.0, 0.0); k];
+    for (&v, c) in x.iter().zip(classes) {
+        if let Some(c) = c
+            && !v.is_nan()
+        {
+            let e = &mut m[*c as usize];
+            e.0 += 1.0;
+            e.1 += v;
+            e.2 += v * v;
         }
     }
-    let n: usize = groups.values().map(Vec::len).sum();
-    let k = groups.len();
-    if k < 2 || n <= k {
+    m.retain(|e| e.0 > 0.0);
+    m
+}
+
+/// scikit-learn's `f_classif`: between-class over within-class mean squares. `classes` are
+/// [`class_codes`]; NaN features and null classes are left out.
+pub fn anova_f(x: &[f64], classes: &[Option<u32>]) -> Option<f64> {
+    let m = class_moments(x, classes);
+    let n: f64 = m.iter().map(|e| e.0).sum();
+    let k = m.len() as f64;
+    if k < 2.0 || n <= k {
         return None;
     }
-    let grand = groups.values().flatten().sum::<f64>() / n as f64;
-    let mut between = 0.0;
-    let mut within = 0.0;
-    for g in groups.values() {
-        let m = g.iter().sum::<f64>() / g.len() as f64;
-        between += g.len() as f64 * (m - grand).powi(2);
-        within += g.iter().map(|v| (v - m).powi(2)).sum::<f64>();
-    }
-    let f = (between / (k - 1) as f64) / (within / (n - k) as f64);
+    let grand = m.iter().map(|e| e.1).sum::<f64>() / n;
+    let between: f64 = m.iter().map(|e| e.0 * (e.1 / e.0 - grand).powi(2)).sum();
+    let within: f64 = m.iter().map(|e| e.2 - e.1 * e.1 / e.0).sum::<f64>().max(0.0);
+    let f = (between / (k - 1.0)) / (within / (n - k));
     Some(if f.is_nan() { 0.0 } else { f })
 }
 
 /// scikit-learn's `chi2`: observed per-class sums of a non-negative feature against the sums
-/// expected from the class frequencies. `Err` names a negative value.
-pub fn chi2(x: &[Option<f64>], classes: &[Option<String>]) -> std::result::Result<Option<f64>, f64> {
-    let mut observed: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let (mut total, mut n) = (0.0, 0usize);
-    for (v, c) in x.iter().zip(classes) {
-        if let (Some(v), Some(c)) = (v, c) {
-            if *v < 0.0 {
-                return Err(*v);
-            }
-            *observed.entry(c.as_str()).or_insert(0.0) += v;
-            *counts.entry(c.as_str()).or_insert(0) += 1;
-            total += v;
-            n += 1;
-        }
+/// expected from the class frequencies. `Err` carries a negative value found.
+pub fn chi2(x: &[f64], classes: &[Option<u32>]) -> std::result::Result<Option<f64>, f64> {
+    if let Some(v) = x.iter().zip(classes).find(|(v, c)| c.is_some() && **v < 0.0) {
+        return Err(*v.0);
     }
-    if n == 0 || total == 0.0 {
+    let m = class_moments(x, classes);
+    let n: f64 = m.iter().map(|e| e.0).sum();
+    let total: f64 = m.iter().map(|e| e.1).sum();
+    if n == 0.0 || total == 0.0 {
         return Ok(None);
     }
     Ok(Some(
-        observed
-            .iter()
-            .map(|(c, o)| {
-                let expected = counts[c] as f64 / n as f64 * total;
-                (o - expected).powi(2) / expected
+        m.iter()
+            .map(|e| {
+                let expected = e.0 / n * total;
+                (e.1 - expected).powi(2) / expected
             })
             .sum(),
     ))
 }
 
-/// Equal-frequency bin of every value (`bins` bins; nulls stay null).
-fn discretize(x: &[Option<f64>], bins: usize) -> Vec<Option<String>> {
-    let mut sorted: Vec<f64> = x.iter().flatten().copied().collect();
+/// Equal-frequency bin of every value (`bins` bins; NaN stays `None`).
+fn discretize(x: &[f64], bins: usize) -> Vec<Option<u32>> {
+    let mut sorted: Vec<f64> = x.iter().copied().filter(|v| !v.is_nan()).collect();
     sorted.sort_unstable_by(f64::total_cmp);
     if sorted.is_empty() {
         return vec![None; x.len()];
     }
     let cuts: Vec<f64> = (1..bins).map(|i| sorted[(i * sorted.len() / bins).min(sorted.len() - 1)]).collect();
-    x.iter().map(|v| v.map(|v| cuts.partition_point(|&c| c <= v).to_string())).collect()
+    x.iter().map(|&v| (!v.is_nan()).then(|| cuts.partition_point(|&c| c <= v) as u32)).collect()
 }
 
 /// Mutual information in nats between two discrete variables (rows where both are present).
-fn mutual_information(a: &[Option<String>], b: &[Option<String>]) -> f64 {
-    let mut joint: BTreeMap<(&str, &str), f64> = BTreeMap::new();
-    let mut pa: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut pb: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut n = 0.0;
+fn mutual_information(a: &[Option<u32>], b: &[Option<u32>]) -> f64 {
+    let ka = a.iter().flatten().max().map_or(0, |m| *m as usize + 1);
+    let kb = b.iter().flatten().max().map_or(0, |m| *m as usize + 1);
+    let mut joint = vec![0.0f64; ka * kb];
+    let (mut pa, mut pb, mut n) = (vec![0.0f64; ka], vec![0.0f64; kb], 0.0f64);
     for (x, y) in a.iter().zip(b) {
         if let (Some(x), Some(y)) = (x, y) {
-            *joint.entry((x, y)).or_insert(0.0) += 1.0;
-            *pa.entry(x).or_insert(0.0) += 1.0;
-            *pb.entry(y).or_insert(0.0) += 1.0;
+            joint[*x as usize * kb + *y as usize] += 1.0;
+            pa[*x as usize] += 1.0;
+            pb[*y as usize] += 1.0;
             n += 1.0;
         }
     }
-    joint.iter().map(|((x, y), c)| c / n * (c * n / (pa[x] * pb[y])).ln()).sum::<f64>().max(0.0)
+    let mut mi = 0.0f64;
+    for x in 0..ka {
+        for y in 0..kb {
+            let c = joint[x * kb + y];
+            if c > 0.0 {
+                mi += c / n * (c * n / (pa[x] * pb[y])).ln();
+            }
+        }
+    }
+    mi.max(0.0)
 }
 
-/// scikit-learn's `f_regression`: `r² / (1 - r²) · (n - 2)`.
-pub fn f_regression(x: &[Option<f64>], y: &[Option<f64>]) -> Option<f64> {
-    let n = x.iter().zip(y).filter(|(a, b)| a.is_some() && b.is_some()).count();
-    let r = pearson(x, y)?;
+/// scikit-learn's `f_regression`: `r² / (1 - r²) · (n - 2)` (NaN marks missing values).
+pub fn f_regression(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.iter().zip(y).filter(|(a, b)| !a.is_nan() && !b.is_nan()).count();
+    let r = pearson_about(x, nan_mean(x), y, nan_mean(y))?;
     if n < 3 {
         return None;
     }
@@ -173,15 +179,12 @@ pub fn select(
     }
     let mut kept: Vec<String> = features.iter().filter(|f| **f != spec.target).cloned().collect();
     let mut out = Selected::default();
-    let mut cache: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
-    for f in &kept {
-        cache.insert(f.clone(), values(df, f)?);
-    }
+    let cache: BTreeMap<String, Vec<f64>> =
+        kept.iter().map(|f| Ok((f.clone(), values(df, f)?))).collect::<Result<_>>()?;
     let protected = |c: &String| spec.keep.contains(c);
     if let Some(threshold) = spec.variance {
         kept.retain(|c| {
-            let present: Vec<f64> = cache[c].iter().flatten().copied().collect();
-            let v = variance(&present);
+            let v = variance(&cache[c]);
             let keep = v > threshold || protected(c);
             if !keep {
                 out.dropped.push(Dropped { column: c.clone(), reason: format!("variance {v:.4} <= {threshold}") });
@@ -190,28 +193,56 @@ pub fn select(
         });
     }
     if let Some(threshold) = spec.correlation {
-        let mut chosen: Vec<String> = Vec::new();
-        for c in kept {
+        // Every pair's r, over the cores; then the greedy pass keeps the first of each close pair.
+        let means: BTreeMap<&String, f64> = kept.iter().map(|c| (c, nan_mean(&cache[c]))).collect();
+        let pairs: Vec<(usize, usize)> = (0..kept.len()).flat_map(|i| (0..i).map(move |j| (j, i))).collect();
+        let r: BTreeMap<(usize, usize), Option<f64>> = pairs
+            .iter()
+            .copied()
+            .zip(
+                mlops_core::par::map(&pairs, |&(a, b)| {
+                    let (ca, cb) = (&kept[a], &kept[b]);
+                    pearson_about(&cache[ca], means[ca], &cache[cb], means[cb])
+                })
+                .unwrap_or_default(),
+            )
+            .collect();
+        let mut chosen: Vec<usize> = Vec::new();
+        for (i, c) in kept.iter().enumerate() {
             let clash = chosen
                 .iter()
-                .find_map(|k| pearson(&cache[k], &cache[&c]).filter(|r| r.abs() > threshold).map(|r| (k.clone(), r)));
+                .find_map(|&k| r.get(&(k, i)).copied().flatten().filter(|r| r.abs() > threshold).map(|r| (k, r)));
             match clash {
-                Some((other, r)) if !protected(&c) => out
-                    .dropped
-                    .push(Dropped { column: c.clone(), reason: format!("|r| = {:.3} with `{other}`", r.abs()) }),
-                _ => chosen.push(c),
+                Some((other, r)) if !protected(c) => out.dropped.push(Dropped {
+                    column: c.clone(),
+                    reason: format!("|r| = {:.3} with `{}`", r.abs(), kept[other]),
+                }),
+                _ => chosen.push(i),
             }
         }
+        let chosen: Vec<String> = chosen.into_iter().map(|i| kept[i].clone()).collect();
         kept = chosen;
     }
+    let labels = keys(df, &spec.target)?;
+    let classes = class_codes(&labels);
+    let target_is_number = df.column(&spec.target).ok().and_then(|t| mlops_core::frame::dtype_of(t.dtype()))
+        == Some(mlops_core::DType::Float);
     if let Some(kb) = &spec.k_best {
         if kb.k == 0 {
             return Err(FeatureError::Invalid { key: format!("{key}.k_best.k"), message: "must be at least 1".into() });
         }
-        let classes = keys(df, &spec.target)?;
-        let numeric_target = || values(df, &spec.target);
-        let mut scored = Vec::new();
-        for c in &kept {
+        let numeric_target = match kb.score {
+            Score::FRegression | Score::MutualInfo if target_is_number => Some(values(df, &spec.target)?),
+            Score::FRegression => {
+                return Err(FeatureError::Invalid {
+                    key: format!("{key}.k_best.score"),
+                    message: format!("f_regression needs a numeric target; `{}` is not a float column", spec.target),
+                });
+            }
+            _ => None,
+        };
+        let binned_target = numeric_target.as_ref().map(|y| discretize(y, 10));
+        let scores = mlops_core::par::map(&kept, |c| -> Result<f64> {
             let x = &cache[c];
             let s = match kb.score {
                 Score::AnovaF => anova_f(x, &classes),
@@ -220,44 +251,36 @@ pub fn select(
                     message: format!("chi2 needs non-negative features; `{c}` has {v}"),
                 })?,
                 Score::MutualInfo => {
-                    let target_is_number =
-                        df.column(&spec.target).ok().and_then(|t| mlops_core::frame::dtype_of(t.dtype()))
-                            == Some(mlops_core::DType::Float);
-                    let y = if target_is_number { discretize(&numeric_target()?, 10) } else { classes.clone() };
-                    Some(mutual_information(&discretize(x, 10), &y))
+                    Some(mutual_information(&discretize(x, 10), binned_target.as_ref().unwrap_or(&classes)))
                 }
-                Score::FRegression => f_regression(x, &numeric_target()?),
+                Score::FRegression => numeric_target.as_ref().and_then(|y| f_regression(x, y)),
             };
-            scored.push((c.clone(), s.unwrap_or(0.0)));
-        }
+            Ok(s.unwrap_or(0.0))
+        })
+        .ok_or_else(|| FeatureError::Invalid {
+            key: format!("{key}.k_best"),
+            message: "a scoring thread failed".into(),
+        })?;
+        let scored: Vec<(String, f64)> =
+            kept.iter().cloned().zip(scores.into_iter().collect::<Result<Vec<_>>>()?).collect();
         rank_and_cut(&mut kept, scored, kb.k, &format!("{} score", kb.score.name()), &mut out);
     }
     if let Some(imp) = &spec.importance {
         let model = model.ok_or(FeatureError::NoImportanceModel)?;
-        let rows: Vec<usize> = (0..df.height()).filter(|&i| kept.iter().all(|c| cache[c][i].is_some())).collect();
+        let target = if target_is_number { Some(values(df, &spec.target)?) } else { None };
+        let y_of = |i: usize| match &target {
+            Some(t) => t[i],
+            None => classes[i].map_or(f64::NAN, f64::from),
+        };
+        let rows: Vec<usize> =
+            (0..df.height()).filter(|&i| !y_of(i).is_nan() && kept.iter().all(|c| !cache[c][i].is_nan())).collect();
         let mut x = Array2::<f64>::zeros((rows.len(), kept.len()));
         for (j, c) in kept.iter().enumerate() {
             for (r, &i) in rows.iter().enumerate() {
-                x[[r, j]] = cache[c][i].unwrap_or(0.0);
+                x[[r, j]] = cache[c][i];
             }
         }
-        let labels = keys(df, &spec.target)?;
-        let classes: Vec<&String> = {
-            let mut v: Vec<&String> = labels.iter().flatten().collect();
-            v.sort();
-            v.dedup();
-            v
-        };
-        let target = values(df, &spec.target).ok();
-        let y: Vec<f64> = rows
-            .iter()
-            .map(|&i| match target.as_ref().and_then(|t| t[i]) {
-                Some(v) => v,
-                None => {
-                    labels[i].as_ref().and_then(|l| classes.iter().position(|c| *c == l)).map_or(f64::NAN, |p| p as f64)
-                }
-            })
-            .collect();
+        let y: Vec<f64> = rows.iter().map(|&i| y_of(i)).collect();
         let scores = model
             .importances(&x, &y, &kept)
             .map_err(|message| FeatureError::Invalid { key: format!("{key}.importance"), message })?;

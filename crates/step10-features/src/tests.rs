@@ -131,8 +131,8 @@ fn group_statistics_and_target_encoding() {
 fn selection_filters_and_scores_like_scikit_learn() {
     let x0 = [1.0, 2.0, 3.0, 8.0, 9.0, 10.0];
     let x1 = [5.0, 3.0, 4.0, 1.0, 2.0, 0.5];
-    let y: Vec<Option<String>> = ["a", "a", "a", "b", "b", "b"].iter().map(|s| Some(s.to_string())).collect();
-    let opt = |v: &[f64]| v.iter().map(|x| Some(*x)).collect::<Vec<_>>();
+    let y = class_codes(&["a", "a", "a", "b", "b", "b"].iter().map(|s| Some(s.to_string())).collect::<Vec<_>>());
+    let opt = |v: &[f64]| v.to_vec();
     // sklearn.feature_selection.f_classif / chi2 / f_regression on the same columns.
     assert!((anova_f(&opt(&x0), &y).unwrap() - 73.5).abs() < 1e-9);
     assert!((anova_f(&opt(&x1), &y).unwrap() - 15.21052631578949).abs() < 1e-9);
