@@ -120,6 +120,16 @@ impl Project {
         Run::from(output)
     }
 
+    /// Runs `mlops` expecting exit code 1 and an error on stderr containing every `expected` text.
+    pub fn fails(&self, args: &[&str], expected: &[&str]) {
+        let run = self.mlops(args);
+        assert!(!run.success, "{args:?} should fail:\n{}", run.stdout);
+        assert_eq!(run.code, Some(1), "{args:?}");
+        for e in expected {
+            assert!(run.stderr.contains(e), "{args:?}: error lacks {e:?}:\n{}", run.stderr);
+        }
+    }
+
     /// Whether anything was written under `data/processed`.
     pub fn processed_is_empty(&self) -> bool {
         let dir = self.join("data/processed");

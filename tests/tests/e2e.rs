@@ -414,14 +414,7 @@ fn plot_draws_each_kind_from_the_command_line() {
 fn eda_and_plot_reject_bad_input_by_name_and_write_nothing() {
     let p = Project::new();
     assert!(p.mlops(&["prepare", "--quiet"]).success);
-    let fails = |args: &[&str], expected: &[&str]| {
-        let run = p.mlops(args);
-        assert!(!run.success, "{args:?} should fail:\n{}", run.stdout);
-        assert_eq!(run.code, Some(1));
-        for e in expected {
-            assert!(run.stderr.contains(e), "{args:?}: error lacks {e:?}:\n{}", run.stderr);
-        }
-    };
+    let fails = |args: &[&str], expected: &[&str]| p.fails(args, expected);
     fails(
         &["plot", "histogram", "--column", "species", "--dataset", "penguins"],
         &["plot histogram", "`species`", "numeric"],
@@ -528,13 +521,7 @@ fn select_split_and_features_from_the_command_line() {
 fn select_and_split_reject_bad_input_by_name() {
     let p = Project::new();
     assert!(p.mlops(&["prepare", "--quiet"]).success);
-    let fails = |args: &[&str], expected: &[&str]| {
-        let run = p.mlops(args);
-        assert!(!run.success, "{args:?} should fail:\n{}", run.stdout);
-        for e in expected {
-            assert!(run.stderr.contains(e), "{args:?}: error lacks {e:?}:\n{}", run.stderr);
-        }
-    };
+    let fails = |args: &[&str], expected: &[&str]| p.fails(args, expected);
     fails(
         &["select", "--dataset", "penguins", "--filter", "body_mass_kg > and species"],
         &["select.rows.filter", "column 16"],

@@ -607,34 +607,26 @@ impl Op {
                 Ok(df)
             }
             Op::DateParts { column: name, parts, outputs } => {
-                let values = column_values(column(&df, name)?)?;
-                let mut df = df;
-                for (part, out) in parts.iter().zip(outputs) {
-                    let col: Vec<Value> = values
-                        .iter()
-                        .map(|v| {
-                            crate::features::date_part(v, *part).ok_or_else(|| crate::ops::wrong_type(name, v, "date"))
-                        })
-                        .collect::<Result<_>>()?;
-                    let t = if *part == crate::features::DatePart::IsWeekend { DType::Bool } else { DType::Int };
-                    df = put(df, column_from_values(out, t, &col))?;
-                }
-                Ok(df)
+                let outs: Vec<(&String, DType, _)> = parts
+                    .iter()
+                    .zip(outputs)
+                    .map(|(part, out)| {
+                        let t = if *part == crate::features::DatePart::IsWeekend { DType::Bool } else { DType::Int };
+                        (out, t, move |v: &Value| crate::features::date_part(v, *part))
+                    })
+                    .collect();
+                derive_columns(df, name, "date", outs)
             }
             Op::TextStats { column: name, stats, outputs } => {
-                let values = column_values(column(&df, name)?)?;
-                let mut df = df;
-                for (stat, out) in stats.iter().zip(outputs) {
-                    let col: Vec<Value> = values
-                        .iter()
-                        .map(|v| {
-                            crate::features::text_stat(v, *stat).ok_or_else(|| crate::ops::wrong_type(name, v, "text"))
-                        })
-                        .collect::<Result<_>>()?;
-                    let t = if *stat == crate::features::TextStat::HasSpecial { DType::Bool } else { DType::Int };
-                    df = put(df, column_from_values(out, t, &col))?;
-                }
-                Ok(df)
+                let outs: Vec<(&String, DType, _)> = stats
+                    .iter()
+                    .zip(outputs)
+                    .map(|(stat, out)| {
+                        let t = if *stat == crate::features::TextStat::HasSpecial { DType::Bool } else { DType::Int };
+                        (out, t, move |v: &Value| crate::features::text_stat(v, *stat))
+                    })
+                    .collect();
+                derive_columns(df, name, "text", outs)
             }
             Op::Lag { column: name, order_by, by, lags, windows, outputs, history } => {
                 let values: Vec<Option<f64>> = column_values(column(&df, name)?)?
@@ -1037,6 +1029,26 @@ fn distinct_rows(mut keys: DataFrame, keep: Keep) -> Result<Vec<usize>> {
             }
         })
         .collect())
+}
+
+/// Adds one column per `(output, type, kernel)`, each computed from the values of `name` by the
+/// kernel the row path uses (`None` from a kernel means a value of the wrong type).
+fn derive_columns<F: Fn(&Value) -> Option<Value>>(
+    df: DataFrame,
+    name: &str,
+    expected: &str,
+    outputs: Vec<(&String, DType, F)>,
+) -> Result<DataFrame> {
+    let values = column_values(column(&df, name)?)?;
+    let mut df = df;
+    for (out, t, kernel) in outputs {
+        let col: Vec<Value> = values
+            .iter()
+            .map(|v| kernel(v).ok_or_else(|| crate::ops::wrong_type(name, v, expected)))
+            .collect::<Result<_>>()?;
+        df = put(df, column_from_values(out, t, &col))?;
+    }
+    Ok(df)
 }
 
 /// How many rows repeat an earlier row in every column (pandas' `df.duplicated().sum()`); nulls
