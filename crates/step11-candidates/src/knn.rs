@@ -1,0 +1,43 @@
+//! k-nearest neighbours by brute force (Euclidean distance; ties broken by training order, as
+//! scikit-learn's brute-force search does).
+
+use ndarray::Array2;
+
+fn neighbours(row: &[f64], train: &[Vec<f64>], k: usize) -> Vec<usize> {
+    let mut d: Vec<(f64, usize)> = train
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.iter().zip(row).map(|(a, b)| (a - b) * (a - b)).sum::<f64>(), i))
+        .collect();
+    let k = k.min(d.len());
+    if k < d.len() {
+        d.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        d.truncate(k);
+    }
+    d.into_iter().map(|(_, i)| i).collect()
+}
+
+pub(crate) fn proba(x: &Array2<f64>, train: &[Vec<f64>], y: &[f64], k: usize, classes: usize) -> Vec<Vec<f64>> {
+    x.rows()
+        .into_iter()
+        .map(|row| {
+            let row = row.to_vec();
+            let near = neighbours(&row, train, k);
+            let mut p = vec![0.0; classes];
+            for i in &near {
+                p[y[*i] as usize] += 1.0 / near.len() as f64;
+            }
+            p
+        })
+        .collect()
+}
+
+pub(crate) fn regress(x: &Array2<f64>, train: &[Vec<f64>], y: &[f64], k: usize) -> Vec<f64> {
+    x.rows()
+        .into_iter()
+        .map(|row| {
+            let near = neighbours(&row.to_vec(), train, k);
+            near.iter().map(|&i| y[i]).sum::<f64>() / near.len() as f64
+        })
+        .collect()
+}

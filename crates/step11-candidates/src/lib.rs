@@ -1,0 +1,405 @@
+//! Step 11, candidates: the model families a training run chooses from, as one serializable
+//! [`Model`] enum with `predict` and, for classifiers, `predict_proba`.
+//!
+//! In: a [`ModelSpec`] (family and hyperparameters, from YAML), a feature matrix
+//! (`ndarray::Array2<f64>`, one row per example) and a [`Target`] (class indices or values).
+//! Out: a fitted [`Model`]. Families so far: logistic regression (L2, solved with L-BFGS as
+//! scikit-learn's default), Gaussian naive Bayes and k-nearest neighbours for classification;
+//! linear, ridge, lasso, elastic net and k-nearest neighbours for regression. Trees, forests,
+//! boosting and SVMs join with the rest of the model issue.
+//!
+//! Invariants:
+//! - hyperparameters are checked before fitting, and a NaN or infinite feature is an error naming
+//!   its column: nothing half-fitted comes out;
+//! - every probability row sums to 1; a fitted model survives a serde round trip with identical
+//!   predictions; fitting is deterministic.
+//!
+//! ```
+//! use ndarray::array;
+//! use step11_candidates::{ModelSpec, Target, fit};
+//!
+//! let x = array![[0.0], [1.0], [2.0], [3.0]];
+//! let model = fit(&ModelSpec::Linear, &x, &Target::Values(&[1.0, 3.0, 5.0, 7.0]), &["x".into()])?;
+//! let y = model.predict(&array![[4.0]])?;
+//! assert!((y[0] - 9.0).abs() < 1e-9);
+//! # Ok::<(), step11_candidates::ModelError>(())
+//! ```
+
+mod bayes;
+mod knn;
+mod lbfgs;
+mod linear;
+
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+/// What stops a fit or a prediction.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A hyperparameter outside its domain.
+    #[error("{model}.{parameter}: {message}")]
+    Parameter {
+        /// The model family.
+        model: &'static str,
+        /// The hyperparameter.
+        parameter: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A feature value that is not a finite number.
+    #[error("{model}: feature `{column}` has a {what} value in row {row}; impute or drop it before training")]
+    NotFinite {
+        /// The model family.
+        model: &'static str,
+        /// The feature.
+        column: String,
+        /// NaN or infinite.
+        what: &'static str,
+        /// The row.
+        row: usize,
+    },
+    /// The data does not fit the model.
+    #[error("{model}: {message}")]
+    Data {
+        /// The model family.
+        model: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Result of the candidates step.
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+fn one() -> f64 {
+    1.0
+}
+fn five() -> usize {
+    5
+}
+fn hundred() -> usize {
+    100
+}
+fn thousand() -> usize {
+    1000
+}
+fn half() -> f64 {
+    0.5
+}
+fn smoothing() -> f64 {
+    1e-9
+}
+
+/// A model family and its hyperparameters, as the training config writes them
+/// (`{logistic_regression: {c: 0.5}}`, `gaussian_nb`, `{ridge: {alpha: 10}}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelSpec {
+    /// Multinomial (binary: logistic) regression with an L2 penalty: minimises
+    /// `C · Σ log-loss + ½‖W‖²` (the intercept is not penalised), as scikit-learn's default.
+    LogisticRegression {
+        /// Inverse penalty strength (> 0).
+        #[serde(default = "one")]
+        c: f64,
+        /// L-BFGS iterations at most.
+        #[serde(default = "hundred")]
+        max_iter: usize,
+    },
+    /// Gaussian naive Bayes.
+    GaussianNb {
+        /// Share of the largest feature variance added to every variance.
+        #[serde(default = "smoothing")]
+        var_smoothing: f64,
+    },
+    /// k-nearest-neighbour classifier (Euclidean distance, uniform votes).
+    KnnClassifier {
+        /// Neighbours.
+        #[serde(default = "five")]
+        k: usize,
+    },
+    /// Ordinary least squares.
+    Linear,
+    /// Least squares with an L2 penalty `alpha ‖w‖²`.
+    Ridge {
+        /// Penalty (>= 0).
+        #[serde(default = "one")]
+        alpha: f64,
+    },
+    /// Least squares with an L1 penalty, by coordinate descent.
+    Lasso {
+        /// Penalty (>= 0).
+        #[serde(default = "one")]
+        alpha: f64,
+        /// Passes at most.
+        #[serde(default = "thousand")]
+        max_iter: usize,
+    },
+    /// Least squares with L1 and L2 penalties, by coordinate descent.
+    ElasticNet {
+        /// Penalty (>= 0).
+        #[serde(default = "one")]
+        alpha: f64,
+        /// Share of L1 in the penalty, 0 to 1.
+        #[serde(default = "half")]
+        l1_ratio: f64,
+        /// Passes at most.
+        #[serde(default = "thousand")]
+        max_iter: usize,
+    },
+    /// k-nearest-neighbour regressor (mean of the neighbours).
+    KnnRegressor {
+        /// Neighbours.
+        #[serde(default = "five")]
+        k: usize,
+    },
+}
+
+impl ModelSpec {
+    /// The family's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelSpec::LogisticRegression { .. } => "logistic_regression",
+            ModelSpec::GaussianNb { .. } => "gaussian_nb",
+            ModelSpec::KnnClassifier { .. } => "knn_classifier",
+            ModelSpec::Linear => "linear",
+            ModelSpec::Ridge { .. } => "ridge",
+            ModelSpec::Lasso { .. } => "lasso",
+            ModelSpec::ElasticNet { .. } => "elastic_net",
+            ModelSpec::KnnRegressor { .. } => "knn_regressor",
+        }
+    }
+
+    /// Whether it predicts classes.
+    pub fn is_classifier(&self) -> bool {
+        matches!(
+            self,
+            ModelSpec::LogisticRegression { .. } | ModelSpec::GaussianNb { .. } | ModelSpec::KnnClassifier { .. }
+        )
+    }
+
+    /// Checks the hyperparameters against their domains, before any data is touched.
+    pub fn check(&self, rows: usize) -> Result<()> {
+        let model = self.name();
+        let bad = |parameter, message: String| Err(ModelError::Parameter { model, parameter, message });
+        match *self {
+            ModelSpec::LogisticRegression { c, max_iter } => {
+                if !(c.is_finite() && c > 0.0) {
+                    return bad("c", format!("{c} must be a positive number"));
+                }
+                if max_iter == 0 {
+                    return bad("max_iter", "must be at least 1".into());
+                }
+            }
+            ModelSpec::GaussianNb { var_smoothing } if !(var_smoothing.is_finite() && var_smoothing >= 0.0) => {
+                return bad("var_smoothing", format!("{var_smoothing} must be zero or more"));
+            }
+            ModelSpec::KnnClassifier { k } | ModelSpec::KnnRegressor { k } if k == 0 || k > rows => {
+                return bad("k", format!("{k} must be between 1 and the {rows} training rows"));
+            }
+            ModelSpec::Ridge { alpha } | ModelSpec::Lasso { alpha, .. } if !(alpha.is_finite() && alpha >= 0.0) => {
+                return bad("alpha", format!("{alpha} must be zero or more"));
+            }
+            ModelSpec::ElasticNet { alpha, l1_ratio, .. } => {
+                if !(alpha.is_finite() && alpha >= 0.0) {
+                    return bad("alpha", format!("{alpha} must be zero or more"));
+                }
+                if !(0.0..=1.0).contains(&l1_ratio) {
+                    return bad("l1_ratio", format!("{l1_ratio} must be between 0 and 1"));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// What a model learns to predict.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    /// Class indices `0..classes`.
+    Classes {
+        /// One per row.
+        y: &'a [usize],
+        /// How many classes.
+        classes: usize,
+    },
+    /// Numbers.
+    Values(&'a [f64]),
+}
+
+/// A fitted model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Model {
+    /// Logistic regression: `coef[k]` and `intercept[k]` per class (one row for two classes).
+    Logistic {
+        /// Classes.
+        classes: usize,
+        /// Coefficients per output.
+        coef: Vec<Vec<f64>>,
+        /// Intercept per output.
+        intercept: Vec<f64>,
+    },
+    /// Gaussian naive Bayes: per class, feature means and variances, and the class prior.
+    GaussianNb {
+        /// Means per class.
+        theta: Vec<Vec<f64>>,
+        /// Variances per class (smoothed).
+        var: Vec<Vec<f64>>,
+        /// Class priors.
+        prior: Vec<f64>,
+    },
+    /// k-nearest neighbours: the training rows themselves.
+    Knn {
+        /// Neighbours.
+        k: usize,
+        /// Training rows.
+        x: Vec<Vec<f64>>,
+        /// Training targets (class index as a number, or the value).
+        y: Vec<f64>,
+        /// Classes, for a classifier.
+        classes: Option<usize>,
+    },
+    /// A linear regression (from OLS, ridge, lasso or elastic net).
+    Linear {
+        /// Coefficients.
+        coef: Vec<f64>,
+        /// Intercept.
+        intercept: f64,
+    },
+}
+
+pub(crate) fn rows(x: &ArrayView2<'_, f64>) -> Vec<Vec<f64>> {
+    x.rows().into_iter().map(|r| r.to_vec()).collect()
+}
+
+fn check_finite(model: &'static str, x: &Array2<f64>, names: &[String]) -> Result<()> {
+    for ((row, col), v) in x.indexed_iter() {
+        if !v.is_finite() {
+            return Err(ModelError::NotFinite {
+                model,
+                column: names.get(col).cloned().unwrap_or_else(|| format!("#{col}")),
+                what: if v.is_nan() { "NaN" } else { "infinite" },
+                row,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Fits a model family on a feature matrix; `names` are the feature columns, for errors.
+pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[String]) -> Result<Model> {
+    let model = spec.name();
+    spec.check(x.nrows())?;
+    check_finite(model, x, names)?;
+    let n = x.nrows();
+    let data = |message: String| ModelError::Data { model, message };
+    match (spec.is_classifier(), target) {
+        (true, Target::Classes { y, classes }) => {
+            if y.len() != n {
+                return Err(data(format!("{} labels for {n} rows", y.len())));
+            }
+            if *classes < 2 || y.iter().any(|&c| c >= *classes) {
+                return Err(data(format!("needs labels in 0..{classes} and at least two classes")));
+            }
+            let seen = y.iter().collect::<std::collections::BTreeSet<_>>().len();
+            if seen < 2 {
+                return Err(data("the training rows hold only one class".into()));
+            }
+        }
+        (false, Target::Values(y)) => {
+            if y.len() != n {
+                return Err(data(format!("{} targets for {n} rows", y.len())));
+            }
+            if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+                return Err(data(format!("target row {i} is not a finite number")));
+            }
+        }
+        (true, Target::Values(_)) => return Err(data("a classifier needs class labels, not numbers".into())),
+        (false, Target::Classes { .. }) => return Err(data("a regressor needs numbers, not class labels".into())),
+    }
+    if n == 0 {
+        return Err(data("no training rows".into()));
+    }
+    let fitted = match (spec, target) {
+        (ModelSpec::LogisticRegression { c, max_iter }, Target::Classes { y, classes }) => {
+            linear::logistic(x, y, *classes, *c, *max_iter)
+        }
+        (ModelSpec::GaussianNb { var_smoothing }, Target::Classes { y, classes }) => {
+            bayes::fit(x, y, *classes, *var_smoothing)
+        }
+        (ModelSpec::KnnClassifier { k }, Target::Classes { y, classes }) => {
+            Model::Knn { k: *k, x: rows(&x.view()), y: y.iter().map(|&c| c as f64).collect(), classes: Some(*classes) }
+        }
+        (ModelSpec::KnnRegressor { k }, Target::Values(y)) => {
+            Model::Knn { k: *k, x: rows(&x.view()), y: y.to_vec(), classes: None }
+        }
+        (ModelSpec::Linear, Target::Values(y)) => linear::ridge(x, y, 0.0),
+        (ModelSpec::Ridge { alpha }, Target::Values(y)) => linear::ridge(x, y, *alpha),
+        (ModelSpec::Lasso { alpha, max_iter }, Target::Values(y)) => linear::elastic_net(x, y, *alpha, 1.0, *max_iter),
+        (ModelSpec::ElasticNet { alpha, l1_ratio, max_iter }, Target::Values(y)) => {
+            linear::elastic_net(x, y, *alpha, *l1_ratio, *max_iter)
+        }
+        _ => return Err(data("the model and the target do not match".into())),
+    };
+    tracing::debug!(model, rows = n, features = x.ncols(), "fitted");
+    Ok(fitted)
+}
+
+impl Model {
+    /// The number of features the model was fitted on.
+    pub fn features(&self) -> usize {
+        match self {
+            Model::Logistic { coef, .. } => coef.first().map_or(0, Vec::len),
+            Model::GaussianNb { theta, .. } => theta.first().map_or(0, Vec::len),
+            Model::Knn { x, .. } => x.first().map_or(0, Vec::len),
+            Model::Linear { coef, .. } => coef.len(),
+        }
+    }
+
+    fn check_width(&self, x: &Array2<f64>) -> Result<()> {
+        if x.ncols() != self.features() {
+            return Err(ModelError::Data {
+                model: "model",
+                message: format!("{} features given, {} expected", x.ncols(), self.features()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Class probabilities per row (`None` for a regressor); every row sums to 1.
+    pub fn predict_proba(&self, x: &Array2<f64>) -> Result<Option<Vec<Vec<f64>>>> {
+        self.check_width(x)?;
+        Ok(match self {
+            Model::Logistic { classes, coef, intercept } => Some(linear::logistic_proba(x, *classes, coef, intercept)),
+            Model::GaussianNb { theta, var, prior } => Some(bayes::proba(x, theta, var, prior)),
+            Model::Knn { k, x: train, y, classes: Some(classes) } => Some(knn::proba(x, train, y, *k, *classes)),
+            Model::Knn { classes: None, .. } | Model::Linear { .. } => None,
+        })
+    }
+
+    /// Predictions per row: the class index (as a number) for a classifier, the value otherwise.
+    /// Classifiers predict the most probable class (the first one on a tie).
+    pub fn predict(&self, x: &Array2<f64>) -> Result<Vec<f64>> {
+        if let Some(p) = self.predict_proba(x)? {
+            return Ok(p
+                .iter()
+                .map(|row| {
+                    row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
+                        as f64
+                })
+                .collect());
+        }
+        Ok(match self {
+            Model::Knn { k, x: train, y, .. } => knn::regress(x, train, y, *k),
+            Model::Linear { coef, intercept } => {
+                x.rows().into_iter().map(|r| r.dot(&ndarray::ArrayView1::from(coef)) + intercept).collect()
+            }
+            _ => Vec::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

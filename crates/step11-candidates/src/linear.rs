@@ -1,0 +1,202 @@
+//! Linear models: logistic regression by L-BFGS, least squares with an L2 penalty in closed form,
+//! and L1 / elastic-net penalties by coordinate descent.
+
+use ndarray::Array2;
+
+use crate::Model;
+
+fn softmax_in_place(z: &mut [f64]) {
+    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for v in z.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    z.iter_mut().for_each(|v| *v /= sum);
+}
+
+fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 { 1.0 / (1.0 + (-z).exp()) } else { z.exp() / (1.0 + z.exp()) }
+}
+
+/// Fits scikit-learn's `LogisticRegression(C)`: one coefficient row for two classes (a sigmoid),
+/// one per class otherwise (a softmax). The objective is scaled by `1/n` for the solver, which
+/// does not move the optimum.
+pub(crate) fn logistic(x: &Array2<f64>, y: &[usize], classes: usize, c: f64, max_iter: usize) -> Model {
+    let (n, d) = x.dim();
+    let outputs = if classes == 2 { 1 } else { classes };
+    let width = d + 1;
+    let rows: Vec<&[f64]> = x.rows().into_iter().map(|r| r.to_slice().unwrap_or(&[])).collect();
+    let owned: Vec<Vec<f64>>;
+    let rows: Vec<&[f64]> = if rows.iter().all(|r| r.len() == d) {
+        rows
+    } else {
+        owned = crate::rows(&x.view());
+        owned.iter().map(Vec::as_slice).collect()
+    };
+    let scale = 1.0 / n as f64;
+    let objective = |theta: &[f64], grad: &mut [f64]| -> f64 {
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        let mut loss = 0.0;
+        let mut z = vec![0.0; outputs];
+        for (row, &label) in rows.iter().zip(y) {
+            for (k, zk) in z.iter_mut().enumerate() {
+                let w = &theta[k * width..k * width + d];
+                *zk = w.iter().zip(row.iter()).map(|(a, b)| a * b).sum::<f64>() + theta[k * width + d];
+            }
+            if outputs == 1 {
+                let p = sigmoid(z[0]);
+                let t = if label == 1 { 1.0 } else { 0.0 };
+                // log(1 + e^z) - t z, computed stably.
+                loss += z[0].max(0.0) + (-z[0].abs()).exp().ln_1p() - t * z[0];
+                let r = p - t;
+                for j in 0..d {
+                    grad[j] += r * row[j];
+                }
+                grad[d] += r;
+            } else {
+                let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let lse = max + z.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+                loss += lse - z[label];
+                softmax_in_place(&mut z);
+                for (k, p) in z.iter().enumerate() {
+                    let r = p - if k == label { 1.0 } else { 0.0 };
+                    let g = &mut grad[k * width..(k + 1) * width];
+                    for j in 0..d {
+                        g[j] += r * row[j];
+                    }
+                    g[d] += r;
+                }
+            }
+        }
+        let mut penalty = 0.0;
+        for k in 0..outputs {
+            for j in 0..d {
+                let w = theta[k * width + j];
+                penalty += w * w;
+                grad[k * width + j] += w / c;
+            }
+        }
+        grad.iter_mut().for_each(|g| *g *= scale);
+        (loss + penalty / (2.0 * c)) * scale
+    };
+    let (theta, converged) = crate::lbfgs::minimize(objective, vec![0.0; outputs * width], max_iter.max(1) * 10, 1e-8);
+    if !converged {
+        tracing::warn!(max_iter, "logistic regression did not fully converge; raise max_iter or scale the features");
+    }
+    Model::Logistic {
+        classes,
+        coef: (0..outputs).map(|k| theta[k * width..k * width + d].to_vec()).collect(),
+        intercept: (0..outputs).map(|k| theta[k * width + d]).collect(),
+    }
+}
+
+pub(crate) fn logistic_proba(x: &Array2<f64>, classes: usize, coef: &[Vec<f64>], intercept: &[f64]) -> Vec<Vec<f64>> {
+    x.rows()
+        .into_iter()
+        .map(|row| {
+            let mut z: Vec<f64> = coef
+                .iter()
+                .zip(intercept)
+                .map(|(w, b)| w.iter().zip(row.iter()).map(|(a, v)| a * v).sum::<f64>() + b)
+                .collect();
+            if classes == 2 {
+                let p = sigmoid(z[0]);
+                vec![1.0 - p, p]
+            } else {
+                softmax_in_place(&mut z);
+                z
+            }
+        })
+        .collect()
+}
+
+/// Solves `a x = b` by Gaussian elimination with partial pivoting; a singular system gets a tiny
+/// ridge so that OLS on collinear features still answers (the minimum-norm direction).
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
+    let n = b.len();
+    let trace: f64 = (0..n).map(|i| a[i][i].abs()).sum::<f64>().max(1.0);
+    for i in 0..n {
+        let p = (i..n).max_by(|&r, &s| a[r][i].abs().total_cmp(&a[s][i].abs())).unwrap_or(i);
+        a.swap(i, p);
+        b.swap(i, p);
+        if a[i][i].abs() < 1e-12 * trace {
+            a[i][i] += 1e-10 * trace;
+        }
+        for r in i + 1..n {
+            let f = a[r][i] / a[i][i];
+            if f != 0.0 {
+                let pivot = a[i].clone();
+                a[r].iter_mut().zip(&pivot).skip(i).for_each(|(v, p)| *v -= f * p);
+                b[r] -= f * b[i];
+            }
+        }
+    }
+    let mut x = vec![0.0; n];
+    for i in (0..n).rev() {
+        let s: f64 = (i + 1..n).map(|c| a[i][c] * x[c]).sum();
+        x[i] = (b[i] - s) / a[i][i];
+    }
+    x
+}
+
+fn centred(x: &Array2<f64>, y: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>, Vec<f64>, f64) {
+    let (n, d) = x.dim();
+    let means: Vec<f64> = (0..d).map(|j| x.column(j).sum() / n as f64).collect();
+    let y_mean = y.iter().sum::<f64>() / n as f64;
+    let cols: Vec<Vec<f64>> = (0..d).map(|j| x.column(j).iter().map(|v| v - means[j]).collect()).collect();
+    let yc: Vec<f64> = y.iter().map(|v| v - y_mean).collect();
+    (cols, yc, means, y_mean)
+}
+
+/// Least squares with penalty `alpha ‖w‖²` (0 for OLS), the intercept unpenalised (`Ridge`).
+pub(crate) fn ridge(x: &Array2<f64>, y: &[f64], alpha: f64) -> Model {
+    let d = x.ncols();
+    let (cols, yc, means, y_mean) = centred(x, y);
+    let a: Vec<Vec<f64>> = (0..d)
+        .map(|i| {
+            (0..d)
+                .map(|j| {
+                    cols[i].iter().zip(&cols[j]).map(|(p, q)| p * q).sum::<f64>() + if i == j { alpha } else { 0.0 }
+                })
+                .collect()
+        })
+        .collect();
+    let b: Vec<f64> = (0..d).map(|j| cols[j].iter().zip(&yc).map(|(p, q)| p * q).sum()).collect();
+    let coef = solve(a, b);
+    let intercept = y_mean - coef.iter().zip(&means).map(|(w, m)| w * m).sum::<f64>();
+    Model::Linear { coef, intercept }
+}
+
+/// scikit-learn's `ElasticNet` objective `1/(2n)‖y - Xw - b‖² + α ρ ‖w‖₁ + α (1 - ρ)/2 ‖w‖²` by
+/// cyclic coordinate descent (`Lasso` is ρ = 1).
+pub(crate) fn elastic_net(x: &Array2<f64>, y: &[f64], alpha: f64, l1_ratio: f64, max_iter: usize) -> Model {
+    let (n, d) = x.dim();
+    let nf = n as f64;
+    let (cols, yc, means, y_mean) = centred(x, y);
+    let norms: Vec<f64> = cols.iter().map(|c| c.iter().map(|v| v * v).sum::<f64>() / nf).collect();
+    let (l1, l2) = (alpha * l1_ratio, alpha * (1.0 - l1_ratio));
+    let mut w = vec![0.0; d];
+    let mut residual = yc;
+    for _ in 0..max_iter.max(1) * 10 {
+        let mut largest_step = 0.0f64;
+        for j in 0..d {
+            if norms[j] == 0.0 {
+                continue;
+            }
+            let rho: f64 = cols[j].iter().zip(&residual).map(|(a, r)| a * r).sum::<f64>() / nf + norms[j] * w[j];
+            let new = rho.signum() * (rho.abs() - l1).max(0.0) / (norms[j] + l2);
+            let delta = new - w[j];
+            if delta != 0.0 {
+                residual.iter_mut().zip(&cols[j]).for_each(|(r, a)| *r -= delta * a);
+                w[j] = new;
+                largest_step = largest_step.max(delta.abs());
+            }
+        }
+        if largest_step <= 1e-12 * w.iter().fold(1.0f64, |m, v| m.max(v.abs())) {
+            break;
+        }
+    }
+    let intercept = y_mean - w.iter().zip(&means).map(|(a, m)| a * m).sum::<f64>();
+    Model::Linear { coef: w, intercept }
+}
