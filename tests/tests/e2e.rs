@@ -553,3 +553,48 @@ fn select_and_split_reject_bad_input_by_name() {
     fails(&["features", "--config", bad.to_str().unwrap()], &["features.dates.species", "date or datetime"]);
     assert!(!p.join("data/interim").exists(), "a failed run wrote its parts");
 }
+
+#[test]
+fn runs_list_show_and_compare_read_the_store() {
+    use step12_training::{RunInfo, Status, Store};
+    let p = Project::new();
+    p.fails(&["runs", "list"], &["models/registry/registry.db", "no run store yet"]);
+    let store = Store::open(&p.join("models/registry/registry.db")).unwrap();
+    let info = |name: &str| RunInfo { experiment: "penguins".into(), name: name.into(), ..RunInfo::default() };
+    let a = store.start_run(&info("logistic_regression")).unwrap();
+    store.log_param(&a, "c", "1.0").unwrap();
+    store.log_metric(&a, "accuracy", 0.97, None).unwrap();
+    store.finish(&a, Status::Finished, None).unwrap();
+    let b = store.start_run(&info("knn_classifier")).unwrap();
+    store.log_param(&b, "k", "5").unwrap();
+    store
+        .finish(&b, Status::Failed, Some("knn_classifier.k: 500 must be between 1 and the 238 training rows"))
+        .unwrap();
+    drop(store);
+
+    let list = p.mlops(&["runs", "list"]);
+    assert!(list.success, "{}", list.stderr);
+    assert!(
+        list.stdout.contains(&a) && list.stdout.contains("failed") && list.stdout.contains("accuracy=0.9700"),
+        "{}",
+        list.stdout
+    );
+    let json = p.mlops(&["runs", "list", "--json"]).json();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    let show = p.mlops(&["runs", "show", &b[..6]]);
+    assert!(show.stdout.contains("error: knn_classifier.k: 500"), "{}", show.stdout);
+    let compare = p.mlops(&["runs", "compare", &a, &b]);
+    assert!(compare.success, "{}", compare.stderr);
+    assert!(
+        compare.stdout.contains("param c")
+            && compare.stdout.contains("param k")
+            && compare.stdout.contains("metric accuracy"),
+        "{}",
+        compare.stdout
+    );
+    p.fails(&["runs", "show", "zzzz"], &["no run \"zzzz\""]);
+    // A usage error (one run to compare) is clap's: exit 2 and the usage line.
+    let one = p.mlops(&["runs", "compare", &a]);
+    assert_eq!(one.code, Some(2));
+    assert!(one.stderr.contains("Usage: mlops runs compare"), "{}", one.stderr);
+}

@@ -60,6 +60,39 @@ enum Command {
     Split(SplitArgs),
     /// Steps 8 and 10: split, fit the features on the training part, transform the others.
     Features(FeaturesArgs),
+    /// Step 12: tracked training runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Every run, oldest first.
+    List {
+        /// Only this experiment.
+        #[arg(long)]
+        experiment: Option<String>,
+        /// The run store.
+        #[arg(long, default_value = "models/registry/registry.db")]
+        store: PathBuf,
+    },
+    /// One run: info, params, metrics with their history, tags, artifacts.
+    Show {
+        /// Run id or a unique prefix.
+        run: String,
+        /// The run store.
+        #[arg(long, default_value = "models/registry/registry.db")]
+        store: PathBuf,
+    },
+    /// Params and metrics of several runs side by side.
+    Compare {
+        /// Run ids or unique prefixes.
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<String>,
+        /// The run store.
+        #[arg(long, default_value = "models/registry/registry.db")]
+        store: PathBuf,
+    },
 }
 
 #[derive(Args)]

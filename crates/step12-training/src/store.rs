@@ -1,0 +1,373 @@
+//! The SQLite run store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite refused.
+    #[error("run store {path}: {source}")]
+    Sql {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// No run has this id (or prefix).
+    #[error("no run {id:?} in {path}")]
+    NoRun {
+        /// What was asked for.
+        id: String,
+        /// The database file.
+        path: PathBuf,
+    },
+    /// Several runs start with this prefix.
+    #[error("{id:?} matches several runs: {}", matches.join(", "))]
+    Ambiguous {
+        /// What was asked for.
+        id: String,
+        /// The matching ids.
+        matches: Vec<String>,
+    },
+    /// A finished or failed run cannot change.
+    #[error("run {id} is {status}; only a running run takes new values")]
+    Closed {
+        /// The run.
+        id: String,
+        /// Its status.
+        status: String,
+    },
+    /// A metric that is not a finite number.
+    #[error("run {id}: metric `{key}` is {value}, not a finite number")]
+    BadMetric {
+        /// The run.
+        id: String,
+        /// The metric.
+        key: String,
+        /// Its value.
+        value: f64,
+    },
+    /// The folder could not be made.
+    #[error(transparent)]
+    Core(#[from] mlops_core::CoreError),
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Started, not ended.
+    Running,
+    /// Ended normally.
+    Finished,
+    /// Ended with an error.
+    Failed,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Finished => "finished",
+            Status::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        match s {
+            "finished" => Status::Finished,
+            "failed" => Status::Failed,
+            _ => Status::Running,
+        }
+    }
+}
+
+/// What is known when a run starts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Experiment (a group of runs, e.g. the dataset or the config).
+    pub experiment: String,
+    /// Run name (e.g. the model family).
+    pub name: String,
+    /// Parent run, for tuning trials.
+    pub parent: Option<String>,
+    /// Dataset version trained on (`name@version`).
+    pub dataset_version: Option<String>,
+    /// SHA-256 of the training config.
+    pub config_sha256: Option<String>,
+    /// Source commit of the project, when known.
+    pub source_commit: Option<String>,
+}
+
+/// One value of a metric.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// The value.
+    pub value: f64,
+    /// Iteration (boosting round, epoch), if any.
+    pub step: Option<i64>,
+}
+
+/// A run as the store holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Run id (16 hex digits).
+    pub id: String,
+    /// What was known at the start.
+    pub info: RunInfo,
+    /// Status.
+    pub status: Status,
+    /// Start (RFC 3339).
+    pub started_at: String,
+    /// End (RFC 3339), once ended.
+    pub ended_at: Option<String>,
+    /// Error of a failed run.
+    pub error: Option<String>,
+    /// Parameters.
+    pub params: BTreeMap<String, String>,
+    /// Latest value of each metric.
+    pub metrics: BTreeMap<String, f64>,
+    /// Every logged value of each metric, in logging order.
+    pub history: BTreeMap<String, Vec<MetricPoint>>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Artifact paths by name.
+    pub artifacts: BTreeMap<String, String>,
+}
+
+/// The run store: one SQLite file.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, experiment TEXT NOT NULL, name TEXT NOT NULL, parent TEXT,
+    dataset_version TEXT, config_sha256 TEXT, source_commit TEXT,
+    status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, error TEXT, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS run_params (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
+CREATE TABLE IF NOT EXISTS run_metrics (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value REAL NOT NULL, step INTEGER, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS run_tags (run_id TEXT NOT NULL REFERENCES runs(id), key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
+CREATE TABLE IF NOT EXISTS run_artifacts (run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (run_id, name));
+CREATE INDEX IF NOT EXISTS run_metrics_by_run ON run_metrics(run_id, key);
+";
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, in WAL mode with a 5 s busy timeout.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| mlops_core::CoreError::io("cannot create directory", parent, e))?;
+        }
+        let sql = |source| StoreError::Sql { path: path.to_path_buf(), source };
+        let conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sql { path: self.path.clone(), source }
+    }
+
+    /// Starts a run and returns its id.
+    pub fn start_run(&self, info: &RunInfo) -> Result<String> {
+        let started = now();
+        let tx = self.conn.unchecked_transaction().map_err(self.sql())?;
+        let seq: i64 =
+            tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs", [], |r| r.get(0)).map_err(self.sql())?;
+        let digest = mlops_core::hash::sha256_bytes(
+            format!("{}\0{}\0{started}\0{seq}\0{}", info.experiment, info.name, std::process::id()).as_bytes(),
+        );
+        let id = mlops_core::hash::to_hex(&digest[..8]);
+        tx.execute(
+            "INSERT INTO runs (id, experiment, name, parent, dataset_version, config_sha256, source_commit, status, started_at, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)",
+            params![id, info.experiment, info.name, info.parent, info.dataset_version, info.config_sha256, info.source_commit, started, seq],
+        )
+        .map_err(self.sql())?;
+        tx.commit().map_err(self.sql())?;
+        tracing::info!(run = %id, experiment = %info.experiment, name = %info.name, "run started");
+        Ok(id)
+    }
+
+    fn require_running(&self, id: &str) -> Result<()> {
+        let status: Option<String> = self
+            .conn
+            .query_row("SELECT status FROM runs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(self.sql())?;
+        match status.as_deref() {
+            None => Err(StoreError::NoRun { id: id.to_string(), path: self.path.clone() }),
+            Some("running") => Ok(()),
+            Some(other) => Err(StoreError::Closed { id: id.to_string(), status: other.to_string() }),
+        }
+    }
+
+    /// Records a parameter (a later value for the same key replaces it).
+    pub fn log_param(&self, id: &str, key: &str, value: &str) -> Result<()> {
+        self.require_running(id)?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO run_params (run_id, key, value) VALUES (?1, ?2, ?3)",
+                params![id, key, value],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Records a metric value, with a step for iterative models.
+    pub fn log_metric(&self, id: &str, key: &str, value: f64, step: Option<i64>) -> Result<()> {
+        if !value.is_finite() {
+            return Err(StoreError::BadMetric { id: id.to_string(), key: key.to_string(), value });
+        }
+        self.require_running(id)?;
+        self.conn
+            .execute(
+                "INSERT INTO run_metrics (run_id, key, value, step, seq) VALUES (?1, ?2, ?3, ?4, (SELECT COUNT(*) FROM run_metrics WHERE run_id = ?1))",
+                params![id, key, value, step],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Sets a tag (any time, also after the run ended).
+    pub fn set_tag(&self, id: &str, key: &str, value: &str) -> Result<()> {
+        self.resolve(id)?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO run_tags (run_id, key, value) VALUES (?1, ?2, ?3)",
+                params![id, key, value],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Records where an artifact of the run was written.
+    pub fn log_artifact(&self, id: &str, name: &str, path: &Path) -> Result<()> {
+        self.require_running(id)?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO run_artifacts (run_id, name, path) VALUES (?1, ?2, ?3)",
+                params![id, name, path.to_string_lossy()],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Ends a run as finished or failed (with the error).
+    pub fn finish(&self, id: &str, status: Status, error: Option<&str>) -> Result<()> {
+        self.require_running(id)?;
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1",
+                params![id, status.as_str(), now(), error],
+            )
+            .map_err(self.sql())?;
+        tracing::info!(run = %id, status = status.as_str(), "run ended");
+        Ok(())
+    }
+
+    /// The full id of the run whose id starts with `prefix`.
+    pub fn resolve(&self, prefix: &str) -> Result<String> {
+        let mut stmt =
+            self.conn.prepare("SELECT id FROM runs WHERE id LIKE ?1 || '%' ORDER BY seq").map_err(self.sql())?;
+        let ids: Vec<String> = stmt
+            .query_map([prefix], |r| r.get(0))
+            .map_err(self.sql())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.sql())?;
+        match ids.len() {
+            0 => Err(StoreError::NoRun { id: prefix.to_string(), path: self.path.clone() }),
+            1 => Ok(ids.into_iter().next().unwrap_or_default()),
+            _ => Err(StoreError::Ambiguous { id: prefix.to_string(), matches: ids }),
+        }
+    }
+
+    /// One run, by id or unique prefix.
+    pub fn run(&self, id: &str) -> Result<Run> {
+        let id = self.resolve(id)?;
+        let sql = self.sql();
+        let mut run = self
+            .conn
+            .query_row(
+                "SELECT id, experiment, name, parent, dataset_version, config_sha256, source_commit, status, started_at, ended_at, error FROM runs WHERE id = ?1",
+                [&id],
+                |r| {
+                    Ok(Run {
+                        id: r.get(0)?,
+                        info: RunInfo {
+                            experiment: r.get(1)?,
+                            name: r.get(2)?,
+                            parent: r.get(3)?,
+                            dataset_version: r.get(4)?,
+                            config_sha256: r.get(5)?,
+                            source_commit: r.get(6)?,
+                        },
+                        status: Status::parse(&r.get::<_, String>(7)?),
+                        started_at: r.get(8)?,
+                        ended_at: r.get(9)?,
+                        error: r.get(10)?,
+                        params: BTreeMap::new(),
+                        metrics: BTreeMap::new(),
+                        history: BTreeMap::new(),
+                        tags: BTreeMap::new(),
+                        artifacts: BTreeMap::new(),
+                    })
+                },
+            )
+            .map_err(&sql)?;
+        let pairs = |query: &str| -> Result<Vec<(String, String)>> {
+            let mut stmt = self.conn.prepare(query).map_err(self.sql())?;
+            let rows = stmt.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.sql())?;
+            rows.collect::<std::result::Result<_, _>>().map_err(self.sql())
+        };
+        run.params = pairs("SELECT key, value FROM run_params WHERE run_id = ?1")?.into_iter().collect();
+        run.tags = pairs("SELECT key, value FROM run_tags WHERE run_id = ?1")?.into_iter().collect();
+        run.artifacts = pairs("SELECT name, path FROM run_artifacts WHERE run_id = ?1")?.into_iter().collect();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value, step FROM run_metrics WHERE run_id = ?1 ORDER BY seq")
+            .map_err(&sql)?;
+        let points = stmt
+            .query_map([&id], |r| Ok((r.get::<_, String>(0)?, MetricPoint { value: r.get(1)?, step: r.get(2)? })))
+            .map_err(&sql)?;
+        for p in points {
+            let (key, point) = p.map_err(&sql)?;
+            run.metrics.insert(key.clone(), point.value);
+            run.history.entry(key).or_default().push(point);
+        }
+        Ok(run)
+    }
+
+    /// Every run, oldest first; only those of `experiment` when given.
+    pub fn runs(&self, experiment: Option<&str>) -> Result<Vec<Run>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM runs WHERE ?1 IS NULL OR experiment = ?1 ORDER BY seq")
+            .map_err(self.sql())?;
+        let ids: Vec<String> = stmt
+            .query_map([experiment], |r| r.get(0))
+            .map_err(self.sql())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.sql())?;
+        ids.iter().map(|id| self.run(id)).collect()
+    }
+}

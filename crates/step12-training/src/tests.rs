@@ -1,0 +1,74 @@
+//! Tests of the run store on a real SQLite file.
+
+use crate::*;
+
+fn info(name: &str) -> RunInfo {
+    RunInfo {
+        experiment: "penguins".into(),
+        name: name.into(),
+        dataset_version: Some("penguins@74da6486454098ff".into()),
+        config_sha256: Some("abc".into()),
+        ..RunInfo::default()
+    }
+}
+
+#[test]
+fn a_run_records_everything_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry").join("registry.db");
+    let store = Store::open(&path).unwrap();
+    let id = store.start_run(&info("logistic_regression")).unwrap();
+    assert_eq!(id.len(), 16);
+    store.log_param(&id, "c", "1.0").unwrap();
+    for (step, loss) in [0.9, 0.5, 0.3].iter().enumerate() {
+        store.log_metric(&id, "log_loss", *loss, Some(step as i64)).unwrap();
+    }
+    store.log_metric(&id, "accuracy", 0.97, None).unwrap();
+    store.set_tag(&id, "candidate", "yes").unwrap();
+    store.log_artifact(&id, "model", std::path::Path::new("models/artifacts/x/model.bin")).unwrap();
+    store.finish(&id, Status::Finished, None).unwrap();
+    drop(store);
+
+    let store = Store::open(&path).unwrap();
+    let run = store.run(&id[..6]).unwrap();
+    assert_eq!(run.status, Status::Finished);
+    assert!(run.ended_at.is_some());
+    assert_eq!(run.params["c"], "1.0");
+    assert_eq!(run.metrics["log_loss"], 0.3);
+    assert_eq!(run.history["log_loss"].iter().map(|p| p.step).collect::<Vec<_>>(), vec![Some(0), Some(1), Some(2)]);
+    assert_eq!(run.tags["candidate"], "yes");
+    assert_eq!(run.artifacts["model"], "models/artifacts/x/model.bin");
+    assert_eq!(run.info.dataset_version.as_deref(), Some("penguins@74da6486454098ff"));
+}
+
+#[test]
+fn failed_runs_are_kept_and_closed_runs_refuse_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("registry.db")).unwrap();
+    let ok = store.start_run(&info("ridge")).unwrap();
+    let bad = store.start_run(&RunInfo { parent: Some(ok.clone()), ..info("lasso") }).unwrap();
+    store.finish(&bad, Status::Failed, Some("lasso.alpha: -1 must be zero or more")).unwrap();
+    let err = store.log_metric(&bad, "r2", 0.5, None).unwrap_err();
+    assert!(matches!(&err, StoreError::Closed { status, .. } if status == "failed"), "{err}");
+    let err = store.log_metric(&ok, "r2", f64::NAN, None).unwrap_err();
+    assert!(err.to_string().contains("metric `r2` is NaN"), "{err}");
+    assert!(matches!(store.run("ffffffffffffffff"), Err(StoreError::NoRun { .. })));
+    let runs = store.runs(Some("penguins")).unwrap();
+    assert_eq!(runs.iter().map(|r| r.info.name.as_str()).collect::<Vec<_>>(), vec!["ridge", "lasso"]);
+    assert_eq!(runs[1].status, Status::Failed);
+    assert_eq!(runs[1].error.as_deref(), Some("lasso.alpha: -1 must be zero or more"));
+    assert_eq!(runs[1].info.parent.as_deref(), Some(ok.as_str()));
+    assert!(store.runs(Some("other")).unwrap().is_empty());
+}
+
+#[test]
+fn two_connections_log_into_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.db");
+    let (a, b) = (Store::open(&path).unwrap(), Store::open(&path).unwrap());
+    let ids: Vec<String> =
+        (0..20).map(|i| if i % 2 == 0 { &a } else { &b }.start_run(&info(&format!("trial-{i}"))).unwrap()).collect();
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), 20);
+    assert_eq!(a.runs(None).unwrap().len(), 20);
+}
