@@ -5,8 +5,9 @@
 //! (`ndarray::Array2<f64>`, one row per example) and a [`Target`] (class indices or values).
 //! Out: a fitted [`Model`]. Families so far: logistic regression (L2, solved with L-BFGS as
 //! scikit-learn's default), Gaussian naive Bayes and k-nearest neighbours for classification;
-//! linear, ridge, lasso, elastic net and k-nearest neighbours for regression. Trees, forests,
-//! boosting and SVMs join with the rest of the model issue.
+//! linear, ridge, lasso, elastic net and k-nearest neighbours for regression; decision trees and
+//! random forests for both (on features binned at training quantiles, trees grown over the
+//! cores). Gradient boosting and SVMs join with the rest of the model issue.
 //!
 //! Invariants:
 //! - hyperparameters are checked before fitting, and a NaN or infinite feature is an error naming
@@ -29,6 +30,9 @@ mod bayes;
 mod knn;
 mod lbfgs;
 mod linear;
+mod tree;
+
+pub use tree::{Node, Tree};
 
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -89,6 +93,46 @@ fn half() -> f64 {
 }
 fn smoothing() -> f64 {
     1e-9
+}
+fn two() -> usize {
+    2
+}
+fn one_row() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn forty_two() -> u64 {
+    42
+}
+
+/// Tree settings shared by trees and forests (scikit-learn's names and defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeParams {
+    /// Deepest level (unlimited when absent).
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    /// Fewest rows a node needs to be split (>= 2).
+    #[serde(default = "two")]
+    pub min_samples_split: usize,
+    /// Fewest rows in a leaf (>= 1).
+    #[serde(default = "one_row")]
+    pub min_samples_leaf: usize,
+    /// Share of the features tried at each split, above 0 and at most 1 (default: √d of d for a
+    /// forest classifier, all features otherwise).
+    #[serde(default)]
+    pub max_features: Option<f64>,
+    /// Seed of the feature draws and bootstrap samples.
+    #[serde(default = "forty_two")]
+    pub random_state: u64,
+}
+
+impl Default for TreeParams {
+    fn default() -> Self {
+        TreeParams { max_depth: None, min_samples_split: 2, min_samples_leaf: 1, max_features: None, random_state: 42 }
+    }
 }
 
 /// A model family and its hyperparameters, as the training config writes them
@@ -153,6 +197,69 @@ pub enum ModelSpec {
         #[serde(default = "five")]
         k: usize,
     },
+    /// A CART classification tree (Gini), on binned features.
+    DecisionTreeClassifier(#[serde(default)] TreeParams),
+    /// A CART regression tree (squared error), on binned features.
+    DecisionTreeRegressor(#[serde(default)] TreeParams),
+    /// A random forest of classification trees: bootstrap samples, √d features per split,
+    /// probabilities averaged over the trees.
+    RandomForestClassifier(#[serde(default)] ForestParams),
+    /// A random forest of regression trees (all features per split, as scikit-learn).
+    RandomForestRegressor(#[serde(default)] ForestParams),
+}
+
+/// A forest's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForestParams {
+    /// Trees (>= 1).
+    #[serde(default = "hundred")]
+    pub n_estimators: usize,
+    /// Draw a bootstrap sample per tree.
+    #[serde(default = "yes")]
+    pub bootstrap: bool,
+    /// Deepest level (unlimited when absent).
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    /// Fewest rows a node needs to be split (>= 2).
+    #[serde(default = "two")]
+    pub min_samples_split: usize,
+    /// Fewest rows in a leaf (>= 1).
+    #[serde(default = "one_row")]
+    pub min_samples_leaf: usize,
+    /// Share of the features tried at each split (default: √d of d for a classifier, all for a
+    /// regressor).
+    #[serde(default)]
+    pub max_features: Option<f64>,
+    /// Seed of the bootstrap samples and feature draws.
+    #[serde(default = "forty_two")]
+    pub random_state: u64,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        ForestParams {
+            n_estimators: 100,
+            bootstrap: true,
+            max_depth: None,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+            max_features: None,
+            random_state: 42,
+        }
+    }
+}
+
+impl ForestParams {
+    fn tree(&self) -> TreeParams {
+        TreeParams {
+            max_depth: self.max_depth,
+            min_samples_split: self.min_samples_split,
+            min_samples_leaf: self.min_samples_leaf,
+            max_features: self.max_features,
+            random_state: self.random_state,
+        }
+    }
 }
 
 impl ModelSpec {
@@ -167,6 +274,10 @@ impl ModelSpec {
             ModelSpec::Lasso { .. } => "lasso",
             ModelSpec::ElasticNet { .. } => "elastic_net",
             ModelSpec::KnnRegressor { .. } => "knn_regressor",
+            ModelSpec::DecisionTreeClassifier(_) => "decision_tree_classifier",
+            ModelSpec::DecisionTreeRegressor(_) => "decision_tree_regressor",
+            ModelSpec::RandomForestClassifier(_) => "random_forest_classifier",
+            ModelSpec::RandomForestRegressor(_) => "random_forest_regressor",
         }
     }
 
@@ -174,7 +285,11 @@ impl ModelSpec {
     pub fn is_classifier(&self) -> bool {
         matches!(
             self,
-            ModelSpec::LogisticRegression { .. } | ModelSpec::GaussianNb { .. } | ModelSpec::KnnClassifier { .. }
+            ModelSpec::LogisticRegression { .. }
+                | ModelSpec::GaussianNb { .. }
+                | ModelSpec::KnnClassifier { .. }
+                | ModelSpec::DecisionTreeClassifier(_)
+                | ModelSpec::RandomForestClassifier(_)
         )
     }
 
@@ -208,7 +323,32 @@ impl ModelSpec {
                     return bad("l1_ratio", format!("{l1_ratio} must be between 0 and 1"));
                 }
             }
+            ModelSpec::RandomForestClassifier(ForestParams { n_estimators: 0, .. })
+            | ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 0, .. }) => {
+                return bad("n_estimators", "must be at least 1 tree".into());
+            }
             _ => {}
+        }
+        let tree = match self {
+            ModelSpec::DecisionTreeClassifier(t) | ModelSpec::DecisionTreeRegressor(t) => Some(t.clone()),
+            ModelSpec::RandomForestClassifier(f) | ModelSpec::RandomForestRegressor(f) => Some(f.tree()),
+            _ => None,
+        };
+        if let Some(t) = tree {
+            if t.max_depth == Some(0) {
+                return bad("max_depth", "must be at least 1".into());
+            }
+            if t.min_samples_split < 2 {
+                return bad("min_samples_split", format!("{} must be at least 2", t.min_samples_split));
+            }
+            if t.min_samples_leaf < 1 {
+                return bad("min_samples_leaf", "must be at least 1".into());
+            }
+            if let Some(f) = t.max_features
+                && !(f > 0.0 && f <= 1.0)
+            {
+                return bad("max_features", format!("{f} must be a share of the features, above 0 and at most 1"));
+            }
         }
         Ok(())
     }
@@ -261,6 +401,17 @@ pub enum Model {
         /// Classes, for a classifier.
         classes: Option<usize>,
     },
+    /// Trees whose leaves are averaged: one tree, or a random forest.
+    Forest {
+        /// The trees.
+        trees: Vec<Tree>,
+        /// Classes, for a classifier (leaves hold class shares); `None` for a regressor.
+        classes: Option<usize>,
+        /// Impurity-based feature importances, summing to 1.
+        importance: Vec<f64>,
+        /// Features.
+        features: usize,
+    },
     /// A linear regression (from OLS, ridge, lasso or elastic net).
     Linear {
         /// Coefficients.
@@ -286,6 +437,29 @@ fn check_finite(model: &'static str, x: &Array2<f64>, names: &[String]) -> Resul
         }
     }
     Ok(())
+}
+
+/// Grows `trees` trees (with or without bootstrap samples) into a [`Model::Forest`].
+fn forest_of(
+    x: &Array2<f64>,
+    labels: &tree::Labels<'_>,
+    classes: Option<usize>,
+    (trees, bootstrap): (usize, bool),
+    t: &TreeParams,
+    default_share: f64,
+) -> Model {
+    let d = x.ncols();
+    let share = t.max_features.unwrap_or(default_share);
+    let growth = tree::Growth {
+        max_depth: t.max_depth.unwrap_or(usize::MAX),
+        min_samples_split: t.min_samples_split,
+        min_samples_leaf: t.min_samples_leaf,
+        max_features: ((share * d as f64).round() as usize).clamp(1, d.max(1)),
+    };
+    let data = tree::Binned::new(x);
+    let (trees, importance) =
+        tree::forest(&data, labels, x.nrows(), trees, bootstrap, growth, mlops_core::Seed(t.random_state));
+    Model::Forest { trees, classes, importance, features: d }
 }
 
 /// Fits a model family on a feature matrix; `names` are the feature columns, for errors.
@@ -341,6 +515,26 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
         (ModelSpec::ElasticNet { alpha, l1_ratio, max_iter }, Target::Values(y)) => {
             linear::elastic_net(x, y, *alpha, *l1_ratio, *max_iter)
         }
+        (ModelSpec::DecisionTreeClassifier(t), Target::Classes { y, classes }) => {
+            forest_of(x, &tree::Labels::Classes(y, *classes), Some(*classes), (1, false), t, 1.0)
+        }
+        (ModelSpec::DecisionTreeRegressor(t), Target::Values(y)) => {
+            forest_of(x, &tree::Labels::Values(y), None, (1, false), t, 1.0)
+        }
+        (ModelSpec::RandomForestClassifier(f), Target::Classes { y, classes }) => {
+            let sqrt = (x.ncols() as f64).sqrt().floor().max(1.0) / x.ncols().max(1) as f64;
+            forest_of(
+                x,
+                &tree::Labels::Classes(y, *classes),
+                Some(*classes),
+                (f.n_estimators, f.bootstrap),
+                &f.tree(),
+                sqrt,
+            )
+        }
+        (ModelSpec::RandomForestRegressor(f), Target::Values(y)) => {
+            forest_of(x, &tree::Labels::Values(y), None, (f.n_estimators, f.bootstrap), &f.tree(), 1.0)
+        }
         _ => return Err(data("the model and the target do not match".into())),
     };
     tracing::debug!(model, rows = n, features = x.ncols(), "fitted");
@@ -355,6 +549,20 @@ impl Model {
             Model::GaussianNb { theta, .. } => theta.first().map_or(0, Vec::len),
             Model::Knn { x, .. } => x.first().map_or(0, Vec::len),
             Model::Linear { coef, .. } => coef.len(),
+            Model::Forest { features, .. } => *features,
+        }
+    }
+
+    /// Feature importances, for the families that have them (trees and forests: mean impurity
+    /// decrease, summing to 1; linear models: shares of |coefficient|).
+    pub fn feature_importances(&self) -> Option<Vec<f64>> {
+        match self {
+            Model::Forest { importance, .. } => Some(importance.clone()),
+            Model::Linear { coef, .. } => {
+                let total: f64 = coef.iter().map(|c| c.abs()).sum();
+                Some(coef.iter().map(|c| if total > 0.0 { c.abs() / total } else { 0.0 }).collect())
+            }
+            _ => None,
         }
     }
 
@@ -375,7 +583,21 @@ impl Model {
             Model::Logistic { classes, coef, intercept } => Some(linear::logistic_proba(x, *classes, coef, intercept)),
             Model::GaussianNb { theta, var, prior } => Some(bayes::proba(x, theta, var, prior)),
             Model::Knn { k, x: train, y, classes: Some(classes) } => Some(knn::proba(x, train, y, *k, *classes)),
-            Model::Knn { classes: None, .. } | Model::Linear { .. } => None,
+            Model::Forest { trees, classes: Some(classes), .. } => Some(
+                x.rows()
+                    .into_iter()
+                    .map(|row| {
+                        let row = row.to_vec();
+                        let mut p = vec![0.0; *classes];
+                        for t in trees {
+                            p.iter_mut().zip(t.leaf(&row)).for_each(|(a, b)| *a += b);
+                        }
+                        p.iter_mut().for_each(|v| *v /= trees.len() as f64);
+                        p
+                    })
+                    .collect(),
+            ),
+            Model::Knn { classes: None, .. } | Model::Linear { .. } | Model::Forest { classes: None, .. } => None,
         })
     }
 
@@ -396,6 +618,14 @@ impl Model {
             Model::Linear { coef, intercept } => {
                 x.rows().into_iter().map(|r| r.dot(&ndarray::ArrayView1::from(coef)) + intercept).collect()
             }
+            Model::Forest { trees, .. } => x
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    let row = row.to_vec();
+                    trees.iter().map(|t| t.leaf(&row)[0]).sum::<f64>() / trees.len() as f64
+                })
+                .collect(),
             _ => Vec::new(),
         })
     }

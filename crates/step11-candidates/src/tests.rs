@@ -192,6 +192,8 @@ fn classifiers() -> Vec<ModelSpec> {
         ModelSpec::LogisticRegression { c: 1.0, max_iter: 100 },
         ModelSpec::GaussianNb { var_smoothing: 1e-9 },
         ModelSpec::KnnClassifier { k: 3 },
+        ModelSpec::DecisionTreeClassifier(TreeParams::default()),
+        ModelSpec::RandomForestClassifier(ForestParams { n_estimators: 5, ..ForestParams::default() }),
     ]
 }
 
@@ -215,10 +217,59 @@ proptest! {
             prop_assert_eq!(back.predict_proba(&x).unwrap(), Some(p));
         }
         let y: Vec<f64> = labels.iter().map(|&l| l as f64 * 1.5).collect();
-        for spec in [ModelSpec::Linear, ModelSpec::Ridge { alpha: 1.0 }, ModelSpec::Lasso { alpha: 0.1, max_iter: 100 }, ModelSpec::KnnRegressor { k: 3 }] {
+        for spec in [ModelSpec::Linear, ModelSpec::Ridge { alpha: 1.0 }, ModelSpec::Lasso { alpha: 0.1, max_iter: 100 }, ModelSpec::KnnRegressor { k: 3 }, ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 5, ..ForestParams::default() })] {
             let m = fit(&spec, &x, &Target::Values(&y), &names(3)).unwrap();
             let back: Model = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
             prop_assert_eq!(back.predict(&x).unwrap(), m.predict(&x).unwrap());
         }
     }
+}
+
+#[test]
+fn trees_and_forests_split_like_scikit_learn() {
+    let (x, y) = iris();
+    let classes = Target::Classes { y: &y, classes: 3 };
+    let depth2 = TreeParams { max_depth: Some(2), ..TreeParams::default() };
+    let tree = fit(&ModelSpec::DecisionTreeClassifier(depth2.clone()), &x, &classes, &names(4)).unwrap();
+    // scikit-learn's depth-2 tree separates these 50 rows perfectly (petal width <= 0.70, then
+    // <= 1.55; petal length <= 2.45 ties with the first split).
+    let predicted = tree.predict(&x).unwrap();
+    assert!(predicted.iter().zip(&y).all(|(p, t)| *p as usize == *t));
+    let imp = tree.feature_importances().unwrap();
+    assert!((imp.iter().sum::<f64>() - 1.0).abs() < 1e-12 && imp[0] == 0.0 && imp[1] == 0.0, "{imp:?}");
+
+    // Regression on petal width from the other three: the same splits (petal length <= 3.80,
+    // <= 2.60, <= 5.00) and leaf means as scikit-learn.
+    let xr = Array2::from_shape_fn((50, 3), |(i, j)| x[[i, j]]);
+    let width: Vec<f64> = x.column(3).to_vec();
+    let reg = fit(&ModelSpec::DecisionTreeRegressor(depth2), &xr, &Target::Values(&width), &names(3)).unwrap();
+    let Model::Forest { trees, .. } = &reg else { panic!() };
+    let Node::Split { feature, threshold, .. } = &trees[0].nodes[0] else { panic!() };
+    assert_eq!((*feature, *threshold), (2, 3.8));
+    let p = reg.predict(&Array2::from_shape_fn((1, 3), |(_, j)| xr[[0, j]])).unwrap();
+    assert!((p[0] - 0.2294117647058824).abs() < 1e-12, "{p:?}");
+
+    let forest = ModelSpec::RandomForestClassifier(ForestParams { n_estimators: 30, ..ForestParams::default() });
+    let rf = fit(&forest, &x, &classes, &names(4)).unwrap();
+    let again = fit(&forest, &x, &classes, &names(4)).unwrap();
+    assert_eq!(rf, again, "the same seed grows the same forest");
+    let accuracy = rf.predict(&x).unwrap().iter().zip(&y).filter(|(p, t)| **p as usize == **t).count();
+    assert!(accuracy >= 49, "{accuracy}");
+    for row in rf.predict_proba(&x).unwrap().unwrap() {
+        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+    let err = fit(
+        &ModelSpec::RandomForestClassifier(ForestParams { n_estimators: 0, ..ForestParams::default() }),
+        &x,
+        &classes,
+        &names(4),
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "random_forest_classifier.n_estimators: must be at least 1 tree");
+    let spec: ModelSpec =
+        serde_json::from_str(r#"{"random_forest_regressor": {"n_estimators": 10, "max_depth": 12}}"#).unwrap();
+    assert!(matches!(
+        spec,
+        ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 10, max_depth: Some(12), .. })
+    ));
 }
