@@ -7,7 +7,8 @@
 //! scikit-learn's default), Gaussian naive Bayes and k-nearest neighbours for classification;
 //! linear, ridge, lasso, elastic net and k-nearest neighbours for regression; decision trees and
 //! random forests for both (on features binned at training quantiles, trees grown over the
-//! cores). Gradient boosting and SVMs join with the rest of the model issue.
+//! cores), and gradient-boosted trees (log loss or squared error). SVMs join with the rest of the
+//! model issue.
 //!
 //! Invariants:
 //! - hyperparameters are checked before fitting, and a NaN or infinite feature is an error naming
@@ -206,6 +207,58 @@ pub enum ModelSpec {
     RandomForestClassifier(#[serde(default)] ForestParams),
     /// A random forest of regression trees (all features per split, as scikit-learn).
     RandomForestRegressor(#[serde(default)] ForestParams),
+    /// Gradient-boosted trees on binned features with log loss (binary or multinomial), like
+    /// scikit-learn's `HistGradientBoostingClassifier`.
+    GradientBoostingClassifier(#[serde(default)] BoostParams),
+    /// Gradient-boosted trees with squared error, like `HistGradientBoostingRegressor`.
+    GradientBoostingRegressor(#[serde(default)] BoostParams),
+}
+
+fn point_one() -> f64 {
+    0.1
+}
+fn twenty() -> usize {
+    20
+}
+fn six() -> Option<usize> {
+    Some(6)
+}
+
+/// Gradient boosting's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoostParams {
+    /// Boosting rounds (>= 1).
+    #[serde(default = "hundred")]
+    pub max_iter: usize,
+    /// Shrinkage of every tree, above 0 and at most 1.
+    #[serde(default = "point_one")]
+    pub learning_rate: f64,
+    /// Depth of each tree.
+    #[serde(default = "six")]
+    pub max_depth: Option<usize>,
+    /// Fewest rows in a leaf (>= 1).
+    #[serde(default = "twenty")]
+    pub min_samples_leaf: usize,
+    /// L2 penalty on leaf values (>= 0).
+    #[serde(default)]
+    pub l2_regularization: f64,
+    /// Seed.
+    #[serde(default = "forty_two")]
+    pub random_state: u64,
+}
+
+impl Default for BoostParams {
+    fn default() -> Self {
+        BoostParams {
+            max_iter: 100,
+            learning_rate: 0.1,
+            max_depth: Some(6),
+            min_samples_leaf: 20,
+            l2_regularization: 0.0,
+            random_state: 42,
+        }
+    }
 }
 
 /// A forest's settings.
@@ -278,6 +331,8 @@ impl ModelSpec {
             ModelSpec::DecisionTreeRegressor(_) => "decision_tree_regressor",
             ModelSpec::RandomForestClassifier(_) => "random_forest_classifier",
             ModelSpec::RandomForestRegressor(_) => "random_forest_regressor",
+            ModelSpec::GradientBoostingClassifier(_) => "gradient_boosting_classifier",
+            ModelSpec::GradientBoostingRegressor(_) => "gradient_boosting_regressor",
         }
     }
 
@@ -290,6 +345,7 @@ impl ModelSpec {
                 | ModelSpec::KnnClassifier { .. }
                 | ModelSpec::DecisionTreeClassifier(_)
                 | ModelSpec::RandomForestClassifier(_)
+                | ModelSpec::GradientBoostingClassifier(_)
         )
     }
 
@@ -328,6 +384,20 @@ impl ModelSpec {
                 return bad("n_estimators", "must be at least 1 tree".into());
             }
             _ => {}
+        }
+        if let ModelSpec::GradientBoostingClassifier(b) | ModelSpec::GradientBoostingRegressor(b) = self {
+            if b.max_iter == 0 {
+                return bad("max_iter", "must be at least 1 round".into());
+            }
+            if !(b.learning_rate > 0.0 && b.learning_rate <= 1.0) {
+                return bad("learning_rate", format!("{} must be above 0 and at most 1", b.learning_rate));
+            }
+            if b.max_depth == Some(0) || b.min_samples_leaf == 0 {
+                return bad("max_depth", "max_depth and min_samples_leaf must be at least 1".into());
+            }
+            if !(b.l2_regularization.is_finite() && b.l2_regularization >= 0.0) {
+                return bad("l2_regularization", format!("{} must be zero or more", b.l2_regularization));
+            }
         }
         let tree = match self {
             ModelSpec::DecisionTreeClassifier(t) | ModelSpec::DecisionTreeRegressor(t) => Some(t.clone()),
@@ -412,6 +482,19 @@ pub enum Model {
         /// Features.
         features: usize,
     },
+    /// Gradient-boosted trees: raw score = base + the leaves of every round's trees.
+    Boosted {
+        /// Base raw score per output.
+        base: Vec<f64>,
+        /// Per round, one tree per output.
+        rounds: Vec<Vec<Tree>>,
+        /// Classes, for a classifier (2: one log-odds output; more: one output per class).
+        classes: Option<usize>,
+        /// Split-gain feature importances, summing to 1.
+        importance: Vec<f64>,
+        /// Features.
+        features: usize,
+    },
     /// A linear regression (from OLS, ridge, lasso or elastic net).
     Linear {
         /// Coefficients.
@@ -460,6 +543,23 @@ fn forest_of(
     let (trees, importance) =
         tree::forest(&data, labels, x.nrows(), trees, bootstrap, growth, mlops_core::Seed(t.random_state));
     Model::Forest { trees, classes, importance, features: d }
+}
+
+fn boosted(x: &Array2<f64>, loss: tree::Loss, y: &[f64], b: &BoostParams, classes: Option<usize>) -> Model {
+    let settings = tree::Boosting {
+        rounds: b.max_iter,
+        learning_rate: b.learning_rate,
+        lambda: b.l2_regularization,
+        growth: tree::Growth {
+            max_depth: b.max_depth.unwrap_or(usize::MAX),
+            min_samples_split: 2 * b.min_samples_leaf,
+            min_samples_leaf: b.min_samples_leaf,
+            max_features: x.ncols().max(1),
+        },
+        seed: mlops_core::Seed(b.random_state),
+    };
+    let (base, rounds, importance) = tree::boost(&tree::Binned::new(x), loss, y, &settings);
+    Model::Boosted { base, rounds, classes, importance, features: x.ncols() }
 }
 
 /// Fits a model family on a feature matrix; `names` are the feature columns, for errors.
@@ -532,6 +632,12 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
                 sqrt,
             )
         }
+        (ModelSpec::GradientBoostingClassifier(b), Target::Classes { y, classes }) => {
+            let loss = if *classes == 2 { tree::Loss::Binary } else { tree::Loss::Multinomial(*classes) };
+            let y: Vec<f64> = y.iter().map(|&c| c as f64).collect();
+            boosted(x, loss, &y, b, Some(*classes))
+        }
+        (ModelSpec::GradientBoostingRegressor(b), Target::Values(y)) => boosted(x, tree::Loss::Squared, y, b, None),
         (ModelSpec::RandomForestRegressor(f), Target::Values(y)) => {
             forest_of(x, &tree::Labels::Values(y), None, (f.n_estimators, f.bootstrap), &f.tree(), 1.0)
         }
@@ -549,7 +655,7 @@ impl Model {
             Model::GaussianNb { theta, .. } => theta.first().map_or(0, Vec::len),
             Model::Knn { x, .. } => x.first().map_or(0, Vec::len),
             Model::Linear { coef, .. } => coef.len(),
-            Model::Forest { features, .. } => *features,
+            Model::Forest { features, .. } | Model::Boosted { features, .. } => *features,
         }
     }
 
@@ -557,7 +663,7 @@ impl Model {
     /// decrease, summing to 1; linear models: shares of |coefficient|).
     pub fn feature_importances(&self) -> Option<Vec<f64>> {
         match self {
-            Model::Forest { importance, .. } => Some(importance.clone()),
+            Model::Forest { importance, .. } | Model::Boosted { importance, .. } => Some(importance.clone()),
             Model::Linear { coef, .. } => {
                 let total: f64 = coef.iter().map(|c| c.abs()).sum();
                 Some(coef.iter().map(|c| if total > 0.0 { c.abs() / total } else { 0.0 }).collect())
@@ -597,8 +703,46 @@ impl Model {
                     })
                     .collect(),
             ),
-            Model::Knn { classes: None, .. } | Model::Linear { .. } | Model::Forest { classes: None, .. } => None,
+            Model::Boosted { classes: Some(classes), .. } => Some(
+                self.raw_scores(x)
+                    .into_iter()
+                    .map(|mut z| {
+                        if *classes == 2 {
+                            let p = 1.0 / (1.0 + (-z[0]).exp());
+                            vec![1.0 - p, p]
+                        } else {
+                            let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                            z.iter_mut().for_each(|v| *v = (*v - max).exp());
+                            let sum: f64 = z.iter().sum();
+                            z.iter_mut().for_each(|v| *v /= sum);
+                            z
+                        }
+                    })
+                    .collect(),
+            ),
+            Model::Knn { classes: None, .. }
+            | Model::Linear { .. }
+            | Model::Forest { classes: None, .. }
+            | Model::Boosted { classes: None, .. } => None,
         })
+    }
+
+    /// Raw scores of a boosted model per row (empty for other families).
+    fn raw_scores(&self, x: &Array2<f64>) -> Vec<Vec<f64>> {
+        let Model::Boosted { base, rounds, .. } = self else { return Vec::new() };
+        x.rows()
+            .into_iter()
+            .map(|row| {
+                let row = row.to_vec();
+                let mut z = base.clone();
+                for trees in rounds {
+                    for (zk, t) in z.iter_mut().zip(trees) {
+                        *zk += t.leaf(&row)[0];
+                    }
+                }
+                z
+            })
+            .collect()
     }
 
     /// Predictions per row: the class index (as a number) for a classifier, the value otherwise.
@@ -618,6 +762,7 @@ impl Model {
             Model::Linear { coef, intercept } => {
                 x.rows().into_iter().map(|r| r.dot(&ndarray::ArrayView1::from(coef)) + intercept).collect()
             }
+            Model::Boosted { .. } => self.raw_scores(x).into_iter().map(|z| z[0]).collect(),
             Model::Forest { trees, .. } => x
                 .rows()
                 .into_iter()

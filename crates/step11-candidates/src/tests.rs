@@ -194,6 +194,11 @@ fn classifiers() -> Vec<ModelSpec> {
         ModelSpec::KnnClassifier { k: 3 },
         ModelSpec::DecisionTreeClassifier(TreeParams::default()),
         ModelSpec::RandomForestClassifier(ForestParams { n_estimators: 5, ..ForestParams::default() }),
+        ModelSpec::GradientBoostingClassifier(BoostParams {
+            max_iter: 5,
+            min_samples_leaf: 2,
+            ..BoostParams::default()
+        }),
     ]
 }
 
@@ -272,4 +277,49 @@ fn trees_and_forests_split_like_scikit_learn() {
         spec,
         ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 10, max_depth: Some(12), .. })
     ));
+}
+
+#[test]
+fn gradient_boosting_tracks_scikit_learns_histogram_boosting() {
+    let (x, y) = iris();
+    let rows = |m: &Array2<f64>, idx: &[usize]| Array2::from_shape_fn((idx.len(), m.ncols()), |(i, j)| m[[idx[i], j]]);
+    let xr = Array2::from_shape_fn((50, 3), |(i, j)| x[[i, j]]);
+    let width: Vec<f64> = x.column(3).to_vec();
+    let spec = |leaf| BoostParams { max_iter: 10, min_samples_leaf: leaf, ..BoostParams::default() };
+    // HistGradientBoostingRegressor(max_iter=10, min_samples_leaf=20, max_depth=6) on the same rows.
+    let reg = fit(&ModelSpec::GradientBoostingRegressor(spec(20)), &xr, &Target::Values(&width), &names(3)).unwrap();
+    let p = reg.predict(&rows(&xr, &[0, 20, 40])).unwrap();
+    // Same bins, same gains, same leaf values: equal to rounding.
+    for (got, want) in p.iter().zip([0.6720233459339285, 0.6720233459339285, 1.6070539019377197]) {
+        assert!((got - want).abs() < 1e-6, "{p:?}");
+    }
+    // HistGradientBoostingClassifier(max_iter=10, min_samples_leaf=10, max_depth=6).
+    let clf =
+        fit(&ModelSpec::GradientBoostingClassifier(spec(10)), &x, &Target::Classes { y: &y, classes: 3 }, &names(4))
+            .unwrap();
+    let p = clf.predict_proba(&rows(&x, &[0, 20, 40])).unwrap().unwrap();
+    let want = [
+        [0.8988440178294588, 0.0517, 0.0494],
+        [0.0542, 0.8937740689522558, 0.0520],
+        [0.0508, 0.0553, 0.893938495176892],
+    ];
+    for (row, w) in p.iter().zip(want) {
+        assert!(row.iter().zip(w).all(|(a, b)| (a - b).abs() < 0.02), "{p:?}");
+    }
+    let yb: Vec<usize> = y.iter().map(|&c| usize::from(c == 2)).collect();
+    let bin =
+        fit(&ModelSpec::GradientBoostingClassifier(spec(10)), &x, &Target::Classes { y: &yb, classes: 2 }, &names(4))
+            .unwrap();
+    let p = bin.predict_proba(&rows(&x, &[0, 40])).unwrap().unwrap();
+    assert!((p[0][1] - 0.1161467575298358).abs() < 0.02 && (p[1][1] - 0.7610609883333148).abs() < 0.02, "{p:?}");
+    let imp = clf.feature_importances().unwrap();
+    assert!((imp.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    let err = fit(
+        &ModelSpec::GradientBoostingClassifier(BoostParams { learning_rate: 0.0, ..BoostParams::default() }),
+        &x,
+        &Target::Classes { y: &y, classes: 3 },
+        &names(4),
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("gradient_boosting_classifier.learning_rate"), "{err}");
 }
