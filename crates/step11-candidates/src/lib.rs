@@ -727,6 +727,18 @@ impl Model {
         })
     }
 
+    /// The model as a compact binary blob (postcard), for packages.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        postcard::to_stdvec(self)
+            .map_err(|e| ModelError::Data { model: "model", message: format!("cannot encode: {e}") })
+    }
+
+    /// A model from [`Model::to_bytes`]; a damaged blob is an error, never a panic.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model> {
+        postcard::from_bytes(bytes)
+            .map_err(|e| ModelError::Data { model: "model", message: format!("not a model blob: {e}") })
+    }
+
     /// Raw scores of a boosted model per row (empty for other families).
     fn raw_scores(&self, x: &Array2<f64>) -> Vec<Vec<f64>> {
         let Model::Boosted { base, rounds, .. } = self else { return Vec::new() };

@@ -219,14 +219,32 @@ proptest! {
             }
             let back: Model = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
             prop_assert_eq!(back.predict(&x).unwrap(), m.predict(&x).unwrap());
-            prop_assert_eq!(back.predict_proba(&x).unwrap(), Some(p));
+            prop_assert_eq!(back.predict_proba(&x).unwrap(), Some(p.clone()));
+            let blob = Model::from_bytes(&m.to_bytes().unwrap()).unwrap();
+            prop_assert_eq!(blob.predict_proba(&x).unwrap(), Some(p));
         }
         let y: Vec<f64> = labels.iter().map(|&l| l as f64 * 1.5).collect();
         for spec in [ModelSpec::Linear, ModelSpec::Ridge { alpha: 1.0 }, ModelSpec::Lasso { alpha: 0.1, max_iter: 100 }, ModelSpec::KnnRegressor { k: 3 }, ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 5, ..ForestParams::default() })] {
             let m = fit(&spec, &x, &Target::Values(&y), &names(3)).unwrap();
             let back: Model = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
             prop_assert_eq!(back.predict(&x).unwrap(), m.predict(&x).unwrap());
+            let blob = Model::from_bytes(&m.to_bytes().unwrap()).unwrap();
+            prop_assert_eq!(blob.predict(&x).unwrap(), m.predict(&x).unwrap());
         }
+    }
+
+    #[test]
+    fn cut_blobs_are_errors_and_damaged_ones_never_panic(cut in 0usize..2000, flip in any::<u8>()) {
+        let (x, y) = iris();
+        let m = fit(&ModelSpec::GaussianNb { var_smoothing: 1e-9 }, &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+        let bytes = m.to_bytes().unwrap();
+        let at = cut % bytes.len();
+        let err = Model::from_bytes(&bytes[..at]).unwrap_err();
+        prop_assert!(err.to_string().contains("not a model blob"));
+        let mut damaged = bytes.clone();
+        damaged[at] ^= flip;
+        // A flipped byte may still decode to some model; it must never panic.
+        let _ = Model::from_bytes(&damaged);
     }
 }
 
