@@ -3,9 +3,10 @@
 //! step for iterative models), tags, artifact paths, dataset version, config hash, source
 //! commit, start and end times, and status (running, finished, failed).
 //!
-//! In: what a trainer learns as it goes. Out: [`Run`] records to list, show and compare, as
-//! MLflow's tracking does. The trainer that fits candidates and logs into this store arrives with
-//! the rest of the model issue.
+//! In: candidates (step 11 model specs), training rows, validation rows and an [`Evaluate`]
+//! implementation (step 14's metrics, handed in by `pipelines`). Out: an [`Outcome`] per
+//! candidate and [`Run`] records to list, show and compare, as MLflow's tracking does. A candidate
+//! that fails is recorded as a failed run and the others go on.
 //!
 //! Invariants:
 //! - every change is one transaction; the database runs in WAL mode with a busy timeout, so a
@@ -27,8 +28,10 @@
 //! ```
 
 mod store;
+mod trainer;
 
 pub use store::{MetricPoint, Run, RunInfo, Status, Store, StoreError};
+pub use trainer::{Candidate, Evaluate, Outcome, TrainingData, train};
 
 #[cfg(test)]
 mod tests;

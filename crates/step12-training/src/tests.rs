@@ -72,3 +72,39 @@ fn two_connections_log_into_one_file() {
     assert_eq!(unique.len(), 20);
     assert_eq!(a.runs(None).unwrap().len(), 20);
 }
+
+#[test]
+fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
+    use ndarray::Array2;
+    use step11_candidates::{Model, ModelSpec, Target};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("registry.db")).unwrap();
+    let x = Array2::from_shape_fn((40, 2), |(i, j)| if j == 0 { i as f64 } else { (i % 7) as f64 });
+    let y: Vec<usize> = (0..40).map(|i| usize::from(i >= 20)).collect();
+    let names = vec!["a".to_string(), "b".to_string()];
+    let data = TrainingData { x: &x, target: Target::Classes { y: &y, classes: 2 }, names: &names };
+    let candidates = vec![
+        Candidate { name: "logistic".into(), spec: ModelSpec::LogisticRegression { c: 1.0, max_iter: 100 } },
+        Candidate { name: "bad_knn".into(), spec: ModelSpec::KnnClassifier { k: 500 } },
+        Candidate { name: "nb".into(), spec: ModelSpec::GaussianNb { var_smoothing: 1e-9 } },
+    ];
+    let accuracy = |m: &Model, v: &Array2<f64>| -> Result<std::collections::BTreeMap<String, f64>, String> {
+        let p = m.predict(v).map_err(|e| e.to_string())?;
+        let right = p.iter().zip(&y).filter(|(p, t)| **p as usize == **t).count();
+        Ok(std::collections::BTreeMap::from([("accuracy".to_string(), right as f64 / y.len() as f64)]))
+    };
+    let outcomes = train(&store, &info("unused"), &data, &x, &candidates, &accuracy).unwrap();
+    assert_eq!(
+        outcomes.iter().map(|o| o.status).collect::<Vec<_>>(),
+        vec![Status::Finished, Status::Failed, Status::Finished]
+    );
+    assert!(outcomes[0].metrics["accuracy"] > 0.9, "{:?}", outcomes[0].metrics);
+    assert!(outcomes[1].error.as_deref().unwrap().starts_with("knn_classifier.k: 500"));
+    let runs = store.runs(Some("penguins")).unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0].params["model"], "logistic_regression");
+    assert_eq!(runs[0].params["c"], "1.0");
+    assert!(runs[0].metrics.contains_key("fit_seconds") && runs[0].metrics.contains_key("accuracy"));
+    assert_eq!(runs[1].status, Status::Failed);
+    assert_eq!(runs[2].info.name, "nb");
+}
