@@ -307,7 +307,7 @@ pub fn profile(df: &DataFrame, params: &EdaParams) -> Result<Profile> {
         }
         variables.push(summary);
     }
-    let correlations = correlations(&ranked, params.correlation_threshold);
+    let correlations = correlations(&ranked, params.correlation_threshold)?;
     drop(ranked);
     let duplicate_rows = mlops_core::frame::duplicate_rows(&df)?;
     let duplicates = Share { count: duplicate_rows, percent: percent(duplicate_rows, rows) };
@@ -599,10 +599,10 @@ pub fn histogram(values: &[f64], bins: usize) -> Histogram {
     Histogram { edges, counts }
 }
 
-fn correlations(columns: &[(String, Centred)], threshold: f64) -> Correlations {
+fn correlations(columns: &[(String, Centred)], threshold: f64) -> Result<Correlations> {
     let p = columns.len();
     if p == 0 {
-        return Correlations::default();
+        return Ok(Correlations::default());
     }
     // Each column is ranked once, over all its values; a pair then correlates the ranks on the
     // rows both have. pandas instead re-ranks every pair on those rows, which costs a sort per
@@ -613,7 +613,7 @@ fn correlations(columns: &[(String, Centred)], threshold: f64) -> Correlations {
         let (a, b) = (&columns[i].1, &columns[j].1);
         (pearson_centred(&a.values, &b.values), pearson_centred(&a.ranks, &b.ranks))
     })
-    .unwrap_or_default();
+    .ok_or(EdaError::Invalid { key: "correlation_threshold", message: "a correlation thread failed".into() })?;
     let mut pearson_m = vec![vec![None; p]; p];
     let mut spearman_m = vec![vec![None; p]; p];
     for (&(i, j), &(r, rho)) in pairs.iter().zip(&cells) {
@@ -638,12 +638,12 @@ fn correlations(columns: &[(String, Centred)], threshold: f64) -> Correlations {
         let s = |c: &CorrelatedPair| strength(c.pearson).max(strength(c.spearman));
         s(y).total_cmp(&s(x)).then_with(|| (&x.a, &x.b).cmp(&(&y.a, &y.b)))
     });
-    Correlations {
+    Ok(Correlations {
         columns: columns.iter().map(|(n, _)| n.clone()).collect(),
         pearson: pearson_m,
         spearman: spearman_m,
         high,
-    }
+    })
 }
 
 fn warnings(variables: &[ColumnSummary], corr: &Correlations, dups: Share, params: &EdaParams) -> Vec<Warning> {

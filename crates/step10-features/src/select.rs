@@ -204,7 +204,10 @@ pub fn select(
                     let (ca, cb) = (&kept[a], &kept[b]);
                     pearson_about(&cache[ca], means[ca], &cache[cb], means[cb])
                 })
-                .unwrap_or_default(),
+                .ok_or_else(|| FeatureError::Invalid {
+                    key: format!("{key}.correlation"),
+                    message: "a correlation thread failed".into(),
+                })?,
             )
             .collect();
         let mut chosen: Vec<usize> = Vec::new();

@@ -186,6 +186,9 @@ fn bad_settings_name_the_key_and_column() {
     assert!(err.to_string().contains("1 label(s) for 2 bin(s)"), "{err}");
     let err = fit(&params("derive: [{name: r, expr: 'units / '}]\n"), sales(), Seed(1), None).unwrap_err();
     assert!(err.to_string().contains("derive[0]") && err.to_string().contains("column"), "{err}");
+    let empty = sales().lazy().with_column(lit(NULL).cast(DataType::Float64).alias("units")).collect().unwrap();
+    let err = fit(&params("group_stats: [{column: units, by: store}]\n"), empty, Seed(1), None).unwrap_err();
+    assert_eq!(err.to_string(), "features.group_stats[0]: `units` has no values");
     let err = fit(&params("target_encode: {store: {target: nope}}\n"), sales(), Seed(1), None).unwrap_err();
     assert!(err.to_string().contains("`nope` not found"), "{err}");
     let err = mlops_core::config::parse_yaml::<FeatureParams>(
@@ -225,6 +228,8 @@ proptest! {
         units in proptest::collection::vec(proptest::option::of(0.0f64..100.0), 8..30),
         seed in 0u64..100,
     ) {
+        // A column with no value at all is a named error (tested in bad_settings_name_the_key_and_column).
+        prop_assume!(units.iter().any(Option::is_some));
         let n = units.len();
         let df = df!(
             "day" => (0..n as i32).map(|i| 19_700 + (i * 7) % 11).collect::<Vec<_>>(),

@@ -261,7 +261,8 @@ impl Default for BoostParams {
     }
 }
 
-/// A forest's settings.
+/// A forest's settings. The tree settings repeat [`TreeParams`]' fields rather than flattening
+/// it, because serde's `flatten` would stop `deny_unknown_fields` from catching misspelt keys.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForestParams {
@@ -530,7 +531,7 @@ fn forest_of(
     (trees, bootstrap): (usize, bool),
     t: &TreeParams,
     default_share: f64,
-) -> Model {
+) -> Result<Model> {
     let d = x.ncols();
     let share = t.max_features.unwrap_or(default_share);
     let growth = tree::Growth {
@@ -541,8 +542,9 @@ fn forest_of(
     };
     let data = tree::Binned::new(x);
     let (trees, importance) =
-        tree::forest(&data, labels, x.nrows(), trees, bootstrap, growth, mlops_core::Seed(t.random_state));
-    Model::Forest { trees, classes, importance, features: d }
+        tree::forest(&data, labels, x.nrows(), trees, bootstrap, growth, mlops_core::Seed(t.random_state))
+            .ok_or_else(|| ModelError::Data { model: "forest", message: "a tree-growing thread failed".into() })?;
+    Ok(Model::Forest { trees, classes, importance, features: d })
 }
 
 fn boosted(x: &Array2<f64>, loss: tree::Loss, y: &[f64], b: &BoostParams, classes: Option<usize>) -> Model {
@@ -616,10 +618,10 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
             linear::elastic_net(x, y, *alpha, *l1_ratio, *max_iter)
         }
         (ModelSpec::DecisionTreeClassifier(t), Target::Classes { y, classes }) => {
-            forest_of(x, &tree::Labels::Classes(y, *classes), Some(*classes), (1, false), t, 1.0)
+            forest_of(x, &tree::Labels::Classes(y, *classes), Some(*classes), (1, false), t, 1.0)?
         }
         (ModelSpec::DecisionTreeRegressor(t), Target::Values(y)) => {
-            forest_of(x, &tree::Labels::Values(y), None, (1, false), t, 1.0)
+            forest_of(x, &tree::Labels::Values(y), None, (1, false), t, 1.0)?
         }
         (ModelSpec::RandomForestClassifier(f), Target::Classes { y, classes }) => {
             let sqrt = (x.ncols() as f64).sqrt().floor().max(1.0) / x.ncols().max(1) as f64;
@@ -630,7 +632,7 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
                 (f.n_estimators, f.bootstrap),
                 &f.tree(),
                 sqrt,
-            )
+            )?
         }
         (ModelSpec::GradientBoostingClassifier(b), Target::Classes { y, classes }) => {
             let loss = if *classes == 2 { tree::Loss::Binary } else { tree::Loss::Multinomial(*classes) };
@@ -639,7 +641,7 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
         }
         (ModelSpec::GradientBoostingRegressor(b), Target::Values(y)) => boosted(x, tree::Loss::Squared, y, b, None),
         (ModelSpec::RandomForestRegressor(f), Target::Values(y)) => {
-            forest_of(x, &tree::Labels::Values(y), None, (f.n_estimators, f.bootstrap), &f.tree(), 1.0)
+            forest_of(x, &tree::Labels::Values(y), None, (f.n_estimators, f.bootstrap), &f.tree(), 1.0)?
         }
         _ => return Err(data("the model and the target do not match".into())),
     };

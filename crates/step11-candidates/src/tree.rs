@@ -243,7 +243,7 @@ pub(crate) fn grow(
 
 /// Grows `trees` trees over the cores, each on a bootstrap sample (or all rows), with its own seed
 /// derived from `seed`, so the forest is the same whatever the thread count. Returns the trees
-/// and the impurity-based importances normalised to sum to 1.
+/// and the impurity-based importances normalised to sum to 1; `None` when a worker thread failed.
 pub(crate) fn forest(
     data: &Binned,
     labels: &Labels<'_>,
@@ -252,7 +252,7 @@ pub(crate) fn forest(
     bootstrap: bool,
     g: Growth,
     seed: Seed,
-) -> (Vec<Tree>, Vec<f64>) {
+) -> Option<(Vec<Tree>, Vec<f64>)> {
     let d = data.bins.len();
     let ids: Vec<usize> = (0..trees).collect();
     let grown = mlops_core::par::map(&ids, |&t| {
@@ -270,8 +270,7 @@ pub(crate) fn forest(
             importance.iter_mut().for_each(|v| *v /= total);
         }
         (tree, importance)
-    })
-    .unwrap_or_default();
+    })?;
     let mut importance = vec![0.0; d];
     let mut out = Vec::with_capacity(trees);
     for (tree, imp) in grown {
@@ -282,7 +281,7 @@ pub(crate) fn forest(
     if total > 0.0 {
         importance.iter_mut().for_each(|v| *v /= total);
     }
-    (out, importance)
+    Some((out, importance))
 }
 
 /// Loss of a boosted model.
