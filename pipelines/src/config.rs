@@ -18,6 +18,7 @@ use step09_visualize::{Format, PlotSpec};
 use step10_features::FeatureParams;
 
 use crate::error::{PipelineError, Result};
+use crate::train::ModelConfig;
 
 /// `configs/data.yaml`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -174,6 +175,9 @@ pub struct TrainingConfig {
     /// Folder for split and feature outputs: `<interim>/<dataset>/<version>/`.
     #[serde(default = "default_interim")]
     pub interim: PathBuf,
+    /// What to learn and how candidates are tuned and compared (steps 11-14).
+    #[serde(default)]
+    pub model: Option<ModelConfig>,
 }
 
 impl Default for TrainingConfig {
@@ -189,6 +193,7 @@ impl Default for TrainingConfig {
             split: SplitParams::default(),
             features: FeatureParams::default(),
             interim: default_interim(),
+            model: None,
         }
     }
 }
@@ -229,6 +234,13 @@ impl TrainingConfig {
         }
         if self.interim.is_relative() {
             self.interim = base.join(&self.interim);
+        }
+        if let Some(m) = &mut self.model {
+            for p in [&mut m.store, &mut m.artifacts] {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
         }
         self
     }

@@ -28,6 +28,8 @@ pub struct Engineered {
     pub split: SplitReport,
     /// What the features step built and kept.
     pub features: FeatureReport,
+    /// Training rows before the features (cross-validation refits the features on its folds).
+    pub train_raw: DataFrame,
 }
 
 /// Summary of [`engineer`], for output.
@@ -50,19 +52,43 @@ pub fn engineer(frame: &DataFrame, config: &TrainingConfig, model: Option<&dyn I
     let selected = config.select.apply(frame, seed).map_err(|e| PipelineError::step("select", e))?;
     let split = config.split.split(&selected, seed).map_err(|e| PipelineError::step("split", e))?;
     let (train, validation, test) = split.frames(&selected).map_err(|e| PipelineError::step("split", e))?;
-    let fitted =
-        step10_features::fit(&config.features, train, seed, model).map_err(|e| PipelineError::step("features", e))?;
-    let apply = |df: DataFrame| -> Result<DataFrame> {
-        fitted
-            .ops
-            .iter()
-            .try_fold(df, |df, op: &Op| op.apply_frame(df, Stage::Inference))
-            .map_err(|e| PipelineError::step("features", e))
-    };
-    let (validation, test) = (apply(validation)?, apply(test)?);
+    let raw = train.clone();
+    let (fitted, mut others) = fit_features(config, train, vec![validation, test], model)?;
+    let (test, validation) = (others.pop().unwrap_or_default(), others.pop().unwrap_or_default());
     let mut pipeline = FeaturePipeline::new();
     pipeline.extend(fitted.ops);
-    Ok(Engineered { train: fitted.frame, validation, test, pipeline, split: split.report, features: fitted.report })
+    Ok(Engineered {
+        train: fitted.frame,
+        validation,
+        test,
+        pipeline,
+        split: split.report,
+        features: fitted.report,
+        train_raw: raw,
+    })
+}
+
+/// Fits the features on `train` and passes each of `others` through the fitted ops (as
+/// validation, test and served rows are).
+pub(crate) fn fit_features(
+    config: &TrainingConfig,
+    train: DataFrame,
+    others: Vec<DataFrame>,
+    model: Option<&dyn Importance>,
+) -> Result<(step10_features::Features, Vec<DataFrame>)> {
+    let fitted = step10_features::fit(&config.features, train, config.seed, model)
+        .map_err(|e| PipelineError::step("features", e))?;
+    let others = others
+        .into_iter()
+        .map(|df| {
+            fitted
+                .ops
+                .iter()
+                .try_fold(df, |df, op: &Op| op.apply_frame(df, Stage::Inference))
+                .map_err(|e| PipelineError::step("features", e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((fitted, others))
 }
 
 /// Writes a frame as Parquet or CSV (by extension), to a temporary name first.

@@ -21,12 +21,15 @@
 
 mod config;
 mod error;
+mod evaluate;
 mod explore;
 mod features;
 mod prepare;
+mod train;
 
 pub use config::{DataConfig, TrainingConfig, default_config, default_training_config};
 pub use error::{PipelineError, Result};
 pub use explore::{Explored, explore};
 pub use features::{Engineered, EngineeredSummary, engineer, write_frame};
 pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};
+pub use train::{LeaderRow, ModelConfig, TaskChoice, TrainPaths, Trained, default_store, task_name, train};

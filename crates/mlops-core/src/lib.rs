@@ -31,6 +31,7 @@ pub mod features;
 #[cfg(feature = "frame")]
 pub mod frame;
 pub mod hash;
+pub mod html;
 pub mod io;
 pub mod ops;
 pub mod par;

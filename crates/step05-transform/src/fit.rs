@@ -254,6 +254,36 @@ fn target_table(df: &DataFrame, column: &str, target: &str, smoothing: f64) -> R
     Ok(TargetTable { suffixes, table, prior })
 }
 
+/// Fits a scaler on a numeric column of the training rows (`scale.<column>` names it in errors).
+/// A constant column is scaled by 1, as scikit-learn does.
+pub fn fit_scaler(df: &DataFrame, name: &str, scaler: Scaler) -> Result<Op> {
+    let xs = numbers(df, "scale", name)?;
+    let empty = || TransformError::Invalid {
+        key: format!("scale.{name}"),
+        message: "no values in the training rows to fit a scaler".into(),
+    };
+    let (center, scale) = match scaler {
+        Scaler::Standard => (stats::mean(&xs).ok_or_else(empty)?, stats::std_dev(&xs).unwrap_or(0.0)),
+        Scaler::Minmax => {
+            let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if xs.is_empty() {
+                return Err(empty());
+            }
+            (lo, hi - lo)
+        }
+        Scaler::Robust => {
+            let mut xs = xs;
+            let median = stats::quantile_of(&mut xs, 0.5).ok_or_else(empty)?;
+            let iqr =
+                stats::quantile_of(&mut xs, 0.75).zip(stats::quantile_of(&mut xs, 0.25)).map_or(0.0, |(a, b)| a - b);
+            (median, iqr)
+        }
+    };
+    let scale = if scale == 0.0 || !scale.is_finite() { 1.0 } else { scale };
+    Ok(Op::Scale { column: name.to_string(), center, scale })
+}
+
 /// Fits a smoothed target encoding of `column` on the rows of `df`: per category
 /// `(sum + smoothing · prior) / (count + smoothing)` of the target (one output per class for a text
 /// target, one for a number), the prior for unseen categories. Outputs are `<column>_te[_class]`.
@@ -406,34 +436,11 @@ impl TransformParams {
 
         for (name, scaler) in &self.scale {
             require(&df, "scale", name)?;
-            let xs = numbers(&df, "scale", name)?;
-            let empty = || TransformError::Invalid {
-                key: format!("scale.{name}"),
-                message: "no values in the training rows to fit a scaler".into(),
-            };
-            let (center, scale) = match scaler {
-                Scaler::Standard => (stats::mean(&xs).ok_or_else(empty)?, stats::std_dev(&xs).unwrap_or(0.0)),
-                Scaler::Minmax => {
-                    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
-                    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    if xs.is_empty() {
-                        return Err(empty());
-                    }
-                    (lo, hi - lo)
-                }
-                Scaler::Robust => {
-                    let mut xs = xs;
-                    let median = stats::quantile_of(&mut xs, 0.5).ok_or_else(empty)?;
-                    let iqr = stats::quantile_of(&mut xs, 0.75)
-                        .zip(stats::quantile_of(&mut xs, 0.25))
-                        .map_or(0.0, |(a, b)| a - b);
-                    (median, iqr)
-                }
-            };
-            // A constant column would divide by zero; scikit-learn scales it by 1.
-            let scale = if scale == 0.0 || !scale.is_finite() { 1.0 } else { scale };
-            df = apply(df, Op::Scale { column: name.clone(), center, scale }, &mut ops)?;
-            report.scaled.insert(name.clone(), (center, scale));
+            let op = fit_scaler(&df, name, *scaler)?;
+            if let Op::Scale { center, scale, .. } = &op {
+                report.scaled.insert(name.clone(), (*center, *scale));
+            }
+            df = apply(df, op, &mut ops)?;
         }
 
         tracing::info!(ops = ops.len(), rows = df.height(), "transformed");

@@ -57,6 +57,15 @@ pub enum FeatureError {
         #[source]
         source: Box<step05_transform::TransformError>,
     },
+    /// A scaler could not be fitted.
+    #[error("features.scale.{column}: {source}")]
+    Scale {
+        /// The column.
+        column: String,
+        /// Step 5's error.
+        #[source]
+        source: Box<step05_transform::TransformError>,
+    },
     /// A frame operation failed.
     #[error(transparent)]
     Core(Box<mlops_core::CoreError>),

@@ -8,7 +8,7 @@ use mlops_core::{DType, Expr, Op, Seed, Value};
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use crate::params::{BinSpec, FeatureParams};
+use crate::params::{BinSpec, FeatureParams, Imputer};
 use crate::select::{Importance, Selected, select};
 use crate::{FeatureError, Result};
 
@@ -363,6 +363,48 @@ pub fn fit(params: &FeatureParams, train: DataFrame, seed: Seed, model: Option<&
             b.ops.push(op);
         }
         report.selection = Some(selected);
+    }
+    // Targets are never features: the selection's and the encodings' stay as they are.
+    let targets: Vec<&String> =
+        params.select.iter().map(|s| &s.target).chain(params.target_encode.values().map(|t| &t.target)).collect();
+    let numeric_features = |df: &DataFrame, exclude: &[String]| -> Vec<String> {
+        df.columns()
+            .iter()
+            .filter(|c| matches!(dtype_of(c.dtype()), Some(DType::Int | DType::Float)))
+            .map(|c| c.name().to_string())
+            .filter(|c| !exclude.contains(c) && !targets.contains(&c))
+            .collect()
+    };
+    if let Some(spec) = &params.impute {
+        let columns = spec.columns.clone().unwrap_or_else(|| numeric_features(&b.df, &spec.exclude));
+        for column in &columns {
+            let key = format!("impute.{column}");
+            require(&b.df, &key, column, &NUMBER, "imputing needs a numeric column")?;
+            let mut xs = numbers(&b.df, column)?;
+            let value = match spec.strategy {
+                Imputer::Mean => mlops_core::stats::mean(&xs),
+                Imputer::Median => mlops_core::stats::quantile_of(&mut xs, 0.5),
+                Imputer::Zero => Some(0.0),
+            }
+            .ok_or_else(|| FeatureError::Invalid {
+                key: key.clone(),
+                message: "no values in the training rows to fit an imputer".into(),
+            })?;
+            let op = Op::FillNull { column: column.clone(), value: Value::Float(value) };
+            b.df = op.apply_frame(std::mem::take(&mut b.df), Stage::Training)?;
+            b.ops.push(op);
+        }
+    }
+    if let Some(spec) = &params.scale {
+        let columns = spec.columns.clone().unwrap_or_else(|| numeric_features(&b.df, &spec.exclude));
+        for column in &columns {
+            let key = format!("scale.{column}");
+            require(&b.df, &key, column, &NUMBER, "scaling needs a numeric column")?;
+            let op = step05_transform::fit_scaler(&b.df, column, spec.method)
+                .map_err(|e| FeatureError::Scale { column: column.clone(), source: Box::new(e) })?;
+            b.df = op.apply_frame(std::mem::take(&mut b.df), Stage::Training)?;
+            b.ops.push(op);
+        }
     }
     tracing::info!(ops = b.ops.len(), created = report.created.len(), "features fitted");
     Ok(Features { frame: b.df, ops: b.ops, report })

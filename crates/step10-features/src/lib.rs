@@ -41,8 +41,8 @@ mod select;
 pub use error::{FeatureError, Result};
 pub use fit::{FeatureReport, Features, fit};
 pub use params::{
-    BinSpec, Derived, FeatureParams, GroupSpec, ImportanceSpec, KBest, LagSpec, Polynomial, Score, SelectSpec,
-    TargetSpec,
+    BinSpec, Derived, FeatureParams, GroupSpec, ImportanceSpec, ImputeSpec, Imputer, KBest, LagSpec, Polynomial,
+    ScaleSpec, Score, SelectSpec, TargetSpec,
 };
 pub use select::{Dropped, Importance, Selected, anova_f, chi2, class_codes, f_regression};
 

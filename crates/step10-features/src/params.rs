@@ -28,6 +28,54 @@ pub struct FeatureParams {
     pub target_encode: BTreeMap<String, TargetSpec>,
     /// Which features to keep.
     pub select: Option<SelectSpec>,
+    /// Filling of missing values in the kept numeric features with a statistic of the training
+    /// rows (after the selection, before scaling), as scikit-learn's `SimpleImputer`.
+    pub impute: Option<ImputeSpec>,
+    /// Scaling of the kept numeric features, fitted on the training rows (last, after the
+    /// selection): what linear models, k-NN and SVMs need.
+    pub scale: Option<ScaleSpec>,
+}
+
+/// The statistic that fills a missing value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Imputer {
+    /// The training mean.
+    Mean,
+    /// The training median.
+    Median,
+    /// Zero.
+    Zero,
+}
+
+/// Filling of missing numeric values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImputeSpec {
+    /// `mean`, `median` or `zero`.
+    pub strategy: Imputer,
+    /// Columns to fill (default: every integer and float column left, so values missing only in
+    /// served rows are filled too, except the `exclude` ones and the targets).
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Columns never filled.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// Scaling of numeric features.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleSpec {
+    /// `standard`, `minmax` or `robust`.
+    pub method: step05_transform::Scaler,
+    /// Columns to scale (default: every integer and float column left, except the `exclude` ones
+    /// and the targets named in `select` and `target_encode`).
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Columns never scaled, such as the target.
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 /// Bins of one column: exactly one of `edges` and `quantiles`.

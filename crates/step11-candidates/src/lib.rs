@@ -7,8 +7,15 @@
 //! scikit-learn's default), Gaussian naive Bayes and k-nearest neighbours for classification;
 //! linear, ridge, lasso, elastic net and k-nearest neighbours for regression; decision trees and
 //! random forests for both (on features binned at training quantiles, trees grown over the
-//! cores), and gradient-boosted trees (log loss or squared error). SVMs join with the rest of the
-//! model issue.
+//! cores), gradient-boosted trees (log loss or squared error), and support vector machines
+//! (`svc` and `svr`: LIBSVM's C-SVC and ε-SVR with linear, rbf or polynomial kernels, solved by
+//! SMO as scikit-learn's `SVC` and `SVR`; `svc` is one-vs-one with Platt-scaled probabilities).
+//!
+//! SVC follows scikit-learn's `SVC(probability=True)`: `predict` is the one-vs-one vote and
+//! `predict_proba` the pairwise-coupled Platt sigmoids fitted on an internal 5-fold
+//! cross-validation, so on borderline rows the voted class and the most probable one can differ,
+//! exactly as in scikit-learn. The cross-validation is shuffled by the spec's `random_state`, so
+//! probabilities repeat run to run but are not bit-equal to scikit-learn's.
 //!
 //! Invariants:
 //! - hyperparameters are checked before fitting, and a NaN or infinite feature is an error naming
@@ -31,8 +38,12 @@ mod bayes;
 mod knn;
 mod lbfgs;
 mod linear;
+mod suggest;
+mod svm;
 mod tree;
 
+pub use suggest::{LARGE, SMALL, suggest};
+pub use svm::{Gamma, Kernel, Machine, Pair};
 pub use tree::{Node, Tree};
 
 use ndarray::{Array2, ArrayView2};
@@ -106,6 +117,14 @@ fn yes() -> bool {
 }
 fn forty_two() -> u64 {
     42
+}
+fn milli() -> f64 {
+    1e-3
+}
+/// LIBSVM's own cap on SMO iterations (scikit-learn sets none): reached only by problems that
+/// are numerically stuck.
+fn svm_iterations() -> usize {
+    10_000_000
 }
 
 /// Tree settings shared by trees and forests (scikit-learn's names and defaults).
@@ -212,6 +231,50 @@ pub enum ModelSpec {
     GradientBoostingClassifier(#[serde(default)] BoostParams),
     /// Gradient-boosted trees with squared error, like `HistGradientBoostingRegressor`.
     GradientBoostingRegressor(#[serde(default)] BoostParams),
+    /// C-support vector classification, as scikit-learn's `SVC(probability=True)`: one binary
+    /// machine per pair of classes, `predict` by their votes, `predict_proba` from Platt
+    /// sigmoids coupled pairwise (`{svc: {c: 10, gamma: 0.1}}`).
+    Svc {
+        /// Inverse penalty strength (> 0).
+        #[serde(default = "one")]
+        c: f64,
+        /// `linear`, `rbf` or `{poly: {degree, coef0}}`.
+        #[serde(default)]
+        kernel: Kernel,
+        /// `scale`, `auto` or a positive number.
+        #[serde(default)]
+        gamma: Gamma,
+        /// Stopping tolerance on the largest KKT violation (> 0).
+        #[serde(default = "milli")]
+        tol: f64,
+        /// SMO iterations at most, per machine.
+        #[serde(default = "svm_iterations")]
+        max_iter: usize,
+        /// Seed of the shuffle behind the cross-validation that fits the Platt sigmoids.
+        #[serde(default = "forty_two")]
+        random_state: u64,
+    },
+    /// ε-support vector regression, as scikit-learn's `SVR` (`{svr: {c: 1, epsilon: 0.1}}`).
+    Svr {
+        /// Inverse penalty strength (> 0).
+        #[serde(default = "one")]
+        c: f64,
+        /// Half-width of the tube inside which errors cost nothing (>= 0).
+        #[serde(default = "point_one")]
+        epsilon: f64,
+        /// `linear`, `rbf` or `{poly: {degree, coef0}}`.
+        #[serde(default)]
+        kernel: Kernel,
+        /// `scale`, `auto` or a positive number.
+        #[serde(default)]
+        gamma: Gamma,
+        /// Stopping tolerance on the largest KKT violation (> 0).
+        #[serde(default = "milli")]
+        tol: f64,
+        /// SMO iterations at most.
+        #[serde(default = "svm_iterations")]
+        max_iter: usize,
+    },
 }
 
 fn point_one() -> f64 {
@@ -334,6 +397,8 @@ impl ModelSpec {
             ModelSpec::RandomForestRegressor(_) => "random_forest_regressor",
             ModelSpec::GradientBoostingClassifier(_) => "gradient_boosting_classifier",
             ModelSpec::GradientBoostingRegressor(_) => "gradient_boosting_regressor",
+            ModelSpec::Svc { .. } => "svc",
+            ModelSpec::Svr { .. } => "svr",
         }
     }
 
@@ -347,7 +412,19 @@ impl ModelSpec {
                 | ModelSpec::DecisionTreeClassifier(_)
                 | ModelSpec::RandomForestClassifier(_)
                 | ModelSpec::GradientBoostingClassifier(_)
+                | ModelSpec::Svc { .. }
         )
+    }
+
+    /// The SVM settings, for `svc` and `svr`.
+    fn svm_settings(&self) -> Option<svm::Settings> {
+        match *self {
+            ModelSpec::Svc { c, kernel, gamma, tol, max_iter, .. }
+            | ModelSpec::Svr { c, kernel, gamma, tol, max_iter, .. } => {
+                Some(svm::Settings { c, kernel, gamma, tol, max_iter })
+            }
+            _ => None,
+        }
     }
 
     /// Checks the hyperparameters against their domains, before any data is touched.
@@ -399,6 +476,35 @@ impl ModelSpec {
             if !(b.l2_regularization.is_finite() && b.l2_regularization >= 0.0) {
                 return bad("l2_regularization", format!("{} must be zero or more", b.l2_regularization));
             }
+        }
+        if let Some(s) = self.svm_settings() {
+            if !(s.c.is_finite() && s.c > 0.0) {
+                return bad("c", format!("{} must be a positive number", s.c));
+            }
+            if let Gamma::Value(g) = s.gamma
+                && !(g.is_finite() && g > 0.0)
+            {
+                return bad("gamma", format!("{g} must be a positive number, `scale` or `auto`"));
+            }
+            if !(s.tol.is_finite() && s.tol > 0.0) {
+                return bad("tol", format!("{} must be a positive number", s.tol));
+            }
+            if s.max_iter == 0 {
+                return bad("max_iter", "must be at least 1".into());
+            }
+            if let Kernel::Poly { degree, coef0 } = s.kernel {
+                if degree == 0 {
+                    return bad("degree", "the polynomial kernel's degree must be at least 1".into());
+                }
+                if !coef0.is_finite() {
+                    return bad("coef0", format!("{coef0} must be a finite number"));
+                }
+            }
+        }
+        if let ModelSpec::Svr { epsilon, .. } = *self
+            && !(epsilon.is_finite() && epsilon >= 0.0)
+        {
+            return bad("epsilon", format!("{epsilon} must be zero or more"));
         }
         let tree = match self {
             ModelSpec::DecisionTreeClassifier(t) | ModelSpec::DecisionTreeRegressor(t) => Some(t.clone()),
@@ -502,6 +608,22 @@ pub enum Model {
         coef: Vec<f64>,
         /// Intercept.
         intercept: f64,
+    },
+    /// A support vector machine: kernel expansions over one shared list of support vectors.
+    Svm {
+        /// The kernel.
+        kernel: Kernel,
+        /// The kernel's γ, resolved at fit time.
+        gamma: f64,
+        /// Support vectors: the training rows some machine gives a nonzero coefficient.
+        support: Vec<Vec<f64>>,
+        /// One machine per pair of classes present in training (pairs in class order) for a
+        /// classifier; one machine for a regressor.
+        machines: Vec<Machine>,
+        /// Classes, for a classifier; `None` for a regressor.
+        classes: Option<usize>,
+        /// Features.
+        features: usize,
     },
 }
 
@@ -643,6 +765,14 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
         (ModelSpec::RandomForestRegressor(f), Target::Values(y)) => {
             forest_of(x, &tree::Labels::Values(y), None, (f.n_estimators, f.bootstrap), &f.tree(), 1.0)?
         }
+        (ModelSpec::Svc { random_state, .. }, Target::Classes { y, classes }) => {
+            let settings = spec.svm_settings().ok_or_else(|| data("not an SVM".into()))?;
+            svm::classifier(x, y, *classes, &settings, mlops_core::Seed(*random_state))?
+        }
+        (ModelSpec::Svr { epsilon, .. }, Target::Values(y)) => {
+            let settings = spec.svm_settings().ok_or_else(|| data("not an SVM".into()))?;
+            svm::regressor(x, y, *epsilon, &settings)
+        }
         _ => return Err(data("the model and the target do not match".into())),
     };
     tracing::debug!(model, rows = n, features = x.ncols(), "fitted");
@@ -657,12 +787,28 @@ impl Model {
             Model::GaussianNb { theta, .. } => theta.first().map_or(0, Vec::len),
             Model::Knn { x, .. } => x.first().map_or(0, Vec::len),
             Model::Linear { coef, .. } => coef.len(),
-            Model::Forest { features, .. } | Model::Boosted { features, .. } => *features,
+            Model::Forest { features, .. } | Model::Boosted { features, .. } | Model::Svm { features, .. } => *features,
+        }
+    }
+
+    /// The parts of a fitted SVM.
+    fn svm_view(&self) -> Option<svm::View<'_>> {
+        match self {
+            Model::Svm { kernel, gamma, support, machines, classes, features } => Some(svm::View {
+                kernel: *kernel,
+                gamma: *gamma,
+                support,
+                machines,
+                classes: *classes,
+                features: *features,
+            }),
+            _ => None,
         }
     }
 
     /// Feature importances, for the families that have them (trees and forests: mean impurity
-    /// decrease, summing to 1; linear models: shares of |coefficient|).
+    /// decrease, summing to 1; linear models and linear-kernel SVMs: shares of |coefficient|,
+    /// summed over an SVC's pairwise machines).
     pub fn feature_importances(&self) -> Option<Vec<f64>> {
         match self {
             Model::Forest { importance, .. } | Model::Boosted { importance, .. } => Some(importance.clone()),
@@ -670,6 +816,7 @@ impl Model {
                 let total: f64 = coef.iter().map(|c| c.abs()).sum();
                 Some(coef.iter().map(|c| if total > 0.0 { c.abs() / total } else { 0.0 }).collect())
             }
+            Model::Svm { .. } => self.svm_view().and_then(|v| v.importances()),
             _ => None,
         }
     }
@@ -722,10 +869,12 @@ impl Model {
                     })
                     .collect(),
             ),
+            Model::Svm { classes: Some(_), .. } => self.svm_view().map(|v| v.proba(x)).transpose()?,
             Model::Knn { classes: None, .. }
             | Model::Linear { .. }
             | Model::Forest { classes: None, .. }
-            | Model::Boosted { classes: None, .. } => None,
+            | Model::Boosted { classes: None, .. }
+            | Model::Svm { classes: None, .. } => None,
         })
     }
 
@@ -760,8 +909,17 @@ impl Model {
     }
 
     /// Predictions per row: the class index (as a number) for a classifier, the value otherwise.
-    /// Classifiers predict the most probable class (the first one on a tie).
+    /// Classifiers predict the most probable class (the first one on a tie), except SVC, which
+    /// predicts by one-vs-one votes as scikit-learn does (the lower class on a tie); its
+    /// Platt probabilities may favour another class on borderline rows.
     pub fn predict(&self, x: &Array2<f64>) -> Result<Vec<f64>> {
+        if let Some(view) = self.svm_view() {
+            self.check_width(x)?;
+            return match view.classes {
+                Some(_) => view.votes(x),
+                None => Ok(view.decisions(x)?.into_iter().map(|d| d.first().copied().unwrap_or(0.0)).collect()),
+            };
+        }
         if let Some(p) = self.predict_proba(x)? {
             return Ok(p
                 .iter()

@@ -199,6 +199,15 @@ fn classifiers() -> Vec<ModelSpec> {
             min_samples_leaf: 2,
             ..BoostParams::default()
         }),
+        svc(Kernel::Rbf),
+        ModelSpec::Svc {
+            c: 1.0,
+            kernel: Kernel::Poly { degree: 2, coef0: 1.0 },
+            gamma: Gamma::Value(0.001),
+            tol: 1e-3,
+            max_iter: 100_000,
+            random_state: 7,
+        },
     ]
 }
 
@@ -224,7 +233,7 @@ proptest! {
             prop_assert_eq!(blob.predict_proba(&x).unwrap(), Some(p));
         }
         let y: Vec<f64> = labels.iter().map(|&l| l as f64 * 1.5).collect();
-        for spec in [ModelSpec::Linear, ModelSpec::Ridge { alpha: 1.0 }, ModelSpec::Lasso { alpha: 0.1, max_iter: 100 }, ModelSpec::KnnRegressor { k: 3 }, ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 5, ..ForestParams::default() })] {
+        for spec in [ModelSpec::Linear, ModelSpec::Ridge { alpha: 1.0 }, ModelSpec::Lasso { alpha: 0.1, max_iter: 100 }, ModelSpec::KnnRegressor { k: 3 }, ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 5, ..ForestParams::default() }), svr(Kernel::Rbf), svr(Kernel::Linear)] {
             let m = fit(&spec, &x, &Target::Values(&y), &names(3)).unwrap();
             let back: Model = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
             prop_assert_eq!(back.predict(&x).unwrap(), m.predict(&x).unwrap());
@@ -340,4 +349,360 @@ fn gradient_boosting_tracks_scikit_learns_histogram_boosting() {
     )
     .unwrap_err();
     assert!(err.to_string().starts_with("gradient_boosting_classifier.learning_rate"), "{err}");
+}
+
+/// scikit-learn's defaults: `SVC(C=1.0, gamma='scale', tol=1e-3)` with the given kernel.
+fn svc(kernel: Kernel) -> ModelSpec {
+    svc_with(1.0, kernel, Gamma::Scale, 1e-3, 10_000_000)
+}
+
+fn svc_with(c: f64, kernel: Kernel, gamma: Gamma, tol: f64, max_iter: usize) -> ModelSpec {
+    ModelSpec::Svc { c, kernel, gamma, tol, max_iter, random_state: 42 }
+}
+
+/// `SVR(C=1.0, epsilon=0.1, gamma='scale', tol=1e-3)` with the given kernel.
+fn svr(kernel: Kernel) -> ModelSpec {
+    ModelSpec::Svr { c: 1.0, epsilon: 0.1, kernel, gamma: Gamma::Scale, tol: 1e-3, max_iter: 10_000_000 }
+}
+
+/// Every machine's decision value on some IRIS rows (LIBSVM's sign: positive for the lower class).
+fn decisions(m: &Model, x: &Array2<f64>, idx: &[usize]) -> Vec<Vec<f64>> {
+    let rows = Array2::from_shape_fn((idx.len(), x.ncols()), |(i, j)| x[[idx[i], j]]);
+    m.svm_view().unwrap().decisions(&rows).unwrap()
+}
+
+// The scikit-learn numbers below come from scikit-learn 1.9.1 on `X, y = load_iris(return_X_y=True);
+// X, y = X[::3], y[::3]`, for example
+// `python3 -c "from sklearn.datasets import load_iris; from sklearn.svm import SVC;
+//  X, y = load_iris(return_X_y=True); X, y = X[::3], y[::3];
+//  m = SVC(C=1.0, kernel='rbf', gamma='scale', decision_function_shape='ovo').fit(X, y);
+//  print(m._gamma, m.n_support_, m.intercept_, m.decision_function(X[[0, 20, 40, 25, 33]]))"`.
+// The solver takes LIBSVM's steps (same working sets, shrinking and f32 kernel cache), so the
+// machines agree to rounding, not merely to `tol`; 1e-6 leaves room for another libm's `exp`.
+
+#[test]
+fn svc_matches_scikit_learns_one_vs_one_machines() {
+    let (x, y) = iris();
+    let m = fit(&svc(Kernel::Rbf), &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+    let Model::Svm { gamma, support, machines, .. } = &m else { panic!("{m:?}") };
+    assert!((gamma - 0.06365243124598552).abs() < 1e-15, "{gamma}");
+    // n_support_: the union of the machines' support vectors, by class.
+    let per_class =
+        (0..3).map(|c| support.iter().filter(|s| IRIS.iter().any(|r| r[..4] == s[..] && r[4] == c as f64)).count());
+    assert_eq!(per_class.collect::<Vec<_>>(), vec![4, 14, 11]);
+    // intercept_ and decision_function(X[[0, 20, 40, 25, 33]]) for the pairs (0,1), (0,2), (1,2).
+    for (m, want) in machines.iter().zip([0.06394458838683213, -0.0057318959564672655, -0.043795883655548096]) {
+        assert!((m.intercept - want).abs() < 1e-6, "{machines:?}");
+    }
+    let want = [
+        [1.1653047167546988, 1.1243579801210606, 1.5286570909489756],
+        [-0.9998472515272347, -0.10867930183452788, 1.6074827430675078],
+        [-0.9622144009790123, -1.1989964129665984, -1.2259214625845676],
+        [-1.0336741735998018, -0.7861116766088254, 0.4528304278649904],
+        [-1.1004850961420771, -0.5384268375704366, 1.087957586786759],
+    ];
+    let got = decisions(&m, &x, &[0, 20, 40, 25, 33]);
+    for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+        assert!((g - w).abs() < 1e-6, "{got:?}");
+    }
+    // predict: 48 of 50 right, rows 42 and 46 (class 2) voted into class 1, as scikit-learn.
+    let predicted = m.predict(&x).unwrap();
+    let wrong: Vec<usize> = (0..50).filter(|&i| predicted[i] as usize != y[i]).collect();
+    assert_eq!(wrong, vec![42, 46]);
+    assert!(predicted[42] == 1.0 && predicted[46] == 1.0);
+    assert_eq!(fit(&svc(Kernel::Rbf), &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap(), m);
+}
+
+#[test]
+fn binary_svc_decision_values_match_scikit_learn() {
+    // Versicolor (0 here) against virginica (1): `SVC().fit(X[y > 0], y[y > 0]).decision_function`,
+    // whose sign is LIBSVM's flipped (positive for virginica).
+    let (x, y) = iris();
+    let keep: Vec<usize> = (0..50).filter(|&i| y[i] > 0).collect();
+    let xb = Array2::from_shape_fn((keep.len(), 4), |(i, j)| x[[keep[i], j]]);
+    let yb: Vec<usize> = keep.iter().map(|&i| y[i] - 1).collect();
+    let m = fit(&svc(Kernel::Rbf), &xb, &Target::Classes { y: &yb, classes: 2 }, &names(4)).unwrap();
+    let sklearn = [
+        -0.4079930969602811,
+        -0.2910352600533399,
+        -1.6811848944845336,
+        -1.5753661863607507,
+        -0.43387395724290223,
+        -0.7096988601547631,
+        -1.3482169542609403,
+        -0.11576381142824352,
+        -0.47920009868083124,
+        -0.5715061582352107,
+        -1.5084326251617175,
+        -0.77045127856082,
+        -0.6600447535712243,
+        -0.999999940391789,
+        -1.6727099846275133,
+        -1.0290765342158867,
+        -1.0984337213750255,
+        1.336423797670697,
+        1.697290309063331,
+        0.9740357620247492,
+        0.5470564918012377,
+        0.4668825083325352,
+        1.6525384220147106,
+        1.2601588379810353,
+        0.0942088679865454,
+        -0.032327155146332526,
+        0.9999999603983254,
+        0.9800874911680061,
+        1.6030429121605725,
+        -0.11092914727811051,
+        0.8176065705722202,
+        1.2997137609620069,
+        0.570868139782974,
+    ];
+    let got = decisions(&m, &xb, &(0..33).collect::<Vec<_>>());
+    let worst = got.iter().zip(sklearn).map(|(g, w)| (g[0] + w).abs()).fold(0.0, f64::max);
+    assert!(worst < 1e-6, "largest difference {worst}: {got:?}");
+    let Model::Svm { support, machines, .. } = &m else { panic!() };
+    // n_support_ [10 10]; intercept_ 0.04926145076751712, LIBSVM's sign flipped.
+    assert_eq!(support.len(), 20);
+    assert!((machines[0].intercept + 0.04926145076751712).abs() < 1e-6, "{}", machines[0].intercept);
+    let p = m.predict_proba(&xb).unwrap().unwrap();
+    for (row, f) in p.iter().zip(&got) {
+        assert!((row[0] + row[1] - 1.0).abs() < 1e-12);
+        // Platt's sigmoid is decreasing in A f: a clearly positive decision value is class 0.
+        if f[0] > 0.5 {
+            assert!(row[0] > 0.5, "{row:?} at {f:?}");
+        }
+    }
+}
+
+#[test]
+fn platt_sigmoid_is_the_regularised_maximum_likelihood_fit() {
+    // The binary decision values above with virginica as the positive class. Reference: the
+    // minimiser of Platt's objective (targets (N+ + 1)/(N+ + 2) and 1/(N- + 2)) by scipy BFGS
+    // with gtol 1e-12; scikit-learn's `_sigmoid_calibration` gives (-2.92704955, -0.11561168).
+    let dec = [
+        -0.4079930969602811,
+        -0.2910352600533399,
+        -1.6811848944845336,
+        -1.5753661863607507,
+        -0.43387395724290223,
+        -0.7096988601547631,
+        -1.3482169542609403,
+        -0.11576381142824352,
+        -0.47920009868083124,
+        -0.5715061582352107,
+        -1.5084326251617175,
+        -0.77045127856082,
+        -0.6600447535712243,
+        -0.999999940391789,
+        -1.6727099846275133,
+        -1.0290765342158867,
+        -1.0984337213750255,
+        1.336423797670697,
+        1.697290309063331,
+        0.9740357620247492,
+        0.5470564918012377,
+        0.4668825083325352,
+        1.6525384220147106,
+        1.2601588379810353,
+        0.0942088679865454,
+        -0.032327155146332526,
+        0.9999999603983254,
+        0.9800874911680061,
+        1.6030429121605725,
+        -0.11092914727811051,
+        0.8176065705722202,
+        1.2997137609620069,
+        0.570868139782974,
+    ];
+    let positive: Vec<bool> = (0..33).map(|i| i >= 17).collect();
+    let (a, b) = svm::sigmoid_train(&dec, &positive);
+    assert!((a - -2.9270495816418487).abs() < 1e-5 && (b - -0.115611631797048).abs() < 1e-5, "{a} {b}");
+}
+
+#[test]
+fn svc_probabilities_track_scikit_learns_platt_scaling() {
+    // `SVC(probability=True, random_state=0).predict_proba`: its 5-fold shuffle is not ours, and
+    // across random_state 0..5 scikit-learn's own rows move by up to 0.05, so compare loosely.
+    let (x, y) = iris();
+    let m = fit(&svc(Kernel::Rbf), &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+    let p = m.predict_proba(&x).unwrap().unwrap();
+    for row in &p {
+        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{row:?}");
+    }
+    let want = [
+        [0.9382166255961291, 0.04013495778972277, 0.02164841661414801],
+        [0.04421697754112075, 0.9390481565806607, 0.016734865878218708],
+        [0.02146763443460724, 0.024050357878216456, 0.9544820076871763],
+        [0.033994017830932775, 0.750452297776929, 0.21555368439213804],
+        [0.029436233225567852, 0.9274542216375988, 0.04310954513683325],
+    ];
+    for (i, w) in [0, 20, 40, 25, 33].iter().zip(want) {
+        assert!(p[*i].iter().zip(w).all(|(a, b)| (a - b).abs() < 0.06), "row {i}: {:?} vs {w:?}", p[*i]);
+    }
+    // The most probable class is the true one except on the two borderline rows, where
+    // scikit-learn's argmax itself changes with random_state.
+    let argmax = |r: &Vec<f64>| (0..3).fold(0, |b, c| if r[c] > r[b] { c } else { b });
+    let right = (0..50).filter(|&i| argmax(&p[i]) == y[i]).count();
+    assert!(right >= 48, "{right}");
+}
+
+#[test]
+fn svr_matches_scikit_learn() {
+    // Petal width from the other three: `SVR(C=1.0, epsilon=0.1).fit(X[:, :3], X[:, 3])`, 22
+    // support vectors, intercept_ 1.2085696214283712.
+    let (x, _) = iris();
+    let xr = Array2::from_shape_fn((50, 3), |(i, j)| x[[i, j]]);
+    let width: Vec<f64> = x.column(3).to_vec();
+    let m = fit(&svr(Kernel::Rbf), &xr, &Target::Values(&width), &names(3)).unwrap();
+    let Model::Svm { gamma, support, machines, .. } = &m else { panic!() };
+    assert!((gamma - 0.12097459065827759).abs() < 1e-15);
+    assert_eq!(support.len(), 22);
+    assert!((machines[0].intercept - 1.2085696214283712).abs() < 1e-6, "{}", machines[0].intercept);
+    let rows = Array2::from_shape_fn((5, 3), |(i, j)| xr[[[0, 20, 40, 25, 33][i], j]]);
+    let p = m.predict(&rows).unwrap();
+    for (g, w) in p.iter().zip([
+        0.1856122022725235,
+        1.007252275862733,
+        2.1940117729241426,
+        1.5277545769133174,
+        1.2741059999980484,
+    ]) {
+        assert!((g - w).abs() < 1e-6, "{p:?}");
+    }
+    assert_eq!(m.predict_proba(&rows).unwrap(), None);
+    assert_eq!(m.feature_importances(), None, "no importances for an rbf kernel");
+
+    // `SVR(kernel='poly', degree=2, coef0=1.0, gamma='auto')`: 27 support vectors.
+    let poly = ModelSpec::Svr {
+        c: 1.0,
+        epsilon: 0.1,
+        kernel: Kernel::Poly { degree: 2, coef0: 1.0 },
+        gamma: Gamma::Auto,
+        tol: 1e-3,
+        max_iter: 10_000_000,
+    };
+    let m = fit(&poly, &xr, &Target::Values(&width), &names(3)).unwrap();
+    let Model::Svm { support, .. } = &m else { panic!() };
+    assert_eq!(support.len(), 27);
+    let p = m.predict(&rows).unwrap();
+    for (g, w) in p.iter().zip([
+        0.23332123280027173,
+        0.9189703886963728,
+        2.162840322106767,
+        1.488220299008212,
+        1.3465240571521733,
+    ]) {
+        assert!((g - w).abs() < 1e-6, "{p:?}");
+    }
+}
+
+#[test]
+fn linear_kernel_svc_matches_scikit_learn() {
+    // `SVC(kernel='linear', decision_function_shape='ovo')`: n_support_ [2 6 5]; importances are
+    // the shares of Σ_pairs |coef_|.
+    let (x, y) = iris();
+    let m = fit(&svc(Kernel::Linear), &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+    let want = [
+        [1.42659399949423, 1.21573822283615, 8.262211292856362],
+        [-1.3822727157427686, -0.13966274076541163, 3.4495827061592816],
+        [-3.105265907929571, -1.6546200484776903, -2.3225513135037748],
+        [-1.7922453724045901, -0.7783012869908581, 1.3131451662073896],
+        [-1.5761787020017408, -0.5157778012752803, 1.9906396041227818],
+    ];
+    let got = decisions(&m, &x, &[0, 20, 40, 25, 33]);
+    for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+        assert!((g - w).abs() < 1e-6 * w.abs().max(1.0), "{got:?}");
+    }
+    let Model::Svm { support, .. } = &m else { panic!() };
+    assert_eq!(support.len(), 13);
+    let imp = m.feature_importances().unwrap();
+    for (g, w) in imp.iter().zip([0.035599467476742246, 0.11404334478171566, 0.4578145136390246, 0.3925426741025174]) {
+        assert!((g - w).abs() < 1e-6, "{imp:?}");
+    }
+}
+
+#[test]
+fn svm_specs_read_naturally_and_bad_ones_are_named() {
+    let spec: ModelSpec = serde_json::from_str(r#"{"svc": {"c": 10, "gamma": 0.5, "kernel": "linear"}}"#).unwrap();
+    assert_eq!(spec, svc_with(10.0, Kernel::Linear, Gamma::Value(0.5), 1e-3, 10_000_000));
+    let spec: ModelSpec = serde_json::from_str(r#"{"svc": {}}"#).unwrap();
+    assert_eq!(spec, svc(Kernel::Rbf), "defaults are scikit-learn's");
+    let spec: ModelSpec =
+        serde_json::from_str(r#"{"svr": {"gamma": "auto", "kernel": {"poly": {"degree": 2}}}}"#).unwrap();
+    assert!(matches!(
+        spec,
+        ModelSpec::Svr { gamma: Gamma::Auto, kernel: Kernel::Poly { degree: 2, coef0: 0.0 }, epsilon: 0.1, .. }
+    ));
+    let json = serde_json::to_string(&svc(Kernel::Rbf)).unwrap();
+    assert!(json.contains(r#""gamma":"scale""#) && json.contains(r#""kernel":"rbf""#), "{json}");
+    let spec = svc_with(2.0, Kernel::Linear, Gamma::Value(0.5), 1e-4, 50);
+    let json = serde_json::to_string(&spec).unwrap();
+    assert!(json.contains(r#""gamma":0.5"#), "{json}");
+    assert_eq!(serde_json::from_str::<ModelSpec>(&json).unwrap(), spec);
+    // Binary formats cannot tell a word from a number: the spec still round-trips through postcard.
+    let spec = svc_with(1.0, Kernel::Poly { degree: 3, coef0: 1.0 }, Gamma::Value(0.25), 1e-3, 10);
+    assert_eq!(postcard::from_bytes::<ModelSpec>(&postcard::to_stdvec(&spec).unwrap()).unwrap(), spec);
+    let err = serde_json::from_str::<ModelSpec>(r#"{"svc": {"gamma": "wide"}}"#).unwrap_err();
+    assert!(err.to_string().contains("`scale`, `auto` or a positive number"), "{err}");
+    assert!(serde_json::from_str::<ModelSpec>(r#"{"svc": {"cc": 1}}"#).is_err());
+
+    let (x, y) = iris();
+    let classes = Target::Classes { y: &y, classes: 3 };
+    let width = Target::Values(&[1.0; 50]);
+    let error = |spec: ModelSpec, target: &Target<'_>| fit(&spec, &x, target, &names(4)).unwrap_err().to_string();
+    assert_eq!(
+        error(svc_with(0.0, Kernel::Rbf, Gamma::Scale, 1e-3, 10), &classes),
+        "svc.c: 0 must be a positive number"
+    );
+    assert!(error(svc_with(1.0, Kernel::Rbf, Gamma::Value(-1.0), 1e-3, 10), &classes).starts_with("svc.gamma"));
+    assert!(error(svc_with(1.0, Kernel::Rbf, Gamma::Scale, 0.0, 10), &classes).starts_with("svc.tol"));
+    assert!(error(svc_with(1.0, Kernel::Rbf, Gamma::Scale, 1e-3, 0), &classes).starts_with("svc.max_iter"));
+    assert!(error(svc(Kernel::Poly { degree: 0, coef0: 0.0 }), &classes).starts_with("svc.degree"));
+    assert!(
+        error(
+            ModelSpec::Svr { c: 1.0, epsilon: -0.1, kernel: Kernel::Rbf, gamma: Gamma::Auto, tol: 1e-3, max_iter: 10 },
+            &width
+        )
+        .starts_with("svr.epsilon")
+    );
+    assert!(
+        error(
+            ModelSpec::Svr {
+                c: f64::NAN,
+                epsilon: 0.1,
+                kernel: Kernel::Rbf,
+                gamma: Gamma::Auto,
+                tol: 1e-3,
+                max_iter: 10
+            },
+            &width
+        )
+        .starts_with("svr.c")
+    );
+    assert!(error(svr(Kernel::Rbf), &classes).contains("needs numbers"));
+    let mut holes = x.clone();
+    holes[[3, 1]] = f64::INFINITY;
+    let err = fit(&svc(Kernel::Rbf), &holes, &classes, &names(4)).unwrap_err();
+    assert_eq!(err.to_string(), "svc: feature `f1` has a infinite value in row 3; impute or drop it before training");
+}
+
+#[test]
+fn svm_edge_cases_answer_without_panicking() {
+    let (x, y) = iris();
+    // A class absent from training gets probability 0 and no votes.
+    let two: Vec<usize> = y.iter().map(|&c| if c == 1 { 3 } else { c }).collect();
+    let m = fit(&svc(Kernel::Rbf), &x, &Target::Classes { y: &two, classes: 4 }, &names(4)).unwrap();
+    let p = m.predict_proba(&x).unwrap().unwrap();
+    assert!(p.iter().all(|r| r[1] == 0.0 && (r.iter().sum::<f64>() - 1.0).abs() < 1e-12));
+    assert!(m.predict(&x).unwrap().iter().all(|&c| c != 1.0));
+    // A flat target leaves no support vectors: SVR predicts its intercept everywhere.
+    let flat = fit(&svr(Kernel::Rbf), &x, &Target::Values(&[2.0; 50]), &names(4)).unwrap();
+    assert!(flat.predict(&x).unwrap().iter().all(|v| (v - 2.0).abs() <= 0.1 + 1e-9));
+    // A damaged model is an error at prediction, not a panic.
+    let Model::Svm { kernel, gamma, support, mut machines, classes, features } = m else { panic!() };
+    machines[0].support.push(support.len());
+    machines[0].coef.push(1.0);
+    let broken = Model::Svm { kernel, gamma, support, machines, classes, features };
+    assert!(broken.predict(&x).is_err() && broken.predict_proba(&x).is_err());
+    assert_eq!(broken.predict(&Array2::zeros((1, 3))).unwrap_err().to_string(), "model: 3 features given, 4 expected");
 }

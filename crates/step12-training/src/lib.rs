@@ -31,7 +31,7 @@ mod store;
 mod trainer;
 
 pub use store::{MetricPoint, Run, RunInfo, Status, Store, StoreError};
-pub use trainer::{Candidate, Evaluate, Outcome, TrainingData, train};
+pub use trainer::{Candidate, Evaluate, Outcome, TrainingData, spec_params, train};
 
 #[cfg(test)]
 mod tests;

@@ -260,9 +260,10 @@ impl Store {
         Ok(())
     }
 
-    /// Records where an artifact of the run was written.
+    /// Records where an artifact of the run was written (any time, also after the run ended:
+    /// reports and logs are often written last).
     pub fn log_artifact(&self, id: &str, name: &str, path: &Path) -> Result<()> {
-        self.require_running(id)?;
+        self.resolve(id)?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO run_artifacts (run_id, name, path) VALUES (?1, ?2, ?3)",

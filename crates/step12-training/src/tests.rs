@@ -88,11 +88,12 @@ fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
         Candidate { name: "bad_knn".into(), spec: ModelSpec::KnnClassifier { k: 500 } },
         Candidate { name: "nb".into(), spec: ModelSpec::GaussianNb { var_smoothing: 1e-9 } },
     ];
-    let accuracy = |m: &Model, v: &Array2<f64>| -> Result<std::collections::BTreeMap<String, f64>, String> {
-        let p = m.predict(v).map_err(|e| e.to_string())?;
-        let right = p.iter().zip(&y).filter(|(p, t)| **p as usize == **t).count();
-        Ok(std::collections::BTreeMap::from([("accuracy".to_string(), right as f64 / y.len() as f64)]))
-    };
+    let accuracy =
+        |_: &Candidate, m: &Model, v: &Array2<f64>| -> Result<std::collections::BTreeMap<String, f64>, String> {
+            let p = m.predict(v).map_err(|e| e.to_string())?;
+            let right = p.iter().zip(&y).filter(|(p, t)| **p as usize == **t).count();
+            Ok(std::collections::BTreeMap::from([("accuracy".to_string(), right as f64 / y.len() as f64)]))
+        };
     let outcomes = train(&store, &info("unused"), &data, &x, &candidates, &accuracy).unwrap();
     assert_eq!(
         outcomes.iter().map(|o| o.status).collect::<Vec<_>>(),

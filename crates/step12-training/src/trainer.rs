@@ -22,13 +22,14 @@ pub struct Candidate {
 /// Scores a fitted model on the validation rows. Step 14's metrics do this in `pipelines` (a
 /// higher step, so it comes in through this trait).
 pub trait Evaluate {
-    /// Metric name to value; an `Err` fails the run with that message.
-    fn evaluate(&self, model: &Model, x: &Array2<f64>) -> Result<BTreeMap<String, f64>, String>;
+    /// Metric name to value (the candidate may add others, such as test or cross-validation
+    /// scores); an `Err` fails the run with that message.
+    fn evaluate(&self, candidate: &Candidate, model: &Model, x: &Array2<f64>) -> Result<BTreeMap<String, f64>, String>;
 }
 
-impl<F: Fn(&Model, &Array2<f64>) -> Result<BTreeMap<String, f64>, String>> Evaluate for F {
-    fn evaluate(&self, model: &Model, x: &Array2<f64>) -> Result<BTreeMap<String, f64>, String> {
-        self(model, x)
+impl<F: Fn(&Candidate, &Model, &Array2<f64>) -> Result<BTreeMap<String, f64>, String>> Evaluate for F {
+    fn evaluate(&self, candidate: &Candidate, model: &Model, x: &Array2<f64>) -> Result<BTreeMap<String, f64>, String> {
+        self(candidate, model, x)
     }
 }
 
@@ -65,7 +66,7 @@ pub struct Outcome {
 }
 
 /// The hyperparameters of a spec as run params: `model` and one entry per setting.
-fn params(spec: &ModelSpec) -> BTreeMap<String, String> {
+pub fn spec_params(spec: &ModelSpec) -> BTreeMap<String, String> {
     let mut out = BTreeMap::from([("model".to_string(), spec.name().to_string())]);
     if let Ok(serde_json::Value::Object(outer)) = serde_json::to_value(spec)
         && let Some(serde_json::Value::Object(inner)) = outer.values().next()
@@ -90,7 +91,7 @@ pub fn train(
     let mut out = Vec::with_capacity(candidates.len());
     for c in candidates {
         let run = store.start_run(&RunInfo { name: c.name.clone(), ..info.clone() })?;
-        for (k, v) in params(&c.spec) {
+        for (k, v) in spec_params(&c.spec) {
             store.log_param(&run, &k, &v)?;
         }
         let started = Instant::now();
@@ -110,7 +111,7 @@ pub fn train(
             Err(e) => outcome.error = Some(e.to_string()),
             Ok(model) => {
                 let started = Instant::now();
-                let scored = evaluate.evaluate(&model, validation);
+                let scored = evaluate.evaluate(c, &model, validation);
                 outcome.predict_seconds = started.elapsed().as_secs_f64();
                 match scored {
                     Ok(metrics) => {

@@ -4,8 +4,10 @@
 //! YAML) and a [`Cv`] scheme. Out: the candidate [`ModelSpec`]s of a grid or a seeded random
 //! search, each checked against its family's domains before any fitting; and [`Fold`]s of row
 //! numbers for k-fold, stratified k-fold and time-series (expanding window) cross-validation.
-//! The loop that fits each candidate on each fold (refitting the FeaturePipeline inside the fold)
-//! and records trials as child runs arrives with the trainer.
+//! [`tune`] scores every candidate on every fold over the cores through an [`Objective`] (which
+//! `pipelines` implements by refitting the FeaturePipeline inside each fold, so no validation row
+//! leaks into the features) and records each candidate as a tracked child run; [`Tuned`] holds
+//! every trial with the mean and std of its fold scores, the best trial and the best per family.
 //!
 //! Invariants:
 //! - within a fold no row is both training and validation; k-fold and stratified folds validate
@@ -23,9 +25,11 @@
 //! ```
 
 mod cv;
+mod search;
 mod space;
 
 pub use cv::{Cv, Fold};
+pub use search::{Objective, Search, Trial, TuneParams, Tuned, tune};
 pub use space::{Range, Space, Values};
 pub use step11_candidates::ModelSpec;
 

@@ -94,3 +94,82 @@ proptest! {
         prop_assert_eq!(scheme.folds(n, Some(&classes), Seed(seed)).unwrap(), folds);
     }
 }
+
+fn params(yaml: &str) -> TuneParams {
+    serde_json::from_str(yaml).unwrap()
+}
+
+/// Scores a ridge by how close its alpha is to 1, fails lasso on fold 1.
+struct Toy;
+impl Objective for Toy {
+    fn score(&self, spec: &ModelSpec, fold: usize) -> std::result::Result<(f64, f64), String> {
+        match spec {
+            ModelSpec::Ridge { alpha } => Ok((-(alpha - 1.0).abs() + fold as f64 * 0.01, 0.001)),
+            ModelSpec::Lasso { .. } if fold == 1 => Err("diverged".into()),
+            _ => Ok((-5.0, 0.001)),
+        }
+    }
+}
+
+#[test]
+fn tuning_records_every_trial_as_a_child_run_and_picks_the_best() {
+    let p = params(
+        r#"{"candidates": [{"model": "ridge", "params": {"alpha": [0.1, 1.0, 10.0]}}, {"model": "lasso"}, {"model": "linear"}]}"#,
+    );
+    let specs = p.candidates(false, 100, Seed(42)).unwrap();
+    assert_eq!(specs.len(), 5);
+    let dir = tempfile::tempdir().unwrap();
+    let store = step12_training::Store::open(&dir.path().join("runs.db")).unwrap();
+    let parent = store.start_run(&step12_training::RunInfo { experiment: "toy".into(), ..Default::default() }).unwrap();
+    let info =
+        step12_training::RunInfo { experiment: "toy".into(), parent: Some(parent.clone()), ..Default::default() };
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let tuned = tune(&store, &info, &specs, 3, &Toy, ("r2", true), &|_, total| {
+        assert_eq!(total, 15);
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!(calls.into_inner(), 15);
+    let best = tuned.best().unwrap();
+    assert_eq!(tuned.trials[best].spec, ModelSpec::Ridge { alpha: 1.0 });
+    assert!((tuned.trials[best].mean - 0.01).abs() < 1e-12);
+    assert!((tuned.trials[best].std - (0.0002f64 / 3.0).sqrt()).abs() < 1e-12);
+    let lasso = &tuned.trials[3];
+    assert_eq!(lasso.error.as_deref(), Some("fold 1: diverged"));
+    // Best per family: ridge (alpha 1), then linear; the failed lasso has none.
+    let families: Vec<&str> = tuned.best_per_family().iter().map(|&i| tuned.trials[i].model.as_str()).collect();
+    assert_eq!(families, ["ridge", "linear"]);
+    let runs = store.runs(Some("toy")).unwrap();
+    let children: Vec<_> = runs.iter().filter(|r| r.info.parent.as_deref() == Some(parent.as_str())).collect();
+    assert_eq!(children.len(), 5);
+    let failed = children.iter().find(|r| r.id == lasso.run_id).unwrap();
+    assert_eq!(failed.status, step12_training::Status::Failed);
+    let ridge = children.iter().find(|r| r.id == tuned.trials[best].run_id).unwrap();
+    assert_eq!(ridge.params["alpha"], "1.0");
+    assert_eq!(ridge.history["cv_r2"].len(), 3);
+    assert_eq!(ridge.tags["kind"], "trial");
+}
+
+#[test]
+fn candidates_are_checked_against_the_task_and_the_rows() {
+    let p = params(r#"{"candidates": [{"model": "linear"}, {"model": "gaussian_nb"}]}"#);
+    let e = p.candidates(false, 100, Seed(42)).unwrap_err().to_string();
+    assert!(e.contains("candidates[1].model") && e.contains("classifier"), "{e}");
+    let p = params(r#"{"candidates": [{"model": "knn_classifier", "params": {"k": [3, 500]}}]}"#);
+    let e = p.candidates(true, 100, Seed(42)).unwrap_err().to_string();
+    assert!(e.contains("knn_classifier.k") && e.contains("100 training rows"), "{e}");
+    let p = params(r#"{"search": {"random": {"n": 0}}, "candidates": [{"model": "linear"}]}"#);
+    assert!(p.candidates(false, 100, Seed(42)).unwrap_err().to_string().contains("search.random.n"));
+    // Random draws from lists do not repeat a candidate.
+    let p =
+        params(r#"{"search": {"random": {"n": 10}}, "candidates": [{"model": "ridge", "params": {"alpha": [1, 2]}}]}"#);
+    assert_eq!(p.candidates(false, 100, Seed(42)).unwrap().len(), 2);
+    // No candidates: the workflow's suggestion by size.
+    let names = |rows| -> Vec<&str> {
+        TuneParams::default().candidates(true, rows, Seed(42)).unwrap().iter().map(ModelSpec::name).collect()
+    };
+    assert_eq!(names(300), ["logistic_regression", "gaussian_nb"]);
+    assert_eq!(names(5_000), ["random_forest_classifier", "gradient_boosting_classifier"]);
+    assert_eq!(names(50_000), ["gradient_boosting_classifier"]);
+    assert_eq!(TuneParams::default().cv_for(true), Cv::StratifiedKFold { k: 5 });
+}

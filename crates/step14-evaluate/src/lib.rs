@@ -27,11 +27,13 @@ mod classification;
 mod curves;
 mod metric;
 mod regression;
+mod report;
 
 pub use classification::{Averages, ClassReport, ClassificationMetrics, classification, log_loss};
 pub use curves::{Calibration, PrCurve, RocCurve, average_precision, calibration_curve, pr_curve, roc_auc, roc_curve};
 pub use metric::Metric;
 pub use regression::{RegressionMetrics, regression};
+pub use report::{ClassCurve, Evaluation, Outputs, ReportMeta, SECTIONS, argmax, evaluate, render_html};
 
 /// What stops an evaluation.
 #[derive(Debug, thiserror::Error, PartialEq)]

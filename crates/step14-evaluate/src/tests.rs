@@ -157,3 +157,33 @@ proptest! {
         prop_assert_eq!(m.confusion.iter().flatten().sum::<usize>(), t.len());
     }
 }
+
+#[test]
+fn an_evaluation_holds_every_metric_and_renders_a_self_contained_report() {
+    let labels = vec!["<no>".to_string(), "yes".to_string()];
+    let truth = [0, 0, 1, 1, 1];
+    let proba: Vec<Vec<f64>> = [0.1, 0.6, 0.35, 0.8, 0.9].iter().map(|&p| vec![1.0 - p, p]).collect();
+    let e = evaluate(Outputs::Classes { truth: &truth, proba: &proba, labels: &labels }).unwrap();
+    let m = e.metrics();
+    // sklearn: accuracy_score -> 0.6, roc_auc_score -> 0.8333..., log_loss -> 0.4764...
+    assert_eq!(m["accuracy"], 0.6);
+    assert!((m["roc_auc"] - 5.0 / 6.0).abs() < 1e-12);
+    assert!(m.contains_key("log_loss") && m.contains_key("f1") && !m.contains_key("r2"));
+    assert_eq!(e.roc.len(), 1);
+    assert_eq!(e.roc[0].class, "yes");
+    assert_eq!(e.calibration.as_ref().unwrap().counts.iter().sum::<usize>(), 5);
+    let meta = ReportMeta { title: "t".into(), part: "test".into(), ..ReportMeta::default() };
+    let html = render_html(&e, &meta, &[("ROC".into(), "<svg></svg>".into())]);
+    for (id, _) in SECTIONS {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    assert!(html.contains("&lt;no&gt;") && !html.contains("<no>"));
+    assert!(!html.contains("<script") && !html.contains("http"));
+
+    let r = evaluate(Outputs::Values { truth: &[1.0, 2.0, 3.0], predicted: &[1.5, 2.0, 2.5] }).unwrap();
+    assert_eq!(r.task, mlops_core::TaskKind::Regression);
+    assert!((r.metrics()["mae"] - 1.0 / 3.0).abs() < 1e-12);
+    assert!(render_html(&r, &meta, &[]).contains("Residuals"));
+    let one = vec!["only".to_string()];
+    assert!(evaluate(Outputs::Classes { truth: &[0], proba: &[vec![1.0]], labels: &one }).is_err());
+}

@@ -14,7 +14,7 @@ use crate::commands::{print_json, read_file, run_prepare};
 use crate::{Cli, DataArgs, EdaArgs, MethodArg, PlotArgs, PlotKind, TransformArg};
 
 /// The training config: the one named, or `configs/training.yaml` when it exists, or defaults.
-fn training_config(args: &DataArgs) -> Result<TrainingConfig> {
+pub(crate) fn training_config(args: &DataArgs) -> Result<TrainingConfig> {
     let path = match &args.config {
         Some(path) => path.clone(),
         None if default_training_config().is_file() => default_training_config(),
@@ -24,11 +24,11 @@ fn training_config(args: &DataArgs) -> Result<TrainingConfig> {
 }
 
 /// The frame to explore, a title for it and the folder its report goes to by default.
-struct Data {
-    frame: DataFrame,
-    title: String,
+pub(crate) struct Data {
+    pub frame: DataFrame,
+    pub title: String,
     /// `<dataset>/<version>` or the file's stem: where its outputs go under a folder.
-    rel: PathBuf,
+    pub rel: PathBuf,
 }
 
 fn catalog_dir(args: &DataArgs, config: &TrainingConfig) -> PathBuf {
@@ -43,7 +43,7 @@ fn catalog_dir(args: &DataArgs, config: &TrainingConfig) -> PathBuf {
 
 /// Reads the data: a file, a curated version, or (neither given) the dataset the training
 /// config's data config prepares. `None` when that preparation failed validation.
-fn load_data(cli: &Cli, args: &DataArgs, config: &TrainingConfig) -> Result<Option<Data>> {
+pub(crate) fn load_data(cli: &Cli, args: &DataArgs, config: &TrainingConfig) -> Result<Option<Data>> {
     if let Some(file) = &args.file {
         let stem = file.file_stem().map_or_else(|| "data".to_string(), |s| s.to_string_lossy().to_string());
         let frame = read_file(file, &stem)?.frame;

@@ -5,6 +5,7 @@
 mod commands;
 mod explore;
 mod output;
+mod train;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -60,6 +61,9 @@ enum Command {
     Split(SplitArgs),
     /// Steps 8 and 10: split, fit the features on the training part, transform the others.
     Features(FeaturesArgs),
+    /// Steps 8-14: split, features, cross-validated search over the candidates, final fits,
+    /// evaluation reports and a leaderboard.
+    Train(TrainArgs),
     /// Step 12: tracked training runs.
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -177,6 +181,12 @@ struct FeaturesArgs {
     /// Folder for the parts, pipeline.json, split.json and features.json [default: <interim>/<dataset>/<version>/features].
     #[arg(long, short)]
     out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 /// Where the data of `eda` and `plot` comes from.

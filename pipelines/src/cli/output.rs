@@ -13,6 +13,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use crate::Cli;
 
 /// Logs to a per-run file (everything from info up) and warnings to stderr. Returns the file.
+/// The log file of this invocation, once logging is set up.
+pub static LOG_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 pub fn init_logging(cli: &Cli) -> Option<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
     let path = cli.log_dir.join(format!("mlops-{stamp}-{}.log", std::process::id()));
@@ -26,6 +29,7 @@ pub fn init_logging(cli: &Cli) -> Option<PathBuf> {
     let registry = tracing_subscriber::registry().with(stderr);
     match file {
         Some(file) => {
+            let _ = LOG_FILE.set(path.clone());
             let to_file = tracing_subscriber::fmt::layer()
                 .with_writer(std::sync::Mutex::new(file))
                 .with_ansi(false)
@@ -71,7 +75,12 @@ pub struct Bar {
 impl Bar {
     /// A bar for the prepare run; hidden when output is for scripts.
     pub fn new(hidden: bool) -> Self {
-        let bar = if hidden { ProgressBar::hidden() } else { ProgressBar::new(PREPARE_STEPS.len() as u64) };
+        Bar::steps(hidden, PREPARE_STEPS.len())
+    }
+
+    /// A bar over `n` steps.
+    pub fn steps(hidden: bool, n: usize) -> Self {
+        let bar = if hidden { ProgressBar::hidden() } else { ProgressBar::new(n as u64) };
         bar.set_style(
             ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg} {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),

@@ -1,0 +1,150 @@
+//! `mlops train`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use mlops_core::table::Table;
+use pipelines::{Progress, StepSummary, TrainPaths, Trained};
+
+use crate::commands::print_json;
+use crate::explore::{load_data, training_config};
+use crate::output::{Bar, LOG_FILE, steps_table};
+use crate::{Cli, TrainArgs};
+
+/// The step bar, with a bar over the trials while the search runs.
+struct TrainBar {
+    steps: Bar,
+    summaries: Vec<StepSummary>,
+}
+
+impl Progress for TrainBar {
+    fn started(&mut self, step: &'static str) {
+        self.steps.started(step);
+    }
+    fn finished(&mut self, summary: &StepSummary) {
+        self.steps.finished(summary);
+        self.summaries.push(summary.clone());
+    }
+}
+
+pub fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
+    let origin = args.data.config.clone().unwrap_or_else(pipelines::default_training_config);
+    let config = training_config(&args.data)?;
+    let Some(data) = load_data(cli, &args.data, &config)? else { return Ok(ExitCode::FAILURE) };
+    let hidden = cli.json || cli.quiet;
+    let mut bar = TrainBar { steps: Bar::steps(hidden, 5), summaries: Vec::new() };
+    let trials = if hidden { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    trials.set_style(
+        ProgressStyle::with_template("  trials × folds [{bar:30}] {pos}/{len} {elapsed} (eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    trials.enable_steady_tick(Duration::from_millis(200));
+    let tick = |done: usize, total: usize| {
+        trials.set_length(total as u64);
+        trials.set_position(done as u64);
+    };
+    let paths = TrainPaths { origin: &origin, dataset: (&data.title, &data.rel) };
+    let outcome = pipelines::train(&data.frame, &config, &paths, &mut bar, &tick);
+    trials.finish_and_clear();
+    bar.steps.finish();
+    let trained = outcome?;
+    if let (Some(log), Some(model)) = (LOG_FILE.get(), &config.model) {
+        // The invocation's log file is the runs' log: record it on the parent and the final runs.
+        let store = step12_training::Store::open(&model.store)?;
+        for run in std::iter::once(&trained.run_id).chain(trained.leaderboard.iter().map(|r| &r.run_id)) {
+            store.log_artifact(run, "log", log)?;
+        }
+    }
+    if cli.json {
+        print_json(&trained)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", steps_table(&bar.summaries));
+    print_summary(&trained, config.model.as_ref().map(|m| m.store.as_path()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The leaderboard and where things went.
+fn print_summary(t: &Trained, store: Option<&Path>) {
+    println!(
+        "\n{} on {}: target `{}` ({}{}), {} feature(s), rows train/validation/test {}/{}/{}",
+        t.experiment,
+        t.dataset,
+        t.target,
+        pipelines::task_name(t.task),
+        if t.classes.is_empty() { String::new() } else { format!(": {}", t.classes.join(", ")) },
+        t.features.len(),
+        t.rows.0,
+        t.rows.1,
+        t.rows.2
+    );
+    if !t.ignored.is_empty() {
+        let names: Vec<&str> = t.ignored.iter().map(|(n, _)| n.as_str()).collect();
+        println!("not used (not numeric): {}", names.join(", "));
+    }
+    let shown = leaderboard_metrics(t);
+    let mut header =
+        vec!["#".to_string(), "model".into(), "params (not default)".into(), format!("cv {} ± std", t.metric)];
+    header.extend(shown.iter().map(|m| format!("test {m}")));
+    header.extend(["fit".to_string(), "run".into()]);
+    let mut table = Table::new(header);
+    for (i, r) in t.leaderboard.iter().enumerate() {
+        let defaults = default_params(&r.model);
+        let params = r
+            .params
+            .iter()
+            .filter(|(k, v)| defaults.get(*k) != Some(*v))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut row = vec![(i + 1).to_string(), r.model.clone(), params, format!("{:.4} ± {:.4}", r.cv_mean, r.cv_std)];
+        row.extend(shown.iter().map(|m| r.test.get(m).map_or_else(|| "-".into(), |v| format!("{v:.4}"))));
+        row.extend([seconds(r.fit_seconds), r.run_id.chars().take(8).collect()]);
+        table.row(row);
+    }
+    println!("\nleaderboard ({} trial(s), {}-fold cv, ranked by {}):", t.trials.len(), t.folds, t.metric);
+    print!("{table}");
+    for (name, error) in &t.failed {
+        println!("failed: {name}: {error}");
+    }
+    let failed_trials: Vec<_> = t.trials.iter().filter(|x| x.error.is_some()).collect();
+    if !failed_trials.is_empty() {
+        println!("{} trial(s) failed; see `mlops runs list`", failed_trials.len());
+    }
+    if let Some(best) = t.leaderboard.first() {
+        println!("\nbest: {} (run {})", best.model, best.run_id);
+        println!("report: {}", best.report.display());
+        println!(" model: {}", best.model_file.display());
+    }
+    if let Some(store) = store {
+        println!("runs:  mlops runs list --experiment {} --store {}", t.experiment, store.display());
+    }
+}
+
+/// The test metrics worth a column: the ranking metric first, then the task's usual ones.
+fn leaderboard_metrics(t: &Trained) -> Vec<String> {
+    let usual: &[&str] = match t.task {
+        mlops_core::TaskKind::BinaryClassification => &["roc_auc", "accuracy", "f1"],
+        mlops_core::TaskKind::MulticlassClassification => &["accuracy", "f1_macro", "roc_auc"],
+        mlops_core::TaskKind::Regression => &["r2", "rmse", "mae"],
+    };
+    let mut out = vec![t.metric.clone()];
+    out.extend(usual.iter().map(|s| s.to_string()).filter(|m| *m != t.metric));
+    out
+}
+
+/// The default hyperparameters of a family, as run params.
+fn default_params(family: &str) -> std::collections::BTreeMap<String, String> {
+    serde_json::from_value::<step11_candidates::ModelSpec>(serde_json::json!({ family: {} }))
+        .or_else(|_| serde_json::from_value(serde_json::json!(family)))
+        .map(|spec| step12_training::spec_params(&spec))
+        .unwrap_or_default()
+}
+
+/// Seconds for a table: milliseconds below one second.
+fn seconds(s: f64) -> String {
+    if s < 1.0 { format!("{:.1} ms", s * 1000.0) } else { format!("{s:.2} s") }
+}

@@ -1,0 +1,698 @@
+//! Steps 11-14 of the training run: candidates, cross-validated search (the features refitted
+//! inside every fold), a final fit of each family's best candidate on the training part, and an
+//! evaluation of each on the test part with an HTML report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use mlops_core::{Seed, TaskKind};
+use ndarray::Array2;
+use polars::prelude::DataFrame;
+use serde::{Deserialize, Serialize};
+use step11_candidates::{Model, ModelSpec, Target};
+use step12_training::{Candidate, RunInfo, Status, Store, TrainingData};
+use step13_tuning::{Objective, TuneParams};
+use step14_evaluate::{Evaluation, Metric, Outputs, ReportMeta};
+
+use crate::config::TrainingConfig;
+use crate::error::{PipelineError, Result};
+use crate::features::{Engineered, fit_features};
+use crate::prepare::{Progress, StepSummary};
+
+/// What the target is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskChoice {
+    /// Classification for text and boolean targets and for whole numbers with at most 10
+    /// distinct values; regression otherwise.
+    #[default]
+    Auto,
+    /// Classes, binary or multiclass.
+    Classification,
+    /// A number.
+    Regression,
+}
+
+/// The `model` section of the training config: what to learn and how candidates are compared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The column to predict.
+    pub target: String,
+    /// Classification or regression (`auto` decides from the column).
+    #[serde(default)]
+    pub task: TaskChoice,
+    /// The metric candidates are tuned and ranked by (default: `roc_auc` for binary targets,
+    /// `f1_macro` for multiclass, `r2` for regression).
+    #[serde(default)]
+    pub metric: Option<Metric>,
+    /// Feature columns (default: every numeric and boolean column but the target).
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    /// Experiment the runs are grouped under (default: `<dataset>-<target>`).
+    #[serde(default)]
+    pub experiment: Option<String>,
+    /// Search, cross-validation and candidates (step 13).
+    #[serde(default)]
+    pub tuning: TuneParams,
+    /// The run store (SQLite).
+    #[serde(default = "default_store")]
+    pub store: PathBuf,
+    /// Folder for fitted models: `<artifacts>/<run id>/model.bin` and `pipeline.json`.
+    #[serde(default = "default_artifacts")]
+    pub artifacts: PathBuf,
+}
+
+/// The default run store.
+pub fn default_store() -> PathBuf {
+    PathBuf::from("models/registry/registry.db")
+}
+
+fn default_artifacts() -> PathBuf {
+    PathBuf::from("models/runs")
+}
+
+/// Class indices (with the class count) or values, one per row.
+#[derive(Clone, Debug)]
+enum Labels {
+    Classes(Vec<usize>),
+    Values(Vec<f64>),
+}
+
+/// One part's model input.
+#[derive(Clone, Debug)]
+struct Part {
+    x: Array2<f64>,
+    y: Labels,
+}
+
+/// The target as the model sees it: task, class names in index order.
+#[derive(Clone, Debug)]
+struct TargetInfo {
+    name: String,
+    task: TaskKind,
+    classes: Vec<String>,
+}
+
+impl TargetInfo {
+    fn classification(&self) -> bool {
+        self.task != TaskKind::Regression
+    }
+
+    /// The labels of a part.
+    fn labels(&self, df: &DataFrame, part: &str) -> Result<Labels> {
+        let bad = |message: String| PipelineError::step("train", TargetError(message));
+        if !self.classification() {
+            let values = mlops_core::frame::f64_column(df, &self.name).map_err(|e| PipelineError::step("train", e))?;
+            return values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Some(v) if v.is_finite() => Ok(v),
+                    _ => Err(bad(format!(
+                        "target `{}` has no number in row {i} of the {part} part; drop or fill it in `select` or `clean`",
+                        self.name
+                    ))),
+                })
+                .collect::<Result<Vec<f64>>>()
+                .map(Labels::Values);
+        }
+        let keys = mlops_core::frame::keys(df, &self.name).map_err(|e| PipelineError::step("train", e))?;
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let k = k.as_ref().ok_or_else(|| {
+                    bad(format!(
+                        "target `{}` is empty in row {i} of the {part} part; drop such rows in `select`",
+                        self.name
+                    ))
+                })?;
+                self.classes.iter().position(|c| c == k).ok_or_else(|| {
+                    bad(format!(
+                        "target `{}` has class `{k}` in the {part} part that the training part never shows",
+                        self.name
+                    ))
+                })
+            })
+            .collect::<Result<Vec<usize>>>()
+            .map(Labels::Classes)
+    }
+
+    fn target<'a>(&self, y: &'a Labels) -> Target<'a> {
+        match y {
+            Labels::Classes(y) => Target::Classes { y, classes: self.classes.len() },
+            Labels::Values(v) => Target::Values(v),
+        }
+    }
+}
+
+/// A target error, named by column.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TargetError(String);
+
+/// Decides the task and the classes from the training rows.
+fn target_info(train: &DataFrame, model: &ModelConfig, origin: &Path) -> Result<TargetInfo> {
+    let invalid = |message: String| PipelineError::Config(mlops_core::config::invalid(origin, "model.target", message));
+    let name = model.target.clone();
+    let Ok(col) = train.column(&name) else {
+        return Err(invalid(format!(
+            "no column `{name}` in the training rows (columns: {})",
+            mlops_core::frame::column_names(train).join(", ")
+        )));
+    };
+    let dtype = mlops_core::frame::dtype_of(col.dtype());
+    let numeric = dtype.is_some_and(|t| t.is_numeric() && t != mlops_core::DType::Bool);
+    let keys = mlops_core::frame::keys(train, &name).map_err(|e| PipelineError::step("train", e))?;
+    let mut classes: Vec<String> =
+        keys.iter().flatten().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    if classes.len() < 2 {
+        return Err(invalid(format!(
+            "`{name}` is constant in the training rows ({}); there is nothing to learn",
+            classes.first().map_or("all empty".to_string(), |c| format!("always `{c}`"))
+        )));
+    }
+    let whole = numeric
+        && mlops_core::frame::numbers(train, &name)
+            .map_err(|e| PipelineError::step("train", e))?
+            .iter()
+            .all(|v| v.fract() == 0.0);
+    let classification = match model.task {
+        TaskChoice::Classification => true,
+        TaskChoice::Regression if !numeric => {
+            return Err(invalid(format!(
+                "a regression target must be numeric, but `{name}` is {}",
+                dtype.map_or_else(|| col.dtype().to_string(), |t| t.to_string())
+            )));
+        }
+        TaskChoice::Regression => false,
+        TaskChoice::Auto => !numeric || (whole && classes.len() <= 10),
+    };
+    if !classification {
+        return Ok(TargetInfo { name, task: TaskKind::Regression, classes: Vec::new() });
+    }
+    // Numbers as classes sort by value, not as text.
+    if classes.iter().all(|c| c.parse::<f64>().is_ok()) {
+        classes.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)));
+    }
+    let task = if classes.len() == 2 { TaskKind::BinaryClassification } else { TaskKind::MulticlassClassification };
+    Ok(TargetInfo { name, task, classes })
+}
+
+/// The feature columns of a part: the configured ones, or every numeric and boolean column but
+/// the target. Also returns the columns left out, with why.
+fn feature_columns(df: &DataFrame, model: &ModelConfig) -> (Vec<String>, Vec<(String, String)>) {
+    if let Some(list) = &model.features {
+        return (list.clone(), Vec::new());
+    }
+    let (mut used, mut ignored) = (Vec::new(), Vec::new());
+    for col in df.columns() {
+        let name = col.name().to_string();
+        if name == model.target {
+            continue;
+        }
+        match mlops_core::frame::dtype_of(col.dtype()) {
+            Some(t) if t.is_numeric() => used.push(name),
+            t => ignored.push((
+                name,
+                format!("{} is not a number", t.map_or_else(|| col.dtype().to_string(), |t| t.to_string())),
+            )),
+        }
+    }
+    (used, ignored)
+}
+
+/// The model input of a part, checked: a missing, null, NaN or infinite feature value is an error
+/// naming the column before any model is fitted.
+fn matrix(df: &DataFrame, columns: &[String], part: &str) -> Result<Array2<f64>> {
+    let x = mlops_core::frame::to_matrix(df, columns)
+        .map_err(|e| PipelineError::step("train", TargetError(format!("{part} part: {e}"))))?;
+    for ((row, col), v) in x.indexed_iter() {
+        if !v.is_finite() {
+            return Err(PipelineError::step(
+                "train",
+                TargetError(format!(
+                    "feature `{}` is {} in row {row} of the {part} part; impute it (clean.missing) or leave the column out",
+                    columns[col],
+                    if v.is_nan() { "NaN" } else { "infinite" }
+                )),
+            ));
+        }
+    }
+    Ok(x)
+}
+
+/// Every metric of a model on a part.
+fn assess(model: &Model, x: &Array2<f64>, y: &Labels, target: &TargetInfo) -> std::result::Result<Evaluation, String> {
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    match y {
+        Labels::Classes(truth) => {
+            let proba = model.predict_proba(x).map_err(|e| text(&e))?.ok_or("the model gives no probabilities")?;
+            step14_evaluate::evaluate(Outputs::Classes { truth, proba: &proba, labels: &target.classes })
+                .map_err(|e| text(&e))
+        }
+        Labels::Values(truth) => {
+            let predicted = model.predict(x).map_err(|e| text(&e))?;
+            step14_evaluate::evaluate(Outputs::Values { truth, predicted: &predicted }).map_err(|e| text(&e))
+        }
+    }
+}
+
+/// The folds of a cross-validation, features refitted on each fold's training rows.
+/// A fold's training and validation parts, with its feature columns.
+type FoldPart = (Part, Part, Vec<String>);
+
+struct Folds {
+    parts: Vec<FoldPart>,
+    target: TargetInfo,
+    metric: Metric,
+}
+
+impl Objective for Folds {
+    fn score(&self, spec: &ModelSpec, fold: usize) -> std::result::Result<(f64, f64), String> {
+        let (train, validation, names) = self.parts.get(fold).ok_or("no such fold")?;
+        let started = Instant::now();
+        let model =
+            step11_candidates::fit(spec, &train.x, &self.target.target(&train.y), names).map_err(|e| e.to_string())?;
+        let fit_seconds = started.elapsed().as_secs_f64();
+        let eval = assess(&model, &validation.x, &validation.y, &self.target)?;
+        let score = eval
+            .metrics()
+            .get(&self.metric.name())
+            .copied()
+            .ok_or_else(|| format!("metric `{}` is undefined on this fold", self.metric.name()))?;
+        Ok((score, fit_seconds))
+    }
+}
+
+/// One line of the leaderboard: a family's best candidate, refitted on the training part.
+#[derive(Clone, Debug, Serialize)]
+pub struct LeaderRow {
+    /// Family.
+    pub model: String,
+    /// Hyperparameters of the best candidate.
+    pub params: BTreeMap<String, String>,
+    /// Cross-validation score of the ranking metric: mean and std over the folds.
+    pub cv_mean: f64,
+    /// Std over the folds.
+    pub cv_std: f64,
+    /// Metrics on the validation part (empty without one).
+    pub validation: BTreeMap<String, f64>,
+    /// Metrics on the test part.
+    pub test: BTreeMap<String, f64>,
+    /// Seconds to fit on the training part.
+    pub fit_seconds: f64,
+    /// The run of the final fit.
+    pub run_id: String,
+    /// Its evaluation report.
+    pub report: PathBuf,
+    /// The fitted model (postcard) and its feature pipeline.
+    pub model_file: PathBuf,
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Trained {
+    /// Experiment of the runs.
+    pub experiment: String,
+    /// The parent run of the whole training.
+    pub run_id: String,
+    /// Dataset version trained on.
+    pub dataset: String,
+    /// The target column.
+    pub target: String,
+    /// The task.
+    pub task: TaskKind,
+    /// Class names (classification).
+    pub classes: Vec<String>,
+    /// Ranking metric.
+    pub metric: String,
+    /// Whether a higher metric is better.
+    pub greater_is_better: bool,
+    /// Folds per candidate.
+    pub folds: usize,
+    /// Rows per part: train, validation, test.
+    pub rows: (usize, usize, usize),
+    /// Feature columns the models saw.
+    pub features: Vec<String>,
+    /// Columns left out, with why.
+    pub ignored: Vec<(String, String)>,
+    /// Every trial (candidate across the folds).
+    pub trials: Vec<step13_tuning::Trial>,
+    /// Best candidate of each family, best first.
+    pub leaderboard: Vec<LeaderRow>,
+    /// Families whose final fit failed, with the error.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Where a training run keeps its outputs.
+pub struct TrainPaths<'a> {
+    /// The config file (for its hash and for errors).
+    pub origin: &'a Path,
+    /// Dataset version (`name@version`) and its folder under reports (`name/version`).
+    pub dataset: (&'a str, &'a Path),
+}
+
+/// The source commit of the working directory, when it is a git checkout.
+fn source_commit() -> Option<String> {
+    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Trains the candidates of `config.model` on `frame`: select and split, features, a
+/// cross-validated search with every trial a child run, a final fit of each family's best on the
+/// training part (scored on validation), and an evaluation on the test part with an HTML report
+/// per final run. Everything the config can get wrong is checked before the first fit.
+pub fn train(
+    frame: &DataFrame,
+    config: &TrainingConfig,
+    paths: &TrainPaths<'_>,
+    progress: &mut dyn Progress,
+    tick: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Trained> {
+    let origin = paths.origin;
+    let invalid = |key: &str, message: String| PipelineError::Config(mlops_core::config::invalid(origin, key, message));
+    let model_config = config
+        .model
+        .as_ref()
+        .ok_or_else(|| invalid("model", "missing: say what to learn (`model: {target: COLUMN}`)".into()))?;
+    let seed: Seed = config.seed;
+
+    let started = Instant::now();
+    progress.started("features");
+    let engineered: Engineered = crate::features::engineer(frame, config, None)?;
+    let target = target_info(&engineered.train_raw, model_config, origin)?;
+    let metric = model_config.metric.unwrap_or(match target.task {
+        TaskKind::BinaryClassification => Metric::RocAuc,
+        TaskKind::MulticlassClassification => Metric::F1Macro,
+        TaskKind::Regression => Metric::R2,
+    });
+    metric.check(target.task).map_err(|e| invalid("model.metric", e.to_string()))?;
+    let (features, ignored) = feature_columns(&engineered.train, model_config);
+    if features.is_empty() {
+        return Err(invalid("model.features", "no numeric feature columns to learn from".into()));
+    }
+    let part = |df: &DataFrame, name: &str| -> Result<Part> {
+        Ok(Part { x: matrix(df, &features, name)?, y: target.labels(df, name)? })
+    };
+    let train_part = part(&engineered.train, "training")?;
+    let validation_part =
+        if engineered.validation.height() > 0 { Some(part(&engineered.validation, "validation")?) } else { None };
+    let test_part = part(&engineered.test, "test")?;
+    progress.finished(&StepSummary {
+        step: "features",
+        rows: engineered.train.height(),
+        columns: features.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        note: format!("{} feature(s), {} task", features.len(), task_name(target.task)),
+    });
+
+    // Folds, each with its own features fitted on its training rows only.
+    let started = Instant::now();
+    progress.started("folds");
+    let tune = &model_config.tuning;
+    let classification = target.classification();
+    let cv = tune.cv_for(classification);
+    let raw_labels = target.labels(&engineered.train_raw, "training")?;
+    let strata = match &raw_labels {
+        Labels::Classes(y) => Some(y.as_slice()),
+        Labels::Values(_) => None,
+    };
+    let tuning_error = |e: step13_tuning::TuneError| match e {
+        step13_tuning::TuneError::Invalid { key, message } => invalid(&format!("model.tuning.{key}"), message),
+        other => invalid("model.tuning", other.to_string()),
+    };
+    let folds = cv.folds(engineered.train_raw.height(), strata, seed).map_err(tuning_error)?;
+    let smallest = folds.iter().map(|f| f.train.len()).min().unwrap_or(0);
+    let candidates = tune.candidates(classification, smallest, seed).map_err(tuning_error)?;
+    if candidates.is_empty() {
+        return Err(invalid("model.tuning.candidates", "no candidates to try".into()));
+    }
+    let fold_parts = mlops_core::par::map(&folds, |fold| -> Result<(Part, Part, Vec<String>)> {
+        let take = |rows: &[usize]| {
+            let idx = polars::prelude::IdxCa::from_vec("rows".into(), rows.iter().map(|&r| r as _).collect());
+            engineered
+                .train_raw
+                .take(&idx)
+                .map_err(|e| PipelineError::step("train", mlops_core::CoreError::polars("cannot take fold rows", e)))
+        };
+        let (fitted, mut others) = fit_features(config, take(&fold.train)?, vec![take(&fold.validation)?], None)?;
+        let validation = others.pop().unwrap_or_default();
+        let (names, _) = feature_columns(&fitted.frame, model_config);
+        let train = Part {
+            x: matrix(&fitted.frame, &names, "fold training")?,
+            y: target.labels(&fitted.frame, "fold training")?,
+        };
+        let validation = Part {
+            x: matrix(&validation, &names, "fold validation")?,
+            y: target.labels(&validation, "fold validation")?,
+        };
+        Ok((train, validation, names))
+    })
+    .ok_or_else(|| PipelineError::step("train", TargetError("a fold worker thread failed".into())))?
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
+    progress.finished(&StepSummary {
+        step: "folds",
+        rows: engineered.train_raw.height(),
+        columns: folds.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        note: format!("{} folds ({}), features refitted in each", folds.len(), cv_name(&cv)),
+    });
+
+    // The store and the parent run.
+    let store = Store::open(&model_config.store).map_err(|e| PipelineError::step("train", e))?;
+    let experiment = model_config
+        .experiment
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", paths.dataset.0.split('@').next().unwrap_or("data"), target.name));
+    let config_sha256 =
+        std::fs::read(origin).ok().map(|b| mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&b)));
+    let info = RunInfo {
+        experiment: experiment.clone(),
+        name: "training".into(),
+        parent: None,
+        dataset_version: Some(paths.dataset.0.to_string()),
+        config_sha256,
+        source_commit: source_commit(),
+    };
+    let store_err = |e| PipelineError::step("train", e);
+    let parent = store.start_run(&info).map_err(store_err)?;
+    let outcome = search_and_fit(
+        &store,
+        &RunInfo { parent: Some(parent.clone()), ..info },
+        (&candidates, &Folds { parts: fold_parts, target: target.clone(), metric }),
+        (&train_part, validation_part.as_ref(), &test_part, &features),
+        (&engineered, config, paths, model_config),
+        progress,
+        tick,
+    );
+    match &outcome {
+        Ok(board) => {
+            store.log_param(&parent, "target", &target.name).map_err(store_err)?;
+            store.log_param(&parent, "metric", &metric.name()).map_err(store_err)?;
+            store.set_tag(&parent, "kind", "training").map_err(store_err)?;
+            if let Some(best) = board.1.first() {
+                store.set_tag(&parent, "best_run", &best.run_id).map_err(store_err)?;
+                store
+                    .log_metric(&parent, &format!("best_cv_{}", metric.name()), best.cv_mean, None)
+                    .map_err(store_err)?;
+            }
+            store.finish(&parent, Status::Finished, None).map_err(store_err)?;
+        }
+        Err(e) => store.finish(&parent, Status::Failed, Some(&e.to_string())).map_err(store_err)?,
+    }
+    let (trials, leaderboard, failed) = outcome?;
+    Ok(Trained {
+        experiment,
+        run_id: parent,
+        dataset: paths.dataset.0.to_string(),
+        target: target.name.clone(),
+        task: target.task,
+        classes: target.classes.clone(),
+        metric: metric.name(),
+        greater_is_better: metric.greater_is_better(),
+        folds: folds.len(),
+        rows: (engineered.train.height(), engineered.validation.height(), engineered.test.height()),
+        features,
+        ignored,
+        trials,
+        leaderboard,
+        failed,
+    })
+}
+
+type Board = (Vec<step13_tuning::Trial>, Vec<LeaderRow>, Vec<(String, String)>);
+
+fn search_and_fit(
+    store: &Store,
+    child: &RunInfo,
+    (candidates, objective): (&[ModelSpec], &Folds),
+    (train, validation, test, features): (&Part, Option<&Part>, &Part, &[String]),
+    (engineered, config, paths, model_config): (&Engineered, &TrainingConfig, &TrainPaths<'_>, &ModelConfig),
+    progress: &mut dyn Progress,
+    tick: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Board> {
+    let store_err = |e| PipelineError::step("train", e);
+    let started = Instant::now();
+    progress.started("tuning");
+    let (fold_parts, target, metric) = (&objective.parts, &objective.target, objective.metric);
+    let tuned = step13_tuning::tune(
+        store,
+        child,
+        candidates,
+        fold_parts.len(),
+        objective,
+        (&metric.name(), metric.greater_is_better()),
+        tick,
+    )
+    .map_err(store_err)?;
+    let failed_trials = tuned.trials.iter().filter(|t| t.error.is_some()).count();
+    progress.finished(&StepSummary {
+        step: "tuning",
+        rows: train.x.nrows(),
+        columns: tuned.trials.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        note: format!("{} trial(s) x {} folds, {failed_trials} failed", tuned.trials.len(), fold_parts.len()),
+    });
+
+    let started = Instant::now();
+    progress.started("fit");
+    let best = tuned.best_per_family();
+    let finals: Vec<Candidate> = best
+        .iter()
+        .map(|&i| Candidate { name: tuned.trials[i].model.clone(), spec: tuned.trials[i].spec.clone() })
+        .collect();
+    let cv_key = format!("cv_{}", metric.name());
+    // Validation metrics by name, test metrics as `test_<name>`, the trial's cross-validation
+    // score as `cv_<metric>_mean` / `_std`.
+    let scorer =
+        |candidate: &Candidate, model: &Model, x: &Array2<f64>| -> std::result::Result<BTreeMap<String, f64>, String> {
+            let mut out = match validation {
+                Some(v) if v.x.nrows() == x.nrows() => assess(model, x, &v.y, target)?.metrics(),
+                _ => BTreeMap::new(),
+            };
+            let test_metrics = assess(model, &test.x, &test.y, target)?.metrics();
+            out.extend(test_metrics.into_iter().map(|(k, v)| (format!("test_{k}"), v)));
+            if let Some(&i) = best.iter().find(|&&i| tuned.trials[i].spec == candidate.spec) {
+                out.insert(format!("{cv_key}_mean"), tuned.trials[i].mean);
+                out.insert(format!("{cv_key}_std"), tuned.trials[i].std);
+            }
+            Ok(out)
+        };
+    let empty = Array2::<f64>::zeros((0, features.len()));
+    let outcomes = step12_training::train(
+        store,
+        &RunInfo { name: "final".into(), ..child.clone() },
+        &TrainingData { x: &train.x, target: target.target(&train.y), names: features },
+        validation.map_or(&empty, |v| &v.x),
+        &finals,
+        &scorer,
+    )
+    .map_err(store_err)?;
+    progress.finished(&StepSummary {
+        step: "fit",
+        rows: train.x.nrows(),
+        columns: finals.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        note: format!("best of {} families refitted on the training part", finals.len()),
+    });
+
+    let started = Instant::now();
+    progress.started("evaluate");
+    let mut board = Vec::new();
+    let mut failed = Vec::new();
+    let dataset_dir = config.reports.join(paths.dataset.1);
+    for (outcome, &trial) in outcomes.iter().zip(&best) {
+        let trial = &tuned.trials[trial];
+        let Some(model) = &outcome.model else {
+            failed.push((outcome.name.clone(), outcome.error.clone().unwrap_or_default()));
+            continue;
+        };
+        store.set_tag(&outcome.run_id, "kind", "final").map_err(store_err)?;
+        store.set_tag(&outcome.run_id, "trial_run", &trial.run_id).map_err(store_err)?;
+        let eval =
+            assess(model, &test.x, &test.y, target).map_err(|e| PipelineError::step("evaluate", TargetError(e)))?;
+        let test_metrics = eval.metrics();
+        let validation_metrics: BTreeMap<String, f64> = outcome
+            .metrics
+            .iter()
+            .filter(|(k, _)| !k.starts_with("test_") && !k.starts_with("cv_"))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let mut params = trial.params.clone();
+        params.remove("model");
+        let importances = named_importances(model, features);
+        let meta = ReportMeta {
+            title: format!("{} on {}", trial.model, paths.dataset.0),
+            model: trial.model.clone(),
+            params: params.clone(),
+            run_id: outcome.run_id.clone(),
+            dataset: paths.dataset.0.to_string(),
+            part: "test".into(),
+            cv: Some((metric.name(), trial.mean, trial.std)),
+            fit_seconds: outcome.fit_seconds,
+            importances,
+            generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            toolkit_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let dir = dataset_dir.join("evaluation").join(&outcome.run_id);
+        let report = crate::evaluate::write_report(&eval, &meta, &dir)?;
+        let model_dir = model_config.artifacts.join(&outcome.run_id);
+        let model_file = model_dir.join("model.bin");
+        let io = |e| PipelineError::step("train", e);
+        let blob = model.to_bytes().map_err(|e| PipelineError::step("train", e))?;
+        mlops_core::io::atomic_write(&model_file, &blob).map_err(io)?;
+        engineered.pipeline.save(&model_dir.join("pipeline.json")).map_err(io)?;
+        for (name, path) in [("report", &report), ("model", &model_file)] {
+            store.log_artifact(&outcome.run_id, name, path).map_err(store_err)?;
+        }
+        board.push(LeaderRow {
+            model: trial.model.clone(),
+            params,
+            cv_mean: trial.mean,
+            cv_std: trial.std,
+            validation: validation_metrics,
+            test: test_metrics,
+            fit_seconds: outcome.fit_seconds,
+            run_id: outcome.run_id.clone(),
+            report,
+            model_file,
+        });
+    }
+    progress.finished(&StepSummary {
+        step: "evaluate",
+        rows: test.x.nrows(),
+        columns: board.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        note: format!("{} report(s) on the test part", board.len()),
+    });
+    Ok((tuned.trials, board, failed))
+}
+
+/// Feature importances by name, largest first (empty for families without them).
+fn named_importances(model: &Model, features: &[String]) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> =
+        model.feature_importances().map(|v| features.iter().cloned().zip(v).collect()).unwrap_or_default();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
+}
+
+/// `binary classification`, `multiclass classification` or `regression`.
+pub fn task_name(task: TaskKind) -> &'static str {
+    match task {
+        TaskKind::BinaryClassification => "binary classification",
+        TaskKind::MulticlassClassification => "multiclass classification",
+        TaskKind::Regression => "regression",
+    }
+}
+
+fn cv_name(cv: &step13_tuning::Cv) -> String {
+    match cv {
+        step13_tuning::Cv::KFold { shuffle: true, .. } => "shuffled k-fold".into(),
+        step13_tuning::Cv::KFold { .. } => "k-fold".into(),
+        step13_tuning::Cv::StratifiedKFold { .. } => "stratified k-fold".into(),
+        step13_tuning::Cv::TimeSeries { .. } => "time-series".into(),
+    }
+}
