@@ -47,7 +47,7 @@ pub struct ModelConfig {
     /// `f1_macro` for multiclass, `r2` for regression).
     #[serde(default)]
     pub metric: Option<Metric>,
-    /// Feature columns (default: every numeric and boolean column but the target).
+    /// Feature columns (default: every numeric and boolean column but the target; booleans read 0/1).
     #[serde(default)]
     pub features: Option<Vec<String>>,
     /// Experiment the runs are grouped under (default: `<dataset>-<target>`).
@@ -213,7 +213,7 @@ fn feature_columns(df: &DataFrame, model: &ModelConfig) -> (Vec<String>, Vec<(St
             continue;
         }
         match mlops_core::frame::dtype_of(col.dtype()) {
-            Some(t) if t.is_numeric() => used.push(name),
+            Some(t) if t.is_numeric() || t == mlops_core::DType::Bool => used.push(name),
             t => ignored.push((
                 name,
                 format!("{} is not a number", t.map_or_else(|| col.dtype().to_string(), |t| t.to_string())),

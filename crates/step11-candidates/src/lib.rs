@@ -35,6 +35,7 @@
 //! ```
 
 mod bayes;
+mod boost;
 mod knn;
 mod lbfgs;
 mod linear;
@@ -287,7 +288,8 @@ fn six() -> Option<usize> {
     Some(6)
 }
 
-/// Gradient boosting's settings.
+/// Gradient boosting's settings (scikit-learn's `HistGradientBoosting*` names and defaults, but
+/// a depth limit of 6 and no early stopping unless asked).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoostParams {
@@ -297,18 +299,43 @@ pub struct BoostParams {
     /// Shrinkage of every tree, above 0 and at most 1.
     #[serde(default = "point_one")]
     pub learning_rate: f64,
-    /// Depth of each tree.
+    /// Depth of each tree (unlimited when null).
     #[serde(default = "six")]
     pub max_depth: Option<usize>,
+    /// Leaves of each tree at most (>= 2; trees grow best split first).
+    #[serde(default = "thirty_one")]
+    pub max_leaf_nodes: usize,
     /// Fewest rows in a leaf (>= 1).
     #[serde(default = "twenty")]
     pub min_samples_leaf: usize,
     /// L2 penalty on leaf values (>= 0).
     #[serde(default)]
     pub l2_regularization: f64,
+    /// Stop when the loss on a held-out share of the training rows stops improving.
+    #[serde(default)]
+    pub early_stopping: bool,
+    /// Share of the training rows held out for early stopping (above 0, below 1).
+    #[serde(default = "point_one")]
+    pub validation_fraction: f64,
+    /// Rounds without an improvement of more than `tol` before stopping (>= 1).
+    #[serde(default = "ten")]
+    pub n_iter_no_change: usize,
+    /// Smallest improvement of the held-out loss that counts (>= 0).
+    #[serde(default = "tiny")]
+    pub tol: f64,
     /// Seed.
     #[serde(default = "forty_two")]
     pub random_state: u64,
+}
+
+fn thirty_one() -> usize {
+    31
+}
+fn ten() -> usize {
+    10
+}
+fn tiny() -> f64 {
+    1e-7
 }
 
 impl Default for BoostParams {
@@ -317,8 +344,13 @@ impl Default for BoostParams {
             max_iter: 100,
             learning_rate: 0.1,
             max_depth: Some(6),
+            max_leaf_nodes: 31,
             min_samples_leaf: 20,
             l2_regularization: 0.0,
+            early_stopping: false,
+            validation_fraction: 0.1,
+            n_iter_no_change: 10,
+            tol: 1e-7,
             random_state: 42,
         }
     }
@@ -476,6 +508,23 @@ impl ModelSpec {
             if !(b.l2_regularization.is_finite() && b.l2_regularization >= 0.0) {
                 return bad("l2_regularization", format!("{} must be zero or more", b.l2_regularization));
             }
+            if b.max_leaf_nodes < 2 {
+                return bad("max_leaf_nodes", format!("{} must be at least 2", b.max_leaf_nodes));
+            }
+            if b.early_stopping {
+                if !(b.validation_fraction > 0.0 && b.validation_fraction < 1.0) {
+                    return bad(
+                        "validation_fraction",
+                        format!("{} must be above 0 and below 1", b.validation_fraction),
+                    );
+                }
+                if b.n_iter_no_change == 0 {
+                    return bad("n_iter_no_change", "must be at least 1 round".into());
+                }
+                if !(b.tol.is_finite() && b.tol >= 0.0) {
+                    return bad("tol", format!("{} must be zero or more", b.tol));
+                }
+            }
         }
         if let Some(s) = self.svm_settings() {
             if !(s.c.is_finite() && s.c > 0.0) {
@@ -601,6 +650,10 @@ pub enum Model {
         importance: Vec<f64>,
         /// Features.
         features: usize,
+        /// Mean training loss after each round.
+        train_loss: Vec<f64>,
+        /// Mean loss on the held-out rows after each round (with early stopping).
+        validation_loss: Vec<f64>,
     },
     /// A linear regression (from OLS, ridge, lasso or elastic net).
     Linear {
@@ -669,21 +722,27 @@ fn forest_of(
     Ok(Model::Forest { trees, classes, importance, features: d })
 }
 
-fn boosted(x: &Array2<f64>, loss: tree::Loss, y: &[f64], b: &BoostParams, classes: Option<usize>) -> Model {
-    let settings = tree::Boosting {
+fn boosted(x: &Array2<f64>, loss: boost::Loss, y: &[f64], b: &BoostParams, classes: Option<usize>) -> Model {
+    let settings = boost::Settings {
         rounds: b.max_iter,
         learning_rate: b.learning_rate,
         lambda: b.l2_regularization,
-        growth: tree::Growth {
-            max_depth: b.max_depth.unwrap_or(usize::MAX),
-            min_samples_split: 2 * b.min_samples_leaf,
-            min_samples_leaf: b.min_samples_leaf,
-            max_features: x.ncols().max(1),
-        },
+        max_depth: b.max_depth.unwrap_or(usize::MAX),
+        max_leaf_nodes: b.max_leaf_nodes,
+        min_samples_leaf: b.min_samples_leaf,
+        early_stopping: b.early_stopping.then_some((b.validation_fraction, b.n_iter_no_change, b.tol)),
         seed: mlops_core::Seed(b.random_state),
     };
-    let (base, rounds, importance) = tree::boost(&tree::Binned::new(x), loss, y, &settings);
-    Model::Boosted { base, rounds, classes, importance, features: x.ncols() }
+    let fitted = boost::boost(x, loss, y, &settings);
+    Model::Boosted {
+        base: fitted.base,
+        rounds: fitted.rounds,
+        classes,
+        importance: fitted.importance,
+        features: x.ncols(),
+        train_loss: fitted.train_loss,
+        validation_loss: fitted.validation_loss,
+    }
 }
 
 /// Fits a model family on a feature matrix; `names` are the feature columns, for errors.
@@ -757,11 +816,11 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
             )?
         }
         (ModelSpec::GradientBoostingClassifier(b), Target::Classes { y, classes }) => {
-            let loss = if *classes == 2 { tree::Loss::Binary } else { tree::Loss::Multinomial(*classes) };
+            let loss = if *classes == 2 { boost::Loss::Binary } else { boost::Loss::Multinomial(*classes) };
             let y: Vec<f64> = y.iter().map(|&c| c as f64).collect();
             boosted(x, loss, &y, b, Some(*classes))
         }
-        (ModelSpec::GradientBoostingRegressor(b), Target::Values(y)) => boosted(x, tree::Loss::Squared, y, b, None),
+        (ModelSpec::GradientBoostingRegressor(b), Target::Values(y)) => boosted(x, boost::Loss::Squared, y, b, None),
         (ModelSpec::RandomForestRegressor(f), Target::Values(y)) => {
             forest_of(x, &tree::Labels::Values(y), None, (f.n_estimators, f.bootstrap), &f.tree(), 1.0)?
         }

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 /// Feature values mapped to bins once, before any tree grows.
 pub(crate) struct Binned {
     /// Per feature, the bin of every row.
-    bins: Vec<Vec<u8>>,
+    pub(crate) bins: Vec<Vec<u8>>,
     /// Per feature, the upper edge of each bin but the last (a value goes left of a split at bin
     /// `b` when it is at most `edges[b]`).
-    edges: Vec<Vec<f64>>,
+    pub(crate) edges: Vec<Vec<f64>>,
 }
 
 const MAX_BINS: usize = 255;
@@ -99,19 +99,17 @@ pub(crate) struct Growth {
     pub max_features: usize,
 }
 
-/// The target of a tree: class indices (Gini), values (squared error), or the gradients and
-/// hessians of a boosting round (leaf value `-G / (H + λ)`).
+/// The target of a tree: class indices (Gini) or values (squared error).
 pub(crate) enum Labels<'a> {
     Classes(&'a [usize], usize),
     Values(&'a [f64]),
-    Gradients { g: &'a [f64], h: &'a [f64], lambda: f64 },
 }
 
 impl Labels<'_> {
     fn width(&self) -> usize {
         match self {
             Labels::Classes(_, k) => *k,
-            Labels::Values(_) | Labels::Gradients { .. } => 2,
+            Labels::Values(_) => 2,
         }
     }
 
@@ -123,19 +121,12 @@ impl Labels<'_> {
                 acc[0] += y[row];
                 acc[1] += y[row] * y[row];
             }
-            Labels::Gradients { g, h, .. } => {
-                acc[0] += g[row];
-                acc[1] += h[row];
-            }
         }
     }
 
     /// Whether a split could still improve the node.
-    fn splittable(&self, cost: f64) -> bool {
-        match self {
-            Labels::Gradients { .. } => true,
-            _ => cost > 1e-12,
-        }
+    fn splittable(cost: f64) -> bool {
+        cost > 1e-12
     }
 
     /// The impurity of a node times its rows: Gini · n, or the sum of squared deviations.
@@ -146,8 +137,6 @@ impl Labels<'_> {
         match self {
             Labels::Classes(..) => n - acc.iter().map(|c| c * c).sum::<f64>() / n,
             Labels::Values(_) => acc[1] - acc[0] * acc[0] / n,
-            // The negative of XGBoost's structure score: lower is better, as for impurities.
-            Labels::Gradients { lambda, .. } => -acc[0] * acc[0] / (acc[1] + lambda),
         }
     }
 
@@ -155,7 +144,6 @@ impl Labels<'_> {
         match self {
             Labels::Classes(..) => acc.iter().map(|c| c / n).collect(),
             Labels::Values(_) => vec![acc[0] / n],
-            Labels::Gradients { lambda, .. } => vec![-acc[0] / (acc[1] + lambda)],
         }
     }
 }
@@ -186,7 +174,7 @@ pub(crate) fn grow(
         }
         let parent_cost = labels.cost(&total, n);
         let mut best: Option<(f64, usize, usize)> = None;
-        if depth < g.max_depth && rows.len() >= g.min_samples_split && labels.splittable(parent_cost) {
+        if depth < g.max_depth && rows.len() >= g.min_samples_split && Labels::splittable(parent_cost) {
             draws.shuffle(&mut features);
             let mut hist = vec![0.0; (MAX_BINS + 1) * w];
             let mut counts = vec![0usize; MAX_BINS + 1];
@@ -282,110 +270,4 @@ pub(crate) fn forest(
         importance.iter_mut().for_each(|v| *v /= total);
     }
     Some((out, importance))
-}
-
-/// Loss of a boosted model.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Loss {
-    /// Squared error, one raw score per row.
-    Squared,
-    /// Binary log loss, one raw score (log-odds) per row.
-    Binary,
-    /// Multinomial log loss, one raw score per class per row.
-    Multinomial(usize),
-}
-
-/// Gradient boosting: each round fits one tree per raw score (per class for a multinomial loss)
-/// to the loss's gradients and hessians, and adds `learning_rate` times its leaves.
-pub(crate) struct Boosting {
-    pub rounds: usize,
-    pub learning_rate: f64,
-    pub lambda: f64,
-    pub growth: Growth,
-    pub seed: Seed,
-}
-
-/// Fits boosted trees; returns the base scores, the trees per round and the importances.
-pub(crate) fn boost(data: &Binned, loss: Loss, y: &[f64], b: &Boosting) -> (Vec<f64>, Vec<Vec<Tree>>, Vec<f64>) {
-    let n = y.len();
-    let k = match loss {
-        Loss::Multinomial(k) => k,
-        _ => 1,
-    };
-    let base: Vec<f64> = match loss {
-        Loss::Squared => vec![y.iter().sum::<f64>() / n as f64],
-        Loss::Binary => {
-            let p = (y.iter().sum::<f64>() / n as f64).clamp(1e-12, 1.0 - 1e-12);
-            vec![(p / (1.0 - p)).ln()]
-        }
-        Loss::Multinomial(k) => (0..k)
-            .map(|c| ((y.iter().filter(|&&v| v as usize == c).count() as f64 / n as f64).max(1e-12)).ln())
-            .collect(),
-    };
-    let mut raw: Vec<f64> = (0..n).flat_map(|_| base.iter().copied()).collect();
-    let mut rounds = Vec::with_capacity(b.rounds);
-    let mut importance = vec![0.0; data.bins.len()];
-    let (mut g, mut h) = (vec![0.0; n], vec![0.0; n]);
-    let mut p = vec![0.0; k];
-    for round in 0..b.rounds {
-        let mut trees = Vec::with_capacity(k);
-        for c in 0..k {
-            for i in 0..n {
-                match loss {
-                    Loss::Squared => {
-                        g[i] = raw[i] - y[i];
-                        h[i] = 1.0;
-                    }
-                    Loss::Binary => {
-                        let q = 1.0 / (1.0 + (-raw[i]).exp());
-                        g[i] = q - y[i];
-                        h[i] = (q * (1.0 - q)).max(1e-16);
-                    }
-                    Loss::Multinomial(_) => {
-                        let scores = &raw[i * k..(i + 1) * k];
-                        let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                        let sum: f64 = scores.iter().map(|s| (s - max).exp()).sum();
-                        p.iter_mut().zip(scores).for_each(|(pv, s)| *pv = (s - max).exp() / sum);
-                        let t = if y[i] as usize == c { 1.0 } else { 0.0 };
-                        g[i] = p[c] - t;
-                        h[i] = (p[c] * (1.0 - p[c])).max(1e-16);
-                    }
-                }
-            }
-            let labels = Labels::Gradients { g: &g, h: &h, lambda: b.lambda };
-            let seed = b.seed.derive(&format!("round-{round}-{c}"));
-            let mut tree = grow(data, &labels, (0..n as u32).collect(), b.growth, seed, &mut importance);
-            for node in &mut tree.nodes {
-                if let Node::Leaf { value } = node {
-                    value.iter_mut().for_each(|v| *v *= b.learning_rate);
-                }
-            }
-            // Each row's new raw score: walk the tree on its bins.
-            for i in 0..n {
-                raw[i * k + c] += leaf_by_bins(&tree, data, i);
-            }
-            trees.push(tree);
-        }
-        rounds.push(trees);
-    }
-    let total: f64 = importance.iter().sum();
-    if total > 0.0 {
-        importance.iter_mut().for_each(|v| *v /= total);
-    }
-    (base, rounds, importance)
-}
-
-/// The leaf of a training row, found through its bins (the same path as its values take).
-fn leaf_by_bins(tree: &Tree, data: &Binned, row: usize) -> f64 {
-    let mut i = 0;
-    loop {
-        match &tree.nodes[i] {
-            Node::Split { feature, threshold, left, right } => {
-                let b = data.bins[*feature][row] as usize;
-                let edge = data.edges[*feature].partition_point(|e| e < threshold);
-                i = if b <= edge { *left } else { *right };
-            }
-            Node::Leaf { value } => return value.first().copied().unwrap_or(0.0),
-        }
-    }
 }
