@@ -8,11 +8,12 @@ TRAINING ?= configs/training.yaml
 MLOPS := $(CARGO_TARGET_DIR)/debug/mlops
 MLOPS_RELEASE := $(CARGO_TARGET_DIR)/release/mlops
 
-.PHONY: help setup test-deps build release prepare eda test lint fmt bench clean-data
+.PHONY: help setup test-deps build release prepare eda train test lint fmt bench clean-data
 
 help:
 	@echo "make prepare   build mlops and run steps 1-6 on the shipped data ($(CONFIG))"
 	@echo "make eda       prepare, then profile the dataset into an HTML report with charts ($(TRAINING))"
+	@echo "make train     prepare, then tune the candidates of configs/training.yaml and print the leaderboard"
 	@echo "make test      unit, property and end-to-end tests"
 	@echo "make lint      rustfmt and clippy (warnings are errors)"
 	@echo "make release   optimized build: $(MLOPS_RELEASE)"
@@ -37,6 +38,9 @@ prepare: setup build
 
 eda: setup build
 	$(MLOPS) eda --config $(TRAINING)
+
+train: setup build
+	$(MLOPS) train --config $(TRAINING)
 
 test: setup test-deps
 	cargo build --bin mlops

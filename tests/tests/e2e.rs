@@ -598,3 +598,47 @@ fn runs_list_show_and_compare_read_the_store() {
     assert_eq!(one.code, Some(2));
     assert!(one.stderr.contains("Usage: mlops runs compare"), "{}", one.stderr);
 }
+
+#[test]
+fn train_tunes_every_candidate_and_reports_the_best() {
+    let p = Project::new();
+    let run = p.mlops(&["--quiet", "train", "--json"]);
+    assert!(run.success, "{}", run.stderr);
+    let t: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(t["task"], "multiclass_classification");
+    assert_eq!(t["classes"], serde_json::json!(["Adelie", "Chinstrap", "Gentoo"]));
+    let trials = t["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 16, "one trial per grid point of the shipped config");
+    assert!(trials.iter().all(|x| x["error"].is_null() && x["scores"].as_array().unwrap().len() == 5));
+    let board = t["leaderboard"].as_array().unwrap();
+    assert_eq!(board.len(), 7, "one final fit per family");
+    let cv: Vec<f64> = board.iter().map(|r| r["cv_mean"].as_f64().unwrap()).collect();
+    assert!(cv.windows(2).all(|w| w[0] >= w[1]), "ranked by the CV score: {cv:?}");
+    let best = &board[0];
+    assert!(best["test"]["f1_macro"].as_f64().unwrap() > 0.9, "{best}");
+    let report = std::fs::read_to_string(p.join(best["report"].as_str().unwrap())).unwrap();
+    assert!(report.contains("Confusion matrix") && report.contains("<svg") && !report.contains("<script"));
+    assert!(p.join(best["model_file"].as_str().unwrap()).is_file());
+    // Every trial and final fit is a run under the training run.
+    let runs = p.mlops(&["runs", "list", "--json", "--experiment", "penguins-species"]);
+    let runs: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1 + 16 + 7);
+}
+
+#[test]
+fn train_rejects_bad_input_by_name_before_any_fit() {
+    let p = Project::new();
+    let fails = |from: &str, to: &str, expected: &[&str]| {
+        let config = p.file_with("configs/training.yaml", from, to);
+        p.fails(&["--quiet", "train", "--config", config.to_str().unwrap()], expected);
+    };
+    fails("model:\n  target: species", "model:\n  target: nosuch", &["model.target", "`nosuch`"]);
+    fails("  metric: f1_macro", "  metric: r2", &["model.metric", "r2", "multiclass"]);
+    fails("  metric: f1_macro", "  task: regression", &["model.target", "must be numeric", "`species`"]);
+    fails("c: [0.1, 1.0, 10.0]", "c: [-1.0]", &["logistic_regression.c", "-1"]);
+    fails("k: [3, 7, 15]", "k: [500]", &["knn_classifier.k", "500"]);
+    fails("{model: gaussian_nb}", "{model: ridge}", &["candidates[1].model", "regressor"]);
+    // Without the imputer, a text statistic of an empty comment reaches the models as a null.
+    fails("  impute: {strategy: median}\n", "", &["`comments_length`", "impute"]);
+    assert!(!p.join("models/registry").exists(), "a rejected config recorded runs");
+}
