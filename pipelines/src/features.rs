@@ -68,6 +68,22 @@ pub fn engineer(frame: &DataFrame, config: &TrainingConfig, model: Option<&dyn I
     })
 }
 
+/// The feature params of a training config: the model's target, like the targets of `select`
+/// and `target_encode`, is never imputed or scaled (served rows do not have it).
+fn features_for(config: &TrainingConfig) -> std::borrow::Cow<'_, step10_features::FeatureParams> {
+    let Some(target) = config.model.as_ref().map(|m| &m.target) else {
+        return std::borrow::Cow::Borrowed(&config.features);
+    };
+    let mut params = config.features.clone();
+    if let Some(spec) = params.impute.as_mut().filter(|s| !s.exclude.contains(target)) {
+        spec.exclude.push(target.clone());
+    }
+    if let Some(spec) = params.scale.as_mut().filter(|s| !s.exclude.contains(target)) {
+        spec.exclude.push(target.clone());
+    }
+    std::borrow::Cow::Owned(params)
+}
+
 /// Fits the features on `train` and passes each of `others` through the fitted ops (as
 /// validation, test and served rows are).
 pub(crate) fn fit_features(
@@ -76,8 +92,9 @@ pub(crate) fn fit_features(
     others: Vec<DataFrame>,
     model: Option<&dyn Importance>,
 ) -> Result<(step10_features::Features, Vec<DataFrame>)> {
-    let fitted = step10_features::fit(&config.features, train, config.seed, model)
-        .map_err(|e| PipelineError::step("features", e))?;
+    let params = features_for(config);
+    let fitted =
+        step10_features::fit(&params, train, config.seed, model).map_err(|e| PipelineError::step("features", e))?;
     let others = others
         .into_iter()
         .map(|df| {

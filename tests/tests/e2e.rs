@@ -626,6 +626,42 @@ fn train_tunes_every_candidate_and_reports_the_best() {
 }
 
 #[test]
+fn train_learns_a_binary_and_a_regression_target_from_the_other_shipped_configs() {
+    let p = Project::new();
+    let train = |config: &str| -> serde_json::Value {
+        let run = p.mlops(&["--quiet", "train", "--json", "--config", config]);
+        assert!(run.success, "{config}: {}", run.stderr);
+        serde_json::from_str(&run.stdout).unwrap()
+    };
+    let sex = train("configs/training-sex.yaml");
+    assert_eq!(sex["task"], "binary_classification");
+    assert_eq!(sex["metric"], "roc_auc");
+    let features: Vec<&str> = sex["features"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert!(!features.contains(&"sex_female") && !features.contains(&"sex_male"), "{features:?}");
+    let board = sex["leaderboard"].as_array().unwrap();
+    assert_eq!(board.len(), 6, "one final fit per family");
+    assert!(board[0]["test"]["roc_auc"].as_f64().unwrap() > 0.85, "{}", board[0]);
+    let report = std::fs::read_to_string(p.join(board[0]["report"].as_str().unwrap())).unwrap();
+    assert!(report.contains("ROC curve"), "a binary report shows the ROC curve");
+
+    let mass = train("configs/training-body-mass.yaml");
+    assert_eq!(mass["task"], "regression");
+    assert_eq!(mass["metric"], "r2");
+    let features: Vec<&str> = mass["features"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert!(features.iter().all(|f| !f.contains("body_mass") && !f.contains("mass_class")), "{features:?}");
+    let board = mass["leaderboard"].as_array().unwrap();
+    assert_eq!(board.len(), 9, "one final fit per family");
+    assert!(board[0]["test"]["r2"].as_f64().unwrap() > 0.7, "{}", board[0]);
+    let report = std::fs::read_to_string(p.join(board[0]["report"].as_str().unwrap())).unwrap();
+    assert!(report.contains("Residuals"), "a regression report shows the residuals");
+    // The final boosting run keeps its loss after every round.
+    let boosting = board.iter().find(|r| r["model"] == "gradient_boosting_regressor").unwrap();
+    let run = p.mlops(&["runs", "show", "--json", boosting["run_id"].as_str().unwrap()]).json();
+    let losses = run["history"]["train_loss"].as_array().unwrap();
+    assert!(losses.len() > 10 && losses[0]["step"] == 0, "{run}");
+}
+
+#[test]
 fn train_rejects_bad_input_by_name_before_any_fit() {
     let p = Project::new();
     let fails = |from: &str, to: &str, expected: &[&str]| {
@@ -637,6 +673,17 @@ fn train_rejects_bad_input_by_name_before_any_fit() {
     fails("  metric: f1_macro", "  task: regression", &["model.target", "must be numeric", "`species`"]);
     fails("c: [0.1, 1.0, 10.0]", "c: [-1.0]", &["logistic_regression.c", "-1"]);
     fails("k: [3, 7, 15]", "k: [500]", &["knn_classifier.k", "500"]);
+    fails("n_estimators: [100]", "n_estimators: [0]", &["candidates[5].params", "n_estimators", "at least 1 tree"]);
+    // Only males left: nothing to learn.
+    let only_males = p.file_with(
+        "configs/training-sex.yaml",
+        "sex_female]\n",
+        "sex_female]\n  rows: {filter: \"sex_male > 0.5\"}\n",
+    );
+    p.fails(
+        &["--quiet", "train", "--config", only_males.to_str().unwrap()],
+        &["model.target", "`sex_male` is constant", "always `1`"],
+    );
     fails("{model: gaussian_nb}", "{model: ridge}", &["candidates[1].model", "regressor"]);
     // Without the imputer, a text statistic of an empty comment reaches the models as a null.
     fails("  impute: {strategy: median}\n", "", &["`comments_length`", "impute"]);

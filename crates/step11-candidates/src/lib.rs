@@ -865,6 +865,21 @@ impl Model {
         }
     }
 
+    /// The loss after each iteration, by name, for the iterative models that keep it (gradient
+    /// boosting: `train_loss`, and `validation_loss` with early stopping). Empty for the others.
+    pub fn iteration_losses(&self) -> Vec<(&'static str, &[f64])> {
+        match self {
+            Model::Boosted { train_loss, validation_loss, .. } => {
+                [("train_loss", train_loss), ("validation_loss", validation_loss)]
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| (k, v.as_slice()))
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Feature importances, for the families that have them (trees and forests: mean impurity
     /// decrease, summing to 1; linear models and linear-kernel SVMs: shares of |coefficient|,
     /// summed over an SVC's pairwise machines).

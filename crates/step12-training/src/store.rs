@@ -248,6 +248,28 @@ impl Store {
         Ok(())
     }
 
+    /// Records a series of values of one metric, steps 0, 1, 2, … (losses after each iteration
+    /// of an iterative model), in one transaction.
+    pub fn log_metric_steps(&self, id: &str, key: &str, values: &[f64]) -> Result<()> {
+        if let Some(&value) = values.iter().find(|v| !v.is_finite()) {
+            return Err(StoreError::BadMetric { id: id.to_string(), key: key.to_string(), value });
+        }
+        self.require_running(id)?;
+        let tx = self.conn.unchecked_transaction().map_err(self.sql())?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO run_metrics (run_id, key, value, step, seq) VALUES (?1, ?2, ?3, ?4, (SELECT COUNT(*) FROM run_metrics WHERE run_id = ?1))",
+                )
+                .map_err(self.sql())?;
+            for (step, value) in values.iter().enumerate() {
+                insert.execute(params![id, key, value, step as i64]).map_err(self.sql())?;
+            }
+        }
+        tx.commit().map_err(self.sql())?;
+        Ok(())
+    }
+
     /// Sets a tag (any time, also after the run ended).
     pub fn set_tag(&self, id: &str, key: &str, value: &str) -> Result<()> {
         self.resolve(id)?;

@@ -87,6 +87,14 @@ fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
         Candidate { name: "logistic".into(), spec: ModelSpec::LogisticRegression { c: 1.0, max_iter: 100 } },
         Candidate { name: "bad_knn".into(), spec: ModelSpec::KnnClassifier { k: 500 } },
         Candidate { name: "nb".into(), spec: ModelSpec::GaussianNb { var_smoothing: 1e-9 } },
+        Candidate {
+            name: "boosting".into(),
+            spec: ModelSpec::GradientBoostingClassifier(step11_candidates::BoostParams {
+                max_iter: 12,
+                min_samples_leaf: 2,
+                ..Default::default()
+            }),
+        },
     ];
     let accuracy =
         |_: &Candidate, m: &Model, v: &Array2<f64>| -> Result<std::collections::BTreeMap<String, f64>, String> {
@@ -97,15 +105,21 @@ fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
     let outcomes = train(&store, &info("unused"), &data, &x, &candidates, &accuracy).unwrap();
     assert_eq!(
         outcomes.iter().map(|o| o.status).collect::<Vec<_>>(),
-        vec![Status::Finished, Status::Failed, Status::Finished]
+        vec![Status::Finished, Status::Failed, Status::Finished, Status::Finished]
     );
     assert!(outcomes[0].metrics["accuracy"] > 0.9, "{:?}", outcomes[0].metrics);
     assert!(outcomes[1].error.as_deref().unwrap().starts_with("knn_classifier.k: 500"));
     let runs = store.runs(Some("penguins")).unwrap();
-    assert_eq!(runs.len(), 3);
+    assert_eq!(runs.len(), 4);
     assert_eq!(runs[0].params["model"], "logistic_regression");
     assert_eq!(runs[0].params["c"], "1.0");
     assert!(runs[0].metrics.contains_key("fit_seconds") && runs[0].metrics.contains_key("accuracy"));
     assert_eq!(runs[1].status, Status::Failed);
     assert_eq!(runs[2].info.name, "nb");
+    // Boosting's loss after every round, as steps 0, 1, 2, …, falling.
+    let losses = &runs[3].history["train_loss"];
+    assert_eq!(losses.len(), 12);
+    assert!(losses.iter().enumerate().all(|(i, p)| p.step == Some(i as i64)));
+    assert!(losses.windows(2).all(|w| w[1].value < w[0].value), "{losses:?}");
+    assert!(!runs[0].history.contains_key("train_loss"), "logistic regression has no rounds");
 }

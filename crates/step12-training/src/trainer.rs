@@ -118,6 +118,9 @@ pub fn train(
                         for (k, v) in &metrics {
                             store.log_metric(&run, k, *v, None)?;
                         }
+                        for (key, losses) in model.iteration_losses() {
+                            store.log_metric_steps(&run, key, losses)?;
+                        }
                         store.log_metric(&run, "fit_seconds", fit_seconds, None)?;
                         store.log_metric(&run, "predict_seconds", outcome.predict_seconds, None)?;
                         outcome.metrics = metrics;

@@ -61,6 +61,10 @@ impl TuneParams {
                 TuneError::Invalid { key, message } => {
                     TuneError::Invalid { key: format!("candidates[{i}].{key}"), message }
                 }
+                // The family's check names the parameter (`random_forest_classifier.n_estimators`).
+                TuneError::Candidate { message, .. } => {
+                    TuneError::Invalid { key: format!("candidates[{i}].params"), message }
+                }
                 other => other,
             };
             let specs = match self.search {
