@@ -45,6 +45,14 @@ pub enum PipelineError {
         /// The file.
         path: PathBuf,
     },
+    /// A command-line argument is wrong (named as on the command line: `--target`).
+    #[error("{argument}: {message}")]
+    Argument {
+        /// The argument.
+        argument: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// An output file's extension is neither `.parquet` nor `.csv`.
     #[error("{path}: output must end in .parquet or .csv")]
     BadOutput {

@@ -24,6 +24,7 @@ mod error;
 mod evaluate;
 mod explore;
 mod features;
+mod fit;
 mod prepare;
 mod train;
 
@@ -31,5 +32,6 @@ pub use config::{DataConfig, TrainingConfig, default_config, default_training_co
 pub use error::{PipelineError, Result};
 pub use explore::{Explored, explore};
 pub use features::{Engineered, EngineeredSummary, engineer, write_frame};
+pub use fit::{FitOutcome, FitRequest, fit_parts};
 pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};
 pub use train::{LeaderRow, ModelConfig, TaskChoice, TrainPaths, Trained, default_store, task_name, train};

@@ -75,33 +75,33 @@ fn default_artifacts() -> PathBuf {
 
 /// Class indices (with the class count) or values, one per row.
 #[derive(Clone, Debug)]
-enum Labels {
+pub(crate) enum Labels {
     Classes(Vec<usize>),
     Values(Vec<f64>),
 }
 
 /// One part's model input.
 #[derive(Clone, Debug)]
-struct Part {
-    x: Array2<f64>,
-    y: Labels,
+pub(crate) struct Part {
+    pub(crate) x: Array2<f64>,
+    pub(crate) y: Labels,
 }
 
 /// The target as the model sees it: task, class names in index order.
 #[derive(Clone, Debug)]
-struct TargetInfo {
-    name: String,
-    task: TaskKind,
-    classes: Vec<String>,
+pub(crate) struct TargetInfo {
+    pub(crate) name: String,
+    pub(crate) task: TaskKind,
+    pub(crate) classes: Vec<String>,
 }
 
 impl TargetInfo {
-    fn classification(&self) -> bool {
+    pub(crate) fn classification(&self) -> bool {
         self.task != TaskKind::Regression
     }
 
     /// The labels of a part.
-    fn labels(&self, df: &DataFrame, part: &str) -> Result<Labels> {
+    pub(crate) fn labels(&self, df: &DataFrame, part: &str) -> Result<Labels> {
         let bad = |message: String| PipelineError::step("train", TargetError(message));
         if !self.classification() {
             let values = mlops_core::frame::f64_column(df, &self.name).map_err(|e| PipelineError::step("train", e))?;
@@ -139,7 +139,7 @@ impl TargetInfo {
             .map(Labels::Classes)
     }
 
-    fn target<'a>(&self, y: &'a Labels) -> Target<'a> {
+    pub(crate) fn target<'a>(&self, y: &'a Labels) -> Target<'a> {
         match y {
             Labels::Classes(y) => Target::Classes { y, classes: self.classes.len() },
             Labels::Values(v) => Target::Values(v),
@@ -150,12 +150,17 @@ impl TargetInfo {
 /// A target error, named by column.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct TargetError(String);
+pub(crate) struct TargetError(pub(crate) String);
 
 /// Decides the task and the classes from the training rows.
-fn target_info(train: &DataFrame, model: &ModelConfig, origin: &Path) -> Result<TargetInfo> {
-    let invalid = |message: String| PipelineError::Config(mlops_core::config::invalid(origin, "model.target", message));
-    let name = model.target.clone();
+/// `invalid` turns a message into the error that names where the target was given.
+pub(crate) fn target_info(
+    train: &DataFrame,
+    name: &str,
+    task: TaskChoice,
+    invalid: &dyn Fn(String) -> PipelineError,
+) -> Result<TargetInfo> {
+    let name = name.to_string();
     let Ok(col) = train.column(&name) else {
         return Err(invalid(format!(
             "no column `{name}` in the training rows (columns: {})",
@@ -178,7 +183,7 @@ fn target_info(train: &DataFrame, model: &ModelConfig, origin: &Path) -> Result<
             .map_err(|e| PipelineError::step("train", e))?
             .iter()
             .all(|v| v.fract() == 0.0);
-    let classification = match model.task {
+    let classification = match task {
         TaskChoice::Classification => true,
         TaskChoice::Regression if !numeric => {
             return Err(invalid(format!(
@@ -202,14 +207,18 @@ fn target_info(train: &DataFrame, model: &ModelConfig, origin: &Path) -> Result<
 
 /// The feature columns of a part: the configured ones, or every numeric and boolean column but
 /// the target. Also returns the columns left out, with why.
-fn feature_columns(df: &DataFrame, model: &ModelConfig) -> (Vec<String>, Vec<(String, String)>) {
-    if let Some(list) = &model.features {
+pub(crate) fn feature_columns(
+    df: &DataFrame,
+    target: &str,
+    listed: Option<&Vec<String>>,
+) -> (Vec<String>, Vec<(String, String)>) {
+    if let Some(list) = listed {
         return (list.clone(), Vec::new());
     }
     let (mut used, mut ignored) = (Vec::new(), Vec::new());
     for col in df.columns() {
         let name = col.name().to_string();
-        if name == model.target {
+        if name == target {
             continue;
         }
         match mlops_core::frame::dtype_of(col.dtype()) {
@@ -225,7 +234,7 @@ fn feature_columns(df: &DataFrame, model: &ModelConfig) -> (Vec<String>, Vec<(St
 
 /// The model input of a part, checked: a missing, null, NaN or infinite feature value is an error
 /// naming the column before any model is fitted.
-fn matrix(df: &DataFrame, columns: &[String], part: &str) -> Result<Array2<f64>> {
+pub(crate) fn matrix(df: &DataFrame, columns: &[String], part: &str) -> Result<Array2<f64>> {
     let x = mlops_core::frame::to_matrix(df, columns)
         .map_err(|e| PipelineError::step("train", TargetError(format!("{part} part: {e}"))))?;
     for ((row, col), v) in x.indexed_iter() {
@@ -244,13 +253,24 @@ fn matrix(df: &DataFrame, columns: &[String], part: &str) -> Result<Array2<f64>>
 }
 
 /// Every metric of a model on a part.
-fn assess(model: &Model, x: &Array2<f64>, y: &Labels, target: &TargetInfo) -> std::result::Result<Evaluation, String> {
+pub(crate) fn assess(
+    model: &Model,
+    x: &Array2<f64>,
+    y: &Labels,
+    target: &TargetInfo,
+) -> std::result::Result<Evaluation, String> {
     let text = |e: &dyn std::fmt::Display| e.to_string();
     match y {
         Labels::Classes(truth) => {
             let proba = model.predict_proba(x).map_err(|e| text(&e))?.ok_or("the model gives no probabilities")?;
-            step14_evaluate::evaluate(Outputs::Classes { truth, proba: &proba, labels: &target.classes })
-                .map_err(|e| text(&e))
+            let predicted: Vec<usize> = model.predict(x).map_err(|e| text(&e))?.iter().map(|&c| c as usize).collect();
+            step14_evaluate::evaluate(Outputs::Classes {
+                truth,
+                proba: &proba,
+                labels: &target.classes,
+                predicted: Some(&predicted),
+            })
+            .map_err(|e| text(&e))
         }
         Labels::Values(truth) => {
             let predicted = model.predict(x).map_err(|e| text(&e))?;
@@ -382,14 +402,16 @@ pub fn train(
     let started = Instant::now();
     progress.started("features");
     let engineered: Engineered = crate::features::engineer(frame, config, None)?;
-    let target = target_info(&engineered.train_raw, model_config, origin)?;
+    let target = target_info(&engineered.train_raw, &model_config.target, model_config.task, &|message| {
+        invalid("model.target", message)
+    })?;
     let metric = model_config.metric.unwrap_or(match target.task {
         TaskKind::BinaryClassification => Metric::RocAuc,
         TaskKind::MulticlassClassification => Metric::F1Macro,
         TaskKind::Regression => Metric::R2,
     });
     metric.check(target.task).map_err(|e| invalid("model.metric", e.to_string()))?;
-    let (features, ignored) = feature_columns(&engineered.train, model_config);
+    let (features, ignored) = feature_columns(&engineered.train, &model_config.target, model_config.features.as_ref());
     if features.is_empty() {
         return Err(invalid("model.features", "no numeric feature columns to learn from".into()));
     }
@@ -439,7 +461,7 @@ pub fn train(
         };
         let (fitted, mut others) = fit_features(config, take(&fold.train)?, vec![take(&fold.validation)?], None)?;
         let validation = others.pop().unwrap_or_default();
-        let (names, _) = feature_columns(&fitted.frame, model_config);
+        let (names, _) = feature_columns(&fitted.frame, &model_config.target, model_config.features.as_ref());
         let train = Part {
             x: matrix(&fitted.frame, &names, "fold training")?,
             y: target.labels(&fitted.frame, "fold training")?,

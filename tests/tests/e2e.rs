@@ -662,6 +662,44 @@ fn train_learns_a_binary_and_a_regression_target_from_the_other_shipped_configs(
 }
 
 #[test]
+fn fit_scores_one_model_on_the_feature_parts_and_names_bad_arguments() {
+    let p = Project::new();
+    let parts = p.join("parts");
+    let features = p.mlops(&["--quiet", "features", "--out", parts.to_str().unwrap()]);
+    assert!(features.success, "{}", features.stderr);
+    let dir = parts.to_str().unwrap();
+    let fit = p.mlops(&[
+        "--json",
+        "fit",
+        dir,
+        "--target",
+        "species",
+        "--model",
+        "{logistic_regression: {c: 2}}",
+        "--repeats",
+        "2",
+    ]);
+    assert!(fit.success, "{}", fit.stderr);
+    let fit = fit.json();
+    assert_eq!(fit["model"], "logistic_regression");
+    assert_eq!(fit["spec"]["logistic_regression"]["c"], 2.0);
+    assert_eq!(fit["fit_seconds"].as_array().unwrap().len(), 2);
+    assert!(fit["metrics"]["f1_macro"].as_f64().unwrap() > 0.9, "{fit}");
+    let table = p.mlops(&["fit", dir, "--target", "body_mass_kg", "--task", "regression", "--model", "ridge"]);
+    assert!(table.success && table.stdout.contains("test r2"), "{}{}", table.stdout, table.stderr);
+
+    p.fails(&["fit", dir, "--target", "nosuch", "--model", "gaussian_nb"], &["--target", "`nosuch`"]);
+    p.fails(&["fit", dir, "--target", "species", "--model", "ridge"], &["--model", "`ridge` is a regressor"]);
+    p.fails(&["fit", dir, "--target", "species", "--model", "{svc: {c: -1}}"], &["--model", "svc.c", "-1"]);
+    p.fails(&["fit", dir, "--target", "species", "--model", "{svc: {cc: 1}}"], &["--model", "unknown field `cc`"]);
+    p.fails(&["fit", dir, "--target", "species", "--model", "gaussian_nb", "--repeats", "0"], &["--repeats"]);
+    p.fails(
+        &["fit", "nowhere", "--target", "species", "--model", "gaussian_nb"],
+        &["nowhere/train.parquet", "no train part"],
+    );
+}
+
+#[test]
 fn train_rejects_bad_input_by_name_before_any_fit() {
     let p = Project::new();
     let fails = |from: &str, to: &str, expected: &[&str]| {

@@ -1,15 +1,17 @@
 //! Gradient boosting on histograms, as LightGBM and scikit-learn's `HistGradientBoosting*` do:
 //! features binned once (`u8` bins per column), trees grown best-first up to `max_leaf_nodes`
 //! leaves, each node's histogram of gradient and hessian sums built over the smaller child only
-//! (the larger one is the parent's minus it), histograms built over the cores, and every
-//! training row's raw score updated from the leaf it ended in (no tree walk).
+//! (the larger one is the parent's minus it), and every training row's raw score updated from
+//! the leaf it ended in (no tree walk). The root's histogram is built column by column over the
+//! cores; a node's row by row from a row-major copy of the bins (a row's bins share a cache line,
+//! where a column gather would miss once per feature), its rows split over the cores when large.
 
 use mlops_core::Seed;
 use ndarray::Array2;
 
 use crate::tree::{Binned, Node, Tree};
 
-/// Bins per feature, as stored (255 real bins at most, `u8`).
+/// Bins per feature at most, as stored (255 real bins at most, `u8`).
 const STRIDE: usize = 256;
 /// Interleaved copies of a histogram while it is built.
 const LANES: usize = 4;
@@ -48,26 +50,33 @@ impl Loss {
         }
     }
 
-    /// Mean loss of raw scores (`k` per row): half squared error, or log loss.
+    /// Mean loss of raw scores (`k` per row): half squared error, or log loss. Row blocks are
+    /// shared out over the cores.
     fn mean(self, raw: &[f64], y: &[f64]) -> f64 {
         let k = self.outputs();
-        let total: f64 = y
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| {
-                let z = &raw[i * k..(i + 1) * k];
-                match self {
-                    Loss::Squared => 0.5 * (z[0] - t).powi(2),
-                    // log(1 + e^z) - t·z, computed without overflow.
-                    Loss::Binary => z[0].max(0.0) + (-z[0].abs()).exp().ln_1p() - t * z[0],
-                    Loss::Multinomial(_) => {
-                        let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                        let lse = max + z.iter().map(|s| (s - max).exp()).sum::<f64>().ln();
-                        lse - z[t as usize]
-                    }
+        let one = |(i, &t): (usize, &f64)| -> f64 {
+            let z = &raw[i * k..(i + 1) * k];
+            match self {
+                Loss::Squared => 0.5 * (z[0] - t).powi(2),
+                // log(1 + e^z) - t·z, computed without overflow.
+                Loss::Binary => z[0].max(0.0) + (-z[0].abs()).exp().ln_1p() - t * z[0],
+                Loss::Multinomial(_) => {
+                    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let lse = max + z.iter().map(|s| (s - max).exp()).sum::<f64>().ln();
+                    lse - z[t as usize]
                 }
-            })
-            .sum();
+            }
+        };
+        let block = 16_384;
+        let starts: Vec<usize> = (0..y.len()).step_by(block).collect();
+        let sum = |&start: &usize| -> f64 {
+            let end = (start + block).min(y.len());
+            y[start..end].iter().enumerate().map(|(i, t)| one((start + i, t))).sum()
+        };
+        let total: f64 = match mlops_core::par::map(&starts, sum) {
+            Some(parts) => parts.iter().sum(),
+            None => starts.iter().map(sum).sum(),
+        };
         total / y.len().max(1) as f64
     }
 
@@ -140,68 +149,117 @@ struct Bin {
     n: u32,
 }
 
-/// The binned training rows and the bin count of each feature.
+/// The binned training rows: by column (for whole-data histograms) and by row (for a node's
+/// rows, whose bins then sit in one or two cache lines), with the bin count of each feature and
+/// where its bins start in a histogram.
 struct Rows<'a> {
     d: usize,
     nbins: Vec<usize>,
+    /// `offsets[f]..offsets[f + 1]` are feature `f`'s bins in a histogram.
+    offsets: Vec<usize>,
     binned: &'a Binned,
+    /// Row `r`'s bins: `by_row[r * d..(r + 1) * d]`.
+    by_row: Vec<u8>,
 }
 
-impl Rows<'_> {
-    /// The histogram of `rows` (ascending row numbers): feature by feature, so each feature's 256
-    /// bins stay in the L1 cache, with the rows' gradients gathered once; features are shared
-    /// out over the cores when it is worth it.
+impl<'a> Rows<'a> {
+    fn new(binned: &'a Binned, n: usize) -> Rows<'a> {
+        let d = binned.bins.len();
+        let nbins: Vec<usize> = binned.edges.iter().map(|e| e.len() + 1).collect();
+        let offsets = std::iter::once(0).chain(nbins.iter().scan(0, |at, nb| {
+            *at += nb;
+            Some(*at)
+        }));
+        let mut by_row = vec![0u8; n * d];
+        for (f, col) in binned.bins.iter().enumerate() {
+            for (r, &b) in col.iter().enumerate() {
+                by_row[r * d + f] = b;
+            }
+        }
+        Rows { d, offsets: offsets.collect(), nbins, binned, by_row }
+    }
+
+    /// Bins of a histogram.
+    fn size(&self) -> usize {
+        self.offsets[self.d]
+    }
+
+    /// The histogram of `rows` (ascending row numbers), shared out over the cores when it is
+    /// worth it: all rows feature by feature (so each feature's bins stay in the L1 cache), a
+    /// node's rows row by row (each row's bins read at once, its gradient once).
     fn histogram(&self, rows: &[u32], g: &[f32], h: &[f32]) -> Vec<Bin> {
-        let whole = rows.len() == g.len();
-        let (og, oh): (Vec<f32>, Vec<f32>) = if whole {
-            (Vec::new(), Vec::new())
-        } else {
-            (rows.iter().map(|&r| g[r as usize]).collect(), rows.iter().map(|&r| h[r as usize]).collect())
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let parallel = workers >= 2 && rows.len() * self.d >= 100_000;
+        if rows.len() == g.len() {
+            let features: Vec<usize> = (0..self.d).collect();
+            if !parallel {
+                return self.by_feature(&features, g, h);
+            }
+            let chunks: Vec<&[usize]> = features.chunks(self.d.div_ceil(workers)).collect();
+            return match mlops_core::par::map(&chunks, |c| self.by_feature(c, g, h)) {
+                Some(parts) => parts.concat(),
+                None => self.by_feature(&features, g, h),
+            };
+        }
+        if !parallel {
+            return self.by_rows(rows, g, h);
+        }
+        let chunks: Vec<&[u32]> = rows.chunks(rows.len().div_ceil(workers)).collect();
+        let Some(mut parts) = mlops_core::par::map(&chunks, |c| self.by_rows(c, g, h)) else {
+            return self.by_rows(rows, g, h);
         };
-        let fill = |features: &[usize]| {
-            let mut out = vec![Bin::default(); features.len() * STRIDE];
-            // Four interleaved copies of the bins break the chain of updates to one bin that
-            // features with few bins (flags, one-hot columns) would otherwise wait on.
-            let mut lanes = vec![Bin::default(); LANES * STRIDE];
-            for (slot, &f) in features.iter().enumerate() {
-                let nb = self.nbins[f];
-                let col = &self.binned.bins[f];
-                let hist = &mut out[slot * STRIDE..(slot + 1) * STRIDE];
-                let m = rows.len();
-                let wide = m >= 8 * nb;
-                if wide {
-                    lanes[..LANES * STRIDE].iter_mut().for_each(|b| *b = Bin::default());
-                }
-                let target: &mut [Bin] = if wide { &mut lanes } else { hist };
-                let step = if wide { LANES } else { 1 };
-                if whole {
-                    accumulate(target, step, col.iter().copied(), g, h);
-                } else {
-                    accumulate(target, step, rows.iter().map(|&r| col[r as usize]), &og, &oh);
-                }
-                if wide {
-                    for (b, e) in hist.iter_mut().enumerate().take(nb) {
-                        for lane in 0..LANES {
-                            let l = lanes[lane * STRIDE + b];
-                            e.g += l.g;
-                            e.h += l.h;
-                            e.n += l.n;
-                        }
-                    }
+        let mut out = parts.swap_remove(0);
+        for part in parts {
+            for (a, b) in out.iter_mut().zip(&part) {
+                a.g += b.g;
+                a.h += b.h;
+                a.n += b.n;
+            }
+        }
+        out
+    }
+
+    /// The histogram of a node's rows.
+    fn by_rows(&self, rows: &[u32], g: &[f32], h: &[f32]) -> Vec<Bin> {
+        let d = self.d;
+        let offsets = &self.offsets[..d];
+        let mut out = vec![Bin::default(); self.size()];
+        for &r in rows {
+            let r = r as usize;
+            let (gr, hr) = (f64::from(g[r]), f64::from(h[r]));
+            for (&b, &at) in self.by_row[r * d..(r + 1) * d].iter().zip(offsets) {
+                let e = &mut out[at + b as usize];
+                e.g += gr;
+                e.h += hr;
+                e.n += 1;
+            }
+        }
+        out
+    }
+
+    /// The part of the all-rows histogram that `features` (consecutive) cover.
+    fn by_feature(&self, features: &[usize], g: &[f32], h: &[f32]) -> Vec<Bin> {
+        let (Some(&first), Some(&last)) = (features.first(), features.last()) else { return Vec::new() };
+        let base = self.offsets[first];
+        let mut out = vec![Bin::default(); self.offsets[last + 1] - base];
+        // Four interleaved copies of the bins break the chain of updates to one bin that
+        // features with few bins (flags, one-hot columns) would otherwise wait on.
+        let mut lanes = vec![Bin::default(); LANES * STRIDE];
+        for &f in features {
+            let nb = self.nbins[f];
+            lanes.iter_mut().for_each(|b| *b = Bin::default());
+            accumulate(&mut lanes, LANES, self.binned.bins[f].iter().copied(), g, h);
+            let hist = &mut out[self.offsets[f] - base..self.offsets[f + 1] - base];
+            for (b, e) in hist.iter_mut().enumerate().take(nb) {
+                for lane in 0..LANES {
+                    let l = lanes[lane * STRIDE + b];
+                    e.g += l.g;
+                    e.h += l.h;
+                    e.n += l.n;
                 }
             }
-            out
-        };
-        let features: Vec<usize> = (0..self.d).collect();
-        let workers = std::thread::available_parallelism().map_or(1, usize::from).min(self.d.max(1));
-        if workers < 2 || rows.len() * self.d < 200_000 {
-            return fill(&features);
         }
-        let chunks: Vec<&[usize]> = features.chunks(self.d.div_ceil(workers)).collect();
-        match mlops_core::par::map(&chunks, |c| fill(c)) {
-            Some(parts) => parts.concat(),
-            None => fill(&features),
-        }
+        out
     }
 }
 
@@ -224,7 +282,7 @@ fn best_split(hist: &[Bin], rows: &Rows<'_>, total: Bin, s: &Settings) -> Option
     let min_leaf = s.min_samples_leaf as u32;
     let mut best: Option<(f64, usize, usize)> = None;
     for (f, &nb) in rows.nbins.iter().enumerate() {
-        let hist = &hist[f * STRIDE..f * STRIDE + nb];
+        let hist = &hist[rows.offsets[f]..rows.offsets[f] + nb];
         let mut left = Bin::default();
         for (b, bin) in hist.iter().enumerate().take(nb.saturating_sub(1)) {
             left.g += bin.g;
@@ -307,7 +365,7 @@ fn grow(
         let (left_hist, right_hist) = if small_is_left { (small_hist, large_hist) } else { (large_hist, small_hist) };
         // Every row falls in one bin of each feature: the split feature's bins sum to the node.
         let sum = |hist: &[Bin]| {
-            hist[f * STRIDE..f * STRIDE + rows.nbins[f]].iter().fold(Bin::default(), |a, b| Bin {
+            hist[rows.offsets[f]..rows.offsets[f + 1]].iter().fold(Bin::default(), |a, b| Bin {
                 g: a.g + b.g,
                 h: a.h + b.h,
                 n: a.n + b.n,
@@ -363,7 +421,7 @@ pub(crate) fn boost(x: &Array2<f64>, loss: Loss, y: &[f64], s: &Settings) -> Boo
     let (xv, yv): (Array2<f64>, Vec<f64>) = (take(&held), held.iter().map(|&i| y[i]).collect());
     let binned = Binned::new(&xt);
     let (n, d) = xt.dim();
-    let rows = Rows { d, nbins: binned.edges.iter().map(|e| e.len() + 1).collect(), binned: &binned };
+    let rows = Rows::new(&binned, n);
     let k = loss.outputs();
     let base = loss.base(&yt);
     let mut raw: Vec<f64> = (0..n).flat_map(|_| base.iter().copied()).collect();

@@ -122,6 +122,9 @@ fn forty_two() -> u64 {
 fn milli() -> f64 {
     1e-3
 }
+fn ten_thousandth() -> f64 {
+    1e-4
+}
 /// LIBSVM's own cap on SMO iterations (scikit-learn sets none): reached only by problems that
 /// are numerically stuck.
 fn svm_iterations() -> usize {
@@ -167,9 +170,13 @@ pub enum ModelSpec {
         /// Inverse penalty strength (> 0).
         #[serde(default = "one")]
         c: f64,
-        /// L-BFGS iterations at most.
+        /// L-BFGS iterations at most (scikit-learn's `max_iter`).
         #[serde(default = "hundred")]
         max_iter: usize,
+        /// Stops when the largest gradient component of the mean loss falls below this
+        /// (scikit-learn's `tol`, > 0).
+        #[serde(default = "ten_thousandth")]
+        tol: f64,
     },
     /// Gaussian naive Bayes.
     GaussianNb {
@@ -464,12 +471,15 @@ impl ModelSpec {
         let model = self.name();
         let bad = |parameter, message: String| Err(ModelError::Parameter { model, parameter, message });
         match *self {
-            ModelSpec::LogisticRegression { c, max_iter } => {
+            ModelSpec::LogisticRegression { c, max_iter, tol } => {
                 if !(c.is_finite() && c > 0.0) {
                     return bad("c", format!("{c} must be a positive number"));
                 }
                 if max_iter == 0 {
                     return bad("max_iter", "must be at least 1".into());
+                }
+                if !(tol.is_finite() && tol > 0.0) {
+                    return bad("tol", format!("{tol} must be a positive number"));
                 }
             }
             ModelSpec::GaussianNb { var_smoothing } if !(var_smoothing.is_finite() && var_smoothing >= 0.0) => {
@@ -780,8 +790,8 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
         return Err(data("no training rows".into()));
     }
     let fitted = match (spec, target) {
-        (ModelSpec::LogisticRegression { c, max_iter }, Target::Classes { y, classes }) => {
-            linear::logistic(x, y, *classes, *c, *max_iter)
+        (ModelSpec::LogisticRegression { c, max_iter, tol }, Target::Classes { y, classes }) => {
+            linear::logistic(x, y, *classes, *c, (*max_iter, *tol))
         }
         (ModelSpec::GaussianNb { var_smoothing }, Target::Classes { y, classes }) => {
             bayes::fit(x, y, *classes, *var_smoothing)

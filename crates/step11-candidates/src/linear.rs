@@ -19,55 +19,60 @@ fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 { 1.0 / (1.0 + (-z).exp()) } else { z.exp() / (1.0 + z.exp()) }
 }
 
-/// Fits scikit-learn's `LogisticRegression(C)`: one coefficient row for two classes (a sigmoid),
-/// one per class otherwise (a softmax). The objective is scaled by `1/n` for the solver, which
-/// does not move the optimum.
-pub(crate) fn logistic(x: &Array2<f64>, y: &[usize], classes: usize, c: f64, max_iter: usize) -> Model {
+/// Fits scikit-learn's `LogisticRegression(C, max_iter, tol)` with its `lbfgs` solver: one
+/// coefficient row for two classes (a sigmoid), one per class otherwise (a softmax). The solver
+/// minimises the mean loss plus `‖W‖² / (2 C n)`, as scikit-learn does, stopping after
+/// `max_iter` iterations or when no gradient component exceeds `tol`. The rows are shared out
+/// over the cores for every evaluation of the loss.
+pub(crate) fn logistic(x: &Array2<f64>, y: &[usize], classes: usize, c: f64, (max_iter, tol): (usize, f64)) -> Model {
     let (n, d) = x.dim();
     let outputs = if classes == 2 { 1 } else { classes };
     let width = d + 1;
-    let rows: Vec<&[f64]> = x.rows().into_iter().map(|r| r.to_slice().unwrap_or(&[])).collect();
-    let owned: Vec<Vec<f64>>;
-    let rows: Vec<&[f64]> = if rows.iter().all(|r| r.len() == d) {
-        rows
-    } else {
-        owned = crate::rows(&x.view());
-        owned.iter().map(Vec::as_slice).collect()
+    let owned: Vec<f64>;
+    let flat: &[f64] = match x.as_slice() {
+        Some(flat) => flat,
+        None => {
+            owned = x.iter().copied().collect();
+            &owned
+        }
     };
+    // Row blocks, enough for every core and small enough to balance.
+    let block = n.div_ceil(8).max(1024);
+    let blocks: Vec<(usize, usize)> = (0..n).step_by(block).map(|start| (start, (start + block).min(n))).collect();
     let scale = 1.0 / n as f64;
     let objective = |theta: &[f64], grad: &mut [f64]| -> f64 {
+        let part = |&(start, end): &(usize, usize)| -> (f64, Vec<f64>) {
+            let mut grad = vec![0.0; theta.len()];
+            let mut loss = 0.0;
+            let mut z = vec![0.0; outputs];
+            for (row, &label) in flat[start * d..end * d].chunks_exact(d.max(1)).zip(&y[start..end]) {
+                for (k, zk) in z.iter_mut().enumerate() {
+                    *zk = dot(&theta[k * width..k * width + d], row) + theta[k * width + d];
+                }
+                if outputs == 1 {
+                    let t = if label == 1 { 1.0 } else { 0.0 };
+                    // log(1 + e^z) - t z, computed stably.
+                    loss += z[0].max(0.0) + (-z[0].abs()).exp().ln_1p() - t * z[0];
+                    axpy(sigmoid(z[0]) - t, row, &mut grad[..width]);
+                } else {
+                    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let lse = max + z.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+                    loss += lse - z[label];
+                    softmax_in_place(&mut z);
+                    for (k, p) in z.iter().enumerate() {
+                        let r = p - if k == label { 1.0 } else { 0.0 };
+                        axpy(r, row, &mut grad[k * width..(k + 1) * width]);
+                    }
+                }
+            }
+            (loss, grad)
+        };
+        let parts = mlops_core::par::map(&blocks, part).unwrap_or_else(|| blocks.iter().map(part).collect());
         grad.iter_mut().for_each(|g| *g = 0.0);
         let mut loss = 0.0;
-        let mut z = vec![0.0; outputs];
-        for (row, &label) in rows.iter().zip(y) {
-            for (k, zk) in z.iter_mut().enumerate() {
-                let w = &theta[k * width..k * width + d];
-                *zk = w.iter().zip(row.iter()).map(|(a, b)| a * b).sum::<f64>() + theta[k * width + d];
-            }
-            if outputs == 1 {
-                let p = sigmoid(z[0]);
-                let t = if label == 1 { 1.0 } else { 0.0 };
-                // log(1 + e^z) - t z, computed stably.
-                loss += z[0].max(0.0) + (-z[0].abs()).exp().ln_1p() - t * z[0];
-                let r = p - t;
-                for j in 0..d {
-                    grad[j] += r * row[j];
-                }
-                grad[d] += r;
-            } else {
-                let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let lse = max + z.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
-                loss += lse - z[label];
-                softmax_in_place(&mut z);
-                for (k, p) in z.iter().enumerate() {
-                    let r = p - if k == label { 1.0 } else { 0.0 };
-                    let g = &mut grad[k * width..(k + 1) * width];
-                    for j in 0..d {
-                        g[j] += r * row[j];
-                    }
-                    g[d] += r;
-                }
-            }
+        for (l, g) in parts {
+            loss += l;
+            grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
         }
         let mut penalty = 0.0;
         for k in 0..outputs {
@@ -80,15 +85,35 @@ pub(crate) fn logistic(x: &Array2<f64>, y: &[usize], classes: usize, c: f64, max
         grad.iter_mut().for_each(|g| *g *= scale);
         (loss + penalty / (2.0 * c)) * scale
     };
-    let (theta, converged) = crate::lbfgs::minimize(objective, vec![0.0; outputs * width], max_iter.max(1) * 10, 1e-8);
+    let (theta, converged) = crate::lbfgs::minimize(objective, vec![0.0; outputs * width], max_iter, tol);
     if !converged {
-        tracing::warn!(max_iter, "logistic regression did not fully converge; raise max_iter or scale the features");
+        tracing::warn!(max_iter, "logistic regression did not converge; raise max_iter or scale the features");
     }
     Model::Logistic {
         classes,
         coef: (0..outputs).map(|k| theta[k * width..k * width + d].to_vec()).collect(),
         intercept: (0..outputs).map(|k| theta[k * width + d]).collect(),
     }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    // Four lanes, so the sum vectorises.
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc[0] + acc[1] + acc[2] + acc[3] + tail
+}
+
+/// `g[..d] += r * row`, `g[d] += r` (the intercept's slot).
+fn axpy(r: f64, row: &[f64], g: &mut [f64]) {
+    let d = row.len();
+    g[..d].iter_mut().zip(row).for_each(|(gj, xj)| *gj += r * xj);
+    g[d] += r;
 }
 
 pub(crate) fn logistic_proba(x: &Array2<f64>, classes: usize, coef: &[Vec<f64>], intercept: &[f64]) -> Vec<Vec<f64>> {

@@ -14,7 +14,10 @@ pub fn suggest(classification: bool, rows: usize) -> Vec<ModelSpec> {
     let boost = BoostParams::default();
     match (classification, rows) {
         (true, r) if r < SMALL => {
-            vec![ModelSpec::LogisticRegression { c: 1.0, max_iter: 100 }, ModelSpec::GaussianNb { var_smoothing: 1e-9 }]
+            vec![
+                ModelSpec::LogisticRegression { c: 1.0, max_iter: 100, tol: 1e-4 },
+                ModelSpec::GaussianNb { var_smoothing: 1e-9 },
+            ]
         }
         (true, r) if r < LARGE => vec![
             ModelSpec::RandomForestClassifier(ForestParams::default()),

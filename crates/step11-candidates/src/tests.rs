@@ -76,7 +76,7 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 #[test]
 fn logistic_regression_matches_scikit_learn() {
     let (x, y) = iris();
-    let spec = ModelSpec::LogisticRegression { c: 1.0, max_iter: 1000 };
+    let spec = ModelSpec::LogisticRegression { c: 1.0, max_iter: 1000, tol: 1e-8 };
     let m = fit(&spec, &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
     let Model::Logistic { coef, intercept, .. } = &m else { panic!() };
     let want = [
@@ -96,7 +96,7 @@ fn logistic_regression_matches_scikit_learn() {
     // Two classes: one coefficient row, a sigmoid (C = 0.5).
     let yb: Vec<usize> = y.iter().map(|&c| usize::from(c == 2)).collect();
     let b = fit(
-        &ModelSpec::LogisticRegression { c: 0.5, max_iter: 1000 },
+        &ModelSpec::LogisticRegression { c: 0.5, max_iter: 1000, tol: 1e-8 },
         &x,
         &Target::Classes { y: &yb, classes: 2 },
         &names(4),
@@ -156,7 +156,8 @@ fn linear_models_match_scikit_learn() {
 fn bad_input_names_the_model_and_parameter_or_column() {
     let (x, y) = iris();
     let classes = Target::Classes { y: &y, classes: 3 };
-    let err = fit(&ModelSpec::LogisticRegression { c: -1.0, max_iter: 100 }, &x, &classes, &names(4)).unwrap_err();
+    let err =
+        fit(&ModelSpec::LogisticRegression { c: -1.0, max_iter: 100, tol: 1e-4 }, &x, &classes, &names(4)).unwrap_err();
     assert_eq!(err.to_string(), "logistic_regression.c: -1 must be a positive number");
     let err = fit(&ModelSpec::KnnClassifier { k: 51 }, &x, &classes, &names(4)).unwrap_err();
     assert!(err.to_string().starts_with("knn_classifier.k: 51 must be between 1 and the 50"), "{err}");
@@ -189,7 +190,7 @@ fn bad_input_names_the_model_and_parameter_or_column() {
 
 fn classifiers() -> Vec<ModelSpec> {
     vec![
-        ModelSpec::LogisticRegression { c: 1.0, max_iter: 100 },
+        ModelSpec::LogisticRegression { c: 1.0, max_iter: 100, tol: 1e-4 },
         ModelSpec::GaussianNb { var_smoothing: 1e-9 },
         ModelSpec::KnnClassifier { k: 3 },
         ModelSpec::DecisionTreeClassifier(TreeParams::default()),

@@ -84,7 +84,7 @@ fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
     let names = vec!["a".to_string(), "b".to_string()];
     let data = TrainingData { x: &x, target: Target::Classes { y: &y, classes: 2 }, names: &names };
     let candidates = vec![
-        Candidate { name: "logistic".into(), spec: ModelSpec::LogisticRegression { c: 1.0, max_iter: 100 } },
+        Candidate { name: "logistic".into(), spec: ModelSpec::LogisticRegression { c: 1.0, max_iter: 100, tol: 1e-4 } },
         Candidate { name: "bad_knn".into(), spec: ModelSpec::KnnClassifier { k: 500 } },
         Candidate { name: "nb".into(), spec: ModelSpec::GaussianNb { var_smoothing: 1e-9 } },
         Candidate {

@@ -24,6 +24,10 @@ pub enum Outputs<'a> {
         proba: &'a [Vec<f64>],
         /// Class names, in index order.
         labels: &'a [String],
+        /// The predicted class per row, when the model's labels are not simply the likeliest
+        /// class (an SVM's come from the votes of its pairwise machines, as scikit-learn's
+        /// `predict`); `None`: the likeliest class.
+        predicted: Option<&'a [usize]>,
     },
     /// A regressor: true and predicted values.
     Values {
@@ -76,12 +80,21 @@ pub fn argmax(row: &[f64]) -> usize {
 /// Measures a model's outputs against the truth.
 pub fn evaluate(outputs: Outputs<'_>) -> Result<Evaluation> {
     match outputs {
-        Outputs::Classes { truth, proba, labels } => {
+        Outputs::Classes { truth, proba, labels, predicted } => {
             let classes = labels.len();
             if classes < 2 {
                 return Err(EvalError::BadInput { what: "labels", message: "needs at least two classes".into() });
             }
-            let predicted: Vec<usize> = proba.iter().map(|p| argmax(p)).collect();
+            let predicted: Vec<usize> = match predicted {
+                Some(p) if p.len() == truth.len() => p.to_vec(),
+                Some(p) => {
+                    return Err(EvalError::BadInput {
+                        what: "predicted",
+                        message: format!("{} predictions for {} rows", p.len(), truth.len()),
+                    });
+                }
+                None => proba.iter().map(|p| argmax(p)).collect(),
+            };
             let metrics = classification(truth, &predicted, Some(proba), classes)?;
             let positives: Vec<usize> = if classes == 2 { vec![1] } else { (0..classes).collect() };
             let (mut roc, mut pr) = (Vec::new(), Vec::new());

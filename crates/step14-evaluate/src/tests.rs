@@ -163,11 +163,20 @@ fn an_evaluation_holds_every_metric_and_renders_a_self_contained_report() {
     let labels = vec!["<no>".to_string(), "yes".to_string()];
     let truth = [0, 0, 1, 1, 1];
     let proba: Vec<Vec<f64>> = [0.1, 0.6, 0.35, 0.8, 0.9].iter().map(|&p| vec![1.0 - p, p]).collect();
-    let e = evaluate(Outputs::Classes { truth: &truth, proba: &proba, labels: &labels }).unwrap();
+    let e = evaluate(Outputs::Classes { truth: &truth, proba: &proba, labels: &labels, predicted: None }).unwrap();
     let m = e.metrics();
     // sklearn: accuracy_score -> 0.6, roc_auc_score -> 0.8333..., log_loss -> 0.4764...
     assert_eq!(m["accuracy"], 0.6);
     assert!((m["roc_auc"] - 5.0 / 6.0).abs() < 1e-12);
+    // An SVM's votes can disagree with its likeliest class: its own labels are scored, the
+    // probabilities still rank.
+    let votes = [0, 0, 1, 1, 1];
+    let voted =
+        evaluate(Outputs::Classes { truth: &truth, proba: &proba, labels: &labels, predicted: Some(&votes) }).unwrap();
+    assert_eq!(voted.metrics()["accuracy"], 1.0);
+    assert_eq!(voted.metrics()["roc_auc"], m["roc_auc"]);
+    let short = Outputs::Classes { truth: &truth, proba: &proba, labels: &labels, predicted: Some(&votes[..2]) };
+    assert!(evaluate(short).unwrap_err().to_string().contains("2 predictions for 5 rows"));
     assert!(m.contains_key("log_loss") && m.contains_key("f1") && !m.contains_key("r2"));
     assert_eq!(e.roc.len(), 1);
     assert_eq!(e.roc[0].class, "yes");
@@ -185,5 +194,5 @@ fn an_evaluation_holds_every_metric_and_renders_a_self_contained_report() {
     assert!((r.metrics()["mae"] - 1.0 / 3.0).abs() < 1e-12);
     assert!(render_html(&r, &meta, &[]).contains("Residuals"));
     let one = vec!["only".to_string()];
-    assert!(evaluate(Outputs::Classes { truth: &[0], proba: &[vec![1.0]], labels: &one }).is_err());
+    assert!(evaluate(Outputs::Classes { truth: &[0], proba: &[vec![1.0]], labels: &one, predicted: None }).is_err());
 }

@@ -32,6 +32,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Split(args) => crate::explore::split_cmd(cli, args),
         Command::Features(args) => crate::explore::features_cmd(cli, args),
         Command::Train(args) => crate::train::train_cmd(cli, args),
+        Command::Fit(args) => crate::train::fit_cmd(cli, args),
         Command::Runs(cmd) => runs_cmd(cli, cmd),
     }
 }

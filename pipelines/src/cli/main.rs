@@ -64,6 +64,8 @@ enum Command {
     /// Steps 8-14: split, features, cross-validated search over the candidates, final fits,
     /// evaluation reports and a leaderboard.
     Train(TrainArgs),
+    /// Step 11: fit one model on the parts `mlops features` wrote and score the test part.
+    Fit(FitArgs),
     /// Step 12: tracked training runs.
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -181,6 +183,32 @@ struct FeaturesArgs {
     /// Folder for the parts, pipeline.json, split.json and features.json [default: <interim>/<dataset>/<version>/features].
     #[arg(long, short)]
     out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct FitArgs {
+    /// A folder with `train.parquet` and `test.parquet` (as `mlops features` writes them).
+    dir: PathBuf,
+    /// The column to predict; every other numeric or boolean column is a feature.
+    #[arg(long)]
+    target: String,
+    /// The model and its hyperparameters, as in a config's candidates:
+    /// `gaussian_nb` or `{gradient_boosting_classifier: {max_iter: 200}}`.
+    #[arg(long)]
+    model: String,
+    /// Classification or regression [default: decided from the target column].
+    #[arg(long, value_enum, default_value = "auto")]
+    task: TaskArg,
+    /// Fits to time; the median is reported.
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum TaskArg {
+    Auto,
+    Classification,
+    Regression,
 }
 
 #[derive(Args)]
