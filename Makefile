@@ -17,7 +17,7 @@ help:
 	@echo "make test      unit, property and end-to-end tests"
 	@echo "make lint      rustfmt and clippy (warnings are errors)"
 	@echo "make release   optimized build: $(MLOPS_RELEASE)"
-	@echo "make bench     toolkit vs pandas on generated data (release build, Python 3 with pandas)"
+	@echo "make bench     toolkit vs pandas and scikit-learn on generated and real data (release build, Python 3)"
 
 setup:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs"; exit 1; }
@@ -57,6 +57,7 @@ fmt:
 bench: release
 	bench/run.sh
 	bench/explore.sh
+	bench/models.sh
 
 clean-data:
 	rm -rf data/interim data/processed logs reports

@@ -178,6 +178,9 @@ pub struct TrainingConfig {
     /// What to learn and how candidates are tuned and compared (steps 11-14).
     #[serde(default)]
     pub model: Option<ModelConfig>,
+    /// How the best final model is chosen and compared with the runner-up (step 15).
+    #[serde(default)]
+    pub select_best: step15_select_best::SelectParams,
 }
 
 impl Default for TrainingConfig {
@@ -194,6 +197,7 @@ impl Default for TrainingConfig {
             features: FeatureParams::default(),
             interim: default_interim(),
             model: None,
+            select_best: step15_select_best::SelectParams::default(),
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct Engineered {
     pub features: FeatureReport,
     /// Training rows before the features (cross-validation refits the features on its folds).
     pub train_raw: DataFrame,
+    /// Test rows before the features (what a server would be sent).
+    pub test_raw: DataFrame,
 }
 
 /// Summary of [`engineer`], for output.
@@ -52,7 +54,7 @@ pub fn engineer(frame: &DataFrame, config: &TrainingConfig, model: Option<&dyn I
     let selected = config.select.apply(frame, seed).map_err(|e| PipelineError::step("select", e))?;
     let split = config.split.split(&selected, seed).map_err(|e| PipelineError::step("split", e))?;
     let (train, validation, test) = split.frames(&selected).map_err(|e| PipelineError::step("split", e))?;
-    let raw = train.clone();
+    let (raw, test_raw) = (train.clone(), test.clone());
     let (fitted, mut others) = fit_features(config, train, vec![validation, test], model)?;
     let (test, validation) = (others.pop().unwrap_or_default(), others.pop().unwrap_or_default());
     let mut pipeline = FeaturePipeline::new();
@@ -65,6 +67,7 @@ pub fn engineer(frame: &DataFrame, config: &TrainingConfig, model: Option<&dyn I
         split: split.report,
         features: fitted.report,
         train_raw: raw,
+        test_raw,
     })
 }
 

@@ -26,6 +26,7 @@ mod explore;
 mod features;
 mod fit;
 mod prepare;
+mod select;
 mod train;
 
 pub use config::{DataConfig, TrainingConfig, default_config, default_training_config};

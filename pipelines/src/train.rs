@@ -329,6 +329,12 @@ pub struct LeaderRow {
     pub report: PathBuf,
     /// The fitted model (postcard) and its feature pipeline.
     pub model_file: PathBuf,
+    /// Size of the fitted model in bytes (ties in selection go to the smaller).
+    pub model_bytes: usize,
+    /// Median single-row latency through the feature pipeline and the model, milliseconds.
+    pub latency_p50_ms: f64,
+    /// 99th percentile of the same.
+    pub latency_p99_ms: f64,
 }
 
 /// What a training run did.
@@ -364,6 +370,13 @@ pub struct Trained {
     pub leaderboard: Vec<LeaderRow>,
     /// Families whose final fit failed, with the error.
     pub failed: Vec<(String, String)>,
+    /// Step 15: the chosen model and the ranking by the `select_best` criteria, whose metrics
+    /// are measured on the validation part (the test part when there is none).
+    pub selection: step15_select_best::Selection,
+    /// `validation` or `test`: the part the selection's metrics come from.
+    pub selected_on: String,
+    /// The chosen model against the runner-up on the test rows (with two eligible models).
+    pub comparison: Option<step15_select_best::Comparison>,
 }
 
 /// Where a training run keeps its outputs.
@@ -411,6 +424,7 @@ pub fn train(
         TaskKind::Regression => Metric::R2,
     });
     metric.check(target.task).map_err(|e| invalid("model.metric", e.to_string()))?;
+    check_select(&config.select_best, metric, target.task).map_err(|(key, message)| invalid(&key, message))?;
     let (features, ignored) = feature_columns(&engineered.train, &model_config.target, model_config.features.as_ref());
     if features.is_empty() {
         return Err(invalid("model.features", "no numeric feature columns to learn from".into()));
@@ -515,7 +529,12 @@ pub fn train(
             store.log_param(&parent, "target", &target.name).map_err(store_err)?;
             store.log_param(&parent, "metric", &metric.name()).map_err(store_err)?;
             store.set_tag(&parent, "kind", "training").map_err(store_err)?;
-            if let Some(best) = board.1.first() {
+            let chosen = board.selection.winner.as_ref().and_then(|w| board.leaderboard.iter().find(|r| &r.model == w));
+            if let Some(chosen) = chosen {
+                store.set_tag(&parent, "selected_run", &chosen.run_id).map_err(store_err)?;
+                store.set_tag(&chosen.run_id, "selected", "true").map_err(store_err)?;
+            }
+            if let Some(best) = board.leaderboard.first() {
                 store.set_tag(&parent, "best_run", &best.run_id).map_err(store_err)?;
                 store
                     .log_metric(&parent, &format!("best_cv_{}", metric.name()), best.cv_mean, None)
@@ -525,7 +544,7 @@ pub fn train(
         }
         Err(e) => store.finish(&parent, Status::Failed, Some(&e.to_string())).map_err(store_err)?,
     }
-    let (trials, leaderboard, failed) = outcome?;
+    let Board { trials, leaderboard, failed, selection, comparison } = outcome?;
     Ok(Trained {
         experiment,
         run_id: parent,
@@ -542,10 +561,36 @@ pub fn train(
         trials,
         leaderboard,
         failed,
+        selection,
+        selected_on: if engineered.validation.height() > 0 { "validation" } else { "test" }.to_string(),
+        comparison,
     })
 }
 
-type Board = (Vec<step13_tuning::Trial>, Vec<LeaderRow>, Vec<(String, String)>);
+/// What the search and the final fits give the training run.
+struct Board {
+    trials: Vec<step13_tuning::Trial>,
+    leaderboard: Vec<LeaderRow>,
+    failed: Vec<(String, String)>,
+    selection: step15_select_best::Selection,
+    comparison: Option<step15_select_best::Comparison>,
+}
+
+/// The `select_best` section, checked against the task: `(key, message)` of the first problem.
+fn check_select(
+    params: &step15_select_best::SelectParams,
+    metric: Metric,
+    task: TaskKind,
+) -> std::result::Result<(), (String, String)> {
+    params.check(metric).map_err(|e| match e {
+        step15_select_best::SelectError::Invalid { key, message } => (format!("select_best.{key}"), message),
+        other => ("select_best".to_string(), other.to_string()),
+    })?;
+    for (key, m) in params.metrics() {
+        m.check(task).map_err(|e| (format!("select_best.{key}"), e.to_string()))?;
+    }
+    Ok(())
+}
 
 fn search_and_fit(
     store: &Store,
@@ -626,6 +671,13 @@ fn search_and_fit(
     let mut board = Vec::new();
     let mut failed = Vec::new();
     let dataset_dir = config.reports.join(paths.dataset.1);
+    // Raw test rows as a server would get them: before the features, without the target.
+    let mut raw_rows = mlops_core::frame::rows_from_frame(&engineered.test_raw.head(Some(LATENCY_ROWS)))
+        .map_err(|e| PipelineError::step("select", e))?;
+    raw_rows.iter_mut().for_each(|r| {
+        r.remove(&target.name);
+    });
+    let mut finals: Vec<(String, &Model)> = Vec::new();
     for (outcome, &trial) in outcomes.iter().zip(&best) {
         let trial = &tuned.trials[trial];
         let Some(model) = &outcome.model else {
@@ -670,7 +722,13 @@ fn search_and_fit(
         for (name, path) in [("report", &report), ("model", &model_file)] {
             store.log_artifact(&outcome.run_id, name, path).map_err(store_err)?;
         }
+        let (latency_p50_ms, latency_p99_ms) =
+            crate::select::latency(&engineered.pipeline, model, &raw_rows, features)?;
+        finals.push((trial.model.clone(), model));
         board.push(LeaderRow {
+            model_bytes: blob.len(),
+            latency_p50_ms,
+            latency_p99_ms,
             model: trial.model.clone(),
             params,
             cv_mean: trial.mean,
@@ -690,8 +748,53 @@ fn search_and_fit(
         seconds: started.elapsed().as_secs_f64(),
         note: format!("{} report(s) on the test part", board.len()),
     });
-    Ok((tuned.trials, board, failed))
+
+    // Step 15: choose, and set the choice against the runner-up on the same test rows.
+    let started = Instant::now();
+    progress.started("select");
+    let entries: Vec<step15_select_best::Entry> = board
+        .iter()
+        .map(|r| step15_select_best::Entry {
+            name: r.model.clone(),
+            metrics: if r.validation.is_empty() { r.test.clone() } else { r.validation.clone() },
+            fit_seconds: r.fit_seconds,
+            latency_p99_ms: Some(r.latency_p99_ms).filter(|v| v.is_finite()),
+            complexity: r.model_bytes as f64,
+        })
+        .collect();
+    let select_config = &config.select_best;
+    let selection = crate::select::choose(&entries, select_config, metric)?;
+    let eligible: Vec<&str> =
+        selection.ranked.iter().filter(|r| r.score.is_some()).map(|r| r.name.as_str()).take(2).collect();
+    let model_of = |name: &str| finals.iter().find(|(n, _)| n == name).map(|(_, m)| *m);
+    let comparison = match eligible.as_slice() {
+        [a, b] => match (model_of(a), model_of(b)) {
+            (Some(ma), Some(mb)) => Some(crate::select::compare(
+                (&crate::select::Outputs::of(a, ma, &test.x)?, &crate::select::Outputs::of(b, mb, &test.x)?),
+                &test.y,
+                (metric, target.classes.len()),
+                &select_config.compare,
+                config.seed,
+            )?),
+            _ => None,
+        },
+        _ => None,
+    };
+    progress.finished(&StepSummary {
+        step: "select",
+        rows: test.x.nrows(),
+        columns: board.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        note: match &selection.winner {
+            Some(w) => format!("{w} chosen{}", if selection.tie_broken { " (a tie, won on size)" } else { "" }),
+            None => "every model breaks a constraint".into(),
+        },
+    });
+    Ok(Board { trials: tuned.trials, leaderboard: board, failed, selection, comparison })
 }
+
+/// Raw test rows whose single-row latency is measured (cycled through 200 calls).
+const LATENCY_ROWS: usize = 50;
 
 /// Feature importances by name, largest first (empty for families without them).
 fn named_importances(model: &Model, features: &[String]) -> Vec<(String, f64)> {

@@ -618,6 +618,27 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     assert!(best["test"]["f1_macro"].as_f64().unwrap() > 0.9, "{best}");
     let report = std::fs::read_to_string(p.join(best["report"].as_str().unwrap())).unwrap();
     assert!(report.contains("Confusion matrix") && report.contains("<svg") && !report.contains("<script"));
+    // Step 15: every final model ranked by the weights of select_best on the validation part,
+    // each with its measured single-row latency, and the choice set against the runner-up.
+    let selection = &t["selection"];
+    assert_eq!(t["selected_on"], "validation");
+    assert_eq!(selection["weights"]["f1_macro"], 0.8);
+    assert_eq!(selection["ranked"].as_array().unwrap().len(), 7);
+    let winner = selection["winner"].as_str().unwrap();
+    assert_eq!(selection["ranked"][0]["name"], winner);
+    assert!(
+        board.iter().all(|r| r["latency_p99_ms"].as_f64().unwrap() > 0.0 && r["model_bytes"].as_u64().unwrap() > 0)
+    );
+    let comparison = &t["comparison"];
+    assert_eq!(comparison["a"], winner);
+    assert_eq!(comparison["b"], selection["ranked"][1]["name"]);
+    let interval = &comparison["bootstrap"];
+    assert!(interval["low"].as_f64().unwrap() <= interval["high"].as_f64().unwrap());
+    let p_value = comparison["mcnemar"]["p_value"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p_value));
+    let chosen_run = board.iter().find(|r| r["model"] == winner).unwrap()["run_id"].as_str().unwrap();
+    let shown = p.mlops(&["runs", "show", "--json", chosen_run]).json();
+    assert_eq!(shown["tags"]["selected"], "true");
     assert!(p.join(best["model_file"].as_str().unwrap()).is_file());
     // Every trial and final fit is a run under the training run.
     let runs = p.mlops(&["runs", "list", "--json", "--experiment", "penguins-species"]);
@@ -723,6 +744,10 @@ fn train_rejects_bad_input_by_name_before_any_fit() {
         &["model.target", "`sex_male` is constant", "always `1`"],
     );
     fails("{model: gaussian_nb}", "{model: ridge}", &["candidates[1].model", "regressor"]);
+    fails("weights: {f1_macro: 0.8,", "weights: {f1: 0.8,", &["select_best.weights.f1", "multiclass"]);
+    fails("latency_p99_ms: 0.1,", "latency: 0.1,", &["select_best.weights.latency", "unknown criterion"]);
+    fails("min: {accuracy: 0.8}", "min: {accuracy: 0.8}, mx: {}", &["select_best.constraints", "mx"]);
+    fails("confidence: 0.95", "confidence: 95", &["select_best.compare.confidence", "between 0 and 1"]);
     // Without the imputer, a text statistic of an empty comment reaches the models as a null.
     fails("  impute: {strategy: median}\n", "", &["`comments_length`", "impute"]);
     assert!(!p.join("models/registry").exists(), "a rejected config recorded runs");

@@ -114,11 +114,7 @@ fn print_summary(t: &Trained, store: Option<&Path>) {
     if !failed_trials.is_empty() {
         println!("{} trial(s) failed; see `mlops runs list`", failed_trials.len());
     }
-    if let Some(best) = t.leaderboard.first() {
-        println!("\nbest: {} (run {})", best.model, best.run_id);
-        println!("report: {}", best.report.display());
-        println!(" model: {}", best.model_file.display());
-    }
+    print_selection(t);
     if let Some(store) = store {
         println!("runs:  mlops runs list --experiment {} --store {}", t.experiment, store.display());
     }
@@ -212,4 +208,74 @@ fn parse_spec(text: &str) -> Result<step11_candidates::ModelSpec> {
         other => other,
     };
     serde_json::from_value(value).map_err(|e| anyhow::anyhow!("--model: {e}"))
+}
+
+/// Step 15: what was chosen, why, and how it compares with the runner-up.
+fn print_selection(t: &Trained) {
+    let s = &t.selection;
+    let weights: Vec<String> = s.weights.iter().map(|(k, w)| format!("{k} {w:.2}")).collect();
+    println!("\nselection on the {} part (weights: {}):", t.selected_on, weights.join(", "));
+    let mut table = Table::new(["#", "model", "score", "latency p50", "p99", "size", "ruled out by"]);
+    for (i, r) in s.ranked.iter().enumerate() {
+        let row = t.leaderboard.iter().find(|l| l.model == r.name);
+        let ms = |v: f64| if v.is_finite() { format!("{v:.3} ms") } else { "-".into() };
+        table.row([
+            if r.score.is_some() { (i + 1).to_string() } else { "-".into() },
+            r.name.clone(),
+            r.score.map_or_else(|| "-".into(), |v| format!("{v:.4}")),
+            row.map_or_else(|| "-".into(), |l| ms(l.latency_p50_ms)),
+            row.map_or_else(|| "-".into(), |l| ms(l.latency_p99_ms)),
+            row.map_or_else(|| "-".into(), |l| bytes(l.model_bytes)),
+            r.violations.join("; "),
+        ]);
+    }
+    print!("{table}");
+    let Some(winner) = s.winner.as_ref().and_then(|w| t.leaderboard.iter().find(|r| &r.model == w)) else {
+        println!("no model chosen: every one breaks a constraint of select_best");
+        return;
+    };
+    println!(
+        "\nchosen: {} (run {}){}",
+        winner.model,
+        winner.run_id,
+        if s.tie_broken { ", a tie won on model size" } else { "" }
+    );
+    if let Some(c) = &t.comparison {
+        let b = &c.bootstrap;
+        println!(
+            "against {} on {} test rows: {} difference {:+.4}, {:.0}% interval [{:+.4}, {:+.4}] (paired bootstrap, p = {:.3})",
+            c.b,
+            t.rows.2,
+            b.metric,
+            b.difference,
+            b.confidence * 100.0,
+            b.low,
+            b.high,
+            b.p_value
+        );
+        if let (Some(z), Some(m)) = (&c.z_test, &c.mcnemar) {
+            println!(
+                "  accuracy {:.4} vs {:.4}: z = {:.2}, p = {:.3}; McNemar {} vs {} rows right only once, p = {:.3}{}",
+                z.accuracy_a,
+                z.accuracy_b,
+                z.z,
+                z.p_value,
+                m.only_a,
+                m.only_b,
+                m.p_value,
+                if z.significant || m.significant { " (significant)" } else { " (not significant)" }
+            );
+        }
+    }
+    println!("report: {}", winner.report.display());
+    println!(" model: {}", winner.model_file.display());
+}
+
+/// Bytes for a table.
+fn bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
 }

@@ -1,0 +1,221 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use mlops_core::Seed;
+use proptest::prelude::*;
+use step14_evaluate::Metric;
+
+use crate::*;
+
+fn entry(name: &str, metrics: &[(&str, f64)], fit_seconds: f64, complexity: f64) -> Entry {
+    Entry {
+        name: name.into(),
+        metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        fit_seconds,
+        latency_p99_ms: Some(fit_seconds / 10.0),
+        complexity,
+    }
+}
+
+fn params(json: &str) -> SelectParams {
+    serde_json::from_str(json).unwrap()
+}
+
+#[test]
+fn by_default_the_ranking_metric_decides() {
+    let entries = [
+        entry("knn", &[("f1_macro", 0.95)], 0.001, 10_000.0),
+        entry("forest", &[("f1_macro", 0.98)], 0.3, 90_000.0),
+        entry("logistic", &[("f1_macro", 0.97)], 0.01, 100.0),
+    ];
+    let s = select(&entries, &SelectParams::default(), Metric::F1Macro).unwrap();
+    assert_eq!(s.winner.as_deref(), Some("forest"));
+    let names: Vec<&str> = s.ranked.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["forest", "logistic", "knn"]);
+    assert_eq!(s.ranked[0].score, Some(1.0));
+    assert_eq!(s.ranked[2].score, Some(0.0));
+    assert!(!s.tie_broken);
+}
+
+#[test]
+fn weights_trade_metrics_against_time_and_lower_is_better_is_turned_round() {
+    let entries = [
+        entry("boosting", &[("rmse", 50.0), ("r2", 0.50)], 4.0, 90_000.0),
+        entry("ridge", &[("rmse", 55.0), ("r2", 0.45)], 0.01, 100.0),
+    ];
+    // rmse: lower is better, so boosting's 50 normalises to 1; fit time favours ridge.
+    let mostly_error = params(r#"{"weights": {"rmse": 3, "fit_seconds": 1}}"#);
+    let s = select(&entries, &mostly_error, Metric::R2).unwrap();
+    assert_eq!(s.winner.as_deref(), Some("boosting"));
+    assert_eq!(s.weights["rmse"], 0.75);
+    assert_eq!(s.ranked[0].normalised["rmse"], 1.0);
+    assert_eq!(s.ranked[0].normalised["fit_seconds"], 0.0);
+    assert_eq!(s.ranked[0].score, Some(0.75));
+    let mostly_time = params(r#"{"weights": {"rmse": 1, "fit_seconds": 3}}"#);
+    assert_eq!(select(&entries, &mostly_time, Metric::R2).unwrap().winner.as_deref(), Some("ridge"));
+}
+
+#[test]
+fn constraints_rule_candidates_out_with_the_reason() {
+    let entries = [
+        entry("svm", &[("roc_auc", 0.95), ("recall", 0.70)], 30.0, 5_000.0),
+        entry("boosting", &[("roc_auc", 0.94), ("recall", 0.85)], 4.0, 90_000.0),
+        entry("logistic", &[("roc_auc", 0.90), ("recall", 0.82)], 0.2, 100.0),
+    ];
+    let p = params(r#"{"constraints": {"max_fit_seconds": 10, "min": {"recall": 0.8}}}"#);
+    let s = select(&entries, &p, Metric::RocAuc).unwrap();
+    assert_eq!(s.winner.as_deref(), Some("boosting"));
+    let svm = s.ranked.last().unwrap();
+    assert_eq!(svm.name, "svm");
+    assert_eq!(svm.score, None);
+    assert_eq!(svm.violations, ["fit took 30.000 s > max_fit_seconds 10", "recall 0.7000 < min 0.8"]);
+    // Latency: measured 0.4 ms for boosting, 0.02 for logistic.
+    let fast = params(r#"{"constraints": {"max_latency_p99_ms": 0.1}}"#);
+    assert_eq!(select(&entries, &fast, Metric::RocAuc).unwrap().winner.as_deref(), Some("logistic"));
+    let none = params(r#"{"constraints": {"max": {"roc_auc": 0.5}}}"#);
+    let s = select(&entries, &none, Metric::RocAuc).unwrap();
+    assert_eq!(s.winner, None);
+    assert!(s.ranked.iter().all(|r| r.score.is_none() && !r.violations.is_empty()));
+}
+
+#[test]
+fn a_tie_goes_to_the_simpler_model() {
+    let entries = [
+        entry("forest", &[("accuracy", 0.9700)], 0.5, 80_000.0),
+        entry("logistic", &[("accuracy", 0.9695)], 0.01, 200.0),
+        entry("tree", &[("accuracy", 0.9000)], 0.01, 50.0),
+    ];
+    let p = params(r#"{"tie_tolerance": 0.01}"#);
+    let s = select(&entries, &p, Metric::Accuracy).unwrap();
+    // Normalised: forest 1.0, logistic 0.9929, tree 0: the first two tie, logistic is smaller.
+    assert_eq!(s.winner.as_deref(), Some("logistic"));
+    assert!(s.tie_broken);
+    assert_eq!(s.ranked[1].name, "forest");
+    let strict = params(r#"{"tie_tolerance": 0}"#);
+    assert_eq!(select(&entries, &strict, Metric::Accuracy).unwrap().winner.as_deref(), Some("forest"));
+}
+
+#[test]
+fn bad_settings_name_their_key() {
+    let entries = [entry("a", &[("accuracy", 0.9)], 1.0, 1.0)];
+    let err = |json: &str| select(&entries, &params(json), Metric::Accuracy).unwrap_err().to_string();
+    assert!(err(r#"{"weights": {"acuracy": 1}}"#).starts_with("weights.acuracy: unknown criterion `acuracy`"));
+    assert_eq!(err(r#"{"weights": {"accuracy": -1}}"#), "weights.accuracy: -1 must be a number >= 0");
+    assert_eq!(err(r#"{"weights": {"accuracy": 0}}"#), "weights: at least one weight must be above 0");
+    assert_eq!(err(r#"{"weights": {"roc_auc": 1}}"#), "weights.roc_auc: candidate `a` has no value of `roc_auc`");
+    assert_eq!(
+        err(r#"{"constraints": {"max_fit_seconds": 0}}"#),
+        "constraints.max_fit_seconds: 0 must be a positive number"
+    );
+    assert!(err(r#"{"constraints": {"min": {"speed": 1}}}"#).starts_with("constraints.min.speed: unknown criterion"));
+    assert_eq!(err(r#"{"tie_tolerance": -0.5}"#), "tie_tolerance: -0.5 must be a number >= 0");
+    assert_eq!(err(r#"{"compare": {"confidence": 95}}"#), "compare.confidence: 95 must be between 0 and 1");
+    assert_eq!(err(r#"{"compare": {"bootstrap_samples": 0}}"#), "compare.bootstrap_samples: must be at least 1");
+    assert!(serde_json::from_str::<SelectParams>(r#"{"wieghts": {}}"#).is_err());
+}
+
+#[test]
+fn the_z_test_is_the_workflows_and_matches_scipy() {
+    // scipy: z = 0.05 / sqrt(.85*.15/100 + .8*.2/100), p = 2 * norm.sf(|z|).
+    let t = two_proportion_z(85, 80, 100, 0.95).unwrap();
+    assert!((t.z - 0.9325048082403126).abs() < 1e-12, "{t:?}");
+    assert!((t.p_value - 0.3510757029555033).abs() < 1e-9, "{t:?}");
+    assert!(!t.significant);
+    let clear = two_proportion_z(95, 60, 100, 0.95).unwrap();
+    assert!(clear.significant && clear.p_value < 1e-6);
+    assert_eq!(two_proportion_z(100, 100, 100, 0.95).unwrap().p_value, 1.0);
+    assert!(
+        two_proportion_z(101, 1, 100, 0.95).unwrap_err().to_string().contains("101 and 1 right answers out of 100")
+    );
+    assert!(two_proportion_z(1, 1, 10, 1.5).unwrap_err().to_string().starts_with("confidence: 1.5"));
+}
+
+#[test]
+fn mcnemar_is_exact_for_few_discordant_rows_and_chi_squared_otherwise() {
+    // 10 rows only A gets right, 3 only B: scipy.stats.binomtest(3, 13, 0.5) -> 0.09228515625.
+    let truth = vec![1usize; 13];
+    let a: Vec<usize> = (0..13).map(|i| usize::from(i < 10)).collect();
+    let b: Vec<usize> = (0..13).map(|i| usize::from(i >= 10)).collect();
+    let m = mcnemar(&truth, &a, &b, 0.95).unwrap();
+    assert_eq!((m.only_a, m.only_b, m.exact), (10, 3, true));
+    assert!((m.p_value - 0.09228515625).abs() < 1e-12, "{m:?}");
+    // 30 against 15 (and 55 both right): chi2 = (|30-15|-1)^2/45, scipy chi2.sf -> 0.036888...
+    let truth = vec![0usize; 100];
+    let a: Vec<usize> = (0..100).map(|i| usize::from((30..45).contains(&i))).collect();
+    let b: Vec<usize> = (0..100).map(|i| usize::from(i < 30)).collect();
+    let m = mcnemar(&truth, &a, &b, 0.95).unwrap();
+    assert_eq!((m.only_a, m.only_b, m.exact), (30, 15, false));
+    assert!((m.statistic - 4.355555555555555).abs() < 1e-12);
+    assert!((m.p_value - 0.036888425707049914).abs() < 1e-10, "{m:?}");
+    assert!(m.significant);
+    assert_eq!(mcnemar(&[0, 1], &[0, 1], &[0, 1], 0.95).unwrap().p_value, 1.0);
+    assert!(mcnemar(&[0, 1], &[0], &[0, 1], 0.95).unwrap_err().to_string().contains("1 and 2 predictions for 2 rows"));
+}
+
+/// Accuracy of two fixed prediction vectors on a set of rows.
+fn accuracies<'a>(truth: &'a [usize], a: &'a [usize], b: &'a [usize]) -> impl Fn(&[usize]) -> Option<(f64, f64)> + 'a {
+    move |rows: &[usize]| {
+        let share = |p: &[usize]| rows.iter().filter(|&&r| p[r] == truth[r]).count() as f64 / rows.len() as f64;
+        Some((share(a), share(b)))
+    }
+}
+
+#[test]
+fn the_paired_bootstrap_is_seeded_and_brackets_the_difference() {
+    let truth: Vec<usize> = (0..400).map(|i| i % 2).collect();
+    let a = truth.clone();
+    let b: Vec<usize> = truth.iter().enumerate().map(|(i, &t)| if i % 5 == 0 { 1 - t } else { t }).collect();
+    let metric = accuracies(&truth, &a, &b);
+    let run = |seed| paired_bootstrap("accuracy", 400, (500, 0.95, Seed(seed)), &metric).unwrap();
+    let x = run(42);
+    assert_eq!(x, run(42), "the same seed gives the same interval");
+    assert!((x.difference - 0.2).abs() < 1e-12);
+    assert!(x.low < 0.2 && 0.2 < x.high && x.low > 0.1, "{x:?}");
+    assert_eq!(x.samples, 500);
+    assert!(x.p_value < 0.01);
+    assert_ne!(x.low, run(7).low, "another seed draws other resamples");
+    // The same predictions: no difference at all.
+    let same = accuracies(&truth, &a, &a);
+    let s = paired_bootstrap("accuracy", 400, (100, 0.9, Seed(1)), &same).unwrap();
+    assert_eq!((s.difference, s.low, s.high, s.p_value), (0.0, 0.0, 0.0, 1.0));
+    let undefined = |_: &[usize]| None;
+    assert!(paired_bootstrap("roc_auc", 10, (10, 0.9, Seed(1)), &undefined).is_err());
+    assert!(paired_bootstrap("accuracy", 400, (0, 0.9, Seed(1)), &metric).is_err());
+}
+
+proptest! {
+    #[test]
+    fn the_winner_is_eligible_and_within_the_tie_of_the_best(
+        values in proptest::collection::vec((0.0f64..1.0, 0.001f64..100.0, 1.0f64..1e6), 1..12),
+        w_metric in 0.1f64..10.0,
+        w_time in 0.0f64..10.0,
+        max_fit in 0.001f64..100.0,
+    ) {
+        let entries: Vec<Entry> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &(auc, fit, size))| entry(&format!("m{i}"), &[("roc_auc", auc)], fit, size))
+            .collect();
+        let p = SelectParams {
+            weights: BTreeMap::from([("roc_auc".to_string(), w_metric), ("fit_seconds".to_string(), w_time)]),
+            constraints: Constraints { max_fit_seconds: Some(max_fit), ..Constraints::default() },
+            tie_tolerance: 0.01,
+            compare: CompareParams::default(),
+        };
+        let s = select(&entries, &p, Metric::RocAuc).unwrap();
+        let eligible: Vec<&Ranked> = s.ranked.iter().filter(|r| r.violations.is_empty()).collect();
+        prop_assert_eq!(s.ranked.len(), entries.len());
+        prop_assert!(eligible.iter().all(|r| r.score.is_some_and(|v| (-1e-12..=1.0 + 1e-12).contains(&v))));
+        match &s.winner {
+            None => prop_assert!(eligible.is_empty()),
+            Some(w) => {
+                let best = eligible.iter().filter_map(|r| r.score).fold(f64::NEG_INFINITY, f64::max);
+                let winner = &s.ranked[0];
+                prop_assert_eq!(&winner.name, w);
+                prop_assert!(winner.violations.is_empty());
+                prop_assert!(best - winner.score.unwrap_or(0.0) <= 0.01 + 1e-12);
+            }
+        }
+    }
+}
