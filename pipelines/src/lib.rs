@@ -25,6 +25,7 @@ mod evaluate;
 mod explore;
 mod features;
 mod fit;
+mod package;
 mod prepare;
 mod select;
 mod train;

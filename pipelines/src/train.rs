@@ -377,6 +377,8 @@ pub struct Trained {
     pub selected_on: String,
     /// The chosen model against the runner-up on the test rows (with two eligible models).
     pub comparison: Option<step15_select_best::Comparison>,
+    /// Step 16: the chosen model's package directory.
+    pub package: Option<PathBuf>,
 }
 
 /// Where a training run keeps its outputs.
@@ -388,7 +390,7 @@ pub struct TrainPaths<'a> {
 }
 
 /// The source commit of the working directory, when it is a git checkout.
-fn source_commit() -> Option<String> {
+pub(crate) fn source_commit() -> Option<String> {
     let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -544,7 +546,7 @@ pub fn train(
         }
         Err(e) => store.finish(&parent, Status::Failed, Some(&e.to_string())).map_err(store_err)?,
     }
-    let Board { trials, leaderboard, failed, selection, comparison } = outcome?;
+    let Board { trials, leaderboard, failed, selection, comparison, package } = outcome?;
     Ok(Trained {
         experiment,
         run_id: parent,
@@ -564,6 +566,7 @@ pub fn train(
         selection,
         selected_on: if engineered.validation.height() > 0 { "validation" } else { "test" }.to_string(),
         comparison,
+        package,
     })
 }
 
@@ -574,6 +577,7 @@ struct Board {
     failed: Vec<(String, String)>,
     selection: step15_select_best::Selection,
     comparison: Option<step15_select_best::Comparison>,
+    package: Option<PathBuf>,
 }
 
 /// The `select_best` section, checked against the task: `(key, message)` of the first problem.
@@ -790,7 +794,58 @@ fn search_and_fit(
             None => "every model breaks a constraint".into(),
         },
     });
-    Ok(Board { trials: tuned.trials, leaderboard: board, failed, selection, comparison })
+
+    // Step 16: the chosen model's package.
+    let started = Instant::now();
+    progress.started("package");
+    let chosen = selection.winner.as_ref().and_then(|w| board.iter().find(|r| &r.model == w));
+    let package = match chosen.and_then(|row| model_of(&row.model).map(|m| (row, m))) {
+        Some((row, model)) => {
+            let (signature, profile) = crate::package::signature_and_profile(
+                &engineered.train_raw,
+                &target.name,
+                crate::package::outputs(target.task, &target.classes),
+            )?;
+            let mut metrics: BTreeMap<String, f64> = row.test.iter().map(|(k, v)| (format!("test_{k}"), *v)).collect();
+            metrics.extend(row.validation.iter().map(|(k, v)| (format!("validation_{k}"), *v)));
+            metrics.insert(format!("cv_{}_mean", metric.name()), row.cv_mean);
+            metrics.insert(format!("cv_{}_std", metric.name()), row.cv_std);
+            let contents = step16_package::PackageContents {
+                info: crate::package::info(
+                    &row.model,
+                    row.params.clone(),
+                    target.task,
+                    (&target.name, &target.classes),
+                    features,
+                ),
+                model: model.clone(),
+                pipeline: engineered.pipeline.clone(),
+                signature,
+                metrics,
+                profile,
+                lineage: crate::package::lineage(
+                    &row.run_id,
+                    child.parent.as_deref().unwrap_or_default(),
+                    paths.dataset.0,
+                    child.config_sha256.clone(),
+                ),
+                importances: named_importances(model, features),
+                input_example: crate::package::example(&raw_rows),
+            };
+            let dir = crate::package::write(&model_config.artifacts.join(&row.run_id).join("package"), &contents)?;
+            store.log_artifact(&row.run_id, "package", &dir).map_err(store_err)?;
+            Some(dir)
+        }
+        None => None,
+    };
+    progress.finished(&StepSummary {
+        step: "package",
+        rows: engineered.train_raw.height(),
+        columns: usize::from(package.is_some()),
+        seconds: started.elapsed().as_secs_f64(),
+        note: package.as_ref().map_or_else(|| "nothing chosen to package".into(), |p| p.display().to_string()),
+    });
+    Ok(Board { trials: tuned.trials, leaderboard: board, failed, selection, comparison, package })
 }
 
 /// Raw test rows whose single-row latency is measured (cycled through 200 calls).

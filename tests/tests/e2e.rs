@@ -639,6 +639,25 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     let chosen_run = board.iter().find(|r| r["model"] == winner).unwrap()["run_id"].as_str().unwrap();
     let shown = p.mlops(&["runs", "show", "--json", chosen_run]).json();
     assert_eq!(shown["tags"]["selected"], "true");
+    // Step 16: the chosen model's package loads, verified, and says what it is.
+    let package = t["package"].as_str().unwrap();
+    assert_eq!(shown["artifacts"]["package"], package);
+    let inspected = p.mlops(&["--json", "package", "inspect", package]).json();
+    assert_eq!(inspected["model"]["family"], winner);
+    assert_eq!(inspected["model"]["classes"], serde_json::json!(["Adelie", "Chinstrap", "Gentoo"]));
+    assert_eq!(inspected["lineage"]["run_id"], chosen_run);
+    assert_eq!(inspected["lineage"]["dataset_version"], t["dataset"]);
+    assert_eq!(inspected["manifest"]["files"].as_array().unwrap().len(), 10);
+    let inputs: Vec<&str> =
+        inspected["signature"]["inputs"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(inputs.contains(&"culmen_length_mm") && !inputs.contains(&"species"), "{inputs:?}");
+    let text = p.mlops(&["package", "inspect", package]);
+    assert!(text.success && text.stdout.contains("verified and loaded") && text.stdout.contains("model.bin"));
+    // A changed file is caught on load, by name.
+    let metrics = p.join(&format!("{package}/metrics.json"));
+    let changed = std::fs::read_to_string(&metrics).unwrap().replacen('0', "1", 1);
+    std::fs::write(&metrics, changed).unwrap();
+    p.fails(&["package", "inspect", package], &["metrics.json", "checksum mismatch"]);
     assert!(p.join(best["model_file"].as_str().unwrap()).is_file());
     // Every trial and final fit is a run under the training run.
     let runs = p.mlops(&["runs", "list", "--json", "--experiment", "penguins-species"]);

@@ -66,9 +66,21 @@ enum Command {
     Train(TrainArgs),
     /// Step 11: fit one model on the parts `mlops features` wrote and score the test part.
     Fit(FitArgs),
+    /// Step 16: model packages.
+    #[command(subcommand)]
+    Package(PackageCommand),
     /// Step 12: tracked training runs.
     #[command(subcommand)]
     Runs(RunsCommand),
+}
+
+#[derive(Subcommand)]
+enum PackageCommand {
+    /// Verify every checksum of a package and show what it holds.
+    Inspect {
+        /// The package directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
