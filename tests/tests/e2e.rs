@@ -771,3 +771,70 @@ fn train_rejects_bad_input_by_name_before_any_fit() {
     fails("  impute: {strategy: median}\n", "", &["`comments_length`", "impute"]);
     assert!(!p.join("models/registry").exists(), "a rejected config recorded runs");
 }
+
+#[test]
+fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
+    let p = Project::new();
+    let trained = p.mlops(&["--quiet", "train", "--json", "--config", "configs/training-sex.yaml"]);
+    assert!(trained.success, "{}", trained.stderr);
+    let package = trained.json()["package"].as_str().unwrap().to_string();
+    // Six processes register the same package at once: six distinct, gap-free versions, one
+    // stored copy.
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            std::process::Command::new(e2e::mlops_bin())
+                .args(["--quiet", "--json", "registry", "register", "sexing", "--package", &package])
+                .current_dir(p.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut versions: Vec<u64> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["version"].as_u64().unwrap()
+        })
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+    let stored: Vec<_> = std::fs::read_dir(p.join("models/artifacts"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(stored.len(), 1, "the same content is stored once");
+
+    let ok = |args: &[&str]| {
+        let run = p.mlops(args);
+        assert!(run.success, "{args:?}: {}", run.stderr);
+        run
+    };
+    ok(&["registry", "alias", "sexing", "champion", "2"]);
+    ok(&["registry", "alias", "sexing", "champion", "3"]);
+    ok(&["registry", "tag", "sexing", "approved_by", "ana", "--version", "3"]);
+    let champion = ok(&["--json", "registry", "show", "models:/sexing@champion"]).json();
+    assert_eq!(champion["version"], 3);
+    assert_eq!(champion["tags"]["approved_by"], "ana");
+    assert_eq!(champion["dataset_version"], trained.json()["dataset"]);
+    let list = ok(&["registry", "list"]);
+    assert!(list.stdout.contains("sexing") && list.stdout.contains("champion=3"), "{}", list.stdout);
+
+    ok(&["registry", "retire", "sexing", "3"]);
+    p.fails(&["registry", "show", "models:/sexing@champion"], &["sexing version 3 is retired"]);
+    p.fails(&["registry", "alias", "sexing", "challenger", "3"], &["retired"]);
+    p.fails(&["registry", "register", "../x", "--package", &package], &["model name \"../x\"", "`..`"]);
+    p.fails(&["registry", "alias", "sexing", "Champion", "1"], &["alias \"Champion\"", "lowercase"]);
+    p.fails(&["registry", "show", "models:/sexing/99"], &["sexing has no version 99"]);
+    // A changed package is refused and nothing is recorded.
+    std::fs::write(p.join(&format!("{package}/signature.json")), "{}").unwrap();
+    p.fails(&["registry", "register", "sexing", "--package", &package], &["signature.json", "checksum mismatch"]);
+    let history = ok(&["--json", "registry", "history", "sexing"]).json();
+    let actions: Vec<&str> = history.as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "register").count(), 6);
+    assert_eq!(&actions[6..], ["alias", "alias", "tag", "retire"]);
+    assert_eq!(history[7]["old_value"], "champion=2");
+    assert_eq!(history[7]["new_value"], "champion=3");
+}

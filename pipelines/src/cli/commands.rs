@@ -33,6 +33,7 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Features(args) => crate::explore::features_cmd(cli, args),
         Command::Train(args) => crate::train::train_cmd(cli, args),
         Command::Fit(args) => crate::train::fit_cmd(cli, args),
+        Command::Registry(args) => crate::registry::registry_cmd(cli, args),
         Command::Package(crate::PackageCommand::Inspect { dir }) => crate::train::package_inspect(cli, dir),
         Command::Runs(cmd) => runs_cmd(cli, cmd),
     }

@@ -5,6 +5,7 @@
 mod commands;
 mod explore;
 mod output;
+mod registry;
 mod train;
 
 #[global_allocator]
@@ -69,6 +70,8 @@ enum Command {
     /// Step 16: model packages.
     #[command(subcommand)]
     Package(PackageCommand),
+    /// Step 17: the model registry (versions, aliases, tags, status, audit log).
+    Registry(RegistryArgs),
     /// Step 12: tracked training runs.
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -80,6 +83,93 @@ enum PackageCommand {
     Inspect {
         /// The package directory.
         dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct RegistryArgs {
+    /// The store (SQLite).
+    #[arg(long, default_value = "models/registry/registry.db", global = true)]
+    store: PathBuf,
+    /// The content-addressed package store.
+    #[arg(long, default_value = "models/artifacts", global = true)]
+    artifacts: PathBuf,
+    #[command(subcommand)]
+    command: RegistryCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RegistryCommand {
+    /// Every registered model, or the versions of one.
+    List {
+        /// A model's name.
+        name: Option<String>,
+    },
+    /// A model with its versions, or one version (`models:/NAME/3`, `models:/NAME@champion`).
+    Show {
+        /// NAME or a models:/ URI.
+        model: String,
+    },
+    /// Register a package (verified, stored once by content) as the next version of NAME.
+    Register {
+        /// Model name: letters, digits, `.`, `_`, `-`.
+        name: String,
+        /// The package directory.
+        #[arg(long)]
+        package: PathBuf,
+        /// Point this alias at the new version.
+        #[arg(long)]
+        alias: Option<String>,
+        /// Description of the version.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Tags of the version, KEY=VALUE.
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+    },
+    /// Point ALIAS of NAME at VERSION, or remove it with --delete.
+    Alias {
+        /// Model name.
+        name: String,
+        /// Alias (`champion`, `challenger`, any lowercase name).
+        alias: String,
+        /// The version.
+        #[arg(required_unless_present = "delete")]
+        version: Option<u32>,
+        /// Remove the alias.
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Set a tag on a model, or on one version with --version.
+    Tag {
+        /// Model name.
+        name: String,
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+        /// The version.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Retire a version: kept on record, no longer resolved.
+    Retire {
+        /// Model name.
+        name: String,
+        /// The version.
+        version: u32,
+    },
+    /// Delete a version and its aliases (its number is not reused).
+    Delete {
+        /// Model name.
+        name: String,
+        /// The version.
+        version: u32,
+    },
+    /// The audit log: every change, who made it, when, from which value.
+    History {
+        /// Only this model.
+        name: Option<String>,
     },
 }
 

@@ -1,0 +1,693 @@
+//! The registry's tables and operations.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mlops_core::CoreError;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{RegistryError, Result};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS registered_models (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL DEFAULT '',
+    next_version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_versions (
+    name TEXT NOT NULL REFERENCES registered_models(name),
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    run_id TEXT,
+    dataset_version TEXT,
+    package_sha256 TEXT NOT NULL,
+    artifact_path TEXT NOT NULL,
+    source_path TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS model_aliases (
+    name TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (name, alias),
+    FOREIGN KEY (name, version) REFERENCES model_versions(name, version)
+);
+CREATE TABLE IF NOT EXISTS model_tags (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (name, version, key)
+);
+CREATE TABLE IF NOT EXISTS registry_audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER,
+    action TEXT NOT NULL,
+    old_value TEXT,
+    new_value TEXT
+);
+CREATE TRIGGER IF NOT EXISTS registry_audit_no_update BEFORE UPDATE ON registry_audit
+BEGIN SELECT RAISE(ABORT, 'the registry audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS registry_audit_no_delete BEFORE DELETE ON registry_audit
+BEGIN SELECT RAISE(ABORT, 'the registry audit log is append-only'); END;
+";
+
+/// A version's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Can be resolved and served.
+    Active,
+    /// Kept for the record; aliases to it no longer resolve.
+    Retired,
+}
+
+impl Status {
+    fn parse(s: &str) -> Status {
+        if s == "retired" { Status::Retired } else { Status::Active }
+    }
+}
+
+/// One registered version.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Version {
+    /// Model name.
+    pub name: String,
+    /// Its number, from 1.
+    pub version: u32,
+    /// Active or retired.
+    pub status: Status,
+    /// Free text.
+    pub description: String,
+    /// The run that made it.
+    pub run_id: Option<String>,
+    /// The dataset version it was trained on.
+    pub dataset_version: Option<String>,
+    /// SHA-256 of the package manifest (the content address).
+    pub package_sha256: String,
+    /// Where the package lives in the artifact store.
+    pub artifact_path: PathBuf,
+    /// Where it was registered from.
+    pub source_path: PathBuf,
+    /// Metrics recorded with it.
+    pub metrics: BTreeMap<String, f64>,
+    /// Aliases pointing at it.
+    pub aliases: Vec<String>,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+    /// When it was registered.
+    pub created_at: String,
+}
+
+/// A registered model with its versions' headline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelSummary {
+    /// Name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Versions registered (not deleted).
+    pub versions: usize,
+    /// The newest version number.
+    pub latest: Option<u32>,
+    /// Alias → version.
+    pub aliases: BTreeMap<String, u32>,
+    /// Model-level tags.
+    pub tags: BTreeMap<String, String>,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// One entry of the audit log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Order of the entry.
+    pub seq: i64,
+    /// When.
+    pub at: String,
+    /// Who (the OS user, or what the caller says).
+    pub actor: String,
+    /// Model.
+    pub name: String,
+    /// Version, when the change concerns one.
+    pub version: Option<u32>,
+    /// What: `register`, `alias`, `unalias`, `tag`, `describe`, `retire`, `delete`.
+    pub action: String,
+    /// The value before.
+    pub old_value: Option<String>,
+    /// The value after.
+    pub new_value: Option<String>,
+}
+
+/// What a registration records besides the package.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RegisterInfo {
+    /// Free text.
+    pub description: String,
+    /// Version tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A parsed `models:/` URI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelUri {
+    /// `models:/NAME@ALIAS`.
+    Alias(String, String),
+    /// `models:/NAME/VERSION`.
+    Version(String, u32),
+    /// `models:/NAME`: the newest active version.
+    Latest(String),
+}
+
+impl ModelUri {
+    /// Parses `models:/NAME@ALIAS`, `models:/NAME/VERSION` or `models:/NAME`.
+    pub fn parse(uri: &str) -> Result<ModelUri> {
+        let bad = |message: &str| RegistryError::BadName {
+            what: "model URI",
+            name: uri.to_string(),
+            message: message.into(),
+        };
+        let rest = uri.strip_prefix("models:/").ok_or_else(|| bad("must start with `models:/`"))?;
+        if let Some((name, alias)) = rest.split_once('@') {
+            validate_name(name)?;
+            validate_alias(alias)?;
+            return Ok(ModelUri::Alias(name.into(), alias.into()));
+        }
+        if let Some((name, version)) = rest.split_once('/') {
+            validate_name(name)?;
+            let v = version
+                .parse::<u32>()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| bad("the version must be a number from 1"))?;
+            return Ok(ModelUri::Version(name.into(), v));
+        }
+        validate_name(rest)?;
+        Ok(ModelUri::Latest(rest.into()))
+    }
+}
+
+/// Checks a model name: 1-128 characters of letters, digits, `.`, `_` and `-`, starting with a
+/// letter or digit, no `..`, so it can never reach outside the artifact folder.
+pub fn validate_name(name: &str) -> Result<()> {
+    let bad = |message: &str| {
+        Err(RegistryError::BadName { what: "model name", name: name.to_string(), message: message.into() })
+    };
+    if name.is_empty() || name.len() > 128 {
+        return bad("must be 1 to 128 characters");
+    }
+    if name.contains("..") {
+        return bad("must not contain `..`");
+    }
+    if !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+        return bad("must start with a letter or a digit");
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return bad(&format!("`{c}` is not allowed (letters, digits, `.`, `_` and `-` only)"));
+    }
+    Ok(())
+}
+
+fn validate_alias(alias: &str) -> Result<()> {
+    let bad =
+        |message: &str| Err(RegistryError::BadName { what: "alias", name: alias.to_string(), message: message.into() });
+    if alias.is_empty() || alias.len() > 64 {
+        return bad("must be 1 to 64 characters");
+    }
+    if !alias.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return bad("must start with a lowercase letter (a number would read as a version)");
+    }
+    if !alias.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-') {
+        return bad("lowercase letters, digits, `_` and `-` only");
+    }
+    Ok(())
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The registry: a connection to the store and the artifact folder.
+pub struct Registry {
+    conn: Connection,
+    path: PathBuf,
+    artifacts: PathBuf,
+    actor: String,
+}
+
+impl Registry {
+    /// Opens (creating if needed) the registry in the SQLite file `path`, with packages under
+    /// `artifacts`. Changes are recorded as made by `actor`.
+    pub fn open(path: &Path, artifacts: &Path, actor: &str) -> Result<Registry> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| CoreError::io("cannot create directory", parent, e))?;
+        }
+        let sql = |source| RegistryError::Sql { path: path.to_path_buf(), source };
+        let conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        Ok(Registry { conn, path: path.to_path_buf(), artifacts: artifacts.to_path_buf(), actor: actor.to_string() })
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> RegistryError + '_ {
+        move |source| RegistryError::Sql { path: self.path.clone(), source }
+    }
+
+    fn write(&mut self) -> Result<Transaction<'_>> {
+        let path = self.path.clone();
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|source| RegistryError::Sql { path, source })
+    }
+
+    fn audit(
+        tx: &Transaction<'_>,
+        actor: &str,
+        (name, version): (&str, Option<u32>),
+        action: &str,
+        (old, new): (Option<&str>, Option<&str>),
+    ) -> rusqlite::Result<()> {
+        tx.execute(
+            "INSERT INTO registry_audit (at, actor, name, version, action, old_value, new_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![now(), actor, name, version, action, old, new],
+        )?;
+        Ok(())
+    }
+
+    /// Copies a verified package into the content-addressed store (once per content).
+    fn store_package(&self, package: &Path) -> Result<(String, PathBuf)> {
+        let loaded = step16_package::load(package)?;
+        let manifest = std::fs::read(package.join("manifest.json"))
+            .map_err(|e| CoreError::io("cannot read", package.join("manifest.json"), e))?;
+        let sha = mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&manifest));
+        let dest = self.artifacts.join(&sha[..2]).join(&sha);
+        if dest.join("manifest.json").is_file() {
+            return Ok((sha, dest));
+        }
+        let parent = dest.parent().unwrap_or(&self.artifacts);
+        std::fs::create_dir_all(parent).map_err(|e| CoreError::io("cannot create directory", parent, e))?;
+        // Unique per process and per call: concurrent registrations never share a temporary.
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = parent.join(format!(".{sha}.tmp-{}-{call}", std::process::id()));
+        let copy = || -> Result<()> {
+            std::fs::create_dir_all(&tmp).map_err(|e| CoreError::io("cannot create directory", &tmp, e))?;
+            for f in loaded.manifest.files.iter().map(|f| f.path.as_str()).chain(["manifest.json"]) {
+                std::fs::copy(package.join(f), tmp.join(f))
+                    .map_err(|e| CoreError::io("cannot copy", package.join(f), e))?;
+            }
+            match std::fs::rename(&tmp, &dest) {
+                Ok(()) => Ok(()),
+                // Another process stored the same content first.
+                Err(_) if dest.join("manifest.json").is_file() => {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    Ok(())
+                }
+                Err(e) => Err(CoreError::io("cannot move the package into the store", &dest, e).into()),
+            }
+        };
+        if let Err(e) = copy() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        Ok((sha, dest))
+    }
+
+    /// Registers the package in `package` as the next version of `name` (created if new), with
+    /// the run, dataset version and metrics the package records.
+    pub fn register(&mut self, name: &str, package: &Path, info: &RegisterInfo) -> Result<Version> {
+        validate_name(name)?;
+        let (sha, artifact) = self.store_package(package)?;
+        let contents = step16_package::load(&artifact)?.contents;
+        let metrics = serde_json::to_string(&contents.metrics).unwrap_or_else(|_| "{}".into());
+        let actor = self.actor.clone();
+        let sql = self.sql_of();
+        let tx = self.write()?;
+        let version: u32 = (|| -> rusqlite::Result<u32> {
+            let at = now();
+            tx.execute(
+                "INSERT INTO registered_models (name, created_at, updated_at) VALUES (?1, ?2, ?2) ON CONFLICT(name) DO UPDATE SET updated_at = ?2",
+                params![name, at],
+            )?;
+            let version: u32 = tx.query_row("SELECT next_version FROM registered_models WHERE name = ?1", [name], |r| r.get(0))?;
+            tx.execute("UPDATE registered_models SET next_version = ?2 WHERE name = ?1", params![name, version + 1])?;
+            tx.execute(
+                "INSERT INTO model_versions (name, version, status, description, run_id, dataset_version, package_sha256, artifact_path, source_path, metrics, created_at)
+                 VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    name,
+                    version,
+                    info.description,
+                    contents.lineage.run_id,
+                    contents.lineage.dataset_version,
+                    sha,
+                    artifact.to_string_lossy(),
+                    package.to_string_lossy(),
+                    metrics,
+                    at
+                ],
+            )?;
+            for (k, v) in &info.tags {
+                tx.execute("INSERT INTO model_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4)", params![name, version, k, v])?;
+            }
+            Self::audit(&tx, &actor, (name, Some(version)), "register", (None, Some(&sha)))?;
+            Ok(version)
+        })()
+        .map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        tracing::info!(name, version, "model version registered");
+        self.version(name, version)
+    }
+
+    fn sql_of(&self) -> impl Fn(rusqlite::Error) -> RegistryError + use<> {
+        let path = self.path.clone();
+        move |source| RegistryError::Sql { path: path.clone(), source }
+    }
+
+    /// Points `alias` of `name` at `version` (moving it if it pointed elsewhere). A retired
+    /// version cannot take an alias.
+    pub fn set_alias(&mut self, name: &str, alias: &str, version: u32) -> Result<Option<u32>> {
+        validate_alias(alias)?;
+        let target = self.version(name, version)?;
+        if target.status == Status::Retired {
+            return Err(RegistryError::Refused(format!(
+                "{name} version {version} is retired; an alias must point at an active version"
+            )));
+        }
+        let actor = self.actor.clone();
+        let sql = self.sql_of();
+        let tx = self.write()?;
+        let old: Option<u32> = tx
+            .query_row("SELECT version FROM model_aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(&sql)?;
+        tx.execute(
+            "INSERT INTO model_aliases (name, alias, version) VALUES (?1, ?2, ?3) ON CONFLICT(name, alias) DO UPDATE SET version = ?3",
+            params![name, alias, version],
+        )
+        .map_err(&sql)?;
+        let (from, to) = (old.map(|v| format!("{alias}={v}")), format!("{alias}={version}"));
+        Self::audit(&tx, &actor, (name, Some(version)), "alias", (from.as_deref(), Some(&to))).map_err(&sql)?;
+        tx.execute("UPDATE registered_models SET updated_at = ?2 WHERE name = ?1", params![name, now()])
+            .map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        Ok(old)
+    }
+
+    /// Removes an alias.
+    pub fn delete_alias(&mut self, name: &str, alias: &str) -> Result<u32> {
+        let actor = self.actor.clone();
+        let sql = self.sql_of();
+        let tx = self.write()?;
+        let old: Option<u32> = tx
+            .query_row("SELECT version FROM model_aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(&sql)?;
+        let Some(old) = old else {
+            return Err(RegistryError::NotFound(format!("{name} has no alias `{alias}`")));
+        };
+        tx.execute("DELETE FROM model_aliases WHERE name = ?1 AND alias = ?2", params![name, alias]).map_err(&sql)?;
+        Self::audit(&tx, &actor, (name, Some(old)), "unalias", (Some(&format!("{alias}={old}")), None))
+            .map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        Ok(old)
+    }
+
+    /// Sets a tag on a model (`version: None`) or on one version.
+    pub fn set_tag(&mut self, name: &str, version: Option<u32>, key: &str, value: &str) -> Result<()> {
+        match version {
+            Some(v) => drop(self.version(name, v)?),
+            None => drop(self.model(name)?),
+        }
+        let actor = self.actor.clone();
+        let sql = self.sql_of();
+        let tx = self.write()?;
+        let at = version.unwrap_or(0);
+        let old: Option<String> = tx
+            .query_row(
+                "SELECT value FROM model_tags WHERE name = ?1 AND version = ?2 AND key = ?3",
+                params![name, at, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&sql)?;
+        tx.execute(
+            "INSERT INTO model_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name, version, key) DO UPDATE SET value = ?4",
+            params![name, at, key, value],
+        )
+        .map_err(&sql)?;
+        let (from, to) = (old.map(|o| format!("{key}={o}")), format!("{key}={value}"));
+        Self::audit(&tx, &actor, (name, version), "tag", (from.as_deref(), Some(&to))).map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        Ok(())
+    }
+
+    /// Retires a version: it stays on record, aliases to it stop resolving.
+    pub fn retire(&mut self, name: &str, version: u32) -> Result<()> {
+        let v = self.version(name, version)?;
+        if v.status == Status::Retired {
+            return Err(RegistryError::Refused(format!("{name} version {version} is already retired")));
+        }
+        let actor = self.actor.clone();
+        let sql = self.sql_of();
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE model_versions SET status = 'retired' WHERE name = ?1 AND version = ?2",
+            params![name, version],
+        )
+        .map_err(&sql)?;
+        Self::audit(&tx, &actor, (name, Some(version)), "retire", (Some("active"), Some("retired"))).map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        Ok(())
+    }
+
+    /// Deletes a version and the aliases pointing at it (its number is never reused; the stored
+    /// package stays, as other versions may share its content).
+    pub fn delete(&mut self, name: &str, version: u32) -> Result<()> {
+        self.version(name, version)?;
+        let actor = self.actor.clone();
+        let sql = self.sql_of();
+        let tx = self.write()?;
+        tx.execute("DELETE FROM model_aliases WHERE name = ?1 AND version = ?2", params![name, version])
+            .map_err(&sql)?;
+        tx.execute("DELETE FROM model_tags WHERE name = ?1 AND version = ?2", params![name, version]).map_err(&sql)?;
+        tx.execute("DELETE FROM model_versions WHERE name = ?1 AND version = ?2", params![name, version])
+            .map_err(&sql)?;
+        Self::audit(&tx, &actor, (name, Some(version)), "delete", (Some("active"), None)).map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        Ok(())
+    }
+
+    /// One model.
+    pub fn model(&self, name: &str) -> Result<ModelSummary> {
+        self.models()?
+            .into_iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| RegistryError::NotFound(format!("no registered model `{name}` in {}", self.path.display())))
+    }
+
+    /// Every registered model, by name.
+    pub fn models(&self) -> Result<Vec<ModelSummary>> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT m.name, m.description, m.updated_at, COUNT(v.version), MAX(v.version)
+                 FROM registered_models m LEFT JOIN model_versions v ON v.name = m.name GROUP BY m.name ORDER BY m.name",
+            )
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ModelSummary {
+                    name: r.get(0)?,
+                    description: r.get(1)?,
+                    updated_at: r.get(2)?,
+                    versions: r.get::<_, i64>(3)? as usize,
+                    latest: r.get(4)?,
+                    aliases: BTreeMap::new(),
+                    tags: BTreeMap::new(),
+                })
+            })
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(&sql)?;
+        let mut aliases = self.conn.prepare("SELECT name, alias, version FROM model_aliases").map_err(&sql)?;
+        let aliases: Vec<(String, String, u32)> = aliases
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(&sql)?;
+        let mut tags = self.conn.prepare("SELECT name, key, value FROM model_tags WHERE version = 0").map_err(&sql)?;
+        let tags: Vec<(String, String, String)> = tags
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(&sql)?;
+        Ok(rows
+            .into_iter()
+            .map(|mut m| {
+                m.aliases = aliases.iter().filter(|a| a.0 == m.name).map(|a| (a.1.clone(), a.2)).collect();
+                m.tags = tags.iter().filter(|t| t.0 == m.name).map(|t| (t.1.clone(), t.2.clone())).collect();
+                m
+            })
+            .collect())
+    }
+
+    /// Every version of a model, newest first.
+    pub fn versions(&self, name: &str) -> Result<Vec<Version>> {
+        self.model(name)?;
+        let sql = self.sql();
+        let numbers: Vec<u32> = self
+            .conn
+            .prepare("SELECT version FROM model_versions WHERE name = ?1 ORDER BY version DESC")
+            .map_err(&sql)?
+            .query_map([name], |r| r.get(0))
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(&sql)?;
+        numbers.into_iter().map(|v| self.version(name, v)).collect()
+    }
+
+    /// One version.
+    pub fn version(&self, name: &str, version: u32) -> Result<Version> {
+        let sql = self.sql();
+        let row = self
+            .conn
+            .query_row(
+                "SELECT status, description, run_id, dataset_version, package_sha256, artifact_path, source_path, metrics, created_at
+                 FROM model_versions WHERE name = ?1 AND version = ?2",
+                params![name, version],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, String>(8)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(&sql)?;
+        let Some((status, description, run_id, dataset_version, sha, artifact, source, metrics, created_at)) = row
+        else {
+            return Err(RegistryError::NotFound(format!("{name} has no version {version}")));
+        };
+        let aliases: Vec<String> = self
+            .conn
+            .prepare("SELECT alias FROM model_aliases WHERE name = ?1 AND version = ?2 ORDER BY alias")
+            .map_err(&sql)?
+            .query_map(params![name, version], |r| r.get(0))
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(&sql)?;
+        let tags: BTreeMap<String, String> = self
+            .conn
+            .prepare("SELECT key, value FROM model_tags WHERE name = ?1 AND version = ?2")
+            .map_err(&sql)?
+            .query_map(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(&sql)?;
+        Ok(Version {
+            name: name.to_string(),
+            version,
+            status: Status::parse(&status),
+            description,
+            run_id,
+            dataset_version,
+            package_sha256: sha,
+            artifact_path: PathBuf::from(artifact),
+            source_path: PathBuf::from(source),
+            metrics: serde_json::from_str(&metrics).unwrap_or_default(),
+            aliases,
+            tags,
+            created_at,
+        })
+    }
+
+    /// Resolves a `models:/` URI to an active version.
+    pub fn resolve(&self, uri: &str) -> Result<Version> {
+        let version = match ModelUri::parse(uri)? {
+            ModelUri::Version(name, v) => self.version(&name, v)?,
+            ModelUri::Alias(name, alias) => {
+                let v: Option<u32> = self
+                    .conn
+                    .query_row(
+                        "SELECT version FROM model_aliases WHERE name = ?1 AND alias = ?2",
+                        params![name, alias],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(self.sql())?;
+                let v = v.ok_or_else(|| {
+                    RegistryError::NotFound(format!(
+                        "{uri}: {name} has no alias `{alias}` (see `mlops registry show {name}`)"
+                    ))
+                })?;
+                self.version(&name, v)?
+            }
+            ModelUri::Latest(name) => self
+                .versions(&name)?
+                .into_iter()
+                .find(|v| v.status == Status::Active)
+                .ok_or_else(|| RegistryError::NotFound(format!("{uri}: {name} has no active version")))?,
+        };
+        if version.status == Status::Retired {
+            return Err(RegistryError::Refused(format!(
+                "{uri}: {} version {} is retired; point the alias at an active version",
+                version.name, version.version
+            )));
+        }
+        Ok(version)
+    }
+
+    /// The audit log of a model (every model without a name), oldest first.
+    pub fn history(&self, name: Option<&str>) -> Result<Vec<AuditEntry>> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, at, actor, name, version, action, old_value, new_value FROM registry_audit
+                 WHERE ?1 IS NULL OR name = ?1 ORDER BY seq",
+            )
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map([name], |r| {
+                Ok(AuditEntry {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    name: r.get(3)?,
+                    version: r.get(4)?,
+                    action: r.get(5)?,
+                    old_value: r.get(6)?,
+                    new_value: r.get(7)?,
+                })
+            })
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(&sql)?;
+        Ok(rows)
+    }
+}

@@ -1,0 +1,167 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mlops_core::{FeaturePipeline, Signature, TaskKind};
+use ndarray::Array2;
+use step11_candidates::{ModelSpec, Target};
+use step16_package::{Lineage, ModelInfo, PackageContents, ReferenceProfile};
+
+use crate::*;
+
+/// Writes a small package whose model depends on `c`.
+fn package(dir: &Path, name: &str, c: f64) -> PathBuf {
+    let x = Array2::from_shape_fn((40, 2), |(i, j)| if j == 0 { i as f64 } else { (i % 7) as f64 });
+    let y: Vec<usize> = (0..40).map(|i| usize::from(i >= 20)).collect();
+    let names = vec!["a".to_string(), "b".to_string()];
+    let spec = ModelSpec::LogisticRegression { c, max_iter: 100, tol: 1e-4 };
+    let model = step11_candidates::fit(&spec, &x, &Target::Classes { y: &y, classes: 2 }, &names).unwrap();
+    let contents = PackageContents {
+        info: ModelInfo {
+            family: "logistic_regression".into(),
+            params: BTreeMap::new(),
+            task: TaskKind::BinaryClassification,
+            target: "label".into(),
+            classes: vec!["no".into(), "yes".into()],
+            features: names,
+        },
+        model,
+        pipeline: FeaturePipeline::new(),
+        signature: Signature::default(),
+        metrics: BTreeMap::from([("test_roc_auc".to_string(), 0.9)]),
+        profile: ReferenceProfile::default(),
+        lineage: Lineage {
+            run_id: format!("run-{name}"),
+            dataset_version: Some("data@1".into()),
+            ..Lineage::default()
+        },
+        importances: Vec::new(),
+        input_example: Vec::new(),
+    };
+    let path = dir.join(name);
+    step16_package::write(&path, &contents).unwrap();
+    path
+}
+
+fn open(dir: &Path) -> Registry {
+    Registry::open(&dir.join("registry.db"), &dir.join("artifacts"), "tester").unwrap()
+}
+
+#[test]
+fn versions_count_up_and_the_same_package_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let a = package(dir.path(), "a", 1.0);
+    let v1 = r.register("churn", &a, &RegisterInfo::default()).unwrap();
+    let v2 = r.register("churn", &a, &RegisterInfo { description: "again".into(), ..RegisterInfo::default() }).unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    assert_eq!(v1.package_sha256, v2.package_sha256);
+    assert_eq!(v1.artifact_path, v2.artifact_path);
+    assert_eq!(v1.run_id.as_deref(), Some("run-a"));
+    assert_eq!(v1.dataset_version.as_deref(), Some("data@1"));
+    assert_eq!(v1.metrics["test_roc_auc"], 0.9);
+    let stored: Vec<_> = walk(&dir.path().join("artifacts"));
+    assert_eq!(stored.len(), 1, "one copy of one content: {stored:?}");
+    let b = package(dir.path(), "b", 0.01);
+    let v3 = r.register("churn", &b, &RegisterInfo::default()).unwrap();
+    assert_ne!(v3.package_sha256, v1.package_sha256);
+    assert_eq!(walk(&dir.path().join("artifacts")).len(), 2);
+    // The stored copy verifies as a package.
+    step16_package::load(&v3.artifact_path).unwrap();
+    // A deleted number is never reused.
+    r.delete("churn", 3).unwrap();
+    assert_eq!(r.register("churn", &b, &RegisterInfo::default()).unwrap().version, 4);
+    let m = r.model("churn").unwrap();
+    assert_eq!((m.versions, m.latest), (3, Some(4)));
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(root)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().map(|e| e.unwrap().path()))
+        .collect()
+}
+
+#[test]
+fn aliases_resolve_move_and_refuse_retired_versions_with_every_change_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let a = package(dir.path(), "a", 1.0);
+    for _ in 0..3 {
+        r.register("churn", &a, &RegisterInfo::default()).unwrap();
+    }
+    assert_eq!(r.set_alias("churn", "champion", 1).unwrap(), None);
+    assert_eq!(r.resolve("models:/churn@champion").unwrap().version, 1);
+    assert_eq!(r.set_alias("churn", "champion", 2).unwrap(), Some(1));
+    assert_eq!(r.resolve("models:/churn@champion").unwrap().version, 2);
+    assert_eq!(r.resolve("models:/churn/3").unwrap().version, 3);
+    assert_eq!(r.resolve("models:/churn").unwrap().version, 3);
+    assert_eq!(r.version("churn", 2).unwrap().aliases, ["champion"]);
+    r.set_tag("churn", Some(2), "approved_by", "ana").unwrap();
+    r.set_tag("churn", None, "team", "growth").unwrap();
+    assert_eq!(r.version("churn", 2).unwrap().tags["approved_by"], "ana");
+    assert_eq!(r.model("churn").unwrap().tags["team"], "growth");
+
+    r.retire("churn", 2).unwrap();
+    let err = r.resolve("models:/churn@champion").unwrap_err().to_string();
+    assert!(err.contains("version 2 is retired"), "{err}");
+    assert!(r.set_alias("churn", "challenger", 2).unwrap_err().to_string().contains("retired"));
+    assert!(r.retire("churn", 2).unwrap_err().to_string().contains("already retired"));
+    assert!(r.resolve("models:/churn@nobody").unwrap_err().to_string().contains("no alias `nobody`"));
+    assert!(r.resolve("models:/churn/9").unwrap_err().to_string().contains("no version 9"));
+    assert_eq!(r.delete_alias("churn", "champion").unwrap(), 2);
+
+    let history = r.history(Some("churn")).unwrap();
+    let actions: Vec<&str> = history.iter().map(|h| h.action.as_str()).collect();
+    assert_eq!(actions, ["register", "register", "register", "alias", "alias", "tag", "tag", "retire", "unalias"]);
+    let moved = &history[4];
+    assert_eq!((moved.old_value.as_deref(), moved.new_value.as_deref()), (Some("champion=1"), Some("champion=2")));
+    assert!(history.iter().all(|h| h.actor == "tester"));
+    // The audit log is append-only, even for someone with the database file.
+    let conn = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
+    let err = conn.execute("UPDATE registry_audit SET actor = 'mallory'", []).unwrap_err().to_string();
+    assert!(err.contains("append-only"), "{err}");
+    assert!(conn.execute("DELETE FROM registry_audit", []).is_err());
+}
+
+#[test]
+fn bad_names_and_bad_packages_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let a = package(dir.path(), "a", 1.0);
+    for name in ["../x", "a/b", "", ".hidden", "x..y", &"n".repeat(129)] {
+        let err = r.register(name, &a, &RegisterInfo::default()).unwrap_err();
+        assert!(matches!(err, RegistryError::BadName { .. }), "{name}: {err}");
+    }
+    assert!(ModelUri::parse("models:/churn@3").is_err());
+    assert!(ModelUri::parse("runs:/x").unwrap_err().to_string().contains("must start with `models:/`"));
+    assert_eq!(ModelUri::parse("models:/churn/2").unwrap(), ModelUri::Version("churn".into(), 2));
+    // A tampered package is refused before anything is recorded or stored.
+    std::fs::write(a.join("metrics.json"), "{}").unwrap();
+    let err = r.register("churn", &a, &RegisterInfo::default()).unwrap_err().to_string();
+    assert!(err.contains("metrics.json") && err.contains("checksum mismatch"), "{err}");
+    assert!(r.models().unwrap().is_empty());
+    assert!(r.history(None).unwrap().is_empty());
+    assert!(!dir.path().join("artifacts").exists());
+}
+
+#[test]
+fn concurrent_registrations_get_distinct_gap_free_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = package(dir.path(), "a", 1.0);
+    drop(open(dir.path()));
+    let versions: Vec<u32> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (dir, a) = (dir.path(), &a);
+                s.spawn(move || open(dir).register("churn", a, &RegisterInfo::default()).unwrap().version)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = versions.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=8).collect::<Vec<u32>>(), "{versions:?}");
+    assert_eq!(open(dir.path()).history(Some("churn")).unwrap().len(), 8);
+}
