@@ -181,6 +181,9 @@ pub struct TrainingConfig {
     /// How the best final model is chosen and compared with the runner-up (step 15).
     #[serde(default)]
     pub select_best: step15_select_best::SelectParams,
+    /// Where the chosen model is registered and which alias it takes (step 17).
+    #[serde(default)]
+    pub register: crate::register::RegisterConfig,
 }
 
 impl Default for TrainingConfig {
@@ -198,6 +201,7 @@ impl Default for TrainingConfig {
             interim: default_interim(),
             model: None,
             select_best: step15_select_best::SelectParams::default(),
+            register: crate::register::RegisterConfig::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ mod features;
 mod fit;
 mod package;
 mod prepare;
+mod register;
 mod select;
 mod train;
 
@@ -36,4 +37,13 @@ pub use explore::{Explored, explore};
 pub use features::{Engineered, EngineeredSummary, engineer, write_frame};
 pub use fit::{FitOutcome, FitRequest, fit_parts};
 pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};
+pub use register::{RegisterConfig, Registered};
 pub use train::{LeaderRow, ModelConfig, TaskChoice, TrainPaths, Trained, default_store, task_name, train};
+
+/// Who changes the registry: `MLOPS_ACTOR`, else the OS user, else `unknown`.
+pub fn actor() -> String {
+    ["MLOPS_ACTOR", "USER", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -75,7 +75,7 @@ impl Outputs {
     }
 
     /// The metric on some rows (repeats allowed).
-    fn metric(&self, metric: Metric, truth: &Labels, rows: &[usize], classes: usize) -> Option<f64> {
+    pub(crate) fn metric(&self, metric: Metric, truth: &Labels, rows: &[usize], classes: usize) -> Option<f64> {
         match truth {
             Labels::Classes(t) => {
                 let t: Vec<usize> = rows.iter().map(|&r| t[r]).collect();

@@ -379,6 +379,8 @@ pub struct Trained {
     pub comparison: Option<step15_select_best::Comparison>,
     /// Step 16: the chosen model's package directory.
     pub package: Option<PathBuf>,
+    /// Step 17: the registered version and the alias it took.
+    pub registered: Option<crate::register::Registered>,
 }
 
 /// Where a training run keeps its outputs.
@@ -427,6 +429,11 @@ pub fn train(
     });
     metric.check(target.task).map_err(|e| invalid("model.metric", e.to_string()))?;
     check_select(&config.select_best, metric, target.task).map_err(|(key, message)| invalid(&key, message))?;
+    let experiment = model_config
+        .experiment
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", paths.dataset.0.split('@').next().unwrap_or("data"), target.name));
+    config.register.check(&experiment).map_err(|(key, message)| invalid(&key, message))?;
     let (features, ignored) = feature_columns(&engineered.train, &model_config.target, model_config.features.as_ref());
     if features.is_empty() {
         return Err(invalid("model.features", "no numeric feature columns to learn from".into()));
@@ -501,10 +508,6 @@ pub fn train(
 
     // The store and the parent run.
     let store = Store::open(&model_config.store).map_err(|e| PipelineError::step("train", e))?;
-    let experiment = model_config
-        .experiment
-        .clone()
-        .unwrap_or_else(|| format!("{}-{}", paths.dataset.0.split('@').next().unwrap_or("data"), target.name));
     let config_sha256 =
         std::fs::read(origin).ok().map(|b| mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&b)));
     let info = RunInfo {
@@ -546,7 +549,7 @@ pub fn train(
         }
         Err(e) => store.finish(&parent, Status::Failed, Some(&e.to_string())).map_err(store_err)?,
     }
-    let Board { trials, leaderboard, failed, selection, comparison, package } = outcome?;
+    let Board { trials, leaderboard, failed, selection, comparison, package, registered } = outcome?;
     Ok(Trained {
         experiment,
         run_id: parent,
@@ -567,6 +570,7 @@ pub fn train(
         selected_on: if engineered.validation.height() > 0 { "validation" } else { "test" }.to_string(),
         comparison,
         package,
+        registered,
     })
 }
 
@@ -578,6 +582,7 @@ struct Board {
     selection: step15_select_best::Selection,
     comparison: Option<step15_select_best::Comparison>,
     package: Option<PathBuf>,
+    registered: Option<crate::register::Registered>,
 }
 
 /// The `select_best` section, checked against the task: `(key, message)` of the first problem.
@@ -845,7 +850,40 @@ fn search_and_fit(
         seconds: started.elapsed().as_secs_f64(),
         note: package.as_ref().map_or_else(|| "nothing chosen to package".into(), |p| p.display().to_string()),
     });
-    Ok(Board { trials: tuned.trials, leaderboard: board, failed, selection, comparison, package })
+
+    // Step 17: register it; the alias moves only if it beats the champion on these test rows.
+    let started = Instant::now();
+    progress.started("register");
+    let registered = match (&package, chosen.and_then(|row| model_of(&row.model).map(|m| (row, m)))) {
+        (Some(dir), Some((row, model))) => {
+            let outputs = crate::select::Outputs::of(&row.model, model, &test.x)?;
+            let candidate = crate::register::Candidate {
+                package: dir,
+                outputs: &outputs,
+                test_raw: &engineered.test_raw,
+                truth: &test.y,
+                classes: &target.classes,
+                target: &target.name,
+            };
+            let registered = crate::register::register(
+                &config.register,
+                (&model_config.store, &child.experiment),
+                &candidate,
+                (metric, &config.select_best.compare, config.seed),
+            )?;
+            store.set_tag(&row.run_id, "registered", &registered.uri).map_err(store_err)?;
+            Some(registered)
+        }
+        _ => None,
+    };
+    progress.finished(&StepSummary {
+        step: "register",
+        rows: test.x.nrows(),
+        columns: usize::from(registered.is_some()),
+        seconds: started.elapsed().as_secs_f64(),
+        note: registered.as_ref().map_or_else(|| "nothing registered".into(), |r| format!("{} as {}", r.uri, r.alias)),
+    });
+    Ok(Board { trials: tuned.trials, leaderboard: board, failed, selection, comparison, package, registered })
 }
 
 /// Raw test rows whose single-row latency is measured (cycled through 200 calls).

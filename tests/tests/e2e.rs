@@ -767,6 +767,11 @@ fn train_rejects_bad_input_by_name_before_any_fit() {
     fails("latency_p99_ms: 0.1,", "latency: 0.1,", &["select_best.weights.latency", "unknown criterion"]);
     fails("min: {accuracy: 0.8}", "min: {accuracy: 0.8}, mx: {}", &["select_best.constraints", "mx"]);
     fails("confidence: 0.95", "confidence: 95", &["select_best.compare.confidence", "between 0 and 1"]);
+    let bad_name = p.write(
+        "configs/bad-register.yaml",
+        format!("{}\nregister: {{name: ../x}}\n", std::fs::read_to_string(p.join("configs/training.yaml")).unwrap()),
+    );
+    p.fails(&["--quiet", "train", "--config", bad_name.to_str().unwrap()], &["register.name", "`..`"]);
     // Without the imputer, a text statistic of an empty comment reaches the models as a null.
     fails("  impute: {strategy: median}\n", "", &["`comments_length`", "impute"]);
     assert!(!p.join("models/registry").exists(), "a rejected config recorded runs");
@@ -778,6 +783,24 @@ fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
     let trained = p.mlops(&["--quiet", "train", "--json", "--config", "configs/training-sex.yaml"]);
     assert!(trained.success, "{}", trained.stderr);
     let package = trained.json()["package"].as_str().unwrap().to_string();
+    // The training run registered its choice as the first champion; an identical rerun does not
+    // beat it on the same test rows, so it becomes the challenger and says why.
+    let first = &trained.json()["registered"];
+    assert_eq!(
+        (first["name"].as_str(), first["version"].as_u64(), first["alias"].as_str()),
+        (Some("penguins-sex"), Some(1), Some("champion"))
+    );
+    let again = p.mlops(&["--quiet", "train", "--json", "--config", "configs/training-sex.yaml"]);
+    assert!(again.success, "{}", again.stderr);
+    let second = &again.json()["registered"];
+    assert_eq!(
+        (second["version"].as_u64(), second["alias"].as_str(), second["promoted"].as_bool()),
+        (Some(2), Some("challenger"), Some(false))
+    );
+    assert!(second["reason"].as_str().unwrap().contains("against the champion's (version 1)"), "{second}");
+    assert_eq!(second["against_champion"]["bootstrap"]["difference"], 0.0);
+    let champion = p.mlops(&["--json", "registry", "show", "models:/penguins-sex@champion"]).json();
+    assert_eq!(champion["version"], 1);
     // Six processes register the same package at once: six distinct, gap-free versions, one
     // stored copy.
     let children: Vec<_> = (0..6)
@@ -791,21 +814,25 @@ fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
                 .unwrap()
         })
         .collect();
-    let mut versions: Vec<u64> = children
+    let registered: Vec<serde_json::Value> = children
         .into_iter()
         .map(|c| {
             let out = c.wait_with_output().unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["version"].as_u64().unwrap()
+            serde_json::from_slice(&out.stdout).unwrap()
         })
         .collect();
+    let mut versions: Vec<u64> = registered.iter().map(|v| v["version"].as_u64().unwrap()).collect();
     versions.sort_unstable();
     assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+    // The first training run's package was already stored: no new copy (the second run's is the
+    // only other one).
+    assert!(registered.iter().all(|v| v["package_sha256"] == champion["package_sha256"]));
     let stored: Vec<_> = std::fs::read_dir(p.join("models/artifacts"))
         .unwrap()
         .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
         .collect();
-    assert_eq!(stored.len(), 1, "the same content is stored once");
+    assert_eq!(stored.len(), 2, "the same content is stored once");
 
     let ok = |args: &[&str]| {
         let run = p.mlops(args);
@@ -815,10 +842,10 @@ fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
     ok(&["registry", "alias", "sexing", "champion", "2"]);
     ok(&["registry", "alias", "sexing", "champion", "3"]);
     ok(&["registry", "tag", "sexing", "approved_by", "ana", "--version", "3"]);
-    let champion = ok(&["--json", "registry", "show", "models:/sexing@champion"]).json();
-    assert_eq!(champion["version"], 3);
-    assert_eq!(champion["tags"]["approved_by"], "ana");
-    assert_eq!(champion["dataset_version"], trained.json()["dataset"]);
+    let sexing = ok(&["--json", "registry", "show", "models:/sexing@champion"]).json();
+    assert_eq!(sexing["version"], 3);
+    assert_eq!(sexing["tags"]["approved_by"], "ana");
+    assert_eq!(sexing["dataset_version"], trained.json()["dataset"]);
     let list = ok(&["registry", "list"]);
     assert!(list.stdout.contains("sexing") && list.stdout.contains("champion=3"), "{}", list.stdout);
 

@@ -10,16 +10,8 @@ use step17_registry::{RegisterInfo, Registry, Version};
 use crate::commands::print_json;
 use crate::{Cli, RegistryArgs, RegistryCommand};
 
-/// Who changes the registry: `MLOPS_ACTOR`, else the OS user.
-pub(crate) fn actor() -> String {
-    ["MLOPS_ACTOR", "USER", "USERNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
-}
-
 pub fn registry_cmd(cli: &Cli, args: &RegistryArgs) -> Result<ExitCode> {
-    let mut r = Registry::open(&args.store, &args.artifacts, &actor())?;
+    let mut r = Registry::open(&args.store, &args.artifacts, &pipelines::actor())?;
     match &args.command {
         RegistryCommand::List { name: None } => {
             let models = r.models()?;

@@ -35,7 +35,7 @@ pub fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
     let config = training_config(&args.data)?;
     let Some(data) = load_data(cli, &args.data, &config)? else { return Ok(ExitCode::FAILURE) };
     let hidden = cli.json || cli.quiet;
-    let mut bar = TrainBar { steps: Bar::steps(hidden, 7), summaries: Vec::new() };
+    let mut bar = TrainBar { steps: Bar::steps(hidden, 8), summaries: Vec::new() };
     let trials = if hidden { ProgressBar::hidden() } else { ProgressBar::new(0) };
     trials.set_style(
         ProgressStyle::with_template("  trials × folds [{bar:30}] {pos}/{len} {elapsed} (eta {eta})")
@@ -270,6 +270,27 @@ fn print_selection(t: &Trained) {
     println!("report: {}", winner.report.display());
     if let Some(package) = &t.package {
         println!("package: {} (mlops package inspect {})", package.display(), package.display());
+    }
+    if let Some(r) = &t.registered {
+        println!(
+            "registered: {} as `{}`{} ({})",
+            r.uri,
+            r.alias,
+            if r.promoted { "" } else { ", not promoted" },
+            r.reason
+        );
+        if let Some(c) = &r.against_champion {
+            let b = &c.bootstrap;
+            println!(
+                "  against the champion: {} difference {:+.4}, {:.0}% interval [{:+.4}, {:+.4}] (paired bootstrap, p = {:.3})",
+                b.metric,
+                b.difference,
+                b.confidence * 100.0,
+                b.low,
+                b.high,
+                b.p_value
+            );
+        }
     }
 }
 
