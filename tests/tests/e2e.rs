@@ -767,11 +767,8 @@ fn train_rejects_bad_input_by_name_before_any_fit() {
     fails("latency_p99_ms: 0.1,", "latency: 0.1,", &["select_best.weights.latency", "unknown criterion"]);
     fails("min: {accuracy: 0.8}", "min: {accuracy: 0.8}, mx: {}", &["select_best.constraints", "mx"]);
     fails("confidence: 0.95", "confidence: 95", &["select_best.compare.confidence", "between 0 and 1"]);
-    let bad_name = p.write(
-        "configs/bad-register.yaml",
-        format!("{}\nregister: {{name: ../x}}\n", std::fs::read_to_string(p.join("configs/training.yaml")).unwrap()),
-    );
-    p.fails(&["--quiet", "train", "--config", bad_name.to_str().unwrap()], &["register.name", "`..`"]);
+    fails("register:\n  alias: champion", "register:\n  name: ../x\n  alias: champion", &["register.name", "`..`"]);
+    fails("margin: 0.0", "margin: -1", &["register.margin", "-1"]);
     // Without the imputer, a text statistic of an empty comment reaches the models as a null.
     fails("  impute: {strategy: median}\n", "", &["`comments_length`", "impute"]);
     assert!(!p.join("models/registry").exists(), "a rejected config recorded runs");
