@@ -549,81 +549,80 @@ impl Registry {
             .collect())
     }
 
-    /// Every version of a model, newest first.
+    /// Every version of a model, newest first (three queries, whatever the count).
     pub fn versions(&self, name: &str) -> Result<Vec<Version>> {
         self.model(name)?;
-        let sql = self.sql();
-        let numbers: Vec<u32> = self
-            .conn
-            .prepare("SELECT version FROM model_versions WHERE name = ?1 ORDER BY version DESC")
-            .map_err(&sql)?
-            .query_map([name], |r| r.get(0))
-            .map_err(&sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(&sql)?;
-        numbers.into_iter().map(|v| self.version(name, v)).collect()
+        self.load_versions(name, None)
     }
 
     /// One version.
     pub fn version(&self, name: &str, version: u32) -> Result<Version> {
+        self.load_versions(name, Some(version))?
+            .pop()
+            .ok_or_else(|| RegistryError::NotFound(format!("{name} has no version {version}")))
+    }
+
+    /// The versions of a model (or one of them), with their aliases and tags.
+    fn load_versions(&self, name: &str, only: Option<u32>) -> Result<Vec<Version>> {
         let sql = self.sql();
-        let row = self
+        // One version by its key (indexed), or all of the model's.
+        let which = if only.is_some() { "version = ?2" } else { "?2 IS NULL" };
+        let mut stmt = self
             .conn
-            .query_row(
-                "SELECT status, description, run_id, dataset_version, package_sha256, artifact_path, source_path, metrics, created_at
-                 FROM model_versions WHERE name = ?1 AND version = ?2",
-                params![name, version],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, String>(7)?,
-                        r.get::<_, String>(8)?,
-                    ))
-                },
-            )
-            .optional()
+            .prepare(&format!(
+                "SELECT version, status, description, run_id, dataset_version, package_sha256, artifact_path, source_path, metrics, created_at
+                 FROM model_versions WHERE name = ?1 AND {which} ORDER BY version DESC"
+            ))
             .map_err(&sql)?;
-        let Some((status, description, run_id, dataset_version, sha, artifact, source, metrics, created_at)) = row
-        else {
-            return Err(RegistryError::NotFound(format!("{name} has no version {version}")));
-        };
-        let aliases: Vec<String> = self
-            .conn
-            .prepare("SELECT alias FROM model_aliases WHERE name = ?1 AND version = ?2 ORDER BY alias")
-            .map_err(&sql)?
-            .query_map(params![name, version], |r| r.get(0))
+        let mut out: Vec<Version> = stmt
+            .query_map(params![name, only], |r| {
+                Ok(Version {
+                    name: name.to_string(),
+                    version: r.get(0)?,
+                    status: Status::parse(&r.get::<_, String>(1)?),
+                    description: r.get(2)?,
+                    run_id: r.get(3)?,
+                    dataset_version: r.get(4)?,
+                    package_sha256: r.get(5)?,
+                    artifact_path: PathBuf::from(r.get::<_, String>(6)?),
+                    source_path: PathBuf::from(r.get::<_, String>(7)?),
+                    metrics: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
+                    aliases: Vec::new(),
+                    tags: BTreeMap::new(),
+                    created_at: r.get(9)?,
+                })
+            })
             .map_err(&sql)?
             .collect::<rusqlite::Result<_>>()
             .map_err(&sql)?;
-        let tags: BTreeMap<String, String> = self
+        let index: BTreeMap<u32, usize> = out.iter().enumerate().map(|(i, v)| (v.version, i)).collect();
+        let aliases: Vec<(u32, String)> = self
             .conn
-            .prepare("SELECT key, value FROM model_tags WHERE name = ?1 AND version = ?2")
+            .prepare(&format!("SELECT version, alias FROM model_aliases WHERE name = ?1 AND {which} ORDER BY alias"))
             .map_err(&sql)?
-            .query_map(params![name, version], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![name, only], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(&sql)?
             .collect::<rusqlite::Result<_>>()
             .map_err(&sql)?;
-        Ok(Version {
-            name: name.to_string(),
-            version,
-            status: Status::parse(&status),
-            description,
-            run_id,
-            dataset_version,
-            package_sha256: sha,
-            artifact_path: PathBuf::from(artifact),
-            source_path: PathBuf::from(source),
-            metrics: serde_json::from_str(&metrics).unwrap_or_default(),
-            aliases,
-            tags,
-            created_at,
-        })
+        for (v, alias) in aliases {
+            if let Some(&i) = index.get(&v) {
+                out[i].aliases.push(alias);
+            }
+        }
+        let tags: Vec<(u32, String, String)> = self
+            .conn
+            .prepare(&format!("SELECT version, key, value FROM model_tags WHERE name = ?1 AND version > 0 AND {which}"))
+            .map_err(&sql)?
+            .query_map(params![name, only], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&sql)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(&sql)?;
+        for (v, k, value) in tags {
+            if let Some(&i) = index.get(&v) {
+                out[i].tags.insert(k, value);
+            }
+        }
+        Ok(out)
     }
 
     /// Resolves a `models:/` URI to an active version.
