@@ -862,3 +862,46 @@ fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
     assert_eq!(history[7]["old_value"], "champion=2");
     assert_eq!(history[7]["new_value"], "champion=3");
 }
+
+#[test]
+fn a_registration_killed_at_any_moment_leaves_the_registry_consistent() {
+    let p = Project::new();
+    let trained = p.mlops(&["--quiet", "train", "--json", "--config", "configs/training-body-mass.yaml"]);
+    assert!(trained.success, "{}", trained.stderr);
+    let package = trained.json()["package"].as_str().unwrap().to_string();
+    // Kill -9 registering processes at moments spread over their life: start-up, package
+    // verification, copying into the store, the transaction, after.
+    for delay_ms in [0u64, 1, 2, 3, 5, 8, 12, 16, 20, 30, 45, 60] {
+        let mut child = std::process::Command::new(e2e::mlops_bin())
+            .args(["--quiet", "registry", "register", "crashy", "--package", &package, "--alias", "champion"])
+            .current_dir(p.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // Whatever got in is whole: each version's package verifies, every version has its audit
+    // entry, and the numbers have no gaps.
+    let listed = p.mlops(&["--json", "registry", "list", "crashy"]);
+    let versions: Vec<serde_json::Value> =
+        if listed.success { listed.json().as_array().unwrap().clone() } else { Vec::new() };
+    let mut numbers: Vec<u64> = versions.iter().map(|v| v["version"].as_u64().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>());
+    for v in &versions {
+        let inspected = p.mlops(&["package", "inspect", v["artifact_path"].as_str().unwrap()]);
+        assert!(inspected.success, "{}", inspected.stderr);
+    }
+    if listed.success {
+        let history = p.mlops(&["--json", "registry", "history", "crashy"]).json();
+        let registers = history.as_array().unwrap().iter().filter(|h| h["action"] == "register").count();
+        assert_eq!(registers, versions.len());
+    }
+    // And the registry still works: the next version is the next number.
+    let next = p.mlops(&["--json", "registry", "register", "crashy", "--package", &package]);
+    assert!(next.success, "{}", next.stderr);
+    assert_eq!(next.json()["version"].as_u64().unwrap(), versions.len() as u64 + 1);
+}

@@ -48,7 +48,9 @@ fn registry(c: &mut Criterion) {
     package(&pkg);
     let mut r = Registry::open(&dir.path().join("registry.db"), &dir.path().join("artifacts"), "bench").unwrap();
     let mut group = c.benchmark_group("registry");
-    group.bench_function("register_version", |b| b.iter(|| r.register("bench", &pkg, &RegisterInfo::default()).unwrap()));
+    group.bench_function("register_version", |b| {
+        b.iter(|| r.register("bench", &pkg, &RegisterInfo::default()).unwrap())
+    });
     let mut big = Registry::open(&dir.path().join("big.db"), &dir.path().join("artifacts"), "bench").unwrap();
     for _ in 0..10_000 {
         big.register("big", &pkg, &RegisterInfo::default()).unwrap();
