@@ -243,6 +243,9 @@ impl TrainingConfig {
         if self.interim.is_relative() {
             self.interim = base.join(&self.interim);
         }
+        if self.register.artifacts.is_relative() {
+            self.register.artifacts = base.join(&self.register.artifacts);
+        }
         if let Some(m) = &mut self.model {
             for p in [&mut m.store, &mut m.artifacts] {
                 if p.is_relative() {

@@ -78,3 +78,58 @@ fn config_errors_name_file_key_and_line() {
     assert!(err.contains("sources.a.csv.encoding") || err.contains("sources.a"), "{err}");
     assert!(err.contains("cp1252"), "{err}");
 }
+
+/// The training run through the library: the chosen model's package, loaded back, scores the
+/// test rows to exactly the metrics it records, through the frame path and the single-row path.
+#[test]
+fn the_package_reproduces_the_test_metrics_exactly() {
+    use mlops_core::Transform;
+    use polars::prelude::SerReader;
+
+    let out = tempfile::tempdir().unwrap();
+    let mut data = shipped();
+    data.curate.as_mut().unwrap().dir = out.path().join("processed");
+    let prepared = prepare(&data, Path::new("configs/data.yaml"), &mut pipelines::Silent).unwrap();
+    let file = std::fs::File::open(prepared.path.join("data.parquet")).unwrap();
+    let frame = polars::prelude::ParquetReader::new(file).finish().unwrap();
+    let origin = repo().join("configs/training-sex.yaml");
+    let mut config = pipelines::TrainingConfig::load(&origin).unwrap().resolved(out.path());
+    config.select_best.compare.bootstrap_samples = 50;
+    let dataset = format!("{}@{}", prepared.dataset, prepared.version);
+    let paths = pipelines::TrainPaths { origin: &origin, dataset: (&dataset, Path::new("penguins/v")) };
+    let trained = pipelines::train(&frame, &config, &paths, &mut pipelines::Silent, &|_, _| {}).unwrap();
+    assert!(out.path().join("models/artifacts").is_dir(), "registered under the config's folder");
+
+    let package = step16_package::load(trained.package.as_ref().unwrap()).unwrap().contents;
+    // The same config and seed give the same split: the test part's raw rows.
+    let engineered = pipelines::engineer(&frame, &config, None).unwrap();
+    let raw = &engineered.test_raw;
+    let features = package.pipeline.apply_frame(raw.clone(), mlops_core::frame::Stage::Inference).unwrap();
+    let x = mlops_core::frame::to_matrix(&features, &package.info.features).unwrap();
+    let proba = package.model.predict_proba(&x).unwrap().unwrap();
+    let predicted: Vec<usize> = package.model.predict(&x).unwrap().iter().map(|&c| c as usize).collect();
+    let truth: Vec<usize> = mlops_core::frame::keys(raw, &package.info.target)
+        .unwrap()
+        .iter()
+        .map(|k| package.info.classes.iter().position(|c| Some(c) == k.as_ref()).unwrap())
+        .collect();
+    let eval = step14_evaluate::evaluate(step14_evaluate::Outputs::Classes {
+        truth: &truth,
+        proba: &proba,
+        labels: &package.info.classes,
+        predicted: Some(&predicted),
+    })
+    .unwrap();
+    for (k, v) in eval.metrics() {
+        assert_eq!(package.metrics[&format!("test_{k}")], v, "test_{k}");
+    }
+    // One row at a time, as a server sees them: the same probabilities.
+    for (i, mut row) in mlops_core::frame::rows_from_frame(raw).unwrap().into_iter().enumerate() {
+        row.remove(&package.info.target);
+        package.pipeline.transform_row(&mut row).unwrap();
+        let one = ndarray::Array2::from_shape_fn((1, package.info.features.len()), |(_, j)| {
+            row[&package.info.features[j]].as_f64().unwrap()
+        });
+        assert_eq!(package.model.predict_proba(&one).unwrap().unwrap()[0], proba[i], "row {i}");
+    }
+}
