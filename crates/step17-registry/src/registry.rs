@@ -261,6 +261,11 @@ impl Registry {
         Ok(Registry { conn, path: path.to_path_buf(), artifacts: artifacts.to_path_buf(), actor: actor.to_string() })
     }
 
+    /// How long a change waits for another writer before it fails (30 s from `open`).
+    pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
+        self.conn.busy_timeout(wait).map_err(self.sql())
+    }
+
     fn sql(&self) -> impl Fn(rusqlite::Error) -> RegistryError + '_ {
         move |source| RegistryError::Sql { path: self.path.clone(), source }
     }

@@ -165,3 +165,21 @@ fn concurrent_registrations_get_distinct_gap_free_versions() {
     assert_eq!(sorted, (1..=8).collect::<Vec<u32>>(), "{versions:?}");
     assert_eq!(open(dir.path()).history(Some("churn")).unwrap().len(), 8);
 }
+
+#[test]
+fn a_locked_registry_is_a_clear_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = package(dir.path(), "a", 1.0);
+    let mut r = open(dir.path());
+    r.register("churn", &a, &RegisterInfo::default()).unwrap();
+    r.set_busy_timeout(std::time::Duration::from_millis(200)).unwrap();
+    // Another process holds the write lock.
+    let other = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = r.register("churn", &a, &RegisterInfo::default()).unwrap_err().to_string();
+    assert!(err.contains("registry.db") && err.contains("locked"), "{err}");
+    assert!(r.set_alias("churn", "champion", 1).unwrap_err().to_string().contains("locked"));
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(r.versions("churn").unwrap().len(), 1, "the failed registration left nothing");
+    assert_eq!(r.register("churn", &a, &RegisterInfo::default()).unwrap().version, 2);
+}
