@@ -77,7 +77,7 @@ impl RegisterConfig {
 }
 
 /// What registration did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Registered {
     /// Registered model name.
     pub name: String,

@@ -307,7 +307,7 @@ impl Objective for Folds {
 }
 
 /// One line of the leaderboard: a family's best candidate, refitted on the training part.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LeaderRow {
     /// Family.
     pub model: String,
@@ -338,7 +338,7 @@ pub struct LeaderRow {
 }
 
 /// What a training run did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Trained {
     /// Experiment of the runs.
     pub experiment: String,
@@ -381,6 +381,11 @@ pub struct Trained {
     pub package: Option<PathBuf>,
     /// Step 17: the registered version and the alias it took.
     pub registered: Option<crate::register::Registered>,
+    /// Step 7: the EDA report of the dataset, when the run wrote one (`mlops train` does).
+    pub eda_report: Option<PathBuf>,
+    /// The earlier training run whose results these are, when nothing changed since.
+    #[serde(default)]
+    pub reused: Option<String>,
 }
 
 /// Where a training run keeps its outputs.
@@ -416,6 +421,21 @@ pub fn train(
         .ok_or_else(|| invalid("model", "missing: say what to learn (`model: {target: COLUMN}`)".into()))?;
     let seed: Seed = config.seed;
 
+    // An unchanged rerun (the same dataset version, config, toolkit version and source commit)
+    // gives back the last run's results instead of training again.
+    let cache_key =
+        mlops_core::hash::sha256_json(&(paths.dataset.0, config, env!("CARGO_PKG_VERSION"), source_commit())).ok();
+    if let Some(done) = cache_key.as_deref().and_then(|key| reuse(&model_config.store, key)) {
+        progress.started("cache");
+        progress.finished(&StepSummary {
+            step: "cache",
+            rows: done.rows.0,
+            columns: done.leaderboard.len(),
+            seconds: 0.0,
+            note: format!("unchanged dataset and config: the results of run {}", done.run_id),
+        });
+        return Ok(Trained { reused: Some(done.run_id.clone()), ..done });
+    }
     let started = Instant::now();
     progress.started("features");
     let engineered: Engineered = crate::features::engineer(frame, config, None)?;
@@ -550,7 +570,7 @@ pub fn train(
         Err(e) => store.finish(&parent, Status::Failed, Some(&e.to_string())).map_err(store_err)?,
     }
     let Board { trials, leaderboard, failed, selection, comparison, package, registered } = outcome?;
-    Ok(Trained {
+    let trained = Trained {
         experiment,
         run_id: parent,
         dataset: paths.dataset.0.to_string(),
@@ -571,7 +591,41 @@ pub fn train(
         comparison,
         package,
         registered,
-    })
+        eda_report: None,
+        reused: None,
+    };
+    // What an unchanged rerun gives back.
+    if let Some(key) = &cache_key {
+        let path = model_config.artifacts.join(&trained.run_id).join("trained.json");
+        let json = serde_json::to_vec_pretty(&trained)
+            .map_err(|e| PipelineError::step("train", TargetError(format!("cannot encode the run: {e}"))))?;
+        mlops_core::io::atomic_write(&path, &json).map_err(|e| PipelineError::step("train", e))?;
+        store.log_artifact(&trained.run_id, "trained", &path).map_err(store_err)?;
+        store.set_tag(&trained.run_id, "cache_key", key).map_err(store_err)?;
+    }
+    Ok(trained)
+}
+
+/// The results of the last finished training run with this cache key, if its outputs are all
+/// still there.
+fn reuse(store: &Path, key: &str) -> Option<Trained> {
+    if !store.is_file() {
+        return None;
+    }
+    let runs = Store::open(store).ok()?.runs(None).ok()?;
+    let run = runs
+        .iter()
+        .rev()
+        .find(|r| r.status == Status::Finished && r.tags.get("cache_key").map(String::as_str) == Some(key))?;
+    let trained: Trained = serde_json::from_slice(&std::fs::read(run.artifacts.get("trained")?).ok()?).ok()?;
+    let all_there = trained
+        .leaderboard
+        .iter()
+        .flat_map(|r| [&r.model_file, &r.report])
+        .chain(trained.package.iter())
+        .all(|f| f.exists())
+        && trained.package.as_ref().is_none_or(|p| step16_package::load(p).is_ok());
+    all_there.then_some(trained)
 }
 
 /// What the search and the final fits give the training run.

@@ -606,6 +606,9 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     assert!(run.success, "{}", run.stderr);
     let t: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(t["task"], "multiclass_classification");
+    // The run profiles the dataset first (step 7, with the charts of step 9).
+    let eda = t["eda_report"].as_str().unwrap();
+    assert!(eda.ends_with("eda.html") && p.join(eda).is_file(), "{eda}");
     assert_eq!(t["classes"], serde_json::json!(["Adelie", "Chinstrap", "Gentoo"]));
     let trials = t["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 16, "one trial per grid point of the shipped config");
@@ -653,16 +656,27 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     assert!(inputs.contains(&"culmen_length_mm") && !inputs.contains(&"species"), "{inputs:?}");
     let text = p.mlops(&["package", "inspect", package]);
     assert!(text.success && text.stdout.contains("verified and loaded") && text.stdout.contains("model.bin"));
-    // A changed file is caught on load, by name.
-    let metrics = p.join(&format!("{package}/metrics.json"));
-    let changed = std::fs::read_to_string(&metrics).unwrap().replacen('0', "1", 1);
-    std::fs::write(&metrics, changed).unwrap();
-    p.fails(&["package", "inspect", package], &["metrics.json", "checksum mismatch"]);
     assert!(p.join(best["model_file"].as_str().unwrap()).is_file());
     // Every trial and final fit is a run under the training run.
     let runs = p.mlops(&["runs", "list", "--json", "--experiment", "penguins-species"]);
     let runs: serde_json::Value = serde_json::from_str(&runs.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1 + 16 + 7);
+    // An unchanged rerun gives back the same results without training or registering again.
+    let rerun = p.mlops(&["--quiet", "train", "--json"]).json();
+    assert_eq!(rerun["reused"], t["run_id"]);
+    assert_eq!(rerun["leaderboard"], t["leaderboard"]);
+    let runs = p.mlops(&["runs", "list", "--json", "--experiment", "penguins-species"]).json();
+    assert_eq!(runs.as_array().unwrap().len(), 1 + 16 + 7, "no new runs");
+    let versions = p.mlops(&["--json", "registry", "list", "penguins-species"]).json();
+    assert_eq!(versions.as_array().unwrap().len(), 1, "no new version");
+    // A changed file is caught on load, by name.
+    let metrics = p.join(&format!("{package}/metrics.json"));
+    let changed = std::fs::read_to_string(&metrics).unwrap().replacen('0', "1", 1);
+    std::fs::write(&metrics, changed).unwrap();
+    p.fails(&["package", "inspect", package], &["metrics.json", "checksum mismatch"]);
+    // A damaged package is not reused: the rerun trains again.
+    let after = p.mlops(&["--quiet", "train", "--json"]).json();
+    assert!(after["reused"].is_null(), "{}", after["reused"]);
 }
 
 #[test]
@@ -787,7 +801,9 @@ fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
         (first["name"].as_str(), first["version"].as_u64(), first["alias"].as_str()),
         (Some("penguins-sex"), Some(1), Some("champion"))
     );
-    let again = p.mlops(&["--quiet", "train", "--json", "--config", "configs/training-sex.yaml"]);
+    // (A changed key, so the run is not simply reused.)
+    let changed = p.file_with("configs/training-sex.yaml", "max_depth: [6]}", "max_depth: [6], min_samples_leaf: [1]}");
+    let again = p.mlops(&["--quiet", "train", "--json", "--config", changed.to_str().unwrap()]);
     assert!(again.success, "{}", again.stderr);
     let second = &again.json()["registered"];
     assert_eq!(

@@ -117,7 +117,7 @@ pub trait Objective: Sync {
 }
 
 /// One candidate across the folds.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Trial {
     /// Family.
     pub model: String,

@@ -1,14 +1,14 @@
 //! Champion against challenger on the same test rows.
 
 use mlops_core::Seed;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, ChiSquared, ContinuousCDF, DiscreteCDF, Normal};
 
 use crate::{Result, SelectError};
 
 /// The workflow's A/B test of two accuracies on `n` rows each: `z = (a - b) / se` with the
 /// unpooled standard error `√(a(1-a)/n + b(1-b)/n)`, two-sided.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProportionTest {
     /// Accuracy of the first model.
     pub accuracy_a: f64,
@@ -26,7 +26,7 @@ pub struct ProportionTest {
 
 /// McNemar's test on the rows exactly one of two classifiers gets right: exact (binomial) when
 /// fewer than 25 such rows, else χ² with continuity correction.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct McNemar {
     /// Rows only the first model gets right.
     pub only_a: usize,
@@ -43,7 +43,7 @@ pub struct McNemar {
 }
 
 /// A paired bootstrap of the difference of a metric between two models on the same rows.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bootstrap {
     /// The metric.
     pub metric: String,
@@ -63,7 +63,7 @@ pub struct Bootstrap {
 
 /// Every comparison of two models on the same test rows: `a` (a challenger, or the selected
 /// model) against `b` (the champion, or the runner-up); differences are `a - b`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// The first model.
     pub a: String,

@@ -151,7 +151,7 @@ pub struct Entry {
 }
 
 /// A candidate's place in the ranking.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ranked {
     /// Its name.
     pub name: String,
@@ -167,7 +167,7 @@ pub struct Ranked {
 }
 
 /// The outcome of a selection.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Selection {
     /// Eligible candidates best first (the winner first), then the ruled-out ones.
     pub ranked: Vec<Ranked>,

@@ -35,7 +35,30 @@ pub fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
     let config = training_config(&args.data)?;
     let Some(data) = load_data(cli, &args.data, &config)? else { return Ok(ExitCode::FAILURE) };
     let hidden = cli.json || cli.quiet;
-    let mut bar = TrainBar { steps: Bar::steps(hidden, 8), summaries: Vec::new() };
+    let mut bar = TrainBar { steps: Bar::steps(hidden, 9), summaries: Vec::new() };
+    // Step 7 (with step 9's charts) on the dataset being trained on, as `mlops eda` writes it.
+    let started = std::time::Instant::now();
+    bar.started("eda");
+    let explored = pipelines::explore(
+        &data.frame,
+        &data.title,
+        &config.eda,
+        &config.plots,
+        &config.plot_formats,
+        &config.reports.join(&data.rel),
+    )?;
+    bar.finished(&StepSummary {
+        step: "eda",
+        rows: explored.rows,
+        columns: explored.columns,
+        seconds: started.elapsed().as_secs_f64(),
+        note: format!(
+            "{} warning(s), {} chart(s): {}",
+            explored.warnings.len(),
+            explored.plots.len(),
+            explored.html.display()
+        ),
+    });
     let trials = if hidden { ProgressBar::hidden() } else { ProgressBar::new(0) };
     trials.set_style(
         ProgressStyle::with_template("  trials × folds [{bar:30}] {pos}/{len} {elapsed} (eta {eta})")
@@ -50,7 +73,8 @@ pub fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
     let outcome = pipelines::train(&data.frame, &config, &paths, &mut bar, &tick);
     trials.finish_and_clear();
     bar.steps.finish();
-    let trained = outcome?;
+    let mut trained = outcome?;
+    trained.eda_report = Some(explored.html.clone());
     if let (Some(log), Some(model)) = (LOG_FILE.get(), &config.model) {
         // The invocation's log file is the runs' log: record it on the parent and the final runs.
         let store = step12_training::Store::open(&model.store)?;
@@ -69,6 +93,11 @@ pub fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
 
 /// The leaderboard and where things went.
 fn print_summary(t: &Trained, store: Option<&Path>) {
+    if let Some(run) = &t.reused {
+        println!(
+            "\nnothing changed since training run {run} (dataset, config, toolkit): its results, nothing retrained or registered"
+        );
+    }
     println!(
         "\n{} on {}: target `{}` ({}{}), {} feature(s), rows train/validation/test {}/{}/{}",
         t.experiment,
