@@ -921,3 +921,20 @@ fn a_registration_killed_at_any_moment_leaves_the_registry_consistent() {
     assert!(next.success, "{}", next.stderr);
     assert_eq!(next.json()["version"].as_u64().unwrap(), versions.len() as u64 + 1);
 }
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let p = Project::new();
+    let mut child = std::process::Command::new(e2e::mlops_bin())
+        .args(["ingest", "data/raw/penguins-raw.csv"])
+        .current_dir(p.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before reading anything, as `| head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", out.status);
+}
