@@ -625,7 +625,7 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     // each with its measured single-row latency, and the choice set against the runner-up.
     let selection = &t["selection"];
     assert_eq!(t["selected_on"], "validation");
-    assert_eq!(selection["weights"]["f1_macro"], 0.8);
+    assert_eq!(selection["weights"]["f1_macro"], 1.0);
     assert_eq!(selection["ranked"].as_array().unwrap().len(), 7);
     let winner = selection["winner"].as_str().unwrap();
     assert_eq!(selection["ranked"][0]["name"], winner);
@@ -777,8 +777,8 @@ fn train_rejects_bad_input_by_name_before_any_fit() {
         &["model.target", "`sex_male` is constant", "always `1`"],
     );
     fails("{model: gaussian_nb}", "{model: ridge}", &["candidates[1].model", "regressor"]);
-    fails("weights: {f1_macro: 0.8,", "weights: {f1: 0.8,", &["select_best.weights.f1", "multiclass"]);
-    fails("latency_p99_ms: 0.1,", "latency: 0.1,", &["select_best.weights.latency", "unknown criterion"]);
+    fails("weights: {f1_macro: 1.0}", "weights: {f1: 1.0}", &["select_best.weights.f1", "multiclass"]);
+    fails("weights: {f1_macro: 1.0}", "weights: {latency: 1.0}", &["select_best.weights.latency", "unknown criterion"]);
     fails("min: {accuracy: 0.8}", "min: {accuracy: 0.8}, mx: {}", &["select_best.constraints", "mx"]);
     fails("confidence: 0.95", "confidence: 95", &["select_best.compare.confidence", "between 0 and 1"]);
     fails("register:\n  alias: champion", "register:\n  name: ../x\n  alias: champion", &["register.name", "`..`"]);

@@ -322,10 +322,11 @@ pub fn select(entries: &[Entry], params: &SelectParams, metric: Metric) -> Resul
             .copied()
             .filter(|&i| top - scores[i].unwrap_or(0.0) <= params.tie_tolerance)
             .min_by(|&a, &b| entries[a].complexity.total_cmp(&entries[b].complexity).then(a.cmp(&b)));
+        let tied = order.iter().filter(|&&i| top - scores[i].unwrap_or(0.0) <= params.tie_tolerance).count();
+        tie_broken = tied > 1;
         if let Some(pos) = simplest.and_then(|s| order.iter().position(|&i| i == s)).filter(|&p| p > 0) {
             let winner = order.remove(pos);
             order.insert(0, winner);
-            tie_broken = true;
         }
     }
     let ruled_out = (0..entries.len()).filter(|i| !violations[*i].is_empty());
