@@ -473,58 +473,80 @@ pub fn train(
         note: format!("{} feature(s), {} task", features.len(), task_name(target.task)),
     });
 
-    // Folds, each with its own features fitted on its training rows only.
-    let started = Instant::now();
-    progress.started("folds");
-    let tune = &model_config.tuning;
-    let classification = target.classification();
-    let cv = tune.cv_for(classification);
-    let raw_labels = target.labels(&engineered.train_raw, "training")?;
-    let strata = match &raw_labels {
-        Labels::Classes(y) => Some(y.as_slice()),
-        Labels::Values(_) => None,
+    // Tuning, final fits and evaluation depend only on the dataset, the split, the features and
+    // the model section: when only later sections changed, an earlier run's fits serve.
+    let fit_key = mlops_core::hash::sha256_json(&(
+        paths.dataset.0,
+        config.seed,
+        (&config.select, &config.split, &config.features),
+        (&model_config.target, &model_config.task, &model_config.metric, &model_config.features, &model_config.tuning),
+        (env!("CARGO_PKG_VERSION"), source_commit()),
+    ))
+    .ok();
+    let earlier = fit_key.as_deref().and_then(|key| reuse_fits(&model_config.store, key));
+    let fresh = match &earlier {
+        Some(_) => None,
+        None => Some({
+            // Folds, each with its own features fitted on its training rows only.
+            let started = Instant::now();
+            progress.started("folds");
+            let tune = &model_config.tuning;
+            let classification = target.classification();
+            let cv = tune.cv_for(classification);
+            let raw_labels = target.labels(&engineered.train_raw, "training")?;
+            let strata = match &raw_labels {
+                Labels::Classes(y) => Some(y.as_slice()),
+                Labels::Values(_) => None,
+            };
+            let tuning_error = |e: step13_tuning::TuneError| match e {
+                step13_tuning::TuneError::Invalid { key, message } => invalid(&format!("model.tuning.{key}"), message),
+                other => invalid("model.tuning", other.to_string()),
+            };
+            let folds = cv.folds(engineered.train_raw.height(), strata, seed).map_err(tuning_error)?;
+            let smallest = folds.iter().map(|f| f.train.len()).min().unwrap_or(0);
+            let candidates = tune.candidates(classification, smallest, seed).map_err(tuning_error)?;
+            if candidates.is_empty() {
+                return Err(invalid("model.tuning.candidates", "no candidates to try".into()));
+            }
+            let fold_parts = mlops_core::par::map(&folds, |fold| -> Result<(Part, Part, Vec<String>)> {
+                let take = |rows: &[usize]| {
+                    let idx = polars::prelude::IdxCa::from_vec("rows".into(), rows.iter().map(|&r| r as _).collect());
+                    engineered.train_raw.take(&idx).map_err(|e| {
+                        PipelineError::step("train", mlops_core::CoreError::polars("cannot take fold rows", e))
+                    })
+                };
+                let (fitted, mut others) =
+                    fit_features(config, take(&fold.train)?, vec![take(&fold.validation)?], None)?;
+                let validation = others.pop().unwrap_or_default();
+                let (names, _) = feature_columns(&fitted.frame, &model_config.target, model_config.features.as_ref());
+                let train = Part {
+                    x: matrix(&fitted.frame, &names, "fold training")?,
+                    y: target.labels(&fitted.frame, "fold training")?,
+                };
+                let validation = Part {
+                    x: matrix(&validation, &names, "fold validation")?,
+                    y: target.labels(&validation, "fold validation")?,
+                };
+                Ok((train, validation, names))
+            })
+            .ok_or_else(|| PipelineError::step("train", TargetError("a fold worker thread failed".into())))?
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+            progress.finished(&StepSummary {
+                step: "folds",
+                rows: engineered.train_raw.height(),
+                columns: folds.len(),
+                seconds: started.elapsed().as_secs_f64(),
+                note: format!("{} folds ({}), features refitted in each", folds.len(), cv_name(&cv)),
+            });
+            (folds, fold_parts, candidates)
+        }),
     };
-    let tuning_error = |e: step13_tuning::TuneError| match e {
-        step13_tuning::TuneError::Invalid { key, message } => invalid(&format!("model.tuning.{key}"), message),
-        other => invalid("model.tuning", other.to_string()),
+    let n_folds = match (&earlier, &fresh) {
+        (Some((e, _)), _) => e.folds,
+        (None, Some((folds, _, _))) => folds.len(),
+        _ => 0,
     };
-    let folds = cv.folds(engineered.train_raw.height(), strata, seed).map_err(tuning_error)?;
-    let smallest = folds.iter().map(|f| f.train.len()).min().unwrap_or(0);
-    let candidates = tune.candidates(classification, smallest, seed).map_err(tuning_error)?;
-    if candidates.is_empty() {
-        return Err(invalid("model.tuning.candidates", "no candidates to try".into()));
-    }
-    let fold_parts = mlops_core::par::map(&folds, |fold| -> Result<(Part, Part, Vec<String>)> {
-        let take = |rows: &[usize]| {
-            let idx = polars::prelude::IdxCa::from_vec("rows".into(), rows.iter().map(|&r| r as _).collect());
-            engineered
-                .train_raw
-                .take(&idx)
-                .map_err(|e| PipelineError::step("train", mlops_core::CoreError::polars("cannot take fold rows", e)))
-        };
-        let (fitted, mut others) = fit_features(config, take(&fold.train)?, vec![take(&fold.validation)?], None)?;
-        let validation = others.pop().unwrap_or_default();
-        let (names, _) = feature_columns(&fitted.frame, &model_config.target, model_config.features.as_ref());
-        let train = Part {
-            x: matrix(&fitted.frame, &names, "fold training")?,
-            y: target.labels(&fitted.frame, "fold training")?,
-        };
-        let validation = Part {
-            x: matrix(&validation, &names, "fold validation")?,
-            y: target.labels(&validation, "fold validation")?,
-        };
-        Ok((train, validation, names))
-    })
-    .ok_or_else(|| PipelineError::step("train", TargetError("a fold worker thread failed".into())))?
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
-    progress.finished(&StepSummary {
-        step: "folds",
-        rows: engineered.train_raw.height(),
-        columns: folds.len(),
-        seconds: started.elapsed().as_secs_f64(),
-        note: format!("{} folds ({}), features refitted in each", folds.len(), cv_name(&cv)),
-    });
 
     // The store and the parent run.
     let store = Store::open(&model_config.store).map_err(|e| PipelineError::step("train", e))?;
@@ -540,15 +562,50 @@ pub fn train(
     };
     let store_err = |e| PipelineError::step("train", e);
     let parent = store.start_run(&info).map_err(store_err)?;
-    let outcome = search_and_fit(
-        &store,
-        &RunInfo { parent: Some(parent.clone()), ..info },
-        (&candidates, &Folds { parts: fold_parts, target: target.clone(), metric }),
-        (&train_part, validation_part.as_ref(), &test_part, &features),
-        (&engineered, config, paths, model_config),
-        progress,
-        tick,
-    );
+    let child = RunInfo { parent: Some(parent.clone()), ..info };
+    let outcome = match (earlier, fresh) {
+        (Some((e, models)), _) => {
+            progress.started("reuse");
+            progress.finished(&StepSummary {
+                step: "reuse",
+                rows: train_part.x.nrows(),
+                columns: e.leaderboard.len(),
+                seconds: 0.0,
+                note: format!("tuning, fits and evaluation of run {} (only later sections changed)", e.run_id),
+            });
+            store.set_tag(&parent, "reused_fits", &e.run_id).map_err(store_err)?;
+            let finals: Vec<(String, &Model)> = models.iter().map(|(n, m)| (n.clone(), m)).collect();
+            let raw_rows = server_rows(&engineered, &target.name)?;
+            ship(
+                &store,
+                &child,
+                (&e.leaderboard, &finals),
+                (&test_part, &target, metric, &features),
+                (&engineered, config, paths, model_config),
+                &raw_rows,
+                progress,
+            )
+            .map(|s| Board {
+                trials: e.trials.clone(),
+                leaderboard: e.leaderboard.clone(),
+                failed: e.failed.clone(),
+                selection: s.selection,
+                comparison: s.comparison,
+                package: s.package,
+                registered: s.registered,
+            })
+        }
+        (None, Some((_, fold_parts, candidates))) => search_and_fit(
+            &store,
+            &child,
+            (&candidates, &Folds { parts: fold_parts, target: target.clone(), metric }),
+            (&train_part, validation_part.as_ref(), &test_part, &features),
+            (&engineered, config, paths, model_config),
+            progress,
+            tick,
+        ),
+        (None, None) => Err(PipelineError::step("train", TargetError("nothing to train".into()))),
+    };
     match &outcome {
         Ok(board) => {
             store.log_param(&parent, "target", &target.name).map_err(store_err)?;
@@ -579,7 +636,7 @@ pub fn train(
         classes: target.classes.clone(),
         metric: metric.name(),
         greater_is_better: metric.greater_is_better(),
-        folds: folds.len(),
+        folds: n_folds,
         rows: (engineered.train.height(), engineered.validation.height(), engineered.test.height()),
         features,
         ignored,
@@ -603,7 +660,30 @@ pub fn train(
         store.log_artifact(&trained.run_id, "trained", &path).map_err(store_err)?;
         store.set_tag(&trained.run_id, "cache_key", key).map_err(store_err)?;
     }
+    if let Some(key) = &fit_key {
+        store.set_tag(&trained.run_id, "fit_key", key).map_err(store_err)?;
+    }
     Ok(trained)
+}
+
+/// The last finished training run whose fits had this key, with its final models, when every
+/// model file is still there and decodes.
+fn reuse_fits(store: &Path, key: &str) -> Option<(Trained, Vec<(String, Model)>)> {
+    if !store.is_file() {
+        return None;
+    }
+    let runs = Store::open(store).ok()?.runs(None).ok()?;
+    let run = runs
+        .iter()
+        .rev()
+        .find(|r| r.status == Status::Finished && r.tags.get("fit_key").map(String::as_str) == Some(key))?;
+    let trained: Trained = serde_json::from_slice(&std::fs::read(run.artifacts.get("trained")?).ok()?).ok()?;
+    let models = trained
+        .leaderboard
+        .iter()
+        .map(|r| Some((r.model.clone(), Model::from_bytes(&std::fs::read(&r.model_file).ok()?).ok()?)))
+        .collect::<Option<Vec<_>>>()?;
+    Some((trained, models))
 }
 
 /// The results of the last finished training run with this cache key, if its outputs are all
@@ -734,12 +814,7 @@ fn search_and_fit(
     let mut board = Vec::new();
     let mut failed = Vec::new();
     let dataset_dir = config.reports.join(paths.dataset.1);
-    // Raw test rows as a server would get them: before the features, without the target.
-    let mut raw_rows = mlops_core::frame::rows_from_frame(&engineered.test_raw.head(Some(LATENCY_ROWS)))
-        .map_err(|e| PipelineError::step("select", e))?;
-    raw_rows.iter_mut().for_each(|r| {
-        r.remove(&target.name);
-    });
+    let raw_rows = server_rows(engineered, &target.name)?;
     let mut finals: Vec<(String, &Model)> = Vec::new();
     for (outcome, &trial) in outcomes.iter().zip(&best) {
         let trial = &tuned.trials[trial];
@@ -812,6 +887,37 @@ fn search_and_fit(
         note: format!("{} report(s) on the test part", board.len()),
     });
 
+    let Shipped { selection, comparison, package, registered } = ship(
+        store,
+        child,
+        (&board, &finals),
+        (test, target, metric, features),
+        (engineered, config, paths, model_config),
+        &raw_rows,
+        progress,
+    )?;
+    Ok(Board { trials: tuned.trials, leaderboard: board, failed, selection, comparison, package, registered })
+}
+
+/// What steps 15-17 give.
+struct Shipped {
+    selection: step15_select_best::Selection,
+    comparison: Option<step15_select_best::Comparison>,
+    package: Option<PathBuf>,
+    registered: Option<crate::register::Registered>,
+}
+
+/// Steps 15-17 on the final models: choose, package the choice, register it.
+fn ship(
+    store: &Store,
+    child: &RunInfo,
+    (board, finals): (&[LeaderRow], &[(String, &Model)]),
+    (test, target, metric, features): (&Part, &TargetInfo, Metric, &[String]),
+    (engineered, config, paths, model_config): (&Engineered, &TrainingConfig, &TrainPaths<'_>, &ModelConfig),
+    raw_rows: &[mlops_core::Row],
+    progress: &mut dyn Progress,
+) -> Result<Shipped> {
+    let store_err = |e| PipelineError::step("train", e);
     // Step 15: choose, and set the choice against the runner-up on the same test rows.
     let started = Instant::now();
     progress.started("select");
@@ -889,9 +995,11 @@ fn search_and_fit(
                     child.config_sha256.clone(),
                 ),
                 importances: named_importances(model, features),
-                input_example: crate::package::example(&raw_rows),
+                input_example: crate::package::example(raw_rows),
             };
-            let dir = crate::package::write(&model_config.artifacts.join(&row.run_id).join("package"), &contents)?;
+            // One package per training run, next to its other outputs: never over an earlier one.
+            let home = child.parent.as_deref().unwrap_or(&row.run_id);
+            let dir = crate::package::write(&model_config.artifacts.join(home).join("package"), &contents)?;
             store.log_artifact(&row.run_id, "package", &dir).map_err(store_err)?;
             Some(dir)
         }
@@ -937,7 +1045,17 @@ fn search_and_fit(
         seconds: started.elapsed().as_secs_f64(),
         note: registered.as_ref().map_or_else(|| "nothing registered".into(), |r| format!("{} as {}", r.uri, r.alias)),
     });
-    Ok(Board { trials: tuned.trials, leaderboard: board, failed, selection, comparison, package, registered })
+    Ok(Shipped { selection, comparison, package, registered })
+}
+
+/// Raw test rows as a server would get them: before the features, without the target.
+fn server_rows(engineered: &Engineered, target: &str) -> Result<Vec<mlops_core::Row>> {
+    let mut rows = mlops_core::frame::rows_from_frame(&engineered.test_raw.head(Some(LATENCY_ROWS)))
+        .map_err(|e| PipelineError::step("select", e))?;
+    rows.iter_mut().for_each(|r| {
+        r.remove(target);
+    });
+    Ok(rows)
 }
 
 /// Raw test rows whose single-row latency is measured (cycled through 200 calls).

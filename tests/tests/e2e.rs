@@ -669,6 +669,18 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     assert_eq!(runs.as_array().unwrap().len(), 1 + 16 + 7, "no new runs");
     let versions = p.mlops(&["--json", "registry", "list", "penguins-species"]).json();
     assert_eq!(versions.as_array().unwrap().len(), 1, "no new version");
+    // Changing only how the choice is made reuses the tuning and the fits: one new training run,
+    // no new trials or final fits, and a new choice, package and version.
+    let tie = p.file_with("configs/training.yaml", "tie_tolerance: 0.001", "tie_tolerance: 0.002");
+    let reshipped = p.mlops(&["--quiet", "train", "--json", "--config", tie.to_str().unwrap()]).json();
+    assert!(reshipped["reused"].is_null());
+    assert_eq!(reshipped["leaderboard"], t["leaderboard"]);
+    let runs = p.mlops(&["runs", "list", "--json", "--experiment", "penguins-species"]).json();
+    assert_eq!(runs.as_array().unwrap().len(), 1 + 16 + 7 + 1, "one new run, the training run");
+    let parent = p.mlops(&["runs", "show", "--json", reshipped["run_id"].as_str().unwrap()]).json();
+    assert_eq!(parent["tags"]["reused_fits"], t["run_id"]);
+    assert_eq!(reshipped["registered"]["version"], 2);
+    assert_ne!(reshipped["package"], t["package"], "the earlier package is left as it was");
     // A changed file is caught on load, by name.
     let metrics = p.join(&format!("{package}/metrics.json"));
     let changed = std::fs::read_to_string(&metrics).unwrap().replacen('0', "1", 1);
