@@ -423,8 +423,15 @@ pub fn train(
 
     // An unchanged rerun (the same dataset version, config, toolkit version and source commit)
     // gives back the last run's results instead of training again.
-    let cache_key =
-        mlops_core::hash::sha256_json(&(paths.dataset.0, config, env!("CARGO_PKG_VERSION"), source_commit())).ok();
+    // (The EDA and chart sections only shape the report.)
+    let cache_key = mlops_core::hash::sha256_json(&(
+        paths.dataset.0,
+        config.seed,
+        (&config.select, &config.split, &config.features, &config.model),
+        (&config.select_best, &config.register, &config.reports),
+        (env!("CARGO_PKG_VERSION"), source_commit()),
+    ))
+    .ok();
     if let Some(done) = cache_key.as_deref().and_then(|key| reuse(&model_config.store, key)) {
         progress.started("cache");
         progress.finished(&StepSummary {

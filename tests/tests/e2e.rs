@@ -950,3 +950,55 @@ fn a_closed_pipe_ends_output_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", out.status);
 }
+
+/// `mlops train` on the binary; then the registered package, loaded back, scores the test rows
+/// of the same split to exactly the metrics it records, through the frame path and row by row.
+#[test]
+fn the_package_reproduces_the_test_metrics_exactly() {
+    use mlops_core::Transform;
+    use polars::prelude::SerReader;
+
+    let p = Project::new();
+    let run = p.mlops(&["--quiet", "train", "--json", "--config", "configs/training-sex.yaml"]);
+    assert!(run.success, "{}", run.stderr);
+    let trained = run.json();
+    let registered = p.mlops(&["--json", "registry", "show", "models:/penguins-sex@champion"]).json();
+    // (Stored paths are relative to the folder mlops ran in, like every path of the config.)
+    let package = step16_package::load(&p.join(registered["artifact_path"].as_str().unwrap())).unwrap().contents;
+
+    // The same dataset version, config and seed give the same split: the test part's raw rows.
+    let (name, version) = trained["dataset"].as_str().unwrap().split_once('@').unwrap();
+    let file = std::fs::File::open(p.join(&format!("data/processed/{name}/{version}/data.parquet"))).unwrap();
+    let frame = polars::prelude::ParquetReader::new(file).finish().unwrap();
+    let config = pipelines::TrainingConfig::load(&p.join("configs/training-sex.yaml")).unwrap().resolved(p.path());
+    let raw = pipelines::engineer(&frame, &config, None).unwrap().test_raw;
+    let features = package.pipeline.apply_frame(raw.clone(), mlops_core::frame::Stage::Inference).unwrap();
+    let x = mlops_core::frame::to_matrix(&features, &package.info.features).unwrap();
+    let proba = package.model.predict_proba(&x).unwrap().unwrap();
+    let predicted: Vec<usize> = package.model.predict(&x).unwrap().iter().map(|&c| c as usize).collect();
+    let truth: Vec<usize> = mlops_core::frame::keys(&raw, &package.info.target)
+        .unwrap()
+        .iter()
+        .map(|k| package.info.classes.iter().position(|c| Some(c) == k.as_ref()).unwrap())
+        .collect();
+    let eval = step14_evaluate::evaluate(step14_evaluate::Outputs::Classes {
+        truth: &truth,
+        proba: &proba,
+        labels: &package.info.classes,
+        predicted: Some(&predicted),
+    })
+    .unwrap();
+    for (k, v) in eval.metrics() {
+        assert_eq!(package.metrics[&format!("test_{k}")], v, "test_{k}");
+        assert_eq!(registered["metrics"][format!("test_{k}")].as_f64().unwrap(), v, "registry: test_{k}");
+    }
+    // One row at a time, as a server sees them: the same probabilities.
+    for (i, mut row) in mlops_core::frame::rows_from_frame(&raw).unwrap().into_iter().enumerate() {
+        row.remove(&package.info.target);
+        package.pipeline.transform_row(&mut row).unwrap();
+        let one = ndarray::Array2::from_shape_fn((1, package.info.features.len()), |(_, j)| {
+            row[&package.info.features[j]].as_f64().unwrap()
+        });
+        assert_eq!(package.model.predict_proba(&one).unwrap().unwrap()[0], proba[i], "row {i}");
+    }
+}
