@@ -673,9 +673,8 @@ pub fn train(
     Ok(trained)
 }
 
-/// The last finished training run whose fits had this key, with its final models, when every
-/// model file is still there and decodes.
-fn reuse_fits(store: &Path, key: &str) -> Option<(Trained, Vec<(String, Model)>)> {
+/// What the last finished training run tagged `tag = value` recorded (`trained.json`).
+fn last_trained(store: &Path, (tag, value): (&str, &str)) -> Option<Trained> {
     if !store.is_file() {
         return None;
     }
@@ -683,8 +682,14 @@ fn reuse_fits(store: &Path, key: &str) -> Option<(Trained, Vec<(String, Model)>)
     let run = runs
         .iter()
         .rev()
-        .find(|r| r.status == Status::Finished && r.tags.get("fit_key").map(String::as_str) == Some(key))?;
-    let trained: Trained = serde_json::from_slice(&std::fs::read(run.artifacts.get("trained")?).ok()?).ok()?;
+        .find(|r| r.status == Status::Finished && r.tags.get(tag).map(String::as_str) == Some(value))?;
+    serde_json::from_slice(&std::fs::read(run.artifacts.get("trained")?).ok()?).ok()
+}
+
+/// The last finished training run whose fits had this key, with its final models, when every
+/// model file is still there and decodes.
+fn reuse_fits(store: &Path, key: &str) -> Option<(Trained, Vec<(String, Model)>)> {
+    let trained = last_trained(store, ("fit_key", key))?;
     let models = trained
         .leaderboard
         .iter()
@@ -696,15 +701,7 @@ fn reuse_fits(store: &Path, key: &str) -> Option<(Trained, Vec<(String, Model)>)
 /// The results of the last finished training run with this cache key, if its outputs are all
 /// still there.
 fn reuse(store: &Path, key: &str) -> Option<Trained> {
-    if !store.is_file() {
-        return None;
-    }
-    let runs = Store::open(store).ok()?.runs(None).ok()?;
-    let run = runs
-        .iter()
-        .rev()
-        .find(|r| r.status == Status::Finished && r.tags.get("cache_key").map(String::as_str) == Some(key))?;
-    let trained: Trained = serde_json::from_slice(&std::fs::read(run.artifacts.get("trained")?).ok()?).ok()?;
+    let trained = last_trained(store, ("cache_key", key))?;
     let all_there = trained
         .leaderboard
         .iter()

@@ -270,18 +270,7 @@ fn print_selection(t: &Trained) {
         if s.tie_broken { ", a tie won on model size" } else { "" }
     );
     if let Some(c) = &t.comparison {
-        let b = &c.bootstrap;
-        println!(
-            "against {} on {} test rows: {} difference {:+.4}, {:.0}% interval [{:+.4}, {:+.4}] (paired bootstrap, p = {:.3})",
-            c.b,
-            t.rows.2,
-            b.metric,
-            b.difference,
-            b.confidence * 100.0,
-            b.low,
-            b.high,
-            b.p_value
-        );
+        println!("against {} on {} test rows: {}", c.b, t.rows.2, interval(&c.bootstrap));
         if let (Some(z), Some(m)) = (&c.z_test, &c.mcnemar) {
             println!(
                 "  accuracy {:.4} vs {:.4}: z = {:.2}, p = {:.3}; McNemar {} vs {} rows right only once, p = {:.3}{}",
@@ -309,18 +298,22 @@ fn print_selection(t: &Trained) {
             r.reason
         );
         if let Some(c) = &r.against_champion {
-            let b = &c.bootstrap;
-            println!(
-                "  against the champion: {} difference {:+.4}, {:.0}% interval [{:+.4}, {:+.4}] (paired bootstrap, p = {:.3})",
-                b.metric,
-                b.difference,
-                b.confidence * 100.0,
-                b.low,
-                b.high,
-                b.p_value
-            );
+            println!("  against the champion: {}", interval(&c.bootstrap));
         }
     }
+}
+
+/// A paired bootstrap's difference and interval, in words.
+fn interval(b: &step15_select_best::Bootstrap) -> String {
+    format!(
+        "{} difference {:+.4}, {:.0}% interval [{:+.4}, {:+.4}] (paired bootstrap, p = {:.3})",
+        b.metric,
+        b.difference,
+        b.confidence * 100.0,
+        b.low,
+        b.high,
+        b.p_value
+    )
 }
 
 /// Bytes for a table.
