@@ -12,7 +12,7 @@ use step09_visualize::{Format, PlotSpec};
 use crate::error::{PipelineError, Result};
 
 /// What an exploration wrote.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Explored {
     /// Heading of the report (`name@version` or the file name).
     pub title: String,
@@ -102,4 +102,40 @@ pub fn explore(
         profile_seconds,
         draw_seconds,
     })
+}
+
+/// [`explore`], or the record of an earlier exploration of the same dataset with the same
+/// sections of the config (kept under `cache`), when its report and charts are all still there.
+pub fn explore_cached(
+    frame: &DataFrame,
+    title: &str,
+    (params, plots, formats): (&EdaParams, &[PlotSpec], &[Format]),
+    out: &Path,
+    cache: &Path,
+) -> Result<(Explored, bool)> {
+    let key = mlops_core::hash::sha256_json(&(
+        title,
+        params,
+        plots,
+        formats,
+        out,
+        (env!("CARGO_PKG_VERSION"), crate::train::source_commit()),
+    ))
+    .ok();
+    let record = key.as_ref().map(|k| cache.join(format!("eda-{k}.json")));
+    if let Some(done) = record
+        .as_ref()
+        .and_then(|r| std::fs::read(r).ok())
+        .and_then(|b| serde_json::from_slice::<Explored>(&b).ok())
+        .filter(|e| e.html.is_file() && e.json.is_file() && e.plots.iter().all(|p| p.is_file()))
+    {
+        return Ok((done, true));
+    }
+    let explored = explore(frame, title, params, plots, formats, out)?;
+    if let Some(record) = record {
+        let bytes = serde_json::to_vec(&explored)
+            .map_err(|e| PipelineError::step("eda", crate::train::TargetError(e.to_string())))?;
+        mlops_core::io::atomic_write(&record, &bytes).map_err(|e| PipelineError::step("eda", e))?;
+    }
+    Ok((explored, false))
 }

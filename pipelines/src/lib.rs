@@ -19,6 +19,7 @@
 //! # Ok::<(), pipelines::PipelineError>(())
 //! ```
 
+mod cache;
 mod config;
 mod error;
 mod evaluate;
@@ -33,7 +34,7 @@ mod train;
 
 pub use config::{DataConfig, TrainingConfig, default_config, default_training_config};
 pub use error::{PipelineError, Result};
-pub use explore::{Explored, explore};
+pub use explore::{Explored, explore, explore_cached};
 pub use features::{Engineered, EngineeredSummary, engineer, write_frame};
 pub use fit::{FitOutcome, FitRequest, fit_parts};
 pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};

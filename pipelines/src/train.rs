@@ -445,7 +445,28 @@ pub fn train(
     }
     let started = Instant::now();
     progress.started("features");
-    let engineered: Engineered = crate::features::engineer(frame, config, None)?;
+    // The split and features depend on the dataset, the seed, `select`, `split`, `features` and
+    // the target (never imputed or scaled): an earlier run's serve when those are unchanged.
+    let cache_dir = crate::cache::dir(&config.interim, paths.dataset.1);
+    let features_key = mlops_core::hash::sha256_json(&(
+        paths.dataset.0,
+        config.seed,
+        (&config.select, &config.split, &config.features, &model_config.target),
+        (env!("CARGO_PKG_VERSION"), source_commit()),
+    ))
+    .ok();
+    let cached = features_key.as_deref().and_then(|k| crate::cache::load_features(&cache_dir, k));
+    let features_reused = cached.is_some();
+    let engineered: Engineered = match cached {
+        Some(e) => e,
+        None => {
+            let e = crate::features::engineer(frame, config, None)?;
+            if let Some(k) = &features_key {
+                crate::cache::save_features(&cache_dir, k, &e)?;
+            }
+            e
+        }
+    };
     let target = target_info(&engineered.train_raw, &model_config.target, model_config.task, &|message| {
         invalid("model.target", message)
     })?;
@@ -477,7 +498,12 @@ pub fn train(
         rows: engineered.train.height(),
         columns: features.len(),
         seconds: started.elapsed().as_secs_f64(),
-        note: format!("{} feature(s), {} task", features.len(), task_name(target.task)),
+        note: format!(
+            "{} feature(s), {} task{}",
+            features.len(),
+            task_name(target.task),
+            if features_reused { " (split and features reused)" } else { "" }
+        ),
     });
 
     // Tuning, final fits and evaluation depend only on the dataset, the split, the features and
@@ -515,36 +541,65 @@ pub fn train(
             if candidates.is_empty() {
                 return Err(invalid("model.tuning.candidates", "no candidates to try".into()));
             }
-            let fold_parts = mlops_core::par::map(&folds, |fold| -> Result<(Part, Part, Vec<String>)> {
-                let take = |rows: &[usize]| {
-                    let idx = polars::prelude::IdxCa::from_vec("rows".into(), rows.iter().map(|&r| r as _).collect());
-                    engineered.train_raw.take(&idx).map_err(|e| {
-                        PipelineError::step("train", mlops_core::CoreError::polars("cannot take fold rows", e))
+            // The folds' features depend on the features' inputs, the folds and the model's
+            // feature list.
+            let folds_key = features_key.as_ref().and_then(|k| {
+                mlops_core::hash::sha256_json(&(
+                    k,
+                    &cv,
+                    &folds.iter().map(|f| &f.train).collect::<Vec<_>>(),
+                    &model_config.features,
+                ))
+                .ok()
+            });
+            let cached_folds = folds_key.as_deref().and_then(|k| crate::cache::load_folds(&cache_dir, k));
+            let folds_reused = cached_folds.is_some();
+            let fold_parts = match cached_folds {
+                Some(parts) => parts,
+                None => {
+                    let fold_parts = mlops_core::par::map(&folds, |fold| -> Result<(Part, Part, Vec<String>)> {
+                        let take = |rows: &[usize]| {
+                            let idx =
+                                polars::prelude::IdxCa::from_vec("rows".into(), rows.iter().map(|&r| r as _).collect());
+                            engineered.train_raw.take(&idx).map_err(|e| {
+                                PipelineError::step("train", mlops_core::CoreError::polars("cannot take fold rows", e))
+                            })
+                        };
+                        let (fitted, mut others) =
+                            fit_features(config, take(&fold.train)?, vec![take(&fold.validation)?], None)?;
+                        let validation = others.pop().unwrap_or_default();
+                        let (names, _) =
+                            feature_columns(&fitted.frame, &model_config.target, model_config.features.as_ref());
+                        let train = Part {
+                            x: matrix(&fitted.frame, &names, "fold training")?,
+                            y: target.labels(&fitted.frame, "fold training")?,
+                        };
+                        let validation = Part {
+                            x: matrix(&validation, &names, "fold validation")?,
+                            y: target.labels(&validation, "fold validation")?,
+                        };
+                        Ok((train, validation, names))
                     })
-                };
-                let (fitted, mut others) =
-                    fit_features(config, take(&fold.train)?, vec![take(&fold.validation)?], None)?;
-                let validation = others.pop().unwrap_or_default();
-                let (names, _) = feature_columns(&fitted.frame, &model_config.target, model_config.features.as_ref());
-                let train = Part {
-                    x: matrix(&fitted.frame, &names, "fold training")?,
-                    y: target.labels(&fitted.frame, "fold training")?,
-                };
-                let validation = Part {
-                    x: matrix(&validation, &names, "fold validation")?,
-                    y: target.labels(&validation, "fold validation")?,
-                };
-                Ok((train, validation, names))
-            })
-            .ok_or_else(|| PipelineError::step("train", TargetError("a fold worker thread failed".into())))?
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
+                    .ok_or_else(|| PipelineError::step("train", TargetError("a fold worker thread failed".into())))?
+                    .into_iter()
+                    .collect::<Result<Vec<_>>>()?;
+                    if let Some(k) = &folds_key {
+                        crate::cache::save_folds(&cache_dir, k, &fold_parts)?;
+                    }
+                    fold_parts
+                }
+            };
             progress.finished(&StepSummary {
                 step: "folds",
                 rows: engineered.train_raw.height(),
                 columns: folds.len(),
                 seconds: started.elapsed().as_secs_f64(),
-                note: format!("{} folds ({}), features refitted in each", folds.len(), cv_name(&cv)),
+                note: format!(
+                    "{} folds ({}), features refitted in each{}",
+                    folds.len(),
+                    cv_name(&cv),
+                    if folds_reused { " (reused)" } else { "" }
+                ),
             });
             (folds, fold_parts, candidates)
         }),

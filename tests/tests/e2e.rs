@@ -669,6 +669,24 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     assert_eq!(runs.as_array().unwrap().len(), 1 + 16 + 7, "no new runs");
     let versions = p.mlops(&["--json", "registry", "list", "penguins-species"]).json();
     assert_eq!(versions.as_array().unwrap().len(), 1, "no new version");
+    // Changing the candidates reuses the EDA report, the split, the features and the folds (the
+    // steps upstream), and tunes again on them with the same results for the same candidates.
+    let more = p.file_with("configs/training.yaml", "k: [3, 7, 15]", "k: [3, 7, 15, 25]");
+    let text = p.mlops(&["train", "--config", more.to_str().unwrap()]);
+    assert!(text.success, "{}", text.stderr);
+    for reused in
+        ["(unchanged, reused)", "(split and features reused)", "features refitted in each (reused)", "17 trial(s)"]
+    {
+        assert!(text.stdout.contains(reused), "{reused}: {}", text.stdout);
+    }
+    let retuned = p.mlops(&["--quiet", "train", "--json", "--config", more.to_str().unwrap()]).json();
+    let first: std::collections::BTreeMap<String, f64> =
+        trials.iter().map(|x| (x["spec"].to_string(), x["mean"].as_f64().unwrap())).collect();
+    for x in retuned["trials"].as_array().unwrap() {
+        if let Some(mean) = first.get(&x["spec"].to_string()) {
+            assert_eq!(x["mean"].as_f64().unwrap(), *mean, "{}", x["spec"]);
+        }
+    }
     // Changing only how the choice is made reuses the tuning and the fits: one new training run,
     // no new trials or final fits, and a new choice, package and version.
     let tie = p.file_with("configs/training.yaml", "tie_tolerance: 0.001", "tie_tolerance: 0.002");
@@ -676,10 +694,10 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     assert!(reshipped["reused"].is_null());
     assert_eq!(reshipped["leaderboard"], t["leaderboard"]);
     let runs = p.mlops(&["runs", "list", "--json", "--experiment", "penguins-species"]).json();
-    assert_eq!(runs.as_array().unwrap().len(), 1 + 16 + 7 + 1, "one new run, the training run");
+    assert_eq!(runs.as_array().unwrap().len(), 1 + 16 + 7 + (1 + 17 + 7) + 1, "one new run, the training run");
     let parent = p.mlops(&["runs", "show", "--json", reshipped["run_id"].as_str().unwrap()]).json();
     assert_eq!(parent["tags"]["reused_fits"], t["run_id"]);
-    assert_eq!(reshipped["registered"]["version"], 2);
+    assert_eq!(reshipped["registered"]["version"], 3);
     assert_ne!(reshipped["package"], t["package"], "the earlier package is left as it was");
     // A changed file is caught on load, by name.
     let metrics = p.join(&format!("{package}/metrics.json"));

@@ -39,13 +39,12 @@ pub fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
     // Step 7 (with step 9's charts) on the dataset being trained on, as `mlops eda` writes it.
     let started = std::time::Instant::now();
     bar.started("eda");
-    let explored = pipelines::explore(
+    let (explored, eda_reused) = pipelines::explore_cached(
         &data.frame,
         &data.title,
-        &config.eda,
-        &config.plots,
-        &config.plot_formats,
+        (&config.eda, &config.plots, &config.plot_formats),
         &config.reports.join(&data.rel),
+        &config.interim.join(&data.rel).join("cache"),
     )?;
     bar.finished(&StepSummary {
         step: "eda",
@@ -53,10 +52,11 @@ pub fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
         columns: explored.columns,
         seconds: started.elapsed().as_secs_f64(),
         note: format!(
-            "{} warning(s), {} chart(s): {}",
+            "{} warning(s), {} chart(s): {}{}",
             explored.warnings.len(),
             explored.plots.len(),
-            explored.html.display()
+            explored.html.display(),
+            if eda_reused { " (unchanged, reused)" } else { "" }
         ),
     });
     let trials = if hidden { ProgressBar::hidden() } else { ProgressBar::new(0) };
