@@ -898,6 +898,12 @@ fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
     p.fails(&["registry", "register", "../x", "--package", &package], &["model name \"../x\"", "`..`"]);
     p.fails(&["registry", "alias", "sexing", "Champion", "1"], &["alias \"Champion\"", "lowercase"]);
     p.fails(&["registry", "show", "models:/sexing/99"], &["sexing has no version 99"]);
+    p.fails(&["registry", "tag", "nosuch", "k", "v"], &["no registered model `nosuch`"]);
+    p.fails(
+        &["registry", "register", "sexing", "--package", &package, "--tag", "owner"],
+        &["--tag \"owner\"", "KEY=VALUE"],
+    );
+    p.fails(&["registry", "retire", "sexing", "42"], &["sexing has no version 42"]);
     // A store that cannot be opened, or a folder that is not a package, is named.
     p.fails(&["registry", "list", "--store", "models"], &["registry models", "unable to open database file"]);
     p.fails(&["registry", "register", "sexing", "--package", "models"], &["models/manifest.json"]);

@@ -13,6 +13,8 @@
 //! file): registering the same package twice stores it once. `models:/NAME@ALIAS`,
 //! `models:/NAME/VERSION` and `models:/NAME` (the newest active version) resolve to versions.
 
+#[cfg(test)]
+mod fixture;
 mod registry;
 #[cfg(test)]
 mod tests;

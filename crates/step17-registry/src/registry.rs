@@ -266,10 +266,6 @@ impl Registry {
         self.conn.busy_timeout(wait).map_err(self.sql())
     }
 
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> RegistryError + '_ {
-        move |source| RegistryError::Sql { path: self.path.clone(), source }
-    }
-
     fn write(&mut self) -> Result<Transaction<'_>> {
         let path = self.path.clone();
         self.conn
@@ -338,7 +334,7 @@ impl Registry {
         let contents = step16_package::load(&artifact)?.contents;
         let metrics = serde_json::to_string(&contents.metrics).unwrap_or_else(|_| "{}".into());
         let actor = self.actor.clone();
-        let sql = self.sql_of();
+        let sql = self.sql();
         let tx = self.write()?;
         let version: u32 = (|| -> rusqlite::Result<u32> {
             let at = now();
@@ -376,7 +372,7 @@ impl Registry {
         self.version(name, version)
     }
 
-    fn sql_of(&self) -> impl Fn(rusqlite::Error) -> RegistryError + use<> {
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> RegistryError + use<> {
         let path = self.path.clone();
         move |source| RegistryError::Sql { path: path.clone(), source }
     }
@@ -392,14 +388,9 @@ impl Registry {
             )));
         }
         let actor = self.actor.clone();
-        let sql = self.sql_of();
+        let sql = self.sql();
         let tx = self.write()?;
-        let old: Option<u32> = tx
-            .query_row("SELECT version FROM model_aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(&sql)?;
+        let old = alias_of(&tx, name, alias).map_err(&sql)?;
         tx.execute(
             "INSERT INTO model_aliases (name, alias, version) VALUES (?1, ?2, ?3) ON CONFLICT(name, alias) DO UPDATE SET version = ?3",
             params![name, alias, version],
@@ -416,14 +407,9 @@ impl Registry {
     /// Removes an alias.
     pub fn delete_alias(&mut self, name: &str, alias: &str) -> Result<u32> {
         let actor = self.actor.clone();
-        let sql = self.sql_of();
+        let sql = self.sql();
         let tx = self.write()?;
-        let old: Option<u32> = tx
-            .query_row("SELECT version FROM model_aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(&sql)?;
+        let old = alias_of(&tx, name, alias).map_err(&sql)?;
         let Some(old) = old else {
             return Err(RegistryError::NotFound(format!("{name} has no alias `{alias}`")));
         };
@@ -441,7 +427,7 @@ impl Registry {
             None => drop(self.model(name)?),
         }
         let actor = self.actor.clone();
-        let sql = self.sql_of();
+        let sql = self.sql();
         let tx = self.write()?;
         let at = version.unwrap_or(0);
         let old: Option<String> = tx
@@ -470,7 +456,7 @@ impl Registry {
             return Err(RegistryError::Refused(format!("{name} version {version} is already retired")));
         }
         let actor = self.actor.clone();
-        let sql = self.sql_of();
+        let sql = self.sql();
         let tx = self.write()?;
         tx.execute(
             "UPDATE model_versions SET status = 'retired' WHERE name = ?1 AND version = ?2",
@@ -487,7 +473,7 @@ impl Registry {
     pub fn delete(&mut self, name: &str, version: u32) -> Result<()> {
         self.version(name, version)?;
         let actor = self.actor.clone();
-        let sql = self.sql_of();
+        let sql = self.sql();
         let tx = self.write()?;
         tx.execute("DELETE FROM model_aliases WHERE name = ?1 AND version = ?2", params![name, version])
             .map_err(&sql)?;
@@ -635,15 +621,7 @@ impl Registry {
         let version = match ModelUri::parse(uri)? {
             ModelUri::Version(name, v) => self.version(&name, v)?,
             ModelUri::Alias(name, alias) => {
-                let v: Option<u32> = self
-                    .conn
-                    .query_row(
-                        "SELECT version FROM model_aliases WHERE name = ?1 AND alias = ?2",
-                        params![name, alias],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(self.sql())?;
+                let v = alias_of(&self.conn, &name, &alias).map_err(self.sql())?;
                 let v = v.ok_or_else(|| {
                     RegistryError::NotFound(format!(
                         "{uri}: {name} has no alias `{alias}` (see `mlops registry show {name}`)"
@@ -694,4 +672,12 @@ impl Registry {
             .map_err(&sql)?;
         Ok(rows)
     }
+}
+
+/// The version an alias points at, if any.
+fn alias_of(conn: &Connection, name: &str, alias: &str) -> rusqlite::Result<Option<u32>> {
+    conn.query_row("SELECT version FROM model_aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |r| {
+        r.get(0)
+    })
+    .optional()
 }
