@@ -36,6 +36,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Registry(args) => crate::registry::registry_cmd(cli, args),
         Command::Package(crate::PackageCommand::Inspect { dir }) => crate::train::package_inspect(cli, dir),
         Command::Runs(cmd) => runs_cmd(cli, cmd),
+        Command::Serve(args) => crate::serve::serve_cmd(cli, args),
+        Command::Predict(args) => crate::serve::predict_cmd(cli, args),
     }
 }
 

@@ -6,6 +6,7 @@ mod commands;
 mod explore;
 mod output;
 mod registry;
+mod serve;
 mod train;
 
 #[global_allocator]
@@ -75,6 +76,69 @@ enum Command {
     /// Step 12: tracked training runs.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Step 20: serve a model over HTTP (MLflow /invocations, Open Inference Protocol v2,
+    /// /predict) until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Step 21: predictions for a file (CSV, Parquet, NDJSON), from a model or a running server.
+    Predict(PredictArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// The deployment config (its `serve` section; defaults when the default file is absent).
+    #[arg(long, default_value = "configs/deployment.yaml")]
+    pub config: PathBuf,
+    /// What to serve: models:/NAME@ALIAS, models:/NAME/VERSION or a package directory
+    /// (default: the config's `model`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Address to bind (default: the config's, 127.0.0.1).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port (0: any free port; default: the config's, 8080).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// The SQLite store: registry and prediction log (default: the config's).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// The registry's artifact folder (default: the config's).
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct PredictArgs {
+    /// The model: models:/NAME@ALIAS, models:/NAME/VERSION or a package directory.
+    #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+    pub model: Option<String>,
+    /// A running server to ask instead (http://127.0.0.1:8080).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Input file: .csv, .parquet or .ndjson.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output file (.csv, .parquet or .ndjson): the id column, the prediction, the probabilities.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Column that identifies rows (default: the row number, as `row`).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Rows per chunk.
+    #[arg(long, default_value_t = 65_536)]
+    pub chunk_rows: usize,
+    /// Rows that do not fit the signature: reject the whole file (default) or skip them
+    /// (listed with their row numbers).
+    #[arg(long, value_enum, default_value = "reject")]
+    pub on_error: OnErrorArg,
+    /// The deployment config (store, artifacts, category policy).
+    #[arg(long, default_value = "configs/deployment.yaml")]
+    pub config: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum OnErrorArg {
+    Reject,
+    Skip,
 }
 
 #[derive(Subcommand)]

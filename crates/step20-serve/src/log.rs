@@ -1,0 +1,226 @@
+//! The prediction log: every served prediction, appended to the store by one writer thread fed
+//! through a bounded queue. A request only ever tries to enqueue; when the queue is full the entry
+//! is dropped and counted, so logging never slows or blocks an answer.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mlops_core::Row;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::metrics::Metrics;
+use crate::scorer::{Scored, Scorer};
+use crate::{Result, ServeError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS prediction_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    model_version INTEGER,
+    route TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    latency_ms REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS prediction_log_model_at ON prediction_log (model_name, at);
+";
+
+/// Entries written per transaction at most.
+const BATCH: usize = 2048;
+
+/// One request's predictions, waiting for the writer.
+pub(crate) struct Entry {
+    pub request_id: String,
+    pub at: String,
+    pub route: &'static str,
+    pub scorer: Arc<Scorer>,
+    pub inputs: Vec<Row>,
+    pub scored: Scored,
+    pub latency_ms: f64,
+}
+
+/// The writer side of the prediction log.
+pub struct PredictionLog {
+    tx: RwLock<Option<SyncSender<Entry>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    metrics: Arc<Metrics>,
+}
+
+fn open(path: &Path) -> Result<Connection> {
+    let sql = |source| ServeError::Store { path: path.to_path_buf(), source };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let conn = Connection::open(path).map_err(sql)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+    conn.execute_batch(SCHEMA).map_err(sql)?;
+    Ok(conn)
+}
+
+impl PredictionLog {
+    /// Opens the log in the SQLite store `path` (creating the table) and starts its writer.
+    pub fn open(path: &Path, queue: usize, metrics: Arc<Metrics>) -> Result<PredictionLog> {
+        let conn = open(path)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(queue.max(1));
+        let path = path.to_path_buf();
+        let counts = metrics.clone();
+        let writer = std::thread::Builder::new()
+            .name("prediction-log".into())
+            .spawn(move || write_loop(conn, &path, &rx, &counts))?;
+        Ok(PredictionLog { tx: RwLock::new(Some(tx)), writer: Mutex::new(Some(writer)), metrics })
+    }
+
+    /// Queues one request's predictions; drops (and counts) them when the queue is full.
+    pub(crate) fn record(&self, entry: Entry) {
+        let tx = self.tx.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rows = entry.inputs.len() as u64;
+        let sent = match tx.as_ref() {
+            Some(tx) => tx.try_send(entry).is_ok(),
+            None => false,
+        };
+        if !sent {
+            self.metrics.log_dropped(rows);
+        }
+    }
+
+    /// Stops taking entries, writes what is queued and waits for the writer. Later entries are
+    /// dropped (and counted).
+    pub fn close(&self) {
+        self.tx.write().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(writer) = writer
+            && writer.join().is_err()
+        {
+            tracing::error!("the prediction log writer panicked");
+        }
+    }
+}
+
+impl Drop for PredictionLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn write_loop(mut conn: Connection, path: &Path, rx: &Receiver<Entry>, metrics: &Metrics) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        let rows: u64 = batch.iter().map(|e| e.inputs.len() as u64).sum();
+        match write(&mut conn, &batch) {
+            Ok(()) => metrics.log_written(rows),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, rows, "cannot write to the prediction log");
+                metrics.log_dropped(rows);
+            }
+        }
+    }
+}
+
+fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO prediction_log (request_id, row, at, model_name, model_version, route, inputs, outputs, latency_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for e in batch {
+            let origin = &e.scorer.origin;
+            for (i, row) in e.inputs.iter().enumerate() {
+                let inputs: serde_json::Map<String, serde_json::Value> =
+                    row.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                let mut outputs = serde_json::json!({ "prediction": e.scorer.label(e.scored.predicted[i]) });
+                if let Some(p) = e.scored.proba.as_ref().and_then(|p| p.get(i)) {
+                    outputs["probabilities"] = serde_json::json!(p);
+                }
+                insert.execute(params![
+                    e.request_id,
+                    i as i64,
+                    e.at,
+                    origin.name,
+                    origin.version,
+                    e.route,
+                    serde_json::Value::Object(inputs).to_string(),
+                    outputs.to_string(),
+                    e.latency_ms,
+                ])?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// One logged prediction.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LoggedPrediction {
+    /// Order of the entry.
+    pub seq: i64,
+    /// The request it answered.
+    pub request_id: String,
+    /// Its row within the request (from 0).
+    pub row: i64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Model name.
+    pub model_name: String,
+    /// Registered version (none for a package path).
+    pub model_version: Option<u32>,
+    /// The route (`/invocations`, ...).
+    pub route: String,
+    /// The input row as received (after the signature's type conversion).
+    pub inputs: serde_json::Value,
+    /// `prediction` and, for classifiers, `probabilities`.
+    pub outputs: serde_json::Value,
+    /// Time to answer the whole request, in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// The newest `limit` logged predictions of `model` (all models when `None`), oldest first.
+pub fn read_predictions(path: &Path, model: Option<&str>, limit: usize) -> Result<Vec<LoggedPrediction>> {
+    let sql = |source| ServeError::Store { path: path.to_path_buf(), source };
+    let conn = open(path)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, request_id, row, at, model_name, model_version, route, inputs, outputs, latency_ms
+             FROM prediction_log WHERE ?1 IS NULL OR model_name = ?1 ORDER BY seq DESC LIMIT ?2",
+        )
+        .map_err(sql)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut out: Vec<LoggedPrediction> = stmt
+        .query_map(params![model, limit], |r| {
+            let json = |k: usize| -> rusqlite::Result<serde_json::Value> {
+                let text: String = r.get(k)?;
+                Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+            };
+            Ok(LoggedPrediction {
+                seq: r.get(0)?,
+                request_id: r.get(1)?,
+                row: r.get(2)?,
+                at: r.get(3)?,
+                model_name: r.get(4)?,
+                model_version: r.get(5)?,
+                route: r.get(6)?,
+                inputs: json(7)?,
+                outputs: json(8)?,
+                latency_ms: r.get(9)?,
+            })
+        })
+        .map_err(sql)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql)?;
+    out.reverse();
+    Ok(out)
+}

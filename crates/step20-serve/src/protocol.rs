@@ -1,0 +1,389 @@
+//! Request bodies into conformed rows, and outputs into response bodies, for each protocol. Pure
+//! functions of the body and the [`Scorer`]: the server calls them, and so do the benches.
+
+use std::collections::HashMap;
+
+use mlops_core::{Row, TaskKind};
+use serde_json::{Map, Value as Json, json};
+
+use crate::config::ConfidenceThresholds;
+use crate::scorer::{Cell, InputError, InputErrorKind, Scored, Scorer};
+
+/// Rows read from a request, conformed to the signature.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parsed {
+    /// One row per input record.
+    pub rows: Vec<Row>,
+    /// Values outside the categories seen in training (accepted under the `warn` policy).
+    pub unseen: usize,
+}
+
+fn parse_json(body: &[u8]) -> Result<Json, InputError> {
+    serde_json::from_slice(body).map_err(|e| InputError::malformed(format!("the body is not valid JSON: {e}")))
+}
+
+fn too_many(rows: usize, max: usize) -> Result<(), InputError> {
+    if rows > max {
+        return Err(InputError {
+            kind: InputErrorKind::TooLarge,
+            column: None,
+            row: None,
+            message: format!("{rows} rows in one request; the limit is {max} (`max_batch_rows`)"),
+        });
+    }
+    Ok(())
+}
+
+/// Rows from `n` records, `cell(i, j)` giving row `i`'s cell for signature input `j`.
+fn collect<'a>(
+    scorer: &Scorer,
+    n: usize,
+    max: usize,
+    cell: impl Fn(usize, usize) -> Option<Cell<'a>>,
+) -> Result<Parsed, InputError> {
+    too_many(n, max)?;
+    let mut rows = Vec::with_capacity(n);
+    let mut unseen = 0;
+    for i in 0..n {
+        let (row, u) = scorer.conform(i, |j| cell(i, j))?;
+        unseen += u;
+        rows.push(row);
+    }
+    Ok(Parsed { rows, unseen })
+}
+
+/// A list of objects (`[{"col": value, ...}, ...]`).
+fn records(scorer: &Scorer, list: &[Json], max: usize, key: &str) -> Result<Parsed, InputError> {
+    let objects: Vec<&Map<String, Json>> = list
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.as_object().ok_or_else(|| InputError::malformed(format!("`{key}[{i}]` is not an object"))))
+        .collect::<Result<_, _>>()?;
+    let names: Vec<&str> = scorer.inputs().iter().map(|c| c.name.as_str()).collect();
+    collect(scorer, objects.len(), max, |i, j| objects[i].get(names[j]).map(Cell::Json))
+}
+
+/// A list of lists, positional in signature order.
+fn positional(scorer: &Scorer, list: &[Json], max: usize, key: &str) -> Result<Parsed, InputError> {
+    let width = scorer.inputs().len();
+    let rows: Vec<&Vec<Json>> = list
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match r.as_array() {
+            Some(a) if a.len() == width => Ok(a),
+            Some(a) => Err(InputError::malformed(format!(
+                "`{key}[{i}]` has {} values; the model takes {width} columns in signature order (see GET /model_info)",
+                a.len()
+            ))),
+            None => Err(InputError::malformed(format!("`{key}[{i}]` is not a list"))),
+        })
+        .collect::<Result<_, _>>()?;
+    collect(scorer, rows.len(), max, |i, j| rows[i].get(j).map(Cell::Json))
+}
+
+/// An object of equally long lists (`{"col": [v1, v2], ...}`).
+fn columnar(scorer: &Scorer, map: &Map<String, Json>, max: usize, key: &str) -> Result<Parsed, InputError> {
+    let mut n = None;
+    for (name, values) in map {
+        let len = values.as_array().map_or(1, Vec::len);
+        match n {
+            None => n = Some(len),
+            Some(m) if m != len => {
+                return Err(InputError::malformed(format!(
+                    "`{key}.{name}` has {len} values where the other columns have {m}"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    let columns: Vec<Option<&Json>> = scorer.inputs().iter().map(|c| map.get(&c.name)).collect();
+    collect(scorer, n.unwrap_or(0), max, |i, j| {
+        columns[j].map(|v| match v {
+            Json::Array(a) => Cell::Json(&a[i]),
+            scalar => Cell::Json(scalar),
+        })
+    })
+}
+
+/// Records, lists in signature order, or columns: whichever shape `value` has.
+fn any_shape(scorer: &Scorer, value: &Json, max: usize, key: &str) -> Result<Parsed, InputError> {
+    match value {
+        Json::Array(list) if list.iter().all(Json::is_object) => records(scorer, list, max, key),
+        Json::Array(list) => positional(scorer, list, max, key),
+        Json::Object(map) => columnar(scorer, map, max, key),
+        _ => Err(InputError::malformed(format!("`{key}` must be a list of records or an object of columns"))),
+    }
+}
+
+/// MLflow's JSON body: exactly one of `dataframe_split`, `dataframe_records`, `instances`,
+/// `inputs` (with an optional `params`, ignored).
+pub fn mlflow_json(scorer: &Scorer, body: &[u8], max: usize) -> Result<Parsed, InputError> {
+    const KEYS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances", "inputs"];
+    let value = parse_json(body)?;
+    let Json::Object(map) = &value else {
+        return Err(InputError::malformed(format!("the body must be a JSON object with one of {}", KEYS.join(", "))));
+    };
+    if let Some(other) = map.keys().find(|k| !KEYS.contains(&k.as_str()) && k.as_str() != "params") {
+        return Err(InputError::malformed(format!(
+            "unknown key `{other}`: the body takes exactly one of {} (and optionally `params`)",
+            KEYS.join(", ")
+        )));
+    }
+    let present: Vec<&str> = KEYS.iter().copied().filter(|k| map.contains_key(*k)).collect();
+    let [key] = present.as_slice() else {
+        return Err(InputError::malformed(format!(
+            "the body must have exactly one of {}; it has {}",
+            KEYS.join(", "),
+            if present.is_empty() { "none".to_string() } else { present.join(" and ") }
+        )));
+    };
+    let inner = &map[*key];
+    match *key {
+        "dataframe_split" => {
+            let split = inner.as_object().ok_or_else(|| {
+                InputError::malformed("`dataframe_split` must be an object with `columns` and `data`")
+            })?;
+            let data = split
+                .get("data")
+                .and_then(Json::as_array)
+                .ok_or_else(|| InputError::malformed("`dataframe_split.data` must be a list of rows"))?;
+            match split.get("columns") {
+                None => positional(scorer, data, max, "dataframe_split.data"),
+                Some(Json::Array(columns)) => {
+                    let index: HashMap<&str, usize> =
+                        columns.iter().enumerate().filter_map(|(k, c)| c.as_str().map(|c| (c, k))).collect();
+                    if index.len() != columns.len() {
+                        return Err(InputError::malformed(
+                            "`dataframe_split.columns` must be distinct column names (strings)",
+                        ));
+                    }
+                    let rows: Vec<&Vec<Json>> = data
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| match r.as_array() {
+                            Some(a) if a.len() == columns.len() => Ok(a),
+                            _ => Err(InputError::malformed(format!(
+                                "`dataframe_split.data[{i}]` must be a list of {} values, one per column",
+                                columns.len()
+                            ))),
+                        })
+                        .collect::<Result<_, _>>()?;
+                    let at: Vec<Option<usize>> =
+                        scorer.inputs().iter().map(|c| index.get(c.name.as_str()).copied()).collect();
+                    collect(scorer, rows.len(), max, |i, j| at[j].map(|k| Cell::Json(&rows[i][k])))
+                }
+                Some(_) => Err(InputError::malformed("`dataframe_split.columns` must be a list of column names")),
+            }
+        }
+        "dataframe_records" => match inner {
+            Json::Array(list) => records(scorer, list, max, "dataframe_records"),
+            _ => Err(InputError::malformed("`dataframe_records` must be a list of objects")),
+        },
+        key => any_shape(scorer, inner, max, key),
+    }
+}
+
+/// A CSV body with a header row.
+pub fn csv(scorer: &Scorer, body: &[u8], max: usize) -> Result<Parsed, InputError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(body);
+    let header = reader.headers().map_err(|e| InputError::malformed(format!("CSV header: {e}")))?.clone();
+    let index: HashMap<&str, usize> = header.iter().enumerate().map(|(k, h)| (h, k)).collect();
+    let at: Vec<Option<usize>> = scorer.inputs().iter().map(|c| index.get(c.name.as_str()).copied()).collect();
+    let mut records = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| InputError::malformed(format!("CSV row {i}: {e}")))?;
+        records.push(record);
+        too_many(records.len(), max)?;
+    }
+    collect(scorer, records.len(), max, |i, j| at[j].and_then(|k| records[i].get(k)).map(Cell::Text))
+}
+
+/// What an Open Inference Protocol request asks besides its rows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OipRequest {
+    /// The request's `id`, echoed.
+    pub id: Option<String>,
+    /// Output names asked for (`None`: all).
+    pub outputs: Option<Vec<String>>,
+}
+
+fn flatten<'a>(value: &'a Json, out: &mut Vec<&'a Json>) {
+    match value {
+        Json::Array(items) => items.iter().for_each(|v| flatten(v, out)),
+        v => out.push(v),
+    }
+}
+
+/// An Open Inference Protocol v2 infer request: one tensor per input column (shape `[N]` or
+/// `[N, 1]`), or one tensor of shape `[N, F]` with the F signature inputs in order.
+pub fn oip(scorer: &Scorer, body: &[u8], max: usize) -> Result<(Parsed, OipRequest), InputError> {
+    let value = parse_json(body)?;
+    let map = value.as_object().ok_or_else(|| InputError::malformed("the body must be a JSON object with `inputs`"))?;
+    let request = OipRequest {
+        id: map.get("id").and_then(|v| v.as_str().map(str::to_string)),
+        outputs: map
+            .get("outputs")
+            .and_then(Json::as_array)
+            .map(|list| list.iter().filter_map(|o| o.get("name").and_then(Json::as_str).map(str::to_string)).collect()),
+    };
+    let inputs = map
+        .get("inputs")
+        .and_then(Json::as_array)
+        .ok_or_else(|| InputError::malformed("`inputs` must be a list of tensors"))?;
+    let mut tensors: Vec<(&str, Vec<usize>, Vec<&Json>)> = Vec::with_capacity(inputs.len());
+    for (k, t) in inputs.iter().enumerate() {
+        let name = t
+            .get("name")
+            .and_then(Json::as_str)
+            .ok_or_else(|| InputError::malformed(format!("`inputs[{k}].name` must be a string")))?;
+        let shape: Vec<usize> = t
+            .get("shape")
+            .and_then(Json::as_array)
+            .and_then(|s| s.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<_>>())
+            .ok_or_else(|| InputError::malformed(format!("input `{name}`: `shape` must be a list of sizes")))?;
+        if t.get("datatype").and_then(Json::as_str).is_none() {
+            return Err(InputError::malformed(format!("input `{name}`: `datatype` is required (FP64, BYTES, ...)")));
+        }
+        let data = t.get("data").ok_or_else(|| InputError::malformed(format!("input `{name}`: `data` is required")))?;
+        let mut flat = Vec::new();
+        flatten(data, &mut flat);
+        let size: usize = shape.iter().product();
+        if flat.len() != size {
+            return Err(InputError::malformed(format!(
+                "input `{name}`: shape {shape:?} holds {size} values, `data` has {}",
+                flat.len()
+            )));
+        }
+        tensors.push((name, shape, flat));
+    }
+    let width = scorer.inputs().len();
+    let known = |name: &str| scorer.inputs().iter().any(|c| c.name == name);
+    let parsed = match tensors.as_slice() {
+        [(name, shape, flat)] if shape.len() == 2 && shape[1] != 1 && !known(name) => {
+            if shape[1] != width {
+                return Err(InputError::malformed(format!(
+                    "input `{name}` has shape {shape:?}; one tensor of shape [N, F] needs F = {width}, the signature's inputs in order"
+                )));
+            }
+            collect(scorer, shape[0], max, |i, j| Some(Cell::Json(flat[i * width + j])))?
+        }
+        _ => {
+            let mut n = None;
+            for (name, shape, flat) in &tensors {
+                if !(shape.len() == 1 || (shape.len() == 2 && shape[1] == 1)) {
+                    return Err(InputError::malformed(format!(
+                        "input `{name}` has shape {shape:?}; a column tensor has shape [N] or [N, 1]"
+                    )));
+                }
+                match n {
+                    None => n = Some(flat.len()),
+                    Some(m) if m != flat.len() => {
+                        return Err(InputError::malformed(format!(
+                            "input `{name}` has {} rows where the other inputs have {m}",
+                            flat.len()
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let index: HashMap<&str, usize> = tensors.iter().enumerate().map(|(k, t)| (t.0, k)).collect();
+            let at: Vec<Option<usize>> = scorer.inputs().iter().map(|c| index.get(c.name.as_str()).copied()).collect();
+            collect(scorer, n.unwrap_or(0), max, |i, j| at[j].map(|k| Cell::Json(tensors[k].2[i])))?
+        }
+    };
+    Ok((parsed, request))
+}
+
+/// The body of `/predict`: one row, as `{"features": {...}}` or the bare object of columns.
+pub fn predict_one(scorer: &Scorer, body: &[u8]) -> Result<Parsed, InputError> {
+    let value = parse_json(body)?;
+    let map = value.as_object().ok_or_else(|| InputError::malformed("the body must be a JSON object of columns"))?;
+    let row = match map.get("features") {
+        Some(Json::Object(inner)) if map.len() == 1 => inner,
+        _ => map,
+    };
+    let names: Vec<&str> = scorer.inputs().iter().map(|c| c.name.as_str()).collect();
+    collect(scorer, 1, 1, |_, j| row.get(names[j]).map(Cell::Json))
+}
+
+/// The body of `/predict/batch`: `{"instances": [...]}` or a bare list of records.
+pub fn predict_batch(scorer: &Scorer, body: &[u8], max: usize) -> Result<Parsed, InputError> {
+    let value = parse_json(body)?;
+    let list = match &value {
+        Json::Array(list) => list,
+        Json::Object(map) => map
+            .get("instances")
+            .and_then(Json::as_array)
+            .ok_or_else(|| InputError::malformed("the body must be a list of records or {\"instances\": [...]}"))?,
+        _ => return Err(InputError::malformed("the body must be a list of records or {\"instances\": [...]}")),
+    };
+    records(scorer, list, max, "instances")
+}
+
+fn number(x: f64) -> Json {
+    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
+}
+
+/// MLflow's answer: `{"predictions": [...]}` (class names, or values).
+pub fn mlflow_response(scorer: &Scorer, scored: &Scored) -> Json {
+    json!({ "predictions": scored.predicted.iter().map(|&p| scorer.label(p)).collect::<Vec<_>>() })
+}
+
+/// The Open Inference Protocol answer: `label` (BYTES) and `probabilities` (FP64, `[N, C]`) for
+/// classifiers, `prediction` (FP64) for regressors.
+pub fn oip_response(scorer: &Scorer, scored: &Scored, request: &OipRequest) -> Json {
+    let n = scored.predicted.len();
+    let mut outputs = Vec::new();
+    if scorer.task() == TaskKind::Regression {
+        outputs.push(json!({
+            "name": "prediction", "datatype": "FP64", "shape": [n],
+            "data": scored.predicted.iter().map(|&p| number(p)).collect::<Vec<_>>(),
+        }));
+    } else {
+        outputs.push(json!({
+            "name": "label", "datatype": "BYTES", "shape": [n],
+            "data": scored.predicted.iter().map(|&p| scorer.label(p)).collect::<Vec<_>>(),
+        }));
+        if let Some(proba) = &scored.proba {
+            outputs.push(json!({
+                "name": "probabilities", "datatype": "FP64", "shape": [n, scorer.classes().len()],
+                "data": proba.iter().flatten().map(|&p| number(p)).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    if let Some(wanted) = &request.outputs {
+        outputs.retain(|o| o["name"].as_str().is_some_and(|name| wanted.iter().any(|w| w == name)));
+    }
+    let origin = &scorer.origin;
+    let mut body = json!({
+        "model_name": origin.name,
+        "model_version": origin.version.map_or_else(|| "1".to_string(), |v| v.to_string()),
+        "outputs": outputs,
+    });
+    if let Some(id) = &request.id {
+        body["id"] = Json::String(id.clone());
+    }
+    body
+}
+
+/// One row's answer of `/predict`: the label, the top probability with its confidence band, and
+/// every class's probability (classifiers).
+pub fn predict_row(scorer: &Scorer, scored: &Scored, i: usize, bands: &ConfidenceThresholds) -> Json {
+    let prediction = scorer.label(scored.predicted[i]);
+    match scored.proba.as_ref().and_then(|p| p.get(i)) {
+        Some(p) => {
+            let top = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let confidence = if top > bands.high {
+                "high"
+            } else if top > bands.medium {
+                "medium"
+            } else {
+                "low"
+            };
+            let probabilities: Map<String, Json> =
+                scorer.classes().iter().zip(p).map(|(c, &v)| (c.clone(), number(v))).collect();
+            json!({ "prediction": prediction, "probability": number(top), "confidence": confidence, "probabilities": probabilities })
+        }
+        None => json!({ "prediction": prediction, "probability": null, "confidence": null }),
+    }
+}

@@ -1,0 +1,416 @@
+//! A loaded package that scores rows: the signature check, the feature pipeline's row path, the
+//! model. The server and batch inference both score through it.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use mlops_core::{ColumnSchema, DType, Row, TaskKind, Transform, Value};
+use ndarray::Array2;
+use serde::Serialize;
+use step16_package::Package;
+use step17_registry::{ModelUri, Registry};
+
+use crate::config::CategoryPolicy;
+use crate::{Result, ServeError};
+
+/// One input cell as a request carries it.
+#[derive(Clone, Copy, Debug)]
+pub enum Cell<'a> {
+    /// A JSON value (JSON bodies, OIP tensors).
+    Json(&'a serde_json::Value),
+    /// Text (CSV bodies): parsed by the column's type; empty is null.
+    Text(&'a str),
+}
+
+/// Which 4xx a bad input gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputErrorKind {
+    /// 400: the body cannot be read as the protocol says, a required column is missing, or a
+    /// value has the wrong type.
+    Malformed,
+    /// 422: well-formed, but a value the model does not accept (null or NaN where none is
+    /// allowed, an unseen category under the strict policy).
+    Invalid,
+    /// 413: more rows than `max_batch_rows` (or a body over `max_body_bytes`).
+    TooLarge,
+    /// 415: a content type the route does not read.
+    UnsupportedMediaType,
+}
+
+/// A client's bad input: which column, which row, what is wrong.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InputError {
+    /// Which status it gets.
+    pub kind: InputErrorKind,
+    /// The offending column, when one is.
+    pub column: Option<String>,
+    /// The offending row (from 0), when one is.
+    pub row: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl InputError {
+    /// A 400 about the body as a whole.
+    pub fn malformed(message: impl Into<String>) -> InputError {
+        InputError { kind: InputErrorKind::Malformed, column: None, row: None, message: message.into() }
+    }
+
+    fn column(kind: InputErrorKind, column: &str, row: usize, message: String) -> InputError {
+        InputError { kind, column: Some(column.to_string()), row: Some(row), message }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self.kind {
+            InputErrorKind::Malformed => 400,
+            InputErrorKind::Invalid => 422,
+            InputErrorKind::TooLarge => 413,
+            InputErrorKind::UnsupportedMediaType => 415,
+        }
+    }
+
+    /// Short reason, the label of `mlops_rejected_inputs_total`.
+    pub fn reason(&self) -> &'static str {
+        match self.kind {
+            InputErrorKind::Malformed => "malformed",
+            InputErrorKind::Invalid => "invalid",
+            InputErrorKind::TooLarge => "too_large",
+            InputErrorKind::UnsupportedMediaType => "media_type",
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(row) = self.row {
+            write!(f, "row {row}: ")?;
+        }
+        if let Some(column) = &self.column {
+            write!(f, "column `{column}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Where the served model came from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Origin {
+    /// Registered name (a package path: its directory's name).
+    pub name: String,
+    /// Registered version, when served from the registry.
+    pub version: Option<u32>,
+    /// The alias it was resolved through, when it was.
+    pub alias: Option<String>,
+    /// What was asked for (`models:/NAME@ALIAS` or the path).
+    pub uri: String,
+    /// The package directory.
+    pub path: PathBuf,
+}
+
+/// Where to load the model from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSource {
+    /// A `models:/` URI resolved in the registry.
+    Registry {
+        /// The SQLite store.
+        store: PathBuf,
+        /// The artifact folder.
+        artifacts: PathBuf,
+        /// `models:/NAME@ALIAS`, `models:/NAME/VERSION` or `models:/NAME`.
+        uri: String,
+    },
+    /// A package directory.
+    Package(PathBuf),
+}
+
+impl ModelSource {
+    /// A `models:/` URI in the given store, or else a package path.
+    pub fn parse(model: &str, store: &Path, artifacts: &Path) -> ModelSource {
+        if model.starts_with("models:/") {
+            ModelSource::Registry { store: store.to_path_buf(), artifacts: artifacts.to_path_buf(), uri: model.into() }
+        } else {
+            ModelSource::Package(PathBuf::from(model))
+        }
+    }
+
+    /// The version and package directory the source points at now.
+    pub fn resolve(&self) -> Result<Origin> {
+        match self {
+            ModelSource::Registry { store, artifacts, uri } => {
+                let parsed = ModelUri::parse(uri)?;
+                if !store.is_file() {
+                    return Err(ServeError::Registry(step17_registry::RegistryError::NotFound(format!(
+                        "{uri}: no registry at {} (run `make train` first)",
+                        store.display()
+                    ))));
+                }
+                let registry = Registry::open(store, artifacts, "serve")?;
+                let version = registry.resolve(uri)?;
+                let alias = match parsed {
+                    ModelUri::Alias(_, alias) => Some(alias),
+                    _ => None,
+                };
+                Ok(Origin {
+                    name: version.name,
+                    version: Some(version.version),
+                    alias,
+                    uri: uri.clone(),
+                    path: version.artifact_path,
+                })
+            }
+            ModelSource::Package(dir) => {
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .filter(|n| !n.is_empty() && n != "package")
+                    .unwrap_or_else(|| "model".into());
+                Ok(Origin { name, version: None, alias: None, uri: dir.display().to_string(), path: dir.clone() })
+            }
+        }
+    }
+
+    /// Resolves and loads (verifying every checksum).
+    pub fn load(&self, policy: CategoryPolicy) -> Result<Scorer> {
+        let origin = self.resolve()?;
+        let package = step16_package::load(&origin.path)?;
+        Scorer::new(package, origin, policy)
+    }
+}
+
+/// A model's outputs for some rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scored {
+    /// Class index (classification) or predicted value (regression), per row.
+    pub predicted: Vec<f64>,
+    /// Class probabilities per row (classification).
+    pub proba: Option<Vec<Vec<f64>>>,
+}
+
+/// A loaded package, ready to score rows.
+#[derive(Debug)]
+pub struct Scorer {
+    /// The package.
+    pub package: Package,
+    /// Where it came from.
+    pub origin: Origin,
+    /// When it was loaded (RFC 3339).
+    pub loaded_at: String,
+    policy: CategoryPolicy,
+    categories: Vec<Option<HashSet<String>>>,
+}
+
+impl Scorer {
+    /// Wraps a loaded package.
+    pub fn new(package: Package, origin: Origin, policy: CategoryPolicy) -> Result<Scorer> {
+        let info = &package.contents.info;
+        if info.task != TaskKind::Regression && info.classes.len() < 2 {
+            return Err(ServeError::Model(format!(
+                "{}: a classifier with {} class(es) in model.json",
+                origin.path.display(),
+                info.classes.len()
+            )));
+        }
+        let categories = package
+            .contents
+            .signature
+            .inputs
+            .iter()
+            .map(|c| c.categories.as_ref().map(|cats| cats.iter().cloned().collect()))
+            .collect();
+        let loaded_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Ok(Scorer { package, origin, loaded_at, policy, categories })
+    }
+
+    /// The input columns, in signature order.
+    pub fn inputs(&self) -> &[ColumnSchema] {
+        &self.package.contents.signature.inputs
+    }
+
+    /// Class names in the order of the probabilities (empty for regression).
+    pub fn classes(&self) -> &[String] {
+        &self.package.contents.info.classes
+    }
+
+    /// The task.
+    pub fn task(&self) -> TaskKind {
+        self.package.contents.info.task
+    }
+
+    /// Builds input row `row` from its cells (`get(j)`: the cell of signature input `j`, `None`
+    /// when the request does not carry the column). Returns the row and how many of its values
+    /// are unseen categories (accepted under the `warn` policy).
+    pub fn conform<'a>(
+        &self,
+        row: usize,
+        get: impl Fn(usize) -> Option<Cell<'a>>,
+    ) -> std::result::Result<(Row, usize), InputError> {
+        let mut out = Row::new();
+        let mut unseen = 0;
+        for (j, col) in self.inputs().iter().enumerate() {
+            let value = match get(j) {
+                None if col.nullable => Value::Null,
+                None => {
+                    return Err(InputError::column(
+                        InputErrorKind::Malformed,
+                        &col.name,
+                        row,
+                        format!("required column is missing (expected {})", col.dtype),
+                    ));
+                }
+                Some(cell) => convert(col, cell).map_err(|(kind, m)| InputError::column(kind, &col.name, row, m))?,
+            };
+            let value = match value {
+                Value::Float(f) if f.is_nan() => Value::Null,
+                v => v,
+            };
+            if value.is_null() && !col.nullable {
+                return Err(InputError::column(
+                    InputErrorKind::Invalid,
+                    &col.name,
+                    row,
+                    format!("null or NaN, but the model was trained without missing {} values here", col.dtype),
+                ));
+            }
+            if let (Value::Str(s), Some(Some(cats))) = (&value, self.categories.get(j))
+                && !cats.contains(s)
+            {
+                if self.policy == CategoryPolicy::Strict {
+                    return Err(InputError::column(
+                        InputErrorKind::Invalid,
+                        &col.name,
+                        row,
+                        format!(
+                            "unseen category {s:?} (the strict policy allows only the {} seen in training)",
+                            cats.len()
+                        ),
+                    ));
+                }
+                unseen += 1;
+            }
+            out.insert(col.name.clone(), value);
+        }
+        Ok((out, unseen))
+    }
+
+    /// Scores conformed rows: the feature pipeline's row path (in place), then the model.
+    pub fn score(&self, rows: &mut [Row]) -> std::result::Result<Scored, ScoreError> {
+        let c = &self.package.contents;
+        for (i, row) in rows.iter_mut().enumerate() {
+            c.pipeline.transform_row(row).map_err(|e| {
+                ScoreError::Input(InputError {
+                    kind: InputErrorKind::Invalid,
+                    column: None,
+                    row: Some(i),
+                    message: e.to_string(),
+                })
+            })?;
+        }
+        let features = &c.info.features;
+        let x = Array2::from_shape_fn((rows.len(), features.len()), |(i, j)| {
+            rows[i].get(&features[j]).and_then(Value::as_f64).unwrap_or(f64::NAN)
+        });
+        let predicted = c.model.predict(&x).map_err(|e| ScoreError::Model(e.to_string()))?;
+        let proba = c.model.predict_proba(&x).map_err(|e| ScoreError::Model(e.to_string()))?;
+        Ok(Scored { predicted, proba })
+    }
+
+    /// The label of a prediction: the class name, or the value.
+    pub fn label(&self, predicted: f64) -> serde_json::Value {
+        match self.task() {
+            TaskKind::Regression => {
+                serde_json::Number::from_f64(predicted).map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
+            _ => self
+                .classes()
+                .get(predicted as usize)
+                .map_or(serde_json::Value::Null, |c| serde_json::Value::String(c.clone())),
+        }
+    }
+}
+
+/// Scoring failed: the client's input (4xx) or the model (500).
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// The feature pipeline refused a row.
+    #[error(transparent)]
+    Input(InputError),
+    /// The model failed.
+    #[error("model: {0}")]
+    Model(String),
+}
+
+fn type_name(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "int",
+        serde_json::Value::Number(_) => "float",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+type Conversion = std::result::Result<Value, (InputErrorKind, String)>;
+
+/// One cell as a value of the column's type.
+fn convert(col: &ColumnSchema, cell: Cell<'_>) -> Conversion {
+    let wrong = |found: &str| Err((InputErrorKind::Malformed, format!("has type {found}, expected {}", col.dtype)));
+    match cell {
+        Cell::Json(serde_json::Value::Null) => Ok(Value::Null),
+        Cell::Json(v) => match (col.dtype, v) {
+            (DType::Float, serde_json::Value::Number(n)) => Ok(n.as_f64().map_or(Value::Null, Value::Float)),
+            (DType::Int, serde_json::Value::Number(n)) => match n.as_i64() {
+                Some(i) => Ok(Value::Int(i)),
+                None => match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Value::Int(f as i64)),
+                    _ => wrong("float"),
+                },
+            },
+            (DType::Bool, serde_json::Value::Bool(b)) => Ok(Value::Bool(*b)),
+            (DType::Str, serde_json::Value::String(s)) => Ok(Value::Str(s.clone())),
+            (DType::Date | DType::Datetime, serde_json::Value::String(s)) => text(col, s),
+            (_, other) => wrong(type_name(other)),
+        },
+        Cell::Text(t) => text(col, t),
+    }
+}
+
+/// A text cell (CSV, dates in JSON) as a value of the column's type.
+fn text(col: &ColumnSchema, t: &str) -> Conversion {
+    let t = t.trim();
+    if t.is_empty() {
+        return Ok(Value::Null);
+    }
+    let not = |what: &str| Err((InputErrorKind::Malformed, format!("{t:?} is not {what}")));
+    match col.dtype {
+        DType::Str => Ok(Value::Str(t.to_string())),
+        DType::Float => match t {
+            "NA" | "NaN" | "nan" | "null" => Ok(Value::Null),
+            _ => t.parse::<f64>().map(Value::Float).or_else(|_| not("a number")),
+        },
+        DType::Int => match t {
+            "NA" | "null" => Ok(Value::Null),
+            _ => t.parse::<i64>().map(Value::Int).or_else(|_| not("an integer")),
+        },
+        DType::Bool => match t {
+            "true" | "True" | "TRUE" | "1" => Ok(Value::Bool(true)),
+            "false" | "False" | "FALSE" | "0" => Ok(Value::Bool(false)),
+            _ => not("a boolean (true or false)"),
+        },
+        DType::Date => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .map(|d| Value::Date(Value::days_from_date(d)))
+            .or_else(|_| not("a date (YYYY-MM-DD)")),
+        DType::Datetime => ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+            .iter()
+            .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
+            .or_else(|| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+            .map(|d| Value::Datetime(d.and_utc().timestamp_micros()))
+            .map_or_else(|| not("a datetime (YYYY-MM-DDTHH:MM:SS)"), Ok),
+    }
+}

@@ -1,0 +1,673 @@
+//! The HTTP server: routes, the request path, hot reload, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use mlops_core::{DType, TaskKind};
+use serde_json::{Value as Json, json};
+
+use crate::config::ServeConfig;
+use crate::log::{Entry, PredictionLog};
+use crate::metrics::Metrics;
+use crate::protocol::{self, Parsed};
+use crate::scorer::{InputError, InputErrorKind, ModelSource, Scored, Scorer};
+use crate::{Result, ServeError};
+
+/// The toolkit version the server reports.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Shared by every request.
+struct AppState {
+    model: RwLock<Arc<Scorer>>,
+    source: ModelSource,
+    config: ServeConfig,
+    metrics: Arc<Metrics>,
+    log: Option<PredictionLog>,
+    admin_token: Option<String>,
+    /// Serializes reloads (the poller and the admin route).
+    reloading: tokio::sync::Mutex<()>,
+}
+
+type Shared = Arc<AppState>;
+
+impl AppState {
+    fn current(&self) -> Arc<Scorer> {
+        self.model.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// A request's id: the client's `x-request-id`, or one made up.
+#[derive(Clone)]
+struct RequestId(String);
+
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+fn new_request_id() -> String {
+    static BOOT: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let boot = BOOT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        nanos ^ std::process::id()
+    });
+    format!("{boot:08x}-{:x}", REQUESTS.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A bound, loaded server, ready to run.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Shared,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Loads the model, binds the address of `config` and opens the prediction log in `store`
+    /// (`None`: no log). Fails before listening if the model does not load.
+    pub async fn bind(config: ServeConfig, source: ModelSource, store: Option<&Path>) -> Result<Server> {
+        config.check()?;
+        let policy = config.unknown_categories;
+        let loading = source.clone();
+        let scorer = tokio::task::spawn_blocking(move || loading.load(policy))
+            .await
+            .map_err(|e| ServeError::Model(format!("loading the model: {e}")))??;
+        let metrics = Arc::new(Metrics::default());
+        metrics.model(&scorer.origin.name, scorer.origin.version.unwrap_or(0));
+        let log = match store {
+            Some(store) if config.prediction_log.enabled => {
+                Some(PredictionLog::open(store, config.prediction_log.queue, metrics.clone())?)
+            }
+            _ => None,
+        };
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
+        let addr = listener.local_addr()?;
+        let admin_token = config
+            .admin_token
+            .clone()
+            .or_else(|| std::env::var(&config.admin_token_env).ok())
+            .filter(|t| !t.is_empty());
+        tracing::info!(
+            %addr,
+            model = %scorer.origin.uri,
+            version = ?scorer.origin.version,
+            "serving"
+        );
+        let state = Arc::new(AppState {
+            model: RwLock::new(Arc::new(scorer)),
+            source,
+            config,
+            metrics,
+            log,
+            admin_token,
+            reloading: tokio::sync::Mutex::new(()),
+        });
+        Ok(Server { listener, state, addr })
+    }
+
+    /// The address it listens on (the port is known even when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The model it loaded.
+    pub fn origin(&self) -> crate::Origin {
+        self.state.current().origin.clone()
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
+    }
+
+    /// Answers requests until `shutdown` completes, then stops taking connections, lets in-flight
+    /// requests finish (at most `shutdown_grace_seconds`) and flushes the prediction log.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let state = self.state;
+        let poller = match (&state.source, state.config.poll_seconds) {
+            (ModelSource::Registry { .. }, secs) if secs > 0 => Some(tokio::spawn(poll(state.clone(), secs))),
+            _ => None,
+        };
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = stop_tx.send(true);
+        };
+        let grace = Duration::from_secs(state.config.shutdown_grace_seconds);
+        let app = router(state.clone());
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let result = tokio::select! {
+            r = served => r.map_err(ServeError::Io),
+            () = async {
+                let _ = stop_rx.wait_for(|stopped| *stopped).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(seconds = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        if let Some(p) = poller {
+            p.abort();
+        }
+        let flushing = state.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(log) = &flushing.log {
+                log.close();
+            }
+        })
+        .await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+fn router(state: Shared) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/invocations", post(invocations))
+        .route("/ping", get(ping))
+        .route("/health", get(health))
+        .route("/version", get(|| async { VERSION }))
+        .route("/v2", get(oip_server))
+        .route("/v2/health/live", get(|| async { axum::Json(json!({ "live": true })) }))
+        .route("/v2/health/ready", get(oip_ready))
+        .route("/v2/models/{name}", get(oip_metadata))
+        .route("/v2/models/{name}/versions/{version}", get(oip_metadata_version))
+        .route("/v2/models/{name}/ready", get(oip_model_ready))
+        .route("/v2/models/{name}/versions/{version}/ready", get(oip_model_ready_version))
+        .route("/v2/models/{name}/infer", post(oip_infer))
+        .route("/v2/models/{name}/versions/{version}/infer", post(oip_infer_version))
+        .route("/predict", post(predict))
+        .route("/predict/batch", post(predict_batch))
+        .route("/model_info", get(model_info))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/admin/reload", post(admin_reload))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Times every request, counts it by route and status, bounds it by the timeout and tags it with
+/// a request id.
+async fn track(State(s): State<Shared>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(new_request_id, str::to_string);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let timeout = Duration::from_millis(s.config.request_timeout_ms);
+    let mut response = match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => error(
+            Style::Mlflow,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            &format!("the request took longer than {} ms (`request_timeout_ms`)", s.config.request_timeout_ms),
+            None,
+        ),
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    s.metrics.request(&route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+/// How a route words its errors.
+#[derive(Clone, Copy)]
+enum Style {
+    /// `{"error_code": ..., "message": ...}` (MLflow, and the workflow's routes).
+    Mlflow,
+    /// `{"error": ...}` (Open Inference Protocol).
+    Oip,
+}
+
+fn error(style: Style, status: StatusCode, code: &str, message: &str, input: Option<&InputError>) -> Response {
+    let body = match style {
+        Style::Mlflow => {
+            let mut b = json!({ "error_code": code, "message": message });
+            if let Some(e) = input {
+                if let Some(c) = &e.column {
+                    b["column"] = json!(c);
+                }
+                if let Some(r) = e.row {
+                    b["row"] = json!(r);
+                }
+            }
+            b
+        }
+        Style::Oip => json!({ "error": message }),
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+fn input_error(style: Style, e: &InputError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let code = if e.kind == InputErrorKind::Invalid { "INVALID_PARAMETER_VALUE" } else { "BAD_REQUEST" };
+    error(style, status, code, &e.to_string(), Some(e))
+}
+
+fn body_error(rejection: &BytesRejection, limit: usize) -> InputError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        InputError {
+            kind: InputErrorKind::TooLarge,
+            column: None,
+            row: None,
+            message: format!("the body is larger than {limit} bytes (`max_body_bytes`)"),
+        }
+    } else {
+        InputError::malformed(format!("cannot read the body: {}", rejection.body_text()))
+    }
+}
+
+/// The shared request path: body → rows → pipeline → model → answer, metrics and the log.
+fn serve_rows<T>(
+    s: &AppState,
+    (route, style, id): (&'static str, Style, &RequestId),
+    body: std::result::Result<Bytes, BytesRejection>,
+    parse: impl FnOnce(&Scorer, &[u8]) -> std::result::Result<(Parsed, T), InputError>,
+    answer: impl FnOnce(&Scorer, &Scored, T) -> Json,
+) -> Response {
+    let started = Instant::now();
+    let reject = |e: InputError| {
+        s.metrics.rejected(e.reason());
+        tracing::debug!(route, error = %e, "rejected input");
+        input_error(style, &e)
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return reject(body_error(&r, s.config.max_body_bytes)),
+    };
+    let scorer = s.current();
+    let (mut parsed, extra) = match parse(&scorer, &body) {
+        Ok(p) => p,
+        Err(e) => return reject(e),
+    };
+    s.metrics.unseen(parsed.unseen);
+    let inputs = s.log.as_ref().map(|_| parsed.rows.clone());
+    let scored = match scorer.score(&mut parsed.rows) {
+        Ok(scored) => scored,
+        Err(crate::scorer::ScoreError::Input(e)) => return reject(e),
+        Err(e) => {
+            tracing::error!(route, error = %e, "the model failed on valid input");
+            return error(style, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", &e.to_string(), None);
+        }
+    };
+    match scorer.task() {
+        TaskKind::Regression => s.metrics.predictions(std::iter::repeat_n("value", scored.predicted.len())),
+        _ => s.metrics.predictions(
+            scored.predicted.iter().map(|&p| scorer.classes().get(p as usize).map_or("unknown", String::as_str)),
+        ),
+    }
+    let body = answer(&scorer, &scored, extra);
+    if let (Some(log), Some(inputs)) = (&s.log, inputs) {
+        log.record(Entry {
+            request_id: id.0.clone(),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            route,
+            scorer: scorer.clone(),
+            inputs,
+            scored,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
+    axum::Json(body).into_response()
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+async fn invocations(
+    State(s): State<Shared>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let max = s.config.max_batch_rows;
+    let ctx = ("/invocations", Style::Mlflow, &id);
+    let answer = |scorer: &Scorer, scored: &Scored, ()| protocol::mlflow_response(scorer, scored);
+    match content_type(&headers).as_str() {
+        "application/json" => {
+            serve_rows(&s, ctx, body, |sc, b| protocol::mlflow_json(sc, b, max).map(|p| (p, ())), answer)
+        }
+        "text/csv" => serve_rows(&s, ctx, body, |sc, b| protocol::csv(sc, b, max).map(|p| (p, ())), answer),
+        other => {
+            s.metrics.rejected("media_type");
+            let found = if other.is_empty() { "none".to_string() } else { format!("`{other}`") };
+            error(
+                Style::Mlflow,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "BAD_REQUEST",
+                &format!("content type {found} is not supported; send application/json or text/csv"),
+                None,
+            )
+        }
+    }
+}
+
+async fn ping() -> &'static str {
+    "\n"
+}
+
+async fn health(State(s): State<Shared>) -> Response {
+    let m = s.current();
+    axum::Json(json!({
+        "status": "healthy",
+        "model_loaded": true,
+        "model": m.origin.name,
+        "version": m.origin.version,
+    }))
+    .into_response()
+}
+
+fn oip_dtype(dtype: DType) -> &'static str {
+    match dtype {
+        DType::Float => "FP64",
+        DType::Int => "INT64",
+        DType::Bool => "BOOL",
+        DType::Str | DType::Date | DType::Datetime => "BYTES",
+    }
+}
+
+async fn oip_server() -> Response {
+    axum::Json(json!({ "name": "mlops-toolkit", "version": VERSION, "extensions": [] })).into_response()
+}
+
+async fn oip_ready() -> Response {
+    axum::Json(json!({ "ready": true })).into_response()
+}
+
+/// The served model when `name` (and `version`) match it, else why not.
+fn oip_model(s: &AppState, name: &str, version: Option<&str>) -> std::result::Result<Arc<Scorer>, String> {
+    let m = s.current();
+    let served = m.origin.version.map_or_else(|| "1".to_string(), |v| v.to_string());
+    if name != m.origin.name || version.is_some_and(|v| v != served) {
+        let asked = version.map_or_else(|| name.to_string(), |v| format!("{name} version {v}"));
+        return Err(format!(
+            "model `{asked}` is not served here; this server serves `{}` version {served}",
+            m.origin.name
+        ));
+    }
+    Ok(m)
+}
+
+fn not_served(message: &str) -> Response {
+    error(Style::Oip, StatusCode::NOT_FOUND, "NOT_FOUND", message, None)
+}
+
+fn oip_metadata_of(s: &AppState, name: &str, version: Option<&str>) -> Response {
+    let m = match oip_model(s, name, version) {
+        Ok(m) => m,
+        Err(e) => return not_served(&e),
+    };
+    let inputs: Vec<Json> =
+        m.inputs().iter().map(|c| json!({ "name": c.name, "datatype": oip_dtype(c.dtype), "shape": [-1] })).collect();
+    let outputs = if m.task() == TaskKind::Regression {
+        json!([{ "name": "prediction", "datatype": "FP64", "shape": [-1] }])
+    } else {
+        json!([
+            { "name": "label", "datatype": "BYTES", "shape": [-1] },
+            { "name": "probabilities", "datatype": "FP64", "shape": [-1, m.classes().len()] },
+        ])
+    };
+    let versions: Vec<String> = m.origin.version.map(|v| v.to_string()).into_iter().collect();
+    axum::Json(json!({
+        "name": m.origin.name,
+        "versions": versions,
+        "platform": "mlops-toolkit",
+        "inputs": inputs,
+        "outputs": outputs,
+    }))
+    .into_response()
+}
+
+async fn oip_metadata(State(s): State<Shared>, UrlPath(name): UrlPath<String>) -> Response {
+    oip_metadata_of(&s, &name, None)
+}
+
+async fn oip_metadata_version(State(s): State<Shared>, UrlPath((name, v)): UrlPath<(String, String)>) -> Response {
+    oip_metadata_of(&s, &name, Some(&v))
+}
+
+async fn oip_model_ready(State(s): State<Shared>, UrlPath(name): UrlPath<String>) -> Response {
+    match oip_model(&s, &name, None) {
+        Ok(m) => axum::Json(json!({ "name": m.origin.name, "ready": true })).into_response(),
+        Err(e) => not_served(&e),
+    }
+}
+
+async fn oip_model_ready_version(State(s): State<Shared>, UrlPath((name, v)): UrlPath<(String, String)>) -> Response {
+    match oip_model(&s, &name, Some(&v)) {
+        Ok(m) => axum::Json(json!({ "name": m.origin.name, "ready": true })).into_response(),
+        Err(e) => not_served(&e),
+    }
+}
+
+fn oip_infer_of(
+    s: &AppState,
+    id: &RequestId,
+    (name, version): (&str, Option<&str>),
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(e) = oip_model(s, name, version) {
+        return not_served(&e);
+    }
+    let max = s.config.max_batch_rows;
+    serve_rows(
+        s,
+        ("/v2/models/{name}/infer", Style::Oip, id),
+        body,
+        |sc, b| protocol::oip(sc, b, max),
+        |sc, scored, req| protocol::oip_response(sc, scored, &req),
+    )
+}
+
+async fn oip_infer(
+    State(s): State<Shared>,
+    Extension(id): Extension<RequestId>,
+    UrlPath(name): UrlPath<String>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    oip_infer_of(&s, &id, (&name, None), body)
+}
+
+async fn oip_infer_version(
+    State(s): State<Shared>,
+    Extension(id): Extension<RequestId>,
+    UrlPath((name, v)): UrlPath<(String, String)>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    oip_infer_of(&s, &id, (&name, Some(&v)), body)
+}
+
+async fn predict(
+    State(s): State<Shared>,
+    Extension(id): Extension<RequestId>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let bands = s.config.confidence;
+    serve_rows(
+        &s,
+        ("/predict", Style::Mlflow, &id),
+        body,
+        |sc, b| protocol::predict_one(sc, b).map(|p| (p, ())),
+        |sc, scored, ()| {
+            let mut out = protocol::predict_row(sc, scored, 0, &bands);
+            out["model_version"] = json!(sc.origin.version);
+            out["request_id"] = json!(id.0);
+            out
+        },
+    )
+}
+
+async fn predict_batch(
+    State(s): State<Shared>,
+    Extension(id): Extension<RequestId>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let bands = s.config.confidence;
+    let max = s.config.max_batch_rows;
+    serve_rows(
+        &s,
+        ("/predict/batch", Style::Mlflow, &id),
+        body,
+        |sc, b| protocol::predict_batch(sc, b, max).map(|p| (p, ())),
+        |sc, scored, ()| {
+            let rows: Vec<Json> =
+                (0..scored.predicted.len()).map(|i| protocol::predict_row(sc, scored, i, &bands)).collect();
+            json!({ "predictions": rows, "model_version": sc.origin.version, "request_id": id.0 })
+        },
+    )
+}
+
+async fn model_info(State(s): State<Shared>) -> Response {
+    let m = s.current();
+    let c = &m.package.contents;
+    axum::Json(json!({
+        "model_type": c.info.family,
+        "name": m.origin.name,
+        "version": m.origin.version,
+        "alias": m.origin.alias,
+        "uri": m.origin.uri,
+        "task": c.info.task,
+        "target": c.info.target,
+        "classes": c.info.classes,
+        "params": c.info.params,
+        "features_count": c.info.features.len(),
+        "signature": c.signature,
+        "metrics": c.metrics,
+        "lineage": c.lineage,
+        "loaded_at": m.loaded_at,
+        "package": m.origin.path,
+    }))
+    .into_response()
+}
+
+async fn metrics(State(s): State<Shared>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render()).into_response()
+}
+
+async fn openapi(State(s): State<Shared>) -> Response {
+    axum::Json(crate::openapi::document(&s.current())).into_response()
+}
+
+async fn not_found(req: Request) -> Response {
+    error(
+        Style::Mlflow,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        &format!("no route {} {} (see GET /openapi.json)", req.method(), req.uri().path()),
+        None,
+    )
+}
+
+async fn admin_reload(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let Some(token) = &s.admin_token else {
+        return error(
+            Style::Mlflow,
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            &format!("reload is disabled: start the server with the token in ${}", s.config.admin_token_env),
+            None,
+        );
+    };
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        return error(
+            Style::Mlflow,
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "`Authorization: Bearer <token>` is missing or wrong",
+            None,
+        );
+    }
+    match reload(&s, true).await {
+        Ok((previous, now, changed)) => {
+            axum::Json(json!({ "reloaded": changed, "previous_version": previous, "version": now })).into_response()
+        }
+        Err(e) => error(
+            Style::Mlflow,
+            StatusCode::CONFLICT,
+            "RELOAD_FAILED",
+            &format!("the model was not reloaded (the current one keeps serving): {e}"),
+            None,
+        ),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Loads what the source points at now and swaps it in if it differs from the served model (or
+/// always, when `force` and the source is a package path). In-flight requests finish on the model
+/// they started with.
+async fn reload(s: &Shared, force: bool) -> Result<(Option<u32>, Option<u32>, bool)> {
+    let _one_at_a_time = s.reloading.lock().await;
+    let current = s.current();
+    let source = s.source.clone();
+    let policy = s.config.unknown_categories;
+    let served = current.origin.clone();
+    let loaded = tokio::task::spawn_blocking(move || -> Result<Option<Scorer>> {
+        let origin = source.resolve()?;
+        let same = origin.version == served.version && origin.path == served.path;
+        if same && !(force && matches!(source, ModelSource::Package(_))) {
+            return Ok(None);
+        }
+        let package = step16_package::load(&origin.path)?;
+        Scorer::new(package, origin, policy).map(Some)
+    })
+    .await
+    .map_err(|e| ServeError::Model(format!("reload: {e}")));
+    let loaded = match loaded.and_then(|r| r) {
+        Ok(l) => l,
+        Err(e) => {
+            s.metrics.reload(false);
+            tracing::warn!(error = %e, "reload failed; the current model keeps serving");
+            return Err(e);
+        }
+    };
+    let previous = current.origin.version;
+    let Some(scorer) = loaded else { return Ok((previous, previous, false)) };
+    let now = scorer.origin.version;
+    s.metrics.model(&scorer.origin.name, now.unwrap_or(0));
+    *s.model.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(scorer);
+    s.metrics.reload(true);
+    tracing::info!(?previous, version = ?now, "model reloaded");
+    Ok((previous, now, true))
+}
+
+/// Checks every `secs` seconds whether the alias moved.
+async fn poll(s: Shared, secs: u64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let _ = reload(&s, false).await;
+    }
+}

@@ -1,0 +1,480 @@
+//! The server on an ephemeral loopback port, driven over real HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod fixture;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mlops_core::{Row, TaskKind};
+use serde_json::{Value as Json, json};
+use step17_registry::{RegisterInfo, Registry};
+use step20_serve::{CategoryPolicy, ModelSource, ServeConfig, Server};
+
+struct Running {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<step20_serve::Result<()>>,
+    http: reqwest::Client,
+}
+
+impl Running {
+    async fn start(config: ServeConfig, source: ModelSource, store: Option<&Path>) -> Running {
+        let server = Server::bind(ServeConfig { port: 0, ..config }, source, store).await.unwrap();
+        let base = format!("http://{}", server.local_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Running { base, stop: Some(tx), task, http: reqwest::Client::new() }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.unwrap().unwrap();
+    }
+
+    async fn post(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, Json) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Json::String(text)))
+    }
+
+    async fn json(&self, path: &str, body: &Json) -> (u16, Json) {
+        self.post(path, "application/json", body.to_string()).await
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+fn package_source(dir: &Path, task: TaskKind) -> ModelSource {
+    ModelSource::Package(fixture::package(dir, "pkg", task, 1.0))
+}
+
+/// What the scorer gives for rows 0..n, without HTTP: the reference for bit-for-bit checks.
+fn direct(dir: &Path, n: usize) -> (Vec<Json>, Vec<Vec<f64>>) {
+    let scorer = ModelSource::Package(dir.join("pkg")).load(CategoryPolicy::Warn).unwrap();
+    let mut rows: Vec<Row> = (0..n).map(fixture::row).collect();
+    let scored = scorer.score(&mut rows).unwrap();
+    (scored.predicted.iter().map(|&p| scorer.label(p)).collect(), scored.proba.unwrap())
+}
+
+fn records(n: usize) -> Vec<Json> {
+    (0..n).map(fixture::raw).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protocol_and_format_gives_the_same_predictions_as_the_scorer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        Running::start(ServeConfig::default(), package_source(dir.path(), TaskKind::BinaryClassification), None).await;
+    let n = 12;
+    let (labels, proba) = direct(dir.path(), n);
+    let recs = records(n);
+    let columns: Vec<&str> = ["x", "n", "color", "day", "flag", "note"].into();
+    let split_data: Vec<Vec<Json>> = recs.iter().map(|r| columns.iter().map(|c| r[c].clone()).collect()).collect();
+    let columnar: serde_json::Map<String, Json> =
+        columns.iter().map(|c| (c.to_string(), Json::Array(recs.iter().map(|r| r[c].clone()).collect()))).collect();
+    let bodies = [
+        json!({ "dataframe_split": { "columns": columns, "data": split_data } }),
+        json!({ "dataframe_split": { "index": (0..n).collect::<Vec<_>>(), "columns": columns, "data": split_data } }),
+        json!({ "dataframe_records": recs }),
+        json!({ "instances": recs }),
+        json!({ "instances": split_data }),
+        json!({ "inputs": columnar }),
+        json!({ "inputs": recs, "params": { "ignored": true } }),
+    ];
+    for body in &bodies {
+        let (status, answer) = server.json("/invocations", body).await;
+        assert_eq!(status, 200, "{body}: {answer}");
+        assert_eq!(answer["predictions"], Json::Array(labels.clone()), "{body}");
+    }
+    // CSV with a header, columns in another order and an extra column.
+    let mut csv = String::from("note,extra,day,color,flag,n,x\n");
+    for r in &recs {
+        csv.push_str(&format!(
+            "{},zzz,{},{},{},{},{}\n",
+            r["note"].as_str().unwrap(),
+            r["day"].as_str().unwrap(),
+            r["color"].as_str().unwrap(),
+            r["flag"],
+            r["n"],
+            r["x"]
+        ));
+    }
+    let (status, answer) = server.post("/invocations", "text/csv", csv).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["predictions"], Json::Array(labels.clone()));
+
+    // OIP: one tensor per column, then one [N, F] tensor; probabilities bit for bit.
+    let tensors: Vec<Json> = columns
+        .iter()
+        .map(|c| {
+            let datatype = match *c {
+                "x" => "FP64",
+                "n" => "INT64",
+                "flag" => "BOOL",
+                _ => "BYTES",
+            };
+            json!({ "name": c, "shape": [n], "datatype": datatype, "data": recs.iter().map(|r| r[c].clone()).collect::<Vec<_>>() })
+        })
+        .collect();
+    let flat: Vec<Json> = split_data.iter().flatten().cloned().collect();
+    let whole = json!({ "id": "t1", "inputs": [{ "name": "input-0", "shape": [n, columns.len()], "datatype": "BYTES", "data": flat }] });
+    for body in [json!({ "id": "t1", "inputs": tensors }), whole] {
+        let (status, answer) = server.json("/v2/models/pkg/infer", &body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["id"], "t1");
+        assert_eq!(answer["model_name"], "pkg");
+        let outputs = answer["outputs"].as_array().unwrap();
+        assert_eq!(outputs[0]["name"], "label");
+        assert_eq!(outputs[0]["data"], Json::Array(labels.clone()));
+        assert_eq!(outputs[1]["shape"], json!([n, 2]));
+        let served: Vec<u64> =
+            outputs[1]["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap().to_bits()).collect();
+        let expected: Vec<u64> = proba.iter().flatten().map(|p| p.to_bits()).collect();
+        assert_eq!(served, expected, "probabilities differ in their bits");
+    }
+    let (status, answer) = server.json("/v2/models/pkg/versions/1/infer", &json!({ "inputs": [{ "name": "x", "shape": [1], "datatype": "FP64", "data": [1.0] }], "outputs": [{ "name": "label" }] })).await;
+    assert_eq!(status, 400, "missing columns in OIP: {answer}");
+    assert!(answer["error"].as_str().unwrap().contains("`color`"), "{answer}");
+
+    // The workflow's routes.
+    let (status, one) = server.json("/predict", &json!({ "features": recs[3] })).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["prediction"], labels[3]);
+    let top = proba[3].iter().copied().fold(0.0, f64::max);
+    assert_eq!(one["probability"].as_f64().unwrap().to_bits(), top.to_bits());
+    let band = if top > 0.8 {
+        "high"
+    } else if top > 0.6 {
+        "medium"
+    } else {
+        "low"
+    };
+    assert_eq!(one["confidence"], band);
+    assert_eq!(one["probabilities"]["yes"].as_f64().unwrap().to_bits(), proba[3][1].to_bits());
+    let (status, bare) = server.json("/predict", &recs[3]).await;
+    assert_eq!((status, &bare["prediction"]), (200, &labels[3]));
+    let (status, batch) = server.json("/predict/batch", &json!({ "instances": recs })).await;
+    assert_eq!(status, 200);
+    let predicted: Vec<Json> =
+        batch["predictions"].as_array().unwrap().iter().map(|p| p["prediction"].clone()).collect();
+    assert_eq!(predicted, labels);
+
+    for (path, needle) in [
+        ("/ping", "\n"),
+        ("/health", "\"healthy\""),
+        ("/version", env!("CARGO_PKG_VERSION")),
+        ("/v2", "\"mlops-toolkit\""),
+        ("/v2/health/live", "\"live\":true"),
+        ("/v2/health/ready", "\"ready\":true"),
+        ("/v2/models/pkg", "\"BYTES\""),
+        ("/v2/models/pkg/ready", "\"ready\":true"),
+        ("/model_info", "\"logistic_regression\""),
+        ("/openapi.json", "\"/v2/models/{name}/infer\""),
+    ] {
+        let (status, text) = server.get(path).await;
+        assert_eq!(status, 200, "{path}: {text}");
+        assert!(text.contains(needle), "{path}: {text}");
+    }
+    let (status, text) = server.get("/v2/models/other/ready").await;
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("`pkg`"), "{text}");
+    let (status, _) = server.get("/no/such/route").await;
+    assert_eq!(status, 404);
+
+    let (_, metrics) = server.get("/metrics").await;
+    for needle in [
+        "mlops_requests_total{route=\"/invocations\",status=\"200\"} 8",
+        "mlops_request_duration_seconds_bucket{route=\"/invocations\",le=\"+Inf\"} 8",
+        "mlops_rejected_inputs_total{reason=\"malformed\"} 1",
+        "mlops_model_version{model=\"pkg\"} 0",
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
+    }
+    // Rows predicted: 8 bodies and 2 tensors of n rows, 2 single rows (row 3), one batch of n.
+    let yes = labels.iter().filter(|l| *l == "yes").count();
+    let expected = 11 * yes + 2 * usize::from(labels[3] == "yes");
+    let line = metrics.lines().find(|l| l.starts_with("mlops_predictions_total{label=\"yes\"}")).unwrap();
+    assert_eq!(line.rsplit(' ').next().unwrap(), expected.to_string(), "{line}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_4xx_naming_the_column_and_never_a_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig {
+        unknown_categories: CategoryPolicy::Strict,
+        max_batch_rows: 5,
+        max_body_bytes: 4096,
+        ..ServeConfig::default()
+    };
+    let server = Running::start(config, package_source(dir.path(), TaskKind::BinaryClassification), None).await;
+    let with = |key: &str, value: Json| {
+        let mut r = fixture::raw(1);
+        r[key] = value;
+        json!({ "dataframe_records": [fixture::raw(0), r] })
+    };
+    let without = |key: &str| {
+        let mut r = fixture::raw(1);
+        r.as_object_mut().unwrap().remove(key);
+        json!({ "dataframe_records": [r] })
+    };
+    let cases: Vec<(Json, u16, &str)> = vec![
+        (without("x"), 400, "`x`"),
+        (without("day"), 400, "`day`"),
+        (with("x", json!("heavy")), 400, "`x`: has type string, expected float"),
+        (with("n", json!(1.5)), 400, "`n`"),
+        (with("flag", json!("yes")), 400, "`flag`"),
+        (with("day", json!("yesterday")), 400, "`day`"),
+        (with("color", json!("green")), 422, "`color`: unseen category \"green\""),
+        (with("x", Json::Null), 422, "`x`: null or NaN"),
+        (json!({ "dataframe_records": [fixture::raw(0)], "instances": [] }), 400, "exactly one of"),
+        (json!({ "records": [] }), 400, "unknown key `records`"),
+        (json!([1, 2]), 400, "JSON object"),
+        (json!({ "dataframe_split": { "columns": ["x"], "data": [[1, 2]] } }), 400, "dataframe_split.data[0]"),
+        (json!({ "instances": (0..6).map(fixture::raw).collect::<Vec<_>>() }), 413, "6 rows"),
+    ];
+    for (body, status, needle) in &cases {
+        let (got, answer) = server.json("/invocations", body).await;
+        assert_eq!(got, *status, "{body} -> {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{body}: {message:?} lacks {needle:?}");
+        assert_eq!(answer["error_code"], if *status == 422 { "INVALID_PARAMETER_VALUE" } else { "BAD_REQUEST" });
+    }
+    let (status, answer) = server.json("/invocations", &with("x", json!("heavy"))).await;
+    assert_eq!((status, answer["column"].as_str(), answer["row"].as_u64()), (400, Some("x"), Some(1)));
+    // Not JSON at all, a CSV NaN, a wrong content type, a body over the limit.
+    let (status, answer) = server.post("/invocations", "application/json", "{\"instances\": [").await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("not valid JSON"));
+    let (status, answer) = server.post("/invocations", "text/csv", "x,n,color,day\nNaN,1,red,2024-01-01\n").await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["column"], "x");
+    let (status, answer) = server.post("/invocations", "text/plain", "x\n1\n").await;
+    assert_eq!(status, 415, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("text/plain"));
+    let big = format!("{{\"instances\": [{}]}}", "1,".repeat(5000));
+    let (status, answer) = server.post("/invocations", "application/json", big).await;
+    assert_eq!(status, 413, "{answer}");
+    // Extra columns are ignored; the optional ones may be left out.
+    let mut extra = fixture::raw(2);
+    extra["unexpected"] = json!([1, 2, 3]);
+    extra.as_object_mut().unwrap().remove("note");
+    extra["flag"] = Json::Null;
+    let (status, answer) = server.json("/invocations", &json!({ "dataframe_records": [extra] })).await;
+    assert_eq!(status, 200, "{answer}");
+    // The other routes say the same in their own words.
+    let (status, answer) = server.json("/predict", &json!({ "features": { "x": 1.0 } })).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["column"], "color");
+    let (status, answer) = server
+        .json(
+            "/v2/models/pkg/infer",
+            &json!({ "inputs": [{ "name": "t", "shape": [2, 6], "datatype": "FP64", "data": [1, 2, 3] }] }),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("holds 12 values"), "{answer}");
+    let (status, answer) = server.json("/v2/models/nope/infer", &json!({ "inputs": [] })).await;
+    assert_eq!(status, 404, "{answer}");
+    // Still serving.
+    let (status, _) = server.json("/invocations", &json!({ "instances": [fixture::raw(0)] })).await;
+    assert_eq!(status, 200);
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(!metrics.contains("status=\"500\""), "{metrics}");
+    assert!(metrics.contains("mlops_rejected_inputs_total{reason=\"invalid\"}"), "{metrics}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regressors_answer_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Running::start(ServeConfig::default(), package_source(dir.path(), TaskKind::Regression), None).await;
+    let scorer = ModelSource::Package(dir.path().join("pkg")).load(CategoryPolicy::Warn).unwrap();
+    let mut rows: Vec<Row> = (0..3).map(fixture::row).collect();
+    let expected = scorer.score(&mut rows).unwrap().predicted;
+    let (status, answer) = server.json("/invocations", &json!({ "instances": records(3) })).await;
+    assert_eq!(status, 200, "{answer}");
+    let got: Vec<u64> =
+        answer["predictions"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap().to_bits()).collect();
+    assert_eq!(got, expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    let (status, one) = server.json("/predict", &fixture::raw(1)).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["prediction"].as_f64().unwrap().to_bits(), expected[1].to_bits());
+    assert!(one["probability"].is_null());
+    let (_, answer) = server.json("/v2/models/pkg/infer", &json!({ "inputs": [{ "name": "t", "shape": [1, 6], "datatype": "BYTES", "data": [[0.5, 0, "red", "2024-01-01", true, null]] }] })).await;
+    assert_eq!(answer["outputs"][0]["name"], "prediction", "{answer}");
+    server.stop().await;
+}
+
+/// A registry with versions 1 and 2 of `m` (different models), `champion` on 1.
+fn registry(dir: &Path) -> (PathBuf, PathBuf) {
+    let store = dir.join("registry.db");
+    let artifacts = dir.join("artifacts");
+    let mut reg = Registry::open(&store, &artifacts, "test").unwrap();
+    for (i, c) in [(1, 1.0), (2, 0.01)] {
+        let pkg = fixture::package(dir, &format!("pkg{i}"), TaskKind::BinaryClassification, c);
+        reg.register("m", &pkg, &RegisterInfo::default()).unwrap();
+    }
+    reg.set_alias("m", "champion", 1).unwrap();
+    (store, artifacts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_under_load_loses_no_request_and_the_log_gets_every_prediction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, artifacts) = registry(dir.path());
+    let source =
+        ModelSource::Registry { store: store.clone(), artifacts: artifacts.clone(), uri: "models:/m@champion".into() };
+    let config = ServeConfig { admin_token: Some("s3cret".into()), poll_seconds: 0, ..ServeConfig::default() };
+    let server = Arc::new(Running::start(config, source, Some(&store)).await);
+    let body = json!({ "dataframe_records": records(3) }).to_string();
+    let done = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (server, body, done, stop) = (server.clone(), body.clone(), done.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let mut versions = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let r = server
+                    .http
+                    .post(format!("{}/predict/batch", server.base))
+                    .header("content-type", "application/json")
+                    .body(json!({ "instances": records(3) }).to_string())
+                    .send()
+                    .await
+                    .expect("no request may fail during a reload");
+                assert_eq!(r.status().as_u16(), 200);
+                let answer: Json = r.json().await.unwrap();
+                versions.push(answer["model_version"].as_u64().unwrap());
+                done.fetch_add(1, Ordering::Relaxed);
+                let _ = &body;
+            }
+            versions
+        }));
+    }
+    while done.load(Ordering::Relaxed) < 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // A wrong token changes nothing; the right one swaps to the version the alias now names.
+    let mut reg = Registry::open(&store, &artifacts, "test").unwrap();
+    reg.set_alias("m", "champion", 2).unwrap();
+    let reload = |token: &'static str| {
+        let server = server.clone();
+        async move {
+            let r = server.http.post(format!("{}/admin/reload", server.base)).bearer_auth(token).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Json>().await.unwrap())
+        }
+    };
+    let (status, _) = reload("wrong").await;
+    assert_eq!(status, 401);
+    let (status, answer) = reload("s3cret").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!((answer["previous_version"].as_u64(), answer["version"].as_u64()), (Some(1), Some(2)));
+    let after = done.load(Ordering::Relaxed);
+    while done.load(Ordering::Relaxed) < after + 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut served = 0;
+    for c in clients {
+        let versions = c.await.unwrap();
+        served += versions.len();
+        let first_v2 = versions.iter().position(|&v| v == 2).unwrap_or(versions.len());
+        assert!(versions[first_v2..].iter().all(|&v| v == 2), "a client went back to version 1: {versions:?}");
+    }
+    let (_, info) = server.get("/model_info").await;
+    assert!(info.contains("\"version\":2"), "{info}");
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(metrics.contains("mlops_model_reloads_total 1"), "{metrics}");
+    assert!(metrics.contains("mlops_model_version{model=\"m\"} 2"), "{metrics}");
+    let server = Arc::into_inner(server).unwrap();
+    server.stop().await;
+    // Every served row is in the log, with the version that answered it.
+    let logged = step20_serve::read_predictions(&store, Some("m"), usize::MAX).unwrap();
+    assert_eq!(logged.len(), served * 3);
+    assert!(logged.iter().any(|l| l.model_version == Some(1)) && logged.iter().any(|l| l.model_version == Some(2)));
+    let first = &logged[0];
+    assert_eq!(first.route, "/predict/batch");
+    assert_eq!(first.inputs["color"], "red");
+    assert!(first.outputs["probabilities"].as_array().is_some_and(|p| p.len() == 2), "{:?}", first.outputs);
+}
+
+async fn served_version(server: &Running) -> Option<u64> {
+    serde_json::from_str::<Json>(&server.get("/model_info").await.1).unwrap()["version"].as_u64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_follows_the_alias_and_a_broken_target_keeps_the_old_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, artifacts) = registry(dir.path());
+    let source =
+        ModelSource::Registry { store: store.clone(), artifacts: artifacts.clone(), uri: "models:/m@champion".into() };
+    let config = ServeConfig { poll_seconds: 1, ..ServeConfig::default() };
+    let server = Running::start(config, source, None).await;
+    assert_eq!(served_version(&server).await, Some(1));
+    let mut reg = Registry::open(&store, &artifacts, "test").unwrap();
+    reg.set_alias("m", "champion", 2).unwrap();
+    let started = std::time::Instant::now();
+    while served_version(&server).await != Some(2) {
+        assert!(started.elapsed().as_secs() < 10, "the server did not follow the alias");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    reg.delete_alias("m", "champion").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(served_version(&server).await, Some(2), "an alias that resolves to nothing keeps the old model");
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(!metrics.contains("mlops_model_reload_failures_total 0"), "{metrics}");
+    let (status, text) = server.get("/v2/health/ready").await;
+    assert_eq!(status, 200, "{text}");
+    reg.set_alias("m", "champion", 1).unwrap();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_does_not_load_or_a_port_in_use_fails_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Server::bind(ServeConfig::default(), ModelSource::Package(dir.path().join("missing")), None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("missing"), "{err}");
+    let (store, artifacts) = registry(dir.path());
+    let source =
+        |uri: &str| ModelSource::Registry { store: store.clone(), artifacts: artifacts.clone(), uri: uri.into() };
+    let err = Server::bind(ServeConfig::default(), source("models:/m@nope"), None).await.err().unwrap().to_string();
+    assert!(err.contains("no alias `nope`"), "{err}");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let err = Server::bind(ServeConfig { port, ..ServeConfig::default() }, source("models:/m@champion"), None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
+    let config = ServeConfig {
+        confidence: step20_serve::ConfidenceThresholds { high: 0.5, medium: 0.7 },
+        ..ServeConfig::default()
+    };
+    let err = Server::bind(config, source("models:/m@champion"), None).await.err().unwrap().to_string();
+    assert!(err.contains("`confidence`"), "{err}");
+}

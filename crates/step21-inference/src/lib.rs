@@ -1,0 +1,1 @@
+//! Step 21: inference.
