@@ -48,7 +48,7 @@ mod tests;
 pub use config::{CategoryPolicy, ConfidenceThresholds, PredictionLogConfig, ServeConfig};
 pub use log::{LoggedPrediction, PredictionLog, read_predictions};
 pub use metrics::Metrics;
-pub use scorer::{Cell, InputError, InputErrorKind, ModelSource, Origin, Scored, Scorer};
+pub use scorer::{Cell, InputError, InputErrorKind, ModelSource, Origin, ScoreError, Scored, Scorer, cell_value};
 pub use server::Server;
 
 use std::path::PathBuf;

@@ -21,6 +21,8 @@ pub enum Cell<'a> {
     Json(&'a serde_json::Value),
     /// Text (CSV bodies): parsed by the column's type; empty is null.
     Text(&'a str),
+    /// A typed value (a Parquet file): ints widen to floats, text parses as the column's type.
+    Value(&'a Value),
 }
 
 /// Which 4xx a bad input gets.
@@ -378,7 +380,21 @@ fn convert(col: &ColumnSchema, cell: Cell<'_>) -> Conversion {
             (_, other) => wrong(type_name(other)),
         },
         Cell::Text(t) => text(col, t),
+        Cell::Value(v) => match (col.dtype, v) {
+            (_, Value::Null) => Ok(Value::Null),
+            (d, v) if v.dtype() == Some(d) => Ok(v.clone()),
+            (DType::Float, Value::Int(i)) => Ok(Value::Float(*i as f64)),
+            (DType::Datetime, Value::Date(d)) => Ok(Value::Datetime(i64::from(*d) * 86_400_000_000)),
+            (_, Value::Str(s)) => text(col, s),
+            (_, other) => wrong(&other.dtype().map_or_else(|| "null".to_string(), |d| d.to_string())),
+        },
     }
+}
+
+/// One cell as a value of `col`'s type, as the server reads it: the error names the column and
+/// the row. Clients use it to send typed values read from text files.
+pub fn cell_value(col: &ColumnSchema, cell: Cell<'_>, row: usize) -> std::result::Result<Value, InputError> {
+    convert(col, cell).map_err(|(kind, m)| InputError::column(kind, &col.name, row, m))
 }
 
 /// A text cell (CSV, dates in JSON) as a value of the column's type.
@@ -403,14 +419,21 @@ fn text(col: &ColumnSchema, t: &str) -> Conversion {
             "false" | "False" | "FALSE" | "0" => Ok(Value::Bool(false)),
             _ => not("a boolean (true or false)"),
         },
+        // A date, or a datetime at midnight as pandas writes dates (`2007-11-12T00:00:00.000`).
         DType::Date => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .ok()
+            .or_else(|| datetime(t).filter(|d| d.time() == chrono::NaiveTime::MIN).map(|d| d.date()))
             .map(|d| Value::Date(Value::days_from_date(d)))
-            .or_else(|_| not("a date (YYYY-MM-DD)")),
-        DType::Datetime => ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
-            .iter()
-            .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
+            .map_or_else(|| not("a date (YYYY-MM-DD)"), Ok),
+        DType::Datetime => datetime(t)
             .or_else(|| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
             .map(|d| Value::Datetime(d.and_utc().timestamp_micros()))
             .map_or_else(|| not("a datetime (YYYY-MM-DDTHH:MM:SS)"), Ok),
     }
+}
+
+fn datetime(t: &str) -> Option<chrono::NaiveDateTime> {
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(t.trim_end_matches('Z'), f).ok())
 }
