@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use mlops_core::{Row, TaskKind, Value};
-use polars::prelude::{
-    Column, DataFrame, LazyFrame, ParquetWriter, PlRefPath, ScanArgsParquet, Schema,
-};
+use polars::prelude::{Column, DataFrame, LazyFrame, ParquetWriter, PlRefPath, ScanArgsParquet, Schema};
 use serde::Serialize;
 use step20_serve::{Cell, InputError, Scorer};
 
@@ -129,7 +127,7 @@ impl Chunk {
 enum Source {
     Csv { reader: csv::Reader<BufReader<File>>, index: HashMap<String, usize> },
     Ndjson { lines: std::io::Lines<BufReader<File>>, line: usize },
-    Parquet { frame: LazyFrame, offset: usize, index: HashMap<String, usize>, columns: Vec<String> },
+    Parquet { frame: Box<LazyFrame>, offset: usize, index: HashMap<String, usize>, columns: Vec<String> },
 }
 
 impl Source {
@@ -138,9 +136,11 @@ impl Source {
             Format::Csv => {
                 let file = File::open(path).map_err(io(path, "cannot open"))?;
                 let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(BufReader::new(file));
-                let header = reader
-                    .headers()
-                    .map_err(|e| InferenceError::Read { path: path.to_path_buf(), row: None, message: e.to_string() })?;
+                let header = reader.headers().map_err(|e| InferenceError::Read {
+                    path: path.to_path_buf(),
+                    row: None,
+                    message: e.to_string(),
+                })?;
                 let index = header.iter().enumerate().map(|(k, h)| (h.to_string(), k)).collect();
                 Ok(Source::Csv { reader, index })
             }
@@ -160,7 +160,7 @@ impl Source {
                 })?;
                 let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
                 let index = columns.iter().enumerate().map(|(k, c)| (c.clone(), k)).collect();
-                Ok(Source::Parquet { frame, offset: 0, index, columns })
+                Ok(Source::Parquet { frame: Box::new(frame), offset: 0, index, columns })
             }
         }
     }
@@ -174,7 +174,8 @@ impl Source {
     }
 
     fn next(&mut self, path: &Path, n: usize, first_row: usize) -> Result<Option<Chunk>> {
-        let read = |row: Option<usize>, message: String| InferenceError::Read { path: path.to_path_buf(), row, message };
+        let read =
+            |row: Option<usize>, message: String| InferenceError::Read { path: path.to_path_buf(), row, message };
         match self {
             Source::Csv { reader, .. } => {
                 let mut rows = Vec::with_capacity(n.min(1 << 16));
@@ -206,7 +207,7 @@ impl Source {
                 Ok((!rows.is_empty()).then_some(Chunk::Json(rows)))
             }
             Source::Parquet { frame, offset, columns, .. } => {
-                let df = frame
+                let df = (**frame)
                     .clone()
                     .slice(i64::try_from(*offset).unwrap_or(i64::MAX), u32::try_from(n).unwrap_or(u32::MAX))
                     .collect()
@@ -323,7 +324,7 @@ fn score_part(
 
 /// Writes predictions in the output's format.
 enum Sink {
-    Csv(csv::Writer<BufWriter<File>>),
+    Csv(Box<csv::Writer<BufWriter<File>>>),
     Ndjson(BufWriter<File>),
     Parquet(Box<polars::io::parquet::write::BatchedWriter<File>>),
 }
@@ -336,7 +337,12 @@ struct Writer {
 }
 
 impl Writer {
-    fn create(path: &Path, (regression, classes): (bool, &[String]), id_name: &str, id_is_text: bool) -> Result<Writer> {
+    fn create(
+        path: &Path,
+        (regression, classes): (bool, &[String]),
+        id_name: &str,
+        id_is_text: bool,
+    ) -> Result<Writer> {
         let file = File::create(path).map_err(io(path, "cannot create"))?;
         let mut columns = vec![id_name.to_string(), "prediction".to_string()];
         columns.extend(classes.iter().map(|c| format!("probability_{c}")));
@@ -345,7 +351,7 @@ impl Writer {
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(BufWriter::new(file));
                 w.write_record(&columns).map_err(|e| write(e.to_string()))?;
-                Sink::Csv(w)
+                Sink::Csv(Box::new(w))
             }
             Format::Ndjson => Sink::Ndjson(BufWriter::new(file)),
             Format::Parquet => {

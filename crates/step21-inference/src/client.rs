@@ -163,7 +163,10 @@ impl Client {
             }
             let retry = match request.send().await {
                 Ok(r) if r.status().is_success() => {
-                    let text = r.text().await.map_err(|e| InferenceError::Http { url: url.clone(), message: e.to_string() })?;
+                    let text = r
+                        .text()
+                        .await
+                        .map_err(|e| InferenceError::Http { url: url.clone(), message: e.to_string() })?;
                     return serde_json::from_str(&text)
                         .or_else(|_| Ok(Json::String(text)))
                         .map_err(|e: serde_json::Error| InferenceError::Http { url, message: e.to_string() });
@@ -173,7 +176,9 @@ impl Client {
                     let text = r.text().await.unwrap_or_default();
                     let message = serde_json::from_str::<Json>(&text)
                         .ok()
-                        .and_then(|j| j.get("message").or_else(|| j.get("error")).and_then(Json::as_str).map(str::to_string))
+                        .and_then(|j| {
+                            j.get("message").or_else(|| j.get("error")).and_then(Json::as_str).map(str::to_string)
+                        })
                         .unwrap_or(text);
                     if status < 500 || attempt >= self.config.retries {
                         return Err(InferenceError::Server { url, status, message });
@@ -231,8 +236,12 @@ impl Client {
     /// Predicts rows (typed values, as [`read_rows`](crate::read_rows) gives them), one
     /// request for the rows the cache does not hold.
     pub async fn predict(&self, rows: &[Row]) -> Result<Vec<Prediction>> {
-        let keys: Vec<String> =
-            rows.iter().map(|r| serde_json::to_string(&r.iter().map(|(k, v)| (k, v.to_json())).collect::<Vec<_>>()).unwrap_or_default()).collect();
+        let keys: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                serde_json::to_string(&r.iter().map(|(k, v)| (k, v.to_json())).collect::<Vec<_>>()).unwrap_or_default()
+            })
+            .collect();
         let mut out: Vec<Option<Prediction>> = vec![None; rows.len()];
         if let Some(cache) = &self.cache {
             let mut c = lock(cache);
@@ -312,7 +321,10 @@ impl Client {
         };
         let outputs = answer["outputs"].as_array().cloned().unwrap_or_default();
         let find = |name: &str| outputs.iter().find(|o| o["name"] == name);
-        let labels = find("label").or_else(|| find("prediction")).and_then(|o| o["data"].as_array().cloned()).unwrap_or_default();
+        let labels = find("label")
+            .or_else(|| find("prediction"))
+            .and_then(|o| o["data"].as_array().cloned())
+            .unwrap_or_default();
         let proba: Option<Vec<f64>> = find("probabilities")
             .and_then(|o| o["data"].as_array().map(|d| d.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect()));
         let classes = if labels.is_empty() { 0 } else { proba.as_ref().map_or(0, |p| p.len() / labels.len()) };
@@ -321,7 +333,10 @@ impl Client {
             .enumerate()
             .map(|(i, label)| Prediction {
                 label,
-                probabilities: proba.as_ref().filter(|_| classes > 0).map(|p| p[i * classes..(i + 1) * classes].to_vec()),
+                probabilities: proba
+                    .as_ref()
+                    .filter(|_| classes > 0)
+                    .map(|p| p[i * classes..(i + 1) * classes].to_vec()),
             })
             .collect())
     }

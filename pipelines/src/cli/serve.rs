@@ -120,8 +120,7 @@ pub fn predict_cmd(cli: &Cli, args: &PredictArgs) -> Result<ExitCode> {
             let source = step20_serve::ModelSource::parse(model, &config.store, &config.artifacts);
             bar.set_message(format!("loading {model}"));
             let scorer = source.load(config.serve.unknown_categories)?;
-            let report =
-                step21_inference::predict_file(&scorer, &args.input, &args.output, &options, &mut progress);
+            let report = step21_inference::predict_file(&scorer, &args.input, &args.output, &options, &mut progress);
             let version = scorer.origin.version.map_or_else(String::new, |v| format!(" (version {v})"));
             (report, format!("{model}{version}"))
         }
