@@ -5,15 +5,18 @@ CARGO_TARGET_DIR ?= $(HOME)/.cache/mlops-target
 export CARGO_TARGET_DIR
 CONFIG ?= configs/data.yaml
 TRAINING ?= configs/training.yaml
+DEPLOYMENT ?= configs/deployment.yaml
 MLOPS := $(CARGO_TARGET_DIR)/debug/mlops
 MLOPS_RELEASE := $(CARGO_TARGET_DIR)/release/mlops
 
-.PHONY: help setup test-deps build release prepare eda train test lint fmt bench clean-data
+.PHONY: help setup test-deps build release prepare eda train serve serve-release test lint fmt bench clean-data
 
 help:
 	@echo "make prepare   build mlops and run steps 1-6 on the shipped data ($(CONFIG))"
 	@echo "make eda       prepare, then profile the dataset into an HTML report with charts ($(TRAINING))"
 	@echo "make train     prepare, then tune the candidates of configs/training.yaml and print the leaderboard"
+	@echo "make serve     serve the champion of make train on 127.0.0.1:8080 ($(DEPLOYMENT)); Ctrl-C stops"
+	@echo "make serve-release  the same with the optimized build (what the benchmarks measure)"
 	@echo "make test      unit, property and end-to-end tests"
 	@echo "make lint      rustfmt and clippy (warnings are errors)"
 	@echo "make release   optimized build: $(MLOPS_RELEASE)"
@@ -23,9 +26,13 @@ setup:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs"; exit 1; }
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 
-# The end-to-end tests compare the toolkit's output with a pandas reference.
+# The end-to-end tests compare the toolkit's output with a pandas reference and drive the server
+# with MLflow's own scoring client (mlflow-skinny: the lightest package that ships it).
+# (A Debian system Python refuses plain pip installs: then install past its marker.)
+PIP_INSTALL := python3 -m pip install --quiet --disable-pip-version-check
 test-deps:
-	@python3 -c 'import pandas, pyarrow' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check pandas pyarrow
+	@python3 -c 'import pandas, pyarrow' 2>/dev/null || $(PIP_INSTALL) pandas pyarrow || $(PIP_INSTALL) --break-system-packages pandas pyarrow
+	@python3 -c 'import mlflow.pyfunc.scoring_server.client' 2>/dev/null || $(PIP_INSTALL) mlflow-skinny || $(PIP_INSTALL) --break-system-packages mlflow-skinny
 
 build:
 	cargo build --bin mlops
@@ -41,6 +48,12 @@ eda: setup build
 
 train: setup build
 	$(MLOPS) train --config $(TRAINING)
+
+serve: setup build
+	$(MLOPS) serve --config $(DEPLOYMENT)
+
+serve-release: setup release
+	$(MLOPS_RELEASE) serve --config $(DEPLOYMENT)
 
 test: setup test-deps
 	cargo build --bin mlops
@@ -58,6 +71,7 @@ bench: release
 	bench/run.sh
 	bench/explore.sh
 	bench/models.sh
+	bench/serve.sh
 
 clean-data:
 	rm -rf data/interim data/processed logs reports

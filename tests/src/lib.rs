@@ -136,3 +136,94 @@ impl Project {
         !dir.exists() || std::fs::read_dir(&dir).unwrap().next().is_none()
     }
 }
+
+/// A running `mlops serve` on a free loopback port; stopped with SIGTERM on drop.
+pub struct Served {
+    child: std::process::Child,
+    /// `host:port`.
+    pub addr: String,
+    /// What `mlops serve --json` printed once listening.
+    pub info: serde_json::Value,
+}
+
+impl Project {
+    /// Starts `mlops serve --port 0 --json` with `args` and waits until it listens.
+    pub fn serve(&self, args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = Command::new(mlops_bin())
+            .args(["--json", "serve", "--port", "0"])
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("MLOPS_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap() == 0 {
+                let mut err = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+                panic!("mlops serve exited before listening:\n{text}\n{err}");
+            }
+            text.push_str(&line);
+            if line.trim_end() == "}" {
+                break;
+            }
+        }
+        let info: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let addr = info["url"].as_str().unwrap().trim_start_matches("http://").to_string();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        Served { child, addr, info }
+    }
+}
+
+impl Served {
+    /// One HTTP/1.1 request over a fresh loopback connection: (status, body).
+    pub fn request(&self, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, body.to_string())
+    }
+
+    /// POSTs JSON: (status, answer as JSON).
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let (status, text) = self.request("POST", path, "application/json", &body.to_string());
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    /// Sends SIGTERM and waits: (exit success, stderr).
+    pub fn terminate(mut self) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        (status.success(), err)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1029,3 +1029,238 @@ fn the_package_reproduces_the_test_metrics_exactly() {
         assert_eq!(package.model.predict_proba(&one).unwrap().unwrap()[0], proba[i], "row {i}");
     }
 }
+
+/// The default training run's test rows (raw, as a server is sent them, without the target) and
+/// the champion's outputs on them through the frame path, as training evaluation computed them.
+struct TestRows {
+    raw: polars::prelude::DataFrame,
+    records: Vec<serde_json::Value>,
+    labels: Vec<String>,
+    proba: Vec<Vec<f64>>,
+}
+
+fn trained_champion(p: &Project) -> TestRows {
+    use polars::prelude::SerReader;
+    let run = p.mlops(&["--quiet", "train", "--json"]);
+    assert!(run.success, "{}", run.stderr);
+    let trained = run.json();
+    let registered = p.mlops(&["--json", "registry", "show", "models:/penguins-species@champion"]).json();
+    let package = step16_package::load(&p.join(registered["artifact_path"].as_str().unwrap())).unwrap().contents;
+    let (name, version) = trained["dataset"].as_str().unwrap().split_once('@').unwrap();
+    let file = std::fs::File::open(p.join(&format!("data/processed/{name}/{version}/data.parquet"))).unwrap();
+    let frame = polars::prelude::ParquetReader::new(file).finish().unwrap();
+    let config = pipelines::TrainingConfig::load(&p.join("configs/training.yaml")).unwrap().resolved(p.path());
+    let raw = pipelines::engineer(&frame, &config, None).unwrap().test_raw.drop(&package.info.target).unwrap();
+    let features = package.pipeline.apply_frame(raw.clone(), mlops_core::frame::Stage::Inference).unwrap();
+    let x = mlops_core::frame::to_matrix(&features, &package.info.features).unwrap();
+    let proba = package.model.predict_proba(&x).unwrap().unwrap();
+    let labels = package.model.predict(&x).unwrap().iter().map(|&c| package.info.classes[c as usize].clone()).collect();
+    let records = mlops_core::frame::rows_from_frame(&raw)
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::Value::Object(r.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()))
+        .collect();
+    TestRows { raw, records, labels, proba }
+}
+
+/// `row,prediction,probability_...` of `mlops predict` as (labels, probabilities).
+fn read_predictions(path: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().starts_with("row,prediction,probability_Adelie"), "{text}");
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[1].to_string(), cells[2..].iter().map(|c| c.parse::<f64>().unwrap()).collect())
+        })
+        .unzip()
+}
+
+fn bits(rows: &[Vec<f64>]) -> Vec<Vec<u64>> {
+    rows.iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect()
+}
+
+#[test]
+fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
+    use serde_json::json;
+    let p = Project::new();
+    let t = trained_champion(&p);
+    let n = t.labels.len();
+    // Batch inference on a Parquet file of the test rows.
+    let mut raw = t.raw.clone();
+    polars::prelude::ParquetWriter::new(std::fs::File::create(p.join("new.parquet")).unwrap())
+        .finish(&mut raw)
+        .unwrap();
+    let run = p.mlops(&[
+        "--json",
+        "predict",
+        "--model",
+        "models:/penguins-species@champion",
+        "--input",
+        "new.parquet",
+        "--output",
+        "batch.csv",
+    ]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.json()["report"]["predicted"], n);
+    let (labels, proba) = read_predictions(&p.join("batch.csv"));
+    assert_eq!(labels, t.labels);
+    assert_eq!(bits(&proba), bits(&t.proba), "batch inference differs from training evaluation");
+
+    // The server, over each protocol, on the same rows.
+    let s = p.serve(&[]);
+    assert_eq!(s.info["version"], 1);
+    let (status, answer) = s.post_json("/invocations", &json!({ "dataframe_records": t.records }));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["predictions"], json!(t.labels));
+    let columns: Vec<String> = t.raw.get_column_names().iter().map(|c| c.to_string()).collect();
+    let tensors: Vec<serde_json::Value> = columns
+        .iter()
+        .map(|c| {
+            let data: Vec<serde_json::Value> = t.records.iter().map(|r| r[c].clone()).collect();
+            json!({ "name": c, "shape": [n], "datatype": "BYTES", "data": data })
+        })
+        .collect();
+    let (status, answer) = s.post_json("/v2/models/penguins-species/infer", &json!({ "inputs": tensors }));
+    assert_eq!(status, 200, "{answer}");
+    let served: Vec<f64> =
+        answer["outputs"][1]["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let served: Vec<Vec<f64>> = served.chunks(3).map(<[f64]>::to_vec).collect();
+    assert_eq!(bits(&served), bits(&t.proba), "the server differs from training evaluation");
+    for i in [0, n / 2, n - 1] {
+        let (status, one) = s.post_json("/predict", &t.records[i]);
+        assert_eq!(status, 200, "{one}");
+        assert_eq!(one["prediction"], t.labels[i]);
+        assert_eq!(one["probabilities"]["Gentoo"].as_f64().unwrap().to_bits(), t.proba[i][2].to_bits());
+    }
+    // The client path of `mlops predict` writes the same file as the batch path.
+    let url = s.info["url"].as_str().unwrap().to_string();
+    let run = p.mlops(&["predict", "--url", &url, "--input", "new.parquet", "--output", "remote.csv"]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(std::fs::read(p.join("remote.csv")).unwrap(), std::fs::read(p.join("batch.csv")).unwrap());
+    // A bad row answers 400 naming the column, and the server keeps serving.
+    let mut bad = t.records[0].clone();
+    bad.as_object_mut().unwrap().remove("culmen_length_mm");
+    let (status, answer) = s.post_json("/invocations", &json!({ "instances": [bad] }));
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["column"], "culmen_length_mm");
+    let (status, text) = s.request("POST", "/invocations", "text/plain", "hello");
+    assert_eq!(status, 415, "{text}");
+    let (status, metrics) = s.request("GET", "/metrics", "text/plain", "");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("mlops_rejected_inputs_total{reason=\"malformed\"} 1"), "{metrics}");
+    // MLflow's own scoring client, unchanged (pandas frame, NaN for missing values).
+    p.write("rows.json", serde_json::to_string(&t.records).unwrap());
+    let script = e2e::repo().join("tests/reference/mlflow_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args([&url, "rows.json", "--drop", "culmen_depth_mm"])
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the MLflow client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["predictions"], json!(t.labels));
+    assert_eq!(answer["bad_request"]["status"], 400, "{answer}");
+    assert_eq!(answer["bad_request"]["response"]["column"], "culmen_depth_mm", "{answer}");
+    // The README's and docs/api.md's curl examples, as written.
+    let examples = e2e::repo().join("docs/examples");
+    let example = |f: &str| std::fs::read_to_string(examples.join(f)).unwrap();
+    for (path, file, content_type, needle) in [
+        (
+            "/invocations",
+            "invocations.json",
+            "application/json",
+            "{\"predictions\":[\"Adelie\",\"Adelie\",\"Adelie\"]}",
+        ),
+        ("/invocations", "rows.csv", "text/csv", "{\"predictions\":[\"Adelie\",\"Adelie\",\"Adelie\"]}"),
+        ("/v2/models/penguins-species/infer", "infer.json", "application/json", "\"id\":\"example-1\""),
+        (
+            "/predict",
+            "predict.json",
+            "application/json",
+            "\"prediction\":\"Adelie\",\"probability\":1.0,\"confidence\":\"high\"",
+        ),
+        ("/predict/batch", "predict_batch.json", "application/json", "\"predictions\":[{\"prediction\":\"Adelie\""),
+    ] {
+        let (status, answer) = s.request("POST", path, content_type, &example(file));
+        assert_eq!(status, 200, "{file}: {answer}");
+        assert!(answer.contains(needle), "{file}: {answer}");
+    }
+    let extra = 3 + 3 + 3 + 1 + 3;
+    // SIGTERM drains and flushes: every served row is in the prediction log.
+    let (ok, stderr) = s.terminate();
+    assert!(ok, "{stderr}");
+    let served_rows = 2 * n + 3 + n + extra + n;
+    let db = rusqlite::Connection::open(p.join("models/registry/registry.db")).unwrap();
+    let logged: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM prediction_log WHERE model_name = 'penguins-species' AND model_version = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(logged as usize, served_rows);
+}
+
+#[test]
+fn serve_and_predict_reject_bad_input_by_name() {
+    let p = Project::new();
+    // Nothing trained yet: the alias resolves to nothing.
+    p.fails(&["serve", "--port", "0"], &["models:/penguins-species@champion", "make train"]);
+    p.fails(
+        &["predict", "--model", "models:/penguins-species@champion", "--input", "x.csv", "--output", "y.csv"],
+        &["make train"],
+    );
+    let t = trained_champion(&p);
+    p.fails(&["serve", "--port", "0", "--model", "models:/penguins-species@nope"], &["no alias `nope`"]);
+    p.fails(&["serve", "--port", "0", "--model", "models:/bad name"], &["model name"]);
+    p.fails(&["serve", "--port", "0", "--model", "no/such/package"], &["no/such/package"]);
+    let config = p.file_with("configs/deployment.yaml", "poll_seconds: 10", "poll_secs: 10");
+    p.fails(&["serve", "--config", config.to_str().unwrap()], &["variant-deployment.yaml", "poll_secs"]);
+    let config = p.file_with("configs/deployment.yaml", "high: 0.8", "high: 0.1");
+    p.fails(&["serve", "--config", config.to_str().unwrap()], &["variant-deployment.yaml", "confidence"]);
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    p.fails(&["serve", "--port", &port], &[&format!("cannot listen on 127.0.0.1:{port}")]);
+    // Batch inference: bad rows reject the file (nothing written) or are skipped by row number.
+    let mut rows = t.raw.clone();
+    let mut csv = Vec::new();
+    {
+        use polars::prelude::SerWriter;
+        polars::prelude::CsvWriter::new(&mut csv).finish(&mut rows).unwrap();
+    }
+    let text = String::from_utf8(csv).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let k = header.iter().position(|c| *c == "culmen_depth_mm").unwrap();
+    let mut cells: Vec<String> = lines[3].split(',').map(str::to_string).collect();
+    cells[k] = "deep".into();
+    lines[3] = cells.join(",");
+    p.write("bad.csv", lines.join("\n") + "\n");
+    let model = "models:/penguins-species@champion";
+    p.fails(
+        &["predict", "--model", model, "--input", "bad.csv", "--output", "out.csv"],
+        &["row 2: column `culmen_depth_mm`", "\"deep\" is not a number", "nothing was written"],
+    );
+    assert!(!p.join("out.csv").exists());
+    let run =
+        p.mlops(&["predict", "--model", model, "--input", "bad.csv", "--output", "out.csv", "--on-error", "skip"]);
+    assert!(run.success, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("1 row(s) skipped") && run.stdout.contains("row 2: column `culmen_depth_mm`"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::read_to_string(p.join("out.csv")).unwrap().lines().count(), t.labels.len());
+    p.fails(&["predict", "--model", model, "--input", "bad.txt", "--output", "o.csv"], &["bad.txt: unknown file type"]);
+    p.fails(&["predict", "--model", model, "--input", "bad.csv", "--output", "o.xlsx"], &["o.xlsx: unknown file type"]);
+    p.fails(
+        &["predict", "--model", model, "--input", "bad.csv", "--output", "o.csv", "--id", "key"],
+        &["column `key` is not in"],
+    );
+    p.fails(&["predict", "--url", "http://127.0.0.1:9", "--input", "bad.csv", "--output", "o.csv"], &["127.0.0.1:9"]);
+    let run = p.mlops(&["predict", "--input", "bad.csv", "--output", "o.csv"]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--model"), "{}", run.stderr);
+}

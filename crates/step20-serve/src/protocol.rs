@@ -18,8 +18,50 @@ pub struct Parsed {
     pub unseen: usize,
 }
 
+/// The body as JSON. Python's `json.dumps` (and so MLflow's client with a pandas frame holding
+/// missing values) writes the bare tokens `NaN`, `Infinity` and `-Infinity`, which JSON lacks:
+/// they are read as missing values (null).
 fn parse_json(body: &[u8]) -> Result<Json, InputError> {
-    serde_json::from_slice(body).map_err(|e| InputError::malformed(format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(body).or_else(|e| {
+        let malformed = || InputError::malformed(format!("the body is not valid JSON: {e}"));
+        let fixed = non_finite_as_null(body).ok_or_else(malformed)?;
+        serde_json::from_slice(&fixed).map_err(|_| malformed())
+    })
+}
+
+/// `body` with `NaN`, `Infinity` and `-Infinity` outside strings replaced by `null`, or `None` if
+/// it has none.
+pub fn non_finite_as_null(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len() + 16);
+    let (mut i, mut in_string, mut replaced) = (0, false, false);
+    while i < body.len() {
+        let b = body[i];
+        if in_string {
+            out.push(b);
+            if b == b'\\' && i + 1 < body.len() {
+                out.push(body[i + 1]);
+                i += 2;
+                continue;
+            }
+            in_string = b != b'"';
+            i += 1;
+            continue;
+        }
+        let token = [&b"NaN"[..], b"Infinity", b"-Infinity"].into_iter().find(|t| body[i..].starts_with(t));
+        match token {
+            Some(t) => {
+                out.extend_from_slice(b"null");
+                i += t.len();
+                replaced = true;
+            }
+            None => {
+                in_string = b == b'"';
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    replaced.then_some(out)
 }
 
 fn too_many(rows: usize, max: usize) -> Result<(), InputError> {
