@@ -109,7 +109,7 @@ impl Default for ConfidenceThresholds {
 pub struct PredictionLogConfig {
     /// Whether predictions are recorded.
     pub enabled: bool,
-    /// Requests that may wait for the writer; beyond, entries are dropped and counted.
+    /// Predicted rows that may wait for the writer; beyond, new entries are dropped and counted.
     pub queue: usize,
 }
 

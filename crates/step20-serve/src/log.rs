@@ -2,13 +2,15 @@
 //! through a bounded queue. A request only ever tries to enqueue; when the queue is full the entry
 //! is dropped and counted, so logging never slows or blocks an answer.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mlops_core::Row;
+use mlops_core::{Row, Value};
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
@@ -51,6 +53,10 @@ pub struct PredictionLog {
     tx: RwLock<Option<SyncSender<Entry>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
+    /// Rows queued and not yet written.
+    queued: Arc<AtomicUsize>,
+    /// Most rows queued at once.
+    capacity: usize,
 }
 
 fn open(path: &Path) -> Result<Connection> {
@@ -69,25 +75,42 @@ impl PredictionLog {
     /// Opens the log in the SQLite store `path` (creating the table) and starts its writer.
     pub fn open(path: &Path, queue: usize, metrics: Arc<Metrics>) -> Result<PredictionLog> {
         let conn = open(path)?;
+        // The channel never fills first: `queued` bounds the rows waiting.
         let (tx, rx) = std::sync::mpsc::sync_channel(queue.max(1));
         let path = path.to_path_buf();
         let counts = metrics.clone();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let waiting = queued.clone();
         let writer = std::thread::Builder::new()
             .name("prediction-log".into())
-            .spawn(move || write_loop(conn, &path, &rx, &counts))?;
-        Ok(PredictionLog { tx: RwLock::new(Some(tx)), writer: Mutex::new(Some(writer)), metrics })
+            .spawn(move || write_loop(conn, &path, &rx, (&counts, &waiting)))?;
+        Ok(PredictionLog {
+            tx: RwLock::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            metrics,
+            queued,
+            capacity: queue.max(1),
+        })
     }
 
     /// Queues one request's predictions; drops (and counts) them when the queue is full.
     pub(crate) fn record(&self, entry: Entry) {
         let tx = self.tx.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let rows = entry.inputs.len() as u64;
-        let sent = match tx.as_ref() {
-            Some(tx) => tx.try_send(entry).is_ok(),
-            None => false,
-        };
+        let rows = entry.inputs.len();
+        let room = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| (q + rows <= self.capacity).then_some(q + rows))
+            .is_ok();
+        let sent = room
+            && match tx.as_ref() {
+                Some(tx) => tx.try_send(entry).is_ok(),
+                None => false,
+            };
         if !sent {
-            self.metrics.log_dropped(rows);
+            if room {
+                self.queued.fetch_sub(rows, Ordering::AcqRel);
+            }
+            self.metrics.log_dropped(rows as u64);
         }
     }
 
@@ -110,7 +133,7 @@ impl Drop for PredictionLog {
     }
 }
 
-fn write_loop(mut conn: Connection, path: &Path, rx: &Receiver<Entry>, metrics: &Metrics) {
+fn write_loop(mut conn: Connection, path: &Path, rx: &Receiver<Entry>, (metrics, queued): (&Metrics, &AtomicUsize)) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -120,7 +143,9 @@ fn write_loop(mut conn: Connection, path: &Path, rx: &Receiver<Entry>, metrics: 
             }
         }
         let rows: u64 = batch.iter().map(|e| e.inputs.len() as u64).sum();
-        match write(&mut conn, &batch) {
+        let result = write(&mut conn, &batch);
+        queued.fetch_sub(rows as usize, Ordering::AcqRel);
+        match result {
             Ok(()) => metrics.log_written(rows),
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, rows, "cannot write to the prediction log");
@@ -137,15 +162,24 @@ fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
             "INSERT INTO prediction_log (request_id, row, at, model_name, model_version, route, inputs, outputs, latency_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
+        let (mut inputs, mut outputs) = (String::new(), String::new());
         for e in batch {
             let origin = &e.scorer.origin;
             for (i, row) in e.inputs.iter().enumerate() {
-                let inputs: serde_json::Map<String, serde_json::Value> =
-                    row.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
-                let mut outputs = serde_json::json!({ "prediction": e.scorer.label(e.scored.predicted[i]) });
+                inputs.clear();
+                row_json(&mut inputs, row);
+                outputs.clear();
+                outputs.push_str("{\"prediction\":");
+                json_into(&mut outputs, &e.scorer.label(e.scored.predicted[i]));
                 if let Some(p) = e.scored.proba.as_ref().and_then(|p| p.get(i)) {
-                    outputs["probabilities"] = serde_json::json!(p);
+                    outputs.push_str(",\"probabilities\":[");
+                    for (k, v) in p.iter().enumerate() {
+                        let sep = if k > 0 { "," } else { "" };
+                        let _ = if v.is_finite() { write!(outputs, "{sep}{v:?}") } else { write!(outputs, "{sep}null") };
+                    }
+                    outputs.push(']');
                 }
+                outputs.push('}');
                 insert.execute(params![
                     e.request_id,
                     i as i64,
@@ -153,14 +187,46 @@ fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
                     origin.name,
                     origin.version,
                     e.route,
-                    serde_json::Value::Object(inputs).to_string(),
-                    outputs.to_string(),
+                    inputs,
+                    outputs,
                     e.latency_ms,
                 ])?;
             }
         }
     }
     tx.commit()
+}
+
+/// Appends `value` as JSON.
+fn json_into(out: &mut String, value: &serde_json::Value) {
+    // Writing JSON into a String cannot fail.
+    out.push_str(&value.to_string());
+}
+
+/// Appends a row as a plain JSON object (dates as text, like a client sends them), without
+/// building an intermediate map.
+fn row_json(out: &mut String, row: &Row) {
+    out.push('{');
+    for (k, (name, value)) in row.iter().enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(name).unwrap_or_default());
+        out.push(':');
+        let _ = match value {
+            Value::Null => write!(out, "null"),
+            Value::Bool(b) => write!(out, "{b}"),
+            Value::Int(i) => write!(out, "{i}"),
+            // Debug prints the shortest text that reads back as the same float (`1.0`, `1e300`).
+            Value::Float(f) if f.is_finite() => write!(out, "{f:?}"),
+            Value::Float(_) => write!(out, "null"),
+            other => {
+                json_into(out, &other.to_json());
+                Ok(())
+            }
+        };
+    }
+    out.push('}');
 }
 
 /// One logged prediction.

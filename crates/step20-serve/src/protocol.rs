@@ -102,7 +102,24 @@ fn records(scorer: &Scorer, list: &[Json], max: usize, key: &str) -> Result<Pars
         .map(|(i, r)| r.as_object().ok_or_else(|| InputError::malformed(format!("`{key}[{i}]` is not an object"))))
         .collect::<Result<_, _>>()?;
     let names: Vec<&str> = scorer.inputs().iter().map(|c| c.name.as_str()).collect();
-    collect(scorer, objects.len(), max, |i, j| objects[i].get(names[j]).map(Cell::Json))
+    // Clients send every record with the same keys in the same order: take the columns'
+    // positions from the first record, and read the others by walking their keys (no hashing),
+    // falling back to a lookup when a record differs.
+    let keys: Vec<&str> = objects.first().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+    let at: Vec<Option<usize>> = names.iter().map(|n| keys.iter().position(|k| k == n)).collect();
+    let cells: Vec<Vec<Option<&Json>>> = objects
+        .iter()
+        .map(|o| {
+            let same = o.len() == keys.len() && o.keys().zip(&keys).all(|(a, b)| a == b);
+            if same {
+                let values: Vec<&Json> = o.values().collect();
+                at.iter().map(|p| p.map(|p| values[p])).collect()
+            } else {
+                names.iter().map(|n| o.get(*n)).collect()
+            }
+        })
+        .collect();
+    collect(scorer, objects.len(), max, |i, j| cells[i][j].map(Cell::Json))
 }
 
 /// A list of lists, positional in signature order.

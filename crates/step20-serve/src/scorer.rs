@@ -204,6 +204,8 @@ pub struct Scorer {
     pub loaded_at: String,
     policy: CategoryPolicy,
     categories: Vec<Option<HashSet<String>>>,
+    /// Signature inputs in name order.
+    by_name: Vec<usize>,
 }
 
 impl Scorer {
@@ -225,7 +227,10 @@ impl Scorer {
             .map(|c| c.categories.as_ref().map(|cats| cats.iter().cloned().collect()))
             .collect();
         let loaded_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        Ok(Scorer { package, origin, loaded_at, policy, categories })
+        let inputs = &package.contents.signature.inputs;
+        let mut by_name: Vec<usize> = (0..inputs.len()).collect();
+        by_name.sort_by(|&a, &b| inputs[a].name.cmp(&inputs[b].name));
+        Ok(Scorer { package, origin, loaded_at, policy, categories, by_name })
     }
 
     /// The input columns, in signature order.
@@ -245,15 +250,17 @@ impl Scorer {
 
     /// Builds input row `row` from its cells (`get(j)`: the cell of signature input `j`, `None`
     /// when the request does not carry the column). Returns the row and how many of its values
-    /// are unseen categories (accepted under the `warn` policy).
+    /// are unseen categories (accepted under the `warn` policy). Columns are checked in name
+    /// order; the error names the first offending one.
     pub fn conform<'a>(
         &self,
         row: usize,
         get: impl Fn(usize) -> Option<Cell<'a>>,
     ) -> std::result::Result<(Row, usize), InputError> {
-        let mut out = Row::new();
+        let mut out = Vec::with_capacity(self.by_name.len());
         let mut unseen = 0;
-        for (j, col) in self.inputs().iter().enumerate() {
+        for &j in &self.by_name {
+            let col = &self.inputs()[j];
             let value = match get(j) {
                 None if col.nullable => Value::Null,
                 None => {
@@ -294,9 +301,10 @@ impl Scorer {
                 }
                 unseen += 1;
             }
-            out.insert(col.name.clone(), value);
+            out.push((col.name.clone(), value));
         }
-        Ok((out, unseen))
+        // In name order already: the map is built without a search per column.
+        Ok((out.into_iter().collect(), unseen))
     }
 
     /// Scores conformed rows: the feature pipeline's row path (in place), then the model.
