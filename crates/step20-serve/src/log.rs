@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -175,7 +175,8 @@ fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
                     outputs.push_str(",\"probabilities\":[");
                     for (k, v) in p.iter().enumerate() {
                         let sep = if k > 0 { "," } else { "" };
-                        let _ = if v.is_finite() { write!(outputs, "{sep}{v:?}") } else { write!(outputs, "{sep}null") };
+                        let _ =
+                            if v.is_finite() { write!(outputs, "{sep}{v:?}") } else { write!(outputs, "{sep}null") };
                     }
                     outputs.push(']');
                 }

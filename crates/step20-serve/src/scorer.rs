@@ -260,51 +260,71 @@ impl Scorer {
         let mut out = Vec::with_capacity(self.by_name.len());
         let mut unseen = 0;
         for &j in &self.by_name {
-            let col = &self.inputs()[j];
-            let value = match get(j) {
-                None if col.nullable => Value::Null,
-                None => {
-                    return Err(InputError::column(
-                        InputErrorKind::Malformed,
-                        &col.name,
-                        row,
-                        format!("required column is missing (expected {})", col.dtype),
-                    ));
-                }
-                Some(cell) => convert(col, cell).map_err(|(kind, m)| InputError::column(kind, &col.name, row, m))?,
-            };
-            let value = match value {
-                Value::Float(f) if f.is_nan() => Value::Null,
-                v => v,
-            };
-            if value.is_null() && !col.nullable {
+            let (value, new) = self.conform_cell(j, get(j), row)?;
+            unseen += usize::from(new);
+            out.push((self.inputs()[j].name.clone(), value));
+        }
+        // In name order already: the map is built without a search per column.
+        Ok((out.into_iter().collect(), unseen))
+    }
+
+    /// Signature input `j`'s value from its cell (`None`: the column is absent), as [`conform`]
+    /// checks it, and whether it is an unseen category accepted under the `warn` policy.
+    ///
+    /// [`conform`]: Scorer::conform
+    pub fn conform_cell(
+        &self,
+        j: usize,
+        cell: Option<Cell<'_>>,
+        row: usize,
+    ) -> std::result::Result<(Value, bool), InputError> {
+        let col = &self.inputs()[j];
+        let value = match cell {
+            None if col.nullable => Value::Null,
+            None => {
+                return Err(InputError::column(
+                    InputErrorKind::Malformed,
+                    &col.name,
+                    row,
+                    format!("required column is missing (expected {})", col.dtype),
+                ));
+            }
+            Some(cell) => convert(col, cell).map_err(|(kind, m)| InputError::column(kind, &col.name, row, m))?,
+        };
+        let value = match value {
+            Value::Float(f) if f.is_nan() => Value::Null,
+            v => v,
+        };
+        if value.is_null() && !col.nullable {
+            return Err(InputError::column(
+                InputErrorKind::Invalid,
+                &col.name,
+                row,
+                format!("null or NaN, but the model was trained without missing {} values here", col.dtype),
+            ));
+        }
+        if let (Value::Str(s), Some(Some(cats))) = (&value, self.categories.get(j))
+            && !cats.contains(s)
+        {
+            if self.policy == CategoryPolicy::Strict {
                 return Err(InputError::column(
                     InputErrorKind::Invalid,
                     &col.name,
                     row,
-                    format!("null or NaN, but the model was trained without missing {} values here", col.dtype),
+                    format!(
+                        "unseen category {s:?} (the strict policy allows only the {} seen in training)",
+                        cats.len()
+                    ),
                 ));
             }
-            if let (Value::Str(s), Some(Some(cats))) = (&value, self.categories.get(j))
-                && !cats.contains(s)
-            {
-                if self.policy == CategoryPolicy::Strict {
-                    return Err(InputError::column(
-                        InputErrorKind::Invalid,
-                        &col.name,
-                        row,
-                        format!(
-                            "unseen category {s:?} (the strict policy allows only the {} seen in training)",
-                            cats.len()
-                        ),
-                    ));
-                }
-                unseen += 1;
-            }
-            out.push((col.name.clone(), value));
+            return Ok((value, true));
         }
-        // In name order already: the map is built without a search per column.
-        Ok((out.into_iter().collect(), unseen))
+        Ok((value, false))
+    }
+
+    /// Signature input positions in name order (the order [`conform`](Scorer::conform) checks).
+    pub fn name_order(&self) -> &[usize] {
+        &self.by_name
     }
 
     /// Scores conformed rows: the feature pipeline's row path (in place), then the model.

@@ -179,10 +179,10 @@ impl Source {
         match self {
             Source::Csv { reader, .. } => {
                 let mut rows = Vec::with_capacity(n.min(1 << 16));
-                let mut record = csv::StringRecord::new();
                 while rows.len() < n {
+                    let mut record = csv::StringRecord::new();
                     match reader.read_record(&mut record) {
-                        Ok(true) => rows.push(record.clone()),
+                        Ok(true) => rows.push(record),
                         Ok(false) => break,
                         Err(e) => return Err(read(Some(first_row + rows.len()), e.to_string())),
                     }
@@ -271,55 +271,128 @@ struct Out {
     proba: Option<Vec<f64>>,
 }
 
-/// Conforms and scores rows `lo..hi` of a chunk.
+/// Rows scored together inside a chunk: small enough that their rows stay in cache and their
+/// memory is reused, large enough to amortize the model call.
+const SCORE_BATCH: usize = 512;
+
+/// Conforms and scores rows `lo..hi` of a chunk, [`SCORE_BATCH`] rows at a time.
 fn score_part(
     scorer: &Scorer,
     layout: &Layout,
     chunk: &Chunk,
     (lo, hi, first_row): (usize, usize, usize),
 ) -> (Vec<Out>, Vec<BadRow>) {
-    let mut good: Vec<(usize, Row)> = Vec::with_capacity(hi - lo);
+    let mut out = Vec::with_capacity(hi - lo);
     let mut bad = Vec::new();
     let as_bad = |e: InputError, row: usize| BadRow { row, column: e.column, message: e.message };
-    for i in lo..hi {
-        match scorer.conform(first_row + i, |j| layout.cell(chunk, i, j)) {
-            Ok((row, _)) => good.push((i, row)),
-            Err(e) => bad.push(as_bad(e, first_row + i)),
+    let conform = |i: usize| scorer.conform(first_row + i, |j| layout.cell(chunk, i, j)).map(|(row, _)| row);
+    let mut start = lo;
+    while start < hi {
+        let end = (start + SCORE_BATCH).min(hi);
+        let mut rows: Vec<Row> = Vec::with_capacity(end - start);
+        let mut index = Vec::with_capacity(end - start);
+        for i in start..end {
+            match conform(i) {
+                Ok(row) => {
+                    rows.push(row);
+                    index.push(i);
+                }
+                Err(e) => bad.push(as_bad(e, first_row + i)),
+            }
         }
-    }
-    let mut rows: Vec<Row> = Vec::with_capacity(good.len());
-    let mut index = Vec::with_capacity(good.len());
-    for (i, row) in good {
-        index.push(i);
-        rows.push(row);
-    }
-    // Score row by row when the pipeline refuses one, so one bad row does not sink its part.
-    let scored = match scorer.score(&mut rows.clone()) {
-        Ok(s) => vec![(index.clone(), s)],
-        Err(_) => {
-            let mut parts = Vec::new();
-            for (i, row) in index.iter().zip(rows) {
-                match scorer.score(&mut [row]) {
-                    Ok(s) => parts.push((vec![*i], s)),
-                    Err(step20_serve::ScoreError::Input(e)) => bad.push(as_bad(e, first_row + i)),
-                    Err(e) => bad.push(BadRow { row: first_row + i, column: None, message: e.to_string() }),
+        let mut emit = |index: &[usize], s: step20_serve::Scored| {
+            for (k, &i) in index.iter().enumerate() {
+                out.push(Out {
+                    id: layout.id(chunk, i, first_row + i),
+                    label: scorer.label(s.predicted[k]),
+                    proba: s.proba.as_ref().map(|p| p[k].clone()),
+                });
+            }
+        };
+        match scorer.score(&mut rows) {
+            Ok(s) => emit(&index, s),
+            // The pipeline refused a row: score them one by one, so one bad row does not sink
+            // the others (rows are conformed again: the failed call changed them).
+            Err(_) => {
+                for &i in &index {
+                    let scored = conform(i).map_err(|e| as_bad(e, first_row + i)).and_then(|row| {
+                        scorer.score(&mut [row]).map_err(|e| match e {
+                            step20_serve::ScoreError::Input(e) => as_bad(e, first_row + i),
+                            e => BadRow { row: first_row + i, column: None, message: e.to_string() },
+                        })
+                    });
+                    match scored {
+                        Ok(s) => emit(&[i], s),
+                        Err(b) => bad.push(b),
+                    }
                 }
             }
-            parts
         }
-    };
-    let mut out = Vec::with_capacity(hi - lo);
-    for (index, s) in scored {
-        for (k, &i) in index.iter().enumerate() {
-            out.push(Out {
-                id: layout.id(chunk, i, first_row + i),
-                label: scorer.label(s.predicted[k]),
-                proba: s.proba.as_ref().map(|p| p[k].clone()),
-            });
-        }
+        start = end;
     }
     bad.sort_by_key(|b| b.row);
     (out, bad)
+}
+
+/// The frame path: rows `lo..hi` of a chunk checked cell by cell exactly as the server checks
+/// them, the good ones built into a frame column by column, then the feature pipeline's frame
+/// path and the model in one call (the frame path equals the row path on every row: property
+/// tests in `mlops-core`, and the end-to-end tests compare the bits). `None` when the pipeline or
+/// the matrix refuses the frame; the caller then takes the row path.
+fn score_part_frame(
+    scorer: &Scorer,
+    layout: &Layout,
+    chunk: &Chunk,
+    (lo, hi, first_row): (usize, usize, usize),
+) -> Option<(Vec<Out>, Vec<BadRow>)> {
+    let inputs = scorer.inputs();
+    let mut columns: Vec<Vec<Value>> = (0..inputs.len()).map(|_| Vec::with_capacity(hi - lo)).collect();
+    let mut scratch: Vec<Value> = vec![Value::Null; inputs.len()];
+    let mut good = Vec::with_capacity(hi - lo);
+    let mut bad = Vec::new();
+    'rows: for i in lo..hi {
+        for &j in scorer.name_order() {
+            match scorer.conform_cell(j, layout.cell(chunk, i, j), first_row + i) {
+                Ok((v, _)) => scratch[j] = v,
+                Err(e) => {
+                    bad.push(BadRow { row: first_row + i, column: e.column, message: e.message });
+                    continue 'rows;
+                }
+            }
+        }
+        for (col, v) in columns.iter_mut().zip(scratch.iter_mut()) {
+            col.push(std::mem::replace(v, Value::Null));
+        }
+        good.push(i);
+    }
+    let mut out = Vec::with_capacity(good.len());
+    if !good.is_empty() {
+        let frame = DataFrame::new_infer_height(
+            inputs
+                .iter()
+                .zip(&columns)
+                .map(|(c, values)| mlops_core::frame::column_from_values(&c.name, c.dtype, values))
+                .collect(),
+        )
+        .ok()?;
+        drop(columns);
+        let c = &scorer.package.contents;
+        let features = c.pipeline.apply_frame(frame, mlops_core::frame::Stage::Inference).ok()?;
+        if features.height() != good.len() {
+            return None;
+        }
+        let x = mlops_core::frame::to_matrix(&features, &c.info.features).ok()?;
+        let predicted = c.model.predict(&x).ok()?;
+        let proba = c.model.predict_proba(&x).ok()?;
+        for (k, &i) in good.iter().enumerate() {
+            out.push(Out {
+                id: layout.id(chunk, i, first_row + i),
+                label: scorer.label(predicted[k]),
+                proba: proba.as_ref().map(|p| p[k].clone()),
+            });
+        }
+    }
+    Some((out, bad))
 }
 
 /// Writes predictions in the output's format.
@@ -475,7 +548,10 @@ pub fn predict_file(
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     let (lo, hi) = ((t * per).min(n), ((t + 1) * per).min(n));
-                    s.spawn(move || score_part(scorer, layout, chunk, (lo, hi, first)))
+                    s.spawn(move || {
+                        score_part_frame(scorer, layout, chunk, (lo, hi, first))
+                            .unwrap_or_else(|| score_part(scorer, layout, chunk, (lo, hi, first)))
+                    })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|_| (Vec::new(), Vec::new()))).collect()
