@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 duration="${DURATION:-10}"
 connections="${CONNECTIONS:-2 32}"
 model="${MODEL:-models:/penguins-species@champion}"
-target="${CARGO_TARGET_DIR:-$HOME/.cache/mlops-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mlops-target}"
+target="$CARGO_TARGET_DIR"
 out=bench/out/serve
 
 if [ -n "${MLOPS:-}" ]; then

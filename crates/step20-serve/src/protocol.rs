@@ -276,34 +276,56 @@ fn flatten<'a>(value: &'a Json, out: &mut Vec<&'a Json>) {
 /// An Open Inference Protocol v2 infer request: one tensor per input column (shape `[N]` or
 /// `[N, 1]`), or one tensor of shape `[N, F]` with the F signature inputs in order.
 pub fn oip(scorer: &Scorer, body: &[u8], max: usize) -> Result<(Parsed, OipRequest), InputError> {
-    let value = parse_json(body)?;
-    let map = value.as_object().ok_or_else(|| InputError::malformed("the body must be a JSON object with `inputs`"))?;
-    let request = OipRequest {
-        id: map.get("id").and_then(|v| v.as_str().map(str::to_string)),
-        outputs: map
-            .get("outputs")
-            .and_then(Json::as_array)
-            .map(|list| list.iter().filter_map(|o| o.get("name").and_then(Json::as_str).map(str::to_string)).collect()),
+    // Typed, so the tensors' own objects are not built as maps (data stays JSON).
+    #[derive(serde::Deserialize)]
+    struct Body {
+        id: Option<Json>,
+        inputs: Option<Vec<Tensor>>,
+        outputs: Option<Vec<Output>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Tensor {
+        name: Option<String>,
+        shape: Option<Vec<Json>>,
+        datatype: Option<Json>,
+        data: Option<Json>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Output {
+        name: Option<String>,
+    }
+    let parsed: Body = match serde_json::from_slice(body) {
+        Ok(b) => b,
+        Err(_) => {
+            let value = parse_json(body)?;
+            serde_json::from_value(value).map_err(|e| {
+                InputError::malformed(format!("the body must be a JSON object with `inputs`, a list of tensors: {e}"))
+            })?
+        }
     };
-    let inputs = map
-        .get("inputs")
-        .and_then(Json::as_array)
-        .ok_or_else(|| InputError::malformed("`inputs` must be a list of tensors"))?;
+    let request = OipRequest {
+        id: parsed.id.and_then(|v| match v {
+            Json::String(s) => Some(s),
+            Json::Null => None,
+            other => Some(other.to_string()),
+        }),
+        outputs: parsed.outputs.map(|list| list.into_iter().filter_map(|o| o.name).collect()),
+    };
+    let inputs = parsed.inputs.ok_or_else(|| InputError::malformed("`inputs` must be a list of tensors"))?;
     let mut tensors: Vec<(&str, Vec<usize>, Vec<&Json>)> = Vec::with_capacity(inputs.len());
     for (k, t) in inputs.iter().enumerate() {
-        let name = t
-            .get("name")
-            .and_then(Json::as_str)
-            .ok_or_else(|| InputError::malformed(format!("`inputs[{k}].name` must be a string")))?;
+        let name =
+            t.name.as_deref().ok_or_else(|| InputError::malformed(format!("`inputs[{k}].name` must be a string")))?;
         let shape: Vec<usize> = t
-            .get("shape")
-            .and_then(Json::as_array)
+            .shape
+            .as_ref()
             .and_then(|s| s.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<_>>())
             .ok_or_else(|| InputError::malformed(format!("input `{name}`: `shape` must be a list of sizes")))?;
-        if t.get("datatype").and_then(Json::as_str).is_none() {
+        if t.datatype.as_ref().and_then(Json::as_str).is_none() {
             return Err(InputError::malformed(format!("input `{name}`: `datatype` is required (FP64, BYTES, ...)")));
         }
-        let data = t.get("data").ok_or_else(|| InputError::malformed(format!("input `{name}`: `data` is required")))?;
+        let data =
+            t.data.as_ref().ok_or_else(|| InputError::malformed(format!("input `{name}`: `data` is required")))?;
         let mut flat = Vec::new();
         flatten(data, &mut flat);
         let size: usize = shape.iter().product();

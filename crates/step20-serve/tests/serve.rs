@@ -478,3 +478,23 @@ async fn a_model_that_does_not_load_or_a_port_in_use_fails_before_serving() {
     let err = Server::bind(config, source("models:/m@champion"), None).await.err().unwrap().to_string();
     assert!(err.contains("`confidence`"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_log_queue_drops_and_counts_instead_of_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.db");
+    let config = ServeConfig {
+        prediction_log: step20_serve::PredictionLogConfig { enabled: true, queue: 4 },
+        ..ServeConfig::default()
+    };
+    let server = Running::start(config, package_source(dir.path(), TaskKind::BinaryClassification), Some(&store)).await;
+    // Five rows never fit a queue of four: dropped and counted; the request is answered.
+    let (status, _) = server.json("/invocations", &json!({ "instances": records(5) })).await;
+    assert_eq!(status, 200);
+    let (status, _) = server.json("/invocations", &json!({ "instances": records(2) })).await;
+    assert_eq!(status, 200);
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(metrics.contains("mlops_prediction_log_dropped_total 5"), "{metrics}");
+    server.stop().await;
+    assert_eq!(step20_serve::read_predictions(&store, None, 100).unwrap().len(), 2);
+}
