@@ -72,6 +72,7 @@ bench: release
 	bench/explore.sh
 	bench/models.sh
 	bench/serve.sh
+	bench/inference.sh
 
 clean-data:
 	rm -rf data/interim data/processed logs reports

@@ -93,7 +93,15 @@ cases=("invocations_1 /invocations" "infer_1 /v2/models/$name/infer" "invocation
 
 pid=
 stop() { if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }
-trap stop EXIT
+# The store copy holds every logged prediction of the run (gigabytes): count them, then remove it.
+cleanup() {
+  stop
+  if [ -f "$out/registry.db" ]; then
+    python3 -c "import sqlite3,sys; print('prediction log:', sqlite3.connect(sys.argv[1]).execute('select count(*) from prediction_log').fetchone()[0], 'rows')" "$out/registry.db" 2>/dev/null || true
+    rm -f "$out/registry.db" "$out/registry.db-wal" "$out/registry.db-shm"
+  fi
+}
+trap cleanup EXIT
 wait_ping() { # URL
   for _ in $(seq 240); do
     curl -sf "$1/ping" >/dev/null && return 0
