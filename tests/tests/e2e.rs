@@ -983,22 +983,10 @@ fn a_closed_pipe_ends_output_quietly() {
 #[test]
 fn the_package_reproduces_the_test_metrics_exactly() {
     use mlops_core::Transform;
-    use polars::prelude::SerReader;
 
     let p = Project::new();
-    let run = p.mlops(&["--quiet", "train", "--json", "--config", "configs/training-sex.yaml"]);
-    assert!(run.success, "{}", run.stderr);
-    let trained = run.json();
-    let registered = p.mlops(&["--json", "registry", "show", "models:/penguins-sex@champion"]).json();
-    // (Stored paths are relative to the folder mlops ran in, like every path of the config.)
-    let package = step16_package::load(&p.join(registered["artifact_path"].as_str().unwrap())).unwrap().contents;
-
-    // The same dataset version, config and seed give the same split: the test part's raw rows.
-    let (name, version) = trained["dataset"].as_str().unwrap().split_once('@').unwrap();
-    let file = std::fs::File::open(p.join(&format!("data/processed/{name}/{version}/data.parquet"))).unwrap();
-    let frame = polars::prelude::ParquetReader::new(file).finish().unwrap();
-    let config = pipelines::TrainingConfig::load(&p.join("configs/training-sex.yaml")).unwrap().resolved(p.path());
-    let raw = pipelines::engineer(&frame, &config, None).unwrap().test_raw;
+    let (package, raw, registered) =
+        train_and_test_rows(&p, "configs/training-sex.yaml", "models:/penguins-sex@champion");
     let features = package.pipeline.apply_frame(raw.clone(), mlops_core::frame::Stage::Inference).unwrap();
     let x = mlops_core::frame::to_matrix(&features, &package.info.features).unwrap();
     let proba = package.model.predict_proba(&x).unwrap().unwrap();
@@ -1039,18 +1027,32 @@ struct TestRows {
     proba: Vec<Vec<f64>>,
 }
 
-fn trained_champion(p: &Project) -> TestRows {
+/// Trains with `config` in `p`: the registered `model`'s package, the run's test rows (raw, with
+/// the target: the same dataset version, config and seed give the same split) and the registry's
+/// record of the model.
+fn train_and_test_rows(
+    p: &Project,
+    config: &str,
+    model: &str,
+) -> (step16_package::PackageContents, polars::prelude::DataFrame, serde_json::Value) {
     use polars::prelude::SerReader;
-    let run = p.mlops(&["--quiet", "train", "--json"]);
+    let run = p.mlops(&["--quiet", "train", "--json", "--config", config]);
     assert!(run.success, "{}", run.stderr);
     let trained = run.json();
-    let registered = p.mlops(&["--json", "registry", "show", "models:/penguins-species@champion"]).json();
+    let registered = p.mlops(&["--json", "registry", "show", model]).json();
+    // (Stored paths are relative to the folder mlops ran in, like every path of the config.)
     let package = step16_package::load(&p.join(registered["artifact_path"].as_str().unwrap())).unwrap().contents;
     let (name, version) = trained["dataset"].as_str().unwrap().split_once('@').unwrap();
     let file = std::fs::File::open(p.join(&format!("data/processed/{name}/{version}/data.parquet"))).unwrap();
     let frame = polars::prelude::ParquetReader::new(file).finish().unwrap();
-    let config = pipelines::TrainingConfig::load(&p.join("configs/training.yaml")).unwrap().resolved(p.path());
-    let raw = pipelines::engineer(&frame, &config, None).unwrap().test_raw.drop(&package.info.target).unwrap();
+    let config = pipelines::TrainingConfig::load(&p.join(config)).unwrap().resolved(p.path());
+    let raw = pipelines::engineer(&frame, &config, None).unwrap().test_raw;
+    (package, raw, registered)
+}
+
+fn trained_champion(p: &Project) -> TestRows {
+    let (package, raw, _) = train_and_test_rows(p, "configs/training.yaml", "models:/penguins-species@champion");
+    let raw = raw.drop(&package.info.target).unwrap();
     let features = package.pipeline.apply_frame(raw.clone(), mlops_core::frame::Stage::Inference).unwrap();
     let x = mlops_core::frame::to_matrix(&features, &package.info.features).unwrap();
     let proba = package.model.predict_proba(&x).unwrap().unwrap();

@@ -26,7 +26,9 @@
 //!     artifacts: "models/artifacts".into(),
 //!     uri: "models:/penguins-species@champion".into(),
 //! };
-//! let server = Server::bind(ServeConfig::default(), source).await?;
+//! // The prediction log goes to the same store.
+//! let store = std::path::Path::new("models/registry/registry.db");
+//! let server = Server::bind(ServeConfig::default(), source, Some(store)).await?;
 //! println!("listening on http://{}", server.local_addr());
 //! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }

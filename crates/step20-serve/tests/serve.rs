@@ -498,3 +498,27 @@ async fn a_full_log_queue_drops_and_counts_instead_of_blocking() {
     server.stop().await;
     assert_eq!(step20_serve::read_predictions(&store, None, 100).unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_outlives_the_timeout_gets_503_and_the_server_goes_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig { request_timeout_ms: 200, ..ServeConfig::default() };
+    let server = Running::start(config, package_source(dir.path(), TaskKind::BinaryClassification), None).await;
+    // A client that announces a body and stops sending half-way.
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"instances\"")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), slow.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("request_timeout_ms"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let (status, _) = server.json("/invocations", &json!({ "instances": records(1) })).await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
