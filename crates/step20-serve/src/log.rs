@@ -155,45 +155,97 @@ fn write_loop(mut conn: Connection, path: &Path, rx: &Receiver<Entry>, (metrics,
     }
 }
 
+/// Rows per INSERT statement: one statement per row spends most of its time outside the data.
+const ROWS_PER_INSERT: usize = 32;
+
+/// One row of the log, ready to bind.
+struct Pending<'e> {
+    entry: &'e Entry,
+    row: usize,
+    inputs: String,
+    outputs: String,
+}
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO prediction_log (request_id, row, at, model_name, model_version, route, inputs, outputs, latency_ms) VALUES ",
+    );
+    for r in 0..rows {
+        let b = r * 9;
+        let sep = if r > 0 { "," } else { "" };
+        let _ = write!(
+            sql,
+            "{sep}(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8,
+            b + 9
+        );
+    }
+    sql
+}
+
+fn insert(tx: &rusqlite::Transaction<'_>, rows: &[Pending<'_>]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(&insert_sql(rows.len()))?;
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(rows.len() * 9);
+    let indices: Vec<i64> = rows.iter().map(|p| p.row as i64).collect();
+    for (p, index) in rows.iter().zip(&indices) {
+        let e = p.entry;
+        values.extend_from_slice(&[
+            &e.request_id,
+            index,
+            &e.at,
+            &e.scorer.origin.name,
+            &e.scorer.origin.version,
+            &e.route,
+            &p.inputs,
+            &p.outputs,
+            &e.latency_ms,
+        ]);
+    }
+    stmt.execute(rusqlite::params_from_iter(values))?;
+    Ok(())
+}
+
 fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO prediction_log (request_id, row, at, model_name, model_version, route, inputs, outputs, latency_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        let (mut inputs, mut outputs) = (String::new(), String::new());
-        for e in batch {
-            let origin = &e.scorer.origin;
-            for (i, row) in e.inputs.iter().enumerate() {
-                inputs.clear();
-                row_json(&mut inputs, row);
-                outputs.clear();
-                outputs.push_str("{\"prediction\":");
-                json_into(&mut outputs, &e.scorer.label(e.scored.predicted[i]));
-                if let Some(p) = e.scored.proba.as_ref().and_then(|p| p.get(i)) {
-                    outputs.push_str(",\"probabilities\":[");
-                    for (k, v) in p.iter().enumerate() {
-                        let sep = if k > 0 { "," } else { "" };
-                        let _ =
-                            if v.is_finite() { write!(outputs, "{sep}{v:?}") } else { write!(outputs, "{sep}null") };
-                    }
-                    outputs.push(']');
+    let mut pending: Vec<Pending<'_>> = Vec::with_capacity(ROWS_PER_INSERT);
+    for e in batch {
+        // Every row of a request has the same columns: escape the names once.
+        let keys: Vec<String> = e
+            .inputs
+            .first()
+            .map(|r| r.keys().map(|k| serde_json::to_string(k).unwrap_or_default()).collect())
+            .unwrap_or_default();
+        for (i, row) in e.inputs.iter().enumerate() {
+            let mut inputs = String::with_capacity(512);
+            row_json(&mut inputs, row, &keys);
+            let mut outputs = String::with_capacity(96);
+            outputs.push_str("{\"prediction\":");
+            json_into(&mut outputs, &e.scorer.label(e.scored.predicted[i]));
+            if let Some(p) = e.scored.proba.as_ref().and_then(|p| p.get(i)) {
+                outputs.push_str(",\"probabilities\":[");
+                for (k, v) in p.iter().enumerate() {
+                    let sep = if k > 0 { "," } else { "" };
+                    let _ = if v.is_finite() { write!(outputs, "{sep}{v:?}") } else { write!(outputs, "{sep}null") };
                 }
-                outputs.push('}');
-                insert.execute(params![
-                    e.request_id,
-                    i as i64,
-                    e.at,
-                    origin.name,
-                    origin.version,
-                    e.route,
-                    inputs,
-                    outputs,
-                    e.latency_ms,
-                ])?;
+                outputs.push(']');
+            }
+            outputs.push('}');
+            pending.push(Pending { entry: e, row: i, inputs, outputs });
+            if pending.len() == ROWS_PER_INSERT {
+                insert(&tx, &pending)?;
+                pending.clear();
             }
         }
+    }
+    if !pending.is_empty() {
+        insert(&tx, &pending)?;
     }
     tx.commit()
 }
@@ -205,14 +257,20 @@ fn json_into(out: &mut String, value: &serde_json::Value) {
 }
 
 /// Appends a row as a plain JSON object (dates as text, like a client sends them), without
-/// building an intermediate map.
-fn row_json(out: &mut String, row: &Row) {
+/// building an intermediate map. `keys` are the row's column names already escaped, when the row
+/// has exactly those columns.
+fn row_json(out: &mut String, row: &Row, keys: &[String]) {
+    use chrono::Datelike;
     out.push('{');
+    let same = keys.len() == row.len();
     for (k, (name, value)) in row.iter().enumerate() {
         if k > 0 {
             out.push(',');
         }
-        out.push_str(&serde_json::to_string(name).unwrap_or_default());
+        match keys.get(k).filter(|_| same) {
+            Some(key) if key.len() == name.len() + 2 && key[1..key.len() - 1] == **name => out.push_str(key),
+            _ => out.push_str(&serde_json::to_string(name).unwrap_or_default()),
+        }
         out.push(':');
         let _ = match value {
             Value::Null => write!(out, "null"),
@@ -221,6 +279,10 @@ fn row_json(out: &mut String, row: &Row) {
             // Debug prints the shortest text that reads back as the same float (`1.0`, `1e300`).
             Value::Float(f) if f.is_finite() => write!(out, "{f:?}"),
             Value::Float(_) => write!(out, "null"),
+            Value::Date(d) => match Value::date_from_days(*d) {
+                Some(date) => write!(out, "\"{:04}-{:02}-{:02}\"", date.year(), date.month(), date.day()),
+                None => write!(out, "null"),
+            },
             other => {
                 json_into(out, &other.to_json());
                 Ok(())

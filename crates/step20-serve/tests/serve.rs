@@ -415,6 +415,10 @@ async fn hot_reload_under_load_loses_no_request_and_the_log_gets_every_predictio
     let first = &logged[0];
     assert_eq!(first.route, "/predict/batch");
     assert_eq!(first.inputs["color"], "red");
+    assert_eq!(
+        (&first.inputs["day"], &first.inputs["x"], &first.inputs["n"]),
+        (&json!("2024-01-01"), &json!(0.5), &json!(0))
+    );
     assert!(first.outputs["probabilities"].as_array().is_some_and(|p| p.len() == 2), "{:?}", first.outputs);
 }
 
