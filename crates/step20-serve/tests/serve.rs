@@ -193,6 +193,19 @@ async fn every_protocol_and_format_gives_the_same_predictions_as_the_scorer() {
         assert_eq!(status, 200, "{path}: {text}");
         assert!(text.contains(needle), "{path}: {text}");
     }
+    for path in ["/v2/models/pkg/versions/1", "/v2/models/pkg/versions/1/ready"] {
+        let (status, text) = server.get(path).await;
+        assert_eq!(status, 200, "{path}: {text}");
+    }
+    let (status, text) = server.get("/v2/models/pkg/versions/2/ready").await;
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("`pkg version 2` is not served here"), "{text}");
+    let (status, answer) = server.json("/v2/models/pkg/versions/2/infer", &json!({ "inputs": [] })).await;
+    assert_eq!(status, 404, "{answer}");
+    // No token configured: reload is refused, not open.
+    let r = server.http.post(format!("{}/admin/reload", server.base)).bearer_auth("x").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().await.unwrap().contains("MLOPS_ADMIN_TOKEN"));
     let (status, text) = server.get("/v2/models/other/ready").await;
     assert_eq!(status, 404, "{text}");
     assert!(text.contains("`pkg`"), "{text}");
