@@ -566,8 +566,12 @@ pub fn predict_file(
     })
 }
 
-/// Like [`predict_file`], but the rows are scored by a running server through `client`
-/// (chunks of `chunk_rows` rows per request; keep it under the server's `max_batch_rows`).
+/// Rows per request of [`predict_file_remote`]: a few MB of JSON, under the server's default
+/// `max_body_bytes` (16 MiB) and `max_batch_rows`.
+const REMOTE_ROWS: usize = 5_000;
+
+/// Like [`predict_file`], but the rows are scored by a running server through `client`, in
+/// requests of at most 5,000 rows.
 pub fn predict_file_remote(
     client: &crate::Client,
     runtime: &tokio::runtime::Handle,
@@ -612,7 +616,11 @@ pub fn predict_file_remote(
                 }
             }
         }
-        let predictions = if rows.is_empty() { Vec::new() } else { runtime.block_on(client.predict(&rows))? };
+        // Requests of at most REMOTE_ROWS rows, well under the server's body and row limits.
+        let mut predictions = Vec::with_capacity(rows.len());
+        for part in rows.chunks(REMOTE_ROWS) {
+            predictions.extend(runtime.block_on(client.predict(part))?);
+        }
         let out = index
             .iter()
             .zip(predictions)
