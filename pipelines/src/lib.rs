@@ -34,7 +34,7 @@ mod select;
 mod train;
 
 pub use config::{DataConfig, TrainingConfig, default_config, default_training_config};
-pub use deploy::{DeploymentConfig, default_deployment_config};
+pub use deploy::{DeploymentConfig, containerize, default_deployment_config};
 pub use error::{PipelineError, Result};
 pub use explore::{Explored, explore, explore_cached};
 pub use features::{Engineered, EngineeredSummary, engineer, write_frame};

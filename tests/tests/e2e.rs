@@ -1266,3 +1266,81 @@ fn serve_and_predict_reject_bad_input_by_name() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("--model"), "{}", run.stderr);
 }
+
+#[test]
+fn containerize_writes_a_linted_context_for_the_champion_and_refuses_bad_input() {
+    let p = Project::new();
+    // Nothing registered yet.
+    p.fails(&["containerize", "--out", "ctx"], &["models:/penguins-species@champion", "make train"]);
+    let run = p.mlops(&["--quiet", "train"]);
+    assert!(run.success, "{}", run.stderr);
+    // The image builds the toolkit from its sources: containerize runs from a checkout.
+    p.fails(&["containerize", "--out", "ctx"], &["not the toolkit's checkout", "repository root"]);
+    assert!(!p.join("ctx").exists());
+    // From the repository, with the project's store (absolute paths in a config copy).
+    let repo = e2e::repo();
+    let out = p.join("ctx");
+    let config = p.file_with(
+        "configs/deployment.yaml",
+        "store: models/registry/registry.db\nartifacts: models/artifacts",
+        &format!(
+            "store: {}\nartifacts: {}",
+            p.join("models/registry/registry.db").display(),
+            p.join("models/artifacts").display()
+        ),
+    );
+    let run = std::process::Command::new(e2e::mlops_bin())
+        .args(["--json", "--log-dir", p.join("logs").to_str().unwrap()])
+        .args(["containerize", "--out", out.to_str().unwrap(), "--config", config.to_str().unwrap()])
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stdout));
+    let answer: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(answer["image"]["version"], 1);
+    for f in [
+        "Dockerfile",
+        ".dockerignore",
+        "docker-compose.yml",
+        "nginx.conf",
+        "README.md",
+        "model/manifest.json",
+        "src/Cargo.lock",
+        "src/crates/step20-serve/src/server.rs",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let dockerfile = std::fs::read_to_string(out.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains(answer["image"]["package_sha256"].as_str().unwrap()));
+    let lint =
+        std::process::Command::new("hadolint").arg(out.join("Dockerfile")).output().expect("hadolint (make test-deps)");
+    assert!(lint.status.success() && lint.stdout.is_empty(), "{}", String::from_utf8_lossy(&lint.stdout));
+    // The copied package is the registered one, verified.
+    let inspect = p.mlops(&["package", "inspect", out.join("model").to_str().unwrap()]);
+    assert!(inspect.success, "{}", inspect.stderr);
+    // A non-empty directory is refused unless --force; an alias to nothing is named.
+    let from_repo = |args: &[&str]| {
+        let run = std::process::Command::new(e2e::mlops_bin())
+            .args(["--log-dir", p.join("logs").to_str().unwrap(), "containerize", "--config", config.to_str().unwrap()])
+            .args(args)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        (run.status.code(), String::from_utf8_lossy(&run.stderr).to_string())
+    };
+    let (code, err) = from_repo(&["--out", out.to_str().unwrap()]);
+    assert!(code == Some(1) && err.contains("exists and is not empty") && err.contains("--force"), "{err}");
+    let other = p.join("other");
+    let (code, err) = from_repo(&["--out", other.to_str().unwrap(), "--model", "models:/penguins-species@nope"]);
+    assert!(code == Some(1) && err.contains("no alias `nope`"), "{err}");
+    assert!(!other.exists());
+    let (code, err) = from_repo(&["--out", out.to_str().unwrap(), "--force"]);
+    assert_eq!(code, Some(0), "{err}");
+    // The image's healthcheck is the binary itself.
+    let s = p.serve(&[]);
+    let url = format!("{}/v2/health/ready", s.info["url"].as_str().unwrap());
+    assert!(p.mlops(&["healthcheck", &url]).success);
+    p.fails(&["healthcheck", &url.replace("ready", "nope")], &["answered 404"]);
+    drop(s);
+    p.fails(&["healthcheck", &url], &["cannot connect"]);
+}

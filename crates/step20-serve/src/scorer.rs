@@ -157,13 +157,12 @@ impl ModelSource {
                     ModelUri::Alias(_, alias) => Some(alias),
                     _ => None,
                 };
-                Ok(Origin {
-                    name: version.name,
-                    version: Some(version.version),
-                    alias,
-                    uri: uri.clone(),
-                    path: version.artifact_path,
-                })
+                // The package's content address under this store's artifact folder: the path
+                // recorded at registration is relative to the folder that registered it.
+                let sha = &version.package_sha256;
+                let addressed = artifacts.join(sha.get(..2).unwrap_or_default()).join(sha);
+                let path = if addressed.join("manifest.json").is_file() { addressed } else { version.artifact_path };
+                Ok(Origin { name: version.name, version: Some(version.version), alias, uri: uri.clone(), path })
             }
             ModelSource::Package(dir) => {
                 let name = dir

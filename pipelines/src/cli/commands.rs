@@ -37,6 +37,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Package(crate::PackageCommand::Inspect { dir }) => crate::train::package_inspect(cli, dir),
         Command::Runs(cmd) => runs_cmd(cli, cmd),
         Command::Serve(args) => crate::serve::serve_cmd(cli, args),
+        Command::Containerize(args) => crate::serve::containerize_cmd(cli, args),
+        Command::Healthcheck { url, timeout } => crate::serve::healthcheck_cmd(url, *timeout),
         Command::Predict(args) => crate::serve::predict_cmd(cli, args),
     }
 }

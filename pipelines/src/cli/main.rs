@@ -76,6 +76,17 @@ enum Command {
     /// Step 12: tracked training runs.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Step 18: a container build context (Dockerfile, compose file, nginx front) for a
+    /// registered model.
+    Containerize(ContainerizeArgs),
+    /// Exit 0 when the server at URL answers 200 (the container's HEALTHCHECK; no curl needed).
+    Healthcheck {
+        /// For example http://127.0.0.1:8080/v2/health/ready.
+        url: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
     /// Step 20: serve a model over HTTP (MLflow /invocations, Open Inference Protocol v2,
     /// /predict) until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
@@ -104,6 +115,22 @@ pub(crate) struct ServeArgs {
     /// The registry's artifact folder (default: the config's).
     #[arg(long)]
     pub artifacts: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct ContainerizeArgs {
+    /// The model: models:/NAME@ALIAS or models:/NAME/VERSION (default: the config's `model`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The output directory (refused when it exists and is not empty, unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace a non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// The deployment config (its `containerize` and `serve` sections, store, artifacts).
+    #[arg(long, default_value = "configs/deployment.yaml")]
+    pub config: PathBuf,
 }
 
 #[derive(Args)]

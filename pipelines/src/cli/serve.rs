@@ -10,7 +10,7 @@ use pipelines::DeploymentConfig;
 use step20_serve::Server;
 
 use crate::commands::print_json;
-use crate::{Cli, OnErrorArg, PredictArgs, ServeArgs};
+use crate::{Cli, ContainerizeArgs, OnErrorArg, PredictArgs, ServeArgs};
 
 /// The deployment config: the file when it exists, defaults when the default file is absent.
 fn deployment(path: &Path) -> Result<DeploymentConfig> {
@@ -149,6 +149,51 @@ pub fn predict_cmd(cli: &Cli, args: &PredictArgs) -> Result<ExitCode> {
         if report.skipped > 20 {
             println!("  ... {} more in --json", report.skipped - 20);
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn containerize_cmd(cli: &Cli, args: &ContainerizeArgs) -> Result<ExitCode> {
+    let mut config = deployment(&args.config)?;
+    if let Some(m) = &args.model {
+        config.model.clone_from(m);
+    }
+    let root = std::env::current_dir().context("cannot read the current directory")?;
+    let (facts, files) = pipelines::containerize(&config, &args.out, &root, args.force)?;
+    if cli.json {
+        print_json(&serde_json::json!({ "out": args.out, "image": facts, "files": files }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "build context for {} (version {}) in {}: {}",
+        facts.uri,
+        facts.version,
+        args.out.display(),
+        files.join(" ")
+    );
+    println!("  docker build -t {}:{} {}", facts.model, facts.version, args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// GET `url` over plain HTTP/1.1 (no client library: the image has nothing else); success on 200.
+pub fn healthcheck_cmd(url: &str, timeout: u64) -> Result<ExitCode> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").with_context(|| format!("{url}: only http:// URLs are checked"))?;
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let wait = Duration::from_secs(timeout.max(1));
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .with_context(|| format!("{url}: cannot resolve {host}"))?
+        .next()
+        .with_context(|| format!("{url}: no address for {host}"))?;
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, wait).with_context(|| format!("{url}: cannot connect"))?;
+    stream.set_read_timeout(Some(wait))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).with_context(|| format!("{url}: no answer"))?;
+    let status = answer.split(' ').nth(1).unwrap_or("none");
+    if status != "200" {
+        anyhow::bail!("{url}: answered {status}");
     }
     Ok(ExitCode::SUCCESS)
 }
