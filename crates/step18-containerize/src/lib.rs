@@ -47,7 +47,7 @@ pub struct ContainerizeParams {
 impl Default for ContainerizeParams {
     fn default() -> Self {
         Self {
-            build_image: "rust:1.90-slim-bookworm".into(),
+            build_image: "rust:1.95-slim-bookworm".into(),
             runtime_image: "gcr.io/distroless/cc-debian12:nonroot".into(),
             uid: 65532,
             port: 8080,

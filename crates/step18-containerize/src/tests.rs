@@ -61,9 +61,10 @@ fn the_dockerfile_passes_hadolint_with_no_finding() {
 fn the_dockerfile_is_non_root_pinned_verified_and_labelled() {
     let text = dockerfile(&ContainerizeParams::default(), &facts());
     for needle in [
-        "FROM rust:1.90-slim-bookworm AS build",
+        "FROM rust:1.95-slim-bookworm AS build",
         "FROM gcr.io/distroless/cc-debian12:nonroot",
         "USER 65532:65532",
+        "COPY --from=build --chown=65532:65532 /data /var/lib/mlops",
         "VOLUME [\"/var/lib/mlops\"]",
         "EXPOSE 8080",
         "sha256sum --check --strict",

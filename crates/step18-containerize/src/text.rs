@@ -49,14 +49,17 @@ COPY model/ /model/
 # the registry's content address, and `package inspect` checks every file against the manifest.
 RUN cargo build --release --locked --bin mlops \
  && echo "{sha}  /model/manifest.json" | sha256sum --check --strict - \
- && ./target/release/mlops --quiet --log-dir /tmp package inspect /model
+ && ./target/release/mlops --quiet --log-dir /tmp package inspect /model \
+ && mkdir -p /data/logs
 
 FROM {runtime}
 LABEL {labels}
 COPY --from=build /src/target/release/mlops /usr/local/bin/mlops
 COPY --from=build /model {MODEL_DIR}
+# The only place the server writes (the prediction log and the log files), owned by the server's
+# user so that a fresh named volume mounted there is writable.
+COPY --from=build --chown={uid}:{uid} /data {data}
 USER {uid}:{uid}
-# The only place the server writes: the prediction log and the log files.
 VOLUME ["{data}"]
 EXPOSE {port}
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
