@@ -1343,4 +1343,19 @@ fn containerize_writes_a_linted_context_for_the_champion_and_refuses_bad_input()
     p.fails(&["healthcheck", &url.replace("ready", "nope")], &["answered 404"]);
     drop(s);
     p.fails(&["healthcheck", &url], &["cannot connect"]);
+    p.fails(&["healthcheck", "localhost:8080/ping"], &["localhost:8080/ping", "only http://"]);
+    p.fails(
+        &[
+            "predict",
+            "--model",
+            "models:/penguins-species@champion",
+            "--input",
+            "x.csv",
+            "--output",
+            "y.csv",
+            "--chunk-rows",
+            "0",
+        ],
+        &["`chunk_rows`"],
+    );
 }

@@ -593,27 +593,12 @@ pub fn predict_file_remote(
         let mut index = Vec::with_capacity(chunk.len());
         let mut bad = Vec::new();
         for i in 0..chunk.len() {
-            let mut row = Row::new();
-            let mut failed = None;
-            for (j, col) in inputs.iter().enumerate() {
-                if let Some(cell) = layout.cell(chunk, i, j) {
-                    match step20_serve::cell_value(col, cell, first + i) {
-                        Ok(v) => {
-                            row.insert(col.name.clone(), v);
-                        }
-                        Err(e) => {
-                            failed = Some(BadRow { row: first + i, column: e.column, message: e.message });
-                            break;
-                        }
-                    }
-                }
-            }
-            match failed {
-                Some(b) => bad.push(b),
-                None => {
+            match typed_row(&inputs, layout, chunk, (i, first + i)) {
+                Ok(row) => {
                     rows.push(row);
                     index.push(i);
                 }
+                Err(b) => bad.push(b),
             }
         }
         // Requests of at most REMOTE_ROWS rows, well under the server's body and row limits.
@@ -628,6 +613,28 @@ pub fn predict_file_remote(
             .collect();
         Ok((out, bad))
     })
+}
+
+/// Row `i` of a chunk as typed values, each cell read as the server reads it (the client sends
+/// them as JSON; the server then applies the signature's null and category rules).
+fn typed_row(
+    inputs: &[mlops_core::ColumnSchema],
+    layout: &Layout,
+    chunk: &Chunk,
+    (i, row): (usize, usize),
+) -> std::result::Result<Row, BadRow> {
+    let mut out = Row::new();
+    for (j, col) in inputs.iter().enumerate() {
+        if let Some(cell) = layout.cell(chunk, i, j) {
+            let v = step20_serve::cell_value(col, cell, row).map_err(|e| BadRow {
+                row,
+                column: e.column,
+                message: e.message,
+            })?;
+            out.insert(col.name.clone(), v);
+        }
+    }
+    Ok(out)
 }
 
 type ChunkScorer<'s> = dyn FnMut(&Layout, &Chunk, usize) -> Result<(Vec<Out>, Vec<BadRow>)> + 's;
@@ -720,33 +727,4 @@ fn run_batch(
             Err(e)
         }
     }
-}
-
-/// Reads a whole (small) input file into rows as the server would conform them; for tests and
-/// the client path of `mlops predict --url`.
-pub fn read_rows(scorer_inputs: &[mlops_core::ColumnSchema], input: &Path, limit: usize) -> Result<Vec<Row>> {
-    let mut source = Source::open(input)?;
-    let names: Vec<String> = scorer_inputs.iter().map(|c| c.name.clone()).collect();
-    let at = names.iter().map(|n| source.index().and_then(|ix| ix.get(n).copied())).collect();
-    let layout = Layout { at, names, id: None };
-    let mut out = Vec::new();
-    while let Some(chunk) = source.next(input, limit.saturating_sub(out.len()).max(1), out.len())? {
-        for i in 0..chunk.len() {
-            let mut row = Row::new();
-            for (j, col) in scorer_inputs.iter().enumerate() {
-                if let Some(cell) = layout.cell(&chunk, i, j) {
-                    let v = step20_serve::cell_value(col, cell, out.len()).map_err(|e| InferenceError::BadRows {
-                        path: input.to_path_buf(),
-                        rows: vec![BadRow { row: out.len(), column: e.column.clone(), message: e.message.clone() }],
-                    })?;
-                    row.insert(col.name.clone(), v);
-                }
-            }
-            out.push(row);
-        }
-        if out.len() >= limit {
-            break;
-        }
-    }
-    Ok(out)
 }

@@ -233,7 +233,7 @@ impl Client {
         Ok(self.served().await?.signature)
     }
 
-    /// Predicts rows (typed values, as [`read_rows`](crate::read_rows) gives them), one
+    /// Predicts rows (typed values of the signature's columns), one
     /// request for the rows the cache does not hold.
     pub async fn predict(&self, rows: &[Row]) -> Result<Vec<Prediction>> {
         let keys: Vec<String> = rows

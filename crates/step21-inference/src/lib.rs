@@ -25,7 +25,7 @@
 mod batch;
 mod client;
 
-pub use batch::{BadRow, BatchOptions, BatchReport, OnError, predict_file, predict_file_remote, read_rows};
+pub use batch::{BadRow, BatchOptions, BatchReport, OnError, predict_file, predict_file_remote};
 pub use client::{Client, ClientConfig, Prediction, Protocol};
 
 use std::path::PathBuf;
