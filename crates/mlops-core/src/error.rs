@@ -17,6 +17,9 @@ pub enum CoreError {
         #[source]
         source: std::io::Error,
     },
+    /// An output directory exists and is not empty, and replacing it was not asked for.
+    #[error("{}: exists and is not empty; choose another directory or pass --force", .0.display())]
+    NotEmpty(PathBuf),
     /// A YAML or JSON configuration did not match its typed structure.
     #[error("{file}: {}{message}", location_prefix(key, *line, *column))]
     Config {

@@ -100,6 +100,37 @@ where
     outcome
 }
 
+/// Builds a directory in a temporary sibling of `out` through `fill`, then moves it to `out`.
+///
+/// An `out` that exists and is not empty is refused with [`CoreError::NotEmpty`] unless
+/// `replace`; then it is replaced whole. On failure nothing new remains and `out` is untouched.
+pub fn atomic_dir_replace<F, E>(out: &Path, replace: bool, fill: F) -> std::result::Result<(), E>
+where
+    F: FnOnce(&Path) -> std::result::Result<(), E>,
+    E: From<CoreError>,
+{
+    let not_empty = out.is_dir() && fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true);
+    if (not_empty || out.is_file()) && !replace {
+        return Err(CoreError::NotEmpty(out.to_path_buf()).into());
+    }
+    ensure_parent(out)?;
+    let tmp = temp_sibling(out);
+    fs::create_dir(&tmp).map_err(|e| CoreError::io("cannot create directory", &tmp, e))?;
+    let outcome = fill(&tmp).and_then(|()| {
+        if out.is_dir() {
+            fs::remove_dir_all(out).map_err(|e| CoreError::io("cannot replace", out, e))?;
+        } else if out.exists() {
+            fs::remove_file(out).map_err(|e| CoreError::io("cannot replace", out, e))?;
+        }
+        fs::rename(&tmp, out).map_err(|e| CoreError::io("cannot rename into place", out, e))?;
+        Ok(())
+    });
+    if outcome.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    outcome
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,11 @@
 //! Writing the build context: every file into a temporary sibling directory, then one rename.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mlops_core::CoreError;
 
-use crate::{ContainerizeError, ContainerizeParams, ImageFacts, Result};
+use crate::{ContainerizeParams, ImageFacts, Result};
 
 /// The parts of the toolkit's source tree the build stage compiles.
 /// (The whole `tests` crate: cargo checks every target path of a workspace member.)
@@ -51,15 +51,6 @@ pub fn write_context(
     force: bool,
 ) -> Result<Vec<String>> {
     params.check()?;
-    let not_empty = out.is_dir() && fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true);
-    if (not_empty || out.is_file()) && !force {
-        return Err(ContainerizeError::NotEmpty(out.to_path_buf()));
-    }
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(|e| CoreError::io("cannot create directory", parent, e))?;
-    let name = out.file_name().map_or_else(|| "context".into(), |n| n.to_string_lossy().to_string());
-    let tmp: PathBuf = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
     let mut files = vec![
         ("Dockerfile".to_string(), crate::dockerfile(params, facts)),
         (".dockerignore".to_string(), crate::dockerignore()),
@@ -69,8 +60,7 @@ pub fn write_context(
     if params.proxy.enabled {
         files.push(("nginx.conf".to_string(), crate::nginx_conf(params, facts)));
     }
-    let fill = || -> Result<()> {
-        fs::create_dir_all(&tmp).map_err(|e| CoreError::io("cannot create directory", &tmp, e))?;
+    mlops_core::io::atomic_dir_replace(out, force, |tmp| -> Result<()> {
         for (file, text) in &files {
             let path = tmp.join(file);
             fs::write(&path, text).map_err(|e| CoreError::io("cannot write", &path, e))?;
@@ -79,20 +69,8 @@ pub fn write_context(
         for part in SOURCES {
             copy_tree(&source_root.join(part), &tmp.join("src").join(part))?;
         }
-        if out.exists() {
-            if out.is_dir() {
-                fs::remove_dir_all(out).map_err(|e| CoreError::io("cannot replace", out, e))?;
-            } else {
-                fs::remove_file(out).map_err(|e| CoreError::io("cannot replace", out, e))?;
-            }
-        }
-        fs::rename(&tmp, out).map_err(|e| CoreError::io("cannot move the context into place", out, e))?;
         Ok(())
-    };
-    if let Err(e) = fill() {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    })?;
     tracing::info!(out = %out.display(), model = %facts.model, version = facts.version, "build context written");
     let mut names: Vec<String> = files.into_iter().map(|(f, _)| f).collect();
     names.extend(["model/".to_string(), "src/".to_string()]);

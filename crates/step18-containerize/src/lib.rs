@@ -22,8 +22,6 @@ mod text;
 pub use context::write_context;
 pub use text::{compose, dockerfile, dockerignore, nginx_conf, readme};
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
 /// How the image is built and run.
@@ -103,9 +101,6 @@ pub struct ImageFacts {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ContainerizeError {
-    /// The output directory exists and is not empty.
-    #[error("{0}: exists and is not empty; choose another directory or pass --force")]
-    NotEmpty(PathBuf),
     /// A setting is unusable.
     #[error("containerize: `{key}` {message}")]
     Invalid {
@@ -114,7 +109,7 @@ pub enum ContainerizeError {
         /// Why.
         message: String,
     },
-    /// Reading or writing failed.
+    /// Reading or writing failed, or the output directory exists and is not empty.
     #[error(transparent)]
     Core(#[from] mlops_core::CoreError),
 }

@@ -1,0 +1,203 @@
+//! The endpoint's router: a reverse proxy on the public port that sends each request to the
+//! server the store says is serving. Clients keep their connections to it while servers are
+//! replaced behind it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::store::Deployments;
+use crate::{DeployError, Result};
+
+/// The response header naming the deployment (its row id) that answered.
+pub const DEPLOYMENT_HEADER: &str = "x-mlops-deployment";
+
+#[derive(Clone, Debug)]
+struct Backend {
+    id: i64,
+    addr: String,
+}
+
+struct Shared {
+    endpoint: String,
+    current: RwLock<Option<Backend>>,
+    db: Mutex<Deployments>,
+    client: reqwest::Client,
+    max_body: usize,
+}
+
+impl Shared {
+    fn current(&self) -> Option<Backend> {
+        self.current.read().map(|c| c.clone()).unwrap_or(None)
+    }
+
+    /// Reads the serving deployment from the store.
+    fn refresh(&self) {
+        let serving = match self.db.lock() {
+            Ok(db) => db.serving(&self.endpoint),
+            Err(_) => return,
+        };
+        match serving {
+            Ok(d) => {
+                let next = d.map(|d| Backend { id: d.id, addr: d.backend });
+                if let Ok(mut cur) = self.current.write() {
+                    if cur.as_ref().map(|b| b.id) != next.as_ref().map(|b| b.id) {
+                        tracing::info!(endpoint = %self.endpoint, deployment = ?next.as_ref().map(|b| b.id), "routing");
+                    }
+                    *cur = next;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the deployments; routing as before"),
+        }
+    }
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::HOST,
+        header::CONTENT_LENGTH,
+    ]
+    .contains(name)
+        || name.as_str() == "keep-alive"
+}
+
+fn error(status: StatusCode, code: &str, message: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error_code": code, "message": message }))).into_response()
+}
+
+async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, s.max_body).await else {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BAD_REQUEST",
+            format!("the request body is over {} bytes (or was cut off)", s.max_body),
+        );
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let mut last = String::new();
+    for attempt in 0..5u32 {
+        let Some(b) = s.current() else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                format!("no deployment is serving {}", s.endpoint),
+            );
+        };
+        let mut request =
+            s.client.request(parts.method.clone(), format!("http://{}{path}", b.addr)).body(bytes.clone());
+        for (name, value) in &parts.headers {
+            if !is_hop_by_hop(name) {
+                request = request.header(name, value);
+            }
+        }
+        match request.send().await {
+            Ok(answer) => {
+                let status = answer.status();
+                let headers = answer.headers().clone();
+                match answer.bytes().await {
+                    Ok(body) => return respond(status, &headers, body, b.id),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            Err(e) if e.is_timeout() => {
+                return error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "UNAVAILABLE",
+                    format!("the server did not answer in time: {e}"),
+                );
+            }
+            Err(e) => last = e.to_string(),
+        }
+        // The server went away under this request (it is being replaced): predictions have no
+        // side effects, so ask again, of whatever serves now.
+        tracing::debug!(attempt, error = %last, "retrying");
+        s.refresh();
+        tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+    }
+    error(StatusCode::BAD_GATEWAY, "UNAVAILABLE", format!("the server behind {} did not answer: {last}", s.endpoint))
+}
+
+fn respond(status: StatusCode, headers: &axum::http::HeaderMap, body: Bytes, id: i64) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let out = response.headers_mut();
+    for (name, value) in headers {
+        if !is_hop_by_hop(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out.insert(DEPLOYMENT_HEADER, HeaderValue::from(id));
+    response
+}
+
+/// Runs the router of `listen` until `shutdown` completes, then drains the requests in flight.
+/// It routes to the deployment the store's `deployments` table says is serving `listen`, and
+/// reads the table again every second and on SIGHUP.
+pub async fn run_router(
+    listen: SocketAddr,
+    store: PathBuf,
+    max_body: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let endpoint = listen.to_string();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| DeployError::Process { what: format!("{endpoint}: cannot listen (port in use?)"), source })?;
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| DeployError::Process {
+            what: "cannot build the HTTP client".into(),
+            source: std::io::Error::other(e),
+        })?;
+    let shared = Arc::new(Shared {
+        endpoint: endpoint.clone(),
+        current: RwLock::new(None),
+        db: Mutex::new(Deployments::open(&store)?),
+        client,
+        max_body,
+    });
+    shared.refresh();
+    let watcher = Arc::clone(&shared);
+    tokio::spawn(async move {
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            let signal = async {
+                match hup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = signal => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            watcher.refresh();
+        }
+    });
+    tracing::info!(%endpoint, "router listening");
+    let app = axum::Router::new().fallback(forward).with_state(shared);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| DeployError::Process { what: format!("{endpoint}: router"), source })
+}

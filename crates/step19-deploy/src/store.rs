@@ -1,0 +1,227 @@
+//! The `deployments` table of the store: every local deployment attempt and what became of it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::{DeployError, Result};
+
+/// One row: a server process started for an endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Deployment {
+    /// Row id; the router reports it in the `x-mlops-deployment` header.
+    pub id: i64,
+    /// `host:port` the clients use (the router).
+    pub endpoint: String,
+    /// Registered model name (a package path: its directory's name).
+    pub model: String,
+    /// Registered version.
+    pub version: Option<u32>,
+    /// The pinned URI the server was started with.
+    pub uri: String,
+    /// `host:port` of the server process (private).
+    pub backend: String,
+    /// The server process.
+    pub pid: Option<u32>,
+    /// The endpoint's router process.
+    pub router_pid: Option<u32>,
+    /// `starting`, `serving`, `replaced`, `stopped` or `failed`.
+    pub status: String,
+    /// When it was started (RFC 3339, UTC).
+    pub started_at: String,
+    /// When it stopped serving.
+    pub ended_at: Option<String>,
+    /// Why it failed or ended.
+    pub message: Option<String>,
+    /// The server's output.
+    pub log: String,
+    /// The `mlops deploy local` process that started it.
+    pub deployer_pid: u32,
+}
+
+/// The store's `deployments` table.
+pub struct Deployments {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS deployments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint TEXT NOT NULL,
+    model TEXT NOT NULL,
+    version INTEGER,
+    uri TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    pid INTEGER,
+    router_pid INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('starting', 'serving', 'replaced', 'stopped', 'failed')),
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    message TEXT,
+    log TEXT NOT NULL,
+    deployer_pid INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deployments_endpoint ON deployments (endpoint, status);";
+
+const COLUMNS: &str = "id, endpoint, model, version, uri, backend, pid, router_pid, status, started_at, ended_at, message, log, deployer_pid";
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
+    Ok(Deployment {
+        id: r.get(0)?,
+        endpoint: r.get(1)?,
+        model: r.get(2)?,
+        version: r.get(3)?,
+        uri: r.get(4)?,
+        backend: r.get(5)?,
+        pid: r.get(6)?,
+        router_pid: r.get(7)?,
+        status: r.get(8)?,
+        started_at: r.get(9)?,
+        ended_at: r.get(10)?,
+        message: r.get(11)?,
+        log: r.get(12)?,
+        deployer_pid: r.get(13)?,
+    })
+}
+
+impl Deployments {
+    /// Opens (creating when missing) the store and its `deployments` table.
+    pub fn open(path: &Path) -> Result<Deployments> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| mlops_core::CoreError::io("cannot create directory", parent, e))?;
+        }
+        let err = |source| DeployError::Store { path: path.to_path_buf(), source };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Deployments { conn, path: path.to_path_buf() })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> DeployError {
+        DeployError::Store { path: self.path.clone(), source }
+    }
+
+    /// The deployment serving `endpoint`, if any.
+    pub fn serving(&self, endpoint: &str) -> Result<Option<Deployment>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM deployments WHERE endpoint = ?1 AND status = 'serving' ORDER BY id DESC LIMIT 1"),
+                params![endpoint],
+                row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every deployment now serving, by endpoint.
+    pub fn all_serving(&self) -> Result<Vec<Deployment>> {
+        self.query(&format!("SELECT {COLUMNS} FROM deployments WHERE status = 'serving' ORDER BY endpoint"), params![])
+    }
+
+    /// Attempts still starting for `endpoint`.
+    pub(crate) fn starting(&self, endpoint: &str) -> Result<Vec<Deployment>> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM deployments WHERE endpoint = ?1 AND status = 'starting'"),
+            params![endpoint],
+        )
+    }
+
+    /// The latest `limit` rows, newest first.
+    pub fn history(&self, limit: usize) -> Result<Vec<Deployment>> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM deployments ORDER BY id DESC LIMIT ?1"),
+            params![i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+    }
+
+    /// One row.
+    pub fn get(&self, id: i64) -> Result<Option<Deployment>> {
+        self.conn
+            .query_row(&format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"), params![id], row)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn query(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Deployment>> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(args, row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Records an attempt as `starting`; returns its id.
+    pub(crate) fn insert_starting(&self, d: &Deployment) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO deployments (endpoint, model, version, uri, backend, status, started_at, log, deployer_pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'starting', ?6, ?7, ?8)",
+                params![d.endpoint, d.model, d.version, d.uri, d.backend, d.started_at, d.log, d.deployer_pid],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub(crate) fn set_pids(&self, id: i64, pid: Option<u32>, router_pid: Option<u32>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE deployments SET pid = COALESCE(?2, pid), router_pid = COALESCE(?3, router_pid) WHERE id = ?1",
+                params![id, pid, router_pid],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Ends a row with `status` (`failed`, `replaced`, `stopped`) and a reason.
+    pub(crate) fn end(&self, id: i64, status: &str, message: Option<&str>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE deployments SET status = ?2, ended_at = ?3, message = COALESCE(?4, message) WHERE id = ?1",
+                params![id, status, now(), message],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// In one transaction: `new` serves, `old` (if any) is replaced.
+    pub(crate) fn switch(&mut self, new: i64, old: Option<i64>) -> Result<()> {
+        let tx = self.conn.transaction().map_err(|e| DeployError::Store { path: self.path.clone(), source: e })?;
+        let stamp = now();
+        let run = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
+            if let Some(old) = old {
+                tx.execute(
+                    "UPDATE deployments SET status = 'replaced', ended_at = ?2, message = ?3 WHERE id = ?1",
+                    params![old, stamp, format!("replaced by deployment {new}")],
+                )?;
+            }
+            tx.execute("UPDATE deployments SET status = 'serving' WHERE id = ?1", params![new])?;
+            Ok(())
+        };
+        run(&tx).and_then(|()| tx.commit()).map_err(|e| DeployError::Store { path: self.path.clone(), source: e })
+    }
+
+    /// Undoes [`Deployments::switch`]: `new` failed with `message`, `old` serves again.
+    pub(crate) fn switch_back(&mut self, new: i64, old: Option<i64>, message: &str) -> Result<()> {
+        let tx = self.conn.transaction().map_err(|e| DeployError::Store { path: self.path.clone(), source: e })?;
+        let stamp = now();
+        let run = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
+            tx.execute(
+                "UPDATE deployments SET status = 'failed', ended_at = ?2, message = ?3 WHERE id = ?1",
+                params![new, stamp, message],
+            )?;
+            if let Some(old) = old {
+                tx.execute(
+                    "UPDATE deployments SET status = 'serving', ended_at = NULL, message = NULL WHERE id = ?1",
+                    params![old],
+                )?;
+            }
+            Ok(())
+        };
+        run(&tx).and_then(|()| tx.commit()).map_err(|e| DeployError::Store { path: self.path.clone(), source: e })
+    }
+}
