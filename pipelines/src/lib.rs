@@ -34,7 +34,10 @@ mod select;
 mod train;
 
 pub use config::{DataConfig, TrainingConfig, default_config, default_training_config};
-pub use deploy::{DeploymentConfig, containerize, default_deployment_config};
+pub use deploy::{
+    DeploymentConfig, ManifestsWritten, Resolved, containerize, default_deployment_config, deploy_local, kubernetes,
+    registered,
+};
 pub use error::{PipelineError, Result};
 pub use explore::{Explored, explore, explore_cached};
 pub use features::{Engineered, EngineeredSummary, engineer, write_frame};

@@ -227,3 +227,85 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// One persistent HTTP/1.1 connection (keep-alive), as pooled clients hold them: a request
+/// fails if the connection breaks under it.
+pub struct KeepAlive {
+    addr: String,
+    stream: Option<std::io::BufReader<std::net::TcpStream>>,
+}
+
+/// An answer read over a [`KeepAlive`] connection.
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// Lowercase header names and their values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl Answer {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl KeepAlive {
+    /// A client for `host:port`; it connects on the first request and again after an error.
+    pub fn new(addr: &str) -> KeepAlive {
+        KeepAlive { addr: addr.to_string(), stream: None }
+    }
+
+    /// POSTs `body` as JSON and reads the answer (`Content-Length` framed).
+    pub fn post(&mut self, path: &str, body: &str) -> std::io::Result<Answer> {
+        let outcome = self.exchange(path, body);
+        if outcome.is_err() {
+            self.stream = None;
+        }
+        outcome
+    }
+
+    fn exchange(&mut self, path: &str, body: &str) -> std::io::Result<Answer> {
+        use std::io::{BufRead, Read, Write};
+        if self.stream.is_none() {
+            let s = std::net::TcpStream::connect(&self.addr)?;
+            s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+            s.set_nodelay(true)?;
+            self.stream = Some(std::io::BufReader::new(s));
+        }
+        let reader = self.stream.as_mut().ok_or_else(|| std::io::Error::other("not connected"))?;
+        write!(
+            reader.get_mut(),
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )?;
+        let mut status_line = String::new();
+        if reader.read_line(&mut status_line)? == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed before an answer"));
+        }
+        let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        let length: usize =
+            headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        if headers.iter().any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close")) {
+            self.stream = None;
+        }
+        Ok(Answer { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    }
+}

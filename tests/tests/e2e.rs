@@ -1359,3 +1359,158 @@ fn containerize_writes_a_linted_context_for_the_champion_and_refuses_bad_input()
         &["`chunk_rows`"],
     );
 }
+
+/// Stops every local deployment of a project when the test ends, passed or not.
+struct Undeploy<'a>(&'a Project);
+
+impl Drop for Undeploy<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.mlops(&["--quiet", "deploy", "stop"]);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn process_runs(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !matches!(s.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next()), Some('Z' | 'X')))
+}
+
+/// `mlops deploy local`: the champion goes live behind the endpoint; a new version replaces it
+/// while clients keep their connections busy, and none of their requests fails; a version that
+/// cannot start is stopped and the one serving keeps serving; `deploy stop` leaves nothing
+/// running. Bad input is refused by name.
+#[test]
+fn deploy_local_replaces_under_load_without_failures_and_rolls_back_a_version_that_cannot_start() {
+    let p = Project::new();
+    let _stop = Undeploy(&p);
+    let port = free_port().to_string();
+    let endpoint = format!("127.0.0.1:{port}");
+    // Nothing registered yet: the alias resolves to nothing.
+    p.fails(&["deploy", "local", "--port", &port], &["models:/penguins-species@champion", "make train"]);
+    let run = p.mlops(&["--quiet", "train"]);
+    assert!(run.success, "{}", run.stderr);
+
+    let first = p.mlops(&["--json", "deploy", "local", "--port", &port]);
+    assert!(first.success, "{}", first.stdout);
+    let first = first.json()["outcome"]["deployment"].clone();
+    assert_eq!((first["version"].as_u64(), first["status"].as_str()), (Some(1), Some("serving")));
+    assert_eq!(first["uri"], "models:/penguins-species/1", "an alias is pinned to its version");
+    let body = std::fs::read_to_string(repo().join("docs/examples/invocations.json")).unwrap();
+
+    // Version 2: the same package registered again. Version 3: a package whose model file is
+    // damaged after registration, so its server exits while loading.
+    let shown = p.mlops(&["--json", "registry", "show", "penguins-species"]).json();
+    let artifact = p.join(shown["versions"][0]["artifact_path"].as_str().unwrap());
+    let reg = |package: &std::path::Path| {
+        let run =
+            p.mlops(&["--json", "registry", "register", "penguins-species", "--package", package.to_str().unwrap()]);
+        assert!(run.success, "{}", run.stdout);
+        run.json()
+    };
+    assert_eq!(reg(&artifact)["version"], 2);
+    let copy = p.join("broken-package");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(&artifact).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    // A different manifest (same content, one more newline): a package of its own in the store.
+    let manifest = std::fs::read_to_string(copy.join("manifest.json")).unwrap();
+    std::fs::write(copy.join("manifest.json"), format!("{manifest}\n")).unwrap();
+    let third = reg(&copy);
+    assert_eq!(third["version"], 3);
+    std::fs::write(p.join(third["artifact_path"].as_str().unwrap()).join("model.bin"), b"damaged").unwrap();
+
+    // Load: four clients on keep-alive connections, each recording the deployment that answered.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, endpoint, body) = (stop.clone(), endpoint.clone(), body.clone());
+            std::thread::spawn(move || {
+                let mut client = e2e::KeepAlive::new(&endpoint);
+                let (mut seen, mut failures) = (Vec::new(), Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match client.post("/invocations", &body) {
+                        Ok(a) if a.status == 200 && a.body.contains("predictions") => {
+                            seen.push(a.header("x-mlops-deployment").unwrap_or("?").to_string());
+                        }
+                        Ok(a) => failures.push(format!("{}: {}", a.status, a.body)),
+                        Err(e) => failures.push(e.to_string()),
+                    }
+                }
+                (seen, failures)
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    let second = p.mlops(&["--json", "deploy", "local", "--port", &port, "--model", "models:/penguins-species/2"]);
+    assert!(second.success, "{}", second.stdout);
+    let outcome = second.json()["outcome"].clone();
+    assert_eq!(outcome["deployment"]["version"], 2);
+    assert_eq!(outcome["replaced"]["id"], first["id"]);
+    assert_eq!(outcome["replaced"]["status"], "replaced");
+    assert!(!process_runs(first["pid"].as_u64().unwrap()), "the replaced server still runs");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let broken = p.mlops(&["deploy", "local", "--port", &port, "--model", "models:/penguins-species/3"]);
+    assert!(!broken.success);
+    for needed in
+        ["models:/penguins-species/3 never got ready", "exited before answering ready", "version 2", "keeps serving"]
+    {
+        assert!(broken.stderr.contains(needed), "lacks {needed:?}:\n{}", broken.stderr);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let (mut answered, second_id) = (0, outcome["deployment"]["id"].to_string());
+    for client in clients {
+        let (seen, failures) = client.join().unwrap();
+        assert!(failures.is_empty(), "{} failed requests, first: {:?}", failures.len(), failures.first());
+        // Each client was answered by version 1, then by version 2, and never by 1 again.
+        let switch = seen.iter().position(|d| *d == second_id).expect("never answered by the new version");
+        assert!(seen[switch..].iter().all(|d| *d == second_id), "answered by the old version after the switch");
+        assert!(seen[..switch].iter().all(|d| *d == first["id"].to_string()));
+        answered += seen.len();
+    }
+    assert!(answered > 20, "only {answered} requests answered");
+
+    // The store tells the story; the failed attempt left no process behind.
+    let status = p.mlops(&["--json", "deploy", "status"]).json();
+    assert_eq!(status["serving"][0]["deployment"]["version"], 2);
+    assert_eq!(status["serving"][0]["ready"], true);
+    let history = status["history"].as_array().unwrap();
+    let statuses: Vec<(u64, &str)> =
+        history.iter().map(|d| (d["version"].as_u64().unwrap(), d["status"].as_str().unwrap())).collect();
+    assert_eq!(statuses, [(3, "failed"), (2, "serving"), (1, "replaced")]);
+    assert!(!process_runs(history[0]["pid"].as_u64().unwrap()), "the failed server still runs");
+
+    // Bad input: a retired version, an alias to nothing, a port taken by another program.
+    assert!(p.mlops(&["registry", "retire", "penguins-species", "1"]).success);
+    p.fails(&["deploy", "local", "--port", &port, "--model", "models:/penguins-species/1"], &["version 1 is retired"]);
+    p.fails(
+        &["deploy", "local", "--port", &port, "--model", "models:/penguins-species@nosuch"],
+        &["no alias `nosuch`"],
+    );
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    let v2 = ["--model", "models:/penguins-species/2"];
+    p.fails(
+        &["deploy", "local", "--port", &busy_port, v2[0], v2[1]],
+        &[&format!("127.0.0.1:{busy_port}: the port is in use")],
+    );
+    p.fails(&["deploy", "local", "--port", &port, "--ready-timeout", "0"], &["--ready-timeout"]);
+
+    // Stop: the endpoint refuses connections and both processes are gone.
+    let router = status["serving"][0]["deployment"]["router_pid"].as_u64().unwrap();
+    let server = status["serving"][0]["deployment"]["pid"].as_u64().unwrap();
+    let stopped = p.mlops(&["--json", "deploy", "stop", "--port", &port]);
+    assert!(stopped.success, "{}", stopped.stdout);
+    assert_eq!(stopped.json()["stopped"][0]["status"], "stopped");
+    assert!(std::net::TcpStream::connect(&endpoint).is_err(), "the endpoint still answers");
+    assert!(!process_runs(router) && !process_runs(server));
+    assert_eq!(p.mlops(&["--json", "deploy", "status"]).json()["serving"], serde_json::json!([]));
+}

@@ -20,7 +20,7 @@ mod context;
 mod text;
 
 pub use context::write_context;
-pub use text::{compose, dockerfile, dockerignore, nginx_conf, readme};
+pub use text::{MODEL_DIR, compose, dockerfile, dockerignore, nginx_conf, readme};
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use crate::{ContainerizeParams, ImageFacts};
 
 /// Where the package sits in the image.
-const MODEL_DIR: &str = "/opt/mlops/model";
+pub const MODEL_DIR: &str = "/opt/mlops/model";
 
 fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"")

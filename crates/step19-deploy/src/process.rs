@@ -23,7 +23,8 @@ pub(crate) fn alive(pid: u32, marker: &str) -> bool {
             return false;
         }
         let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
-        return String::from_utf8_lossy(&cmdline).contains(marker);
+        // Empty while the process is still between fork and exec.
+        return cmdline.is_empty() || String::from_utf8_lossy(&cmdline).contains(marker);
     }
     test_kill_process(p).is_ok()
 }

@@ -171,3 +171,43 @@ fn write_manifests_refuses_a_non_empty_directory_unless_forced() {
     assert!(files.contains(&"README.md".to_string()) && !out.join("keep.txt").exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "a temporary directory was left behind");
 }
+
+/// `deploy_local` with a "server" that is a shell script: it never answers, or exits at once.
+fn attempt(script: &str, timeout: u64) -> (DeployError, Deployments, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.db");
+    let params = LocalParams { ready_timeout_seconds: timeout, drain_ms: 0, logs: dir.path().join("logs") };
+    let endpoint = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let target = Target { endpoint, model: "m".into(), version: Some(2), uri: "models:/m/2".into() };
+    // `sh -c SCRIPT` ignores the appended `--host H --port P` (they become $0, $1, ...).
+    let launch = Launch {
+        program: "sh".into(),
+        server_args: vec!["-c".into(), script.into()],
+        router_args: vec![],
+        grace: std::time::Duration::from_secs(2),
+    };
+    let err = deploy_local(&store, &params, &target, &launch).unwrap_err();
+    (err, Deployments::open(&store).unwrap(), dir)
+}
+
+#[test]
+fn a_server_that_never_gets_ready_is_stopped_and_recorded_as_failed() {
+    let (err, db, _dir) = attempt("sleep 30", 1);
+    let message = err.to_string();
+    assert!(message.contains("models:/m/2 never got ready") && message.contains("not ready after 1 s"), "{message}");
+    let rows = db.history(10).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "failed");
+    assert!(db.all_serving().unwrap().is_empty());
+    // The process is gone (not left running in the background).
+    let pid = rows[0].pid.unwrap();
+    assert!(!process::alive(pid, ""), "pid {pid} still runs");
+}
+
+#[test]
+fn a_server_that_exits_is_reported_with_its_last_words() {
+    let (err, db, _dir) = attempt("echo 'cannot load the package: checksum mismatch' >&2; exit 3", 30);
+    let message = err.to_string();
+    assert!(message.contains("exited before answering ready") && message.contains("checksum mismatch"), "{message}");
+    assert_eq!(db.history(1).unwrap()[0].status, "failed");
+}

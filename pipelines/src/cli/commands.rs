@@ -38,7 +38,8 @@ pub fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Runs(cmd) => runs_cmd(cli, cmd),
         Command::Serve(args) => crate::serve::serve_cmd(cli, args),
         Command::Containerize(args) => crate::serve::containerize_cmd(cli, args),
-        Command::Healthcheck { url, timeout } => crate::serve::healthcheck_cmd(url, *timeout),
+        Command::Deploy(command) => crate::deploy::deploy_cmd(cli, command),
+        Command::Healthcheck { url, timeout } => crate::deploy::healthcheck_cmd(url, *timeout),
         Command::Predict(args) => crate::serve::predict_cmd(cli, args),
     }
 }

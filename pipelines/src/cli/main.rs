@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod commands;
+mod deploy;
 mod explore;
 mod output;
 mod registry;
@@ -79,6 +80,10 @@ enum Command {
     /// Step 18: a container build context (Dockerfile, compose file, nginx front) for a
     /// registered model.
     Containerize(ContainerizeArgs),
+    /// Step 19: deploy a registered model: Kubernetes manifests, or a server process on this
+    /// machine behind a router on the endpoint (blue/green).
+    #[command(subcommand)]
+    Deploy(DeployCommand),
     /// Exit 0 when the server at URL answers 200 (the container's HEALTHCHECK; no curl needed).
     Healthcheck {
         /// For example http://127.0.0.1:8080/v2/health/ready.
@@ -129,6 +134,86 @@ pub(crate) struct ContainerizeArgs {
     #[arg(long)]
     pub force: bool,
     /// The deployment config (its `containerize` and `serve` sections, store, artifacts).
+    #[arg(long, default_value = "configs/deployment.yaml")]
+    pub config: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DeployCommand {
+    /// Write Kubernetes manifests for the model (Deployment, Service, HorizontalPodAutoscaler,
+    /// PodDisruptionBudget, ConfigMap, optional Ingress and canary) into a directory.
+    Kubernetes(DeployKubernetesArgs),
+    /// Start the model as a background server and route the endpoint to it; what served the
+    /// endpoint before is stopped only once the new server is ready.
+    Local(DeployLocalArgs),
+    /// The deployments serving now, and the latest attempts.
+    Status {
+        /// The deployment config (its store).
+        #[arg(long, default_value = "configs/deployment.yaml")]
+        config: PathBuf,
+        /// How many of the latest attempts to list.
+        #[arg(long, default_value_t = 10)]
+        history: usize,
+    },
+    /// Stop the deployment on an endpoint (every one when no --port is given).
+    Stop {
+        /// The deployment config (its store).
+        #[arg(long, default_value = "configs/deployment.yaml")]
+        config: PathBuf,
+        /// The endpoint's port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// The endpoint's address (default: the config's, 127.0.0.1).
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// The endpoint's router (started by `deploy local`).
+    #[command(hide = true)]
+    Router {
+        /// The endpoint, host:port.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The store holding the deployments.
+        #[arg(long)]
+        store: PathBuf,
+        /// The largest request body passed on.
+        #[arg(long, default_value_t = 16 * 1024 * 1024)]
+        max_body: usize,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct DeployKubernetesArgs {
+    /// The model: models:/NAME@ALIAS or models:/NAME/VERSION (default: the config's `model`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The output directory (refused when it exists and is not empty, unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace a non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// The deployment config (its `kubernetes`, `containerize` and `serve` sections).
+    #[arg(long, default_value = "configs/deployment.yaml")]
+    pub config: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct DeployLocalArgs {
+    /// The model: models:/NAME@ALIAS, models:/NAME/VERSION or a package directory (default:
+    /// the config's `model`); an alias is pinned to the version it points at now.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The endpoint's address (default: the config's serve.host).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The endpoint's port (default: the config's serve.port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Seconds the new server has to get ready (default: local.ready_timeout_seconds).
+    #[arg(long)]
+    pub ready_timeout: Option<u64>,
+    /// The deployment config.
     #[arg(long, default_value = "configs/deployment.yaml")]
     pub config: PathBuf,
 }

@@ -13,19 +13,19 @@ use crate::commands::print_json;
 use crate::{Cli, ContainerizeArgs, OnErrorArg, PredictArgs, ServeArgs};
 
 /// The deployment config: the file when it exists, defaults when the default file is absent.
-fn deployment(path: &Path) -> Result<DeploymentConfig> {
+pub(crate) fn deployment(path: &Path) -> Result<DeploymentConfig> {
     if !path.exists() && path == pipelines::default_deployment_config() {
         return Ok(DeploymentConfig::default());
     }
     Ok(DeploymentConfig::load(path)?.resolved(Path::new("")))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -172,28 +172,5 @@ pub fn containerize_cmd(cli: &Cli, args: &ContainerizeArgs) -> Result<ExitCode> 
         files.join(" ")
     );
     println!("  docker build -t {}:{} {}", facts.model, facts.version, args.out.display());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// GET `url` over plain HTTP/1.1 (no client library: the image has nothing else); success on 200.
-pub fn healthcheck_cmd(url: &str, timeout: u64) -> Result<ExitCode> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").with_context(|| format!("{url}: only http:// URLs are checked"))?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let wait = Duration::from_secs(timeout.max(1));
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(host)
-        .with_context(|| format!("{url}: cannot resolve {host}"))?
-        .next()
-        .with_context(|| format!("{url}: no address for {host}"))?;
-    let mut stream =
-        std::net::TcpStream::connect_timeout(&addr, wait).with_context(|| format!("{url}: cannot connect"))?;
-    stream.set_read_timeout(Some(wait))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).with_context(|| format!("{url}: no answer"))?;
-    let status = answer.split(' ').nth(1).unwrap_or("none");
-    if status != "200" {
-        anyhow::bail!("{url}: answered {status}");
-    }
     Ok(ExitCode::SUCCESS)
 }

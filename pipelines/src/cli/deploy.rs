@@ -1,0 +1,170 @@
+//! `mlops deploy kubernetes|local|status|stop` and `mlops healthcheck`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+
+use crate::commands::print_json;
+use crate::serve::{deployment, runtime, shutdown_signal};
+use crate::{Cli, DeployCommand, DeployKubernetesArgs, DeployLocalArgs};
+
+pub fn deploy_cmd(cli: &Cli, command: &DeployCommand) -> Result<ExitCode> {
+    match command {
+        DeployCommand::Kubernetes(args) => kubernetes_cmd(cli, args),
+        DeployCommand::Local(args) => local_cmd(cli, args),
+        DeployCommand::Status { config, history } => status_cmd(cli, config, *history),
+        DeployCommand::Stop { config, port, host } => stop_cmd(cli, config, *port, host.as_deref()),
+        DeployCommand::Router { listen, store, max_body } => {
+            runtime()?.block_on(step19_deploy::run_router(*listen, store.clone(), *max_body, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn kubernetes_cmd(cli: &Cli, args: &DeployKubernetesArgs) -> Result<ExitCode> {
+    let mut config = deployment(&args.config)?;
+    if let Some(m) = &args.model {
+        config.model.clone_from(m);
+    }
+    let written = pipelines::kubernetes(&config, &args.out, args.force)?;
+    if cli.json {
+        print_json(&serde_json::json!({ "out": args.out, "manifests": written }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let m = &written.model;
+    println!(
+        "Kubernetes manifests for {} (version {}) in {}: {}",
+        m.uri,
+        m.version,
+        args.out.display(),
+        written.files.join(" ")
+    );
+    if let Some(c) = &written.canary {
+        println!("  canary: version {} ({})", c.version, c.uri);
+    }
+    println!("  kubectl apply -f {}    (push the image first: docs/deployment.md)", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn local_cmd(cli: &Cli, args: &DeployLocalArgs) -> Result<ExitCode> {
+    let mut config = deployment(&args.config)?;
+    if let Some(m) = &args.model {
+        config.model.clone_from(m);
+    }
+    if let Some(h) = &args.host {
+        config.serve.host.clone_from(h);
+    }
+    if let Some(p) = args.port {
+        config.serve.port = p;
+    }
+    if let Some(t) = args.ready_timeout {
+        anyhow::ensure!(t > 0, "--ready-timeout must be at least 1 second");
+        config.local.ready_timeout_seconds = t;
+    }
+    let program = std::env::current_exe().context("cannot find the mlops binary")?;
+    let config_file = args.config.exists().then_some(args.config.as_path());
+    let bar = if cli.json || cli.quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar.set_message(format!("starting {} and waiting until it is ready", config.model));
+    let outcome = pipelines::deploy_local(&config, config_file, &program, &cli.log_dir);
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    let url = format!("http://{}", outcome.deployment.endpoint);
+    if cli.json {
+        print_json(&serde_json::json!({ "url": url, "outcome": outcome }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let d = &outcome.deployment;
+    let what = d.version.map_or_else(|| d.uri.clone(), |v| format!("{} version {v}", d.model));
+    println!("deployed {what} on {url} (deployment {}, server pid {})", d.id, d.pid.unwrap_or(0));
+    if let Some(r) = &outcome.replaced {
+        let old = r.version.map_or_else(|| r.uri.clone(), |v| format!("version {v}"));
+        println!("  replaced {old} (deployment {}) once the new server was ready", r.id);
+    }
+    println!("  curl {url}/v2/health/ready");
+    if Path::new("docs/examples/invocations.json").is_file() {
+        println!(
+            "  curl -s -H 'Content-Type: application/json' --data @docs/examples/invocations.json {url}/invocations"
+        );
+    }
+    println!("  mlops deploy status    ·    mlops deploy stop");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status_cmd(cli: &Cli, config: &Path, history: usize) -> Result<ExitCode> {
+    let config = deployment(config)?;
+    let running = step19_deploy::status(&config.store)?;
+    let latest = step19_deploy::Deployments::open(&config.store)?.history(history)?;
+    if cli.json {
+        print_json(&serde_json::json!({ "serving": running, "history": latest }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if running.is_empty() {
+        println!("nothing deployed locally (mlops deploy local starts a deployment)");
+    }
+    for r in &running {
+        let d = &r.deployment;
+        let health = match (r.alive, r.ready) {
+            (true, true) => "ready",
+            (true, false) => "running, not ready",
+            _ => "processes gone",
+        };
+        let version = d.version.map_or_else(String::new, |v| format!(" version {v}"));
+        println!(
+            "http://{}  {}{version}  {health}  (deployment {}, server pid {}, router pid {}, since {})",
+            d.endpoint,
+            d.model,
+            d.id,
+            d.pid.unwrap_or(0),
+            d.router_pid.unwrap_or(0),
+            d.started_at
+        );
+    }
+    if !latest.is_empty() {
+        println!("\nlatest attempts:");
+        for d in &latest {
+            let version = d.version.map_or_else(|| d.uri.clone(), |v| format!("version {v}"));
+            let why = d.message.as_deref().map_or_else(String::new, |m| format!(": {m}"));
+            println!("  {:>4}  {}  {version:<12} {:<9} {}{why}", d.id, d.endpoint, d.status, d.started_at);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stop_cmd(cli: &Cli, config: &Path, port: Option<u16>, host: Option<&str>) -> Result<ExitCode> {
+    let config = deployment(config)?;
+    let endpoint = match port {
+        Some(p) => {
+            let host = host.unwrap_or(&config.serve.host);
+            let ip: std::net::IpAddr =
+                host.parse().with_context(|| format!("--host {host:?}: give an IP address such as 127.0.0.1"))?;
+            Some(std::net::SocketAddr::new(ip, p))
+        }
+        None => None,
+    };
+    let grace = Duration::from_secs(config.serve.shutdown_grace_seconds + 5);
+    let stopped = step19_deploy::stop(&config.store, endpoint, grace)?;
+    if cli.json {
+        print_json(&serde_json::json!({ "stopped": stopped }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if stopped.is_empty() {
+        let on = endpoint.map_or_else(String::new, |e| format!(" on {e}"));
+        println!("nothing was deployed{on}");
+    }
+    for d in &stopped {
+        let version = d.version.map_or_else(String::new, |v| format!(" version {v}"));
+        println!("stopped {}{version} on http://{} (deployment {})", d.model, d.endpoint, d.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// GET `url`; success when it answers 200 (the container's HEALTHCHECK: the image has no curl).
+pub fn healthcheck_cmd(url: &str, timeout: u64) -> Result<ExitCode> {
+    let answer = step19_deploy::http_get(url, Duration::from_secs(timeout.max(1))).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(answer.status == 200, "{url}: answered {}", answer.status);
+    Ok(ExitCode::SUCCESS)
+}
