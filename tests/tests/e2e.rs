@@ -1466,14 +1466,14 @@ fn deploy_local_replaces_under_load_without_failures_and_rolls_back_a_version_th
     std::thread::sleep(std::time::Duration::from_millis(300));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 
-    let (mut answered, second_id) = (0, outcome["deployment"]["id"].to_string());
+    let (mut answered, first_id, second_id) = (0, first["id"].to_string(), outcome["deployment"]["id"].to_string());
     for client in clients {
         let (seen, failures) = client.join().unwrap();
         assert!(failures.is_empty(), "{} failed requests, first: {:?}", failures.len(), failures.first());
         // Each client was answered by version 1, then by version 2, and never by 1 again.
         let switch = seen.iter().position(|d| *d == second_id).expect("never answered by the new version");
         assert!(seen[switch..].iter().all(|d| *d == second_id), "answered by the old version after the switch");
-        assert!(seen[..switch].iter().all(|d| *d == first["id"].to_string()));
+        assert!(seen[..switch].iter().all(|d| *d == first_id));
         answered += seen.len();
     }
     assert!(answered > 20, "only {answered} requests answered");
@@ -1513,4 +1513,102 @@ fn deploy_local_replaces_under_load_without_failures_and_rolls_back_a_version_th
     assert!(std::net::TcpStream::connect(&endpoint).is_err(), "the endpoint still answers");
     assert!(!process_runs(router) && !process_runs(server));
     assert_eq!(p.mlops(&["--json", "deploy", "status"]).json()["serving"], serde_json::json!([]));
+}
+
+/// `mlops deploy kubernetes`: manifests for the champion (and a canary) that kubernetes-validate
+/// accepts strictly, a ConfigMap the server itself accepts, and bad input refused by name.
+#[test]
+fn deploy_kubernetes_writes_valid_manifests_and_refuses_bad_input() {
+    let p = Project::new();
+    p.fails(&["deploy", "kubernetes", "--out", "k8s"], &["models:/penguins-species@champion", "make train"]);
+    assert!(!p.join("k8s").exists());
+    let run = p.mlops(&["--quiet", "train"]);
+    assert!(run.success, "{}", run.stderr);
+
+    let written = p.mlops(&["--json", "deploy", "kubernetes", "--out", "k8s"]);
+    assert!(written.success, "{}", written.stdout);
+    let files: Vec<String> = written.json()["manifests"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(files, ["configmap.yaml", "deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "README.md"]);
+    let validate = |dir: &str| {
+        let yamls: Vec<_> = std::fs::read_dir(p.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        let out = std::process::Command::new("kubernetes-validate")
+            .args(["--strict", "--kubernetes-version", "1.37.0"])
+            .args(&yamls)
+            .output()
+            .expect("kubernetes-validate (make test-deps)");
+        let report = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success() && !report.contains("ERROR"), "{report}");
+        report
+    };
+    validate("k8s");
+    let deployment = std::fs::read_to_string(p.join("k8s/deployment.yaml")).unwrap();
+    assert!(deployment.contains("image: penguins-species:1") && deployment.contains("path: /v2/health/ready"));
+
+    // The ConfigMap's settings are a deployment config the server starts with.
+    let configmap: serde_json::Value =
+        serde_json::to_value(serde_yaml_value(&std::fs::read_to_string(p.join("k8s/configmap.yaml")).unwrap()))
+            .unwrap();
+    let settings = p.write("container.yaml", configmap["data"]["deployment.yaml"].as_str().unwrap());
+    let shown = p.mlops(&["--json", "registry", "show", "penguins-species"]).json();
+    let artifact = p.join(shown["versions"][0]["artifact_path"].as_str().unwrap());
+    let served = p.serve(&[
+        "--config",
+        settings.to_str().unwrap(),
+        "--model",
+        artifact.to_str().unwrap(),
+        "--host",
+        "127.0.0.1",
+        "--store",
+        p.join("container.db").to_str().unwrap(),
+    ]);
+    assert_eq!(served.request("GET", "/v2/health/ready", "text/plain", "").0, 200);
+    drop(served);
+
+    // A canary: another version of the same model, next to the stable one.
+    p.fails(&["deploy", "kubernetes", "--out", "k8s"], &["k8s: exists and is not empty", "--force"]);
+    let canary_config =
+        p.file_with("configs/deployment.yaml", "enabled: false\n    model: models", "enabled: true\n    model: models");
+    let canary_args = ["deploy", "kubernetes", "--out", "canary", "--config", canary_config.to_str().unwrap()];
+    p.fails(&canary_args, &["models:/penguins-species@challenger", "no alias `challenger`"]);
+    assert!(p.mlops(&["registry", "register", "penguins-species", "--package", artifact.to_str().unwrap()]).success);
+    assert!(p.mlops(&["registry", "alias", "penguins-species", "challenger", "2"]).success);
+    let run = p.mlops(&canary_args);
+    assert!(run.success, "{}", run.stderr);
+    let canary = std::fs::read_to_string(p.join("canary/canary.yaml")).unwrap();
+    assert!(canary.contains("image: penguins-species:2") && canary.contains("mlops.io/track: canary"), "{canary}");
+    let report = validate("canary");
+    assert!(report.contains("deployment/penguins-species-canary"), "{report}");
+
+    // Bad settings name the file and the key; a retired version is refused; nothing is written.
+    let bad = p.file_with("configs/deployment.yaml", "  replicas: 2", "  replicas: 0");
+    p.fails(
+        &["deploy", "kubernetes", "--out", "bad", "--config", bad.to_str().unwrap()],
+        &["variant-deployment.yaml", "kubernetes.replicas", "at least 1"],
+    );
+    let bad = p.file_with("configs/deployment.yaml", "memory: 512Mi", "memory: lots");
+    p.fails(
+        &["deploy", "kubernetes", "--out", "bad", "--config", bad.to_str().unwrap()],
+        &["kubernetes.resources.limits.memory", "\"lots\""],
+    );
+    assert!(p.mlops(&["registry", "retire", "penguins-species", "2"]).success);
+    p.fails(
+        &["deploy", "kubernetes", "--out", "bad", "--model", "models:/penguins-species/2"],
+        &["version 2 is retired"],
+    );
+    assert!(!p.join("bad").exists());
+}
+
+fn serde_yaml_value(text: &str) -> serde_json::Value {
+    // The manifests are plain YAML mappings: read them through Python-free means, the toolkit's
+    // own YAML reader.
+    mlops_core::config::parse_yaml(text, std::path::Path::new("manifest.yaml")).unwrap()
 }
