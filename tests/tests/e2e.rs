@@ -1554,9 +1554,9 @@ fn deploy_kubernetes_writes_valid_manifests_and_refuses_bad_input() {
     assert!(deployment.contains("image: penguins-species:1") && deployment.contains("path: /v2/health/ready"));
 
     // The ConfigMap's settings are a deployment config the server starts with.
+    let text = std::fs::read_to_string(p.join("k8s/configmap.yaml")).unwrap();
     let configmap: serde_json::Value =
-        serde_json::to_value(serde_yaml_value(&std::fs::read_to_string(p.join("k8s/configmap.yaml")).unwrap()))
-            .unwrap();
+        mlops_core::config::parse_yaml(&text, std::path::Path::new("configmap.yaml")).unwrap();
     let settings = p.write("container.yaml", configmap["data"]["deployment.yaml"].as_str().unwrap());
     let shown = p.mlops(&["--json", "registry", "show", "penguins-species"]).json();
     let artifact = p.join(shown["versions"][0]["artifact_path"].as_str().unwrap());
@@ -1605,10 +1605,4 @@ fn deploy_kubernetes_writes_valid_manifests_and_refuses_bad_input() {
         &["version 2 is retired"],
     );
     assert!(!p.join("bad").exists());
-}
-
-fn serde_yaml_value(text: &str) -> serde_json::Value {
-    // The manifests are plain YAML mappings: read them through Python-free means, the toolkit's
-    // own YAML reader.
-    mlops_core::config::parse_yaml(text, std::path::Path::new("manifest.yaml")).unwrap()
 }
