@@ -90,6 +90,7 @@ bench: release
 	bench/models.sh
 	bench/serve.sh
 	bench/inference.sh
+	bench/deploy.sh
 
 clean-data:
 	rm -rf data/interim data/processed logs reports
