@@ -1129,6 +1129,21 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
         answer["outputs"][1]["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     let served: Vec<Vec<f64>> = served.chunks(3).map(<[f64]>::to_vec).collect();
     assert_eq!(bits(&served), bits(&t.proba), "the server differs from training evaluation");
+    // A request of ten copies of the rows goes over the feature pipeline's frame path (from 512
+    // rows): the same bits again.
+    let tensors: Vec<serde_json::Value> = columns
+        .iter()
+        .map(|c| {
+            let data: Vec<serde_json::Value> = t.records.iter().cycle().take(10 * n).map(|r| r[c].clone()).collect();
+            json!({ "name": c, "shape": [10 * n], "datatype": "BYTES", "data": data })
+        })
+        .collect();
+    let (status, answer) = s.post_json("/v2/models/penguins-species/infer", &json!({ "inputs": tensors }));
+    assert_eq!(status, 200, "{answer}");
+    let served: Vec<f64> =
+        answer["outputs"][1]["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let expected: Vec<Vec<f64>> = t.proba.iter().cycle().take(10 * n).cloned().collect();
+    assert_eq!(bits(&served.chunks(3).map(<[f64]>::to_vec).collect::<Vec<_>>()), bits(&expected));
     for i in [0, n / 2, n - 1] {
         let (status, one) = s.post_json("/predict", &t.records[i]);
         assert_eq!(status, 200, "{one}");
@@ -1193,7 +1208,7 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
     // SIGTERM drains and flushes: every served row is in the prediction log.
     let (ok, stderr) = s.terminate();
     assert!(ok, "{stderr}");
-    let served_rows = 2 * n + 3 + n + extra + n;
+    let served_rows = 2 * n + 10 * n + 3 + n + extra + n;
     let db = rusqlite::Connection::open(p.join("models/registry/registry.db")).unwrap();
     let logged: i64 = db
         .query_row(

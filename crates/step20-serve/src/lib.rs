@@ -51,7 +51,7 @@ pub use config::{CategoryPolicy, ConfidenceThresholds, PredictionLogConfig, Serv
 pub use log::{LoggedPrediction, PredictionLog, read_predictions};
 pub use metrics::Metrics;
 pub use scorer::{Cell, InputError, InputErrorKind, ModelSource, Origin, ScoreError, Scored, Scorer, cell_value};
-pub use server::Server;
+pub use server::{BatchScorer, Server};
 
 use std::path::PathBuf;
 

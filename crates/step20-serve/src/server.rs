@@ -38,7 +38,14 @@ struct AppState {
     admin_token: Option<String>,
     /// Serializes reloads (the poller and the admin route).
     reloading: tokio::sync::Mutex<()>,
+    /// Another way to score large batches, set by the caller before running.
+    batch: std::sync::OnceLock<(usize, BatchScorer)>,
 }
+
+/// Scores conformed rows at once by another path than the row path (the mlops binary gives step
+/// 21's frame path, which this crate cannot use without polars). It must give the row path's
+/// results; `None` falls back to the row path.
+pub type BatchScorer = Arc<dyn Fn(&Scorer, &[mlops_core::Row]) -> Option<Scored> + Send + Sync>;
 
 type Shared = Arc<AppState>;
 
@@ -112,8 +119,14 @@ impl Server {
             log,
             admin_token,
             reloading: tokio::sync::Mutex::new(()),
+            batch: std::sync::OnceLock::new(),
         });
         Ok(Server { listener, state, addr })
+    }
+
+    /// Scores requests of at least `min_rows` rows with `scorer` instead of the row path.
+    pub fn set_batch_scorer(&self, min_rows: usize, scorer: BatchScorer) {
+        let _ = self.state.batch.set((min_rows.max(1), scorer));
     }
 
     /// The address it listens on (the port is known even when 0 was asked).
@@ -302,8 +315,17 @@ fn serve_rows<T>(
         Err(e) => return reject(e),
     };
     s.metrics.unseen(parsed.unseen);
-    let inputs = s.log.as_ref().map(|_| parsed.rows.clone());
-    let scored = match scorer.score(&mut parsed.rows) {
+    // The batch path leaves the rows as they came (the log keeps them); the row path transforms
+    // them in place, so the log needs a copy first.
+    let batch = s.batch.get().filter(|(min, _)| parsed.rows.len() >= *min).and_then(|(_, f)| f(&scorer, &parsed.rows));
+    let (scored, inputs) = match batch {
+        Some(scored) => (Ok(scored), s.log.as_ref().map(|_| std::mem::take(&mut parsed.rows))),
+        None => {
+            let inputs = s.log.as_ref().map(|_| parsed.rows.clone());
+            (scorer.score(&mut parsed.rows), inputs)
+        }
+    };
+    let scored = match scored {
         Ok(scored) => scored,
         Err(crate::scorer::ScoreError::Input(e)) => return reject(e),
         Err(e) => {

@@ -376,23 +376,48 @@ fn score_part_frame(
         )
         .ok()?;
         drop(columns);
-        let c = &scorer.package.contents;
-        let features = c.pipeline.apply_frame(frame, mlops_core::frame::Stage::Inference).ok()?;
-        if features.height() != good.len() {
-            return None;
-        }
-        let x = mlops_core::frame::to_matrix(&features, &c.info.features).ok()?;
-        let predicted = c.model.predict(&x).ok()?;
-        let proba = c.model.predict_proba(&x).ok()?;
+        let scored = score_frame(scorer, frame)?;
         for (k, &i) in good.iter().enumerate() {
             out.push(Out {
                 id: layout.id(chunk, i, first_row + i),
-                label: scorer.label(predicted[k]),
-                proba: proba.as_ref().map(|p| p[k].clone()),
+                label: scorer.label(scored.predicted[k]),
+                proba: scored.proba.as_ref().map(|p| p[k].clone()),
             });
         }
     }
     Some((out, bad))
+}
+
+/// Scores conformed rows through the feature pipeline's frame path (polars) and the model:
+/// the server's [`step20_serve::BatchScorer`] for large requests. The frame path gives the row
+/// path's results (a property the feature ops are tested for); `None` when it refuses the rows.
+pub fn score_rows_frame(scorer: &Scorer, rows: &[Row]) -> Option<step20_serve::Scored> {
+    let inputs = scorer.inputs();
+    let frame = DataFrame::new_infer_height(
+        inputs
+            .iter()
+            .map(|c| {
+                let values: Vec<Value> = rows.iter().map(|r| r.get(&c.name).cloned().unwrap_or(Value::Null)).collect();
+                mlops_core::frame::column_from_values(&c.name, c.dtype, &values)
+            })
+            .collect(),
+    )
+    .ok()?;
+    score_frame(scorer, frame)
+}
+
+/// The frame of conformed input columns through the pipeline's frame path and the model.
+fn score_frame(scorer: &Scorer, frame: DataFrame) -> Option<step20_serve::Scored> {
+    let rows = frame.height();
+    let c = &scorer.package.contents;
+    let features = c.pipeline.apply_frame(frame, mlops_core::frame::Stage::Inference).ok()?;
+    if features.height() != rows {
+        return None;
+    }
+    let x = mlops_core::frame::to_matrix(&features, &c.info.features).ok()?;
+    let predicted = c.model.predict(&x).ok()?;
+    let proba = c.model.predict_proba(&x).ok()?;
+    Some(step20_serve::Scored { predicted, proba })
 }
 
 /// Writes predictions in the output's format.

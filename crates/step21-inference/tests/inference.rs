@@ -145,6 +145,8 @@ async fn serve(dir: &Path) -> (String, tokio::sync::oneshot::Sender<()>) {
     let pkg = dir.join("pkg");
     let server =
         Server::bind(ServeConfig { port: 0, ..ServeConfig::default() }, ModelSource::Package(pkg), None).await.unwrap();
+    // As `mlops serve` runs it: requests of 10 rows or more on the frame path.
+    server.set_batch_scorer(10, Arc::new(step21_inference::score_rows_frame));
     let url = format!("http://{}", server.local_addr());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.run(async {
@@ -160,6 +162,15 @@ async fn the_client_speaks_both_protocols_and_caches() {
     let (url, _stop) = serve(dir.path()).await;
     let mut rows: Vec<Row> = (0..20).map(fixture::row).collect();
     let scored = scorer.score(&mut rows.clone()).unwrap();
+    // The frame path the server takes for these 20 rows gives the row path's bits.
+    let many: Vec<Row> = (0..500).map(fixture::row).collect();
+    let by_rows = scorer.score(&mut many.clone()).unwrap();
+    let by_frame = step21_inference::score_rows_frame(&scorer, &many).unwrap();
+    assert_eq!(by_frame.predicted, by_rows.predicted);
+    let bits = |s: &step20_serve::Scored| -> Vec<Vec<u64>> {
+        s.proba.as_ref().unwrap().iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect()
+    };
+    assert_eq!(bits(&by_frame), bits(&by_rows));
     let oip = Client::new(&url, ClientConfig { cache: 8, ..ClientConfig::default() }).unwrap();
     oip.ready().await.unwrap();
     let got = oip.predict(&rows).await.unwrap();
