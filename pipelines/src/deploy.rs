@@ -139,8 +139,9 @@ pub fn registered(config: &DeploymentConfig, uri: &str, step: &'static str) -> R
         )
     })?;
     let package = step16_package::load(&origin.path).map_err(|e| PipelineError::step(step, e))?;
-    let manifest = std::fs::read(origin.path.join("manifest.json"))
-        .map_err(|e| PipelineError::step(step, mlops_core::CoreError::io("cannot read", &origin.path, e)))?;
+    let manifest_path = origin.path.join("manifest.json");
+    let manifest = std::fs::read(&manifest_path)
+        .map_err(|e| PipelineError::step(step, mlops_core::CoreError::io("cannot read", &manifest_path, e)))?;
     let package_sha256 = mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&manifest));
     Ok(Resolved { origin, version, package, package_sha256 })
 }
@@ -232,6 +233,9 @@ pub fn kubernetes(config: &DeploymentConfig, out: &Path, force: bool) -> Result<
             port: c.port,
             // The image holds one package: there is no registry alias to follow.
             poll_seconds: 0,
+            // A token never goes into a ConfigMap: the pod reads it from a Secret
+            // (`kubernetes.admin_token_secret`) through `admin_token_env`.
+            admin_token: None,
             ..config.serve.clone()
         },
     };
@@ -307,6 +311,9 @@ pub fn deploy_local(
         text(&config.store),
         "--max-body".to_string(),
         config.serve.max_body_bytes.to_string(),
+        // The server answers 503 at its own timeout; the router waits a little longer.
+        "--timeout-ms".to_string(),
+        (config.serve.request_timeout_ms + 5_000).to_string(),
     ]);
     let launch = step19_deploy::Launch {
         program: program.to_path_buf(),

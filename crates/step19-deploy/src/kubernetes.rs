@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
     ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort, ServiceSpec,
-    SleepAction, Volume, VolumeMount,
+    SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
@@ -39,7 +39,8 @@ pub struct KubernetesParams {
     pub image: Option<String>,
     /// `IfNotPresent`, `Always` or `Never`.
     pub image_pull_policy: String,
-    /// Pods of the stable Deployment (the autoscaler's floor when autoscaling is on).
+    /// Pods of the stable Deployment when autoscaling is off (when it is on, the autoscaler sets
+    /// the count and the manifest leaves it out, so a reapply does not reset it).
     pub replicas: u32,
     /// Rolling update: extra pods during an update (a count or a percentage).
     pub max_surge: String,
@@ -337,7 +338,12 @@ impl KubernetesParams {
     /// weight (at least one): the Service spreads requests evenly over the pods of both.
     pub fn canary_replicas(&self) -> u32 {
         let w = f64::from(self.canary.weight);
-        ((f64::from(self.replicas) * w / (100.0 - w)).round() as u32).max(1)
+        ((f64::from(self.stable_replicas()) * w / (100.0 - w)).round() as u32).max(1)
+    }
+
+    /// The stable pods to plan for: the autoscaler's floor when it runs, else `replicas`.
+    pub fn stable_replicas(&self) -> u32 {
+        if self.autoscaling.enabled { self.autoscaling.min_replicas } else { self.replicas }
     }
 }
 
@@ -414,7 +420,8 @@ fn deployment(
                 secret_key_ref: Some(SecretKeySelector {
                     name: secret.clone(),
                     key: "token".into(),
-                    optional: Some(true),
+                    // A misspelt Secret stops the pod rather than silently closing the admin route.
+                    optional: Some(false),
                 }),
                 ..EnvVarSource::default()
             }),
@@ -489,6 +496,17 @@ fn deployment(
             seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
             ..PodSecurityContext::default()
         }),
+        // Replicas on different nodes where the cluster can: one node's loss does not take them all.
+        topology_spread_constraints: Some(vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "kubernetes.io/hostname".into(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(selector(&base, Some(track))),
+                ..LabelSelector::default()
+            }),
+            ..TopologySpreadConstraint::default()
+        }]),
         volumes: Some(vec![
             Volume {
                 name: "data".into(),
@@ -517,7 +535,9 @@ fn deployment(
     Deployment {
         metadata,
         spec: DeploymentSpec {
-            replicas: Some(i32::try_from(replicas).unwrap_or(i32::MAX)),
+            // Under an autoscaler the count is its business: a reapplied manifest must not reset it.
+            replicas: (track != "stable" || !params.autoscaling.enabled)
+                .then(|| i32::try_from(replicas).unwrap_or(i32::MAX)),
             revision_history_limit: Some(5),
             progress_deadline_seconds: Some(300),
             selector: LabelSelector { match_labels: Some(selector(&base, Some(track))), ..LabelSelector::default() },
@@ -722,7 +742,7 @@ pub fn manifests(
             if weighted_at_ingress {
                 format!("{}% of the ingress traffic", params.canary.weight)
             } else {
-                format!("{replicas} of {} pods behind the Service", replicas + params.replicas)
+                format!("{replicas} of {} pods behind the Service", replicas + params.stable_replicas())
             }
         ));
         let dep = deployment(

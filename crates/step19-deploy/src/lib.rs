@@ -65,6 +65,17 @@ pub enum DeployError {
         /// Its log file.
         log: PathBuf,
     },
+    /// The endpoint's router did not start or did not switch to the new server; it was stopped
+    /// and what served before (if anything) serves again.
+    #[error("{endpoint}: the router did not switch to the new server: {reason}; see {}", log.display())]
+    RouterFailed {
+        /// `host:port`.
+        endpoint: String,
+        /// What happened.
+        reason: String,
+        /// The router's log file.
+        log: PathBuf,
+    },
     /// Another `deploy local` to the same endpoint is running.
     #[error("{endpoint}: another deployment is in progress (pid {pid}); wait for it to finish")]
     Busy {

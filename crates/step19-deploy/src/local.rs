@@ -150,50 +150,62 @@ fn free_port(host: std::net::IpAddr) -> Result<u16> {
         .map_err(|source| DeployError::Process { what: format!("no free port on {host}"), source })
 }
 
-/// Rows left behind by a deploy that died midway: their processes go, their rows fail.
-fn clean_up_interrupted(db: &Deployments, endpoint: &str, grace: Duration) -> Result<()> {
-    for d in db.starting(endpoint)? {
-        if d.deployer_pid == std::process::id() {
-            continue;
-        }
-        if alive(d.deployer_pid, "deploy") {
-            return Err(DeployError::Busy { endpoint: endpoint.to_string(), pid: d.deployer_pid });
-        }
+/// The marker of a `mlops deploy local` process.
+const DEPLOYER_MARKER: &str = "deploy\0local\0";
+
+/// Processes left behind by a deploy that died midway: servers of attempts that never finished,
+/// or of deployments replaced or failed whose server outlived them, are stopped; unfinished
+/// attempts are marked failed.
+fn clean_up_interrupted(db: &Deployments, (endpoint, own): (&str, i64), grace: Duration) -> Result<()> {
+    for d in db.starting(endpoint)?.into_iter().filter(|d| d.id != own) {
         if let Some(pid) = d.pid {
             terminate(pid, &server_marker(&d.backend), grace);
         }
         db.end(d.id, "failed", Some("the deploy that started it was interrupted"))?;
     }
+    for d in db.history(50)? {
+        if d.endpoint == endpoint
+            && matches!(d.status.as_str(), "replaced" | "failed" | "stopped")
+            && let Some(pid) = d.pid.filter(|&p| alive(p, &server_marker(&d.backend)))
+        {
+            terminate(pid, &server_marker(&d.backend), grace);
+        }
+    }
     Ok(())
 }
 
-/// Deploys `target` on its endpoint: starts a server on a free private port, waits until it
+/// Stops the new server when the deploy ends early, on any error path.
+struct StopOnDrop {
+    pid: Option<u32>,
+    marker: String,
+    grace: Duration,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            terminate(pid, &self.marker, self.grace);
+        }
+    }
+}
+
+/// Deploys `target` on its endpoint: starts a server on a free loopback port, waits until it
 /// is ready, points the endpoint's router at it (starting the router if the endpoint had
 /// none) and stops the server it replaces. A server that never gets ready is stopped and
 /// nothing else changes. Every step is recorded in the store.
 pub fn deploy_local(store: &Path, params: &LocalParams, target: &Target, launch: &Launch) -> Result<Outcome> {
     let mut db = Deployments::open(store)?;
     let endpoint = target.endpoint.to_string();
-    clean_up_interrupted(&db, &endpoint, launch.grace)?;
-
-    // What serves the endpoint now, if its processes still run.
-    let mut current = db.serving(&endpoint)?;
-    if let Some(c) = current.clone() {
-        let router_up = c.router_pid.is_some_and(|p| alive(p, &router_marker(&endpoint)));
-        if !router_up {
-            if let Some(pid) = c.pid {
-                terminate(pid, &server_marker(&c.backend), launch.grace);
-            }
-            db.end(c.id, "failed", Some("its router was no longer running"))?;
-            current = None;
-        }
+    if target.endpoint.port() == 0 {
+        return Err(DeployError::Invalid { key: "port".into(), message: "must not be 0 for a deployment".into() });
     }
-    if current.is_none() && TcpListener::bind(target.endpoint).is_err() {
-        return Err(DeployError::PortInUse { endpoint });
-    }
-
     std::fs::create_dir_all(&params.logs).map_err(|e| CoreError::io("cannot create directory", &params.logs, e))?;
-    let host = target.endpoint.ip();
+    // The server listens on loopback only: clients reach it through the router.
+    let host: std::net::IpAddr = if target.endpoint.is_ipv6() {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    };
     let port = free_port(host)?;
     let backend = SocketAddr::new(host, port).to_string();
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
@@ -214,18 +226,57 @@ pub fn deploy_local(store: &Path, params: &LocalParams, target: &Target, launch:
         log: log.display().to_string(),
         deployer_pid: std::process::id(),
     };
-    row.id = db.insert_starting(&row)?;
+    // One deploy per endpoint at a time: the check and the claim are one transaction.
+    row.id = db.claim(&row, |d| d.deployer_pid != std::process::id() && alive(d.deployer_pid, DEPLOYER_MARKER))?;
+    let outcome = switch_to(&mut db, params, target, launch, &mut row, &log);
+    if let Err(e) = &outcome
+        && db.get(row.id)?.is_some_and(|d| d.status == "starting")
+    {
+        db.end(row.id, "failed", Some(&e.to_string()))?;
+    }
+    outcome
+}
+
+fn switch_to(
+    db: &mut Deployments,
+    params: &LocalParams,
+    target: &Target,
+    launch: &Launch,
+    row: &mut Deployment,
+    log: &Path,
+) -> Result<Outcome> {
+    let endpoint = row.endpoint.clone();
+    let backend = row.backend.clone();
+    clean_up_interrupted(db, (&endpoint, row.id), launch.grace)?;
+
+    // What serves the endpoint now, if its router still runs.
+    let mut current = db.serving(&endpoint)?;
+    if let Some(c) = current.clone()
+        && !c.router_pid.is_some_and(|p| alive(p, &router_marker(&endpoint)))
+    {
+        if let Some(pid) = c.pid {
+            terminate(pid, &server_marker(&c.backend), launch.grace);
+        }
+        db.end(c.id, "failed", Some("its router was no longer running"))?;
+        current = None;
+    }
+    if current.is_none()
+        && let Err(e) = TcpListener::bind(target.endpoint)
+    {
+        return Err(match e.kind() {
+            std::io::ErrorKind::AddrInUse => DeployError::PortInUse { endpoint },
+            _ => DeployError::Process { what: format!("cannot listen on {endpoint}"), source: e },
+        });
+    }
     tracing::info!(id = row.id, uri = %target.uri, %backend, "starting the server");
 
     let mut args = launch.server_args.clone();
-    args.extend(["--host".to_string(), host.to_string(), "--port".to_string(), port.to_string()]);
-    let pid = match spawn(&launch.program, &args, &log) {
-        Ok(pid) => pid,
-        Err(e) => {
-            db.end(row.id, "failed", Some(&e.to_string()))?;
-            return Err(e);
-        }
-    };
+    let addr: SocketAddr = backend
+        .parse()
+        .map_err(|_| DeployError::Invalid { key: "backend".into(), message: format!("{backend} is not an address") })?;
+    args.extend(["--host".to_string(), addr.ip().to_string(), "--port".to_string(), addr.port().to_string()]);
+    let pid = spawn(&launch.program, &args, log)?;
+    let mut guard = StopOnDrop { pid: Some(pid), marker: server_marker(&backend), grace: launch.grace };
     db.set_pids(row.id, Some(pid), None)?;
     row.pid = Some(pid);
 
@@ -237,31 +288,41 @@ pub fn deploy_local(store: &Path, params: &LocalParams, target: &Target, launch:
         |_| true,
     );
     if let Err(reason) = ready {
-        terminate(pid, &server_marker(&backend), launch.grace);
-        let reason = match tail(&log) {
+        drop(guard);
+        let reason = match tail(log) {
             t if t.is_empty() => reason,
             t => format!("{reason} ({t})"),
         };
         db.end(row.id, "failed", Some(&reason))?;
         tracing::warn!(id = row.id, %reason, "the new server never got ready; nothing was switched");
-        return Err(DeployError::NeverReady { uri: target.uri.clone(), backend, reason, still_serving, log });
+        return Err(DeployError::NeverReady {
+            uri: target.uri.clone(),
+            backend,
+            reason,
+            still_serving,
+            log: log.to_path_buf(),
+        });
     }
 
-    // Switch: the store first (the router reads it), then the router.
+    // Switch: the store first (the router reads it), then the router: the one running, or a new
+    // one when the endpoint has none (or it died while the server started).
     db.switch(row.id, current.as_ref().map(|c| c.id))?;
-    let (router_pid, router_started) = match current.as_ref().and_then(|c| c.router_pid) {
+    let running = current.as_ref().and_then(|c| c.router_pid).filter(|&p| alive(p, &router_marker(&endpoint)));
+    let router_log = params.logs.join(format!("router-{}.log", target.endpoint.port()));
+    let (router_pid, router_started) = match running {
         Some(p) => {
-            hang_up(p);
+            hang_up(p, &router_marker(&endpoint));
             (p, false)
         }
         None => {
             let mut args = launch.router_args.clone();
             args.extend(["--listen".to_string(), endpoint.clone()]);
-            let router_log = params.logs.join(format!("router-{}.log", target.endpoint.port()));
             match spawn(&launch.program, &args, &router_log) {
-                Ok(p) => (p, true),
+                Ok(p) => {
+                    db.set_pids(row.id, None, Some(p))?;
+                    (p, true)
+                }
                 Err(e) => {
-                    terminate(pid, &server_marker(&backend), launch.grace);
                     db.switch_back(row.id, None, &e.to_string())?;
                     return Err(e);
                 }
@@ -276,31 +337,34 @@ pub fn deploy_local(store: &Path, params: &LocalParams, target: &Target, launch:
         |a| a.header(crate::DEPLOYMENT_HEADER) == Some(id.as_str()),
     );
     if let Err(reason) = switched {
-        let router_log = params.logs.join(format!("router-{}.log", target.endpoint.port()));
-        let reason = format!("the router on {endpoint} did not switch to it: {reason} ({})", tail(&router_log));
+        let said = tail(&router_log);
+        let reason = format!("{reason} ({said})");
         db.switch_back(row.id, current.as_ref().map(|c| c.id), &reason)?;
         if router_started {
             terminate(router_pid, &router_marker(&endpoint), launch.grace);
         } else {
-            hang_up(router_pid);
+            hang_up(router_pid, &router_marker(&endpoint));
         }
-        terminate(pid, &server_marker(&backend), launch.grace);
-        if router_started && tail(&router_log).contains("in use") {
+        drop(guard);
+        if router_started && said.contains("Address already in use") {
             return Err(DeployError::PortInUse { endpoint });
         }
-        return Err(DeployError::NeverReady { uri: target.uri.clone(), backend, reason, still_serving, log });
+        return Err(DeployError::RouterFailed { endpoint, reason, log: router_log });
     }
     db.set_pids(row.id, None, Some(router_pid))?;
+    guard.pid = None;
 
     // The old server finishes what the router already sent it, then goes.
     if let Some(old) = &current {
         std::thread::sleep(Duration::from_millis(params.drain_ms));
-        if let Some(p) = old.pid {
-            terminate(p, &server_marker(&old.backend), launch.grace);
+        if let Some(p) = old.pid
+            && !terminate(p, &server_marker(&old.backend), launch.grace)
+        {
+            db.note(old.id, &format!("replaced by deployment {}; its server (pid {p}) did not stop", row.id))?;
         }
         tracing::info!(old = old.id, new = row.id, "replaced");
     }
-    let deployment = db.get(row.id)?.unwrap_or(row);
+    let deployment = db.get(row.id)?.unwrap_or_else(|| row.clone());
     let replaced = match &current {
         Some(c) => db.get(c.id)?,
         None => None,
@@ -342,13 +406,14 @@ pub fn stop(store: &Path, endpoint: Option<SocketAddr>, grace: Duration) -> Resu
         if wanted.as_ref().is_some_and(|w| *w != d.endpoint) {
             continue;
         }
-        if let Some(p) = d.router_pid {
-            terminate(p, &router_marker(&d.endpoint), grace);
-        }
-        if let Some(p) = d.pid {
-            terminate(p, &server_marker(&d.backend), grace);
-        }
-        db.end(d.id, "stopped", Some("stopped by `mlops deploy stop`"))?;
+        let router_gone = d.router_pid.is_none_or(|p| terminate(p, &router_marker(&d.endpoint), grace));
+        let server_gone = d.pid.is_none_or(|p| terminate(p, &server_marker(&d.backend), grace));
+        let message = if router_gone && server_gone {
+            "stopped by `mlops deploy stop`".to_string()
+        } else {
+            format!("stopped by `mlops deploy stop`, but pid {:?} / {:?} did not exit", d.router_pid, d.pid)
+        };
+        db.end(d.id, "stopped", Some(&message))?;
         tracing::info!(id = d.id, endpoint = %d.endpoint, "stopped");
         stopped.push(db.get(d.id)?.unwrap_or(d));
     }

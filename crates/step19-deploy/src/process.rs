@@ -23,15 +23,21 @@ pub(crate) fn alive(pid: u32, marker: &str) -> bool {
             return false;
         }
         let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
-        // Empty while the process is still between fork and exec.
-        return cmdline.is_empty() || String::from_utf8_lossy(&cmdline).contains(marker);
+        if cmdline.is_empty() {
+            // Empty for a kernel thread (never ours), and for a moment while a process we just
+            // started is still being exec'd (seen right after `spawn` returned).
+            let flags = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(6)?.parse::<u64>().ok());
+            const PF_KTHREAD: u64 = 0x0020_0000;
+            return flags.is_some_and(|f| f & PF_KTHREAD == 0);
+        }
+        return String::from_utf8_lossy(&cmdline).contains(marker);
     }
     test_kill_process(p).is_ok()
 }
 
-/// Sends SIGHUP (the router re-reads the store).
-pub(crate) fn hang_up(pid: u32) -> bool {
-    pid_of(pid).is_some_and(|p| kill_process(p, Signal::HUP).is_ok())
+/// Sends SIGHUP (the router re-reads the store), if `pid` is still the process `marker` names.
+pub(crate) fn hang_up(pid: u32, marker: &str) -> bool {
+    alive(pid, marker) && pid_of(pid).is_some_and(|p| kill_process(p, Signal::HUP).is_ok())
 }
 
 /// SIGTERM, then SIGKILL if it is still there after `grace`. True when it is gone.

@@ -38,13 +38,11 @@ impl Shared {
         self.current.read().map(|c| c.clone()).unwrap_or(None)
     }
 
-    /// Reads the serving deployment from the store.
+    /// Reads the serving deployment from the store. The store's lock is held until `current` is
+    /// written, so that two refreshes cannot put an older answer back.
     fn refresh(&self) {
-        let serving = match self.db.lock() {
-            Ok(db) => db.serving(&self.endpoint),
-            Err(_) => return,
-        };
-        match serving {
+        let Ok(db) = self.db.lock() else { return };
+        match db.serving(&self.endpoint) {
             Ok(d) => {
                 let next = d.map(|d| Backend { id: d.id, addr: d.backend });
                 if let Ok(mut cur) = self.current.write() {
@@ -81,16 +79,23 @@ fn error(status: StatusCode, code: &str, message: String) -> Response {
 
 async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, s.max_body).await else {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BAD_REQUEST",
-            format!("the request body is over {} bytes (or was cut off)", s.max_body),
-        );
+    let too_large = || {
+        error(StatusCode::PAYLOAD_TOO_LARGE, "BAD_REQUEST", format!("the request body is over {} bytes", s.max_body))
+    };
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > s.max_body) {
+        return too_large();
+    }
+    let bytes = match axum::body::to_bytes(body, s.max_body).await {
+        Ok(b) => b,
+        Err(e) if std::error::Error::source(&e).is_some_and(|c| c.to_string().contains("length limit")) => {
+            return too_large();
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("cannot read the request body: {e}")),
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     let mut last = String::new();
-    for attempt in 0..5u32 {
+    for attempt in 0..3u32 {
         let Some(b) = s.current() else {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -109,10 +114,15 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
             Ok(answer) => {
                 let status = answer.status();
                 let headers = answer.headers().clone();
-                match answer.bytes().await {
-                    Ok(body) => return respond(status, &headers, body, b.id),
-                    Err(e) => last = e.to_string(),
-                }
+                // The server answered: its answer, or a 502 if it broke off (never a replay).
+                return match answer.bytes().await {
+                    Ok(body) => respond(status, &headers, body, b.id),
+                    Err(e) => error(
+                        StatusCode::BAD_GATEWAY,
+                        "UNAVAILABLE",
+                        format!("the server behind {} broke off its answer: {e}", s.endpoint),
+                    ),
+                };
             }
             Err(e) if e.is_timeout() => {
                 return error(
@@ -123,8 +133,8 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
             }
             Err(e) => last = e.to_string(),
         }
-        // The server went away under this request (it is being replaced): predictions have no
-        // side effects, so ask again, of whatever serves now.
+        // No answer came (the server is gone, or closed the connection as the request left):
+        // ask again, of whatever serves now. Predictions have no side effects.
         tracing::debug!(attempt, error = %last, "retrying");
         s.refresh();
         tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
@@ -146,22 +156,24 @@ fn respond(status: StatusCode, headers: &axum::http::HeaderMap, body: Bytes, id:
 }
 
 /// Runs the router of `listen` until `shutdown` completes, then drains the requests in flight.
+/// Bodies over `max_body` bytes get 413; a server that does not answer within `timeout`, 504.
 /// It routes to the deployment the store's `deployments` table says is serving `listen`, and
 /// reads the table again every second and on SIGHUP.
 pub async fn run_router(
     listen: SocketAddr,
     store: PathBuf,
-    max_body: usize,
+    (max_body, timeout): (usize, Duration),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let endpoint = listen.to_string();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|source| DeployError::Process { what: format!("{endpoint}: cannot listen (port in use?)"), source })?;
+        .map_err(|source| DeployError::Process { what: format!("{endpoint}: cannot listen"), source })?;
     let client = reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
+        .timeout(timeout)
         .build()
         .map_err(|e| DeployError::Process {
             what: "cannot build the HTTP client".into(),

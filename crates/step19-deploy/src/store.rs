@@ -155,16 +155,41 @@ impl Deployments {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
-    /// Records an attempt as `starting`; returns its id.
-    pub(crate) fn insert_starting(&self, d: &Deployment) -> Result<i64> {
+    /// Records an attempt as `starting` and returns its id, unless another attempt for the same
+    /// endpoint is still `starting` and `in_progress` says its deployer still runs: then
+    /// [`DeployError::Busy`]. The check and the insert are one write transaction, so two
+    /// deploys to one endpoint cannot both pass.
+    pub(crate) fn claim(&mut self, d: &Deployment, in_progress: impl Fn(&Deployment) -> bool) -> Result<i64> {
+        let path = self.path.clone();
+        let err = |source| DeployError::Store { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        let starting: Vec<Deployment> = {
+            let mut stmt = tx
+                .prepare(&format!("SELECT {COLUMNS} FROM deployments WHERE endpoint = ?1 AND status = 'starting'"))
+                .map_err(err)?;
+            let rows = stmt.query_map(params![d.endpoint], row).map_err(err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(err)?
+        };
+        if let Some(other) = starting.iter().find(|o| in_progress(o)) {
+            return Err(DeployError::Busy { endpoint: d.endpoint.clone(), pid: other.deployer_pid });
+        }
+        tx.execute(
+            "INSERT INTO deployments (endpoint, model, version, uri, backend, status, started_at, log, deployer_pid)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'starting', ?6, ?7, ?8)",
+            params![d.endpoint, d.model, d.version, d.uri, d.backend, d.started_at, d.log, d.deployer_pid],
+        )
+        .map_err(err)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(err)?;
+        Ok(id)
+    }
+
+    /// Replaces a row's message.
+    pub(crate) fn note(&self, id: i64, message: &str) -> Result<()> {
         self.conn
-            .execute(
-                "INSERT INTO deployments (endpoint, model, version, uri, backend, status, started_at, log, deployer_pid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'starting', ?6, ?7, ?8)",
-                params![d.endpoint, d.model, d.version, d.uri, d.backend, d.started_at, d.log, d.deployer_pid],
-            )
+            .execute("UPDATE deployments SET message = ?2 WHERE id = ?1", params![id, message])
             .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(())
     }
 
     pub(crate) fn set_pids(&self, id: i64, pid: Option<u32>, router_pid: Option<u32>) -> Result<()> {
@@ -195,11 +220,20 @@ impl Deployments {
         let run = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
             if let Some(old) = old {
                 tx.execute(
-                    "UPDATE deployments SET status = 'replaced', ended_at = ?2, message = ?3 WHERE id = ?1",
+                    "UPDATE deployments SET status = 'replaced', ended_at = ?2, message = ?3 WHERE id = ?1 AND status = 'serving'",
                     params![old, stamp, format!("replaced by deployment {new}")],
                 )?;
             }
-            tx.execute("UPDATE deployments SET status = 'serving' WHERE id = ?1", params![new])?;
+            // Whatever else still claims to serve the endpoint stops claiming it.
+            tx.execute(
+                "UPDATE deployments SET status = 'replaced', ended_at = ?2, message = ?3
+                 WHERE status = 'serving' AND id != ?1 AND endpoint = (SELECT endpoint FROM deployments WHERE id = ?1)",
+                params![new, stamp, format!("replaced by deployment {new}")],
+            )?;
+            tx.execute(
+                "UPDATE deployments SET status = 'serving' WHERE id = ?1 AND status = 'starting'",
+                params![new],
+            )?;
             Ok(())
         };
         run(&tx).and_then(|()| tx.commit()).map_err(|e| DeployError::Store { path: self.path.clone(), source: e })
@@ -215,9 +249,11 @@ impl Deployments {
                 params![new, stamp, message],
             )?;
             if let Some(old) = old {
+                // Only the one this deploy replaced (not one a `deploy stop` ended meanwhile).
                 tx.execute(
-                    "UPDATE deployments SET status = 'serving', ended_at = NULL, message = NULL WHERE id = ?1",
-                    params![old],
+                    "UPDATE deployments SET status = 'serving', ended_at = NULL, message = NULL
+                     WHERE id = ?1 AND status = 'replaced' AND message = ?2",
+                    params![old, format!("replaced by deployment {new}")],
                 )?;
             }
             Ok(())

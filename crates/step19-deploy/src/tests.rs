@@ -142,6 +142,7 @@ fn the_canary_shares_the_service_or_is_weighed_at_the_ingress() {
     let p = KubernetesParams {
         canary: CanaryParams { enabled: true, weight: 20, ..CanaryParams::default() },
         replicas: 4,
+        autoscaling: Autoscaling { enabled: false, ..Autoscaling::default() },
         ..KubernetesParams::default()
     };
     assert_eq!(p.canary_replicas(), 1);
@@ -218,4 +219,48 @@ fn a_server_that_exits_is_reported_with_its_last_words() {
     let message = err.to_string();
     assert!(message.contains("exited before answering ready") && message.contains("checksum mismatch"), "{message}");
     assert_eq!(db.history(1).unwrap()[0].status, "failed");
+}
+
+#[test]
+fn one_deploy_per_endpoint_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Deployments::open(&dir.path().join("store.db")).unwrap();
+    let row = Deployment {
+        id: 0,
+        endpoint: "127.0.0.1:8080".into(),
+        model: "m".into(),
+        version: Some(1),
+        uri: "models:/m/1".into(),
+        backend: "127.0.0.1:40000".into(),
+        pid: None,
+        router_pid: None,
+        status: "starting".into(),
+        started_at: "2026-11-27T00:00:00Z".into(),
+        ended_at: None,
+        message: None,
+        log: "x.log".into(),
+        deployer_pid: 1,
+    };
+    let first = db.claim(&row, |_| true).unwrap();
+    // While the first deployer runs, a second claim on the endpoint is refused by name.
+    let err = db.claim(&row, |d| d.id == first).unwrap_err().to_string();
+    assert!(err.contains("127.0.0.1:8080: another deployment is in progress"), "{err}");
+    // Another endpoint, or the first deployer gone: allowed.
+    assert!(db.claim(&Deployment { endpoint: "127.0.0.1:9090".into(), ..row.clone() }, |_| true).is_ok());
+    assert!(db.claim(&row, |_| false).is_ok());
+}
+
+#[test]
+fn port_zero_is_refused_for_a_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target { endpoint: "127.0.0.1:0".parse().unwrap(), model: "m".into(), version: None, uri: "p".into() };
+    let launch = Launch {
+        program: "sh".into(),
+        server_args: vec![],
+        router_args: vec![],
+        grace: std::time::Duration::from_secs(1),
+    };
+    let params = LocalParams { logs: dir.path().join("logs"), ..LocalParams::default() };
+    let err = deploy_local(&dir.path().join("s.db"), &params, &target, &launch).unwrap_err().to_string();
+    assert!(err.contains("`port` must not be 0"), "{err}");
 }

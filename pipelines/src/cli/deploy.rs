@@ -17,8 +17,9 @@ pub fn deploy_cmd(cli: &Cli, command: &DeployCommand) -> Result<ExitCode> {
         DeployCommand::Local(args) => local_cmd(cli, args),
         DeployCommand::Status { config, history } => status_cmd(cli, config, *history),
         DeployCommand::Stop { config, port, host } => stop_cmd(cli, config, *port, host.as_deref()),
-        DeployCommand::Router { listen, store, max_body } => {
-            runtime()?.block_on(step19_deploy::run_router(*listen, store.clone(), *max_body, shutdown_signal()))?;
+        DeployCommand::Router { listen, store, max_body, timeout_ms } => {
+            let limits = (*max_body, Duration::from_millis(*timeout_ms));
+            runtime()?.block_on(step19_deploy::run_router(*listen, store.clone(), limits, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -179,6 +179,9 @@ pub(crate) enum DeployCommand {
         /// The largest request body passed on.
         #[arg(long, default_value_t = 16 * 1024 * 1024)]
         max_body: usize,
+        /// Milliseconds to wait for the server's answer.
+        #[arg(long, default_value_t = 15_000)]
+        timeout_ms: u64,
     },
 }
 
