@@ -1519,6 +1519,14 @@ fn deploy_local_replaces_under_load_without_failures_and_rolls_back_a_version_th
     );
     p.fails(&["deploy", "local", "--port", &port, "--ready-timeout", "0"], &["--ready-timeout"]);
 
+    p.fails(
+        &["deploy", "stop", "--port", &port, "--host", "localhost-ish"],
+        &["--host \"localhost-ish\"", "IP address"],
+    );
+    p.fails(&["deploy", "status", "--config", "configs/nosuch.yaml"], &["configs/nosuch.yaml"]);
+    let bad = p.file_with("configs/deployment.yaml", "ready_timeout_seconds: 60", "ready_timeout_seconds: 0");
+    p.fails(&["deploy", "local", "--config", bad.to_str().unwrap()], &["local.ready_timeout_seconds", "at least 1"]);
+
     // Stop: the endpoint refuses connections and both processes are gone.
     let router = status["serving"][0]["deployment"]["router_pid"].as_u64().unwrap();
     let server = status["serving"][0]["deployment"]["pid"].as_u64().unwrap();

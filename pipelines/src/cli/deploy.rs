@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 
 use crate::commands::print_json;
-use crate::serve::{deployment, runtime, shutdown_signal};
+use crate::serve::{deployment, deployment_with, runtime, shutdown_signal};
 use crate::{Cli, DeployCommand, DeployKubernetesArgs, DeployLocalArgs};
 
 pub fn deploy_cmd(cli: &Cli, command: &DeployCommand) -> Result<ExitCode> {
@@ -26,10 +26,7 @@ pub fn deploy_cmd(cli: &Cli, command: &DeployCommand) -> Result<ExitCode> {
 }
 
 fn kubernetes_cmd(cli: &Cli, args: &DeployKubernetesArgs) -> Result<ExitCode> {
-    let mut config = deployment(&args.config)?;
-    if let Some(m) = &args.model {
-        config.model.clone_from(m);
-    }
+    let config = deployment_with(&args.config, args.model.as_deref(), None, None)?;
     let written = pipelines::kubernetes(&config, &args.out, args.force)?;
     if cli.json {
         print_json(&serde_json::json!({ "out": args.out, "manifests": written }))?;
@@ -51,16 +48,7 @@ fn kubernetes_cmd(cli: &Cli, args: &DeployKubernetesArgs) -> Result<ExitCode> {
 }
 
 fn local_cmd(cli: &Cli, args: &DeployLocalArgs) -> Result<ExitCode> {
-    let mut config = deployment(&args.config)?;
-    if let Some(m) = &args.model {
-        config.model.clone_from(m);
-    }
-    if let Some(h) = &args.host {
-        config.serve.host.clone_from(h);
-    }
-    if let Some(p) = args.port {
-        config.serve.port = p;
-    }
+    let mut config = deployment_with(&args.config, args.model.as_deref(), args.host.as_deref(), args.port)?;
     if let Some(t) = args.ready_timeout {
         anyhow::ensure!(t > 0, "--ready-timeout must be at least 1 second");
         config.local.ready_timeout_seconds = t;

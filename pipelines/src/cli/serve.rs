@@ -51,17 +51,28 @@ pub(crate) async fn shutdown_signal() {
 /// row path wins, 2.8x at 64 rows).
 const FRAME_PATH_ROWS: usize = 512;
 
-pub fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
-    let mut config = deployment(&args.config)?;
-    if let Some(m) = &args.model {
-        config.model.clone_from(m);
+/// The deployment config with the command line's `--model`, `--host` and `--port` over it.
+pub(crate) fn deployment_with(
+    path: &Path,
+    model: Option<&str>,
+    host: Option<&str>,
+    port: Option<u16>,
+) -> Result<DeploymentConfig> {
+    let mut config = deployment(path)?;
+    if let Some(m) = model {
+        config.model = m.to_string();
     }
-    if let Some(h) = &args.host {
-        config.serve.host.clone_from(h);
+    if let Some(h) = host {
+        config.serve.host = h.to_string();
     }
-    if let Some(p) = args.port {
+    if let Some(p) = port {
         config.serve.port = p;
     }
+    Ok(config)
+}
+
+pub fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
+    let mut config = deployment_with(&args.config, args.model.as_deref(), args.host.as_deref(), args.port)?;
     if let Some(s) = &args.store {
         config.store.clone_from(s);
     }
@@ -161,10 +172,7 @@ pub fn predict_cmd(cli: &Cli, args: &PredictArgs) -> Result<ExitCode> {
 }
 
 pub fn containerize_cmd(cli: &Cli, args: &ContainerizeArgs) -> Result<ExitCode> {
-    let mut config = deployment(&args.config)?;
-    if let Some(m) = &args.model {
-        config.model.clone_from(m);
-    }
+    let config = deployment_with(&args.config, args.model.as_deref(), None, None)?;
     let root = std::env::current_dir().context("cannot read the current directory")?;
     let (facts, files) = pipelines::containerize(&config, &args.out, &root, args.force)?;
     if cli.json {
