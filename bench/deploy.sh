@@ -62,20 +62,11 @@ split = body["dataframe_split"]
 body["dataframe_split"]["data"] = split["data"][:1]
 json.dump(body, open(sys.argv[1], "w"))
 PY
-cat > "$out/post.lua" <<'LUA'
-function init(args)
-  local f = assert(io.open(args[1], "rb"))
-  wrk.method = "POST"
-  wrk.body = f:read("*a")
-  wrk.headers["Content-Type"] = "application/json"
-  f:close()
-end
-LUA
-wrk -t2 -c2 -d2s -s "$out/post.lua" "http://127.0.0.1:$port/invocations" -- "$out/body.json" > /dev/null
+wrk -t2 -c2 -d2s -s bench/post_json.lua "http://127.0.0.1:$port/invocations" -- "$out/body.json" > /dev/null
 for conns in $connections; do
   for where in "router 127.0.0.1:$port" "server $backend"; do
     read -r name addr <<< "$where"
-    wrk -t2 -c"$conns" -d"${duration}s" --latency -s "$out/post.lua" "http://$addr/invocations" -- "$out/body.json" \
+    wrk -t2 -c"$conns" -d"${duration}s" --latency -s bench/post_json.lua "http://$addr/invocations" -- "$out/body.json" \
       > "$out/$name-c$conns.txt"
   done
 done

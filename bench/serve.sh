@@ -78,16 +78,6 @@ json.dump({"dataframe_records": examples[:1]}, open(f"{out}/invocations_1.json",
 json.dump(oip, open(f"{out}/infer_1.json", "w"))
 json.dump({"dataframe_records": batch}, open(f"{out}/invocations_1000.json", "w"))
 PY
-cat > "$out/post.lua" <<'LUA'
--- POST the JSON file named after `--` on the wrk command line.
-function init(args)
-  local f = assert(io.open(args[1], "rb"))
-  wrk.method = "POST"
-  wrk.body = f:read("*a")
-  wrk.headers["Content-Type"] = "application/json"
-  f:close()
-end
-LUA
 # case name, route, body
 cases=("invocations_1 /invocations" "infer_1 /v2/models/$name/infer" "invocations_1000 /invocations")
 
@@ -118,12 +108,12 @@ measure() { # SERVER URL
       --data-binary "@$out/$kind.json" "$url$route")
     [ "$code" = 200 ] || { echo "$server $route answered $code: $(head -c 300 "$out/$server-$kind.response.json")"; exit 1; }
   done
-  wrk -t2 -c2 -d2s -s "$out/post.lua" "$url/invocations" -- "$out/invocations_1.json" > /dev/null  # warm-up
+  wrk -t2 -c2 -d2s -s bench/post_json.lua "$url/invocations" -- "$out/invocations_1.json" > /dev/null  # warm-up
   for c in "${cases[@]}"; do
     read -r kind route <<< "$c"
     for conns in $connections; do
       echo "   $server $kind, $conns connections"
-      wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s --latency -s "$out/post.lua" "$url$route" -- \
+      wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s --latency -s bench/post_json.lua "$url$route" -- \
         "$out/$kind.json" > "$out/$server-$kind-c$conns.txt"
     done
   done

@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 
 use crate::commands::print_json;
 use crate::serve::{deployment, deployment_with, runtime, shutdown_signal};
-use crate::{Cli, DeployCommand, DeployKubernetesArgs, DeployLocalArgs};
+use crate::{Cli, ContainerizeArgs, DeployCommand, DeployLocalArgs};
 
 pub fn deploy_cmd(cli: &Cli, command: &DeployCommand) -> Result<ExitCode> {
     match command {
@@ -25,7 +25,7 @@ pub fn deploy_cmd(cli: &Cli, command: &DeployCommand) -> Result<ExitCode> {
     }
 }
 
-fn kubernetes_cmd(cli: &Cli, args: &DeployKubernetesArgs) -> Result<ExitCode> {
+fn kubernetes_cmd(cli: &Cli, args: &ContainerizeArgs) -> Result<ExitCode> {
     let config = deployment_with(&args.config, args.model.as_deref(), None, None)?;
     let written = pipelines::kubernetes(&config, &args.out, args.force)?;
     if cli.json {

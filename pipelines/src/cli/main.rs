@@ -122,6 +122,7 @@ pub(crate) struct ServeArgs {
     pub artifacts: Option<PathBuf>,
 }
 
+/// A registered model and a directory to write for it (`containerize`, `deploy kubernetes`).
 #[derive(Args)]
 pub(crate) struct ContainerizeArgs {
     /// The model: models:/NAME@ALIAS or models:/NAME/VERSION (default: the config's `model`).
@@ -133,7 +134,8 @@ pub(crate) struct ContainerizeArgs {
     /// Replace a non-empty output directory.
     #[arg(long)]
     pub force: bool,
-    /// The deployment config (its `containerize` and `serve` sections, store, artifacts).
+    /// The deployment config (its `containerize`, `kubernetes` and `serve` sections, store,
+    /// artifacts).
     #[arg(long, default_value = "configs/deployment.yaml")]
     pub config: PathBuf,
 }
@@ -142,7 +144,7 @@ pub(crate) struct ContainerizeArgs {
 pub(crate) enum DeployCommand {
     /// Write Kubernetes manifests for the model (Deployment, Service, HorizontalPodAutoscaler,
     /// PodDisruptionBudget, ConfigMap, optional Ingress and canary) into a directory.
-    Kubernetes(DeployKubernetesArgs),
+    Kubernetes(ContainerizeArgs),
     /// Start the model as a background server and route the endpoint to it; what served the
     /// endpoint before is stopped only once the new server is ready.
     Local(DeployLocalArgs),
@@ -183,22 +185,6 @@ pub(crate) enum DeployCommand {
         #[arg(long, default_value_t = 15_000)]
         timeout_ms: u64,
     },
-}
-
-#[derive(Args)]
-pub(crate) struct DeployKubernetesArgs {
-    /// The model: models:/NAME@ALIAS or models:/NAME/VERSION (default: the config's `model`).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// The output directory (refused when it exists and is not empty, unless --force).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Replace a non-empty output directory.
-    #[arg(long)]
-    pub force: bool,
-    /// The deployment config (its `kubernetes`, `containerize` and `serve` sections).
-    #[arg(long, default_value = "configs/deployment.yaml")]
-    pub config: PathBuf,
 }
 
 #[derive(Args)]
