@@ -1,7 +1,8 @@
-"""Writes three small real datasets that ship inside scikit-learn (no download) as CSV, with
+"""Writes four small real datasets that ship inside scikit-learn (no download) as CSV, with
 snake_case column names: breast_cancer.csv (binary, target `diagnosis`: malignant/benign),
-wine.csv (multiclass, target `cultivar`: class_0, class_1, class_2) and diabetes.csv
-(regression, target `progression`, unscaled features).
+wine.csv (multiclass, target `cultivar`: class_0, class_1, class_2), iris.csv (Fisher's irises,
+multiclass, target `species`: setosa, versicolor, virginica) and diabetes.csv (regression, target
+`progression`, unscaled features).
 
 Usage: python3 bench/export_real.py OUT_DIR
 """
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
 if len(sys.argv) != 2:
     sys.exit(__doc__)
@@ -25,6 +26,7 @@ def snake(name):
 for file, loader, target in [
     ("breast_cancer.csv", load_breast_cancer, "diagnosis"),
     ("wine.csv", load_wine, "cultivar"),
+    ("iris.csv", load_iris, "species"),
     ("diabetes.csv", lambda: load_diabetes(scaled=False), "progression"),
 ]:
     data = loader()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Model training, toolkit against scikit-learn on the same parts: a generated 250k-row binary
-# problem (bench/generate_models.py) and four real datasets (the shipped penguins, and
-# scikit-learn's bundled breast cancer, wine and diabetes data, exported by bench/export_real.py;
+# problem (bench/generate_models.py) and five real datasets (the shipped penguins, and
+# scikit-learn's bundled breast cancer, wine, iris and diabetes data, exported by bench/export_real.py;
 # no download). `mlops features` writes each dataset's train/test parts once; then every family
 # is fitted on them by `mlops fit` (release build) and by bench/reference_models_sklearn.py with
 # the same hyperparameters and thread count, and bench/compare_models.py prints fit-time ratios
@@ -73,7 +73,7 @@ fi
 # The real data: penguins through the shipped training config, the others through bench/real/.
 "$mlops" --quiet --log-dir "$out/logs" features --config configs/training.yaml -o "$out/penguins" >/dev/null
 python3 bench/export_real.py bench/out/real >/dev/null
-for d in breast_cancer wine diabetes; do
+for d in breast_cancer wine iris diabetes; do
   "$mlops" --quiet --log-dir "$out/logs" features --file "bench/out/real/$d.csv" --config "bench/real/$d.yaml" \
     -o "$out/$d" >/dev/null
 done
@@ -85,5 +85,6 @@ bench generated label binary "$repeats" 1 gradient_boosting random_forest logist
 bench penguins species multiclass 5 20 "${classifiers[@]}"
 bench breast_cancer diagnosis binary 5 20 "${classifiers[@]}"
 bench wine cultivar multiclass 5 20 "${classifiers[@]}"
+bench iris species multiclass 5 20 "${classifiers[@]}"
 bench diabetes progression regression 5 20 gradient_boosting random_forest linear ridge lasso elastic_net decision_tree knn svm
-python3 bench/compare_models.py "$out" generated penguins breast_cancer wine diabetes
+python3 bench/compare_models.py "$out" generated penguins breast_cancer wine iris diabetes

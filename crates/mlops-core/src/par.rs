@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// assert_eq!(squares, Some(vec![1, 4, 9]));
 /// ```
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Option<Vec<R>> {
-    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(items.len());
+    let workers = cores().min(items.len());
     if workers <= 1 {
         return Some(items.iter().map(f).collect());
     }
@@ -42,4 +42,50 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Option<
     }
     done.sort_unstable_by_key(|(i, _)| *i);
     Some(done.into_iter().map(|(_, r)| r).collect())
+}
+
+/// The cores this process may use, read once: the standard library's
+/// `available_parallelism` reads the cgroup's CPU quota from files on every call, which costs
+/// more than a small piece of parallel work.
+///
+/// ```
+/// assert!(mlops_core::par::cores() >= 1);
+/// ```
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// Stack of the threads [`join`] starts. Small on purpose: a thread's stack is mapped afresh
+/// for every thread, and a default one (2 MiB) is backed by a transparent huge page that the
+/// kernel zeroes in full on the first touch, which costs more than a short piece of work.
+const JOIN_STACK: usize = 256 * 1024;
+
+/// Runs `a` on a new thread (with a 256 KiB stack) and `b` on this one, and returns both
+/// results, as `rayon::join` does. If no thread can be started, `a` runs here after `b`.
+///
+/// ```
+/// let (left, right) = mlops_core::par::join(|| (1..=10).sum::<u32>(), || (11..=20).sum::<u32>());
+/// assert_eq!(left + right, 210);
+/// ```
+pub fn join<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    let task = std::sync::Mutex::new(Some(a));
+    let take = || task.lock().ok().and_then(|mut t| t.take());
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new().stack_size(JOIN_STACK).spawn_scoped(s, || take().map(|a| a()));
+        let right = b();
+        let left = match handle {
+            Ok(h) => h.join().ok().flatten(),
+            Err(_) => None,
+        };
+        // The helper did not run `a` (it could not start, or panicked before taking it).
+        let left = match left {
+            Some(v) => v,
+            None => match take() {
+                Some(a) => a(),
+                None => std::panic::resume_unwind(Box::new("a thread of par::join panicked")),
+            },
+        };
+        (left, right)
+    })
 }

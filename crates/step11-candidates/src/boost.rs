@@ -2,16 +2,22 @@
 //! features binned once (`u8` bins per column), trees grown best-first up to `max_leaf_nodes`
 //! leaves, each node's histogram of gradient and hessian sums built over the smaller child only
 //! (the larger one is the parent's minus it), and every training row's raw score updated from
-//! the leaf it ended in (no tree walk). The root's histogram is built column by column over the
-//! cores; a node's row by row from a row-major copy of the bins (a row's bins share a cache line,
-//! where a column gather would miss once per feature), its rows split over the cores when large.
+//! the leaf it ended in (no tree walk). Three of LightGBM's devices keep the histograms cheap:
+//! - exclusive feature bundling: features never off their most frequent bin in the same row
+//!   (one-hot columns) share one column of bins, so a row costs one update per bundle;
+//! - a data partition: the training rows are kept in leaf order with a row-major copy of their
+//!   bins, so a node's histogram reads its rows front to back, and a split moves only the rows
+//!   on the wrong side;
+//! - optionally, quantized gradients (`quantized_gradients`): one packed integer per bin.
+//!
+//! The root's histogram is built bundle by bundle over the cores, a node's over its rows.
 
 use mlops_core::Seed;
 use ndarray::Array2;
 
 use crate::tree::{Binned, Node, Tree};
 
-/// Bins per feature at most, as stored (255 real bins at most, `u8`).
+/// Bins per feature or bundle at most, as stored (`u8`).
 const STRIDE: usize = 256;
 /// Interleaved copies of a histogram while it is built.
 const LANES: usize = 4;
@@ -80,39 +86,88 @@ impl Loss {
         total / y.len().max(1) as f64
     }
 
-    /// Gradients and hessians of every output for every row: `g[c * n + i]`.
-    fn gradients(self, raw: &[f64], y: &[f64], g: &mut [f32], h: &mut [f32]) {
+    /// Gradients and hessians of every output for every row (`g[c * n + i]`), row blocks over
+    /// the cores; returns the mean loss of `raw`, computed on the way.
+    fn gradients(self, raw: &[f64], y: &[f64], g: &mut [f32], h: &mut [f32]) -> f64 {
         let (n, k) = (y.len(), self.outputs());
-        let mut p = vec![0.0; k];
-        for (i, &t) in y.iter().enumerate() {
-            let z = &raw[i * k..(i + 1) * k];
-            match self {
-                Loss::Squared => {
-                    g[i] = (z[0] - t) as f32;
-                    h[i] = 1.0;
-                }
-                Loss::Binary => {
-                    let q = 1.0 / (1.0 + (-z[0]).exp());
-                    g[i] = (q - t) as f32;
-                    h[i] = (q * (1.0 - q)).max(1e-16) as f32;
-                }
-                Loss::Multinomial(_) => {
-                    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if n == 0 {
+            return 0.0;
+        }
+        let block = |at: usize, g: &mut [&mut [f32]], h: &mut [&mut [f32]]| -> f64 {
+            let rows = g.first().map_or(0, |b| b.len());
+            let (y, raw) = (&y[at..at + rows], &raw[at * k..(at + rows) * k]);
+            match (self, g, h) {
+                (Loss::Squared, [g], [h]) => {
                     let mut sum = 0.0;
-                    for (pv, s) in p.iter_mut().zip(z) {
-                        *pv = (s - max).exp();
-                        sum += *pv;
+                    for (((g, h), &z), &t) in g.iter_mut().zip(h.iter_mut()).zip(raw).zip(y) {
+                        *g = (z - t) as f32;
+                        *h = 1.0;
+                        sum += 0.5 * (z - t).powi(2);
                     }
-                    for (c, pv) in p.iter().enumerate() {
-                        let q = pv / sum;
-                        let hit = if t as usize == c { 1.0 } else { 0.0 };
-                        g[c * n + i] = (q - hit) as f32;
-                        h[c * n + i] = (q * (1.0 - q)).max(1e-16) as f32;
+                    sum
+                }
+                (Loss::Binary, [g], [h]) => {
+                    let mut sum = 0.0;
+                    for (((g, h), &z), &t) in g.iter_mut().zip(h.iter_mut()).zip(raw).zip(y) {
+                        // The sigmoid and log(1 + e^z) - t·z from one exponential.
+                        let e = (-z.abs()).exp();
+                        let q = if z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+                        *g = (q - t) as f32;
+                        *h = (q * (1.0 - q)).max(1e-16) as f32;
+                        sum += z.max(0.0) + e.ln_1p() - t * z;
                     }
+                    sum
+                }
+                (_, g, h) => {
+                    let mut p = vec![0.0; k];
+                    let mut sum = 0.0;
+                    for (i, (&t, z)) in y.iter().zip(raw.chunks_exact(k)).enumerate() {
+                        let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        let mut total = 0.0;
+                        for (pv, s) in p.iter_mut().zip(z) {
+                            *pv = (s - max).exp();
+                            total += *pv;
+                        }
+                        for (c, pv) in p.iter().enumerate() {
+                            let q = pv / total;
+                            let hit = if t as usize == c { 1.0 } else { 0.0 };
+                            g[c][i] = (q - hit) as f32;
+                            h[c][i] = (q * (1.0 - q)).max(1e-16) as f32;
+                        }
+                        sum += max + total.ln() - z[t as usize];
+                    }
+                    sum
                 }
             }
-        }
+        };
+        let (mut g, mut h): (Vec<&mut [f32]>, Vec<&mut [f32]>) = (g.chunks_mut(n).collect(), h.chunks_mut(n).collect());
+        let sum = halves(0, (&mut g, &mut h), workers(), &block);
+        sum / n as f64
     }
+}
+
+/// `block(at, g, h)` over the rows of per-output slices `g` and `h` (rows `at..`), split in
+/// halves over `ways` threads; returns the sum of the blocks' results.
+fn halves(
+    at: usize,
+    (g, h): (&mut [&mut [f32]], &mut [&mut [f32]]),
+    ways: usize,
+    block: &(impl Fn(usize, &mut [&mut [f32]], &mut [&mut [f32]]) -> f64 + Sync),
+) -> f64 {
+    let len = g.first().map_or(0, |b| b.len());
+    if ways < 2 || len < 4_096 {
+        return block(at, g, h);
+    }
+    let mid = len / 2;
+    fn split<'a>(parts: &mut [&'a mut [f32]], mid: usize) -> (Vec<&'a mut [f32]>, Vec<&'a mut [f32]>) {
+        parts.iter_mut().map(|p| std::mem::take(p).split_at_mut(mid)).unzip()
+    }
+    let ((mut g1, mut g2), (mut h1, mut h2)) = (split(g, mid), split(h, mid));
+    let (a, b) = mlops_core::par::join(
+        || halves(at + mid, (&mut g2, &mut h2), ways - ways / 2, block),
+        || halves(at, (&mut g1, &mut h1), ways / 2, block),
+    );
+    a + b
 }
 
 /// The settings of a boosting fit.
@@ -127,6 +182,8 @@ pub(crate) struct Settings {
     /// Stop when the loss on a held-out share of the rows has not improved by `tol` for this
     /// many rounds: (share, rounds, tol).
     pub early_stopping: Option<(f64, usize, f64)>,
+    /// Histograms of quantized gradients (`Packed`).
+    pub quantized: bool,
     pub seed: Seed,
 }
 
@@ -141,7 +198,7 @@ pub(crate) struct Boosted {
     pub validation_loss: Vec<f64>,
 }
 
-/// Sums of one bin.
+/// Sums of one bin: of gradients and hessians (in units of the weights' scales), and of rows.
 #[derive(Clone, Copy, Debug, Default)]
 struct Bin {
     g: f64,
@@ -149,248 +206,637 @@ struct Bin {
     n: u32,
 }
 
-/// The binned training rows: by column (for whole-data histograms) and by row (for a node's
-/// rows, whose bins then sit in one or two cache lines), with the bin count of each feature and
-/// where its bins start in a histogram.
+impl Bin {
+    fn plus(self, o: Bin) -> Bin {
+        Bin { g: self.g + o.g, h: self.h + o.h, n: self.n + o.n }
+    }
+
+    fn minus(self, o: Bin) -> Bin {
+        Bin { g: self.g - o.g, h: self.h - o.h, n: self.n - o.n }
+    }
+}
+
+/// What a histogram sums for each row.
+trait Weight: Copy + Send + Sync {
+    /// What a bin holds while a histogram is built.
+    type Acc: Copy + Default + Send;
+    /// Rows summed into `Acc`s before they are widened into `Bin`s.
+    const CHUNK: usize;
+    fn add(acc: &mut Self::Acc, w: Self);
+    fn widen(acc: Self::Acc, into: &mut Bin);
+}
+
+/// A row's gradient and hessian as they are.
+#[derive(Clone, Copy, Debug, Default)]
+struct Exact(f32, f32);
+
+impl Weight for Exact {
+    type Acc = Bin;
+    const CHUNK: usize = usize::MAX;
+
+    #[inline]
+    fn add(acc: &mut Bin, w: Exact) {
+        acc.g += f64::from(w.0);
+        acc.h += f64::from(w.1);
+        acc.n += 1;
+    }
+
+    #[inline]
+    fn widen(acc: Bin, into: &mut Bin) {
+        *into = into.plus(acc);
+    }
+}
+
+/// A row's gradient and hessian rounded to integer levels, as LightGBM's quantized training
+/// does (stochastically, so that sums stay unbiased), packed with a count of one into a `u64`
+/// (low to high: the count in 17 bits, the hessian's level in 23, the gradient's in 24, two's
+/// complement). Up to `CHUNK` rows summed by plain integer adds keep every field within its
+/// bits, so a histogram bin is one `u64` and adding a row to it one add.
+#[derive(Clone, Copy, Debug, Default)]
+struct Packed(u64);
+
+const H_SHIFT: u32 = 17;
+const G_SHIFT: u32 = 40;
+/// Levels of a gradient's magnitude and of a hessian: 2^16 rows · 127 < 2^23.
+const LEVELS: f64 = 127.0;
+
+impl Weight for Packed {
+    type Acc = u64;
+    const CHUNK: usize = 1 << 16;
+
+    #[inline]
+    fn add(acc: &mut u64, w: Packed) {
+        *acc = acc.wrapping_add(w.0);
+    }
+
+    #[inline]
+    fn widen(acc: u64, into: &mut Bin) {
+        into.g += ((acc as i64) >> G_SHIFT) as f64;
+        into.h += ((acc >> H_SHIFT) & ((1 << (G_SHIFT - H_SHIFT)) - 1)) as f64;
+        into.n += (acc & ((1 << H_SHIFT) - 1)) as u32;
+    }
+}
+
+/// Quantizes every row's gradient and hessian into `out`, with rounding noise from `seed` and
+/// the row's number, over the cores; returns what one level of each is worth.
+fn quantize(g: &[f32], h: &[f32], seed: u64, out: &mut Vec<Packed>) -> (f64, f64) {
+    let gmax = g.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let hmax = h.iter().fold(0f32, |m, &v| m.max(v));
+    let scale = |max: f32| if max > 0.0 { f64::from(max) / LEVELS } else { 1.0 };
+    let (gs, hs) = (scale(gmax), scale(hmax));
+    let (gi, hi) = (1.0 / gs, 1.0 / hs);
+    let unit = |bits: u64| (bits & 0xff_ffff) as f64 * (1.0 / f64::from(1u32 << 24));
+    let fill = |at: usize, out: &mut [Packed]| {
+        for (i, o) in out.iter_mut().enumerate() {
+            let r = at + i;
+            let noise = splitmix(seed ^ r as u64);
+            let gq = (f64::from(g[r]) * gi + unit(noise >> 40)).floor().clamp(-LEVELS, LEVELS) as i64;
+            let hq = (f64::from(h[r]) * hi + unit(noise >> 16)).floor().clamp(0.0, LEVELS) as u64;
+            *o = Packed(((gq << G_SHIFT) as u64).wrapping_add(hq << H_SHIFT).wrapping_add(1));
+        }
+    };
+    out.resize(g.len(), Packed(0));
+    let (first, second) = out.split_at_mut(g.len() / 2);
+    if workers() < 2 || g.len() < 8_192 {
+        fill(0, first);
+        fill(g.len() / 2, second);
+    } else {
+        mlops_core::par::join(|| fill(g.len() / 2, second), || fill(0, first));
+    }
+    (gs, hs)
+}
+
+/// A fast, well-mixed hash (SplitMix64's finalizer).
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Features that are never off their most frequent bin in the same row (the columns of one
+/// one-hot encoded category, say) share one column of bins, as LightGBM's exclusive feature
+/// bundling does: bin 0 when every member is at its most frequent bin, else one bin per other
+/// bin of the member that is not. A histogram then costs one update per bundle and row, and each
+/// member's own histogram is read back exactly from the bundle's (its most frequent bin is the
+/// node's total less its other bins).
+struct Bundle {
+    /// (feature, its most frequent bin, where its other bins start in the bundle's bins).
+    members: Vec<(usize, usize, usize)>,
+    bins: usize,
+}
+
+/// Greedy exclusive bundles, as LightGBM forms them: the features that are off their most
+/// frequent bin in at most half of the rows, most such rows first, each join the first bundle
+/// that has none of their rows and room for their bins, or start one; every other feature is a
+/// bundle of its own. Bundles keep the order of their first feature.
+fn bundle(binned: &Binned, nbins: &[usize], n: usize) -> Vec<Bundle> {
+    let words = n.div_ceil(64);
+    let mut sparse = Vec::new();
+    let mut alone = Vec::new();
+    for (f, col) in binned.bins.iter().enumerate() {
+        let mut counts = [0usize; STRIDE];
+        col.iter().for_each(|&b| counts[b as usize] += 1);
+        let default = (0..nbins[f]).max_by_key(|&b| (counts[b], std::cmp::Reverse(b))).unwrap_or(0);
+        let off = n - counts[default];
+        if 2 * off <= n && nbins[f] < STRIDE {
+            sparse.push((f, default, off));
+        } else {
+            alone.push((f, default));
+        }
+    }
+    sparse.sort_by_key(|&(f, _, off)| (std::cmp::Reverse(off), f));
+    // (members with their most frequent bins, rows off those bins, bins in use)
+    type Forming = (Vec<(usize, usize)>, Vec<u64>, usize);
+    let mut open: Vec<Forming> = Vec::new();
+    for (f, default, _) in sparse {
+        let mut mask = vec![0u64; words];
+        for (r, &b) in binned.bins[f].iter().enumerate() {
+            if b as usize != default {
+                mask[r / 64] |= 1 << (r % 64);
+            }
+        }
+        let extra = nbins[f] - 1;
+        let fits =
+            |used: &[u64], bins: usize| bins + extra <= STRIDE && used.iter().zip(&mask).all(|(a, b)| a & b == 0);
+        match open.iter_mut().find(|(_, used, bins)| fits(used, *bins)) {
+            Some((members, used, bins)) => {
+                members.push((f, default));
+                used.iter_mut().zip(&mask).for_each(|(a, b)| *a |= b);
+                *bins += extra;
+            }
+            None => open.push((vec![(f, default)], mask, 1 + extra)),
+        }
+    }
+    let mut bundles: Vec<Bundle> = alone
+        .into_iter()
+        .map(|(f, default)| Bundle { members: vec![(f, default, 0)], bins: nbins[f] })
+        .chain(open.into_iter().map(|(members, _, bins)| {
+            let mut start = 1;
+            let members = members
+                .into_iter()
+                .map(|(f, default)| {
+                    let at = start;
+                    start += nbins[f] - 1;
+                    (f, default, at)
+                })
+                .collect();
+            Bundle { members, bins }
+        }))
+        .collect();
+    bundles.sort_by_key(|b| b.members.iter().map(|m| m.0).min());
+    bundles
+}
+
+/// The binned training rows in bundles, by column (for whole-data histograms), with where each
+/// bundle's bins start in a histogram and each feature's bin count and bundle.
 struct Rows<'a> {
-    d: usize,
     nbins: Vec<usize>,
-    /// `offsets[f]..offsets[f + 1]` are feature `f`'s bins in a histogram.
+    bundles: Vec<Bundle>,
+    /// Per feature, (its bundle, its place among the bundle's members).
+    place: Vec<(usize, usize)>,
+    /// `offsets[j]..offsets[j + 1]` are bundle `j`'s bins in a histogram.
     offsets: Vec<usize>,
     binned: &'a Binned,
-    /// Row `r`'s bins: `by_row[r * d..(r + 1) * d]`.
-    by_row: Vec<u8>,
+    /// Per bundle, the bin of every row.
+    columns: Vec<Vec<u8>>,
 }
 
 impl<'a> Rows<'a> {
     fn new(binned: &'a Binned, n: usize) -> Rows<'a> {
-        let d = binned.bins.len();
         let nbins: Vec<usize> = binned.edges.iter().map(|e| e.len() + 1).collect();
-        let offsets = std::iter::once(0).chain(nbins.iter().scan(0, |at, nb| {
-            *at += nb;
-            Some(*at)
-        }));
-        let mut by_row = vec![0u8; n * d];
-        for (f, col) in binned.bins.iter().enumerate() {
-            for (r, &b) in col.iter().enumerate() {
-                by_row[r * d + f] = b;
+        let bundles = bundle(binned, &nbins, n);
+        let mut place = vec![(0, 0); nbins.len()];
+        for (j, bundle) in bundles.iter().enumerate() {
+            for (m, &(f, _, _)) in bundle.members.iter().enumerate() {
+                place[f] = (j, m);
             }
         }
-        Rows { d, offsets: offsets.collect(), nbins, binned, by_row }
+        let column = |bundle: &Bundle| match bundle.members.as_slice() {
+            [(f, _, _)] => binned.bins[*f].clone(),
+            members => {
+                let mut col = vec![0u8; n];
+                for &(f, default, start) in members {
+                    for (c, &b) in col.iter_mut().zip(&binned.bins[f]) {
+                        let b = b as usize;
+                        if b != default {
+                            *c = (start + b - usize::from(b > default)) as u8;
+                        }
+                    }
+                }
+                col
+            }
+        };
+        let columns = bundles.iter().map(column).collect();
+        let offsets = std::iter::once(0)
+            .chain(bundles.iter().scan(0, |at, b| {
+                *at += b.bins;
+                Some(*at)
+            }))
+            .collect();
+        Rows { nbins, bundles, place, offsets, binned, columns }
     }
 
     /// Bins of a histogram.
     fn size(&self) -> usize {
-        self.offsets[self.d]
+        self.offsets[self.bundles.len()]
     }
 
-    /// The histogram of `rows` (ascending row numbers), shared out over the cores when it is
-    /// worth it: all rows feature by feature (so each feature's bins stay in the L1 cache), a
-    /// node's rows row by row (each row's bins read at once, its gradient once).
-    fn histogram(&self, rows: &[u32], g: &[f32], h: &[f32]) -> Vec<Bin> {
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
-        let parallel = workers >= 2 && rows.len() * self.d >= 100_000;
-        if rows.len() == g.len() {
-            let features: Vec<usize> = (0..self.d).collect();
-            if !parallel {
-                return self.by_feature(&features, g, h);
+    /// A node's sums: every row falls in one bin of each bundle.
+    fn total(&self, hist: &[Bin]) -> Bin {
+        hist[self.offsets[0]..self.offsets[1]].iter().fold(Bin::default(), |a, &b| a.plus(b))
+    }
+
+    /// Feature histograms of a node from its bundle histogram: `each(f, bins of f)`.
+    fn features(&self, hist: &[Bin], total: Bin, mut each: impl FnMut(usize, &[Bin])) {
+        let mut own = [Bin::default(); STRIDE];
+        for (bundle, at) in self.bundles.iter().zip(&self.offsets) {
+            let src = &hist[*at..*at + bundle.bins];
+            if let [(f, _, _)] = bundle.members.as_slice() {
+                each(*f, src);
+                continue;
             }
-            let chunks: Vec<&[usize]> = features.chunks(self.d.div_ceil(workers)).collect();
-            return match mlops_core::par::map(&chunks, |c| self.by_feature(c, g, h)) {
-                Some(parts) => parts.concat(),
-                None => self.by_feature(&features, g, h),
+            for &(f, default, start) in &bundle.members {
+                let nb = self.nbins[f];
+                let mut rest = total;
+                for b in (0..nb).filter(|&b| b != default) {
+                    own[b] = src[start + b - usize::from(b > default)];
+                    rest = rest.minus(own[b]);
+                }
+                own[default] = rest;
+                each(f, &own[..nb]);
+            }
+        }
+    }
+
+    /// Which bins of feature `f`'s bundle send a row left of a split after bin `b` of `f`:
+    /// (the bundle, a table by bundle bin).
+    fn goes_left(&self, f: usize, b: usize) -> (usize, [bool; STRIDE]) {
+        let (j, m) = self.place[f];
+        let bundle = &self.bundles[j];
+        let (_, default, start) = bundle.members[m];
+        let mut table = [false; STRIDE];
+        for (bb, left) in table.iter_mut().enumerate().take(bundle.bins) {
+            let own = if bundle.members.len() == 1 {
+                bb
+            } else if (start..start + self.nbins[f] - 1).contains(&bb) {
+                let t = bb - start;
+                if t < default { t } else { t + 1 }
+            } else {
+                default
             };
+            *left = own <= b;
         }
-        if !parallel {
-            return self.by_rows(rows, g, h);
-        }
-        let chunks: Vec<&[u32]> = rows.chunks(rows.len().div_ceil(workers)).collect();
-        let Some(mut parts) = mlops_core::par::map(&chunks, |c| self.by_rows(c, g, h)) else {
-            return self.by_rows(rows, g, h);
-        };
-        let mut out = parts.swap_remove(0);
-        for part in parts {
-            for (a, b) in out.iter_mut().zip(&part) {
-                a.g += b.g;
-                a.h += b.h;
-                a.n += b.n;
-            }
-        }
-        out
+        (j, table)
     }
 
-    /// The histogram of a node's rows.
-    fn by_rows(&self, rows: &[u32], g: &[f32], h: &[f32]) -> Vec<Bin> {
-        let d = self.d;
-        let offsets = &self.offsets[..d];
-        let mut out = vec![Bin::default(); self.size()];
-        for &r in rows {
-            let r = r as usize;
-            let (gr, hr) = (f64::from(g[r]), f64::from(h[r]));
-            for (&b, &at) in self.by_row[r * d..(r + 1) * d].iter().zip(offsets) {
-                let e = &mut out[at + b as usize];
-                e.g += gr;
-                e.h += hr;
-                e.n += 1;
-            }
-        }
-        out
+    /// The histogram of all rows (`w` in row order) into `out` (zeroed), bundle by bundle over
+    /// the cores (each bundle's bins stay in the L1 cache).
+    fn root<W: Weight>(&self, w: &[W], out: &mut [Bin]) {
+        let ways = if w.len() * self.bundles.len() < 100_000 { 1 } else { workers() };
+        self.root_part(0..self.bundles.len(), w, out, ways);
     }
 
-    /// The part of the all-rows histogram that `features` (consecutive) cover.
-    fn by_feature(&self, features: &[usize], g: &[f32], h: &[f32]) -> Vec<Bin> {
-        let (Some(&first), Some(&last)) = (features.first(), features.last()) else { return Vec::new() };
-        let base = self.offsets[first];
-        let mut out = vec![Bin::default(); self.offsets[last + 1] - base];
+    fn root_part<W: Weight>(&self, bundles: std::ops::Range<usize>, w: &[W], out: &mut [Bin], ways: usize) {
+        if ways < 2 || bundles.len() < 2 {
+            self.by_bundle(bundles, w, out);
+            return;
+        }
+        let mid = bundles.start + bundles.len() / 2;
+        let (first, second) = out.split_at_mut(self.offsets[mid] - self.offsets[bundles.start]);
+        mlops_core::par::join(
+            || self.root_part(mid..bundles.end, w, second, ways - ways / 2),
+            || self.root_part(bundles.start..mid, w, first, ways / 2),
+        );
+    }
+
+    /// The part of the all-rows histogram that `bundles` cover, into `out`.
+    fn by_bundle<W: Weight>(&self, bundles: std::ops::Range<usize>, w: &[W], out: &mut [Bin]) {
+        let base = self.offsets[bundles.start];
         // Four interleaved copies of the bins break the chain of updates to one bin that
-        // features with few bins (flags, one-hot columns) would otherwise wait on.
-        let mut lanes = vec![Bin::default(); LANES * STRIDE];
-        for &f in features {
-            let nb = self.nbins[f];
-            lanes.iter_mut().for_each(|b| *b = Bin::default());
-            accumulate(&mut lanes, LANES, self.binned.bins[f].iter().copied(), g, h);
-            let hist = &mut out[self.offsets[f] - base..self.offsets[f + 1] - base];
-            for (b, e) in hist.iter_mut().enumerate().take(nb) {
-                for lane in 0..LANES {
-                    let l = lanes[lane * STRIDE + b];
-                    e.g += l.g;
-                    e.h += l.h;
-                    e.n += l.n;
+        // bundles with few bins (flags, say) would otherwise wait on.
+        let mut lanes = [W::Acc::default(); LANES * STRIDE];
+        for j in bundles {
+            let hist = &mut out[self.offsets[j] - base..self.offsets[j + 1] - base];
+            for (part, ws) in self.columns[j].chunks(W::CHUNK).zip(w.chunks(W::CHUNK)) {
+                for (i, (&b, &wr)) in part.iter().zip(ws).enumerate() {
+                    W::add(&mut lanes[(i % LANES) * STRIDE + b as usize], wr);
+                }
+                for (b, e) in hist.iter_mut().enumerate() {
+                    for lane in 0..LANES {
+                        W::widen(std::mem::take(&mut lanes[lane * STRIDE + b]), e);
+                    }
                 }
             }
         }
-        out
     }
 }
 
-/// Adds every row's gradient and hessian to its bin, `step` rows at a time, row `i` into copy
-/// `i % step` of the histogram.
-#[inline]
-fn accumulate(target: &mut [Bin], step: usize, bins: impl Iterator<Item = u8>, g: &[f32], h: &[f32]) {
-    for (i, ((b, &gr), &hr)) in bins.zip(g).zip(h).enumerate() {
-        let e = &mut target[(i % step) * STRIDE + b as usize];
-        e.g += f64::from(gr);
-        e.h += f64::from(hr);
-        e.n += 1;
+/// Threads a histogram is shared out over.
+fn workers() -> usize {
+    mlops_core::par::cores().min(8)
+}
+
+/// Buffers reused from node to node and tree to tree (fresh ones of this size cost more in
+/// page faults than the histograms they hold): histograms, each worker's bins while it sums
+/// (and, but the first's, its own histogram), and the weights in the layout's order.
+struct Scratch<W: Weight> {
+    hists: Vec<Vec<Bin>>,
+    acc: Vec<Vec<W::Acc>>,
+    parts: Vec<Vec<Bin>>,
+    w: Vec<W>,
+}
+
+impl<W: Weight> Scratch<W> {
+    fn new(size: usize) -> Scratch<W> {
+        let workers = workers();
+        Scratch {
+            hists: Vec::new(),
+            acc: vec![vec![W::Acc::default(); size + 1]; workers],
+            parts: vec![vec![Bin::default(); size]; workers - 1],
+            w: Vec::new(),
+        }
     }
 }
 
-/// The best split of a node: (gain, feature, last bin going left).
-fn best_split(hist: &[Bin], rows: &Rows<'_>, total: Bin, s: &Settings) -> Option<(f64, usize, usize)> {
-    let score = |g: f64, h: f64| g * g / (h + s.lambda);
+/// A zeroed histogram from `pool`.
+fn zeroed(pool: &mut Vec<Vec<Bin>>, size: usize) -> Vec<Bin> {
+    match pool.pop() {
+        Some(mut hist) => {
+            hist.fill(Bin::default());
+            hist
+        }
+        None => vec![Bin::default(); size],
+    }
+}
+
+/// The training rows in the order of the leaves they are in, each leaf's rows one run (as
+/// LightGBM's data partition keeps them), with a row-major copy of their bundle bins in the same
+/// order: a node's histogram then reads its rows' bins and weights front to back, where reading
+/// them by row number would miss the cache once per row. A row's bins are packed eight to a
+/// `u64` (the last word padded with zeros), so moving a row is a few word copies.
+struct Layout {
+    /// Bundles.
+    k: usize,
+    /// Words per row.
+    kw: usize,
+    /// Row number at each place.
+    order: Vec<u32>,
+    /// Bundle bins of the row at place `i`: `bins[i * kw..(i + 1) * kw]`, bundle `j` in byte
+    /// `j % 8` (little end first) of word `j / 8`.
+    bins: Vec<u64>,
+    /// Where each byte of a row's words adds in a histogram: the bundle's first bin, or for the
+    /// padding, the spare bin past the histogram's end.
+    offsets: Vec<usize>,
+    /// Places of the rows on the wrong side of a split.
+    misplaced: [Vec<u32>; 2],
+}
+
+impl Layout {
+    fn new(rows: &Rows<'_>, n: usize) -> Layout {
+        let k = rows.columns.len();
+        let kw = k.div_ceil(8);
+        let mut bins = vec![0u64; n * kw];
+        for (j, col) in rows.columns.iter().enumerate() {
+            for (r, &b) in col.iter().enumerate() {
+                bins[r * kw + j / 8] |= u64::from(b) << (8 * (j % 8));
+            }
+        }
+        let offsets = (0..kw * 8).map(|j| if j < k { rows.offsets[j] } else { rows.size() }).collect();
+        Layout { k, kw, order: (0..n as u32).collect(), bins, offsets, misplaced: [Vec::new(), Vec::new()] }
+    }
+
+    /// Splits the run `at..end` in place (and `w` alongside): the rows that `left` sends left
+    /// end in `at..mid`, the others in `mid..end`. `mid - at` is the number that go left, known
+    /// from the histogram, so only the rows on the wrong side move: each one left of `mid` that
+    /// goes right swaps places with one right of it that goes left (at most half the rows, where
+    /// a stable partition would move them all).
+    fn split<W: Copy>(
+        &mut self,
+        w: &mut [W],
+        (at, mid, end): (usize, usize, usize),
+        (j, left): (usize, &[bool; STRIDE]),
+    ) {
+        let kw = self.kw;
+        let (word, shift) = (j / 8, 8 * (j % 8));
+        let goes = |row: &[u64]| left[((row[word] >> shift) & 0xff) as usize];
+        let [wrong_left, wrong_right] = &mut self.misplaced;
+        let bins = &self.bins;
+        // Found without branches: every place is written, and kept when it is misplaced.
+        let find = |list: &mut Vec<u32>, (from, to): (usize, usize), want: bool| {
+            list.resize(to - from, 0);
+            let mut found = 0;
+            for (i, row) in (from..to).zip(bins[from * kw..to * kw].chunks_exact(kw)) {
+                list[found] = i as u32;
+                found += usize::from(goes(row) != want);
+            }
+            list.truncate(found);
+        };
+        find(wrong_left, (at, mid), true);
+        find(wrong_right, (mid, end), false);
+        for (&a, &b) in wrong_left.iter().zip(wrong_right.iter()) {
+            let (a, b) = (a as usize, b as usize);
+            let (head, tail) = self.bins.split_at_mut(b * kw);
+            head[a * kw..(a + 1) * kw].swap_with_slice(&mut tail[..kw]);
+            self.order.swap(a, b);
+            w.swap(a, b);
+        }
+        debug_assert_eq!(wrong_left.len(), wrong_right.len(), "a split's row count disagrees with its histogram");
+    }
+
+    /// The histogram of the run `at..end` into `out` (zeroed), its rows shared out over the
+    /// cores when it is worth it.
+    fn histogram<W: Weight>(
+        &self,
+        rows: &Rows<'_>,
+        w: &[W],
+        (at, end): (usize, usize),
+        out: &mut [Bin],
+        (acc, parts): (&mut [Vec<W::Acc>], &mut [Vec<Bin>]),
+    ) {
+        let ways = acc.len();
+        if ways < 2 || (end - at) * self.k < 100_000 {
+            if let Some(acc) = acc.first_mut() {
+                self.run(rows, w, (at, end), acc, out);
+            }
+            return;
+        }
+        // The first `half` workers sum into `out`, the others into `parts[half - 1]`.
+        let half = ways / 2;
+        let mid = at + (end - at) * half / ways;
+        let (acc1, acc2) = acc.split_at_mut(half);
+        let (parts1, rest) = parts.split_at_mut(half - 1);
+        let Some((other, parts2)) = rest.split_first_mut() else { return };
+        other.fill(Bin::default());
+        mlops_core::par::join(
+            || self.histogram(rows, w, (mid, end), other, (acc2, parts2)),
+            || self.histogram(rows, w, (at, mid), out, (acc1, parts1)),
+        );
+        out.iter_mut().zip(other.iter()).for_each(|(a, &b)| *a = a.plus(b));
+    }
+
+    /// Adds the rows of `at..end` to `out`, summing `W::CHUNK` rows at a time in `acc` (zeroed,
+    /// and left so).
+    fn run<W: Weight>(&self, rows: &Rows<'_>, w: &[W], (at, end): (usize, usize), acc: &mut [W::Acc], out: &mut [Bin]) {
+        let kw = self.kw;
+        let bins = &self.bins[at * kw..end * kw];
+        for (part, ws) in bins.chunks(W::CHUNK.saturating_mul(kw)).zip(w[at..end].chunks(W::CHUNK)) {
+            for (row, &wr) in part.chunks_exact(kw).zip(ws) {
+                for (&word, offsets) in row.iter().zip(self.offsets.chunks_exact(8)) {
+                    for (byte, &o) in offsets.iter().enumerate() {
+                        W::add(&mut acc[o + ((word >> (8 * byte)) & 0xff) as usize], wr);
+                    }
+                }
+            }
+            for (a, e) in acc.iter_mut().zip(out.iter_mut()) {
+                W::widen(std::mem::take(a), e);
+            }
+        }
+        // The padding's spare bin.
+        if let Some(spare) = acc.get_mut(rows.size()) {
+            *spare = W::Acc::default();
+        }
+    }
+}
+
+/// A node's best split.
+#[derive(Clone, Copy, Debug)]
+struct Split {
+    gain: f64,
+    feature: usize,
+    /// The last bin going left.
+    bin: usize,
+    /// Rows going left.
+    left: usize,
+}
+
+/// The best split of a node.
+fn best_split(hist: &[Bin], rows: &Rows<'_>, total: Bin, s: &Settings, (gs, hs): (f64, f64)) -> Option<Split> {
+    let score = |g: f64, h: f64| (g * gs).powi(2) / (h * hs + s.lambda);
     let parent = score(total.g, total.h);
     let min_leaf = s.min_samples_leaf as u32;
-    let mut best: Option<(f64, usize, usize)> = None;
-    for (f, &nb) in rows.nbins.iter().enumerate() {
-        let hist = &hist[rows.offsets[f]..rows.offsets[f] + nb];
+    let mut best: Option<Split> = None;
+    rows.features(hist, total, |f, hist| {
         let mut left = Bin::default();
-        for (b, bin) in hist.iter().enumerate().take(nb.saturating_sub(1)) {
-            left.g += bin.g;
-            left.h += bin.h;
-            left.n += bin.n;
+        for (b, &bin) in hist.iter().enumerate().take(hist.len().saturating_sub(1)) {
+            left = left.plus(bin);
             if left.n < min_leaf || bin.n == 0 {
                 continue;
             }
-            let right_n = total.n - left.n;
-            if right_n < min_leaf {
+            if total.n - left.n < min_leaf {
                 break;
             }
-            let (rg, rh) = (total.g - left.g, total.h - left.h);
-            if left.h < 1e-3 || rh < 1e-3 {
+            let right = total.minus(left);
+            if left.h * hs < 1e-3 || right.h * hs < 1e-3 {
                 continue;
             }
-            let gain = score(left.g, left.h) + score(rg, rh) - parent;
-            if gain > 1e-12 && best.is_none_or(|(bg, _, _)| gain > bg) {
-                best = Some((gain, f, b));
+            let gain = score(left.g, left.h) + score(right.g, right.h) - parent;
+            if gain > 1e-12 && best.is_none_or(|best| gain > best.gain) {
+                best = Some(Split { gain, feature: f, bin: b, left: left.n as usize });
             }
         }
-    }
+    });
     best
 }
 
-/// A leaf still growing.
+/// A leaf still growing: its rows are `layout.order[at..end]`.
 struct Open {
     node: usize,
-    rows: Vec<u32>,
+    at: usize,
+    end: usize,
     hist: Vec<Bin>,
-    total: Bin,
     depth: usize,
-    split: Option<(f64, usize, usize)>,
+    split: Option<Split>,
 }
 
-/// Grows one tree best-first on gradients `g` and hessians `h` of the training rows; adds
-/// `learning_rate ·` leaf to each row's raw score (output `c` of `k`).
-fn grow(
+/// One tree's inputs: the gradients and hessians of the training rows (output `c` of `k`),
+/// and the weights its histograms sum, in row order, with what a unit of their sums is worth.
+struct Gradients<'a, W> {
+    g: &'a [f32],
+    h: &'a [f32],
+    w: &'a [W],
+    scales: (f64, f64),
+}
+
+/// Grows one tree best-first; adds `learning_rate ·` leaf to each row's raw score (output `c`
+/// of `k`).
+fn grow<W: Weight>(
     rows: &Rows<'_>,
-    g: &[f32],
-    h: &[f32],
+    (layout, scratch): (&mut Layout, &mut Scratch<W>),
+    grad: &Gradients<'_, W>,
     s: &Settings,
     importance: &mut [f64],
     raw: &mut [f64],
     (c, k): (usize, usize),
 ) -> Tree {
-    let n = g.len() as u32;
-    let all: Vec<u32> = (0..n).collect();
-    let hist = rows.histogram(&all, g, h);
-    let total = Bin { g: g.iter().map(|&v| f64::from(v)).sum(), h: h.iter().map(|&v| f64::from(v)).sum(), n };
+    let n = grad.g.len();
+    let scales = grad.scales;
+    let size = rows.size();
+    let Scratch { hists, acc, parts, w } = scratch;
+    let mut hist = zeroed(hists, size);
+    rows.root(grad.w, &mut hist);
+    // The weights in the layout's order, split alongside it.
+    w.clear();
+    w.extend(layout.order.iter().map(|&r| grad.w[r as usize]));
     let splittable = |depth: usize, total: Bin| depth < s.max_depth && total.n as usize >= 2 * s.min_samples_leaf;
     let mut nodes = vec![Node::Leaf { value: Vec::new() }];
-    let split = if splittable(0, total) { best_split(&hist, rows, total, s) } else { None };
-    let mut open = vec![Open { node: 0, rows: all, hist, total, depth: 0, split }];
+    let total = rows.total(&hist);
+    let split = if splittable(0, total) { best_split(&hist, rows, total, s, scales) } else { None };
+    let mut open = vec![Open { node: 0, at: 0, end: n, hist, depth: 0, split }];
     let mut done: Vec<Open> = Vec::new();
     while open.len() + done.len() < s.max_leaf_nodes {
         // The open leaf with the largest gain splits next.
         let Some(i) = open
             .iter()
             .enumerate()
-            .filter_map(|(i, o)| o.split.map(|(gain, _, _)| (i, gain)))
+            .filter_map(|(i, o)| o.split.map(|split| (i, split.gain)))
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(i, _)| i)
         else {
             break;
         };
         let leaf = open.swap_remove(i);
-        let Some((gain, f, b)) = leaf.split else { break };
+        let Some(Split { gain, feature: f, bin: b, left }) = leaf.split else { break };
         importance[f] += gain;
-        let col = &rows.binned.bins[f];
-        let (left, right): (Vec<u32>, Vec<u32>) = leaf.rows.iter().partition(|&&r| col[r as usize] as usize <= b);
-        let small_is_left = left.len() <= right.len();
-        let small_hist = rows.histogram(if small_is_left { &left } else { &right }, g, h);
+        let (j, table) = rows.goes_left(f, b);
+        let mid = leaf.at + left;
+        layout.split(w, (leaf.at, mid, leaf.end), (j, &table));
+        let small_is_left = mid - leaf.at <= leaf.end - mid;
+        let small = if small_is_left { (leaf.at, mid) } else { (mid, leaf.end) };
+        let mut small_hist = zeroed(hists, size);
+        layout.histogram(rows, w, small, &mut small_hist, (acc, parts));
         let mut large_hist = leaf.hist;
-        for (a, s) in large_hist.iter_mut().zip(&small_hist) {
-            a.g -= s.g;
-            a.h -= s.h;
-            a.n -= s.n;
-        }
+        large_hist.iter_mut().zip(&small_hist).for_each(|(a, &s)| *a = a.minus(s));
         let (left_hist, right_hist) = if small_is_left { (small_hist, large_hist) } else { (large_hist, small_hist) };
-        // Every row falls in one bin of each feature: the split feature's bins sum to the node.
-        let sum = |hist: &[Bin]| {
-            hist[rows.offsets[f]..rows.offsets[f + 1]].iter().fold(Bin::default(), |a, b| Bin {
-                g: a.g + b.g,
-                h: a.h + b.h,
-                n: a.n + b.n,
-            })
-        };
         let (li, ri) = (nodes.len(), nodes.len() + 1);
         nodes.push(Node::Leaf { value: Vec::new() });
         nodes.push(Node::Leaf { value: Vec::new() });
         nodes[leaf.node] = Node::Split { feature: f, threshold: rows.binned.edges[f][b], left: li, right: ri };
-        for (node, rows_of, hist) in [(li, left, left_hist), (ri, right, right_hist)] {
-            let total = sum(&hist);
+        for (node, (at, end), hist) in [(li, (leaf.at, mid), left_hist), (ri, (mid, leaf.end), right_hist)] {
+            let total = rows.total(&hist);
             let depth = leaf.depth + 1;
-            let split = if splittable(depth, total) { best_split(&hist, rows, total, s) } else { None };
-            let child = Open { node, rows: rows_of, hist, total, depth, split };
+            let split = if splittable(depth, total) { best_split(&hist, rows, total, s, scales) } else { None };
+            let child = Open { node, at, end, hist, depth, split };
             if child.split.is_some() {
                 open.push(child);
             } else {
+                hists.push(child.hist);
                 done.push(Open { hist: Vec::new(), ..child });
             }
         }
     }
+    // Leaf values from the exact gradients of their rows, whichever sums chose the splits.
     for leaf in open.into_iter().chain(done) {
-        let value = -leaf.total.g / (leaf.total.h + s.lambda) * s.learning_rate;
+        if !leaf.hist.is_empty() {
+            hists.push(leaf.hist);
+        }
+        let rows_of = &layout.order[leaf.at..leaf.end];
+        let (sg, sh) = rows_of
+            .iter()
+            .fold((0.0, 0.0), |(a, b), &r| (a + f64::from(grad.g[r as usize]), b + f64::from(grad.h[r as usize])));
+        let value = -sg / (sh + s.lambda) * s.learning_rate;
         nodes[leaf.node] = Node::Leaf { value: vec![value] };
-        for r in leaf.rows {
+        for &r in rows_of {
             raw[r as usize * k + c] += value;
         }
     }
@@ -413,15 +859,16 @@ pub(crate) fn boost(x: &Array2<f64>, loss: Loss, y: &[f64], s: &Settings) -> Boo
         _ => ((0..y.len()).collect(), Vec::new()),
     };
     let take = |idx: &[usize]| Array2::from_shape_fn((idx.len(), x.ncols()), |(i, j)| x[[idx[i], j]]);
-    let (xt, yt): (Array2<f64>, Vec<f64>) = if held.is_empty() {
-        (x.clone(), y.to_vec())
+    let (xt, yt): (std::borrow::Cow<'_, Array2<f64>>, std::borrow::Cow<'_, [f64]>) = if held.is_empty() {
+        (std::borrow::Cow::Borrowed(x), std::borrow::Cow::Borrowed(y))
     } else {
-        (take(&train_rows), train_rows.iter().map(|&i| y[i]).collect())
+        (std::borrow::Cow::Owned(take(&train_rows)), train_rows.iter().map(|&i| y[i]).collect())
     };
     let (xv, yv): (Array2<f64>, Vec<f64>) = (take(&held), held.iter().map(|&i| y[i]).collect());
     let binned = Binned::new(&xt);
     let (n, d) = xt.dim();
     let rows = Rows::new(&binned, n);
+    let mut layout = Layout::new(&rows, n);
     let k = loss.outputs();
     let base = loss.base(&yt);
     let mut raw: Vec<f64> = (0..n).flat_map(|_| base.iter().copied()).collect();
@@ -437,14 +884,33 @@ pub(crate) fn boost(x: &Array2<f64>, loss: Loss, y: &[f64], s: &Settings) -> Boo
     };
     let mut best = f64::INFINITY;
     let mut stale = 0;
-    for _ in 0..s.rounds {
-        loss.gradients(&raw, &yt, &mut g, &mut h);
+    let (mut exact, mut packed) = if s.quantized {
+        (Scratch::new(0), Scratch::new(rows.size()))
+    } else {
+        (Scratch::new(rows.size()), Scratch::new(0))
+    };
+    let (mut exact_w, mut packed_w) = (Vec::new(), Vec::new());
+    for round in 0..s.rounds {
+        // The loss of the scores so far comes with the gradients: the last round's.
+        let before = loss.gradients(&raw, &yt, &mut g, &mut h);
+        if round > 0 {
+            out.train_loss.push(before);
+        }
         let mut trees = Vec::with_capacity(k);
         for c in 0..k {
             let (gc, hc) = (&g[c * n..(c + 1) * n], &h[c * n..(c + 1) * n]);
-            trees.push(grow(&rows, gc, hc, s, &mut importance, &mut raw, (c, k)));
+            trees.push(if s.quantized {
+                let seed = splitmix(s.seed.0 ^ splitmix((out.rounds.len() * k + c) as u64));
+                let scales = quantize(gc, hc, seed, &mut packed_w);
+                let grad = Gradients { g: gc, h: hc, w: &packed_w, scales };
+                grow(&rows, (&mut layout, &mut packed), &grad, s, &mut importance, &mut raw, (c, k))
+            } else {
+                exact_w.clear();
+                exact_w.extend(gc.iter().zip(hc).map(|(&g, &h)| Exact(g, h)));
+                let grad = Gradients { g: gc, h: hc, w: &exact_w, scales: (1.0, 1.0) };
+                grow(&rows, (&mut layout, &mut exact), &grad, s, &mut importance, &mut raw, (c, k))
+            });
         }
-        out.train_loss.push(loss.mean(&raw, &yt));
         if let Some((_, patience, tol)) = s.early_stopping.filter(|_| !yv.is_empty()) {
             for (i, row) in xv.rows().into_iter().enumerate() {
                 let row = row.to_vec();
@@ -469,10 +935,144 @@ pub(crate) fn boost(x: &Array2<f64>, loss: Loss, y: &[f64], s: &Settings) -> Boo
             out.rounds.push(trees);
         }
     }
+    if !out.rounds.is_empty() {
+        out.train_loss.push(loss.mean(&raw, &yt));
+    }
     let total: f64 = importance.iter().sum();
     if total > 0.0 {
         importance.iter_mut().for_each(|v| *v /= total);
     }
     out.importance = importance;
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Columns: two numbers (0-29), a category one-hot encoded over four columns (each row in
+    /// at most one), and a flag.
+    fn table(cells: &[(u8, u8, u8, bool)]) -> Array2<f64> {
+        Array2::from_shape_fn((cells.len(), 7), |(i, j)| {
+            let (a, b, cat, flag) = cells[i];
+            match j {
+                0 => f64::from(a % 30),
+                1 => f64::from(b % 30) * 0.5,
+                2..=5 => f64::from(u8::from(usize::from(cat % 5) == j - 1)),
+                _ => f64::from(u8::from(flag)),
+            }
+        })
+    }
+
+    fn sums(rows: &[u32], col: &[u8], nb: usize, g: &[f32], h: &[f32]) -> Vec<Bin> {
+        let mut out = vec![Bin::default(); nb];
+        for &r in rows {
+            let e = &mut out[col[r as usize] as usize];
+            *e = e.plus(Bin { g: f64::from(g[r as usize]), h: f64::from(h[r as usize]), n: 1 });
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Bundling and the data partition are exact: after a split, every row sits on the side
+        /// the split sends it to, its bins and weight moved with it, and each child's feature
+        /// histograms, read back from its bundle histogram, equal the ones summed feature by
+        /// feature over its rows.
+        #[test]
+        fn bundled_histograms_of_split_rows_equal_per_feature_sums(
+            cells in proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()), 40..300),
+            weights in proptest::collection::vec((-1.0f32..1.0, 0.01f32..1.0), 300),
+            feature in 0usize..7,
+            cut in 0usize..30,
+        ) {
+            let x = table(&cells);
+            let n = x.nrows();
+            let (g, h): (Vec<f32>, Vec<f32>) = weights[..n].iter().copied().unzip();
+            let binned = Binned::new(&x);
+            let rows = Rows::new(&binned, n);
+            // The one-hot columns share a bundle.
+            prop_assert!(rows.bundles.len() < 7 || cells.iter().all(|c| c.2 % 5 == 0));
+            let mut layout = Layout::new(&rows, n);
+            let fresh = Layout::new(&rows, n);
+            let w: Vec<Exact> = g.iter().zip(&h).map(|(&g, &h)| Exact(g, h)).collect();
+            let mut ordered = w.clone();
+            let mut root = vec![Bin::default(); rows.size()];
+            rows.root(&w, &mut root);
+            let nb = rows.nbins[feature];
+            let b = cut % nb;
+            let col = &binned.bins[feature];
+            let left = (0..n).filter(|&r| col[r] as usize <= b).count();
+            let (j, table) = rows.goes_left(feature, b);
+            layout.split(&mut ordered, (0, left, n), (j, &table));
+            let mut seen: Vec<u32> = layout.order.clone();
+            seen.sort_unstable();
+            prop_assert_eq!(seen, (0..n as u32).collect::<Vec<_>>());
+            for (place, &r) in layout.order.iter().enumerate() {
+                prop_assert_eq!(col[r as usize] as usize <= b, place < left);
+                prop_assert_eq!(ordered[place].0, g[r as usize]);
+                let kw = layout.kw;
+                prop_assert_eq!(&layout.bins[place * kw..(place + 1) * kw], &fresh.bins[r as usize * kw..(r as usize + 1) * kw]);
+            }
+            let mut scratch = Scratch::<Exact>::new(rows.size());
+            for (at, end) in [(0, left), (left, n)] {
+                let mut hist = vec![Bin::default(); rows.size()];
+                layout.histogram(&rows, &ordered, (at, end), &mut hist, (&mut scratch.acc, &mut scratch.parts));
+                let total = rows.total(&hist);
+                prop_assert_eq!(total.n as usize, end - at);
+                let mut checked = 0;
+                rows.features(&hist, total, |f, got| {
+                    let want = sums(&layout.order[at..end], &binned.bins[f], rows.nbins[f], &g, &h);
+                    for (a, e) in got.iter().zip(&want) {
+                        assert!(a.n == e.n && (a.g - e.g).abs() < 1e-9 && (a.h - e.h).abs() < 1e-9, "feature {f}: {a:?} != {e:?}");
+                    }
+                    checked += 1;
+                });
+                prop_assert_eq!(checked, 7);
+            }
+        }
+
+        /// Quantized sums are unbiased estimates of the exact ones: within a few levels of
+        /// rounding noise per bin, counts exact.
+        #[test]
+        fn quantized_histograms_track_exact_ones(
+            cells in proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()), 40..300),
+            weights in proptest::collection::vec((-1.0f32..1.0, 0.01f32..1.0), 300),
+            seed in any::<u64>(),
+        ) {
+            let x = table(&cells);
+            let n = x.nrows();
+            let (g, h): (Vec<f32>, Vec<f32>) = weights[..n].iter().copied().unzip();
+            let binned = Binned::new(&x);
+            let rows = Rows::new(&binned, n);
+            let exact: Vec<Exact> = g.iter().zip(&h).map(|(&g, &h)| Exact(g, h)).collect();
+            let mut packed = Vec::new();
+            let (gs, hs) = quantize(&g, &h, seed, &mut packed);
+            let (mut a, mut q) = (vec![Bin::default(); rows.size()], vec![Bin::default(); rows.size()]);
+            rows.root(&exact, &mut a);
+            rows.root(&packed, &mut q);
+            for (e, p) in a.iter().zip(&q) {
+                prop_assert_eq!(e.n, p.n);
+                // Each row's rounding moves it by less than one level.
+                prop_assert!((p.g * gs - e.g).abs() <= gs * f64::from(e.n) + 1e-9);
+                prop_assert!((p.h * hs - e.h).abs() <= hs * f64::from(e.n) + 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn packed_sums_keep_negative_gradients_and_counts_over_a_chunk() {
+        // A chunk of rows at the extreme levels: no field spills into the next.
+        let low = Packed(((-127i64 << G_SHIFT) as u64).wrapping_add(127 << H_SHIFT).wrapping_add(1));
+        let mut acc = 0u64;
+        for _ in 0..Packed::CHUNK {
+            Packed::add(&mut acc, low);
+        }
+        let mut bin = Bin::default();
+        Packed::widen(acc, &mut bin);
+        let rows = Packed::CHUNK as f64;
+        assert_eq!((bin.g, bin.h, bin.n), (-127.0 * rows, 127.0 * rows, Packed::CHUNK as u32));
+    }
 }

@@ -352,6 +352,37 @@ fn gradient_boosting_tracks_scikit_learns_histogram_boosting() {
     assert!(err.to_string().starts_with("gradient_boosting_classifier.learning_rate"), "{err}");
 }
 
+#[test]
+fn quantized_gradients_stay_close_to_exact_boosting_and_repeat_exactly() {
+    let (x, y) = iris();
+    let yb: Vec<usize> = y.iter().map(|&c| usize::from(c == 2)).collect();
+    let spec = |quantized_gradients| {
+        ModelSpec::GradientBoostingClassifier(BoostParams {
+            max_iter: 30,
+            min_samples_leaf: 5,
+            quantized_gradients,
+            ..BoostParams::default()
+        })
+    };
+    let target = Target::Classes { y: &yb, classes: 2 };
+    let exact = fit(&spec(false), &x, &target, &names(4)).unwrap().predict_proba(&x).unwrap().unwrap();
+    let quantized = fit(&spec(true), &x, &target, &names(4)).unwrap();
+    let q = quantized.predict_proba(&x).unwrap().unwrap();
+    // The same rows end up on the same side: labels agree, probabilities within a few hundredths.
+    let labels = |p: &[Vec<f64>]| p.iter().map(|r| r[1] > 0.5).collect::<Vec<_>>();
+    assert_eq!(labels(&exact), labels(&q));
+    assert!(exact.iter().zip(&q).all(|(a, b)| (a[1] - b[1]).abs() < 0.05), "{exact:?} vs {q:?}");
+    // The rounding noise comes from the seed: a refit is identical.
+    let again = fit(&spec(true), &x, &target, &names(4)).unwrap();
+    assert_eq!(again, quantized);
+    let parsed: ModelSpec =
+        serde_json::from_str(r#"{"gradient_boosting_classifier": {"quantized_gradients": true}}"#).unwrap();
+    assert_eq!(
+        parsed,
+        ModelSpec::GradientBoostingClassifier(BoostParams { quantized_gradients: true, ..BoostParams::default() })
+    );
+}
+
 /// scikit-learn's defaults: `SVC(C=1.0, gamma='scale', tol=1e-3)` with the given kernel.
 fn svc(kernel: Kernel) -> ModelSpec {
     svc_with(1.0, kernel, Gamma::Scale, 1e-3, 10_000_000)

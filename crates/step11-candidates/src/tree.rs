@@ -17,10 +17,11 @@ pub(crate) struct Binned {
 const MAX_BINS: usize = 255;
 
 impl Binned {
+    /// Bins every column of `x`, columns shared out over the cores.
     pub(crate) fn new(x: &Array2<f64>) -> Binned {
-        let mut bins = Vec::with_capacity(x.ncols());
-        let mut edges = Vec::with_capacity(x.ncols());
-        for col in x.columns() {
+        let columns: Vec<usize> = (0..x.ncols()).collect();
+        let one = |&j: &usize| {
+            let col = x.column(j);
             let mut sorted: Vec<f64> = col.to_vec();
             sorted.sort_unstable_by(f64::total_cmp);
             sorted.dedup();
@@ -37,9 +38,13 @@ impl Binned {
                 e.dedup();
                 e
             };
-            bins.push(col.iter().map(|v| cut.partition_point(|e| e < v) as u8).collect());
-            edges.push(cut);
-        }
+            let bins: Vec<u8> = col.iter().map(|v| cut.partition_point(|e| e < v) as u8).collect();
+            (bins, cut)
+        };
+        let (bins, edges) = match mlops_core::par::map(&columns, one) {
+            Some(done) => done.into_iter().unzip(),
+            None => columns.iter().map(one).unzip(),
+        };
         Binned { bins, edges }
     }
 }
