@@ -277,8 +277,22 @@ fn trees_and_forests_split_like_scikit_learn() {
     let width: Vec<f64> = x.column(3).to_vec();
     let reg = fit(&ModelSpec::DecisionTreeRegressor(depth2), &xr, &Target::Values(&width), &names(3)).unwrap();
     let Model::Forest { trees, .. } = &reg else { panic!() };
-    let Node::Split { feature, threshold, .. } = &trees[0].nodes[0] else { panic!() };
+    let Node::Split { feature, threshold, left, right } = &trees[0].nodes[0] else { panic!() };
     assert_eq!((*feature, *threshold), (2, 3.8));
+    // Below the root, thresholds lie halfway between the node's own values on either side, as
+    // scikit-learn's do (not at the edges of bins cut over all rows).
+    let below: Vec<(usize, f64)> = [*left, *right]
+        .iter()
+        .filter_map(|&i| match &trees[0].nodes[i] {
+            Node::Split { feature, threshold, .. } => Some((*feature, *threshold)),
+            Node::Leaf { .. } => None,
+        })
+        .collect();
+    assert!(
+        below.len() == 2
+            && below.iter().zip([(2, 2.6), (2, 5.0)]).all(|(&(f, t), (wf, wt))| f == wf && (t - wt).abs() < 1e-12),
+        "{below:?}"
+    );
     let p = reg.predict(&Array2::from_shape_fn((1, 3), |(_, j)| xr[[0, j]])).unwrap();
     assert!((p[0] - 0.2294117647058824).abs() < 1e-12, "{p:?}");
 
@@ -350,6 +364,28 @@ fn gradient_boosting_tracks_scikit_learns_histogram_boosting() {
     )
     .unwrap_err();
     assert!(err.to_string().starts_with("gradient_boosting_classifier.learning_rate"), "{err}");
+}
+
+#[test]
+fn tree_thresholds_lie_halfway_between_the_nodes_own_values() {
+    // Below the root split on `b`, the node holds `a` in {0, 1, 8, 9} only: scikit-learn splits
+    // it at 1/2 + 8/2 = 4.5, not at 1.5, the edge between 1 and 2 over all rows.
+    let mut rows = Vec::new();
+    for a in [0.0, 1.0, 8.0, 9.0] {
+        rows.extend([(a, 0.0, usize::from(a > 4.0)); 2]);
+    }
+    rows.extend((2..8).map(|a| (f64::from(a), 1.0, 2)));
+    let x = Array2::from_shape_fn((rows.len(), 2), |(i, j)| if j == 0 { rows[i].0 } else { rows[i].1 });
+    let y: Vec<usize> = rows.iter().map(|r| r.2).collect();
+    let tree = fit(
+        &ModelSpec::DecisionTreeClassifier(TreeParams::default()),
+        &x,
+        &Target::Classes { y: &y, classes: 3 },
+        &names(2),
+    )
+    .unwrap();
+    let unseen = Array2::from_shape_vec((2, 2), vec![3.0, 0.0, 6.0, 0.0]).unwrap();
+    assert_eq!(tree.predict(&unseen).unwrap(), vec![0.0, 1.0]);
 }
 
 #[test]

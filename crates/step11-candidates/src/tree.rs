@@ -12,6 +12,8 @@ pub(crate) struct Binned {
     /// Per feature, the upper edge of each bin but the last (a value goes left of a split at bin
     /// `b` when it is at most `edges[b]`).
     pub(crate) edges: Vec<Vec<f64>>,
+    /// Per feature, the smallest and the largest training value in each bin.
+    pub(crate) range: Vec<Vec<(f64, f64)>>,
 }
 
 const MAX_BINS: usize = 255;
@@ -39,13 +41,23 @@ impl Binned {
                 e
             };
             let bins: Vec<u8> = col.iter().map(|v| cut.partition_point(|e| e < v) as u8).collect();
-            (bins, cut)
+            // The distinct values of bin `b` are those between edges `b - 1` and `b`.
+            let mut range = Vec::with_capacity(cut.len() + 1);
+            let mut at = 0;
+            for b in 0..=cut.len() {
+                let end = cut.get(b).map_or(sorted.len(), |e| sorted.partition_point(|v| v <= e));
+                let (lo, hi) = (sorted.get(at).copied(), end.checked_sub(1).and_then(|i| sorted.get(i)).copied());
+                range.push((lo.unwrap_or(f64::NAN), hi.unwrap_or(f64::NAN)));
+                at = end;
+            }
+            (bins, (cut, range))
         };
-        let (bins, edges) = match mlops_core::par::map(&columns, one) {
-            Some(done) => done.into_iter().unzip(),
-            None => columns.iter().map(one).unzip(),
+        let done = match mlops_core::par::map(&columns, one) {
+            Some(done) => done,
+            None => columns.iter().map(one).collect(),
         };
-        Binned { bins, edges }
+        let (bins, (edges, range)): (Vec<_>, (Vec<_>, Vec<_>)) = done.into_iter().unzip();
+        Binned { bins, edges, range }
     }
 }
 
@@ -178,7 +190,7 @@ pub(crate) fn grow(
             labels.add(&mut total, r as usize);
         }
         let parent_cost = labels.cost(&total, n);
-        let mut best: Option<(f64, usize, usize)> = None;
+        let mut best: Option<(f64, usize, usize, usize)> = None;
         if depth < g.max_depth && rows.len() >= g.min_samples_split && Labels::splittable(parent_cost) {
             draws.shuffle(&mut features);
             let mut hist = vec![0.0; (MAX_BINS + 1) * w];
@@ -196,6 +208,12 @@ pub(crate) fn grow(
                     labels.add(&mut hist[b * w..(b + 1) * w], r as usize);
                     counts[b] += 1;
                 }
+                // The next bin with rows of this node after each bin: a split's threshold is
+                // halfway between the node's values on either side, as scikit-learn's.
+                let mut next = vec![nbins; nbins];
+                for b in (0..nbins - 1).rev() {
+                    next[b] = if counts[b + 1] > 0 { b + 1 } else { next[b + 1] };
+                }
                 let mut left = vec![0.0; w];
                 let mut n_left = 0usize;
                 for b in 0..nbins - 1 {
@@ -210,21 +228,28 @@ pub(crate) fn grow(
                     }
                     let right: Vec<f64> = total.iter().zip(&left).map(|(t, l)| t - l).collect();
                     let cost = labels.cost(&left, n_left as f64) + labels.cost(&right, n_right as f64);
-                    if best.is_none_or(|(c, _, _)| cost < c - 1e-12) {
-                        best = Some((cost, f, b));
+                    if best.is_none_or(|(c, _, _, _)| cost < c - 1e-12) {
+                        best = Some((cost, f, b, next[b]));
                     }
                 }
             }
         }
-        match best.filter(|(cost, _, _)| *cost < parent_cost - 1e-12) {
-            Some((cost, f, b)) => {
+        match best.filter(|(cost, _, _, _)| *cost < parent_cost - 1e-12) {
+            Some((cost, f, b, above)) => {
                 importance[f] += parent_cost - cost;
                 let col = &data.bins[f];
                 let (left, right): (Vec<u32>, Vec<u32>) = rows.iter().partition(|&&r| col[r as usize] as usize <= b);
                 let (li, ri) = (nodes.len(), nodes.len() + 1);
                 nodes.push(Node::Leaf { value: Vec::new() });
                 nodes.push(Node::Leaf { value: Vec::new() });
-                nodes[at] = Node::Split { feature: f, threshold: data.edges[f][b], left: li, right: ri };
+                let threshold = match (data.range[f].get(b), data.range[f].get(above)) {
+                    (Some(&(_, below)), Some(&(over, _))) if below.is_finite() && over.is_finite() => {
+                        // scikit-learn's arithmetic, so that equal data give equal thresholds.
+                        below / 2.0 + over / 2.0
+                    }
+                    _ => data.edges[f][b],
+                };
+                nodes[at] = Node::Split { feature: f, threshold, left: li, right: ri };
                 stack.push((right, depth + 1, ri));
                 stack.push((left, depth + 1, li));
             }
