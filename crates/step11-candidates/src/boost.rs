@@ -118,6 +118,7 @@ impl Loss {
                     }
                     sum
                 }
+                // Multinomial: one slice of gradients and of hessians per class.
                 (_, g, h) => {
                     let mut p = vec![0.0; k];
                     let mut sum = 0.0;

@@ -417,6 +417,14 @@ fn quantized_gradients_stay_close_to_exact_boosting_and_repeat_exactly() {
         parsed,
         ModelSpec::GradientBoostingClassifier(BoostParams { quantized_gradients: true, ..BoostParams::default() })
     );
+    // A wrong value is refused by key, as a config file's would be.
+    let err = mlops_core::config::parse_yaml::<ModelSpec>(
+        "gradient_boosting_classifier: {quantized_gradients: sometimes}",
+        std::path::Path::new("training.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("training.yaml") && err.contains("quantized_gradients"), "{err}");
 }
 
 /// scikit-learn's defaults: `SVC(C=1.0, gamma='scale', tol=1e-3)` with the given kernel.
