@@ -235,22 +235,8 @@ pub struct KeepAlive {
     stream: Option<std::io::BufReader<std::net::TcpStream>>,
 }
 
-/// An answer read over a [`KeepAlive`] connection.
-pub struct Answer {
-    /// The status code.
-    pub status: u16,
-    /// Lowercase header names and their values.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: String,
-}
-
-impl Answer {
-    /// The first value of a header.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
+/// An answer read over a [`KeepAlive`] connection: the same as the deploy probe's.
+pub use step19_deploy::Answer;
 
 impl KeepAlive {
     /// A client for `host:port`; it connects on the first request and again after an error.
