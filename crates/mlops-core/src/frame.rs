@@ -499,15 +499,11 @@ impl Op {
                 } else {
                     df.select(subset.iter().map(String::as_str)).map_err(pe("cannot drop duplicates"))?
                 };
-                let keep_rows = distinct_rows(keys, *keep)?;
-                if keep_rows.len() == df.height() {
+                let kept = distinct_rows(keys, *keep)?;
+                if kept.iter().all(|k| *k) {
                     return Ok(df);
                 }
-                let mut mask = vec![false; df.height()];
-                for i in keep_rows {
-                    mask[i] = true;
-                }
-                let mask: BooleanChunked = mask.into_iter().map(Some).collect();
+                let mask = <BooleanChunked as pl::NewChunkedArray<_, bool>>::from_slice("kept".into(), &kept);
                 df.filter(&mask).map_err(pe("cannot drop duplicates"))
             }
             Op::Text { column: name, steps } => {
@@ -867,7 +863,9 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
         h.update(buf);
         buf.clear();
     };
-    let mut seen: std::collections::HashSet<u64, MixBuild> = std::collections::HashSet::default();
+    // Numeric values (as canonical bits) for the distinct count: sorting them once is several
+    // times cheaper than growing a hash set to a million entries.
+    let mut seen: Vec<u64> = Vec::new();
     let mut nulls = 0usize;
     let series = col.as_materialized_series();
     macro_rules! numeric {
@@ -882,7 +880,7 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
                         buf.push(1);
                         buf.extend_from_slice(&x.to_le_bytes());
                         if with_stats {
-                            seen.insert($canon(x));
+                            seen.push($canon(x));
                         }
                     }
                 }
@@ -895,6 +893,7 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
     match t {
         DType::Bool => {
             let ca = series.bool().map_err(pe(&name))?;
+            let mut both = [false; 2];
             for v in ca.iter() {
                 buf.push(match v {
                     None => 0,
@@ -903,8 +902,9 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
                 });
                 match v {
                     None => nulls += 1,
-                    Some(b) if with_stats => {
-                        seen.insert(u64::from(b));
+                    Some(b) if with_stats && !both[usize::from(b)] => {
+                        both[usize::from(b)] = true;
+                        seen.push(u64::from(b));
                     }
                     Some(_) => {}
                 }
@@ -959,7 +959,11 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
         }
     }
     flush(&mut buf, &mut h);
-    let stats = with_stats.then(|| ColumnStats { nulls, unique: seen.len() + usize::from(nulls > 0) });
+    let stats = with_stats.then(|| {
+        seen.sort_unstable();
+        seen.dedup();
+        ColumnStats { nulls, unique: seen.len() + usize::from(nulls > 0) }
+    });
     Ok((h.finish(), stats))
 }
 
@@ -974,61 +978,93 @@ fn same_cell(col: &Column, i: usize, j: usize) -> bool {
     }
 }
 
-/// Indices of the rows to keep when dropping duplicates, in row order. Rows are grouped by a
-/// hash of all their cells, and rows that share a hash are compared cell by cell, so a hash
-/// collision never merges different rows.
-fn distinct_rows(mut keys: DataFrame, keep: Keep) -> Result<Vec<usize>> {
-    const NONE: u32 = u32::MAX;
-    struct Group {
-        rep: usize,
-        count: usize,
-        next: u32,
-    }
+/// Which rows to keep when dropping duplicates, one flag per row.
+///
+/// Every row gets a hash of all its cells; rows are then spread over parts by the top bits of
+/// their hash (keeping row order inside each part), and each part, small enough for its table to
+/// stay in cache, finds its repeats on its own, the parts spread over the cores. Rows that share
+/// a hash are compared cell by cell, so a hash collision never merges different rows.
+fn distinct_rows(mut keys: DataFrame, keep: Keep) -> Result<Vec<bool>> {
     let n = keys.height();
-    let hashes = keys.hash_rows(None).map_err(pe("cannot hash rows"))?;
-    let hashes: Vec<u64> = hashes.into_no_null_iter().collect();
-    let same_row = |i: usize, j: usize| keys.columns().iter().all(|c| same_cell(c, i, j));
-    // First group per hash; groups that share a hash (a collision) are chained through `next`.
-    let mut head: std::collections::HashMap<u64, u32, MixBuild> =
-        std::collections::HashMap::with_capacity_and_hasher(n, MixBuild::default());
-    let mut groups: Vec<Group> = Vec::with_capacity(n);
-    let mut group_of = vec![0u32; n];
-    let order: Box<dyn Iterator<Item = usize>> = match keep {
-        Keep::Last => Box::new((0..n).rev()),
-        _ => Box::new(0..n),
-    };
-    for i in order {
-        let new_group = u32::try_from(groups.len()).unwrap_or(NONE);
-        let mut g = *head.entry(hashes[i]).or_insert(new_group);
-        if g == new_group {
-            groups.push(Group { rep: i, count: 1, next: NONE });
-            group_of[i] = g;
-            continue;
-        }
-        loop {
-            if same_row(groups[g as usize].rep, i) {
-                groups[g as usize].count += 1;
-                break;
-            }
-            if groups[g as usize].next == NONE {
-                groups[g as usize].next = new_group;
-                groups.push(Group { rep: i, count: 1, next: NONE });
-                g = new_group;
-                break;
-            }
-            g = groups[g as usize].next;
-        }
-        group_of[i] = g;
+    if u32::try_from(n).is_err() {
+        return Err(CoreError::polars(
+            "cannot drop duplicates",
+            pl::PolarsError::ComputeError(format!("{n} rows: at most {} rows can be deduplicated", u32::MAX).into()),
+        ));
     }
-    Ok((0..n)
-        .filter(|&i| {
-            let group = &groups[group_of[i] as usize];
-            match keep {
-                Keep::First | Keep::Last => group.rep == i,
-                Keep::None => group.count == 1,
+    let hashes = keys.hash_rows(None).map_err(pe("cannot hash rows"))?;
+    let hashes: Vec<u64> = hashes.into_no_null_iter().map(mix).collect();
+    let bits = (n / 2048).max(1).ilog2().min(12);
+    let part_of = |h: u64| if bits == 0 { 0 } else { (h >> (64 - bits)) as usize };
+    // A counting sort of the rows by part, stable, so each part lists its rows in order.
+    let mut starts = vec![0usize; (1 << bits) + 1];
+    for &h in &hashes {
+        starts[part_of(h) + 1] += 1;
+    }
+    for p in 1..starts.len() {
+        starts[p] += starts[p - 1];
+    }
+    let mut fill = starts.clone();
+    let mut rows = vec![0u32; n];
+    for (i, &h) in hashes.iter().enumerate() {
+        let p = part_of(h);
+        rows[fill[p]] = i as u32;
+        fill[p] += 1;
+    }
+    let same_row = |i: usize, j: usize| keys.columns().iter().all(|c| same_cell(c, i, j));
+    let parts: Vec<usize> = (0..1 << bits).collect();
+    // Each part answers the rows it drops; repeats are few, so these lists are short.
+    let dropped = crate::par::map(&parts, |&p| {
+        let part = &rows[starts[p]..starts[p + 1]];
+        let slots = (part.len() * 2).next_power_of_two().max(2);
+        let mask = slots - 1;
+        // Open addressing: (hash, row + 1), 0 for an empty slot.
+        let mut table = vec![(0u64, 0u32); slots];
+        let mut drop = Vec::new();
+        let mut visit = |i: u32| {
+            let h = hashes[i as usize];
+            let mut s = h as usize & mask;
+            loop {
+                let (sh, r) = table[s];
+                if r == 0 {
+                    table[s] = (h, i + 1);
+                    return;
+                }
+                if sh == h && same_row((r - 1) as usize, i as usize) {
+                    drop.push(i);
+                    if keep == Keep::None {
+                        // The first of the group goes too (listed once per repeat; harmless).
+                        drop.push(r - 1);
+                    }
+                    return;
+                }
+                s = (s + 1) & mask;
             }
-        })
-        .collect())
+        };
+        match keep {
+            Keep::Last => part.iter().rev().for_each(|&i| visit(i)),
+            _ => part.iter().for_each(|&i| visit(i)),
+        }
+        drop
+    })
+    .ok_or_else(|| {
+        CoreError::polars("a deduplication thread failed", pl::PolarsError::ComputeError("thread panicked".into()))
+    })?;
+    let mut kept = vec![true; n];
+    for i in dropped.into_iter().flatten() {
+        kept[i as usize] = false;
+    }
+    Ok(kept)
+}
+
+/// Spreads a row hash's entropy over all its bits (the part comes from the top bits, the slot
+/// from the bottom ones).
+fn mix(h: u64) -> u64 {
+    let mut x = h ^ (h >> 31);
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// Adds one column per `(output, type, kernel)`, each computed from the values of `name` by the
@@ -1057,7 +1093,7 @@ pub fn duplicate_rows(df: &DataFrame) -> Result<usize> {
     if df.width() == 0 {
         return Ok(0);
     }
-    Ok(df.height() - distinct_rows(df.clone(), Keep::First)?.len())
+    Ok(distinct_rows(df.clone(), Keep::First)?.iter().filter(|k| !**k).count())
 }
 
 /// A polars literal of a value, typed as the frame path stores it.

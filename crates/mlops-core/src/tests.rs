@@ -370,3 +370,70 @@ fn group_ranks_are_percentiles_with_ties_in_the_middle() {
     assert_eq!(flat.rank(7.0), 0.5);
     assert_eq!(s.std, Some(2.5f64.sqrt()));
 }
+
+/// A frame of `n` rows drawn from few values (nulls and NaN among them), so that many rows repeat.
+fn repetitive_frame(n: usize, seed: u64) -> DataFrame {
+    let mut x = seed | 1;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let rows: Vec<Row> = (0..n)
+        .map(|_| {
+            let f = match next(5) {
+                0 => Value::Null,
+                1 => Value::Float(f64::NAN),
+                k => Value::Float(k as f64 / 2.0),
+            };
+            let i = if next(4) == 0 { Value::Null } else { Value::Int(next(3) as i64) };
+            let s = match next(4) {
+                0 => Value::Null,
+                k => Value::Str(CATS[k as usize].to_string()),
+            };
+            Row::from([("f".to_string(), f), ("i".to_string(), i), ("s".to_string(), s)])
+        })
+        .collect();
+    let columns = [("f".to_string(), DType::Float), ("i".to_string(), DType::Int), ("s".to_string(), DType::Str)];
+    frame_from_rows(&rows, &columns).expect("frame from generated rows")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Dropping duplicates keeps exactly the rows a plain first-seen (or last-seen, or seen-once)
+    /// scan keeps, in order, on frames large enough to be split into several parts; nulls equal
+    /// nulls and NaN equals NaN.
+    #[test]
+    fn deduplication_keeps_the_rows_a_plain_scan_keeps(
+        n in 0usize..20_000,
+        seed in any::<u64>(),
+        keep in prop::sample::select(vec![Keep::First, Keep::Last, Keep::None]),
+    ) {
+        let df = repetitive_frame(n, seed);
+        let rows = rows_from_frame(&df).expect("rows");
+        let key = |r: &Row| format!("{r:?}");
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for r in &rows {
+            *counts.entry(key(r)).or_default() += 1;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut expected: Vec<bool> = match keep {
+            Keep::First => rows.iter().map(|r| seen.insert(key(r))).collect(),
+            Keep::Last => rows.iter().rev().map(|r| seen.insert(key(r))).collect(),
+            Keep::None => rows.iter().map(|r| counts[&key(r)] == 1).collect(),
+        };
+        if keep == Keep::Last {
+            expected.reverse();
+        }
+        let expected: Vec<&Row> = rows.iter().zip(&expected).filter(|(_, k)| **k).map(|(r, _)| r).collect();
+        let op = Op::Deduplicate { subset: vec![], keep };
+        let out = op.apply_frame(df, Stage::Training).expect("deduplicated");
+        let got = rows_from_frame(&out).expect("rows");
+        prop_assert_eq!(got.len(), expected.len());
+        for (g, e) in got.iter().zip(expected) {
+            prop_assert_eq!(key(g), key(e));
+        }
+    }
+}
