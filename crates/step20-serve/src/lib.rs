@@ -38,6 +38,7 @@
 //! [`FeaturePipeline`]: mlops_core::FeaturePipeline
 
 mod config;
+mod direct;
 mod log;
 mod metrics;
 mod openapi;
@@ -50,7 +51,9 @@ mod tests;
 pub use config::{CategoryPolicy, ConfidenceThresholds, PredictionLogConfig, ServeConfig};
 pub use log::{LoggedPrediction, PredictionLog, read_predictions};
 pub use metrics::Metrics;
-pub use scorer::{Cell, InputError, InputErrorKind, ModelSource, Origin, ScoreError, Scored, Scorer, cell_value};
+pub use scorer::{
+    Cell, InputError, InputErrorKind, ModelSource, Origin, ScoreError, Scored, Scorer, Token, cell_value,
+};
 pub use server::{BatchScorer, Server};
 
 use std::path::PathBuf;

@@ -177,6 +177,19 @@ fn any_shape(scorer: &Scorer, value: &Json, max: usize, key: &str) -> Result<Par
 /// MLflow's JSON body: exactly one of `dataframe_split`, `dataframe_records`, `instances`,
 /// `inputs` (with an optional `params`, ignored).
 pub fn mlflow_json(scorer: &Scorer, body: &[u8], max: usize) -> Result<Parsed, InputError> {
+    // Records and split frames are read straight into cells; any other body, and any body that
+    // fails there, is read (and its error worded) by the general reader.
+    let names: Vec<&str> = scorer.inputs().iter().map(|c| c.name.as_str()).collect();
+    if let Ok(cells) = crate::direct::read(body, &names)
+        && let Ok(parsed) = collect(scorer, cells.rows, max, |i, j| cells.get(i, j))
+    {
+        return Ok(parsed);
+    }
+    mlflow_json_general(scorer, body, max)
+}
+
+/// [`mlflow_json`] through a `serde_json::Value` tree: every shape, every error.
+pub(crate) fn mlflow_json_general(scorer: &Scorer, body: &[u8], max: usize) -> Result<Parsed, InputError> {
     const KEYS: [&str; 4] = ["dataframe_split", "dataframe_records", "instances", "inputs"];
     let value = parse_json(body)?;
     let Json::Object(map) = &value else {

@@ -23,6 +23,46 @@ pub enum Cell<'a> {
     Text(&'a str),
     /// A typed value (a Parquet file): ints widen to floats, text parses as the column's type.
     Value(&'a Value),
+    /// A JSON scalar read straight from a body, without a `serde_json::Value` tree: read exactly
+    /// as [`Cell::Json`] reads the same JSON.
+    Token(&'a Token<'a>),
+}
+
+/// One JSON value of a request body as the body's parser hands it over, text borrowed from the
+/// body where it has no escapes. Arrays and objects are only named (no cell takes one).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Token<'a> {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number without fraction or exponent that fits an `i64`.
+    Int(i64),
+    /// A number without fraction or exponent above `i64::MAX`.
+    UInt(u64),
+    /// Any other number.
+    Float(f64),
+    /// A string.
+    Str(std::borrow::Cow<'a, str>),
+    /// An array (skipped).
+    Array,
+    /// An object (skipped).
+    Object,
+}
+
+impl Token<'_> {
+    /// The type's name in an error, as [`Cell::Json`] names it.
+    fn type_name(&self) -> &'static str {
+        match self {
+            Token::Null => "null",
+            Token::Bool(_) => "bool",
+            Token::Int(_) | Token::UInt(_) => "int",
+            Token::Float(_) => "float",
+            Token::Str(_) => "string",
+            Token::Array => "array",
+            Token::Object => "object",
+        }
+    }
 }
 
 /// Which 4xx a bad input gets.
@@ -405,6 +445,20 @@ fn convert(col: &ColumnSchema, cell: Cell<'_>) -> Conversion {
             (DType::Str, serde_json::Value::String(s)) => Ok(Value::Str(s.clone())),
             (DType::Date | DType::Datetime, serde_json::Value::String(s)) => text(col, s),
             (_, other) => wrong(type_name(other)),
+        },
+        Cell::Token(Token::Null) => Ok(Value::Null),
+        // The arms of `Cell::Json`, token by token.
+        Cell::Token(t) => match (col.dtype, t) {
+            (DType::Float, Token::Int(i)) => Ok(Value::Float(*i as f64)),
+            (DType::Float, Token::UInt(u)) => Ok(Value::Float(*u as f64)),
+            (DType::Float, Token::Float(f)) => Ok(Value::Float(*f)),
+            (DType::Int, Token::Int(i)) => Ok(Value::Int(*i)),
+            (DType::Int, Token::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Value::Int(*f as i64)),
+            (DType::Int, Token::Float(_) | Token::UInt(_)) => wrong("float"),
+            (DType::Bool, Token::Bool(b)) => Ok(Value::Bool(*b)),
+            (DType::Str, Token::Str(s)) => Ok(Value::Str(s.to_string())),
+            (DType::Date | DType::Datetime, Token::Str(s)) => text(col, s),
+            (_, other) => wrong(other.type_name()),
         },
         Cell::Text(t) => text(col, t),
         Cell::Value(v) => match (col.dtype, v) {

@@ -70,3 +70,104 @@ proptest! {
         prop_assert_eq!(cell_value(&column(DType::Date), Cell::Text(&text), 0).unwrap(), date);
     }
 }
+
+/// A JSON cell of any type a client might send for the fixture's columns, right or wrong.
+fn any_cell() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::json;
+    prop_oneof![
+        Just(json!(null)),
+        any::<bool>().prop_map(|b| json!(b)),
+        any::<i64>().prop_map(|i| json!(i)),
+        (0u64..4).prop_map(|k| json!(u64::MAX - k)),
+        (-100i64..100).prop_map(|i| json!(i as f64)),
+        (-1.0e3..1.0e3f64).prop_map(|f| json!(f)),
+        prop::sample::select(vec![
+            "red",
+            "blue",
+            "green",
+            "2024-02-29",
+            "2024-13-01",
+            "2024-01-01T00:00:00",
+            "x\"y",
+            "é"
+        ])
+        .prop_map(|s| json!(s)),
+        Just(json!([1, 2])),
+        Just(json!({"a": 1})),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Records and split frames read straight into cells give what the general reader gives:
+    /// the same rows, or the same error (status, column, row and words), whatever the columns'
+    /// order, extra or missing columns and wrong types.
+    #[test]
+    fn the_direct_reader_answers_what_the_general_one_answers(
+        rows in prop::collection::vec(prop::collection::vec((0u8..10, any_cell(), 0usize..1000), 7), 0..6),
+        columns in Just(vec!["x", "n", "color", "day", "flag", "note", "extra"]).prop_shuffle(),
+        keep in 4usize..=7,
+        split in any::<bool>(),
+        max in 3usize..8,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = fixture::package(dir.path(), "pkg", TaskKind::BinaryClassification, 1.0);
+        let scorer = ModelSource::Package(pkg).load(CategoryPolicy::Strict).unwrap();
+        let columns = &columns[..keep];
+        // Mostly values the column takes (so that most bodies are read), sometimes anything.
+        let rows: Vec<Vec<serde_json::Value>> = rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .zip(columns.iter().chain(std::iter::repeat(&"extra")))
+                    .map(|((k, cell, i), c)| if k < 9 { fixture::raw(i)[*c].clone() } else { cell })
+                    .collect()
+            })
+            .collect();
+        let body = if split {
+            serde_json::json!({ "dataframe_split": { "index": (0..rows.len()).collect::<Vec<_>>(), "columns": columns,
+                "data": rows.iter().map(|r| r[..keep].to_vec()).collect::<Vec<_>>() } })
+        } else {
+            let records: Vec<serde_json::Map<String, serde_json::Value>> =
+                rows.iter().map(|r| columns.iter().map(|c| c.to_string()).zip(r.iter().cloned()).collect()).collect();
+            serde_json::json!({ "dataframe_records": records, "params": {"a": 1} })
+        };
+        let body = serde_json::to_vec(&body).unwrap();
+        prop_assert_eq!(protocol::mlflow_json(&scorer, &body, max), protocol::mlflow_json_general(&scorer, &body, max));
+    }
+}
+
+/// The well-formed case takes the direct reader, and its rows are the general reader's.
+#[test]
+fn records_and_split_frames_are_read_directly() {
+    let names = ["x", "n", "color", "day", "flag", "note"];
+    let records: Vec<_> = (0..50).map(fixture::raw).collect();
+    let records_body = serde_json::json!({ "dataframe_records": records }).to_string();
+    let split_body = serde_json::json!({ "dataframe_split": { "columns": names,
+        "data": records.iter().map(|r| names.iter().map(|n| r[*n].clone()).collect::<Vec<_>>()).collect::<Vec<_>>() } })
+    .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = fixture::package(dir.path(), "pkg", TaskKind::BinaryClassification, 1.0);
+    let scorer = ModelSource::Package(pkg).load(CategoryPolicy::Strict).unwrap();
+    for body in [records_body, split_body] {
+        let cells = crate::direct::read(body.as_bytes(), &names).ok().expect("read directly");
+        assert_eq!(cells.rows, 50);
+        let parsed = protocol::mlflow_json(&scorer, body.as_bytes(), 100).unwrap();
+        assert_eq!(parsed.rows, (0..50).map(fixture::row).collect::<Vec<_>>());
+        assert_eq!(parsed, protocol::mlflow_json_general(&scorer, body.as_bytes(), 100).unwrap());
+    }
+}
+
+proptest! {
+    /// A cell read as a token converts exactly as the same cell read as a JSON value, for every
+    /// column type: the same value or the same error.
+    #[test]
+    fn tokens_convert_as_json_values_do(cell in any_cell(), dtype in prop::sample::select(vec![
+        DType::Float, DType::Int, DType::Str, DType::Bool, DType::Date, DType::Datetime,
+    ])) {
+        let text = cell.to_string();
+        let token: crate::Token<'_> = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(cell_value(&column(dtype), Cell::Token(&token), 3), cell_value(&column(dtype), Cell::Json(&cell), 3));
+    }
+}
