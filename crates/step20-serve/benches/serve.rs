@@ -41,14 +41,14 @@ fn benches(c: &mut Criterion) {
     g.bench_function("pipeline_and_model", |b| {
         let parsed = protocol::mlflow_json(&scorer, body.as_bytes(), 1).unwrap();
         b.iter(|| {
-            let mut rows = parsed.rows.clone();
+            let mut rows = parsed.to_rows(&scorer);
             scorer.score(&mut rows).unwrap()
         })
     });
     g.bench_function("parse_score_answer", |b| {
         b.iter(|| {
-            let mut parsed = protocol::mlflow_json(&scorer, body.as_bytes(), 1).unwrap();
-            let scored = scorer.score(&mut parsed.rows).unwrap();
+            let parsed = protocol::mlflow_json(&scorer, body.as_bytes(), 1).unwrap();
+            let scored = scorer.score(&mut parsed.to_rows(&scorer)).unwrap();
             serde_json::to_vec(&protocol::mlflow_response(&scorer, &scored)).unwrap()
         })
     });

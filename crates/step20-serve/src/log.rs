@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mlops_core::{Row, Value};
+use mlops_core::Value;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
@@ -43,7 +43,10 @@ pub(crate) struct Entry {
     pub at: String,
     pub route: &'static str,
     pub scorer: Arc<Scorer>,
-    pub inputs: Vec<Row>,
+    /// Rows of the request.
+    pub rows: usize,
+    /// The conformed inputs by signature input, as [`crate::protocol::Parsed`] holds them.
+    pub inputs: Vec<Vec<Value>>,
     pub scored: Scored,
     pub latency_ms: f64,
 }
@@ -99,7 +102,7 @@ impl PredictionLog {
     /// Queues one request's predictions; drops (and counts) them when the queue is full.
     pub(crate) fn record(&self, entry: Entry) {
         let tx = self.tx.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let rows = entry.inputs.len();
+        let rows = entry.rows;
         let room = self
             .queued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| (q + rows <= self.capacity).then_some(q + rows))
@@ -145,7 +148,7 @@ fn write_loop(mut conn: Connection, path: &Path, rx: &Receiver<Entry>, (metrics,
                 Err(_) => break,
             }
         }
-        let rows: u64 = batch.iter().map(|e| e.inputs.len() as u64).sum();
+        let rows: u64 = batch.iter().map(|e| e.rows as u64).sum();
         let result = write(&mut conn, &batch);
         queued.fetch_sub(rows as usize, Ordering::AcqRel);
         match result {
@@ -219,15 +222,19 @@ fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let mut pending: Vec<Pending<'_>> = Vec::with_capacity(ROWS_PER_INSERT);
     for e in batch {
-        // Every row of a request has the same columns: escape the names once.
-        let keys: Vec<String> = e
-            .inputs
-            .first()
-            .map(|r| r.keys().map(|k| serde_json::to_string(k).unwrap_or_default()).collect())
-            .unwrap_or_default();
-        for (i, row) in e.inputs.iter().enumerate() {
+        // The inputs in name order (as a row map lists them), their names escaped once.
+        let columns: Vec<(String, &[Value])> = e
+            .scorer
+            .name_order()
+            .iter()
+            .filter_map(|&j| {
+                let name = serde_json::to_string(&e.scorer.inputs()[j].name).unwrap_or_default();
+                e.inputs.get(j).map(|c| (name, c.as_slice()))
+            })
+            .collect();
+        for i in 0..e.rows {
             let mut inputs = String::with_capacity(512);
-            row_json(&mut inputs, row, &keys);
+            row_json(&mut inputs, &columns, i);
             let mut outputs = String::with_capacity(96);
             outputs.push_str("{\"prediction\":");
             json_into(&mut outputs, &e.scorer.label(e.scored.predicted[i]));
@@ -259,23 +266,18 @@ fn json_into(out: &mut String, value: &serde_json::Value) {
     out.push_str(&value.to_string());
 }
 
-/// Appends a row as a plain JSON object (dates as text, like a client sends them), without
-/// building an intermediate map. `keys` are the row's column names already escaped, when the row
-/// has exactly those columns.
-fn row_json(out: &mut String, row: &Row, keys: &[String]) {
+/// Appends row `i` of `columns` (escaped name, values) as a plain JSON object (dates as text,
+/// like a client sends them), without building an intermediate map.
+fn row_json(out: &mut String, columns: &[(String, &[Value])], i: usize) {
     use chrono::Datelike;
     out.push('{');
-    let same = keys.len() == row.len();
-    for (k, (name, value)) in row.iter().enumerate() {
+    for (k, (key, values)) in columns.iter().enumerate() {
         if k > 0 {
             out.push(',');
         }
-        match keys.get(k).filter(|_| same) {
-            Some(key) if key.len() == name.len() + 2 && key[1..key.len() - 1] == **name => out.push_str(key),
-            _ => out.push_str(&serde_json::to_string(name).unwrap_or_default()),
-        }
+        out.push_str(key);
         out.push(':');
-        let _ = match value {
+        let _ = match values.get(i).unwrap_or(&Value::Null) {
             Value::Null => write!(out, "null"),
             Value::Bool(b) => write!(out, "{b}"),
             Value::Int(i) => write!(out, "{i}"),

@@ -3,19 +3,33 @@
 
 use std::collections::HashMap;
 
-use mlops_core::{Row, TaskKind};
+use mlops_core::{Row, TaskKind, Value};
 use serde_json::{Map, Value as Json, json};
 
 use crate::config::ConfidenceThresholds;
 use crate::scorer::{Cell, InputError, InputErrorKind, Scored, Scorer};
 
-/// Rows read from a request, conformed to the signature.
+/// Rows read from a request, conformed to the signature, held by column.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parsed {
-    /// One row per input record.
-    pub rows: Vec<Row>,
+    /// The values by signature input: `columns[j][i]` is row `i`'s value of input `j`.
+    pub columns: Vec<Vec<Value>>,
+    /// How many rows.
+    pub rows: usize,
     /// Values outside the categories seen in training (accepted under the `warn` policy).
     pub unseen: usize,
+}
+
+impl Parsed {
+    /// The rows, each a map from input name to value (what the feature pipeline's row path takes).
+    pub fn to_rows(&self, scorer: &Scorer) -> Vec<Row> {
+        let inputs = scorer.inputs();
+        (0..self.rows)
+            .map(|i| {
+                scorer.name_order().iter().map(|&j| (inputs[j].name.clone(), self.columns[j][i].clone())).collect()
+            })
+            .collect()
+    }
 }
 
 /// The body as JSON. Python's `json.dumps` (and so MLflow's client with a pandas frame holding
@@ -84,14 +98,12 @@ fn collect<'a>(
     cell: impl Fn(usize, usize) -> Option<Cell<'a>>,
 ) -> Result<Parsed, InputError> {
     too_many(n, max)?;
-    let mut rows = Vec::with_capacity(n);
+    let mut columns: Vec<Vec<Value>> = scorer.inputs().iter().map(|_| Vec::with_capacity(n)).collect();
     let mut unseen = 0;
     for i in 0..n {
-        let (row, u) = scorer.conform(i, |j| cell(i, j))?;
-        unseen += u;
-        rows.push(row);
+        unseen += scorer.conform_into(i, |j| cell(i, j), &mut columns)?;
     }
-    Ok(Parsed { rows, unseen })
+    Ok(Parsed { columns, rows: n, unseen })
 }
 
 /// A list of objects (`[{"col": value, ...}, ...]`).

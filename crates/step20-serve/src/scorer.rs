@@ -307,6 +307,23 @@ impl Scorer {
         Ok((out.into_iter().collect(), unseen))
     }
 
+    /// [`conform`](Scorer::conform) into columns: row `row`'s value of signature input `j` is
+    /// pushed onto `columns[j]`. Returns how many are unseen categories.
+    pub fn conform_into<'a>(
+        &self,
+        row: usize,
+        get: impl Fn(usize) -> Option<Cell<'a>>,
+        columns: &mut [Vec<Value>],
+    ) -> std::result::Result<usize, InputError> {
+        let mut unseen = 0;
+        for &j in &self.by_name {
+            let (value, new) = self.conform_cell(j, get(j), row)?;
+            unseen += usize::from(new);
+            columns[j].push(value);
+        }
+        Ok(unseen)
+    }
+
     /// Signature input `j`'s value from its cell (`None`: the column is absent), as [`conform`]
     /// checks it, and whether it is an unseen category accepted under the `warn` policy.
     ///

@@ -43,9 +43,10 @@ struct AppState {
 }
 
 /// Scores conformed rows at once by another path than the row path (the mlops binary gives step
-/// 21's frame path, which this crate cannot use without polars). It must give the row path's
-/// results; `None` falls back to the row path.
-pub type BatchScorer = Arc<dyn Fn(&Scorer, &[mlops_core::Row]) -> Option<Scored> + Send + Sync>;
+/// 21's frame path, which this crate cannot use without polars). It takes the columns of
+/// [`Parsed`](crate::protocol::Parsed) (`columns[j]`: signature input `j`) and must give the row
+/// path's results; `None` falls back to the row path.
+pub type BatchScorer = Arc<dyn Fn(&Scorer, &[Vec<mlops_core::Value>]) -> Option<Scored> + Send + Sync>;
 
 type Shared = Arc<AppState>;
 
@@ -310,20 +311,16 @@ fn serve_rows<T>(
         Err(r) => return reject(body_error(&r, s.config.max_body_bytes)),
     };
     let scorer = s.current();
-    let (mut parsed, extra) = match parse(&scorer, &body) {
+    let (parsed, extra) = match parse(&scorer, &body) {
         Ok(p) => p,
         Err(e) => return reject(e),
     };
     s.metrics.unseen(parsed.unseen);
-    // The batch path leaves the rows as they came (the log keeps them); the row path transforms
-    // them in place, so the log needs a copy first.
-    let batch = s.batch.get().filter(|(min, _)| parsed.rows.len() >= *min).and_then(|(_, f)| f(&scorer, &parsed.rows));
-    let (scored, inputs) = match batch {
-        Some(scored) => (Ok(scored), s.log.as_ref().map(|_| std::mem::take(&mut parsed.rows))),
-        None => {
-            let inputs = s.log.as_ref().map(|_| parsed.rows.clone());
-            (scorer.score(&mut parsed.rows), inputs)
-        }
+    // Both paths leave the conformed columns as they came: the log keeps them.
+    let batch = s.batch.get().filter(|(min, _)| parsed.rows >= *min).and_then(|(_, f)| f(&scorer, &parsed.columns));
+    let scored = match batch {
+        Some(scored) => Ok(scored),
+        None => scorer.score(&mut parsed.to_rows(&scorer)),
     };
     let scored = match scored {
         Ok(scored) => scored,
@@ -340,13 +337,14 @@ fn serve_rows<T>(
         ),
     }
     let body = answer(&scorer, &scored, extra);
-    if let (Some(log), Some(inputs)) = (&s.log, inputs) {
+    if let Some(log) = &s.log {
         log.record(Entry {
             request_id: id.0.clone(),
             at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             route,
             scorer: scorer.clone(),
-            inputs,
+            rows: parsed.rows,
+            inputs: parsed.columns,
             scored,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         });

@@ -24,10 +24,10 @@ fn a_pandas_body_with_nan_is_read_and_the_nan_is_a_missing_value() {
     let scorer = ModelSource::Package(pkg).load(CategoryPolicy::Warn).unwrap();
     let body = br#"{"dataframe_split": {"index": [0], "columns": ["x", "n", "color", "day", "flag", "note"],
         "data": [[1.5, NaN, "red", "2024-01-01T00:00:00", true, NaN]]}}"#;
-    let parsed = protocol::mlflow_json(&scorer, body, 10).unwrap();
-    assert_eq!(parsed.rows[0]["n"], Value::Null);
-    assert_eq!(parsed.rows[0]["note"], Value::Null);
-    assert_eq!(parsed.rows[0]["day"], Value::Date(19723));
+    let rows = protocol::mlflow_json(&scorer, body, 10).unwrap().to_rows(&scorer);
+    assert_eq!(rows[0]["n"], Value::Null);
+    assert_eq!(rows[0]["note"], Value::Null);
+    assert_eq!(rows[0]["day"], Value::Date(19723));
     let body = br#"{"instances": [{"x": NaN, "n": 1, "color": "red", "day": "2024-01-01"}]}"#;
     let err = protocol::mlflow_json(&scorer, body, 10).unwrap_err();
     assert_eq!((err.status(), err.column.as_deref()), (422, Some("x")));
@@ -154,7 +154,7 @@ fn records_and_split_frames_are_read_directly() {
         let cells = crate::direct::read(body.as_bytes(), &names).ok().expect("read directly");
         assert_eq!(cells.rows, 50);
         let parsed = protocol::mlflow_json(&scorer, body.as_bytes(), 100).unwrap();
-        assert_eq!(parsed.rows, (0..50).map(fixture::row).collect::<Vec<_>>());
+        assert_eq!(parsed.to_rows(&scorer), (0..50).map(fixture::row).collect::<Vec<_>>());
         assert_eq!(parsed, protocol::mlflow_json_general(&scorer, body.as_bytes(), 100).unwrap());
     }
 }

@@ -388,18 +388,17 @@ fn score_part_frame(
     Some((out, bad))
 }
 
-/// Scores conformed rows through the feature pipeline's frame path (polars) and the model:
-/// the server's [`step20_serve::BatchScorer`] for large requests. The frame path gives the row
-/// path's results (a property the feature ops are tested for); `None` when it refuses the rows.
-pub fn score_rows_frame(scorer: &Scorer, rows: &[Row]) -> Option<step20_serve::Scored> {
-    let inputs = scorer.inputs();
+/// Scores conformed input columns (`columns[j]`: signature input `j`, as the server parses a
+/// request) through the feature pipeline's frame path (polars) and the model: the server's
+/// [`step20_serve::BatchScorer`] for large requests. The frame path gives the row path's results
+/// (a property the feature ops are tested for); `None` when it refuses the rows.
+pub fn score_columns_frame(scorer: &Scorer, columns: &[Vec<Value>]) -> Option<step20_serve::Scored> {
     let frame = DataFrame::new_infer_height(
-        inputs
+        scorer
+            .inputs()
             .iter()
-            .map(|c| {
-                let values: Vec<Value> = rows.iter().map(|r| r.get(&c.name).cloned().unwrap_or(Value::Null)).collect();
-                mlops_core::frame::column_from_values(&c.name, c.dtype, &values)
-            })
+            .zip(columns)
+            .map(|(c, values)| mlops_core::frame::column_from_values(&c.name, c.dtype, values))
             .collect(),
     )
     .ok()?;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mlops_core::{Row, TaskKind};
+use mlops_core::{Row, TaskKind, Value};
 use step20_serve::{CategoryPolicy, ModelSource, ServeConfig, Server};
 use step21_inference::{BatchOptions, Client, ClientConfig, InferenceError, OnError, Protocol, predict_file};
 
@@ -146,7 +146,7 @@ async fn serve(dir: &Path) -> (String, tokio::sync::oneshot::Sender<()>) {
     let server =
         Server::bind(ServeConfig { port: 0, ..ServeConfig::default() }, ModelSource::Package(pkg), None).await.unwrap();
     // As `mlops serve` runs it: requests of 10 rows or more on the frame path.
-    server.set_batch_scorer(10, Arc::new(step21_inference::score_rows_frame));
+    server.set_batch_scorer(10, Arc::new(step21_inference::score_columns_frame));
     let url = format!("http://{}", server.local_addr());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.run(async {
@@ -165,7 +165,9 @@ async fn the_client_speaks_both_protocols_and_caches() {
     // The frame path the server takes for these 20 rows gives the row path's bits.
     let many: Vec<Row> = (0..500).map(fixture::row).collect();
     let by_rows = scorer.score(&mut many.clone()).unwrap();
-    let by_frame = step21_inference::score_rows_frame(&scorer, &many).unwrap();
+    let columns: Vec<Vec<Value>> =
+        scorer.inputs().iter().map(|c| many.iter().map(|r| r[&c.name].clone()).collect()).collect();
+    let by_frame = step21_inference::score_columns_frame(&scorer, &columns).unwrap();
     assert_eq!(by_frame.predicted, by_rows.predicted);
     let bits = |s: &step20_serve::Scored| -> Vec<Vec<u64>> {
         s.proba.as_ref().unwrap().iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect()

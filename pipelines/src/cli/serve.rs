@@ -83,7 +83,7 @@ pub fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let server = Server::bind(config.serve.clone(), source, Some(&config.store)).await?;
         // Large requests go through the feature pipeline's frame path (step 21).
-        server.set_batch_scorer(FRAME_PATH_ROWS, std::sync::Arc::new(step21_inference::score_rows_frame));
+        server.set_batch_scorer(FRAME_PATH_ROWS, std::sync::Arc::new(step21_inference::score_columns_frame));
         let origin = server.origin();
         let url = format!("http://{}", server.local_addr());
         if cli.json {
