@@ -164,12 +164,12 @@ fn write_loop(mut conn: Connection, path: &Path, rx: &Receiver<Entry>, (metrics,
 /// Rows per INSERT statement: one statement per row spends most of its time outside the data.
 const ROWS_PER_INSERT: usize = 32;
 
-/// One row of the log, ready to bind.
+/// One row of the log, ready to bind: its inputs and outputs are spans of a shared text buffer.
 struct Pending<'e> {
     entry: &'e Entry,
     row: usize,
-    inputs: String,
-    outputs: String,
+    inputs: std::ops::Range<usize>,
+    outputs: std::ops::Range<usize>,
 }
 
 fn insert_sql(rows: usize) -> String {
@@ -196,11 +196,12 @@ fn insert_sql(rows: usize) -> String {
     sql
 }
 
-fn insert(tx: &rusqlite::Transaction<'_>, rows: &[Pending<'_>]) -> rusqlite::Result<()> {
+fn insert(tx: &rusqlite::Transaction<'_>, rows: &[Pending<'_>], text: &str) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(&insert_sql(rows.len()))?;
     let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(rows.len() * 9);
     let indices: Vec<i64> = rows.iter().map(|p| p.row as i64).collect();
-    for (p, index) in rows.iter().zip(&indices) {
+    let spans: Vec<(&str, &str)> = rows.iter().map(|p| (&text[p.inputs.clone()], &text[p.outputs.clone()])).collect();
+    for ((p, index), (inputs, outputs)) in rows.iter().zip(&indices).zip(&spans) {
         let e = p.entry;
         values.extend_from_slice(&[
             &e.request_id,
@@ -209,8 +210,8 @@ fn insert(tx: &rusqlite::Transaction<'_>, rows: &[Pending<'_>]) -> rusqlite::Res
             &e.scorer.origin.name,
             &e.scorer.origin.version,
             &e.route,
-            &p.inputs,
-            &p.outputs,
+            inputs,
+            outputs,
             &e.latency_ms,
         ]);
     }
@@ -218,44 +219,51 @@ fn insert(tx: &rusqlite::Transaction<'_>, rows: &[Pending<'_>]) -> rusqlite::Res
     Ok(())
 }
 
-fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    let mut pending: Vec<Pending<'_>> = Vec::with_capacity(ROWS_PER_INSERT);
-    for e in batch {
-        // The inputs in name order (as a row map lists them), their names escaped once.
-        let columns: Vec<(String, &[Value])> = e
+/// What every row of an entry shares: its inputs in name order (as a row map lists them) with
+/// their names already escaped, and its class labels as JSON.
+struct Layout<'e> {
+    columns: Vec<(String, &'e [Value])>,
+    labels: Vec<String>,
+}
+
+impl<'e> Layout<'e> {
+    fn of(e: &'e Entry) -> Layout<'e> {
+        let inputs = e.scorer.inputs();
+        let columns = e
             .scorer
             .name_order()
             .iter()
             .filter_map(|&j| {
-                let name = serde_json::to_string(&e.scorer.inputs()[j].name).unwrap_or_default();
+                let name = serde_json::to_string(&inputs[j].name).unwrap_or_default();
                 e.inputs.get(j).map(|c| (name, c.as_slice()))
             })
             .collect();
+        let labels = e.scorer.classes().iter().map(|c| serde_json::to_string(c).unwrap_or_default()).collect();
+        Layout { columns, labels }
+    }
+}
+
+fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let layouts: Vec<Layout<'_>> = batch.iter().map(Layout::of).collect();
+    let mut pending: Vec<Pending<'_>> = Vec::with_capacity(ROWS_PER_INSERT);
+    let mut text = String::with_capacity(ROWS_PER_INSERT * 640);
+    for (e, layout) in batch.iter().zip(&layouts) {
         for i in 0..e.rows {
-            let mut inputs = String::with_capacity(512);
-            row_json(&mut inputs, &columns, i);
-            let mut outputs = String::with_capacity(96);
-            outputs.push_str("{\"prediction\":");
-            json_into(&mut outputs, &e.scorer.label(e.scored.predicted[i]));
-            if let Some(p) = e.scored.proba.as_ref().and_then(|p| p.get(i)) {
-                outputs.push_str(",\"probabilities\":[");
-                for (k, v) in p.iter().enumerate() {
-                    let sep = if k > 0 { "," } else { "" };
-                    let _ = if v.is_finite() { write!(outputs, "{sep}{v:?}") } else { write!(outputs, "{sep}null") };
-                }
-                outputs.push(']');
-            }
-            outputs.push('}');
-            pending.push(Pending { entry: e, row: i, inputs, outputs });
+            let start = text.len();
+            row_json(&mut text, &layout.columns, i);
+            let middle = text.len();
+            outputs_json(&mut text, e, &layout.labels, i);
+            pending.push(Pending { entry: e, row: i, inputs: start..middle, outputs: middle..text.len() });
             if pending.len() == ROWS_PER_INSERT {
-                insert(&tx, &pending)?;
+                insert(&tx, &pending, &text)?;
                 pending.clear();
+                text.clear();
             }
         }
     }
     if !pending.is_empty() {
-        insert(&tx, &pending)?;
+        insert(&tx, &pending, &text)?;
     }
     tx.commit()
 }
@@ -264,6 +272,40 @@ fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
 fn json_into(out: &mut String, value: &serde_json::Value) {
     // Writing JSON into a String cannot fail.
     out.push_str(&value.to_string());
+}
+
+/// Appends a float as JSON: the shortest text that reads back as the same number, `null` when
+/// it is not finite.
+fn float_into(out: &mut String, f: f64) {
+    if f.is_finite() {
+        out.push_str(ryu::Buffer::new().format_finite(f));
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// Appends row `i`'s prediction (and class probabilities) as a JSON object.
+fn outputs_json(out: &mut String, e: &Entry, labels: &[String], i: usize) {
+    out.push_str("{\"prediction\":");
+    let predicted = e.scored.predicted[i];
+    match e.scorer.task() {
+        mlops_core::TaskKind::Regression => float_into(out, predicted),
+        _ => match labels.get(predicted as usize) {
+            Some(label) => out.push_str(label),
+            None => json_into(out, &e.scorer.label(predicted)),
+        },
+    }
+    if let Some(p) = e.scored.proba.as_ref().and_then(|p| p.get(i)) {
+        out.push_str(",\"probabilities\":[");
+        for (k, v) in p.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            float_into(out, *v);
+        }
+        out.push(']');
+    }
+    out.push('}');
 }
 
 /// Appends row `i` of `columns` (escaped name, values) as a plain JSON object (dates as text,
@@ -277,22 +319,19 @@ fn row_json(out: &mut String, columns: &[(String, &[Value])], i: usize) {
         }
         out.push_str(key);
         out.push(':');
-        let _ = match values.get(i).unwrap_or(&Value::Null) {
-            Value::Null => write!(out, "null"),
-            Value::Bool(b) => write!(out, "{b}"),
-            Value::Int(i) => write!(out, "{i}"),
-            // Debug prints the shortest text that reads back as the same float (`1.0`, `1e300`).
-            Value::Float(f) if f.is_finite() => write!(out, "{f:?}"),
-            Value::Float(_) => write!(out, "null"),
+        match values.get(i).unwrap_or(&Value::Null) {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+            Value::Float(f) => float_into(out, *f),
             Value::Date(d) => match Value::date_from_days(*d) {
-                Some(date) => write!(out, "\"{:04}-{:02}-{:02}\"", date.year(), date.month(), date.day()),
-                None => write!(out, "null"),
+                Some(date) => {
+                    let _ = write!(out, "\"{:04}-{:02}-{:02}\"", date.year(), date.month(), date.day());
+                }
+                None => out.push_str("null"),
             },
-            other => {
-                json_into(out, &other.to_json());
-                Ok(())
-            }
-        };
+            other => json_into(out, &other.to_json()),
+        }
     }
     out.push('}');
 }

@@ -433,6 +433,12 @@ async fn hot_reload_under_load_loses_no_request_and_the_log_gets_every_predictio
         (&json!("2024-01-01"), &json!(0.5), &json!(0))
     );
     assert!(first.outputs["probabilities"].as_array().is_some_and(|p| p.len() == 2), "{:?}", first.outputs);
+    // The outputs read back as the answer gave them: a class label and probabilities summing to 1.
+    for l in &logged {
+        assert!(l.outputs["prediction"].as_str().is_some_and(|c| c == "no" || c == "yes"), "{:?}", l.outputs);
+        let p: f64 = l.outputs["probabilities"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
+        assert!((p - 1.0).abs() < 1e-9, "{:?}", l.outputs);
+    }
 }
 
 async fn served_version(server: &Running) -> Option<u64> {
