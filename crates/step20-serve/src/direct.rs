@@ -31,9 +31,10 @@ impl<'a> Cells<'a> {
 }
 
 /// Reads `body` when it is an object with `dataframe_records`, or `dataframe_split` with
-/// `columns` (and optionally `params`), into cells of the signature inputs `names`.
-pub(crate) fn read<'a>(body: &'a [u8], names: &[&str]) -> Result<Cells<'a>, Declined> {
-    let mut state = State { names, width: names.len(), cells: Vec::new(), order: Vec::new() };
+/// `columns` (and optionally `params`), of at most `max` rows, into cells of the signature inputs
+/// `names`.
+pub(crate) fn read<'a>(body: &'a [u8], names: &[&str], max: usize) -> Result<Cells<'a>, Declined> {
+    let mut state = State { names, width: names.len(), max, cells: Vec::new(), order: Vec::new() };
     let mut de = serde_json::Deserializer::from_slice(body);
     let rows = de.deserialize_map(BodyVisitor { state: &mut state }).map_err(|_| Declined)?;
     de.end().map_err(|_| Declined)?;
@@ -43,6 +44,8 @@ pub(crate) fn read<'a>(body: &'a [u8], names: &[&str]) -> Result<Cells<'a>, Decl
 struct State<'s, 'a> {
     names: &'s [&'s str],
     width: usize,
+    /// Most rows taken: a longer body is left to the general reader, which refuses it.
+    max: usize,
     cells: Vec<Option<Token<'a>>>,
     /// The keys of the last record in order, with their signature input: the next record
     /// usually has the same keys in the same order, so a key is matched by one comparison.
@@ -174,6 +177,9 @@ impl<'de> Visitor<'de> for Records<'_, '_, 'de> {
         let mut rows = 0;
         while seq.next_element_seed(Record { state: &mut *self.state })?.is_some() {
             rows += 1;
+            if rows > self.state.max {
+                return Err(declined());
+            }
         }
         Ok(rows)
     }
@@ -258,8 +264,9 @@ impl<'de> Visitor<'de> for Split<'_, '_, 'de> {
         let (Some(columns), Some(data)) = (columns, data) else { return Err(declined()) };
         let state = self.state;
         let at: Vec<Option<usize>> = columns.iter().map(|c| state.input(&c.0)).collect();
-        let distinct = columns.iter().enumerate().all(|(k, c)| !columns[..k].contains(c));
-        if !distinct || data.iter().any(|r| r.len() != columns.len()) {
+        let mut seen = std::collections::HashSet::with_capacity(columns.len());
+        let distinct = columns.iter().all(|c| seen.insert(c.0.as_ref()));
+        if !distinct || data.len() > state.max || data.iter().any(|r| r.len() != columns.len()) {
             return Err(declined());
         }
         let rows = data.len();

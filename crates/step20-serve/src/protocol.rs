@@ -192,7 +192,7 @@ pub fn mlflow_json(scorer: &Scorer, body: &[u8], max: usize) -> Result<Parsed, I
     // Records and split frames are read straight into cells; any other body, and any body that
     // fails there, is read (and its error worded) by the general reader.
     let names: Vec<&str> = scorer.inputs().iter().map(|c| c.name.as_str()).collect();
-    if let Ok(cells) = crate::direct::read(body, &names)
+    if let Ok(cells) = crate::direct::read(body, &names, max)
         && let Ok(parsed) = collect(scorer, cells.rows, max, |i, j| cells.get(i, j))
     {
         return Ok(parsed);

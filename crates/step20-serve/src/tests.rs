@@ -151,7 +151,8 @@ fn records_and_split_frames_are_read_directly() {
     let pkg = fixture::package(dir.path(), "pkg", TaskKind::BinaryClassification, 1.0);
     let scorer = ModelSource::Package(pkg).load(CategoryPolicy::Strict).unwrap();
     for body in [records_body, split_body] {
-        let cells = crate::direct::read(body.as_bytes(), &names).ok().expect("read directly");
+        let cells = crate::direct::read(body.as_bytes(), &names, 100).ok().expect("read directly");
+        assert!(crate::direct::read(body.as_bytes(), &names, 49).is_err(), "more rows than the limit");
         assert_eq!(cells.rows, 50);
         let parsed = protocol::mlflow_json(&scorer, body.as_bytes(), 100).unwrap();
         assert_eq!(parsed.to_rows(&scorer), (0..50).map(fixture::row).collect::<Vec<_>>());
