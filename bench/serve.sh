@@ -7,7 +7,9 @@
 # (2 threads; 2 and 32 connections; DURATION seconds). Prints requests/s, p50 and p99 latency,
 # the toolkit/FastAPI throughput ratio and the batch case's rows/s; raw wrk output in bench/out/serve.
 # The toolkit serves with the shipped configs/deployment.yaml (prediction log on, written to a copy
-# of the registry store); uvicorn runs without its access log.
+# of the registry store), and the script prints how many rows of each case the log wrote and
+# dropped; the 1000-row case then runs once more with the log off. uvicorn runs without its
+# access log.
 # Usage: bench/serve.sh   env: DURATION (seconds per case, default 10), CONNECTIONS (default "2 32"),
 #   MODEL (default models:/penguins-species@champion), MLOPS (a binary to use instead of building
 #   the release one with cargo build --release --bin mlops).
@@ -100,8 +102,12 @@ wait_ping() { # URL
   done
   echo "no answer from $1/ping after 60 s"; exit 1
 }
+# The toolkit's prediction log counters (rows written, rows dropped) from /metrics.
+log_counts() { # URL
+  curl -s "$1/metrics" | awk '/^mlops_prediction_log_written_total/ {w=$2} /^mlops_prediction_log_dropped_total/ {d=$2} END {print w+0, d+0}'
+}
 measure() { # SERVER URL
-  local server=$1 url=$2 kind route conns code
+  local server=$1 url=$2 kind route conns code before after
   for c in "${cases[@]}"; do  # one request each: the answer must be 200, and is kept
     read -r kind route <<< "$c"
     code=$(curl -s -o "$out/$server-$kind.response.json" -w '%{http_code}' -H 'Content-Type: application/json' \
@@ -113,8 +119,14 @@ measure() { # SERVER URL
     read -r kind route <<< "$c"
     for conns in $connections; do
       echo "   $server $kind, $conns connections"
+      [ "$server" = toolkit ] && before=$(log_counts "$url")
       wrk -t2 -c"$conns" -d"${duration}s" --timeout 10s --latency -s bench/post_json.lua "$url$route" -- \
         "$out/$kind.json" > "$out/$server-$kind-c$conns.txt"
+      if [ "$server" = toolkit ]; then  # the writer drains its queue, then the counts are read
+        sleep 2
+        after=$(log_counts "$url")
+        echo "$before $after" > "$out/$server-$kind-c$conns.log-counts"
+      fi
     done
   done
 }
@@ -145,6 +157,31 @@ done
 [ -n "$url" ] || { echo "mlops serve printed no url"; exit 1; }
 wait_ping "$url"
 measure toolkit "$url"
+stop
+
+# The 1000-row case once more with the prediction log off: the request path's own ceiling.
+python3 - "$out/nolog.yaml" <<'PY'
+import re, sys
+config = open("configs/deployment.yaml").read()
+fixed = re.sub(r"(prediction_log:\s*\n\s*enabled:\s*)true", r"\1false", config)
+assert fixed != config, "configs/deployment.yaml: no prediction_log.enabled: true to turn off"
+open(sys.argv[1], "w").write(fixed)
+PY
+"$mlops" --quiet --log-dir "$out/logs" --json serve --config "$out/nolog.yaml" --model "$model" --port 0 \
+  --host 127.0.0.1 --store "$out/registry.db" > "$out/toolkit-nolog-serve.json" 2> "$out/toolkit-nolog-serve.err" &
+pid=$!
+url=
+for _ in $(seq 240); do
+  url=$(grep -o '"url": *"[^"]*"' "$out/toolkit-nolog-serve.json" | cut -d'"' -f4 || true)
+  [ -n "$url" ] && break
+  kill -0 "$pid" 2>/dev/null || { echo "mlops serve exited: $(cat "$out/toolkit-nolog-serve.err")"; exit 1; }
+  sleep 0.25
+done
+[ -n "$url" ] || { echo "mlops serve printed no url"; exit 1; }
+wait_ping "$url"
+echo "   toolkit invocations_1000 with the prediction log off, 32 connections"
+wrk -t2 -c32 -d"${duration}s" --timeout 10s --latency -s bench/post_json.lua "$url/invocations" -- \
+  "$out/invocations_1000.json" > "$out/toolkit-nolog-invocations_1000-c32.txt"
 stop
 
 # The FastAPI reference, 2 uvicorn workers.
@@ -191,6 +228,16 @@ for r in results:
     for s in ("toolkit", "fastapi"):
         if r[s]["errors"]:
             print(f"warning: {s} {r['case']} c{r['connections']}: {r[s]['errors']} errors (non-2xx or socket)")
+for r in results:
+    b = f"{out}/toolkit-{r['case']}-c{r['connections']}.log-counts"
+    w0, d0, w1, d1 = map(int, open(b).read().split())
+    written, dropped = w1 - w0, d1 - d0
+    share = written / (written + dropped) if written + dropped else 1.0
+    r["toolkit"]["log_written"], r["toolkit"]["log_dropped"] = written, dropped
+    print(f"prediction log, {r['case']} c{r['connections']}: {written:,} rows written, {dropped:,} dropped "
+          f"({share:.0%} logged)")
+nolog = parse(f"{out}/toolkit-nolog-invocations_1000-c32.txt")
+print(f"rows/s, 1000-row batch, 32 connections, prediction log off: toolkit {nolog['rps'] * 1000:,.0f}")
 t = json.load(open(f"{out}/toolkit-invocations_1000.response.json"))["predictions"]
 f = json.load(open(f"{out}/fastapi-invocations_1000.response.json"))["predictions"]
 print(f"batch predictions agree on {sum(a == b for a, b in zip(t, f))}/{len(t)} rows "
