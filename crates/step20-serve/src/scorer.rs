@@ -23,8 +23,8 @@ pub enum Cell<'a> {
     Text(&'a str),
     /// A typed value (a Parquet file): ints widen to floats, text parses as the column's type.
     Value(&'a Value),
-    /// A JSON scalar read straight from a body, without a `serde_json::Value` tree: read exactly
-    /// as [`Cell::Json`] reads the same JSON.
+    /// A JSON value read straight from a body, without a `serde_json::Value` tree (a
+    /// [`Cell::Json`] reads as its token).
     Token(&'a Token<'a>),
 }
 
@@ -50,8 +50,24 @@ pub enum Token<'a> {
     Object,
 }
 
-impl Token<'_> {
-    /// The type's name in an error, as [`Cell::Json`] names it.
+impl<'a> Token<'a> {
+    /// The token of a JSON value (text borrowed; arrays and objects only named).
+    pub fn of(v: &'a serde_json::Value) -> Token<'a> {
+        match v {
+            serde_json::Value::Null => Token::Null,
+            serde_json::Value::Bool(b) => Token::Bool(*b),
+            serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Token::Int(i),
+                (None, Some(u)) => Token::UInt(u),
+                (None, None) => Token::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            serde_json::Value::String(s) => Token::Str(std::borrow::Cow::Borrowed(s)),
+            serde_json::Value::Array(_) => Token::Array,
+            serde_json::Value::Object(_) => Token::Object,
+        }
+    }
+
+    /// The type's name in an error.
     fn type_name(&self) -> &'static str {
         match self {
             Token::Null => "null",
@@ -430,41 +446,15 @@ pub enum ScoreError {
     Model(String),
 }
 
-fn type_name(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "bool",
-        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "int",
-        serde_json::Value::Number(_) => "float",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::Object(_) => "object",
-    }
-}
-
 type Conversion = std::result::Result<Value, (InputErrorKind, String)>;
 
 /// One cell as a value of the column's type.
 fn convert(col: &ColumnSchema, cell: Cell<'_>) -> Conversion {
     let wrong = |found: &str| Err((InputErrorKind::Malformed, format!("has type {found}, expected {}", col.dtype)));
     match cell {
-        Cell::Json(serde_json::Value::Null) => Ok(Value::Null),
-        Cell::Json(v) => match (col.dtype, v) {
-            (DType::Float, serde_json::Value::Number(n)) => Ok(n.as_f64().map_or(Value::Null, Value::Float)),
-            (DType::Int, serde_json::Value::Number(n)) => match n.as_i64() {
-                Some(i) => Ok(Value::Int(i)),
-                None => match n.as_f64() {
-                    Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Value::Int(f as i64)),
-                    _ => wrong("float"),
-                },
-            },
-            (DType::Bool, serde_json::Value::Bool(b)) => Ok(Value::Bool(*b)),
-            (DType::Str, serde_json::Value::String(s)) => Ok(Value::Str(s.clone())),
-            (DType::Date | DType::Datetime, serde_json::Value::String(s)) => text(col, s),
-            (_, other) => wrong(type_name(other)),
-        },
+        // A JSON value reads as the token the body's parser would have handed over.
+        Cell::Json(v) => convert(col, Cell::Token(&Token::of(v))),
         Cell::Token(Token::Null) => Ok(Value::Null),
-        // The arms of `Cell::Json`, token by token.
         Cell::Token(t) => match (col.dtype, t) {
             (DType::Float, Token::Int(i)) => Ok(Value::Float(*i as f64)),
             (DType::Float, Token::UInt(u)) => Ok(Value::Float(*u as f64)),

@@ -161,14 +161,15 @@ fn records_and_split_frames_are_read_directly() {
 }
 
 proptest! {
-    /// A cell read as a token converts exactly as the same cell read as a JSON value, for every
-    /// column type: the same value or the same error.
+    /// The direct reader's parser hands over the token of the JSON value it reads, so a cell
+    /// converts the same whichever reader read it: the same value or the same error.
     #[test]
-    fn tokens_convert_as_json_values_do(cell in any_cell(), dtype in prop::sample::select(vec![
+    fn parsed_tokens_are_the_tokens_of_json_values(cell in any_cell(), dtype in prop::sample::select(vec![
         DType::Float, DType::Int, DType::Str, DType::Bool, DType::Date, DType::Datetime,
     ])) {
         let text = cell.to_string();
         let token: crate::Token<'_> = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(&token, &crate::Token::of(&cell));
         prop_assert_eq!(cell_value(&column(dtype), Cell::Token(&token), 3), cell_value(&column(dtype), Cell::Json(&cell), 3));
     }
 }
