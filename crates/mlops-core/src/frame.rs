@@ -543,11 +543,15 @@ impl Op {
             Op::OneHot { column: name, categories, outputs, unknown, drop_input } => {
                 let ks = KeyColumn::of(&df, name)?;
                 check_unknown(name, ks.iter(), categories, *unknown)?;
+                // One pass finds each row's category; each output is then a plain 0/1 column.
+                let index: std::collections::HashMap<&str, usize> =
+                    categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+                let codes: Vec<usize> =
+                    ks.iter().map(|k| k.and_then(|k| index.get(k).copied()).unwrap_or(usize::MAX)).collect();
                 let mut df = df;
-                for (cat, out) in categories.iter().zip(outputs) {
-                    let ca: Float64Chunked =
-                        ks.iter().map(|k| Some(if k == Some(cat.as_str()) { 1.0 } else { 0.0 })).collect();
-                    df = put(df, ca.with_name(out.as_str().into()))?;
+                for (i, out) in outputs.iter().enumerate().take(categories.len()) {
+                    let hot: Vec<f64> = codes.iter().map(|&c| if c == i { 1.0 } else { 0.0 }).collect();
+                    df = put(df, Float64Chunked::from_vec(out.as_str().into(), hot))?;
                 }
                 if *drop_input {
                     df = df.drop(name).map_err(pe("cannot drop encoded column"))?;
