@@ -313,12 +313,7 @@ impl Scorer {
         get: impl Fn(usize) -> Option<Cell<'a>>,
     ) -> std::result::Result<(Row, usize), InputError> {
         let mut out = Vec::with_capacity(self.by_name.len());
-        let mut unseen = 0;
-        for &j in &self.by_name {
-            let (value, new) = self.conform_cell(j, get(j), row)?;
-            unseen += usize::from(new);
-            out.push((self.inputs()[j].name.clone(), value));
-        }
+        let unseen = self.conform_each(row, get, |j, value| out.push((self.inputs()[j].name.clone(), value)))?;
         // In name order already: the map is built without a search per column.
         Ok((out.into_iter().collect(), unseen))
     }
@@ -331,11 +326,21 @@ impl Scorer {
         get: impl Fn(usize) -> Option<Cell<'a>>,
         columns: &mut [Vec<Value>],
     ) -> std::result::Result<usize, InputError> {
+        self.conform_each(row, get, |j, value| columns[j].push(value))
+    }
+
+    /// The check both share: every signature input in name order, its value handed to `put`.
+    fn conform_each<'a>(
+        &self,
+        row: usize,
+        get: impl Fn(usize) -> Option<Cell<'a>>,
+        mut put: impl FnMut(usize, Value),
+    ) -> std::result::Result<usize, InputError> {
         let mut unseen = 0;
         for &j in &self.by_name {
             let (value, new) = self.conform_cell(j, get(j), row)?;
             unseen += usize::from(new);
-            columns[j].push(value);
+            put(j, value);
         }
         Ok(unseen)
     }

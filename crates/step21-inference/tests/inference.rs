@@ -168,6 +168,8 @@ async fn the_client_speaks_both_protocols_and_caches() {
     let columns: Vec<Vec<Value>> =
         scorer.inputs().iter().map(|c| many.iter().map(|r| r[&c.name].clone()).collect()).collect();
     let by_frame = step21_inference::score_columns_frame(&scorer, &columns).unwrap();
+    // Columns that do not match the signature are refused (the server then takes the row path).
+    assert!(step21_inference::score_columns_frame(&scorer, &columns[..1]).is_none());
     assert_eq!(by_frame.predicted, by_rows.predicted);
     let bits = |s: &step20_serve::Scored| -> Vec<Vec<u64>> {
         s.proba.as_ref().unwrap().iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect()
