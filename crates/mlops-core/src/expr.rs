@@ -1140,6 +1140,80 @@ mod frame {
         pub fn to_polars(&self, schema: &dyn Fn(&str) -> Option<DType>) -> PlExpr {
             compile(&self.root, schema).0
         }
+
+        /// Evaluates arithmetic on numeric columns and number literals directly on `df`'s
+        /// columns, with the kernel the compiled expression runs (so the values are the same),
+        /// without planning a query: on a small frame the plan costs more than the work. `None`
+        /// when the expression is not arithmetic, has any other part, or reads no column;
+        /// compile it then.
+        pub fn eval_arith_frame(&self, df: &pl::DataFrame) -> Option<pl::PolarsResult<pl::Float64Chunked>> {
+            // A bare column keeps its type; only arithmetic makes floats.
+            let arithmetic = match &self.root {
+                Node::Neg(_) => true,
+                Node::Bin(op, _, _) => op.is_arith(),
+                _ => false,
+            };
+            if !arithmetic {
+                return None;
+            }
+            match arith_frame(&self.root, df)? {
+                Ok(Operand::Column(ca)) => Some(Ok(ca)),
+                Ok(Operand::Scalar(_)) => None,
+                Err(e) => Some(Err(e)),
+            }
+        }
+    }
+
+    /// A side of an arithmetic node: a column as floats, or a literal.
+    enum Operand {
+        Column(pl::Float64Chunked),
+        Scalar(Option<f64>),
+    }
+
+    fn arith_frame(node: &Node, df: &pl::DataFrame) -> Option<pl::PolarsResult<Operand>> {
+        Some(Ok(match node {
+            Node::Lit(Value::Int(i)) => Operand::Scalar(Some(*i as f64)),
+            Node::Lit(Value::Float(f)) => Operand::Scalar(Some(*f)),
+            Node::Col(name) => {
+                let col = df.column(name).ok()?;
+                if !matches!(crate::frame::dtype_of(col.dtype()), Some(DType::Int | DType::Float | DType::Bool)) {
+                    return None;
+                }
+                match col.cast(&DataType::Float64).and_then(|c| c.f64().cloned()) {
+                    Ok(ca) => Operand::Column(ca),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            // `-a` compiles to `a * -1.0`.
+            Node::Neg(a) => {
+                return arith_frame(&Node::Bin(BinOp::Mul, a.clone(), Box::new(Node::Lit(Value::Float(-1.0)))), df);
+            }
+            Node::Bin(op, a, b) if op.is_arith() => {
+                let (x, y) = match (arith_frame(a, df)?, arith_frame(b, df)?) {
+                    (Ok(x), Ok(y)) => (x, y),
+                    (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
+                };
+                let op = *op;
+                let f = move |p: f64, q: f64| arith(op, p, q);
+                match (x, y) {
+                    (Operand::Scalar(p), Operand::Scalar(q)) => Operand::Scalar(p.zip(q).map(|(p, q)| f(p, q))),
+                    (Operand::Column(x), Operand::Scalar(q)) => Operand::Column(
+                        x.iter().map(|p| Some(f(p?, q?))).collect::<pl::Float64Chunked>().with_name(x.name().clone()),
+                    ),
+                    (Operand::Scalar(p), Operand::Column(y)) => Operand::Column(
+                        y.iter().map(|q| Some(f(p?, q?))).collect::<pl::Float64Chunked>().with_name(y.name().clone()),
+                    ),
+                    (Operand::Column(x), Operand::Column(y)) => Operand::Column(
+                        x.iter()
+                            .zip(y.iter())
+                            .map(|(p, q)| Some(f(p?, q?)))
+                            .collect::<pl::Float64Chunked>()
+                            .with_name(x.name().clone()),
+                    ),
+                }
+            }
+            _ => return None,
+        }))
     }
 
     /// Returns the polars expression and its logical type.

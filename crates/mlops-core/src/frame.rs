@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use ndarray::Array2;
 use polars::prelude::{
-    self as pl, BooleanChunked, ChunkApply, Column, DataFrame, DataType, Float64Chunked, Int32Chunked, Int64Chunked,
-    IntoColumn, IntoLazy, IntoSeries, PlSmallStr, Series, StringChunked, TimeUnit,
+    self as pl, BooleanChunked, ChunkApply, ChunkFillNullValue, Column, DataFrame, DataType, Float64Chunked,
+    Int32Chunked, Int64Chunked, IntoColumn, IntoLazy, IntoSeries, PlSmallStr, Series, StringChunked, TimeUnit,
 };
 
 use crate::ops::{
@@ -246,6 +246,13 @@ pub fn f64_column(df: &DataFrame, name: &str) -> Result<Float64Chunked> {
     Ok(cast.f64().map_err(pe(name))?.clone())
 }
 
+/// A query on `df` of one node (a column added or replaced): planned without the optimizer,
+/// which has nothing to gain there and costs more than the node itself on small frames (the
+/// server's batches). Type coercion still runs.
+fn single_node(df: DataFrame) -> pl::LazyFrame {
+    df.lazy().without_optimizations()
+}
+
 fn put(mut df: DataFrame, col: impl IntoColumn) -> Result<DataFrame> {
     df.with_column(col.into_column()).map_err(pe("cannot add column"))?;
     Ok(df)
@@ -389,9 +396,27 @@ impl Op {
                 };
                 if lines_up && let Some(t) = target {
                     // Same result as the row path: the column cast to the fill's type (ints to
-                    // floats exactly), nulls replaced by the value.
-                    let filled = pl::col(name.as_str()).cast(polars_dtype(t)).fill_null(literal(value));
-                    return df.lazy().with_column(filled).collect().map_err(pe(format!("cannot fill `{name}`")));
+                    // floats exactly), nulls replaced by the value. Numbers and booleans are
+                    // filled in place: a query plan per op costs more than the fill on a
+                    // thousand rows.
+                    let failed = pe(format!("cannot fill `{name}`"));
+                    let filled = match value {
+                        Value::Float(f) => {
+                            f64_column(&df, name)?.fill_null_with_values(*f).map(IntoColumn::into_column)
+                        }
+                        Value::Int(i) => col
+                            .cast(&DataType::Int64)
+                            .and_then(|c| c.i64()?.fill_null_with_values(*i))
+                            .map(IntoColumn::into_column),
+                        Value::Bool(b) => {
+                            col.bool().and_then(|c| c.fill_null_with_values(*b)).map(IntoColumn::into_column)
+                        }
+                        _ => {
+                            let filled = pl::col(name.as_str()).cast(polars_dtype(t)).fill_null(literal(value));
+                            return single_node(df).with_column(filled).collect().map_err(failed);
+                        }
+                    };
+                    return put(df, filled.map_err(failed)?.with_name(name.as_str().into()));
                 }
                 let values = column_values(col)?;
                 let out: Vec<Value> = values.into_iter().map(|v| fill_cell(name, v, value)).collect::<Result<_>>()?;
@@ -591,9 +616,12 @@ impl Op {
                 let names = column_names(&df);
                 let mut checked = expr.clone();
                 checked.check(&|c: &str| schema.get(c).copied(), &names)?;
+                if let Some(values) = checked.eval_arith_frame(&df) {
+                    let values = values.map_err(pe(format!("cannot compute `{output} = {expr}`")))?;
+                    return put(df, values.with_name(output.as_str().into()));
+                }
                 let e = checked.to_polars(&|c: &str| schema.get(c).copied());
-                let df = df
-                    .lazy()
+                let df = single_node(df)
                     .with_column(e.alias(output.as_str()))
                     .collect()
                     .map_err(pe(format!("cannot compute `{output} = {expr}`")))?;

@@ -437,3 +437,22 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Arithmetic a derived column computes straight on the columns (no query plan) gives what
+    /// the row path gives on every row.
+    #[test]
+    fn derived_arithmetic_on_columns_equals_rows(
+        src in prop::sample::select(vec!["f * 2 + i", "f / i", "i % 7", "-f", "-(f - i) / 3", "2.5 - f / (i + 0.5)", "i - f"]),
+        df in frame_strategy(),
+    ) {
+        let mut expr = Expr::parse(src).expect("test expression parses");
+        let types: BTreeMap<String, DType> = columns().into_iter().collect();
+        let names: Vec<String> = types.keys().cloned().collect();
+        let dtype = expr.check(&|c| types.get(c).copied(), &names).expect("test expression checks");
+        prop_assert!(expr.eval_arith_frame(&df).is_some(), "{} is not evaluated on the columns", src);
+        assert_frame_equals_rows(&Op::Derive { output: "derived".into(), expr, dtype }, &df)?;
+    }
+}

@@ -3,6 +3,7 @@
 //! is dropped and counted, so logging never slows or blocks an answer.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -18,20 +19,48 @@ use crate::metrics::Metrics;
 use crate::scorer::{Scored, Scorer};
 use crate::{Result, ServeError};
 
+/// One row per request: its inputs by row (values only, in the order `columns` names them) and its
+/// outputs by row. Writing a request as one row keeps the log's cost per predicted row under a
+/// microsecond, so a server answering half a million rows a second can log every one of them;
+/// the `prediction_log` view lists the same log one predicted row at a time.
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS prediction_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+CREATE TABLE IF NOT EXISTS prediction_requests (
+    seq INTEGER PRIMARY KEY,
     request_id TEXT NOT NULL,
-    row INTEGER NOT NULL,
     at TEXT NOT NULL,
     model_name TEXT NOT NULL,
     model_version INTEGER,
     route TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    columns TEXT NOT NULL,
     inputs TEXT NOT NULL,
     outputs TEXT NOT NULL,
     latency_ms REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS prediction_log_model_at ON prediction_log (model_name, at);
+CREATE INDEX IF NOT EXISTS prediction_requests_model_at ON prediction_requests (model_name, at);
+";
+
+/// The log one predicted row at a time, each row's inputs as an object keyed by column name.
+const VIEW: &str = "
+CREATE VIEW IF NOT EXISTS prediction_log AS
+SELECT r.seq AS seq, r.request_id AS request_id, i.key AS row, r.at AS at, r.model_name AS model_name,
+       r.model_version AS model_version, r.route AS route,
+       (SELECT json_group_object(c.value, i.value -> c.key) FROM json_each(r.columns) AS c) AS inputs,
+       r.outputs -> i.key AS outputs, r.latency_ms AS latency_ms
+FROM prediction_requests AS r, json_each(r.inputs) AS i;
+";
+
+/// Earlier versions kept one table row per predicted row under the view's name: each becomes a
+/// one-row request, in its order, and the old table goes.
+const MIGRATE_ROWS_TABLE: &str = "
+INSERT INTO prediction_requests
+    (request_id, at, model_name, model_version, route, rows, columns, inputs, outputs, latency_ms)
+SELECT o.request_id, o.at, o.model_name, o.model_version, o.route, 1,
+       (SELECT json_group_array(c.key) FROM json_each(o.inputs) AS c),
+       json_array(json((SELECT json_group_array(o.inputs -> c.fullkey) FROM json_each(o.inputs) AS c))),
+       json_array(json(o.outputs)), o.latency_ms
+FROM prediction_log AS o ORDER BY o.seq;
+DROP TABLE prediction_log;
 ";
 
 /// Entries written per transaction at most.
@@ -76,13 +105,27 @@ fn open(path: &Path) -> Result<Connection> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let conn = Connection::open(path).map_err(sql)?;
+    let mut conn = Connection::open(path).map_err(sql)?;
     conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
     // In WAL mode NORMAL syncs at checkpoints instead of at every commit: a power cut can lose
     // the last batches, never corrupt the store.
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
-    conn.execute_batch(SCHEMA).map_err(sql)?;
+    let tx = conn.transaction().map_err(sql)?;
+    tx.execute_batch(SCHEMA).map_err(sql)?;
+    let rows_table: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'prediction_log')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+    if rows_table {
+        tx.execute_batch(MIGRATE_ROWS_TABLE).map_err(sql)?;
+        tracing::info!(path = %path.display(), "moved the prediction log to one entry per request");
+    }
+    tx.execute_batch(VIEW).map_err(sql)?;
+    tx.commit().map_err(sql)?;
     Ok(conn)
 }
 
@@ -94,6 +137,8 @@ impl PredictionLog {
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(sql)?;
         // Statement journals (each multi-row INSERT keeps one) in memory, not in a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(sql)?;
+        // One prepared INSERT per entry count a statement can hold.
+        conn.set_prepared_statement_cache_capacity(ENTRIES_PER_INSERT + 8);
         // The channel never fills first: `queued` bounds the rows waiting.
         let (tx, rx) = std::sync::mpsc::sync_channel(queue.max(1));
         let path = path.to_path_buf();
@@ -178,55 +223,79 @@ fn write_loop(mut conn: Connection, path: &Path, rx: &Receiver<Entry>, (metrics,
     }
 }
 
-/// Rows per INSERT statement: one statement per row spends most of its time outside the data.
-const ROWS_PER_INSERT: usize = 32;
+/// Entries per INSERT statement: one statement per small request spends most of its time outside
+/// the data.
+const ENTRIES_PER_INSERT: usize = 32;
 
-/// One row of the log, ready to bind: its inputs and outputs are spans of a shared text buffer.
-struct Pending<'e> {
-    entry: &'e Entry,
-    row: usize,
-    inputs: std::ops::Range<usize>,
-    outputs: std::ops::Range<usize>,
-}
+const COLUMNS: usize = 10;
 
-fn insert_sql(rows: usize) -> String {
+fn insert_sql(entries: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO prediction_log (request_id, row, at, model_name, model_version, route, inputs, outputs, latency_ms) VALUES ",
+        "INSERT INTO prediction_requests \
+         (request_id, at, model_name, model_version, route, rows, columns, inputs, outputs, latency_ms) VALUES ",
     );
-    for r in 0..rows {
-        let b = r * 9;
-        let sep = if r > 0 { "," } else { "" };
-        let _ = write!(
-            sql,
-            "{sep}(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7,
-            b + 8,
-            b + 9
-        );
+    for r in 0..entries {
+        sql.push_str(if r > 0 { ",(" } else { "(" });
+        for c in 1..=COLUMNS {
+            let _ = write!(sql, "{}?{}", if c > 1 { "," } else { "" }, r * COLUMNS + c);
+        }
+        sql.push(')');
     }
     sql
 }
 
-fn insert(tx: &rusqlite::Transaction<'_>, rows: &[Pending<'_>], text: &str) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(&insert_sql(rows.len()))?;
-    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(rows.len() * 9);
-    let indices: Vec<i64> = rows.iter().map(|p| p.row as i64).collect();
-    let spans: Vec<(&str, &str)> = rows.iter().map(|p| (&text[p.inputs.clone()], &text[p.outputs.clone()])).collect();
-    for ((p, index), (inputs, outputs)) in rows.iter().zip(&indices).zip(&spans) {
-        let e = p.entry;
+/// Where one entry's JSON texts are in the shared buffer.
+#[derive(Clone)]
+struct Spans {
+    columns: Range<usize>,
+    inputs: Range<usize>,
+    outputs: Range<usize>,
+}
+
+fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let mut text = String::new();
+    let mut spans: Vec<Spans> = Vec::with_capacity(ENTRIES_PER_INSERT);
+    for chunk in batch.chunks(ENTRIES_PER_INSERT) {
+        text.clear();
+        spans.clear();
+        for (k, e) in chunk.iter().enumerate() {
+            // Requests answered by the same model share its column names.
+            let columns = match k.checked_sub(1) {
+                Some(p) if Arc::ptr_eq(&chunk[p].scorer, &e.scorer) => spans[p].columns.clone(),
+                _ => appended(&mut text, |t| columns_json(t, e)),
+            };
+            let inputs = appended(&mut text, |t| inputs_json(t, e));
+            let outputs = appended(&mut text, |t| outputs_json(t, e));
+            spans.push(Spans { columns, inputs, outputs });
+        }
+        insert(&tx, chunk, &spans, &text)?;
+    }
+    tx.commit()
+}
+
+/// Runs `f` on `text` and answers the span it appended.
+fn appended(text: &mut String, f: impl FnOnce(&mut String)) -> Range<usize> {
+    let start = text.len();
+    f(text);
+    start..text.len()
+}
+
+fn insert(tx: &rusqlite::Transaction<'_>, entries: &[Entry], spans: &[Spans], text: &str) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(&insert_sql(entries.len()))?;
+    let rows: Vec<i64> = entries.iter().map(|e| e.rows as i64).collect();
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(entries.len() * COLUMNS);
+    let texts: Vec<[&str; 3]> =
+        spans.iter().map(|s| [&text[s.columns.clone()], &text[s.inputs.clone()], &text[s.outputs.clone()]]).collect();
+    for ((e, rows), [columns, inputs, outputs]) in entries.iter().zip(&rows).zip(&texts) {
         values.extend_from_slice(&[
             &e.request_id,
-            index,
             &e.at,
             &e.scorer.origin.name,
             &e.scorer.origin.version,
             &e.route,
+            rows,
+            columns,
             inputs,
             outputs,
             &e.latency_ms,
@@ -236,127 +305,125 @@ fn insert(tx: &rusqlite::Transaction<'_>, rows: &[Pending<'_>], text: &str) -> r
     Ok(())
 }
 
-/// What every row of an entry shares: its inputs in name order (as a row map lists them) with
-/// their names already escaped, and its class labels as JSON.
-struct Layout<'e> {
-    columns: Vec<(String, &'e [Value])>,
-    labels: Vec<String>,
-}
-
-impl<'e> Layout<'e> {
-    fn of(e: &'e Entry) -> Layout<'e> {
-        let inputs = e.scorer.inputs();
-        let columns = e
-            .scorer
-            .name_order()
-            .iter()
-            .filter_map(|&j| {
-                let name = serde_json::to_string(&inputs[j].name).unwrap_or_default();
-                e.inputs.get(j).map(|c| (name, c.as_slice()))
-            })
-            .collect();
-        let labels = e.scorer.classes().iter().map(|c| serde_json::to_string(c).unwrap_or_default()).collect();
-        Layout { columns, labels }
-    }
-}
-
-fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    let layouts: Vec<Layout<'_>> = batch.iter().map(Layout::of).collect();
-    let mut pending: Vec<Pending<'_>> = Vec::with_capacity(ROWS_PER_INSERT);
-    let mut text = String::with_capacity(ROWS_PER_INSERT * 640);
-    for (e, layout) in batch.iter().zip(&layouts) {
-        for i in 0..e.rows {
-            let start = text.len();
-            row_json(&mut text, &layout.columns, i);
-            let middle = text.len();
-            outputs_json(&mut text, e, &layout.labels, i);
-            pending.push(Pending { entry: e, row: i, inputs: start..middle, outputs: middle..text.len() });
-            if pending.len() == ROWS_PER_INSERT {
-                insert(&tx, &pending, &text)?;
-                pending.clear();
-                text.clear();
-            }
-        }
-    }
-    if !pending.is_empty() {
-        insert(&tx, &pending, &text)?;
-    }
-    tx.commit()
-}
-
 /// Appends `value` as JSON.
 fn json_into(out: &mut String, value: &serde_json::Value) {
     // Writing JSON into a String cannot fail.
     out.push_str(&value.to_string());
 }
 
+/// Appends text as a JSON string; text with nothing to escape is copied as it is.
+pub(crate) fn string_into(out: &mut String, text: &str) {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        json_into(out, &serde_json::Value::String(text.to_owned()));
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    }
+}
+
 /// Appends a float as JSON: the shortest text that reads back as the same number, `null` when
 /// it is not finite.
-fn float_into(out: &mut String, f: f64) {
-    if f.is_finite() {
-        out.push_str(ryu::Buffer::new().format_finite(f));
+pub(crate) fn float_into(out: &mut String, f: f64) {
+    // Whole numbers (one-hot inputs, years, the 0 and 1 probabilities of confident models) are
+    // most of what a log holds; their shortest text is the integer and `.0`.
+    if f.fract() == 0.0 && f.abs() < 1e9 && !(f == 0.0 && f.is_sign_negative()) {
+        out.push_str(itoa::Buffer::new().format(f as i64));
+        out.push_str(".0");
+    } else if f.is_finite() {
+        out.push_str(zmij::Buffer::new().format_finite(f));
     } else {
         out.push_str("null");
     }
 }
 
-/// Appends row `i`'s prediction (and class probabilities) as a JSON object.
-fn outputs_json(out: &mut String, e: &Entry, labels: &[String], i: usize) {
-    out.push_str("{\"prediction\":");
-    let predicted = e.scored.predicted[i];
-    match e.scorer.task() {
-        mlops_core::TaskKind::Regression => float_into(out, predicted),
-        _ => match labels.get(predicted as usize) {
-            Some(label) => out.push_str(label),
-            None => json_into(out, &e.scorer.label(predicted)),
-        },
-    }
-    if let Some(p) = e.scored.proba.as_ref().and_then(|p| p.get(i)) {
-        out.push_str(",\"probabilities\":[");
-        for (k, v) in p.iter().enumerate() {
-            if k > 0 {
-                out.push(',');
-            }
-            float_into(out, *v);
-        }
-        out.push(']');
-    }
-    out.push('}');
-}
-
-/// Appends row `i` of `columns` (escaped name, values) as a plain JSON object (dates as text,
-/// like a client sends them), without building an intermediate map.
-fn row_json(out: &mut String, columns: &[(String, &[Value])], i: usize) {
-    use chrono::Datelike;
-    out.push('{');
-    for (k, (key, values)) in columns.iter().enumerate() {
+/// Appends the signature's input names as a JSON array.
+fn columns_json(out: &mut String, e: &Entry) {
+    out.push('[');
+    for (k, input) in e.scorer.inputs().iter().enumerate() {
         if k > 0 {
             out.push(',');
         }
-        out.push_str(key);
-        out.push(':');
-        match values.get(i).unwrap_or(&Value::Null) {
-            Value::Null => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
-            Value::Float(f) => float_into(out, *f),
-            Value::Date(d) => match Value::date_from_days(*d) {
-                Some(date) => {
-                    let _ = write!(out, "\"{:04}-{:02}-{:02}\"", date.year(), date.month(), date.day());
-                }
-                None => out.push_str("null"),
-            },
-            other => json_into(out, &other.to_json()),
-        }
+        string_into(out, &input.name);
     }
-    out.push('}');
+    out.push(']');
+}
+
+/// Appends the request's outputs as a JSON array with one `{"prediction": ..., "probabilities":
+/// [...]}` object per row.
+fn outputs_json(out: &mut String, e: &Entry) {
+    let labels: Vec<String> = match e.scorer.task() {
+        mlops_core::TaskKind::Regression => Vec::new(),
+        _ => e.scorer.classes().iter().map(|c| serde_json::to_string(c).unwrap_or_default()).collect(),
+    };
+    out.push('[');
+    for i in 0..e.rows {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"prediction\":");
+        let predicted = e.scored.predicted.get(i).copied().unwrap_or(f64::NAN);
+        match e.scorer.task() {
+            mlops_core::TaskKind::Regression => float_into(out, predicted),
+            _ => match labels.get(predicted as usize) {
+                Some(label) => out.push_str(label),
+                None => json_into(out, &e.scorer.label(predicted)),
+            },
+        }
+        if let Some(p) = e.scored.proba.as_ref().and_then(|p| p.get(i)) {
+            out.push_str(",\"probabilities\":[");
+            for (k, v) in p.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                float_into(out, *v);
+            }
+            out.push(']');
+        }
+        out.push('}');
+    }
+    out.push(']');
+}
+
+/// Appends the request's inputs as a JSON array with one array of values per row, in signature
+/// order (dates as text, like a client sends them), without building an intermediate map.
+fn inputs_json(out: &mut String, e: &Entry) {
+    use chrono::Datelike;
+    out.push('[');
+    for i in 0..e.rows {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        for (k, values) in e.inputs.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            match values.get(i).unwrap_or(&Value::Null) {
+                Value::Null => out.push_str("null"),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+                Value::Float(f) => float_into(out, *f),
+                Value::Date(d) => match Value::date_from_days(*d) {
+                    Some(date) => {
+                        let _ = write!(out, "\"{:04}-{:02}-{:02}\"", date.year(), date.month(), date.day());
+                    }
+                    None => out.push_str("null"),
+                },
+                Value::Str(text) => string_into(out, text),
+                other => json_into(out, &other.to_json()),
+            }
+        }
+        out.push(']');
+    }
+    out.push(']');
 }
 
 /// One logged prediction.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LoggedPrediction {
-    /// Order of the entry.
+    /// The request's entry in the log (the rows of one request share it; later requests have
+    /// larger ones).
     pub seq: i64,
     /// The request it answered.
     pub request_id: String,
@@ -384,33 +451,48 @@ pub fn read_predictions(path: &Path, model: Option<&str>, limit: usize) -> Resul
     let conn = open(path)?;
     let mut stmt = conn
         .prepare(
-            "SELECT seq, request_id, row, at, model_name, model_version, route, inputs, outputs, latency_ms
-             FROM prediction_log WHERE ?1 IS NULL OR model_name = ?1 ORDER BY seq DESC LIMIT ?2",
+            "SELECT seq, request_id, at, model_name, model_version, route, columns, inputs, outputs, latency_ms
+             FROM prediction_requests WHERE ?1 IS NULL OR model_name = ?1 ORDER BY seq DESC",
         )
         .map_err(sql)?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut out: Vec<LoggedPrediction> = stmt
-        .query_map(params![model, limit], |r| {
-            let json = |k: usize| -> rusqlite::Result<serde_json::Value> {
-                let text: String = r.get(k)?;
-                Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
-            };
-            Ok(LoggedPrediction {
-                seq: r.get(0)?,
-                request_id: r.get(1)?,
-                row: r.get(2)?,
-                at: r.get(3)?,
-                model_name: r.get(4)?,
-                model_version: r.get(5)?,
-                route: r.get(6)?,
-                inputs: json(7)?,
-                outputs: json(8)?,
-                latency_ms: r.get(9)?,
-            })
-        })
-        .map_err(sql)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(sql)?;
+    let mut requests = stmt.query(params![model]).map_err(sql)?;
+    let mut out: Vec<LoggedPrediction> = Vec::new();
+    while out.len() < limit {
+        let Some(r) = requests.next().map_err(sql)? else { break };
+        let columns: Vec<String> = json_column(r, 6).map_err(sql)?;
+        let inputs: Vec<Vec<serde_json::Value>> = json_column(r, 7).map_err(sql)?;
+        let outputs: Vec<serde_json::Value> = json_column(r, 8).map_err(sql)?;
+        let (seq, request_id, at): (i64, String, String) =
+            (r.get(0).map_err(sql)?, r.get(1).map_err(sql)?, r.get(2).map_err(sql)?);
+        let (model_name, model_version, route): (String, Option<u32>, String) =
+            (r.get(3).map_err(sql)?, r.get(4).map_err(sql)?, r.get(5).map_err(sql)?);
+        let latency_ms: f64 = r.get(9).map_err(sql)?;
+        for (row, (values, outputs)) in inputs.into_iter().zip(outputs).enumerate().rev() {
+            if out.len() == limit {
+                break;
+            }
+            let inputs = columns.iter().cloned().zip(values).collect::<serde_json::Map<_, _>>();
+            out.push(LoggedPrediction {
+                seq,
+                request_id: request_id.clone(),
+                row: row as i64,
+                at: at.clone(),
+                model_name: model_name.clone(),
+                model_version,
+                route: route.clone(),
+                inputs: serde_json::Value::Object(inputs),
+                outputs,
+                latency_ms,
+            });
+        }
+    }
     out.reverse();
     Ok(out)
+}
+
+/// Column `k` of `row`, JSON text read as `T`.
+fn json_column<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, k: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(k)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(k, rusqlite::types::Type::Text, Box::new(e)))
 }

@@ -62,6 +62,31 @@ proptest! {
         prop_assert_eq!(non_finite_as_null(&body), None);
     }
 
+    /// The direct `YYYY-MM-DD` reading answers what chrono's `%Y-%m-%d` parse answers.
+    #[test]
+    fn dates_read_as_chrono_reads_them(t in "[0-9+-]{0,2}[0-9]{1,4}-[0-9]{1,2}-[0-9]{1,3}|.{0,12}") {
+        prop_assert_eq!(crate::scorer::iso_date(&t), chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok());
+    }
+
+    /// Text goes into the prediction log exactly as serde_json writes it.
+    #[test]
+    fn logged_text_is_the_json_of_the_text(s in "\\PC*|[\"\\\\\u{0}-\u{1f}a-z]{0,8}") {
+        let mut out = String::new();
+        crate::log::string_into(&mut out, &s);
+        prop_assert_eq!(out, serde_json::to_string(&s).unwrap());
+    }
+
+    /// Numbers go into the prediction log as their shortest text, whole ones included.
+    #[test]
+    fn logged_numbers_are_their_shortest_text(
+        f in prop_oneof![any::<f64>(), (-2_000_000_000i64..2_000_000_000).prop_map(|i| i as f64), Just(-0.0)]
+    ) {
+        let mut out = String::new();
+        crate::log::float_into(&mut out, f);
+        let expected = if f.is_finite() { zmij::Buffer::new().format_finite(f).to_owned() } else { "null".to_owned() };
+        prop_assert_eq!(out, expected);
+    }
+
     /// Dates round-trip through the text a client sends.
     #[test]
     fn dates_round_trip(days in -20_000i32..40_000) {

@@ -439,6 +439,71 @@ async fn hot_reload_under_load_loses_no_request_and_the_log_gets_every_predictio
         let p: f64 = l.outputs["probabilities"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
         assert!((p - 1.0).abs() < 1e-9, "{:?}", l.outputs);
     }
+    // SQL users see the same rows through the `prediction_log` view.
+    assert_eq!(
+        view_rows(&store),
+        logged.iter().map(|l| (l.seq, l.row, l.inputs.clone(), l.outputs.clone())).collect::<Vec<_>>()
+    );
+}
+
+/// The `prediction_log` view's rows: request entry, row, inputs and outputs.
+fn view_rows(store: &Path) -> Vec<(i64, i64, Json, Json)> {
+    let db = rusqlite::Connection::open(store).unwrap();
+    let mut stmt = db.prepare("SELECT seq, row, inputs, outputs FROM prediction_log ORDER BY seq, row").unwrap();
+    stmt.query_map([], |r| {
+        let json = |k| r.get::<_, String>(k).map(|t| serde_json::from_str::<Json>(&t).unwrap());
+        Ok((r.get(0)?, r.get(1)?, json(2)?, json(3)?))
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+#[test]
+fn a_log_written_one_row_per_prediction_is_moved_over_and_reads_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    let db = rusqlite::Connection::open(&store).unwrap();
+    db.execute_batch(
+        r#"CREATE TABLE prediction_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL,
+               row INTEGER NOT NULL, at TEXT NOT NULL, model_name TEXT NOT NULL, model_version INTEGER,
+               route TEXT NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL, latency_ms REAL NOT NULL);
+           CREATE INDEX prediction_log_model_at ON prediction_log (model_name, at);
+           INSERT INTO prediction_log VALUES
+             (1, 'r1', 0, '2026-01-01T00:00:00Z', 'm', 1, '/invocations',
+              '{"color":"red","flag":true,"n":3,"x":0.5,"a b":null}', '{"prediction":"yes","probabilities":[0.25,0.75]}', 1.5),
+             (2, 'r1', 1, '2026-01-01T00:00:00Z', 'm', 1, '/invocations',
+              '{"color":"blue","flag":false,"n":-1,"x":2.0,"a b":"q\"t"}', '{"prediction":"no","probabilities":[0.5,0.5]}', 1.5),
+             (3, 'r2', 0, '2026-01-01T00:00:01Z', 'other', NULL, '/predict', '{"y":1}', '{"prediction":2.5}', 0.25);"#,
+    )
+    .unwrap();
+    drop(db);
+    let logged = step20_serve::read_predictions(&store, None, 100).unwrap();
+    let rows: Vec<_> =
+        logged.iter().map(|l| (l.request_id.as_str(), l.model_version, l.inputs.clone(), l.outputs.clone())).collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "r1",
+                Some(1),
+                json!({"color":"red","flag":true,"n":3,"x":0.5,"a b":null}),
+                json!({"prediction":"yes","probabilities":[0.25,0.75]})
+            ),
+            (
+                "r1",
+                Some(1),
+                json!({"color":"blue","flag":false,"n":-1,"x":2.0,"a b":"q\"t"}),
+                json!({"prediction":"no","probabilities":[0.5,0.5]})
+            ),
+            ("r2", None, json!({"y":1}), json!({"prediction":2.5})),
+        ]
+    );
+    // Read again (already moved): the same rows; the view lists them too, and the newest-first limit holds.
+    assert_eq!(step20_serve::read_predictions(&store, None, 100).unwrap(), logged);
+    assert_eq!(view_rows(&store).len(), 3);
+    let newest = step20_serve::read_predictions(&store, Some("m"), 1).unwrap();
+    assert_eq!((newest.len(), newest[0].inputs["color"].as_str()), (1, Some("blue")));
 }
 
 async fn served_version(server: &Running) -> Option<u64> {
