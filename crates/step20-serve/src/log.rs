@@ -311,6 +311,23 @@ fn json_into(out: &mut String, value: &serde_json::Value) {
     out.push_str(&value.to_string());
 }
 
+/// Appends a date as a JSON string, `"YYYY-MM-DD"`.
+pub(crate) fn date_into(out: &mut String, date: chrono::NaiveDate) {
+    use chrono::Datelike;
+    let (y, m, d) = (date.year(), date.month(), date.day());
+    if (0..=9999).contains(&y) {
+        let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+        let y = y.unsigned_abs();
+        out.push('"');
+        for n in [y / 1000, y / 100, y / 10, y] {
+            out.push(digit(n));
+        }
+        out.extend(['-', digit(m / 10), digit(m), '-', digit(d / 10), digit(d), '"']);
+    } else {
+        let _ = write!(out, "\"{}\"", date.format("%Y-%m-%d"));
+    }
+}
+
 /// Appends text as a JSON string; text with nothing to escape is copied as it is.
 pub(crate) fn string_into(out: &mut String, text: &str) {
     if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
@@ -388,7 +405,6 @@ fn outputs_json(out: &mut String, e: &Entry) {
 /// Appends the request's inputs as a JSON array with one array of values per row, in signature
 /// order (dates as text, like a client sends them), without building an intermediate map.
 fn inputs_json(out: &mut String, e: &Entry) {
-    use chrono::Datelike;
     out.push('[');
     for i in 0..e.rows {
         if i > 0 {
@@ -405,9 +421,7 @@ fn inputs_json(out: &mut String, e: &Entry) {
                 Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
                 Value::Float(f) => float_into(out, *f),
                 Value::Date(d) => match Value::date_from_days(*d) {
-                    Some(date) => {
-                        let _ = write!(out, "\"{:04}-{:02}-{:02}\"", date.year(), date.month(), date.day());
-                    }
+                    Some(date) => date_into(out, date),
                     None => out.push_str("null"),
                 },
                 Value::Str(text) => string_into(out, text),

@@ -87,6 +87,15 @@ proptest! {
         prop_assert_eq!(out, expected);
     }
 
+    /// Dates go into the prediction log as chrono writes them.
+    #[test]
+    fn logged_dates_are_iso_dates(days in -1_000_000i32..3_000_000) {
+        let date = Value::date_from_days(days).unwrap();
+        let mut out = String::new();
+        crate::log::date_into(&mut out, date);
+        prop_assert_eq!(out, format!("\"{}\"", date.format("%Y-%m-%d")));
+    }
+
     /// Dates round-trip through the text a client sends.
     #[test]
     fn dates_round_trip(days in -20_000i32..40_000) {
