@@ -504,9 +504,13 @@ pub fn read_predictions(path: &Path, model: Option<&str>, limit: usize) -> Resul
     Ok(out)
 }
 
-/// Column `k` of `row`, JSON text read as `T`.
+/// Column `k` of `row`, JSON text read as `T`; an error names the column and the entry.
 fn json_column<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, k: usize) -> rusqlite::Result<T> {
     let text: String = row.get(k)?;
-    serde_json::from_str(&text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(k, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(&text).map_err(|e| {
+        let name = row.as_ref().column_name(k).unwrap_or("?").to_owned();
+        let seq = row.get::<_, i64>(0).unwrap_or_default();
+        let why = format!("`{name}` of entry {seq} in prediction_requests is not the JSON the log writes: {e}");
+        rusqlite::Error::FromSqlConversionFailure(k, rusqlite::types::Type::Text, why.into())
+    })
 }

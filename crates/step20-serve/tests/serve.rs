@@ -504,6 +504,12 @@ fn a_log_written_one_row_per_prediction_is_moved_over_and_reads_the_same() {
     assert_eq!(view_rows(&store).len(), 3);
     let newest = step20_serve::read_predictions(&store, Some("m"), 1).unwrap();
     assert_eq!((newest.len(), newest[0].inputs["color"].as_str()), (1, Some("blue")));
+    // An entry damaged outside the server is refused by name, not read as nothing.
+    let db = rusqlite::Connection::open(&store).unwrap();
+    db.execute("UPDATE prediction_requests SET inputs = '{\"x\": 1}' WHERE request_id = 'r2'", []).unwrap();
+    drop(db);
+    let err = step20_serve::read_predictions(&store, None, 100).unwrap_err().to_string();
+    assert!(err.contains("`inputs` of entry 3") && err.contains("registry.db"), "{err}");
 }
 
 async fn served_version(server: &Running) -> Option<u64> {
