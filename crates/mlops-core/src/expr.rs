@@ -671,8 +671,8 @@ pub fn time_literal(s: &str) -> Option<Value> {
 }
 
 fn parse_temporal_literal(s: &str, want: DType) -> Option<Value> {
-    use chrono::{NaiveDate, NaiveDateTime};
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+    use chrono::NaiveDateTime;
+    if let Some(d) = Value::parse_date(s) {
         return Some(match want {
             DType::Date => Value::Date(Value::days_from_date(d)),
             _ => Value::Datetime(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros()),

@@ -168,6 +168,23 @@ impl Value {
         DateTime::from_timestamp_micros(micros).map(|d| d.naive_utc())
     }
 
+    /// `text` read as `%Y-%m-%d`; the common `YYYY-MM-DD` shape directly, without parsing the
+    /// format (the serving path reads a date per row).
+    pub fn parse_date(text: &str) -> Option<NaiveDate> {
+        let b = text.as_bytes();
+        let digits = |r: std::ops::Range<usize>| {
+            b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+        };
+        if b.len() == 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10))
+        {
+            return NaiveDate::from_ymd_opt(y as i32, m, d);
+        }
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+    }
+
     /// Days since the epoch of a chrono date.
     pub fn days_from_date(date: NaiveDate) -> i32 {
         // A NaiveDate spans about ±262,000 years, which fits in i32 days.

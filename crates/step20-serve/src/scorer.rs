@@ -513,31 +513,15 @@ fn text(col: &ColumnSchema, t: &str) -> Conversion {
             _ => not("a boolean (true or false)"),
         },
         // A date, or a datetime at midnight as pandas writes dates (`2007-11-12T00:00:00.000`).
-        DType::Date => iso_date(t)
+        DType::Date => Value::parse_date(t)
             .or_else(|| datetime(t).filter(|d| d.time() == chrono::NaiveTime::MIN).map(|d| d.date()))
             .map(|d| Value::Date(Value::days_from_date(d)))
             .map_or_else(|| not("a date (YYYY-MM-DD)"), Ok),
         DType::Datetime => datetime(t)
-            .or_else(|| iso_date(t).and_then(|d| d.and_hms_opt(0, 0, 0)))
+            .or_else(|| Value::parse_date(t).and_then(|d| d.and_hms_opt(0, 0, 0)))
             .map(|d| Value::Datetime(d.and_utc().timestamp_micros()))
             .map_or_else(|| not("a datetime (YYYY-MM-DDTHH:MM:SS)"), Ok),
     }
-}
-
-/// `t` read as `%Y-%m-%d`; the common `YYYY-MM-DD` shape directly, without parsing the format.
-pub(crate) fn iso_date(t: &str) -> Option<chrono::NaiveDate> {
-    let b = t.as_bytes();
-    let digits = |r: std::ops::Range<usize>| {
-        b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
-    };
-    if b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10))
-    {
-        return chrono::NaiveDate::from_ymd_opt(y as i32, m, d);
-    }
-    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()
 }
 
 fn datetime(t: &str) -> Option<chrono::NaiveDateTime> {

@@ -65,7 +65,7 @@ proptest! {
     /// The direct `YYYY-MM-DD` reading answers what chrono's `%Y-%m-%d` parse answers.
     #[test]
     fn dates_read_as_chrono_reads_them(t in "[0-9+-]{0,2}[0-9]{1,4}-[0-9]{1,2}-[0-9]{1,3}|.{0,12}") {
-        prop_assert_eq!(crate::scorer::iso_date(&t), chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok());
+        prop_assert_eq!(Value::parse_date(&t), chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok());
     }
 
     /// Text goes into the prediction log exactly as serde_json writes it.
