@@ -73,9 +73,14 @@ fn summary(step: &'static str, df: &DataFrame, started: Instant, note: String) -
     StepSummary { step, rows: df.height(), columns: df.width(), seconds: started.elapsed().as_secs_f64(), note }
 }
 
-/// The run key: the same configuration, sources and toolkit version give the same key.
+/// The run key: the same configuration, sources, toolkit version and version scheme give the
+/// same key.
 fn run_key(config_sha256: &str, lineage: &[Lineage]) -> String {
-    let mut text = format!("toolkit={};config={config_sha256}", env!("CARGO_PKG_VERSION"));
+    let mut text = format!(
+        "toolkit={};hash={};config={config_sha256}",
+        env!("CARGO_PKG_VERSION"),
+        mlops_core::frame::FRAME_HASH_SCHEME
+    );
     for l in lineage {
         text.push_str(&format!(";{}={}", l.source, l.sha256));
     }

@@ -89,7 +89,8 @@ pub struct Metadata {
     pub name: String,
     /// Version: the first 16 hex digits of `sha256`.
     pub version: String,
-    /// Content hash of the data.
+    /// Content hash of the data ([`mlops_core::frame::frame_hash`]: SHA-256 over the shape and
+    /// one BLAKE3 digest per column).
     pub sha256: String,
     /// When the version was first written (RFC 3339, UTC).
     pub created_at: String,
