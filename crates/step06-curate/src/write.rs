@@ -1,13 +1,15 @@
 //! Writing a version directory.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use mlops_core::frame::{ColumnStats, column_names, dtype_of, frame_hash_and_stats};
 use mlops_core::io::{Placed, atomic_dir_named, atomic_write_json};
 use mlops_core::{DType, FeaturePipeline, Value};
 use polars::polars_utils::compression::ZstdLevel;
-use polars::prelude::{DataFrame, ParquetCompression, ParquetWriter};
+use polars::prelude::{
+    CompatLevel, DataFrame, Engine, FileWriteFormat, IntoLazy, ParquetCompression, ParquetWriteOptions, PlRefPath,
+    SinkDestination, SinkTarget, StatisticsOptions, UnifiedSinkArgs,
+};
 use serde::{Deserialize, Serialize};
 use step01_ingest::Lineage;
 
@@ -46,10 +48,13 @@ pub struct CurateParams {
     /// Parquet compression.
     #[serde(default)]
     pub compression: Compression,
-    /// Rows per Parquet row group; polars' default when absent.
+    /// Rows per Parquet row group; [`DEFAULT_ROW_GROUP`] when absent.
     #[serde(default)]
     pub row_group_size: Option<usize>,
 }
+
+/// Rows per Parquet row group unless configured (polars' writer default).
+pub const DEFAULT_ROW_GROUP: usize = 512 * 512;
 
 /// The format version of `metadata.json` this build writes.
 pub const METADATA_FORMAT_VERSION: u32 = 1;
@@ -152,22 +157,38 @@ fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn write_parquet(df: &mut DataFrame, path: &Path, params: &CurateParams) -> Result<()> {
+fn write_parquet(df: &DataFrame, path: &Path, params: &CurateParams) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| mlops_core::CoreError::io("cannot create directory", parent, e))?;
     }
-    let file = File::create(path).map_err(|e| mlops_core::CoreError::io("cannot create", path, e))?;
+    let failed = |message: String| CurateError::Write { path: path.to_path_buf(), message };
+    let path_str = path.to_str().ok_or_else(|| failed("path is not valid UTF-8".into()))?;
     let compression = match params.compression {
         // Level 1: most of zstd's size gain at a fraction of the default level's time.
         Compression::Zstd => ParquetCompression::Zstd(ZstdLevel::try_new(1).ok()),
         Compression::Snappy => ParquetCompression::Snappy,
         Compression::None => ParquetCompression::Uncompressed,
     };
-    ParquetWriter::new(file)
-        .with_compression(compression)
-        .with_row_group_size(params.row_group_size)
-        .finish(df)
-        .map_err(|e| CurateError::Write { path: path.to_path_buf(), message: e.to_string() })?;
+    let options = ParquetWriteOptions {
+        compression,
+        statistics: StatisticsOptions::default(),
+        row_group_size: Some(params.row_group_size.unwrap_or(DEFAULT_ROW_GROUP)),
+        data_page_size: None,
+        key_value_metadata: None,
+        arrow_schema: None,
+        compat_level: Some(CompatLevel::newest()),
+    };
+    // polars' streaming sink encodes and compresses the columns of each row group in parallel;
+    // its `ParquetWriter` compresses every page on the writing thread.
+    df.clone()
+        .lazy()
+        .sink(
+            SinkDestination::File { target: SinkTarget::Path(PlRefPath::new(path_str)) },
+            FileWriteFormat::Parquet(std::sync::Arc::new(options)),
+            UnifiedSinkArgs::default(),
+        )
+        .and_then(|sink| sink.collect_with_engine(Engine::Streaming))
+        .map_err(|e| failed(e.to_string()))?;
     Ok(())
 }
 
@@ -193,12 +214,12 @@ fn partition_dir(column: &str, value: &Value) -> String {
 /// Writes the data files of a version: one Parquet file, or one per partition value.
 fn write_data(frame: &DataFrame, dir: &Path, params: &CurateParams) -> Result<()> {
     let Some(col) = &params.partition_by else {
-        return write_parquet(&mut frame.clone(), &dir.join("data.parquet"), params);
+        return write_parquet(frame, &dir.join("data.parquet"), params);
     };
     let parts = frame
         .partition_by_stable([col.as_str()], true)
         .map_err(|e| CurateError::Write { path: dir.to_path_buf(), message: e.to_string() })?;
-    for mut part in parts {
+    for part in parts {
         let key = part
             .column(col)
             .ok()
@@ -206,7 +227,7 @@ fn write_data(frame: &DataFrame, dir: &Path, params: &CurateParams) -> Result<()
             .and_then(|v| v.into_iter().next())
             .unwrap_or(Value::Null);
         let file = dir.join("data").join(partition_dir(col, &key)).join("part-0.parquet");
-        write_parquet(&mut part, &file, params)?;
+        write_parquet(&part, &file, params)?;
     }
     Ok(())
 }
