@@ -280,7 +280,7 @@ pub fn categories(df: &DataFrame, name: &str) -> Result<Vec<String>> {
     let col = column(df, name)?;
     let set: std::collections::BTreeSet<String> = match col.str() {
         Ok(text) => {
-            let distinct: std::collections::HashSet<&str> = text.iter().flatten().collect();
+            let distinct: pl::PlHashSet<&str> = text.iter().flatten().collect();
             distinct.into_iter().map(str::to_string).collect()
         }
         Err(_) => column_values(col)?.iter().filter_map(Value::key).collect(),
@@ -292,7 +292,7 @@ pub fn categories(df: &DataFrame, name: &str) -> Result<Vec<String>> {
 pub fn mode(df: &DataFrame, name: &str) -> Result<Option<Value>> {
     let col = column(df, name)?;
     if let Ok(text) = col.str() {
-        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut counts: pl::PlHashMap<&str, usize> = pl::PlHashMap::default();
         for s in text.iter().flatten() {
             *counts.entry(s).or_insert(0) += 1;
         }
@@ -430,7 +430,7 @@ impl Op {
                 {
                     // Numbers filled with float statistics: stay on typed arrays.
                     let xs = f64_column(&df, name)?;
-                    let fills: std::collections::HashMap<&str, f64> = table
+                    let fills: pl::PlHashMap<&str, f64> = table
                         .iter()
                         .filter_map(|(k, v)| match v {
                             Value::Float(x) => Some((k.as_str(), *x)),
@@ -538,7 +538,9 @@ impl Op {
                     found: col.dtype().to_string(),
                     expected: "text".into(),
                 })?;
-                let out: StringChunked = ca.iter().map(|o| o.and_then(|s| clean_text(steps, s))).collect();
+                let out = par_text(ca, |part| {
+                    part.iter().map(|o| o.and_then(|s| clean_text(steps, s))).collect::<StringChunked>().into_series()
+                })?;
                 put(df, out.with_name(name.as_str().into()))
             }
             Op::MapValues { column: name, output, mapping, unmapped } => {
@@ -569,7 +571,7 @@ impl Op {
                 let ks = KeyColumn::of(&df, name)?;
                 check_unknown(name, ks.iter(), categories, *unknown)?;
                 // One pass finds each row's category; each output is then a plain 0/1 column.
-                let index: std::collections::HashMap<&str, usize> =
+                let index: pl::PlHashMap<&str, usize> =
                     categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
                 let codes: Vec<usize> =
                     ks.iter().map(|k| k.and_then(|k| index.get(k).copied()).unwrap_or(usize::MAX)).collect();
@@ -586,7 +588,7 @@ impl Op {
             Op::Ordinal { column: name, output, categories, unknown } => {
                 let ks = KeyColumn::of(&df, name)?;
                 check_unknown(name, ks.iter(), categories, *unknown)?;
-                let index: std::collections::HashMap<&str, i64> =
+                let index: pl::PlHashMap<&str, i64> =
                     categories.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
                 let ca: Int64Chunked = ks.iter().map(|k| k.map(|k| index.get(k).copied().unwrap_or(-1))).collect();
                 put(df, ca.with_name(output.as_deref().unwrap_or(name).into()))
@@ -724,7 +726,7 @@ fn check_unknown<'a>(
     policy: UnknownPolicy,
 ) -> Result<()> {
     if policy == UnknownPolicy::Error {
-        let known_set: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+        let known_set: pl::PlHashSet<&str> = known.iter().map(String::as_str).collect();
         if let Some(k) = ks.find_map(|k| k.filter(|k| !known_set.contains(k))) {
             return Err(unknown_category(name, k, known));
         }
@@ -746,31 +748,50 @@ fn cast_frame(df: DataFrame, name: &str, to: &CastTo, on_error: OnError) -> Resu
         let out: Column = match to {
             CastTo::Str => return Ok(df),
             CastTo::Float => {
-                let out: Float64Chunked = ca.iter().map(|o| o.and_then(crate::ops::parse_float)).collect();
-                check(&mut out.iter().map(|v| v.is_some()))?;
+                let out = par_text(&ca, |part| {
+                    part.iter().map(|o| o.and_then(crate::ops::parse_float)).collect::<Float64Chunked>().into_series()
+                })?;
+                check(&mut out.is_not_null().iter().map(|v| v == Some(true)))?;
                 out.with_name(name.into()).into_column()
             }
             CastTo::Int => {
-                let out: Int64Chunked = ca.iter().map(|o| o.and_then(crate::ops::parse_int)).collect();
-                check(&mut out.iter().map(|v| v.is_some()))?;
+                let out = par_text(&ca, |part| {
+                    part.iter().map(|o| o.and_then(crate::ops::parse_int)).collect::<Int64Chunked>().into_series()
+                })?;
+                check(&mut out.is_not_null().iter().map(|v| v == Some(true)))?;
                 out.with_name(name.into()).into_column()
             }
             CastTo::Bool { true_values, false_values } => {
-                let out: BooleanChunked =
-                    ca.iter().map(|o| o.and_then(|s| crate::ops::parse_bool(s, true_values, false_values))).collect();
-                check(&mut out.iter().map(|v| v.is_some()))?;
+                let out = par_text(&ca, |part| {
+                    part.iter()
+                        .map(|o| o.and_then(|s| crate::ops::parse_bool(s, true_values, false_values)))
+                        .collect::<BooleanChunked>()
+                        .into_series()
+                })?;
+                check(&mut out.is_not_null().iter().map(|v| v == Some(true)))?;
                 out.with_name(name.into()).into_column()
             }
             CastTo::Date { formats } => {
-                let out: Int32Chunked = ca.iter().map(|o| o.and_then(|s| crate::ops::parse_date(s, formats))).collect();
-                check(&mut out.iter().map(|v| v.is_some()))?;
-                out.with_name(name.into()).into_date().into_column()
+                let out = par_text(&ca, |part| {
+                    part.iter()
+                        .map(|o| o.and_then(|s| crate::ops::parse_date(s, formats)))
+                        .collect::<Int32Chunked>()
+                        .into_date()
+                        .into_series()
+                })?;
+                check(&mut out.is_not_null().iter().map(|v| v == Some(true)))?;
+                out.with_name(name.into()).into_column()
             }
             CastTo::Datetime { formats } => {
-                let out: Int64Chunked =
-                    ca.iter().map(|o| o.and_then(|s| crate::ops::parse_datetime(s, formats))).collect();
-                check(&mut out.iter().map(|v| v.is_some()))?;
-                out.with_name(name.into()).into_datetime(TimeUnit::Microseconds, None).into_column()
+                let out = par_text(&ca, |part| {
+                    part.iter()
+                        .map(|o| o.and_then(|s| crate::ops::parse_datetime(s, formats)))
+                        .collect::<Int64Chunked>()
+                        .into_datetime(TimeUnit::Microseconds, None)
+                        .into_series()
+                })?;
+                check(&mut out.is_not_null().iter().map(|v| v == Some(true)))?;
+                out.with_name(name.into()).into_column()
             }
         };
         return put(df, out);
@@ -797,6 +818,30 @@ fn cast_frame(df: DataFrame, name: &str, to: &CastTo, on_error: OnError) -> Resu
         let casted = col.cast(&polars_dtype(target)).map_err(pe(name))?;
         put(df, casted)
     })
+}
+
+/// Rows below which a column is mapped on one thread.
+const PAR_MIN_ROWS: usize = 64 * 1024;
+
+/// Maps a text column slice by slice, a slice per core, and joins the results in row order into
+/// one contiguous column. Each slice gets the same function, so the result is the one a single
+/// pass would give.
+fn par_text(ca: &StringChunked, f: impl Fn(&StringChunked) -> Series + Sync) -> Result<Series> {
+    let n = ca.len();
+    let parts = crate::par::cores().min(n / PAR_MIN_ROWS).max(1);
+    if parts == 1 {
+        return Ok(f(ca));
+    }
+    let bounds: Vec<(usize, usize)> = (0..parts).map(|p| (p * n / parts, (p + 1) * n / parts)).collect();
+    let failed =
+        || CoreError::polars("a conversion thread failed", pl::PolarsError::ComputeError("thread panicked".into()));
+    let pieces = crate::par::map(&bounds, |&(lo, hi)| f(&ca.slice(lo as i64, hi - lo))).ok_or_else(failed)?;
+    let mut pieces = pieces.into_iter();
+    let mut out = pieces.next().ok_or_else(failed)?;
+    for piece in pieces {
+        out.append(&piece).map_err(pe("cannot join converted parts"))?;
+    }
+    Ok(out.rechunk())
 }
 
 fn first_failure<'a>(name: &str, pairs: impl Iterator<Item = (Option<&'a str>, bool)>, to: &CastTo) -> Result<()> {

@@ -438,6 +438,50 @@ proptest! {
     }
 }
 
+/// A frame of `n` rows with one text column `t`: numbers, flags, dates in two formats, free text
+/// and nulls.
+fn text_frame(n: usize, seed: u64) -> DataFrame {
+    const TEXTS: [&str; 9] = ["12.5", " 7 ", "yes", "No", "2008-11-09", "09/11/2008", "x", "Hello, World!  ", "-3"];
+    let mut x = seed | 1;
+    let rows: Vec<Row> = (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = (x % 10) as usize;
+            Row::from([("t".to_string(), TEXTS.get(k).map_or(Value::Null, |s| Value::Str((*s).to_string())))])
+        })
+        .collect();
+    frame_from_rows(&rows, &[("t".to_string(), DType::Str)]).expect("frame from generated rows")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Conversions and clean-up of a text column long enough to be split over the cores give
+    /// what the row path gives on every row, in order.
+    #[test]
+    fn text_conversions_split_over_cores_equal_rows(
+        n in 100_000usize..140_000,
+        seed in any::<u64>(),
+        op in prop_oneof![
+            prop_oneof![
+                Just(CastTo::Int),
+                Just(CastTo::Float),
+                Just(CastTo::Bool { true_values: vec!["yes".into()], false_values: vec!["No".into()] }),
+                Just(CastTo::Date { formats: vec!["%Y-%m-%d".into(), "%d/%m/%Y".into()] }),
+                Just(CastTo::Datetime { formats: vec!["%Y-%m-%d".into()] }),
+            ].prop_map(|to| Op::Cast { column: "t".into(), to, on_error: OnError::Coerce }),
+            prop::collection::vec(
+                prop::sample::select(vec![TextStep::Trim, TextStep::Lower, TextStep::StripPunctuation, TextStep::EmptyToNull]),
+                1..4,
+            ).prop_map(|steps| Op::Text { column: "t".into(), steps }),
+        ],
+    ) {
+        assert_frame_equals_rows(&op, &text_frame(n, seed))?;
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 

@@ -248,16 +248,21 @@ pub(crate) fn scan(opts: &CsvSource) -> Result<Scan> {
                 }
             }
             None => {
-                // Validate UTF-8 across buffer boundaries: carry an incomplete trailing sequence.
-                pending.extend_from_slice(chunk);
-                match std::str::from_utf8(&pending) {
-                    Ok(_) => pending.clear(),
-                    Err(e) if e.error_len().is_none() => {
-                        let keep = pending.split_off(e.valid_up_to());
-                        pending = keep;
-                    }
+                // Validate UTF-8 across buffer boundaries: carry an incomplete trailing sequence
+                // (at most three bytes) into the next block; only then is a block copied.
+                let joined;
+                let text = if pending.is_empty() {
+                    chunk
+                } else {
+                    pending.extend_from_slice(chunk);
+                    joined = std::mem::take(&mut pending);
+                    joined.as_slice()
+                };
+                match std::str::from_utf8(text) {
+                    Ok(_) => {}
+                    Err(e) if e.error_len().is_none() => pending = text[e.valid_up_to()..].to_vec(),
                     Err(e) => {
-                        let newlines = pending[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count();
+                        let newlines = text[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count();
                         return Err(IngestError::Encoding {
                             path: path.to_path_buf(),
                             line: lines_before + newlines + 1,

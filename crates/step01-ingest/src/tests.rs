@@ -71,6 +71,35 @@ fn latin1_is_transcoded_and_utf8_check_names_the_line() {
 }
 
 #[test]
+fn utf8_is_checked_across_read_blocks() {
+    // The pre-pass reads 1 MiB blocks: a two-byte character split by a block boundary is valid,
+    // and a bad byte past the first block is reported on its own line.
+    let dir = tempfile::tempdir().unwrap();
+    let block = 1 << 20;
+    let mut bytes = b"id,text\n".to_vec();
+    let mut lines = 1;
+    while bytes.len() < block - 40 {
+        bytes.extend_from_slice(b"1,plain ascii text\n");
+        lines += 1;
+    }
+    bytes.extend_from_slice(b"2,");
+    bytes.resize(block - 1, b'a');
+    bytes.extend_from_slice("\u{e9}t\u{e9}\n".as_bytes());
+    lines += 1;
+    assert_eq!(bytes[block - 1], 0xC3, "the character straddles the block boundary");
+    let good = write(dir.path(), "good.csv", &bytes);
+    let got = read_csv(csv(&good)).unwrap();
+    assert_eq!(got.frame.height(), lines - 1);
+    let text = got.frame.column("text").unwrap().str().unwrap().clone();
+    assert!(text.get(lines - 2).unwrap().ends_with("a\u{e9}t\u{e9}"));
+
+    bytes.extend_from_slice(b"3,ok\n4,bad \xff byte\n");
+    let bad = write(dir.path(), "bad.csv", &bytes);
+    let err = read_csv(csv(&bad)).unwrap_err();
+    assert!(matches!(err, IngestError::Encoding { line, .. } if line == lines + 2), "{err}");
+}
+
+#[test]
 fn ragged_rows_name_the_line() {
     let dir = tempfile::tempdir().unwrap();
     // The quoted newline makes record 2 span lines 3-4, so the bad record starts on line 5.

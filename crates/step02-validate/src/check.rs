@@ -192,7 +192,7 @@ fn check_column(f: &mut Findings<'_>, name: &str, rule: &ColumnRule, regex: Opti
     }
     if let Some(allowed) = &rule.allowed {
         let numeric = actual.is_some_and(DType::is_numeric);
-        let set: HashSet<String> = allowed.iter().map(|s| scalar_key(s, numeric)).collect();
+        let set: polars::prelude::PlHashSet<String> = allowed.iter().map(|s| scalar_key(s, numeric)).collect();
         let mask = match col.str() {
             Ok(text) => mask_from(text.iter().map(|v| v.is_some_and(|s| !set.contains(s)))),
             Err(_) => {

@@ -136,7 +136,7 @@ fn group_fill(df: &DataFrame, name: &str, by: &str, use_median: bool) -> Result<
     let fallback = learn(target).ok_or_else(|| no_values(key, name, what))?;
     let vals = frame::f64_column(df, name)?;
     let table = frame::with_keys(df, by, |groups| {
-        let mut per_group: std::collections::HashMap<&str, Vec<f64>> = std::collections::HashMap::new();
+        let mut per_group: polars::prelude::PlHashMap<&str, Vec<f64>> = polars::prelude::PlHashMap::default();
         for (g, x) in groups.zip(vals.iter()) {
             if let (Some(k), Some(x)) = (g, x)
                 && !x.is_nan()
