@@ -372,14 +372,19 @@ fn group_ranks_are_percentiles_with_ties_in_the_middle() {
 }
 
 /// A frame of `n` rows drawn from few values (nulls and NaN among them), so that many rows repeat.
-fn repetitive_frame(n: usize, seed: u64) -> DataFrame {
+/// A fixed xorshift stream: each call draws a number below its argument.
+fn draws(seed: u64) -> impl FnMut(u64) -> u64 {
     let mut x = seed | 1;
-    let mut next = |m: u64| {
+    move |m: u64| {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x % m
-    };
+    }
+}
+
+fn repetitive_frame(n: usize, seed: u64) -> DataFrame {
+    let mut next = draws(seed);
     let rows: Vec<Row> = (0..n)
         .map(|_| {
             let f = match next(5) {
@@ -442,14 +447,11 @@ proptest! {
 /// and nulls.
 fn text_frame(n: usize, seed: u64) -> DataFrame {
     const TEXTS: [&str; 9] = ["12.5", " 7 ", "yes", "No", "2008-11-09", "09/11/2008", "x", "Hello, World!  ", "-3"];
-    let mut x = seed | 1;
+    let mut next = draws(seed);
     let rows: Vec<Row> = (0..n)
         .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let k = (x % 10) as usize;
-            Row::from([("t".to_string(), TEXTS.get(k).map_or(Value::Null, |s| Value::Str((*s).to_string())))])
+            let text = TEXTS.get(next(10) as usize).map_or(Value::Null, |s| Value::Str((*s).to_string()));
+            Row::from([("t".to_string(), text)])
         })
         .collect();
     frame_from_rows(&rows, &[("t".to_string(), DType::Str)]).expect("frame from generated rows")
