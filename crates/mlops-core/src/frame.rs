@@ -739,62 +739,39 @@ fn cast_frame(df: DataFrame, name: &str, to: &CastTo, on_error: OnError) -> Resu
     // Text is the usual input; convert it straight into typed arrays with the row path's parsers.
     if matches!(col.dtype(), DataType::String) {
         let ca = col.str().map_err(pe(name))?.clone();
-        let check = |converted: &mut dyn Iterator<Item = bool>| -> Result<()> {
-            if on_error == OnError::Raise {
-                first_failure(name, ca.iter().zip(converted), to)?;
-            }
-            Ok(())
-        };
-        let out: Column = match to {
+        let out: Series = match to {
             CastTo::Str => return Ok(df),
-            CastTo::Float => {
-                let out = par_text(&ca, |part| {
-                    part.iter().map(|o| o.and_then(crate::ops::parse_float)).collect::<Float64Chunked>().into_series()
-                })?;
-                check(&mut out.is_not_null().iter().map(|v| v == Some(true)))?;
-                out.with_name(name.into()).into_column()
-            }
-            CastTo::Int => {
-                let out = par_text(&ca, |part| {
-                    part.iter().map(|o| o.and_then(crate::ops::parse_int)).collect::<Int64Chunked>().into_series()
-                })?;
-                check(&mut out.is_not_null().iter().map(|v| v == Some(true)))?;
-                out.with_name(name.into()).into_column()
-            }
-            CastTo::Bool { true_values, false_values } => {
-                let out = par_text(&ca, |part| {
-                    part.iter()
-                        .map(|o| o.and_then(|s| crate::ops::parse_bool(s, true_values, false_values)))
-                        .collect::<BooleanChunked>()
-                        .into_series()
-                })?;
-                check(&mut out.is_not_null().iter().map(|v| v == Some(true)))?;
-                out.with_name(name.into()).into_column()
-            }
-            CastTo::Date { formats } => {
-                let out = par_text(&ca, |part| {
-                    part.iter()
-                        .map(|o| o.and_then(|s| crate::ops::parse_date(s, formats)))
-                        .collect::<Int32Chunked>()
-                        .into_date()
-                        .into_series()
-                })?;
-                check(&mut out.is_not_null().iter().map(|v| v == Some(true)))?;
-                out.with_name(name.into()).into_column()
-            }
-            CastTo::Datetime { formats } => {
-                let out = par_text(&ca, |part| {
-                    part.iter()
-                        .map(|o| o.and_then(|s| crate::ops::parse_datetime(s, formats)))
-                        .collect::<Int64Chunked>()
-                        .into_datetime(TimeUnit::Microseconds, None)
-                        .into_series()
-                })?;
-                check(&mut out.is_not_null().iter().map(|v| v == Some(true)))?;
-                out.with_name(name.into()).into_column()
-            }
+            CastTo::Float => par_text(&ca, |part| {
+                part.iter().map(|o| o.and_then(crate::ops::parse_float)).collect::<Float64Chunked>().into_series()
+            })?,
+            CastTo::Int => par_text(&ca, |part| {
+                part.iter().map(|o| o.and_then(crate::ops::parse_int)).collect::<Int64Chunked>().into_series()
+            })?,
+            CastTo::Bool { true_values, false_values } => par_text(&ca, |part| {
+                part.iter()
+                    .map(|o| o.and_then(|s| crate::ops::parse_bool(s, true_values, false_values)))
+                    .collect::<BooleanChunked>()
+                    .into_series()
+            })?,
+            CastTo::Date { formats } => par_text(&ca, |part| {
+                part.iter()
+                    .map(|o| o.and_then(|s| crate::ops::parse_date(s, formats)))
+                    .collect::<Int32Chunked>()
+                    .into_date()
+                    .into_series()
+            })?,
+            CastTo::Datetime { formats } => par_text(&ca, |part| {
+                part.iter()
+                    .map(|o| o.and_then(|s| crate::ops::parse_datetime(s, formats)))
+                    .collect::<Int64Chunked>()
+                    .into_datetime(TimeUnit::Microseconds, None)
+                    .into_series()
+            })?,
         };
-        return put(df, out);
+        if on_error == OnError::Raise {
+            first_failure(name, ca.iter().zip(out.is_not_null().iter().map(|v| v == Some(true))), to)?;
+        }
+        return put(df, out.with_name(name.into()));
     }
     let target = to.dtype();
     map_values(df, name, name, |i, v| {
