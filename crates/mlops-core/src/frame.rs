@@ -797,6 +797,11 @@ fn cast_frame(df: DataFrame, name: &str, to: &CastTo, on_error: OnError) -> Resu
     })
 }
 
+/// The error of a helper thread that panicked (`what` names the work: "a hashing").
+fn thread_failed(what: &str) -> CoreError {
+    CoreError::polars(format!("{what} thread failed"), pl::PolarsError::ComputeError("thread panicked".into()))
+}
+
 /// Rows below which a column is mapped on one thread.
 const PAR_MIN_ROWS: usize = 64 * 1024;
 
@@ -810,8 +815,7 @@ fn par_text(ca: &StringChunked, f: impl Fn(&StringChunked) -> Series + Sync) -> 
         return Ok(f(ca));
     }
     let bounds: Vec<(usize, usize)> = (0..parts).map(|p| (p * n / parts, (p + 1) * n / parts)).collect();
-    let failed =
-        || CoreError::polars("a conversion thread failed", pl::PolarsError::ComputeError("thread panicked".into()));
+    let failed = || thread_failed("a conversion");
     let pieces = crate::par::map(&bounds, |&(lo, hi)| f(&ca.slice(lo as i64, hi - lo))).ok_or_else(failed)?;
     let mut pieces = pieces.into_iter();
     let mut out = pieces.next().ok_or_else(failed)?;
@@ -871,9 +875,7 @@ type ColumnDigest = ([u8; 32], Option<ColumnStats>);
 fn fingerprint(df: &DataFrame, with_stats: bool) -> Result<(String, Vec<Option<ColumnStats>>)> {
     let columns = df.columns();
     let per_column: Vec<Result<ColumnDigest>> =
-        crate::par::map(columns, |c| hash_column(c, with_stats)).ok_or_else(|| {
-            CoreError::polars("a hashing thread failed", pl::PolarsError::ComputeError("thread panicked".into()))
-        })?;
+        crate::par::map(columns, |c| hash_column(c, with_stats)).ok_or_else(|| thread_failed("a hashing"))?;
     let mut total = crate::hash::Hasher::new();
     total.update(format!("rows={};cols={};", df.height(), columns.len()).as_bytes());
     let mut stats = Vec::with_capacity(columns.len());
@@ -1133,9 +1135,7 @@ fn distinct_rows(mut keys: DataFrame, keep: Keep) -> Result<Vec<bool>> {
         }
         drop
     })
-    .ok_or_else(|| {
-        CoreError::polars("a deduplication thread failed", pl::PolarsError::ComputeError("thread panicked".into()))
-    })?;
+    .ok_or_else(|| thread_failed("a deduplication"))?;
     let mut kept = vec![true; n];
     for i in dropped.into_iter().flatten() {
         kept[i as usize] = false;
