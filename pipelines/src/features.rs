@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use mlops_core::frame::Stage;
 use mlops_core::{FeaturePipeline, Op, Seed};
-use polars::prelude::{CsvWriter, DataFrame, ParquetWriter, SerWriter};
+use polars::prelude::{CsvWriter, DataFrame, ParquetCompression, SerWriter};
 use serde::Serialize;
 use step08_select::SplitReport;
 use step10_features::{FeatureReport, Importance};
@@ -117,16 +117,20 @@ pub fn write_frame(df: &DataFrame, path: &Path) -> Result<()> {
     if !matches!(ext.as_str(), "parquet" | "csv") {
         return Err(PipelineError::BadOutput { path: path.to_path_buf() });
     }
+    if ext == "parquet" {
+        // polars' defaults: zstd at its default level, row groups of 512 x 512 rows.
+        return mlops_core::io::atomic_write_to(path, |tmp| {
+            let default = mlops_core::frame::DEFAULT_ROW_GROUP;
+            mlops_core::frame::write_parquet(df, tmp, ParquetCompression::default(), default)
+        })
+        .map_err(|e| PipelineError::step("write", e));
+    }
     let mut df = df.clone();
     let failed = |e: polars::prelude::PolarsError| {
         PipelineError::step("write", mlops_core::CoreError::polars(format!("cannot write {}", path.display()), e))
     };
     mlops_core::io::atomic_write_with(path, |w| -> std::result::Result<(), Wrapped> {
-        if ext == "csv" {
-            CsvWriter::new(w).finish(&mut df).map_err(|e| Wrapped(failed(e)))
-        } else {
-            ParquetWriter::new(w).finish(&mut df).map(|_| ()).map_err(|e| Wrapped(failed(e)))
-        }
+        CsvWriter::new(w).finish(&mut df).map_err(|e| Wrapped(failed(e)))
     })
     .map_err(|w| w.0)
 }

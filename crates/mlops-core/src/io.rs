@@ -47,6 +47,29 @@ where
     outcome
 }
 
+/// Like [`atomic_write_with`] for writers that open the file themselves: `write` gets the
+/// temporary sibling's path; the file it leaves there is synced and renamed over `path`.
+///
+/// If `write` fails, the temporary file is removed and `path` keeps its old content.
+pub fn atomic_write_to<F, E>(path: &Path, write: F) -> std::result::Result<(), E>
+where
+    F: FnOnce(&Path) -> std::result::Result<(), E>,
+    E: From<CoreError>,
+{
+    ensure_parent(path)?;
+    let tmp = temp_sibling(path);
+    let outcome = write(&tmp).and_then(|()| {
+        let file = File::open(&tmp).map_err(|e| CoreError::io("cannot open", &tmp, e))?;
+        file.sync_all().map_err(|e| CoreError::io("cannot sync", &tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| CoreError::io("cannot rename into place", path, e))?;
+        Ok(())
+    });
+    if outcome.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    outcome
+}
+
 /// Writes bytes atomically.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     atomic_write_with(path, |w| w.write_all(bytes).map_err(|e| CoreError::io("cannot write", path, e)))
@@ -147,6 +170,26 @@ mod tests {
         assert!(failed.is_err());
         assert_eq!(fs::read(&path).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file left behind");
+    }
+
+    #[test]
+    fn write_to_a_path_replaces_whole_or_keeps_old_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("a.bin");
+        let ok: Result<()> =
+            atomic_write_to(&path, |tmp| fs::write(tmp, b"new").map_err(|e| CoreError::io("cannot write", tmp, e)));
+        ok.unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        let failed: Result<()> = atomic_write_to(&path, |tmp| {
+            fs::write(tmp, b"half").map_err(|e| CoreError::io("x", tmp, e))?;
+            Err(CoreError::io("simulated", tmp, std::io::Error::other("boom")))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        // A writer that never created its file: the error names the temporary file.
+        let missing: Result<()> = atomic_write_to(&path, |_| Ok(()));
+        assert!(missing.unwrap_err().to_string().contains(".a.bin.tmp-"));
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1, "temporary file left behind");
     }
 
     #[test]

@@ -6,10 +6,7 @@ use mlops_core::frame::{ColumnStats, column_names, dtype_of, frame_hash_and_stat
 use mlops_core::io::{Placed, atomic_dir_named, atomic_write_json};
 use mlops_core::{DType, FeaturePipeline, Value};
 use polars::polars_utils::compression::ZstdLevel;
-use polars::prelude::{
-    CompatLevel, DataFrame, Engine, FileWriteFormat, IntoLazy, ParquetCompression, ParquetWriteOptions, PlRefPath,
-    SinkDestination, SinkTarget, StatisticsOptions, UnifiedSinkArgs,
-};
+use polars::prelude::{DataFrame, ParquetCompression};
 use serde::{Deserialize, Serialize};
 use step01_ingest::Lineage;
 
@@ -53,8 +50,7 @@ pub struct CurateParams {
     pub row_group_size: Option<usize>,
 }
 
-/// Rows per Parquet row group unless configured (polars' writer default).
-pub const DEFAULT_ROW_GROUP: usize = 512 * 512;
+pub use mlops_core::frame::DEFAULT_ROW_GROUP;
 
 /// The format version of `metadata.json` this build writes.
 pub const METADATA_FORMAT_VERSION: u32 = 1;
@@ -161,35 +157,14 @@ fn write_parquet(df: &DataFrame, path: &Path, params: &CurateParams) -> Result<(
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| mlops_core::CoreError::io("cannot create directory", parent, e))?;
     }
-    let failed = |message: String| CurateError::Write { path: path.to_path_buf(), message };
-    let path_str = path.to_str().ok_or_else(|| failed("path is not valid UTF-8".into()))?;
     let compression = match params.compression {
         // Level 1: most of zstd's size gain at a fraction of the default level's time.
         Compression::Zstd => ParquetCompression::Zstd(ZstdLevel::try_new(1).ok()),
         Compression::Snappy => ParquetCompression::Snappy,
         Compression::None => ParquetCompression::Uncompressed,
     };
-    let options = ParquetWriteOptions {
-        compression,
-        statistics: StatisticsOptions::default(),
-        row_group_size: Some(params.row_group_size.unwrap_or(DEFAULT_ROW_GROUP)),
-        data_page_size: None,
-        key_value_metadata: None,
-        arrow_schema: None,
-        compat_level: Some(CompatLevel::newest()),
-    };
-    // polars' streaming sink encodes and compresses the columns of each row group in parallel;
-    // its `ParquetWriter` compresses every page on the writing thread.
-    df.clone()
-        .lazy()
-        .sink(
-            SinkDestination::File { target: SinkTarget::Path(PlRefPath::new(path_str)) },
-            FileWriteFormat::Parquet(std::sync::Arc::new(options)),
-            UnifiedSinkArgs::default(),
-        )
-        .and_then(|sink| sink.collect_with_engine(Engine::Streaming))
-        .map_err(|e| failed(e.to_string()))?;
-    Ok(())
+    mlops_core::frame::write_parquet(df, path, compression, params.row_group_size.unwrap_or(DEFAULT_ROW_GROUP))
+        .map_err(|e| CurateError::Write { path: path.to_path_buf(), message: e.to_string() })
 }
 
 /// A partition value as a folder-name-safe text.
