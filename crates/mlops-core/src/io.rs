@@ -31,20 +31,13 @@ where
     F: FnOnce(&mut BufWriter<File>) -> std::result::Result<(), E>,
     E: From<CoreError>,
 {
-    ensure_parent(path)?;
-    let tmp = temp_sibling(path);
-    let file = File::create(&tmp).map_err(|e| CoreError::io("cannot create", &tmp, e))?;
-    let mut writer = BufWriter::new(file);
-    let outcome = write(&mut writer).and_then(|()| {
-        let file = writer.into_inner().map_err(|e| CoreError::io("cannot write", &tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| CoreError::io("cannot sync", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| CoreError::io("cannot rename into place", path, e))?;
+    atomic_write_to(path, |tmp| {
+        let file = File::create(tmp).map_err(|e| CoreError::io("cannot create", tmp, e))?;
+        let mut writer = BufWriter::new(file);
+        write(&mut writer)?;
+        writer.into_inner().map_err(|e| CoreError::io("cannot write", tmp, e.into_error()))?;
         Ok(())
-    });
-    if outcome.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    outcome
+    })
 }
 
 /// Like [`atomic_write_with`] for writers that open the file themselves: `write` gets the
