@@ -121,7 +121,13 @@ pub fn write_frame(df: &DataFrame, path: &Path) -> Result<()> {
         // polars' defaults: zstd at its default level, row groups of 512 x 512 rows.
         return mlops_core::io::atomic_write_to(path, |tmp| {
             let default = mlops_core::frame::DEFAULT_ROW_GROUP;
-            mlops_core::frame::write_parquet(df, tmp, ParquetCompression::default(), default)
+            mlops_core::frame::write_parquet(df, tmp, ParquetCompression::default(), default).map_err(|e| match e {
+                // Name the file the user asked for, not its temporary sibling.
+                mlops_core::CoreError::Polars { source, .. } => {
+                    mlops_core::CoreError::polars(format!("cannot write {}", path.display()), source)
+                }
+                other => other,
+            })
         })
         .map_err(|e| PipelineError::step("write", e));
     }

@@ -78,3 +78,26 @@ fn config_errors_name_file_key_and_line() {
     assert!(err.contains("sources.a.csv.encoding") || err.contains("sources.a"), "{err}");
     assert!(err.contains("cp1252"), "{err}");
 }
+
+#[test]
+fn frames_are_written_whole_and_bad_outputs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let df = polars::prelude::df!("x" => [Some(1i64), None, Some(3)], "s" => [Some("a"), None, Some("c")]).unwrap();
+    let path = dir.path().join("out").join("frame.parquet");
+    pipelines::write_frame(&df, &path).unwrap();
+    let back = polars::prelude::LazyFrame::scan_parquet(
+        polars::prelude::PlRefPath::new(path.to_str().unwrap()),
+        polars::prelude::ScanArgsParquet::default(),
+    )
+    .and_then(|l| l.collect())
+    .unwrap();
+    assert!(df.equals_missing(&back));
+    assert_eq!(std::fs::read_dir(dir.path().join("out")).unwrap().count(), 1, "temporary file left behind");
+
+    let err = pipelines::write_frame(&df, &dir.path().join("frame.txt")).unwrap_err().to_string();
+    assert!(err.contains("frame.txt"), "{err}");
+    // The parent is a file: the error names it, and nothing is written.
+    std::fs::write(dir.path().join("plain"), b"x").unwrap();
+    let err = pipelines::write_frame(&df, &dir.path().join("plain").join("f.parquet")).unwrap_err().to_string();
+    assert!(err.contains("plain"), "{err}");
+}
