@@ -336,8 +336,9 @@ fn null_values(opts: &CsvSource) -> Option<NullValues> {
         .then(|| NullValues::AllColumns(opts.null_values.iter().map(|s| PlSmallStr::from(s.as_str())).collect()))
 }
 
-/// Reads the CSV into a frame. `infer_rows` of `None` infers types from the whole file.
-pub(crate) fn read(opts: &CsvSource, scan: &Scan, infer_rows: Option<usize>) -> Result<DataFrame> {
+/// The delimiter and quote character as bytes; an error names one that is not a single ASCII
+/// character.
+fn delimiter_and_quote(opts: &CsvSource) -> Result<(u8, Option<u8>)> {
     let path = opts.path.as_path();
     let delimiter = u8::try_from(opts.delimiter).map_err(|_| IngestError::Read {
         path: path.to_path_buf(),
@@ -350,33 +351,44 @@ pub(crate) fn read(opts: &CsvSource, scan: &Scan, infer_rows: Option<usize>) -> 
             message: format!("quote_char {c:?} is not a single ASCII character"),
         })?),
     };
-    let eager = || {
-        CsvReadOptions::default()
-            .with_has_header(opts.has_header)
-            .with_skip_rows(opts.skip_rows)
-            .with_infer_schema_length(infer_rows)
-            .with_dtype_overwrite(None)
-            .with_schema_overwrite(dtype_overrides(opts))
-            .with_low_memory(opts.low_memory)
-            .map_parse_options(|p| {
-                p.with_separator(delimiter)
-                    .with_quote_char(quote)
-                    .with_null_values(null_values(opts))
-                    .with_try_parse_dates(opts.parse_dates)
-                    .with_encoding(CsvEncoding::Utf8)
-                    .with_comment_prefix(opts.comment_prefix.as_deref())
-            })
-    };
+    Ok((delimiter, quote))
+}
+
+/// polars' eager reader options for a source; `infer_rows` of `None` infers types from every row.
+pub(crate) fn reader_options(opts: &CsvSource, infer_rows: Option<usize>) -> Result<CsvReadOptions> {
+    let (delimiter, quote) = delimiter_and_quote(opts)?;
+    Ok(CsvReadOptions::default()
+        .with_has_header(opts.has_header)
+        .with_skip_rows(opts.skip_rows)
+        .with_infer_schema_length(infer_rows)
+        .with_dtype_overwrite(None)
+        .with_schema_overwrite(dtype_overrides(opts))
+        .with_low_memory(opts.low_memory)
+        .map_parse_options(|p| {
+            p.with_separator(delimiter)
+                .with_quote_char(quote)
+                .with_null_values(null_values(opts))
+                .with_try_parse_dates(opts.parse_dates)
+                .with_encoding(CsvEncoding::Utf8)
+                .with_comment_prefix(opts.comment_prefix.as_deref())
+        }))
+}
+
+/// Reads the CSV into a frame. `infer_rows` of `None` infers types from the whole file.
+pub(crate) fn read(opts: &CsvSource, scan: &Scan, infer_rows: Option<usize>) -> Result<DataFrame> {
+    let path = opts.path.as_path();
+    let (delimiter, quote) = delimiter_and_quote(opts)?;
+    let eager = || reader_options(opts, infer_rows);
     let whole_file = opts.columns.is_none() && opts.limit.is_none() && !opts.low_memory;
     let lazy: LazyFrame = match &scan.transcoded {
         Some(bytes) => {
             // Transcoded text lives in memory; parse it with the eager reader.
             let cursor = std::io::Cursor::new(bytes.clone());
-            eager().into_reader_with_file_handle(cursor).finish().map_err(|e| read_error(path, e))?.lazy()
+            eager()?.into_reader_with_file_handle(cursor).finish().map_err(|e| read_error(path, e))?.lazy()
         }
         // The whole file, in memory: polars' eager reader, which splits the file and parses the
         // parts on its thread pool (the lazy scan runs on the streaming engine).
-        None if whole_file => eager()
+        None if whole_file => eager()?
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
             .and_then(|reader| reader.finish())
             .map_err(|e| read_error(path, e))?

@@ -7,8 +7,11 @@
 //! Invariants:
 //! - a bad file gives one [`IngestError`] naming the file (and line where there is one): missing
 //!   file, invalid UTF-8, ragged CSV record, unclosed quote, wrong sheet, invalid JSON, SQL error;
-//! - CSV files are read once for hashing and checking and once by polars' parallel parser; large
-//!   files can stream (`low_memory: true`) rather than being parsed in one piece;
+//! - a plain CSV file (no line break inside quotes, no blank lines, `\n` line ends) is read once:
+//!   its pieces are parsed, checked and hashed on all cores, and the frame is the one polars'
+//!   reader gives; any other CSV file is read once for hashing and checking and once by polars'
+//!   parallel parser; large files can stream (`low_memory: true`) rather than being parsed in one
+//!   piece;
 //! - nothing is written: ingest only reads.
 //!
 //! New kinds of source (PostgreSQL, HTTP JSON APIs, HTML tables, streams) implement [`Reader`]
@@ -29,6 +32,7 @@ mod error;
 mod excel;
 mod json;
 mod lineage;
+mod plain;
 mod records;
 mod sqlite;
 
@@ -85,10 +89,21 @@ fn read_parquet(opts: &ParquetSource) -> Result<DataFrame> {
     project(lazy, path, opts.columns.as_deref(), opts.limit)?.collect().map_err(err)
 }
 
-/// Reads a CSV source. For UTF-8 files the pre-pass (hash, encoding, record shape) runs beside
+/// Reads a CSV source: a plain file (no quotes, no blank lines, `\n` line ends) in one pass of
+/// its own, any other through [`read_csv_general`].
+fn read_csv(opts: &CsvSource) -> Result<(csv::Scan, DataFrame)> {
+    if plain::applies(opts)
+        && let Some(done) = plain::read(opts)?
+    {
+        return Ok(done);
+    }
+    read_csv_general(opts)
+}
+
+/// Reads any CSV source. For UTF-8 files the pre-pass (hash, encoding, record shape) runs beside
 /// polars' parse; its verdict decides: a bad file is an error whatever the parse gave, and a file
 /// with blank lines is parsed again without them.
-fn read_csv(opts: &CsvSource) -> Result<(csv::Scan, DataFrame)> {
+fn read_csv_general(opts: &CsvSource) -> Result<(csv::Scan, DataFrame)> {
     let parse = |scan: &csv::Scan| match csv::read(opts, scan, Some(opts.infer_schema_rows)) {
         // A type guess from the first rows can be wrong further down (an int column with a
         // decimal on row 20,000); read again inferring from every row.

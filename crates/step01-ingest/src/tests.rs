@@ -430,3 +430,165 @@ mod scanner {
         }
     }
 }
+
+mod plain_reader {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn int() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (-1_000_000i64..1_000_000).prop_map(|v| v.to_string()),
+            Just("007".to_string()),
+            Just("-0".to_string()),
+            Just(i64::MIN.to_string()),
+        ]
+    }
+
+    fn float() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (-1e6f64..1e6).prop_map(|v| v.to_string()),
+            (-1e6f64..1e6).prop_map(|v| format!("{v:.3}")),
+            (-1e6f64..1e6).prop_map(|v| format!("{v:e}")),
+            (0u32..1000).prop_map(|v| format!(".{v}")),
+            Just("inf".to_string()),
+            Just("-1.5E-3".to_string()),
+        ]
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9 .!?é日_-]{1,12}"
+    }
+
+    /// A cell of a column of the given kind: mostly its own kind, sometimes missing, and rarely
+    /// something else (a decimal in an integer column, a word in a number column).
+    fn cell(kind: u8) -> BoxedStrategy<String> {
+        let own = match kind {
+            0 => int().boxed(),
+            1 => float().boxed(),
+            _ => text().boxed(),
+        };
+        let quoted = match kind {
+            0 => int().prop_map(|v| format!("\"{v}\"")).boxed(),
+            1 => float().prop_map(|v| format!("\"{v}\"")).boxed(),
+            _ => prop_oneof![
+                text().prop_map(|v| format!("\"{v}, {v}\"")),
+                text().prop_map(|v| format!("\"say \"\"{v}\"\"\"")),
+                Just("\"\"".to_string()),
+            ]
+            .boxed(),
+        };
+        prop_oneof![
+            20 => own,
+            3 => quoted,
+            2 => Just(String::new()),
+            2 => Just("NA".to_string()),
+            1 => Just("\"NA\"".to_string()),
+            1 => prop_oneof![Just("1.5".to_string()), Just("word".to_string()), Just(" 5".to_string())],
+        ]
+        .boxed()
+    }
+
+    fn table() -> impl Strategy<Value = (Vec<u8>, Vec<Vec<String>>)> {
+        prop::collection::vec(0u8..3, 1..6).prop_flat_map(|kinds| {
+            let row: Vec<BoxedStrategy<String>> = kinds.iter().map(|&k| cell(k)).collect();
+            (Just(kinds), prop::collection::vec(row, 1..40))
+        })
+    }
+
+    fn render(width: usize, rows: &[Vec<String>], newline_at_end: bool) -> String {
+        let mut text = (0..width).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
+        for r in rows {
+            text.push('\n');
+            text.push_str(&r.join(","));
+        }
+        if newline_at_end {
+            text.push('\n');
+        }
+        text
+    }
+
+    fn same(a: &DataFrame, b: &DataFrame) -> bool {
+        a.schema() == b.schema() && a.equals_missing(b)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// On any table the plain reader gives the frame and hash the general reader gives, or
+        /// leaves the file to it; a table of clean cells is always its own to read.
+        #[test]
+        fn plain_reader_equals_general_reader(
+            (kinds, rows) in table(),
+            newline_at_end in any::<bool>(),
+            infer in 1usize..50,
+        ) {
+            let text = render(kinds.len(), &rows, newline_at_end);
+            let dir = tempfile::tempdir().unwrap();
+            let path = write(dir.path(), "p.csv", text.as_bytes());
+            let opts = CsvSource { null_values: vec!["NA".into()], infer_schema_rows: infer, ..csv(&path) };
+            prop_assert!(plain::applies(&opts));
+            let general = read_csv_general(&opts);
+            match plain::read(&opts).unwrap() {
+                Some((scan, frame)) => {
+                    let (gscan, gframe) = general.unwrap();
+                    prop_assert!(same(&frame, &gframe), "{}\nplain {:?}\ngeneral {:?}", text, frame, gframe);
+                    prop_assert_eq!(&scan.sha256, &mlops_core::hash::sha256_file(&path).unwrap());
+                    prop_assert_eq!(scan.size, gscan.size);
+                }
+                None => {
+                    let odd = rows.iter().flatten().any(|c| c == "1.5" || c == "word" || c == " 5");
+                    let empty_row = kinds.len() == 1 && rows.iter().any(|r| r[0].is_empty());
+                    prop_assert!(odd || empty_row, "a clean table was left to the general reader:\n{}", text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn files_that_are_not_plain_go_to_the_general_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("quoted_line_break", "a,b\n1,\"x\ny\"\n"),
+            ("quote_inside", "a,b\n1,x\"y\n"),
+            ("text_after_quote", "a,b\n1,\"x\"y\n"),
+            ("crlf", "a,b\r\n1,2\r\n"),
+            ("blank", "a,b\n1,2\n\n3,4\n"),
+            ("short", "a,b\n1,2\n3\n"),
+            ("long", "a,b\n1,2\n3,4,5\n"),
+            ("bom", "\u{feff}a,b\n1,2\n"),
+            ("blank_led_number", "a,b\n1,2\n 3,4\n"),
+            ("decimal_after_sample", "a,b\n1,2\n3.5,4\n"),
+            ("header_only", "a,b\n"),
+            ("bool", "a,b\ntrue,2\n"),
+        ] {
+            let path = write(dir.path(), &format!("{name}.csv"), text.as_bytes());
+            let opts = CsvSource { infer_schema_rows: 1, ..csv(&path) };
+            assert!(plain::read(&opts).unwrap().is_none(), "{name} was read as plain");
+        }
+        let path = write(dir.path(), "latin1.csv", b"a,b\n1,caf\xe9\n");
+        assert!(plain::read(&csv(&path)).unwrap().is_none(), "invalid UTF-8 was read as plain");
+        // The general reader then reads them or names the problem, as before.
+        let path = dir.path().join("short.csv");
+        let err = read_csv(CsvSource { infer_schema_rows: 1, ..csv(&path) }).unwrap_err();
+        assert!(matches!(err, IngestError::Ragged { line: 3, .. }), "{err}");
+        let got =
+            read_csv(CsvSource { infer_schema_rows: 1, ..csv(&dir.path().join("decimal_after_sample.csv")) }).unwrap();
+        assert_eq!(got.frame.column("a").unwrap().dtype(), &DataType::Float64);
+    }
+
+    #[test]
+    fn a_large_plain_file_is_parsed_in_pieces_in_row_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("id,x,name\n");
+        for i in 0..50_000 {
+            text.push_str(&format!("{i},{}.25,n{}\n", i % 97, i % 13));
+        }
+        let path = write(dir.path(), "big.csv", text.as_bytes());
+        let (_, frame) = plain::read(&csv(&path)).unwrap().expect("plain");
+        let ids: Vec<i64> = frame.column("id").unwrap().i64().unwrap().into_no_null_iter().collect();
+        assert_eq!(ids, (0..50_000).collect::<Vec<i64>>());
+        let (_, general) = read_csv_general(&csv(&path)).unwrap();
+        assert!(same(&frame, &general));
+    }
+}

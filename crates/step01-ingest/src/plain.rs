@@ -1,0 +1,336 @@
+//! Plain CSV: the common file with a header, no line breaks inside quoted fields, no blank lines
+//! and `\n` line ends, read in one pass per piece instead of a pre-pass and polars' parse.
+//!
+//! polars infers the types from the first `infer_schema_rows` rows, as for any CSV; the body is
+//! then cut at line ends into pieces that are parsed on all cores, while another core hashes the
+//! file. A piece checks its own record shapes and encoding as it parses, so the bytes are walked
+//! once. Numbers are parsed with the functions polars' reader uses (`atoi_simd`, `fast-float2`),
+//! so the frame is the one polars would give.
+//!
+//! Anything this reader does not handle sends the file to the general reader, which reads it or
+//! names the problem: a line break inside quotes, a quote inside an unquoted field, `\r`, a blank
+//! line, a record of the wrong width, invalid UTF-8, a value the inferred type cannot hold, or a
+//! type other than integer, float or text.
+
+use polars::prelude::{
+    ChunkedBuilder, Column, DataFrame, DataType, Float64Type, Int64Type, IntoColumn, IntoSeries,
+    PrimitiveChunkedBuilder, Schema, SerReader, StringChunkedBuilder,
+};
+
+use crate::config::{CsvSource, Encoding};
+use crate::csv::{Scan, open_error, read_error, reader_options};
+use crate::error::Result;
+
+/// Whether a source's options leave the file to this reader (the file itself may still not).
+pub(crate) fn applies(opts: &CsvSource) -> bool {
+    opts.encoding == Encoding::Utf8
+        && opts.has_header
+        && opts.skip_rows == 0
+        && opts.comment_prefix.is_none()
+        && opts.columns.is_none()
+        && opts.limit.is_none()
+        && !opts.low_memory
+        && !opts.parse_dates
+        && opts.infer_schema_rows > 0
+        && u8::try_from(opts.delimiter).is_ok_and(|d| d.is_ascii() && d != b'\n' && d != b'\r')
+        && opts.quote_char.is_none_or(|q| q.is_ascii() && q != opts.delimiter)
+}
+
+/// Reads a plain CSV file: its scan facts and frame, or `None` when the file is not plain and the
+/// general reader should take it. Errors are only those of opening and reading the file.
+pub(crate) fn read(opts: &CsvSource) -> Result<Option<(Scan, DataFrame)>> {
+    let path = opts.path.as_path();
+    let bytes = std::fs::read(path).map_err(|e| open_error(path, e))?;
+    let Some(header_end) = memchr::memchr(b'\n', &bytes) else { return Ok(None) };
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Ok(None);
+    }
+    // The header and the first rows, read by polars: the column names and inferred types.
+    let mut sample_end = header_end + 1;
+    for _ in 0..opts.infer_schema_rows {
+        match memchr::memchr(b'\n', &bytes[sample_end..]) {
+            Some(i) => sample_end += i + 1,
+            None => {
+                sample_end = bytes.len();
+                break;
+            }
+        }
+    }
+    let sample = reader_options(opts, Some(opts.infer_schema_rows))?
+        .into_reader_with_file_handle(std::io::Cursor::new(&bytes[..sample_end]))
+        .finish();
+    let Ok(sample) = sample else { return Ok(None) };
+    let schema = sample.schema();
+    let kinds: Option<Vec<Kind>> = schema.iter_values().map(Kind::of).collect();
+    let Some(kinds) = kinds else { return Ok(None) };
+    let delimiter = u8::try_from(opts.delimiter).unwrap_or(b',');
+    let header = &bytes[..header_end];
+    if sample.height() == 0 || header.iter().filter(|&&b| b == delimiter).count() + 1 != kinds.len() {
+        return Ok(None);
+    }
+    let layout = Layout {
+        delimiter,
+        quote: opts.quote_char.and_then(|q| u8::try_from(q).ok()),
+        nulls: opts.null_values.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        schema: schema.clone(),
+        kinds,
+    };
+    let pieces = split_lines(&bytes[header_end + 1..], mlops_core::par::cores() * 4);
+    let mut work: Vec<Work> = vec![Work::Hash];
+    work.extend(pieces.into_iter().map(Work::Piece));
+    let done = mlops_core::par::map(&work, |w| match w {
+        Work::Hash => Done::Hash(mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&bytes))),
+        Work::Piece(piece) => Done::Piece(layout.parse(piece)),
+    })
+    .ok_or_else(|| read_error(path, polars::prelude::PolarsError::ComputeError("a parsing thread failed".into())))?;
+    let mut sha256 = String::new();
+    let mut columns: Option<Vec<Column>> = None;
+    for d in done {
+        match d {
+            Done::Hash(h) => sha256 = h,
+            Done::Piece(None) => {
+                tracing::debug!("not a plain CSV; the general reader takes it");
+                return Ok(None);
+            }
+            Done::Piece(Some(part)) => match &mut columns {
+                None => columns = Some(part),
+                Some(columns) => {
+                    for (c, p) in columns.iter_mut().zip(part) {
+                        c.append(&p).map_err(|e| read_error(path, e))?;
+                    }
+                }
+            },
+        }
+    }
+    let Some(columns) = columns else { return Ok(None) };
+    let height = columns.first().map_or(0, Column::len);
+    let frame = DataFrame::new(height, columns).map_err(|e| read_error(path, e))?;
+    tracing::debug!(rows = frame.height(), "read as a plain CSV");
+    Ok(Some((Scan { sha256, size: bytes.len() as u64, transcoded: None }, frame)))
+}
+
+enum Work<'a> {
+    Hash,
+    Piece(&'a [u8]),
+}
+
+enum Done {
+    Hash(String),
+    Piece(Option<Vec<Column>>),
+}
+
+/// The column types this reader parses.
+#[derive(Clone, Copy)]
+enum Kind {
+    Int,
+    Float,
+    Text,
+}
+
+impl Kind {
+    fn of(dtype: &DataType) -> Option<Kind> {
+        match dtype {
+            DataType::Int64 => Some(Kind::Int),
+            DataType::Float64 => Some(Kind::Float),
+            DataType::String => Some(Kind::Text),
+            _ => None,
+        }
+    }
+}
+
+enum Builder {
+    Int(PrimitiveChunkedBuilder<Int64Type>),
+    Float(PrimitiveChunkedBuilder<Float64Type>),
+    Text(StringChunkedBuilder),
+}
+
+impl Builder {
+    fn null(&mut self) {
+        match self {
+            Builder::Int(b) => b.append_null(),
+            Builder::Float(b) => b.append_null(),
+            Builder::Text(b) => b.append_null(),
+        }
+    }
+
+    /// Appends a non-null field; `None` when the column's type cannot hold it.
+    fn value(&mut self, field: &str) -> Option<()> {
+        let bytes = field.as_bytes();
+        match self {
+            Builder::Text(b) => b.append_value(field),
+            // polars skips leading blanks before a number; such files go to its reader.
+            _ if bytes.first().is_some_and(|&b| b <= b' ') => return None,
+            Builder::Int(b) => b.append_value(atoi_simd::parse::<i64, true, true>(bytes).ok()?),
+            Builder::Float(b) => b.append_value(fast_float2::parse::<f64, _>(bytes).ok()?),
+        }
+        Some(())
+    }
+
+    fn finish(self) -> Column {
+        match self {
+            Builder::Int(b) => b.finish().into_series().into_column(),
+            Builder::Float(b) => b.finish().into_series().into_column(),
+            Builder::Text(b) => b.finish().into_series().into_column(),
+        }
+    }
+}
+
+struct Layout {
+    delimiter: u8,
+    quote: Option<u8>,
+    nulls: Vec<Vec<u8>>,
+    schema: std::sync::Arc<Schema>,
+    kinds: Vec<Kind>,
+}
+
+impl Layout {
+    fn is_null(&self, field: &[u8]) -> bool {
+        self.nulls.iter().any(|n| n.len() == field.len() && n == field)
+    }
+
+    /// Appends an unquoted field; `None` when its type cannot hold it.
+    fn push(&self, builder: &mut Builder, field: &str) -> Option<()> {
+        if field.is_empty() || self.is_null(field.as_bytes()) {
+            builder.null();
+            Some(())
+        } else {
+            builder.value(field)
+        }
+    }
+
+    /// Appends the text between a field's quotes, as polars does: compared with the null
+    /// markers as it stands, a number parsed from it, text with doubled quotes made single
+    /// (`""` is an empty text, not a null).
+    fn push_quoted(&self, builder: &mut Builder, inner: &str, doubled: bool, quote: u8) -> Option<()> {
+        if self.is_null(inner.as_bytes()) {
+            builder.null();
+            return Some(());
+        }
+        match builder {
+            Builder::Text(b) if doubled => {
+                let q = char::from(quote);
+                b.append_value(inner.replace(&format!("{q}{q}"), &q.to_string()));
+                Some(())
+            }
+            Builder::Text(b) => {
+                b.append_value(inner);
+                Some(())
+            }
+            _ if doubled => None,
+            _ if inner.is_empty() => {
+                builder.null();
+                Some(())
+            }
+            _ => builder.value(inner),
+        }
+    }
+
+    /// Parses whole lines into one column per field; `None` when the piece is not plain.
+    fn parse(&self, piece: &[u8]) -> Option<Vec<Column>> {
+        if memchr::memchr(b'\r', piece).is_some() {
+            return None;
+        }
+        let text = std::str::from_utf8(piece).ok()?;
+        let rows = memchr::memchr_iter(b'\n', piece).count() + 1;
+        let mut builders: Vec<Builder> = self
+            .schema
+            .iter_names()
+            .zip(&self.kinds)
+            .map(|(name, kind)| match kind {
+                Kind::Int => Builder::Int(PrimitiveChunkedBuilder::new(name.clone(), rows)),
+                Kind::Float => Builder::Float(PrimitiveChunkedBuilder::new(name.clone(), rows)),
+                Kind::Text => Builder::Text(StringChunkedBuilder::new(name.clone(), rows)),
+            })
+            .collect();
+        let last = builders.len() - 1;
+        for line in text.split_terminator('\n') {
+            if line.is_empty() {
+                return None;
+            }
+            let bytes = line.as_bytes();
+            if let Some(q) = self.quote
+                && memchr::memchr(q, bytes).is_some()
+            {
+                self.parse_quoted_line(line, q, &mut builders)?;
+                continue;
+            }
+            let mut start = 0;
+            for (k, builder) in builders.iter_mut().enumerate() {
+                let end = if k < last {
+                    start + bytes[start..].iter().position(|&b| b == self.delimiter)?
+                } else if bytes[start..].contains(&self.delimiter) {
+                    return None;
+                } else {
+                    bytes.len()
+                };
+                self.push(builder, &line[start..end])?;
+                start = end + 1;
+            }
+        }
+        Some(builders.into_iter().map(Builder::finish).collect())
+    }
+
+    /// A line with a quote character: a quoted field runs to a quote followed by the delimiter or
+    /// the line's end, with doubled quotes inside it. A quote anywhere else, or a quoted field
+    /// the line does not close (it would hold a line break), makes the line not plain.
+    fn parse_quoted_line(&self, line: &str, q: u8, builders: &mut [Builder]) -> Option<()> {
+        let bytes = line.as_bytes();
+        let last = builders.len() - 1;
+        let mut start = 0;
+        for (k, builder) in builders.iter_mut().enumerate() {
+            if bytes.get(start) == Some(&q) {
+                let mut i = start + 1;
+                let mut doubled = false;
+                let close = loop {
+                    let j = i + memchr::memchr(q, &bytes[i..])?;
+                    if bytes.get(j + 1) == Some(&q) {
+                        doubled = true;
+                        i = j + 2;
+                    } else {
+                        break j;
+                    }
+                };
+                let after = bytes.get(close + 1);
+                let closes_field = if k < last { after == Some(&self.delimiter) } else { after.is_none() };
+                if !closes_field {
+                    return None;
+                }
+                self.push_quoted(builder, &line[start + 1..close], doubled, q)?;
+                start = close + 2;
+            } else {
+                let end = if k < last {
+                    start + bytes.get(start..)?.iter().position(|&b| b == self.delimiter)?
+                } else if bytes.get(start..)?.contains(&self.delimiter) {
+                    return None;
+                } else {
+                    bytes.len()
+                };
+                let field = &line[start..end];
+                if field.as_bytes().contains(&q) {
+                    return None;
+                }
+                self.push(builder, field)?;
+                start = end + 1;
+            }
+        }
+        Some(())
+    }
+}
+
+/// Cuts `body` into about `parts` pieces of whole lines.
+fn split_lines(body: &[u8], parts: usize) -> Vec<&[u8]> {
+    let target = body.len() / parts.max(1) + 1;
+    let mut pieces = Vec::with_capacity(parts + 1);
+    let mut rest = body;
+    while !rest.is_empty() {
+        let cut = if rest.len() <= target {
+            rest.len()
+        } else {
+            memchr::memchr(b'\n', &rest[target..]).map_or(rest.len(), |i| target + i + 1)
+        };
+        let (piece, tail) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
