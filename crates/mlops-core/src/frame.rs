@@ -272,7 +272,16 @@ pub fn not_numeric(df: &DataFrame, name: &str) -> Option<String> {
 
 /// The non-null, non-NaN numbers of a numeric column (booleans read 0/1), for fitting statistics.
 pub fn numbers(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
-    Ok(f64_column(df, name)?.iter().flatten().filter(|x| !x.is_nan()).collect())
+    Ok(valid_values(&f64_column(df, name)?).filter(|x| !x.is_nan()).collect())
+}
+
+/// The non-null values of a numeric column in row order, read straight from each chunk's values
+/// (the per-value iterator of a chunked array costs several times more).
+fn valid_values<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> impl Iterator<Item = T::Native> + '_ {
+    ca.downcast_iter().flat_map(|arr| {
+        let validity = arr.validity().filter(|v| v.unset_bits() > 0);
+        arr.values().iter().enumerate().filter(move |(i, _)| validity.is_none_or(|v| v.get_bit(*i))).map(|(_, x)| *x)
+    })
 }
 
 /// The distinct category keys of a column ([`Value::key`]), sorted.
@@ -886,12 +895,13 @@ pub struct ColumnStats {
 }
 
 /// The scheme of [`frame_hash`]; caches keyed on a dataset version include it, so that a change
-/// of scheme recomputes versions instead of reusing ones made the old way. 2: per-column BLAKE3
-/// digests (1 was SHA-256 throughout).
-pub const FRAME_HASH_SCHEME: u32 = 2;
+/// of scheme recomputes versions instead of reusing ones made the old way. 3: numbers hashed as
+/// their little-endian bytes, nulls as their row positions (2 tagged every value; 1 was SHA-256
+/// throughout).
+pub const FRAME_HASH_SCHEME: u32 = 3;
 
 /// SHA-256 over a frame's logical content: its shape, then one BLAKE3 digest per column of the
-/// column's name, type and values in row order.
+/// column's name, type, values in row order and null positions.
 ///
 /// BLAKE3 hashes the values (the bulk of the bytes) several times faster than SHA-256 here; the
 /// outer SHA-256 only sees the shape and 32 bytes per column. Independent of how the frame is
@@ -950,6 +960,97 @@ impl std::hash::Hasher for MixHasher {
 
 type MixBuild = std::hash::BuildHasherDefault<MixHasher>;
 
+/// Most distinct numbers counted in a small hash set before the count switches to sorting.
+const SMALL_DISTINCT: usize = 2048;
+
+/// Distinct values among numeric keys: a small hash set while there are few (categories, codes,
+/// dates), a sort once there are many (a hash set of a million keys misses the cache on every
+/// insert; one sort is several times cheaper).
+fn distinct_numbers<I: Iterator<Item = u64>>(keys: impl Fn() -> I) -> usize {
+    let mut small: std::collections::HashSet<u64, MixBuild> =
+        std::collections::HashSet::with_capacity_and_hasher(SMALL_DISTINCT * 2, MixBuild::default());
+    for k in keys() {
+        small.insert(k);
+        if small.len() > SMALL_DISTINCT {
+            let mut all: Vec<u64> = keys().collect();
+            all.sort_unstable();
+            return 1 + all.windows(2).filter(|w| w[0] != w[1]).count();
+        }
+    }
+    small.len()
+}
+
+/// Distinct integers: a bitmap over their range when it is small (codes, counts, dates, ids),
+/// else as [`distinct_numbers`].
+fn distinct_integers<I: Iterator<Item = i64>>(values: impl Fn() -> I) -> usize {
+    let (lo, hi) = values().fold((i64::MAX, i64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    if lo > hi {
+        return 0;
+    }
+    let span = hi.abs_diff(lo);
+    if span >= 1 << 26 {
+        return distinct_numbers(|| values().map(|x| x as u64));
+    }
+    let mut bits = vec![0u64; (span >> 6) as usize + 1];
+    for x in values() {
+        let i = x.abs_diff(lo);
+        bits[(i >> 6) as usize] |= 1 << (i & 63);
+    }
+    bits.iter().map(|w| w.count_ones() as usize).sum()
+}
+
+/// Distinct floats, NaN counted once and `-0.0` as `0.0`: whole numbers (one-hot columns,
+/// counts stored as floats) as integers, others by their bits.
+fn distinct_floats<I: Iterator<Item = f64>>(values: impl Fn() -> I) -> usize {
+    if values().all(|x| x == x.trunc() && x.abs() < 9e15) {
+        return distinct_integers(|| values().map(|x| x as i64));
+    }
+    distinct_numbers(|| values().map(|x| if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() }))
+}
+
+/// Distinct texts: short ones (up to 15 bytes, most categories) as one 128-bit key of their bytes
+/// and length, longer ones by reference.
+fn distinct_texts<'a>(texts: impl Iterator<Item = &'a str>) -> usize {
+    let mut short: std::collections::HashSet<u128, MixBuild> = std::collections::HashSet::default();
+    let mut long: std::collections::HashSet<&str, MixBuild> = std::collections::HashSet::default();
+    for t in texts {
+        let bytes = t.as_bytes();
+        if bytes.len() < 16 {
+            let mut key = [0u8; 16];
+            key[..bytes.len()].copy_from_slice(bytes);
+            key[15] = bytes.len() as u8;
+            short.insert(u128::from_le_bytes(key));
+        } else {
+            long.insert(t);
+        }
+    }
+    short.len() + long.len()
+}
+
+/// Row positions of a column's nulls, hashed, whatever the chunking.
+#[derive(Default)]
+struct NullPositions {
+    hasher: Option<blake3::Hasher>,
+    count: usize,
+}
+
+impl NullPositions {
+    fn push(&mut self, row: usize) {
+        self.hasher.get_or_insert_with(blake3::Hasher::new).update(&(row as u64).to_le_bytes());
+        self.count += 1;
+    }
+
+    fn finish(self, h: &mut blake3::Hasher) {
+        h.update(format!(";nulls={};", self.count).as_bytes());
+        if let Some(positions) = self.hasher {
+            h.update(positions.finalize().as_bytes());
+        }
+    }
+}
+
+/// A column's digest: name and type, then the values in row order (numbers as little-endian
+/// bytes, a null's slot as zero; texts as length and bytes, nothing for a null; booleans as one
+/// byte), then the nulls' row positions. Chunks without nulls are hashed straight from memory.
 fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
     let mut h = blake3::Hasher::new();
     let name = col.name().to_string();
@@ -959,136 +1060,101 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
         expected: "a type that can be versioned".into(),
     })?;
     h.update(format!("{}:{}:{};", name.len(), name, col.dtype()).as_bytes());
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
-    let flush = |buf: &mut Vec<u8>, h: &mut blake3::Hasher| {
-        h.update(buf);
-        buf.clear();
-    };
-    // Numeric values (as canonical bits) for the distinct count: sorting them once is several
-    // times cheaper than growing a hash set to a million entries.
-    let mut seen: Vec<u64> = Vec::new();
-    let mut nulls = 0usize;
+    let mut nulls = NullPositions::default();
     let series = col.as_materialized_series();
-    macro_rules! numeric_values {
-        ($values:expr, $canon:expr) => {
-            for v in $values {
-                match v {
-                    None => {
-                        nulls += 1;
-                        buf.push(0);
-                    }
-                    Some(x) => {
-                        buf.push(1);
-                        buf.extend_from_slice(&x.to_le_bytes());
-                        if with_stats {
-                            seen.push($canon(x));
-                        }
-                    }
-                }
-                if buf.len() > (1 << 16) - 32 {
-                    flush(&mut buf, &mut h);
-                }
-            }
-        };
-    }
+    let mut row = 0usize;
     macro_rules! numeric {
-        ($ca:expr, $canon:expr) => {
-            for arr in $ca.downcast_iter() {
-                if arr.validity().is_none_or(|v| v.unset_bits() == 0) {
-                    // No nulls in this chunk: the same bytes as below, written block by block
-                    // without a branch per value.
-                    let values: &[_] = arr.values();
-                    if with_stats {
-                        seen.extend(values.iter().map(|&x| $canon(x)));
-                    }
-                    for block in values.chunks(4096) {
-                        flush(&mut buf, &mut h);
-                        buf.reserve(block.len() * 9);
-                        for x in block {
-                            buf.push(1);
-                            buf.extend_from_slice(&x.to_le_bytes());
+        ($ca:expr, $distinct:expr) => {{
+            let ca = $ca;
+            let mut buf = Vec::new();
+            for arr in ca.downcast_iter() {
+                let values: &[_] = arr.values();
+                match arr.validity().filter(|v| v.unset_bits() > 0) {
+                    None => {
+                        if cfg!(target_endian = "little") {
+                            h.update(bytemuck::cast_slice(values));
+                        } else {
+                            buf.clear();
+                            buf.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+                            h.update(&buf);
                         }
                     }
-                    continue;
+                    Some(validity) => {
+                        buf.clear();
+                        for (i, (x, valid)) in values.iter().zip(validity.iter()).enumerate() {
+                            if valid {
+                                buf.extend_from_slice(&x.to_le_bytes());
+                            } else {
+                                buf.extend_from_slice(&[0u8; 8]);
+                                nulls.push(row + i);
+                            }
+                        }
+                        h.update(&buf);
+                    }
                 }
-                numeric_values!(arr.iter().map(|v| v.copied()), $canon);
+                row += values.len();
             }
-        };
+            with_stats.then(|| $distinct(|| valid_values(ca)))
+        }};
     }
-    match t {
+    let unique = match t {
         DType::Bool => {
             let ca = series.bool().map_err(pe(&name))?;
+            let mut buf = Vec::with_capacity(ca.len());
             let mut both = [false; 2];
-            for v in ca.iter() {
+            for (i, v) in ca.iter().enumerate() {
                 buf.push(match v {
-                    None => 0,
-                    Some(false) => 1,
-                    Some(true) => 2,
-                });
-                match v {
-                    None => nulls += 1,
-                    Some(b) if with_stats && !both[usize::from(b)] => {
-                        both[usize::from(b)] = true;
-                        seen.push(u64::from(b));
+                    None => {
+                        nulls.push(i);
+                        0
                     }
-                    Some(_) => {}
-                }
-                if buf.len() > (1 << 16) - 32 {
-                    flush(&mut buf, &mut h);
-                }
+                    Some(b) => {
+                        both[usize::from(b)] = true;
+                        1 + u8::from(b)
+                    }
+                });
             }
+            h.update(&buf);
+            with_stats.then(|| both.iter().filter(|b| **b).count())
         }
         DType::Int | DType::Date | DType::Datetime => {
             let phys = series.to_physical_repr().cast(&DataType::Int64).map_err(pe(&name))?;
-            numeric!(phys.i64().map_err(pe(&name))?, |x: i64| x as u64)
+            numeric!(phys.i64().map_err(pe(&name))?, distinct_integers)
         }
         DType::Float => {
             let s = series.cast(&DataType::Float64).map_err(pe(&name))?;
-            // One NaN and one zero, so that equal numbers count once.
-            let canon = |x: f64| if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() };
-            numeric!(s.f64().map_err(pe(&name))?, canon)
+            numeric!(s.f64().map_err(pe(&name))?, distinct_floats)
         }
         DType::Str => {
             let s = series.cast(&DataType::String).map_err(pe(&name))?;
-            let mut distinct: std::collections::HashSet<&str, MixBuild> = std::collections::HashSet::default();
             let text = s.str().map_err(pe(&name))?;
-            for v in text.iter() {
+            let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+            for (i, v) in text.iter().enumerate() {
                 match v {
-                    None => {
-                        nulls += 1;
-                        buf.push(0);
-                    }
+                    None => nulls.push(i),
                     Some(x) => {
-                        buf.push(1);
                         buf.extend_from_slice(&(x.len() as u64).to_le_bytes());
                         if x.len() > 1 << 15 {
-                            flush(&mut buf, &mut h);
+                            h.update(&buf);
+                            buf.clear();
                             h.update(x.as_bytes());
                         } else {
                             buf.extend_from_slice(x.as_bytes());
                         }
-                        if with_stats {
-                            distinct.insert(x);
-                        }
                     }
                 }
-                if buf.len() > (1 << 16) - (1 << 15) - 32 {
-                    flush(&mut buf, &mut h);
+                if buf.len() > (1 << 16) - (1 << 15) - 16 {
+                    h.update(&buf);
+                    buf.clear();
                 }
             }
-            if with_stats {
-                let unique = distinct.len() + usize::from(nulls > 0);
-                flush(&mut buf, &mut h);
-                return Ok((*h.finalize().as_bytes(), Some(ColumnStats { nulls, unique })));
-            }
+            h.update(&buf);
+            with_stats.then(|| distinct_texts(text.iter().flatten()))
         }
-    }
-    flush(&mut buf, &mut h);
-    let stats = with_stats.then(|| {
-        seen.sort_unstable();
-        seen.dedup();
-        ColumnStats { nulls, unique: seen.len() + usize::from(nulls > 0) }
-    });
+    };
+    let null_count = nulls.count;
+    nulls.finish(&mut h);
+    let stats = unique.map(|u| ColumnStats { nulls: null_count, unique: u + usize::from(null_count > 0) });
     Ok((*h.finalize().as_bytes(), stats))
 }
 
@@ -1267,6 +1333,69 @@ mod tests {
                 frame_hash_and_stats(&split).expect("split")
             );
         }
+    }
+
+    proptest::proptest! {
+        /// Null and distinct counts are those of a plain count over the values, for few and
+        /// many distinct numbers (the hash set and the sort), NaN and signed zeros, short and
+        /// long texts; and the hash tells apart a null from a zero or an empty text.
+        #[test]
+        fn stats_count_nulls_and_distinct_values(
+            ints in proptest::collection::vec(proptest::option::of(-3000i64..3000), 0..5000),
+            spread in 1i64..4000,
+            scale in proptest::prop_oneof![proptest::strategy::Just(1i64), proptest::strategy::Just(1 << 40)],
+            texts in proptest::collection::vec(proptest::option::of("[ab]{0,3}|[ab]{14,17}"), 0..300),
+        ) {
+            let ints: Vec<Option<i64>> = ints.iter().map(|v| v.map(|x| (x % spread) * scale)).collect();
+            let floats: Vec<Option<f64>> = ints
+                .iter()
+                .map(|v| v.map(|x| match x % 7 { 0 => f64::NAN, 1 => -0.0, 2 => 0.0, _ => x as f64 / (8 * scale) as f64 }))
+                .collect();
+            let df = pl::df!("i" => &ints, "f" => &floats).expect("frame");
+            let t = pl::df!("t" => &texts).expect("frame");
+            let (_, stats) = frame_hash_and_stats(&df).expect("stats");
+            let (_, text_stats) = frame_hash_and_stats(&t).expect("stats");
+            let count = |keys: Vec<Option<String>>| {
+                let nulls = keys.iter().filter(|k| k.is_none()).count();
+                let set: std::collections::HashSet<Option<String>> = keys.into_iter().collect();
+                ColumnStats { nulls, unique: set.len() }
+            };
+            let float_key = |x: f64| if x.is_nan() { "nan".to_string() } else { (x + 0.0).to_string() };
+            proptest::prop_assert_eq!(stats[0], count(ints.iter().map(|v| v.map(|x| x.to_string())).collect()));
+            proptest::prop_assert_eq!(stats[1], count(floats.iter().map(|v| v.map(float_key)).collect()));
+            proptest::prop_assert_eq!(text_stats[0], count(texts.clone()));
+        }
+    }
+
+    #[test]
+    fn distinct_counts_past_the_small_set_are_exact() {
+        for n in [SMALL_DISTINCT - 1, SMALL_DISTINCT, SMALL_DISTINCT + 1, 10_000] {
+            let keep = |i: &usize| !i.is_multiple_of(3);
+            let fractions: Vec<Option<f64>> = (0..2 * n).map(|i| keep(&i).then_some((i % n) as f64 / 4.0)).collect();
+            let whole: Vec<Option<f64>> = (0..2 * n).map(|i| keep(&i).then_some((i % n) as f64)).collect();
+            let wide: Vec<Option<i64>> =
+                (0..2 * n).map(|i| keep(&i).then_some((i % n) as i64 * 1_000_000_007)).collect();
+            let narrow: Vec<Option<i64>> = (0..2 * n).map(|i| keep(&i).then_some((i % n) as i64 - 5)).collect();
+            let df =
+                pl::df!("fractions" => &fractions, "whole" => &whole, "wide" => &wide, "narrow" => &narrow).unwrap();
+            let expected = (0..2 * n).filter(keep).map(|i| i % n).collect::<std::collections::HashSet<_>>().len();
+            let nulls = (0..2 * n).filter(|i| !keep(i)).count();
+            let (_, stats) = frame_hash_and_stats(&df).unwrap();
+            for (name, s) in column_names(&df).iter().zip(stats) {
+                assert_eq!(s, ColumnStats { nulls, unique: expected + 1 }, "{name} with {n} distinct");
+            }
+        }
+    }
+
+    #[test]
+    fn nulls_hash_apart_from_zeros_and_empty_texts() {
+        let a = pl::df!("x" => [Some(0i64), Some(1)], "s" => [Some(""), Some("a")]).unwrap();
+        let b = pl::df!("x" => [None, Some(1i64)], "s" => [Some(""), Some("a")]).unwrap();
+        let c = pl::df!("x" => [Some(0i64), Some(1)], "s" => [None, Some("a")]).unwrap();
+        let d = pl::df!("x" => [Some(0i64), None], "s" => [Some(""), Some("a")]).unwrap();
+        let hashes: std::collections::HashSet<String> =
+            [&a, &b, &c, &d].iter().map(|f| frame_hash(f).unwrap()).collect();
+        assert_eq!(hashes.len(), 4);
     }
 
     #[test]

@@ -185,7 +185,7 @@ struct Layout {
 
 impl Layout {
     fn is_null(&self, field: &[u8]) -> bool {
-        self.nulls.iter().any(|n| n.len() == field.len() && n == field)
+        self.nulls.iter().any(|n| n.len() == field.len() && n.first() == field.first() && n == field)
     }
 
     /// Appends an unquoted field; `None` when its type cannot hold it.
