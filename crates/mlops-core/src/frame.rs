@@ -272,16 +272,22 @@ pub fn not_numeric(df: &DataFrame, name: &str) -> Option<String> {
 
 /// The non-null, non-NaN numbers of a numeric column (booleans read 0/1), for fitting statistics.
 pub fn numbers(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
-    Ok(valid_values(&f64_column(df, name)?).filter(|x| !x.is_nan()).collect())
+    let mut values = valid_values(&f64_column(df, name)?);
+    values.retain(|x| !x.is_nan());
+    Ok(values)
 }
 
-/// The non-null values of a numeric column in row order, read straight from each chunk's values
-/// (the per-value iterator of a chunked array costs several times more).
-fn valid_values<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> impl Iterator<Item = T::Native> + '_ {
-    ca.downcast_iter().flat_map(|arr| {
-        let validity = arr.validity().filter(|v| v.unset_bits() > 0);
-        arr.values().iter().enumerate().filter(move |(i, _)| validity.is_none_or(|v| v.get_bit(*i))).map(|(_, x)| *x)
-    })
+/// The non-null values of a numeric column in row order, copied straight from each chunk's
+/// values (the per-value iterator of a chunked array costs several times more).
+fn valid_values<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> Vec<T::Native> {
+    let mut out = Vec::with_capacity(ca.len() - ca.null_count());
+    for arr in ca.downcast_iter() {
+        match arr.validity().filter(|v| v.unset_bits() > 0) {
+            None => out.extend_from_slice(arr.values()),
+            Some(valid) => out.extend(arr.values().iter().zip(valid.iter()).filter_map(|(x, ok)| ok.then_some(*x))),
+        }
+    }
+    out
 }
 
 /// The distinct category keys of a column ([`Value::key`]), sorted.
@@ -960,39 +966,89 @@ impl std::hash::Hasher for MixHasher {
 
 type MixBuild = std::hash::BuildHasherDefault<MixHasher>;
 
-/// Most distinct numbers counted in a small hash set before the count switches to sorting.
+/// Most distinct numbers counted in a small hash set before the count switches to partitions.
 const SMALL_DISTINCT: usize = 2048;
 
 /// Distinct values among numeric keys: a small hash set while there are few (categories, codes,
-/// dates), a sort once there are many (a hash set of a million keys misses the cache on every
-/// insert; one sort is several times cheaper).
+/// dates); once there are many, the keys are spread over parts by the top bits of their hash
+/// (equal keys share a part) and each part, small enough to stay in cache, is counted in its
+/// own table. One hash set of a million keys would miss the cache on every insert.
 fn distinct_numbers<I: Iterator<Item = u64>>(keys: impl Fn() -> I) -> usize {
     let mut small: std::collections::HashSet<u64, MixBuild> =
         std::collections::HashSet::with_capacity_and_hasher(SMALL_DISTINCT * 2, MixBuild::default());
     for k in keys() {
         small.insert(k);
         if small.len() > SMALL_DISTINCT {
-            let mut all: Vec<u64> = keys().collect();
-            all.sort_unstable();
-            return 1 + all.windows(2).filter(|w| w[0] != w[1]).count();
+            return distinct_by_parts(keys);
         }
     }
     small.len()
 }
 
+fn distinct_by_parts<I: Iterator<Item = u64>>(keys: impl Fn() -> I) -> usize {
+    let n = keys().count();
+    let bits = (n / 1024).max(1).ilog2().min(16);
+    let part_of = |k: u64| if bits == 0 { 0 } else { (mix(k) >> (64 - bits)) as usize };
+    let mut starts = vec![0usize; (1 << bits) + 1];
+    for k in keys() {
+        starts[part_of(k) + 1] += 1;
+    }
+    for p in 1..starts.len() {
+        starts[p] += starts[p - 1];
+    }
+    let mut fill = starts.clone();
+    let mut spread = vec![0u64; n];
+    for k in keys() {
+        let p = part_of(k);
+        spread[fill[p]] = k;
+        fill[p] += 1;
+    }
+    // Open addressing with `EMPTY` for a free slot; the key `EMPTY` itself is counted aside.
+    const EMPTY: u64 = u64::MAX;
+    let largest = starts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    let mut table = vec![EMPTY; (largest * 2).next_power_of_two().max(16)];
+    let mut distinct = 0;
+    let mut saw_empty = false;
+    for w in starts.windows(2) {
+        let part = &spread[w[0]..w[1]];
+        let mask = (part.len() * 2).next_power_of_two().max(16) - 1;
+        table[..=mask].fill(EMPTY);
+        for &k in part {
+            if k == EMPTY {
+                saw_empty = true;
+                continue;
+            }
+            let mut slot = mix(k) as usize & mask;
+            loop {
+                let t = table[slot];
+                if t == EMPTY {
+                    table[slot] = k;
+                    distinct += 1;
+                    break;
+                }
+                if t == k {
+                    break;
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
+    }
+    distinct + usize::from(saw_empty)
+}
+
 /// Distinct integers: a bitmap over their range when it is small (codes, counts, dates, ids),
 /// else as [`distinct_numbers`].
-fn distinct_integers<I: Iterator<Item = i64>>(values: impl Fn() -> I) -> usize {
-    let (lo, hi) = values().fold((i64::MAX, i64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+fn distinct_integers(values: &[i64]) -> usize {
+    let (lo, hi) = values.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
     if lo > hi {
         return 0;
     }
     let span = hi.abs_diff(lo);
     if span >= 1 << 26 {
-        return distinct_numbers(|| values().map(|x| x as u64));
+        return distinct_numbers(|| values.iter().map(|&x| x as u64));
     }
     let mut bits = vec![0u64; (span >> 6) as usize + 1];
-    for x in values() {
+    for &x in values {
         let i = x.abs_diff(lo);
         bits[(i >> 6) as usize] |= 1 << (i & 63);
     }
@@ -1001,11 +1057,13 @@ fn distinct_integers<I: Iterator<Item = i64>>(values: impl Fn() -> I) -> usize {
 
 /// Distinct floats, NaN counted once and `-0.0` as `0.0`: whole numbers (one-hot columns,
 /// counts stored as floats) as integers, others by their bits.
-fn distinct_floats<I: Iterator<Item = f64>>(values: impl Fn() -> I) -> usize {
-    if values().all(|x| x == x.trunc() && x.abs() < 9e15) {
-        return distinct_integers(|| values().map(|x| x as i64));
+fn distinct_floats(values: &[f64]) -> usize {
+    // `as` saturates and sends NaN to 0, so only whole numbers within ±9e15 come back equal.
+    if values.iter().all(|&x| x.abs() < 9e15 && (x as i64) as f64 == x) {
+        let whole: Vec<i64> = values.iter().map(|&x| x as i64).collect();
+        return distinct_integers(&whole);
     }
-    distinct_numbers(|| values().map(|x| if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() }))
+    distinct_numbers(|| values.iter().map(|&x| if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() }))
 }
 
 /// Distinct texts: short ones (up to 15 bytes, most categories) as one 128-bit key of their bytes
@@ -1094,7 +1152,7 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
                 }
                 row += values.len();
             }
-            with_stats.then(|| $distinct(|| valid_values(ca)))
+            with_stats.then(|| $distinct(&valid_values(ca)))
         }};
     }
     let unique = match t {
@@ -1374,7 +1432,7 @@ mod tests {
             let fractions: Vec<Option<f64>> = (0..2 * n).map(|i| keep(&i).then_some((i % n) as f64 / 4.0)).collect();
             let whole: Vec<Option<f64>> = (0..2 * n).map(|i| keep(&i).then_some((i % n) as f64)).collect();
             let wide: Vec<Option<i64>> =
-                (0..2 * n).map(|i| keep(&i).then_some((i % n) as i64 * 1_000_000_007)).collect();
+                (0..2 * n).map(|i| keep(&i).then_some((i % n) as i64 * 1_000_000_007 - 1)).collect();
             let narrow: Vec<Option<i64>> = (0..2 * n).map(|i| keep(&i).then_some((i % n) as i64 - 5)).collect();
             let df =
                 pl::df!("fractions" => &fractions, "whole" => &whole, "wide" => &wide, "narrow" => &narrow).unwrap();
