@@ -2,8 +2,8 @@
 //! and `\n` line ends, read in one pass per piece instead of a pre-pass and polars' parse.
 //!
 //! polars infers the types from the first `infer_schema_rows` rows, as for any CSV; the body is
-//! then cut at line ends into pieces that are parsed on all cores, while another core hashes the
-//! file. A piece checks its own record shapes and encoding as it parses, so the bytes are walked
+//! then cut at line ends into pieces that are read and parsed on all cores, a block at a time,
+//! while another core hashes the file. A piece checks its own record shapes and encoding as it parses, so the bytes are walked
 //! once. Numbers are parsed with the functions polars' reader uses (`atoi_simd`, `fast-float2`),
 //! so the frame is the one polars would give.
 //!
@@ -17,9 +17,14 @@ use polars::prelude::{
     PrimitiveChunkedBuilder, Schema, SerReader, StringChunkedBuilder,
 };
 
+use std::fs::File;
+use std::io::Cursor;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
 use crate::config::{CsvSource, Encoding};
 use crate::csv::{Scan, open_error, read_error, reader_options};
-use crate::error::Result;
+use crate::error::{IngestError, Result};
 
 /// Whether a source's options leave the file to this reader (the file itself may still not).
 pub(crate) fn applies(opts: &CsvSource) -> bool {
@@ -36,35 +41,41 @@ pub(crate) fn applies(opts: &CsvSource) -> bool {
         && opts.quote_char.is_none_or(|q| q.is_ascii() && q != opts.delimiter)
 }
 
+/// Bytes each piece worker reads at a time; lines are parsed block by block from one buffer.
+/// Small under test, so that lines cross blocks and outgrow the buffer.
+const BLOCK: usize = if cfg!(test) { 4096 } else { 1 << 20 };
+
+/// Reads `buf.len()` bytes at `pos`.
+fn read_at(file: &mut File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+    file.seek(SeekFrom::Start(pos))?;
+    file.read_exact(buf)
+}
+
 /// Reads a plain CSV file: its scan facts and frame, or `None` when the file is not plain and the
 /// general reader should take it. Errors are only those of opening and reading the file.
+///
+/// The file is never held whole: each piece's worker reads its byte range block by block into
+/// one buffer of its own, and the hash reads the file in order on another core.
 pub(crate) fn read(opts: &CsvSource) -> Result<Option<(Scan, DataFrame)>> {
     let path = opts.path.as_path();
-    let bytes = std::fs::read(path).map_err(|e| open_error(path, e))?;
-    let Some(header_end) = memchr::memchr(b'\n', &bytes) else { return Ok(None) };
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
+    let mut file = File::open(path).map_err(|e| open_error(path, e))?;
+    let size = file.metadata().map_err(|e| read_failed(path, e))?.len();
+    // The header and the first rows, read by polars: the column names and inferred types.
+    let Some(head) = read_head(&mut file, size, opts.infer_schema_rows + 1).map_err(|e| read_failed(path, e))? else {
+        return Ok(None);
+    };
+    let Some(header_end) = memchr::memchr(b'\n', &head) else { return Ok(None) };
+    if head.starts_with(b"\xEF\xBB\xBF") {
         return Ok(None);
     }
-    // The header and the first rows, read by polars: the column names and inferred types.
-    let mut sample_end = header_end + 1;
-    for _ in 0..opts.infer_schema_rows {
-        match memchr::memchr(b'\n', &bytes[sample_end..]) {
-            Some(i) => sample_end += i + 1,
-            None => {
-                sample_end = bytes.len();
-                break;
-            }
-        }
-    }
-    let sample = reader_options(opts, Some(opts.infer_schema_rows))?
-        .into_reader_with_file_handle(std::io::Cursor::new(&bytes[..sample_end]))
-        .finish();
+    let sample =
+        reader_options(opts, Some(opts.infer_schema_rows))?.into_reader_with_file_handle(Cursor::new(&head)).finish();
     let Ok(sample) = sample else { return Ok(None) };
     let schema = sample.schema();
     let kinds: Option<Vec<Kind>> = schema.iter_values().map(Kind::of).collect();
     let Some(kinds) = kinds else { return Ok(None) };
     let delimiter = u8::try_from(opts.delimiter).unwrap_or(b',');
-    let header = &bytes[..header_end];
+    let header = &head[..header_end];
     if sample.height() == 0 || header.iter().filter(|&&b| b == delimiter).count() + 1 != kinds.len() {
         return Ok(None);
     }
@@ -74,27 +85,32 @@ pub(crate) fn read(opts: &CsvSource) -> Result<Option<(Scan, DataFrame)>> {
         nulls: opts.null_values.iter().map(|s| s.as_bytes().to_vec()).collect(),
         schema: schema.clone(),
         kinds,
+        bytes_per_row: (head.len() - header_end) / sample.height().max(1) + 1,
     };
-    let pieces = split_lines(&bytes[header_end + 1..], mlops_core::par::cores() * 4);
+    let body_start = header_end as u64 + 1;
+    let cuts =
+        line_cuts(&mut file, body_start, size, mlops_core::par::cores() * 4).map_err(|e| read_failed(path, e))?;
     let mut work: Vec<Work> = vec![Work::Hash];
-    work.extend(pieces.into_iter().map(Work::Piece));
+    work.extend(cuts.windows(2).filter(|w| w[0] < w[1]).map(|w| Work::Piece(w[0], w[1])));
     let done = mlops_core::par::map(&work, |w| match w {
-        Work::Hash => Done::Hash(mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&bytes))),
-        Work::Piece(piece) => Done::Piece(layout.parse(piece)),
+        Work::Hash => Done::Hash(mlops_core::hash::sha256_file(path).map_err(IngestError::from)),
+        Work::Piece(from, to) => Done::Piece(
+            File::open(path).and_then(|mut f| layout.parse_range(&mut f, *from, *to)).map_err(|e| read_failed(path, e)),
+        ),
     })
     .ok_or_else(|| read_error(path, polars::prelude::PolarsError::ComputeError("a parsing thread failed".into())))?;
     let mut sha256 = String::new();
     let mut columns: Option<Vec<Column>> = None;
     for d in done {
         match d {
-            Done::Hash(h) => sha256 = h,
-            Done::Piece(None) => {
-                tracing::debug!("not a plain CSV; the general reader takes it");
-                return Ok(None);
-            }
-            Done::Piece(Some(part)) => match &mut columns {
-                None => columns = Some(part),
-                Some(columns) => {
+            Done::Hash(h) => sha256 = h?,
+            Done::Piece(part) => match (part?, &mut columns) {
+                (None, _) => {
+                    tracing::debug!("not a plain CSV; the general reader takes it");
+                    return Ok(None);
+                }
+                (Some(part), None) => columns = Some(part),
+                (Some(part), Some(columns)) => {
                     for (c, p) in columns.iter_mut().zip(part) {
                         c.append(&p).map_err(|e| read_error(path, e))?;
                     }
@@ -106,17 +122,73 @@ pub(crate) fn read(opts: &CsvSource) -> Result<Option<(Scan, DataFrame)>> {
     let height = columns.first().map_or(0, Column::len);
     let frame = DataFrame::new(height, columns).map_err(|e| read_error(path, e))?;
     tracing::debug!(rows = frame.height(), "read as a plain CSV");
-    Ok(Some((Scan { sha256, size: bytes.len() as u64, transcoded: None }, frame)))
+    Ok(Some((Scan { sha256, size, transcoded: None }, frame)))
 }
 
-enum Work<'a> {
+fn read_failed(path: &Path, e: std::io::Error) -> IngestError {
+    mlops_core::CoreError::io("cannot read", path, e).into()
+}
+
+/// The file's first `lines` lines (all of it when shorter); `None` for an empty file.
+fn read_head(file: &mut File, size: u64, lines: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::new();
+    let mut found = 0;
+    while (head.len() as u64) < size {
+        let from = head.len();
+        let want = (BLOCK as u64).min(size - from as u64) as usize;
+        head.resize(from + want, 0);
+        read_at(file, &mut head[from..], from as u64)?;
+        for nl in memchr::memchr_iter(b'\n', &head[from..]) {
+            found += 1;
+            if found == lines {
+                head.truncate(from + nl + 1);
+                return Ok(Some(head));
+            }
+        }
+    }
+    Ok((!head.is_empty()).then_some(head))
+}
+
+/// Offsets that cut `from..size` into about `parts` ranges of whole lines: each cut falls just
+/// after a line end.
+fn line_cuts(file: &mut File, from: u64, size: u64, parts: usize) -> std::io::Result<Vec<u64>> {
+    let mut cuts = vec![from];
+    let step = (size - from.min(size)) / parts.max(1) as u64 + 1;
+    let mut window = vec![0u8; 64 * 1024];
+    let mut at = from + step;
+    while at < size {
+        // The first line end at or after `at - 1`, read a window at a time.
+        let mut pos = at - 1;
+        let cut = loop {
+            if pos >= size {
+                break size;
+            }
+            let n = (window.len() as u64).min(size - pos) as usize;
+            read_at(file, &mut window[..n], pos)?;
+            if let Some(i) = memchr::memchr(b'\n', &window[..n]) {
+                break pos + i as u64 + 1;
+            }
+            pos += n as u64;
+        };
+        if cut > *cuts.last().unwrap_or(&from) {
+            cuts.push(cut);
+        }
+        at = cut.max(at) + step;
+    }
+    if *cuts.last().unwrap_or(&from) < size {
+        cuts.push(size);
+    }
+    Ok(cuts)
+}
+
+enum Work {
     Hash,
-    Piece(&'a [u8]),
+    Piece(u64, u64),
 }
 
 enum Done {
-    Hash(String),
-    Piece(Option<Vec<Column>>),
+    Hash(Result<String>),
+    Piece(Result<Option<Vec<Column>>>),
 }
 
 /// The column types this reader parses.
@@ -181,6 +253,8 @@ struct Layout {
     nulls: Vec<Vec<u8>>,
     schema: std::sync::Arc<Schema>,
     kinds: Vec<Kind>,
+    /// Bytes per row in the sample, to size the builders.
+    bytes_per_row: usize,
 }
 
 impl Layout {
@@ -225,13 +299,10 @@ impl Layout {
         }
     }
 
-    /// Parses whole lines into one column per field; `None` when the piece is not plain.
-    fn parse(&self, piece: &[u8]) -> Option<Vec<Column>> {
-        if memchr::memchr(b'\r', piece).is_some() {
-            return None;
-        }
-        let text = std::str::from_utf8(piece).ok()?;
-        let rows = memchr::memchr_iter(b'\n', piece).count() + 1;
+    /// Parses the lines of `from..to` of the file into one column per field, reading a block
+    /// at a time into one buffer; `Ok(None)` when the range is not plain.
+    fn parse_range(&self, file: &mut File, from: u64, to: u64) -> std::io::Result<Option<Vec<Column>>> {
+        let rows = ((to - from) as usize / self.bytes_per_row).max(1);
         let mut builders: Vec<Builder> = self
             .schema
             .iter_names()
@@ -242,6 +313,45 @@ impl Layout {
                 Kind::Text => Builder::Text(StringChunkedBuilder::new(name.clone(), rows)),
             })
             .collect();
+        let mut buf = vec![0u8; BLOCK];
+        let mut carried = 0;
+        let mut pos = from;
+        while pos < to {
+            if carried == buf.len() {
+                // A line longer than the buffer: make room for it.
+                buf.resize(buf.len() * 2, 0);
+            }
+            let n = ((buf.len() - carried) as u64).min(to - pos) as usize;
+            read_at(file, &mut buf[carried..carried + n], pos)?;
+            pos += n as u64;
+            let filled = carried + n;
+            // Whole lines only; the range's end is a line end, or the end of the file.
+            let lines_end = if pos == to {
+                filled
+            } else {
+                match memchr::memrchr(b'\n', &buf[..filled]) {
+                    Some(i) => i + 1,
+                    None => {
+                        carried = filled;
+                        continue;
+                    }
+                }
+            };
+            if self.parse_lines(&buf[..lines_end], &mut builders).is_none() {
+                return Ok(None);
+            }
+            buf.copy_within(lines_end..filled, 0);
+            carried = filled - lines_end;
+        }
+        Ok(Some(builders.into_iter().map(Builder::finish).collect()))
+    }
+
+    /// Parses whole lines into the builders; `None` when they are not plain.
+    fn parse_lines(&self, lines: &[u8], builders: &mut [Builder]) -> Option<()> {
+        if memchr::memchr(b'\r', lines).is_some() {
+            return None;
+        }
+        let text = std::str::from_utf8(lines).ok()?;
         let last = builders.len() - 1;
         for line in text.split_terminator('\n') {
             if line.is_empty() {
@@ -251,7 +361,7 @@ impl Layout {
             if let Some(q) = self.quote
                 && memchr::memchr(q, bytes).is_some()
             {
-                self.parse_quoted_line(line, q, &mut builders)?;
+                self.parse_quoted_line(line, q, builders)?;
                 continue;
             }
             let mut start = 0;
@@ -267,7 +377,7 @@ impl Layout {
                 start = end + 1;
             }
         }
-        Some(builders.into_iter().map(Builder::finish).collect())
+        Some(())
     }
 
     /// A line with a quote character: a quoted field runs to a quote followed by the delimiter or
@@ -315,22 +425,4 @@ impl Layout {
         }
         Some(())
     }
-}
-
-/// Cuts `body` into about `parts` pieces of whole lines.
-fn split_lines(body: &[u8], parts: usize) -> Vec<&[u8]> {
-    let target = body.len() / parts.max(1) + 1;
-    let mut pieces = Vec::with_capacity(parts + 1);
-    let mut rest = body;
-    while !rest.is_empty() {
-        let cut = if rest.len() <= target {
-            rest.len()
-        } else {
-            memchr::memchr(b'\n', &rest[target..]).map_or(rest.len(), |i| target + i + 1)
-        };
-        let (piece, tail) = rest.split_at(cut);
-        pieces.push(piece);
-        rest = tail;
-    }
-    pieces
 }

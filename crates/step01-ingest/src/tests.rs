@@ -582,7 +582,9 @@ mod plain_reader {
         let dir = tempfile::tempdir().unwrap();
         let mut text = String::from("id,x,name\n");
         for i in 0..50_000 {
-            text.push_str(&format!("{i},{}.25,n{}\n", i % 97, i % 13));
+            // Now and then a line longer than the reader's block under test (4 KiB).
+            let name = if i % 9_000 == 7 { "x".repeat(9_000) } else { format!("n{}", i % 13) };
+            text.push_str(&format!("{i},{}.25,{name}\n", i % 97));
         }
         let path = write(dir.path(), "big.csv", text.as_bytes());
         let (_, frame) = plain::read(&csv(&path)).unwrap().expect("plain");
