@@ -277,6 +277,22 @@ pub fn numbers(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     Ok(values)
 }
 
+/// Every row's number in a numeric column (booleans read 0/1), NaN for a null: the values
+/// grouped fits walk beside the group keys.
+pub fn numbers_by_row(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+    let ca = f64_column(df, name)?;
+    let mut out = Vec::with_capacity(ca.len());
+    for arr in ca.downcast_iter() {
+        match arr.validity().filter(|v| v.unset_bits() > 0) {
+            None => out.extend_from_slice(arr.values()),
+            Some(valid) => {
+                out.extend(arr.values().iter().zip(valid.iter()).map(|(x, ok)| if ok { *x } else { f64::NAN }))
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The non-null values of a numeric column in row order, copied straight from each chunk's
 /// values (the per-value iterator of a chunked array costs several times more).
 fn valid_values<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> Vec<T::Native> {

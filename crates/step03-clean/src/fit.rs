@@ -133,23 +133,29 @@ fn group_fill(df: &DataFrame, name: &str, by: &str, use_median: bool) -> Result<
     let target = numbers(df, key, name)?;
     let learn = |mut xs: Vec<f64>| if use_median { stats::quantile_of(&mut xs, 0.5) } else { stats::mean(&xs) };
     let what = if use_median { "median" } else { "mean" };
-    let fallback = learn(target).ok_or_else(|| no_values(key, name, what))?;
-    let vals = frame::f64_column(df, name)?;
-    let table = frame::with_keys(df, by, |groups| {
-        let mut per_group: polars::prelude::PlHashMap<&str, Vec<f64>> = polars::prelude::PlHashMap::default();
-        for (g, x) in groups.zip(vals.iter()) {
-            if let (Some(k), Some(x)) = (g, x)
-                && !x.is_nan()
-            {
-                per_group.entry(k).or_default().push(x);
-            }
-        }
-        per_group
-            .into_iter()
-            .filter_map(|(k, xs)| Some((k.to_string(), Value::Float(learn(xs)?))))
-            .collect::<BTreeMap<String, Value>>()
-    })?;
-    Ok((table, Value::Float(fallback)))
+    let vals = frame::numbers_by_row(df, name)?;
+    // The whole column's statistic (the fallback) is learned beside the groups' ones.
+    let (fallback, table) = mlops_core::par::join(
+        || learn(target),
+        || {
+            frame::with_keys(df, by, |groups| {
+                let mut per_group: polars::prelude::PlHashMap<&str, Vec<f64>> = polars::prelude::PlHashMap::default();
+                for (g, &x) in groups.zip(&vals) {
+                    if let Some(k) = g
+                        && !x.is_nan()
+                    {
+                        per_group.entry(k).or_default().push(x);
+                    }
+                }
+                per_group
+                    .into_iter()
+                    .filter_map(|(k, xs)| Some((k.to_string(), Value::Float(learn(xs)?))))
+                    .collect::<BTreeMap<String, Value>>()
+            })
+        },
+    );
+    let fallback = fallback.ok_or_else(|| no_values(key, name, what))?;
+    Ok((table?, Value::Float(fallback)))
 }
 
 impl CleanParams {
