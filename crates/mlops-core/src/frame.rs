@@ -280,27 +280,25 @@ pub fn numbers(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
 /// Every row's number in a numeric column (booleans read 0/1), NaN for a null: the values
 /// grouped fits walk beside the group keys.
 pub fn numbers_by_row(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
-    let ca = f64_column(df, name)?;
+    Ok(chunk_values(&f64_column(df, name)?, Some(f64::NAN)))
+}
+
+/// The non-null values of a numeric column in row order.
+fn valid_values<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> Vec<T::Native> {
+    chunk_values(ca, None)
+}
+
+/// A numeric column's values in row order, copied straight from each chunk's buffer (the
+/// per-value iterator of a chunked array costs several times more): a null becomes `null_as`,
+/// or is left out when that is `None`.
+fn chunk_values<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>, null_as: Option<T::Native>) -> Vec<T::Native> {
     let mut out = Vec::with_capacity(ca.len());
     for arr in ca.downcast_iter() {
         match arr.validity().filter(|v| v.unset_bits() > 0) {
             None => out.extend_from_slice(arr.values()),
-            Some(valid) => {
-                out.extend(arr.values().iter().zip(valid.iter()).map(|(x, ok)| if ok { *x } else { f64::NAN }))
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The non-null values of a numeric column in row order, copied straight from each chunk's
-/// values (the per-value iterator of a chunked array costs several times more).
-fn valid_values<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> Vec<T::Native> {
-    let mut out = Vec::with_capacity(ca.len() - ca.null_count());
-    for arr in ca.downcast_iter() {
-        match arr.validity().filter(|v| v.unset_bits() > 0) {
-            None => out.extend_from_slice(arr.values()),
-            Some(valid) => out.extend(arr.values().iter().zip(valid.iter()).filter_map(|(x, ok)| ok.then_some(*x))),
+            Some(valid) => out.extend(
+                arr.values().iter().zip(valid.iter()).filter_map(|(x, ok)| if ok { Some(*x) } else { null_as }),
+            ),
         }
     }
     out

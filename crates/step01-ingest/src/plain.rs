@@ -346,6 +346,17 @@ impl Layout {
         Ok(Some(builders.into_iter().map(Builder::finish).collect()))
     }
 
+    /// Where the unquoted field starting at `start` ends: at the next delimiter, or at the
+    /// line's end for the last field; `None` when the line has too few or too many fields.
+    fn field_end(&self, line: &[u8], start: usize, last: bool) -> Option<usize> {
+        let rest = line.get(start..)?;
+        match (rest.iter().position(|&b| b == self.delimiter), last) {
+            (Some(i), false) => Some(start + i),
+            (None, true) => Some(line.len()),
+            _ => None,
+        }
+    }
+
     /// Parses whole lines into the builders; `None` when they are not plain.
     fn parse_lines(&self, lines: &[u8], builders: &mut [Builder]) -> Option<()> {
         if memchr::memchr(b'\r', lines).is_some() {
@@ -366,13 +377,7 @@ impl Layout {
             }
             let mut start = 0;
             for (k, builder) in builders.iter_mut().enumerate() {
-                let end = if k < last {
-                    start + bytes[start..].iter().position(|&b| b == self.delimiter)?
-                } else if bytes[start..].contains(&self.delimiter) {
-                    return None;
-                } else {
-                    bytes.len()
-                };
+                let end = self.field_end(bytes, start, k == last)?;
                 self.push(builder, &line[start..end])?;
                 start = end + 1;
             }
@@ -408,13 +413,7 @@ impl Layout {
                 self.push_quoted(builder, &line[start + 1..close], doubled, q)?;
                 start = close + 2;
             } else {
-                let end = if k < last {
-                    start + bytes.get(start..)?.iter().position(|&b| b == self.delimiter)?
-                } else if bytes.get(start..)?.contains(&self.delimiter) {
-                    return None;
-                } else {
-                    bytes.len()
-                };
+                let end = self.field_end(bytes, start, k == last)?;
                 let field = &line[start..end];
                 if field.as_bytes().contains(&q) {
                     return None;

@@ -556,6 +556,8 @@ mod plain_reader {
             ("blank", "a,b\n1,2\n\n3,4\n"),
             ("short", "a,b\n1,2\n3\n"),
             ("long", "a,b\n1,2\n3,4,5\n"),
+            ("long_text", "a,b\n1,x\n3,y,z\n"),
+            ("long_quoted", "a,b\n1,\"x\"\n3,\"y\",z\n"),
             ("bom", "\u{feff}a,b\n1,2\n"),
             ("blank_led_number", "a,b\n1,2\n 3,4\n"),
             ("decimal_after_sample", "a,b\n1,2\n3.5,4\n"),
