@@ -87,6 +87,21 @@ fn run_key(config_sha256: &str, lineage: &[Lineage]) -> String {
     mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(text.as_bytes()))
 }
 
+/// Validates every source that has a schema, every check; the first source whose report has an
+/// error stops it.
+fn validate_all(config: &DataConfig, frames: &BTreeMap<String, DataFrame>) -> Result<BTreeMap<String, Report>> {
+    let mut validation = BTreeMap::new();
+    for (name, schema) in &config.validate {
+        let report =
+            step02_validate::validate(&frames[name], schema, frames).map_err(|e| PipelineError::step("validate", e))?;
+        if !report.passed() {
+            return Err(PipelineError::ValidationFailed { source_name: name.clone(), report: Box::new(report) });
+        }
+        validation.insert(name.clone(), report);
+    }
+    Ok(validation)
+}
+
 /// Runs steps 1-6. `origin` names the config file in errors; relative paths in the config must
 /// already be resolved ([`DataConfig::resolved`]). Nothing is written unless every step succeeds.
 pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) -> Result<Prepared> {
@@ -146,13 +161,21 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
         });
     }
 
-    // 2. validate: every schema, every check; any error stops the run before anything is written.
+    // 2. validate, on one core, while 3. clean runs on the other. Validation only reads the
+    // ingested frames and clean only makes new ones, and nothing is written before curate, so a
+    // failed validation still stops the run before any output, and its error comes first.
     progress.started("validate");
     let t = Instant::now();
-    let mut validation = BTreeMap::new();
-    for (name, schema) in &config.validate {
-        let report = step02_validate::validate(&frames[name], schema, &frames)
-            .map_err(|e| PipelineError::step("validate", e))?;
+    let primary_frame = frames.get(&primary).cloned().unwrap_or_default();
+    let ((validated, validate_seconds), (cleaned, clean_seconds)) = mlops_core::par::join(
+        || (validate_all(config, &frames), t.elapsed().as_secs_f64()),
+        || {
+            let t = Instant::now();
+            (config.clean.fit_transform(primary_frame), t.elapsed().as_secs_f64())
+        },
+    );
+    let validation = validated?;
+    for (name, report) in &validation {
         for f in report.failures.iter().filter(|f| f.severity == step02_validate::Severity::Warn) {
             warnings.push(format!(
                 "validate `{name}`: {} {} failed on {} row(s)",
@@ -161,22 +184,19 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
                 f.count
             ));
         }
-        if !report.passed() {
-            return Err(PipelineError::ValidationFailed { source_name: name.clone(), report: Box::new(report) });
-        }
-        validation.insert(name.clone(), report);
     }
     let checks: usize = validation.values().map(|r| r.checks).sum();
     let failed: usize = validation.values().map(|r| r.failures.len()).sum();
     let frame = frames.remove(&primary).unwrap_or_default();
-    let s = summary("validate", &frame, t, format!("{checks} checks, {failed} warning(s)"));
+    let note = format!("{checks} checks, {failed} warning(s)");
+    let s = StepSummary { seconds: validate_seconds, ..summary("validate", &frame, t, note) };
+    drop(frame);
     progress.finished(&s);
     steps.push(s);
 
-    // 3. clean
+    // 3. clean (run above, beside validation)
     progress.started("clean");
-    let t = Instant::now();
-    let cleaned = config.clean.fit_transform(frame).map_err(|e| PipelineError::step("clean", e))?;
+    let cleaned = cleaned.map_err(|e| PipelineError::step("clean", e))?;
     for (column, n) in &cleaned.report.coerced {
         warnings.push(format!("clean: {n} value(s) in `{column}` did not convert and became null"));
     }
@@ -187,7 +207,7 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
         cleaned.report.duplicates_dropped,
         cleaned.report.rows_in - cleaned.report.rows_out - cleaned.report.duplicates_dropped
     );
-    let s = summary("clean", &cleaned.frame, t, note);
+    let s = StepSummary { seconds: clean_seconds, ..summary("clean", &cleaned.frame, Instant::now(), note) };
     progress.finished(&s);
     steps.push(s);
 

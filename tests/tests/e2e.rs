@@ -197,6 +197,15 @@ fn validation_errors_stop_the_run_with_a_report() {
     assert_eq!(failures[0]["check"], "min");
     assert!(failures[0]["count"].as_u64().unwrap() > 50);
 
+    // Clean runs beside validation; when both fail, the validation report is the answer.
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen("      Sex: mode", "      Nope: mode", 1);
+    let both = p.write("configs/variant-both.yaml", text);
+    let run = p.mlops(&["prepare", "--config", both.to_str().unwrap()]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("Culmen Length (mm)") && run.stderr.contains("nothing was written"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Nope"), "{}", run.stderr);
+    assert!(p.processed_is_empty());
+
     // Warnings do not stop the run.
     let cfg =
         p.config_with("Body Mass (g): {min: 2000, max: 7000}", "Body Mass (g): {min: 3000, max: 7000, severity: warn}");

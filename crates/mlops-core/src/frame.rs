@@ -831,42 +831,7 @@ fn thread_failed(what: &str) -> CoreError {
     CoreError::polars(format!("{what} thread failed"), pl::PolarsError::ComputeError("thread panicked".into()))
 }
 
-/// Rows per Parquet row group unless a caller says otherwise (polars' writer default).
-pub const DEFAULT_ROW_GROUP: usize = 512 * 512;
-
-/// Writes `df` as one Parquet file at `path` through polars' streaming sink, which encodes and
-/// compresses the columns of each row group in parallel (polars' `ParquetWriter` compresses every
-/// page on the writing thread). Column statistics are written; strings as views, as polars
-/// stores them.
-pub fn write_parquet(
-    df: &DataFrame,
-    path: &std::path::Path,
-    compression: pl::ParquetCompression,
-    row_group_size: usize,
-) -> Result<()> {
-    let failed = |e: pl::PolarsError| CoreError::polars(format!("cannot write {}", path.display()), e);
-    let target =
-        path.to_str().ok_or_else(|| failed(pl::PolarsError::ComputeError("the path is not valid UTF-8".into())))?;
-    let options = pl::ParquetWriteOptions {
-        compression,
-        statistics: pl::StatisticsOptions::default(),
-        row_group_size: Some(row_group_size),
-        data_page_size: None,
-        key_value_metadata: None,
-        arrow_schema: None,
-        compat_level: Some(pl::CompatLevel::newest()),
-    };
-    df.clone()
-        .lazy()
-        .sink(
-            pl::SinkDestination::File { target: pl::SinkTarget::Path(pl::PlRefPath::new(target)) },
-            pl::FileWriteFormat::Parquet(std::sync::Arc::new(options)),
-            pl::UnifiedSinkArgs::default(),
-        )
-        .and_then(|sink| sink.collect_with_engine(pl::Engine::Streaming))
-        .map_err(failed)?;
-    Ok(())
-}
+pub use crate::parquet::{DEFAULT_ROW_GROUP, write_parquet};
 
 /// Rows below which a column is mapped on one thread.
 const PAR_MIN_ROWS: usize = 64 * 1024;
@@ -1468,21 +1433,6 @@ mod tests {
         let hashes: std::collections::HashSet<String> =
             [&a, &b, &c, &d].iter().map(|f| frame_hash(f).unwrap()).collect();
         assert_eq!(hashes.len(), 4);
-    }
-
-    #[test]
-    fn parquet_round_trips_and_a_bad_path_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let df = pl::df!("x" => [Some(1i64), None, Some(3)], "s" => [Some("a"), Some("b"), None]).unwrap();
-        let path = dir.path().join("a.parquet");
-        write_parquet(&df, &path, pl::ParquetCompression::default(), 2).unwrap();
-        let back = pl::LazyFrame::scan_parquet(pl::PlRefPath::new(path.to_str().unwrap()), Default::default())
-            .and_then(|l| l.collect())
-            .unwrap();
-        assert!(df.equals_missing(&back));
-        let missing = dir.path().join("no").join("such").join("b.parquet");
-        let err = write_parquet(&df, &missing, pl::ParquetCompression::default(), 2).unwrap_err().to_string();
-        assert!(err.contains("b.parquet"), "{err}");
     }
 
     #[test]

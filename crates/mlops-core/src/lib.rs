@@ -35,6 +35,8 @@ pub mod html;
 pub mod io;
 pub mod ops;
 pub mod par;
+#[cfg(feature = "frame")]
+mod parquet;
 mod pipeline;
 pub mod schema;
 mod seed;

@@ -1,0 +1,258 @@
+//! Writing a frame as a Parquet file: polars' encoders and compressors, driven so that every
+//! (row group, column) piece is encoded and compressed on whichever core is free, and float
+//! columns with few distinct values are dictionary-encoded as pyarrow writes them.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use polars::io::parquet::write::BatchedWriter;
+use polars::prelude::{self as pl, CompatLevel, DataFrame, SchemaExt};
+use polars_arrow::array::{Array, ArrayRef, DictionaryArray, PrimitiveArray};
+use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+use polars_parquet::parquet::error::ParquetError;
+use polars_parquet::write::{
+    CompressedPage, Compressor, FileWriter, Version, WriteOptions, array_to_columns, to_parquet_schema,
+};
+
+use crate::{CoreError, Result};
+
+/// Rows per Parquet row group unless a caller says otherwise (polars' writer default).
+pub const DEFAULT_ROW_GROUP: usize = 512 * 512;
+
+/// The most distinct values a float dictionary holds: a 1 MiB dictionary page, pyarrow's limit.
+const MAX_DICTIONARY: usize = (1 << 20) / 8;
+
+/// Slots of a float dictionary's table before it first grows (a few under test, so that tests
+/// grow it).
+const FIRST_SLOTS: usize = if cfg!(test) { 4 } else { 1024 };
+
+/// Values looked at before deciding that a float column has too many distinct values.
+const PROBE: usize = 16 * 1024;
+
+/// Writes `df` as one Parquet file at `path`, with column statistics; strings as views, as
+/// polars stores them.
+///
+/// Each row group's columns are encoded and compressed in parallel, all row groups at once, and
+/// the file is written in row order. Integers, texts and dates get dictionaries when polars'
+/// encoder finds them worth it; float columns whose distinct values fit a 1 MiB dictionary are
+/// dictionary-encoded here (polars' encoder writes every float plainly). That gives smaller files
+/// and less for the compressor to do; the values read back are bit for bit the same.
+pub fn write_parquet(
+    df: &DataFrame,
+    path: &std::path::Path,
+    compression: pl::ParquetCompression,
+    row_group_size: usize,
+) -> Result<()> {
+    let failed = |e: pl::PolarsError| CoreError::polars(format!("cannot write {}", path.display()), e);
+    let arrow_schema = df.schema().to_arrow(CompatLevel::newest());
+    let parquet_schema = to_parquet_schema(&arrow_schema).map_err(failed)?;
+    let encodings = polars::io::prelude::get_encodings(&arrow_schema);
+    let options = WriteOptions {
+        statistics: pl::StatisticsOptions::default(),
+        compression: compression.into(),
+        version: Version::V1,
+        data_page_size: None,
+    };
+    let rows = df.height();
+    let step = row_group_size.max(1);
+    let groups: Vec<(usize, usize)> = (0..rows.div_ceil(step)).map(|g| (g * step, step.min(rows - g * step))).collect();
+    let pieces: Vec<(usize, usize)> = (0..groups.len()).flat_map(|g| (0..df.width()).map(move |c| (g, c))).collect();
+    let encoded = crate::par::map(&pieces, |&(g, c)| -> pl::PolarsResult<Vec<Vec<CompressedPage>>> {
+        let (offset, len) = groups[g];
+        let field = arrow_schema.get_at_index(c).map(|(_, f)| f).ok_or_else(|| {
+            pl::PolarsError::ComputeError(format!("column {c} is missing from the frame's schema").into())
+        })?;
+        let series = df.columns()[c].as_materialized_series().slice(offset as i64, len).rechunk();
+        let array = series.to_arrow_with_field(0, Cow::Borrowed(field), true)?;
+        let array = float_dictionary(array.as_ref()).unwrap_or(array);
+        let mut leaves = Vec::new();
+        for pages in array_to_columns(array, parquet_schema.fields()[c].clone(), options, &encodings[c])? {
+            let pages = pages.map(|page| page.map_err(|e| ParquetError::FeatureNotSupported(e.to_string())));
+            leaves.push(Compressor::new_from_vec(pages, options.compression, vec![]).collect::<Result<_, _>>()?);
+        }
+        Ok(leaves)
+    })
+    .ok_or_else(|| failed(pl::PolarsError::ComputeError("an encoding thread failed".into())))?;
+    let mut encoded = encoded.into_iter();
+    let file = std::fs::File::create(path).map_err(|e| CoreError::io("cannot create", path, e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    {
+        let writer = FileWriter::new_with_parquet_schema(&mut out, arrow_schema, parquet_schema, options);
+        let mut writer = BatchedWriter::new(std::sync::Mutex::new(writer), encodings, options, false, None);
+        for &(_, len) in &groups {
+            let mut group: Vec<Vec<CompressedPage>> = Vec::with_capacity(df.width());
+            for piece in encoded.by_ref().take(df.width()) {
+                group.extend(piece.map_err(failed)?);
+            }
+            writer.write_row_group(len as u64, &group).map_err(failed)?;
+        }
+        writer.finish().map_err(failed)?;
+    }
+    out.flush().map_err(|e| CoreError::io("cannot write", path, e))?;
+    Ok(())
+}
+
+/// A Float64 array as keys into its distinct values, when they fit [`MAX_DICTIONARY`] and
+/// neither the first [`PROBE`] values nor the whole array are nearly all distinct (more than
+/// 7 in 8); `None` otherwise (and for other types).
+/// Values are told apart by their bits, so `-0.0`, `0.0` and every NaN keep their exact form.
+fn float_dictionary(array: &dyn Array) -> Option<ArrayRef> {
+    let floats = array.as_any().downcast_ref::<PrimitiveArray<f64>>()?;
+    if *floats.dtype() != ArrowDataType::Float64 || floats.len() < 2 {
+        return None;
+    }
+    let n = floats.len();
+    // Open addressing: the key + 1 per slot, 0 for an empty slot. The table starts small and
+    // doubles at half full, so a column of a few distinct values probes a table in L1.
+    let mut table = vec![0u32; FIRST_SLOTS];
+    // Fibonacci hashing: the top bits of the product depend on every bit of the value (round
+    // numbers have all their low bits zero).
+    let slot = |bits: u64, mask: usize| (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - mask.count_ones())) as usize;
+    let mut values: Vec<f64> = Vec::new();
+    let mut keys: Vec<u32> = Vec::with_capacity(n);
+    let validity = floats.validity();
+    for (i, &v) in floats.values().iter().enumerate() {
+        if validity.is_some_and(|b| !b.get_bit(i)) {
+            keys.push(0);
+            continue;
+        }
+        let bits = v.to_bits();
+        let mask = table.len() - 1;
+        let mut s = slot(bits, mask);
+        let key = loop {
+            match table[s] {
+                0 => {
+                    if values.len() == MAX_DICTIONARY {
+                        return None;
+                    }
+                    values.push(v);
+                    table[s] = values.len() as u32;
+                    if values.len() * 2 > table.len() {
+                        table = vec![0u32; table.len() * 2];
+                        let mask = table.len() - 1;
+                        for (k, value) in values.iter().enumerate() {
+                            let mut s = slot(value.to_bits(), mask);
+                            while table[s] != 0 {
+                                s = (s + 1) & mask;
+                            }
+                            table[s] = k as u32 + 1;
+                        }
+                    }
+                    break values.len() as u32 - 1;
+                }
+                k if values[k as usize - 1].to_bits() == bits => break k - 1,
+                _ => s = (s + 1) & mask,
+            }
+        };
+        keys.push(key);
+        if i + 1 == PROBE && values.len() * 8 > PROBE * 7 {
+            return None;
+        }
+    }
+    if values.is_empty() || values.len() * 8 > n * 7 {
+        return None;
+    }
+    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity.cloned());
+    let values = PrimitiveArray::new(ArrowDataType::Float64, values.into(), None).boxed();
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Float64), false);
+    DictionaryArray::<u32>::try_new(dtype, keys, values).ok().map(|d| d.boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(path: &std::path::Path) -> DataFrame {
+        pl::LazyFrame::scan_parquet(pl::PlRefPath::new(path.to_str().unwrap()), Default::default())
+            .and_then(|l| l.collect())
+            .unwrap()
+    }
+
+    #[test]
+    fn parquet_round_trips_and_a_bad_path_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let df = pl::df!("x" => [Some(1i64), None, Some(3)], "s" => [Some("a"), Some("b"), None]).unwrap();
+        let path = dir.path().join("a.parquet");
+        write_parquet(&df, &path, pl::ParquetCompression::default(), 2).unwrap();
+        assert!(df.equals_missing(&read(&path)));
+        let missing = dir.path().join("no").join("such").join("b.parquet");
+        let err = write_parquet(&df, &missing, pl::ParquetCompression::default(), 2).unwrap_err().to_string();
+        assert!(err.contains("b.parquet"), "{err}");
+    }
+
+    /// The row groups of a file, each as one flag per column: whether it has a dictionary page.
+    fn dictionaries(path: &std::path::Path) -> Vec<Vec<bool>> {
+        let meta = polars_parquet::read::read_metadata(&mut std::fs::File::open(path).unwrap()).unwrap();
+        meta.row_groups
+            .iter()
+            .map(|g| g.parquet_columns().iter().map(|c| c.dictionary_page_offset().is_some()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn floats_with_few_distinct_values_get_a_dictionary_and_read_back_bit_for_bit() {
+        let n = 40_000;
+        let few: Vec<Option<f64>> = (0..n)
+            .map(|i| match i % 7 {
+                0 => None,
+                1 => Some(-0.0),
+                2 => Some(f64::NAN),
+                3 => Some(f64::INFINITY),
+                _ => Some((i % 50) as f64 * 0.25),
+            })
+            .collect();
+        let many: Vec<f64> = (0..n).map(|i| (i as f64).sqrt()).collect();
+        let all_null: Vec<Option<f64>> = vec![None; n];
+        let mut df =
+            pl::df!("few" => &few, "many" => &many, "none" => &all_null, "id" => (0..n as i64).collect::<Vec<_>>())
+                .unwrap();
+        // Two chunks per column, cut where no row group ends.
+        df.vstack_mut(&df.slice(0, 1234)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        write_parquet(&df, &path, pl::ParquetCompression::Zstd(None), 16_384).unwrap();
+        let back = read(&path);
+        assert_eq!(back.height(), df.height());
+        for name in ["few", "many", "none"] {
+            let bits = |f: &DataFrame| -> Vec<Option<u64>> {
+                f.column(name).unwrap().f64().unwrap().iter().map(|v| v.map(f64::to_bits)).collect()
+            };
+            assert_eq!(bits(&back), bits(&df), "{name}");
+        }
+        assert!(back.column("id").unwrap().equals_missing(df.column("id").unwrap()));
+        let groups = dictionaries(&path);
+        assert_eq!(groups.len(), df.height().div_ceil(16_384));
+        for group in &groups {
+            assert!(group[0], "few distinct floats: a dictionary");
+            assert!(!group[1], "all distinct floats: plain");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_float_dictionary_gives_back_every_value(
+            values in proptest::collection::vec(
+                proptest::option::of(proptest::prop_oneof![
+                    proptest::strategy::Strategy::prop_map(0u8..20, |k| f64::from(k) / 4.0),
+                    proptest::num::f64::ANY,
+                ]),
+                0..300,
+            )
+        ) {
+            let array = PrimitiveArray::<f64>::from(values.clone());
+            if let Some(dict) = float_dictionary(&array) {
+                let dict = dict.as_any().downcast_ref::<DictionaryArray<u32>>().unwrap();
+                let distinct = dict.values().as_any().downcast_ref::<PrimitiveArray<f64>>().unwrap();
+                let back: Vec<Option<u64>> = (0..dict.len())
+                    .map(|i| dict.keys().is_valid(i).then(|| distinct.value(dict.keys().value(i) as usize).to_bits()))
+                    .collect();
+                let want: Vec<Option<u64>> = values.iter().map(|v| v.map(f64::to_bits)).collect();
+                proptest::prop_assert_eq!(back, want);
+                let mut seen: Vec<u64> = distinct.values().iter().map(|v| v.to_bits()).collect();
+                seen.sort_unstable();
+                seen.dedup();
+                proptest::prop_assert_eq!(seen.len(), distinct.len(), "each value once");
+            }
+        }
+    }
+}
