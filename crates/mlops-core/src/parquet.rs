@@ -112,6 +112,9 @@ fn float_dictionary(array: &dyn Array) -> Option<ArrayRef> {
     let mut keys: Vec<u32> = Vec::with_capacity(n);
     let validity = floats.validity();
     for (i, &v) in floats.values().iter().enumerate() {
+        if i == PROBE && values.len() * 8 > PROBE * 7 {
+            return None;
+        }
         if validity.is_some_and(|b| !b.get_bit(i)) {
             keys.push(0);
             continue;
@@ -145,9 +148,6 @@ fn float_dictionary(array: &dyn Array) -> Option<ArrayRef> {
             }
         };
         keys.push(key);
-        if i + 1 == PROBE && values.len() * 8 > PROBE * 7 {
-            return None;
-        }
     }
     if values.is_empty() || values.len() * 8 > n * 7 {
         return None;

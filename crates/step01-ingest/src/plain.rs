@@ -375,12 +375,18 @@ impl Layout {
                 self.parse_quoted_line(line, q, builders)?;
                 continue;
             }
+            // The delimiters of the line, found a vector at a time.
+            let mut cuts = memchr::memchr_iter(self.delimiter, bytes);
             let mut start = 0;
-            for (k, builder) in builders.iter_mut().enumerate() {
-                let end = self.field_end(bytes, start, k == last)?;
+            for builder in &mut builders[..last] {
+                let end = cuts.next()?;
                 self.push(builder, &line[start..end])?;
                 start = end + 1;
             }
+            if cuts.next().is_some() {
+                return None;
+            }
+            self.push(&mut builders[last], &line[start..])?;
         }
         Some(())
     }

@@ -263,51 +263,46 @@ impl CleanParams {
             report.rows_dropped_for_nulls = before - df.height();
         }
 
-        for (name, fill) in &self.missing.fill {
-            if report.columns_dropped.contains(name) {
-                tracing::warn!(column = %name, "not filled: dropped for having too many nulls");
-                continue;
+        let fills: Vec<(&String, &Fill)> = self
+            .missing
+            .fill
+            .iter()
+            .filter(|(name, _)| {
+                let dropped = report.columns_dropped.contains(name);
+                if dropped {
+                    tracing::warn!(column = %name, "not filled: dropped for having too many nulls");
+                }
+                !dropped
+            })
+            .collect();
+        // Fills are learned in waves: a run of fills none of which reads a column an earlier one
+        // in the run fills is learned at once over the cores, then applied in order. The ops
+        // and the report are those of learning and applying one fill after the other.
+        let mut next = 0;
+        while next < fills.len() {
+            let mut end = next;
+            let mut filled: Vec<&String> = Vec::new();
+            while let Some(&(name, fill)) = fills.get(end) {
+                let by = match fill {
+                    Fill::GroupMedian { by } | Fill::GroupMean { by } => Some(by),
+                    _ => None,
+                };
+                if filled.contains(&name) || by.is_some_and(|b| filled.contains(&b)) {
+                    break;
+                }
+                filled.push(name);
+                end += 1;
             }
-            require(&df, "missing.fill", name)?;
-            let key = "missing.fill";
-            let count = null_count(&df, name);
-            let (op, described) = match fill {
-                Fill::Mean => {
-                    let m = stats::mean(&numbers(&df, key, name)?).ok_or_else(|| no_values(key, name, "mean"))?;
-                    (Op::FillNull { column: name.clone(), value: Value::Float(m) }, format!("mean {m}"))
-                }
-                Fill::Median => {
-                    let m = stats::quantile_of(&mut numbers(&df, key, name)?, 0.5)
-                        .ok_or_else(|| no_values(key, name, "median"))?;
-                    (Op::FillNull { column: name.clone(), value: Value::Float(m) }, format!("median {m}"))
-                }
-                Fill::Mode => {
-                    let m = frame::mode(&df, name)?.ok_or_else(|| no_values(key, name, "mode"))?;
-                    let described = format!("mode {m}");
-                    (Op::FillNull { column: name.clone(), value: m }, described)
-                }
-                Fill::Constant(c) => {
-                    let v = constant_for(&df, name, c)?;
-                    let described = format!("constant {v}");
-                    (Op::FillNull { column: name.clone(), value: v }, described)
-                }
-                Fill::GroupMedian { by } | Fill::GroupMean { by } => {
-                    require(&df, &format!("missing.fill.{name}.by"), by)?;
-                    let median = matches!(fill, Fill::GroupMedian { .. });
-                    let (values, fallback) = group_fill(&df, name, by, median)?;
-                    let described = format!("{} per {by}", if median { "median" } else { "mean" });
-                    (Op::FillNullByGroup { column: name.clone(), by: by.clone(), values, fallback }, described)
-                }
-                Fill::Forward | Fill::Backward => {
-                    let forward = *fill == Fill::Forward;
-                    let direction = if forward { FillDirection::Forward } else { FillDirection::Backward };
-                    let fallback = edge_value(&df, name, forward)?.ok_or_else(|| no_values(key, name, "fill value"))?;
-                    let described = format!("{direction:?} fill").to_lowercase();
-                    (Op::FillSequence { column: name.clone(), direction, fallback }, described)
-                }
-            };
-            df = apply(df, op, &mut ops)?;
-            report.filled.insert(name.clone(), FillReport { count, value: described });
+            let wave = &fills[next..end];
+            let learned = mlops_core::par::map(wave, |&(name, fill)| learn_fill(&df, name, fill)).ok_or_else(|| {
+                CleanError::Invalid { key: "missing.fill".into(), message: "a fitting thread failed".into() }
+            })?;
+            for (&(name, _), learned) in wave.iter().zip(learned) {
+                let (op, value, count) = learned?;
+                df = apply(df, op, &mut ops)?;
+                report.filled.insert(name.clone(), FillReport { count, value });
+            }
+            next = end;
         }
 
         for (name, outliers) in &self.outliers {
@@ -339,6 +334,50 @@ impl CleanParams {
         tracing::info!(rows_in = report.rows_in, rows_out = report.rows_out, ops = ops.len(), "cleaned");
         Ok(Cleaned { frame: df, ops, report })
     }
+}
+
+/// Learns one column's fill from `df`: the op, how it is described, and the nulls it fills.
+fn learn_fill(df: &DataFrame, name: &str, fill: &Fill) -> Result<(Op, String, usize)> {
+    let key = "missing.fill";
+    require(df, key, name)?;
+    let count = null_count(df, name);
+    let column = name.to_string();
+    let (op, described) = match fill {
+        Fill::Mean => {
+            let m = stats::mean(&numbers(df, key, name)?).ok_or_else(|| no_values(key, name, "mean"))?;
+            (Op::FillNull { column, value: Value::Float(m) }, format!("mean {m}"))
+        }
+        Fill::Median => {
+            let m =
+                stats::quantile_of(&mut numbers(df, key, name)?, 0.5).ok_or_else(|| no_values(key, name, "median"))?;
+            (Op::FillNull { column, value: Value::Float(m) }, format!("median {m}"))
+        }
+        Fill::Mode => {
+            let m = frame::mode(df, name)?.ok_or_else(|| no_values(key, name, "mode"))?;
+            let described = format!("mode {m}");
+            (Op::FillNull { column, value: m }, described)
+        }
+        Fill::Constant(c) => {
+            let v = constant_for(df, name, c)?;
+            let described = format!("constant {v}");
+            (Op::FillNull { column, value: v }, described)
+        }
+        Fill::GroupMedian { by } | Fill::GroupMean { by } => {
+            require(df, &format!("missing.fill.{name}.by"), by)?;
+            let median = matches!(fill, Fill::GroupMedian { .. });
+            let (values, fallback) = group_fill(df, name, by, median)?;
+            let described = format!("{} per {by}", if median { "median" } else { "mean" });
+            (Op::FillNullByGroup { column, by: by.clone(), values, fallback }, described)
+        }
+        Fill::Forward | Fill::Backward => {
+            let forward = *fill == Fill::Forward;
+            let direction = if forward { FillDirection::Forward } else { FillDirection::Backward };
+            let fallback = edge_value(df, name, forward)?.ok_or_else(|| no_values(key, name, "fill value"))?;
+            let described = format!("{direction:?} fill").to_lowercase();
+            (Op::FillSequence { column, direction, fallback }, described)
+        }
+    };
+    Ok((op, described, count))
 }
 
 impl mlops_core::Fit for CleanParams {

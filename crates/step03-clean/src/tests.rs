@@ -58,6 +58,36 @@ fn fills_learn_pandas_values() {
 }
 
 #[test]
+fn fills_learned_together_equal_fills_learned_one_by_one() {
+    // `b` groups by `a` after `a` is filled; `a` groups by `z` before `z` is filled (the
+    // fills run in name order), so a row whose `z` is null gets `a`'s overall median.
+    let data = df!(
+        "a" => [Some(1.0), None, Some(3.0), Some(5.0), None, Some(9.0)],
+        "b" => [Some(10.0), None, Some(30.0), None, Some(50.0), Some(60.0)],
+        "c" => [Some(2i64), None, Some(2), Some(7), None, Some(7)],
+        "z" => [Some("x"), Some("x"), None, Some("y"), None, Some("y")],
+    )
+    .unwrap();
+    let together = params(
+        "missing:\n  fill:\n    a: {group_median: {by: z}}\n    b: {group_median: {by: a}}\n    c: mode\n    z: mode\n",
+    )
+    .fit_transform(data.clone())
+    .unwrap();
+    let mut frame = data;
+    let mut ops = Vec::new();
+    for fill in ["a: {group_median: {by: z}}", "b: {group_median: {by: a}}", "c: mode", "z: mode"] {
+        let one = params(&format!("missing:\n  fill:\n    {fill}\n")).fit_transform(frame).unwrap();
+        frame = one.frame;
+        ops.extend(one.ops);
+    }
+    assert!(together.frame.equals_missing(&frame), "{}\n{frame}", together.frame);
+    assert_eq!(together.ops, ops);
+    // The median of 1, 3, 5 and 9; `b`'s second row groups with the rows whose filled `a` is 1.
+    assert_eq!(floats(&together.frame, "a")[4], Some(4.0));
+    assert_eq!(floats(&together.frame, "b")[1], Some(10.0));
+}
+
+#[test]
 fn types_convert_and_count_coerced_values() {
     let cleaned = params("types:\n  active: bool\n  joined: {date: {formats: ['%Y-%m-%d']}}\n  dept: categorical\n")
         .fit_transform(staff())
