@@ -1,6 +1,7 @@
 //! The frame side: conversions between polars frames, rows and matrices, the frame path of every
 //! fitted [`Op`], and the content hash that versions a dataset.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use ndarray::Array2;
@@ -1017,17 +1018,17 @@ fn distinct_by_parts<I: Iterator<Item = u64>>(keys: impl Fn() -> I) -> usize {
 
 /// Distinct integers: a bitmap over their range when it is small (codes, counts, dates, ids),
 /// else as [`distinct_numbers`].
-fn distinct_integers(values: &[i64]) -> usize {
-    let (lo, hi) = values.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+fn distinct_integers<I: Iterator<Item = i64>>(values: impl Fn() -> I) -> usize {
+    let (lo, hi) = values().fold((i64::MAX, i64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
     if lo > hi {
         return 0;
     }
     let span = hi.abs_diff(lo);
     if span >= 1 << 26 {
-        return distinct_numbers(|| values.iter().map(|&x| x as u64));
+        return distinct_numbers(|| values().map(|x| x as u64));
     }
     let mut bits = vec![0u64; (span >> 6) as usize + 1];
-    for &x in values {
+    for x in values() {
         let i = x.abs_diff(lo);
         bits[(i >> 6) as usize] |= 1 << (i & 63);
     }
@@ -1036,13 +1037,26 @@ fn distinct_integers(values: &[i64]) -> usize {
 
 /// Distinct floats, NaN counted once and `-0.0` as `0.0`: whole numbers (one-hot columns,
 /// counts stored as floats) as integers, others by their bits.
-fn distinct_floats(values: &[f64]) -> usize {
+fn distinct_floats(parts: &[Cow<'_, [f64]>]) -> usize {
+    let values = || parts.iter().flat_map(|p| p.iter().copied());
     // `as` saturates and sends NaN to 0, so only whole numbers within ±9e15 come back equal.
-    if values.iter().all(|&x| x.abs() < 9e15 && (x as i64) as f64 == x) {
-        let whole: Vec<i64> = values.iter().map(|&x| x as i64).collect();
-        return distinct_integers(&whole);
+    if values().all(|x| x.abs() < 9e15 && (x as i64) as f64 == x) {
+        return distinct_integers(|| values().map(|x| x as i64));
     }
-    distinct_numbers(|| values.iter().map(|&x| if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() }))
+    distinct_numbers(|| values().map(|x| if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() }))
+}
+
+/// The non-null values of a numeric column, a part per chunk: a chunk without nulls as its
+/// buffer, uncopied; the valid values of one with nulls copied out.
+fn valid_parts<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> Vec<Cow<'_, [T::Native]>> {
+    ca.downcast_iter()
+        .map(|arr| match arr.validity().filter(|v| v.unset_bits() > 0) {
+            None => Cow::Borrowed(arr.values().as_slice()),
+            Some(valid) => {
+                Cow::Owned(arr.values().iter().zip(valid.iter()).filter_map(|(x, ok)| ok.then_some(*x)).collect())
+            }
+        })
+        .collect()
 }
 
 /// Distinct texts: short ones (up to 15 bytes, most categories) as one 128-bit key of their bytes
@@ -1131,7 +1145,7 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
                 }
                 row += values.len();
             }
-            with_stats.then(|| $distinct(&valid_values(ca)))
+            with_stats.then(|| $distinct(&valid_parts(ca)))
         }};
     }
     let unique = match t {
@@ -1156,7 +1170,9 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
         }
         DType::Int | DType::Date | DType::Datetime => {
             let phys = series.to_physical_repr().cast(&DataType::Int64).map_err(pe(&name))?;
-            numeric!(phys.i64().map_err(pe(&name))?, distinct_integers)
+            numeric!(phys.i64().map_err(pe(&name))?, |parts: &[Cow<'_, [i64]>]| distinct_integers(|| parts
+                .iter()
+                .flat_map(|p| p.iter().copied())))
         }
         DType::Float => {
             let s = series.cast(&DataType::Float64).map_err(pe(&name))?;
