@@ -28,11 +28,27 @@ peak() { /usr/bin/time -f "%M" bash -c "$1" 2>&1 >/dev/null | tail -n 1; }
 toolkit_kb=$(peak "$toolkit")
 pandas_kb=$(peak "$pandas")
 
-python3 - "$toolkit_kb" "$pandas_kb" <<'PY'
-import json, sys
+# hyperfine runs one command's runs, then the other's; the host's speed drifts over minutes, so
+# the ratio is also taken pair by pair, the two commands run back to back in alternating order.
+python3 - "$toolkit_kb" "$pandas_kb" "$runs" "$toolkit" "$pandas" <<'PY'
+import json, statistics, subprocess, sys, time
 runs = {r["command"]: r for r in json.load(open("bench/out/hyperfine.json"))["results"]}
 t, p = runs["toolkit"]["median"], runs["pandas"]["median"]
 tk, pk = int(sys.argv[1]), int(sys.argv[2])
+n, commands = int(sys.argv[3]), sys.argv[4:6]
+
+def timed(command):
+    started = time.perf_counter()
+    subprocess.run(command, shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+ratios = []
+for i in range(n):
+    order = commands if i % 2 == 0 else commands[::-1]
+    took = dict(zip(order, (timed(c) for c in order)))
+    ratios.append(took[commands[1]] / took[commands[0]])
 print(f"median wall time: toolkit {t:.3f} s, pandas {p:.3f} s -> toolkit is {p / t:.1f}x faster")
+print(f"paired runs:      median of {n} back-to-back ratios -> toolkit is {statistics.median(ratios):.1f}x faster"
+      f" (range {min(ratios):.1f}-{max(ratios):.1f})")
 print(f"peak memory:      toolkit {tk / 1024:.0f} MiB, pandas {pk / 1024:.0f} MiB -> {pk / tk:.1f}x less")
 PY

@@ -118,10 +118,9 @@ pub fn write_frame(df: &DataFrame, path: &Path) -> Result<()> {
         return Err(PipelineError::BadOutput { path: path.to_path_buf() });
     }
     if ext == "parquet" {
-        // polars' defaults: zstd at its default level, row groups of 512 x 512 rows.
+        // polars' defaults: zstd at its default level, row groups of about 512 x 512 rows.
         return mlops_core::io::atomic_write_to(path, |tmp| {
-            let default = mlops_core::frame::DEFAULT_ROW_GROUP;
-            mlops_core::frame::write_parquet(df, tmp, ParquetCompression::default(), default).map_err(|e| match e {
+            mlops_core::frame::write_parquet(df, tmp, ParquetCompression::default(), None).map_err(|e| match e {
                 // Name the file the user asked for, not its temporary sibling.
                 mlops_core::CoreError::Polars { source, .. } => {
                     mlops_core::CoreError::polars(format!("cannot write {}", path.display()), source)

@@ -30,7 +30,9 @@ const FIRST_SLOTS: usize = if cfg!(test) { 4 } else { 1024 };
 const PROBE: usize = 16 * 1024;
 
 /// Writes `df` as one Parquet file at `path`, with column statistics; strings as views, as
-/// polars stores them.
+/// polars stores them. Row groups hold `row_group_size` rows each; without one, about
+/// [`DEFAULT_ROW_GROUP`] rows, cut where the frame's chunks end when that is near, so that no
+/// column has to be copied into one piece per row group.
 ///
 /// Each row group's columns are encoded and compressed in parallel, all row groups at once, and
 /// the file is written in row order. Integers, texts and dates get dictionaries when polars'
@@ -41,7 +43,7 @@ pub fn write_parquet(
     df: &DataFrame,
     path: &std::path::Path,
     compression: pl::ParquetCompression,
-    row_group_size: usize,
+    row_group_size: Option<usize>,
 ) -> Result<()> {
     let failed = |e: pl::PolarsError| CoreError::polars(format!("cannot write {}", path.display()), e);
     let arrow_schema = df.schema().to_arrow(CompatLevel::newest());
@@ -53,9 +55,10 @@ pub fn write_parquet(
         version: Version::V1,
         data_page_size: None,
     };
-    let rows = df.height();
-    let step = row_group_size.max(1);
-    let groups: Vec<(usize, usize)> = (0..rows.div_ceil(step)).map(|g| (g * step, step.min(rows - g * step))).collect();
+    let groups = match row_group_size {
+        Some(size) => plan_row_groups(df.height(), size, &[]),
+        None => plan_row_groups(df.height(), DEFAULT_ROW_GROUP, &shared_chunk_ends(df)),
+    };
     let pieces: Vec<(usize, usize)> = (0..groups.len()).flat_map(|g| (0..df.width()).map(move |c| (g, c))).collect();
     let encoded = crate::par::map(&pieces, |&(g, c)| -> pl::PolarsResult<Vec<Vec<CompressedPage>>> {
         let (offset, len) = groups[g];
@@ -90,6 +93,55 @@ pub fn write_parquet(
     }
     out.flush().map_err(|e| CoreError::io("cannot write", path, e))?;
     Ok(())
+}
+
+/// The rows where every column made of several chunks has a chunk end (columns of one chunk
+/// slice anywhere for free), between the first row and the last.
+fn shared_chunk_ends(df: &DataFrame) -> Vec<usize> {
+    let mut shared: Option<Vec<usize>> = None;
+    for col in df.columns() {
+        let series = col.as_materialized_series();
+        if series.n_chunks() < 2 {
+            continue;
+        }
+        let ends: Vec<usize> = series
+            .chunk_lengths()
+            .scan(0, |end, len| {
+                *end += len;
+                Some(*end)
+            })
+            .filter(|&end| end > 0 && end < df.height())
+            .collect();
+        shared = Some(match shared {
+            None => ends,
+            Some(before) => before.into_iter().filter(|e| ends.binary_search(e).is_ok()).collect(),
+        });
+    }
+    shared.unwrap_or_default()
+}
+
+/// Row groups as (first row, rows): `size` rows each; with `cuts` (sorted rows where a group may
+/// end without copying), each group ends at the cut nearest to `size` rows on, if one lies
+/// between half and twice that.
+fn plan_row_groups(rows: usize, size: usize, cuts: &[usize]) -> Vec<(usize, usize)> {
+    let size = size.max(1);
+    let mut groups = Vec::new();
+    let mut start = 0;
+    while start < rows {
+        let ideal = start + size;
+        let near = cuts
+            .iter()
+            .copied()
+            .filter(|&c| c >= start + size.div_ceil(2) && c <= start + 2 * size && c < rows)
+            .min_by_key(|&c| c.abs_diff(ideal));
+        let end = match near {
+            Some(c) if ideal < rows => c,
+            _ => ideal.min(rows),
+        };
+        groups.push((start, end - start));
+        start = end;
+    }
+    groups
 }
 
 /// A Float64 array as keys into its distinct values, when they fit [`MAX_DICTIONARY`] and
@@ -161,6 +213,7 @@ fn float_dictionary(array: &dyn Array) -> Option<ArrayRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use polars::prelude::IntoColumn;
 
     fn read(path: &std::path::Path) -> DataFrame {
         pl::LazyFrame::scan_parquet(pl::PlRefPath::new(path.to_str().unwrap()), Default::default())
@@ -173,10 +226,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let df = pl::df!("x" => [Some(1i64), None, Some(3)], "s" => [Some("a"), Some("b"), None]).unwrap();
         let path = dir.path().join("a.parquet");
-        write_parquet(&df, &path, pl::ParquetCompression::default(), 2).unwrap();
+        write_parquet(&df, &path, pl::ParquetCompression::default(), Some(2)).unwrap();
         assert!(df.equals_missing(&read(&path)));
         let missing = dir.path().join("no").join("such").join("b.parquet");
-        let err = write_parquet(&df, &missing, pl::ParquetCompression::default(), 2).unwrap_err().to_string();
+        let err = write_parquet(&df, &missing, pl::ParquetCompression::default(), Some(2)).unwrap_err().to_string();
         assert!(err.contains("b.parquet"), "{err}");
     }
 
@@ -210,7 +263,7 @@ mod tests {
         df.vstack_mut(&df.slice(0, 1234)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.parquet");
-        write_parquet(&df, &path, pl::ParquetCompression::Zstd(None), 16_384).unwrap();
+        write_parquet(&df, &path, pl::ParquetCompression::Zstd(None), Some(16_384)).unwrap();
         let back = read(&path);
         assert_eq!(back.height(), df.height());
         for name in ["few", "many", "none"] {
@@ -226,6 +279,33 @@ mod tests {
             assert!(group[0], "few distinct floats: a dictionary");
             assert!(!group[1], "all distinct floats: plain");
         }
+    }
+
+    #[test]
+    fn row_groups_end_at_chunk_ends_near_their_size() {
+        // Fixed size: the last group holds the rest.
+        assert_eq!(plan_row_groups(10, 4, &[]), vec![(0, 4), (4, 4), (8, 2)]);
+        assert_eq!(plan_row_groups(0, 4, &[3]), vec![]);
+        // Chunk ends at 3, 7 and 16 with groups of about 4 rows: 16 is more than twice the size
+        // past 7, so that group is cut at its size; the next one ends at 16.
+        assert_eq!(plan_row_groups(20, 4, &[3, 7, 16]), vec![(0, 3), (3, 4), (7, 4), (11, 5), (16, 4)]);
+        // A cut closer than half the size is skipped.
+        assert_eq!(plan_row_groups(8, 4, &[1, 5]), vec![(0, 5), (5, 3)]);
+
+        // A frame of three chunks whose ends every multi-chunk column shares; a one-chunk
+        // column does not constrain them.
+        let part = |from: i64, n: i64| {
+            pl::df!("a" => (from..from + n).collect::<Vec<_>>(), "b" => (from..from + n).map(|x| x as f64).collect::<Vec<_>>())
+                .unwrap()
+        };
+        let mut df = part(0, 300);
+        df.vstack_mut(&part(300, 500)).unwrap();
+        df.vstack_mut(&part(800, 200)).unwrap();
+        assert_eq!(shared_chunk_ends(&df), vec![300, 800]);
+        let one = df.column("b").unwrap().as_materialized_series().rechunk();
+        let mut rechunked = df.clone();
+        rechunked.with_column(one.with_name("c".into()).into_column()).unwrap();
+        assert_eq!(shared_chunk_ends(&rechunked), vec![300, 800]);
     }
 
     proptest::proptest! {

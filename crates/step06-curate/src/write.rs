@@ -45,12 +45,11 @@ pub struct CurateParams {
     /// Parquet compression.
     #[serde(default)]
     pub compression: Compression,
-    /// Rows per Parquet row group; [`DEFAULT_ROW_GROUP`] when absent.
+    /// Rows per Parquet row group; when absent, about [`mlops_core::frame::DEFAULT_ROW_GROUP`], cut where the data's
+    /// chunks end when that is near.
     #[serde(default)]
     pub row_group_size: Option<usize>,
 }
-
-pub use mlops_core::frame::DEFAULT_ROW_GROUP;
 
 /// The format version of `metadata.json` this build writes.
 pub const METADATA_FORMAT_VERSION: u32 = 1;
@@ -163,7 +162,7 @@ fn write_parquet(df: &DataFrame, path: &Path, params: &CurateParams) -> Result<(
         Compression::Snappy => ParquetCompression::Snappy,
         Compression::None => ParquetCompression::Uncompressed,
     };
-    mlops_core::frame::write_parquet(df, path, compression, params.row_group_size.unwrap_or(DEFAULT_ROW_GROUP))
+    mlops_core::frame::write_parquet(df, path, compression, params.row_group_size)
         .map_err(|e| CurateError::Write { path: path.to_path_buf(), message: e.to_string() })
 }
 
