@@ -228,6 +228,12 @@ mod tests {
         let path = dir.path().join("a.parquet");
         write_parquet(&df, &path, pl::ParquetCompression::default(), Some(2)).unwrap();
         assert!(df.equals_missing(&read(&path)));
+        // No rows: the schema alone round-trips.
+        let empty = df.head(Some(0));
+        let path = dir.path().join("empty.parquet");
+        write_parquet(&empty, &path, pl::ParquetCompression::default(), None).unwrap();
+        let back = read(&path);
+        assert_eq!((back.height(), back.schema()), (0, empty.schema()));
         let missing = dir.path().join("no").join("such").join("b.parquet");
         let err = write_parquet(&df, &missing, pl::ParquetCompression::default(), Some(2)).unwrap_err().to_string();
         assert!(err.contains("b.parquet"), "{err}");
