@@ -279,30 +279,25 @@ pub fn numbers(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
 }
 
 /// Every row's number in a numeric column (booleans read 0/1), NaN for a null: the values
-/// grouped fits walk beside the group keys.
+/// grouped fits walk beside the group keys. Copied straight from each chunk's buffer (the
+/// per-value iterator of a chunked array costs several times more).
 pub fn numbers_by_row(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
-    Ok(chunk_values(&f64_column(df, name)?, Some(f64::NAN)))
-}
-
-/// The non-null values of a numeric column in row order.
-fn valid_values<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> Vec<T::Native> {
-    chunk_values(ca, None)
-}
-
-/// A numeric column's values in row order, copied straight from each chunk's buffer (the
-/// per-value iterator of a chunked array costs several times more): a null becomes `null_as`,
-/// or is left out when that is `None`.
-fn chunk_values<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>, null_as: Option<T::Native>) -> Vec<T::Native> {
+    let ca = f64_column(df, name)?;
     let mut out = Vec::with_capacity(ca.len());
     for arr in ca.downcast_iter() {
         match arr.validity().filter(|v| v.unset_bits() > 0) {
             None => out.extend_from_slice(arr.values()),
-            Some(valid) => out.extend(
-                arr.values().iter().zip(valid.iter()).filter_map(|(x, ok)| if ok { Some(*x) } else { null_as }),
-            ),
+            Some(valid) => {
+                out.extend(arr.values().iter().zip(valid.iter()).map(|(x, ok)| if ok { *x } else { f64::NAN }))
+            }
         }
     }
-    out
+    Ok(out)
+}
+
+/// The non-null values of a numeric column in row order.
+fn valid_values<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> Vec<T::Native> {
+    valid_parts(ca).concat()
 }
 
 /// The distinct category keys of a column ([`Value::key`]), sorted.
@@ -1035,6 +1030,11 @@ fn distinct_integers<I: Iterator<Item = i64>>(values: impl Fn() -> I) -> usize {
     bits.iter().map(|w| w.count_ones() as usize).sum()
 }
 
+/// Distinct integers over a column's parts (see [`valid_parts`]).
+fn distinct_integer_parts(parts: &[Cow<'_, [i64]>]) -> usize {
+    distinct_integers(|| parts.iter().flat_map(|p| p.iter().copied()))
+}
+
 /// Distinct floats, NaN counted once and `-0.0` as `0.0`: whole numbers (one-hot columns,
 /// counts stored as floats) as integers, others by their bits.
 fn distinct_floats(parts: &[Cow<'_, [f64]>]) -> usize {
@@ -1170,9 +1170,7 @@ fn hash_column(col: &Column, with_stats: bool) -> Result<ColumnDigest> {
         }
         DType::Int | DType::Date | DType::Datetime => {
             let phys = series.to_physical_repr().cast(&DataType::Int64).map_err(pe(&name))?;
-            numeric!(phys.i64().map_err(pe(&name))?, |parts: &[Cow<'_, [i64]>]| distinct_integers(|| parts
-                .iter()
-                .flat_map(|p| p.iter().copied())))
+            numeric!(phys.i64().map_err(pe(&name))?, distinct_integer_parts)
         }
         DType::Float => {
             let s = series.cast(&DataType::Float64).map_err(pe(&name))?;
@@ -1390,7 +1388,7 @@ mod tests {
 
     proptest::proptest! {
         /// Null and distinct counts are those of a plain count over the values, for few and
-        /// many distinct numbers (the hash set and the sort), NaN and signed zeros, short and
+        /// many distinct numbers (the small hash set and the hash partitions), NaN and signed zeros, short and
         /// long texts; and the hash tells apart a null from a zero or an empty text.
         #[test]
         fn stats_count_nulls_and_distinct_values(

@@ -3,9 +3,9 @@
 //!
 //! polars infers the types from the first `infer_schema_rows` rows, as for any CSV; the body is
 //! then cut at line ends into pieces that are read and parsed on all cores, a block at a time,
-//! while another core hashes the file. A piece checks its own record shapes and encoding as it parses, so the bytes are walked
-//! once. Numbers are parsed with the functions polars' reader uses (`atoi_simd`, `fast-float2`),
-//! so the frame is the one polars would give.
+//! while another core hashes the file. A piece checks its own record shapes and encoding as it
+//! parses, so the bytes are walked once. Numbers are parsed with the functions polars' reader
+//! uses (`atoi_simd`, `fast-float2`), so the frame is the one polars would give.
 //!
 //! Anything this reader does not handle sends the file to the general reader, which reads it or
 //! names the problem: a line break inside quotes, a quote inside an unquoted field, `\r`, a blank
@@ -18,8 +18,7 @@ use polars::prelude::{
 };
 
 use std::fs::File;
-use std::io::Cursor;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::config::{CsvSource, Encoding};

@@ -82,10 +82,16 @@ fn require(df: &DataFrame, key: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn numbers(df: &DataFrame, key: &str, name: &str) -> Result<Vec<f64>> {
-    if let Some(message) = frame::not_numeric(df, name) {
-        return Err(CleanError::Invalid { key: format!("{key}.{name}"), message });
+/// An error naming `key.name` unless the column is numeric.
+fn require_numeric(df: &DataFrame, key: &str, name: &str) -> Result<()> {
+    match frame::not_numeric(df, name) {
+        Some(message) => Err(CleanError::Invalid { key: format!("{key}.{name}"), message }),
+        None => Ok(()),
     }
+}
+
+fn numbers(df: &DataFrame, key: &str, name: &str) -> Result<Vec<f64>> {
+    require_numeric(df, key, name)?;
     Ok(frame::numbers(df, name)?)
 }
 
@@ -130,10 +136,12 @@ fn constant_for(df: &DataFrame, name: &str, c: &Scalar) -> Result<Value> {
 
 fn group_fill(df: &DataFrame, name: &str, by: &str, use_median: bool) -> Result<(BTreeMap<String, Value>, Value)> {
     let key = "missing.fill";
-    let target = numbers(df, key, name)?;
+    require_numeric(df, key, name)?;
     let learn = |mut xs: Vec<f64>| if use_median { stats::quantile_of(&mut xs, 0.5) } else { stats::mean(&xs) };
     let what = if use_median { "median" } else { "mean" };
+    // One copy of the column serves both: by row for the groups, its numbers for the fallback.
     let vals = frame::numbers_by_row(df, name)?;
+    let target: Vec<f64> = vals.iter().copied().filter(|x| !x.is_nan()).collect();
     // The whole column's statistic (the fallback) is learned beside the groups' ones.
     let (fallback, table) = mlops_core::par::join(
         || learn(target),

@@ -149,6 +149,10 @@ fn bad_config_names_key_and_column() {
     assert!(err.to_string().starts_with("clean.missing.fill: column `salry` not found"), "{err}");
     let err = params("missing:\n  fill:\n    dept: mean\n").fit_transform(staff()).unwrap_err();
     assert!(err.to_string().contains("clean.missing.fill.dept: `dept` is string, not a number"), "{err}");
+    let err = params("missing:\n  fill:\n    dept: {group_median: {by: id}}\n").fit_transform(staff()).unwrap_err();
+    assert!(err.to_string().contains("clean.missing.fill.dept: `dept` is string, not a number"), "{err}");
+    let err = params("missing:\n  fill:\n    salary: {group_median: {by: team}}\n").fit_transform(staff()).unwrap_err();
+    assert!(err.to_string().contains("missing.fill.salary.by") && err.to_string().contains("`team`"), "{err}");
     let err = params("missing:\n  drop_columns_over: 1.5\n").fit_transform(staff()).unwrap_err();
     assert!(err.to_string().contains("clean.missing.drop_columns_over: 1.5 is not a fraction"), "{err}");
     let err = mlops_core::config::parse_yaml::<CleanParams>("missing:\n  fill:\n    a: average\n", Path::new("c.yaml"))
