@@ -1220,13 +1220,122 @@ fn same_cell(col: &Column, i: usize, j: usize) -> bool {
     }
 }
 
+/// Folds one cell's key into a row's hash.
+fn fold_cell(h: &mut u64, cell: u64) {
+    *h = (h.rotate_left(5) ^ cell).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+}
+
+/// The key of a null cell, whatever the column's type.
+const NULL_CELL: u64 = 0x243f_6a88_85a3_08d3;
+
+/// One hash per row of `keys`, equal for rows whose cells are equal as [`same_cell`] sees them
+/// (nulls alike, every NaN alike, `-0.0` as `0.0`), mixed by [`mix`]. Row ranges are hashed on
+/// all cores; numbers, booleans and texts are read from their buffers (a short text by its
+/// inline view), other types through polars' hash with one seed for the whole frame.
+fn row_hashes(keys: &DataFrame) -> Result<Vec<u64>> {
+    let n = keys.height();
+    let step = n.div_ceil(crate::par::cores() * 2).max(1);
+    let ranges: Vec<(usize, usize)> = (0..n).step_by(step).map(|from| (from, (from + step).min(n))).collect();
+    let seed = pl::PlSeedableRandomStateQuality::default();
+    let hashed = crate::par::map(&ranges, |&(from, to)| -> Result<Vec<u64>> {
+        let mut hashes = vec![0u64; to - from];
+        for col in keys.columns() {
+            let part = col.slice(from as i64, to - from);
+            hash_cells(&part, &seed, &mut hashes)?;
+        }
+        hashes.iter_mut().for_each(|h| *h = mix(*h));
+        Ok(hashes)
+    })
+    .ok_or_else(|| thread_failed("a row hashing"))?;
+    let mut all = Vec::with_capacity(n);
+    for part in hashed {
+        all.extend(part?);
+    }
+    Ok(all)
+}
+
+/// Folds every cell of `col` into the hash of its row.
+fn hash_cells(col: &Column, seed: &pl::PlSeedableRandomStateQuality, hashes: &mut [u64]) -> Result<()> {
+    let series = col.as_materialized_series();
+    let physical = series.to_physical_repr();
+    // Each chunk's cells, as keys, in row order.
+    macro_rules! fold_chunks {
+        ($ca:expr, $key:expr) => {{
+            let mut row = 0;
+            for arr in $ca.downcast_iter() {
+                let slots = &mut hashes[row..row + arr.len()];
+                match arr.validity().filter(|v| v.unset_bits() > 0) {
+                    None => slots.iter_mut().zip(arr.values().iter()).for_each(|(h, x)| fold_cell(h, $key(*x))),
+                    Some(valid) => slots
+                        .iter_mut()
+                        .zip(arr.values().iter().zip(valid.iter()))
+                        .for_each(|(h, (x, ok))| fold_cell(h, if ok { $key(*x) } else { NULL_CELL })),
+                }
+                row += arr.len();
+            }
+        }};
+    }
+    let float = |x: f64| if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() };
+    match physical.dtype() {
+        DataType::Int8 => fold_chunks!(physical.i8().map_err(pe("cannot hash rows"))?, |x: i8| x as u64),
+        DataType::Int16 => fold_chunks!(physical.i16().map_err(pe("cannot hash rows"))?, |x: i16| x as u64),
+        DataType::Int32 => fold_chunks!(physical.i32().map_err(pe("cannot hash rows"))?, |x: i32| x as u64),
+        DataType::Int64 => fold_chunks!(physical.i64().map_err(pe("cannot hash rows"))?, |x: i64| x as u64),
+        DataType::UInt8 => fold_chunks!(physical.u8().map_err(pe("cannot hash rows"))?, u64::from),
+        DataType::UInt16 => fold_chunks!(physical.u16().map_err(pe("cannot hash rows"))?, u64::from),
+        DataType::UInt32 => fold_chunks!(physical.u32().map_err(pe("cannot hash rows"))?, u64::from),
+        DataType::UInt64 => fold_chunks!(physical.u64().map_err(pe("cannot hash rows"))?, |x: u64| x),
+        DataType::Float32 => {
+            fold_chunks!(physical.f32().map_err(pe("cannot hash rows"))?, |x: f32| float(f64::from(x)))
+        }
+        DataType::Float64 => fold_chunks!(physical.f64().map_err(pe("cannot hash rows"))?, float),
+        DataType::Boolean => {
+            let ca = physical.bool().map_err(pe("cannot hash rows"))?;
+            for (h, v) in hashes.iter_mut().zip(ca.iter()) {
+                fold_cell(h, v.map_or(NULL_CELL, |b| u64::from(b) + 1));
+            }
+        }
+        DataType::String => {
+            let ca = physical.str().map_err(pe("cannot hash rows"))?;
+            let mut row = 0;
+            for arr in ca.downcast_iter() {
+                let valid = polars_arrow::array::Array::validity(arr).filter(|v| v.unset_bits() > 0);
+                for (i, view) in arr.views().iter().enumerate() {
+                    let h = &mut hashes[row + i];
+                    if valid.is_some_and(|v| !v.get_bit(i)) {
+                        fold_cell(h, NULL_CELL);
+                    } else if view.length <= polars_arrow::array::View::MAX_INLINE_SIZE {
+                        // Length and bytes, the rest of the view masked off.
+                        let bits = view.as_u128();
+                        let used = 32 + 8 * view.length;
+                        let bits = if used >= 128 { bits } else { bits & ((1u128 << used) - 1) };
+                        fold_cell(h, bits as u64);
+                        fold_cell(h, (bits >> 64) as u64);
+                    } else {
+                        let mut text = MixHasher::default();
+                        std::hash::Hasher::write(&mut text, arr.value(i).as_bytes());
+                        fold_cell(h, std::hash::Hasher::finish(&text) ^ u64::from(view.length));
+                    }
+                }
+                row += arr.len();
+            }
+        }
+        _ => {
+            let mut cells = Vec::with_capacity(hashes.len());
+            col.vec_hash(seed.clone(), &mut cells).map_err(pe("cannot hash rows"))?;
+            hashes.iter_mut().zip(cells).for_each(|(h, c)| fold_cell(h, c));
+        }
+    }
+    Ok(())
+}
+
 /// Which rows to keep when dropping duplicates, one flag per row.
 ///
 /// Every row gets a hash of all its cells; rows are then spread over parts by the top bits of
 /// their hash (keeping row order inside each part), and each part, small enough for its table to
 /// stay in cache, finds its repeats on its own, the parts spread over the cores. Rows that share
 /// a hash are compared cell by cell, so a hash collision never merges different rows.
-fn distinct_rows(mut keys: DataFrame, keep: Keep) -> Result<Vec<bool>> {
+fn distinct_rows(keys: DataFrame, keep: Keep) -> Result<Vec<bool>> {
     let n = keys.height();
     if u32::try_from(n).is_err() {
         return Err(CoreError::polars(
@@ -1234,8 +1343,7 @@ fn distinct_rows(mut keys: DataFrame, keep: Keep) -> Result<Vec<bool>> {
             pl::PolarsError::ComputeError(format!("{n} rows: at most {} rows can be deduplicated", u32::MAX).into()),
         ));
     }
-    let hashes = keys.hash_rows(None).map_err(pe("cannot hash rows"))?;
-    let hashes: Vec<u64> = hashes.into_no_null_iter().map(mix).collect();
+    let hashes = row_hashes(&keys)?;
     let bits = (n / 2048).max(1).ilog2().min(12);
     let part_of = |h: u64| if bits == 0 { 0 } else { (h >> (64 - bits)) as usize };
     // A counting sort of the rows by part, stable, so each part lists its rows in order.
