@@ -95,38 +95,73 @@ pub enum TextStep {
 
 /// Applies text steps to one string; `None` when the result is null.
 pub fn clean_text(steps: &[TextStep], input: &str) -> Option<String> {
-    use std::borrow::Cow;
-    // Trimming narrows a borrowed slice; the other steps work on one owned buffer, in place where
-    // the text is ASCII.
+    let mut out = String::new();
+    clean_text_into(steps, input, &mut out).then_some(out)
+}
+
+/// [`clean_text`] into a buffer the caller reuses from value to value; `false` when the result
+/// is null. Trimming narrows the borrowed input; the text is copied into `out` once a step
+/// changes it, and changed in place there where it is ASCII.
+pub fn clean_text_into(steps: &[TextStep], input: &str, out: &mut String) -> bool {
     let keep = |c: char| c.is_alphanumeric() || c == '_' || c.is_whitespace();
-    let mut s = Cow::Borrowed(input);
+    // The text so far: a slice of the input until a step changes it, then `out`.
+    let mut borrowed = Some(input);
+    let owned = |borrowed: &mut Option<&str>, out: &mut String| {
+        if let Some(b) = borrowed.take() {
+            out.clear();
+            out.push_str(b);
+        }
+    };
+    // A step that makes a new text: it becomes `out`, the input left behind.
+    let replace = |next: String, borrowed: &mut Option<&str>, out: &mut String| {
+        *borrowed = None;
+        *out = next;
+    };
     for step in steps {
+        let current = borrowed.unwrap_or(out.as_str());
         match step {
-            TextStep::Trim => {
-                s = match s {
-                    Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
-                    Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+            TextStep::Trim => match borrowed {
+                Some(b) => borrowed = Some(b.trim()),
+                None => {
+                    let end = out.trim_end().len();
+                    out.truncate(end);
+                    let start = out.len() - out.trim_start().len();
+                    out.drain(..start);
+                }
+            },
+            TextStep::Lower if current.is_ascii() => {
+                if current.bytes().any(|b| b.is_ascii_uppercase()) {
+                    owned(&mut borrowed, out);
+                    out.make_ascii_lowercase();
                 }
             }
-            TextStep::Lower if s.is_ascii() => s.to_mut().make_ascii_lowercase(),
-            TextStep::Upper if s.is_ascii() => s.to_mut().make_ascii_uppercase(),
-            TextStep::Lower => s = Cow::Owned(s.to_lowercase()),
-            TextStep::Upper => s = Cow::Owned(s.to_uppercase()),
-            TextStep::Title => s = Cow::Owned(title_case(&s)),
+            TextStep::Upper if current.is_ascii() => {
+                if current.bytes().any(|b| b.is_ascii_lowercase()) {
+                    owned(&mut borrowed, out);
+                    out.make_ascii_uppercase();
+                }
+            }
+            TextStep::Lower => replace(current.to_lowercase(), &mut borrowed, out),
+            TextStep::Upper => replace(current.to_uppercase(), &mut borrowed, out),
+            TextStep::Title => replace(title_case(current), &mut borrowed, out),
             TextStep::StripPunctuation => {
-                if !s.chars().all(keep) {
-                    s.to_mut().retain(keep);
+                if !current.chars().all(keep) {
+                    owned(&mut borrowed, out);
+                    out.retain(keep);
                 }
             }
-            TextStep::CollapseSpaces => s = Cow::Owned(s.split_whitespace().collect::<Vec<_>>().join(" ")),
+            TextStep::CollapseSpaces => {
+                replace(current.split_whitespace().collect::<Vec<_>>().join(" "), &mut borrowed, out)
+            }
             TextStep::EmptyToNull => {
-                if s.is_empty() {
-                    return None;
+                if current.is_empty() {
+                    return false;
                 }
             }
         }
     }
-    Some(s.into_owned())
+    owned(&mut borrowed, out);
+    true
 }
 
 /// Python's `str.title()`: a letter after a non-letter is upper case, other letters lower case.

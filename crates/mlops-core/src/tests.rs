@@ -538,3 +538,44 @@ proptest! {
         assert_frame_equals_rows(&Op::Derive { output: "derived".into(), expr, dtype }, &df)?;
     }
 }
+
+/// Text steps the plain way: one new string per step.
+fn clean_text_by_steps(steps: &[TextStep], input: &str) -> Option<String> {
+    let mut s = input.to_string();
+    for step in steps {
+        s = match step {
+            TextStep::Trim => s.trim().to_string(),
+            TextStep::Lower => s.to_lowercase(),
+            TextStep::Upper => s.to_uppercase(),
+            TextStep::Title => crate::ops::title_case(&s),
+            TextStep::StripPunctuation => {
+                s.chars().filter(|c| c.is_alphanumeric() || *c == '_' || c.is_whitespace()).collect()
+            }
+            TextStep::CollapseSpaces => s.split_whitespace().collect::<Vec<_>>().join(" "),
+            TextStep::EmptyToNull if s.is_empty() => return None,
+            TextStep::EmptyToNull => s,
+        };
+    }
+    Some(s)
+}
+
+proptest! {
+    /// Cleaning text into one reused buffer gives what a new string per step gives, for any
+    /// steps in any order on ASCII and other text, the buffer holding anything beforehand.
+    #[test]
+    fn text_steps_in_one_buffer_equal_a_new_string_per_step(
+        input in "[ a-zA-Z_.,!Éé\t]{0,12}",
+        steps in proptest::collection::vec(
+            prop::sample::select(vec![
+                TextStep::Trim, TextStep::Lower, TextStep::Upper, TextStep::Title,
+                TextStep::StripPunctuation, TextStep::CollapseSpaces, TextStep::EmptyToNull,
+            ]),
+            0..5,
+        ),
+        stale in "[a-z ]{0,6}",
+    ) {
+        let mut buf = stale;
+        let got = crate::ops::clean_text_into(&steps, &input, &mut buf).then_some(buf);
+        prop_assert_eq!(got, clean_text_by_steps(&steps, &input));
+    }
+}

@@ -20,6 +20,7 @@ use polars::prelude::{
 use std::fs::File;
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::{CsvSource, Encoding};
 use crate::csv::{Scan, open_error, read_error, reader_options};
@@ -54,13 +55,58 @@ fn read_at(file: &mut File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
 /// general reader should take it. Errors are only those of opening and reading the file.
 ///
 /// The file is never held whole: each piece's worker reads its byte range block by block into
-/// one buffer of its own, and the hash reads the file in order on another core.
+/// one buffer of its own. The hash reads the file in order on a thread of its own, started
+/// first so that it runs beside the type inference; it stops early when the file is not plain.
 pub(crate) fn read(opts: &CsvSource) -> Result<Option<(Scan, DataFrame)>> {
     let path = opts.path.as_path();
     let mut file = File::open(path).map_err(|e| open_error(path, e))?;
     let size = file.metadata().map_err(|e| read_failed(path, e))?.len();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let hashing = s.spawn(|| hash_unless_stopped(path, &stop));
+        // Whatever way this returns, a hash still running is no longer wanted.
+        let _stop = StopOnDrop(&stop);
+        let Some(frame) = parse(opts, &mut file, size)? else {
+            return Ok(None);
+        };
+        let sha256 = hashing.join().map_err(|_| {
+            read_error(path, polars::prelude::PolarsError::ComputeError("the hashing thread failed".into()))
+        })??;
+        Ok(sha256.map(|sha256| (Scan { sha256, size, transcoded: None }, frame)))
+    })
+}
+
+/// Sets the flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The file's SHA-256, read a block at a time; `None` once `stop` is set.
+fn hash_unless_stopped(path: &Path, stop: &AtomicBool) -> Result<Option<String>> {
+    let mut file = File::open(path).map_err(|e| open_error(path, e))?;
+    let mut hasher = mlops_core::hash::Hasher::new();
+    let mut buf = vec![0u8; BLOCK];
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let n = file.read(&mut buf).map_err(|e| read_failed(path, e))?;
+        if n == 0 {
+            return Ok(Some(hasher.finish_hex()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// The frame of a plain file, or `None` when it is not plain.
+fn parse(opts: &CsvSource, file: &mut File, size: u64) -> Result<Option<DataFrame>> {
+    let path = opts.path.as_path();
     // The header and the first rows, read by polars: the column names and inferred types.
-    let Some(head) = read_head(&mut file, size, opts.infer_schema_rows + 1).map_err(|e| read_failed(path, e))? else {
+    let Some(head) = read_head(file, size, opts.infer_schema_rows + 1).map_err(|e| read_failed(path, e))? else {
         return Ok(None);
     };
     let Some(header_end) = memchr::memchr(b'\n', &head) else { return Ok(None) };
@@ -87,41 +133,32 @@ pub(crate) fn read(opts: &CsvSource) -> Result<Option<(Scan, DataFrame)>> {
         bytes_per_row: (head.len() - header_end) / sample.height().max(1) + 1,
     };
     let body_start = header_end as u64 + 1;
-    let cuts =
-        line_cuts(&mut file, body_start, size, mlops_core::par::cores() * 4).map_err(|e| read_failed(path, e))?;
-    let mut work: Vec<Work> = vec![Work::Hash];
-    work.extend(cuts.windows(2).filter(|w| w[0] < w[1]).map(|w| Work::Piece(w[0], w[1])));
-    let done = mlops_core::par::map(&work, |w| match w {
-        Work::Hash => Done::Hash(mlops_core::hash::sha256_file(path).map_err(IngestError::from)),
-        Work::Piece(from, to) => Done::Piece(
-            File::open(path).and_then(|mut f| layout.parse_range(&mut f, *from, *to)).map_err(|e| read_failed(path, e)),
-        ),
+    let cuts = line_cuts(file, body_start, size, mlops_core::par::cores() * 4).map_err(|e| read_failed(path, e))?;
+    let pieces: Vec<(u64, u64)> = cuts.windows(2).filter(|w| w[0] < w[1]).map(|w| (w[0], w[1])).collect();
+    let done = mlops_core::par::map(&pieces, |&(from, to)| {
+        File::open(path).and_then(|mut f| layout.parse_range(&mut f, from, to)).map_err(|e| read_failed(path, e))
     })
     .ok_or_else(|| read_error(path, polars::prelude::PolarsError::ComputeError("a parsing thread failed".into())))?;
-    let mut sha256 = String::new();
     let mut columns: Option<Vec<Column>> = None;
-    for d in done {
-        match d {
-            Done::Hash(h) => sha256 = h?,
-            Done::Piece(part) => match (part?, &mut columns) {
-                (None, _) => {
-                    tracing::debug!("not a plain CSV; the general reader takes it");
-                    return Ok(None);
+    for part in done {
+        match (part?, &mut columns) {
+            (None, _) => {
+                tracing::debug!("not a plain CSV; the general reader takes it");
+                return Ok(None);
+            }
+            (Some(part), None) => columns = Some(part),
+            (Some(part), Some(columns)) => {
+                for (c, p) in columns.iter_mut().zip(part) {
+                    c.append(&p).map_err(|e| read_error(path, e))?;
                 }
-                (Some(part), None) => columns = Some(part),
-                (Some(part), Some(columns)) => {
-                    for (c, p) in columns.iter_mut().zip(part) {
-                        c.append(&p).map_err(|e| read_error(path, e))?;
-                    }
-                }
-            },
+            }
         }
     }
     let Some(columns) = columns else { return Ok(None) };
     let height = columns.first().map_or(0, Column::len);
     let frame = DataFrame::new(height, columns).map_err(|e| read_error(path, e))?;
     tracing::debug!(rows = frame.height(), "read as a plain CSV");
-    Ok(Some((Scan { sha256, size, transcoded: None }, frame)))
+    Ok(Some(frame))
 }
 
 fn read_failed(path: &Path, e: std::io::Error) -> IngestError {
@@ -178,16 +215,6 @@ fn line_cuts(file: &mut File, from: u64, size: u64, parts: usize) -> std::io::Re
         cuts.push(size);
     }
     Ok(cuts)
-}
-
-enum Work {
-    Hash,
-    Piece(u64, u64),
-}
-
-enum Done {
-    Hash(Result<String>),
-    Piece(Result<Option<Vec<Column>>>),
 }
 
 /// The column types this reader parses.
