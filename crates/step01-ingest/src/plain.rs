@@ -389,6 +389,9 @@ impl Layout {
             return None;
         }
         let text = std::str::from_utf8(lines).ok()?;
+        if self.quote.is_none_or(|q| memchr::memchr(q, lines).is_none()) {
+            return self.parse_unquoted(text, builders);
+        }
         let last = builders.len() - 1;
         for line in text.split_terminator('\n') {
             if line.is_empty() {
@@ -413,6 +416,40 @@ impl Layout {
                 return None;
             }
             self.push(&mut builders[last], &line[start..])?;
+        }
+        Some(())
+    }
+
+    /// Lines without a quote character (the usual block): every delimiter and line end is found
+    /// in one pass over the block, a vector at a time, and the fields between them go to the
+    /// builders in turn. `None` when a line is empty or has too few or too many fields.
+    fn parse_unquoted(&self, text: &str, builders: &mut [Builder]) -> Option<()> {
+        let bytes = text.as_bytes();
+        let last = builders.len() - 1;
+        let (mut field, mut start, mut line_start) = (0, 0, 0);
+        for end in memchr::memchr2_iter(self.delimiter, b'\n', bytes) {
+            if bytes[end] == b'\n' {
+                if field != last || end == line_start {
+                    return None;
+                }
+                self.push(&mut builders[last], &text[start..end])?;
+                field = 0;
+                line_start = end + 1;
+            } else {
+                if field == last {
+                    return None;
+                }
+                self.push(&mut builders[field], &text[start..end])?;
+                field += 1;
+            }
+            start = end + 1;
+        }
+        // The file's last line may have no line end.
+        if start < bytes.len() || field > 0 {
+            if field != last {
+                return None;
+            }
+            self.push(&mut builders[last], &text[start..])?;
         }
         Some(())
     }

@@ -554,6 +554,7 @@ mod plain_reader {
             ("text_after_quote", "a,b\n1,\"x\"y\n"),
             ("crlf", "a,b\r\n1,2\r\n"),
             ("blank", "a,b\n1,2\n\n3,4\n"),
+            ("blank_one_column", "a\n1\n\n2\n"),
             ("short", "a,b\n1,2\n3\n"),
             ("long", "a,b\n1,2\n3,4,5\n"),
             ("long_text", "a,b\n1,x\n3,y,z\n"),
