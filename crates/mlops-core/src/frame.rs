@@ -1078,7 +1078,12 @@ fn distinct_floats(parts: &[Cow<'_, [f64]>]) -> usize {
     if whole {
         return distinct_in_range(parts, lo as i64, hi as i64, |x| x as i64);
     }
-    distinct_keys(parts, |x: f64| if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() })
+    distinct_keys(parts, float_key)
+}
+
+/// A float as a key for telling values apart: every NaN one key, `-0.0` the key of `0.0`.
+fn float_key(x: f64) -> u64 {
+    if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() }
 }
 
 /// The non-null values of a numeric column, a part per chunk: a chunk without nulls as its
@@ -1343,7 +1348,6 @@ fn hash_cells(col: &Column, seed: &pl::PlSeedableRandomStateQuality, hashes: &mu
             }
         }};
     }
-    let float = |x: f64| if x.is_nan() { f64::NAN.to_bits() } else { (x + 0.0).to_bits() };
     match physical.dtype() {
         DataType::Int8 => fold_chunks!(physical.i8().map_err(pe("cannot hash rows"))?, |x: i8| x as u64),
         DataType::Int16 => fold_chunks!(physical.i16().map_err(pe("cannot hash rows"))?, |x: i16| x as u64),
@@ -1354,9 +1358,9 @@ fn hash_cells(col: &Column, seed: &pl::PlSeedableRandomStateQuality, hashes: &mu
         DataType::UInt32 => fold_chunks!(physical.u32().map_err(pe("cannot hash rows"))?, u64::from),
         DataType::UInt64 => fold_chunks!(physical.u64().map_err(pe("cannot hash rows"))?, |x: u64| x),
         DataType::Float32 => {
-            fold_chunks!(physical.f32().map_err(pe("cannot hash rows"))?, |x: f32| float(f64::from(x)))
+            fold_chunks!(physical.f32().map_err(pe("cannot hash rows"))?, |x: f32| float_key(f64::from(x)))
         }
-        DataType::Float64 => fold_chunks!(physical.f64().map_err(pe("cannot hash rows"))?, float),
+        DataType::Float64 => fold_chunks!(physical.f64().map_err(pe("cannot hash rows"))?, float_key),
         DataType::Boolean => {
             let ca = physical.bool().map_err(pe("cannot hash rows"))?;
             for (h, v) in hashes.iter_mut().zip(ca.iter()) {

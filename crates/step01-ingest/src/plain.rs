@@ -63,7 +63,11 @@ pub(crate) fn read(opts: &CsvSource) -> Result<Option<(Scan, DataFrame)>> {
     let size = file.metadata().map_err(|e| read_failed(path, e))?.len();
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let hashing = s.spawn(|| hash_unless_stopped(path, &stop));
+        // A small stack, as mlops_core::par's threads have: the hash needs little.
+        let hashing = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn_scoped(s, || hash_unless_stopped(path, &stop))
+            .map_err(|e| read_failed(path, e))?;
         // Whatever way this returns, a hash still running is no longer wanted.
         let _stop = StopOnDrop(&stop);
         let Some(frame) = parse(opts, &mut file, size)? else {
