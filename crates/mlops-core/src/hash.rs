@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -26,17 +27,25 @@ pub fn to_hex(digest: &[u8]) -> String {
 
 /// Hex SHA-256 of a file's bytes, read in 1 MiB blocks.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    Ok(sha256_file_unless(path, &AtomicBool::new(false))?.unwrap_or_default())
+}
+
+/// [`sha256_file`], given up (`None`) once `stop` is set: for a hash run beside work that may
+/// find it is not needed (the CSV reader hashes while it finds out whether it can read a file).
+pub fn sha256_file_unless(path: &Path, stop: &AtomicBool) -> Result<Option<String>> {
     let mut file = File::open(path).map_err(|e| CoreError::io("cannot open", path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let n = file.read(&mut buf).map_err(|e| CoreError::io("cannot read", path, e))?;
         if n == 0 {
-            break;
+            return Ok(Some(to_hex(&hasher.finalize())));
         }
         hasher.update(&buf[..n]);
     }
-    Ok(to_hex(&hasher.finalize()))
 }
 
 /// Hex SHA-256 of a value's canonical JSON: the hash of a configuration.

@@ -66,7 +66,7 @@ pub(crate) fn read(opts: &CsvSource) -> Result<Option<(Scan, DataFrame)>> {
         // A small stack, as mlops_core::par's threads have: the hash needs little.
         let hashing = std::thread::Builder::new()
             .stack_size(256 * 1024)
-            .spawn_scoped(s, || hash_unless_stopped(path, &stop))
+            .spawn_scoped(s, || mlops_core::hash::sha256_file_unless(path, &stop))
             .map_err(|e| read_failed(path, e))?;
         // Whatever way this returns, a hash still running is no longer wanted.
         let _stop = StopOnDrop(&stop);
@@ -75,7 +75,8 @@ pub(crate) fn read(opts: &CsvSource) -> Result<Option<(Scan, DataFrame)>> {
         };
         let sha256 = hashing.join().map_err(|_| {
             read_error(path, polars::prelude::PolarsError::ComputeError("the hashing thread failed".into()))
-        })??;
+        })?;
+        let sha256 = sha256.map_err(IngestError::from)?;
         Ok(sha256.map(|sha256| (Scan { sha256, size, transcoded: None }, frame)))
     })
 }
@@ -86,23 +87,6 @@ struct StopOnDrop<'a>(&'a AtomicBool);
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-/// The file's SHA-256, read a block at a time; `None` once `stop` is set.
-fn hash_unless_stopped(path: &Path, stop: &AtomicBool) -> Result<Option<String>> {
-    let mut file = File::open(path).map_err(|e| open_error(path, e))?;
-    let mut hasher = mlops_core::hash::Hasher::new();
-    let mut buf = vec![0u8; BLOCK];
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(None);
-        }
-        let n = file.read(&mut buf).map_err(|e| read_failed(path, e))?;
-        if n == 0 {
-            return Ok(Some(hasher.finish_hex()));
-        }
-        hasher.update(&buf[..n]);
     }
 }
 
