@@ -400,7 +400,7 @@ fn repetitive_frame(n: usize, seed: u64) -> DataFrame {
                 0 => Value::Null,
                 k => Value::Str(CATS[k as usize].to_string()),
             };
-            let l = match next(3) {
+            let t = match next(3) {
                 0 => Value::Null,
                 k => Value::Str(format!("a text longer than twelve bytes, number {k}")),
             };
@@ -416,24 +416,16 @@ fn repetitive_frame(n: usize, seed: u64) -> DataFrame {
                 ("f".to_string(), f),
                 ("i".to_string(), i),
                 ("s".to_string(), s),
-                ("l".to_string(), l),
                 ("b".to_string(), b),
                 ("d".to_string(), d),
+                ("t".to_string(), t),
             ])
         })
         .collect();
-    let columns = [
-        ("f".to_string(), DType::Float),
-        ("i".to_string(), DType::Int),
-        ("s".to_string(), DType::Str),
-        ("l".to_string(), DType::Str),
-        ("b".to_string(), DType::Bool),
-        ("d".to_string(), DType::Date),
-    ];
-    let mut df = frame_from_rows(&rows, &columns).expect("frame from generated rows");
+    let mut df = frame_from_rows(&rows, &columns()).expect("frame from generated rows");
     // The long texts again as bytes: a type hashed through polars.
-    let bytes = df.column("l").and_then(|c| c.cast(&DataType::Binary)).expect("texts as bytes");
-    df.with_column(bytes.with_name("l_bytes".into())).expect("bytes column");
+    let bytes = df.column("t").and_then(|c| c.cast(&DataType::Binary)).expect("texts as bytes");
+    df.with_column(bytes.with_name("t_bytes".into())).expect("bytes column");
     df
 }
 
@@ -452,7 +444,7 @@ proptest! {
         // Two frames stacked: chunks that end where the row ranges hashed on each core do not.
         let mut df = repetitive_frame(n / 3, seed);
         df.vstack_mut(&repetitive_frame(n - n / 3, seed ^ 0x5eed)).expect("stacked");
-        let rows = rows_from_frame(&df.drop("l_bytes").expect("bytes column")).expect("rows");
+        let rows = rows_from_frame(&df.drop("t_bytes").expect("bytes column")).expect("rows");
         // `-0.0` equals `0.0`, as in pandas.
         let key = |r: &Row| format!("{r:?}").replace("-0.0", "0.0");
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -471,7 +463,7 @@ proptest! {
         let expected: Vec<&Row> = rows.iter().zip(&expected).filter(|(_, k)| **k).map(|(r, _)| r).collect();
         let op = Op::Deduplicate { subset: vec![], keep };
         let out = op.apply_frame(df, Stage::Training).expect("deduplicated");
-        let got = rows_from_frame(&out.drop("l_bytes").expect("bytes column")).expect("rows");
+        let got = rows_from_frame(&out.drop("t_bytes").expect("bytes column")).expect("rows");
         prop_assert_eq!(got.len(), expected.len());
         for (g, e) in got.iter().zip(expected) {
             prop_assert_eq!(key(g), key(e));
