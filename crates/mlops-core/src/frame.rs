@@ -329,38 +329,27 @@ pub fn mode(df: &DataFrame, name: &str) -> Result<Option<Value>> {
     Ok(crate::stats::mode(&column_values(col)?))
 }
 
-/// Category keys of a column without copying text columns.
-enum KeyColumn {
-    Text(StringChunked),
-    Owned(Vec<Option<String>>),
-}
-
-impl KeyColumn {
-    fn of(df: &DataFrame, name: &str) -> Result<KeyColumn> {
-        let col = column(df, name)?;
-        Ok(match col.str() {
-            Ok(text) => KeyColumn::Text(text.clone()),
-            Err(_) => KeyColumn::Owned(column_values(col)?.iter().map(Value::key).collect()),
-        })
-    }
-
-    fn iter(&self) -> Box<dyn Iterator<Item = Option<&str>> + '_> {
-        match self {
-            KeyColumn::Text(ca) => Box::new(ca.iter()),
-            KeyColumn::Owned(v) => Box::new(v.iter().map(Option::as_deref)),
+/// Each row's category key ([`Value::key`]) as a code into the column's distinct keys, which
+/// come in order of first appearance (`None` for a null). A text column's short keys are looked
+/// up once per distinct value (see [`map_texts`]).
+pub fn key_codes(df: &DataFrame, name: &str) -> Result<(Vec<Option<u32>>, Vec<String>)> {
+    let col = column(df, name)?;
+    let mut distinct: Vec<String> = Vec::new();
+    let mut index: pl::PlHashMap<String, u32> = pl::PlHashMap::default();
+    let mut code_of = |k: &str| -> u32 {
+        if let Some(&code) = index.get(k) {
+            return code;
         }
-    }
-}
-
-/// Calls `f` with the category keys of a column ([`Value::key`]) in row order, without copying
-/// the text of a text column.
-pub fn with_keys<R>(
-    df: &DataFrame,
-    name: &str,
-    f: impl FnOnce(&mut dyn Iterator<Item = Option<&str>>) -> R,
-) -> Result<R> {
-    let keys = KeyColumn::of(df, name)?;
-    Ok(f(&mut keys.iter()))
+        let code = distinct.len() as u32;
+        distinct.push(k.to_string());
+        index.insert(k.to_string(), code);
+        code
+    };
+    let codes = match col.str() {
+        Ok(text) => map_texts(text, &mut code_of).collect(),
+        Err(_) => column_values(col)?.iter().map(|v| v.key().map(|k| code_of(&k))).collect(),
+    };
+    Ok((codes, distinct))
 }
 
 /// Category keys of a column, as [`Value::key`] gives them, in row order.
@@ -455,19 +444,19 @@ impl Op {
                 {
                     // Numbers filled with float statistics: stay on typed arrays.
                     let xs = f64_column(&df, name)?;
-                    let fills: pl::PlHashMap<&str, f64> = table
+                    let (groups, distinct) = key_codes(&df, by)?;
+                    let fills: Vec<f64> = distinct
                         .iter()
-                        .filter_map(|(k, v)| match v {
-                            Value::Float(x) => Some((k.as_str(), *x)),
-                            _ => None,
+                        .map(|k| match table.get(k) {
+                            Some(Value::Float(x)) => *x,
+                            _ => *fb,
                         })
                         .collect();
-                    let out: Float64Chunked = with_keys(&df, by, |groups| {
-                        xs.iter()
-                            .zip(groups)
-                            .map(|(x, g)| x.or_else(|| Some(g.and_then(|k| fills.get(k).copied()).unwrap_or(*fb))))
-                            .collect()
-                    })?;
+                    let out: Float64Chunked = xs
+                        .iter()
+                        .zip(groups)
+                        .map(|(x, g)| x.or_else(|| Some(g.map_or(*fb, |g| fills[g as usize]))))
+                        .collect();
                     return put(df, out.with_name(name.as_str().into()));
                 }
                 let groups = keys(&df, by)?;
@@ -564,13 +553,22 @@ impl Op {
                     expected: "text".into(),
                 })?;
                 let out = par_text(ca, |part| {
-                    // One buffer for every value: no allocation per text.
+                    // A short text is cleaned once per distinct value; a long one into one buffer
+                    // for every value: no allocation per text.
                     let mut cleaned = pl::StringChunkedBuilder::new(PlSmallStr::EMPTY, part.len());
+                    let mut memo = ShortTextMemo::default();
                     let mut buf = String::new();
-                    for text in part.iter() {
-                        match text {
-                            Some(s) if clean_text_into(steps, s, &mut buf) => cleaned.append_value(&buf),
-                            _ => cleaned.append_null(),
+                    for (view, text) in text_views(part) {
+                        let Some(s) = text else {
+                            cleaned.append_null();
+                            continue;
+                        };
+                        let known = memo.get_or(view, || clean_text_into(steps, s, &mut buf).then(|| buf.clone()));
+                        match known {
+                            Some(Some(c)) => cleaned.append_value(c),
+                            Some(None) => cleaned.append_null(),
+                            None if clean_text_into(steps, s, &mut buf) => cleaned.append_value(&buf),
+                            None => cleaned.append_null(),
                         }
                     }
                     cleaned.finish().into_series()
@@ -602,13 +600,12 @@ impl Op {
                 put(df, ca.with_name(name.as_str().into()))
             }
             Op::OneHot { column: name, categories, outputs, unknown, drop_input } => {
-                let ks = KeyColumn::of(&df, name)?;
-                check_unknown(name, ks.iter(), categories, *unknown)?;
+                let (keys, distinct) = key_codes(&df, name)?;
+                check_unknown(name, &distinct, categories, *unknown)?;
                 // One pass finds each row's category; each output is then a plain 0/1 column.
-                let index: pl::PlHashMap<&str, usize> =
-                    categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+                let slots = category_slots(&distinct, categories);
                 let codes: Vec<usize> =
-                    ks.iter().map(|k| k.and_then(|k| index.get(k).copied()).unwrap_or(usize::MAX)).collect();
+                    keys.iter().map(|k| k.and_then(|k| slots[k as usize]).unwrap_or(usize::MAX)).collect();
                 let mut df = df;
                 for (i, out) in outputs.iter().enumerate().take(categories.len()) {
                     let hot: Vec<f64> = codes.iter().map(|&c| if c == i { 1.0 } else { 0.0 }).collect();
@@ -620,26 +617,22 @@ impl Op {
                 Ok(df)
             }
             Op::Ordinal { column: name, output, categories, unknown } => {
-                let ks = KeyColumn::of(&df, name)?;
-                check_unknown(name, ks.iter(), categories, *unknown)?;
-                let index: pl::PlHashMap<&str, i64> =
-                    categories.iter().enumerate().map(|(i, c)| (c.as_str(), i as i64)).collect();
-                let ca: Int64Chunked = ks.iter().map(|k| k.map(|k| index.get(k).copied().unwrap_or(-1))).collect();
+                let (keys, distinct) = key_codes(&df, name)?;
+                check_unknown(name, &distinct, categories, *unknown)?;
+                let slots = category_slots(&distinct, categories);
+                let ca: Int64Chunked =
+                    keys.iter().map(|k| k.map(|k| slots[k as usize].map_or(-1, |i| i as i64))).collect();
                 put(df, ca.with_name(output.as_deref().unwrap_or(name).into()))
             }
             Op::TargetEncode { column: name, outputs, table, prior, unknown, drop_input } => {
-                let ks = KeyColumn::of(&df, name)?;
+                let (keys, distinct) = key_codes(&df, name)?;
                 let known: Vec<String> = table.keys().cloned().collect();
-                check_unknown(name, ks.iter(), &known, *unknown)?;
+                check_unknown(name, &distinct, &known, *unknown)?;
+                let encoded: Vec<&Vec<f64>> = distinct.iter().map(|k| table.get(k).unwrap_or(prior)).collect();
                 let mut df = df;
                 for (j, out) in outputs.iter().enumerate() {
-                    let ca: Float64Chunked = ks
-                        .iter()
-                        .map(|k| {
-                            let row = k.and_then(|k| table.get(k)).unwrap_or(prior);
-                            row.get(j).copied()
-                        })
-                        .collect();
+                    let ca: Float64Chunked =
+                        keys.iter().map(|k| k.map_or(prior, |k| encoded[k as usize]).get(j).copied()).collect();
                     df = put(df, ca.with_name(out.as_str().into()))?;
                 }
                 if *drop_input {
@@ -753,19 +746,22 @@ impl Op {
     }
 }
 
-fn check_unknown<'a>(
-    name: &str,
-    mut ks: impl Iterator<Item = Option<&'a str>>,
-    known: &[String],
-    policy: UnknownPolicy,
-) -> Result<()> {
+/// Under [`UnknownPolicy::Error`], the first of a column's `distinct` keys (in row order) that is
+/// not `known`, as an error.
+fn check_unknown(name: &str, distinct: &[String], known: &[String], policy: UnknownPolicy) -> Result<()> {
     if policy == UnknownPolicy::Error {
         let known_set: pl::PlHashSet<&str> = known.iter().map(String::as_str).collect();
-        if let Some(k) = ks.find_map(|k| k.filter(|k| !known_set.contains(k))) {
+        if let Some(k) = distinct.iter().find(|k| !known_set.contains(k.as_str())) {
             return Err(unknown_category(name, k, known));
         }
     }
     Ok(())
+}
+
+/// For each of a column's distinct keys, its position among `categories` (`None` if absent).
+fn category_slots(distinct: &[String], categories: &[String]) -> Vec<Option<usize>> {
+    let index: pl::PlHashMap<&str, usize> = categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    distinct.iter().map(|k| index.get(k.as_str()).copied()).collect()
 }
 
 fn cast_frame(df: DataFrame, name: &str, to: &CastTo, on_error: OnError) -> Result<DataFrame> {
@@ -775,28 +771,29 @@ fn cast_frame(df: DataFrame, name: &str, to: &CastTo, on_error: OnError) -> Resu
         let ca = col.str().map_err(pe(name))?.clone();
         let out: Series = match to {
             CastTo::Str => return Ok(df),
+            // Each distinct short text is parsed once (see `map_texts`).
             CastTo::Float => par_text(&ca, |part| {
-                part.iter().map(|o| o.and_then(crate::ops::parse_float)).collect::<Float64Chunked>().into_series()
+                map_texts(part, crate::ops::parse_float).map(Option::flatten).collect::<Float64Chunked>().into_series()
             })?,
             CastTo::Int => par_text(&ca, |part| {
-                part.iter().map(|o| o.and_then(crate::ops::parse_int)).collect::<Int64Chunked>().into_series()
+                map_texts(part, crate::ops::parse_int).map(Option::flatten).collect::<Int64Chunked>().into_series()
             })?,
             CastTo::Bool { true_values, false_values } => par_text(&ca, |part| {
-                part.iter()
-                    .map(|o| o.and_then(|s| crate::ops::parse_bool(s, true_values, false_values)))
+                map_texts(part, |s| crate::ops::parse_bool(s, true_values, false_values))
+                    .map(Option::flatten)
                     .collect::<BooleanChunked>()
                     .into_series()
             })?,
             CastTo::Date { formats } => par_text(&ca, |part| {
-                part.iter()
-                    .map(|o| o.and_then(|s| crate::ops::parse_date(s, formats)))
+                map_texts(part, |s| crate::ops::parse_date(s, formats))
+                    .map(Option::flatten)
                     .collect::<Int32Chunked>()
                     .into_date()
                     .into_series()
             })?,
             CastTo::Datetime { formats } => par_text(&ca, |part| {
-                part.iter()
-                    .map(|o| o.and_then(|s| crate::ops::parse_datetime(s, formats)))
+                map_texts(part, |s| crate::ops::parse_datetime(s, formats))
+                    .map(Option::flatten)
                     .collect::<Int64Chunked>()
                     .into_datetime(TimeUnit::Microseconds, None)
                     .into_series()
@@ -1138,6 +1135,71 @@ fn distinct_texts(ca: &pl::StringChunked) -> usize {
         }
     });
     short.len() + long.len()
+}
+
+/// Distinct short texts a [`ShortTextMemo`] remembers before it stops taking new ones (a few
+/// under test, so that tests fill it and turn it off).
+const MEMO_MAX: usize = if cfg!(test) { 4 } else { 4096 };
+
+/// Results of a function of a text, remembered per distinct short text (at most 12 bytes,
+/// held in its view: categories, codes, dates, flags), so that a column of few distinct values
+/// computes each once and finds the rest by one lookup of the view. Longer texts, and new texts
+/// once [`MEMO_MAX`] are remembered, are left to the caller; once as many again have missed, the
+/// memo stops looking, so a column of distinct values pays for little more than a small table.
+pub struct ShortTextMemo<T> {
+    seen: std::collections::HashMap<u128, T, MixBuild>,
+    misses: usize,
+}
+
+impl<T> Default for ShortTextMemo<T> {
+    fn default() -> Self {
+        ShortTextMemo { seen: std::collections::HashMap::default(), misses: 0 }
+    }
+}
+
+impl<T> ShortTextMemo<T> {
+    /// The result for the text of `view`, computed by `f` the first time; `None` when the text
+    /// is long, or the memo is full and has not seen it.
+    pub fn get_or(&mut self, view: &polars_arrow::array::View, f: impl FnOnce() -> T) -> Option<&T> {
+        if self.misses > MEMO_MAX {
+            return None;
+        }
+        let key = inline_key(view)?;
+        if self.seen.len() < MEMO_MAX {
+            return Some(self.seen.entry(key).or_insert_with(f));
+        }
+        let found = self.seen.get(&key);
+        self.misses += usize::from(found.is_none());
+        found
+    }
+}
+
+/// Each text of a column in row order with its view (`None` for a null).
+pub fn text_views(
+    ca: &StringChunked,
+) -> impl Iterator<Item = (&polars_arrow::array::View, Option<&str>)> {
+    ca.downcast_iter().flat_map(|arr| {
+        let valid = polars_arrow::array::Array::validity(arr).filter(|v| v.unset_bits() > 0);
+        arr.views()
+            .iter()
+            .enumerate()
+            .map(move |(i, view)| (view, if valid.is_some_and(|v| !v.get_bit(i)) { None } else { Some(arr.value(i)) }))
+    })
+}
+
+/// `f` of each text of a column in row order (`None` for a null), computed once per distinct
+/// short text (see [`ShortTextMemo`]).
+pub fn map_texts<'a, T: Clone + 'a>(
+    ca: &'a StringChunked,
+    mut f: impl FnMut(&str) -> T + 'a,
+) -> impl Iterator<Item = Option<T>> + 'a {
+    let mut memo = ShortTextMemo::default();
+    text_views(ca).map(move |(view, text)| {
+        text.map(|t| match memo.get_or(view, || f(t)) {
+            Some(v) => v.clone(),
+            None => f(t),
+        })
+    })
 }
 
 /// Row positions of a column's nulls, hashed, whatever the chunking (gathered in a buffer

@@ -377,35 +377,22 @@ impl Layout {
             return None;
         }
         let text = std::str::from_utf8(lines).ok()?;
-        if self.quote.is_none_or(|q| memchr::memchr(q, lines).is_none()) {
+        let Some(q) = self.quote else {
             return self.parse_unquoted(text, builders);
+        };
+        // Runs of lines without a quote go through the one-pass parser; each line holding a
+        // quote is parsed on its own.
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        while let Some(found) = memchr::memchr(q, &bytes[at..]) {
+            let quote = at + found;
+            let line_start = memchr::memrchr(b'\n', &bytes[at..quote]).map_or(at, |i| at + i + 1);
+            self.parse_unquoted(&text[at..line_start], builders)?;
+            let line_end = memchr::memchr(b'\n', &bytes[quote..]).map_or(bytes.len(), |i| quote + i);
+            self.parse_quoted_line(&text[line_start..line_end], q, builders)?;
+            at = (line_end + 1).min(bytes.len());
         }
-        let last = builders.len() - 1;
-        for line in text.split_terminator('\n') {
-            if line.is_empty() {
-                return None;
-            }
-            let bytes = line.as_bytes();
-            if let Some(q) = self.quote
-                && memchr::memchr(q, bytes).is_some()
-            {
-                self.parse_quoted_line(line, q, builders)?;
-                continue;
-            }
-            // The delimiters of the line, found a vector at a time.
-            let mut cuts = memchr::memchr_iter(self.delimiter, bytes);
-            let mut start = 0;
-            for builder in &mut builders[..last] {
-                let end = cuts.next()?;
-                self.push(builder, &line[start..end])?;
-                start = end + 1;
-            }
-            if cuts.next().is_some() {
-                return None;
-            }
-            self.push(&mut builders[last], &line[start..])?;
-        }
-        Some(())
+        self.parse_unquoted(&text[at..], builders)
     }
 
     /// Lines without a quote character (the usual block): every delimiter and line end is found

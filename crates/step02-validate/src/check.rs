@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use mlops_core::frame::{column_names, dtype_of, schema_of};
+use mlops_core::frame::{column_names, dtype_of, map_texts, schema_of};
 use mlops_core::{DType, Expr};
 use polars::prelude::{AnyValue, BooleanChunked, Column, DataFrame, IntoLazy, NewChunkedArray};
 use regex::Regex;
@@ -194,7 +194,7 @@ fn check_column(f: &mut Findings<'_>, name: &str, rule: &ColumnRule, regex: Opti
         let numeric = actual.is_some_and(DType::is_numeric);
         let set: polars::prelude::PlHashSet<String> = allowed.iter().map(|s| scalar_key(s, numeric)).collect();
         let mask = match col.str() {
-            Ok(text) => mask_from(text.iter().map(|v| v.is_some_and(|s| !set.contains(s)))),
+            Ok(text) => mask_from(map_texts(text, |s| !set.contains(s)).map(|v| v == Some(true))),
             Err(_) => {
                 let keys = keys_of(&col, numeric);
                 mask_from(keys.iter().map(|k| k.as_ref().is_some_and(|k| !set.contains(k))))
@@ -205,15 +205,15 @@ fn check_column(f: &mut Findings<'_>, name: &str, rule: &ColumnRule, regex: Opti
     }
     let text = if type_ok { col.str().ok().cloned() } else { None };
     if let (Some(re), Some(text)) = (regex, &text) {
-        let mask = mask_from(text.iter().map(|v| v.is_some_and(|s| !re.is_match(s))));
+        let mask = mask_from(map_texts(text, |s| !re.is_match(s)).map(|v| v == Some(true)));
         f.mask("regex", &[name], sev, format!("matches {}", re.as_str()), &mask);
     }
     if let (Some(min), Some(text)) = (rule.min_length, &text) {
-        let mask = mask_from(text.iter().map(|v| v.is_some_and(|s| s.chars().count() < min)));
+        let mask = mask_from(map_texts(text, |s| s.chars().count() < min).map(|v| v == Some(true)));
         f.mask("min_length", &[name], sev, format!("at least {min} characters"), &mask);
     }
     if let (Some(max), Some(text)) = (rule.max_length, &text) {
-        let mask = mask_from(text.iter().map(|v| v.is_some_and(|s| s.chars().count() > max)));
+        let mask = mask_from(map_texts(text, |s| s.chars().count() > max).map(|v| v == Some(true)));
         f.mask("max_length", &[name], sev, format!("at most {max} characters"), &mask);
     }
     if rule.unique {

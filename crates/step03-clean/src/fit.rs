@@ -146,20 +146,22 @@ fn group_fill(df: &DataFrame, name: &str, by: &str, use_median: bool) -> Result<
     let (fallback, table) = mlops_core::par::join(
         || learn(target),
         || {
-            frame::with_keys(df, by, |groups| {
-                let mut per_group: polars::prelude::PlHashMap<&str, Vec<f64>> = polars::prelude::PlHashMap::default();
-                for (g, &x) in groups.zip(&vals) {
-                    if let Some(k) = g
-                        && !x.is_nan()
-                    {
-                        per_group.entry(k).or_default().push(x);
-                    }
+            let (groups, distinct) = frame::key_codes(df, by)?;
+            let mut per_group: Vec<Vec<f64>> = vec![Vec::new(); distinct.len()];
+            for (g, &x) in groups.iter().zip(&vals) {
+                if let Some(g) = g
+                    && !x.is_nan()
+                {
+                    per_group[*g as usize].push(x);
                 }
+            }
+            Ok::<_, mlops_core::CoreError>(
                 per_group
                     .into_iter()
-                    .filter_map(|(k, xs)| Some((k.to_string(), Value::Float(learn(xs)?))))
-                    .collect::<BTreeMap<String, Value>>()
-            })
+                    .zip(distinct)
+                    .filter_map(|(xs, k)| Some((k, Value::Float(learn(xs)?))))
+                    .collect::<BTreeMap<String, Value>>(),
+            )
         },
     );
     let fallback = fallback.ok_or_else(|| no_values(key, name, what))?;
