@@ -606,10 +606,15 @@ impl Op {
                 let slots = category_slots(&distinct, categories);
                 let codes: Vec<usize> =
                     keys.iter().map(|k| k.and_then(|k| slots[k as usize]).unwrap_or(usize::MAX)).collect();
-                let mut df = df;
-                for (i, out) in outputs.iter().enumerate().take(categories.len()) {
+                let columns: Vec<(usize, &String)> = outputs.iter().enumerate().take(categories.len()).collect();
+                let hot = crate::par::map(&columns, |&(i, out)| {
                     let hot: Vec<f64> = codes.iter().map(|&c| if c == i { 1.0 } else { 0.0 }).collect();
-                    df = put(df, Float64Chunked::from_vec(out.as_str().into(), hot))?;
+                    Float64Chunked::from_vec(out.as_str().into(), hot)
+                })
+                .ok_or_else(|| thread_failed("a one-hot"))?;
+                let mut df = df;
+                for column in hot {
+                    df = put(df, column)?;
                 }
                 if *drop_input {
                     df = df.drop(name).map_err(pe("cannot drop encoded column"))?;
@@ -923,7 +928,7 @@ fn fingerprint(df: &DataFrame, with_stats: bool) -> Result<(String, Vec<Option<C
 
 /// A fast, fixed mixer for counting distinct 64-bit keys (not for anything adversarial).
 #[derive(Default, Clone, Copy)]
-struct MixHasher(u64);
+pub(crate) struct MixHasher(u64);
 
 impl std::hash::Hasher for MixHasher {
     fn finish(&self) -> u64 {
@@ -949,7 +954,7 @@ impl std::hash::Hasher for MixHasher {
     }
 }
 
-type MixBuild = std::hash::BuildHasherDefault<MixHasher>;
+pub(crate) type MixBuild = std::hash::BuildHasherDefault<MixHasher>;
 
 /// Most distinct numbers counted in a small hash set before the count switches to partitions.
 const SMALL_DISTINCT: usize = 2048;
@@ -1098,7 +1103,7 @@ fn valid_parts<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> Vec<Cow<'_
 
 /// A text held inside its view (at most 12 bytes) as one key: its length and bytes, the unused
 /// bytes masked off; `None` for a longer text.
-fn inline_key(view: &polars_arrow::array::View) -> Option<u128> {
+pub(crate) fn inline_key(view: &polars_arrow::array::View) -> Option<u128> {
     (view.length <= polars_arrow::array::View::MAX_INLINE_SIZE).then(|| {
         let used = 32 + 8 * view.length;
         let bits = view.as_u128();

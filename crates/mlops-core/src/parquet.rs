@@ -7,13 +7,19 @@ use std::io::Write;
 
 use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::{self as pl, CompatLevel, DataFrame, SchemaExt};
-use polars_arrow::array::{Array, ArrayRef, DictionaryArray, PrimitiveArray};
+use std::collections::HashMap;
+
+use polars_arrow::array::{
+    Array, ArrayRef, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray,
+};
+use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_parquet::parquet::error::ParquetError;
 use polars_parquet::write::{
     CompressedPage, Compressor, FileWriter, Version, WriteOptions, array_to_columns, to_parquet_schema,
 };
 
+use crate::frame::MixBuild;
 use crate::{CoreError, Result};
 
 /// Rows per Parquet row group unless a caller says otherwise (polars' writer default).
@@ -67,7 +73,7 @@ pub fn write_parquet(
         })?;
         let series = df.columns()[c].as_materialized_series().slice(offset as i64, len).rechunk();
         let array = series.to_arrow_with_field(0, Cow::Borrowed(field), true)?;
-        let array = float_dictionary(array.as_ref()).unwrap_or(array);
+        let array = float_dictionary(array.as_ref()).or_else(|| text_dictionary(array.as_ref())).unwrap_or(array);
         let mut leaves = Vec::new();
         for pages in array_to_columns(array, parquet_schema.fields()[c].clone(), options, &encodings[c])? {
             let pages = pages.map(|page| page.map_err(|e| ParquetError::FeatureNotSupported(e.to_string())));
@@ -154,6 +160,9 @@ fn float_dictionary(array: &dyn Array) -> Option<ArrayRef> {
         return None;
     }
     let n = floats.len();
+    if let Some(dictionary) = whole_float_dictionary(floats) {
+        return Some(dictionary);
+    }
     // Open addressing: the key + 1 per slot, 0 for an empty slot. The table starts small and
     // doubles at half full, so a column of a few distinct values probes a table in L1.
     let mut table = vec![0u32; FIRST_SLOTS];
@@ -201,13 +210,112 @@ fn float_dictionary(array: &dyn Array) -> Option<ArrayRef> {
         };
         keys.push(key);
     }
+    dictionary_of(n, keys, validity, PrimitiveArray::new(ArrowDataType::Float64, values.into(), None).boxed())
+}
+
+/// The dictionary array of `keys` into `values`, unless there are no values or they are nearly
+/// as many as the `n` rows (more than 7 in 8).
+fn dictionary_of(n: usize, keys: Vec<u32>, validity: Option<&Bitmap>, values: ArrayRef) -> Option<ArrayRef> {
     if values.is_empty() || values.len() * 8 > n * 7 {
         return None;
     }
     let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity.cloned());
-    let values = PrimitiveArray::new(ArrowDataType::Float64, values.into(), None).boxed();
-    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Float64), false);
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(values.dtype().clone()), false);
     DictionaryArray::<u32>::try_new(dtype, keys, values).ok().map(|d| d.boxed())
+}
+
+/// Widest range of whole numbers [`whole_float_dictionary`] indexes directly.
+const WHOLE_SPAN: u64 = 4096;
+
+/// The float dictionary of a column of whole numbers within [`WHOLE_SPAN`] (one-hot columns,
+/// codes and counts stored as floats): each value's key is found by its offset from the least,
+/// without hashing. `None` when a value is not whole (or is `-0.0`, NaN or infinite) or the
+/// range is wider. Values come in order of first appearance, as [`float_dictionary`] gives them.
+fn whole_float_dictionary(floats: &PrimitiveArray<f64>) -> Option<ArrayRef> {
+    let validity = floats.validity();
+    let valid = |i: usize| validity.is_none_or(|b| b.get_bit(i));
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for (i, &x) in floats.values().iter().enumerate() {
+        if !valid(i) {
+            continue;
+        }
+        // `as` saturates and sends NaN to 0; comparing bits also rules out `-0.0`.
+        let whole = x as i64;
+        if x.abs() >= 9e15 || (whole as f64).to_bits() != x.to_bits() {
+            return None;
+        }
+        lo = lo.min(whole);
+        hi = hi.max(whole);
+    }
+    if lo > hi || hi.abs_diff(lo) >= WHOLE_SPAN {
+        return None;
+    }
+    let mut slots = vec![u32::MAX; (hi.abs_diff(lo) + 1) as usize];
+    let mut values: Vec<f64> = Vec::new();
+    let keys: Vec<u32> = floats
+        .values()
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            if !valid(i) {
+                return 0;
+            }
+            let slot = &mut slots[(x as i64).abs_diff(lo) as usize];
+            if *slot == u32::MAX {
+                *slot = values.len() as u32;
+                values.push(x);
+            }
+            *slot
+        })
+        .collect();
+    dictionary_of(floats.len(), keys, validity, PrimitiveArray::new(ArrowDataType::Float64, values.into(), None).boxed())
+}
+
+/// Most bytes of distinct texts a text dictionary holds: a 1 MiB dictionary page, pyarrow's
+/// limit.
+const MAX_TEXT_DICTIONARY: usize = 1 << 20;
+
+/// A text array as keys into its distinct texts, built in one pass (short texts found by their
+/// view, longer ones by their bytes), when the texts fit [`MAX_TEXT_DICTIONARY`] and neither the
+/// first [`PROBE`] values nor the whole array are nearly all distinct; `None` otherwise (and for
+/// other types), leaving the choice to polars' encoder.
+fn text_dictionary(array: &dyn Array) -> Option<ArrayRef> {
+    let texts = array.as_any().downcast_ref::<Utf8ViewArray>()?;
+    let n = texts.len();
+    if n < 2 {
+        return None;
+    }
+    let validity = texts.validity();
+    let mut short: HashMap<u128, u32, MixBuild> = HashMap::default();
+    let mut long: HashMap<&str, u32, MixBuild> = HashMap::default();
+    let mut values = MutableBinaryViewArray::<str>::new();
+    let mut bytes = 0;
+    let mut keys: Vec<u32> = Vec::with_capacity(n);
+    for (i, view) in texts.views().iter().enumerate() {
+        if i == PROBE && values.len() * 8 > PROBE * 7 {
+            return None;
+        }
+        if validity.is_some_and(|b| !b.get_bit(i)) {
+            keys.push(0);
+            continue;
+        }
+        let text = texts.value(i);
+        let next = values.len() as u32;
+        let key = match crate::frame::inline_key(view) {
+            Some(inline) => *short.entry(inline).or_insert(next),
+            None => *long.entry(text).or_insert(next),
+        };
+        if key == next {
+            bytes += text.len();
+            if bytes > MAX_TEXT_DICTIONARY {
+                return None;
+            }
+            values.push_value(text);
+        }
+        keys.push(key);
+    }
+    let values: Utf8ViewArray = values.into();
+    dictionary_of(n, keys, validity, values.boxed())
 }
 
 #[cfg(test)]
@@ -262,9 +370,15 @@ mod tests {
             .collect();
         let many: Vec<f64> = (0..n).map(|i| (i as f64).sqrt()).collect();
         let all_null: Vec<Option<f64>> = vec![None; n];
-        let mut df =
-            pl::df!("few" => &few, "many" => &many, "none" => &all_null, "id" => (0..n as i64).collect::<Vec<_>>())
-                .unwrap();
+        // Whole numbers in a small range (one-hot columns): keyed by their offset.
+        let hot: Vec<Option<f64>> = (0..n).map(|i| (i % 9 != 0).then_some(f64::from(u8::from(i % 4 == 0)))).collect();
+        // Whole numbers and one `-0.0`: the hashed dictionary, which keeps `-0.0` apart.
+        let signed: Vec<f64> = (0..n).map(|i| if i == 77 { -0.0 } else { (i % 5) as f64 - 2.0 }).collect();
+        let mut df = pl::df!(
+            "few" => &few, "many" => &many, "none" => &all_null, "id" => (0..n as i64).collect::<Vec<_>>(),
+            "hot" => &hot, "signed" => &signed,
+        )
+        .unwrap();
         // Two chunks per column, cut where no row group ends.
         df.vstack_mut(&df.slice(0, 1234)).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -272,7 +386,7 @@ mod tests {
         write_parquet(&df, &path, pl::ParquetCompression::Zstd(None), Some(16_384)).unwrap();
         let back = read(&path);
         assert_eq!(back.height(), df.height());
-        for name in ["few", "many", "none"] {
+        for name in ["few", "many", "none", "hot", "signed"] {
             let bits = |f: &DataFrame| -> Vec<Option<u64>> {
                 f.column(name).unwrap().f64().unwrap().iter().map(|v| v.map(f64::to_bits)).collect()
             };
@@ -284,7 +398,34 @@ mod tests {
         for group in &groups {
             assert!(group[0], "few distinct floats: a dictionary");
             assert!(!group[1], "all distinct floats: plain");
+            assert!(group[4] && group[5], "whole numbers in a small range: a dictionary");
         }
+        assert_eq!(whole_float_dictionary(&PrimitiveArray::from(vec![Some(0.0), Some(-0.0), None])).map(|_| ()), None);
+    }
+
+    #[test]
+    fn texts_with_few_distinct_values_get_a_dictionary_and_read_back() {
+        let n = 40_000;
+        let long = "a text longer than a view holds";
+        let few: Vec<Option<&str>> = (0..n)
+            .map(|i| match i % 6 {
+                0 => None,
+                1 => Some(""),
+                2 => Some(long),
+                3 => Some("north"),
+                _ => Some(["cat_1", "cat_2", "Cat_1"][i % 3]),
+            })
+            .collect();
+        let many: Vec<String> = (0..n).map(|i| format!("id-{i}")).collect();
+        let df = pl::df!("few" => &few, "many" => &many).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        write_parquet(&df, &path, pl::ParquetCompression::Zstd(None), Some(16_384)).unwrap();
+        assert!(read(&path).equals_missing(&df));
+        for group in dictionaries(&path) {
+            assert!(group[0], "few distinct texts: a dictionary");
+        }
+        assert!(text_dictionary(df.column("many").unwrap().as_materialized_series().to_arrow(0, CompatLevel::newest()).as_ref()).is_none());
     }
 
     #[test]
@@ -317,13 +458,24 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn a_float_dictionary_gives_back_every_value(
-            values in proptest::collection::vec(
-                proptest::option::of(proptest::prop_oneof![
-                    proptest::strategy::Strategy::prop_map(0u8..20, |k| f64::from(k) / 4.0),
-                    proptest::num::f64::ANY,
-                ]),
-                0..300,
-            )
+            values in proptest::prop_oneof![
+                proptest::collection::vec(
+                    proptest::option::of(proptest::prop_oneof![
+                        proptest::strategy::Strategy::prop_map(0u8..20, |k| f64::from(k) / 4.0),
+                        proptest::num::f64::ANY,
+                    ]),
+                    0..300,
+                ),
+                // Whole numbers: the direct path, or, with a `-0.0` or a wide range, the hashed one.
+                proptest::collection::vec(
+                    proptest::option::of(proptest::prop_oneof![
+                        20 => proptest::strategy::Strategy::prop_map(-6i8..6, f64::from),
+                        1 => proptest::strategy::Just(-0.0),
+                        1 => proptest::strategy::Just(1e6),
+                    ]),
+                    0..300,
+                ),
+            ]
         ) {
             let array = PrimitiveArray::<f64>::from(values.clone());
             if let Some(dict) = float_dictionary(&array) {
@@ -335,6 +487,30 @@ mod tests {
                 let want: Vec<Option<u64>> = values.iter().map(|v| v.map(f64::to_bits)).collect();
                 proptest::prop_assert_eq!(back, want);
                 let mut seen: Vec<u64> = distinct.values().iter().map(|v| v.to_bits()).collect();
+                seen.sort_unstable();
+                seen.dedup();
+                proptest::prop_assert_eq!(seen.len(), distinct.len(), "each value once");
+            }
+        }
+
+        #[test]
+        fn a_text_dictionary_gives_back_every_value(
+            values in proptest::collection::vec(
+                proptest::option::of(proptest::sample::select(vec![
+                    "", "a", "b", "twelve bytes", "thirteen byte", "a longer text than any view holds", "é",
+                ])),
+                0..300,
+            )
+        ) {
+            let array = Utf8ViewArray::from_slice(&values);
+            if let Some(dict) = text_dictionary(&array) {
+                let dict = dict.as_any().downcast_ref::<DictionaryArray<u32>>().unwrap();
+                let distinct = dict.values().as_any().downcast_ref::<Utf8ViewArray>().unwrap();
+                let back: Vec<Option<&str>> = (0..dict.len())
+                    .map(|i| dict.keys().is_valid(i).then(|| distinct.value(dict.keys().value(i) as usize)))
+                    .collect();
+                proptest::prop_assert_eq!(&back, &values);
+                let mut seen: Vec<&str> = distinct.values_iter().collect();
                 seen.sort_unstable();
                 seen.dedup();
                 proptest::prop_assert_eq!(seen.len(), distinct.len(), "each value once");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use mlops_core::frame::{self, Stage, column_names, column_values, dtype_of};
 use mlops_core::ops::{CastTo, FillDirection, Op, parse_date, parse_datetime};
 use mlops_core::{DType, Scalar, Value, stats};
-use polars::prelude::DataFrame;
+use polars::prelude::{Column, DataFrame};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CleanError, Result};
@@ -307,9 +307,23 @@ impl CleanParams {
             let learned = mlops_core::par::map(wave, |&(name, fill)| learn_fill(&df, name, fill)).ok_or_else(|| {
                 CleanError::Invalid { key: "missing.fill".into(), message: "a fitting thread failed".into() }
             })?;
-            for (&(name, _), learned) in wave.iter().zip(learned) {
-                let (op, value, count) = learned?;
-                df = apply(df, op, &mut ops)?;
+            let learned: Vec<(Op, String, usize)> = learned.into_iter().collect::<Result<_>>()?;
+            // A fill reads and writes only its own columns, which no other fill of the wave
+            // writes: the wave's fills are applied side by side, each to the columns it reads.
+            let jobs: Vec<(&String, &Op)> = wave.iter().zip(&learned).map(|(&(name, _), (op, _, _))| (name, op)).collect();
+            let applied = mlops_core::par::map(&jobs, |&(name, op)| -> Result<(Column, f64)> {
+                let started = std::time::Instant::now();
+                let failed = |e| mlops_core::CoreError::polars(format!("cannot fill `{name}`"), e);
+                let inputs = df.select(op.inputs()).map_err(failed)?;
+                let filled = op.apply_frame(inputs, Stage::Training)?.column(name).map_err(failed)?.clone();
+                Ok((filled, started.elapsed().as_secs_f64() * 1e3))
+            })
+            .ok_or_else(|| CleanError::Invalid { key: "missing.fill".into(), message: "a filling thread failed".into() })?;
+            for ((&(name, _), (op, value, count)), applied) in wave.iter().zip(learned).zip(applied) {
+                let (filled, ms) = applied?;
+                df.with_column(filled).map_err(|e| mlops_core::CoreError::polars(format!("cannot fill `{name}`"), e))?;
+                tracing::debug!(op = %op.describe(), ms, "clean");
+                ops.push(op);
                 report.filled.insert(name.clone(), FillReport { count, value });
             }
             next = end;
