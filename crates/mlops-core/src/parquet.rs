@@ -9,9 +9,7 @@ use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::{self as pl, CompatLevel, DataFrame, SchemaExt};
 use std::collections::HashMap;
 
-use polars_arrow::array::{
-    Array, ArrayRef, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray,
-};
+use polars_arrow::array::{Array, ArrayRef, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray};
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_parquet::parquet::error::ParquetError;
@@ -268,7 +266,12 @@ fn whole_float_dictionary(floats: &PrimitiveArray<f64>) -> Option<ArrayRef> {
             *slot
         })
         .collect();
-    dictionary_of(floats.len(), keys, validity, PrimitiveArray::new(ArrowDataType::Float64, values.into(), None).boxed())
+    dictionary_of(
+        floats.len(),
+        keys,
+        validity,
+        PrimitiveArray::new(ArrowDataType::Float64, values.into(), None).boxed(),
+    )
 }
 
 /// Most bytes of distinct texts a text dictionary holds: a 1 MiB dictionary page, pyarrow's
@@ -425,7 +428,12 @@ mod tests {
         for group in dictionaries(&path) {
             assert!(group[0], "few distinct texts: a dictionary");
         }
-        assert!(text_dictionary(df.column("many").unwrap().as_materialized_series().to_arrow(0, CompatLevel::newest()).as_ref()).is_none());
+        assert!(
+            text_dictionary(
+                df.column("many").unwrap().as_materialized_series().to_arrow(0, CompatLevel::newest()).as_ref()
+            )
+            .is_none()
+        );
     }
 
     #[test]

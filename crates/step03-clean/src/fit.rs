@@ -140,13 +140,13 @@ fn group_fill(df: &DataFrame, name: &str, by: &str, use_median: bool) -> Result<
     let learn = |mut xs: Vec<f64>| if use_median { stats::quantile_of(&mut xs, 0.5) } else { stats::mean(&xs) };
     let what = if use_median { "median" } else { "mean" };
     // One copy of the column serves both: by row for the groups, its numbers for the fallback.
-    let vals = frame::numbers_by_row(df, name)?;
-    let target: Vec<f64> = vals.iter().copied().filter(|x| !x.is_nan()).collect();
+    // It is read beside the groups' codes.
+    let (vals, keys) = mlops_core::par::join(|| frame::numbers_by_row(df, name), || frame::key_codes(df, by));
+    let (vals, (groups, distinct)) = (vals?, keys?);
     // The whole column's statistic (the fallback) is learned beside the groups' ones.
     let (fallback, table) = mlops_core::par::join(
-        || learn(target),
+        || learn(vals.iter().copied().filter(|x| !x.is_nan()).collect()),
         || {
-            let (groups, distinct) = frame::key_codes(df, by)?;
             let mut per_group: Vec<Vec<f64>> = vec![Vec::new(); distinct.len()];
             for (g, &x) in groups.iter().zip(&vals) {
                 if let Some(g) = g
@@ -155,17 +155,15 @@ fn group_fill(df: &DataFrame, name: &str, by: &str, use_median: bool) -> Result<
                     per_group[*g as usize].push(x);
                 }
             }
-            Ok::<_, mlops_core::CoreError>(
-                per_group
-                    .into_iter()
-                    .zip(distinct)
-                    .filter_map(|(xs, k)| Some((k, Value::Float(learn(xs)?))))
-                    .collect::<BTreeMap<String, Value>>(),
-            )
+            per_group
+                .into_iter()
+                .zip(distinct)
+                .filter_map(|(xs, k)| Some((k, Value::Float(learn(xs)?))))
+                .collect::<BTreeMap<String, Value>>()
         },
     );
     let fallback = fallback.ok_or_else(|| no_values(key, name, what))?;
-    Ok((table?, Value::Float(fallback)))
+    Ok((table, Value::Float(fallback)))
 }
 
 impl CleanParams {
@@ -310,7 +308,8 @@ impl CleanParams {
             let learned: Vec<(Op, String, usize)> = learned.into_iter().collect::<Result<_>>()?;
             // A fill reads and writes only its own columns, which no other fill of the wave
             // writes: the wave's fills are applied side by side, each to the columns it reads.
-            let jobs: Vec<(&String, &Op)> = wave.iter().zip(&learned).map(|(&(name, _), (op, _, _))| (name, op)).collect();
+            let jobs: Vec<(&String, &Op)> =
+                wave.iter().zip(&learned).map(|(&(name, _), (op, _, _))| (name, op)).collect();
             let applied = mlops_core::par::map(&jobs, |&(name, op)| -> Result<(Column, f64)> {
                 let started = std::time::Instant::now();
                 let failed = |e| mlops_core::CoreError::polars(format!("cannot fill `{name}`"), e);
@@ -318,10 +317,14 @@ impl CleanParams {
                 let filled = op.apply_frame(inputs, Stage::Training)?.column(name).map_err(failed)?.clone();
                 Ok((filled, started.elapsed().as_secs_f64() * 1e3))
             })
-            .ok_or_else(|| CleanError::Invalid { key: "missing.fill".into(), message: "a filling thread failed".into() })?;
+            .ok_or_else(|| CleanError::Invalid {
+                key: "missing.fill".into(),
+                message: "a filling thread failed".into(),
+            })?;
             for ((&(name, _), (op, value, count)), applied) in wave.iter().zip(learned).zip(applied) {
                 let (filled, ms) = applied?;
-                df.with_column(filled).map_err(|e| mlops_core::CoreError::polars(format!("cannot fill `{name}`"), e))?;
+                df.with_column(filled)
+                    .map_err(|e| mlops_core::CoreError::polars(format!("cannot fill `{name}`"), e))?;
                 tracing::debug!(op = %op.describe(), ms, "clean");
                 ops.push(op);
                 report.filled.insert(name.clone(), FillReport { count, value });
@@ -334,8 +337,10 @@ impl CleanParams {
             let xs = numbers(&df, "outliers", name)?;
             let (lower, upper) = match outliers.method {
                 OutlierMethod::Iqr { k } => {
-                    let mut work = xs.clone();
-                    let (q1, q3) = (stats::quantile_of(&mut work, 0.25), stats::quantile_of(&mut work, 0.75));
+                    let (q1, q3) = mlops_core::par::join(
+                        || stats::quantile_of(&mut xs.clone(), 0.25),
+                        || stats::quantile_of(&mut xs.clone(), 0.75),
+                    );
                     let (q1, q3) = q1.zip(q3).ok_or_else(|| no_values("outliers", name, "quartile"))?;
                     (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
                 }
