@@ -377,35 +377,6 @@ impl Op {
     /// Transforms a frame. At [`Stage::Inference`] row filters pass every row through, and the
     /// result equals [`Op::apply_row`] on each row.
     pub fn apply_frame(&self, df: DataFrame, stage: Stage) -> Result<DataFrame> {
-        let rows = df.height();
-        if !self.splits_by_rows() || rows < 2 * SPLIT_MIN_ROWS || crate::par::cores() < 2 {
-            return self.apply_whole(df, stage);
-        }
-        // Each row's result depends on that row alone: the two halves are transformed side by
-        // side and stacked (the columns keep the halves as chunks; nothing is copied).
-        let halves = [df.slice(0, rows / 2), df.slice((rows / 2) as i64, rows - rows / 2)];
-        let done = crate::par::map(&halves, |half| self.apply_whole(half.clone(), stage))
-            .ok_or_else(|| thread_failed("a transforming"))?;
-        let mut done = done.into_iter();
-        let (Some(top), Some(bottom)) = (done.next(), done.next()) else {
-            return Err(thread_failed("a transforming"));
-        };
-        let mut out = top?;
-        out.vstack_mut_owned(bottom?).map_err(pe("cannot join transformed halves"))?;
-        Ok(out)
-    }
-
-    /// Ops whose result on a row depends on that row alone, at any stage, with a result type
-    /// that does not depend on the values: they can run on parts of a frame.
-    fn splits_by_rows(&self) -> bool {
-        match self {
-            Op::OneHot { .. } | Op::Ordinal { .. } | Op::TargetEncode { .. } | Op::Derive { .. } => true,
-            Op::FillNullByGroup { fallback, .. } => !fallback.is_null(),
-            _ => false,
-        }
-    }
-
-    fn apply_whole(&self, df: DataFrame, stage: Stage) -> Result<DataFrame> {
         match self {
             Op::Rename { mapping } => {
                 let names = column_names(&df);
@@ -868,10 +839,6 @@ fn thread_failed(what: &str) -> CoreError {
 }
 
 pub use crate::parquet::{DEFAULT_ROW_GROUP, write_parquet};
-
-/// Rows below which an op runs on the whole frame rather than on two halves side by side (a
-/// few under test, so that tests split frames).
-const SPLIT_MIN_ROWS: usize = if cfg!(test) { 4 } else { 64 * 1024 };
 
 /// Rows below which a column is mapped on one thread.
 const PAR_MIN_ROWS: usize = 64 * 1024;
