@@ -158,9 +158,6 @@ fn float_dictionary(array: &dyn Array) -> Option<ArrayRef> {
         return None;
     }
     let n = floats.len();
-    if let Some(dictionary) = whole_float_dictionary(floats) {
-        return Some(dictionary);
-    }
     // Open addressing: the key + 1 per slot, 0 for an empty slot. The table starts small and
     // doubles at half full, so a column of a few distinct values probes a table in L1.
     let mut table = vec![0u32; FIRST_SLOTS];
@@ -220,58 +217,6 @@ fn dictionary_of(n: usize, keys: Vec<u32>, validity: Option<&Bitmap>, values: Ar
     let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), validity.cloned());
     let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(values.dtype().clone()), false);
     DictionaryArray::<u32>::try_new(dtype, keys, values).ok().map(|d| d.boxed())
-}
-
-/// Widest range of whole numbers [`whole_float_dictionary`] indexes directly.
-const WHOLE_SPAN: u64 = 4096;
-
-/// The float dictionary of a column of whole numbers within [`WHOLE_SPAN`] (one-hot columns,
-/// codes and counts stored as floats): each value's key is found by its offset from the least,
-/// without hashing. `None` when a value is not whole (or is `-0.0`, NaN or infinite) or the
-/// range is wider. Values come in order of first appearance, as [`float_dictionary`] gives them.
-fn whole_float_dictionary(floats: &PrimitiveArray<f64>) -> Option<ArrayRef> {
-    let validity = floats.validity();
-    let valid = |i: usize| validity.is_none_or(|b| b.get_bit(i));
-    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-    for (i, &x) in floats.values().iter().enumerate() {
-        if !valid(i) {
-            continue;
-        }
-        // `as` saturates and sends NaN to 0; comparing bits also rules out `-0.0`.
-        let whole = x as i64;
-        if x.abs() >= 9e15 || (whole as f64).to_bits() != x.to_bits() {
-            return None;
-        }
-        lo = lo.min(whole);
-        hi = hi.max(whole);
-    }
-    if lo > hi || hi.abs_diff(lo) >= WHOLE_SPAN {
-        return None;
-    }
-    let mut slots = vec![u32::MAX; (hi.abs_diff(lo) + 1) as usize];
-    let mut values: Vec<f64> = Vec::new();
-    let keys: Vec<u32> = floats
-        .values()
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| {
-            if !valid(i) {
-                return 0;
-            }
-            let slot = &mut slots[(x as i64).abs_diff(lo) as usize];
-            if *slot == u32::MAX {
-                *slot = values.len() as u32;
-                values.push(x);
-            }
-            *slot
-        })
-        .collect();
-    dictionary_of(
-        floats.len(),
-        keys,
-        validity,
-        PrimitiveArray::new(ArrowDataType::Float64, values.into(), None).boxed(),
-    )
 }
 
 /// Most bytes of distinct texts a text dictionary holds: a 1 MiB dictionary page, pyarrow's
@@ -373,9 +318,9 @@ mod tests {
             .collect();
         let many: Vec<f64> = (0..n).map(|i| (i as f64).sqrt()).collect();
         let all_null: Vec<Option<f64>> = vec![None; n];
-        // Whole numbers in a small range (one-hot columns): keyed by their offset.
+        // Whole numbers in a small range with nulls (one-hot columns).
         let hot: Vec<Option<f64>> = (0..n).map(|i| (i % 9 != 0).then_some(f64::from(u8::from(i % 4 == 0)))).collect();
-        // Whole numbers and one `-0.0`: the hashed dictionary, which keeps `-0.0` apart.
+        // Whole numbers and one `-0.0`, which the dictionary keeps apart from `0.0`.
         let signed: Vec<f64> = (0..n).map(|i| if i == 77 { -0.0 } else { (i % 5) as f64 - 2.0 }).collect();
         let mut df = pl::df!(
             "few" => &few, "many" => &many, "none" => &all_null, "id" => (0..n as i64).collect::<Vec<_>>(),
@@ -403,7 +348,6 @@ mod tests {
             assert!(!group[1], "all distinct floats: plain");
             assert!(group[4] && group[5], "whole numbers in a small range: a dictionary");
         }
-        assert_eq!(whole_float_dictionary(&PrimitiveArray::from(vec![Some(0.0), Some(-0.0), None])).map(|_| ()), None);
     }
 
     #[test]
@@ -474,7 +418,7 @@ mod tests {
                     ]),
                     0..300,
                 ),
-                // Whole numbers: the direct path, or, with a `-0.0` or a wide range, the hashed one.
+                // Whole numbers, some `-0.0` among them.
                 proptest::collection::vec(
                     proptest::option::of(proptest::prop_oneof![
                         20 => proptest::strategy::Strategy::prop_map(-6i8..6, f64::from),
