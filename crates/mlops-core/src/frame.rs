@@ -1103,7 +1103,7 @@ fn valid_parts<T: pl::PolarsNumericType>(ca: &pl::ChunkedArray<T>) -> Vec<Cow<'_
 
 /// A text held inside its view (at most 12 bytes) as one key: its length and bytes, the unused
 /// bytes masked off; `None` for a longer text.
-pub(crate) fn inline_key(view: &polars_arrow::array::View) -> Option<u128> {
+fn inline_key(view: &polars_arrow::array::View) -> Option<u128> {
     (view.length <= polars_arrow::array::View::MAX_INLINE_SIZE).then(|| {
         let used = 32 + 8 * view.length;
         let bits = view.as_u128();
@@ -1114,32 +1114,42 @@ pub(crate) fn inline_key(view: &polars_arrow::array::View) -> Option<u128> {
 /// Calls `f(row, view, text)` for each text of a column in row order (`None` for a null),
 /// reading the chunks' views directly.
 fn each_text<'a>(ca: &'a pl::StringChunked, mut f: impl FnMut(usize, &polars_arrow::array::View, Option<&'a str>)) {
-    let mut row = 0;
-    for arr in ca.downcast_iter() {
-        let valid = polars_arrow::array::Array::validity(arr).filter(|v| v.unset_bits() > 0);
-        for (i, view) in arr.views().iter().enumerate() {
-            let text = if valid.is_some_and(|v| !v.get_bit(i)) { None } else { Some(arr.value(i)) };
-            f(row + i, view, text);
-        }
-        row += arr.len();
-    }
+    text_views(ca).enumerate().for_each(|(row, (view, text))| f(row, view, text));
 }
 
 /// Distinct texts: short ones (at most 12 bytes, most categories) by their inline view, longer
 /// ones by reference.
 fn distinct_texts(ca: &pl::StringChunked) -> usize {
-    let mut short: std::collections::HashSet<u128, MixBuild> = std::collections::HashSet::default();
-    let mut long: std::collections::HashSet<&str, MixBuild> = std::collections::HashSet::default();
-    each_text(ca, |_, view, text| match (inline_key(view), text) {
-        (_, None) => {}
-        (Some(key), Some(_)) => {
-            short.insert(key);
-        }
-        (None, Some(t)) => {
-            long.insert(t);
+    let mut seen: std::collections::HashSet<TextKey<'_>, MixBuild> = std::collections::HashSet::default();
+    each_text(ca, |_, view, text| {
+        if let Some(t) = text {
+            seen.insert(TextKey::of(view, t));
         }
     });
-    short.len() + long.len()
+    seen.len()
+}
+
+/// A text as a key for telling texts apart: a short one (at most 12 bytes) by its inline view,
+/// a longer one by its bytes.
+#[derive(PartialEq, Eq)]
+pub(crate) enum TextKey<'a> {
+    Short(u128),
+    Long(&'a str),
+}
+
+impl<'a> TextKey<'a> {
+    pub(crate) fn of(view: &polars_arrow::array::View, text: &'a str) -> TextKey<'a> {
+        inline_key(view).map_or(TextKey::Long(text), TextKey::Short)
+    }
+}
+
+impl std::hash::Hash for TextKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            TextKey::Short(key) => h.write_u128(*key),
+            TextKey::Long(text) => text.hash(h),
+        }
+    }
 }
 
 /// Distinct short texts a [`ShortTextMemo`] remembers before it stops taking new ones (a few

@@ -17,7 +17,7 @@ use polars_parquet::write::{
     CompressedPage, Compressor, FileWriter, Version, WriteOptions, array_to_columns, to_parquet_schema,
 };
 
-use crate::frame::MixBuild;
+use crate::frame::{MixBuild, TextKey};
 use crate::{CoreError, Result};
 
 /// Rows per Parquet row group unless a caller says otherwise (polars' writer default).
@@ -234,8 +234,7 @@ fn text_dictionary(array: &dyn Array) -> Option<ArrayRef> {
         return None;
     }
     let validity = texts.validity();
-    let mut short: HashMap<u128, u32, MixBuild> = HashMap::default();
-    let mut long: HashMap<&str, u32, MixBuild> = HashMap::default();
+    let mut index: HashMap<TextKey<'_>, u32, MixBuild> = HashMap::default();
     let mut values = MutableBinaryViewArray::<str>::new();
     let mut bytes = 0;
     let mut keys: Vec<u32> = Vec::with_capacity(n);
@@ -249,10 +248,7 @@ fn text_dictionary(array: &dyn Array) -> Option<ArrayRef> {
         }
         let text = texts.value(i);
         let next = values.len() as u32;
-        let key = match crate::frame::inline_key(view) {
-            Some(inline) => *short.entry(inline).or_insert(next),
-            None => *long.entry(text).or_insert(next),
-        };
+        let key = *index.entry(TextKey::of(view, text)).or_insert(next);
         if key == next {
             bytes += text.len();
             if bytes > MAX_TEXT_DICTIONARY {
