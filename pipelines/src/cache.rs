@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{PipelineError, Result};
 use crate::features::Engineered;
-use crate::train::{Labels, Part};
+use crate::target::{FoldPart, Labels, Part};
 
 const PARTS: [&str; 5] = ["train", "validation", "test", "train_raw", "test_raw"];
 
@@ -58,8 +58,11 @@ pub(crate) fn save_features(dir: &Path, key: &str, e: &Engineered) -> Result<()>
         for (name, bytes) in
             [("split.json", serde_json::to_vec(&e.split)), ("features.json", serde_json::to_vec(&e.features))]
         {
-            let bytes =
-                bytes.map_err(|err| PipelineError::step("cache", crate::train::TargetError(err.to_string())))?;
+            let bytes = bytes.map_err(|err| PipelineError::Encode {
+                step: "cache",
+                what: "the split",
+                message: err.to_string(),
+            })?;
             std::fs::write(tmp.join(name), bytes).map_err(|err| io("cannot write", &tmp.join(name), err))?;
         }
         std::fs::rename(&tmp, &target).map_err(|err| io("cannot move into place", &target, err))
@@ -108,18 +111,24 @@ fn load_part(s: StoredPart) -> Option<Part> {
 
 /// The folds of an earlier run with this key: per fold, its training and validation parts and
 /// feature names.
-pub(crate) fn load_folds(dir: &Path, key: &str) -> Option<Vec<(Part, Part, Vec<String>)>> {
+pub(crate) fn load_folds(dir: &Path, key: &str) -> Option<Vec<FoldPart>> {
     let bytes = std::fs::read(dir.join(format!("folds-{key}.json"))).ok()?;
     let stored: Vec<(StoredPart, StoredPart, Vec<String>)> = serde_json::from_slice(&bytes).ok()?;
-    stored.into_iter().map(|(a, b, names)| Some((load_part(a)?, load_part(b)?, names))).collect()
+    stored
+        .into_iter()
+        .map(|(a, b, features)| Some(FoldPart { train: load_part(a)?, validation: load_part(b)?, features }))
+        .collect()
 }
 
 /// Keeps the folds for later runs with the same key.
-pub(crate) fn save_folds(dir: &Path, key: &str, folds: &[(Part, Part, Vec<String>)]) -> Result<()> {
+pub(crate) fn save_folds(dir: &Path, key: &str, folds: &[FoldPart]) -> Result<()> {
     let stored: Vec<(StoredPart, StoredPart, &Vec<String>)> =
-        folds.iter().map(|(a, b, names)| (store_part(a), store_part(b), names)).collect();
-    let bytes = serde_json::to_vec(&stored)
-        .map_err(|err| PipelineError::step("cache", crate::train::TargetError(err.to_string())))?;
+        folds.iter().map(|f| (store_part(&f.train), store_part(&f.validation), &f.features)).collect();
+    let bytes = serde_json::to_vec(&stored).map_err(|err| PipelineError::Encode {
+        step: "cache",
+        what: "the folds",
+        message: err.to_string(),
+    })?;
     mlops_core::io::atomic_write(&dir.join(format!("folds-{key}.json")), &bytes)
         .map_err(|err| PipelineError::step("cache", err))
 }

@@ -1,5 +1,6 @@
-//! The data configuration (`configs/data.yaml`): sources and the settings of steps 1-6. Each step
-//! crate owns its section's type; this file only composes them.
+//! The run configurations: the data config (`configs/data.yaml`: sources and the settings of
+//! steps 1-6) and the training config (`configs/training.yaml`: steps 7-17). Each step crate owns
+//! its section's type; this file only composes them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,9 +17,11 @@ use step07_eda::EdaParams;
 use step08_select::{Selection, SplitParams};
 use step09_visualize::{Format, PlotSpec};
 use step10_features::FeatureParams;
+use step13_tuning::TuneParams;
+use step14_evaluate::Metric;
 
 use crate::error::{PipelineError, Result};
-use crate::train::ModelConfig;
+use crate::target::TaskChoice;
 
 /// `configs/data.yaml`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -140,8 +143,10 @@ pub fn default_config() -> PathBuf {
 }
 
 /// `configs/training.yaml`: the training run. It starts from the dataset of a data config
-/// (prepared first; an unchanged config reuses its version), then explores it (steps 7 and 9).
-/// Split, features and models join as their steps arrive.
+/// (prepared first; an unchanged config reuses its version), explores it (steps 7 and 9),
+/// selects and splits it (step 8), fits features on the training part (step 10), tunes, fits and
+/// evaluates the candidates (steps 11-14), chooses the best (step 15), packages it (step 16) and
+/// registers it (step 17).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingConfig {
@@ -255,6 +260,45 @@ impl TrainingConfig {
         }
         self
     }
+}
+
+/// The `model` section of the training config: what to learn and how candidates are compared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The column to predict.
+    pub target: String,
+    /// Classification or regression (`auto` decides from the column).
+    #[serde(default)]
+    pub task: TaskChoice,
+    /// The metric candidates are tuned and ranked by (default: `roc_auc` for binary targets,
+    /// `f1_macro` for multiclass, `r2` for regression).
+    #[serde(default)]
+    pub metric: Option<Metric>,
+    /// Feature columns (default: every numeric and boolean column but the target; booleans read 0/1).
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    /// Experiment the runs are grouped under (default: `<dataset>-<target>`).
+    #[serde(default)]
+    pub experiment: Option<String>,
+    /// Search, cross-validation and candidates (step 13).
+    #[serde(default)]
+    pub tuning: TuneParams,
+    /// The run store (SQLite).
+    #[serde(default = "default_store")]
+    pub store: PathBuf,
+    /// Folder for fitted models: `<artifacts>/<run id>/model.bin` and `pipeline.json`.
+    #[serde(default = "default_artifacts")]
+    pub artifacts: PathBuf,
+}
+
+/// The default run store.
+pub fn default_store() -> PathBuf {
+    PathBuf::from("models/registry/registry.db")
+}
+
+fn default_artifacts() -> PathBuf {
+    PathBuf::from("models/runs")
 }
 
 /// The default training config file.

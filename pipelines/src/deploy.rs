@@ -130,13 +130,13 @@ pub fn registered(config: &DeploymentConfig, uri: &str, step: &'static str) -> R
     let err = |e| PipelineError::step(step, e);
     let origin = ModelSource::parse(uri, &config.store, &config.artifacts).resolve().map_err(err)?;
     let version = origin.version.ok_or_else(|| {
-        PipelineError::step(
+        PipelineError::Deploy {
             step,
-            crate::train::TargetError(format!(
+            message: format!(
                 "{}: {step} a registered model (models:/NAME@ALIAS or models:/NAME/VERSION), not a package path",
                 origin.uri
-            )),
-        )
+            ),
+        }
     })?;
     let package = step16_package::load(&origin.path).map_err(|e| PipelineError::step(step, e))?;
     let manifest_path = origin.path.join("manifest.json");
@@ -169,13 +169,13 @@ pub fn containerize(
     };
     for needed in ["Cargo.toml", "Cargo.lock", "crates", "pipelines"] {
         if !source_root.join(needed).exists() {
-            return Err(PipelineError::step(
-                "containerize",
-                crate::train::TargetError(format!(
+            return Err(PipelineError::Deploy {
+                step: "containerize",
+                message: format!(
                     "{}: not the toolkit's checkout (no {needed}); run from the repository root, the image builds the toolkit from its sources",
                     source_root.display()
-                )),
-            ));
+                ),
+            });
         }
     }
     let files =
@@ -212,13 +212,13 @@ pub fn kubernetes(config: &DeploymentConfig, out: &Path, force: bool) -> Result<
     let canary = if config.kubernetes.canary.enabled {
         let c = registered(config, &config.kubernetes.canary.model, step)?;
         if c.origin.name != stable.origin.name {
-            return Err(PipelineError::step(
+            return Err(PipelineError::Deploy {
                 step,
-                crate::train::TargetError(format!(
+                message: format!(
                     "kubernetes.canary.model {} is model `{}`; the canary must be another version of `{}`",
                     config.kubernetes.canary.model, c.origin.name, stable.origin.name
-                )),
-            ));
+                ),
+            });
         }
         Some(step19_deploy::CanaryFacts { version: c.version, uri: c.origin.uri, package_sha256: c.package_sha256 })
     } else {
@@ -239,8 +239,10 @@ pub fn kubernetes(config: &DeploymentConfig, out: &Path, force: bool) -> Result<
             ..config.serve.clone()
         },
     };
-    let yaml = serde_yaml::to_string(&container).map_err(|e| {
-        PipelineError::step(step, crate::train::TargetError(format!("cannot encode the server's settings: {e}")))
+    let yaml = serde_yaml::to_string(&container).map_err(|e| PipelineError::Encode {
+        step,
+        what: "the server's settings",
+        message: e.to_string(),
     })?;
     let facts = step19_deploy::ManifestFacts {
         model: stable.origin.name.clone(),
@@ -280,13 +282,10 @@ pub fn deploy_local(
         None => origin.path.display().to_string(),
     };
     let ip: std::net::IpAddr = config.serve.host.parse().map_err(|_| {
-        PipelineError::step(
+        PipelineError::Deploy {
             step,
-            crate::train::TargetError(format!(
-                "serve.host {:?}: give an IP address such as 127.0.0.1",
-                config.serve.host
-            )),
-        )
+            message: format!("serve.host {:?}: give an IP address such as 127.0.0.1", config.serve.host),
+        }
     })?;
     let endpoint = std::net::SocketAddr::new(ip, config.serve.port);
     let text = |p: &Path| p.display().to_string();

@@ -37,6 +37,62 @@ pub enum PipelineError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The target column cannot be learned from a part as it is (the message names the column,
+    /// the part and the row).
+    #[error("{step}: {message}")]
+    Target {
+        /// The step that read the target (`train`, `fit`).
+        step: &'static str,
+        /// The target column.
+        column: String,
+        /// What is wrong, and what to do about it.
+        message: String,
+    },
+    /// A part's feature columns cannot be the models' input (the message names the column, the
+    /// part and the row).
+    #[error("{step}: {message}")]
+    Features {
+        /// The step that built the input.
+        step: &'static str,
+        /// The part: `training`, `validation`, `test`, `fold training`, ...
+        part: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A fitted model could not predict or be scored.
+    #[error("{step}: model `{model}`: {message}")]
+    Scoring {
+        /// The step that asked it: `evaluate`, `select`, `fit`.
+        step: &'static str,
+        /// The model family.
+        model: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A record of the run could not be encoded as JSON or YAML.
+    #[error("{step}: cannot encode {what}: {message}")]
+    Encode {
+        /// The step writing it.
+        step: &'static str,
+        /// The record: `the run`, `the folds`, ...
+        what: &'static str,
+        /// The encoder's message.
+        message: String,
+    },
+    /// A worker thread of a step died before giving its result.
+    #[error("{step}: a worker thread failed")]
+    Worker {
+        /// The step.
+        step: &'static str,
+    },
+    /// A deployment cannot be carried out as asked (the message names the setting or the model).
+    #[error("{step}: {message}")]
+    Deploy {
+        /// `containerize`, `deploy kubernetes`, `deploy local`, ...
+        step: &'static str,
+        /// What is wrong, naming the setting, the model URI or the folder.
+        message: String,
+    },
     /// An input file's format is not known from its extension.
     #[error(
         "{path}: unknown file type; use .csv, .tsv, .xlsx, .xls, .ods, .parquet, .json, .ndjson or a config source"

@@ -1,13 +1,52 @@
-//! The evaluation report of a final run (step 14 with charts from step 9): ROC and
-//! precision-recall curves, confusion matrix, calibration, residuals and feature importance,
+//! Step 14 in the training run: every metric of a fitted model on a part, its feature
+//! importances by name, and the evaluation report of a final run (with charts from step 9): ROC
+//! and precision-recall curves, confusion matrix, calibration, residuals and feature importance,
 //! embedded as SVG in one HTML file, with the evaluation as JSON next to it.
 
 use std::path::{Path, PathBuf};
 
 use step09_visualize::{Chart, MAX_POINTS, Plot, Series};
-use step14_evaluate::{Evaluation, ReportMeta};
+use ndarray::Array2;
+use step11_candidates::Model;
+use step14_evaluate::{Evaluation, Outputs, ReportMeta};
 
 use crate::error::{PipelineError, Result};
+use crate::target::{Labels, TargetInfo};
+
+/// Feature importances by name, largest first (empty for families without them).
+pub(crate) fn named_importances(model: &Model, features: &[String]) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> =
+        model.feature_importances().map(|v| features.iter().cloned().zip(v).collect()).unwrap_or_default();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
+}
+
+/// Every metric of a model on a part (the error is the model's or the metric's message).
+pub(crate) fn assess(
+    model: &Model,
+    x: &Array2<f64>,
+    y: &Labels,
+    target: &TargetInfo,
+) -> std::result::Result<Evaluation, String> {
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    match y {
+        Labels::Classes(truth) => {
+            let proba = model.predict_proba(x).map_err(|e| text(&e))?.ok_or("the model gives no probabilities")?;
+            let predicted: Vec<usize> = model.predict(x).map_err(|e| text(&e))?.iter().map(|&c| c as usize).collect();
+            step14_evaluate::evaluate(Outputs::Classes {
+                truth,
+                proba: &proba,
+                labels: &target.classes,
+                predicted: Some(&predicted),
+            })
+            .map_err(|e| text(&e))
+        }
+        Labels::Values(truth) => {
+            let predicted = model.predict(x).map_err(|e| text(&e))?;
+            step14_evaluate::evaluate(Outputs::Values { truth, predicted: &predicted }).map_err(|e| text(&e))
+        }
+    }
+}
 
 /// Every `step`-th index so that at most `max` of `n` remain.
 fn thin(n: usize, max: usize) -> impl Iterator<Item = usize> {

@@ -113,15 +113,7 @@ pub fn explore_cached(
     out: &Path,
     cache: &Path,
 ) -> Result<(Explored, bool)> {
-    let key = mlops_core::hash::sha256_json(&(
-        title,
-        params,
-        plots,
-        formats,
-        out,
-        (env!("CARGO_PKG_VERSION"), crate::train::source_commit()),
-    ))
-    .ok();
+    let key = crate::run_key::RunKey::new("eda").with(&title).with(&(params, plots, formats)).with(&out).finish();
     let record = key.as_ref().map(|k| cache.join(format!("eda-{k}.json")));
     if let Some(done) = record
         .as_ref()
@@ -134,7 +126,7 @@ pub fn explore_cached(
     let explored = explore(frame, title, params, plots, formats, out)?;
     if let Some(record) = record {
         let bytes = serde_json::to_vec(&explored)
-            .map_err(|e| PipelineError::step("eda", crate::train::TargetError(e.to_string())))?;
+            .map_err(|e| PipelineError::Encode { step: "eda", what: "the exploration", message: e.to_string() })?;
         mlops_core::io::atomic_write(&record, &bytes).map_err(|e| PipelineError::step("eda", e))?;
     }
     Ok((explored, false))

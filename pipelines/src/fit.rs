@@ -11,7 +11,8 @@ use serde::Serialize;
 use step11_candidates::ModelSpec;
 
 use crate::error::{PipelineError, Result};
-use crate::train::{Part, TargetInfo, TaskChoice, assess, feature_columns, matrix, target_info};
+use crate::evaluate::assess;
+use crate::target::{TargetInfo, TaskChoice, feature_columns, target_info};
 
 /// What to fit and on what.
 pub struct FitRequest<'a> {
@@ -76,12 +77,11 @@ pub fn fit_parts(request: &FitRequest<'_>) -> Result<FitOutcome> {
     if features.is_empty() {
         return Err(argument("--target")(format!("no numeric feature columns beside `{}`", request.target)));
     }
-    let part = |df: &DataFrame, name: &str| -> Result<Part> {
-        Ok(Part { x: matrix(df, &features, name)?, y: target.labels(df, name)? })
-    };
-    let (train, test) = (part(request.train, "training")?, part(request.test, "test")?);
+    let (train, test) =
+        (target.part(request.train, &features, "training")?, target.part(request.test, &features, "test")?);
     request.spec.check(train.x.nrows()).map_err(|e| argument("--model")(e.to_string()))?;
-    let failed = |message: String| PipelineError::step("fit", crate::train::TargetError(message));
+    let failed =
+        |message: String| PipelineError::Scoring { step: "fit", model: request.spec.name().to_string(), message };
     let (mut fits, mut predicts, mut metrics) = (Vec::new(), Vec::new(), BTreeMap::new());
     for _ in 0..request.repeats {
         let started = Instant::now();

@@ -1,8 +1,11 @@
 //! The runs that compose the step crates, and the `mlops` command line.
 //!
-//! Only this crate knows the whole flow. Today it has the prepare run (steps 1-6: ingest,
-//! validate, clean, standardize, transform, curate) driven by `configs/data.yaml`; the training,
-//! deployment and monitoring runs join it as their steps arrive.
+//! Only this crate knows the whole flow. It has the prepare run (steps 1-6: ingest, validate,
+//! clean, standardize, transform, curate) driven by `configs/data.yaml`; the training run (steps
+//! 7-17: EDA, select and split, features, tuning, final fits, evaluation, choice, package,
+//! registration) driven by `configs/training.yaml`; and the deployment run (steps 18-20:
+//! containerize, deploy, serve) driven by `configs/deployment.yaml`. The monitoring run (steps
+//! 22-23) joins when its steps arrive.
 //!
 //! In: a [`DataConfig`] (each section is the owning step's own type). Out: a [`Prepared`] dataset
 //! version with per-step summaries, validation reports and warnings. Errors name the step
@@ -30,10 +33,12 @@ mod fit;
 mod package;
 mod prepare;
 mod register;
+mod run_key;
 mod select;
+mod target;
 mod train;
 
-pub use config::{DataConfig, TrainingConfig, default_config, default_training_config};
+pub use config::{DataConfig, ModelConfig, TrainingConfig, default_config, default_store, default_training_config};
 pub use deploy::{
     DeploymentConfig, ManifestsWritten, Resolved, containerize, default_deployment_config, deploy_local, kubernetes,
     registered,
@@ -44,7 +49,8 @@ pub use features::{Engineered, EngineeredSummary, engineer, write_frame};
 pub use fit::{FitOutcome, FitRequest, fit_parts};
 pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};
 pub use register::{RegisterConfig, Registered};
-pub use train::{LeaderRow, ModelConfig, TaskChoice, TrainPaths, Trained, default_store, task_name, train};
+pub use target::{TaskChoice, task_name};
+pub use train::{LeaderRow, TrainPaths, Trained, train};
 
 /// Who changes the registry: `MLOPS_ACTOR`, else the OS user, else `unknown`.
 pub fn actor() -> String {

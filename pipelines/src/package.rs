@@ -75,7 +75,7 @@ pub(crate) fn lineage(run_id: &str, training_run: &str, dataset: &str, config_sh
         config_sha256,
         run_id: run_id.to_string(),
         training_run_id: Some(training_run.to_string()),
-        source_commit: crate::train::source_commit(),
+        source_commit: crate::run_key::source_commit(),
         toolkit_version: version.clone(),
         crates: ["mlops-core", "step11-candidates", "step16-package", "pipelines"]
             .into_iter()
@@ -103,16 +103,15 @@ pub(crate) fn example(rows: &[Row]) -> Vec<Row> {
 pub(crate) fn info(
     family: &str,
     params: BTreeMap<String, String>,
-    task: TaskKind,
-    target: (&str, &[String]),
+    target: &crate::target::TargetInfo,
     features: &[String],
 ) -> ModelInfo {
     ModelInfo {
         family: family.to_string(),
         params,
-        task,
-        target: target.0.to_string(),
-        classes: target.1.to_vec(),
+        task: target.task,
+        target: target.name.clone(),
+        classes: target.classes.clone(),
         features: features.to_vec(),
     }
 }

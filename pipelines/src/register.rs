@@ -4,16 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use mlops_core::Seed;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
-use step14_evaluate::Metric;
-use step15_select_best::{CompareParams, Comparison};
+use step15_select_best::Comparison;
 use step17_registry::{ModelUri, Registry, RegistryError};
 
 use crate::error::{PipelineError, Result};
-use crate::select::Outputs;
-use crate::train::Labels;
+use crate::select::{Comparing, Outputs};
+use crate::target::Labels;
 
 /// The `register` section of the training config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,8 +110,9 @@ pub(crate) fn register(
     config: &RegisterConfig,
     (store, experiment): (&Path, &str),
     new: &Candidate<'_>,
-    (metric, compare, seed): (Metric, &CompareParams, Seed),
+    how: &Comparing<'_>,
 ) -> Result<Registered> {
+    let metric = how.metric;
     let err = |e: RegistryError| PipelineError::step("register", e);
     let name = config.name.clone().unwrap_or_else(|| experiment.to_string());
     let mut registry = Registry::open(store, &config.artifacts, &crate::actor()).map_err(err)?;
@@ -133,8 +132,7 @@ pub(crate) fn register(
                 (true, format!("the champion (version {}) cannot be scored on these rows: {why}", champ.version), None)
             }
             Ok(theirs) => {
-                let comparison =
-                    crate::select::compare((new.outputs, &theirs), new.truth, (metric, classes), compare, seed)?;
+                let comparison = crate::select::compare((new.outputs, &theirs), new.truth, how)?;
                 let (mine, old) = (score(new.outputs).unwrap_or(f64::NAN), score(&theirs).unwrap_or(f64::NAN));
                 let gain = if metric.greater_is_better() { mine - old } else { old - mine };
                 let better = gain > config.margin;

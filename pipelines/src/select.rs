@@ -11,23 +11,23 @@ use step14_evaluate::Metric;
 use step15_select_best::{CompareParams, Comparison, Entry, SelectParams, Selection};
 
 use crate::error::{PipelineError, Result};
-use crate::train::{Labels, TargetError};
+use crate::target::Labels;
 
 /// Single-row predictions timed per final model.
 const LATENCY_CALLS: usize = 200;
 
-/// Single-row latency of `model` behind `pipeline`, in milliseconds: (p50, p99) over
+/// Single-row latency of `model` (family `name`) behind `pipeline`, in milliseconds: (p50, p99) over
 /// [`LATENCY_CALLS`] calls cycling through `rows` (raw rows, before the features).
 pub(crate) fn latency(
     pipeline: &FeaturePipeline,
-    model: &Model,
+    (name, model): (&str, &Model),
     rows: &[Row],
     features: &[String],
 ) -> Result<(f64, f64)> {
     if rows.is_empty() {
         return Ok((f64::NAN, f64::NAN));
     }
-    let failed = |e: String| PipelineError::step("select", TargetError(e));
+    let failed = |message: String| PipelineError::Scoring { step: "select", model: name.to_string(), message };
     let mut times = Vec::with_capacity(LATENCY_CALLS);
     for row in rows.iter().cycle().take(LATENCY_CALLS) {
         let mut row = row.clone();
@@ -62,7 +62,7 @@ pub(crate) struct Outputs {
 
 impl Outputs {
     pub(crate) fn of(name: &str, model: &Model, x: &Array2<f64>) -> Result<Outputs> {
-        let failed = |e: String| PipelineError::step("select", TargetError(e));
+        let failed = |message: String| PipelineError::Scoring { step: "select", model: name.to_string(), message };
         Ok(Outputs {
             name: name.to_string(),
             predicted: model.predict(x).map_err(|e| failed(e.to_string()))?,
@@ -94,15 +94,19 @@ impl Outputs {
     }
 }
 
+/// How two models' outputs are compared: by the ranking metric over the task's classes, with the
+/// tests of `select_best.compare`, the bootstrap seeded from the config.
+pub(crate) struct Comparing<'a> {
+    pub(crate) metric: Metric,
+    pub(crate) classes: usize,
+    pub(crate) params: &'a CompareParams,
+    pub(crate) seed: Seed,
+}
+
 /// `a` against `b` on the test rows: z-test and McNemar for classifiers, and a paired bootstrap
 /// of the ranking metric.
-pub(crate) fn compare(
-    (a, b): (&Outputs, &Outputs),
-    truth: &Labels,
-    (metric, classes): (Metric, usize),
-    params: &CompareParams,
-    seed: Seed,
-) -> Result<Comparison> {
+pub(crate) fn compare((a, b): (&Outputs, &Outputs), truth: &Labels, how: &Comparing<'_>) -> Result<Comparison> {
+    let (metric, classes, params) = (how.metric, how.classes, how.params);
     let err = |e| PipelineError::step("select", e);
     let (z_test, mcnemar) = match truth {
         Labels::Classes(t) => {
@@ -124,7 +128,7 @@ pub(crate) fn compare(
     let bootstrap = step15_select_best::paired_bootstrap(
         &metric.name(),
         n,
-        (params.bootstrap_samples, params.confidence, seed),
+        (params.bootstrap_samples, params.confidence, how.seed),
         &both,
     )
     .map_err(err)?;

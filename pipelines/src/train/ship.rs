@@ -1,0 +1,202 @@
+//! Steps 15-17 of the training run on the final models: choose the best by the weighted criteria
+//! of `select_best` (and set it against the runner-up on the same test rows), write its package,
+//! and register it, the alias moving only when it beats the champion.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use step11_candidates::Model;
+use step15_select_best::{Comparison, Entry, Selection};
+
+use super::{Holdout, LeaderRow, Plan, Tracking};
+use crate::error::{PipelineError, Result};
+use crate::prepare::{Progress, StepSummary};
+use crate::select::{Comparing, Outputs};
+
+/// What steps 15-17 give.
+pub(super) struct Shipped {
+    pub(super) selection: Selection,
+    pub(super) comparison: Option<Comparison>,
+    pub(super) package: Option<PathBuf>,
+    pub(super) registered: Option<crate::register::Registered>,
+}
+
+/// Steps 15-17 on the final models (`board` and the fitted `models` by family): choose, package
+/// the choice, register it. `raw_rows` are test rows as a server gets them (the input example).
+pub(super) fn ship(
+    plan: &Plan<'_>,
+    tracking: &Tracking<'_>,
+    holdout: &Holdout,
+    (board, models): (&[LeaderRow], &[(String, &Model)]),
+    raw_rows: &[mlops_core::Row],
+    progress: &mut dyn Progress,
+) -> Result<Shipped> {
+    let model_of = |name: &str| models.iter().find(|(n, _)| n == name).map(|(_, m)| *m);
+    let (selection, comparison) = choose(plan, holdout, board, &model_of, progress)?;
+    let chosen = selection
+        .winner
+        .as_ref()
+        .and_then(|w| board.iter().find(|r| &r.model == w))
+        .and_then(|row| model_of(&row.model).map(|m| (row, m)));
+
+    let started = Instant::now();
+    progress.started("package");
+    let package = match chosen {
+        Some((row, model)) => Some(package(plan, tracking, (row, model), raw_rows)?),
+        None => None,
+    };
+    progress.finished(&StepSummary {
+        step: "package",
+        rows: plan.engineered.train_raw.height(),
+        columns: usize::from(package.is_some()),
+        seconds: started.elapsed().as_secs_f64(),
+        note: package.as_ref().map_or_else(|| "nothing chosen to package".into(), |p| p.display().to_string()),
+    });
+
+    // Step 17: register it; the alias moves only if it beats the champion on these test rows.
+    let started = Instant::now();
+    progress.started("register");
+    let registered = match (&package, chosen) {
+        (Some(dir), Some((row, model))) => {
+            let outputs = Outputs::of(&row.model, model, &holdout.test.x)?;
+            let target = plan.target;
+            let candidate = crate::register::Candidate {
+                package: dir,
+                outputs: &outputs,
+                test_raw: &plan.engineered.test_raw,
+                truth: &holdout.test.y,
+                classes: &target.classes,
+                target: &target.name,
+            };
+            let comparing = comparing(plan);
+            let registered = crate::register::register(
+                &plan.config.register,
+                (&plan.model.store, &tracking.child.experiment),
+                &candidate,
+                &comparing,
+            )?;
+            tracking
+                .store
+                .set_tag(&row.run_id, "registered", &registered.uri)
+                .map_err(|e| PipelineError::step("train", e))?;
+            Some(registered)
+        }
+        _ => None,
+    };
+    progress.finished(&StepSummary {
+        step: "register",
+        rows: holdout.test.x.nrows(),
+        columns: usize::from(registered.is_some()),
+        seconds: started.elapsed().as_secs_f64(),
+        note: registered.as_ref().map_or_else(|| "nothing registered".into(), |r| format!("{} as {}", r.uri, r.alias)),
+    });
+    Ok(Shipped { selection, comparison, package, registered })
+}
+
+/// How this run compares two models' outputs.
+fn comparing<'a>(plan: &Plan<'a>) -> Comparing<'a> {
+    Comparing {
+        metric: plan.metric,
+        classes: plan.target.classes.len(),
+        params: &plan.config.select_best.compare,
+        seed: plan.config.seed,
+    }
+}
+
+/// Step 15: the choice, and the chosen model against the runner-up on the same test rows.
+fn choose<'m>(
+    plan: &Plan<'_>,
+    holdout: &Holdout,
+    board: &[LeaderRow],
+    model_of: &dyn Fn(&str) -> Option<&'m Model>,
+    progress: &mut dyn Progress,
+) -> Result<(Selection, Option<Comparison>)> {
+    let started = Instant::now();
+    progress.started("select");
+    let entries: Vec<Entry> = board
+        .iter()
+        .map(|r| Entry {
+            name: r.model.clone(),
+            metrics: if r.validation.is_empty() { r.test.clone() } else { r.validation.clone() },
+            fit_seconds: r.fit_seconds,
+            latency_p99_ms: Some(r.latency_p99_ms).filter(|v| v.is_finite()),
+            complexity: r.model_bytes as f64,
+        })
+        .collect();
+    let selection = crate::select::choose(&entries, &plan.config.select_best, plan.metric)?;
+    let eligible: Vec<&str> =
+        selection.ranked.iter().filter(|r| r.score.is_some()).map(|r| r.name.as_str()).take(2).collect();
+    let test = &holdout.test;
+    let comparison = match eligible.as_slice() {
+        [a, b] => match (model_of(a), model_of(b)) {
+            (Some(ma), Some(mb)) => Some(crate::select::compare(
+                (&Outputs::of(a, ma, &test.x)?, &Outputs::of(b, mb, &test.x)?),
+                &test.y,
+                &comparing(plan),
+            )?),
+            _ => None,
+        },
+        _ => None,
+    };
+    progress.finished(&StepSummary {
+        step: "select",
+        rows: test.x.nrows(),
+        columns: board.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        note: match &selection.winner {
+            Some(w) => format!("{w} chosen{}", if selection.tie_broken { " (a tie, won on size)" } else { "" }),
+            None => "every model breaks a constraint".into(),
+        },
+    });
+    Ok((selection, comparison))
+}
+
+/// Step 16: the chosen model's package, one per training run next to its other outputs (never
+/// over an earlier one).
+fn package(
+    plan: &Plan<'_>,
+    tracking: &Tracking<'_>,
+    (row, model): (&LeaderRow, &Model),
+    raw_rows: &[mlops_core::Row],
+) -> Result<PathBuf> {
+    let (target, metric, child) = (plan.target, plan.metric, tracking.child);
+    let (signature, profile) = crate::package::signature_and_profile(
+        &plan.engineered.train_raw,
+        &target.name,
+        crate::package::outputs(target.task, &target.classes),
+    )?;
+    let mut metrics: BTreeMap<String, f64> = row.test.iter().map(|(k, v)| (format!("test_{k}"), *v)).collect();
+    metrics.extend(row.validation.iter().map(|(k, v)| (format!("validation_{k}"), *v)));
+    metrics.insert(format!("cv_{}_mean", metric.name()), row.cv_mean);
+    metrics.insert(format!("cv_{}_std", metric.name()), row.cv_std);
+    let parent = child.parent.as_deref().unwrap_or_default();
+    let contents = step16_package::PackageContents {
+        info: crate::package::info(&row.model, row.params.clone(), target, plan.features),
+        model: model.clone(),
+        pipeline: plan.engineered.pipeline.clone(),
+        signature,
+        metrics,
+        profile,
+        lineage: crate::package::lineage(&row.run_id, parent, plan.paths.dataset.0, child.config_sha256.clone()),
+        importances: crate::evaluate::named_importances(model, plan.features),
+        input_example: crate::package::example(raw_rows),
+    };
+    let home = child.parent.as_deref().unwrap_or(&row.run_id);
+    let dir = crate::package::write(&plan.model.artifacts.join(home).join("package"), &contents)?;
+    tracking.store.log_artifact(&row.run_id, "package", &dir).map_err(|e| PipelineError::step("train", e))?;
+    Ok(dir)
+}
+
+/// Raw test rows as a server would get them: before the features, without the target.
+pub(super) fn server_rows(engineered: &crate::features::Engineered, target: &str) -> Result<Vec<mlops_core::Row>> {
+    let mut rows = mlops_core::frame::rows_from_frame(&engineered.test_raw.head(Some(LATENCY_ROWS)))
+        .map_err(|e| PipelineError::step("select", e))?;
+    rows.iter_mut().for_each(|r| {
+        r.remove(target);
+    });
+    Ok(rows)
+}
+
+/// Raw test rows whose single-row latency is measured (cycled through 200 calls).
+const LATENCY_ROWS: usize = 50;
