@@ -25,9 +25,9 @@
 //! ```
 
 pub mod config;
+mod dedup;
 mod error;
 pub mod expr;
-pub mod features;
 #[cfg(feature = "frame")]
 pub mod frame;
 pub mod hash;
@@ -35,8 +35,6 @@ pub mod html;
 pub mod io;
 pub mod ops;
 pub mod par;
-#[cfg(feature = "frame")]
-mod parquet;
 mod pipeline;
 pub mod schema;
 mod seed;
@@ -47,6 +45,7 @@ mod value;
 pub use error::{CoreError, Result};
 pub use expr::Expr;
 pub use ops::Op;
+pub use ops::features;
 #[cfg(feature = "frame")]
 pub use pipeline::Fit;
 pub use pipeline::{FeaturePipeline, PIPELINE_FORMAT_VERSION, Transform};

@@ -120,6 +120,19 @@ pub fn nan_mean(values: &[f64]) -> f64 {
     if n == 0 { 0.0 } else { sum / n as f64 }
 }
 
+/// Rounds half away from zero to `digits` decimals; the one rounding used on every path.
+pub fn round_to(x: f64, digits: i32) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    let factor = 10f64.powi(digits);
+    let scaled = x * factor;
+    if !scaled.is_finite() {
+        return x;
+    }
+    scaled.round() / factor
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,9 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
+/// Microseconds in a day: a [`Value::Date`] counts days, a [`Value::Datetime`] microseconds.
+pub(crate) const MICROS_PER_DAY: i64 = 86_400_000_000;
+
 /// The logical column types the toolkit distinguishes.
 ///
 /// Frames may hold narrower physical types (`Int32`, `Float32`, `Categorical`); they map onto these.

@@ -1,12 +1,20 @@
-//! Kernels of the feature operations (date parts, text statistics, lags and rolling means, group
-//! statistics), shared by the row path and the frame path so both give the same numbers.
+//! The feature operations of step 10 and their kernels: date parts, text statistics, lags and rolling means, and statistics per group.
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, Timelike};
+
 use serde::{Deserialize, Serialize};
 
-use crate::value::Value;
+use super::*;
+use crate::Result;
+#[cfg(feature = "frame")]
+use crate::frame::*;
+#[cfg(feature = "frame")]
+use crate::value::DType;
+use crate::value::{Row, Value};
+#[cfg(feature = "frame")]
+use polars::prelude::DataFrame;
 
 /// A part of a date or timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,7 +289,7 @@ pub fn lag_groups<'a>(keys: &'a [Option<String>], order: &[i64]) -> BTreeMap<&'a
 /// itself otherwise (floats by their total order); nulls first.
 pub fn order_key(v: &Value) -> i64 {
     match v {
-        Value::Date(d) => i64::from(*d) * crate::expr::MICROS_PER_DAY,
+        Value::Date(d) => i64::from(*d) * crate::value::MICROS_PER_DAY,
         Value::Datetime(us) => *us,
         Value::Int(i) => *i,
         Value::Float(f) => {
@@ -290,4 +298,189 @@ pub fn order_key(v: &Value) -> i64 {
         }
         _ => i64::MIN,
     }
+}
+
+pub(super) fn date_parts_row(row: &mut Row, column: &str, parts: &[DatePart], outputs: &[String]) -> Result<()> {
+    let v = cell(row, column);
+    for (part, out) in parts.iter().zip(outputs) {
+        let x = date_part(&v, *part).ok_or_else(|| wrong_type(column, &v, "date"))?;
+        row.insert(out.to_string(), x);
+    }
+    Ok(())
+}
+
+pub(super) fn text_stats_row(row: &mut Row, column: &str, stats: &[TextStat], outputs: &[String]) -> Result<()> {
+    let v = cell(row, column);
+    for (stat, out) in stats.iter().zip(outputs) {
+        let x = text_stat(&v, *stat).ok_or_else(|| wrong_type(column, &v, "text"))?;
+        row.insert(out.to_string(), x);
+    }
+    Ok(())
+}
+
+pub(super) fn lag_row(
+    row: &mut Row,
+    column: &str,
+    by: &Option<String>,
+    lags: &[usize],
+    windows: &[usize],
+    outputs: &[String],
+    history: &BTreeMap<String, Vec<Option<f64>>>,
+) -> Result<()> {
+    let v = cell(row, column);
+    if !v.is_null() && v.as_f64().is_none() {
+        return Err(wrong_type(column, &v, "number"));
+    }
+    let key = lag_key(by.as_ref().map(|b| row.get(b).unwrap_or(&Value::Null)));
+    let h = key.and_then(|k| history.get(&k)).map_or(&[][..], Vec::as_slice);
+    for (out, x) in outputs.iter().zip(lags_at_inference(v.as_f64(), h, lags, windows)) {
+        row.insert(out.to_string(), x);
+    }
+    Ok(())
+}
+
+pub(super) fn group_stats_row(
+    row: &mut Row,
+    column: &str,
+    by: &str,
+    stats: &[GroupStat],
+    outputs: &[String],
+    table: &BTreeMap<String, GroupSummary>,
+    fallback: &GroupSummary,
+) -> Result<()> {
+    let v = cell(row, column);
+    if !v.is_null() && v.as_f64().is_none() {
+        return Err(wrong_type(column, &v, "number"));
+    }
+    let summary = cell(row, by).key().and_then(|k| table.get(&k)).unwrap_or(fallback);
+    for (stat, out) in stats.iter().zip(outputs) {
+        row.insert(out.to_string(), summary.stat(*stat, &v));
+    }
+    Ok(())
+}
+
+#[cfg(feature = "frame")]
+pub(super) fn date_parts_frame(df: DataFrame, name: &str, parts: &[DatePart], outputs: &[String]) -> Result<DataFrame> {
+    let outs: Vec<(&String, DType, _)> = parts
+        .iter()
+        .zip(outputs)
+        .map(|(part, out)| {
+            let t = if *part == DatePart::IsWeekend { DType::Bool } else { DType::Int };
+            (out, t, move |v: &Value| date_part(v, *part))
+        })
+        .collect();
+    derive_columns(df, name, "date", outs)
+}
+
+#[cfg(feature = "frame")]
+pub(super) fn text_stats_frame(df: DataFrame, name: &str, stats: &[TextStat], outputs: &[String]) -> Result<DataFrame> {
+    let outs: Vec<(&String, DType, _)> = stats
+        .iter()
+        .zip(outputs)
+        .map(|(stat, out)| {
+            let t = if *stat == TextStat::HasSpecial { DType::Bool } else { DType::Int };
+            (out, t, move |v: &Value| text_stat(v, *stat))
+        })
+        .collect();
+    derive_columns(df, name, "text", outs)
+}
+
+/// What an [`Op::Lag`] computes: lags and rolling means of `column` within each `by` group in
+/// `order_by` order, and at inference from the last training values of the row's group.
+#[cfg(feature = "frame")]
+pub(super) struct Lagging<'a> {
+    pub(super) column: &'a str,
+    pub(super) order_by: &'a str,
+    pub(super) by: Option<&'a str>,
+    pub(super) lags: &'a [usize],
+    pub(super) windows: &'a [usize],
+    pub(super) outputs: &'a [String],
+    pub(super) history: &'a BTreeMap<String, Vec<Option<f64>>>,
+}
+
+#[cfg(feature = "frame")]
+pub(super) fn lag_frame(df: DataFrame, stage: Stage, lagging: &Lagging<'_>) -> Result<DataFrame> {
+    let Lagging { column: name, order_by, by, lags, windows, outputs, history } = *lagging;
+    let values: Vec<Option<f64>> = column_values(column(&df, name)?)?
+        .iter()
+        .map(|v| {
+            if v.is_null() {
+                Ok(None)
+            } else {
+                v.as_f64().map(Some).ok_or_else(|| super::wrong_type(name, v, "number"))
+            }
+        })
+        .collect::<Result<_>>()?;
+    let groups: Vec<Option<String>> = match by {
+        Some(b) => column_values(column(&df, b)?)?.iter().map(|v| lag_key(Some(v))).collect(),
+        None => vec![Some(String::new()); df.height()],
+    };
+    let columns: Vec<Vec<Value>> = match stage {
+        Stage::Training => {
+            let order: Vec<i64> = column_values(column(&df, order_by)?)?.iter().map(order_key).collect();
+            lags_in_training(&values, &groups, &order, lags, windows)
+        }
+        Stage::Inference => {
+            column(&df, order_by)?;
+            let mut cols = vec![Vec::with_capacity(df.height()); outputs.len()];
+            for (v, k) in values.iter().zip(&groups) {
+                let h = k.as_ref().and_then(|k| history.get(k)).map_or(&[][..], Vec::as_slice);
+                for (c, x) in cols.iter_mut().zip(lags_at_inference(*v, h, lags, windows)) {
+                    c.push(x);
+                }
+            }
+            cols
+        }
+    };
+    let mut df = df;
+    for (out, col) in outputs.iter().zip(columns) {
+        df = put(df, column_from_values(out, DType::Float, &col))?;
+    }
+    Ok(df)
+}
+
+#[cfg(feature = "frame")]
+pub(super) fn group_stats_frame(
+    df: DataFrame,
+    name: &str,
+    by: &str,
+    stats: &[GroupStat],
+    outputs: &[String],
+    table: &BTreeMap<String, GroupSummary>,
+    fallback: &GroupSummary,
+) -> Result<DataFrame> {
+    let values = column_values(column(&df, name)?)?;
+    if let Some(v) = values.iter().find(|v| !v.is_null() && v.as_f64().is_none()) {
+        return Err(super::wrong_type(name, v, "number"));
+    }
+    let groups = column_values(column(&df, by)?)?;
+    let summaries: Vec<&GroupSummary> =
+        groups.iter().map(|g| g.key().and_then(|k| table.get(&k)).unwrap_or(fallback)).collect();
+    let mut df = df;
+    for (stat, out) in stats.iter().zip(outputs) {
+        let col: Vec<Value> = values.iter().zip(&summaries).map(|(v, s)| s.stat(*stat, v)).collect();
+        df = put(df, column_from_values(out, DType::Float, &col))?;
+    }
+    Ok(df)
+}
+
+#[cfg(feature = "frame")]
+/// Adds one column per `(output, type, kernel)`, each computed from the values of `name` by the
+/// kernel the row path uses (`None` from a kernel means a value of the wrong type).
+fn derive_columns<F: Fn(&Value) -> Option<Value>>(
+    df: DataFrame,
+    name: &str,
+    expected: &str,
+    outputs: Vec<(&String, DType, F)>,
+) -> Result<DataFrame> {
+    let values = column_values(column(&df, name)?)?;
+    let mut df = df;
+    for (out, t, kernel) in outputs {
+        let col: Vec<Value> = values
+            .iter()
+            .map(|v| kernel(v).ok_or_else(|| super::wrong_type(name, v, expected)))
+            .collect::<Result<_>>()?;
+        df = put(df, column_from_values(out, t, &col))?;
+    }
+    Ok(df)
 }

@@ -17,7 +17,8 @@ use polars_parquet::write::{
     CompressedPage, Compressor, FileWriter, Version, WriteOptions, array_to_columns, to_parquet_schema,
 };
 
-use crate::frame::{MixBuild, TextKey};
+use super::text::TextKey;
+use crate::hash::MixBuild;
 use crate::{CoreError, Result};
 
 /// Rows per Parquet row group unless a caller says otherwise (polars' writer default).
