@@ -129,14 +129,12 @@ pub struct Resolved {
 pub fn registered(config: &DeploymentConfig, uri: &str, step: &'static str) -> Result<Resolved> {
     let err = |e| PipelineError::step(step, e);
     let origin = ModelSource::parse(uri, &config.store, &config.artifacts).resolve().map_err(err)?;
-    let version = origin.version.ok_or_else(|| {
-        PipelineError::Deploy {
-            step,
-            message: format!(
-                "{}: {step} a registered model (models:/NAME@ALIAS or models:/NAME/VERSION), not a package path",
-                origin.uri
-            ),
-        }
+    let version = origin.version.ok_or_else(|| PipelineError::Deploy {
+        step,
+        message: format!(
+            "{}: {step} a registered model (models:/NAME@ALIAS or models:/NAME/VERSION), not a package path",
+            origin.uri
+        ),
     })?;
     let package = step16_package::load(&origin.path).map_err(|e| PipelineError::step(step, e))?;
     let manifest_path = origin.path.join("manifest.json");
@@ -271,7 +269,7 @@ pub fn deploy_local(
     config_file: Option<&Path>,
     program: &Path,
     log_dir: &Path,
-) -> Result<step19_deploy::Outcome> {
+) -> Result<step19_deploy::DeployOutcome> {
     let step = "deploy local";
     let source = config.source();
     let origin = source.resolve().map_err(|e| PipelineError::step(step, e))?;
@@ -281,11 +279,9 @@ pub fn deploy_local(
         Some(v) => format!("models:/{}/{v}", origin.name),
         None => origin.path.display().to_string(),
     };
-    let ip: std::net::IpAddr = config.serve.host.parse().map_err(|_| {
-        PipelineError::Deploy {
-            step,
-            message: format!("serve.host {:?}: give an IP address such as 127.0.0.1", config.serve.host),
-        }
+    let ip: std::net::IpAddr = config.serve.host.parse().map_err(|_| PipelineError::Deploy {
+        step,
+        message: format!("serve.host {:?}: give an IP address such as 127.0.0.1", config.serve.host),
     })?;
     let endpoint = std::net::SocketAddr::new(ip, config.serve.port);
     let text = |p: &Path| p.display().to_string();

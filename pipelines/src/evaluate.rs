@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use step09_visualize::{Chart, MAX_POINTS, Plot, Series};
 use ndarray::Array2;
+use step09_visualize::{Chart, MAX_POINTS, Plot, Series};
 use step11_candidates::Model;
 use step14_evaluate::{Evaluation, Outputs, ReportMeta};
 

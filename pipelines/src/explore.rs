@@ -125,8 +125,11 @@ pub fn explore_cached(
     }
     let explored = explore(frame, title, params, plots, formats, out)?;
     if let Some(record) = record {
-        let bytes = serde_json::to_vec(&explored)
-            .map_err(|e| PipelineError::Encode { step: "eda", what: "the exploration", message: e.to_string() })?;
+        let bytes = serde_json::to_vec(&explored).map_err(|e| PipelineError::Encode {
+            step: "eda",
+            what: "the exploration",
+            message: e.to_string(),
+        })?;
         mlops_core::io::atomic_write(&record, &bytes).map_err(|e| PipelineError::step("eda", e))?;
     }
     Ok((explored, false))

@@ -23,6 +23,7 @@
 //! ```
 
 mod cache;
+mod choose;
 mod config;
 mod deploy;
 mod error;
@@ -34,7 +35,6 @@ mod package;
 mod prepare;
 mod register;
 mod run_key;
-mod select;
 mod target;
 mod train;
 

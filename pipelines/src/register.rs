@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use step15_select_best::Comparison;
 use step17_registry::{ModelUri, Registry, RegistryError};
 
+use crate::choose::{Comparing, Outputs};
 use crate::error::{PipelineError, Result};
-use crate::select::{Comparing, Outputs};
 use crate::target::Labels;
 
 /// The `register` section of the training config.
@@ -132,7 +132,7 @@ pub(crate) fn register(
                 (true, format!("the champion (version {}) cannot be scored on these rows: {why}", champ.version), None)
             }
             Ok(theirs) => {
-                let comparison = crate::select::compare((new.outputs, &theirs), new.truth, how)?;
+                let comparison = crate::choose::compare((new.outputs, &theirs), new.truth, how)?;
                 let (mine, old) = (score(new.outputs).unwrap_or(f64::NAN), score(&theirs).unwrap_or(f64::NAN));
                 let gain = if metric.greater_is_better() { mine - old } else { old - mine };
                 let better = gain > config.margin;

@@ -44,7 +44,10 @@ pub(crate) fn source_commit() -> Option<String> {
     COMMIT
         .get_or_init(|| {
             let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
-            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+                .filter(|s| !s.is_empty())
         })
         .clone()
 }

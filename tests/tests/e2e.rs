@@ -565,7 +565,7 @@ fn select_and_split_reject_bad_input_by_name() {
 
 #[test]
 fn runs_list_show_and_compare_read_the_store() {
-    use step12_training::{RunInfo, Status, Store};
+    use step12_training::{RunInfo, RunStatus, Store};
     let p = Project::new();
     p.fails(&["runs", "list"], &["models/registry/registry.db", "no run store yet"]);
     let store = Store::open(&p.join("models/registry/registry.db")).unwrap();
@@ -573,11 +573,11 @@ fn runs_list_show_and_compare_read_the_store() {
     let a = store.start_run(&info("logistic_regression")).unwrap();
     store.log_param(&a, "c", "1.0").unwrap();
     store.log_metric(&a, "accuracy", 0.97, None).unwrap();
-    store.finish(&a, Status::Finished, None).unwrap();
+    store.finish(&a, RunStatus::Finished, None).unwrap();
     let b = store.start_run(&info("knn_classifier")).unwrap();
     store.log_param(&b, "k", "5").unwrap();
     store
-        .finish(&b, Status::Failed, Some("knn_classifier.k: 500 must be between 1 and the 238 training rows"))
+        .finish(&b, RunStatus::Failed, Some("knn_classifier.k: 500 must be between 1 and the 238 training rows"))
         .unwrap();
     drop(store);
 

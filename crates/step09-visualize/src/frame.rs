@@ -30,7 +30,7 @@ pub enum Method {
 /// The second distribution of a comparison plot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Transform {
+pub enum ValueTransform {
     /// Natural logarithm (positive values only).
     #[default]
     Log,
@@ -159,7 +159,7 @@ pub enum PlotSpec {
         column: String,
         /// The transform.
         #[serde(default)]
-        transform: Transform,
+        transform: ValueTransform,
         /// Title.
         #[serde(default)]
         title: Option<String>,
@@ -609,9 +609,9 @@ pub fn plot(df: &DataFrame, spec: &PlotSpec) -> Result<Plot> {
         PlotSpec::Compare { column, transform, title } => {
             let raw = finite_sorted(r.numbers("column", column)?.into_iter());
             let (label, f): (&str, fn(f64) -> f64) = match transform {
-                Transform::Log => ("log", f64::ln),
-                Transform::Log1p => ("log1p", f64::ln_1p),
-                Transform::Sqrt => ("sqrt", f64::sqrt),
+                ValueTransform::Log => ("log", f64::ln),
+                ValueTransform::Log1p => ("log1p", f64::ln_1p),
+                ValueTransform::Sqrt => ("sqrt", f64::sqrt),
             };
             let changed = finite_sorted(raw.iter().map(|&x| f(x)));
             if raw.len() < 2 || changed.len() < 2 {

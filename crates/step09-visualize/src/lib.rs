@@ -32,7 +32,7 @@ mod report;
 
 pub use chart::{BoxStats, Chart, PairCell, Plot, Series, Tip, Violin};
 pub use error::{PlotError, Result};
-pub use frame::{MAX_POINTS, Method, PlotSpec, QqPoints, Transform, box_stats, density, plot, qq_points};
+pub use frame::{MAX_POINTS, Method, PlotSpec, QqPoints, ValueTransform, box_stats, density, plot, qq_points};
 pub use render::{Format, render, to_png, to_svg};
 pub use report::report_figures;
 

@@ -40,7 +40,7 @@ fn every_kind() -> Vec<PlotSpec> {
             hue: Some(s("species")),
             title: None,
         },
-        PlotSpec::Compare { column: s("skewed"), transform: Transform::Log, title: None },
+        PlotSpec::Compare { column: s("skewed"), transform: ValueTransform::Log, title: None },
     ]
 }
 

@@ -4,7 +4,7 @@
 //! commit, start and end times, and status (running, finished, failed).
 //!
 //! In: candidates (step 11 model specs), training rows, validation rows and an [`Evaluate`]
-//! implementation (step 14's metrics, handed in by `pipelines`). Out: an [`Outcome`] per
+//! implementation (step 14's metrics, handed in by `pipelines`). Out: an [`CandidateOutcome`] per
 //! candidate and [`Run`] records to list, show and compare, as MLflow's tracking does. A candidate
 //! that fails is recorded as a failed run and the others go on.
 //!
@@ -15,14 +15,14 @@
 //! - run ids are unique and stable: 16 hex digits.
 //!
 //! ```
-//! use step12_training::{RunInfo, Status, Store};
+//! use step12_training::{RunInfo, RunStatus, Store};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let store = Store::open(&dir.path().join("registry.db"))?;
 //! let id = store.start_run(&RunInfo { experiment: "penguins".into(), name: "logistic".into(), ..RunInfo::default() })?;
 //! store.log_param(&id, "c", "1.0")?;
 //! store.log_metric(&id, "accuracy", 0.97, None)?;
-//! store.finish(&id, Status::Finished, None)?;
+//! store.finish(&id, RunStatus::Finished, None)?;
 //! assert_eq!(store.run(&id)?.metrics["accuracy"], 0.97);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -30,8 +30,8 @@
 mod store;
 mod trainer;
 
-pub use store::{MetricPoint, Run, RunInfo, Status, Store, StoreError};
-pub use trainer::{Candidate, Evaluate, Outcome, TrainingData, spec_params, train};
+pub use store::{MetricPoint, Run, RunInfo, RunStatus, Store, StoreError};
+pub use trainer::{Candidate, CandidateOutcome, Evaluate, TrainingData, spec_params, train};
 
 #[cfg(test)]
 mod tests;

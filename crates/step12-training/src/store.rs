@@ -64,7 +64,7 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Where a run stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum RunStatus {
     /// Started, not ended.
     Running,
     /// Ended normally.
@@ -73,20 +73,20 @@ pub enum Status {
     Failed,
 }
 
-impl Status {
+impl RunStatus {
     fn as_str(self) -> &'static str {
         match self {
-            Status::Running => "running",
-            Status::Finished => "finished",
-            Status::Failed => "failed",
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Failed => "failed",
         }
     }
 
-    fn parse(s: &str) -> Status {
+    fn parse(s: &str) -> RunStatus {
         match s {
-            "finished" => Status::Finished,
-            "failed" => Status::Failed,
-            _ => Status::Running,
+            "finished" => RunStatus::Finished,
+            "failed" => RunStatus::Failed,
+            _ => RunStatus::Running,
         }
     }
 }
@@ -124,8 +124,8 @@ pub struct Run {
     pub id: String,
     /// What was known at the start.
     pub info: RunInfo,
-    /// Status.
-    pub status: Status,
+    /// RunStatus.
+    pub status: RunStatus,
     /// Start (RFC 3339).
     pub started_at: String,
     /// End (RFC 3339), once ended.
@@ -296,7 +296,7 @@ impl Store {
     }
 
     /// Ends a run as finished or failed (with the error).
-    pub fn finish(&self, id: &str, status: Status, error: Option<&str>) -> Result<()> {
+    pub fn finish(&self, id: &str, status: RunStatus, error: Option<&str>) -> Result<()> {
         self.require_running(id)?;
         self.conn
             .execute(
@@ -344,7 +344,7 @@ impl Store {
                             config_sha256: r.get(5)?,
                             source_commit: r.get(6)?,
                         },
-                        status: Status::parse(&r.get::<_, String>(7)?),
+                        status: RunStatus::parse(&r.get::<_, String>(7)?),
                         started_at: r.get(8)?,
                         ended_at: r.get(9)?,
                         error: r.get(10)?,

@@ -26,12 +26,12 @@ fn a_run_records_everything_and_survives_reopening() {
     store.log_metric(&id, "accuracy", 0.97, None).unwrap();
     store.set_tag(&id, "candidate", "yes").unwrap();
     store.log_artifact(&id, "model", std::path::Path::new("models/artifacts/x/model.bin")).unwrap();
-    store.finish(&id, Status::Finished, None).unwrap();
+    store.finish(&id, RunStatus::Finished, None).unwrap();
     drop(store);
 
     let store = Store::open(&path).unwrap();
     let run = store.run(&id[..6]).unwrap();
-    assert_eq!(run.status, Status::Finished);
+    assert_eq!(run.status, RunStatus::Finished);
     assert!(run.ended_at.is_some());
     assert_eq!(run.params["c"], "1.0");
     assert_eq!(run.metrics["log_loss"], 0.3);
@@ -47,7 +47,7 @@ fn failed_runs_are_kept_and_closed_runs_refuse_changes() {
     let store = Store::open(&dir.path().join("registry.db")).unwrap();
     let ok = store.start_run(&info("ridge")).unwrap();
     let bad = store.start_run(&RunInfo { parent: Some(ok.clone()), ..info("lasso") }).unwrap();
-    store.finish(&bad, Status::Failed, Some("lasso.alpha: -1 must be zero or more")).unwrap();
+    store.finish(&bad, RunStatus::Failed, Some("lasso.alpha: -1 must be zero or more")).unwrap();
     let err = store.log_metric(&bad, "r2", 0.5, None).unwrap_err();
     assert!(matches!(&err, StoreError::Closed { status, .. } if status == "failed"), "{err}");
     let err = store.log_metric(&ok, "r2", f64::NAN, None).unwrap_err();
@@ -55,7 +55,7 @@ fn failed_runs_are_kept_and_closed_runs_refuse_changes() {
     assert!(matches!(store.run("ffffffffffffffff"), Err(StoreError::NoRun { .. })));
     let runs = store.runs(Some("penguins")).unwrap();
     assert_eq!(runs.iter().map(|r| r.info.name.as_str()).collect::<Vec<_>>(), vec!["ridge", "lasso"]);
-    assert_eq!(runs[1].status, Status::Failed);
+    assert_eq!(runs[1].status, RunStatus::Failed);
     assert_eq!(runs[1].error.as_deref(), Some("lasso.alpha: -1 must be zero or more"));
     assert_eq!(runs[1].info.parent.as_deref(), Some(ok.as_str()));
     assert!(store.runs(Some("other")).unwrap().is_empty());
@@ -105,7 +105,7 @@ fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
     let outcomes = train(&store, &info("unused"), &data, &x, &candidates, &accuracy).unwrap();
     assert_eq!(
         outcomes.iter().map(|o| o.status).collect::<Vec<_>>(),
-        vec![Status::Finished, Status::Failed, Status::Finished, Status::Finished]
+        vec![RunStatus::Finished, RunStatus::Failed, RunStatus::Finished, RunStatus::Finished]
     );
     assert!(outcomes[0].metrics["accuracy"] > 0.9, "{:?}", outcomes[0].metrics);
     assert!(outcomes[1].error.as_deref().unwrap().starts_with("knn_classifier.k: 500"));
@@ -114,7 +114,7 @@ fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
     assert_eq!(runs[0].params["model"], "logistic_regression");
     assert_eq!(runs[0].params["c"], "1.0");
     assert!(runs[0].metrics.contains_key("fit_seconds") && runs[0].metrics.contains_key("accuracy"));
-    assert_eq!(runs[1].status, Status::Failed);
+    assert_eq!(runs[1].status, RunStatus::Failed);
     assert_eq!(runs[2].info.name, "nb");
     // Boosting's loss after every round, as steps 0, 1, 2, …, falling.
     let losses = &runs[3].history["train_loss"];

@@ -8,7 +8,7 @@ use ndarray::Array2;
 use serde::Serialize;
 use step11_candidates::{Model, ModelSpec, Target};
 
-use crate::{RunInfo, Status, Store, StoreError};
+use crate::{RunInfo, RunStatus, Store, StoreError};
 
 /// A model family with its hyperparameters, under a name for the leaderboard.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,13 +45,13 @@ pub struct TrainingData<'a> {
 
 /// How one candidate went.
 #[derive(Clone, Debug, Serialize)]
-pub struct Outcome {
+pub struct CandidateOutcome {
     /// Candidate name.
     pub name: String,
     /// Its run.
     pub run_id: String,
     /// Finished or failed.
-    pub status: Status,
+    pub status: RunStatus,
     /// The fitted model, when the fit worked.
     #[serde(skip)]
     pub model: Option<Model>,
@@ -87,7 +87,7 @@ pub fn train(
     validation: &Array2<f64>,
     candidates: &[Candidate],
     evaluate: &dyn Evaluate,
-) -> Result<Vec<Outcome>, StoreError> {
+) -> Result<Vec<CandidateOutcome>, StoreError> {
     let mut out = Vec::with_capacity(candidates.len());
     for c in candidates {
         let run = store.start_run(&RunInfo { name: c.name.clone(), ..info.clone() })?;
@@ -97,10 +97,10 @@ pub fn train(
         let started = Instant::now();
         let fitted = step11_candidates::fit(&c.spec, data.x, &data.target, data.names);
         let fit_seconds = started.elapsed().as_secs_f64();
-        let mut outcome = Outcome {
+        let mut outcome = CandidateOutcome {
             name: c.name.clone(),
             run_id: run.clone(),
-            status: Status::Failed,
+            status: RunStatus::Failed,
             model: None,
             metrics: BTreeMap::new(),
             fit_seconds,
@@ -124,7 +124,7 @@ pub fn train(
                         store.log_metric(&run, "fit_seconds", fit_seconds, None)?;
                         store.log_metric(&run, "predict_seconds", outcome.predict_seconds, None)?;
                         outcome.metrics = metrics;
-                        outcome.status = Status::Finished;
+                        outcome.status = RunStatus::Finished;
                         outcome.model = Some(model);
                     }
                     Err(e) => outcome.error = Some(e),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use mlops_core::Seed;
 use serde::{Deserialize, Serialize};
 use step11_candidates::ModelSpec;
-use step12_training::{RunInfo, Status, Store, StoreError};
+use step12_training::{RunInfo, RunStatus, Store, StoreError};
 
 use crate::{Cv, Result, Space, TuneError};
 
@@ -243,7 +243,7 @@ pub fn tune(
             store.log_metric(&id, &format!("{key}_std"), std, None)?;
             store.log_metric(&id, "fit_seconds", fit_seconds, None)?;
         }
-        let status = if error.is_some() { Status::Failed } else { Status::Finished };
+        let status = if error.is_some() { RunStatus::Failed } else { RunStatus::Finished };
         store.finish(&id, status, error.as_deref())?;
         if let Some(e) = &error {
             tracing::warn!(model = spec.name(), error = %e, "trial failed; going on with the others");

@@ -143,7 +143,7 @@ fn tuning_records_every_trial_as_a_child_run_and_picks_the_best() {
     let children: Vec<_> = runs.iter().filter(|r| r.info.parent.as_deref() == Some(parent.as_str())).collect();
     assert_eq!(children.len(), 5);
     let failed = children.iter().find(|r| r.id == lasso.run_id).unwrap();
-    assert_eq!(failed.status, step12_training::Status::Failed);
+    assert_eq!(failed.status, step12_training::RunStatus::Failed);
     let ridge = children.iter().find(|r| r.id == tuned.trials[best].run_id).unwrap();
     assert_eq!(ridge.params["alpha"], "1.0");
     assert_eq!(ridge.history["cv_r2"].len(), 3);

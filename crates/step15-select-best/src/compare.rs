@@ -4,7 +4,7 @@ use mlops_core::Seed;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, ChiSquared, ContinuousCDF, DiscreteCDF, Normal};
 
-use crate::{Result, SelectError};
+use crate::{Result, SelectBestError};
 
 /// The workflow's A/B test of two accuracies on `n` rows each: `z = (a - b) / se` with the
 /// unpooled standard error `√(a(1-a)/n + b(1-b)/n)`, two-sided.
@@ -81,14 +81,14 @@ fn check_confidence(confidence: f64) -> Result<()> {
     if confidence > 0.0 && confidence < 1.0 {
         return Ok(());
     }
-    Err(SelectError::Invalid { key: "confidence".into(), message: format!("{confidence} must be between 0 and 1") })
+    Err(SelectBestError::Invalid { key: "confidence".into(), message: format!("{confidence} must be between 0 and 1") })
 }
 
 /// The two-proportion z-test of `right_a` and `right_b` correct answers out of `n` rows each.
 pub fn two_proportion_z(right_a: usize, right_b: usize, n: usize, confidence: f64) -> Result<ProportionTest> {
     check_confidence(confidence)?;
     if n == 0 || right_a > n || right_b > n {
-        return Err(SelectError::Mismatch {
+        return Err(SelectBestError::Mismatch {
             what: "counts",
             message: format!("{right_a} and {right_b} right answers out of {n} rows"),
         });
@@ -115,7 +115,7 @@ fn normal_sf(z: f64) -> f64 {
 pub fn mcnemar(truth: &[usize], a: &[usize], b: &[usize], confidence: f64) -> Result<McNemar> {
     check_confidence(confidence)?;
     if a.len() != truth.len() || b.len() != truth.len() {
-        return Err(SelectError::Mismatch {
+        return Err(SelectBestError::Mismatch {
             what: "predictions",
             message: format!("{} and {} predictions for {} rows", a.len(), b.len(), truth.len()),
         });
@@ -134,12 +134,12 @@ pub fn mcnemar(truth: &[usize], a: &[usize], b: &[usize], confidence: f64) -> Re
     } else if discordant < 25 {
         let k = only_a.min(only_b);
         let binomial = Binomial::new(0.5, discordant as u64)
-            .map_err(|e| SelectError::Mismatch { what: "counts", message: e.to_string() })?;
+            .map_err(|e| SelectBestError::Mismatch { what: "counts", message: e.to_string() })?;
         (k as f64, (2.0 * binomial.cdf(k as u64)).min(1.0), true)
     } else {
         let chi2 = ((only_a as f64 - only_b as f64).abs() - 1.0).powi(2) / discordant as f64;
         let dist =
-            ChiSquared::new(1.0).map_err(|e| SelectError::Mismatch { what: "counts", message: e.to_string() })?;
+            ChiSquared::new(1.0).map_err(|e| SelectBestError::Mismatch { what: "counts", message: e.to_string() })?;
         (chi2, dist.sf(chi2), false)
     };
     Ok(McNemar { only_a, only_b, statistic, p_value, exact, significant: p_value < 1.0 - confidence })
@@ -160,10 +160,10 @@ pub fn paired_bootstrap(
 ) -> Result<Bootstrap> {
     check_confidence(confidence)?;
     if samples == 0 {
-        return Err(SelectError::Invalid { key: "bootstrap.samples".into(), message: "must be at least 1".into() });
+        return Err(SelectBestError::Invalid { key: "bootstrap.samples".into(), message: "must be at least 1".into() });
     }
     let all: Vec<usize> = (0..n).collect();
-    let (a, b) = metric(&all).ok_or_else(|| SelectError::Mismatch {
+    let (a, b) = metric(&all).ok_or_else(|| SelectBestError::Mismatch {
         what: "metric",
         message: format!("`{name}` is undefined on the {n} rows"),
     })?;
@@ -177,7 +177,7 @@ pub fn paired_bootstrap(
         }
     }
     if differences.is_empty() {
-        return Err(SelectError::Mismatch {
+        return Err(SelectBestError::Mismatch {
             what: "metric",
             message: format!("`{name}` is undefined on every resample"),
         });

@@ -35,12 +35,12 @@ mod select;
 mod tests;
 
 pub use compare::{Bootstrap, Comparison, McNemar, ProportionTest, mcnemar, paired_bootstrap, two_proportion_z};
-pub use select::{CompareParams, Constraints, Criterion, Entry, Ranked, SelectParams, Selection, select};
+pub use select::{Choice, CompareParams, Constraints, Criterion, Entry, Ranked, SelectParams, select};
 
 /// What goes wrong in selection and comparison.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SelectError {
+pub enum SelectBestError {
     /// A setting is out of range or names something unknown.
     #[error("{key}: {message}")]
     Invalid {
@@ -59,5 +59,5 @@ pub enum SelectError {
     },
 }
 
-/// Result with [`SelectError`].
-pub type Result<T, E = SelectError> = std::result::Result<T, E>;
+/// Result with [`SelectBestError`].
+pub type Result<T, E = SelectBestError> = std::result::Result<T, E>;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use step14_evaluate::Metric;
 
-use crate::{Result, SelectError};
+use crate::{Result, SelectBestError};
 
 /// What a weight or a constraint can be put on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,7 +168,7 @@ pub struct Ranked {
 
 /// The outcome of a selection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Selection {
+pub struct Choice {
     /// Eligible candidates best first (the winner first), then the ruled-out ones.
     pub ranked: Vec<Ranked>,
     /// The chosen candidate, unless every one breaks a constraint.
@@ -190,13 +190,13 @@ impl SelectParams {
             let key = format!("weights.{name}");
             let criterion = known(name, &key)?;
             if !(weight.is_finite() && weight >= 0.0) {
-                return Err(SelectError::Invalid { key, message: format!("{weight} must be a number >= 0") });
+                return Err(SelectBestError::Invalid { key, message: format!("{weight} must be a number >= 0") });
             }
             out.push((criterion, weight));
         }
         let total: f64 = out.iter().map(|(_, w)| w).sum();
         if total <= 0.0 {
-            return Err(SelectError::Invalid {
+            return Err(SelectBestError::Invalid {
                 key: "weights".into(),
                 message: "at least one weight must be above 0".into(),
             });
@@ -209,19 +209,19 @@ impl SelectParams {
     pub fn check(&self, metric: Metric) -> Result<()> {
         self.criteria(metric)?;
         if !(self.tie_tolerance.is_finite() && self.tie_tolerance >= 0.0) {
-            return Err(SelectError::Invalid {
+            return Err(SelectBestError::Invalid {
                 key: "tie_tolerance".into(),
                 message: format!("{} must be a number >= 0", self.tie_tolerance),
             });
         }
         if !(self.compare.confidence > 0.0 && self.compare.confidence < 1.0) {
-            return Err(SelectError::Invalid {
+            return Err(SelectBestError::Invalid {
                 key: "compare.confidence".into(),
                 message: format!("{} must be between 0 and 1", self.compare.confidence),
             });
         }
         if self.compare.bootstrap_samples == 0 {
-            return Err(SelectError::Invalid {
+            return Err(SelectBestError::Invalid {
                 key: "compare.bootstrap_samples".into(),
                 message: "must be at least 1".into(),
             });
@@ -229,7 +229,7 @@ impl SelectParams {
         let c = &self.constraints;
         for (key, value) in [("max_fit_seconds", c.max_fit_seconds), ("max_latency_p99_ms", c.max_latency_p99_ms)] {
             if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
-                return Err(SelectError::Invalid {
+                return Err(SelectBestError::Invalid {
                     key: format!("constraints.{key}"),
                     message: format!("{v} must be a positive number"),
                 });
@@ -240,7 +240,7 @@ impl SelectParams {
                 let key = format!("constraints.{side}.{name}");
                 known(name, &key)?;
                 if !v.is_finite() {
-                    return Err(SelectError::Invalid { key, message: format!("{v} must be a number") });
+                    return Err(SelectBestError::Invalid { key, message: format!("{v} must be a number") });
                 }
             }
         }
@@ -267,7 +267,7 @@ impl SelectParams {
 }
 
 fn known(name: &str, key: &str) -> Result<Criterion> {
-    Criterion::parse(name).ok_or_else(|| SelectError::Invalid {
+    Criterion::parse(name).ok_or_else(|| SelectBestError::Invalid {
         key: key.to_string(),
         message: format!(
             "unknown criterion `{name}`; use a metric ({}), fit_seconds or latency_p99_ms",
@@ -278,12 +278,12 @@ fn known(name: &str, key: &str) -> Result<Criterion> {
 
 /// Ranks `entries` by the weighted, normalised criteria of `params` (the ranking `metric` alone
 /// by default) under its constraints.
-pub fn select(entries: &[Entry], params: &SelectParams, metric: Metric) -> Result<Selection> {
+pub fn select(entries: &[Entry], params: &SelectParams, metric: Metric) -> Result<Choice> {
     params.check(metric)?;
     let criteria = params.criteria(metric)?;
     for &(criterion, _) in &criteria {
         if let Some(e) = entries.iter().find(|e| criterion.of(e).is_none_or(|v| !v.is_finite())) {
-            return Err(SelectError::Invalid {
+            return Err(SelectBestError::Invalid {
                 key: format!("weights.{}", criterion.name()),
                 message: format!("candidate `{}` has no value of `{}`", e.name, criterion.name()),
             });
@@ -347,7 +347,7 @@ pub fn select(entries: &[Entry], params: &SelectParams, metric: Metric) -> Resul
         Some(w) => tracing::info!(winner = %w, tie_broken, "model selected"),
         None => tracing::warn!("every candidate breaks a constraint"),
     }
-    Ok(Selection { ranked, winner, tie_broken, weights: criteria.iter().map(|(c, w)| (c.name(), *w)).collect() })
+    Ok(Choice { ranked, winner, tie_broken, weights: criteria.iter().map(|(c, w)| (c.name(), *w)).collect() })
 }
 
 /// The constraints an entry breaks, in words.

@@ -19,7 +19,7 @@ mod registry;
 #[cfg(test)]
 mod tests;
 
-pub use registry::{AuditEntry, ModelSummary, ModelUri, RegisterInfo, Registry, Status, Version, validate_name};
+pub use registry::{AuditEntry, ModelSummary, ModelUri, RegisterInfo, Registry, Version, VersionStatus, validate_name};
 
 use std::path::PathBuf;
 

@@ -65,16 +65,16 @@ BEGIN SELECT RAISE(ABORT, 'the registry audit log is append-only'); END;
 /// A version's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub enum VersionStatus {
     /// Can be resolved and served.
     Active,
     /// Kept for the record; aliases to it no longer resolve.
     Retired,
 }
 
-impl Status {
-    fn parse(s: &str) -> Status {
-        if s == "retired" { Status::Retired } else { Status::Active }
+impl VersionStatus {
+    fn parse(s: &str) -> VersionStatus {
+        if s == "retired" { VersionStatus::Retired } else { VersionStatus::Active }
     }
 }
 
@@ -86,7 +86,7 @@ pub struct Version {
     /// Its number, from 1.
     pub version: u32,
     /// Active or retired.
-    pub status: Status,
+    pub status: VersionStatus,
     /// Free text.
     pub description: String,
     /// The run that made it.
@@ -382,7 +382,7 @@ impl Registry {
     pub fn set_alias(&mut self, name: &str, alias: &str, version: u32) -> Result<Option<u32>> {
         validate_alias(alias)?;
         let target = self.version(name, version)?;
-        if target.status == Status::Retired {
+        if target.status == VersionStatus::Retired {
             return Err(RegistryError::Refused(format!(
                 "{name} version {version} is retired; an alias must point at an active version"
             )));
@@ -452,7 +452,7 @@ impl Registry {
     /// Retires a version: it stays on record, aliases to it stop resolving.
     pub fn retire(&mut self, name: &str, version: u32) -> Result<()> {
         let v = self.version(name, version)?;
-        if v.status == Status::Retired {
+        if v.status == VersionStatus::Retired {
             return Err(RegistryError::Refused(format!("{name} version {version} is already retired")));
         }
         let actor = self.actor.clone();
@@ -570,7 +570,7 @@ impl Registry {
                 Ok(Version {
                     name: name.to_string(),
                     version: r.get(0)?,
-                    status: Status::parse(&r.get::<_, String>(1)?),
+                    status: VersionStatus::parse(&r.get::<_, String>(1)?),
                     description: r.get(2)?,
                     run_id: r.get(3)?,
                     dataset_version: r.get(4)?,
@@ -632,10 +632,10 @@ impl Registry {
             ModelUri::Latest(name) => self
                 .versions(&name)?
                 .into_iter()
-                .find(|v| v.status == Status::Active)
+                .find(|v| v.status == VersionStatus::Active)
                 .ok_or_else(|| RegistryError::NotFound(format!("{uri}: {name} has no active version")))?,
         };
-        if version.status == Status::Retired {
+        if version.status == VersionStatus::Retired {
             return Err(RegistryError::Refused(format!(
                 "{uri}: {} version {} is retired; point the alias at an active version",
                 version.name, version.version

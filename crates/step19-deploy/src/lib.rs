@@ -26,7 +26,7 @@ pub use kubernetes::{
     Amounts, Autoscaling, CanaryFacts, CanaryParams, IngressParams, KubernetesParams, ManifestFacts, Resources,
     manifests, write_manifests,
 };
-pub use local::{Launch, LocalParams, Outcome, Running, Target, deploy_local, status, stop};
+pub use local::{DeployOutcome, Launch, LocalParams, Running, Target, deploy_local, status, stop};
 pub use probe::{Answer, http_get};
 pub use router::{DEPLOYMENT_HEADER, run_router};
 pub use store::{Deployment, Deployments};

@@ -62,7 +62,7 @@ pub struct Launch {
 
 /// What [`deploy_local`] did.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Outcome {
+pub struct DeployOutcome {
     /// The deployment now serving.
     pub deployment: Deployment,
     /// The one it replaced.
@@ -193,7 +193,7 @@ impl Drop for StopOnDrop {
 /// is ready, points the endpoint's router at it (starting the router if the endpoint had
 /// none) and stops the server it replaces. A server that never gets ready is stopped and
 /// nothing else changes. Every step is recorded in the store.
-pub fn deploy_local(store: &Path, params: &LocalParams, target: &Target, launch: &Launch) -> Result<Outcome> {
+pub fn deploy_local(store: &Path, params: &LocalParams, target: &Target, launch: &Launch) -> Result<DeployOutcome> {
     let mut db = Deployments::open(store)?;
     let endpoint = target.endpoint.to_string();
     if target.endpoint.port() == 0 {
@@ -244,7 +244,7 @@ fn switch_to(
     launch: &Launch,
     row: &mut Deployment,
     log: &Path,
-) -> Result<Outcome> {
+) -> Result<DeployOutcome> {
     let endpoint = row.endpoint.clone();
     let backend = row.backend.clone();
     clean_up_interrupted(db, (&endpoint, row.id), launch.grace)?;
@@ -369,7 +369,7 @@ fn switch_to(
         Some(c) => db.get(c.id)?,
         None => None,
     };
-    Ok(Outcome { deployment, replaced, router_started })
+    Ok(DeployOutcome { deployment, replaced, router_started })
 }
 
 fn describe(d: &Deployment) -> String {

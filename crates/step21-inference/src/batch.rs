@@ -18,7 +18,7 @@ use crate::{InferenceError, Result};
 /// What to do with rows that do not fit the signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum OnError {
+pub enum OnBadRow {
     /// Fail on the first chunk with a bad row, listing its bad rows; nothing is written.
     Reject,
     /// Leave bad rows out of the output and list them in the report.
@@ -31,7 +31,7 @@ pub struct BatchOptions {
     /// Rows per chunk (memory is bounded by a chunk, not the file).
     pub chunk_rows: usize,
     /// Bad rows: reject the file or skip them.
-    pub on_error: OnError,
+    pub on_error: OnBadRow,
     /// Input column copied to the output as the row id (default: the row number, as `row`).
     pub id_column: Option<String>,
     /// Threads scoring each chunk.
@@ -42,7 +42,7 @@ impl Default for BatchOptions {
     fn default() -> Self {
         Self {
             chunk_rows: 65_536,
-            on_error: OnError::Reject,
+            on_error: OnBadRow::Reject,
             id_column: None,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
@@ -723,7 +723,7 @@ fn run_batch(
                 });
             }
             bad.sort_by_key(|b| b.row);
-            if !bad.is_empty() && options.on_error == OnError::Reject {
+            if !bad.is_empty() && options.on_error == OnBadRow::Reject {
                 return Err(InferenceError::BadRows { path: input.to_path_buf(), rows: bad });
             }
             writer.write(&tmp, &out)?;

@@ -25,7 +25,7 @@
 mod batch;
 mod client;
 
-pub use batch::{BadRow, BatchOptions, BatchReport, OnError, predict_file, predict_file_remote, score_columns_frame};
+pub use batch::{BadRow, BatchOptions, BatchReport, OnBadRow, predict_file, predict_file_remote, score_columns_frame};
 pub use client::{Client, ClientConfig, Prediction, Protocol};
 
 use std::path::PathBuf;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mlops_core::{Row, TaskKind, Value};
 use step20_serve::{CategoryPolicy, ModelSource, ServeConfig, Server};
-use step21_inference::{BatchOptions, Client, ClientConfig, InferenceError, OnError, Protocol, predict_file};
+use step21_inference::{BatchOptions, Client, ClientConfig, InferenceError, OnBadRow, Protocol, predict_file};
 
 const COLUMNS: [&str; 6] = ["x", "n", "color", "day", "flag", "note"];
 
@@ -114,7 +114,7 @@ fn bad_rows_reject_the_file_or_are_skipped_with_their_row_numbers() {
     assert!(
         std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".tmp"))
     );
-    let options = BatchOptions { chunk_rows: 100, on_error: OnError::Skip, ..BatchOptions::default() };
+    let options = BatchOptions { chunk_rows: 100, on_error: OnBadRow::Skip, ..BatchOptions::default() };
     let report = predict_file(&scorer, &input, &out, &options, &mut |_| {}).unwrap();
     assert_eq!((report.rows, report.predicted, report.skipped), (300, 297, 3));
     let bad: Vec<(usize, Option<&str>)> = report.bad_rows.iter().map(|b| (b.row, b.column.as_deref())).collect();

@@ -8,7 +8,7 @@ use mlops_core::table::Table;
 use pipelines::{DataConfig, TrainingConfig, default_training_config, explore};
 use polars::prelude::DataFrame;
 use step06_curate::Catalog;
-use step09_visualize::{Format, Method, PlotSpec, Transform};
+use step09_visualize::{Format, Method, PlotSpec, ValueTransform};
 
 use crate::commands::{print_json, read_file, run_prepare};
 use crate::{Cli, DataArgs, EdaArgs, MethodArg, PlotArgs, PlotKind, TransformArg};
@@ -131,9 +131,9 @@ fn spec(args: &PlotArgs) -> Result<PlotSpec> {
         PlotKind::Compare => PlotSpec::Compare {
             column: column("compare")?,
             transform: match args.transform {
-                TransformArg::Log => Transform::Log,
-                TransformArg::Log1p => Transform::Log1p,
-                TransformArg::Sqrt => Transform::Sqrt,
+                TransformArg::Log => ValueTransform::Log,
+                TransformArg::Log1p => ValueTransform::Log1p,
+                TransformArg::Sqrt => ValueTransform::Sqrt,
             },
             title,
         },

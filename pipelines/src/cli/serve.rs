@@ -110,8 +110,8 @@ pub fn predict_cmd(cli: &Cli, args: &PredictArgs) -> Result<ExitCode> {
     let options = step21_inference::BatchOptions {
         chunk_rows: args.chunk_rows,
         on_error: match args.on_error {
-            OnErrorArg::Reject => step21_inference::OnError::Reject,
-            OnErrorArg::Skip => step21_inference::OnError::Skip,
+            OnErrorArg::Reject => step21_inference::OnBadRow::Reject,
+            OnErrorArg::Skip => step21_inference::OnBadRow::Skip,
         },
         id_column: args.id.clone(),
         ..step21_inference::BatchOptions::default()

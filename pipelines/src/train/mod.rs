@@ -16,7 +16,7 @@ use std::time::Instant;
 use mlops_core::TaskKind;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
-use step12_training::{RunInfo, Status, Store};
+use step12_training::{RunInfo, RunStatus, Store};
 use step14_evaluate::Metric;
 
 use crate::config::{ModelConfig, TrainingConfig};
@@ -92,7 +92,7 @@ pub struct Trained {
     pub failed: Vec<(String, String)>,
     /// Step 15: the chosen model and the ranking by the `select_best` criteria, whose metrics
     /// are measured on the validation part (the test part when there is none).
-    pub selection: step15_select_best::Selection,
+    pub selection: step15_select_best::Choice,
     /// `validation` or `test`: the part the selection's metrics come from.
     pub selected_on: String,
     /// The chosen model against the runner-up on the test rows (with two eligible models).
@@ -342,7 +342,7 @@ fn check(plan: &Plan<'_>) -> Result<String> {
     plan.metric.check(target.task).map_err(|e| plan.invalid("model.metric", e.to_string()))?;
     let select = &plan.config.select_best;
     select.check(plan.metric).map_err(|e| match e {
-        step15_select_best::SelectError::Invalid { key, message } => {
+        step15_select_best::SelectBestError::Invalid { key, message } => {
             plan.invalid(&format!("select_best.{key}"), message)
         }
         other => plan.invalid("select_best", other.to_string()),
@@ -350,9 +350,10 @@ fn check(plan: &Plan<'_>) -> Result<String> {
     for (key, m) in select.metrics() {
         m.check(target.task).map_err(|e| plan.invalid(&format!("select_best.{key}"), e.to_string()))?;
     }
-    let experiment = model.experiment.clone().unwrap_or_else(|| {
-        format!("{}-{}", plan.paths.dataset.0.split('@').next().unwrap_or("data"), target.name)
-    });
+    let experiment = model
+        .experiment
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", plan.paths.dataset.0.split('@').next().unwrap_or("data"), target.name));
     plan.config.register.check(&experiment).map_err(|(key, message)| plan.invalid(&key, message))?;
     if plan.features.is_empty() {
         return Err(plan.invalid("model.features", "no numeric feature columns to learn from".into()));
@@ -368,7 +369,7 @@ fn finish_parent(plan: &Plan<'_>, tracking: &Tracking<'_>, outcome: &Result<Boar
     let store_err = |e| PipelineError::step("train", e);
     let board = match outcome {
         Ok(board) => board,
-        Err(e) => return store.finish(parent, Status::Failed, Some(&e.to_string())).map_err(store_err),
+        Err(e) => return store.finish(parent, RunStatus::Failed, Some(&e.to_string())).map_err(store_err),
     };
     store.log_param(parent, "target", &plan.target.name).map_err(store_err)?;
     store.log_param(parent, "metric", &metric.name()).map_err(store_err)?;
@@ -382,5 +383,5 @@ fn finish_parent(plan: &Plan<'_>, tracking: &Tracking<'_>, outcome: &Result<Boar
         store.set_tag(parent, "best_run", &best.run_id).map_err(store_err)?;
         store.log_metric(parent, &format!("best_cv_{}", metric.name()), best.cv_mean, None).map_err(store_err)?;
     }
-    store.finish(parent, Status::Finished, None).map_err(store_err)
+    store.finish(parent, RunStatus::Finished, None).map_err(store_err)
 }

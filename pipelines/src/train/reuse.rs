@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use step11_candidates::Model;
-use step12_training::{Status, Store};
+use step12_training::{RunStatus, Store};
 
 use super::{Board, Holdout, Keys, Plan, Tracking, Trained};
 use crate::error::{PipelineError, Result};
@@ -27,7 +27,7 @@ fn last_trained(store: &Path, tag: &str, value: &str) -> Option<Trained> {
     let run = runs
         .iter()
         .rev()
-        .find(|r| r.status == Status::Finished && r.tags.get(tag).map(String::as_str) == Some(value))?;
+        .find(|r| r.status == RunStatus::Finished && r.tags.get(tag).map(String::as_str) == Some(value))?;
     serde_json::from_slice(&std::fs::read(run.artifacts.get("trained")?).ok()?).ok()
 }
 

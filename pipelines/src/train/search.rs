@@ -182,7 +182,7 @@ fn evaluate(
         store.log_artifact(run.run_id, name, path).map_err(store_err)?;
     }
     let (latency_p50_ms, latency_p99_ms) =
-        crate::select::latency(&plan.engineered.pipeline, (&trial.model, model), raw_rows, plan.features)?;
+        crate::choose::latency(&plan.engineered.pipeline, (&trial.model, model), raw_rows, plan.features)?;
     Ok(LeaderRow {
         model_bytes: blob.len(),
         latency_p50_ms,

@@ -7,16 +7,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use step11_candidates::Model;
-use step15_select_best::{Comparison, Entry, Selection};
+use step15_select_best::{Choice, Comparison, Entry};
 
 use super::{Holdout, LeaderRow, Plan, Tracking};
+use crate::choose::{Comparing, Outputs};
 use crate::error::{PipelineError, Result};
 use crate::prepare::{Progress, StepSummary};
-use crate::select::{Comparing, Outputs};
 
 /// What steps 15-17 give.
 pub(super) struct Shipped {
-    pub(super) selection: Selection,
+    pub(super) selection: Choice,
     pub(super) comparison: Option<Comparison>,
     pub(super) package: Option<PathBuf>,
     pub(super) registered: Option<crate::register::Registered>,
@@ -111,7 +111,7 @@ fn choose<'m>(
     board: &[LeaderRow],
     model_of: &dyn Fn(&str) -> Option<&'m Model>,
     progress: &mut dyn Progress,
-) -> Result<(Selection, Option<Comparison>)> {
+) -> Result<(Choice, Option<Comparison>)> {
     let started = Instant::now();
     progress.started("select");
     let entries: Vec<Entry> = board
@@ -124,13 +124,13 @@ fn choose<'m>(
             complexity: r.model_bytes as f64,
         })
         .collect();
-    let selection = crate::select::choose(&entries, &plan.config.select_best, plan.metric)?;
+    let selection = crate::choose::choose(&entries, &plan.config.select_best, plan.metric)?;
     let eligible: Vec<&str> =
         selection.ranked.iter().filter(|r| r.score.is_some()).map(|r| r.name.as_str()).take(2).collect();
     let test = &holdout.test;
     let comparison = match eligible.as_slice() {
         [a, b] => match (model_of(a), model_of(b)) {
-            (Some(ma), Some(mb)) => Some(crate::select::compare(
+            (Some(ma), Some(mb)) => Some(crate::choose::compare(
                 (&Outputs::of(a, ma, &test.x)?, &Outputs::of(b, mb, &test.x)?),
                 &test.y,
                 &comparing(plan),

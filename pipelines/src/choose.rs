@@ -8,7 +8,7 @@ use mlops_core::{FeaturePipeline, Row, Seed, Transform};
 use ndarray::Array2;
 use step11_candidates::Model;
 use step14_evaluate::Metric;
-use step15_select_best::{CompareParams, Comparison, Entry, SelectParams, Selection};
+use step15_select_best::{Choice, CompareParams, Comparison, Entry, SelectParams};
 
 use crate::error::{PipelineError, Result};
 use crate::target::Labels;
@@ -49,7 +49,7 @@ pub(crate) fn latency(
 }
 
 /// Chooses among the final models.
-pub(crate) fn choose(entries: &[Entry], params: &SelectParams, metric: Metric) -> Result<Selection> {
+pub(crate) fn choose(entries: &[Entry], params: &SelectParams, metric: Metric) -> Result<Choice> {
     step15_select_best::select(entries, params, metric).map_err(|e| PipelineError::step("select", e))
 }
 
