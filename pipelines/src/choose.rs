@@ -125,12 +125,6 @@ pub(crate) fn compare((a, b): (&Outputs, &Outputs), truth: &Labels, how: &Compar
     let n = a.predicted.len();
     let both =
         |rows: &[usize]| Some((a.metric(metric, truth, rows, classes)?, b.metric(metric, truth, rows, classes)?));
-    let bootstrap = step15_select_best::paired_bootstrap(
-        &metric.name(),
-        n,
-        (params.bootstrap_samples, params.confidence, how.seed),
-        &both,
-    )
-    .map_err(err)?;
+    let bootstrap = step15_select_best::paired_bootstrap(&metric.name(), n, params, how.seed, &both).map_err(err)?;
     Ok(Comparison { a: a.name.clone(), b: b.name.clone(), z_test, mcnemar, bootstrap })
 }

@@ -4,6 +4,9 @@
 
 use e2e::{Project, repo};
 
+/// The workspace's conventions, checked on its source tree (no `mlops` run).
+mod tidy;
+
 fn version_of(stdout: &str) -> String {
     let at = stdout.find("dataset penguins@").unwrap_or_else(|| panic!("no dataset line in:\n{stdout}"));
     stdout[at + "dataset penguins@".len()..].chars().take(16).collect()

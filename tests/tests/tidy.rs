@@ -6,7 +6,8 @@
 //! - every source file opens with a `//!` line saying what it is for;
 //! - every crate inherits the workspace lints;
 //! - every dependency a manifest names is used by the code that can see it;
-//! - no two modules of a crate import each other, directly or around a longer circle.
+//! - no two modules of a crate import each other, directly or around a longer circle;
+//! - no function takes a tuple of more than two values as one parameter (name the type instead).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -150,6 +151,21 @@ fn code_seeing(dir: &Path, kind: &str) -> String {
     let mut files: Vec<PathBuf> = folders.iter().flat_map(|f| rust_files(&dir.join(f))).collect();
     if kind == "build-dependencies" {
         files.push(dir.join("build.rs"));
+    }
+    // Modules a file includes from elsewhere (`#[path = "../other/fixture.rs"] mod fixture;`).
+    let mut i = 0;
+    while i < files.len() {
+        let text = std::fs::read_to_string(&files[i]).unwrap_or_default();
+        for (at, _) in text.match_indices("#[path = \"") {
+            let rest = &text[at + 10..];
+            if let Some(end) = rest.find('"') {
+                let target = files[i].parent().unwrap_or(dir).join(&rest[..end]);
+                if target.is_file() && !files.contains(&target) {
+                    files.push(target);
+                }
+            }
+        }
+        i += 1;
     }
     files
         .iter()
@@ -423,4 +439,56 @@ fn the_circle_finder_sees_a_circle_through_use_trees_and_paths() {
             .collect(),
     };
     assert_eq!(graph.circles(), vec![vec!["a".to_string(), "b".into(), "c".into()]]);
+}
+
+/// Parameters destructured from a tuple of three or more values, as `file:line: (a, b, c)`.
+fn wide_tuple_parameters(file: &Path) -> Vec<String> {
+    let text = read(file);
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("): (") {
+        // Walk back to the `(` that opens the pattern.
+        let mut depth = 0;
+        let mut open = None;
+        for i in (0..=at).rev() {
+            match bytes[i] {
+                b')' => depth += 1,
+                b'(' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        open = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(open) = open else { continue };
+        let pattern = &text[open + 1..at];
+        let simple = pattern.chars().all(|c| c.is_alphanumeric() || "_, \n&".contains(c));
+        // A parameter follows `(`, `,` or `|`; a `let` or `for` pattern is not a parameter.
+        let before = text[..open].trim_end();
+        let parameter = before.ends_with('(') || before.ends_with(',') || before.ends_with('|');
+        if simple && parameter && pattern.split(',').filter(|p| !p.trim().is_empty()).count() > 2 {
+            let line = text[..open].matches('\n').count() + 1;
+            let rel = file.strip_prefix(e2e::repo()).unwrap_or(file).display().to_string();
+            found.push(format!("{rel}:{line}: ({})", pattern.split_whitespace().collect::<Vec<_>>().join(" ")));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_function_takes_a_tuple_of_more_than_two_values() {
+    let mut wide = Vec::new();
+    for (_, dir) in members() {
+        for file in rust_files(&dir) {
+            wide.extend(wide_tuple_parameters(&file));
+        }
+    }
+    assert!(
+        wide.is_empty(),
+        "parameters packed in tuples of three or more (name the type they hide):\n{}",
+        wide.join("\n")
+    );
 }

@@ -593,6 +593,14 @@ struct Layout {
     misplaced: [Vec<u32>; 2],
 }
 
+/// A run of rows `at..end` in leaf order, split at `mid`: the rows going left end in `at..mid`.
+#[derive(Clone, Copy)]
+struct Run {
+    at: usize,
+    mid: usize,
+    end: usize,
+}
+
 impl Layout {
     fn new(rows: &Rows<'_>, n: usize) -> Layout {
         let k = rows.columns.len();
@@ -612,12 +620,8 @@ impl Layout {
     /// from the histogram, so only the rows on the wrong side move: each one left of `mid` that
     /// goes right swaps places with one right of it that goes left (at most half the rows, where
     /// a stable partition would move them all).
-    fn split<W: Copy>(
-        &mut self,
-        w: &mut [W],
-        (at, mid, end): (usize, usize, usize),
-        (j, left): (usize, &[bool; STRIDE]),
-    ) {
+    fn split<W: Copy>(&mut self, w: &mut [W], run: Run, (j, left): (usize, &[bool; STRIDE])) {
+        let Run { at, mid, end } = run;
         let kw = self.kw;
         let (word, shift) = (j / 8, 8 * (j % 8));
         let goes = |row: &[u64]| left[((row[word] >> shift) & 0xff) as usize];
@@ -801,7 +805,7 @@ fn grow<W: Weight>(
         importance[f] += gain;
         let (j, table) = rows.goes_left(f, b);
         let mid = leaf.at + left;
-        layout.split(w, (leaf.at, mid, leaf.end), (j, &table));
+        layout.split(w, Run { at: leaf.at, mid, end: leaf.end }, (j, &table));
         let small_is_left = mid - leaf.at <= leaf.end - mid;
         let small = if small_is_left { (leaf.at, mid) } else { (mid, leaf.end) };
         let mut small_hist = zeroed(hists, size);
@@ -1007,7 +1011,7 @@ mod tests {
             let col = &binned.bins[feature];
             let left = (0..n).filter(|&r| col[r] as usize <= b).count();
             let (j, table) = rows.goes_left(feature, b);
-            layout.split(&mut ordered, (0, left, n), (j, &table));
+            layout.split(&mut ordered, Run { at: 0, mid: left, end: n }, (j, &table));
             let mut seen: Vec<u32> = layout.order.clone();
             seen.sort_unstable();
             prop_assert_eq!(seen, (0..n as u32).collect::<Vec<_>>());

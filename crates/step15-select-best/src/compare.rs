@@ -4,7 +4,7 @@ use mlops_core::Seed;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, ChiSquared, ContinuousCDF, DiscreteCDF, Normal};
 
-use crate::{Result, SelectBestError};
+use crate::{CompareParams, Result, SelectBestError};
 
 /// The workflow's A/B test of two accuracies on `n` rows each: `z = (a - b) / se` with the
 /// unpooled standard error `√(a(1-a)/n + b(1-b)/n)`, two-sided.
@@ -149,15 +149,18 @@ pub fn mcnemar(truth: &[usize], a: &[usize], b: &[usize], confidence: f64) -> Re
 /// the metric is undefined.
 pub type PairedMetric<'a> = dyn Fn(&[usize]) -> Option<(f64, f64)> + 'a;
 
-/// A paired bootstrap of `metric(a) - metric(b)` over `n` rows: `samples` resamples of the row
-/// indices with replacement (seeded), the percentile interval at `confidence`. `metric` returns
-/// both models' values on a set of rows, or `None` where the metric is undefined.
+/// A paired bootstrap of `metric(a) - metric(b)` over `n` rows: `params.bootstrap_samples`
+/// resamples of the row indices with replacement (drawn from `seed`), the percentile interval at
+/// `params.confidence`. `metric` returns both models' values on a set of rows, or `None` where
+/// the metric is undefined.
 pub fn paired_bootstrap(
     name: &str,
     n: usize,
-    (samples, confidence, seed): (usize, f64, Seed),
+    params: &CompareParams,
+    seed: Seed,
     metric: &PairedMetric<'_>,
 ) -> Result<Bootstrap> {
+    let (samples, confidence) = (params.bootstrap_samples, params.confidence);
     check_confidence(confidence)?;
     if samples == 0 {
         return Err(SelectBestError::Invalid { key: "bootstrap.samples".into(), message: "must be at least 1".into() });

@@ -167,7 +167,16 @@ fn the_paired_bootstrap_is_seeded_and_brackets_the_difference() {
     let a = truth.clone();
     let b: Vec<usize> = truth.iter().enumerate().map(|(i, &t)| if i % 5 == 0 { 1 - t } else { t }).collect();
     let metric = accuracies(&truth, &a, &b);
-    let run = |seed| paired_bootstrap("accuracy", 400, (500, 0.95, Seed(seed)), &metric).unwrap();
+    let run = |seed| {
+        paired_bootstrap(
+            "accuracy",
+            400,
+            &CompareParams { bootstrap_samples: 500, confidence: 0.95 },
+            Seed(seed),
+            &metric,
+        )
+        .unwrap()
+    };
     let x = run(42);
     assert_eq!(x, run(42), "the same seed gives the same interval");
     assert!((x.difference - 0.2).abs() < 1e-12);
@@ -177,11 +186,19 @@ fn the_paired_bootstrap_is_seeded_and_brackets_the_difference() {
     assert_ne!(x.low, run(7).low, "another seed draws other resamples");
     // The same predictions: no difference at all.
     let same = accuracies(&truth, &a, &a);
-    let s = paired_bootstrap("accuracy", 400, (100, 0.9, Seed(1)), &same).unwrap();
+    let s =
+        paired_bootstrap("accuracy", 400, &CompareParams { bootstrap_samples: 100, confidence: 0.9 }, Seed(1), &same)
+            .unwrap();
     assert_eq!((s.difference, s.low, s.high, s.p_value), (0.0, 0.0, 0.0, 1.0));
     let undefined = |_: &[usize]| None;
-    assert!(paired_bootstrap("roc_auc", 10, (10, 0.9, Seed(1)), &undefined).is_err());
-    assert!(paired_bootstrap("accuracy", 400, (0, 0.9, Seed(1)), &metric).is_err());
+    assert!(
+        paired_bootstrap("roc_auc", 10, &CompareParams { bootstrap_samples: 10, confidence: 0.9 }, Seed(1), &undefined)
+            .is_err()
+    );
+    assert!(
+        paired_bootstrap("accuracy", 400, &CompareParams { bootstrap_samples: 0, confidence: 0.9 }, Seed(1), &metric)
+            .is_err()
+    );
 }
 
 proptest! {

@@ -401,14 +401,20 @@ fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
+/// One track of the model: its object name, `stable` or `canary`, its replicas, and the
+/// registered version it serves.
+struct Track<'a> {
+    name: &'a str,
+    track: &'a str,
+    replicas: u32,
+    version: u32,
+    uri: &'a str,
+    package_sha256: &'a str,
+}
+
 /// One Deployment: the stable one, or the canary.
-fn deployment(
-    params: &KubernetesParams,
-    facts: &ManifestFacts,
-    (name, track, replicas): (&str, &str, u32),
-    (version, uri, package_sha256): (u32, &str, &str),
-    config_sha256: &str,
-) -> Deployment {
+fn deployment(params: &KubernetesParams, facts: &ManifestFacts, track: &Track<'_>, config_sha256: &str) -> Deployment {
+    let Track { name, track, replicas, version, uri, package_sha256 } = *track;
     let base = object_name(&facts.model).unwrap_or_else(|_| name.to_string());
     let image = format!("{}:{version}", params.image.clone().unwrap_or_else(|| facts.model.clone()));
     let uid = i64::from(facts.uid);
@@ -666,8 +672,14 @@ pub fn manifests(
     let stable = deployment(
         params,
         facts,
-        (&base, "stable", params.replicas),
-        (facts.version, &facts.uri, &facts.package_sha256),
+        &Track {
+            name: &base,
+            track: "stable",
+            replicas: params.replicas,
+            version: facts.version,
+            uri: &facts.uri,
+            package_sha256: &facts.package_sha256,
+        },
         &config_sha256,
     );
     files.push(("deployment.yaml".to_string(), header("The model server") + &yaml("the Deployment", &stable)?));
@@ -748,8 +760,14 @@ pub fn manifests(
         let dep = deployment(
             params,
             facts,
-            (&name, "canary", replicas),
-            (c.version, &c.uri, &c.package_sha256),
+            &Track {
+                name: &name,
+                track: "canary",
+                replicas,
+                version: c.version,
+                uri: &c.uri,
+                package_sha256: &c.package_sha256,
+            },
             &config_sha256,
         );
         text += &yaml("the canary Deployment", &dep)?;

@@ -292,14 +292,23 @@ fn body_error(rejection: &BytesRejection, limit: usize) -> InputError {
     }
 }
 
+/// Who is asking on the shared request path: the route (for metrics and logs), the protocol its
+/// answers and errors follow, and the request's id.
+struct Call<'a> {
+    route: &'static str,
+    style: Style,
+    id: &'a RequestId,
+}
+
 /// The shared request path: body → rows → pipeline → model → answer, metrics and the log.
 fn serve_rows<T>(
     s: &AppState,
-    (route, style, id): (&'static str, Style, &RequestId),
+    call: Call<'_>,
     body: std::result::Result<Bytes, BytesRejection>,
     parse: impl FnOnce(&Scorer, &[u8]) -> std::result::Result<(Parsed, T), InputError>,
     answer: impl FnOnce(&Scorer, &Scored, T) -> Json,
 ) -> Response {
+    let Call { route, style, id } = call;
     let started = Instant::now();
     let reject = |e: InputError| {
         s.metrics.rejected(e.reason());
@@ -367,7 +376,7 @@ async fn invocations(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Response {
     let max = s.config.max_batch_rows;
-    let ctx = ("/invocations", Style::Mlflow, &id);
+    let ctx = Call { route: "/invocations", style: Style::Mlflow, id: &id };
     let answer = |scorer: &Scorer, scored: &Scored, ()| protocol::mlflow_response(scorer, scored);
     match content_type(&headers).as_str() {
         "application/json" => {
@@ -498,7 +507,7 @@ fn oip_infer_of(
     let max = s.config.max_batch_rows;
     serve_rows(
         s,
-        ("/v2/models/{name}/infer", Style::Oip, id),
+        Call { route: "/v2/models/{name}/infer", style: Style::Oip, id },
         body,
         |sc, b| protocol::oip(sc, b, max),
         |sc, scored, req| protocol::oip_response(sc, scored, &req),
@@ -531,7 +540,7 @@ async fn predict(
     let bands = s.config.confidence;
     serve_rows(
         &s,
-        ("/predict", Style::Mlflow, &id),
+        Call { route: "/predict", style: Style::Mlflow, id: &id },
         body,
         |sc, b| protocol::predict_one(sc, b).map(|p| (p, ())),
         |sc, scored, ()| {
@@ -552,7 +561,7 @@ async fn predict_batch(
     let max = s.config.max_batch_rows;
     serve_rows(
         &s,
-        ("/predict/batch", Style::Mlflow, &id),
+        Call { route: "/predict/batch", style: Style::Mlflow, id: &id },
         body,
         |sc, b| protocol::predict_batch(sc, b, max).map(|p| (p, ())),
         |sc, scored, ()| {

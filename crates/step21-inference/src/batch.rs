@@ -275,13 +275,18 @@ struct Out {
 /// memory is reused, large enough to amortize the model call.
 const SCORE_BATCH: usize = 512;
 
+/// Rows `lo..hi` of a chunk whose first row is row `first_row` of the file (errors name the
+/// file's row).
+#[derive(Clone, Copy)]
+struct Slice {
+    lo: usize,
+    hi: usize,
+    first_row: usize,
+}
+
 /// Conforms and scores rows `lo..hi` of a chunk, [`SCORE_BATCH`] rows at a time.
-fn score_part(
-    scorer: &Scorer,
-    layout: &Layout,
-    chunk: &Chunk,
-    (lo, hi, first_row): (usize, usize, usize),
-) -> (Vec<Out>, Vec<BadRow>) {
+fn score_part(scorer: &Scorer, layout: &Layout, chunk: &Chunk, slice: Slice) -> (Vec<Out>, Vec<BadRow>) {
+    let Slice { lo, hi, first_row } = slice;
     let mut out = Vec::with_capacity(hi - lo);
     let mut bad = Vec::new();
     let as_bad = |e: InputError, row: usize| BadRow { row, column: e.column, message: e.message };
@@ -339,12 +344,8 @@ fn score_part(
 /// path and the model in one call (the frame path equals the row path on every row: property
 /// tests in `mlops-core`, and the end-to-end tests compare the bits). `None` when the pipeline or
 /// the matrix refuses the frame; the caller then takes the row path.
-fn score_part_frame(
-    scorer: &Scorer,
-    layout: &Layout,
-    chunk: &Chunk,
-    (lo, hi, first_row): (usize, usize, usize),
-) -> Option<(Vec<Out>, Vec<BadRow>)> {
+fn score_part_frame(scorer: &Scorer, layout: &Layout, chunk: &Chunk, slice: Slice) -> Option<(Vec<Out>, Vec<BadRow>)> {
+    let Slice { lo, hi, first_row } = slice;
     let inputs = scorer.inputs();
     let mut columns: Vec<Vec<Value>> = (0..inputs.len()).map(|_| Vec::with_capacity(hi - lo)).collect();
     let mut scratch: Vec<Value> = vec![Value::Null; inputs.len()];
@@ -573,8 +574,9 @@ pub fn predict_file(
                 .map(|t| {
                     let (lo, hi) = ((t * per).min(n), ((t + 1) * per).min(n));
                     s.spawn(move || {
-                        score_part_frame(scorer, layout, chunk, (lo, hi, first))
-                            .unwrap_or_else(|| score_part(scorer, layout, chunk, (lo, hi, first)))
+                        let slice = Slice { lo, hi, first_row: first };
+                        score_part_frame(scorer, layout, chunk, slice)
+                            .unwrap_or_else(|| score_part(scorer, layout, chunk, slice))
                     })
                 })
                 .collect();
