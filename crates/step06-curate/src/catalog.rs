@@ -6,7 +6,7 @@ use mlops_core::io::atomic_write_json;
 use polars::prelude::{DataFrame, ParquetReader, SerReader};
 use serde::{Deserialize, Serialize};
 
-use crate::write::Metadata;
+use crate::metadata::Metadata;
 use crate::{CurateError, Result};
 
 /// One version, as the catalog lists it.

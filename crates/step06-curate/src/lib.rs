@@ -24,12 +24,12 @@
 //! ```
 
 mod catalog;
+mod metadata;
 mod write;
 
 pub use catalog::{Catalog, CatalogEntry};
-pub use write::{
-    ColumnProfile, Compression, CurateParams, Curated, FileEntry, METADATA_FORMAT_VERSION, Metadata, Provenance, curate,
-};
+pub use metadata::{ColumnProfile, FileEntry, Metadata};
+pub use write::{Compression, CurateParams, Curated, METADATA_FORMAT_VERSION, Provenance, curate};
 
 use std::path::PathBuf;
 

@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 
 use mlops_core::frame::{ColumnStats, column_names, dtype_of, frame_hash_and_stats};
 use mlops_core::io::{Placed, atomic_dir_named, atomic_write_json};
-use mlops_core::{DType, FeaturePipeline, Value};
+use mlops_core::{FeaturePipeline, Value};
 use polars::polars_utils::compression::ZstdLevel;
 use polars::prelude::{DataFrame, ParquetCompression};
 use serde::{Deserialize, Serialize};
 use step01_ingest::Lineage;
 
 use crate::catalog::Catalog;
+use crate::metadata::{ColumnProfile, FileEntry, Metadata};
 use crate::{CurateError, Result};
 
 /// Parquet compression codec.
@@ -53,71 +54,6 @@ pub struct CurateParams {
 
 /// The format version of `metadata.json` this build writes.
 pub const METADATA_FORMAT_VERSION: u32 = 1;
-
-/// One column's profile.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ColumnProfile {
-    /// Name.
-    pub name: String,
-    /// Logical type.
-    pub dtype: Option<DType>,
-    /// Storage type as polars names it.
-    pub storage: String,
-    /// Null count.
-    pub nulls: usize,
-    /// Distinct values (null counts as one).
-    pub unique: usize,
-}
-
-/// A file of the version, with its checksum.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// Path relative to the version directory.
-    pub path: String,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// SHA-256 of the file.
-    pub sha256: String,
-}
-
-/// `metadata.json` of a version.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Metadata {
-    /// Format of this file.
-    pub format_version: u32,
-    /// Dataset name.
-    pub name: String,
-    /// Version: the first 16 hex digits of `sha256`.
-    pub version: String,
-    /// Content hash of the data ([`mlops_core::frame::frame_hash`]: SHA-256 over the shape and
-    /// one BLAKE3 digest per column).
-    pub sha256: String,
-    /// When the version was first written (RFC 3339, UTC).
-    pub created_at: String,
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub columns: usize,
-    /// Per-column profile.
-    pub schema: Vec<ColumnProfile>,
-    /// Partition column, if any.
-    pub partition_by: Option<String>,
-    /// Files with checksums.
-    pub files: Vec<FileEntry>,
-    /// Where the data came from.
-    pub sources: Vec<Lineage>,
-    /// Versions (or source hashes) this one was made from.
-    pub parents: Vec<String>,
-    /// SHA-256 of the configuration that made it.
-    pub config_sha256: String,
-    /// Key of the run that made it: configuration, source hashes and toolkit version together. A
-    /// rerun with the same key can reuse this version without recomputing.
-    pub run_key: String,
-    /// Operations in `pipeline.json`.
-    pub pipeline_ops: usize,
-    /// Reports of the steps that made it.
-    pub steps: serde_json::Value,
-}
 
 /// Where a dataset came from, recorded in its metadata.
 #[derive(Clone, Debug, Default)]

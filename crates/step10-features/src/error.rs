@@ -79,3 +79,12 @@ impl From<mlops_core::CoreError> for FeatureError {
 
 /// Result of the features step.
 pub type Result<T, E = FeatureError> = std::result::Result<T, E>;
+
+/// A setting (`key` under `features`) names a column the frame does not have.
+pub(crate) fn missing(df: &polars::prelude::DataFrame, key: &str, column: &str) -> FeatureError {
+    FeatureError::MissingColumn {
+        key: key.to_string(),
+        column: column.to_string(),
+        available: mlops_core::frame::column_names(df),
+    }
+}

@@ -8,6 +8,7 @@ use mlops_core::{DType, Expr, Op, Seed, Value};
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
+use crate::error::missing;
 use crate::params::{BinSpec, FeatureParams, Imputer};
 use crate::select::{Importance, Selected, select};
 use crate::{FeatureError, Result};
@@ -30,10 +31,6 @@ pub struct FeatureReport {
     pub created: Vec<String>,
     /// The selection's outcome, when there is one.
     pub selection: Option<Selected>,
-}
-
-pub(crate) fn missing(df: &DataFrame, key: &str, column: &str) -> FeatureError {
-    FeatureError::MissingColumn { key: key.to_string(), column: column.to_string(), available: column_names(df) }
 }
 
 fn require(df: &DataFrame, key: &str, column: &str, want: &[DType], needed: &str) -> Result<()> {

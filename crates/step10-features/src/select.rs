@@ -175,7 +175,7 @@ pub fn select(
 ) -> Result<Selected> {
     let key = "select";
     if df.column(&spec.target).is_err() {
-        return Err(crate::fit::missing(df, "select.target", &spec.target));
+        return Err(crate::error::missing(df, "select.target", &spec.target));
     }
     let mut kept: Vec<String> = features.iter().filter(|f| **f != spec.target).cloned().collect();
     let mut out = Selected::default();
