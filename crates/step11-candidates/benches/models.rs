@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mlops_core::Seed;
 use ndarray::Array2;
 use rand_core::Rng;
-use step11_candidates::{BoostParams, ForestParams, ModelSpec, Target, fit};
+use step11_candidates::{BoostParams, ForestParams, LogisticParams, ModelSpec, Target, fit};
 
 fn rows() -> usize {
     std::env::var("ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(50_000)
@@ -73,7 +73,7 @@ fn models(c: &mut Criterion) {
     group.bench_function("random_forest_fit_100_trees_depth_12", |b| {
         b.iter(|| fit(&forest, &x, &target, &names).unwrap())
     });
-    let logistic = ModelSpec::LogisticRegression { c: 1.0, max_iter: 100, tol: 1e-4 };
+    let logistic = ModelSpec::LogisticRegression(LogisticParams { c: 1.0, max_iter: 100, tol: 1e-4 });
     group.bench_function("logistic_regression_fit", |b| b.iter(|| fit(&logistic, &x, &target, &names).unwrap()));
     let model = fit(&boosting, &x, &target, &names).unwrap();
     group.bench_function("gradient_boosting_predict_proba", |b| b.iter(|| model.predict_proba(&x).unwrap()));

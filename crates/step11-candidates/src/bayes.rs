@@ -2,9 +2,36 @@
 
 use ndarray::Array2;
 
-use crate::Model;
+use serde::{Deserialize, Serialize};
 
-pub(crate) fn fit(x: &Array2<f64>, y: &[usize], classes: usize, var_smoothing: f64) -> Model {
+use crate::{Checked, Model, ParamGuard, Result, bad};
+
+/// `gaussian_nb`'s hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GaussianNbParams {
+    /// Share of the largest feature variance added to every variance (>= 0).
+    pub var_smoothing: f64,
+}
+
+impl Default for GaussianNbParams {
+    fn default() -> Self {
+        GaussianNbParams { var_smoothing: 1e-9 }
+    }
+}
+
+impl ParamGuard for GaussianNbParams {
+    fn check_ref(&self, model: &'static str, _rows: usize) -> Result<()> {
+        let v = self.var_smoothing;
+        if !(v.is_finite() && v >= 0.0) {
+            return bad(model, "var_smoothing", format!("{v} must be zero or more"));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn fit(x: &Array2<f64>, y: &[usize], classes: usize, p: &Checked<'_, GaussianNbParams>) -> Model {
+    let var_smoothing = p.var_smoothing;
     let (n, d) = x.dim();
     // Smoothing: a share of the largest feature variance over all rows.
     let largest = (0..d)

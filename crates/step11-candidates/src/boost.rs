@@ -15,7 +15,99 @@
 use mlops_core::Seed;
 use ndarray::Array2;
 
+use serde::{Deserialize, Serialize};
+
 use crate::tree::{Binned, Node, Tree};
+use crate::{ParamGuard, Result, bad};
+
+/// Gradient boosting's settings (scikit-learn's `HistGradientBoosting*` names and defaults, but
+/// a depth limit of 6 and no early stopping unless asked).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BoostParams {
+    /// Boosting rounds (>= 1).
+    pub max_iter: usize,
+    /// Shrinkage of every tree, above 0 and at most 1.
+    pub learning_rate: f64,
+    /// Depth of each tree (unlimited when null).
+    pub max_depth: Option<usize>,
+    /// Leaves of each tree at most (>= 2; trees grow best split first).
+    pub max_leaf_nodes: usize,
+    /// Fewest rows in a leaf (>= 1).
+    pub min_samples_leaf: usize,
+    /// L2 penalty on leaf values (>= 0).
+    pub l2_regularization: f64,
+    /// Stop when the loss on a held-out share of the training rows stops improving.
+    pub early_stopping: bool,
+    /// Share of the training rows held out for early stopping (above 0, below 1).
+    pub validation_fraction: f64,
+    /// Rounds without an improvement of more than `tol` before stopping (>= 1).
+    pub n_iter_no_change: usize,
+    /// Smallest improvement of the held-out loss that counts (>= 0).
+    pub tol: f64,
+    /// Choose splits on gradients and hessians rounded to 127 levels each (stochastically, from
+    /// `random_state`), as LightGBM's `use_quantized_grad` does: histograms of one integer per
+    /// bin build faster; leaf values still come from the exact gradients.
+    pub quantized_gradients: bool,
+    /// Seed.
+    pub random_state: u64,
+}
+
+impl Default for BoostParams {
+    fn default() -> Self {
+        BoostParams {
+            max_iter: 100,
+            learning_rate: 0.1,
+            max_depth: Some(6),
+            max_leaf_nodes: 31,
+            min_samples_leaf: 20,
+            l2_regularization: 0.0,
+            early_stopping: false,
+            validation_fraction: 0.1,
+            n_iter_no_change: 10,
+            tol: 1e-7,
+            quantized_gradients: false,
+            random_state: 42,
+        }
+    }
+}
+
+impl ParamGuard for BoostParams {
+    fn check_ref(&self, model: &'static str, _rows: usize) -> Result<()> {
+        let b = self;
+        if b.max_iter == 0 {
+            return bad(model, "max_iter", "must be at least 1 round".into());
+        }
+        if !(b.learning_rate > 0.0 && b.learning_rate <= 1.0) {
+            return bad(model, "learning_rate", format!("{} must be above 0 and at most 1", b.learning_rate));
+        }
+        if b.max_depth == Some(0) || b.min_samples_leaf == 0 {
+            return bad(model, "max_depth", "max_depth and min_samples_leaf must be at least 1".into());
+        }
+        if !(b.l2_regularization.is_finite() && b.l2_regularization >= 0.0) {
+            return bad(model, "l2_regularization", format!("{} must be zero or more", b.l2_regularization));
+        }
+        if b.max_leaf_nodes < 2 {
+            return bad(model, "max_leaf_nodes", format!("{} must be at least 2", b.max_leaf_nodes));
+        }
+        if b.early_stopping {
+            if !(b.validation_fraction > 0.0 && b.validation_fraction < 1.0) {
+                return bad(
+                    model,
+                    "validation_fraction",
+                    format!("{} must be above 0 and below 1", b.validation_fraction),
+                );
+            }
+            if b.n_iter_no_change == 0 {
+                return bad(model, "n_iter_no_change", "must be at least 1 round".into());
+            }
+            if !(b.tol.is_finite() && b.tol >= 0.0) {
+                return bad(model, "tol", format!("{} must be zero or more", b.tol));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Bins per feature or bundle at most, as stored (`u8`).
 const STRIDE: usize = 256;

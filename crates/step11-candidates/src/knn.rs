@@ -2,6 +2,33 @@
 //! scikit-learn's brute-force search does).
 
 use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::{ParamGuard, Result, bad};
+
+/// `knn_classifier`'s and `knn_regressor`'s hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KnnParams {
+    /// Neighbours (between 1 and the training rows).
+    pub k: usize,
+}
+
+impl Default for KnnParams {
+    fn default() -> Self {
+        KnnParams { k: 5 }
+    }
+}
+
+impl ParamGuard for KnnParams {
+    fn check_ref(&self, model: &'static str, rows: usize) -> Result<()> {
+        let k = self.k;
+        if k == 0 || k > rows {
+            return bad(model, "k", format!("{k} must be between 1 and the {rows} training rows"));
+        }
+        Ok(())
+    }
+}
 
 fn neighbours(row: &[f64], train: &[Vec<f64>], k: usize) -> Vec<usize> {
     let mut d: Vec<(f64, usize)> = train

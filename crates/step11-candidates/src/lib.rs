@@ -43,9 +43,13 @@ mod suggest;
 mod svm;
 mod tree;
 
+pub use bayes::GaussianNbParams;
+pub use boost::BoostParams;
+pub use knn::KnnParams;
+pub use linear::{ElasticNetParams, LassoParams, LogisticParams, RidgeParams};
 pub use suggest::{LARGE, SMALL, suggest};
-pub use svm::{Gamma, Kernel, Machine, Pair};
-pub use tree::{Node, Tree};
+pub use svm::{Gamma, Kernel, Machine, Pair, SvcParams, SvrParams};
+pub use tree::{ForestParams, Node, Tree, TreeParams};
 
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -89,142 +93,30 @@ pub enum ModelError {
 /// Result of the candidates step.
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
-fn one() -> f64 {
-    1.0
-}
-fn five() -> usize {
-    5
-}
-fn hundred() -> usize {
-    100
-}
-fn thousand() -> usize {
-    1000
-}
-fn half() -> f64 {
-    0.5
-}
-fn smoothing() -> f64 {
-    1e-9
-}
-fn two() -> usize {
-    2
-}
-fn one_row() -> usize {
-    1
-}
-fn yes() -> bool {
-    true
-}
-fn forty_two() -> u64 {
-    42
-}
-fn milli() -> f64 {
-    1e-3
-}
-fn ten_thousandth() -> f64 {
-    1e-4
-}
-/// LIBSVM's own cap on SMO iterations (scikit-learn sets none): reached only by problems that
-/// are numerically stuck.
-fn svm_iterations() -> usize {
-    10_000_000
-}
-
-/// Tree settings shared by trees and forests (scikit-learn's names and defaults).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TreeParams {
-    /// Deepest level (unlimited when absent).
-    #[serde(default)]
-    pub max_depth: Option<usize>,
-    /// Fewest rows a node needs to be split (>= 2).
-    #[serde(default = "two")]
-    pub min_samples_split: usize,
-    /// Fewest rows in a leaf (>= 1).
-    #[serde(default = "one_row")]
-    pub min_samples_leaf: usize,
-    /// Share of the features tried at each split, above 0 and at most 1 (default: √d of d for a
-    /// forest classifier, all features otherwise).
-    #[serde(default)]
-    pub max_features: Option<f64>,
-    /// Seed of the feature draws and bootstrap samples.
-    #[serde(default = "forty_two")]
-    pub random_state: u64,
-}
-
-impl Default for TreeParams {
-    fn default() -> Self {
-        TreeParams { max_depth: None, min_samples_split: 2, min_samples_leaf: 1, max_features: None, random_state: 42 }
-    }
-}
-
 /// A model family and its hyperparameters, as the training config writes them
-/// (`{logistic_regression: {c: 0.5}}`, `gaussian_nb`, `{ridge: {alpha: 10}}`).
+/// (`{logistic_regression: {c: 0.5}}`, `gaussian_nb`, `{ridge: {alpha: 10}}`). Each family's
+/// hyperparameters are a type of its own module with its defaults stated once and a check that
+/// turns them into the settings its fitter takes ([`ParamGuard`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ModelSpec {
     /// Multinomial (binary: logistic) regression with an L2 penalty: minimises
     /// `C · Σ log-loss + ½‖W‖²` (the intercept is not penalised), as scikit-learn's default.
-    LogisticRegression {
-        /// Inverse penalty strength (> 0).
-        #[serde(default = "one")]
-        c: f64,
-        /// L-BFGS iterations at most (scikit-learn's `max_iter`).
-        #[serde(default = "hundred")]
-        max_iter: usize,
-        /// Stops when the largest gradient component of the mean loss falls below this
-        /// (scikit-learn's `tol`, > 0).
-        #[serde(default = "ten_thousandth")]
-        tol: f64,
-    },
+    LogisticRegression(#[serde(default)] LogisticParams),
     /// Gaussian naive Bayes.
-    GaussianNb {
-        /// Share of the largest feature variance added to every variance.
-        #[serde(default = "smoothing")]
-        var_smoothing: f64,
-    },
+    GaussianNb(#[serde(default)] GaussianNbParams),
     /// k-nearest-neighbour classifier (Euclidean distance, uniform votes).
-    KnnClassifier {
-        /// Neighbours.
-        #[serde(default = "five")]
-        k: usize,
-    },
+    KnnClassifier(#[serde(default)] KnnParams),
     /// Ordinary least squares.
     Linear,
     /// Least squares with an L2 penalty `alpha ‖w‖²`.
-    Ridge {
-        /// Penalty (>= 0).
-        #[serde(default = "one")]
-        alpha: f64,
-    },
+    Ridge(#[serde(default)] RidgeParams),
     /// Least squares with an L1 penalty, by coordinate descent.
-    Lasso {
-        /// Penalty (>= 0).
-        #[serde(default = "one")]
-        alpha: f64,
-        /// Passes at most.
-        #[serde(default = "thousand")]
-        max_iter: usize,
-    },
+    Lasso(#[serde(default)] LassoParams),
     /// Least squares with L1 and L2 penalties, by coordinate descent.
-    ElasticNet {
-        /// Penalty (>= 0).
-        #[serde(default = "one")]
-        alpha: f64,
-        /// Share of L1 in the penalty, 0 to 1.
-        #[serde(default = "half")]
-        l1_ratio: f64,
-        /// Passes at most.
-        #[serde(default = "thousand")]
-        max_iter: usize,
-    },
+    ElasticNet(#[serde(default)] ElasticNetParams),
     /// k-nearest-neighbour regressor (mean of the neighbours).
-    KnnRegressor {
-        /// Neighbours.
-        #[serde(default = "five")]
-        k: usize,
-    },
+    KnnRegressor(#[serde(default)] KnnParams),
     /// A CART classification tree (Gini), on binned features.
     DecisionTreeClassifier(#[serde(default)] TreeParams),
     /// A CART regression tree (squared error), on binned features.
@@ -242,208 +134,61 @@ pub enum ModelSpec {
     /// C-support vector classification, as scikit-learn's `SVC(probability=True)`: one binary
     /// machine per pair of classes, `predict` by their votes, `predict_proba` from Platt
     /// sigmoids coupled pairwise (`{svc: {c: 10, gamma: 0.1}}`).
-    Svc {
-        /// Inverse penalty strength (> 0).
-        #[serde(default = "one")]
-        c: f64,
-        /// `linear`, `rbf` or `{poly: {degree, coef0}}`.
-        #[serde(default)]
-        kernel: Kernel,
-        /// `scale`, `auto` or a positive number.
-        #[serde(default)]
-        gamma: Gamma,
-        /// Stopping tolerance on the largest KKT violation (> 0).
-        #[serde(default = "milli")]
-        tol: f64,
-        /// SMO iterations at most, per machine.
-        #[serde(default = "svm_iterations")]
-        max_iter: usize,
-        /// Seed of the shuffle behind the cross-validation that fits the Platt sigmoids.
-        #[serde(default = "forty_two")]
-        random_state: u64,
-    },
+    Svc(#[serde(default)] SvcParams),
     /// ε-support vector regression, as scikit-learn's `SVR` (`{svr: {c: 1, epsilon: 0.1}}`).
-    Svr {
-        /// Inverse penalty strength (> 0).
-        #[serde(default = "one")]
-        c: f64,
-        /// Half-width of the tube inside which errors cost nothing (>= 0).
-        #[serde(default = "point_one")]
-        epsilon: f64,
-        /// `linear`, `rbf` or `{poly: {degree, coef0}}`.
-        #[serde(default)]
-        kernel: Kernel,
-        /// `scale`, `auto` or a positive number.
-        #[serde(default)]
-        gamma: Gamma,
-        /// Stopping tolerance on the largest KKT violation (> 0).
-        #[serde(default = "milli")]
-        tol: f64,
-        /// SMO iterations at most.
-        #[serde(default = "svm_iterations")]
-        max_iter: usize,
-    },
+    Svr(#[serde(default)] SvrParams),
 }
 
-fn point_one() -> f64 {
-    0.1
-}
-fn twenty() -> usize {
-    20
-}
-fn six() -> Option<usize> {
-    Some(6)
-}
+/// Hyperparameters that passed their family's check. Only [`ParamGuard::check`] makes one, so a
+/// fitter that takes one never sees a value outside its domain (linfa's `ParamGuard` shape).
+#[derive(Debug)]
+pub struct Checked<'a, P>(&'a P);
 
-/// Gradient boosting's settings (scikit-learn's `HistGradientBoosting*` names and defaults, but
-/// a depth limit of 6 and no early stopping unless asked).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BoostParams {
-    /// Boosting rounds (>= 1).
-    #[serde(default = "hundred")]
-    pub max_iter: usize,
-    /// Shrinkage of every tree, above 0 and at most 1.
-    #[serde(default = "point_one")]
-    pub learning_rate: f64,
-    /// Depth of each tree (unlimited when null).
-    #[serde(default = "six")]
-    pub max_depth: Option<usize>,
-    /// Leaves of each tree at most (>= 2; trees grow best split first).
-    #[serde(default = "thirty_one")]
-    pub max_leaf_nodes: usize,
-    /// Fewest rows in a leaf (>= 1).
-    #[serde(default = "twenty")]
-    pub min_samples_leaf: usize,
-    /// L2 penalty on leaf values (>= 0).
-    #[serde(default)]
-    pub l2_regularization: f64,
-    /// Stop when the loss on a held-out share of the training rows stops improving.
-    #[serde(default)]
-    pub early_stopping: bool,
-    /// Share of the training rows held out for early stopping (above 0, below 1).
-    #[serde(default = "point_one")]
-    pub validation_fraction: f64,
-    /// Rounds without an improvement of more than `tol` before stopping (>= 1).
-    #[serde(default = "ten")]
-    pub n_iter_no_change: usize,
-    /// Smallest improvement of the held-out loss that counts (>= 0).
-    #[serde(default = "tiny")]
-    pub tol: f64,
-    /// Choose splits on gradients and hessians rounded to 127 levels each (stochastically, from
-    /// `random_state`), as LightGBM's `use_quantized_grad` does: histograms of one integer per
-    /// bin build faster; leaf values still come from the exact gradients.
-    #[serde(default)]
-    pub quantized_gradients: bool,
-    /// Seed.
-    #[serde(default = "forty_two")]
-    pub random_state: u64,
-}
-
-fn thirty_one() -> usize {
-    31
-}
-fn ten() -> usize {
-    10
-}
-fn tiny() -> f64 {
-    1e-7
-}
-
-impl Default for BoostParams {
-    fn default() -> Self {
-        BoostParams {
-            max_iter: 100,
-            learning_rate: 0.1,
-            max_depth: Some(6),
-            max_leaf_nodes: 31,
-            min_samples_leaf: 20,
-            l2_regularization: 0.0,
-            early_stopping: false,
-            validation_fraction: 0.1,
-            n_iter_no_change: 10,
-            tol: 1e-7,
-            quantized_gradients: false,
-            random_state: 42,
-        }
+impl<P> std::ops::Deref for Checked<'_, P> {
+    type Target = P;
+    fn deref(&self) -> &P {
+        self.0
     }
 }
 
-/// A forest's settings. The tree settings repeat [`TreeParams`]' fields rather than flattening
-/// it, because serde's `flatten` would stop `deny_unknown_fields` from catching misspelt keys.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ForestParams {
-    /// Trees (>= 1).
-    #[serde(default = "hundred")]
-    pub n_estimators: usize,
-    /// Draw a bootstrap sample per tree.
-    #[serde(default = "yes")]
-    pub bootstrap: bool,
-    /// Deepest level (unlimited when absent).
-    #[serde(default)]
-    pub max_depth: Option<usize>,
-    /// Fewest rows a node needs to be split (>= 2).
-    #[serde(default = "two")]
-    pub min_samples_split: usize,
-    /// Fewest rows in a leaf (>= 1).
-    #[serde(default = "one_row")]
-    pub min_samples_leaf: usize,
-    /// Share of the features tried at each split (default: √d of d for a classifier, all for a
-    /// regressor).
-    #[serde(default)]
-    pub max_features: Option<f64>,
-    /// Seed of the bootstrap samples and feature draws.
-    #[serde(default = "forty_two")]
-    pub random_state: u64,
-}
+/// One family's unchecked hyperparameters, as they come from YAML.
+pub trait ParamGuard: Sized {
+    /// Checks every hyperparameter against its domain for `rows` training rows; the error names
+    /// the family (`model`) and the hyperparameter.
+    fn check_ref(&self, model: &'static str, rows: usize) -> Result<()>;
 
-impl Default for ForestParams {
-    fn default() -> Self {
-        ForestParams {
-            n_estimators: 100,
-            bootstrap: true,
-            max_depth: None,
-            min_samples_split: 2,
-            min_samples_leaf: 1,
-            max_features: None,
-            random_state: 42,
-        }
+    /// The checked hyperparameters, which the family's fitter takes.
+    fn check(&self, model: &'static str, rows: usize) -> Result<Checked<'_, Self>> {
+        self.check_ref(model, rows)?;
+        Ok(Checked(self))
     }
 }
 
-impl ForestParams {
-    fn tree(&self) -> TreeParams {
-        TreeParams {
-            max_depth: self.max_depth,
-            min_samples_split: self.min_samples_split,
-            min_samples_leaf: self.min_samples_leaf,
-            max_features: self.max_features,
-            random_state: self.random_state,
-        }
-    }
+/// The error of a hyperparameter outside its domain.
+pub(crate) fn bad(model: &'static str, parameter: &'static str, message: String) -> Result<()> {
+    Err(ModelError::Parameter { model, parameter, message })
 }
 
 impl ModelSpec {
     /// The family's name.
     pub fn name(&self) -> &'static str {
         match self {
-            ModelSpec::LogisticRegression { .. } => "logistic_regression",
-            ModelSpec::GaussianNb { .. } => "gaussian_nb",
-            ModelSpec::KnnClassifier { .. } => "knn_classifier",
+            ModelSpec::LogisticRegression(_) => "logistic_regression",
+            ModelSpec::GaussianNb(_) => "gaussian_nb",
+            ModelSpec::KnnClassifier(_) => "knn_classifier",
             ModelSpec::Linear => "linear",
-            ModelSpec::Ridge { .. } => "ridge",
-            ModelSpec::Lasso { .. } => "lasso",
-            ModelSpec::ElasticNet { .. } => "elastic_net",
-            ModelSpec::KnnRegressor { .. } => "knn_regressor",
+            ModelSpec::Ridge(_) => "ridge",
+            ModelSpec::Lasso(_) => "lasso",
+            ModelSpec::ElasticNet(_) => "elastic_net",
+            ModelSpec::KnnRegressor(_) => "knn_regressor",
             ModelSpec::DecisionTreeClassifier(_) => "decision_tree_classifier",
             ModelSpec::DecisionTreeRegressor(_) => "decision_tree_regressor",
             ModelSpec::RandomForestClassifier(_) => "random_forest_classifier",
             ModelSpec::RandomForestRegressor(_) => "random_forest_regressor",
             ModelSpec::GradientBoostingClassifier(_) => "gradient_boosting_classifier",
             ModelSpec::GradientBoostingRegressor(_) => "gradient_boosting_regressor",
-            ModelSpec::Svc { .. } => "svc",
-            ModelSpec::Svr { .. } => "svr",
+            ModelSpec::Svc(_) => "svc",
+            ModelSpec::Svr(_) => "svr",
         }
     }
 
@@ -451,148 +196,35 @@ impl ModelSpec {
     pub fn is_classifier(&self) -> bool {
         matches!(
             self,
-            ModelSpec::LogisticRegression { .. }
-                | ModelSpec::GaussianNb { .. }
-                | ModelSpec::KnnClassifier { .. }
+            ModelSpec::LogisticRegression(_)
+                | ModelSpec::GaussianNb(_)
+                | ModelSpec::KnnClassifier(_)
                 | ModelSpec::DecisionTreeClassifier(_)
                 | ModelSpec::RandomForestClassifier(_)
                 | ModelSpec::GradientBoostingClassifier(_)
-                | ModelSpec::Svc { .. }
+                | ModelSpec::Svc(_)
         )
-    }
-
-    /// The SVM settings, for `svc` and `svr`.
-    fn svm_settings(&self) -> Option<svm::Settings> {
-        match *self {
-            ModelSpec::Svc { c, kernel, gamma, tol, max_iter, .. }
-            | ModelSpec::Svr { c, kernel, gamma, tol, max_iter, .. } => {
-                Some(svm::Settings { c, kernel, gamma, tol, max_iter })
-            }
-            _ => None,
-        }
     }
 
     /// Checks the hyperparameters against their domains, before any data is touched.
     pub fn check(&self, rows: usize) -> Result<()> {
         let model = self.name();
-        let bad = |parameter, message: String| Err(ModelError::Parameter { model, parameter, message });
-        match *self {
-            ModelSpec::LogisticRegression { c, max_iter, tol } => {
-                if !(c.is_finite() && c > 0.0) {
-                    return bad("c", format!("{c} must be a positive number"));
-                }
-                if max_iter == 0 {
-                    return bad("max_iter", "must be at least 1".into());
-                }
-                if !(tol.is_finite() && tol > 0.0) {
-                    return bad("tol", format!("{tol} must be a positive number"));
-                }
+        match self {
+            ModelSpec::LogisticRegression(p) => p.check_ref(model, rows),
+            ModelSpec::GaussianNb(p) => p.check_ref(model, rows),
+            ModelSpec::KnnClassifier(p) | ModelSpec::KnnRegressor(p) => p.check_ref(model, rows),
+            ModelSpec::Linear => Ok(()),
+            ModelSpec::Ridge(p) => p.check_ref(model, rows),
+            ModelSpec::Lasso(p) => p.check_ref(model, rows),
+            ModelSpec::ElasticNet(p) => p.check_ref(model, rows),
+            ModelSpec::DecisionTreeClassifier(p) | ModelSpec::DecisionTreeRegressor(p) => p.check_ref(model, rows),
+            ModelSpec::RandomForestClassifier(p) | ModelSpec::RandomForestRegressor(p) => p.check_ref(model, rows),
+            ModelSpec::GradientBoostingClassifier(p) | ModelSpec::GradientBoostingRegressor(p) => {
+                p.check_ref(model, rows)
             }
-            ModelSpec::GaussianNb { var_smoothing } if !(var_smoothing.is_finite() && var_smoothing >= 0.0) => {
-                return bad("var_smoothing", format!("{var_smoothing} must be zero or more"));
-            }
-            ModelSpec::KnnClassifier { k } | ModelSpec::KnnRegressor { k } if k == 0 || k > rows => {
-                return bad("k", format!("{k} must be between 1 and the {rows} training rows"));
-            }
-            ModelSpec::Ridge { alpha } | ModelSpec::Lasso { alpha, .. } if !(alpha.is_finite() && alpha >= 0.0) => {
-                return bad("alpha", format!("{alpha} must be zero or more"));
-            }
-            ModelSpec::ElasticNet { alpha, l1_ratio, .. } => {
-                if !(alpha.is_finite() && alpha >= 0.0) {
-                    return bad("alpha", format!("{alpha} must be zero or more"));
-                }
-                if !(0.0..=1.0).contains(&l1_ratio) {
-                    return bad("l1_ratio", format!("{l1_ratio} must be between 0 and 1"));
-                }
-            }
-            ModelSpec::RandomForestClassifier(ForestParams { n_estimators: 0, .. })
-            | ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 0, .. }) => {
-                return bad("n_estimators", "must be at least 1 tree".into());
-            }
-            _ => {}
+            ModelSpec::Svc(p) => p.check_ref(model, rows),
+            ModelSpec::Svr(p) => p.check_ref(model, rows),
         }
-        if let ModelSpec::GradientBoostingClassifier(b) | ModelSpec::GradientBoostingRegressor(b) = self {
-            if b.max_iter == 0 {
-                return bad("max_iter", "must be at least 1 round".into());
-            }
-            if !(b.learning_rate > 0.0 && b.learning_rate <= 1.0) {
-                return bad("learning_rate", format!("{} must be above 0 and at most 1", b.learning_rate));
-            }
-            if b.max_depth == Some(0) || b.min_samples_leaf == 0 {
-                return bad("max_depth", "max_depth and min_samples_leaf must be at least 1".into());
-            }
-            if !(b.l2_regularization.is_finite() && b.l2_regularization >= 0.0) {
-                return bad("l2_regularization", format!("{} must be zero or more", b.l2_regularization));
-            }
-            if b.max_leaf_nodes < 2 {
-                return bad("max_leaf_nodes", format!("{} must be at least 2", b.max_leaf_nodes));
-            }
-            if b.early_stopping {
-                if !(b.validation_fraction > 0.0 && b.validation_fraction < 1.0) {
-                    return bad(
-                        "validation_fraction",
-                        format!("{} must be above 0 and below 1", b.validation_fraction),
-                    );
-                }
-                if b.n_iter_no_change == 0 {
-                    return bad("n_iter_no_change", "must be at least 1 round".into());
-                }
-                if !(b.tol.is_finite() && b.tol >= 0.0) {
-                    return bad("tol", format!("{} must be zero or more", b.tol));
-                }
-            }
-        }
-        if let Some(s) = self.svm_settings() {
-            if !(s.c.is_finite() && s.c > 0.0) {
-                return bad("c", format!("{} must be a positive number", s.c));
-            }
-            if let Gamma::Value(g) = s.gamma
-                && !(g.is_finite() && g > 0.0)
-            {
-                return bad("gamma", format!("{g} must be a positive number, `scale` or `auto`"));
-            }
-            if !(s.tol.is_finite() && s.tol > 0.0) {
-                return bad("tol", format!("{} must be a positive number", s.tol));
-            }
-            if s.max_iter == 0 {
-                return bad("max_iter", "must be at least 1".into());
-            }
-            if let Kernel::Poly { degree, coef0 } = s.kernel {
-                if degree == 0 {
-                    return bad("degree", "the polynomial kernel's degree must be at least 1".into());
-                }
-                if !coef0.is_finite() {
-                    return bad("coef0", format!("{coef0} must be a finite number"));
-                }
-            }
-        }
-        if let ModelSpec::Svr { epsilon, .. } = *self
-            && !(epsilon.is_finite() && epsilon >= 0.0)
-        {
-            return bad("epsilon", format!("{epsilon} must be zero or more"));
-        }
-        let tree = match self {
-            ModelSpec::DecisionTreeClassifier(t) | ModelSpec::DecisionTreeRegressor(t) => Some(t.clone()),
-            ModelSpec::RandomForestClassifier(f) | ModelSpec::RandomForestRegressor(f) => Some(f.tree()),
-            _ => None,
-        };
-        if let Some(t) = tree {
-            if t.max_depth == Some(0) {
-                return bad("max_depth", "must be at least 1".into());
-            }
-            if t.min_samples_split < 2 {
-                return bad("min_samples_split", format!("{} must be at least 2", t.min_samples_split));
-            }
-            if t.min_samples_leaf < 1 {
-                return bad("min_samples_leaf", "must be at least 1".into());
-            }
-            if let Some(f) = t.max_features
-                && !(f > 0.0 && f <= 1.0)
-            {
-                return bad("max_features", format!("{f} must be a share of the features, above 0 and at most 1"));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -714,15 +346,16 @@ fn check_finite(model: &'static str, x: &Array2<f64>, names: &[String]) -> Resul
     Ok(())
 }
 
-/// Grows `trees` trees (with or without bootstrap samples) into a [`Model::Forest`].
+/// Grows a forest's trees (with or without bootstrap samples; one tree for a decision tree) into
+/// a [`Model::Forest`].
 fn forest_of(
     x: &Array2<f64>,
     labels: &tree::Labels<'_>,
     classes: Option<usize>,
-    (trees, bootstrap): (usize, bool),
-    t: &TreeParams,
+    f: &ForestParams,
     default_share: f64,
 ) -> Result<Model> {
+    let (trees, bootstrap, t) = (f.n_estimators, f.bootstrap, f.tree());
     let d = x.ncols();
     let share = t.max_features.unwrap_or(default_share);
     let growth = tree::Growth {
@@ -797,57 +430,52 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
         return Err(data("no training rows".into()));
     }
     let fitted = match (spec, target) {
-        (ModelSpec::LogisticRegression { c, max_iter, tol }, Target::Classes { y, classes }) => {
-            linear::logistic(x, y, *classes, *c, (*max_iter, *tol))
+        (ModelSpec::LogisticRegression(p), Target::Classes { y, classes }) => {
+            linear::logistic(x, y, *classes, &p.check(model, n)?)
         }
-        (ModelSpec::GaussianNb { var_smoothing }, Target::Classes { y, classes }) => {
-            bayes::fit(x, y, *classes, *var_smoothing)
-        }
-        (ModelSpec::KnnClassifier { k }, Target::Classes { y, classes }) => {
-            Model::Knn { k: *k, x: rows(&x.view()), y: y.iter().map(|&c| c as f64).collect(), classes: Some(*classes) }
-        }
-        (ModelSpec::KnnRegressor { k }, Target::Values(y)) => {
-            Model::Knn { k: *k, x: rows(&x.view()), y: y.to_vec(), classes: None }
+        (ModelSpec::GaussianNb(p), Target::Classes { y, classes }) => bayes::fit(x, y, *classes, &p.check(model, n)?),
+        (ModelSpec::KnnClassifier(p), Target::Classes { y, classes }) => Model::Knn {
+            k: p.check(model, n)?.k,
+            x: rows(&x.view()),
+            y: y.iter().map(|&c| c as f64).collect(),
+            classes: Some(*classes),
+        },
+        (ModelSpec::KnnRegressor(p), Target::Values(y)) => {
+            Model::Knn { k: p.check(model, n)?.k, x: rows(&x.view()), y: y.to_vec(), classes: None }
         }
         (ModelSpec::Linear, Target::Values(y)) => linear::ridge(x, y, 0.0),
-        (ModelSpec::Ridge { alpha }, Target::Values(y)) => linear::ridge(x, y, *alpha),
-        (ModelSpec::Lasso { alpha, max_iter }, Target::Values(y)) => linear::elastic_net(x, y, *alpha, 1.0, *max_iter),
-        (ModelSpec::ElasticNet { alpha, l1_ratio, max_iter }, Target::Values(y)) => {
-            linear::elastic_net(x, y, *alpha, *l1_ratio, *max_iter)
-        }
+        (ModelSpec::Ridge(p), Target::Values(y)) => linear::ridge(x, y, p.check(model, n)?.alpha),
+        (ModelSpec::Lasso(p), Target::Values(y)) => linear::elastic_net(x, y, &p.check(model, n)?.as_elastic_net()),
+        (ModelSpec::ElasticNet(p), Target::Values(y)) => linear::elastic_net(x, y, &*p.check(model, n)?),
         (ModelSpec::DecisionTreeClassifier(t), Target::Classes { y, classes }) => {
-            forest_of(x, &tree::Labels::Classes(y, *classes), Some(*classes), (1, false), t, 1.0)?
+            let t = t.check(model, n)?;
+            forest_of(x, &tree::Labels::Classes(y, *classes), Some(*classes), &t.single(), 1.0)?
         }
         (ModelSpec::DecisionTreeRegressor(t), Target::Values(y)) => {
-            forest_of(x, &tree::Labels::Values(y), None, (1, false), t, 1.0)?
+            forest_of(x, &tree::Labels::Values(y), None, &t.check(model, n)?.single(), 1.0)?
         }
         (ModelSpec::RandomForestClassifier(f), Target::Classes { y, classes }) => {
             let sqrt = (x.ncols() as f64).sqrt().floor().max(1.0) / x.ncols().max(1) as f64;
-            forest_of(
-                x,
-                &tree::Labels::Classes(y, *classes),
-                Some(*classes),
-                (f.n_estimators, f.bootstrap),
-                &f.tree(),
-                sqrt,
-            )?
+            forest_of(x, &tree::Labels::Classes(y, *classes), Some(*classes), &*f.check(model, n)?, sqrt)?
         }
         (ModelSpec::GradientBoostingClassifier(b), Target::Classes { y, classes }) => {
             let loss = if *classes == 2 { boost::Loss::Binary } else { boost::Loss::Multinomial(*classes) };
             let y: Vec<f64> = y.iter().map(|&c| c as f64).collect();
-            boosted(x, loss, &y, b, Some(*classes))
+            boosted(x, loss, &y, &*b.check(model, n)?, Some(*classes))
         }
-        (ModelSpec::GradientBoostingRegressor(b), Target::Values(y)) => boosted(x, boost::Loss::Squared, y, b, None),
+        (ModelSpec::GradientBoostingRegressor(b), Target::Values(y)) => {
+            boosted(x, boost::Loss::Squared, y, &*b.check(model, n)?, None)
+        }
         (ModelSpec::RandomForestRegressor(f), Target::Values(y)) => {
-            forest_of(x, &tree::Labels::Values(y), None, (f.n_estimators, f.bootstrap), &f.tree(), 1.0)?
+            forest_of(x, &tree::Labels::Values(y), None, &*f.check(model, n)?, 1.0)?
         }
-        (ModelSpec::Svc { random_state, .. }, Target::Classes { y, classes }) => {
-            let settings = spec.svm_settings().ok_or_else(|| data("not an SVM".into()))?;
-            svm::classifier(x, y, *classes, &settings, mlops_core::Seed(*random_state))?
+        (ModelSpec::Svc(p), Target::Classes { y, classes }) => {
+            let p = p.check(model, n)?;
+            svm::classifier(x, y, *classes, &p.settings(), mlops_core::Seed(p.random_state))?
         }
-        (ModelSpec::Svr { epsilon, .. }, Target::Values(y)) => {
-            let settings = spec.svm_settings().ok_or_else(|| data("not an SVM".into()))?;
-            svm::regressor(x, y, *epsilon, &settings)
+        (ModelSpec::Svr(p), Target::Values(y)) => {
+            let p = p.check(model, n)?;
+            svm::regressor(x, y, p.epsilon, &p.settings())
         }
         _ => return Err(data("the model and the target do not match".into())),
     };

@@ -3,7 +3,128 @@
 
 use ndarray::Array2;
 
-use crate::Model;
+use serde::{Deserialize, Serialize};
+
+use crate::{Checked, Model, ParamGuard, Result, bad};
+
+/// `logistic_regression`'s hyperparameters (scikit-learn's names and defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogisticParams {
+    /// Inverse penalty strength (> 0).
+    pub c: f64,
+    /// L-BFGS iterations at most (scikit-learn's `max_iter`).
+    pub max_iter: usize,
+    /// Stops when the largest gradient component of the mean loss falls below this
+    /// (scikit-learn's `tol`, > 0).
+    pub tol: f64,
+}
+
+impl Default for LogisticParams {
+    fn default() -> Self {
+        LogisticParams { c: 1.0, max_iter: 100, tol: 1e-4 }
+    }
+}
+
+impl ParamGuard for LogisticParams {
+    fn check_ref(&self, model: &'static str, _rows: usize) -> Result<()> {
+        let LogisticParams { c, max_iter, tol } = *self;
+        if !(c.is_finite() && c > 0.0) {
+            return bad(model, "c", format!("{c} must be a positive number"));
+        }
+        if max_iter == 0 {
+            return bad(model, "max_iter", "must be at least 1".into());
+        }
+        if !(tol.is_finite() && tol > 0.0) {
+            return bad(model, "tol", format!("{tol} must be a positive number"));
+        }
+        Ok(())
+    }
+}
+
+/// `ridge`'s hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RidgeParams {
+    /// Penalty (>= 0).
+    pub alpha: f64,
+}
+
+impl Default for RidgeParams {
+    fn default() -> Self {
+        RidgeParams { alpha: 1.0 }
+    }
+}
+
+impl ParamGuard for RidgeParams {
+    fn check_ref(&self, model: &'static str, _rows: usize) -> Result<()> {
+        check_alpha(model, self.alpha)
+    }
+}
+
+/// `lasso`'s hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LassoParams {
+    /// Penalty (>= 0).
+    pub alpha: f64,
+    /// Passes at most.
+    pub max_iter: usize,
+}
+
+impl Default for LassoParams {
+    fn default() -> Self {
+        LassoParams { alpha: 1.0, max_iter: 1000 }
+    }
+}
+
+impl ParamGuard for LassoParams {
+    fn check_ref(&self, model: &'static str, _rows: usize) -> Result<()> {
+        check_alpha(model, self.alpha)
+    }
+}
+
+impl LassoParams {
+    /// The lasso is the elastic net with an L1 share of 1.
+    pub(crate) fn as_elastic_net(&self) -> ElasticNetParams {
+        ElasticNetParams { alpha: self.alpha, l1_ratio: 1.0, max_iter: self.max_iter }
+    }
+}
+
+/// `elastic_net`'s hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ElasticNetParams {
+    /// Penalty (>= 0).
+    pub alpha: f64,
+    /// Share of L1 in the penalty, 0 to 1.
+    pub l1_ratio: f64,
+    /// Passes at most.
+    pub max_iter: usize,
+}
+
+impl Default for ElasticNetParams {
+    fn default() -> Self {
+        ElasticNetParams { alpha: 1.0, l1_ratio: 0.5, max_iter: 1000 }
+    }
+}
+
+impl ParamGuard for ElasticNetParams {
+    fn check_ref(&self, model: &'static str, _rows: usize) -> Result<()> {
+        check_alpha(model, self.alpha)?;
+        if !(0.0..=1.0).contains(&self.l1_ratio) {
+            return bad(model, "l1_ratio", format!("{} must be between 0 and 1", self.l1_ratio));
+        }
+        Ok(())
+    }
+}
+
+fn check_alpha(model: &'static str, alpha: f64) -> Result<()> {
+    if !(alpha.is_finite() && alpha >= 0.0) {
+        return bad(model, "alpha", format!("{alpha} must be zero or more"));
+    }
+    Ok(())
+}
 
 fn softmax_in_place(z: &mut [f64]) {
     let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -24,7 +145,8 @@ fn sigmoid(z: f64) -> f64 {
 /// minimises the mean loss plus `‖W‖² / (2 C n)`, as scikit-learn does, stopping after
 /// `max_iter` iterations or when no gradient component exceeds `tol`. The rows are shared out
 /// over the cores for every evaluation of the loss.
-pub(crate) fn logistic(x: &Array2<f64>, y: &[usize], classes: usize, c: f64, (max_iter, tol): (usize, f64)) -> Model {
+pub(crate) fn logistic(x: &Array2<f64>, y: &[usize], classes: usize, p: &Checked<'_, LogisticParams>) -> Model {
+    let LogisticParams { c, max_iter, tol } = **p;
     let (n, d) = x.dim();
     let outputs = if classes == 2 { 1 } else { classes };
     let width = d + 1;
@@ -195,7 +317,8 @@ pub(crate) fn ridge(x: &Array2<f64>, y: &[f64], alpha: f64) -> Model {
 
 /// scikit-learn's `ElasticNet` objective `1/(2n)‖y - Xw - b‖² + α ρ ‖w‖₁ + α (1 - ρ)/2 ‖w‖²` by
 /// cyclic coordinate descent (`Lasso` is ρ = 1).
-pub(crate) fn elastic_net(x: &Array2<f64>, y: &[f64], alpha: f64, l1_ratio: f64, max_iter: usize) -> Model {
+pub(crate) fn elastic_net(x: &Array2<f64>, y: &[f64], p: &ElasticNetParams) -> Model {
+    let ElasticNetParams { alpha, l1_ratio, max_iter } = *p;
     let (n, d) = x.dim();
     let nf = n as f64;
     let (cols, yc, means, y_mean) = centred(x, y);

@@ -1,6 +1,6 @@
 //! Candidate families chosen by task and data size, as the workflow describes.
 
-use crate::{BoostParams, ForestParams, ModelSpec};
+use crate::{BoostParams, ForestParams, GaussianNbParams, LogisticParams, ModelSpec, RidgeParams};
 
 /// Rows below which a dataset counts as small.
 pub const SMALL: usize = 1_000;
@@ -15,8 +15,8 @@ pub fn suggest(classification: bool, rows: usize) -> Vec<ModelSpec> {
     match (classification, rows) {
         (true, r) if r < SMALL => {
             vec![
-                ModelSpec::LogisticRegression { c: 1.0, max_iter: 100, tol: 1e-4 },
-                ModelSpec::GaussianNb { var_smoothing: 1e-9 },
+                ModelSpec::LogisticRegression(LogisticParams { c: 1.0, max_iter: 100, tol: 1e-4 }),
+                ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }),
             ]
         }
         (true, r) if r < LARGE => vec![
@@ -24,7 +24,7 @@ pub fn suggest(classification: bool, rows: usize) -> Vec<ModelSpec> {
             ModelSpec::GradientBoostingClassifier(boost),
         ],
         (true, _) => vec![ModelSpec::GradientBoostingClassifier(boost)],
-        (false, r) if r < SMALL => vec![ModelSpec::Linear, ModelSpec::Ridge { alpha: 1.0 }],
+        (false, r) if r < SMALL => vec![ModelSpec::Linear, ModelSpec::Ridge(RidgeParams { alpha: 1.0 })],
         (false, r) if r < LARGE => {
             vec![ModelSpec::RandomForestRegressor(ForestParams::default()), ModelSpec::GradientBoostingRegressor(boost)]
         }

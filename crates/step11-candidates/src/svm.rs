@@ -17,7 +17,7 @@ use mlops_core::Seed;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::{Model, ModelError, Result};
+use crate::{Model, ModelError, ParamGuard, Result, bad};
 
 /// Kernel rows one solver may keep, in bytes (scikit-learn's default `cache_size` is 200 MB).
 const CACHE_BYTES: usize = 128 << 20;
@@ -170,6 +170,132 @@ pub struct Pair {
     pub platt_a: f64,
     /// Platt's offset B.
     pub platt_b: f64,
+}
+
+/// `svc`'s hyperparameters (scikit-learn's names and defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SvcParams {
+    /// Inverse penalty strength (> 0).
+    pub c: f64,
+    /// `linear`, `rbf` or `{poly: {degree, coef0}}`.
+    pub kernel: Kernel,
+    /// `scale`, `auto` or a positive number.
+    pub gamma: Gamma,
+    /// Stopping tolerance on the largest KKT violation (> 0).
+    pub tol: f64,
+    /// SMO iterations at most, per machine.
+    pub max_iter: usize,
+    /// Seed of the shuffle behind the cross-validation that fits the Platt sigmoids.
+    pub random_state: u64,
+}
+
+impl Default for SvcParams {
+    fn default() -> Self {
+        SvcParams {
+            c: 1.0,
+            kernel: Kernel::default(),
+            gamma: Gamma::default(),
+            tol: 1e-3,
+            max_iter: MAX_ITER,
+            random_state: 42,
+        }
+    }
+}
+
+impl ParamGuard for SvcParams {
+    fn check_ref(&self, model: &'static str, _rows: usize) -> Result<()> {
+        self.settings().check(model)
+    }
+}
+
+impl SvcParams {
+    /// The solver's settings.
+    pub(crate) fn settings(&self) -> Settings {
+        Settings { c: self.c, kernel: self.kernel, gamma: self.gamma, tol: self.tol, max_iter: self.max_iter }
+    }
+}
+
+/// `svr`'s hyperparameters (scikit-learn's names and defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SvrParams {
+    /// Inverse penalty strength (> 0).
+    pub c: f64,
+    /// Half-width of the tube inside which errors cost nothing (>= 0).
+    pub epsilon: f64,
+    /// `linear`, `rbf` or `{poly: {degree, coef0}}`.
+    pub kernel: Kernel,
+    /// `scale`, `auto` or a positive number.
+    pub gamma: Gamma,
+    /// Stopping tolerance on the largest KKT violation (> 0).
+    pub tol: f64,
+    /// SMO iterations at most.
+    pub max_iter: usize,
+}
+
+impl Default for SvrParams {
+    fn default() -> Self {
+        SvrParams {
+            c: 1.0,
+            epsilon: 0.1,
+            kernel: Kernel::default(),
+            gamma: Gamma::default(),
+            tol: 1e-3,
+            max_iter: MAX_ITER,
+        }
+    }
+}
+
+impl ParamGuard for SvrParams {
+    fn check_ref(&self, model: &'static str, _rows: usize) -> Result<()> {
+        self.settings().check(model)?;
+        if !(self.epsilon.is_finite() && self.epsilon >= 0.0) {
+            return bad(model, "epsilon", format!("{} must be zero or more", self.epsilon));
+        }
+        Ok(())
+    }
+}
+
+impl SvrParams {
+    /// The solver's settings.
+    pub(crate) fn settings(&self) -> Settings {
+        Settings { c: self.c, kernel: self.kernel, gamma: self.gamma, tol: self.tol, max_iter: self.max_iter }
+    }
+}
+
+/// LIBSVM's own cap on SMO iterations (scikit-learn sets none): reached only by problems that
+/// are numerically stuck.
+const MAX_ITER: usize = 10_000_000;
+
+impl Settings {
+    /// The checks both machines share.
+    fn check(&self, model: &'static str) -> Result<()> {
+        let s = self;
+        if !(s.c.is_finite() && s.c > 0.0) {
+            return bad(model, "c", format!("{} must be a positive number", s.c));
+        }
+        if let Gamma::Value(g) = s.gamma
+            && !(g.is_finite() && g > 0.0)
+        {
+            return bad(model, "gamma", format!("{g} must be a positive number, `scale` or `auto`"));
+        }
+        if !(s.tol.is_finite() && s.tol > 0.0) {
+            return bad(model, "tol", format!("{} must be a positive number", s.tol));
+        }
+        if s.max_iter == 0 {
+            return bad(model, "max_iter", "must be at least 1".into());
+        }
+        if let Kernel::Poly { degree, coef0 } = s.kernel {
+            if degree == 0 {
+                return bad(model, "degree", "the polynomial kernel's degree must be at least 1".into());
+            }
+            if !coef0.is_finite() {
+                return bad(model, "coef0", format!("{coef0} must be a finite number"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The SVM settings shared by classification and regression.

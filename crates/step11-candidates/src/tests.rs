@@ -76,7 +76,7 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 #[test]
 fn logistic_regression_matches_scikit_learn() {
     let (x, y) = iris();
-    let spec = ModelSpec::LogisticRegression { c: 1.0, max_iter: 1000, tol: 1e-8 };
+    let spec = ModelSpec::LogisticRegression(LogisticParams { c: 1.0, max_iter: 1000, tol: 1e-8 });
     let m = fit(&spec, &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
     let Model::Logistic { coef, intercept, .. } = &m else { panic!() };
     let want = [
@@ -96,7 +96,7 @@ fn logistic_regression_matches_scikit_learn() {
     // Two classes: one coefficient row, a sigmoid (C = 0.5).
     let yb: Vec<usize> = y.iter().map(|&c| usize::from(c == 2)).collect();
     let b = fit(
-        &ModelSpec::LogisticRegression { c: 0.5, max_iter: 1000, tol: 1e-8 },
+        &ModelSpec::LogisticRegression(LogisticParams { c: 0.5, max_iter: 1000, tol: 1e-8 }),
         &x,
         &Target::Classes { y: &yb, classes: 2 },
         &names(4),
@@ -115,12 +115,18 @@ fn logistic_regression_matches_scikit_learn() {
 fn naive_bayes_and_knn_match_scikit_learn() {
     let (x, y) = iris();
     let rows = |idx: &[usize]| Array2::from_shape_fn((idx.len(), 4), |(i, j)| IRIS[idx[i]][j]);
-    let nb = fit(&ModelSpec::GaussianNb { var_smoothing: 1e-9 }, &x, &Target::Classes { y: &y, classes: 3 }, &names(4))
-        .unwrap();
+    let nb = fit(
+        &ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }),
+        &x,
+        &Target::Classes { y: &y, classes: 3 },
+        &names(4),
+    )
+    .unwrap();
     let p = nb.predict_proba(&rows(&[0, 20, 40])).unwrap().unwrap();
     assert!(close(p[0][0], 1.0, 1e-12) && close(p[0][1], 1.6217586151852775e-17, 1e-6));
     assert!(close(p[1][1], 0.9999999992460911, 1e-9) && close(p[1][2], 7.539093567379174e-10, 1e-6));
-    let knn = fit(&ModelSpec::KnnClassifier { k: 5 }, &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+    let knn = fit(&ModelSpec::KnnClassifier(KnnParams { k: 5 }), &x, &Target::Classes { y: &y, classes: 3 }, &names(4))
+        .unwrap();
     let p = knn.predict_proba(&rows(&[0, 20, 40, 25])).unwrap().unwrap();
     assert_eq!(p, vec![vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0], vec![0.0, 1.0, 0.0]]);
     assert_eq!(knn.predict(&rows(&[20])).unwrap(), vec![1.0]);
@@ -139,15 +145,15 @@ fn linear_models_match_scikit_learn() {
     for (g, w) in ols.iter().zip([-0.14933611582488507, 0.20302862143044037, 0.5154781553907879]) {
         assert!(close(*g, w, 1e-9), "{ols:?}");
     }
-    let (r, b) = coef(ModelSpec::Ridge { alpha: 1.0 });
+    let (r, b) = coef(ModelSpec::Ridge(RidgeParams { alpha: 1.0 }));
     for (g, w) in r.iter().zip([-0.0662384218390787, 0.1243327777842152, 0.4680977973357489]) {
         assert!(close(*g, w, 1e-9), "{r:?}");
     }
     assert!(close(b, -0.5509555300908964, 1e-9));
-    let (l, b) = coef(ModelSpec::Lasso { alpha: 0.1, max_iter: 1000 });
+    let (l, b) = coef(ModelSpec::Lasso(LassoParams { alpha: 0.1, max_iter: 1000 }));
     assert!(l[0] == 0.0 && l[1] == 0.0 && close(l[2], 0.39582667134971355, 1e-4), "{l:?}");
     assert!(close(b, -0.29089191073553544, 1e-4));
-    let (e, b) = coef(ModelSpec::ElasticNet { alpha: 0.1, l1_ratio: 0.5, max_iter: 1000 });
+    let (e, b) = coef(ModelSpec::ElasticNet(ElasticNetParams { alpha: 0.1, l1_ratio: 0.5, max_iter: 1000 }));
     assert!(e[0] == 0.0 && e[1] == 0.0 && close(e[2], 0.40556466753316417, 1e-4), "{e:?}");
     assert!(close(b, -0.32707830455323794, 1e-4));
 }
@@ -156,13 +162,18 @@ fn linear_models_match_scikit_learn() {
 fn bad_input_names_the_model_and_parameter_or_column() {
     let (x, y) = iris();
     let classes = Target::Classes { y: &y, classes: 3 };
-    let err =
-        fit(&ModelSpec::LogisticRegression { c: -1.0, max_iter: 100, tol: 1e-4 }, &x, &classes, &names(4)).unwrap_err();
+    let err = fit(
+        &ModelSpec::LogisticRegression(LogisticParams { c: -1.0, max_iter: 100, tol: 1e-4 }),
+        &x,
+        &classes,
+        &names(4),
+    )
+    .unwrap_err();
     assert_eq!(err.to_string(), "logistic_regression.c: -1 must be a positive number");
-    let err = fit(&ModelSpec::KnnClassifier { k: 51 }, &x, &classes, &names(4)).unwrap_err();
+    let err = fit(&ModelSpec::KnnClassifier(KnnParams { k: 51 }), &x, &classes, &names(4)).unwrap_err();
     assert!(err.to_string().starts_with("knn_classifier.k: 51 must be between 1 and the 50"), "{err}");
     let err = fit(
-        &ModelSpec::ElasticNet { alpha: 1.0, l1_ratio: 2.0, max_iter: 10 },
+        &ModelSpec::ElasticNet(ElasticNetParams { alpha: 1.0, l1_ratio: 2.0, max_iter: 10 }),
         &x,
         &Target::Values(&[0.0; 50]),
         &names(4),
@@ -171,28 +182,33 @@ fn bad_input_names_the_model_and_parameter_or_column() {
     assert!(err.to_string().contains("elastic_net.l1_ratio"), "{err}");
     let mut holes = x.clone();
     holes[[7, 2]] = f64::NAN;
-    let err = fit(&ModelSpec::GaussianNb { var_smoothing: 1e-9 }, &holes, &classes, &names(4)).unwrap_err();
+    let err =
+        fit(&ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }), &holes, &classes, &names(4)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "gaussian_nb: feature `f2` has a NaN value in row 7; impute or drop it before training"
     );
     let one = vec![0usize; 50];
-    let err =
-        fit(&ModelSpec::GaussianNb { var_smoothing: 1e-9 }, &x, &Target::Classes { y: &one, classes: 3 }, &names(4))
-            .unwrap_err();
+    let err = fit(
+        &ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }),
+        &x,
+        &Target::Classes { y: &one, classes: 3 },
+        &names(4),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("only one class"), "{err}");
     let err = fit(&ModelSpec::Linear, &x, &classes, &names(4)).unwrap_err();
     assert!(err.to_string().contains("needs numbers"), "{err}");
     let yaml: ModelSpec = serde_json::from_str(r#"{"ridge": {"alpha": 10}}"#).unwrap();
-    assert_eq!(yaml, ModelSpec::Ridge { alpha: 10.0 });
+    assert_eq!(yaml, ModelSpec::Ridge(RidgeParams { alpha: 10.0 }));
     assert!(serde_json::from_str::<ModelSpec>(r#"{"ridge": {"alpah": 10}}"#).is_err());
 }
 
 fn classifiers() -> Vec<ModelSpec> {
     vec![
-        ModelSpec::LogisticRegression { c: 1.0, max_iter: 100, tol: 1e-4 },
-        ModelSpec::GaussianNb { var_smoothing: 1e-9 },
-        ModelSpec::KnnClassifier { k: 3 },
+        ModelSpec::LogisticRegression(LogisticParams { c: 1.0, max_iter: 100, tol: 1e-4 }),
+        ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }),
+        ModelSpec::KnnClassifier(KnnParams { k: 3 }),
         ModelSpec::DecisionTreeClassifier(TreeParams::default()),
         ModelSpec::RandomForestClassifier(ForestParams { n_estimators: 5, ..ForestParams::default() }),
         ModelSpec::GradientBoostingClassifier(BoostParams {
@@ -201,14 +217,14 @@ fn classifiers() -> Vec<ModelSpec> {
             ..BoostParams::default()
         }),
         svc(Kernel::Rbf),
-        ModelSpec::Svc {
+        ModelSpec::Svc(SvcParams {
             c: 1.0,
             kernel: Kernel::Poly { degree: 2, coef0: 1.0 },
             gamma: Gamma::Value(0.001),
             tol: 1e-3,
             max_iter: 100_000,
             random_state: 7,
-        },
+        }),
     ]
 }
 
@@ -234,7 +250,7 @@ proptest! {
             prop_assert_eq!(blob.predict_proba(&x).unwrap(), Some(p));
         }
         let y: Vec<f64> = labels.iter().map(|&l| l as f64 * 1.5).collect();
-        for spec in [ModelSpec::Linear, ModelSpec::Ridge { alpha: 1.0 }, ModelSpec::Lasso { alpha: 0.1, max_iter: 100 }, ModelSpec::KnnRegressor { k: 3 }, ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 5, ..ForestParams::default() }), svr(Kernel::Rbf), svr(Kernel::Linear)] {
+        for spec in [ModelSpec::Linear, ModelSpec::Ridge(RidgeParams { alpha: 1.0 }), ModelSpec::Lasso(LassoParams { alpha: 0.1, max_iter: 100 }), ModelSpec::KnnRegressor(KnnParams { k: 3 }), ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 5, ..ForestParams::default() }), svr(Kernel::Rbf), svr(Kernel::Linear)] {
             let m = fit(&spec, &x, &Target::Values(&y), &names(3)).unwrap();
             let back: Model = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
             prop_assert_eq!(back.predict(&x).unwrap(), m.predict(&x).unwrap());
@@ -246,7 +262,7 @@ proptest! {
     #[test]
     fn cut_blobs_are_errors_and_damaged_ones_never_panic(cut in 0usize..2000, flip in any::<u8>()) {
         let (x, y) = iris();
-        let m = fit(&ModelSpec::GaussianNb { var_smoothing: 1e-9 }, &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+        let m = fit(&ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }), &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
         let bytes = m.to_bytes().unwrap();
         let at = cut % bytes.len();
         let err = Model::from_bytes(&bytes[..at]).unwrap_err();
@@ -433,12 +449,12 @@ fn svc(kernel: Kernel) -> ModelSpec {
 }
 
 fn svc_with(c: f64, kernel: Kernel, gamma: Gamma, tol: f64, max_iter: usize) -> ModelSpec {
-    ModelSpec::Svc { c, kernel, gamma, tol, max_iter, random_state: 42 }
+    ModelSpec::Svc(SvcParams { c, kernel, gamma, tol, max_iter, random_state: 42 })
 }
 
 /// `SVR(C=1.0, epsilon=0.1, gamma='scale', tol=1e-3)` with the given kernel.
 fn svr(kernel: Kernel) -> ModelSpec {
-    ModelSpec::Svr { c: 1.0, epsilon: 0.1, kernel, gamma: Gamma::Scale, tol: 1e-3, max_iter: 10_000_000 }
+    ModelSpec::Svr(SvrParams { c: 1.0, epsilon: 0.1, kernel, gamma: Gamma::Scale, tol: 1e-3, max_iter: 10_000_000 })
 }
 
 /// Every machine's decision value on some IRIS rows (LIBSVM's sign: positive for the lower class).
@@ -617,14 +633,14 @@ fn svr_matches_scikit_learn() {
     assert_eq!(m.feature_importances(), None, "no importances for an rbf kernel");
 
     // `SVR(kernel='poly', degree=2, coef0=1.0, gamma='auto')`: 27 support vectors.
-    let poly = ModelSpec::Svr {
+    let poly = ModelSpec::Svr(SvrParams {
         c: 1.0,
         epsilon: 0.1,
         kernel: Kernel::Poly { degree: 2, coef0: 1.0 },
         gamma: Gamma::Auto,
         tol: 1e-3,
         max_iter: 10_000_000,
-    };
+    });
     let m = fit(&poly, &xr, &Target::Values(&width), &names(3)).unwrap();
     let Model::Svm { support, .. } = &m else { panic!() };
     assert_eq!(support.len(), 27);
@@ -675,7 +691,12 @@ fn svm_specs_read_naturally_and_bad_ones_are_named() {
         serde_json::from_str(r#"{"svr": {"gamma": "auto", "kernel": {"poly": {"degree": 2}}}}"#).unwrap();
     assert!(matches!(
         spec,
-        ModelSpec::Svr { gamma: Gamma::Auto, kernel: Kernel::Poly { degree: 2, coef0: 0.0 }, epsilon: 0.1, .. }
+        ModelSpec::Svr(SvrParams {
+            gamma: Gamma::Auto,
+            kernel: Kernel::Poly { degree: 2, coef0: 0.0 },
+            epsilon: 0.1,
+            ..
+        })
     ));
     let json = serde_json::to_string(&svc(Kernel::Rbf)).unwrap();
     assert!(json.contains(r#""gamma":"scale""#) && json.contains(r#""kernel":"rbf""#), "{json}");
@@ -704,21 +725,28 @@ fn svm_specs_read_naturally_and_bad_ones_are_named() {
     assert!(error(svc(Kernel::Poly { degree: 0, coef0: 0.0 }), &classes).starts_with("svc.degree"));
     assert!(
         error(
-            ModelSpec::Svr { c: 1.0, epsilon: -0.1, kernel: Kernel::Rbf, gamma: Gamma::Auto, tol: 1e-3, max_iter: 10 },
+            ModelSpec::Svr(SvrParams {
+                c: 1.0,
+                epsilon: -0.1,
+                kernel: Kernel::Rbf,
+                gamma: Gamma::Auto,
+                tol: 1e-3,
+                max_iter: 10
+            }),
             &width
         )
         .starts_with("svr.epsilon")
     );
     assert!(
         error(
-            ModelSpec::Svr {
+            ModelSpec::Svr(SvrParams {
                 c: f64::NAN,
                 epsilon: 0.1,
                 kernel: Kernel::Rbf,
                 gamma: Gamma::Auto,
                 tol: 1e-3,
                 max_iter: 10
-            },
+            }),
             &width
         )
         .starts_with("svr.c")

@@ -5,6 +5,121 @@ use mlops_core::Seed;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use crate::{ParamGuard, Result, bad};
+
+/// Tree settings shared by trees and forests (scikit-learn's names and defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TreeParams {
+    /// Deepest level (unlimited when absent).
+    pub max_depth: Option<usize>,
+    /// Fewest rows a node needs to be split (>= 2).
+    pub min_samples_split: usize,
+    /// Fewest rows in a leaf (>= 1).
+    pub min_samples_leaf: usize,
+    /// Share of the features tried at each split, above 0 and at most 1 (default: √d of d for a
+    /// forest classifier, all features otherwise).
+    pub max_features: Option<f64>,
+    /// Seed of the feature draws and bootstrap samples.
+    pub random_state: u64,
+}
+
+impl Default for TreeParams {
+    fn default() -> Self {
+        TreeParams { max_depth: None, min_samples_split: 2, min_samples_leaf: 1, max_features: None, random_state: 42 }
+    }
+}
+
+impl ParamGuard for TreeParams {
+    fn check_ref(&self, model: &'static str, _rows: usize) -> Result<()> {
+        if self.max_depth == Some(0) {
+            return bad(model, "max_depth", "must be at least 1".into());
+        }
+        if self.min_samples_split < 2 {
+            return bad(model, "min_samples_split", format!("{} must be at least 2", self.min_samples_split));
+        }
+        if self.min_samples_leaf < 1 {
+            return bad(model, "min_samples_leaf", "must be at least 1".into());
+        }
+        if let Some(f) = self.max_features
+            && !(f > 0.0 && f <= 1.0)
+        {
+            return bad(model, "max_features", format!("{f} must be a share of the features, above 0 and at most 1"));
+        }
+        Ok(())
+    }
+}
+
+impl TreeParams {
+    /// A decision tree is a forest of one tree grown on all the rows.
+    pub(crate) fn single(&self) -> ForestParams {
+        ForestParams {
+            n_estimators: 1,
+            bootstrap: false,
+            max_depth: self.max_depth,
+            min_samples_split: self.min_samples_split,
+            min_samples_leaf: self.min_samples_leaf,
+            max_features: self.max_features,
+            random_state: self.random_state,
+        }
+    }
+}
+
+/// A forest's settings. The tree settings repeat [`TreeParams`]' fields rather than flattening
+/// it, because serde's `flatten` would stop `deny_unknown_fields` from catching misspelt keys.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForestParams {
+    /// Trees (>= 1).
+    pub n_estimators: usize,
+    /// Draw a bootstrap sample per tree.
+    pub bootstrap: bool,
+    /// Deepest level (unlimited when absent).
+    pub max_depth: Option<usize>,
+    /// Fewest rows a node needs to be split (>= 2).
+    pub min_samples_split: usize,
+    /// Fewest rows in a leaf (>= 1).
+    pub min_samples_leaf: usize,
+    /// Share of the features tried at each split (default: √d of d for a classifier, all for a
+    /// regressor).
+    pub max_features: Option<f64>,
+    /// Seed of the bootstrap samples and feature draws.
+    pub random_state: u64,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        TreeParams::default().single().with_trees(100)
+    }
+}
+
+impl ParamGuard for ForestParams {
+    fn check_ref(&self, model: &'static str, rows: usize) -> Result<()> {
+        if self.n_estimators == 0 {
+            return bad(model, "n_estimators", "must be at least 1 tree".into());
+        }
+        self.tree().check_ref(model, rows)
+    }
+}
+
+impl ForestParams {
+    /// The settings of each tree.
+    pub(crate) fn tree(&self) -> TreeParams {
+        TreeParams {
+            max_depth: self.max_depth,
+            min_samples_split: self.min_samples_split,
+            min_samples_leaf: self.min_samples_leaf,
+            max_features: self.max_features,
+            random_state: self.random_state,
+        }
+    }
+
+    /// `trees` trees on bootstrap samples.
+    fn with_trees(self, trees: usize) -> ForestParams {
+        ForestParams { n_estimators: trees, bootstrap: true, ..self }
+    }
+}
+
 /// Feature values mapped to bins once, before any tree grows.
 pub(crate) struct Binned {
     /// Per feature, the bin of every row.

@@ -76,7 +76,7 @@ fn two_connections_log_into_one_file() {
 #[test]
 fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
     use ndarray::Array2;
-    use step11_candidates::{Model, ModelSpec, Target};
+    use step11_candidates::{GaussianNbParams, KnnParams, LogisticParams, Model, ModelSpec, Target};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("registry.db")).unwrap();
     let x = Array2::from_shape_fn((40, 2), |(i, j)| if j == 0 { i as f64 } else { (i % 7) as f64 });
@@ -84,9 +84,12 @@ fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
     let names = vec!["a".to_string(), "b".to_string()];
     let data = TrainingData { x: &x, target: Target::Classes { y: &y, classes: 2 }, names: &names };
     let candidates = vec![
-        Candidate { name: "logistic".into(), spec: ModelSpec::LogisticRegression { c: 1.0, max_iter: 100, tol: 1e-4 } },
-        Candidate { name: "bad_knn".into(), spec: ModelSpec::KnnClassifier { k: 500 } },
-        Candidate { name: "nb".into(), spec: ModelSpec::GaussianNb { var_smoothing: 1e-9 } },
+        Candidate {
+            name: "logistic".into(),
+            spec: ModelSpec::LogisticRegression(LogisticParams { c: 1.0, max_iter: 100, tol: 1e-4 }),
+        },
+        Candidate { name: "bad_knn".into(), spec: ModelSpec::KnnClassifier(KnnParams { k: 500 }) },
+        Candidate { name: "nb".into(), spec: ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }) },
         Candidate {
             name: "boosting".into(),
             spec: ModelSpec::GradientBoostingClassifier(step11_candidates::BoostParams {

@@ -3,6 +3,7 @@
 
 use mlops_core::Seed;
 use proptest::prelude::*;
+use step11_candidates::{LogisticParams, RidgeParams};
 
 use crate::*;
 
@@ -23,7 +24,7 @@ fn grids_and_random_searches() {
     assert_eq!(a, r.random(20, Seed(1)).unwrap());
     assert_ne!(a, r.random(20, Seed(2)).unwrap());
     for m in &a {
-        let ModelSpec::LogisticRegression { c, .. } = m else { panic!() };
+        let ModelSpec::LogisticRegression(LogisticParams { c, .. }) = m else { panic!() };
         assert!((0.001..=100.0).contains(c));
     }
     assert_eq!(space(r#"{"model": "linear"}"#).grid().unwrap(), vec![ModelSpec::Linear]);
@@ -104,8 +105,8 @@ struct Toy;
 impl Objective for Toy {
     fn score(&self, spec: &ModelSpec, fold: usize) -> std::result::Result<(f64, f64), String> {
         match spec {
-            ModelSpec::Ridge { alpha } => Ok((-(alpha - 1.0).abs() + fold as f64 * 0.01, 0.001)),
-            ModelSpec::Lasso { .. } if fold == 1 => Err("diverged".into()),
+            ModelSpec::Ridge(RidgeParams { alpha }) => Ok((-(alpha - 1.0).abs() + fold as f64 * 0.01, 0.001)),
+            ModelSpec::Lasso(_) if fold == 1 => Err("diverged".into()),
             _ => Ok((-5.0, 0.001)),
         }
     }
@@ -131,7 +132,7 @@ fn tuning_records_every_trial_as_a_child_run_and_picks_the_best() {
     .unwrap();
     assert_eq!(calls.into_inner(), 15);
     let best = tuned.best().unwrap();
-    assert_eq!(tuned.trials[best].spec, ModelSpec::Ridge { alpha: 1.0 });
+    assert_eq!(tuned.trials[best].spec, ModelSpec::Ridge(RidgeParams { alpha: 1.0 }));
     assert!((tuned.trials[best].mean - 0.01).abs() < 1e-12);
     assert!((tuned.trials[best].std - (0.0002f64 / 3.0).sqrt()).abs() < 1e-12);
     let lasso = &tuned.trials[3];

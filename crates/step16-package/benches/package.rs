@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mlops_core::{FeaturePipeline, Signature, TaskKind};
 use ndarray::Array2;
-use step11_candidates::{ForestParams, ModelSpec, Target};
+use step11_candidates::{ForestParams, LogisticParams, ModelSpec, Target};
 use step16_package::{Lineage, ModelInfo, PackageContents, ReferenceProfile, load, write};
 
 fn contents(spec: &ModelSpec) -> PackageContents {
@@ -43,7 +43,7 @@ fn packages(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("package");
     for (name, spec) in [
-        ("logistic", ModelSpec::LogisticRegression { c: 1.0, max_iter: 100, tol: 1e-4 }),
+        ("logistic", ModelSpec::LogisticRegression(LogisticParams { c: 1.0, max_iter: 100, tol: 1e-4 })),
         ("forest_100_trees", ModelSpec::RandomForestClassifier(ForestParams::default())),
     ] {
         let contents = contents(&spec);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use mlops_core::{ColumnSchema, DType, FeaturePipeline, Row, Signature, TaskKind, Value};
 use ndarray::Array2;
 use proptest::prelude::*;
-use step11_candidates::{ModelSpec, Target};
+use step11_candidates::{LogisticParams, ModelSpec, Target};
 
 use crate::*;
 
@@ -14,7 +14,7 @@ fn contents() -> PackageContents {
     let x = Array2::from_shape_fn((40, 2), |(i, j)| if j == 0 { i as f64 } else { (i % 7) as f64 });
     let y: Vec<usize> = (0..40).map(|i| usize::from(i >= 20)).collect();
     let names = vec!["a".to_string(), "b, with a comma".to_string()];
-    let spec = ModelSpec::LogisticRegression { c: 1.0, max_iter: 100, tol: 1e-4 };
+    let spec = ModelSpec::LogisticRegression(LogisticParams { c: 1.0, max_iter: 100, tol: 1e-4 });
     let model = step11_candidates::fit(&spec, &x, &Target::Classes { y: &y, classes: 2 }, &names).unwrap();
     let column = |name: &str| ColumnSchema {
         name: name.into(),
