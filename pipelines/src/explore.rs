@@ -39,14 +39,8 @@ pub struct Explored {
 /// Profiles `frame`, draws the report's charts and the configured ones, then writes
 /// `eda.html`, `eda.json` and `plots/*` into `out`. Everything is computed before the first file
 /// is written, so a bad plot spec or an empty frame leaves `out` as it was.
-pub fn explore(
-    frame: &DataFrame,
-    title: &str,
-    params: &EdaParams,
-    plots: &[PlotSpec],
-    formats: &[Format],
-    out: &Path,
-) -> Result<Explored> {
+pub fn explore(frame: &DataFrame, title: &str, what: &Exploration<'_>, out: &Path) -> Result<Explored> {
+    let Exploration { params, plots, formats } = *what;
     let started = Instant::now();
     let profile = step07_eda::profile(frame, params).map_err(|e| PipelineError::step("eda", e))?;
     let profile_seconds = started.elapsed().as_secs_f64();
@@ -104,16 +98,39 @@ pub fn explore(
     })
 }
 
+/// What an exploration draws: the profile's settings (step 7), the charts (step 9) and their
+/// file formats; the `eda`, `plots` and `plot_formats` sections of the training config.
+#[derive(Clone, Copy, Debug)]
+pub struct Exploration<'a> {
+    /// Profiling and warning thresholds.
+    pub params: &'a EdaParams,
+    /// Charts to draw beside the profile's own.
+    pub plots: &'a [PlotSpec],
+    /// Formats each chart file is written in.
+    pub formats: &'a [Format],
+}
+
+impl<'a> Exploration<'a> {
+    /// The sections of a training config.
+    pub fn of(config: &'a crate::TrainingConfig) -> Exploration<'a> {
+        Exploration { params: &config.eda, plots: &config.plots, formats: &config.plot_formats }
+    }
+}
+
 /// [`explore`], or the record of an earlier exploration of the same dataset with the same
 /// sections of the config (kept under `cache`), when its report and charts are all still there.
 pub fn explore_cached(
     frame: &DataFrame,
     title: &str,
-    (params, plots, formats): (&EdaParams, &[PlotSpec], &[Format]),
+    what: &Exploration<'_>,
     out: &Path,
     cache: &Path,
 ) -> Result<(Explored, bool)> {
-    let key = crate::run_key::RunKey::new("eda").with(&title).with(&(params, plots, formats)).with(&out).finish();
+    let key = crate::run_key::RunKey::new("eda")
+        .with(&title)
+        .with(&(what.params, what.plots, what.formats))
+        .with(&out)
+        .finish();
     let record = key.as_ref().map(|k| cache.join(format!("eda-{k}.json")));
     if let Some(done) = record
         .as_ref()
@@ -123,7 +140,7 @@ pub fn explore_cached(
     {
         return Ok((done, true));
     }
-    let explored = explore(frame, title, params, plots, formats, out)?;
+    let explored = explore(frame, title, what, out)?;
     if let Some(record) = record {
         let bytes = serde_json::to_vec(&explored).map_err(|e| PipelineError::Encode {
             step: "eda",

@@ -44,7 +44,7 @@ pub use deploy::{
     registered,
 };
 pub use error::{PipelineError, Result};
-pub use explore::{Explored, explore, explore_cached};
+pub use explore::{Exploration, Explored, explore, explore_cached};
 pub use features::{Engineered, EngineeredSummary, engineer, write_frame};
 pub use fit::{FitOutcome, FitRequest, fit_parts};
 pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};

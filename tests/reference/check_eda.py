@@ -6,7 +6,9 @@ Usage: python3 tests/reference/check_eda.py DATA.parquet eda.json eda.html
    every in-page link resolves, every column has its chart, charts are inline SVG with tooltips,
    and nothing is loaded from elsewhere.
 2. Recomputes the profile's statistics with pandas (describe, skew, kurt, nunique, corr with
-   both methods, duplicated) and reports the largest relative difference of each.
+   both methods, duplicated) and reports the largest relative difference of each, going over
+   pandas' columns: a column the profile lacks (or has in excess), and a column pandas calls
+   numeric that the profile does not summarise as numeric (or the reverse), are reported.
 Prints one JSON object; the end-to-end test asserts on it.
 """
 import json
@@ -68,17 +70,33 @@ def rel(a, b):
 
 
 numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+by_name = {v["name"]: v for v in profile["variables"]}
+variables = {
+    # Pandas' columns are the reference: one the profile lacks is reported, and so is one the
+    # profile has that the data does not.
+    "missing_in_toolkit": [c for c in df.columns if c not in by_name],
+    "extra_in_toolkit": [name for name in by_name if name not in df.columns],
+    # Whether a column is numeric is pandas' call; the toolkit's statistics must be there for it.
+    "numeric_in_pandas_only": [],
+    "numeric_in_toolkit_only": [],
+}
 worst = {}
-for v in profile["variables"]:
-    s = df[v["name"]]
+for c in df.columns:
+    if c not in by_name:
+        continue
+    v, s = by_name[c], df[c]
     checks = {"count": (v["count"], int(s.count())), "unique": (v["unique"], int(s.nunique()))}
-    if v["numeric"]:
+    if c in numeric and s.count() > 0 and not v["numeric"]:
+        variables["numeric_in_pandas_only"].append(c)
+    elif c in numeric and s.count() > 0:
         n, d = v["numeric"], s.describe()
         checks.update(
             mean=(n["mean"], d["mean"]), std=(n["std"], d["std"]), min=(n["min"], d["min"]), q1=(n["q1"], d["25%"]),
             median=(n["median"], d["50%"]), q3=(n["q3"], d["75%"]), max=(n["max"], d["max"]),
             skew=(n["skew"], s.skew()), kurtosis=(n["kurtosis"], s.kurt()),
         )
+    elif c not in numeric and v["numeric"]:
+        variables["numeric_in_toolkit_only"].append(c)
     for stat, (ours, theirs) in checks.items():
         worst[stat] = max(worst.get(stat, 0.0), rel(ours, float(theirs)))
 
@@ -96,5 +114,6 @@ print(json.dumps({
     "numeric_columns": {"toolkit": corr["columns"], "pandas": numeric},
     "duplicates": {"toolkit": profile["duplicates"]["count"], "pandas": int(df.duplicated().sum())},
     "rows": {"toolkit": profile["rows"], "pandas": len(df)},
+    "variables": variables,
     "max_relative_difference": worst,
 }))

@@ -1,8 +1,10 @@
 """Reference check: configs/data.yaml's steps done with pandas, compared with the toolkit's output.
 
 Usage: python3 penguins_pandas.py RAW_DIR CURATED.parquet
-Prints JSON: per compared column, the largest absolute difference (numbers) or the count of
-differing cells (text), and the row counts.
+Prints JSON: the row counts; the columns only pandas has and the columns only the toolkit has;
+per shared column, the largest absolute difference between values both sides have (numbers) and
+the count of differing cells. A cell null on one side and filled on the other differs; a cell null
+on both sides agrees.
 """
 import json
 import re
@@ -45,15 +47,35 @@ for c in ["culmen_ratio", "flipper_length_mm"]:
     df[c] = (df[c] - df[c].mean()) / df[c].std(ddof=0)
 
 ours = pd.read_parquet(curated)
-result = {"rows": {"pandas": len(df), "toolkit": len(ours)}, "columns": {}}
+result = {
+    "rows": {"pandas": len(df), "toolkit": len(ours)},
+    # Column sets compared both ways: a column either side lacks is a difference.
+    "missing_in_toolkit": [c for c in df.columns if c not in ours.columns],
+    "extra_in_toolkit": [c for c in ours.columns if c not in df.columns],
+    "columns": {},
+}
+# Rows are compared by position; a row only one side has counts as null there.
+n = max(len(df), len(ours))
 for c in df.columns:
     if c not in ours.columns:
-        result["columns"][c] = "missing in toolkit output"
         continue
-    a, b = df[c].reset_index(drop=True), ours[c].reset_index(drop=True)
+    a = df[c].reset_index(drop=True).reindex(range(n))
+    b = ours[c].reset_index(drop=True).reindex(range(n))
+    # A null on one side and a value on the other is a differing cell; nulls on both sides agree.
+    one_null = a.isna() != b.isna()
+    both = a.notna() & b.notna()
     if pd.api.types.is_numeric_dtype(a) and not pd.api.types.is_bool_dtype(a):
-        result["columns"][c] = float(np.nanmax(np.abs(a.astype(float) - b.astype(float)))) if len(a) else 0.0
+        x = a.astype(float)
+        y = pd.to_numeric(b, errors="coerce").astype(float)
+        # A value pandas has that the toolkit's column cannot hold as a number differs too.
+        unreadable = b.notna() & y.isna()
+        gap = (x - y).abs().where(both & ~unreadable, 0.0)
+        differing = one_null | unreadable | (gap > 1e-9)
+        result["columns"][c] = {
+            "max_abs_difference": float(gap.max()) if n else 0.0,
+            "differing_cells": int(differing.sum()),
+        }
     else:
-        same = (a.isna() & b.isna()) | (a.astype(str) == b.astype(str))
-        result["columns"][c] = int((~same).sum())
+        differing = one_null | (both & (a.astype(str) != b.astype(str)))
+        result["columns"][c] = {"max_abs_difference": 0.0, "differing_cells": int(differing.sum())}
 print(json.dumps(result))

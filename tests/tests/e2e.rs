@@ -93,12 +93,17 @@ fn output_matches_a_pandas_reference() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "reference failed:\n{}", String::from_utf8_lossy(&output.stderr));
     let result: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(result["rows"]["pandas"], result["rows"]["toolkit"], "{result}");
-    for (column, diff) in result["columns"].as_object().unwrap() {
-        match diff {
-            serde_json::Value::Number(n) => assert!(n.as_f64().unwrap() < 1e-9, "{column} differs from pandas by {n}"),
-            other => panic!("{column}: {other}"),
-        }
+    assert_eq!(result["rows"]["pandas"], 342, "{result}");
+    assert_eq!(result["rows"]["toolkit"], 342, "{result}");
+    assert_eq!(result["missing_in_toolkit"], serde_json::json!([]), "columns pandas has and the toolkit lacks");
+    assert_eq!(result["extra_in_toolkit"], serde_json::json!([]), "columns the toolkit has and pandas lacks");
+    let columns = result["columns"].as_object().unwrap();
+    assert_eq!(columns.len(), 26, "{result}");
+    for (column, diff) in columns {
+        let gap = diff["max_abs_difference"].as_f64().unwrap_or_else(|| panic!("{column}: {diff}"));
+        assert!(gap < 1e-9, "{column} differs from pandas by {gap}");
+        // Counts cells null on one side and filled on the other, as an imputation gone wrong leaves.
+        assert_eq!(diff["differing_cells"], 0, "{column}: cells differ from pandas: {diff}");
     }
 }
 
@@ -362,6 +367,13 @@ fn eda_report_matches_pandas_and_has_every_section_and_chart() {
     assert!(check["html"]["tooltips"].as_u64().unwrap() > 500, "{check}");
     assert_eq!(check["numeric_columns"]["toolkit"], check["numeric_columns"]["pandas"]);
     assert_eq!(check["duplicates"]["toolkit"], check["duplicates"]["pandas"]);
+    assert_eq!(check["rows"]["pandas"], 342, "{check}");
+    assert_eq!(check["rows"]["toolkit"], check["rows"]["pandas"], "{check}");
+    // Every column pandas reads is profiled, nothing else is, and every column pandas calls
+    // numeric has the numeric statistics compared below.
+    for list in ["missing_in_toolkit", "extra_in_toolkit", "numeric_in_pandas_only", "numeric_in_toolkit_only"] {
+        assert_eq!(check["variables"][list], serde_json::json!([]), "{list}: {}", check["variables"]);
+    }
     for (stat, diff) in check["max_relative_difference"].as_object().unwrap() {
         assert!(diff.as_f64().unwrap() < 1e-9, "{stat} differs from pandas by {diff}");
     }
@@ -369,17 +381,47 @@ fn eda_report_matches_pandas_and_has_every_section_and_chart() {
     let plots: Vec<_> = std::fs::read_dir(html.parent().unwrap().join("plots")).unwrap().collect();
     assert_eq!(plots.len(), 20);
 
-    // The same data and config give the same profile.
+    // The same data and config give the same profile and the same report, written afresh (the
+    // first run's files are removed, so the second run's are read).
+    let first_json = std::fs::read(&json).unwrap();
+    let first_html = std::fs::read_to_string(&html).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    std::fs::remove_file(&html).unwrap();
     let again = p.mlops(&["eda", "--json"]);
     assert!(again.success, "{}", again.stderr);
-    let first: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(again.json()["json"], out["json"], "{}", again.stdout);
+    let first: serde_json::Value = serde_json::from_slice(&first_json).unwrap();
     let second: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(first, second);
+    let changed: Vec<&String> =
+        first.as_object().unwrap().iter().filter(|(k, v)| second.get(k.as_str()) != Some(*v)).map(|(k, _)| k).collect();
+    assert!(first == second, "a rerun profiled the same data differently: {changed:?} changed");
+    // The page differs only in its generation time.
+    let second_html = std::fs::read_to_string(&html).unwrap();
+    let difference = first_difference(&without_generated_time(&first_html), &without_generated_time(&second_html));
+    assert!(difference.is_none(), "a rerun drew another report: {}", difference.unwrap_or_default());
 
     let table = p.mlops(&["eda", "--dataset", "penguins"]);
     assert!(table.success, "{}", table.stderr);
     assert!(table.stdout.contains(&format!("report: reports/penguins/{version}/eda.html")), "{}", table.stdout);
     assert!(table.stdout.contains("warning: `comments` is"), "{}", table.stdout);
+}
+
+/// Where two texts first differ: the byte offset and what each has from a little before there.
+fn first_difference(a: &str, b: &str) -> Option<String> {
+    let at = a.bytes().zip(b.bytes()).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    if at == a.len() && at == b.len() {
+        return None;
+    }
+    let around =
+        |s: &str| String::from_utf8_lossy(&s.as_bytes()[at.saturating_sub(60)..(at + 60).min(s.len())]).into_owned();
+    Some(format!("at byte {at}:\n  first:  {:?}\n  second: {:?}", around(a), around(b)))
+}
+
+/// An EDA page with its "generated <time>" stamp blanked out.
+fn without_generated_time(html: &str) -> String {
+    let at = html.find(" · generated ").unwrap_or_else(|| panic!("no generation time in the report"));
+    let end = html[at..].find(" by mlops").map(|e| at + e).unwrap_or_else(|| panic!("no generator after the time"));
+    format!("{}{}", &html[..at], &html[end..])
 }
 
 #[test]
@@ -932,45 +974,187 @@ fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
 
 #[test]
 fn a_registration_killed_at_any_moment_leaves_the_registry_consistent() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::Instant;
+
     let p = Project::new();
     let trained = p.mlops(&["--quiet", "train", "--json", "--config", "configs/training-body-mass.yaml"]);
     assert!(trained.success, "{}", trained.stderr);
     let package = trained.json()["package"].as_str().unwrap().to_string();
+    // How long one registration takes on this machine, timed on a store of its own so that the
+    // registry below still has to copy the package: the kills are spread over that time.
+    let started = Instant::now();
+    let timed = p.mlops(&[
+        "--quiet",
+        "registry",
+        "--store",
+        "timing/registry.db",
+        "--artifacts",
+        "timing/artifacts",
+        "register",
+        "crashy",
+        "--package",
+        &package,
+        "--alias",
+        "champion",
+    ]);
+    let whole = started.elapsed();
+    assert!(timed.success, "{}", timed.stderr);
+
     // Kill -9 registering processes at moments spread over their life: start-up, package
-    // verification, copying into the store, the transaction, after.
-    for delay_ms in [0u64, 1, 2, 3, 5, 8, 12, 16, 20, 30, 45, 60] {
-        let mut child = std::process::Command::new(e2e::mlops_bin())
-            .args(["--quiet", "registry", "register", "crashy", "--package", &package, "--alias", "champion"])
-            .current_dir(p.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+    // verification, copying into the store, the transaction, setting the alias, after. Each
+    // child logs into a folder of its own: a log file shows that `mlops` was running its command
+    // (arguments parsed, logging set up) when the kill came. Rounds go on, with longer delays
+    // while no child has finished, until a kill has landed in a running registration and a
+    // registration has finished by itself (so something got in to check).
+    let fractions = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.3, 2.0];
+    let (mut killed_running, mut killed_before_logging, mut finished) = (Vec::new(), 0, 0);
+    for round in 0..4 {
+        let stretch = if finished == 0 { f64::from(1 << round) } else { 1.0 };
+        for (i, f) in fractions.iter().enumerate() {
+            let logs = format!("kill-logs/{round}-{i}");
+            let mut child = std::process::Command::new(e2e::mlops_bin())
+                .args(["--quiet", "--log-dir", &logs, "registry", "register", "crashy", "--package", &package])
+                .args(["--alias", "champion"])
+                .current_dir(p.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let delay = whole.mul_f64(f * stretch);
+            std::thread::sleep(delay);
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            if out.status.signal() == Some(9) {
+                let ran = std::fs::read_dir(p.join(&logs)).is_ok_and(|mut d| d.next().is_some());
+                if ran {
+                    killed_running.push(delay);
+                } else {
+                    killed_before_logging += 1;
+                }
+            } else {
+                // A registration that was not killed must have succeeded.
+                assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+                finished += 1;
+            }
+        }
+        if !killed_running.is_empty() && finished > 0 {
+            break;
+        }
     }
+    let tally = format!(
+        "a registration takes {whole:?}; killed while running at {killed_running:?}, \
+         {killed_before_logging} killed before logging was set up, {finished} finished"
+    );
+    assert!(!killed_running.is_empty(), "no kill landed while a registration was under way: {tally}");
+    assert!(finished > 0, "no registration finished, so nothing got in to check: {tally}");
+
     // Whatever got in is whole: each version's package verifies, every version has its audit
-    // entry, and the numbers have no gaps.
+    // entry, the numbers have no gaps, and the alias points at one of them.
     let listed = p.mlops(&["--json", "registry", "list", "crashy"]);
-    let versions: Vec<serde_json::Value> =
-        if listed.success { listed.json().as_array().unwrap().clone() } else { Vec::new() };
+    assert!(listed.success, "registry list failed after the kills ({tally}):\n{}", listed.stderr);
+    let versions = listed.json().as_array().unwrap().clone();
     let mut numbers: Vec<u64> = versions.iter().map(|v| v["version"].as_u64().unwrap()).collect();
     numbers.sort_unstable();
-    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>());
+    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>(), "{tally}");
+    assert!(numbers.len() >= finished, "{} versions for {finished} finished registrations", numbers.len());
     for v in &versions {
         let inspected = p.mlops(&["package", "inspect", v["artifact_path"].as_str().unwrap()]);
-        assert!(inspected.success, "{}", inspected.stderr);
+        assert!(inspected.success, "version {}: {}", v["version"], inspected.stderr);
     }
-    if listed.success {
-        let history = p.mlops(&["--json", "registry", "history", "crashy"]).json();
-        let registers = history.as_array().unwrap().iter().filter(|h| h["action"] == "register").count();
-        assert_eq!(registers, versions.len());
-    }
+    let history = p.mlops(&["--json", "registry", "history", "crashy"]);
+    assert!(history.success, "{}", history.stderr);
+    let registers = history.json().as_array().unwrap().iter().filter(|h| h["action"] == "register").count();
+    assert_eq!(registers, versions.len(), "{}", history.stdout);
+    let champion = p.mlops(&["--json", "registry", "show", "models:/crashy@champion"]);
+    assert!(champion.success, "{}", champion.stderr);
+    assert!(numbers.contains(&champion.json()["version"].as_u64().unwrap()), "{}", champion.stdout);
     // And the registry still works: the next version is the next number.
     let next = p.mlops(&["--json", "registry", "register", "crashy", "--package", &package]);
     assert!(next.success, "{}", next.stderr);
     assert_eq!(next.json()["version"].as_u64().unwrap(), versions.len() as u64 + 1);
+}
+
+#[test]
+fn registry_delete_names_what_is_missing_and_takes_the_aliases_of_the_version() {
+    let p = Project::new();
+    let trained = p.mlops(&["--quiet", "train", "--json", "--config", "configs/training-body-mass.yaml"]);
+    assert!(trained.success, "{}", trained.stderr);
+    let package = trained.json()["package"].as_str().unwrap().to_string();
+    let ok = |args: &[&str]| {
+        let run = p.mlops(args);
+        assert!(run.success, "{args:?}: {}", run.stderr);
+        run
+    };
+    ok(&["registry", "register", "mass", "--package", &package]);
+    ok(&["registry", "register", "mass", "--package", &package, "--alias", "champion"]);
+
+    p.fails(&["registry", "delete", "nosuch", "1"], &["no registered model `nosuch`", "models/registry/registry.db"]);
+    p.fails(&["registry", "delete", "mass", "9"], &["mass has no version 9"]);
+    // Deleting the version an alias points at is not refused: the alias goes with it, and the
+    // answer says so.
+    let deleted = ok(&["registry", "delete", "mass", "2"]);
+    assert!(deleted.stdout.contains("mass version 2 deleted, and with it alias champion"), "{}", deleted.stdout);
+    p.fails(&["registry", "show", "models:/mass@champion"], &["mass has no alias `champion`"]);
+    p.fails(&["registry", "delete", "mass", "2"], &["mass has no version 2"]);
+    let listed = ok(&["--json", "registry", "list", "mass"]).json();
+    let numbers: Vec<u64> = listed.as_array().unwrap().iter().map(|v| v["version"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [1], "{listed}");
+    let history = ok(&["--json", "registry", "history", "mass"]).json();
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["action"].as_str(), last["version"].as_u64()), (Some("delete"), Some(2)), "{history}");
+    // A deleted number is never given again.
+    let next = ok(&["--json", "registry", "register", "mass", "--package", &package]);
+    assert_eq!(next.json()["version"], 3, "{}", next.stdout);
+}
+
+#[test]
+fn a_store_that_is_not_sqlite_is_named_and_left_as_it_was() {
+    let p = Project::new();
+    let garbage = "these are notes, not a database\n";
+    p.write("models/registry/registry.db", garbage);
+    p.fails(&["registry", "list"], &["registry models/registry/registry.db", "file is not a database"]);
+    p.fails(&["registry", "list", "sexing"], &["registry models/registry/registry.db", "file is not a database"]);
+    p.fails(&["runs", "list"], &["run store models/registry/registry.db", "file is not a database"]);
+    p.fails(&["runs", "show", "abc"], &["run store models/registry/registry.db", "file is not a database"]);
+    p.write("notes.db", garbage);
+    p.fails(&["registry", "list", "--store", "notes.db"], &["registry notes.db", "file is not a database"]);
+    p.fails(&["runs", "list", "--store", "notes.db"], &["run store notes.db", "file is not a database"]);
+    for file in ["models/registry/registry.db", "notes.db"] {
+        assert_eq!(std::fs::read_to_string(p.join(file)).unwrap(), garbage, "{file} was changed");
+    }
+}
+
+#[test]
+fn config_files_with_a_yaml_syntax_error_or_nothing_in_them_are_named() {
+    let p = Project::new();
+    let line_of = |file: &str, text: &str| {
+        let config = std::fs::read_to_string(p.join(file)).unwrap();
+        let at = config.lines().position(|l| l == text).unwrap_or_else(|| panic!("{file} has no line {text:?}"));
+        format!("line {}", at + 1)
+    };
+    // `key: {}: x` is not YAML: a mapping value where none may start.
+    let broken = p.config_with("  duplicates: {}", "  duplicates: {}: x");
+    let line = line_of("configs/data.yaml", "  duplicates: {}");
+    p.fails(
+        &["prepare", "--config", broken.to_str().unwrap()],
+        &["configs/variant.yaml", &line, "mapping values are not allowed"],
+    );
+    p.write("configs/empty.yaml", "");
+    p.fails(&["prepare", "--config", "configs/empty.yaml"], &["configs/empty.yaml", "key `sources`", "no sources"]);
+    assert!(p.processed_is_empty(), "a rejected data config wrote a dataset");
+
+    let broken = p.file_with("configs/training.yaml", "  metric: f1_macro", "  metric: f1_macro: x");
+    let line = line_of("configs/training.yaml", "  metric: f1_macro");
+    p.fails(
+        &["--quiet", "train", "--config", broken.to_str().unwrap()],
+        &["configs/variant-training.yaml", &line, "mapping values are not allowed"],
+    );
+    p.fails(
+        &["--quiet", "train", "--config", "configs/empty.yaml"],
+        &["configs/empty.yaml", "key `model`", "say what to learn"],
+    );
+    assert!(!p.join("models").exists(), "a rejected training config recorded runs or models");
 }
 
 #[test]

@@ -211,7 +211,22 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         Some(found) => return Err(PackageError::UnknownFormat { path, found, supported: FORMAT_VERSION }),
         None => return Err(corrupt("no `format_version`".into())),
     }
-    serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not a package manifest: {e}")))
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not a package manifest: {e}")))?;
+    // Checked before any file is touched, so that a listed name can never reach outside the
+    // package (`../x`, `/etc/passwd`) or into a hidden file or a subdirectory.
+    if let Some(f) =
+        manifest.files.iter().find(|f| f.path.is_empty() || f.path.contains(['/', '\\']) || f.path.starts_with('.'))
+    {
+        return Err(PackageError::Integrity {
+            path,
+            message: format!(
+                "lists `{}`, which is not a plain file name (a package's files sit directly in its directory: no `/`, `\\` or leading `.`)",
+                f.path
+            ),
+        });
+    }
+    Ok(manifest)
 }
 
 /// Loads and verifies a package: format version, then every file's size and SHA-256 against the
@@ -232,9 +247,6 @@ pub fn load(dir: &Path) -> Result<Package> {
     }
     let mut bytes: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     for f in &manifest.files {
-        if f.path.contains(['/', '\\']) || f.path.starts_with('.') {
-            return Err(PackageError::Integrity { path: dir.join(&f.path), message: "not a plain file name".into() });
-        }
         let path = dir.join(&f.path);
         let data = std::fs::read(&path).map_err(|e| PackageError::Integrity {
             path: path.clone(),

@@ -1,3 +1,6 @@
+//! Unit tests: a package round-trips and predicts the same; tampering, an unknown format and
+//! manifest entries that are not plain file names are refused by name; reference profiles.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -106,6 +109,46 @@ fn tampering_is_caught_and_named() {
     std::fs::write(path.join("manifest.json"), "{}").unwrap();
     assert!(load(&path).unwrap_err().to_string().contains("no `format_version`"));
     assert!(load(&dir.path().join("nowhere")).unwrap_err().to_string().contains("nowhere/manifest.json"));
+}
+
+#[test]
+fn a_manifest_listing_a_path_outside_the_package_or_a_hidden_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file with the right checksum at each place a listed name could reach, so that only the
+    // name check stands between the manifest and reading it.
+    let bytes = b"print('hello')\n";
+    let outside = dir.path().join("outside.py");
+    std::fs::write(&outside, bytes).unwrap();
+    let absolute = outside.to_str().unwrap().to_string();
+    for (k, listed) in
+        ["../outside.py", absolute.as_str(), ".hidden", "sub/inner.py", "sub\\inner.py", ""].into_iter().enumerate()
+    {
+        let path = dir.path().join(format!("pkg{k}"));
+        write(&path, &contents()).unwrap();
+        match listed {
+            ".hidden" => std::fs::write(path.join(".hidden"), bytes).unwrap(),
+            "sub/inner.py" => {
+                std::fs::create_dir(path.join("sub")).unwrap();
+                std::fs::write(path.join("sub/inner.py"), bytes).unwrap();
+            }
+            _ => {}
+        }
+        let manifest_path = path.join("manifest.json");
+        let mut manifest: Manifest = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+        manifest.files.push(FileEntry {
+            path: listed.to_string(),
+            sha256: mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(bytes)),
+            bytes: bytes.len() as u64,
+        });
+        std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+        for err in [load(&path).unwrap_err(), read_manifest(&path).unwrap_err()] {
+            assert!(
+                matches!(&err, PackageError::Integrity { path, message }
+                    if *path == manifest_path && message.contains(&format!("lists `{listed}`, which is not a plain file name"))),
+                "{listed:?}: {err}"
+            );
+        }
+    }
 }
 
 #[test]

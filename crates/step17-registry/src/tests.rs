@@ -1,3 +1,6 @@
+//! Unit tests: versions, content-addressed storage, aliases, retirement, the append-only audit
+//! log, bad names and packages, concurrent registrations and a locked store.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -65,12 +68,18 @@ fn aliases_resolve_move_and_refuse_retired_versions_with_every_change_audited() 
     assert_eq!(r.model("churn").unwrap().tags["team"], "growth");
 
     r.retire("churn", 2).unwrap();
-    let err = r.resolve("models:/churn@champion").unwrap_err().to_string();
-    assert!(err.contains("version 2 is retired"), "{err}");
-    assert!(r.set_alias("churn", "challenger", 2).unwrap_err().to_string().contains("retired"));
-    assert!(r.retire("churn", 2).unwrap_err().to_string().contains("already retired"));
-    assert!(r.resolve("models:/churn@nobody").unwrap_err().to_string().contains("no alias `nobody`"));
-    assert!(r.resolve("models:/churn/9").unwrap_err().to_string().contains("no version 9"));
+    // Each refusal is of its kind and names what it refers to.
+    let refused = |err: RegistryError, needle: &str| {
+        assert!(matches!(&err, RegistryError::Refused(m) if m.contains(needle)), "{needle}: {err}");
+    };
+    let not_found = |err: RegistryError, needle: &str| {
+        assert!(matches!(&err, RegistryError::NotFound(m) if m.contains(needle)), "{needle}: {err}");
+    };
+    refused(r.resolve("models:/churn@champion").unwrap_err(), "models:/churn@champion: churn version 2 is retired");
+    refused(r.set_alias("churn", "challenger", 2).unwrap_err(), "churn version 2 is retired");
+    refused(r.retire("churn", 2).unwrap_err(), "churn version 2 is already retired");
+    not_found(r.resolve("models:/churn@nobody").unwrap_err(), "churn has no alias `nobody`");
+    not_found(r.resolve("models:/churn/9").unwrap_err(), "churn has no version 9");
     assert_eq!(r.delete_alias("churn", "champion").unwrap(), 2);
 
     let history = r.history(Some("churn")).unwrap();
@@ -83,7 +92,10 @@ fn aliases_resolve_move_and_refuse_retired_versions_with_every_change_audited() 
     let conn = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
     let err = conn.execute("UPDATE registry_audit SET actor = 'mallory'", []).unwrap_err().to_string();
     assert!(err.contains("append-only"), "{err}");
-    assert!(conn.execute("DELETE FROM registry_audit", []).is_err());
+    let err = conn.execute("DELETE FROM registry_audit", []).unwrap_err().to_string();
+    assert!(err.contains("append-only"), "{err}");
+    assert_eq!(r.history(Some("churn")).unwrap().len(), 9, "the audit log lost rows");
+    assert!(r.history(Some("churn")).unwrap().iter().all(|h| h.actor == "tester"), "the audit log was changed");
 }
 
 #[test]
@@ -93,15 +105,37 @@ fn bad_names_and_bad_packages_change_nothing() {
     let a = package(dir.path(), "a", 1.0);
     for name in ["../x", "a/b", "", ".hidden", "x..y", &"n".repeat(129)] {
         let err = r.register(name, &a, &RegisterInfo::default()).unwrap_err();
-        assert!(matches!(err, RegistryError::BadName { .. }), "{name}: {err}");
+        assert!(
+            matches!(&err, RegistryError::BadName { what: "model name", name: n, .. } if n == name),
+            "{name}: {err}"
+        );
     }
-    assert!(ModelUri::parse("models:/churn@3").is_err());
-    assert!(ModelUri::parse("runs:/x").unwrap_err().to_string().contains("must start with `models:/`"));
+    let err = ModelUri::parse("models:/churn@3").unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::BadName { what: "alias", name, message } if name == "3" && message.contains("a number would read as a version")),
+        "{err}"
+    );
+    let err = ModelUri::parse("models:/chu rn/2").unwrap_err();
+    assert!(matches!(&err, RegistryError::BadName { what: "model name", name, .. } if name == "chu rn"), "{err}");
+    let err = ModelUri::parse("models:/churn/0").unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::BadName { what: "model URI", name, .. } if name == "models:/churn/0"),
+        "{err}"
+    );
+    let err = ModelUri::parse("runs:/x").unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::BadName { what: "model URI", name, message } if name == "runs:/x" && message.contains("must start with `models:/`")),
+        "{err}"
+    );
     assert_eq!(ModelUri::parse("models:/churn/2").unwrap(), ModelUri::Version("churn".into(), 2));
     // A tampered package is refused before anything is recorded or stored.
     std::fs::write(a.join("metrics.json"), "{}").unwrap();
-    let err = r.register("churn", &a, &RegisterInfo::default()).unwrap_err().to_string();
-    assert!(err.contains("metrics.json") && err.contains("checksum mismatch"), "{err}");
+    let err = r.register("churn", &a, &RegisterInfo::default()).unwrap_err();
+    assert!(
+        matches!(&err, RegistryError::Package(step16_package::PackageError::Integrity { path, message })
+            if *path == a.join("metrics.json") && message.contains("checksum mismatch")),
+        "{err}"
+    );
     assert!(r.models().unwrap().is_empty());
     assert!(r.history(None).unwrap().is_empty());
     assert!(!dir.path().join("artifacts").exists());
@@ -137,9 +171,16 @@ fn a_locked_registry_is_a_clear_error_and_changes_nothing() {
     // Another process holds the write lock.
     let other = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let err = r.register("churn", &a, &RegisterInfo::default()).unwrap_err().to_string();
-    assert!(err.contains("registry.db") && err.contains("locked"), "{err}");
-    assert!(r.set_alias("churn", "champion", 1).unwrap_err().to_string().contains("locked"));
+    let store = dir.path().join("registry.db");
+    for err in [
+        r.register("churn", &a, &RegisterInfo::default()).unwrap_err(),
+        r.set_alias("churn", "champion", 1).unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, RegistryError::Sql { path, .. } if *path == store) && err.to_string().contains("locked"),
+            "{err}"
+        );
+    }
     other.execute_batch("ROLLBACK").unwrap();
     assert_eq!(r.versions("churn").unwrap().len(), 1, "the failed registration left nothing");
     assert_eq!(r.register("churn", &a, &RegisterInfo::default()).unwrap().version, 2);

@@ -1,4 +1,5 @@
-//! Unit tests: the manifests' content and checks; the local deployment's processes.
+//! Unit tests: the manifests' content and checks; the local deployment's processes; the router's
+//! answers (forwarded, 413, 502, 503, 504) against real servers on loopback.
 
 use super::*;
 
@@ -43,22 +44,23 @@ fn bad_settings_are_refused_by_key() {
     let check = |edit: &dyn Fn(&mut KubernetesParams), key: &str| {
         let mut p = KubernetesParams::default();
         edit(&mut p);
-        let err = manifests(&p, &facts(), None).unwrap_err().to_string();
-        assert!(err.contains(key), "{key}: {err}");
+        let err = manifests(&p, &facts(), None).unwrap_err();
+        assert!(matches!(&err, DeployError::Invalid { key: k, .. } if k == key), "{key}: {err}");
+        assert!(err.to_string().contains(&format!("`{key}`")), "{key}: {err}");
     };
-    check(&|p| p.namespace = "Prod".into(), "`namespace`");
-    check(&|p| p.replicas = 0, "`replicas`");
-    check(&|p| p.resources.limits.memory = Some("lots".into()), "`resources.limits.memory`");
-    check(&|p| p.max_surge = "0".into(), "`max_unavailable`");
-    check(&|p| p.image = Some("repo/model:latest".into()), "`image`");
+    check(&|p| p.namespace = "Prod".into(), "namespace");
+    check(&|p| p.replicas = 0, "replicas");
+    check(&|p| p.resources.limits.memory = Some("lots".into()), "resources.limits.memory");
+    check(&|p| p.max_surge = "0".into(), "max_unavailable");
+    check(&|p| p.image = Some("repo/model:latest".into()), "image");
     check(
         &|p| {
             p.canary.enabled = true;
             p.canary.weight = 80;
         },
-        "`canary.weight`",
+        "canary.weight",
     );
-    check(&|p| p.canary.enabled = true, "`canary.model`");
+    check(&|p| p.canary.enabled = true, "canary.model");
 }
 
 fn canary() -> CanaryFacts {
@@ -174,7 +176,8 @@ fn write_manifests_refuses_a_non_empty_directory_unless_forced() {
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");
     // A bad setting writes nothing either.
     let bad = KubernetesParams { replicas: 0, ..KubernetesParams::default() };
-    assert!(write_manifests(&out, &bad, &facts(), None, true).is_err());
+    let err = write_manifests(&out, &bad, &facts(), None, true).unwrap_err();
+    assert!(matches!(&err, DeployError::Invalid { key, .. } if key == "replicas"), "{err}");
     assert!(out.join("keep.txt").exists());
     let files = write_manifests(&out, &KubernetesParams::default(), &facts(), None, true).unwrap();
     assert!(files.contains(&"README.md".to_string()) && !out.join("keep.txt").exists());
@@ -263,4 +266,190 @@ fn port_zero_is_refused_for_a_deployment() {
     let params = LocalParams { logs: dir.path().join("logs"), ..LocalParams::default() };
     let err = deploy_local(&dir.path().join("s.db"), &params, &target, &launch).unwrap_err().to_string();
     assert!(err.contains("`port` must not be 0"), "{err}");
+}
+
+/// A router on a free loopback port, whose store says `backend` serves its endpoint (or, with
+/// `None`, that nothing does).
+struct Routed {
+    base: String,
+    endpoint: std::net::SocketAddr,
+    deployment: Option<i64>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<()>>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Routed {
+    async fn start(backend: Option<&str>, max_body: usize, timeout: std::time::Duration) -> Routed {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store.db");
+        let endpoint = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let deployment = backend.map(|backend| {
+            let mut db = Deployments::open(&store).unwrap();
+            let row = Deployment {
+                id: 0,
+                endpoint: endpoint.to_string(),
+                model: "m".into(),
+                version: Some(1),
+                uri: "models:/m/1".into(),
+                backend: backend.into(),
+                pid: None,
+                router_pid: None,
+                status: "starting".into(),
+                started_at: store::now(),
+                ended_at: None,
+                message: None,
+                log: "x.log".into(),
+                deployer_pid: std::process::id(),
+            };
+            let id = db.claim(&row, |_| false).unwrap();
+            db.switch(id, None).unwrap();
+            id
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run_router(endpoint, store, (max_body, timeout), async {
+            let _ = rx.await;
+        }));
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(endpoint).await.is_err() {
+            assert!(!task.is_finished(), "the router stopped before listening on {endpoint}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "the router never listened on {endpoint}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120)).build().unwrap();
+        Routed { base: format!("http://{endpoint}"), endpoint, deployment, stop: Some(tx), task, http, _dir: dir }
+    }
+
+    /// Status, the `x-mlops-deployment` header and the body (JSON, or the text as a JSON string).
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Option<i64>, serde_json::Value) {
+        let r = request.send().await.unwrap();
+        let status = r.status().as_u16();
+        let id = r.headers().get(DEPLOYMENT_HEADER).and_then(|v| v.to_str().ok()?.parse().ok());
+        let text = r.text().await.unwrap();
+        (status, id, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// Serves `app` on a free loopback port; returns its `host:port`.
+async fn backend(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// The router's own error body: `error_code` and a message containing `needle`.
+fn router_error(body: &serde_json::Value, code: &str, needle: &str) {
+    assert_eq!(body["error_code"], code, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_forwards_to_the_serving_deployment_and_refuses_a_body_over_the_limit_with_413() {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/echo",
+        post(|uri: axum::http::Uri, body: String| async move {
+            (axum::http::StatusCode::CREATED, [("x-backend", "yes")], format!("{}|{body}", uri.query().unwrap_or("")))
+        }),
+    );
+    let addr = backend(app).await;
+    let router = Routed::start(Some(&addr), 256, std::time::Duration::from_secs(60)).await;
+    let echo = format!("{}/echo?q=1", router.base);
+    // The backend's answer, status, headers and body, with the deployment that answered.
+    let r = router.http.post(&echo).body("x".repeat(256)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(r.headers().get("x-backend").and_then(|v| v.to_str().ok()), Some("yes"));
+    let id = r.headers().get(DEPLOYMENT_HEADER).and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
+    assert_eq!(id, router.deployment);
+    assert_eq!(r.text().await.unwrap(), format!("q=1|{}", "x".repeat(256)));
+    // One byte over the limit, declared in Content-Length: 413 from the router itself.
+    let (status, id, body) = router.send(router.http.post(&echo).body("x".repeat(257))).await;
+    assert_eq!((status, id), (413, None), "{body}");
+    router_error(&body, "BAD_REQUEST", "the request body is over 256 bytes");
+    // The same without a Content-Length (chunked): found while reading, the same 413.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut raw = tokio::net::TcpStream::connect(router.endpoint).await.unwrap();
+    let chunk = "y".repeat(1000);
+    let request = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    raw.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(60), raw.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("the request body is over 256 bytes"), "{answer}");
+    // Still forwarding.
+    let (status, id, _) = router.send(router.http.post(&echo).body("z")).await;
+    assert_eq!((status, id), (201, router.deployment));
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_deployment_serving_the_router_answers_503_naming_the_endpoint() {
+    let router = Routed::start(None, 1024, std::time::Duration::from_secs(60)).await;
+    for request in [
+        router.http.get(format!("{}/health", router.base)),
+        router.http.post(format!("{}/invocations", router.base)).body("{}"),
+    ] {
+        let (status, id, body) = router.send(request).await;
+        assert_eq!((status, id), (503, None), "{body}");
+        router_error(&body, "UNAVAILABLE", &format!("no deployment is serving {}", router.endpoint));
+    }
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_is_down_or_breaks_off_its_answer_gets_502() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Nothing listens on the backend's port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let router = Routed::start(Some(&down), 1024, std::time::Duration::from_secs(60)).await;
+    let (status, id, body) = router.send(router.http.get(format!("{}/health", router.base))).await;
+    assert_eq!((status, id), (502, None), "{body}");
+    router_error(&body, "UNAVAILABLE", &format!("the server behind {} did not answer", router.endpoint));
+    router.stop().await;
+    // A backend that sends its head, then closes half-way through the announced body.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let broken = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial").await;
+            });
+        }
+    });
+    let router = Routed::start(Some(&broken), 1024, std::time::Duration::from_secs(60)).await;
+    let (status, id, body) = router.send(router.http.get(format!("{}/health", router.base))).await;
+    assert_eq!((status, id), (502, None), "{body}");
+    router_error(&body, "UNAVAILABLE", &format!("the server behind {} broke off its answer", router.endpoint));
+    router.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_slower_than_the_timeout_gets_504() {
+    use axum::routing::get;
+    let app = axum::Router::new().route("/slow", get(std::future::pending::<&'static str>));
+    let addr = backend(app).await;
+    // The route never answers, so the short timeout is reached however slow the machine.
+    let router = Routed::start(Some(&addr), 1024, std::time::Duration::from_millis(500)).await;
+    let (status, id, body) = router.send(router.http.get(format!("{}/slow", router.base))).await;
+    assert_eq!((status, id), (504, None), "{body}");
+    router_error(&body, "UNAVAILABLE", "the server did not answer in time");
+    router.stop().await;
 }

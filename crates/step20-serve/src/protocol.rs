@@ -291,6 +291,71 @@ pub struct OipRequest {
     pub outputs: Option<Vec<String>>,
 }
 
+/// An Open Inference Protocol tensor datatype.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Datatype {
+    Bool,
+    /// An integer type with its bounds.
+    Int {
+        name: &'static str,
+        min: i128,
+        max: i128,
+    },
+    /// `FP16`, `FP32` or `FP64`.
+    Float(&'static str),
+    Bytes,
+}
+
+impl Datatype {
+    const NAMES: [&'static str; 13] = [
+        "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
+        "BYTES",
+    ];
+
+    fn parse(name: &str) -> Option<Datatype> {
+        let int = |name, min: i128, max: i128| Some(Datatype::Int { name, min, max });
+        match name {
+            "BOOL" => Some(Datatype::Bool),
+            "UINT8" => int("UINT8", 0, u8::MAX.into()),
+            "UINT16" => int("UINT16", 0, u16::MAX.into()),
+            "UINT32" => int("UINT32", 0, u32::MAX.into()),
+            "UINT64" => int("UINT64", 0, u64::MAX.into()),
+            "INT8" => int("INT8", i8::MIN.into(), i8::MAX.into()),
+            "INT16" => int("INT16", i16::MIN.into(), i16::MAX.into()),
+            "INT32" => int("INT32", i32::MIN.into(), i32::MAX.into()),
+            "INT64" => int("INT64", i64::MIN.into(), i64::MAX.into()),
+            "FP16" => Some(Datatype::Float("FP16")),
+            "FP32" => Some(Datatype::Float("FP32")),
+            "FP64" => Some(Datatype::Float("FP64")),
+            "BYTES" => Some(Datatype::Bytes),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Datatype::Bool => "BOOL",
+            Datatype::Int { name, .. } | Datatype::Float(name) => name,
+            Datatype::Bytes => "BYTES",
+        }
+    }
+
+    /// Whether a JSON datum fits: null (a missing value) always does; BYTES takes any value,
+    /// because JSON has no bytes and one `[N, F]` tensor of a table's mixed columns can only be
+    /// BYTES (the signature's conversion then judges each value).
+    fn holds(self, v: &Json) -> bool {
+        match (self, v) {
+            (_, Json::Null) | (Datatype::Bytes, _) | (Datatype::Bool, Json::Bool(_)) => true,
+            (Datatype::Float(_), Json::Number(_)) => true,
+            (Datatype::Int { min, max, .. }, Json::Number(n)) => {
+                let n = n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
+                n.is_some_and(|n| (min..=max).contains(&n))
+            }
+            _ => false,
+        }
+    }
+}
+
 fn flatten<'a>(value: &'a Json, out: &mut Vec<&'a Json>) {
     match value {
         Json::Array(items) => items.iter().for_each(|v| flatten(v, out)),
@@ -346,13 +411,25 @@ pub fn oip(scorer: &Scorer, body: &[u8], max: usize) -> Result<(Parsed, OipReque
             .as_ref()
             .and_then(|s| s.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<_>>())
             .ok_or_else(|| InputError::malformed(format!("input `{name}`: `shape` must be a list of sizes")))?;
-        if t.datatype.as_ref().and_then(Json::as_str).is_none() {
+        let Some(datatype) = t.datatype.as_ref().and_then(Json::as_str) else {
             return Err(InputError::malformed(format!("input `{name}`: `datatype` is required (FP64, BYTES, ...)")));
-        }
+        };
+        let datatype = Datatype::parse(datatype).ok_or_else(|| {
+            InputError::malformed(format!(
+                "input `{name}`: unknown datatype `{datatype}`; the Open Inference Protocol's are {}",
+                Datatype::NAMES.join(", ")
+            ))
+        })?;
         let data =
             t.data.as_ref().ok_or_else(|| InputError::malformed(format!("input `{name}`: `data` is required")))?;
         let mut flat = Vec::new();
         flatten(data, &mut flat);
+        if let Some((k, v)) = flat.iter().enumerate().find(|(_, v)| !datatype.holds(v)) {
+            return Err(InputError::malformed(format!(
+                "input `{name}`: datatype {} does not hold `data[{k}]` = {v}",
+                datatype.name()
+            )));
+        }
         let size: usize = shape.iter().product();
         if flat.len() != size {
             return Err(InputError::malformed(format!(

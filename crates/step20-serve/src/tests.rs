@@ -1,3 +1,6 @@
+//! Unit tests: JSON with Python's non-finite tokens, cell conversion against the signature
+//! (property tests), and the direct reader of records and split frames.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/fixture/mod.rs"]

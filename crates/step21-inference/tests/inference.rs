@@ -108,7 +108,15 @@ fn bad_rows_reject_the_file_or_are_skipped_with_their_row_numbers() {
         predict_file(&scorer, &input, &out, &BatchOptions { chunk_rows: 100, ..BatchOptions::default() }, &mut |_| {})
             .unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, InferenceError::BadRows { .. }), "{text}");
+    match &err {
+        InferenceError::BadRows { path, rows } => {
+            assert_eq!(path, &input, "{text}");
+            let named: Vec<(usize, Option<&str>)> = rows.iter().map(|b| (b.row, b.column.as_deref())).collect();
+            // The first chunk holding a bad row stops the run: its bad rows are listed.
+            assert_eq!(named, [(5, Some("x"))], "{text}");
+        }
+        other => panic!("not BadRows: {other}"),
+    }
     assert!(text.contains("row 5: column `x`: \"heavy\" is not a number"), "{text}");
     assert!(!out.exists(), "nothing is written when the file is rejected");
     assert!(
@@ -122,22 +130,53 @@ fn bad_rows_reject_the_file_or_are_skipped_with_their_row_numbers() {
     let rows = read_output(&out);
     assert_eq!(rows.len(), 297);
     assert!(rows.iter().all(|r| r[0] != "5" && r[0] != "150"), "the skipped rows are left out");
-    // Wrong arguments, named.
-    for (input, output, options, needle) in [
-        (dir.path().join("in.txt"), out.clone(), BatchOptions::default(), "unknown file type"),
-        (input.clone(), dir.path().join("out.xlsx"), BatchOptions::default(), "out.xlsx: unknown file type"),
-        (dir.path().join("missing.csv"), out.clone(), BatchOptions::default(), "missing.csv: cannot open"),
+    // Wrong arguments, each of its kind and named.
+    std::fs::write(dir.path().join("in.txt"), "x\n1\n").unwrap();
+    let txt = dir.path().join("in.txt");
+    let xlsx = dir.path().join("out.xlsx");
+    let missing = dir.path().join("missing.csv");
+    type Check<'a> = Box<dyn Fn(&InferenceError) -> bool + 'a>;
+    let cases: Vec<(&Path, &Path, BatchOptions, Check<'_>, &str)> = vec![
         (
-            input.clone(),
-            out.clone(),
+            &txt,
+            &out,
+            BatchOptions::default(),
+            Box::new(|e| matches!(e, InferenceError::Format { path } if *path == txt)),
+            "in.txt: unknown file type",
+        ),
+        (
+            &input,
+            &xlsx,
+            BatchOptions::default(),
+            Box::new(|e| matches!(e, InferenceError::Format { path } if *path == xlsx)),
+            "out.xlsx: unknown file type",
+        ),
+        (
+            &missing,
+            &out,
+            BatchOptions::default(),
+            Box::new(|e| matches!(e, InferenceError::Io { path, what: "cannot open", .. } if *path == missing)),
+            "missing.csv: cannot open",
+        ),
+        (
+            &input,
+            &out,
             BatchOptions { id_column: Some("key".into()), ..BatchOptions::default() },
+            Box::new(|e| matches!(e, InferenceError::Argument { name: "id", message } if message.contains("`key`"))),
             "column `key` is not in",
         ),
-        (input.clone(), out.clone(), BatchOptions { chunk_rows: 0, ..BatchOptions::default() }, "`chunk_rows`"),
-    ] {
-        std::fs::write(dir.path().join("in.txt"), "x\n1\n").unwrap();
-        let err = predict_file(&scorer, &input, &output, &options, &mut |_| {}).unwrap_err().to_string();
-        assert!(err.contains(needle), "{err} lacks {needle}");
+        (
+            &input,
+            &out,
+            BatchOptions { chunk_rows: 0, ..BatchOptions::default() },
+            Box::new(|e| matches!(e, InferenceError::Argument { name: "chunk_rows", .. })),
+            "`chunk_rows`",
+        ),
+    ];
+    for (input, output, options, kind, needle) in cases {
+        let err = predict_file(&scorer, input, output, &options, &mut |_| {}).unwrap_err();
+        assert!(kind(&err), "{input:?} -> {output:?}: wrong kind: {err:?}");
+        assert!(err.to_string().contains(needle), "{err} lacks {needle}");
     }
 }
 
@@ -160,6 +199,7 @@ async fn the_client_speaks_both_protocols_and_caches() {
     let dir = tempfile::tempdir().unwrap();
     let scorer = scorer(dir.path());
     let (url, _stop) = serve(dir.path()).await;
+    let url_base = url.clone();
     let mut rows: Vec<Row> = (0..20).map(fixture::row).collect();
     let scored = scorer.score(&mut rows.clone()).unwrap();
     // The frame path the server takes for these 20 rows gives the row path's bits.
@@ -197,8 +237,17 @@ async fn the_client_speaks_both_protocols_and_caches() {
     );
     // A bad row is a 4xx at once, with the server's message naming the column.
     rows[3].insert("color".into(), mlops_core::Value::Float(1.0));
-    let err = mlflow.predict(&rows).await.unwrap_err().to_string();
-    assert!(err.contains("400") && err.contains("`color`"), "{err}");
+    let err = mlflow.predict(&rows).await.unwrap_err();
+    assert!(
+        matches!(&err, InferenceError::Server { status: 400, url, message }
+            if *url == format!("{url_base}/invocations") && message.contains("row 3: column `color`")),
+        "{err}"
+    );
+    let err = oip.predict(&rows).await.unwrap_err();
+    assert!(
+        matches!(&err, InferenceError::Server { status: 400, message, .. } if message.contains("column `color`")),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,8 +286,9 @@ async fn the_client_retries_5xx_and_connection_errors_with_backoff() {
     // Out of retries: the last answer is the error.
     calls.store(0, Ordering::SeqCst);
     let once = Client::new(&url, ClientConfig { retries: 1, ..config.clone() }).unwrap();
-    let err = once.predict(&[fixture::row(0)]).await.unwrap_err().to_string();
-    assert!(err.contains("503") && err.contains("busy"), "{err}");
+    let err = once.predict(&[fixture::row(0)]).await.unwrap_err();
+    assert!(matches!(&err, InferenceError::Server { status: 503, message, .. } if message == "busy"), "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one try and one retry");
     // Nobody listening: connection errors are retried, then reported.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", closed.local_addr().unwrap());
@@ -247,8 +297,14 @@ async fn the_client_retries_5xx_and_connection_errors_with_backoff() {
         .unwrap()
         .predict(&[fixture::row(0)])
         .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("after 3 attempt(s)"), "{err}");
-    assert!(Client::new("localhost:8080", ClientConfig::default()).is_err());
+        .unwrap_err();
+    assert!(
+        matches!(&err, InferenceError::Http { url, message } if *url == format!("{dead}/invocations") && message.contains("after 3 attempt(s)")),
+        "{err}"
+    );
+    let err = Client::new("localhost:8080", ClientConfig::default()).err().unwrap();
+    assert!(
+        matches!(&err, InferenceError::Argument { name: "url", message } if message.contains("\"localhost:8080\" must start with http://")),
+        "{err}"
+    );
 }

@@ -70,7 +70,7 @@ pub fn eda_cmd(cli: &Cli, args: &EdaArgs) -> Result<ExitCode> {
     let config = training_config(&args.data)?;
     let Some(data) = load_data(cli, &args.data, &config)? else { return Ok(ExitCode::FAILURE) };
     let out = args.out.clone().unwrap_or_else(|| config.reports.join(&data.rel));
-    let explored = explore(&data.frame, &data.title, &config.eda, &config.plots, &config.plot_formats, &out)?;
+    let explored = explore(&data.frame, &data.title, &pipelines::Exploration::of(&config), &out)?;
     if cli.json {
         print_json(&explored)?;
         return Ok(ExitCode::SUCCESS);

@@ -98,8 +98,16 @@ pub fn registry_cmd(cli: &Cli, args: &RegistryArgs) -> Result<ExitCode> {
             println!("{name} version {version} retired");
         }
         RegistryCommand::Delete { name, version } => {
+            // A misspelt model is named as such, not as a missing version of it.
+            r.model(name)?;
+            // Its aliases go with the version: say so, as `champion` may have been one of them.
+            let aliases = r.version(name, *version)?.aliases;
             r.delete(name, *version)?;
-            println!("{name} version {version} deleted");
+            if aliases.is_empty() {
+                println!("{name} version {version} deleted");
+            } else {
+                println!("{name} version {version} deleted, and with it alias {}", aliases.join(", "));
+            }
         }
         RegistryCommand::History { name } => {
             let entries = r.history(name.as_deref())?;

@@ -42,7 +42,7 @@ pub fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
     let (explored, eda_reused) = pipelines::explore_cached(
         &data.frame,
         &data.title,
-        (&config.eda, &config.plots, &config.plot_formats),
+        &pipelines::Exploration::of(&config),
         &config.reports.join(&data.rel),
         &config.interim.join(&data.rel).join("cache"),
     )?;
