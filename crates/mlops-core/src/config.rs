@@ -1,4 +1,5 @@
-//! Loading typed configuration from YAML, with errors that name the file, the key path and the line.
+//! Loading typed configuration from YAML, with errors that name the file, the key path and the
+//! line.
 
 use std::path::Path;
 

@@ -1,4 +1,5 @@
-//! Cell values and rows: the data model of the row path, which serving uses without building a frame.
+//! Cell values and rows: the data model of the row path, which serving uses without building a
+//! frame.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,17 +1,16 @@
-//! `mlops deploy kubernetes|local|status|stop` and `mlops healthcheck`.
+//! `mlops deploy kubernetes|local|status|stop`: step 19.
 
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use indicatif::ProgressBar;
-
-use crate::commands::print_json;
-use crate::serve::{deployment, deployment_with, runtime, shutdown_signal};
+use crate::deployment::{deployment, deployment_with, runtime, shutdown_signal};
+use crate::output::print_json;
 use crate::{Cli, ContainerizeArgs, DeployCommand, DeployLocalArgs};
 
-pub fn deploy_cmd(cli: &Cli, command: &DeployCommand) -> Result<ExitCode> {
+pub(crate) fn deploy_cmd(cli: &Cli, command: &DeployCommand) -> Result<ExitCode> {
     match command {
         DeployCommand::Kubernetes(args) => kubernetes_cmd(cli, args),
         DeployCommand::Local(args) => local_cmd(cli, args),
@@ -25,7 +24,7 @@ pub fn deploy_cmd(cli: &Cli, command: &DeployCommand) -> Result<ExitCode> {
     }
 }
 
-fn kubernetes_cmd(cli: &Cli, args: &ContainerizeArgs) -> Result<ExitCode> {
+pub(crate) fn kubernetes_cmd(cli: &Cli, args: &ContainerizeArgs) -> Result<ExitCode> {
     let config = deployment_with(&args.config, args.model.as_deref(), None, None)?;
     let written = pipelines::kubernetes(&config, &args.out, args.force)?;
     if cli.json {
@@ -47,7 +46,7 @@ fn kubernetes_cmd(cli: &Cli, args: &ContainerizeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn local_cmd(cli: &Cli, args: &DeployLocalArgs) -> Result<ExitCode> {
+pub(crate) fn local_cmd(cli: &Cli, args: &DeployLocalArgs) -> Result<ExitCode> {
     let mut config = deployment_with(&args.config, args.model.as_deref(), args.host.as_deref(), args.port)?;
     if let Some(t) = args.ready_timeout {
         anyhow::ensure!(t > 0, "--ready-timeout must be at least 1 second");
@@ -83,7 +82,7 @@ fn local_cmd(cli: &Cli, args: &DeployLocalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn status_cmd(cli: &Cli, config: &Path, history: usize) -> Result<ExitCode> {
+pub(crate) fn status_cmd(cli: &Cli, config: &Path, history: usize) -> Result<ExitCode> {
     let config = deployment(config)?;
     let running = step19_deploy::status(&config.store)?;
     let latest = step19_deploy::Deployments::open(&config.store)?.history(history)?;
@@ -123,7 +122,7 @@ fn status_cmd(cli: &Cli, config: &Path, history: usize) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn stop_cmd(cli: &Cli, config: &Path, port: Option<u16>, host: Option<&str>) -> Result<ExitCode> {
+pub(crate) fn stop_cmd(cli: &Cli, config: &Path, port: Option<u16>, host: Option<&str>) -> Result<ExitCode> {
     let config = deployment(config)?;
     let endpoint = match port {
         Some(p) => {
@@ -148,12 +147,5 @@ fn stop_cmd(cli: &Cli, config: &Path, port: Option<u16>, host: Option<&str>) -> 
         let version = d.version.map_or_else(String::new, |v| format!(" version {v}"));
         println!("stopped {}{version} on http://{} (deployment {})", d.model, d.endpoint, d.id);
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// GET `url`; success when it answers 200 (the container's HEALTHCHECK: the image has no curl).
-pub fn healthcheck_cmd(url: &str, timeout: u64) -> Result<ExitCode> {
-    let answer = step19_deploy::http_get(url, Duration::from_secs(timeout.max(1))).map_err(anyhow::Error::msg)?;
-    anyhow::ensure!(answer.status == 200, "{url}: answered {}", answer.status);
     Ok(ExitCode::SUCCESS)
 }

@@ -2,13 +2,32 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod commands;
+mod clean;
+mod containerize;
+mod curate;
+mod data;
+mod dataset;
 mod deploy;
-mod explore;
+mod deployment;
+mod eda;
+mod features;
+mod files;
+mod fit;
+mod healthcheck;
+mod ingest;
 mod output;
+mod package;
+mod plot;
+mod predict;
+mod prepare;
 mod registry;
+mod runs;
+mod select;
 mod serve;
+mod split;
 mod train;
+mod transform;
+mod validate;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -16,6 +35,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 /// From raw tabular data to a production model, one step or one run at a time.
@@ -687,7 +707,7 @@ fn main() -> ExitCode {
     quiet_broken_pipe();
     let cli = Cli::parse();
     let log = output::init_logging(&cli);
-    let result = commands::run(&cli);
+    let result = run(&cli);
     match result {
         Ok(code) => code,
         Err(err) => {
@@ -716,4 +736,34 @@ fn quiet_broken_pipe() {
         }
         default(info);
     }));
+}
+
+/// Runs the chosen subcommand; `Ok` carries the exit code.
+fn run(cli: &Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Prepare(args) => prepare::prepare_cmd(cli, &args.config),
+        Command::Ingest(args) => ingest::ingest_cmd(cli, args),
+        Command::Validate(args) => validate::validate_cmd(cli, args),
+        Command::Clean(args) => clean::step_cmd(cli, args, "clean"),
+        Command::Standardize(args) => clean::step_cmd(cli, args, "standardize"),
+        Command::Transform(args) => transform::transform_cmd(cli, args),
+        Command::Curate(args) => curate::curate_cmd(cli, args),
+        Command::Data(DataCommand::List { dir }) => data::data_list(cli, dir),
+        Command::Data(DataCommand::Show { version, dir }) => data::data_show(cli, version, dir),
+        Command::Eda(args) => eda::eda_cmd(cli, args),
+        Command::Plot(args) => plot::plot_cmd(cli, args),
+        Command::Select(args) => select::select_cmd(cli, args),
+        Command::Split(args) => split::split_cmd(cli, args),
+        Command::Features(args) => features::features_cmd(cli, args),
+        Command::Train(args) => train::train_cmd(cli, args),
+        Command::Fit(args) => fit::fit_cmd(cli, args),
+        Command::Registry(args) => registry::registry_cmd(cli, args),
+        Command::Package(PackageCommand::Inspect { dir }) => package::package_inspect(cli, dir),
+        Command::Runs(cmd) => runs::runs_cmd(cli, cmd),
+        Command::Serve(args) => serve::serve_cmd(cli, args),
+        Command::Containerize(args) => containerize::containerize_cmd(cli, args),
+        Command::Deploy(command) => deploy::deploy_cmd(cli, command),
+        Command::Healthcheck { url, timeout } => healthcheck::healthcheck_cmd(url, *timeout),
+        Command::Predict(args) => predict::predict_cmd(cli, args),
+    }
 }

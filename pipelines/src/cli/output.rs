@@ -10,13 +10,11 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::Cli;
-
 /// Logs to a per-run file (everything from info up) and warnings to stderr. Returns the file.
 /// The log file of this invocation, once logging is set up.
 pub static LOG_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
-pub fn init_logging(cli: &Cli) -> Option<PathBuf> {
+pub(crate) fn init_logging(cli: &Cli) -> Option<PathBuf> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S");
     let path = cli.log_dir.join(format!("mlops-{stamp}-{}.log", std::process::id()));
     let file = std::fs::create_dir_all(&cli.log_dir).ok().and_then(|()| std::fs::File::create(&path).ok());
@@ -44,10 +42,11 @@ pub fn init_logging(cli: &Cli) -> Option<PathBuf> {
     }
 }
 
+use crate::Cli;
 use tracing_subscriber::Layer as _;
 
 /// Prints an error and its causes, skipping causes the message already quotes.
-pub fn print_error(err: &anyhow::Error, json: bool) {
+pub(crate) fn print_error(err: &anyhow::Error, json: bool) {
     let top = err.to_string();
     let mut causes = Vec::new();
     for cause in err.chain().skip(1) {
@@ -106,7 +105,7 @@ impl Progress for Bar {
 }
 
 /// The summary table of a run.
-pub fn steps_table(steps: &[StepSummary]) -> Table {
+pub(crate) fn steps_table(steps: &[StepSummary]) -> Table {
     let mut table =
         Table::new(["step", "rows", "cols", "time", "what happened"]).align_right(1).align_right(2).align_right(3);
     for s in steps {
@@ -119,4 +118,23 @@ pub fn steps_table(steps: &[StepSummary]) -> Table {
         ]);
     }
     table
+}
+
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Seconds for a table: milliseconds below one second.
+pub(crate) fn seconds(s: f64) -> String {
+    if s < 1.0 { format!("{:.1} ms", s * 1000.0) } else { format!("{s:.2} s") }
+}
+
+/// Bytes for a table.
+pub(crate) fn bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
 }

@@ -7,10 +7,10 @@ use anyhow::{Result, bail};
 use mlops_core::table::Table;
 use step17_registry::{RegisterInfo, Registry, Version};
 
-use crate::commands::print_json;
+use crate::output::print_json;
 use crate::{Cli, RegistryArgs, RegistryCommand};
 
-pub fn registry_cmd(cli: &Cli, args: &RegistryArgs) -> Result<ExitCode> {
+pub(crate) fn registry_cmd(cli: &Cli, args: &RegistryArgs) -> Result<ExitCode> {
     let mut r = Registry::open(&args.store, &args.artifacts, &pipelines::actor())?;
     match &args.command {
         RegistryCommand::List { name: None } => {
@@ -134,7 +134,7 @@ pub fn registry_cmd(cli: &Cli, args: &RegistryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn versions(cli: &Cli, all: &[Version]) -> Result<()> {
+pub(crate) fn versions(cli: &Cli, all: &[Version]) -> Result<()> {
     if cli.json {
         return print_json(&all);
     }
@@ -154,7 +154,7 @@ fn versions(cli: &Cli, all: &[Version]) -> Result<()> {
     Ok(())
 }
 
-fn show_version(v: &Version) {
+pub(crate) fn show_version(v: &Version) {
     println!("{} version {}: {:?}", v.name, v.version, v.status);
     for (k, val) in [
         ("aliases", v.aliases.join(" ")),

@@ -1,21 +1,20 @@
-//! `mlops train`.
-
-use std::path::Path;
-use std::process::ExitCode;
-use std::time::Duration;
+//! `mlops train`: steps 7-17, with the progress bar over the steps and the summary: leaderboard,
+//! choice, package and registration.
 
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use mlops_core::table::Table;
 use pipelines::{Progress, StepSummary, TrainPaths, Trained};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
 
-use crate::commands::{print_json, read_file};
-use crate::explore::{load_data, training_config};
-use crate::output::{Bar, LOG_FILE, steps_table};
-use crate::{Cli, FitArgs, TaskArg, TrainArgs};
+use crate::dataset::{load_data, training_config};
+use crate::output::{Bar, LOG_FILE, bytes, print_json, seconds, steps_table};
+use crate::{Cli, TrainArgs};
 
 /// The step bar, with a bar over the trials while the search runs.
-struct TrainBar {
+pub(crate) struct TrainBar {
     steps: Bar,
     summaries: Vec<StepSummary>,
 }
@@ -30,7 +29,7 @@ impl Progress for TrainBar {
     }
 }
 
-pub fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
+pub(crate) fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
     let origin = args.data.config.clone().unwrap_or_else(pipelines::default_training_config);
     let config = training_config(&args.data)?;
     let Some(data) = load_data(cli, &args.data, &config)? else { return Ok(ExitCode::FAILURE) };
@@ -92,7 +91,7 @@ pub fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
 }
 
 /// The leaderboard and where things went.
-fn print_summary(t: &Trained, store: Option<&Path>) {
+pub(crate) fn print_summary(t: &Trained, store: Option<&Path>) {
     if let Some(run) = &t.reused {
         println!(
             "\nnothing changed since training run {run} (dataset, config, toolkit): its results, nothing retrained or registered"
@@ -150,7 +149,7 @@ fn print_summary(t: &Trained, store: Option<&Path>) {
 }
 
 /// The test metrics worth a column: the ranking metric first, then the task's usual ones.
-fn leaderboard_metrics(t: &Trained) -> Vec<String> {
+pub(crate) fn leaderboard_metrics(t: &Trained) -> Vec<String> {
     let usual: &[&str] = match t.task {
         mlops_core::TaskKind::BinaryClassification => &["roc_auc", "accuracy", "f1"],
         mlops_core::TaskKind::MulticlassClassification => &["accuracy", "f1_macro", "roc_auc"],
@@ -162,85 +161,15 @@ fn leaderboard_metrics(t: &Trained) -> Vec<String> {
 }
 
 /// The default hyperparameters of a family, as run params.
-fn default_params(family: &str) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn default_params(family: &str) -> std::collections::BTreeMap<String, String> {
     serde_json::from_value::<step11_candidates::ModelSpec>(serde_json::json!({ family: {} }))
         .or_else(|_| serde_json::from_value(serde_json::json!(family)))
         .map(|spec| step12_training::spec_params(&spec))
         .unwrap_or_default()
 }
 
-/// Seconds for a table: milliseconds below one second.
-fn seconds(s: f64) -> String {
-    if s < 1.0 { format!("{:.1} ms", s * 1000.0) } else { format!("{s:.2} s") }
-}
-
-/// `mlops fit`: one model on a features folder.
-pub fn fit_cmd(cli: &Cli, args: &FitArgs) -> Result<ExitCode> {
-    let spec = parse_spec(&args.model)?;
-    let part = |name: &str| -> Result<polars::prelude::DataFrame> {
-        let path = args.dir.join(format!("{name}.parquet"));
-        if !path.is_file() {
-            anyhow::bail!("{}: no {name} part (write the parts with `mlops features --out DIR`)", path.display());
-        }
-        Ok(read_file(&path, name)?.frame)
-    };
-    let (train, test) = (part("train")?, part("test")?);
-    let task = match args.task {
-        TaskArg::Auto => pipelines::TaskChoice::Auto,
-        TaskArg::Classification => pipelines::TaskChoice::Classification,
-        TaskArg::Regression => pipelines::TaskChoice::Regression,
-    };
-    let bar = if cli.json || cli.quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
-    bar.set_message(format!("fitting {} on {} rows", spec.name(), train.height()));
-    bar.enable_steady_tick(Duration::from_millis(200));
-    let request = pipelines::FitRequest {
-        train: &train,
-        test: &test,
-        target: &args.target,
-        task,
-        spec: &spec,
-        repeats: args.repeats,
-    };
-    let outcome = pipelines::fit_parts(&request);
-    bar.finish_and_clear();
-    let fitted = outcome?;
-    if cli.json {
-        print_json(&fitted)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut t = Table::new(["", ""]);
-    t.row([String::from("model"), fitted.model.clone()]);
-    let params = step12_training::spec_params(&fitted.spec);
-    let params: Vec<String> = params.iter().filter(|(k, _)| *k != "model").map(|(k, v)| format!("{k}={v}")).collect();
-    t.row([String::from("params"), params.join(" ")]);
-    t.row([String::from("task"), pipelines::task_name(fitted.task).to_string()]);
-    t.row([String::from("rows train/test"), format!("{}/{}", fitted.rows.0, fitted.rows.1)]);
-    t.row([String::from("features"), fitted.features.len().to_string()]);
-    t.row([
-        String::from("fit"),
-        format!("{} (median of {})", seconds(fitted.fit_seconds_median), fitted.fit_seconds.len()),
-    ]);
-    t.row([String::from("predict + score"), seconds(fitted.predict_seconds_median)]);
-    for (k, v) in &fitted.metrics {
-        t.row([format!("test {k}"), format!("{v:.4}")]);
-    }
-    print!("{t}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A model spec as written in a config's candidates: `gaussian_nb`, `linear` or
-/// `{ridge: {alpha: 2}}`.
-fn parse_spec(text: &str) -> Result<step11_candidates::ModelSpec> {
-    let value: serde_json::Value = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("--model: not YAML: {e}"))?;
-    let value = match value {
-        serde_json::Value::String(family) if family != "linear" => serde_json::json!({ family: {} }),
-        other => other,
-    };
-    serde_json::from_value(value).map_err(|e| anyhow::anyhow!("--model: {e}"))
-}
-
 /// Step 15: what was chosen, why, and how it compares with the runner-up.
-fn print_selection(t: &Trained) {
+pub(crate) fn print_selection(t: &Trained) {
     let s = &t.selection;
     let weights: Vec<String> = s.weights.iter().map(|(k, w)| format!("{k} {w:.2}")).collect();
     println!("\nselection on the {} part (weights: {}):", t.selected_on, weights.join(", "));
@@ -304,7 +233,7 @@ fn print_selection(t: &Trained) {
 }
 
 /// A paired bootstrap's difference and interval, in words.
-fn interval(b: &step15_select_best::Bootstrap) -> String {
+pub(crate) fn interval(b: &step15_select_best::Bootstrap) -> String {
     format!(
         "{} difference {:+.4}, {:.0}% interval [{:+.4}, {:+.4}] (paired bootstrap, p = {:.3})",
         b.metric,
@@ -314,81 +243,4 @@ fn interval(b: &step15_select_best::Bootstrap) -> String {
         b.high,
         b.p_value
     )
-}
-
-/// Bytes for a table.
-fn bytes(n: usize) -> String {
-    match n {
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
-}
-
-/// `mlops package inspect DIR`: loads (verifying every checksum) and shows a package.
-pub fn package_inspect(cli: &Cli, dir: &Path) -> Result<ExitCode> {
-    let started = std::time::Instant::now();
-    let package = step16_package::load(dir)?;
-    let load_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let c = &package.contents;
-    if cli.json {
-        print_json(&serde_json::json!({
-            "dir": package.dir,
-            "manifest": package.manifest,
-            "model": c.info,
-            "signature": c.signature,
-            "metrics": c.metrics,
-            "lineage": c.lineage,
-            "importances": c.importances,
-            "profile_rows": c.profile.rows,
-            "pipeline_ops": c.pipeline.len(),
-            "load_ms": load_ms,
-        }))?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "package {} (format {}, written {}), verified and loaded in {load_ms:.1} ms",
-        package.dir.display(),
-        package.manifest.format_version,
-        package.manifest.created_at
-    );
-    let mut t = Table::new(["", ""]);
-    t.row([String::from("model"), c.info.family.clone()]);
-    let params: Vec<String> = c.info.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    t.row([String::from("params"), params.join(" ")]);
-    t.row([String::from("task"), pipelines::task_name(c.info.task).to_string()]);
-    t.row([String::from("target"), c.info.target.clone()]);
-    if !c.info.classes.is_empty() {
-        t.row([String::from("classes"), c.info.classes.join(", ")]);
-    }
-    t.row([String::from("features"), format!("{} after {} pipeline op(s)", c.info.features.len(), c.pipeline.len())]);
-    t.row([String::from("run"), c.lineage.run_id.clone()]);
-    t.row([String::from("dataset"), c.lineage.dataset_version.clone().unwrap_or_default()]);
-    t.row([String::from("config sha256"), c.lineage.config_sha256.clone().unwrap_or_default()]);
-    t.row([String::from("source commit"), c.lineage.source_commit.clone().unwrap_or_default()]);
-    t.row([String::from("toolkit"), c.lineage.toolkit_version.clone()]);
-    t.row([String::from("reference rows"), c.profile.rows.to_string()]);
-    print!("{t}");
-    println!("\ninputs:");
-    let mut inputs = Table::new(["column", "type", "nullable", "seen"]);
-    for col in &c.signature.inputs {
-        let seen = match (&col.categories, col.range) {
-            (Some(cats), _) => cats.join(", "),
-            (None, Some((lo, hi))) => format!("{lo} .. {hi}"),
-            _ => String::new(),
-        };
-        inputs.row([col.name.clone(), col.dtype.to_string(), col.nullable.to_string(), seen]);
-    }
-    print!("{inputs}");
-    let outputs: Vec<&str> = c.signature.outputs.iter().map(|o| o.name.as_str()).collect();
-    println!("outputs: {}", outputs.join(", "));
-    println!("\nmetrics:");
-    for (k, v) in &c.metrics {
-        println!("  {k:28} {v:.4}");
-    }
-    println!("\nfiles:");
-    for f in &package.manifest.files {
-        println!("  {:24} {:>9}  sha256 {}", f.path, bytes(f.bytes as usize), &f.sha256[..16]);
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,5 @@
-//! Casts: a column converted to a type, with the parsers the row and frame paths share (text to number, boolean, date and timestamp).
+//! Casts: a column converted to a type, with the parsers the row and frame paths share (text to
+//! number, boolean, date and timestamp).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,5 @@
-//! Derived columns: an expression of other columns, evaluated by the expression language's row evaluator or compiled for a frame.
+//! Derived columns: an expression of other columns, evaluated by the expression language's row
+//! evaluator or compiled for a frame.
 
 use super::*;
 use crate::Result;

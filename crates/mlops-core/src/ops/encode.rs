@@ -1,4 +1,5 @@
-//! Values mapped and categories encoded: value maps, bins, one-hot, ordinal and target encodings, and the policy for categories training never saw.
+//! Values mapped and categories encoded: value maps, bins, one-hot, ordinal and target encodings,
+//! and the policy for categories training never saw.
 
 use std::collections::BTreeMap;
 

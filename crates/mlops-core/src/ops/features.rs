@@ -1,4 +1,5 @@
-//! The feature operations of step 10 and their kernels: date parts, text statistics, lags and rolling means, and statistics per group.
+//! The feature operations of step 10 and their kernels: date parts, text statistics, lags and
+//! rolling means, and statistics per group.
 
 use std::collections::BTreeMap;
 

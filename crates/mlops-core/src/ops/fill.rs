@@ -1,4 +1,5 @@
-//! Missing values filled: with a value, with a value per group, or with the previous or next value in a training frame.
+//! Missing values filled: with a value, with a value per group, or with the previous or next value
+//! in a training frame.
 
 use std::collections::BTreeMap;
 

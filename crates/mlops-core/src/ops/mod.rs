@@ -2,7 +2,8 @@
 //!
 //! Each [`Op`] transforms a whole frame (`Op::apply_frame`, with the `frame` feature) and one row
 //! ([`Op::apply_row`]) with identical results; the frame path calls the same scalar functions the
-//! row path does wherever polars' own kernels could round or parse differently. Steps 3-5 (and later
+//! row path does wherever polars' own kernels could round or parse differently. Steps 3-5 (and
+//! later
 //! feature engineering) fit their parameters into these operations; the [`FeaturePipeline`] keeps
 //! them in order.
 //!

@@ -1,4 +1,5 @@
-//! Numbers changed in place: clipped to bounds, rounded, a linear change of units, standard scaling.
+//! Numbers changed in place: clipped to bounds, rounded, a linear change of units, standard
+//! scaling.
 
 use super::*;
 use crate::Result;

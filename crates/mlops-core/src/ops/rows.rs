@@ -1,4 +1,5 @@
-//! Row filters: rows out of range, rows with too many nulls, duplicate rows. They filter training frames only; at inference every row passes, so the row path has nothing to do.
+//! Row filters: rows out of range, rows with too many nulls, duplicate rows. They filter training
+//! frames only; at inference every row passes, so the row path has nothing to do.
 
 use super::*;
 use crate::Result;
