@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use crate::features::{DatePart, GroupStat, GroupSummary, TextStat};
 use crate::frame::{Stage, column_names, frame_from_rows, rows_from_frame};
 use crate::ops::{CastTo, Closed, FillDirection, Keep, OnError, TextStep, UnknownPolicy, Unmapped};
-use crate::{DType, Expr, FeaturePipeline, Op, Row, Transform, Value};
+use crate::{CoreError, DType, Expr, FeaturePipeline, Op, Row, Transform, Value};
 
 const CATS: [&str; 4] = ["Adelie", "Gentoo", "chinstrap ", "Biscoe!"];
 
@@ -58,33 +58,106 @@ fn frame_strategy() -> impl Strategy<Value = DataFrame> {
         .prop_map(|rows| frame_from_rows(&rows, &columns()).expect("frame from generated rows"))
 }
 
+/// Whether `ops` give a reason for `err`: an op that drops or renames the column a later one
+/// reads, that changes the type of the column named, that raises on a value it cannot convert,
+/// or that refuses an unknown category. Any other error on the generated frames is a defect.
+fn refusal_explained(ops: &[Op], err: &CoreError) -> bool {
+    let removed: Vec<&str> = ops
+        .iter()
+        .flat_map(|op| match op {
+            Op::Rename { mapping } => mapping.iter().map(|(from, _)| from.as_str()).collect(),
+            Op::Drop { columns } => columns.iter().map(String::as_str).collect(),
+            Op::OneHot { column, drop_input: true, .. } | Op::TargetEncode { column, drop_input: true, .. } => {
+                vec![column.as_str()]
+            }
+            _ => Vec::new(),
+        })
+        .collect();
+    let retyped: Vec<&str> = ops
+        .iter()
+        .flat_map(|op| match op {
+            Op::Rename { mapping } => mapping.iter().map(|(_, to)| to.as_str()).collect(),
+            Op::Cast { column, .. } => vec![column.as_str()],
+            _ => Vec::new(),
+        })
+        .collect();
+    let raises = ops.iter().any(|op| matches!(op, Op::Cast { on_error: OnError::Raise, .. }));
+    let refuses_unknown = ops.iter().any(|op| {
+        matches!(
+            op,
+            Op::OneHot { unknown: UnknownPolicy::Error, .. }
+                | Op::Ordinal { unknown: UnknownPolicy::Error, .. }
+                | Op::TargetEncode { unknown: UnknownPolicy::Error, .. }
+        )
+    });
+    match err {
+        CoreError::MissingColumn { column, .. } => removed.contains(&column.as_str()),
+        // A derived column's expression, checked again on the frame, reads a column that is gone
+        // or has another type.
+        CoreError::Expr { source_text, .. } => ops.iter().any(|op| {
+            matches!(op, Op::Derive { expr, .. } if expr.source() == source_text
+                && expr.columns().iter().any(|c| removed.contains(&c.as_str()) || retyped.contains(&c.as_str())))
+        }),
+        CoreError::WrongType { column, .. } => retyped.contains(&column.as_str()),
+        CoreError::Conversion { .. } => raises,
+        CoreError::UnknownCategory { column, .. } => refuses_unknown && column == "s",
+        _ => false,
+    }
+}
+
+/// What both paths must agree on when `ops` refuse `df` on the frame path: the refusal has a
+/// reason in `ops`, and a refusal caused by a value (a raise, an unknown category) is one the
+/// rows meet too. A column the ops removed is no error on the row path, where an absent column
+/// reads as null; and a column whose type changed is refused by its type on the frame, while a
+/// row only fails on a value (an empty frame, or nulls, give it none).
+fn assert_refusal_agrees(
+    ops: &[Op],
+    df: &DataFrame,
+    frame_err: &CoreError,
+    rows: Result<(), CoreError>,
+) -> Result<(), TestCaseError> {
+    prop_assert!(
+        refusal_explained(ops, frame_err),
+        "frame refused without a reason in the ops: {frame_err:?} for {ops:?}"
+    );
+    match rows {
+        Err(row_err) => {
+            prop_assert!(refusal_explained(ops, &row_err), "rows refused without a reason: {row_err:?} for {ops:?}")
+        }
+        Ok(()) => prop_assert!(
+            matches!(frame_err, CoreError::MissingColumn { .. } | CoreError::Expr { .. } | CoreError::WrongType { .. }),
+            "frame failed but rows passed: {frame_err} for {ops:?} on {} row(s)",
+            df.height()
+        ),
+    }
+    Ok(())
+}
+
+/// The frame path's output, row by row, holds the same columns and values as the row path's.
+fn assert_same_rows(frame: &DataFrame, rows: &[Row], ops: &[Op]) -> Result<(), TestCaseError> {
+    let got = rows_from_frame(frame).expect("rows of output");
+    prop_assert_eq!(got.len(), rows.len());
+    for (i, (g, e)) in got.iter().zip(rows).enumerate() {
+        let keys: Vec<&String> = g.keys().collect();
+        prop_assert_eq!(keys, e.keys().collect::<Vec<_>>(), "row {} columns differ for {:?}", i, ops);
+        for (k, v) in g {
+            prop_assert!(v.same_as(&e[k]), "row {} column {}: frame {:?} row {:?} for {:?}", i, k, v, e[k], ops);
+        }
+    }
+    Ok(())
+}
+
 /// The core property: at inference, transforming the frame equals transforming each row.
 fn assert_frame_equals_rows(op: &Op, df: &DataFrame) -> Result<(), TestCaseError> {
-    let frame_out = op.transform_frame(df.clone());
+    let ops = std::slice::from_ref(op);
     let mut rows = rows_from_frame(df).expect("rows");
-    let row_out: Result<Vec<Row>, _> = rows.iter_mut().map(|r| op.transform_row(r).map(|()| r.clone())).collect();
-    match (frame_out, row_out) {
-        (Ok(frame), Ok(expected)) => {
-            let got = rows_from_frame(&frame).expect("rows of output");
-            prop_assert_eq!(got.len(), expected.len());
-            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-                let keys: Vec<&String> = g.keys().collect();
-                prop_assert_eq!(keys, e.keys().collect::<Vec<_>>(), "row {} columns differ for {:?}", i, op);
-                for (k, v) in g {
-                    prop_assert!(v.same_as(&e[k]), "row {} column {}: frame {:?} row {:?} for {:?}", i, k, v, e[k], op);
-                }
-            }
+    let row_out = rows.iter_mut().try_for_each(|r| op.transform_row(r));
+    match op.transform_frame(df.clone()) {
+        Ok(frame) => {
+            row_out.map_err(|e| TestCaseError::fail(format!("frame passed but a row failed: {e} for {op:?}")))?;
+            assert_same_rows(&frame, &rows, ops)?;
         }
-        // Both paths refuse the same input (a raise on a bad value, an unknown category).
-        (Err(_), Err(_)) => {}
-        // An empty frame has no row to fail on.
-        (Ok(frame), Err(e)) if df.height() == 0 => prop_assert!(false, "row path failed on no rows: {e} {frame:?}"),
-        (Ok(_), Err(e)) => prop_assert!(false, "frame passed but a row failed: {e} for {op:?}"),
-        (Err(e), Ok(_)) if df.height() == 0 => {
-            // Type errors show on an empty frame too; that is fine.
-            let _ = e;
-        }
-        (Err(e), Ok(_)) => prop_assert!(false, "frame failed but rows passed: {e} for {op:?}"),
+        Err(e) => assert_refusal_agrees(ops, df, &e, row_out)?,
     }
     Ok(())
 }
@@ -258,6 +331,24 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Ops after which every generated op still finds its input columns with their types, and that
+/// refuse no value: a pipeline of them must run on any generated frame.
+fn op_keeping_inputs() -> impl Strategy<Value = Op> {
+    op_strategy().prop_filter("renames, drops, casts or refuses", |op| {
+        !matches!(
+            op,
+            Op::Rename { .. }
+                | Op::Drop { .. }
+                | Op::Cast { .. }
+                | Op::OneHot { drop_input: true, .. }
+                | Op::TargetEncode { drop_input: true, .. }
+                | Op::OneHot { unknown: UnknownPolicy::Error, .. }
+                | Op::Ordinal { unknown: UnknownPolicy::Error, .. }
+                | Op::TargetEncode { unknown: UnknownPolicy::Error, .. }
+        )
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -272,31 +363,50 @@ proptest! {
     }
 
     #[test]
+    fn pipelines_that_keep_their_inputs_run_and_equal_rows(
+        ops in prop::collection::vec(op_keeping_inputs(), 0..5),
+        df in frame_strategy(),
+    ) {
+        let mut pipeline = FeaturePipeline::new();
+        pipeline.extend(ops);
+        let frame = match pipeline.transform_frame(df.clone()) {
+            Ok(frame) => frame,
+            Err(e) => return Err(TestCaseError::fail(format!("a valid pipeline failed: {e} for {:?}", pipeline.ops))),
+        };
+        let mut rows = rows_from_frame(&df).expect("rows");
+        pipeline.transform_rows(&mut rows).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        assert_same_rows(&frame, &rows, &pipeline.ops)?;
+    }
+
+    #[test]
     fn pipelines_equal_rows_and_round_trip(ops in prop::collection::vec(op_strategy(), 0..4), df in frame_strategy()) {
-        // Ops that rename or drop columns can starve later ones; only keep pipelines that run.
         let mut pipeline = FeaturePipeline::new();
         pipeline.extend(ops);
         let json = serde_json::to_string(&pipeline).expect("encode");
         let back: FeaturePipeline = serde_json::from_str(&json).expect("decode");
         prop_assert_eq!(&back, &pipeline);
-        if let Ok(frame) = pipeline.transform_frame(df.clone()) {
-            let mut rows = rows_from_frame(&df).expect("rows");
-            pipeline.transform_rows(&mut rows).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let got = rows_from_frame(&frame).expect("rows");
-            prop_assert_eq!(got.len(), rows.len());
-            for (g, e) in got.iter().zip(&rows) {
-                for (k, v) in g {
-                    prop_assert!(v.same_as(&e[k]), "column {}: {:?} vs {:?}", k, v, e[k]);
-                }
+        let mut rows = rows_from_frame(&df).expect("rows");
+        let row_out = pipeline.transform_rows(&mut rows);
+        match pipeline.transform_frame(df.clone()) {
+            Ok(frame) => {
+                row_out.map_err(|e| TestCaseError::fail(format!("frame passed but a row failed: {e}")))?;
+                assert_same_rows(&frame, &rows, &pipeline.ops)?;
             }
+            // Ops that rename, drop or retype columns can starve later ones.
+            Err(e) => assert_refusal_agrees(&pipeline.ops, &df, &e, row_out)?,
         }
     }
 
     #[test]
-    fn training_stage_never_panics(op in op_strategy(), df in frame_strategy()) {
+    fn training_stage_filters_only_with_row_filters_and_fails_only_for_a_reason(
+        op in op_strategy(),
+        df in frame_strategy(),
+    ) {
         let before = df.height();
-        if let Ok(out) = op.apply_frame(df, Stage::Training) {
-            prop_assert!(out.height() <= before || !op.is_row_filter());
+        match op.apply_frame(df, Stage::Training) {
+            Ok(out) if op.is_row_filter() => prop_assert!(out.height() <= before),
+            Ok(out) => prop_assert_eq!(out.height(), before, "{:?} changed the row count", op),
+            Err(e) => prop_assert!(refusal_explained(std::slice::from_ref(&op), &e), "{:?}: {:?}", op, e),
         }
     }
 }

@@ -171,20 +171,54 @@ fn fit_sees_only_training_rows() {
     assert_eq!(row["x"], Value::Float(2.0));
 }
 
-fn arbitrary_frame() -> impl Strategy<Value = DataFrame> {
+/// One row of `a` (float, NaN or null), `b` (int), `c` and `d` (text).
+fn arbitrary_row() -> impl Strategy<Value = Row> {
     let num = prop_oneof![Just(Value::Null), (-50.0..50.0f64).prop_map(Value::Float), Just(Value::Float(f64::NAN))];
     let int = prop_oneof![Just(Value::Null), (-5i64..5).prop_map(Value::Int)];
     let text = prop_oneof![Just(Value::Null), "[ a-cA-C!.0-9-]{0,6}".prop_map(Value::Str)];
-    prop::collection::vec((num, int, text.clone(), text), 0..25).prop_map(|rows| {
-        let rows: Vec<Row> = rows
-            .into_iter()
-            .map(|(a, b, c, d)| Row::from([("a".into(), a), ("b".into(), b), ("c".into(), c), ("d".into(), d)]))
-            .collect();
-        frame_from_rows(
-            &rows,
-            &[("a".into(), DType::Float), ("b".into(), DType::Int), ("c".into(), DType::Str), ("d".into(), DType::Str)],
-        )
-        .unwrap()
+    (num, int, text.clone(), text).prop_map(|(a, b, c, d)| row(a, b, c, d))
+}
+
+fn row(a: Value, b: Value, c: Value, d: Value) -> Row {
+    Row::from([("a".into(), a), ("b".into(), b), ("c".into(), c), ("d".into(), d)])
+}
+
+fn frame_of(rows: &[Row]) -> DataFrame {
+    frame_from_rows(
+        rows,
+        &[("a".into(), DType::Float), ("b".into(), DType::Int), ("c".into(), DType::Str), ("d".into(), DType::Str)],
+    )
+    .unwrap()
+}
+
+fn arbitrary_frame() -> impl Strategy<Value = DataFrame> {
+    prop::collection::vec(arbitrary_row(), 0..25).prop_map(|rows| frame_of(&rows))
+}
+
+/// Frames [`ALL_PARTS`] can learn from: the first row has a number in `a` and a value in `b`,
+/// so it survives deduplication on `b` and the dropping of rows without `b`, and the fill of `a`
+/// by `b` has a median to fall back on.
+fn trainable_frame() -> impl Strategy<Value = DataFrame> {
+    let first = (-50.0..50.0f64, -5i64..5, arbitrary_row())
+        .prop_map(|(a, b, r)| row(Value::Float(a), Value::Int(b), r["c"].clone(), r["d"].clone()));
+    (first, prop::collection::vec(arbitrary_row(), 0..25)).prop_map(|(first, rest)| {
+        let rows: Vec<Row> = std::iter::once(first).chain(rest).collect();
+        frame_of(&rows)
+    })
+}
+
+/// Whether [`ALL_PARTS`] has a number of `a` to learn its fill from: some row is the first with
+/// its value of `b` (deduplication keeps it, dropping rows without `b` does not) and has a
+/// number in `a`.
+fn has_a_number_to_learn_from(df: &DataFrame) -> bool {
+    let mut seen = Vec::new();
+    rows_from_frame(df).unwrap().iter().any(|r| {
+        let b = &r["b"];
+        if b.is_null() || seen.contains(b) {
+            return false;
+        }
+        seen.push(b.clone());
+        r["a"].as_f64().is_some_and(|a| !a.is_nan())
     })
 }
 
@@ -206,27 +240,39 @@ outliers:
 
 proptest! {
     #[test]
-    fn cleaning_never_panics_and_fitted_ops_serve_rows_like_frames(data in arbitrary_frame()) {
-        let p = params(ALL_PARTS);
-        match p.fit_transform(data.clone()) {
-            Ok(cleaned) => {
-                prop_assert!(cleaned.frame.height() <= data.height());
-                let json = serde_json::to_string(&cleaned.ops).unwrap();
-                let back: Vec<mlops_core::Op> = serde_json::from_str(&json).unwrap();
-                prop_assert_eq!(&back, &cleaned.ops);
-                let pipeline = FeaturePipeline { ops: cleaned.ops, ..FeaturePipeline::new() };
-                let frame = pipeline.apply_frame(data.clone(), Stage::Inference).unwrap();
-                let mut rows = rows_from_frame(&data).unwrap();
-                pipeline.transform_rows(&mut rows).unwrap();
-                let got = rows_from_frame(&frame).unwrap();
-                for (g, e) in got.iter().zip(&rows) {
-                    for (k, v) in g {
-                        prop_assert!(v.same_as(&e[k]), "{}: {:?} vs {:?}", k, v, e[k]);
-                    }
-                }
+    fn fitted_cleaning_serves_rows_like_frames(data in trainable_frame()) {
+        let cleaned = match params(ALL_PARTS).fit_transform(data.clone()) {
+            Ok(cleaned) => cleaned,
+            Err(e) => return Err(TestCaseError::fail(format!("a trainable frame was refused: {e}"))),
+        };
+        prop_assert!(cleaned.frame.height() <= data.height());
+        let json = serde_json::to_string(&cleaned.ops).unwrap();
+        let back: Vec<mlops_core::Op> = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(&back, &cleaned.ops);
+        let pipeline = FeaturePipeline { ops: cleaned.ops, ..FeaturePipeline::new() };
+        let frame = pipeline.apply_frame(data.clone(), Stage::Inference).unwrap();
+        let mut rows = rows_from_frame(&data).unwrap();
+        pipeline.transform_rows(&mut rows).unwrap();
+        let got = rows_from_frame(&frame).unwrap();
+        prop_assert_eq!(got.len(), rows.len());
+        for (g, e) in got.iter().zip(&rows) {
+            prop_assert_eq!(g.len(), e.len());
+            for (k, v) in g {
+                prop_assert!(v.same_as(&e[k]), "{}: {:?} vs {:?}", k, v, e[k]);
             }
-            // Only "nothing to learn from" is acceptable on arbitrary data.
-            Err(e) => prop_assert!(e.to_string().contains("no values"), "{}", e),
+        }
+    }
+
+    #[test]
+    fn cleaning_refuses_a_frame_only_when_the_fill_has_nothing_to_learn(data in arbitrary_frame()) {
+        let result = params(ALL_PARTS).fit_transform(data.clone());
+        match (has_a_number_to_learn_from(&data), result) {
+            (true, Ok(cleaned)) => prop_assert!(cleaned.frame.height() <= data.height()),
+            (false, Err(CleanError::Invalid { key, message })) => {
+                prop_assert_eq!(key, "missing.fill.a");
+                prop_assert_eq!(message, "no values in the training rows to learn a median from");
+            }
+            (learnable, other) => prop_assert!(false, "learnable: {}, got {:?}", learnable, other.map(|c| c.frame)),
         }
     }
 }

@@ -174,10 +174,8 @@ pub struct TemporalStats {
 }
 
 /// Correlation matrices of the numeric columns on pairwise-complete rows, as pandas' `df.corr()`
-/// computes them; a cell is `None` where a column is constant on those rows. Spearman's rho
-/// correlates each column's ranks among all its values (pandas re-ranks every pair among the rows
-/// both have: the same numbers when the two are null on the same rows, slightly different
-/// otherwise, and a sort per pair that this avoids).
+/// computes them; a cell is `None` where a column is constant on those rows. Spearman's rho is,
+/// as in pandas, Pearson's r of the average ranks each column has among the rows both have.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Correlations {
     /// The numeric columns, in frame order.
@@ -350,8 +348,24 @@ fn select(df: &DataFrame, wanted: &[String]) -> Result<DataFrame> {
 struct Centred {
     /// Value minus the column mean.
     values: Vec<f64>,
-    /// Average rank minus the mean rank.
+    /// Average rank minus the mean rank (NaN where the value is missing).
     ranks: Vec<f64>,
+    /// Where the row's value and its ties begin among the column's values in ascending order
+    /// (`u32::MAX` where it is missing); its average rank gives where they end.
+    tie_start: Vec<u32>,
+    /// Rows with a value, one bit per row.
+    present: Vec<u64>,
+    /// The mean rank, (values + 1) / 2.
+    centre: f64,
+}
+
+impl Centred {
+    /// Where the tie of a row with a value begins and ends among the column's values in
+    /// ascending order; its average rank is (start + end + 1) / 2.
+    fn tie(&self, row: usize) -> (usize, usize) {
+        let start = self.tie_start[row] as usize;
+        (start, (2.0 * (self.ranks[row] + self.centre)) as usize - 1 - start)
+    }
 }
 
 fn kind_of(dt: &DataType) -> Kind {
@@ -409,6 +423,8 @@ fn summarise(col: &Column, rows: usize, params: &EdaParams) -> Result<(ColumnSum
             drop(ascending);
             // Average ranks, centred on the mean rank (n + 1) / 2; values centred on the mean.
             let mut ranks = vec![f64::NAN; rows];
+            let mut tie_start = vec![u32::MAX; rows];
+            let mut present = vec![0u64; rows.div_ceil(64)];
             let centre = (keyed.len() + 1) as f64 / 2.0;
             let mut start = 0;
             while start < keyed.len() {
@@ -419,13 +435,15 @@ fn summarise(col: &Column, rows: usize, params: &EdaParams) -> Result<(ColumnSum
                 let rank = (start + end + 1) as f64 / 2.0 - centre;
                 for &(_, i) in &keyed[start..end] {
                     ranks[i as usize] = rank;
+                    tie_start[i as usize] = start as u32;
+                    present[i as usize / 64] |= 1 << (i % 64);
                 }
                 start = end;
             }
             drop(keyed);
             let mean = summary.numeric.as_ref().map_or(0.0, |n| n.mean);
             by_row.iter_mut().for_each(|v| *v -= mean);
-            sorted = Some(Centred { values: by_row, ranks });
+            sorted = Some(Centred { values: by_row, ranks, tie_start, present, centre });
         }
         Kind::Temporal => {
             // Timestamps are read in microseconds whatever their stored unit, as the toolkit's values are.
@@ -599,19 +617,109 @@ pub fn histogram(values: &[f64], bins: usize) -> Histogram {
     Histogram { edges, counts }
 }
 
+/// Spearman's rho as pandas computes it: Pearson's r of the average ranks among the rows both
+/// columns have. Where the two are missing on the same rows, each column's own ranks are the
+/// pair's. Otherwise a row's rank among the pair's rows is its column rank less the rows the pair
+/// leaves out below it (half of those tied with it): a lookup in [`LeftOut`], so the pair takes
+/// one pass over the rows and no sort.
+fn spearman(a: &Centred, b: &Centred) -> Option<f64> {
+    let (left_a, left_b) = (LeftOut::of(a, b), LeftOut::of(b, a));
+    if left_a.is_none() && left_b.is_none() {
+        return pearson_centred(&a.ranks, &b.ranks);
+    }
+    let rank = |c: &Centred, left: &Option<LeftOut>, row: usize, rank: f64| match left {
+        None => rank,
+        Some(left) => {
+            let (start, end) = c.tie(row);
+            let below = left.below(start);
+            // A value without ties holds its place itself: none left out there.
+            if end == start + 1 { rank - below } else { rank - (below + left.below(end)) / 2.0 }
+        }
+    };
+    // Pearson's r in one pass, as `pearson_centred` computes it.
+    let (mut n, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for (row, (&ra, &rb)) in a.ranks.iter().zip(&b.ranks).enumerate() {
+        if ra.is_nan() || rb.is_nan() {
+            continue;
+        }
+        let (x, y) = (rank(a, &left_a, row, ra), rank(b, &left_b, row, rb));
+        n += 1.0;
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        syy += y * y;
+        sxy += x * y;
+    }
+    if n < 2.0 {
+        return None;
+    }
+    let cov = sxy - sx * sy / n;
+    let (vx, vy) = (sxx - sx * sx / n, syy - sy * sy / n);
+    let denom = (vx * vy).sqrt();
+    let tiny = 1e-12 * (sxx * syy).sqrt();
+    (denom > tiny && denom > 0.0).then(|| (cov / denom).clamp(-1.0, 1.0))
+}
+
+/// The places, among a column's values in ascending order, of the rows a pair leaves out (the
+/// column has a value, the other column not), one bit each, with a running count per 64 places:
+/// how many lie below any place takes two lookups in a few hundred kilobytes.
+struct LeftOut {
+    bits: Vec<u64>,
+    before: Vec<u32>,
+}
+
+impl LeftOut {
+    /// `None` when the pair keeps every row where `column` has a value.
+    fn of(column: &Centred, other: &Centred) -> Option<LeftOut> {
+        let mut bits = vec![0u64; column.ranks.len().div_ceil(64) + 1];
+        let mut any = false;
+        // Rows of one tie share its start: each takes the next place of the tie.
+        let mut taken_in_tie: HashMap<usize, usize> = HashMap::new();
+        for (w, (&mine, &theirs)) in column.present.iter().zip(&other.present).enumerate() {
+            let mut left = mine & !theirs;
+            while left != 0 {
+                let row = w * 64 + left.trailing_zeros() as usize;
+                left &= left - 1;
+                let (start, end) = column.tie(row);
+                let place = if end == start + 1 {
+                    start
+                } else {
+                    let taken = taken_in_tie.entry(start).or_insert(0);
+                    *taken += 1;
+                    start + *taken - 1
+                };
+                bits[place / 64] |= 1 << (place % 64);
+                any = true;
+            }
+        }
+        if !any {
+            return None;
+        }
+        let mut before = Vec::with_capacity(bits.len());
+        let mut total = 0u32;
+        for word in &bits {
+            before.push(total);
+            total += word.count_ones();
+        }
+        Some(LeftOut { bits, before })
+    }
+
+    /// How many places below `place` are left out.
+    fn below(&self, place: usize) -> f64 {
+        let (w, b) = (place / 64, place % 64);
+        f64::from(self.before[w] + (self.bits[w] & ((1u64 << b) - 1)).count_ones())
+    }
+}
+
 fn correlations(columns: &[(String, Centred)], threshold: f64) -> Result<Correlations> {
     let p = columns.len();
     if p == 0 {
         return Ok(Correlations::default());
     }
-    // Each column is ranked once, over all its values; a pair then correlates the ranks on the
-    // rows both have. pandas instead re-ranks every pair on those rows, which costs a sort per
-    // pair: the two agree exactly when the columns are null on the same rows, and differ slightly
-    // otherwise.
     let pairs: Vec<(usize, usize)> = (0..p).flat_map(|i| (i..p).map(move |j| (i, j))).collect();
     let cells: Vec<(Option<f64>, Option<f64>)> = mlops_core::par::map(&pairs, |&(i, j)| {
         let (a, b) = (&columns[i].1, &columns[j].1);
-        (pearson_centred(&a.values, &b.values), pearson_centred(&a.ranks, &b.ranks))
+        (pearson_centred(&a.values, &b.values), spearman(a, b))
     })
     .ok_or(EdaError::Invalid { key: "correlation_threshold", message: "a correlation thread failed".into() })?;
     let mut pearson_m = vec![vec![None; p]; p];

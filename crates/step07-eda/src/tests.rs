@@ -46,11 +46,12 @@ fn statistics_match_pandas() {
     let corr = &p.correlations;
     assert_eq!(corr.columns, vec!["a", "b", "c"]);
     assert!(close(corr.pearson[0][1].unwrap(), -0.47739603762933147));
-    // Spearman ranks each column over its own values, then correlates the ranks on the rows both
-    // have: a's ranks [1, 2.5, 4, 6, 5] against b's [2, 3, 5, 1, 4] on rows 0, 2, 3, 5, 6 give 0
-    // (pandas, which re-ranks on those rows, says -0.1).
-    assert!(corr.spearman[0][1].unwrap().abs() < 1e-12);
-    // With the same null rows the two agree (pandas: 0.4).
+    // pandas ranks each pair on the rows both have (0, 2, 3, 5, 6): a's ranks [1, 2, 3, 5, 4]
+    // against b's [2, 3, 5, 1, 4] give -0.1. Ranking each column over all its values instead
+    // (a's [1, 2.5, 4, 6, 5], counting row 1) would give 0.
+    assert!((corr.spearman[0][1].unwrap() - -0.1).abs() < 1e-9, "{:?}", corr.spearman[0][1]);
+    assert_eq!(corr.spearman[0][1], corr.spearman[1][0]);
+    // With the same null rows no pair needs ranking again (pandas: 0.4).
     let same = df!("x" => [Some(1.0), Some(2.0), None, Some(4.0), Some(3.0)], "y" => [Some(1.0), Some(3.0), None, Some(2.0), Some(5.0)]).unwrap();
     let p2 = profile(&same, &EdaParams::default()).unwrap();
     assert!(close(p2.correlations.spearman[0][1].unwrap(), 0.4));
@@ -62,6 +63,29 @@ fn statistics_match_pandas() {
     assert_eq!((s.count, s.unique), (6, 3));
     assert_eq!(s.top[0], Frequency { value: "x".into(), count: 3 });
     assert_eq!(s.top[1], Frequency { value: "y".into(), count: 2 });
+}
+
+/// Ties and nulls on different rows in every pair: `df.corr(method="spearman")` in pandas 3.1.
+#[test]
+fn spearman_ranks_each_pair_on_the_rows_both_have_as_pandas_does() {
+    let df = df!(
+        "p" => [Some(3.0), Some(1.0), None, Some(2.0), Some(2.0), Some(5.0), None, Some(4.0), Some(1.0), Some(0.5)],
+        "q" => [Some(1.0), Some(1.0), Some(2.0), None, Some(3.0), Some(3.0), Some(3.0), Some(0.0), None, Some(-1.0)],
+        "r" => [None, Some(7i64), Some(7), Some(7), Some(1), Some(2), None, Some(5), Some(5), Some(6)],
+    )
+    .unwrap();
+    let rho = profile(&df, &EdaParams::default()).unwrap().correlations.spearman;
+    let pandas = [
+        [1.0, 0.4707919090691997, -0.49074074074074076],
+        [0.4707919090691997, 1.0, -0.5],
+        [-0.49074074074074076, -0.5, 1.0],
+    ];
+    for (i, row) in pandas.iter().enumerate() {
+        for (j, &want) in row.iter().enumerate() {
+            let got = rho[i][j].unwrap();
+            assert!((got - want).abs() < 1e-9, "[{i}][{j}]: {got} against pandas' {want}");
+        }
+    }
 }
 
 #[test]
@@ -192,4 +216,41 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn spearman_equals_ranking_each_pair_again(
+        pairs in proptest::collection::vec(
+            (proptest::option::weighted(0.8, -4i64..4), proptest::option::weighted(0.8, -50.0f64..50.0)),
+            2..60,
+        ),
+    ) {
+        // Few distinct integers make long ties; nulls fall on different rows in each column.
+        let (x, y): (Vec<Option<i64>>, Vec<Option<f64>>) = pairs.into_iter().unzip();
+        let df = df!("x" => &x, "y" => &y).unwrap();
+        let rho = profile(&df, &EdaParams::default()).unwrap().correlations.spearman[0][1];
+        let both: Vec<(f64, f64)> = x.iter().zip(&y).filter_map(|(a, b)| Some(((*a)? as f64, (*b)?))).collect();
+        let (xs, ys): (Vec<f64>, Vec<f64>) = both.into_iter().unzip();
+        let want = mlops_core::stats::pearson_centred(&average_ranks(&xs), &average_ranks(&ys));
+        match (rho, want) {
+            (Some(got), Some(want)) => prop_assert!((got - want).abs() < 1e-9, "{} against {}", got, want),
+            (got, want) => prop_assert_eq!(got, want),
+        }
+    }
+}
+
+/// The average ranks (1-based, ties sharing their mean) of `values`, by sorting them: how pandas
+/// ranks a pair's rows.
+fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let end = (start..order.len()).find(|&k| values[order[k]] != values[order[start]]).unwrap_or(order.len());
+        for &i in &order[start..end] {
+            ranks[i] = (start + end + 1) as f64 / 2.0;
+        }
+        start = end;
+    }
+    ranks
 }

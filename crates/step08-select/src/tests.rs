@@ -283,7 +283,188 @@ proptest! {
     }
 
     #[test]
-    fn filters_never_panic(text in "[a-z0-9 ()<>=!\"'`.,+*/%-]{0,40}|(age|income|email|score|joined) (>|<|==|contains) [a-z0-9\"@.()-]{0,12}") {
-        let _ = filter(&people(), &text, "f");
+    fn any_filter_keeps_whole_rows_or_says_which_filter_is_wrong(
+        text in concat!(
+            "[a-z0-9 ()<>=!\"'`.,+*/%-]{0,40}",
+            "|(age|income|email|score|joined) (>|<|==|contains) [a-z0-9\"@.()-]{0,12}",
+            // Numbers where a condition belongs, and quantiles of every column.
+            "|(age|income|score|email|[0-9]{1,3}) [-+*/%] [0-9]{1,3}",
+            "|(age|income|email|score|joined|salary) (>=|<) q\\(0?\\.[0-9]\\)",
+        ),
+    ) {
+        let df = people();
+        let result = filter(&df, &text, "f");
+        // `column >= q(p)`: the quantile of a number column, or an error naming the column.
+        let quantile_of = regex::Regex::new(r"^(\w+) (>=|<) q\(0?\.\d\)$").unwrap();
+        if let Some(column) = quantile_of.captures(&text).map(|c| c[1].to_string()) {
+            match &result {
+                Ok(_) => prop_assert!(["age", "income", "score"].contains(&column.as_str()), "`{}` passed", text),
+                Err(SelectError::Filter { source, .. }) => {
+                    prop_assert!(source.to_string().contains(&format!("column `{column}`")), "`{}`: {}", text, source)
+                }
+                Err(other) => prop_assert!(false, "`{}`: {:?}", text, other),
+            }
+        }
+        match result {
+            Ok(kept) => {
+                // Rows are kept whole and in order: the frame is `df` without some of its rows.
+                let kept_ids = ids(&kept);
+                let mask: BooleanChunked = ids(&df).iter().map(|i| Some(kept_ids.contains(i))).collect();
+                let expected = df.filter(&mask).unwrap();
+                prop_assert!(kept.equals_missing(&expected), "`{}` kept {:?}", text, kept);
+            }
+            // Parse, type and quantile errors quote the filter as written, under its key.
+            Err(SelectError::Filter { key, source }) => {
+                prop_assert_eq!(key, "f");
+                match *source {
+                    mlops_core::CoreError::Expr { source_text, .. } => prop_assert_eq!(source_text, text),
+                    other => prop_assert!(false, "`{}`: unexpected filter error {:?}", text, other),
+                }
+            }
+            // A filter that gives something other than true or false quotes itself.
+            Err(SelectError::Invalid { key, message }) => {
+                prop_assert_eq!(key, "f");
+                prop_assert!(message.contains(&format!("`{text}`")) && message.contains("not true or false"), "{}", message);
+            }
+            Err(other) => prop_assert!(false, "`{}`: unexpected error {:?}", text, other),
+        }
+    }
+
+    #[test]
+    fn a_column_compared_with_a_value_keeps_the_rows_a_user_expects((column, op, value) in comparison()) {
+        let text = format!("{column} {op} {}", value.written());
+        match (expected_filter(column, op, &value), filter(&people(), &text, "f")) {
+            (Ok(want), Ok(kept)) => prop_assert_eq!(ids(&kept), want, "`{}`", text),
+            (Err(fragment), Err(SelectError::Filter { key, source })) => {
+                prop_assert_eq!(key, "f");
+                match *source {
+                    mlops_core::CoreError::Expr { source_text, message } => {
+                        prop_assert_eq!(&source_text, &text);
+                        prop_assert!(message.contains(fragment), "`{}`: {} (expected: {})", text, message, fragment);
+                    }
+                    other => prop_assert!(false, "`{}`: {:?}, expected an expression error", text, other),
+                }
+            }
+            (want, got) => prop_assert!(false, "`{}`: expected {:?}, got {:?}", text, want, got.map(|df| ids(&df))),
+        }
+    }
+}
+
+/// A value written on the right of a filter's comparison.
+#[derive(Clone, Debug)]
+enum Literal {
+    Number(f64),
+    Text(String),
+    /// Days since 1970-01-01, written bare (`2023-01-01`) or quoted.
+    Date {
+        text: &'static str,
+        days: i32,
+        quoted: bool,
+    },
+}
+
+impl Literal {
+    fn written(&self) -> String {
+        match self {
+            Literal::Number(x) => x.to_string(),
+            Literal::Text(t) => format!("\"{t}\""),
+            Literal::Date { text, quoted: true, .. } => format!("\"{text}\""),
+            Literal::Date { text, .. } => text.to_string(),
+        }
+    }
+}
+
+fn comparison() -> impl Strategy<Value = (&'static str, &'static str, Literal)> {
+    let number = prop_oneof![
+        // Values in the data, so `==` finds rows.
+        prop::sample::select(vec![0.0, 15.0, 22.0, 30.0, 41.0, 52000.0, 61000.0, 0.5, 0.9, 0.95]),
+        (0u32..100_000).prop_map(f64::from),
+        (0u32..1000).prop_map(|x| f64::from(x) / 100.0),
+    ]
+    .prop_map(Literal::Number);
+    let text = prop_oneof![
+        prop::sample::select(vec!["@gmail.com", "b@corp.com", "corp", "a", "z", ""]).prop_map(String::from),
+        "[a-z@.]{0,4}",
+    ]
+    .prop_map(Literal::Text);
+    // Days computed with Python's datetime; the data's dates are 2022-01-08, 2022-11-04,
+    // 2023-02-12, 2023-05-23, 2023-01-01, 2024-01-01, 2024-03-18.
+    let date = (
+        prop::sample::select(vec![
+            ("2021-06-30", 18808),
+            ("2022-01-08", 19000),
+            ("2022-11-05", 19301),
+            ("2023-01-01", 19358),
+            ("2023-02-13", 19401),
+            ("2023-05-24", 19501),
+            ("2024-01-01", 19723),
+            ("2024-03-19", 19801),
+            ("2024-12-31", 20088),
+        ]),
+        any::<bool>(),
+    )
+        .prop_map(|((text, days), quoted)| Literal::Date { text, days, quoted });
+    (
+        prop::sample::select(vec!["age", "income", "email", "score", "joined"]),
+        prop::sample::select(vec![">", "<", "==", "contains"]),
+        prop_oneof![number, text, date],
+    )
+}
+
+/// The ids `filter` should keep for `column op value` on [`people`], worked out from the data
+/// as written there, or the words of the error it should give.
+fn expected_filter(column: &str, op: &str, value: &Literal) -> Result<Vec<i64>, &'static str> {
+    let age = [Some(15.0), Some(22.0), Some(35.0), None, Some(41.0), Some(19.0), Some(67.0), Some(30.0)];
+    let income = [0.0, 52000.0, 61000.0, 48000.0, 99000.0, 51000.0, 20000.0, 75000.0].map(Some);
+    let score = [0.1, 0.5, 0.9, 0.3, 0.95, 0.2, 0.7, 0.99].map(Some);
+    let email = [
+        Some("a@gmail.com"),
+        Some("b@corp.com"),
+        Some("c@gmail.com"),
+        None,
+        Some("e@gmail.com"),
+        Some("f@x.org"),
+        Some("g@gmail.com"),
+        Some("h@corp.com"),
+    ];
+    let joined = [19000, 19300, 19400, 19500, 19358, 19723, 19000, 19800];
+    let holds = |o: std::cmp::Ordering| match op {
+        ">" => o.is_gt(),
+        "<" => o.is_lt(),
+        _ => o.is_eq(),
+    };
+    // A null never passes a filter.
+    let keep = |pass: &dyn Fn(usize) -> Option<bool>| {
+        (0..8).filter(|&i| pass(i) == Some(true)).map(|i| i as i64 + 1).collect()
+    };
+    // A bare date is a text like a quoted one; only a date column reads it as a date.
+    let text = match value {
+        Literal::Text(t) => Some(t.as_str()),
+        Literal::Date { text, .. } => Some(*text),
+        Literal::Number(_) => None,
+    };
+    match (column, op, value) {
+        ("email", "contains", _) => match text {
+            Some(t) => Ok(keep(&|i| email[i].map(|e| e.contains(t)))),
+            None => Err("needs a quoted text on its right"),
+        },
+        (_, "contains", _) => Err("needs text on its left"),
+        ("email", _, _) => match text {
+            Some(t) => Ok(keep(&|i| email[i].map(|e| holds(e.cmp(t))))),
+            None => Err("cannot compare"),
+        },
+        // A text compared with a date is read as a date.
+        ("joined", _, Literal::Date { days, .. }) => Ok(keep(&|i| Some(holds(joined[i].cmp(days))))),
+        ("joined", _, Literal::Text(_)) => Err("is not a date"),
+        ("joined", _, _) => Err("cannot compare"),
+        (_, _, Literal::Number(x)) => {
+            let numbers = match column {
+                "age" => age,
+                "income" => income,
+                _ => score,
+            };
+            Ok(keep(&|i| numbers[i].map(|v: f64| holds(v.total_cmp(x)))))
+        }
+        _ => Err("cannot compare"),
     }
 }

@@ -169,8 +169,17 @@ fn bad_input_names_the_model_and_parameter_or_column() {
         &names(4),
     )
     .unwrap_err();
+    assert_eq!(
+        err,
+        ModelError::Parameter {
+            model: "logistic_regression",
+            parameter: "c",
+            message: "-1 must be a positive number".into()
+        }
+    );
     assert_eq!(err.to_string(), "logistic_regression.c: -1 must be a positive number");
     let err = fit(&ModelSpec::KnnClassifier(KnnParams { k: 51 }), &x, &classes, &names(4)).unwrap_err();
+    assert!(matches!(&err, ModelError::Parameter { model: "knn_classifier", parameter: "k", .. }), "{err:?}");
     assert!(err.to_string().starts_with("knn_classifier.k: 51 must be between 1 and the 50"), "{err}");
     let err = fit(
         &ModelSpec::ElasticNet(ElasticNetParams { alpha: 1.0, l1_ratio: 2.0, max_iter: 10 }),
@@ -179,11 +188,13 @@ fn bad_input_names_the_model_and_parameter_or_column() {
         &names(4),
     )
     .unwrap_err();
+    assert!(matches!(&err, ModelError::Parameter { model: "elastic_net", parameter: "l1_ratio", .. }), "{err:?}");
     assert!(err.to_string().contains("elastic_net.l1_ratio"), "{err}");
     let mut holes = x.clone();
     holes[[7, 2]] = f64::NAN;
     let err =
         fit(&ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }), &holes, &classes, &names(4)).unwrap_err();
+    assert_eq!(err, ModelError::NotFinite { model: "gaussian_nb", column: "f2".into(), what: "NaN", row: 7 });
     assert_eq!(
         err.to_string(),
         "gaussian_nb: feature `f2` has a NaN value in row 7; impute or drop it before training"
@@ -196,12 +207,16 @@ fn bad_input_names_the_model_and_parameter_or_column() {
         &names(4),
     )
     .unwrap_err();
+    assert!(matches!(&err, ModelError::Data { model: "gaussian_nb", .. }), "{err:?}");
     assert!(err.to_string().contains("only one class"), "{err}");
     let err = fit(&ModelSpec::Linear, &x, &classes, &names(4)).unwrap_err();
+    assert!(matches!(&err, ModelError::Data { model: "linear", .. }), "{err:?}");
     assert!(err.to_string().contains("needs numbers"), "{err}");
     let yaml: ModelSpec = serde_json::from_str(r#"{"ridge": {"alpha": 10}}"#).unwrap();
     assert_eq!(yaml, ModelSpec::Ridge(RidgeParams { alpha: 10.0 }));
-    assert!(serde_json::from_str::<ModelSpec>(r#"{"ridge": {"alpah": 10}}"#).is_err());
+    // A misspelt hyperparameter is refused by name, with the one that was meant.
+    let err = serde_json::from_str::<ModelSpec>(r#"{"ridge": {"alpah": 10}}"#).unwrap_err();
+    assert!(err.is_data() && err.to_string().contains("unknown field `alpah`, expected `alpha`"), "{err}");
 }
 
 fn classifiers() -> Vec<ModelSpec> {
@@ -709,7 +724,8 @@ fn svm_specs_read_naturally_and_bad_ones_are_named() {
     assert_eq!(postcard::from_bytes::<ModelSpec>(&postcard::to_stdvec(&spec).unwrap()).unwrap(), spec);
     let err = serde_json::from_str::<ModelSpec>(r#"{"svc": {"gamma": "wide"}}"#).unwrap_err();
     assert!(err.to_string().contains("`scale`, `auto` or a positive number"), "{err}");
-    assert!(serde_json::from_str::<ModelSpec>(r#"{"svc": {"cc": 1}}"#).is_err());
+    let err = serde_json::from_str::<ModelSpec>(r#"{"svc": {"cc": 1}}"#).unwrap_err();
+    assert!(err.is_data() && err.to_string().contains("unknown field `cc`"), "{err}");
 
     let (x, y) = iris();
     let classes = Target::Classes { y: &y, classes: 3 };
@@ -775,6 +791,8 @@ fn svm_edge_cases_answer_without_panicking() {
     machines[0].support.push(support.len());
     machines[0].coef.push(1.0);
     let broken = Model::Svm { kernel, gamma, support, machines, classes, features };
-    assert!(broken.predict(&x).is_err() && broken.predict_proba(&x).is_err());
+    let damaged = ModelError::Data { model: "svm", message: "a machine refers to a missing support vector".into() };
+    assert_eq!(broken.predict(&x).unwrap_err(), damaged);
+    assert_eq!(broken.predict_proba(&x).unwrap_err(), damaged);
     assert_eq!(broken.predict(&Array2::zeros((1, 3))).unwrap_err().to_string(), "model: 3 features given, 4 expected");
 }

@@ -34,16 +34,36 @@ fn grids_and_random_searches() {
 fn bad_spaces_name_the_parameter() {
     let err = space(r#"{"model": "logistic_regression", "params": {"c": [1, -1]}}"#).grid().unwrap_err();
     assert_eq!(
+        err,
+        TuneError::Candidate {
+            model: "logistic_regression".into(),
+            message: "logistic_regression.c: -1 must be a positive number".into()
+        }
+    );
+    assert_eq!(
         err.to_string(),
         "search space of `logistic_regression`: logistic_regression.c: -1 must be a positive number"
     );
     let err = space(r#"{"model": "ridge", "params": {"alpah": [1]}}"#).grid().unwrap_err();
-    assert!(err.to_string().contains("alpah"), "{err}");
+    assert!(
+        matches!(&err, TuneError::Candidate { model, message } if model == "ridge" && message.contains("unknown field `alpah`")),
+        "{err:?}"
+    );
     let err = space(r#"{"model": "ridge", "params": {"alpha": {"low": 1, "high": 2}}}"#).grid().unwrap_err();
+    assert!(matches!(&err, TuneError::Invalid { key, .. } if key == "params.alpha"), "{err:?}");
     assert!(err.to_string().starts_with("params.alpha: a grid search needs a list"), "{err}");
     let err = Cv::StratifiedKFold { k: 3 }.folds(5, Some(&[0, 0, 0, 1, 1]), Seed(1)).unwrap_err();
     assert_eq!(err, TuneError::SmallClass { class: 1, rows: 2, folds: 3 });
-    assert!(Cv::KFold { k: 1, shuffle: false }.folds(10, None, Seed(1)).is_err());
+    let err = Cv::KFold { k: 1, shuffle: false }.folds(10, None, Seed(1)).unwrap_err();
+    assert!(
+        matches!(&err, TuneError::Invalid { key, message } if key == "cv.k" && message.contains("k >= 2")),
+        "{err:?}"
+    );
+    let err = Cv::TimeSeries { k: 3 }.folds(3, None, Seed(1)).unwrap_err();
+    assert!(
+        matches!(&err, TuneError::Invalid { key, message } if key == "cv.k" && message.contains("at least 4 rows (there are 3)")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -154,13 +174,21 @@ fn tuning_records_every_trial_as_a_child_run_and_picks_the_best() {
 #[test]
 fn candidates_are_checked_against_the_task_and_the_rows() {
     let p = params(r#"{"candidates": [{"model": "linear"}, {"model": "gaussian_nb"}]}"#);
-    let e = p.candidates(false, 100, Seed(42)).unwrap_err().to_string();
-    assert!(e.contains("candidates[1].model") && e.contains("classifier"), "{e}");
+    let e = p.candidates(false, 100, Seed(42)).unwrap_err();
+    assert!(
+        matches!(&e, TuneError::Invalid { key, message } if key == "candidates[1].model" && message.contains("classifier")),
+        "{e:?}"
+    );
     let p = params(r#"{"candidates": [{"model": "knn_classifier", "params": {"k": [3, 500]}}]}"#);
-    let e = p.candidates(true, 100, Seed(42)).unwrap_err().to_string();
-    assert!(e.contains("knn_classifier.k") && e.contains("100 training rows"), "{e}");
+    let e = p.candidates(true, 100, Seed(42)).unwrap_err();
+    assert!(
+        matches!(&e, TuneError::Candidate { model, message }
+            if model == "knn_classifier" && message.contains("knn_classifier.k") && message.contains("100 training rows")),
+        "{e:?}"
+    );
     let p = params(r#"{"search": {"random": {"n": 0}}, "candidates": [{"model": "linear"}]}"#);
-    assert!(p.candidates(false, 100, Seed(42)).unwrap_err().to_string().contains("search.random.n"));
+    let e = p.candidates(false, 100, Seed(42)).unwrap_err();
+    assert!(matches!(&e, TuneError::Invalid { key, .. } if key == "search.random.n"), "{e:?}");
     // Random draws from lists do not repeat a candidate.
     let p =
         params(r#"{"search": {"random": {"n": 10}}, "candidates": [{"model": "ridge", "params": {"alpha": [1, 2]}}]}"#);

@@ -108,14 +108,18 @@ fn edge_cases_and_bad_input_are_named() {
     assert_eq!(m.report[1].precision, 0.0);
     assert!(close(m.precision.macro_avg, 1.0 / 9.0));
     assert_eq!(roc_auc(&[true, true], &[0.2, 0.9]).unwrap(), None);
-    assert!(matches!(classification(&[0, 1], &[0], None, 2), Err(EvalError::Length { .. })));
+    assert!(matches!(
+        classification(&[0, 1], &[0], None, 2),
+        Err(EvalError::Length { what: "predictions", truth: 2, predicted: 1 })
+    ));
     assert_eq!(classification(&[], &[], None, 2).unwrap_err(), EvalError::Empty);
     assert!(matches!(classification(&[0, 3], &[0, 1], None, 2), Err(EvalError::BadLabel { label: 3, classes: 2 })));
     let err = classification(&[0, 1], &[0, 1], Some(&[vec![0.5, 0.5], vec![0.5]]), 2).unwrap_err();
-    assert!(err.to_string().contains("row 1 has 1 values for 2 classes"), "{err}");
+    assert_eq!(err, EvalError::BadInput { what: "probabilities", message: "row 1 has 1 values for 2 classes".into() });
     let err = regression(&[1.0, f64::NAN], &[1.0, 2.0]).unwrap_err();
-    assert!(err.to_string().contains("truth: row 1"), "{err}");
+    assert_eq!(err, EvalError::BadInput { what: "truth", message: "row 1 is not a finite number".into() });
     let err = Metric::R2.check(TaskKind::MulticlassClassification).unwrap_err();
+    assert!(matches!(&err, EvalError::WrongTask { metric, .. } if metric == "r2"), "{err:?}");
     assert!(err.to_string().contains("metric `r2` does not fit a multiclass classification task"), "{err}");
     assert!(err.to_string().contains("accuracy") && !err.to_string().contains("f1,"), "{err}");
     assert!(Metric::F1.check(TaskKind::BinaryClassification).is_ok());
@@ -176,7 +180,10 @@ fn an_evaluation_holds_every_metric_and_renders_a_self_contained_report() {
     assert_eq!(voted.metrics()["accuracy"], 1.0);
     assert_eq!(voted.metrics()["roc_auc"], m["roc_auc"]);
     let short = Outputs::Classes { truth: &truth, proba: &proba, labels: &labels, predicted: Some(&votes[..2]) };
-    assert!(evaluate(short).unwrap_err().to_string().contains("2 predictions for 5 rows"));
+    assert_eq!(
+        evaluate(short).unwrap_err(),
+        EvalError::BadInput { what: "predicted", message: "2 predictions for 5 rows".into() }
+    );
     assert!(m.contains_key("log_loss") && m.contains_key("f1") && !m.contains_key("r2"));
     assert_eq!(e.roc.len(), 1);
     assert_eq!(e.roc[0].class, "yes");
@@ -194,5 +201,7 @@ fn an_evaluation_holds_every_metric_and_renders_a_self_contained_report() {
     assert!((r.metrics()["mae"] - 1.0 / 3.0).abs() < 1e-12);
     assert!(render_html(&r, &meta, &[]).contains("Residuals"));
     let one = vec!["only".to_string()];
-    assert!(evaluate(Outputs::Classes { truth: &[0], proba: &[vec![1.0]], labels: &one, predicted: None }).is_err());
+    let err =
+        evaluate(Outputs::Classes { truth: &[0], proba: &[vec![1.0]], labels: &one, predicted: None }).unwrap_err();
+    assert_eq!(err, EvalError::BadInput { what: "labels", message: "needs at least two classes".into() });
 }

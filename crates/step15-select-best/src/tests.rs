@@ -1,3 +1,5 @@
+//! Tests of the weighted choice, its constraints and the comparisons of two models.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -99,20 +101,44 @@ fn a_tie_goes_to_the_simpler_model() {
 #[test]
 fn bad_settings_name_their_key() {
     let entries = [entry("a", &[("accuracy", 0.9)], 1.0, 1.0)];
-    let err = |json: &str| select(&entries, &params(json), Metric::Accuracy).unwrap_err().to_string();
-    assert!(err(r#"{"weights": {"acuracy": 1}}"#).starts_with("weights.acuracy: unknown criterion `acuracy`"));
-    assert_eq!(err(r#"{"weights": {"accuracy": -1}}"#), "weights.accuracy: -1 must be a number >= 0");
-    assert_eq!(err(r#"{"weights": {"accuracy": 0}}"#), "weights: at least one weight must be above 0");
-    assert_eq!(err(r#"{"weights": {"roc_auc": 1}}"#), "weights.roc_auc: candidate `a` has no value of `roc_auc`");
+    // Each bad setting is an `Invalid` error carrying its key; the message starts with that key.
+    let err = |json: &str| match select(&entries, &params(json), Metric::Accuracy) {
+        Err(SelectBestError::Invalid { key, message }) => (key, message),
+        other => panic!("{json}: expected an invalid setting, got {other:?}"),
+    };
+    let (key, message) = err(r#"{"weights": {"acuracy": 1}}"#);
+    assert_eq!(key, "weights.acuracy");
+    assert!(message.starts_with("unknown criterion `acuracy`"), "{message}");
+    assert_eq!(err(r#"{"weights": {"accuracy": -1}}"#), ("weights.accuracy".into(), "-1 must be a number >= 0".into()));
+    assert_eq!(
+        err(r#"{"weights": {"accuracy": 0}}"#),
+        ("weights".into(), "at least one weight must be above 0".into())
+    );
+    assert_eq!(
+        err(r#"{"weights": {"roc_auc": 1}}"#),
+        ("weights.roc_auc".into(), "candidate `a` has no value of `roc_auc`".into())
+    );
     assert_eq!(
         err(r#"{"constraints": {"max_fit_seconds": 0}}"#),
-        "constraints.max_fit_seconds: 0 must be a positive number"
+        ("constraints.max_fit_seconds".into(), "0 must be a positive number".into())
     );
-    assert!(err(r#"{"constraints": {"min": {"speed": 1}}}"#).starts_with("constraints.min.speed: unknown criterion"));
-    assert_eq!(err(r#"{"tie_tolerance": -0.5}"#), "tie_tolerance: -0.5 must be a number >= 0");
-    assert_eq!(err(r#"{"compare": {"confidence": 95}}"#), "compare.confidence: 95 must be between 0 and 1");
-    assert_eq!(err(r#"{"compare": {"bootstrap_samples": 0}}"#), "compare.bootstrap_samples: must be at least 1");
-    assert!(serde_json::from_str::<SelectParams>(r#"{"wieghts": {}}"#).is_err());
+    let (key, message) = err(r#"{"constraints": {"min": {"speed": 1}}}"#);
+    assert_eq!(key, "constraints.min.speed");
+    assert!(message.starts_with("unknown criterion"), "{message}");
+    assert_eq!(err(r#"{"tie_tolerance": -0.5}"#), ("tie_tolerance".into(), "-0.5 must be a number >= 0".into()));
+    assert_eq!(
+        err(r#"{"compare": {"confidence": 95}}"#),
+        ("compare.confidence".into(), "95 must be between 0 and 1".into())
+    );
+    assert_eq!(
+        err(r#"{"compare": {"bootstrap_samples": 0}}"#),
+        ("compare.bootstrap_samples".into(), "must be at least 1".into())
+    );
+    // The message a user reads puts the key first.
+    let shown = select(&entries, &params(r#"{"weights": {"accuracy": -1}}"#), Metric::Accuracy).unwrap_err();
+    assert_eq!(shown.to_string(), "weights.accuracy: -1 must be a number >= 0");
+    let err = serde_json::from_str::<SelectParams>(r#"{"wieghts": {}}"#).unwrap_err();
+    assert!(err.is_data() && err.to_string().contains("unknown field `wieghts`"), "{err}");
 }
 
 #[test]
@@ -125,10 +151,16 @@ fn the_z_test_is_the_workflows_and_matches_scipy() {
     let clear = two_proportion_z(95, 60, 100, 0.95).unwrap();
     assert!(clear.significant && clear.p_value < 1e-6);
     assert_eq!(two_proportion_z(100, 100, 100, 0.95).unwrap().p_value, 1.0);
+    let err = two_proportion_z(101, 1, 100, 0.95).unwrap_err();
     assert!(
-        two_proportion_z(101, 1, 100, 0.95).unwrap_err().to_string().contains("101 and 1 right answers out of 100")
+        matches!(&err, SelectBestError::Mismatch { what: "counts", message } if message == "101 and 1 right answers out of 100 rows"),
+        "{err:?}"
     );
-    assert!(two_proportion_z(1, 1, 10, 1.5).unwrap_err().to_string().starts_with("confidence: 1.5"));
+    let err = two_proportion_z(1, 1, 10, 1.5).unwrap_err();
+    assert!(
+        matches!(&err, SelectBestError::Invalid { key, message } if key == "confidence" && message.starts_with("1.5")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -150,7 +182,11 @@ fn mcnemar_is_exact_for_few_discordant_rows_and_chi_squared_otherwise() {
     assert!((m.p_value - 0.036888425707049914).abs() < 1e-10, "{m:?}");
     assert!(m.significant);
     assert_eq!(mcnemar(&[0, 1], &[0, 1], &[0, 1], 0.95).unwrap().p_value, 1.0);
-    assert!(mcnemar(&[0, 1], &[0], &[0, 1], 0.95).unwrap_err().to_string().contains("1 and 2 predictions for 2 rows"));
+    let err = mcnemar(&[0, 1], &[0], &[0, 1], 0.95).unwrap_err();
+    assert!(
+        matches!(&err, SelectBestError::Mismatch { what: "predictions", message } if message == "1 and 2 predictions for 2 rows"),
+        "{err:?}"
+    );
 }
 
 /// Accuracy of two fixed prediction vectors on a set of rows.
@@ -191,14 +227,17 @@ fn the_paired_bootstrap_is_seeded_and_brackets_the_difference() {
             .unwrap();
     assert_eq!((s.difference, s.low, s.high, s.p_value), (0.0, 0.0, 0.0, 1.0));
     let undefined = |_: &[usize]| None;
-    assert!(
+    let err =
         paired_bootstrap("roc_auc", 10, &CompareParams { bootstrap_samples: 10, confidence: 0.9 }, Seed(1), &undefined)
-            .is_err()
-    );
+            .unwrap_err();
     assert!(
-        paired_bootstrap("accuracy", 400, &CompareParams { bootstrap_samples: 0, confidence: 0.9 }, Seed(1), &metric)
-            .is_err()
+        matches!(&err, SelectBestError::Mismatch { what: "metric", message } if message == "`roc_auc` is undefined on the 10 rows"),
+        "{err:?}"
     );
+    let err =
+        paired_bootstrap("accuracy", 400, &CompareParams { bootstrap_samples: 0, confidence: 0.9 }, Seed(1), &metric)
+            .unwrap_err();
+    assert!(matches!(&err, SelectBestError::Invalid { key, .. } if key == "bootstrap.samples"), "{err:?}");
 }
 
 proptest! {
