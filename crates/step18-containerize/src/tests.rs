@@ -1,3 +1,6 @@
+//! Tests of the build context: the files as text (snapshots), the package and sources copied in,
+//! hadolint on the Dockerfile, and refusals of bad settings.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
