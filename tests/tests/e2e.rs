@@ -1155,6 +1155,8 @@ fn config_files_with_a_yaml_syntax_error_or_nothing_in_them_are_named() {
         &["configs/empty.yaml", "key `model`", "say what to learn"],
     );
     assert!(!p.join("models").exists(), "a rejected training config recorded runs or models");
+    assert!(p.processed_is_empty(), "a training config without `model` prepared the dataset first");
+    assert!(!p.join("reports").exists(), "a training config without `model` explored the dataset first");
 }
 
 #[test]

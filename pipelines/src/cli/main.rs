@@ -84,8 +84,8 @@ enum Command {
     Split(SplitArgs),
     /// Steps 8 and 10: split, fit the features on the training part, transform the others.
     Features(FeaturesArgs),
-    /// Steps 8-14: split, features, cross-validated search over the candidates, final fits,
-    /// evaluation reports and a leaderboard.
+    /// Steps 7-17: EDA, split, features, cross-validated search over the candidates, final fits,
+    /// evaluation reports, the choice of the best, its package and its registration.
     Train(TrainArgs),
     /// Step 11: fit one model on the parts `mlops features` wrote and score the test part.
     Fit(FitArgs),

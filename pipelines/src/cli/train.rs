@@ -32,6 +32,11 @@ impl Progress for TrainBar {
 pub(crate) fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
     let origin = args.data.config.clone().unwrap_or_else(pipelines::default_training_config);
     let config = training_config(&args.data)?;
+    // Say what is missing before preparing or exploring anything.
+    if config.model.is_none() {
+        let message = "missing: say what to learn (`model: {target: COLUMN}`)";
+        return Err(pipelines::PipelineError::Config(mlops_core::config::invalid(&origin, "model", message)).into());
+    }
     let Some(data) = load_data(cli, &args.data, &config)? else { return Ok(ExitCode::FAILURE) };
     let hidden = cli.json || cli.quiet;
     let mut bar = TrainBar { steps: Bar::steps(hidden, 9), summaries: Vec::new() };
