@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{PipelineError, Result};
 use crate::features::Engineered;
-use crate::target::{FoldPart, Labels, Part};
+use step11_candidates::Labels;
+
+use crate::target::{FoldPart, Part};
 
 const PARTS: [&str; 5] = ["train", "validation", "test", "train_raw", "test_raw"];
 
@@ -86,27 +88,17 @@ struct Matrix {
 #[derive(Serialize, Deserialize)]
 struct StoredPart {
     x: Matrix,
-    classes: Option<Vec<usize>>,
-    values: Option<Vec<f64>>,
+    y: Labels,
 }
 
 fn store_part(p: &Part) -> StoredPart {
     let (rows, cols) = p.x.dim();
-    let (classes, values) = match &p.y {
-        Labels::Classes(c) => (Some(c.clone()), None),
-        Labels::Values(v) => (None, Some(v.clone())),
-    };
-    StoredPart { x: Matrix { rows, cols, values: p.x.iter().copied().collect() }, classes, values }
+    StoredPart { x: Matrix { rows, cols, values: p.x.iter().copied().collect() }, y: p.y.clone() }
 }
 
 fn load_part(s: StoredPart) -> Option<Part> {
     let x = Array2::from_shape_vec((s.x.rows, s.x.cols), s.x.values).ok()?;
-    let y = match (s.classes, s.values) {
-        (Some(c), None) => Labels::Classes(c),
-        (None, Some(v)) => Labels::Values(v),
-        _ => return None,
-    };
-    Some(Part { x, y })
+    Some(Part { x, y: s.y })
 }
 
 /// The folds of an earlier run with this key: per fold, its training and validation parts and

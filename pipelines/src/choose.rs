@@ -6,12 +6,11 @@ use std::time::Instant;
 
 use mlops_core::{FeaturePipeline, Row, Seed, Transform};
 use ndarray::Array2;
-use step11_candidates::Model;
+use step11_candidates::{Labels, Model};
 use step14_evaluate::Metric;
 use step15_select_best::{Choice, CompareParams, Comparison, Entry, SelectParams};
 
 use crate::error::{PipelineError, Result};
-use crate::target::Labels;
 
 /// Single-row predictions timed per final model.
 const LATENCY_CALLS: usize = 200;
@@ -77,7 +76,7 @@ impl Outputs {
     /// The metric on some rows (repeats allowed).
     pub(crate) fn metric(&self, metric: Metric, truth: &Labels, rows: &[usize], classes: usize) -> Option<f64> {
         match truth {
-            Labels::Classes(t) => {
+            Labels::Classes { y: t, .. } => {
                 let t: Vec<usize> = rows.iter().map(|&r| t[r]).collect();
                 let p: Vec<usize> = rows.iter().map(|&r| self.predicted[r] as usize).collect();
                 let proba: Option<Vec<Vec<f64>>> =
@@ -109,7 +108,7 @@ pub(crate) fn compare((a, b): (&Outputs, &Outputs), truth: &Labels, how: &Compar
     let (metric, classes, params) = (how.metric, how.classes, how.params);
     let err = |e| PipelineError::step("select", e);
     let (z_test, mcnemar) = match truth {
-        Labels::Classes(t) => {
+        Labels::Classes { y: t, .. } => {
             let (pa, pb) = (a.classes(), b.classes());
             let right = |p: &[usize]| p.iter().zip(t).filter(|(p, t)| p == t).count();
             (

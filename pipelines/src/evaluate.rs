@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use step09_visualize::{Chart, MAX_POINTS, Plot, Series};
-use step11_candidates::Model;
+use step11_candidates::{Labels, Model};
 use step14_evaluate::{Evaluation, Outputs, ReportMeta};
 
 use crate::error::{PipelineError, Result};
-use crate::target::{Labels, TargetInfo};
+use crate::target::TargetInfo;
 
 /// Feature importances by name, largest first (empty for families without them).
 pub(crate) fn named_importances(model: &Model, features: &[String]) -> Vec<(String, f64)> {
@@ -30,7 +30,7 @@ pub(crate) fn assess(
 ) -> std::result::Result<Evaluation, String> {
     let text = |e: &dyn std::fmt::Display| e.to_string();
     match y {
-        Labels::Classes(truth) => {
+        Labels::Classes { y: truth, .. } => {
             let proba = model.predict_proba(x).map_err(|e| text(&e))?.ok_or("the model gives no probabilities")?;
             let predicted: Vec<usize> = model.predict(x).map_err(|e| text(&e))?.iter().map(|&c| c as usize).collect();
             step14_evaluate::evaluate(Outputs::Classes {

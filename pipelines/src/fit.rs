@@ -85,8 +85,8 @@ pub fn fit_parts(request: &FitRequest<'_>) -> Result<FitOutcome> {
     let (mut fits, mut predicts, mut metrics) = (Vec::new(), Vec::new(), BTreeMap::new());
     for _ in 0..request.repeats {
         let started = Instant::now();
-        let model = step11_candidates::fit(request.spec, &train.x, &target.target(&train.y), &features)
-            .map_err(|e| failed(e.to_string()))?;
+        let model =
+            step11_candidates::fit(request.spec, &train.x, &train.y, &features).map_err(|e| failed(e.to_string()))?;
         fits.push(started.elapsed().as_secs_f64());
         let started = Instant::now();
         metrics = assess(&model, &test.x, &test.y, &target).map_err(failed)?.metrics();

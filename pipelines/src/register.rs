@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
+use step11_candidates::Labels;
 use step15_select_best::Comparison;
 use step17_registry::{ModelUri, Registry, RegistryError};
 
 use crate::choose::{Comparing, Outputs};
 use crate::error::{PipelineError, Result};
-use crate::target::Labels;
 
 /// The `register` section of the training config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use mlops_core::{DType, TaskKind};
 use ndarray::Array2;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
-use step11_candidates::Target;
+use step11_candidates::Labels;
 
 use crate::error::{PipelineError, Result};
 
@@ -24,13 +24,6 @@ pub enum TaskChoice {
     Classification,
     /// A number.
     Regression,
-}
-
-/// Class indices (with the class count) or values, one per row.
-#[derive(Clone, Debug)]
-pub(crate) enum Labels {
-    Classes(Vec<usize>),
-    Values(Vec<f64>),
 }
 
 /// One part's model input.
@@ -89,15 +82,7 @@ impl TargetInfo {
                 })
             })
             .collect::<Result<Vec<usize>>>()
-            .map(Labels::Classes)
-    }
-
-    /// The labels as step 11's fitters take them.
-    pub(crate) fn target<'a>(&self, y: &'a Labels) -> Target<'a> {
-        match y {
-            Labels::Classes(y) => Target::Classes { y, classes: self.classes.len() },
-            Labels::Values(v) => Target::Values(v),
-        }
+            .map(|y| Labels::Classes { y, classes: self.classes.len() })
     }
 
     /// One part's checked model input: the feature matrix and the labels.

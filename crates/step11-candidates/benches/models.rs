@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mlops_core::Seed;
 use ndarray::Array2;
 use rand_core::Rng;
-use step11_candidates::{BoostParams, ForestParams, LogisticParams, ModelSpec, Target, fit};
+use step11_candidates::{BoostParams, ForestParams, Labels, LogisticParams, ModelSpec, fit};
 
 fn rows() -> usize {
     std::env::var("ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(50_000)
@@ -62,7 +62,7 @@ fn models(c: &mut Criterion) {
     let n = rows();
     let (x, y) = generate(n);
     let names: Vec<String> = (0..x.ncols()).map(|j| format!("f{j}")).collect();
-    let target = Target::Classes { y: &y, classes: 2 };
+    let target = Labels::Classes { y: y.to_vec(), classes: 2 };
     let mut group = c.benchmark_group(format!("models_{n}_rows"));
     group.sample_size(10);
     let boosting = ModelSpec::GradientBoostingClassifier(BoostParams::default());

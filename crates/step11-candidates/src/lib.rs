@@ -2,7 +2,7 @@
 //! [`Model`] enum with `predict` and, for classifiers, `predict_proba`.
 //!
 //! In: a [`ModelSpec`] (family and hyperparameters, from YAML), a feature matrix
-//! (`ndarray::Array2<f64>`, one row per example) and a [`Target`] (class indices or values).
+//! (`ndarray::Array2<f64>`, one row per example) and [`Labels`] (class indices or values).
 //! Out: a fitted [`Model`]. Families so far: logistic regression (L2, solved with L-BFGS as
 //! scikit-learn's default), Gaussian naive Bayes and k-nearest neighbours for classification;
 //! linear, ridge, lasso, elastic net and k-nearest neighbours for regression; decision trees and
@@ -25,10 +25,10 @@
 //!
 //! ```
 //! use ndarray::array;
-//! use step11_candidates::{ModelSpec, Target, fit};
+//! use step11_candidates::{Labels, ModelSpec, fit};
 //!
 //! let x = array![[0.0], [1.0], [2.0], [3.0]];
-//! let model = fit(&ModelSpec::Linear, &x, &Target::Values(&[1.0, 3.0, 5.0, 7.0]), &["x".into()])?;
+//! let model = fit(&ModelSpec::Linear, &x, &Labels::Values(vec![1.0, 3.0, 5.0, 7.0]), &["x".into()])?;
 //! let y = model.predict(&array![[4.0]])?;
 //! assert!((y[0] - 9.0).abs() < 1e-9);
 //! # Ok::<(), step11_candidates::ModelError>(())
@@ -228,18 +228,34 @@ impl ModelSpec {
     }
 }
 
-/// What a model learns to predict.
-#[derive(Clone, Copy, Debug)]
-pub enum Target<'a> {
+/// What a model learns to predict, one label per row: the target type that steps 11-14 and the
+/// runs share (the training run keeps each part's labels in one, a fold's too).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Labels {
     /// Class indices `0..classes`.
     Classes {
         /// One per row.
-        y: &'a [usize],
+        y: Vec<usize>,
         /// How many classes.
         classes: usize,
     },
     /// Numbers.
-    Values(&'a [f64]),
+    Values(Vec<f64>),
+}
+
+impl Labels {
+    /// The rows labelled.
+    pub fn len(&self) -> usize {
+        match self {
+            Labels::Classes { y, .. } => y.len(),
+            Labels::Values(y) => y.len(),
+        }
+    }
+
+    /// Whether no row is labelled.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A fitted model.
@@ -350,7 +366,7 @@ fn check_finite(model: &'static str, x: &Array2<f64>, names: &[String]) -> Resul
 /// a [`Model::Forest`].
 fn forest_of(
     x: &Array2<f64>,
-    labels: &tree::Labels<'_>,
+    labels: &Labels,
     classes: Option<usize>,
     f: &ForestParams,
     default_share: f64,
@@ -396,14 +412,14 @@ fn boosted(x: &Array2<f64>, loss: boost::Loss, y: &[f64], b: &BoostParams, class
 }
 
 /// Fits a model family on a feature matrix; `names` are the feature columns, for errors.
-pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[String]) -> Result<Model> {
+pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Labels, names: &[String]) -> Result<Model> {
     let model = spec.name();
     spec.check(x.nrows())?;
     check_finite(model, x, names)?;
     let n = x.nrows();
     let data = |message: String| ModelError::Data { model, message };
     match (spec.is_classifier(), target) {
-        (true, Target::Classes { y, classes }) => {
+        (true, Labels::Classes { y, classes }) => {
             if y.len() != n {
                 return Err(data(format!("{} labels for {n} rows", y.len())));
             }
@@ -415,7 +431,7 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
                 return Err(data("the training rows hold only one class".into()));
             }
         }
-        (false, Target::Values(y)) => {
+        (false, Labels::Values(y)) => {
             if y.len() != n {
                 return Err(data(format!("{} targets for {n} rows", y.len())));
             }
@@ -423,57 +439,57 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Target<'_>, names: &[Stri
                 return Err(data(format!("target row {i} is not a finite number")));
             }
         }
-        (true, Target::Values(_)) => return Err(data("a classifier needs class labels, not numbers".into())),
-        (false, Target::Classes { .. }) => return Err(data("a regressor needs numbers, not class labels".into())),
+        (true, Labels::Values(_)) => return Err(data("a classifier needs class labels, not numbers".into())),
+        (false, Labels::Classes { .. }) => return Err(data("a regressor needs numbers, not class labels".into())),
     }
     if n == 0 {
         return Err(data("no training rows".into()));
     }
     let fitted = match (spec, target) {
-        (ModelSpec::LogisticRegression(p), Target::Classes { y, classes }) => {
+        (ModelSpec::LogisticRegression(p), Labels::Classes { y, classes }) => {
             linear::logistic(x, y, *classes, &p.check(model, n)?)
         }
-        (ModelSpec::GaussianNb(p), Target::Classes { y, classes }) => bayes::fit(x, y, *classes, &p.check(model, n)?),
-        (ModelSpec::KnnClassifier(p), Target::Classes { y, classes }) => Model::Knn {
+        (ModelSpec::GaussianNb(p), Labels::Classes { y, classes }) => bayes::fit(x, y, *classes, &p.check(model, n)?),
+        (ModelSpec::KnnClassifier(p), Labels::Classes { y, classes }) => Model::Knn {
             k: p.check(model, n)?.k,
             x: rows(&x.view()),
             y: y.iter().map(|&c| c as f64).collect(),
             classes: Some(*classes),
         },
-        (ModelSpec::KnnRegressor(p), Target::Values(y)) => {
+        (ModelSpec::KnnRegressor(p), Labels::Values(y)) => {
             Model::Knn { k: p.check(model, n)?.k, x: rows(&x.view()), y: y.to_vec(), classes: None }
         }
-        (ModelSpec::Linear, Target::Values(y)) => linear::ridge(x, y, 0.0),
-        (ModelSpec::Ridge(p), Target::Values(y)) => linear::ridge(x, y, p.check(model, n)?.alpha),
-        (ModelSpec::Lasso(p), Target::Values(y)) => linear::elastic_net(x, y, &p.check(model, n)?.as_elastic_net()),
-        (ModelSpec::ElasticNet(p), Target::Values(y)) => linear::elastic_net(x, y, &*p.check(model, n)?),
-        (ModelSpec::DecisionTreeClassifier(t), Target::Classes { y, classes }) => {
+        (ModelSpec::Linear, Labels::Values(y)) => linear::ridge(x, y, 0.0),
+        (ModelSpec::Ridge(p), Labels::Values(y)) => linear::ridge(x, y, p.check(model, n)?.alpha),
+        (ModelSpec::Lasso(p), Labels::Values(y)) => linear::elastic_net(x, y, &p.check(model, n)?.as_elastic_net()),
+        (ModelSpec::ElasticNet(p), Labels::Values(y)) => linear::elastic_net(x, y, &*p.check(model, n)?),
+        (ModelSpec::DecisionTreeClassifier(t), Labels::Classes { classes, .. }) => {
             let t = t.check(model, n)?;
-            forest_of(x, &tree::Labels::Classes(y, *classes), Some(*classes), &t.single(), 1.0)?
+            forest_of(x, target, Some(*classes), &t.single(), 1.0)?
         }
-        (ModelSpec::DecisionTreeRegressor(t), Target::Values(y)) => {
-            forest_of(x, &tree::Labels::Values(y), None, &t.check(model, n)?.single(), 1.0)?
+        (ModelSpec::DecisionTreeRegressor(t), Labels::Values(_)) => {
+            forest_of(x, target, None, &t.check(model, n)?.single(), 1.0)?
         }
-        (ModelSpec::RandomForestClassifier(f), Target::Classes { y, classes }) => {
+        (ModelSpec::RandomForestClassifier(f), Labels::Classes { classes, .. }) => {
             let sqrt = (x.ncols() as f64).sqrt().floor().max(1.0) / x.ncols().max(1) as f64;
-            forest_of(x, &tree::Labels::Classes(y, *classes), Some(*classes), &*f.check(model, n)?, sqrt)?
+            forest_of(x, target, Some(*classes), &*f.check(model, n)?, sqrt)?
         }
-        (ModelSpec::GradientBoostingClassifier(b), Target::Classes { y, classes }) => {
+        (ModelSpec::GradientBoostingClassifier(b), Labels::Classes { y, classes }) => {
             let loss = if *classes == 2 { boost::Loss::Binary } else { boost::Loss::Multinomial(*classes) };
             let y: Vec<f64> = y.iter().map(|&c| c as f64).collect();
             boosted(x, loss, &y, &*b.check(model, n)?, Some(*classes))
         }
-        (ModelSpec::GradientBoostingRegressor(b), Target::Values(y)) => {
+        (ModelSpec::GradientBoostingRegressor(b), Labels::Values(y)) => {
             boosted(x, boost::Loss::Squared, y, &*b.check(model, n)?, None)
         }
-        (ModelSpec::RandomForestRegressor(f), Target::Values(y)) => {
-            forest_of(x, &tree::Labels::Values(y), None, &*f.check(model, n)?, 1.0)?
+        (ModelSpec::RandomForestRegressor(f), Labels::Values(_)) => {
+            forest_of(x, target, None, &*f.check(model, n)?, 1.0)?
         }
-        (ModelSpec::Svc(p), Target::Classes { y, classes }) => {
+        (ModelSpec::Svc(p), Labels::Classes { y, classes }) => {
             let p = p.check(model, n)?;
             svm::classifier(x, y, *classes, &p.settings(), mlops_core::Seed(p.random_state))?
         }
-        (ModelSpec::Svr(p), Target::Values(y)) => {
+        (ModelSpec::Svr(p), Labels::Values(y)) => {
             let p = p.check(model, n)?;
             svm::regressor(x, y, p.epsilon, &p.settings())
         }

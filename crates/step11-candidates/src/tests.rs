@@ -77,7 +77,7 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
 fn logistic_regression_matches_scikit_learn() {
     let (x, y) = iris();
     let spec = ModelSpec::LogisticRegression(LogisticParams { c: 1.0, max_iter: 1000, tol: 1e-8 });
-    let m = fit(&spec, &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+    let m = fit(&spec, &x, &Labels::Classes { y: y.to_vec(), classes: 3 }, &names(4)).unwrap();
     let Model::Logistic { coef, intercept, .. } = &m else { panic!() };
     let want = [
         [-0.3556414101825559, 0.6201044560850559, -1.76559275522426, -0.7327726300796188],
@@ -98,7 +98,7 @@ fn logistic_regression_matches_scikit_learn() {
     let b = fit(
         &ModelSpec::LogisticRegression(LogisticParams { c: 0.5, max_iter: 1000, tol: 1e-8 }),
         &x,
-        &Target::Classes { y: &yb, classes: 2 },
+        &Labels::Classes { y: yb.to_vec(), classes: 2 },
         &names(4),
     )
     .unwrap();
@@ -118,15 +118,20 @@ fn naive_bayes_and_knn_match_scikit_learn() {
     let nb = fit(
         &ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }),
         &x,
-        &Target::Classes { y: &y, classes: 3 },
+        &Labels::Classes { y: y.to_vec(), classes: 3 },
         &names(4),
     )
     .unwrap();
     let p = nb.predict_proba(&rows(&[0, 20, 40])).unwrap().unwrap();
     assert!(close(p[0][0], 1.0, 1e-12) && close(p[0][1], 1.6217586151852775e-17, 1e-6));
     assert!(close(p[1][1], 0.9999999992460911, 1e-9) && close(p[1][2], 7.539093567379174e-10, 1e-6));
-    let knn = fit(&ModelSpec::KnnClassifier(KnnParams { k: 5 }), &x, &Target::Classes { y: &y, classes: 3 }, &names(4))
-        .unwrap();
+    let knn = fit(
+        &ModelSpec::KnnClassifier(KnnParams { k: 5 }),
+        &x,
+        &Labels::Classes { y: y.to_vec(), classes: 3 },
+        &names(4),
+    )
+    .unwrap();
     let p = knn.predict_proba(&rows(&[0, 20, 40, 25])).unwrap().unwrap();
     assert_eq!(p, vec![vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0], vec![0.0, 1.0, 0.0]]);
     assert_eq!(knn.predict(&rows(&[20])).unwrap(), vec![1.0]);
@@ -137,7 +142,7 @@ fn linear_models_match_scikit_learn() {
     let (x, _) = iris();
     let xr = Array2::from_shape_fn((50, 3), |(i, j)| x[[i, j]]);
     let y: Vec<f64> = x.column(3).to_vec();
-    let coef = |spec: ModelSpec| match fit(&spec, &xr, &Target::Values(&y), &names(3)).unwrap() {
+    let coef = |spec: ModelSpec| match fit(&spec, &xr, &Labels::Values(y.to_vec()), &names(3)).unwrap() {
         Model::Linear { coef, intercept } => (coef, intercept),
         other => panic!("{other:?}"),
     };
@@ -161,7 +166,7 @@ fn linear_models_match_scikit_learn() {
 #[test]
 fn bad_input_names_the_model_and_parameter_or_column() {
     let (x, y) = iris();
-    let classes = Target::Classes { y: &y, classes: 3 };
+    let classes = Labels::Classes { y: y.to_vec(), classes: 3 };
     let err = fit(
         &ModelSpec::LogisticRegression(LogisticParams { c: -1.0, max_iter: 100, tol: 1e-4 }),
         &x,
@@ -184,7 +189,7 @@ fn bad_input_names_the_model_and_parameter_or_column() {
     let err = fit(
         &ModelSpec::ElasticNet(ElasticNetParams { alpha: 1.0, l1_ratio: 2.0, max_iter: 10 }),
         &x,
-        &Target::Values(&[0.0; 50]),
+        &Labels::Values(vec![0.0; 50]),
         &names(4),
     )
     .unwrap_err();
@@ -203,7 +208,7 @@ fn bad_input_names_the_model_and_parameter_or_column() {
     let err = fit(
         &ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }),
         &x,
-        &Target::Classes { y: &one, classes: 3 },
+        &Labels::Classes { y: one.to_vec(), classes: 3 },
         &names(4),
     )
     .unwrap_err();
@@ -253,7 +258,7 @@ proptest! {
         prop_assume!(labels.iter().collect::<std::collections::BTreeSet<_>>().len() >= 2);
         let x = Array2::from_shape_vec((20, 3), cells).unwrap();
         for spec in classifiers() {
-            let m = fit(&spec, &x, &Target::Classes { y: &labels, classes: 3 }, &names(3)).unwrap();
+            let m = fit(&spec, &x, &Labels::Classes { y: labels.to_vec(), classes: 3 }, &names(3)).unwrap();
             let p = m.predict_proba(&x).unwrap().unwrap();
             for row in &p {
                 prop_assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{}: {:?}", spec.name(), row);
@@ -266,7 +271,7 @@ proptest! {
         }
         let y: Vec<f64> = labels.iter().map(|&l| l as f64 * 1.5).collect();
         for spec in [ModelSpec::Linear, ModelSpec::Ridge(RidgeParams { alpha: 1.0 }), ModelSpec::Lasso(LassoParams { alpha: 0.1, max_iter: 100 }), ModelSpec::KnnRegressor(KnnParams { k: 3 }), ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 5, ..ForestParams::default() }), svr(Kernel::Rbf), svr(Kernel::Linear)] {
-            let m = fit(&spec, &x, &Target::Values(&y), &names(3)).unwrap();
+            let m = fit(&spec, &x, &Labels::Values(y.to_vec()), &names(3)).unwrap();
             let back: Model = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
             prop_assert_eq!(back.predict(&x).unwrap(), m.predict(&x).unwrap());
             let blob = Model::from_bytes(&m.to_bytes().unwrap()).unwrap();
@@ -277,7 +282,7 @@ proptest! {
     #[test]
     fn cut_blobs_are_errors_and_damaged_ones_never_panic(cut in 0usize..2000, flip in any::<u8>()) {
         let (x, y) = iris();
-        let m = fit(&ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }), &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+        let m = fit(&ModelSpec::GaussianNb(GaussianNbParams { var_smoothing: 1e-9 }), &x, &Labels::Classes { y: y.to_vec(), classes: 3 }, &names(4)).unwrap();
         let bytes = m.to_bytes().unwrap();
         let at = cut % bytes.len();
         let err = Model::from_bytes(&bytes[..at]).unwrap_err();
@@ -292,7 +297,7 @@ proptest! {
 #[test]
 fn trees_and_forests_split_like_scikit_learn() {
     let (x, y) = iris();
-    let classes = Target::Classes { y: &y, classes: 3 };
+    let classes = Labels::Classes { y: y.to_vec(), classes: 3 };
     let depth2 = TreeParams { max_depth: Some(2), ..TreeParams::default() };
     let tree = fit(&ModelSpec::DecisionTreeClassifier(depth2.clone()), &x, &classes, &names(4)).unwrap();
     // scikit-learn's depth-2 tree separates these 50 rows perfectly (petal width <= 0.70, then
@@ -306,7 +311,7 @@ fn trees_and_forests_split_like_scikit_learn() {
     // <= 2.60, <= 5.00) and leaf means as scikit-learn.
     let xr = Array2::from_shape_fn((50, 3), |(i, j)| x[[i, j]]);
     let width: Vec<f64> = x.column(3).to_vec();
-    let reg = fit(&ModelSpec::DecisionTreeRegressor(depth2), &xr, &Target::Values(&width), &names(3)).unwrap();
+    let reg = fit(&ModelSpec::DecisionTreeRegressor(depth2), &xr, &Labels::Values(width.to_vec()), &names(3)).unwrap();
     let Model::Forest { trees, .. } = &reg else { panic!() };
     let Node::Split { feature, threshold, left, right } = &trees[0].nodes[0] else { panic!() };
     assert_eq!((*feature, *threshold), (2, 3.8));
@@ -360,16 +365,21 @@ fn gradient_boosting_tracks_scikit_learns_histogram_boosting() {
     let width: Vec<f64> = x.column(3).to_vec();
     let spec = |leaf| BoostParams { max_iter: 10, min_samples_leaf: leaf, ..BoostParams::default() };
     // HistGradientBoostingRegressor(max_iter=10, min_samples_leaf=20, max_depth=6) on the same rows.
-    let reg = fit(&ModelSpec::GradientBoostingRegressor(spec(20)), &xr, &Target::Values(&width), &names(3)).unwrap();
+    let reg =
+        fit(&ModelSpec::GradientBoostingRegressor(spec(20)), &xr, &Labels::Values(width.to_vec()), &names(3)).unwrap();
     let p = reg.predict(&rows(&xr, &[0, 20, 40])).unwrap();
     // Same bins, same gains, same leaf values: equal to rounding.
     for (got, want) in p.iter().zip([0.6720233459339285, 0.6720233459339285, 1.6070539019377197]) {
         assert!((got - want).abs() < 1e-6, "{p:?}");
     }
     // HistGradientBoostingClassifier(max_iter=10, min_samples_leaf=10, max_depth=6).
-    let clf =
-        fit(&ModelSpec::GradientBoostingClassifier(spec(10)), &x, &Target::Classes { y: &y, classes: 3 }, &names(4))
-            .unwrap();
+    let clf = fit(
+        &ModelSpec::GradientBoostingClassifier(spec(10)),
+        &x,
+        &Labels::Classes { y: y.to_vec(), classes: 3 },
+        &names(4),
+    )
+    .unwrap();
     let p = clf.predict_proba(&rows(&x, &[0, 20, 40])).unwrap().unwrap();
     let want = [
         [0.8988440178294588, 0.0517, 0.0494],
@@ -380,9 +390,13 @@ fn gradient_boosting_tracks_scikit_learns_histogram_boosting() {
         assert!(row.iter().zip(w).all(|(a, b)| (a - b).abs() < 0.02), "{p:?}");
     }
     let yb: Vec<usize> = y.iter().map(|&c| usize::from(c == 2)).collect();
-    let bin =
-        fit(&ModelSpec::GradientBoostingClassifier(spec(10)), &x, &Target::Classes { y: &yb, classes: 2 }, &names(4))
-            .unwrap();
+    let bin = fit(
+        &ModelSpec::GradientBoostingClassifier(spec(10)),
+        &x,
+        &Labels::Classes { y: yb.to_vec(), classes: 2 },
+        &names(4),
+    )
+    .unwrap();
     let p = bin.predict_proba(&rows(&x, &[0, 40])).unwrap().unwrap();
     assert!((p[0][1] - 0.1161467575298358).abs() < 0.02 && (p[1][1] - 0.7610609883333148).abs() < 0.02, "{p:?}");
     let imp = clf.feature_importances().unwrap();
@@ -390,7 +404,7 @@ fn gradient_boosting_tracks_scikit_learns_histogram_boosting() {
     let err = fit(
         &ModelSpec::GradientBoostingClassifier(BoostParams { learning_rate: 0.0, ..BoostParams::default() }),
         &x,
-        &Target::Classes { y: &y, classes: 3 },
+        &Labels::Classes { y: y.to_vec(), classes: 3 },
         &names(4),
     )
     .unwrap_err();
@@ -411,7 +425,7 @@ fn tree_thresholds_lie_halfway_between_the_nodes_own_values() {
     let tree = fit(
         &ModelSpec::DecisionTreeClassifier(TreeParams::default()),
         &x,
-        &Target::Classes { y: &y, classes: 3 },
+        &Labels::Classes { y: y.to_vec(), classes: 3 },
         &names(2),
     )
     .unwrap();
@@ -431,7 +445,7 @@ fn quantized_gradients_stay_close_to_exact_boosting_and_repeat_exactly() {
             ..BoostParams::default()
         })
     };
-    let target = Target::Classes { y: &yb, classes: 2 };
+    let target = Labels::Classes { y: yb.to_vec(), classes: 2 };
     let exact = fit(&spec(false), &x, &target, &names(4)).unwrap().predict_proba(&x).unwrap().unwrap();
     let quantized = fit(&spec(true), &x, &target, &names(4)).unwrap();
     let q = quantized.predict_proba(&x).unwrap().unwrap();
@@ -490,7 +504,7 @@ fn decisions(m: &Model, x: &Array2<f64>, idx: &[usize]) -> Vec<Vec<f64>> {
 #[test]
 fn svc_matches_scikit_learns_one_vs_one_machines() {
     let (x, y) = iris();
-    let m = fit(&svc(Kernel::Rbf), &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+    let m = fit(&svc(Kernel::Rbf), &x, &Labels::Classes { y: y.to_vec(), classes: 3 }, &names(4)).unwrap();
     let Model::Svm { gamma, support, machines, .. } = &m else { panic!("{m:?}") };
     assert!((gamma - 0.06365243124598552).abs() < 1e-15, "{gamma}");
     // n_support_: the union of the machines' support vectors, by class.
@@ -517,7 +531,7 @@ fn svc_matches_scikit_learns_one_vs_one_machines() {
     let wrong: Vec<usize> = (0..50).filter(|&i| predicted[i] as usize != y[i]).collect();
     assert_eq!(wrong, vec![42, 46]);
     assert!(predicted[42] == 1.0 && predicted[46] == 1.0);
-    assert_eq!(fit(&svc(Kernel::Rbf), &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap(), m);
+    assert_eq!(fit(&svc(Kernel::Rbf), &x, &Labels::Classes { y: y.to_vec(), classes: 3 }, &names(4)).unwrap(), m);
 }
 
 /// scikit-learn's `SVC(C=1, kernel='rbf', gamma='scale').decision_function` on the iris rows of
@@ -566,7 +580,7 @@ fn binary_svc_decision_values_match_scikit_learn() {
     let keep: Vec<usize> = (0..50).filter(|&i| y[i] > 0).collect();
     let xb = Array2::from_shape_fn((keep.len(), 4), |(i, j)| x[[keep[i], j]]);
     let yb: Vec<usize> = keep.iter().map(|&i| y[i] - 1).collect();
-    let m = fit(&svc(Kernel::Rbf), &xb, &Target::Classes { y: &yb, classes: 2 }, &names(4)).unwrap();
+    let m = fit(&svc(Kernel::Rbf), &xb, &Labels::Classes { y: yb.to_vec(), classes: 2 }, &names(4)).unwrap();
     let got = decisions(&m, &xb, &(0..33).collect::<Vec<_>>());
     let worst = got.iter().zip(BINARY_DECISIONS).map(|(g, w)| (g[0] + w).abs()).fold(0.0, f64::max);
     assert!(worst < 1e-6, "largest difference {worst}: {got:?}");
@@ -599,7 +613,7 @@ fn svc_probabilities_track_scikit_learns_platt_scaling() {
     // `SVC(probability=True, random_state=0).predict_proba`: its 5-fold shuffle is not ours, and
     // across random_state 0..5 scikit-learn's own rows move by up to 0.05, so compare loosely.
     let (x, y) = iris();
-    let m = fit(&svc(Kernel::Rbf), &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+    let m = fit(&svc(Kernel::Rbf), &x, &Labels::Classes { y: y.to_vec(), classes: 3 }, &names(4)).unwrap();
     let p = m.predict_proba(&x).unwrap().unwrap();
     for row in &p {
         assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{row:?}");
@@ -628,7 +642,7 @@ fn svr_matches_scikit_learn() {
     let (x, _) = iris();
     let xr = Array2::from_shape_fn((50, 3), |(i, j)| x[[i, j]]);
     let width: Vec<f64> = x.column(3).to_vec();
-    let m = fit(&svr(Kernel::Rbf), &xr, &Target::Values(&width), &names(3)).unwrap();
+    let m = fit(&svr(Kernel::Rbf), &xr, &Labels::Values(width.to_vec()), &names(3)).unwrap();
     let Model::Svm { gamma, support, machines, .. } = &m else { panic!() };
     assert!((gamma - 0.12097459065827759).abs() < 1e-15);
     assert_eq!(support.len(), 22);
@@ -656,7 +670,7 @@ fn svr_matches_scikit_learn() {
         tol: 1e-3,
         max_iter: 10_000_000,
     });
-    let m = fit(&poly, &xr, &Target::Values(&width), &names(3)).unwrap();
+    let m = fit(&poly, &xr, &Labels::Values(width.to_vec()), &names(3)).unwrap();
     let Model::Svm { support, .. } = &m else { panic!() };
     assert_eq!(support.len(), 27);
     let p = m.predict(&rows).unwrap();
@@ -676,7 +690,7 @@ fn linear_kernel_svc_matches_scikit_learn() {
     // `SVC(kernel='linear', decision_function_shape='ovo')`: n_support_ [2 6 5]; importances are
     // the shares of Σ_pairs |coef_|.
     let (x, y) = iris();
-    let m = fit(&svc(Kernel::Linear), &x, &Target::Classes { y: &y, classes: 3 }, &names(4)).unwrap();
+    let m = fit(&svc(Kernel::Linear), &x, &Labels::Classes { y: y.to_vec(), classes: 3 }, &names(4)).unwrap();
     let want = [
         [1.42659399949423, 1.21573822283615, 8.262211292856362],
         [-1.3822727157427686, -0.13966274076541163, 3.4495827061592816],
@@ -728,9 +742,9 @@ fn svm_specs_read_naturally_and_bad_ones_are_named() {
     assert!(err.is_data() && err.to_string().contains("unknown field `cc`"), "{err}");
 
     let (x, y) = iris();
-    let classes = Target::Classes { y: &y, classes: 3 };
-    let width = Target::Values(&[1.0; 50]);
-    let error = |spec: ModelSpec, target: &Target<'_>| fit(&spec, &x, target, &names(4)).unwrap_err().to_string();
+    let classes = Labels::Classes { y: y.to_vec(), classes: 3 };
+    let width = Labels::Values(vec![1.0; 50]);
+    let error = |spec: ModelSpec, target: &Labels| fit(&spec, &x, target, &names(4)).unwrap_err().to_string();
     assert_eq!(
         error(svc_with(0.0, Kernel::Rbf, Gamma::Scale, 1e-3, 10), &classes),
         "svc.c: 0 must be a positive number"
@@ -779,12 +793,12 @@ fn svm_edge_cases_answer_without_panicking() {
     let (x, y) = iris();
     // A class absent from training gets probability 0 and no votes.
     let two: Vec<usize> = y.iter().map(|&c| if c == 1 { 3 } else { c }).collect();
-    let m = fit(&svc(Kernel::Rbf), &x, &Target::Classes { y: &two, classes: 4 }, &names(4)).unwrap();
+    let m = fit(&svc(Kernel::Rbf), &x, &Labels::Classes { y: two.to_vec(), classes: 4 }, &names(4)).unwrap();
     let p = m.predict_proba(&x).unwrap().unwrap();
     assert!(p.iter().all(|r| r[1] == 0.0 && (r.iter().sum::<f64>() - 1.0).abs() < 1e-12));
     assert!(m.predict(&x).unwrap().iter().all(|&c| c != 1.0));
     // A flat target leaves no support vectors: SVR predicts its intercept everywhere.
-    let flat = fit(&svr(Kernel::Rbf), &x, &Target::Values(&[2.0; 50]), &names(4)).unwrap();
+    let flat = fit(&svr(Kernel::Rbf), &x, &Labels::Values(vec![2.0; 50]), &names(4)).unwrap();
     assert!(flat.predict(&x).unwrap().iter().all(|v| (v - 2.0).abs() <= 0.1 + 1e-9));
     // A damaged model is an error at prediction, not a panic.
     let Model::Svm { kernel, gamma, support, mut machines, classes, features } = m else { panic!() };

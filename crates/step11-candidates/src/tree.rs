@@ -5,7 +5,7 @@ use mlops_core::Seed;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::{ParamGuard, Result, bad};
+use crate::{Labels, ParamGuard, Result, bad};
 
 /// Tree settings shared by trees and forests (scikit-learn's names and defaults).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -231,16 +231,11 @@ pub(crate) struct Growth {
     pub max_features: usize,
 }
 
-/// The target of a tree: class indices (Gini) or values (squared error).
-pub(crate) enum Labels<'a> {
-    Classes(&'a [usize], usize),
-    Values(&'a [f64]),
-}
-
-impl Labels<'_> {
+/// What a tree grows on: class counts per node (Gini) or sums of values (squared error).
+impl Labels {
     fn width(&self) -> usize {
         match self {
-            Labels::Classes(_, k) => *k,
+            Labels::Classes { classes, .. } => *classes,
             Labels::Values(_) => 2,
         }
     }
@@ -248,7 +243,7 @@ impl Labels<'_> {
     /// Adds a row's statistics: class counts, or (sum, sum of squares).
     fn add(&self, acc: &mut [f64], row: usize) {
         match self {
-            Labels::Classes(y, _) => acc[y[row]] += 1.0,
+            Labels::Classes { y, .. } => acc[y[row]] += 1.0,
             Labels::Values(y) => {
                 acc[0] += y[row];
                 acc[1] += y[row] * y[row];
@@ -267,14 +262,14 @@ impl Labels<'_> {
             return 0.0;
         }
         match self {
-            Labels::Classes(..) => n - acc.iter().map(|c| c * c).sum::<f64>() / n,
+            Labels::Classes { .. } => n - acc.iter().map(|c| c * c).sum::<f64>() / n,
             Labels::Values(_) => acc[1] - acc[0] * acc[0] / n,
         }
     }
 
     fn leaf(&self, acc: &[f64], n: f64) -> Vec<f64> {
         match self {
-            Labels::Classes(..) => acc.iter().map(|c| c / n).collect(),
+            Labels::Classes { .. } => acc.iter().map(|c| c / n).collect(),
             Labels::Values(_) => vec![acc[0] / n],
         }
     }
@@ -284,7 +279,7 @@ impl Labels<'_> {
 /// features drawn with `seed` at every split; adds each split's impurity decrease to `importance`.
 pub(crate) fn grow(
     data: &Binned,
-    labels: &Labels<'_>,
+    labels: &Labels,
     rows: Vec<u32>,
     g: Growth,
     seed: Seed,
@@ -379,7 +374,7 @@ pub(crate) fn grow(
 /// and the impurity-based importances normalised to sum to 1; `None` when a worker thread failed.
 pub(crate) fn forest(
     data: &Binned,
-    labels: &Labels<'_>,
+    labels: &Labels,
     n: usize,
     trees: usize,
     bootstrap: bool,

@@ -76,13 +76,13 @@ fn two_connections_log_into_one_file() {
 #[test]
 fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
     use ndarray::Array2;
-    use step11_candidates::{GaussianNbParams, KnnParams, LogisticParams, Model, ModelSpec, Target};
+    use step11_candidates::{GaussianNbParams, KnnParams, Labels, LogisticParams, Model, ModelSpec};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("registry.db")).unwrap();
     let x = Array2::from_shape_fn((40, 2), |(i, j)| if j == 0 { i as f64 } else { (i % 7) as f64 });
     let y: Vec<usize> = (0..40).map(|i| usize::from(i >= 20)).collect();
     let names = vec!["a".to_string(), "b".to_string()];
-    let data = TrainingData { x: &x, target: Target::Classes { y: &y, classes: 2 }, names: &names };
+    let data = TrainingData { x: &x, labels: &Labels::Classes { y: y.to_vec(), classes: 2 }, names: &names };
     let candidates = vec![
         Candidate {
             name: "logistic".into(),

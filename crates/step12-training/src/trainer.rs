@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use ndarray::Array2;
 use serde::Serialize;
-use step11_candidates::{Model, ModelSpec, Target};
+use step11_candidates::{Labels, Model, ModelSpec};
 
 use crate::{RunInfo, RunStatus, Store, StoreError};
 
@@ -38,7 +38,7 @@ pub struct TrainingData<'a> {
     /// Features, one row per example.
     pub x: &'a Array2<f64>,
     /// What to learn.
-    pub target: Target<'a>,
+    pub labels: &'a Labels,
     /// Feature names, for errors.
     pub names: &'a [String],
 }
@@ -95,7 +95,7 @@ pub fn train(
             store.log_param(&run, &k, &v)?;
         }
         let started = Instant::now();
-        let fitted = step11_candidates::fit(&c.spec, data.x, &data.target, data.names);
+        let fitted = step11_candidates::fit(&c.spec, data.x, data.labels, data.names);
         let fit_seconds = started.elapsed().as_secs_f64();
         let mut outcome = CandidateOutcome {
             name: c.name.clone(),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mlops_core::{FeaturePipeline, Signature, TaskKind};
 use ndarray::Array2;
-use step11_candidates::{ForestParams, LogisticParams, ModelSpec, Target};
+use step11_candidates::{ForestParams, Labels, LogisticParams, ModelSpec};
 use step16_package::{Lineage, ModelInfo, PackageContents, ReferenceProfile, load, write};
 
 fn contents(spec: &ModelSpec) -> PackageContents {
@@ -18,7 +18,7 @@ fn contents(spec: &ModelSpec) -> PackageContents {
     let x = Array2::from_shape_fn((n, 20), |(i, j)| ((i * 31 + j * 17) % 97) as f64 / 97.0);
     let y: Vec<usize> = (0..n).map(|i| usize::from(x[[i, 0]] + x[[i, 1]] > 1.0)).collect();
     let names: Vec<String> = (0..20).map(|j| format!("f{j}")).collect();
-    let model = step11_candidates::fit(spec, &x, &Target::Classes { y: &y, classes: 2 }, &names).unwrap();
+    let model = step11_candidates::fit(spec, &x, &Labels::Classes { y: y.to_vec(), classes: 2 }, &names).unwrap();
     PackageContents {
         info: ModelInfo {
             family: spec.name().into(),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use mlops_core::{ColumnSchema, DType, FeaturePipeline, Row, Signature, TaskKind, Value};
 use ndarray::Array2;
 use proptest::prelude::*;
-use step11_candidates::{LogisticParams, ModelSpec, Target};
+use step11_candidates::{Labels, LogisticParams, ModelSpec};
 
 use crate::*;
 
@@ -18,7 +18,7 @@ fn contents() -> PackageContents {
     let y: Vec<usize> = (0..40).map(|i| usize::from(i >= 20)).collect();
     let names = vec!["a".to_string(), "b, with a comma".to_string()];
     let spec = ModelSpec::LogisticRegression(LogisticParams { c: 1.0, max_iter: 100, tol: 1e-4 });
-    let model = step11_candidates::fit(&spec, &x, &Target::Classes { y: &y, classes: 2 }, &names).unwrap();
+    let model = step11_candidates::fit(&spec, &x, &Labels::Classes { y: y.to_vec(), classes: 2 }, &names).unwrap();
     let column = |name: &str| ColumnSchema {
         name: name.into(),
         dtype: DType::Float,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use mlops_core::{FeaturePipeline, Signature, TaskKind};
 use ndarray::Array2;
-use step11_candidates::{LogisticParams, ModelSpec, Target};
+use step11_candidates::{Labels, LogisticParams, ModelSpec};
 use step16_package::{Lineage, ModelInfo, PackageContents, ReferenceProfile};
 
 /// Writes a small package whose model depends on `c`.
@@ -16,7 +16,7 @@ pub(crate) fn package(dir: &Path, name: &str, c: f64) -> PathBuf {
     let y: Vec<usize> = (0..40).map(|i| usize::from(i >= 20)).collect();
     let names = vec!["a".to_string(), "b".to_string()];
     let spec = ModelSpec::LogisticRegression(LogisticParams { c, max_iter: 100, tol: 1e-4 });
-    let model = step11_candidates::fit(&spec, &x, &Target::Classes { y: &y, classes: 2 }, &names).unwrap();
+    let model = step11_candidates::fit(&spec, &x, &Labels::Classes { y: y.to_vec(), classes: 2 }, &names).unwrap();
     let contents = PackageContents {
         info: ModelInfo {
             family: "logistic_regression".into(),

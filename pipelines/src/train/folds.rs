@@ -15,7 +15,9 @@ use crate::error::{PipelineError, Result};
 use crate::features::fit_features;
 use crate::prepare::{Progress, StepSummary};
 use crate::run_key::RunKey;
-use crate::target::{FoldPart, Labels, Part, TargetInfo, feature_columns, matrix};
+use step11_candidates::Labels;
+
+use crate::target::{FoldPart, Part, TargetInfo, feature_columns, matrix};
 
 /// The folds, each with its own features, and how a candidate is scored on them.
 pub(super) struct Folds {
@@ -28,8 +30,8 @@ impl Objective for Folds {
     fn score(&self, spec: &ModelSpec, fold: usize) -> std::result::Result<(f64, f64), String> {
         let part = self.parts.get(fold).ok_or("no such fold")?;
         let started = Instant::now();
-        let model = step11_candidates::fit(spec, &part.train.x, &self.target.target(&part.train.y), &part.features)
-            .map_err(|e| e.to_string())?;
+        let model =
+            step11_candidates::fit(spec, &part.train.x, &part.train.y, &part.features).map_err(|e| e.to_string())?;
         let fit_seconds = started.elapsed().as_secs_f64();
         let eval = crate::evaluate::assess(&model, &part.validation.x, &part.validation.y, &self.target)?;
         let score = eval
@@ -61,7 +63,7 @@ pub(super) fn prepare(
     let cv = tune.cv_for(target.classification());
     let raw_labels = target.labels(train_raw, "training")?;
     let strata = match &raw_labels {
-        Labels::Classes(y) => Some(y.as_slice()),
+        Labels::Classes { y, .. } => Some(y.as_slice()),
         Labels::Values(_) => None,
     };
     let tuning_error = |e: TuneError| match e {

@@ -79,7 +79,7 @@ pub(super) fn search_and_fit(
     let outcomes = step12_training::train(
         store,
         &RunInfo { name: "final".into(), ..child.clone() },
-        &TrainingData { x: &train.x, target: target.target(&train.y), names: features },
+        &TrainingData { x: &train.x, labels: &train.y, names: features },
         holdout.validation.as_ref().map_or(&empty, |v| &v.x),
         &finals,
         &scorer,
