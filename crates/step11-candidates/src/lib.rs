@@ -48,7 +48,7 @@ pub use boost::BoostParams;
 pub use knn::KnnParams;
 pub use linear::{ElasticNetParams, LassoParams, LogisticParams, RidgeParams};
 pub use suggest::{LARGE, SMALL, suggest};
-pub use svm::{Gamma, Kernel, Machine, Pair, SvcParams, SvrParams};
+pub use svm::{Gamma, Kernel, Machine, Pair, Poly, SvcParams, SvrParams};
 pub use tree::{ForestParams, Node, Tree, TreeParams};
 
 use ndarray::{Array2, ArrayView2};

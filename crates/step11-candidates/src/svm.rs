@@ -28,10 +28,6 @@ const FOLDS: usize = 5;
 /// Pairwise probabilities are kept this far from 0 and 1 before coupling (LIBSVM's `min_prob`).
 const MIN_PROB: f64 = 1e-7;
 
-fn three() -> u32 {
-    3
-}
-
 /// The kernel of a support vector machine (`kernel: rbf`, `kernel: linear`,
 /// `kernel: {poly: {degree: 2, coef0: 1}}`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -43,14 +39,23 @@ pub enum Kernel {
     #[default]
     Rbf,
     /// `(γ ⟨x, z⟩ + coef0)^degree`.
-    Poly {
-        /// Degree (>= 1).
-        #[serde(default = "three")]
-        degree: u32,
-        /// Constant term.
-        #[serde(default)]
-        coef0: f64,
-    },
+    Poly(#[serde(default)] Poly),
+}
+
+/// The polynomial kernel's settings (scikit-learn's defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Poly {
+    /// Degree (>= 1).
+    pub degree: u32,
+    /// Constant term.
+    pub coef0: f64,
+}
+
+impl Default for Poly {
+    fn default() -> Self {
+        Poly { degree: 3, coef0: 0.0 }
+    }
 }
 
 /// The γ of the rbf and polynomial kernels. Written as scikit-learn writes it: `gamma: scale`,
@@ -286,7 +291,7 @@ impl Settings {
         if s.max_iter == 0 {
             return bad(model, "max_iter", "must be at least 1".into());
         }
-        if let Kernel::Poly { degree, coef0 } = s.kernel {
+        if let Kernel::Poly(Poly { degree, coef0 }) = s.kernel {
             if degree == 0 {
                 return bad(model, "degree", "the polynomial kernel's degree must be at least 1".into());
             }
@@ -324,7 +329,7 @@ impl KernelFn {
                 let d2: f64 = a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum();
                 (-self.gamma * d2).exp()
             }
-            Kernel::Poly { degree, coef0 } => {
+            Kernel::Poly(Poly { degree, coef0 }) => {
                 (self.gamma * dot(a, b) + coef0).powi(i32::try_from(degree).unwrap_or(i32::MAX))
             }
         }

@@ -239,7 +239,7 @@ fn classifiers() -> Vec<ModelSpec> {
         svc(Kernel::Rbf),
         ModelSpec::Svc(SvcParams {
             c: 1.0,
-            kernel: Kernel::Poly { degree: 2, coef0: 1.0 },
+            kernel: Kernel::Poly(Poly { degree: 2, coef0: 1.0 }),
             gamma: Gamma::Value(0.001),
             tol: 1e-3,
             max_iter: 100_000,
@@ -665,7 +665,7 @@ fn svr_matches_scikit_learn() {
     let poly = ModelSpec::Svr(SvrParams {
         c: 1.0,
         epsilon: 0.1,
-        kernel: Kernel::Poly { degree: 2, coef0: 1.0 },
+        kernel: Kernel::Poly(Poly { degree: 2, coef0: 1.0 }),
         gamma: Gamma::Auto,
         tol: 1e-3,
         max_iter: 10_000_000,
@@ -722,7 +722,7 @@ fn svm_specs_read_naturally_and_bad_ones_are_named() {
         spec,
         ModelSpec::Svr(SvrParams {
             gamma: Gamma::Auto,
-            kernel: Kernel::Poly { degree: 2, coef0: 0.0 },
+            kernel: Kernel::Poly(Poly { degree: 2, coef0: 0.0 }),
             epsilon: 0.1,
             ..
         })
@@ -734,7 +734,7 @@ fn svm_specs_read_naturally_and_bad_ones_are_named() {
     assert!(json.contains(r#""gamma":0.5"#), "{json}");
     assert_eq!(serde_json::from_str::<ModelSpec>(&json).unwrap(), spec);
     // Binary formats cannot tell a word from a number: the spec still round-trips through postcard.
-    let spec = svc_with(1.0, Kernel::Poly { degree: 3, coef0: 1.0 }, Gamma::Value(0.25), 1e-3, 10);
+    let spec = svc_with(1.0, Kernel::Poly(Poly { degree: 3, coef0: 1.0 }), Gamma::Value(0.25), 1e-3, 10);
     assert_eq!(postcard::from_bytes::<ModelSpec>(&postcard::to_stdvec(&spec).unwrap()).unwrap(), spec);
     let err = serde_json::from_str::<ModelSpec>(r#"{"svc": {"gamma": "wide"}}"#).unwrap_err();
     assert!(err.to_string().contains("`scale`, `auto` or a positive number"), "{err}");
@@ -752,7 +752,7 @@ fn svm_specs_read_naturally_and_bad_ones_are_named() {
     assert!(error(svc_with(1.0, Kernel::Rbf, Gamma::Value(-1.0), 1e-3, 10), &classes).starts_with("svc.gamma"));
     assert!(error(svc_with(1.0, Kernel::Rbf, Gamma::Scale, 0.0, 10), &classes).starts_with("svc.tol"));
     assert!(error(svc_with(1.0, Kernel::Rbf, Gamma::Scale, 1e-3, 0), &classes).starts_with("svc.max_iter"));
-    assert!(error(svc(Kernel::Poly { degree: 0, coef0: 0.0 }), &classes).starts_with("svc.degree"));
+    assert!(error(svc(Kernel::Poly(Poly { degree: 0, coef0: 0.0 })), &classes).starts_with("svc.degree"));
     assert!(
         error(
             ModelSpec::Svr(SvrParams {
