@@ -1468,6 +1468,42 @@ fn serve_and_predict_reject_bad_input_by_name() {
         run.stdout
     );
     assert_eq!(std::fs::read_to_string(p.join("out.csv")).unwrap().lines().count(), t.labels.len());
+    // The output is never the input, and an existing file is replaced only with --force.
+    let input_before = std::fs::read(p.join("bad.csv")).unwrap();
+    for flags in [&[][..], &["--force"][..]] {
+        let args = [
+            &["predict", "--model", model, "--input", "bad.csv", "--output", "bad.csv", "--on-error", "skip"][..],
+            flags,
+        ]
+        .concat();
+        p.fails(&args, &["`output`", "bad.csv is the input file"]);
+        let args = [
+            &["predict", "--model", model, "--input", "./bad.csv", "--output", "bad.csv", "--on-error", "skip"][..],
+            flags,
+        ]
+        .concat();
+        p.fails(&args, &["bad.csv is the input file"]);
+    }
+    assert_eq!(std::fs::read(p.join("bad.csv")).unwrap(), input_before, "the input was changed");
+    let output_before = std::fs::read(p.join("out.csv")).unwrap();
+    p.fails(
+        &["predict", "--model", model, "--input", "bad.csv", "--output", "out.csv", "--on-error", "skip"],
+        &["`output`", "out.csv already exists", "--force"],
+    );
+    assert_eq!(std::fs::read(p.join("out.csv")).unwrap(), output_before, "an existing output was replaced");
+    let forced = p.mlops(&[
+        "predict",
+        "--model",
+        model,
+        "--input",
+        "bad.csv",
+        "--output",
+        "out.csv",
+        "--on-error",
+        "skip",
+        "--force",
+    ]);
+    assert!(forced.success, "{}", forced.stderr);
     p.fails(&["predict", "--model", model, "--input", "bad.txt", "--output", "o.csv"], &["bad.txt: unknown file type"]);
     p.fails(&["predict", "--model", model, "--input", "bad.csv", "--output", "o.xlsx"], &["o.xlsx: unknown file type"]);
     p.fails(

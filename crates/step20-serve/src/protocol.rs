@@ -430,7 +430,13 @@ pub fn oip(scorer: &Scorer, body: &[u8], max: usize) -> Result<(Parsed, OipReque
                 datatype.name()
             )));
         }
-        let size: usize = shape.iter().product();
+        // Sizes come from the client: a product past `usize` is a shape no request can fill.
+        let size = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+            InputError::malformed(format!(
+                "input `{name}`: shape {shape:?} holds more values than any request can, `data` has {}",
+                flat.len()
+            ))
+        })?;
         if flat.len() != size {
             return Err(InputError::malformed(format!(
                 "input `{name}`: shape {shape:?} holds {size} values, `data` has {}",

@@ -413,6 +413,15 @@ async fn oip_tensors_whose_datatype_is_unknown_or_does_not_hold_their_data_get_4
     );
     let (status, answer) = server.json("/v2/models/pkg/infer", &whole("BYTES")).await;
     assert_eq!(status, 200, "{answer}");
+    // A shape whose sizes multiply past any count of values is refused, naming the input, and
+    // answered (the product once overflowed and took the handler down).
+    for shape in [json!([4_294_967_296u64, 4_294_967_296u64]), json!([u64::MAX, 2]), json!([u64::MAX])] {
+        let body = json!({ "inputs": [{ "name": "t", "shape": shape, "datatype": "BYTES", "data": flat }] });
+        let (status, answer) = server.json("/v2/models/pkg/infer", &body).await;
+        assert_eq!(status, 400, "shape {shape}: {answer}");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains("input `t`: shape") && message.contains("values"), "{message:?}");
+    }
     let (_, metrics) = server.get("/metrics").await;
     assert!(!metrics.contains("status=\"500\""), "{metrics}");
     server.stop().await;

@@ -36,6 +36,8 @@ pub struct BatchOptions {
     pub id_column: Option<String>,
     /// Threads scoring each chunk.
     pub threads: usize,
+    /// Replace an existing output file (never the input itself).
+    pub overwrite: bool,
 }
 
 impl Default for BatchOptions {
@@ -45,6 +47,7 @@ impl Default for BatchOptions {
             on_error: OnBadRow::Reject,
             id_column: None,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            overwrite: false,
         }
     }
 }
@@ -666,6 +669,34 @@ fn typed_row(
 type ChunkScorer<'s> = dyn FnMut(&Layout, &Chunk, usize) -> Result<(Vec<Out>, Vec<BadRow>)> + 's;
 
 /// Reads `input` chunk by chunk, scores each with `score` and writes `output` atomically.
+/// The output may not be the input (the predictions would replace the rows they come from), and
+/// replaces an existing file only when asked.
+fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
+    if !output.exists() {
+        return Ok(());
+    }
+    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(InferenceError::Argument {
+            name: "output",
+            message: format!(
+                "{} is the input file: the predictions would replace the rows they come from",
+                output.display()
+            ),
+        });
+    }
+    if !overwrite {
+        return Err(InferenceError::Argument {
+            name: "output",
+            message: format!("{} already exists: give another file, or --force to replace it", output.display()),
+        });
+    }
+    Ok(())
+}
+
 fn run_batch(
     inputs: &[mlops_core::ColumnSchema],
     kind: (bool, &[String]),
@@ -696,6 +727,7 @@ fn run_batch(
         }
     };
     let layout = Layout { at, names, id };
+    check_output(input, output, options.overwrite)?;
     let id_name = options.id_column.clone().unwrap_or_else(|| "row".into());
     // Same folder (the rename is atomic), same extension (the format follows it).
     let tmp = output.with_file_name(format!(

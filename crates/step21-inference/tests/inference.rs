@@ -308,3 +308,33 @@ async fn the_client_retries_5xx_and_connection_errors_with_backoff() {
         "{err}"
     );
 }
+
+#[test]
+fn the_output_is_never_the_input_and_replaces_a_file_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let scorer = scorer(dir.path());
+    let input = dir.path().join("in.csv");
+    write_csv(&input, 10, &[]);
+    let before = std::fs::read(&input).unwrap();
+    for overwrite in [false, true] {
+        let options = BatchOptions { overwrite, ..BatchOptions::default() };
+        let err = predict_file(&scorer, &input, &input, &options, &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(&err, InferenceError::Argument { name: "output", message } if message.contains("is the input file")),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(&input).unwrap(), before, "the input was changed");
+    let out = dir.path().join("out.csv");
+    std::fs::write(&out, "kept\n").unwrap();
+    let err = predict_file(&scorer, &input, &out, &BatchOptions::default(), &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(&err, InferenceError::Argument { name: "output", message } if message.contains("already exists")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "kept\n");
+    let options = BatchOptions { overwrite: true, ..BatchOptions::default() };
+    let report = predict_file(&scorer, &input, &out, &options, &mut |_| {}).unwrap();
+    assert_eq!(report.predicted, 10);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 11);
+}

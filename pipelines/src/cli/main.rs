@@ -251,6 +251,9 @@ pub(crate) struct PredictArgs {
     /// (listed with their row numbers).
     #[arg(long, value_enum, default_value = "reject")]
     pub on_error: OnErrorArg,
+    /// Replace the output file when it exists (never the input file).
+    #[arg(long)]
+    pub force: bool,
     /// The deployment config (store, artifacts, category policy).
     #[arg(long, default_value = "configs/deployment.yaml")]
     pub config: PathBuf,

@@ -18,6 +18,7 @@ pub(crate) fn predict_cmd(cli: &Cli, args: &PredictArgs) -> Result<ExitCode> {
             OnErrorArg::Skip => step21_inference::OnBadRow::Skip,
         },
         id_column: args.id.clone(),
+        overwrite: args.force,
         ..step21_inference::BatchOptions::default()
     };
     let bar = if cli.json || cli.quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
