@@ -613,6 +613,12 @@ fn runs_list_show_and_compare_read_the_store() {
     use step12_training::{RunInfo, RunStatus, Store};
     let p = Project::new();
     p.fails(&["runs", "list"], &["models/registry/registry.db", "no run store yet"]);
+    // Reading a registry that is not there creates nothing.
+    for args in [&["registry", "list"][..], &["registry", "history"], &["registry", "show", "models:/m@champion"]] {
+        p.fails(&[args, &["--store", "no/such/dir/x.db"]].concat(), &["registry no/such/dir/x.db", "no registry yet"]);
+    }
+    p.fails(&["registry", "list"], &["registry models/registry/registry.db", "no registry yet"]);
+    assert!(!p.join("no").exists() && !p.join("models").exists(), "a read-only command created a store");
     let store = Store::open(&p.join("models/registry/registry.db")).unwrap();
     let info = |name: &str| RunInfo { experiment: "penguins".into(), name: name.into(), ..RunInfo::default() };
     let a = store.start_run(&info("logistic_regression")).unwrap();

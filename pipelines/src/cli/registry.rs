@@ -11,6 +11,14 @@ use crate::output::print_json;
 use crate::{Cli, RegistryArgs, RegistryCommand};
 
 pub(crate) fn registry_cmd(cli: &Cli, args: &RegistryArgs) -> Result<ExitCode> {
+    // Reading a registry that is not there creates nothing: a mistyped `--store` is named.
+    let reads = matches!(
+        args.command,
+        RegistryCommand::List { .. } | RegistryCommand::Show { .. } | RegistryCommand::History { .. }
+    );
+    if reads && !args.store.exists() {
+        bail!("registry {}: no registry yet (`mlops train` registers models there)", args.store.display());
+    }
     let mut r = Registry::open(&args.store, &args.artifacts, &pipelines::actor())?;
     match &args.command {
         RegistryCommand::List { name: None } => {
