@@ -712,7 +712,15 @@ fn run_batch(
     let started = Instant::now();
     let mut source = Source::open(input)?;
     let names: Vec<String> = inputs.iter().map(|c| c.name.clone()).collect();
-    let at = names.iter().map(|n| source.index().and_then(|ix| ix.get(n).copied())).collect();
+    let at: Vec<Option<usize>> = names.iter().map(|n| source.index().and_then(|ix| ix.get(n).copied())).collect();
+    // A header without a column the model needs fails the file: no row could be scored.
+    if source.index().is_some() {
+        let missing: Vec<String> =
+            inputs.iter().zip(&at).filter(|(c, a)| a.is_none() && !c.nullable).map(|(c, _)| c.name.clone()).collect();
+        if !missing.is_empty() {
+            return Err(InferenceError::MissingColumns { path: input.to_path_buf(), missing });
+        }
+    }
     let id = match &options.id_column {
         None => None,
         Some(name) => {

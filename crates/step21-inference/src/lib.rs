@@ -77,6 +77,15 @@ pub enum InferenceError {
         /// Why.
         message: String,
     },
+    /// The input file lacks columns the model needs in every row (not nullable in the
+    /// signature): a file-level error, whatever `on_error` says.
+    #[error("{}: no column {} (the model needs it in every row)", path.display(), missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))]
+    MissingColumns {
+        /// The input file.
+        path: PathBuf,
+        /// The missing columns, in the signature's order.
+        missing: Vec<String>,
+    },
     /// An option is wrong.
     #[error("`{name}` {message}")]
     Argument {

@@ -338,3 +338,38 @@ fn the_output_is_never_the_input_and_replaces_a_file_only_when_asked() {
     assert_eq!(report.predicted, 10);
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 11);
 }
+
+#[test]
+fn a_file_without_a_column_the_model_needs_fails_whatever_on_error_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let scorer = scorer(dir.path());
+    let full = dir.path().join("full.csv");
+    write_csv(&full, 20, &[]);
+    // Drop the required `x` and the nullable `note`: only `x` is missing for the model.
+    let text = std::fs::read_to_string(&full).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let keep: Vec<usize> = (0..header.len()).filter(|&k| !["x", "note"].contains(&header[k])).collect();
+    let cut: String = text
+        .lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&k| cells[k]).collect::<Vec<_>>().join(",") + "\n"
+        })
+        .collect();
+    let input = dir.path().join("cut.csv");
+    std::fs::write(&input, cut).unwrap();
+    let out = dir.path().join("out.csv");
+    for on_error in [OnBadRow::Reject, OnBadRow::Skip] {
+        let options = BatchOptions { on_error, ..BatchOptions::default() };
+        let err = predict_file(&scorer, &input, &out, &options, &mut |_| {}).unwrap_err();
+        match &err {
+            InferenceError::MissingColumns { path, missing } => {
+                assert_eq!(path, &input);
+                assert_eq!(missing, &["x".to_string()], "only the required column is missing: {err}");
+            }
+            other => panic!("not MissingColumns: {other}"),
+        }
+        assert!(err.to_string().contains("cut.csv: no column `x`"), "{err}");
+        assert!(!out.exists(), "a file was written");
+    }
+}
