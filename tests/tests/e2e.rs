@@ -1497,6 +1497,10 @@ fn serve_and_predict_reject_bad_input_by_name() {
         &["`output`", "out.csv already exists", "--force"],
     );
     assert_eq!(std::fs::read(p.join("out.csv")).unwrap(), output_before, "an existing output was replaced");
+    let run = p.mlops(&["predict", "--model", model, "--input", "bad.csv", "--output", "no/such/dir/o.csv"]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert!(run.stderr.contains("no/such/dir/o.csv: the folder no/such/dir does not exist"), "{}", run.stderr);
+    assert!(!run.stderr.contains(".tmp-"), "the error names a temporary file: {}", run.stderr);
     let forced = p.mlops(&[
         "predict",
         "--model",

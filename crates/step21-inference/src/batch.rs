@@ -669,9 +669,15 @@ fn typed_row(
 type ChunkScorer<'s> = dyn FnMut(&Layout, &Chunk, usize) -> Result<(Vec<Out>, Vec<BadRow>)> + 's;
 
 /// Reads `input` chunk by chunk, scores each with `score` and writes `output` atomically.
-/// The output may not be the input (the predictions would replace the rows they come from), and
-/// replaces an existing file only when asked.
+/// The output goes into a folder that exists, is not the input (the predictions would replace
+/// the rows they come from), and replaces an existing file only when asked.
 fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
+    if let Some(folder) = output.parent().filter(|f| !f.as_os_str().is_empty() && !f.is_dir()) {
+        return Err(InferenceError::Argument {
+            name: "output",
+            message: format!("{}: the folder {} does not exist", output.display(), folder.display()),
+        });
+    }
     if !output.exists() {
         return Ok(());
     }
