@@ -103,6 +103,31 @@ pub fn pearson_about(x: &[f64], cx: f64, y: &[f64], cy: f64) -> Option<f64> {
         syy += b * b;
         sxy += a * b;
     }
+    pearson_from_sums(&PairSums { n, sx, sy, sxx, syy, sxy })
+}
+
+/// The one-pass sums of a pair of columns over their shared rows: the count, both sums, both
+/// sums of squares and the sum of products.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PairSums {
+    /// Rows.
+    pub n: f64,
+    /// Sum of x.
+    pub sx: f64,
+    /// Sum of y.
+    pub sy: f64,
+    /// Sum of x².
+    pub sxx: f64,
+    /// Sum of y².
+    pub syy: f64,
+    /// Sum of x·y.
+    pub sxy: f64,
+}
+
+/// Pearson's r from a pair's one-pass sums: `None` below two rows or when either side has no
+/// spread (up to rounding) on them.
+pub fn pearson_from_sums(s: &PairSums) -> Option<f64> {
+    let PairSums { n, sx, sy, sxx, syy, sxy } = *s;
     if n < 2.0 {
         return None;
     }

@@ -650,14 +650,7 @@ fn spearman(a: &Centred, b: &Centred) -> Option<f64> {
         syy += y * y;
         sxy += x * y;
     }
-    if n < 2.0 {
-        return None;
-    }
-    let cov = sxy - sx * sy / n;
-    let (vx, vy) = (sxx - sx * sx / n, syy - sy * sy / n);
-    let denom = (vx * vy).sqrt();
-    let tiny = 1e-12 * (sxx * syy).sqrt();
-    (denom > tiny && denom > 0.0).then(|| (cov / denom).clamp(-1.0, 1.0))
+    mlops_core::stats::pearson_from_sums(&mlops_core::stats::PairSums { n, sx, sy, sxx, syy, sxy })
 }
 
 /// The places, among a column's values in ascending order, of the rows a pair leaves out (the

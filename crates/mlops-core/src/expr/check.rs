@@ -37,13 +37,6 @@ pub(super) fn check_node(
     schema: &dyn Fn(&str) -> Option<DType>,
     available: &[String],
 ) -> std::result::Result<Option<DType>, String> {
-    let numeric = |t: Option<DType>, what: &str| -> std::result::Result<(), String> {
-        match t {
-            None => Ok(()),
-            Some(t) if t.is_numeric() => Ok(()),
-            Some(t) => Err(format!("{what} needs numbers, got {t}")),
-        }
-    };
     match node {
         Node::Lit(v) => Ok(v.dtype()),
         Node::Col(name) => match schema(name) {
@@ -116,13 +109,6 @@ fn check_call(
     schema: &dyn Fn(&str) -> Option<DType>,
     available: &[String],
 ) -> std::result::Result<Option<DType>, String> {
-    let numeric = |t: Option<DType>, what: &str| -> std::result::Result<(), String> {
-        match t {
-            None => Ok(()),
-            Some(t) if t.is_numeric() => Ok(()),
-            Some(t) => Err(format!("{what} needs numbers, got {t}")),
-        }
-    };
     {
         {
             let types = args
@@ -221,4 +207,13 @@ fn unify(types: &[DType]) -> std::result::Result<Option<DType>, String> {
         "branches have different types: {}",
         types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     ))
+}
+
+/// A type that arithmetic or a numeric function accepts: a number, or not known yet.
+fn numeric(t: Option<DType>, what: &str) -> std::result::Result<(), String> {
+    match t {
+        None => Ok(()),
+        Some(t) if t.is_numeric() => Ok(()),
+        Some(t) => Err(format!("{what} needs numbers, got {t}")),
+    }
 }
