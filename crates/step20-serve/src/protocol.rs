@@ -32,20 +32,26 @@ impl Parsed {
     }
 }
 
+/// What Python's `Infinity` and `-Infinity` tokens are read as: strings no client sends, which
+/// the cell reader turns back into infinite numbers (and so into the one error for infinity).
+pub const INFINITY: &str = "\u{0}mlops:Infinity";
+pub const NEG_INFINITY: &str = "\u{0}mlops:-Infinity";
+
 /// The body as JSON. Python's `json.dumps` (and so MLflow's client with a pandas frame holding
 /// missing values) writes the bare tokens `NaN`, `Infinity` and `-Infinity`, which JSON lacks:
-/// they are read as missing values (null).
+/// `NaN` is read as a missing value (null), and an infinity as the infinite number it is (which a
+/// cell refuses, as it refuses `inf` in a CSV body).
 fn parse_json(body: &[u8]) -> Result<Json, InputError> {
     serde_json::from_slice(body).or_else(|e| {
         let malformed = || InputError::malformed(format!("the body is not valid JSON: {e}"));
-        let fixed = non_finite_as_null(body).ok_or_else(malformed)?;
+        let fixed = non_finite_tokens(body).ok_or_else(malformed)?;
         serde_json::from_slice(&fixed).map_err(|_| malformed())
     })
 }
 
-/// `body` with `NaN`, `Infinity` and `-Infinity` outside strings replaced by `null`, or `None` if
-/// it has none.
-pub fn non_finite_as_null(body: &[u8]) -> Option<Vec<u8>> {
+/// `body` with `NaN` outside strings replaced by `null`, and `Infinity` and `-Infinity` by the
+/// strings [`INFINITY`] and [`NEG_INFINITY`], or `None` if it has none of them.
+pub fn non_finite_tokens(body: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(body.len() + 16);
     let (mut i, mut in_string, mut replaced) = (0, false, false);
     while i < body.len() {
@@ -61,10 +67,17 @@ pub fn non_finite_as_null(body: &[u8]) -> Option<Vec<u8>> {
             i += 1;
             continue;
         }
-        let token = [&b"NaN"[..], b"Infinity", b"-Infinity"].into_iter().find(|t| body[i..].starts_with(t));
+        // The strings as JSON writes them (a test checks they read as the constants).
+        let token = [
+            (&b"NaN"[..], &b"null"[..]),
+            (b"Infinity", br#""\u0000mlops:Infinity""#),
+            (b"-Infinity", br#""\u0000mlops:-Infinity""#),
+        ]
+        .into_iter()
+        .find(|(t, _)| body[i..].starts_with(t));
         match token {
-            Some(t) => {
-                out.extend_from_slice(b"null");
+            Some((t, with)) => {
+                out.extend_from_slice(with);
                 i += t.len();
                 replaced = true;
             }

@@ -61,6 +61,8 @@ impl<'a> Token<'a> {
                 (None, Some(u)) => Token::UInt(u),
                 (None, None) => Token::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
+            serde_json::Value::String(s) if s == crate::protocol::INFINITY => Token::Float(f64::INFINITY),
+            serde_json::Value::String(s) if s == crate::protocol::NEG_INFINITY => Token::Float(f64::NEG_INFINITY),
             serde_json::Value::String(s) => Token::Str(std::borrow::Cow::Borrowed(s)),
             serde_json::Value::Array(_) => Token::Array,
             serde_json::Value::Object(_) => Token::Object,
@@ -89,7 +91,7 @@ pub enum InputErrorKind {
     /// value has the wrong type.
     Malformed,
     /// 422: well-formed, but a value the model does not accept (null or NaN where none is
-    /// allowed, an unseen category under the strict policy).
+    /// allowed, an infinite number, an unseen category under the strict policy).
     Invalid,
     /// 413: more rows than `max_batch_rows` (or a body over `max_body_bytes`).
     TooLarge,
@@ -366,7 +368,7 @@ impl Scorer {
                     format!("required column is missing (expected {})", col.dtype),
                 ));
             }
-            Some(cell) => convert(col, cell).map_err(|(kind, m)| InputError::column(kind, &col.name, row, m))?,
+            Some(cell) => cell_value(col, cell, row)?,
         };
         let value = match value {
             Value::Float(f) if f.is_nan() => Value::Null,
@@ -486,8 +488,22 @@ fn convert(col: &ColumnSchema, cell: Cell<'_>) -> Conversion {
 
 /// One cell as a value of `col`'s type, as the server reads it: the error names the column and
 /// the row. Clients use it to send typed values read from text files.
+/// An infinite number is refused (422) wherever it comes from (`inf`, `Infinity` or `1e999` in a
+/// CSV cell, Python's `Infinity` in JSON, a Parquet value): no model was trained on one, and a
+/// scaler or a linear model would turn it into an infinite or NaN score.
 pub fn cell_value(col: &ColumnSchema, cell: Cell<'_>, row: usize) -> std::result::Result<Value, InputError> {
-    convert(col, cell).map_err(|(kind, m)| InputError::column(kind, &col.name, row, m))
+    match convert(col, cell) {
+        Ok(Value::Float(f)) if f.is_infinite() => Err(InputError::column(
+            InputErrorKind::Invalid,
+            &col.name,
+            row,
+            format!(
+                "{f} is not a finite number (the model takes finite numbers, or null where missing values are allowed)"
+            ),
+        )),
+        Ok(v) => Ok(v),
+        Err((kind, m)) => Err(InputError::column(kind, &col.name, row, m)),
+    }
 }
 
 /// A text cell (CSV, dates in JSON) as a value of the column's type.

@@ -255,21 +255,20 @@ enum Style {
 }
 
 fn error(style: Style, status: StatusCode, code: &str, message: &str, input: Option<&InputError>) -> Response {
-    let body = match style {
-        Style::Mlflow => {
-            let mut b = json!({ "error_code": code, "message": message });
-            if let Some(e) = input {
-                if let Some(c) = &e.column {
-                    b["column"] = json!(c);
-                }
-                if let Some(r) = e.row {
-                    b["row"] = json!(r);
-                }
-            }
-            b
-        }
+    let mut body = match style {
+        Style::Mlflow => json!({ "error_code": code, "message": message }),
         Style::Oip => json!({ "error": message }),
     };
+    // Which column and row (in the request, from 0): a client sending a file in parts maps the
+    // row back to the file's and can leave that row out.
+    if let Some(e) = input {
+        if let Some(c) = &e.column {
+            body["column"] = json!(c);
+        }
+        if let Some(r) = e.row {
+            body["row"] = json!(r);
+        }
+    }
     (status, axum::Json(body)).into_response()
 }
 

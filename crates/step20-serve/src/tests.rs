@@ -9,15 +9,42 @@ mod fixture;
 use mlops_core::{ColumnSchema, DType, TaskKind, Value};
 use proptest::prelude::*;
 
-use crate::protocol::{self, non_finite_as_null};
+use crate::protocol::{self, non_finite_tokens};
 use crate::{CategoryPolicy, Cell, ModelSource, cell_value};
 
 #[test]
-fn python_non_finite_tokens_read_as_null_outside_strings_only() {
+fn python_non_finite_tokens_are_rewritten_outside_strings_only() {
     let body = br#"{"a": [1, NaN, "NaN \" Infinity", -Infinity], "b": {"c": Infinity}}"#;
-    let fixed = String::from_utf8(non_finite_as_null(body).unwrap()).unwrap();
-    assert_eq!(fixed, r#"{"a": [1, null, "NaN \" Infinity", null], "b": {"c": null}}"#);
-    assert_eq!(non_finite_as_null(br#"{"a": "NaN"}"#), None);
+    let fixed = non_finite_tokens(body).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&fixed).unwrap();
+    let expected =
+        serde_json::json!({"a": [1, null, "NaN \" Infinity", protocol::NEG_INFINITY], "b": {"c": protocol::INFINITY}});
+    assert_eq!(json, expected);
+    assert_eq!(non_finite_tokens(br#"{"a": "NaN"}"#), None);
+}
+
+/// One rule for infinity: refused with 422 naming the column, whether it arrives as Python's
+/// `Infinity` in JSON, as `inf`, `Infinity` or `1e999` in a CSV cell, or as a typed value.
+#[test]
+fn an_infinite_number_is_refused_the_same_way_from_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = fixture::package(dir.path(), "pkg", TaskKind::BinaryClassification, 1.0);
+    let scorer = ModelSource::Package(pkg).load(CategoryPolicy::Warn).unwrap();
+    for x in ["Infinity", "-Infinity"] {
+        let body = format!(r#"{{"instances": [{{"x": {x}, "n": 1, "color": "red", "day": "2024-01-01"}}]}}"#);
+        let err = protocol::mlflow_json(&scorer, body.as_bytes(), 10).unwrap_err();
+        assert_eq!((err.status(), err.column.as_deref()), (422, Some("x")), "{x}: {err}");
+        assert!(err.message.contains("not a finite number"), "{err}");
+    }
+    // A column that allows missing values still refuses an infinity (it is not read as missing).
+    let float = column(DType::Float);
+    assert!(float.nullable);
+    for text in ["inf", "Infinity", "-inf", "1e999"] {
+        let err = cell_value(&float, Cell::Text(text), 3).unwrap_err();
+        assert_eq!((err.status(), err.row), (422, Some(3)), "{text}: {err}");
+    }
+    let err = cell_value(&float, Cell::Value(&Value::Float(f64::INFINITY)), 0).unwrap_err();
+    assert_eq!(err.status(), 422);
 }
 
 #[test]
@@ -62,7 +89,7 @@ proptest! {
     #[test]
     fn strings_are_never_rewritten(s in ".*") {
         let body = serde_json::to_vec(&serde_json::json!({ "s": s, "n": 1 })).unwrap();
-        prop_assert_eq!(non_finite_as_null(&body), None);
+        prop_assert_eq!(non_finite_tokens(&body), None);
     }
 
     /// The direct `YYYY-MM-DD` reading answers what chrono's `%Y-%m-%d` parse answers.

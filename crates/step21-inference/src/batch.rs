@@ -631,17 +631,60 @@ pub fn predict_file_remote(
             }
         }
         // Requests of at most REMOTE_ROWS rows, well under the server's body and row limits.
-        let mut predictions = Vec::with_capacity(rows.len());
-        for part in rows.chunks(REMOTE_ROWS) {
-            predictions.extend(runtime.block_on(client.predict(part))?);
+        let mut out = Vec::with_capacity(rows.len());
+        for (part, at) in rows.chunks(REMOTE_ROWS).zip(index.chunks(REMOTE_ROWS)) {
+            let (scored, refused) = predict_part(client, runtime, part, |k| first + at[k], (input, options.on_error))?;
+            bad.extend(refused);
+            out.extend(scored.into_iter().map(|(k, p)| {
+                let i = at[k];
+                Out { id: layout.id(chunk, i, first + i), label: p.label, proba: p.probabilities }
+            }));
         }
-        let out = index
-            .iter()
-            .zip(predictions)
-            .map(|(&i, p)| Out { id: layout.id(chunk, i, first + i), label: p.label, proba: p.probabilities })
-            .collect();
         Ok((out, bad))
     })
+}
+
+/// Scores one request's rows on the server. A row the server refuses (a 4xx naming the row) is
+/// a bad row of the file, at its place in the file (`file_row(k)` for the part's row `k`):
+/// under `Skip` it is left out and the others are asked again; under `Reject` the file fails
+/// naming it. Returns the scored rows by their place in the part, and the refused rows.
+fn predict_part(
+    client: &crate::Client,
+    runtime: &tokio::runtime::Handle,
+    part: &[Row],
+    file_row: impl Fn(usize) -> usize,
+    (input, on_error): (&Path, OnBadRow),
+) -> Result<(Vec<(usize, crate::Prediction)>, Vec<BadRow>)> {
+    let mut left: Vec<usize> = (0..part.len()).collect();
+    let mut refused = Vec::new();
+    while !left.is_empty() {
+        let asked: Vec<&Row> = left.iter().map(|&k| &part[k]).collect();
+        match runtime.block_on(client.predict(&asked)) {
+            Ok(predictions) => return Ok((left.into_iter().zip(predictions).collect(), refused)),
+            Err(InferenceError::Server { status: 400 | 422, row: Some(r), column, message, .. }) if r < left.len() => {
+                let k = left.remove(r);
+                let row = file_row(k);
+                // The server's message starts with the row (of its request) and the column, which
+                // it also sends apart.
+                let message = message
+                    .strip_prefix("row ")
+                    .and_then(|m| m.split_once(": "))
+                    .filter(|(n, _)| n.parse::<usize>().is_ok())
+                    .map_or(message.as_str(), |(_, m)| m);
+                let message = column
+                    .as_ref()
+                    .and_then(|c| message.strip_prefix(&format!("column `{c}`: ")))
+                    .unwrap_or(message)
+                    .to_string();
+                refused.push(BadRow { row, column, message });
+                if on_error == OnBadRow::Reject {
+                    return Err(InferenceError::BadRows { path: input.to_path_buf(), rows: refused });
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((Vec::new(), refused))
 }
 
 /// Row `i` of a chunk as typed values, each cell read as the server reads it (the client sends

@@ -1,6 +1,7 @@
 //! An async client for the model server: connection pooling, timeouts, retries with backoff on
 //! 5xx and connection errors, and an optional LRU cache of recent predictions.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -174,14 +175,16 @@ impl Client {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let text = r.text().await.unwrap_or_default();
-                    let message = serde_json::from_str::<Json>(&text)
-                        .ok()
-                        .and_then(|j| {
-                            j.get("message").or_else(|| j.get("error")).and_then(Json::as_str).map(str::to_string)
-                        })
-                        .unwrap_or(text);
+                    let body = serde_json::from_str::<Json>(&text).unwrap_or(Json::Null);
+                    let message = body
+                        .get("message")
+                        .or_else(|| body.get("error"))
+                        .and_then(Json::as_str)
+                        .map_or(text, str::to_string);
                     if status < 500 || attempt >= self.config.retries {
-                        return Err(InferenceError::Server { url, status, message });
+                        let row = body.get("row").and_then(Json::as_u64).and_then(|r| usize::try_from(r).ok());
+                        let column = body.get("column").and_then(Json::as_str).map(str::to_string);
+                        return Err(InferenceError::Server { url, status, message, row, column });
                     }
                     format!("{status}: {message}")
                 }
@@ -234,8 +237,10 @@ impl Client {
     }
 
     /// Predicts rows (typed values of the signature's columns), one
-    /// request for the rows the cache does not hold.
-    pub async fn predict(&self, rows: &[Row]) -> Result<Vec<Prediction>> {
+    /// request for the rows the cache does not hold. A 4xx naming a row names it by its place in
+    /// `rows` (its `row`; the server's message counts the rows of the request).
+    pub async fn predict<R: std::borrow::Borrow<Row>>(&self, rows: &[R]) -> Result<Vec<Prediction>> {
+        let rows: Vec<&Row> = rows.iter().map(Borrow::borrow).collect();
         let keys: Vec<String> = rows
             .iter()
             .map(|r| {
@@ -252,11 +257,19 @@ impl Client {
         let missing: Vec<usize> = (0..rows.len()).filter(|&i| out[i].is_none()).collect();
         self.hits.fetch_add((rows.len() - missing.len()) as u64, std::sync::atomic::Ordering::Relaxed);
         if !missing.is_empty() {
-            let asked: Vec<&Row> = missing.iter().map(|&i| &rows[i]).collect();
+            let asked: Vec<&Row> = missing.iter().map(|&i| rows[i]).collect();
             let fresh = match self.config.protocol {
-                Protocol::Mlflow => self.mlflow(&asked).await?,
-                Protocol::Oip => self.oip(&asked).await?,
+                Protocol::Mlflow => self.mlflow(&asked).await,
+                Protocol::Oip => self.oip(&asked).await,
             };
+            // A row the server names is one of those asked: name it by its place in `rows`.
+            let fresh = fresh.map_err(|e| match e {
+                InferenceError::Server { url, status, message, row, column } => {
+                    let row = row.and_then(|r| missing.get(r).copied());
+                    InferenceError::Server { url, status, message, row, column }
+                }
+                other => other,
+            })?;
             if fresh.len() != asked.len() {
                 return Err(InferenceError::Http {
                     url: self.base.clone(),

@@ -103,6 +103,10 @@ pub enum InferenceError {
         status: u16,
         /// The server's message.
         message: String,
+        /// The row of the request (from 0) the server named, when it named one.
+        row: Option<usize>,
+        /// The column the server named, when it named one.
+        column: Option<String>,
     },
     /// The server could not be reached (after retries).
     #[error("{url}: {message}")]

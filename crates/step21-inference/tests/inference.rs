@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mlops_core::{Row, TaskKind, Value};
 use step20_serve::{CategoryPolicy, ModelSource, ServeConfig, Server};
-use step21_inference::{BatchOptions, Client, ClientConfig, InferenceError, OnBadRow, Protocol, predict_file};
+use step21_inference::{
+    BatchOptions, Client, ClientConfig, InferenceError, OnBadRow, Protocol, predict_file, predict_file_remote,
+};
 
 const COLUMNS: [&str; 6] = ["x", "n", "color", "day", "flag", "note"];
 
@@ -239,15 +241,54 @@ async fn the_client_speaks_both_protocols_and_caches() {
     rows[3].insert("color".into(), mlops_core::Value::Float(1.0));
     let err = mlflow.predict(&rows).await.unwrap_err();
     assert!(
-        matches!(&err, InferenceError::Server { status: 400, url, message }
-            if *url == format!("{url_base}/invocations") && message.contains("row 3: column `color`")),
+        matches!(&err, InferenceError::Server { status: 400, url, message, row: Some(3), column: Some(c) }
+            if *url == format!("{url_base}/invocations") && message.contains("row 3: column `color`") && c == "color"),
         "{err}"
     );
     let err = oip.predict(&rows).await.unwrap_err();
     assert!(
-        matches!(&err, InferenceError::Server { status: 400, message, .. } if message.contains("column `color`")),
+        matches!(&err, InferenceError::Server { status: 400, message, row: Some(3), .. } if message.contains("column `color`")),
         "{err}"
     );
+}
+
+/// `mlops predict --url`: rows the server refuses (here a null where the model takes none, which
+/// only the server knows) are the file's bad rows at their place in the file, named with the
+/// file; `Skip` leaves them out and scores the rest as a local batch does.
+#[test]
+fn a_file_sent_to_a_server_names_refused_rows_by_file_row_and_skips_them_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let scorer = scorer(dir.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (url, stop) = runtime.block_on(serve(dir.path()));
+    let client = Client::new(&url, ClientConfig::default()).unwrap();
+    let input = dir.path().join("in.csv");
+    write_csv(&input, 300, &[(5, "x", ""), (150, "color", ""), (299, "day", "someday")]);
+    let out = dir.path().join("remote.csv");
+    let options = BatchOptions { chunk_rows: 100, ..BatchOptions::default() };
+    let err = predict_file_remote(&client, runtime.handle(), &input, &out, &options, &mut |_| {}).unwrap_err();
+    match &err {
+        InferenceError::BadRows { path, rows } => {
+            assert_eq!(path, &input, "{err}");
+            assert_eq!(rows.iter().map(|b| (b.row, b.column.as_deref())).collect::<Vec<_>>(), [(5, Some("x"))]);
+        }
+        other => panic!("not BadRows: {other}"),
+    }
+    assert!(err.to_string().contains("in.csv") && err.to_string().contains("row 5: column `x`: null"), "{err}");
+    assert!(!out.exists());
+    let options = BatchOptions { on_error: OnBadRow::Skip, ..options };
+    let report = predict_file_remote(&client, runtime.handle(), &input, &out, &options, &mut |_| {}).unwrap();
+    assert_eq!((report.rows, report.predicted, report.skipped), (300, 297, 3));
+    let bad: Vec<(usize, Option<&str>)> = report.bad_rows.iter().map(|b| (b.row, b.column.as_deref())).collect();
+    assert_eq!(bad, vec![(5, Some("x")), (150, Some("color")), (299, Some("day"))]);
+    let local = dir.path().join("local.csv");
+    predict_file(&scorer, &input, &local, &options, &mut |_| {}).unwrap();
+    let (remote, local) = (read_output(&out), read_output(&local));
+    assert_eq!(remote.len(), 297);
+    // Same rows, same labels (the remote client's probabilities come through JSON).
+    let labels = |rows: &[Vec<String>]| rows.iter().map(|r| (r[0].clone(), r[1].clone())).collect::<Vec<_>>();
+    assert_eq!(labels(&remote), labels(&local));
+    let _ = stop.send(());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
