@@ -127,7 +127,10 @@ pub(crate) fn register(
     let score = |o: &Outputs| o.metric(metric, new.truth, &all, classes);
     let (promoted, reason, against) = match &champion {
         None => (true, format!("no `{}` yet", config.alias), None),
-        Some(champ) => match champion_outputs(&champ.artifact_path, new) {
+        Some(champ) => match step17_registry::verify_manifest(&champ.artifact_path, &champ.package_sha256)
+            .map_err(|e| e.to_string())
+            .and_then(|()| champion_outputs(&champ.artifact_path, new))
+        {
             Err(why) => {
                 (true, format!("the champion (version {}) cannot be scored on these rows: {why}", champ.version), None)
             }

@@ -21,7 +21,31 @@ mod tests;
 
 pub use registry::{AuditEntry, ModelSummary, ModelUri, RegisterInfo, Registry, Version, VersionStatus, validate_name};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Checks that the package in `dir` has the manifest the registry recorded: its SHA-256 is
+/// `expected`. The manifest covers every file's checksum (step 16 checks those on load), so a
+/// package that passes both is byte for byte the one registered.
+pub fn verify_manifest(dir: &Path, expected: &str) -> Result<()> {
+    let path = dir.join("manifest.json");
+    let bytes = std::fs::read(&path).map_err(|e| mlops_core::CoreError::io("cannot read", &path, e))?;
+    let found = mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&bytes));
+    if found != expected {
+        tracing::warn!(path = %path.display(), expected, found, "a registered package was changed");
+        return Err(RegistryError::Tampered { path, expected: expected.to_string(), found });
+    }
+    Ok(())
+}
+
+/// The SHA-256 a package folder of the content-addressed store is named by
+/// (`<artifacts>/ab/ab12…`: 64 lowercase hex digits under a folder of its first two), or `None`
+/// for any other folder.
+pub fn content_address(dir: &Path) -> Option<&str> {
+    let name = dir.file_name()?.to_str()?;
+    let parent = dir.parent()?.file_name()?.to_str()?;
+    let hex = name.len() == 64 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (hex && name.get(..2) == Some(parent)).then_some(name)
+}
 
 /// What goes wrong in the registry.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +82,20 @@ pub enum RegistryError {
     /// Files could not be copied.
     #[error(transparent)]
     Core(#[from] mlops_core::CoreError),
+    /// A registered package's manifest is not the one registered: its files were changed and the
+    /// manifest rewritten to match them.
+    #[error(
+        "{}: the manifest's SHA-256 is {found}, but the registry recorded {expected}: the package was changed after it was registered (register it again from its source)",
+        path.display()
+    )]
+    Tampered {
+        /// The manifest.
+        path: PathBuf,
+        /// The SHA-256 the registry recorded (the content address).
+        expected: String,
+        /// The manifest's SHA-256 now.
+        found: String,
+    },
 }
 
 /// Result with [`RegistryError`].

@@ -220,6 +220,9 @@ impl ModelSource {
                 let sha = &version.package_sha256;
                 let addressed = artifacts.join(sha.get(..2).unwrap_or_default()).join(sha);
                 let path = if addressed.join("manifest.json").is_file() { addressed } else { version.artifact_path };
+                // The files match the manifest (checked on load); the manifest must be the one
+                // registered, or a rewritten package would pass.
+                step17_registry::verify_manifest(&path, sha)?;
                 Ok(Origin { name: version.name, version: Some(version.version), alias, uri: uri.clone(), path })
             }
             ModelSource::Package(dir) => {

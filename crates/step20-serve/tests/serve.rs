@@ -762,3 +762,35 @@ async fn a_request_that_outlives_the_timeout_gets_503_and_the_server_goes_on() {
     assert_eq!(status, 200);
     server.stop().await;
 }
+
+/// A registered package whose file was changed and whose manifest was rewritten to match passes
+/// step 16's checksums; loading it through a `models:/` URI compares the manifest with the one
+/// the registry recorded and refuses it.
+#[test]
+fn a_registered_package_rewritten_to_match_its_changed_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, artifacts) = registry(dir.path());
+    let source = ModelSource::Registry { store: store.clone(), artifacts, uri: "models:/m@champion".into() };
+    let origin = source.resolve().unwrap();
+    // Flip a byte of model.json and write its new checksum into the manifest.
+    let model = origin.path.join("model.json");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let at = bytes.iter().position(|b| b.is_ascii_digit()).unwrap();
+    bytes[at] = if bytes[at] == b'9' { b'8' } else { bytes[at] + 1 };
+    std::fs::write(&model, &bytes).unwrap();
+    let manifest_path = origin.path.join("manifest.json");
+    let mut manifest: Json = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let sha = mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&bytes));
+    for f in manifest["files"].as_array_mut().unwrap() {
+        if f["path"] == "model.json" {
+            f["sha256"] = json!(sha);
+        }
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    step16_package::load(&origin.path).expect("the files match the rewritten manifest");
+    let err = source.load(CategoryPolicy::Warn).unwrap_err().to_string();
+    assert!(err.contains("the registry recorded") && err.contains("manifest.json"), "{err}");
+    let err = step17_registry::verify_manifest(&origin.path, step17_registry::content_address(&origin.path).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, step17_registry::RegistryError::Tampered { .. }), "{err}");
+}

@@ -8,9 +8,14 @@ use std::process::ExitCode;
 use crate::Cli;
 use crate::output::{bytes, print_json};
 
-/// `mlops package inspect DIR`: loads (verifying every checksum) and shows a package.
+/// `mlops package inspect DIR`: loads (verifying every checksum, and the manifest against its
+/// content address in the registry's store) and shows a package.
 pub(crate) fn package_inspect(cli: &Cli, dir: &Path) -> Result<ExitCode> {
     let started = std::time::Instant::now();
+    // A folder of the registry's content-addressed store is named by its manifest's SHA-256.
+    if let Some(sha) = step17_registry::content_address(dir) {
+        step17_registry::verify_manifest(dir, sha)?;
+    }
     let package = step16_package::load(dir)?;
     let load_ms = started.elapsed().as_secs_f64() * 1000.0;
     let c = &package.contents;
