@@ -1081,6 +1081,87 @@ fn a_registration_killed_at_any_moment_leaves_the_registry_consistent() {
     assert_eq!(next.json()["version"].as_u64().unwrap(), versions.len() as u64 + 1);
 }
 
+/// `kill -9` of `mlops train` leaves its runs `running` in the store; the next command that
+/// opens the store finds their process gone and marks them `killed`, with the pid in the error.
+#[test]
+fn a_training_run_killed_mid_way_is_listed_as_killed() {
+    use std::time::{Duration, Instant};
+    let p = Project::new();
+    let prepared = p.mlops(&["--quiet", "prepare", "--config", "configs/data.yaml"]);
+    assert!(prepared.success, "{}", prepared.stderr);
+    let mut child = std::process::Command::new(e2e::mlops_bin())
+        .args(["--quiet", "train", "--config", "configs/training.yaml"])
+        .current_dir(p.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait until the run store holds a running run of this process, then kill it.
+    let store = p.join("models/registry/registry.db");
+    let started = Instant::now();
+    let running = loop {
+        assert!(started.elapsed() < Duration::from_secs(120), "no running run appeared");
+        let conn = rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
+        let ids: Vec<String> = conn
+            .and_then(|c| {
+                let mut stmt = c.prepare("SELECT id FROM runs WHERE status = 'running' AND owner_pid = ?1")?;
+                let ids = stmt.query_map([pid], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+                Ok(ids)
+            })
+            .unwrap_or_default();
+        if !ids.is_empty() {
+            break ids;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let listed = p.mlops(&["--json", "runs", "list"]);
+    assert!(listed.success, "{}", listed.stderr);
+    let runs = listed.json().as_array().unwrap().clone();
+    for id in &running {
+        let run = runs.iter().find(|r| r["id"] == id.as_str()).unwrap();
+        assert_eq!(run["status"], "killed", "{run}");
+        assert!(run["error"].as_str().unwrap().contains(&format!("pid {pid}")), "{run}");
+    }
+    assert!(runs.iter().all(|r| r["status"] != "running"), "{}", listed.stdout);
+}
+
+/// A package in the registry's content-addressed store whose file was changed and whose
+/// manifest was rewritten to match is refused by `package inspect`, `predict` and `serve`.
+#[test]
+fn a_tampered_registered_package_is_refused_by_every_command() {
+    let p = Project::new();
+    let trained = p.mlops(&["--quiet", "train", "--json", "--config", "configs/training-body-mass.yaml"]);
+    assert!(trained.success, "{}", trained.stderr);
+    let shown = p.mlops(&["--json", "registry", "show", "models:/penguins-body-mass@champion"]);
+    assert!(shown.success, "{}", shown.stderr);
+    let dir = p.join(shown.json()["artifact_path"].as_str().unwrap());
+    let model = dir.join("model.bin");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&model, &bytes).unwrap();
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        if f["path"] == "model.bin" {
+            f["sha256"] = serde_json::json!(mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&bytes)));
+        }
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let expected = ["manifest.json", "the registry recorded", "changed after it was registered"];
+    p.fails(&["package", "inspect", dir.to_str().unwrap()], &expected);
+    std::fs::write(p.join("rows.csv"), "x\n1\n").unwrap();
+    p.fails(
+        &["predict", "--model", "models:/penguins-body-mass@champion", "--input", "rows.csv", "--output", "o.csv"],
+        &expected,
+    );
+    assert!(!p.join("o.csv").exists());
+    p.fails(&["serve", "--model", "models:/penguins-body-mass@champion", "--port", "0"], &expected);
+}
+
 #[test]
 fn registry_delete_names_what_is_missing_and_takes_the_aliases_of_the_version() {
     let p = Project::new();

@@ -9,11 +9,44 @@ use crate::{CoreError, Result};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A hidden sibling name unique to this process and call: `.name.tmp-PID-N`.
-fn temp_sibling(path: &Path) -> PathBuf {
+/// A hidden sibling name unique to this process and call: `.name.tmp-PID-N`. Temporaries of
+/// `path` that processes which have ended left behind (killed mid-write) are removed first.
+pub fn temp_sibling(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    remove_stale_temps(path);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+/// Removes the temporaries of `path` (`.name.tmp-PID-N`, files or folders) whose process has
+/// ended, as `kill -9` leaves them. Returns how many went. Those of running processes stay.
+pub fn remove_stale_temps(path: &Path) -> usize {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { return 0 };
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(parent) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !crate::process::pid_gone(pid) {
+            continue;
+        }
+        let stale = entry.path();
+        let gone = if stale.is_dir() { fs::remove_dir_all(&stale) } else { fs::remove_file(&stale) };
+        if gone.is_ok() {
+            tracing::info!(path = %stale.display(), pid, "removed a temporary left by a process that ended");
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn ensure_parent(path: &Path) -> Result<()> {

@@ -36,6 +36,7 @@ pub mod io;
 pub mod ops;
 pub mod par;
 mod pipeline;
+pub mod process;
 pub mod schema;
 mod seed;
 pub mod stats;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mlops_core::process::{Liveness, Owner};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +72,9 @@ pub enum RunStatus {
     Finished,
     /// Ended with an error.
     Failed,
+    /// Its process ended without ending the run (killed, or the machine stopped): found so when
+    /// the store was next opened.
+    Killed,
 }
 
 impl RunStatus {
@@ -79,6 +83,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Finished => "finished",
             RunStatus::Failed => "failed",
+            RunStatus::Killed => "killed",
         }
     }
 
@@ -86,6 +91,7 @@ impl RunStatus {
         match s {
             "finished" => RunStatus::Finished,
             "failed" => RunStatus::Failed,
+            "killed" => RunStatus::Killed,
             _ => RunStatus::Running,
         }
     }
@@ -163,6 +169,27 @@ CREATE TABLE IF NOT EXISTS run_artifacts (run_id TEXT NOT NULL REFERENCES runs(i
 CREATE INDEX IF NOT EXISTS run_metrics_by_run ON run_metrics(run_id, key);
 ";
 
+/// Schema changes after the first: `PRAGMA user_version` counts those applied.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 1 {
+        // 1: who runs a run (pid, host, process start), so that a killed one is found.
+        let tx = conn.unchecked_transaction()?;
+        let has: bool =
+            tx.query_row("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'owner_pid'", [], |r| {
+                r.get::<_, i64>(0).map(|n| n > 0)
+            })?;
+        if !has {
+            tx.execute_batch(
+                "ALTER TABLE runs ADD COLUMN owner_pid INTEGER; ALTER TABLE runs ADD COLUMN owner_host TEXT; ALTER TABLE runs ADD COLUMN owner_start INTEGER;",
+            )?;
+        }
+        tx.pragma_update(None, "user_version", 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -180,7 +207,43 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        migrate(&conn).map_err(sql)?;
+        let store = Store { conn, path: path.to_path_buf() };
+        store.mark_killed()?;
+        Ok(store)
+    }
+
+    /// Marks `killed` the running runs whose process has ended (on this host: a run started
+    /// elsewhere cannot be told and stays `running`). Returns how many.
+    fn mark_killed(&self) -> Result<usize> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, owner_pid, owner_host, owner_start FROM runs WHERE status = 'running' AND owner_pid IS NOT NULL")
+            .map_err(self.sql())?;
+        let owned: Vec<(String, Owner)> = stmt
+            .query_map([], |r| {
+                let start: Option<i64> = r.get(3)?;
+                Ok((r.get(0)?, Owner { pid: r.get(1)?, host: r.get(2)?, start: start.map(|s| s as u64) }))
+            })
+            .map_err(self.sql())?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.sql())?;
+        let mut marked = 0;
+        for (id, owner) in owned.into_iter().filter(|(_, o)| o.liveness() == Liveness::Gone) {
+            let error = format!(
+                "its process (pid {} on {}) ended without ending the run: killed, or the machine stopped",
+                owner.pid, owner.host
+            );
+            marked += self
+                .conn
+                .execute(
+                    "UPDATE runs SET status = 'killed', ended_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'",
+                    params![id, now(), error],
+                )
+                .map_err(self.sql())?;
+            tracing::warn!(run = %id, pid = owner.pid, "a run whose process ended is marked killed");
+        }
+        Ok(marked)
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -197,10 +260,24 @@ impl Store {
             format!("{}\0{}\0{started}\0{seq}\0{}", info.experiment, info.name, std::process::id()).as_bytes(),
         );
         let id = mlops_core::hash::to_hex(&digest[..8]);
+        let owner = Owner::current();
         tx.execute(
-            "INSERT INTO runs (id, experiment, name, parent, dataset_version, config_sha256, source_commit, status, started_at, seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)",
-            params![id, info.experiment, info.name, info.parent, info.dataset_version, info.config_sha256, info.source_commit, started, seq],
+            "INSERT INTO runs (id, experiment, name, parent, dataset_version, config_sha256, source_commit, status, started_at, seq, owner_pid, owner_host, owner_start)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11, ?12)",
+            params![
+                id,
+                info.experiment,
+                info.name,
+                info.parent,
+                info.dataset_version,
+                info.config_sha256,
+                info.source_commit,
+                started,
+                seq,
+                owner.pid,
+                owner.host,
+                owner.start.map(|s| s as i64)
+            ],
         )
         .map_err(self.sql())?;
         tx.commit().map_err(self.sql())?;

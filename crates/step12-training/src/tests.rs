@@ -126,3 +126,43 @@ fn the_trainer_records_every_candidate_and_goes_on_after_a_failure() {
     assert!(losses.windows(2).all(|w| w[1].value < w[0].value), "{losses:?}");
     assert!(!runs[0].history.contains_key("train_loss"), "logistic regression has no rounds");
 }
+
+/// A run whose process ended without ending it (kill -9) is marked `killed` when the store is
+/// next opened; a run of a live process, and one started before owners were recorded, stay
+/// `running`. A store from before the owner columns is migrated in place.
+#[test]
+fn runs_whose_process_ended_are_marked_killed_on_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.db");
+    // A store as the toolkit wrote it before: no owner columns, one run still `running`.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, experiment TEXT NOT NULL, name TEXT NOT NULL, parent TEXT,
+                dataset_version TEXT, config_sha256 TEXT, source_commit TEXT,
+                status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, error TEXT, seq INTEGER NOT NULL);
+             INSERT INTO runs VALUES ('00000000000000aa', 'penguins', 'old', NULL, NULL, NULL, NULL, 'running', '2026-01-01T00:00:00Z', NULL, NULL, 1);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let live = store.start_run(&info("live")).unwrap();
+    let dead = store.start_run(&info("dead")).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE runs SET owner_pid = ?2 WHERE id = ?1", rusqlite::params![dead, gone]).unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    let dead = store.run(&dead).unwrap();
+    assert_eq!(dead.status, RunStatus::Killed);
+    assert!(dead.ended_at.is_some());
+    let why = dead.error.unwrap();
+    assert!(why.contains(&format!("pid {gone}")) && why.contains("ended without ending the run"), "{why}");
+    assert_eq!(store.run(&live).unwrap().status, RunStatus::Running);
+    assert_eq!(store.run("00000000000000aa").unwrap().status, RunStatus::Running, "no owner: cannot tell");
+    let err = store.log_metric(&dead.id, "accuracy", 0.5, None).unwrap_err();
+    assert!(matches!(&err, StoreError::Closed { status, .. } if status == "killed"), "{err}");
+}

@@ -35,6 +35,7 @@ impl Parsed {
 /// What Python's `Infinity` and `-Infinity` tokens are read as: strings no client sends, which
 /// the cell reader turns back into infinite numbers (and so into the one error for infinity).
 pub const INFINITY: &str = "\u{0}mlops:Infinity";
+/// What Python's `-Infinity` token is read as (see [`INFINITY`]).
 pub const NEG_INFINITY: &str = "\u{0}mlops:-Infinity";
 
 /// The body as JSON. Python's `json.dumps` (and so MLflow's client with a pandas frame holding

@@ -440,15 +440,15 @@ struct Writer {
 impl Writer {
     fn create(
         path: &Path,
+        format: Format,
         (regression, classes): (bool, &[String]),
-        id_name: &str,
-        id_is_text: bool,
+        (id_name, id_is_text): (&str, bool),
     ) -> Result<Writer> {
         let file = File::create(path).map_err(io(path, "cannot create"))?;
         let mut columns = vec![id_name.to_string(), "prediction".to_string()];
         columns.extend(classes.iter().map(|c| format!("probability_{c}")));
         let write = |e: String| InferenceError::Write { path: path.to_path_buf(), message: e };
-        let sink = match format_of(path)? {
+        let sink = match format {
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(BufWriter::new(file));
                 w.write_record(&columns).map_err(|e| write(e.to_string()))?;
@@ -757,7 +757,7 @@ fn run_batch(
     if options.chunk_rows == 0 {
         return Err(InferenceError::Argument { name: "chunk_rows", message: "must be at least 1".into() });
     }
-    format_of(output)?;
+    let format = format_of(output)?;
     let started = Instant::now();
     let mut source = Source::open(input)?;
     let names: Vec<String> = inputs.iter().map(|c| c.name.clone()).collect();
@@ -786,14 +786,10 @@ fn run_batch(
     let layout = Layout { at, names, id };
     check_output(input, output, options.overwrite)?;
     let id_name = options.id_column.clone().unwrap_or_else(|| "row".into());
-    // Same folder (the rename is atomic), same extension (the format follows it).
-    let tmp = output.with_file_name(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        output.file_name().map_or_else(|| "predictions".into(), |n| n.to_string_lossy().to_string())
-    ));
+    // Same folder (the rename is atomic); temporaries a killed run left there go first.
+    let tmp = mlops_core::io::temp_sibling(output);
     let mut run = || -> Result<BatchReport> {
-        let mut writer = Writer::create(&tmp, kind, &id_name, options.id_column.is_some())?;
+        let mut writer = Writer::create(&tmp, format, kind, (&id_name, options.id_column.is_some()))?;
         let mut report = BatchReport {
             input: input.to_path_buf(),
             output: output.to_path_buf(),

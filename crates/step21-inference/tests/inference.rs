@@ -122,7 +122,7 @@ fn bad_rows_reject_the_file_or_are_skipped_with_their_row_numbers() {
     assert!(text.contains("row 5: column `x`: \"heavy\" is not a number"), "{text}");
     assert!(!out.exists(), "nothing is written when the file is rejected");
     assert!(
-        std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".tmp"))
+        std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp-"))
     );
     let options = BatchOptions { chunk_rows: 100, on_error: OnBadRow::Skip, ..BatchOptions::default() };
     let report = predict_file(&scorer, &input, &out, &options, &mut |_| {}).unwrap();
@@ -413,4 +413,29 @@ fn a_file_without_a_column_the_model_needs_fails_whatever_on_error_says() {
         assert!(err.to_string().contains("cut.csv: no column `x`"), "{err}");
         assert!(!out.exists(), "a file was written");
     }
+}
+
+/// `kill -9` of `mlops predict` leaves its temporary output behind; the next run into the same
+/// folder removes the temporaries of processes that ended, and leaves those of running ones.
+#[test]
+fn temporaries_left_by_a_killed_run_are_removed_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let scorer = scorer(dir.path());
+    let input = dir.path().join("in.csv");
+    write_csv(&input, 20, &[]);
+    let out = dir.path().join("out.csv");
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = dir.path().join(format!(".out.csv.tmp-{dead}-0"));
+    let running = dir.path().join(format!(".out.csv.tmp-{}-99", std::process::id()));
+    let other = dir.path().join(format!(".other.csv.tmp-{dead}-0"));
+    for f in [&stale, &running, &other] {
+        std::fs::write(f, "row,prediction\n0,half").unwrap();
+    }
+    predict_file(&scorer, &input, &out, &BatchOptions::default(), &mut |_| {}).unwrap();
+    assert!(!stale.exists(), "the dead run's temporary is removed");
+    assert!(running.exists(), "a running process's temporary stays");
+    assert!(other.exists(), "another file's temporaries are not this run's business");
+    assert_eq!(read_output(&out).len(), 20);
 }
