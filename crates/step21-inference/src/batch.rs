@@ -644,6 +644,9 @@ pub fn predict_file_remote(
     })
 }
 
+/// A part's predictions, each with its place in the part.
+type Scored = Vec<(usize, crate::Prediction)>;
+
 /// Scores one request's rows on the server. A row the server refuses (a 4xx naming the row) is
 /// a bad row of the file, at its place in the file (`file_row(k)` for the part's row `k`):
 /// under `Skip` it is left out and the others are asked again; under `Reject` the file fails
@@ -654,7 +657,7 @@ fn predict_part(
     part: &[Row],
     file_row: impl Fn(usize) -> usize,
     (input, on_error): (&Path, OnBadRow),
-) -> Result<(Vec<(usize, crate::Prediction)>, Vec<BadRow>)> {
+) -> Result<(Scored, Vec<BadRow>)> {
     let mut left: Vec<usize> = (0..part.len()).collect();
     let mut refused = Vec::new();
     while !left.is_empty() {
