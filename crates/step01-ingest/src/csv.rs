@@ -322,7 +322,32 @@ pub(crate) fn open_error(path: &Path, e: std::io::Error) -> IngestError {
 }
 
 pub(crate) fn read_error(path: &Path, e: polars::prelude::PolarsError) -> IngestError {
-    IngestError::Read { path: path.to_path_buf(), message: e.to_string() }
+    let message = e.to_string();
+    let message = parse_failure(&message).unwrap_or(message);
+    IngestError::Read { path: path.to_path_buf(), message }
+}
+
+/// polars' "could not parse `v` as dtype `i64` at column 'c'" in the config's words: its advice
+/// names its own Python arguments (`infer_schema_length`, `schema_overrides`, `ignore_errors`),
+/// which a data config does not have.
+fn parse_failure(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("could not parse `")?;
+    let (value, rest) = rest.split_once("` as dtype `")?;
+    let (dtype, rest) = rest.split_once("` at column '")?;
+    let (column, _) = rest.split_once('\'')?;
+    let dtype = match dtype {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => "int",
+        "f32" | "f64" => "float",
+        "bool" => "bool",
+        "str" => "string",
+        "date" => "date",
+        d if d.starts_with("datetime") => "datetime",
+        d => d,
+    };
+    Some(format!(
+        "column `{column}`: could not read `{value}` as {dtype}; fix the value, list it in the source's `null_values`, \
+         or give the column another type in `dtypes` (when the type was inferred, `infer_schema_rows` sets how many rows it is inferred from)"
+    ))
 }
 
 fn dtype_overrides(opts: &CsvSource) -> Option<Arc<Schema>> {

@@ -160,6 +160,15 @@ fn null_markers_columns_limit_and_dtypes() {
         matches!(&err, IngestError::MissingColumns { missing, .. } if missing == &vec!["scroe".to_string()]),
         "{err}"
     );
+    // A value that does not fit a forced type: the advice names the config's keys, not polars'.
+    let err = read_csv(CsvSource { dtypes: [("flag".to_string(), mlops_core::DType::Int)].into(), ..csv(&path) })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("n.csv") && err.contains("column `flag`: could not read `yes` as int"), "{err}");
+    assert!(err.contains("`null_values`") && err.contains("`dtypes`") && err.contains("`infer_schema_rows`"), "{err}");
+    for polars_word in ["infer_schema_length", "schema_overrides", "ignore_errors"] {
+        assert!(!err.contains(polars_word), "{err}");
+    }
 }
 
 #[test]

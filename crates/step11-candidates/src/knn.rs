@@ -23,6 +23,10 @@ impl Default for KnnParams {
 impl ParamGuard for KnnParams {
     fn check_ref(&self, model: &'static str, rows: usize) -> Result<()> {
         let k = self.k;
+        // Checked before the rows are known (a tuning space), `rows` is `usize::MAX`.
+        if k == 0 && rows == usize::MAX {
+            return bad(model, "k", format!("{k} must be at least 1"));
+        }
         if k == 0 || k > rows {
             return bad(model, "k", format!("{k} must be between 1 and the {rows} training rows"));
         }

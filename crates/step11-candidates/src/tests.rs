@@ -186,6 +186,9 @@ fn bad_input_names_the_model_and_parameter_or_column() {
     let err = fit(&ModelSpec::KnnClassifier(KnnParams { k: 51 }), &x, &classes, &names(4)).unwrap_err();
     assert!(matches!(&err, ModelError::Parameter { model: "knn_classifier", parameter: "k", .. }), "{err:?}");
     assert!(err.to_string().starts_with("knn_classifier.k: 51 must be between 1 and the 50"), "{err}");
+    // Checked before any rows are known (a tuning space), the message names no row count.
+    let err = ModelSpec::KnnClassifier(KnnParams { k: 0 }).check(usize::MAX).unwrap_err();
+    assert_eq!(err.to_string(), "knn_classifier.k: 0 must be at least 1");
     let err = fit(
         &ModelSpec::ElasticNet(ElasticNetParams { alpha: 1.0, l1_ratio: 2.0, max_iter: 10 }),
         &x,

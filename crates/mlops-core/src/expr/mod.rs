@@ -376,6 +376,11 @@ mod tests {
         assert!(err.contains("use `==`"), "{err}");
         let err = Expr::parse("foo(1)").unwrap_err().to_string();
         assert!(err.contains("unknown function `foo`"), "{err}");
+        // The token as the user wrote it, never the parser's own name for it.
+        let err = Expr::parse("latitude >> 3 &&").unwrap_err().to_string();
+        assert!(err.contains("unexpected `>` at column 11") && !err.contains("Op("), "{err}");
+        let err = Expr::parse("a + ,").unwrap_err().to_string();
+        assert!(err.contains("unexpected `,`"), "{err}");
         let mut e = Expr::parse("missing + 1").unwrap();
         let err = e.check(&|_| None, &["a".into()]).unwrap_err().to_string();
         assert!(err.contains("column `missing` not found"), "{err}");

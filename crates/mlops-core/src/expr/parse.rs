@@ -28,6 +28,21 @@ enum Tok {
     Comma,
 }
 
+impl std::fmt::Display for Tok {
+    /// As a user wrote it, for errors.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tok::Num(n, _) => write!(f, "number {n}"),
+            Tok::Str(s) => write!(f, "text {s:?}"),
+            Tok::Ident(name) | Tok::Quoted(name) => write!(f, "column `{name}`"),
+            Tok::Op(op) => write!(f, "`{op}`"),
+            Tok::LParen => f.write_str("`(`"),
+            Tok::RParen => f.write_str("`)`"),
+            Tok::Comma => f.write_str("`,`"),
+        }
+    }
+}
+
 fn tokenize(src: &str) -> std::result::Result<Vec<(usize, Tok)>, String> {
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
@@ -326,7 +341,7 @@ impl Parser {
                     _ => Err(format!("missing `)` for the `(` at column {col}")),
                 }
             }
-            Some(other) => Err(format!("unexpected {other:?} at column {col}")),
+            Some(other) => Err(format!("unexpected {other} at column {col}; expected a value, a column or `(`")),
             None => Err(format!("unexpected end of expression at column {col}")),
         }
     }
