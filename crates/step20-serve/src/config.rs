@@ -14,8 +14,12 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Most rows one request may carry; more get 413.
     pub max_batch_rows: usize,
-    /// A request still running after this many milliseconds gets 503.
+    /// A request still running after this many milliseconds gets 503; one whose body is still
+    /// arriving then gets 408.
     pub request_timeout_ms: u64,
+    /// A connection that has not sent a whole request head (request line and headers) this many
+    /// milliseconds after it opened, or after its previous request, is closed.
+    pub header_timeout_ms: u64,
     /// What an unseen category (a text value outside the categories seen in training) gets.
     pub unknown_categories: CategoryPolicy,
     /// Probability cut-offs of `/predict`'s `confidence`.
@@ -42,6 +46,7 @@ impl Default for ServeConfig {
             max_body_bytes: 16 * 1024 * 1024,
             max_batch_rows: 100_000,
             request_timeout_ms: 10_000,
+            header_timeout_ms: 10_000,
             unknown_categories: CategoryPolicy::Warn,
             confidence: ConfidenceThresholds::default(),
             poll_seconds: 10,
@@ -65,6 +70,9 @@ impl ServeConfig {
         }
         if self.request_timeout_ms == 0 {
             return bad("request_timeout_ms", "must be at least 1");
+        }
+        if self.header_timeout_ms == 0 {
+            return bad("header_timeout_ms", "must be at least 1");
         }
         let c = &self.confidence;
         if !(0.0..=1.0).contains(&c.medium) || !(0.0..=1.0).contains(&c.high) || c.medium > c.high {

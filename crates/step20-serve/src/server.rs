@@ -161,9 +161,10 @@ impl Server {
         };
         let grace = Duration::from_secs(state.config.shutdown_grace_seconds);
         let app = router(state.clone());
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let headers = Duration::from_millis(state.config.header_timeout_ms);
+        let served = accept(self.listener, app, headers, signal);
         let result = tokio::select! {
-            r = served => r.map_err(ServeError::Io),
+            () = served => Ok(()),
             () = async {
                 let _ = stop_rx.wait_for(|stopped| *stopped).await;
                 tokio::time::sleep(grace).await;
@@ -185,6 +186,41 @@ impl Server {
         tracing::info!("stopped");
         result
     }
+}
+
+/// Takes connections until `signal`, each served by hyper's HTTP/1 connection with a timer (a
+/// request head must arrive within `headers`: a client sending it a byte at a time is cut off),
+/// then stops taking new ones and waits for those open to finish their requests.
+async fn accept(listener: tokio::net::TcpListener, app: Router, headers: Duration, signal: impl Future<Output = ()>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(headers);
+        let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 fn router(state: Shared) -> Router {
@@ -227,22 +263,64 @@ async fn track(State(s): State<Shared>, mut req: Request, next: Next) -> Respons
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(new_request_id, str::to_string);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let timeout = Duration::from_millis(s.config.request_timeout_ms);
-    let mut response = match tokio::time::timeout(timeout, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => error(
-            Style::Mlflow,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TIMEOUT",
-            &format!("the request took longer than {} ms (`request_timeout_ms`)", s.config.request_timeout_ms),
+    let ms = s.config.request_timeout_ms;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    let style = if route.starts_with("/v2") { Style::Oip } else { Style::Mlflow };
+    let mut response = match read_body(req, s.config.max_body_bytes, deadline).await {
+        Err(BodyFailure::Slow) => error(
+            style,
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            &format!("the request body did not arrive within {ms} ms (`request_timeout_ms`)"),
             None,
         ),
+        Err(BodyFailure::Bad(e)) => input_error(style, &e),
+        Ok(req) => match tokio::time::timeout_at(deadline, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => error(
+                Style::Mlflow,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TIMEOUT",
+                &format!("the request took longer than {ms} ms (`request_timeout_ms`)"),
+                None,
+            ),
+        },
     };
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
     s.metrics.request(&route, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
+}
+
+/// Why a request's body could not be read.
+enum BodyFailure {
+    /// It was still arriving at the deadline (the client's delay: 408).
+    Slow,
+    /// Too large (413), or the client broke off (400).
+    Bad(InputError),
+}
+
+/// The request with its body read into memory before the deadline: the time a client takes to
+/// send its body is its own (408), and only the time the server then takes is the server's (503).
+async fn read_body(
+    req: Request,
+    limit: usize,
+    deadline: tokio::time::Instant,
+) -> std::result::Result<Request, BodyFailure> {
+    let (parts, body) = req.into_parts();
+    let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit));
+    match tokio::time::timeout_at(deadline, read).await {
+        Err(_) => Err(BodyFailure::Slow),
+        Ok(Ok(collected)) => Ok(Request::from_parts(parts, axum::body::Body::from(collected.to_bytes()))),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyFailure::Bad(InputError {
+            kind: InputErrorKind::TooLarge,
+            column: None,
+            row: None,
+            message: format!("the body is larger than {limit} bytes (`max_body_bytes`)"),
+        })),
+        Ok(Err(e)) => Err(BodyFailure::Bad(InputError::malformed(format!("cannot read the body: {e}")))),
+    }
 }
 
 /// How a route words its errors.

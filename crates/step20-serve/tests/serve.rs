@@ -741,23 +741,49 @@ async fn a_full_log_queue_drops_and_counts_instead_of_blocking() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_that_outlives_the_timeout_gets_503_and_the_server_goes_on() {
+async fn a_slow_body_gets_408_and_slow_headers_are_cut_off_and_the_server_goes_on() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
-    let config = ServeConfig { request_timeout_ms: 200, ..ServeConfig::default() };
+    let config = ServeConfig { request_timeout_ms: 200, header_timeout_ms: 300, ..ServeConfig::default() };
     let server = Running::start(config, package_source(dir.path(), TaskKind::BinaryClassification), None).await;
-    // A client that announces a body and stops sending half-way.
+    // A client that announces a body and stops sending half-way: the delay is the client's, 408.
     let addr = server.base.trim_start_matches("http://").to_string();
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
     slow.write_all(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"instances\"")
         .await
         .unwrap();
-    // The client never sends the rest: only the server's timeout can answer.
     let mut answer = vec![0u8; 1024];
     let n = tokio::time::timeout(std::time::Duration::from_secs(60), slow.read(&mut answer)).await.unwrap().unwrap();
     let answer = String::from_utf8_lossy(&answer[..n]).to_string();
-    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    assert!(answer.contains("request_timeout_ms"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout_ms") && answer.contains("body"), "{answer}");
+    // A client that sends its request head a byte at a time, one byte every 50 ms: the server
+    // closes the connection once `header_timeout_ms` has passed, long before the head is whole.
+    let mut trickle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for b in head {
+        if trickle.write_all(&[*b]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(std::time::Duration::from_millis(50), trickle.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(n)) => {
+                // hyper may answer 408 before closing.
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "the connection stayed open for the whole head ({:?})", started.elapsed());
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
     let (status, _) = server.json("/invocations", &json!({ "instances": records(1) })).await;
     assert_eq!(status, 200);
     server.stop().await;
