@@ -98,6 +98,61 @@ pub struct PredictionLog {
     queued: Arc<AtomicUsize>,
     /// Most rows queued at once.
     capacity: usize,
+    /// Why the writer cannot write, while it cannot.
+    problem: Arc<Mutex<Option<String>>>,
+    /// The store.
+    path: std::path::PathBuf,
+    /// The file the writer has open (see [`Store`]).
+    opened: Arc<Mutex<Option<(u64, u64)>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The writer's store: the connection, and the file it opened. SQLite writes on through an open
+/// connection into a file that was deleted (the rows would be lost with it), so before each batch
+/// the writer checks that the path still names the file it opened.
+struct Store {
+    conn: Connection,
+    path: std::path::PathBuf,
+    opened: Arc<Mutex<Option<(u64, u64)>>>,
+    problem: Arc<Mutex<Option<String>>>,
+}
+
+impl Store {
+    /// Whether the batch can be written: the path still names the opened file, or names a new
+    /// store, which is opened in its place. A removed store is reported (and not created again:
+    /// the registry lives in it).
+    fn usable(&mut self, metrics: &Metrics) -> bool {
+        let now = identity(&self.path);
+        let problem = if now.is_some() && now == *lock(&self.opened) {
+            None
+        } else if now.is_some() {
+            match open_writer(&self.path) {
+                Ok(conn) => {
+                    tracing::warn!(path = %self.path.display(), "the prediction log's store was replaced; writing to the new one");
+                    self.conn = conn;
+                    *lock(&self.opened) = identity(&self.path);
+                    None
+                }
+                Err(e) => Some(format!("the store {} was replaced and cannot be opened: {e}", self.path.display())),
+            }
+        } else {
+            Some(format!(
+                "the store {} was removed while the server ran: predictions are not logged (restore it, or restart the server once a store is there)",
+                self.path.display()
+            ))
+        };
+        let mut slot = lock(&self.problem);
+        if problem.is_some() && slot.is_none() {
+            tracing::error!(path = %self.path.display(), "the prediction log's store is gone; predictions are dropped and counted");
+        }
+        metrics.log_broken(problem.is_some());
+        let ok = problem.is_none();
+        *slot = problem;
+        ok
+    }
 }
 
 fn open(path: &Path) -> Result<Connection> {
@@ -129,31 +184,66 @@ fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The writer's connection, set up for batches of multi-row INSERTs.
+fn open_writer(path: &Path) -> Result<Connection> {
+    let conn = open(path)?;
+    let sql = |source| ServeError::Store { path: path.to_path_buf(), source };
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(sql)?;
+    // Statement journals (each multi-row INSERT keeps one) in memory, not in a temporary file.
+    conn.pragma_update(None, "temp_store", "MEMORY").map_err(sql)?;
+    // One prepared INSERT per entry count a statement can hold.
+    conn.set_prepared_statement_cache_capacity(ENTRIES_PER_INSERT + 8);
+    Ok(conn)
+}
+
+/// Which file a path names now (device and inode), `None` when nothing is there.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
 impl PredictionLog {
     /// Opens the log in the SQLite store `path` (creating the table) and starts its writer.
     pub fn open(path: &Path, queue: usize, metrics: Arc<Metrics>) -> Result<PredictionLog> {
-        let conn = open(path)?;
-        let sql = |source| ServeError::Store { path: path.to_path_buf(), source };
-        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(sql)?;
-        // Statement journals (each multi-row INSERT keeps one) in memory, not in a temporary file.
-        conn.pragma_update(None, "temp_store", "MEMORY").map_err(sql)?;
-        // One prepared INSERT per entry count a statement can hold.
-        conn.set_prepared_statement_cache_capacity(ENTRIES_PER_INSERT + 8);
+        let conn = open_writer(path)?;
+        let opened = identity(path);
         // The channel never fills first: `queued` bounds the rows waiting.
         let (tx, rx) = std::sync::mpsc::sync_channel(queue.max(1));
         let path = path.to_path_buf();
         let counts = metrics.clone();
         let queued = Arc::new(AtomicUsize::new(0));
         let waiting = queued.clone();
-        let writer = std::thread::Builder::new()
-            .name("prediction-log".into())
-            .spawn(move || write_loop(conn, &path, &rx, (&counts, &waiting)))?;
+        let problem = Arc::new(Mutex::new(None));
+        let opened = Arc::new(Mutex::new(opened));
+        let (seen, file) = (problem.clone(), opened.clone());
+        let store_path = path.clone();
+        let writer = std::thread::Builder::new().name("prediction-log".into()).spawn(move || {
+            let mut store = Store { conn, path: store_path, opened: file, problem: seen };
+            write_loop(&mut store, &rx, (&counts, &waiting));
+        })?;
         Ok(PredictionLog {
             tx: RwLock::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             metrics,
             queued,
             capacity: queue.max(1),
+            problem,
+            path,
+            opened,
+        })
+    }
+
+    /// Why the log cannot write now (its store was removed or replaced), or `None` while it
+    /// writes. Asked before the writer has met the change, it answers from the file itself.
+    pub fn problem(&self) -> Option<String> {
+        let known = lock(&self.problem).clone();
+        known.or_else(|| {
+            (identity(&self.path) != *lock(&self.opened)).then(|| {
+                format!(
+                    "the store {} was removed or replaced while the server ran: predictions are not logged until it is reopened",
+                    self.path.display()
+                )
+            })
         })
     }
 
@@ -197,7 +287,7 @@ impl Drop for PredictionLog {
     }
 }
 
-fn write_loop(mut conn: Connection, path: &Path, rx: &Receiver<Entry>, (metrics, queued): (&Metrics, &AtomicUsize)) {
+fn write_loop(store: &mut Store, rx: &Receiver<Entry>, (metrics, queued): (&Metrics, &AtomicUsize)) {
     while let Ok(first) = rx.recv() {
         let mut rows = first.rows;
         let mut batch = vec![first];
@@ -210,13 +300,14 @@ fn write_loop(mut conn: Connection, path: &Path, rx: &Receiver<Entry>, (metrics,
                 Err(_) => break,
             }
         }
-        let result = write(&mut conn, &batch);
+        let result = if store.usable(metrics) { write(&mut store.conn, &batch).map(|()| true) } else { Ok(false) };
         queued.fetch_sub(rows, Ordering::AcqRel);
         let rows = rows as u64;
         match result {
-            Ok(()) => metrics.log_written(rows),
+            Ok(true) => metrics.log_written(rows),
+            Ok(false) => metrics.log_dropped(rows),
             Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, rows, "cannot write to the prediction log");
+                tracing::error!(path = %store.path.display(), error = %e, rows, "cannot write to the prediction log");
                 metrics.log_dropped(rows);
             }
         }

@@ -30,6 +30,8 @@ pub struct Metrics {
     unseen: AtomicU64,
     log_written: AtomicU64,
     log_dropped: AtomicU64,
+    /// 1 when the prediction log cannot write (its store was removed or replaced).
+    log_broken: AtomicU64,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
     model: Mutex<(String, u32)>,
@@ -91,6 +93,11 @@ impl Metrics {
     /// Prediction log entries dropped because the queue was full.
     pub fn log_dropped(&self, n: u64) {
         self.log_dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether the prediction log can write.
+    pub fn log_broken(&self, broken: bool) {
+        self.log_broken.store(u64::from(broken), Ordering::Relaxed);
     }
 
     /// Entries dropped so far.
@@ -156,7 +163,7 @@ impl Metrics {
             ("mlops_prediction_log_written_total", "Predictions written to the prediction log.", &self.log_written),
             (
                 "mlops_prediction_log_dropped_total",
-                "Predictions not logged because the log queue was full.",
+                "Predictions not logged: the log queue was full, or the log's store could not be written.",
                 &self.log_dropped,
             ),
             ("mlops_model_reloads_total", "Models swapped in after the alias moved.", &self.reloads),
@@ -171,6 +178,12 @@ impl Metrics {
             let _ = writeln!(w, "# TYPE {name} counter");
             let _ = writeln!(w, "{name} {}", value.load(Ordering::Relaxed));
         }
+        let _ = writeln!(
+            w,
+            "# HELP mlops_prediction_log_broken 1 while the prediction log cannot write (its store was removed or replaced)."
+        );
+        let _ = writeln!(w, "# TYPE mlops_prediction_log_broken gauge");
+        let _ = writeln!(w, "mlops_prediction_log_broken {}", self.log_broken.load(Ordering::Relaxed));
         let (name, version) = lock(&self.model).clone();
         let _ = writeln!(w, "# HELP mlops_model_version The registered version being served (0: a package path).");
         let _ = writeln!(w, "# TYPE mlops_model_version gauge");

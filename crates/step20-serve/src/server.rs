@@ -478,15 +478,24 @@ async fn ping() -> &'static str {
     "\n"
 }
 
+/// 200 `healthy`, or 503 `unhealthy` with the problem while predictions are answered but lost
+/// (the prediction log's store was removed).
 async fn health(State(s): State<Shared>) -> Response {
     let m = s.current();
-    axum::Json(json!({
-        "status": "healthy",
+    let problem = s.log.as_ref().and_then(PredictionLog::problem);
+    let mut body = json!({
+        "status": if problem.is_some() { "unhealthy" } else { "healthy" },
         "model_loaded": true,
         "model": m.origin.name,
         "version": m.origin.version,
-    }))
-    .into_response()
+    });
+    match problem {
+        Some(p) => {
+            body["problem"] = json!(p);
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+        }
+        None => axum::Json(body).into_response(),
+    }
 }
 
 fn oip_dtype(dtype: DType) -> &'static str {

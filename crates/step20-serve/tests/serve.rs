@@ -820,3 +820,60 @@ fn a_registered_package_rewritten_to_match_its_changed_file_is_refused() {
         .unwrap_err();
     assert!(matches!(err, step17_registry::RegistryError::Tampered { .. }), "{err}");
 }
+
+/// The prediction log's store is removed while the server runs: predictions are still answered,
+/// `/health` says unhealthy and why, the lost rows are counted as dropped (never as written into
+/// the unlinked file), and a store put back at the path is written to again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_removed_under_the_server_is_reported_and_its_loss_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, artifacts) = registry(dir.path());
+    let source =
+        ModelSource::Registry { store: store.clone(), artifacts: artifacts.clone(), uri: "models:/m@champion".into() };
+    let server = Running::start(ServeConfig { poll_seconds: 0, ..ServeConfig::default() }, source, Some(&store)).await;
+    let metric = |name: &'static str| {
+        let server = &server;
+        async move { counter(&server.get("/metrics").await.1, name).unwrap_or(0) }
+    };
+    let wait_for = |name: &'static str, at_least: u64| {
+        let metric = &metric;
+        async move {
+            let started = std::time::Instant::now();
+            while metric(name).await < at_least {
+                assert!(started.elapsed().as_secs() < 60, "{name} never reached {at_least}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let body = json!({ "dataframe_records": records(3) });
+    assert_eq!(server.json("/invocations", &body).await.0, 200);
+    wait_for("mlops_prediction_log_written_total", 3).await;
+    let (status, text) = server.get("/health").await;
+    assert_eq!(status, 200, "{text}");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", store.display()));
+    }
+    let (status, text) = server.get("/health").await;
+    assert_eq!(status, 503, "{text}");
+    let health: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(health["status"], "unhealthy");
+    assert!(health["problem"].as_str().unwrap().contains("registry.db"), "{text}");
+    for _ in 0..4 {
+        assert_eq!(server.json("/invocations", &body).await.0, 200, "predictions are still answered");
+    }
+    wait_for("mlops_prediction_log_dropped_total", 12).await;
+    assert_eq!(metric("mlops_prediction_log_written_total").await, 3, "nothing written into the removed file");
+    assert_eq!(metric("mlops_prediction_log_broken").await, 1);
+    assert!(!store.exists(), "the removed store is not created again");
+    // A store put back at the path (a restored backup, a new registry) is written to again.
+    drop(Registry::open(&store, &artifacts, "test").unwrap());
+    assert_eq!(server.json("/invocations", &body).await.0, 200);
+    wait_for("mlops_prediction_log_written_total", 6).await;
+    assert_eq!(metric("mlops_prediction_log_broken").await, 0);
+    let (status, text) = server.get("/health").await;
+    assert_eq!(status, 200, "{text}");
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let logged: i64 = conn.query_row("SELECT SUM(rows) FROM prediction_requests", [], |r| r.get(0)).unwrap();
+    assert_eq!(logged, 3);
+    server.stop().await;
+}
