@@ -1954,3 +1954,76 @@ fn deploy_kubernetes_writes_valid_manifests_and_refuses_bad_input() {
     );
     assert!(!p.join("bad").exists());
 }
+
+/// `kill -9` of a deployed server: the router answers 503 (never 502) while nothing serves,
+/// `deploy status` exits non-zero, and the router restarts the server with backoff; the history
+/// records the crash and the restart, and the endpoint answers again.
+#[test]
+fn a_deployed_server_that_dies_is_restarted_and_the_crash_recorded() {
+    use std::time::{Duration, Instant};
+    let p = Project::new();
+    let _stop = Undeploy(&p);
+    let port = free_port().to_string();
+    let endpoint = format!("127.0.0.1:{port}");
+    let run = p.mlops(&["--quiet", "train", "--config", "configs/training-body-mass.yaml"]);
+    assert!(run.success, "{}", run.stderr);
+    let model = "models:/penguins-body-mass@champion";
+    let deployed = p.mlops(&["--json", "deploy", "local", "--port", &port, "--model", model]);
+    assert!(deployed.success, "{}", deployed.stdout);
+    let first = deployed.json()["outcome"]["deployment"].clone();
+    let pid = first["pid"].as_u64().unwrap();
+    let status = p.mlops(&["--json", "deploy", "status"]);
+    assert!(status.success, "{}", status.stdout);
+
+    let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    while process_runs(pid) {
+        assert!(started.elapsed() < Duration::from_secs(10), "pid {pid} still runs");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Until the router restarts it: 503 with Retry-After, never 502; then 200 again.
+    let mut client = e2e::KeepAlive::new(&endpoint);
+    let body = r#"{"dataframe_records": []}"#;
+    let (mut unavailable, mut answered) = (0, false);
+    let mut status_failed = false;
+    while started.elapsed() < Duration::from_secs(60) {
+        match client.post("/invocations", body) {
+            Ok(a) if a.status == 503 => {
+                assert!(a.header("retry-after").is_some(), "{:?}", a.headers);
+                unavailable += 1;
+                if !status_failed {
+                    let status = p.mlops(&["deploy", "status"]);
+                    status_failed |= !status.success;
+                }
+            }
+            Ok(a) if a.status == 502 => panic!("502 while the server was down: {}", a.body),
+            Ok(a) if a.header("x-mlops-deployment").is_some() && a.status != 503 => {
+                let answer = p.mlops(&["--json", "deploy", "status"]).json();
+                if answer["serving"][0]["deployment"]["pid"].as_u64() != Some(pid) {
+                    answered = true;
+                    break;
+                }
+            }
+            Ok(_) | Err(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(answered, "the server was not restarted within a minute ({unavailable} answers were 503)");
+    assert!(unavailable > 0, "no request met the crashed server");
+    assert!(status_failed, "deploy status exited 0 while the server was down");
+    let status = p.mlops(&["--json", "deploy", "status"]);
+    assert!(status.success, "{}", status.stdout);
+    let answer = status.json();
+    let serving = &answer["serving"][0];
+    assert_eq!((serving["ready"].as_bool(), serving["deployment"]["restarts"].as_u64()), (Some(true), Some(1)));
+    let events: Vec<String> = answer["history"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(events, ["crashed", "restarted"], "{answer}");
+    let text = p.mlops(&["deploy", "status"]);
+    assert!(text.stdout.contains("crashed") && text.stdout.contains("1 restart(s)"), "{}", text.stdout);
+}

@@ -29,7 +29,7 @@ pub use kubernetes::{
 pub use local::{DeployOutcome, Launch, LocalParams, Running, Target, deploy_local, status, stop};
 pub use probe::{Answer, http_get};
 pub use router::{DEPLOYMENT_HEADER, run_router};
-pub use store::{Deployment, Deployments};
+pub use store::{Deployment, Deployments, Event};
 
 use std::path::PathBuf;
 

@@ -82,7 +82,7 @@ pub struct Running {
     pub ready: bool,
 }
 
-fn server_marker(backend: &str) -> String {
+pub(crate) fn server_marker(backend: &str) -> String {
     let port = backend.rsplit(':').next().unwrap_or(backend);
     format!("--port\0{port}\0")
 }
@@ -91,7 +91,7 @@ fn router_marker(endpoint: &str) -> String {
     format!("--listen\0{endpoint}\0")
 }
 
-fn spawn(program: &Path, args: &[String], log: &Path) -> Result<u32> {
+pub(crate) fn spawn(program: &Path, args: &[String], log: &Path) -> Result<u32> {
     let open = || OpenOptions::new().create(true).append(true).open(log);
     let io = |e| CoreError::io("cannot open", log, e);
     let out = open().map_err(io)?;
@@ -225,6 +225,8 @@ pub fn deploy_local(store: &Path, params: &LocalParams, target: &Target, launch:
         message: None,
         log: log.display().to_string(),
         deployer_pid: std::process::id(),
+        restarts: 0,
+        command: None,
     };
     // One deploy per endpoint at a time: the check and the claim are one transaction.
     row.id = db.claim(&row, |d| d.deployer_pid != std::process::id() && alive(d.deployer_pid, DEPLOYER_MARKER))?;
@@ -278,6 +280,9 @@ fn switch_to(
     let pid = spawn(&launch.program, &args, log)?;
     let mut guard = StopOnDrop { pid: Some(pid), marker: server_marker(&backend), grace: launch.grace };
     db.set_pids(row.id, Some(pid), None)?;
+    // The router restarts the server with the same command line if it dies.
+    let command: Vec<String> = std::iter::once(launch.program.display().to_string()).chain(args).collect();
+    db.set_command(row.id, &command)?;
     row.pid = Some(pid);
 
     let still_serving = current.as_ref().map(describe);

@@ -4,15 +4,17 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::local::{server_marker, spawn};
+use crate::process::alive;
 use crate::store::Deployments;
 use crate::{DeployError, Result};
 
@@ -31,6 +33,34 @@ struct Shared {
     db: Mutex<Deployments>,
     client: reqwest::Client,
     max_body: usize,
+    supervisor: Mutex<Supervisor>,
+}
+
+/// First wait before restarting a server that died; doubled after each restart that dies again.
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between restarts.
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A server that has run this long since its restart counts as healthy again: the next crash
+/// waits `BACKOFF_FIRST`.
+const BACKOFF_RESET: Duration = Duration::from_secs(120);
+
+/// The router's watch over the serving deployment's server, as Kubernetes' kubelet restarts a
+/// container that exits: restarts with exponential backoff, each crash and restart recorded.
+struct Supervisor {
+    /// The deployment watched.
+    id: i64,
+    /// While its server is down: why, and when to try again.
+    down: Option<(String, Instant)>,
+    /// The wait before the next restart.
+    backoff: Duration,
+    /// When the server was last (re)started.
+    started: Instant,
+}
+
+impl Supervisor {
+    fn new(id: i64) -> Supervisor {
+        Supervisor { id, down: None, backoff: BACKOFF_FIRST, started: Instant::now() }
+    }
 }
 
 impl Shared {
@@ -57,6 +87,75 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Checks the serving deployment's server; one that died is recorded as `crashed`, and
+    /// restarted with the command it was started with once its backoff has passed.
+    fn supervise(&self) {
+        let Ok(db) = self.db.lock() else { return };
+        let Ok(Some(d)) = db.serving(&self.endpoint) else { return };
+        let Some(pid) = d.pid else { return };
+        let mut sup = self.supervisor.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sup.id != d.id {
+            *sup = Supervisor::new(d.id);
+        }
+        let marker = server_marker(&d.backend);
+        if alive(pid, &marker) {
+            if sup.started.elapsed() >= BACKOFF_RESET {
+                sup.backoff = BACKOFF_FIRST;
+            }
+            sup.down = None;
+            return;
+        }
+        let now = Instant::now();
+        if sup.down.is_none() {
+            let message = format!(
+                "its server (pid {pid}) exited; restarting in {} s (restart {})",
+                sup.backoff.as_secs_f64(),
+                d.restarts + 1
+            );
+            tracing::warn!(deployment = d.id, pid, "the server died");
+            let _ = db.record(d.id, "crashed", &message);
+            let _ = db.note(d.id, &format!("crashed at {}; restarting", crate::store::now()));
+            sup.down = Some((message, now + sup.backoff));
+        }
+        let Some((_, at)) = &sup.down else { return };
+        if now < *at {
+            return;
+        }
+        let next = (sup.backoff * 2).min(BACKOFF_MAX);
+        let restart = match d.command.as_deref() {
+            Some([program, args @ ..]) => spawn(Path::new(program), args, Path::new(&d.log)),
+            _ => Err(DeployError::Invalid {
+                key: "command".into(),
+                message: "the deployment has no recorded command line (deployed by an older version)".into(),
+            }),
+        };
+        match restart {
+            Ok(new) => {
+                let _ = db.restarted(d.id, pid, new);
+                let _ = db.record(d.id, "restarted", &format!("server restarted as pid {new}"));
+                let _ =
+                    db.note(d.id, &format!("restarted {} time(s); last crash restarted as pid {new}", d.restarts + 1));
+                tracing::info!(deployment = d.id, pid = new, "server restarted");
+                sup.started = now;
+                sup.down = None;
+            }
+            Err(e) => {
+                let message = format!("cannot restart the server: {e}; trying again in {} s", next.as_secs_f64());
+                let _ = db.record(d.id, "restart_failed", &message);
+                sup.down = Some((message, now + next));
+            }
+        }
+        sup.backoff = next;
+    }
+
+    /// Why the endpoint cannot answer now, while its server is down.
+    fn down(&self) -> Option<String> {
+        let sup = self.supervisor.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        sup.down.as_ref().map(|(why, _)| why.clone())
+    }
+}
+
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     [
         header::CONNECTION,
@@ -75,6 +174,13 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {
     (status, axum::Json(serde_json::json!({ "error_code": code, "message": message }))).into_response()
+}
+
+/// 503 with `Retry-After`: nothing serves the endpoint for now.
+fn unavailable(message: String) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
@@ -97,12 +203,11 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
     let mut last = String::new();
     for attempt in 0..3u32 {
         let Some(b) = s.current() else {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                format!("no deployment is serving {}", s.endpoint),
-            );
+            return unavailable(format!("no deployment is serving {}", s.endpoint));
         };
+        if let Some(why) = s.down() {
+            return unavailable(format!("deployment {} on {}: {why}", b.id, s.endpoint));
+        }
         let mut request =
             s.client.request(parts.method.clone(), format!("http://{}{path}", b.addr)).body(bytes.clone());
         for (name, value) in &parts.headers {
@@ -139,7 +244,9 @@ async fn forward(State(s): State<Arc<Shared>>, req: Request) -> Response {
         s.refresh();
         tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
     }
-    error(StatusCode::BAD_GATEWAY, "UNAVAILABLE", format!("the server behind {} did not answer: {last}", s.endpoint))
+    // Nothing listens behind the endpoint (a server that died and is not yet noticed, or one
+    // restarting): unavailable for now, not a broken gateway.
+    unavailable(format!("the server behind {} did not answer: {last}", s.endpoint))
 }
 
 fn respond(status: StatusCode, headers: &axum::http::HeaderMap, body: Bytes, id: i64) -> Response {
@@ -185,6 +292,7 @@ pub async fn run_router(
         db: Mutex::new(Deployments::open(&store)?),
         client,
         max_body,
+        supervisor: Mutex::new(Supervisor::new(0)),
     });
     shared.refresh();
     let watcher = Arc::clone(&shared);
@@ -204,6 +312,7 @@ pub async fn run_router(
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             watcher.refresh();
+            watcher.supervise();
         }
     });
     tracing::info!(%endpoint, "router listening");

@@ -39,6 +39,24 @@ pub struct Deployment {
     pub log: String,
     /// The `mlops deploy local` process that started it.
     pub deployer_pid: u32,
+    /// Times the router restarted its server after it died.
+    pub restarts: u32,
+    /// The server's command line (program, then arguments), for restarts.
+    pub command: Option<Vec<String>>,
+}
+
+/// Something that happened to a deployment after it started serving: its server `crashed`, was
+/// `restarted`, or could not be (`restart_failed`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// The deployment.
+    pub deployment: i64,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// `crashed`, `restarted` or `restart_failed`.
+    pub event: String,
+    /// What happened.
+    pub message: String,
 }
 
 /// The store's `deployments` table.
@@ -63,9 +81,32 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS deployments (
     log TEXT NOT NULL,
     deployer_pid INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS deployments_endpoint ON deployments (endpoint, status);";
+CREATE INDEX IF NOT EXISTS deployments_endpoint ON deployments (endpoint, status);
+CREATE TABLE IF NOT EXISTS deployment_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment INTEGER NOT NULL REFERENCES deployments (id),
+    at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    message TEXT NOT NULL
+);";
 
-const COLUMNS: &str = "id, endpoint, model, version, uri, backend, pid, router_pid, status, started_at, ended_at, message, log, deployer_pid";
+const COLUMNS: &str = "id, endpoint, model, version, uri, backend, pid, router_pid, status, started_at, ended_at, message, log, deployer_pid, restarts, command";
+
+/// Columns added after the first schema: a store written before gets them on open.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has = |column: &str| -> rusqlite::Result<bool> {
+        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('deployments') WHERE name = ?1", [column], |r| {
+            r.get::<_, i64>(0).map(|n| n > 0)
+        })
+    };
+    if !has("restarts")? {
+        conn.execute_batch("ALTER TABLE deployments ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0")?;
+    }
+    if !has("command")? {
+        conn.execute_batch("ALTER TABLE deployments ADD COLUMN command TEXT")?;
+    }
+    Ok(())
+}
 
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -87,6 +128,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
         message: r.get(11)?,
         log: r.get(12)?,
         deployer_pid: r.get(13)?,
+        restarts: r.get(14)?,
+        command: r.get::<_, Option<String>>(15)?.and_then(|c| serde_json::from_str(&c).ok()),
     })
 }
 
@@ -101,6 +144,7 @@ impl Deployments {
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        migrate(&conn).map_err(err)?;
         Ok(Deployments { conn, path: path.to_path_buf() })
     }
 
@@ -182,6 +226,53 @@ impl Deployments {
         let id = tx.last_insert_rowid();
         tx.commit().map_err(err)?;
         Ok(id)
+    }
+
+    /// The events of a deployment, oldest first.
+    pub fn events(&self, id: i64) -> Result<Vec<Event>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT deployment, at, event, message FROM deployment_events WHERE deployment = ?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![id], |r| {
+                Ok(Event { deployment: r.get(0)?, at: r.get(1)?, event: r.get(2)?, message: r.get(3)? })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Records an event of a deployment.
+    pub(crate) fn record(&self, id: i64, event: &str, message: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO deployment_events (deployment, at, event, message) VALUES (?1, ?2, ?3, ?4)",
+                params![id, now(), event, message],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records the server's command line, for restarts.
+    pub(crate) fn set_command(&self, id: i64, command: &[String]) -> Result<()> {
+        let text = serde_json::to_string(command).unwrap_or_default();
+        self.conn
+            .execute("UPDATE deployments SET command = ?2 WHERE id = ?1", params![id, text])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A restarted server: `pid` replaces `old` and the restarts count goes up, if the row still
+    /// serves with `old` (a deploy or a stop meanwhile wins). Whether it did.
+    pub(crate) fn restarted(&self, id: i64, old: u32, pid: u32) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE deployments SET pid = ?3, restarts = restarts + 1 WHERE id = ?1 AND pid = ?2 AND status = 'serving'",
+                params![id, old, pid],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
     }
 
     /// Replaces a row's message.

@@ -243,6 +243,8 @@ fn one_deploy_per_endpoint_at_a_time() {
         message: None,
         log: "x.log".into(),
         deployer_pid: 1,
+        restarts: 0,
+        command: None,
     };
     let first = db.claim(&row, |_| true).unwrap();
     // While the first deployer runs, a second claim on the endpoint is refused by name.
@@ -302,6 +304,8 @@ impl Routed {
                 message: None,
                 log: "x.log".into(),
                 deployer_pid: std::process::id(),
+                restarts: 0,
+                command: None,
             };
             let id = db.claim(&row, |_| false).unwrap();
             db.switch(id, None).unwrap();
@@ -411,15 +415,15 @@ async fn with_no_deployment_serving_the_router_answers_503_naming_the_endpoint()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backend_that_is_down_or_breaks_off_its_answer_gets_502() {
+async fn a_backend_that_is_down_gets_503_and_one_that_breaks_off_its_answer_502() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // Nothing listens on the backend's port.
+    // Nothing listens on the backend's port: nothing serves for now (503, retry later).
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let down = closed.local_addr().unwrap().to_string();
     drop(closed);
     let router = Routed::start(Some(&down), 1024, std::time::Duration::from_secs(60)).await;
     let (status, id, body) = router.send(router.http.get(format!("{}/health", router.base))).await;
-    assert_eq!((status, id), (502, None), "{body}");
+    assert_eq!((status, id), (503, None), "{body}");
     router_error(&body, "UNAVAILABLE", &format!("the server behind {} did not answer", router.endpoint));
     router.stop().await;
     // A backend that sends its head, then closes half-way through the announced body.
@@ -452,4 +456,27 @@ async fn a_backend_slower_than_the_timeout_gets_504() {
     assert_eq!((status, id), (504, None), "{body}");
     router_error(&body, "UNAVAILABLE", "the server did not answer in time");
     router.stop().await;
+}
+
+/// A store written before restarts were recorded gets the new columns on open; its rows read
+/// with no restarts and no command line.
+#[test]
+fn a_deployments_table_from_before_restarts_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE deployments (id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, model TEXT NOT NULL,
+            version INTEGER, uri TEXT NOT NULL, backend TEXT NOT NULL, pid INTEGER, router_pid INTEGER,
+            status TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, message TEXT, log TEXT NOT NULL,
+            deployer_pid INTEGER NOT NULL);
+         INSERT INTO deployments (endpoint, model, uri, backend, status, started_at, log, deployer_pid)
+            VALUES ('127.0.0.1:8080', 'm', 'models:/m/1', '127.0.0.1:40000', 'serving', '2026-01-01T00:00:00Z', 'x.log', 1);",
+    )
+    .unwrap();
+    drop(conn);
+    let db = Deployments::open(&path).unwrap();
+    let d = db.serving("127.0.0.1:8080").unwrap().unwrap();
+    assert_eq!((d.restarts, d.command), (0, None));
+    assert!(db.events(d.id).unwrap().is_empty());
 }

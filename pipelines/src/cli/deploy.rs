@@ -85,10 +85,24 @@ pub(crate) fn local_cmd(cli: &Cli, args: &DeployLocalArgs) -> Result<ExitCode> {
 pub(crate) fn status_cmd(cli: &Cli, config: &Path, history: usize) -> Result<ExitCode> {
     let config = deployment(config)?;
     let running = step19_deploy::status(&config.store)?;
-    let latest = step19_deploy::Deployments::open(&config.store)?.history(history)?;
+    let db = step19_deploy::Deployments::open(&config.store)?;
+    let latest = db.history(history)?;
+    let events = latest.iter().map(|d| db.events(d.id)).collect::<Result<Vec<_>, _>>()?;
+    // Non-zero while a deployment that should serve does not answer ready (a crashed server the
+    // router is restarting, a router that is gone), so scripts and cron can act on it.
+    let code = if running.iter().all(|r| r.ready) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     if cli.json {
-        print_json(&serde_json::json!({ "serving": running, "history": latest }))?;
-        return Ok(ExitCode::SUCCESS);
+        let history: Vec<serde_json::Value> = latest
+            .iter()
+            .zip(&events)
+            .map(|(d, e)| {
+                let mut row = serde_json::to_value(d).unwrap_or_default();
+                row["events"] = serde_json::to_value(e).unwrap_or_default();
+                row
+            })
+            .collect();
+        print_json(&serde_json::json!({ "serving": running, "history": history }))?;
+        return Ok(code);
     }
     if running.is_empty() {
         println!("nothing deployed locally (mlops deploy local starts a deployment)");
@@ -101,8 +115,9 @@ pub(crate) fn status_cmd(cli: &Cli, config: &Path, history: usize) -> Result<Exi
             _ => "processes gone",
         };
         let version = d.version.map_or_else(String::new, |v| format!(" version {v}"));
+        let restarts = if d.restarts > 0 { format!(", {} restart(s)", d.restarts) } else { String::new() };
         println!(
-            "http://{}  {}{version}  {health}  (deployment {}, server pid {}, router pid {}, since {})",
+            "http://{}  {}{version}  {health}  (deployment {}, server pid {}, router pid {}, since {}{restarts})",
             d.endpoint,
             d.model,
             d.id,
@@ -113,13 +128,16 @@ pub(crate) fn status_cmd(cli: &Cli, config: &Path, history: usize) -> Result<Exi
     }
     if !latest.is_empty() {
         println!("\nlatest attempts:");
-        for d in &latest {
+        for (d, events) in latest.iter().zip(&events) {
             let version = d.version.map_or_else(|| d.uri.clone(), |v| format!("version {v}"));
             let why = d.message.as_deref().map_or_else(String::new, |m| format!(": {m}"));
             println!("  {:>4}  {}  {version:<12} {:<9} {}{why}", d.id, d.endpoint, d.status, d.started_at);
+            for e in events {
+                println!("          {} {}: {}", e.at, e.event, e.message);
+            }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 pub(crate) fn stop_cmd(cli: &Cli, config: &Path, port: Option<u16>, host: Option<&str>) -> Result<ExitCode> {
