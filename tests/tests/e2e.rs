@@ -2027,3 +2027,159 @@ fn a_deployed_server_that_dies_is_restarted_and_the_crash_recorded() {
     let text = p.mlops(&["deploy", "status"]);
     assert!(text.stdout.contains("crashed") && text.stdout.contains("1 restart(s)"), "{}", text.stdout);
 }
+
+/// Load with faults: 32 keep-alive connections for about a minute while the alias moves twice,
+/// the prediction log's disk fills (a tmpfs when run as root, else a store made read-only), and
+/// the server is sent SIGTERM: no request fails before the stop, every predicted row is written
+/// to the log or counted as dropped, and the server exits cleanly.
+#[test]
+fn load_with_alias_moves_a_full_disk_and_sigterm_loses_nothing_unaccounted() {
+    use std::io::BufRead;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+    let p = Project::new();
+    let run = p.mlops(&["--quiet", "train"]);
+    assert!(run.success, "{}", run.stderr);
+    let shown = p.mlops(&["--json", "registry", "show", "penguins-species"]).json();
+    let artifact = shown["versions"][0]["artifact_path"].as_str().unwrap().to_string();
+    for version in [2, 3] {
+        let reg = p.mlops(&["--json", "registry", "register", "penguins-species", "--package", &artifact]);
+        assert_eq!(reg.json()["version"], version, "{}", reg.stdout);
+    }
+    // The store (registry and prediction log) on a disk of its own.
+    let disk = p.join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let root = std::process::Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let mounted = root
+        && std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs", disk.to_str().unwrap()])
+            .status()
+            .is_ok_and(|s| s.success());
+    struct Unmount(Option<std::path::PathBuf>);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            if let Some(d) = &self.0 {
+                let _ = std::process::Command::new("umount").arg("-l").arg(d).status();
+            }
+        }
+    }
+    let _unmount = Unmount(mounted.then(|| disk.clone()));
+    let store = disk.join("registry.db");
+    let conn = rusqlite::Connection::open(p.join("models/registry/registry.db")).unwrap();
+    conn.execute("VACUUM INTO ?1", [store.to_str().unwrap()]).unwrap();
+    drop(conn);
+    std::fs::write(
+        p.join("faults.yaml"),
+        "model: models:/penguins-species@champion\nstore: disk/registry.db\nartifacts: models/artifacts\nserve:\n  poll_seconds: 1\n  shutdown_grace_seconds: 20\n",
+    )
+    .unwrap();
+    let mut server = std::process::Command::new(e2e::mlops_bin())
+        .args(["--json", "serve", "--port", "0", "--config", "faults.yaml"])
+        .current_dir(p.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(p.join("serve.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut text = String::new();
+    while !text.ends_with("}\n") {
+        assert!(out.read_line(&mut text).unwrap() > 0, "the server exited: {}", read(&p.join("serve.err")));
+    }
+    let info: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let addr = info["url"].as_str().unwrap().trim_start_matches("http://").to_string();
+
+    let body = std::fs::read_to_string(repo().join("docs/examples/invocations.json")).unwrap();
+    let rows = serde_json::from_str::<serde_json::Value>(&body).unwrap()["dataframe_split"]["data"]
+        .as_array()
+        .map_or(0, Vec::len) as u64;
+    assert!(rows > 0, "{body}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let terminated = Arc::new(AtomicBool::new(false));
+    let ok_rows = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let (stop, terminated, ok_rows) = (stop.clone(), terminated.clone(), ok_rows.clone());
+            let (addr, body) = (addr.clone(), body.clone());
+            std::thread::spawn(move || {
+                let mut client = e2e::KeepAlive::new(&addr);
+                let mut failures = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    // Read before sending: a request that fails after the SIGTERM was sent is
+                    // the stop's, not a failure.
+                    let before_stop = !terminated.load(Ordering::SeqCst);
+                    match client.post("/invocations", &body) {
+                        Ok(a) if a.status == 200 => {
+                            ok_rows.fetch_add(rows, Ordering::Relaxed);
+                        }
+                        Ok(a) if before_stop => failures.push(format!("{}: {}", a.status, a.body)),
+                        Err(e) if before_stop => failures.push(e.to_string()),
+                        _ => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let at = |secs: u64| {
+        let wait = Duration::from_secs(secs).saturating_sub(started.elapsed());
+        std::thread::sleep(wait);
+    };
+    let store_arg = store.to_str().unwrap();
+    for (secs, version) in [(10, "2"), (25, "3")] {
+        at(secs);
+        let moved = p.mlops(&["registry", "--store", store_arg, "alias", "penguins-species", "champion", version]);
+        assert!(moved.success, "{}", moved.stderr);
+    }
+    // The disk fills: the rest of the tmpfs taken by a file (or, not as root, the store made
+    // read-only to the server).
+    at(35);
+    if mounted {
+        let mut filler = std::fs::File::create(disk.join("filler")).unwrap();
+        let block = vec![0u8; 1 << 20];
+        while std::io::Write::write_all(&mut filler, &block).is_ok() {}
+    } else {
+        for suffix in ["", "-wal"] {
+            let path = format!("{store_arg}{suffix}");
+            let mut perms = std::fs::metadata(&path).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o444);
+            std::fs::set_permissions(&path, perms).unwrap();
+        }
+    }
+    at(55);
+    terminated.store(true, Ordering::SeqCst);
+    let pid = server.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = server.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let failures: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let err = read(&p.join("serve.err"));
+    assert!(status.success(), "the server did not exit cleanly: {status:?}\n{err}");
+    assert!(failures.is_empty(), "{} request(s) failed before the stop, e.g. {:?}", failures.len(), &failures[..1]);
+    let stopped: serde_json::Value = serde_json::from_str(&rest).unwrap_or_else(|e| panic!("{e}: {rest:?}"));
+    let s = &stopped["stopped"];
+    let (predicted, written, dropped) =
+        (s["predicted"].as_u64().unwrap(), s["log_written"].as_u64().unwrap(), s["log_dropped"].as_u64().unwrap());
+    let answered = ok_rows.load(Ordering::Relaxed);
+    eprintln!("load with faults (tmpfs: {mounted}): {answered} rows answered, {s}");
+    assert_eq!(predicted, written + dropped, "every predicted row is logged or counted as dropped: {s}");
+    assert!(answered <= predicted && answered > 10_000, "{answered} rows answered, {predicted} predicted");
+    assert!(dropped > 0 && written > 0, "the full disk dropped nothing? {s}");
+    // What the log holds is what it says it wrote, from each of the three versions.
+    let conn = rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let logged: i64 = conn.query_row("SELECT SUM(rows) FROM prediction_requests", [], |r| r.get(0)).unwrap();
+    assert_eq!(logged as u64, written, "{s}");
+    let versions: Vec<i64> = conn
+        .prepare("SELECT DISTINCT model_version FROM prediction_requests ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, [1, 2, 3], "the alias moved twice under load");
+}

@@ -54,7 +54,7 @@ pub use metrics::Metrics;
 pub use scorer::{
     Cell, InputError, InputErrorKind, ModelSource, Origin, ScoreError, Scored, Scorer, Token, cell_value,
 };
-pub use server::{BatchScorer, Server};
+pub use server::{BatchScorer, Server, Stopped};
 
 use std::path::PathBuf;
 

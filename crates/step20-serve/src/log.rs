@@ -288,6 +288,8 @@ impl Drop for PredictionLog {
 }
 
 fn write_loop(store: &mut Store, rx: &Receiver<Entry>, (metrics, queued): (&Metrics, &AtomicUsize)) {
+    // Failed batches in a row (a full disk fails every one): logged at 1, 10, 100, ...
+    let mut failures: u64 = 0;
     while let Ok(first) = rx.recv() {
         let mut rows = first.rows;
         let mut batch = vec![first];
@@ -304,10 +306,19 @@ fn write_loop(store: &mut Store, rx: &Receiver<Entry>, (metrics, queued): (&Metr
         queued.fetch_sub(rows, Ordering::AcqRel);
         let rows = rows as u64;
         match result {
-            Ok(true) => metrics.log_written(rows),
+            Ok(true) => {
+                if failures > 0 {
+                    tracing::info!(path = %store.path.display(), failures, "the prediction log writes again");
+                }
+                failures = 0;
+                metrics.log_written(rows);
+            }
             Ok(false) => metrics.log_dropped(rows),
             Err(e) => {
-                tracing::error!(path = %store.path.display(), error = %e, rows, "cannot write to the prediction log");
+                failures += 1;
+                if failures.is_power_of_two() || failures.is_multiple_of(1000) {
+                    tracing::error!(path = %store.path.display(), error = %e, rows, failures, "cannot write to the prediction log; the rows are dropped and counted");
+                }
                 metrics.log_dropped(rows);
             }
         }

@@ -100,6 +100,16 @@ impl Metrics {
         self.log_broken.store(u64::from(broken), Ordering::Relaxed);
     }
 
+    /// Rows predicted so far (every label).
+    pub fn predicted(&self) -> u64 {
+        lock(&self.predictions).values().sum()
+    }
+
+    /// Rows written to the prediction log so far.
+    pub fn written(&self) -> u64 {
+        self.log_written.load(Ordering::Relaxed)
+    }
+
     /// Entries dropped so far.
     pub fn dropped(&self) -> u64 {
         self.log_dropped.load(Ordering::Relaxed)

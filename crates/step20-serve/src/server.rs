@@ -146,8 +146,9 @@ impl Server {
     }
 
     /// Answers requests until `shutdown` completes, then stops taking connections, lets in-flight
-    /// requests finish (at most `shutdown_grace_seconds`) and flushes the prediction log.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    /// requests finish (at most `shutdown_grace_seconds`) and flushes the prediction log. Returns
+    /// what the run did: every predicted row was either written to the log or counted as dropped.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<Stopped> {
         let state = self.state;
         let poller = match (&state.source, state.config.poll_seconds) {
             (ModelSource::Registry { .. }, secs) if secs > 0 => Some(tokio::spawn(poll(state.clone(), secs))),
@@ -183,9 +184,35 @@ impl Server {
             }
         })
         .await;
-        tracing::info!("stopped");
-        result
+        let m = &state.metrics;
+        let stopped = Stopped {
+            predicted: m.predicted(),
+            logged: state.log.is_some(),
+            log_written: m.written(),
+            log_dropped: m.dropped(),
+        };
+        tracing::info!(
+            predicted = stopped.predicted,
+            log_written = stopped.log_written,
+            log_dropped = stopped.log_dropped,
+            "stopped"
+        );
+        result.map(|()| stopped)
     }
+}
+
+/// What a server's run did, once it stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Stopped {
+    /// Rows predicted.
+    pub predicted: u64,
+    /// Whether the server had a prediction log (then every predicted row was written to it or
+    /// counted as dropped).
+    pub logged: bool,
+    /// Rows written to the prediction log.
+    pub log_written: u64,
+    /// Rows not logged (the queue was full, or the store could not be written).
+    pub log_dropped: u64,
 }
 
 /// Takes connections until `signal`, each served by hyper's HTTP/1 connection with a timer (a

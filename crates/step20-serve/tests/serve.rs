@@ -16,7 +16,7 @@ use step20_serve::{CategoryPolicy, ModelSource, ServeConfig, Server};
 struct Running {
     base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<step20_serve::Result<()>>,
+    task: tokio::task::JoinHandle<step20_serve::Result<step20_serve::Stopped>>,
     http: reqwest::Client,
 }
 
@@ -31,11 +31,16 @@ impl Running {
         Running { base, stop: Some(tx), task, http: reqwest::Client::new() }
     }
 
-    async fn stop(mut self) {
+    /// Stops the server; every row it predicted was written to the log or counted as dropped.
+    async fn stop(mut self) -> step20_serve::Stopped {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        self.task.await.unwrap().unwrap();
+        let stopped = self.task.await.unwrap().unwrap();
+        if stopped.logged {
+            assert_eq!(stopped.predicted, stopped.log_written + stopped.log_dropped, "{stopped:?}");
+        }
+        stopped
     }
 
     async fn post(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, Json) {

@@ -38,9 +38,14 @@ pub(crate) fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             println!("serving {} ({}{version}) on {url}", origin.uri, origin.name);
             println!("  curl {url}/ping    ·    {url}/openapi.json    ·    Ctrl-C or SIGTERM stops");
         }
-        server.run(shutdown_signal()).await?;
-        if !cli.json && !cli.quiet {
-            eprintln!("stopped; in-flight requests finished and the prediction log is flushed");
+        let stopped = server.run(shutdown_signal()).await?;
+        if cli.json {
+            print_json(&serde_json::json!({ "stopped": stopped }))?;
+        } else if !cli.quiet {
+            eprintln!(
+                "stopped; in-flight requests finished and the prediction log is flushed: {} row(s) predicted, {} logged, {} not logged",
+                stopped.predicted, stopped.log_written, stopped.log_dropped
+            );
         }
         Ok::<_, anyhow::Error>(())
     })?;
