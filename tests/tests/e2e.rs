@@ -2083,6 +2083,17 @@ fn load_with_alias_moves_a_full_disk_and_sigterm_loses_nothing_unaccounted() {
         .stderr(std::fs::File::create(p.join("serve.err")).unwrap())
         .spawn()
         .unwrap();
+    // A failing assertion must not leave the server running.
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &self.0])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+    let _kill = Kill(server.id().to_string());
     let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
     let mut text = String::new();
     while !text.ends_with("}\n") {
