@@ -4,6 +4,8 @@
 
 use e2e::{Project, repo};
 
+/// The model server fuzzed by schemathesis against its own OpenAPI document.
+mod schema;
 /// The workspace's conventions, checked on its source tree (no `mlops` run).
 mod tidy;
 

@@ -32,11 +32,8 @@ impl Parsed {
     }
 }
 
-/// What Python's `Infinity` and `-Infinity` tokens are read as: strings no client sends, which
-/// the cell reader turns back into infinite numbers (and so into the one error for infinity).
-pub const INFINITY: &str = "\u{0}mlops:Infinity";
-/// What Python's `-Infinity` token is read as (see [`INFINITY`]).
-pub const NEG_INFINITY: &str = "\u{0}mlops:-Infinity";
+/// What Python's `Infinity` and `-Infinity` tokens are read as (the cell reader owns them).
+pub use crate::scorer::{INFINITY, NEG_INFINITY};
 
 /// The body as JSON. Python's `json.dumps` (and so MLflow's client with a pandas frame holding
 /// missing values) writes the bare tokens `NaN`, `Infinity` and `-Infinity`, which JSON lacks:
@@ -370,6 +367,15 @@ impl Datatype {
     }
 }
 
+/// Whether `data` is nested as `shape` says: one list per dimension, values innermost.
+fn nested_as(data: &[Json], shape: &[usize]) -> bool {
+    match shape {
+        [] => false,
+        [n] => data.len() == *n && data.iter().all(|v| !v.is_array()),
+        [n, inner @ ..] => data.len() == *n && data.iter().all(|v| v.as_array().is_some_and(|a| nested_as(a, inner))),
+    }
+}
+
 fn flatten<'a>(value: &'a Json, out: &mut Vec<&'a Json>) {
     match value {
         Json::Array(items) => items.iter().for_each(|v| flatten(v, out)),
@@ -436,6 +442,13 @@ pub fn oip(scorer: &Scorer, body: &[u8], max: usize) -> Result<(Parsed, OipReque
         })?;
         let data =
             t.data.as_ref().ok_or_else(|| InputError::malformed(format!("input `{name}`: `data` is required")))?;
+        // A list, flat (row-major) or nested as the shape says: a bare value, or lists nested
+        // otherwise, are not the protocol's tensor data.
+        if !data.as_array().is_some_and(|d| d.iter().all(|v| !v.is_array()) || nested_as(d, &shape)) {
+            return Err(InputError::malformed(format!(
+                "input `{name}`: `data` must be a list, flat or nested as shape {shape:?} says"
+            )));
+        }
         let mut flat = Vec::new();
         flatten(data, &mut flat);
         if let Some((k, v)) = flat.iter().enumerate().find(|(_, v)| !datatype.holds(v)) {

@@ -14,6 +14,12 @@ use step17_registry::{ModelUri, Registry};
 use crate::config::CategoryPolicy;
 use crate::{Result, ServeError};
 
+/// What Python's `Infinity` and `-Infinity` tokens are read as: strings no client sends, which
+/// the cell reader turns back into infinite numbers (and so into the one error for infinity).
+pub const INFINITY: &str = "\u{0}mlops:Infinity";
+/// What Python's `-Infinity` token is read as (see [`INFINITY`]).
+pub const NEG_INFINITY: &str = "\u{0}mlops:-Infinity";
+
 /// One input cell as a request carries it.
 #[derive(Clone, Copy, Debug)]
 pub enum Cell<'a> {
@@ -61,8 +67,8 @@ impl<'a> Token<'a> {
                 (None, Some(u)) => Token::UInt(u),
                 (None, None) => Token::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
-            serde_json::Value::String(s) if s == crate::protocol::INFINITY => Token::Float(f64::INFINITY),
-            serde_json::Value::String(s) if s == crate::protocol::NEG_INFINITY => Token::Float(f64::NEG_INFINITY),
+            serde_json::Value::String(s) if s == INFINITY => Token::Float(f64::INFINITY),
+            serde_json::Value::String(s) if s == NEG_INFINITY => Token::Float(f64::NEG_INFINITY),
             serde_json::Value::String(s) => Token::Str(std::borrow::Cow::Borrowed(s)),
             serde_json::Value::Array(_) => Token::Array,
             serde_json::Value::Object(_) => Token::Object,
@@ -301,6 +307,11 @@ impl Scorer {
     /// Class names in the order of the probabilities (empty for regression).
     pub fn classes(&self) -> &[String] {
         &self.package.contents.info.classes
+    }
+
+    /// What an unseen category gets.
+    pub fn policy(&self) -> CategoryPolicy {
+        self.policy
     }
 
     /// The task.
