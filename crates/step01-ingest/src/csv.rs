@@ -327,6 +327,10 @@ pub(crate) fn read_error(path: &Path, e: polars::prelude::PolarsError) -> Ingest
     IngestError::Read { path: path.to_path_buf(), message }
 }
 
+/// How a value that does not fit its column's type starts its message (the reader then infers the
+/// types again from every row).
+pub(crate) const PARSE_FAILURE: &str = "could not read `";
+
 /// polars' "could not parse `v` as dtype `i64` at column 'c'" in the config's words: its advice
 /// names its own Python arguments (`infer_schema_length`, `schema_overrides`, `ignore_errors`),
 /// which a data config does not have.
@@ -345,7 +349,7 @@ fn parse_failure(message: &str) -> Option<String> {
         d => d,
     };
     Some(format!(
-        "column `{column}`: could not read `{value}` as {dtype}; fix the value, list it in the source's `null_values`, \
+        "column `{column}`: {PARSE_FAILURE}{value}` as {dtype}; fix the value, list it in the source's `null_values`, \
          or give the column another type in `dtypes` (when the type was inferred, `infer_schema_rows` sets how many rows it is inferred from)"
     ))
 }

@@ -103,11 +103,34 @@ fn read_csv(opts: &CsvSource) -> Result<(csv::Scan, DataFrame)> {
 /// Reads any CSV source. For UTF-8 files the pre-pass (hash, encoding, record shape) runs beside
 /// polars' parse; its verdict decides: a bad file is an error whatever the parse gave, and a file
 /// with blank lines is parsed again without them.
+/// The two CSV readers apart, for the fuzz targets (`fuzz/`): the plain reader must give the
+/// general reader's frame whenever it takes a file.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use polars::prelude::DataFrame;
+
+    use crate::{CsvSource, Result};
+
+    /// The plain reader's frame, or `None` when it leaves the file to the general reader.
+    pub fn plain(opts: &CsvSource) -> Result<Option<DataFrame>> {
+        if !crate::plain::applies(opts) {
+            return Ok(None);
+        }
+        crate::plain::read(opts).map(|read| read.map(|(_, frame)| frame))
+    }
+
+    /// The general (polars) reader's frame.
+    pub fn general(opts: &CsvSource) -> Result<DataFrame> {
+        crate::read_csv_general(opts).map(|(_, frame)| frame)
+    }
+}
+
 fn read_csv_general(opts: &CsvSource) -> Result<(csv::Scan, DataFrame)> {
     let parse = |scan: &csv::Scan| match csv::read(opts, scan, Some(opts.infer_schema_rows)) {
         // A type guess from the first rows can be wrong further down (an int column with a
         // decimal on row 20,000); read again inferring from every row.
-        Err(IngestError::Read { message, .. }) if message.contains("could not parse") => {
+        Err(IngestError::Read { message, .. }) if message.contains(csv::PARSE_FAILURE) => {
             tracing::info!(%message, "type inference from the first rows failed; inferring from all rows");
             csv::read(opts, scan, None)
         }

@@ -98,7 +98,9 @@ fn parse(opts: &CsvSource, file: &mut File, size: u64) -> Result<Option<DataFram
         return Ok(None);
     };
     let Some(header_end) = memchr::memchr(b'\n', &head) else { return Ok(None) };
-    if head.starts_with(b"\xEF\xBB\xBF") {
+    // A byte-order mark, or invalid UTF-8 in the header or the sample (polars' sample read
+    // would take it; the pieces check only the rows they parse): the general reader's.
+    if head.starts_with(b"\xEF\xBB\xBF") || std::str::from_utf8(&head).is_err() {
         return Ok(None);
     }
     let sample =

@@ -580,6 +580,12 @@ mod plain_reader {
         }
         let path = write(dir.path(), "latin1.csv", b"a,b\n1,caf\xe9\n");
         assert!(plain::read(&csv(&path)).unwrap().is_none(), "invalid UTF-8 was read as plain");
+        // Found by fuzzing (fuzz/ csv target): invalid UTF-8 in the header, which polars' sample
+        // read takes and the pieces never see, was read as plain while polars refuses the file.
+        let path = write(dir.path(), "header.csv", b",a,b,n\x9ame\n1,2.5,x,y\n3,NA,q,z\n");
+        assert!(plain::read(&csv(&path)).unwrap().is_none(), "invalid UTF-8 in the header was read as plain");
+        let err = read_csv(csv(&path)).unwrap_err().to_string();
+        assert!(err.contains("header.csv") && err.contains("not valid UTF-8"), "{err}");
         // The general reader then reads them or names the problem, as before.
         let path = dir.path().join("short.csv");
         let err = read_csv(CsvSource { infer_schema_rows: 1, ..csv(&path) }).unwrap_err();
