@@ -403,16 +403,60 @@ pub(crate) fn reader_options(opts: &CsvSource, infer_rows: Option<usize>) -> Res
         }))
 }
 
+/// Whether the text's last field is a lone opening quote (`1,"` at its end, a `\r` after it at
+/// most). polars 0.55's CSV parser then slices `field[1..0]` unchecked: undefined behaviour, found
+/// by fuzzing (fuzz/ csv target). A quote closing a field (`1,"x"`) is not one.
+pub(crate) fn ends_in_lone_quote(text: &[u8], quote: u8, delimiter: u8) -> bool {
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
+    match text {
+        [.., before, last] => *last == quote && (*before == delimiter || *before == b'\n'),
+        [last] => *last == quote,
+        [] => false,
+    }
+}
+
+/// [`ends_in_lone_quote`] for a file, from its last three bytes.
+fn file_ends_in_lone_quote(path: &Path, quote: u8, delimiter: u8) -> std::io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let from = size.saturating_sub(3);
+    file.seek(SeekFrom::Start(from))?;
+    let mut tail = Vec::with_capacity(3);
+    file.read_to_end(&mut tail)?;
+    Ok(ends_in_lone_quote(&tail, quote, delimiter))
+}
+
 /// Reads the CSV into a frame. `infer_rows` of `None` infers types from the whole file.
 pub(crate) fn read(opts: &CsvSource, scan: &Scan, infer_rows: Option<usize>) -> Result<DataFrame> {
     let path = opts.path.as_path();
     let (delimiter, quote) = delimiter_and_quote(opts)?;
     let eager = || reader_options(opts, infer_rows);
     let whole_file = opts.columns.is_none() && opts.limit.is_none() && !opts.low_memory;
-    let lazy: LazyFrame = match &scan.transcoded {
+    // polars' parser reads out of bounds on text whose last field is a lone opening quote: such
+    // text is parsed from memory with a line end appended, which polars reads safely (the
+    // pre-pass names the unclosed quote).
+    let guarded = |bytes: &[u8]| {
+        let mut owned = bytes.to_vec();
+        if quote.is_some_and(|q| ends_in_lone_quote(bytes, q, delimiter)) {
+            owned.push(b'\n');
+        }
+        owned
+    };
+    let lone_quote = scan.transcoded.is_none()
+        && match quote {
+            Some(q) => file_ends_in_lone_quote(path, q, delimiter).map_err(|e| open_error(path, e))?,
+            None => false,
+        };
+    let in_memory = match &scan.transcoded {
+        Some(bytes) => Some(guarded(bytes)),
+        None if lone_quote => Some(guarded(&std::fs::read(path).map_err(|e| open_error(path, e))?)),
+        None => None,
+    };
+    let lazy: LazyFrame = match in_memory {
         Some(bytes) => {
-            // Transcoded text lives in memory; parse it with the eager reader.
-            let cursor = std::io::Cursor::new(bytes.clone());
+            // Text in memory (transcoded, or guarded): parse it with the eager reader.
+            let cursor = std::io::Cursor::new(bytes);
             eager()?.into_reader_with_file_handle(cursor).finish().map_err(|e| read_error(path, e))?.lazy()
         }
         // The whole file, in memory: polars' eager reader, which splits the file and parses the

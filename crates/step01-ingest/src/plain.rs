@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::{CsvSource, Encoding};
-use crate::csv::{Scan, open_error, read_error, reader_options};
+use crate::csv::{Scan, ends_in_lone_quote, open_error, read_error, reader_options};
 use crate::error::{IngestError, Result};
 
 /// Whether a source's options leave the file to this reader (the file itself may still not).
@@ -100,7 +100,10 @@ fn parse(opts: &CsvSource, file: &mut File, size: u64) -> Result<Option<DataFram
     let Some(header_end) = memchr::memchr(b'\n', &head) else { return Ok(None) };
     // A byte-order mark, or invalid UTF-8 in the header or the sample (polars' sample read
     // would take it; the pieces check only the rows they parse): the general reader's.
-    if head.starts_with(b"\xEF\xBB\xBF") || std::str::from_utf8(&head).is_err() {
+    let delimiter = u8::try_from(opts.delimiter).unwrap_or(b',');
+    let lone_quote =
+        opts.quote_char.and_then(|q| u8::try_from(q).ok()).is_some_and(|q| ends_in_lone_quote(&head, q, delimiter));
+    if head.starts_with(b"\xEF\xBB\xBF") || std::str::from_utf8(&head).is_err() || lone_quote {
         return Ok(None);
     }
     let sample =
@@ -109,7 +112,6 @@ fn parse(opts: &CsvSource, file: &mut File, size: u64) -> Result<Option<DataFram
     let schema = sample.schema();
     let kinds: Option<Vec<Kind>> = schema.iter_values().map(Kind::of).collect();
     let Some(kinds) = kinds else { return Ok(None) };
-    let delimiter = u8::try_from(opts.delimiter).unwrap_or(b',');
     let header = &head[..header_end];
     if sample.height() == 0 || header.iter().filter(|&&b| b == delimiter).count() + 1 != kinds.len() {
         return Ok(None);

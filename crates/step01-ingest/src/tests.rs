@@ -586,6 +586,20 @@ mod plain_reader {
         assert!(plain::read(&csv(&path)).unwrap().is_none(), "invalid UTF-8 in the header was read as plain");
         let err = read_csv(csv(&path)).unwrap_err().to_string();
         assert!(err.contains("header.csv") && err.contains("not valid UTF-8"), "{err}");
+        // Found by fuzzing: a file whose last field is a lone opening quote made polars' parser
+        // slice out of bounds (a panic with debug assertions, undefined behaviour without). Now
+        // the file is refused naming the quote, and a quote closing the last field still reads.
+        for (name, text) in [("lone", "a,b\n1,\""), ("lone_cr", "a\n\"\r"), ("alone", "\""), ("after_rows", "a\n1\n\"")]
+        {
+            let path = write(dir.path(), &format!("{name}.csv"), text.as_bytes());
+            let opts = CsvSource { null_values: vec!["NA".into()], ..csv(&path) };
+            assert!(plain::read(&opts).unwrap().is_none(), "{name} was read as plain");
+            let err = read_csv(opts).unwrap_err().to_string();
+            assert!(err.contains(&format!("{name}.csv")), "{name}: {err}");
+        }
+        let path = write(dir.path(), "closed.csv", b"a;b\n1;\"x;\"");
+        let got = read_csv(CsvSource { delimiter: ';', null_values: vec!["NA".into()], ..csv(&path) }).unwrap();
+        assert_eq!(got.frame.column("b").unwrap().str().unwrap().get(0), Some("x;"));
         // The general reader then reads them or names the problem, as before.
         let path = dir.path().join("short.csv");
         let err = read_csv(CsvSource { infer_schema_rows: 1, ..csv(&path) }).unwrap_err();
