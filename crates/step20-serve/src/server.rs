@@ -234,7 +234,6 @@ async fn accept(listener: tokio::net::TcpListener, app: Router, headers: Duratio
             },
             () = &mut signal => break,
         };
-        let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(headers);
