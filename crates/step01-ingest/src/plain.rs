@@ -116,6 +116,13 @@ fn parse(opts: &CsvSource, file: &mut File, size: u64) -> Result<Option<DataFram
     if sample.height() == 0 || header.iter().filter(|&&b| b == delimiter).count() + 1 != kinds.len() {
         return Ok(None);
     }
+    // The first line must be the header polars read: it skips leading blank lines (found by
+    // fuzzing: `\nq\n8` was two rows here, one there) and renames duplicate names. Unquoted
+    // names are compared as they stand; a quoted header goes to the general reader.
+    let quoted = opts.quote_char.and_then(|q| u8::try_from(q).ok()).is_some_and(|q| header.contains(&q));
+    if header.is_empty() || quoted || !schema.iter_names().map(|n| n.as_bytes()).eq(header.split(|&b| b == delimiter)) {
+        return Ok(None);
+    }
     let layout = Layout {
         delimiter,
         quote: opts.quote_char.and_then(|q| u8::try_from(q).ok()),

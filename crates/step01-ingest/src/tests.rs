@@ -597,6 +597,11 @@ mod plain_reader {
             let err = read_csv(opts).unwrap_err().to_string();
             assert!(err.contains(&format!("{name}.csv")), "{name}: {err}");
         }
+        // Found by fuzzing: a blank first line, which polars skips (its header is the next line)
+        // and the plain reader took for the header. Both now read one row.
+        let path = write(dir.path(), "blank_first.csv", b"\nq\n8\x01Lo8\n");
+        assert!(plain::read(&csv(&path)).unwrap().is_none(), "a blank first line was read as plain");
+        assert_eq!(read_csv(csv(&path)).unwrap().frame.shape(), (1, 1));
         let path = write(dir.path(), "closed.csv", b"a;b\n1;\"x;\"");
         let got = read_csv(CsvSource { delimiter: ';', null_values: vec!["NA".into()], ..csv(&path) }).unwrap();
         assert_eq!(got.frame.column("b").unwrap().str().unwrap().get(0), Some("x;"));
