@@ -381,6 +381,21 @@ mod tests {
         assert!(err.contains("unexpected `>` at column 11") && !err.contains("Op("), "{err}");
         let err = Expr::parse("a + ,").unwrap_err().to_string();
         assert!(err.contains("unexpected `,`"), "{err}");
+        // Found by fuzzing: nesting a few thousand deep overflowed the stack (SIGSEGV). Deep
+        // parentheses, prefix operators and long chains are refused by name; ordinary depth reads.
+        for deep in [
+            format!("{}1{}", "(".repeat(5000), ")".repeat(5000)),
+            format!("{}a", "-".repeat(5000)),
+            format!("{}a", "!".repeat(5000)),
+            vec!["1"; 3000].join("+"),
+            vec!["1"; 200].join("+"),
+        ] {
+            let err = Expr::parse(&deep).unwrap_err().to_string();
+            assert!(err.contains("at most") || err.contains("more than 128 levels"), "{err}");
+        }
+        let nested = format!("{}a{}", "(".repeat(60), ")".repeat(60));
+        assert!(Expr::parse(&nested).is_ok());
+        assert!(Expr::parse(&vec!["a"; 100].join(" + ")).is_ok());
         let mut e = Expr::parse("missing + 1").unwrap();
         let err = e.check(&|_| None, &["a".into()]).unwrap_err().to_string();
         assert!(err.contains("column `missing` not found"), "{err}");

@@ -8,12 +8,43 @@ pub(super) fn tree(source: &str) -> std::result::Result<Node, String> {
     if toks.is_empty() {
         return Err("empty expression".into());
     }
-    let mut parser = Parser { toks, pos: 0, len: source.chars().count() };
+    if toks.len() > MAX_TOKENS {
+        return Err(format!("{} tokens; an expression has at most {MAX_TOKENS}", toks.len()));
+    }
+    let mut parser = Parser { toks, pos: 0, len: source.chars().count(), depth: 0 };
     let root = parser.or()?;
     if parser.pos < parser.toks.len() {
         return Err(format!("unexpected text at column {}", parser.col()));
     }
+    let depth = depth(&root);
+    if depth > MAX_DEPTH {
+        return Err(format!("nested {depth} levels deep; an expression nests at most {MAX_DEPTH}"));
+    }
     Ok(root)
+}
+
+/// Tokens an expression may have. With [`MAX_DEPTH`], it keeps every walk of the tree (checking,
+/// evaluating, printing, building the polars expression, dropping it) far from the end of a
+/// thread's stack: found by fuzzing, `((((...1` a few thousand deep overflowed it.
+const MAX_TOKENS: usize = 4096;
+
+/// Levels an expression's tree may nest (parentheses, operators, calls).
+const MAX_DEPTH: usize = 128;
+
+/// The depth of a tree, walked with a stack of its own (no recursion).
+fn depth(root: &Node) -> usize {
+    let mut stack = vec![(root, 1)];
+    let mut deepest = 0;
+    while let Some((node, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match node {
+            Node::Lit(_) | Node::Col(_) => {}
+            Node::Neg(c) | Node::Not(c) => stack.push((c, d + 1)),
+            Node::Bin(_, a, b) => stack.extend([(&**a, d + 1), (&**b, d + 1)]),
+            Node::Call(_, args, _) => stack.extend(args.iter().map(|a| (a, d + 1))),
+        }
+    }
+    deepest
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -164,9 +195,20 @@ struct Parser {
     toks: Vec<(usize, Tok)>,
     pos: usize,
     len: usize,
+    /// How deep the parse has recursed (parentheses, calls, prefix operators).
+    depth: usize,
 }
 
 impl Parser {
+    /// One level deeper, refused past [`MAX_DEPTH`] before the recursion can exhaust the stack.
+    fn deeper(&mut self) -> std::result::Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!("nested more than {MAX_DEPTH} levels deep at column {}", self.col()));
+        }
+        Ok(())
+    }
+
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.pos).map(|(_, t)| t)
     }
@@ -195,6 +237,12 @@ impl Parser {
     }
 
     fn or(&mut self) -> std::result::Result<Node, String> {
+        self.deeper()?;
+        let node = self.or_chain();
+        self.depth -= 1;
+        node
+    }
+    fn or_chain(&mut self) -> std::result::Result<Node, String> {
         let mut left = self.and()?;
         while self.is_op(&["||"]).is_some() {
             self.pos += 1;
@@ -213,7 +261,10 @@ impl Parser {
     fn not(&mut self) -> std::result::Result<Node, String> {
         if self.is_op(&["!"]).is_some() {
             self.pos += 1;
-            return Ok(Node::Not(Box::new(self.not()?)));
+            self.deeper()?;
+            let inner = self.not();
+            self.depth -= 1;
+            return Ok(Node::Not(Box::new(inner?)));
         }
         self.cmp()
     }
@@ -272,7 +323,10 @@ impl Parser {
     fn unary(&mut self) -> std::result::Result<Node, String> {
         if self.is_op(&["-"]).is_some() {
             self.pos += 1;
-            return Ok(match self.unary()? {
+            self.deeper()?;
+            let inner = self.unary();
+            self.depth -= 1;
+            return Ok(match inner? {
                 Node::Lit(Value::Float(v)) => Node::Lit(Value::Float(-v)),
                 Node::Lit(Value::Int(v)) => Node::Lit(Value::Int(-v)),
                 other => Node::Neg(Box::new(other)),
