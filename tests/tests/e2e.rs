@@ -2181,7 +2181,9 @@ fn load_with_alias_moves_a_full_disk_and_sigterm_loses_nothing_unaccounted() {
     let answered = ok_rows.load(Ordering::Relaxed);
     eprintln!("load with faults (tmpfs: {mounted}): {answered} rows answered, {s}");
     assert_eq!(predicted, written + dropped, "every predicted row is logged or counted as dropped: {s}");
-    assert!(answered <= predicted && answered > 10_000, "{answered} rows answered, {predicted} predicted");
+    // Requests already sent when the stop came were answered too: every predicted row reached
+    // its client.
+    assert!(answered == predicted && answered > 10_000, "{answered} rows answered, {predicted} predicted");
     assert!(dropped > 0 && written > 0, "the full disk dropped nothing? {s}");
     // What the log holds is what it says it wrote, from each of the three versions.
     let conn = rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();

@@ -215,10 +215,28 @@ pub struct Stopped {
     pub log_dropped: u64,
 }
 
+/// How long, after the stop signal, open connections are still read: a request a client already
+/// sent on a kept-alive connection is answered (with `Connection: close`) rather than cut off
+/// unread, as closing an idle connection at once would do.
+const DRAIN: Duration = Duration::from_secs(1);
+
 /// Takes connections until `signal`, each served by hyper's HTTP/1 connection with a timer (a
 /// request head must arrive within `headers`: a client sending it a byte at a time is cut off),
-/// then stops taking new ones and waits for those open to finish their requests.
+/// then stops taking new ones. For up to [`DRAIN`] the open connections are still read, every
+/// answer closing its connection; then those still open and idle are closed and the rest finish
+/// their requests.
 async fn accept(listener: tokio::net::TcpListener, app: Router, headers: Duration, signal: impl Future<Output = ()>) {
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let closing = stopping.clone();
+    let app = app.layer(middleware::map_response(move |mut response: Response| {
+        let stopping = closing.load(Ordering::Relaxed);
+        async move {
+            if stopping {
+                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
+    }));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut signal = std::pin::pin!(signal);
     loop {
@@ -246,6 +264,11 @@ async fn accept(listener: tokio::net::TcpListener, app: Router, headers: Duratio
         });
     }
     drop(listener);
+    stopping.store(true, Ordering::Relaxed);
+    let drained = Instant::now() + DRAIN;
+    while graceful.count() > 0 && Instant::now() < drained {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     graceful.shutdown().await;
 }
 

@@ -794,6 +794,42 @@ async fn a_slow_body_gets_408_and_slow_headers_are_cut_off_and_the_server_goes_o
     server.stop().await;
 }
 
+/// At the stop signal a kept-alive connection may already carry the client's next request: it is
+/// answered (and the connection closed after it) rather than cut off unread; a connection that
+/// sends nothing is closed soon after, so the stop does not wait for the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_sent_on_a_kept_alive_connection_as_the_server_stops_is_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn answer(stream: &mut tokio::net::TcpStream) -> String {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf)).await.unwrap().unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_lowercase()
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        Running::start(ServeConfig::default(), package_source(dir.path(), TaskKind::BinaryClassification), None).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let ping = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (mut busy, mut idle) =
+        (tokio::net::TcpStream::connect(&addr).await.unwrap(), tokio::net::TcpStream::connect(&addr).await.unwrap());
+    for stream in [&mut busy, &mut idle] {
+        stream.write_all(ping).await.unwrap();
+        let first = answer(stream).await;
+        assert!(first.starts_with("http/1.1 200") && !first.contains("connection: close"), "{first}");
+    }
+    let started = std::time::Instant::now();
+    let stop = tokio::spawn(server.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    busy.write_all(ping).await.unwrap();
+    let second = answer(&mut busy).await;
+    assert!(second.starts_with("http/1.1 200") && second.contains("connection: close"), "{second}");
+    assert_eq!(answer(&mut busy).await, "", "the connection is closed after the answer");
+    assert_eq!(answer(&mut idle).await, "", "an idle connection is closed");
+    stop.await.unwrap();
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "the stop waited {took:?} (grace is 30 s)");
+}
+
 /// A registered package whose file was changed and whose manifest was rewritten to match passes
 /// step 16's checksums; loading it through a `models:/` URI compares the manifest with the one
 /// the registry recorded and refuses it.
