@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use mlops_core::FeaturePipeline;
+use mlops_core::{FeaturePipeline, SourceInputs};
 use polars::prelude::DataFrame;
 use serde::Serialize;
 use step01_ingest::{Ingested, Lineage, Reader};
@@ -161,6 +161,26 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
         });
     }
 
+    // What the first prepare op reads: the primary source's columns as they arrive (and the
+    // columns only concatenated sources have), which a model package takes from a caller.
+    let null_values = config.sources.get(&primary).map(|s| s.null_values().to_vec()).unwrap_or_default();
+    let mut source = SourceInputs { name: primary.clone(), ..SourceInputs::default() };
+    if let Some(frame) = frames.get(&primary) {
+        for name in frame.get_column_names() {
+            source.columns.push(crate::package::describe(frame, name, &null_values)?);
+        }
+        source.examples =
+            mlops_core::frame::rows_from_frame(&frame.head(Some(5))).map_err(|e| PipelineError::step("ingest", e))?;
+    }
+    for name in &config.transform.concat {
+        let (Some(frame), Some(cfg)) = (frames.get(name), config.sources.get(name)) else { continue };
+        for column in frame.get_column_names() {
+            if !source.columns.iter().any(|c| c.name == column.as_str()) {
+                source.columns.push(crate::package::describe(frame, column, cfg.null_values())?);
+            }
+        }
+    }
+
     // 2. validate, on one core, while 3. clean runs on the other. Validation only reads the
     // ingested frames and clean only makes new ones, and nothing is written before curate, so a
     // failed validation still stops the run before any output, and its error comes first.
@@ -232,6 +252,22 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     let t = Instant::now();
     let transformed =
         config.transform.fit_transform(standardized.frame, &frames).map_err(|e| PipelineError::step("transform", e))?;
+    // A joined source too large to embed: its columns come from the caller.
+    for join in transformed.report.joins.iter().filter(|j| !j.embedded) {
+        let (Some(right), Some(spec)) =
+            (frames.get(&join.right), config.transform.joins.iter().find(|j| j.right == join.right))
+        else {
+            continue;
+        };
+        let keys = if spec.on.is_empty() { &spec.right_on } else { &spec.on };
+        let nulls = config.sources.get(&join.right).map(|s| s.null_values().to_vec()).unwrap_or_default();
+        let from = right.get_column_names().into_iter().filter(|c| !keys.iter().any(|k| k == c.as_str()));
+        for (column, name) in from.zip(&join.columns) {
+            let mut schema = crate::package::describe(right, column, &nulls)?;
+            schema.name = name.clone();
+            source.columns.push(schema);
+        }
+    }
     drop(frames);
     warnings.extend(transformed.report.warnings.iter().map(|w| format!("transform: {w}")));
     let note = format!(
@@ -248,7 +284,7 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     // 6. curate
     progress.started("curate");
     let t = Instant::now();
-    let mut pipeline = FeaturePipeline::new();
+    let mut pipeline = FeaturePipeline { source: Some(source), ..FeaturePipeline::new() };
     pipeline.extend(cleaned.ops);
     pipeline.extend(standardized.ops);
     pipeline.extend(transformed.ops);

@@ -49,7 +49,7 @@ pub use ops::Op;
 pub use ops::features;
 #[cfg(feature = "frame")]
 pub use pipeline::Fit;
-pub use pipeline::{FeaturePipeline, PIPELINE_FORMAT_VERSION, Transform};
+pub use pipeline::{FeaturePipeline, PIPELINE_FORMAT_VERSION, Road, SourceInputs, Transform};
 pub use schema::{ColumnSchema, Signature, TaskKind};
 pub use seed::{Draws, Seed};
 pub use value::{DType, Row, Scalar, Value};

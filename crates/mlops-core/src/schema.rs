@@ -34,6 +34,17 @@ pub struct ColumnSchema {
     /// Smallest and largest value seen, for numeric columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<(f64, f64)>,
+    /// Text read as missing in a text cell (a CSV body or file), as the source was read in
+    /// training (`NA`); besides the empty cell, which is always missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub null_values: Vec<String>,
+}
+
+impl ColumnSchema {
+    /// A column of `dtype` with nothing else known.
+    pub fn new(name: impl Into<String>, dtype: DType, nullable: bool) -> ColumnSchema {
+        ColumnSchema { name: name.into(), dtype, nullable, categories: None, range: None, null_values: Vec::new() }
+    }
 }
 
 /// The inputs a model package expects and the outputs it produces.
@@ -90,20 +101,8 @@ mod tests {
     fn signature() -> Signature {
         Signature {
             inputs: vec![
-                ColumnSchema {
-                    name: "mass".into(),
-                    dtype: DType::Float,
-                    nullable: false,
-                    categories: None,
-                    range: None,
-                },
-                ColumnSchema {
-                    name: "island".into(),
-                    dtype: DType::Str,
-                    nullable: true,
-                    categories: None,
-                    range: None,
-                },
+                ColumnSchema::new("mass", DType::Float, false),
+                ColumnSchema::new("island", DType::Str, true),
             ],
             outputs: vec![],
         }

@@ -300,6 +300,38 @@ fn op_strategy() -> impl Strategy<Value = Op> {
                 fallback,
             }
         }),
+        (
+            prop::sample::select(vec![vec!["s"], vec!["i"], vec!["s", "b"], vec!["f"]]),
+            prop::collection::vec((-3i64..3, prop::sample::select(CATS.to_vec()), any::<bool>()), 0..8),
+            prop::collection::vec((float_value(), prop::option::of(prop::sample::select(CATS.to_vec()))), 8),
+        )
+            .prop_map(|(on, keys, values)| {
+                let mut table = BTreeMap::new();
+                for ((i, cat, flag), (x, name)) in keys.into_iter().zip(values) {
+                    let key: Vec<Value> = on
+                        .iter()
+                        .map(|c| match *c {
+                            "s" => Value::Str(cat.to_string()),
+                            "b" => Value::Bool(flag),
+                            // Whole floats match int keys: 2.0 finds the entry of 2.
+                            "f" => Value::Float(i as f64),
+                            _ => Value::Int(i),
+                        })
+                        .collect();
+                    if let Some(k) = crate::ops::lookup_key(&key) {
+                        // A fitted table holds no NaN (a join's NaN is stored as null).
+                        let x = if matches!(x, Value::Float(f) if f.is_nan()) { Value::Null } else { x };
+                        table.entry(k).or_insert_with(|| vec![x, name.map_or(Value::Null, |n| Value::Str(n.into()))]);
+                    }
+                }
+                Op::Lookup {
+                    source: "islands".into(),
+                    on: on.into_iter().map(String::from).collect(),
+                    outputs: vec!["latitude".into(), "s".into()],
+                    dtypes: vec![DType::Float, DType::Str],
+                    table,
+                }
+            }),
         prop::sample::select(vec![
             "f * 2 + i",
             "f / i",
@@ -362,6 +394,38 @@ proptest! {
         assert_serde_round_trip(&op)?;
     }
 
+    /// The road to some columns gives them exactly as the whole pipeline does, on rows that carry
+    /// only the columns the road starts from.
+    #[test]
+    fn the_road_to_some_columns_gives_them_as_the_whole_pipeline_does(
+        ops in prop::collection::vec(op_strategy(), 0..6),
+        df in frame_strategy(),
+        pick in prop::collection::vec(any::<prop::sample::Index>(), 1..4),
+    ) {
+        let mut pipeline = FeaturePipeline::new();
+        pipeline.extend(ops);
+        let mut whole = rows_from_frame(&df).expect("rows");
+        if pipeline.transform_rows(&mut whole).is_err() {
+            return Ok(());
+        }
+        let Some(first) = whole.first() else { return Ok(()) };
+        let names: Vec<&String> = first.keys().collect();
+        let wanted: Vec<&str> = pick.iter().map(|i| names[i.index(names.len())].as_str()).collect();
+        let road = pipeline.road_to(wanted.iter().copied());
+        let mut rows = rows_from_frame(&df).expect("rows");
+        for row in &mut rows {
+            row.retain(|k, _| road.inputs.contains(k));
+        }
+        let short = FeaturePipeline { ops: road.ops.clone(), ..FeaturePipeline::new() };
+        short.transform_rows(&mut rows).map_err(|e| TestCaseError::fail(format!("{e} for {:?}", road.ops)))?;
+        for (w, r) in whole.iter().zip(&rows) {
+            for c in &wanted {
+                let (a, b) = (w.get(*c).unwrap_or(&Value::Null), r.get(*c).unwrap_or(&Value::Null));
+                prop_assert!(a.same_as(b), "{}: whole {:?}, road {:?}; road {:?} of {:?}", c, a, b, road.ops, pipeline.ops);
+            }
+        }
+    }
+
     #[test]
     fn pipelines_that_keep_their_inputs_run_and_equal_rows(
         ops in prop::collection::vec(op_keeping_inputs(), 0..5),
@@ -422,7 +486,7 @@ fn every_op_variant_is_generated() {
         let json = serde_json::to_value(&op).expect("encode");
         seen.insert(json["op"].as_str().unwrap_or_default().to_string());
     }
-    assert_eq!(seen.len(), 24, "variants generated: {seen:?}");
+    assert_eq!(seen.len(), 25, "variants generated: {seen:?}");
 }
 
 #[test]
@@ -680,4 +744,34 @@ proptest! {
         let got = crate::ops::clean_text_into(&steps, &input, &mut buf).then_some(buf);
         prop_assert_eq!(got, clean_text_by_steps(&steps, &input));
     }
+}
+
+#[test]
+fn the_road_to_the_features_keeps_what_they_need_and_names_the_columns_to_send() {
+    let expr = |src: &str| Expr::parse(src).expect("parses");
+    let mut pipeline = FeaturePipeline::new();
+    pipeline.extend([
+        Op::Rename { mapping: vec![("Mass".into(), "mass".into()), ("Isle".into(), "isle".into()), ("Kind".into(), "kind".into())] },
+        Op::DropNullRows { columns: vec!["mass".into()], max_null_fraction: 0.0 },
+        Op::FillNull { column: "kind".into(), value: Value::Str("x".into()) },
+        Op::Linear { column: "mass".into(), output: Some("kg".into()), factor: 0.001, offset: 0.0 },
+        Op::Drop { columns: vec!["mass".into()] },
+        Op::Derive { output: "twice".into(), expr: expr("kg * 2"), dtype: Some(DType::Float) },
+        Op::Scale { column: "unused".into(), center: 1.0, scale: 2.0 },
+    ]);
+    let road = pipeline.road_to(["twice", "isle"]);
+    assert_eq!(road.inputs.iter().map(String::as_str).collect::<Vec<_>>(), ["Isle", "Mass"]);
+    let kinds: Vec<String> = road.ops.iter().map(Op::describe).collect();
+    assert_eq!(kinds, ["rename 2 column(s)", "mass * 0.001 + 0", "twice = kg * 2"], "{:?}", road.ops);
+    // A column renamed away and read later is read as missing on the road too.
+    let mut pipeline = FeaturePipeline::new();
+    pipeline.extend([
+        Op::Rename { mapping: vec![("s".into(), "f".into())] },
+        Op::FillNull { column: "s".into(), value: Value::Str("unknown".into()) },
+    ]);
+    let road = pipeline.road_to(["s"]);
+    assert!(road.inputs.is_empty(), "{road:?}");
+    let mut row = Row::from([("s".to_string(), Value::Str("Adelie".into()))]);
+    FeaturePipeline { ops: road.ops, ..FeaturePipeline::new() }.transform_row(&mut row).expect("runs");
+    assert_eq!(row["s"], Value::Str("unknown".into()));
 }

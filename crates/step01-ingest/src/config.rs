@@ -33,6 +33,15 @@ pub enum SourceConfig {
 }
 
 impl SourceConfig {
+    /// The texts the source reads as missing (CSV and Excel; none for typed sources).
+    pub fn null_values(&self) -> &[String] {
+        match self {
+            SourceConfig::Csv(c) => &c.null_values,
+            SourceConfig::Excel(e) => &e.null_values,
+            _ => &[],
+        }
+    }
+
     /// Picks a reader from a file's extension, with default options; `None` if unknown.
     pub fn from_extension(path: impl Into<PathBuf>) -> Option<SourceConfig> {
         let path = path.into();

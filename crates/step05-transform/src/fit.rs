@@ -25,7 +25,17 @@ pub struct JoinReport {
     pub rows_after: usize,
     /// Right-side keys that occur more than once, so left rows were repeated.
     pub duplicate_right_keys: usize,
+    /// The right side's columns the join added, as named in the result.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// Whether the right side is embedded as a lookup op (at most [`LOOKUP_ROWS`] rows), so that
+    /// inference joins it too; otherwise a caller sends its columns.
+    #[serde(default)]
+    pub embedded: bool,
 }
+
+/// The most rows a joined source may have to be embedded in the pipeline as a lookup table.
+pub const LOOKUP_ROWS: usize = 100_000;
 
 /// What transform did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -49,8 +59,8 @@ pub struct TransformReport {
 pub struct Transformed {
     /// The frame.
     pub frame: DataFrame,
-    /// Fitted operations for the `FeaturePipeline`. Joins and concatenation assemble the training
-    /// set and are not among them: a served record arrives already assembled.
+    /// Fitted operations for the `FeaturePipeline`. A join with a small source is among them as a
+    /// lookup op; concatenation (and a join with a large source) assembles the training set only.
     pub ops: Vec<Op>,
     /// What changed.
     pub report: TransformReport,
@@ -78,12 +88,14 @@ fn categories(df: &DataFrame, name: &str) -> Result<Vec<String>> {
     Ok(frame::categories(df, name)?)
 }
 
+/// Joins `spec.right` onto `df`; the lookup op that does the same at inference, when the right
+/// side is small enough to embed.
 fn join(
     df: DataFrame,
     spec: &Join,
     sources: &BTreeMap<String, DataFrame>,
     report: &mut TransformReport,
-) -> Result<DataFrame> {
+) -> Result<(DataFrame, Option<Op>)> {
     let right = sources.get(&spec.right).ok_or_else(|| TransformError::UnknownSource {
         key: "joins".into(),
         source_name: spec.right.clone(),
@@ -149,6 +161,12 @@ fn join(
         JoinArgs::new(how).with_suffix(Some(spec.suffix.as_str().into())).with_coalesce(JoinCoalesce::CoalesceColumns);
     args.maintain_order = order;
     let rows_before = df.height();
+    let columns: Vec<String> = column_names(right)
+        .into_iter()
+        .filter(|c| !right_on.contains(c))
+        .map(|c| if df.column(&c).is_ok() { format!("{c}{}", spec.suffix) } else { c })
+        .collect();
+    let lookup = if right.height() <= LOOKUP_ROWS { Some(lookup(right, spec, &left_on, &right_on, &columns)?) } else { None };
     let left_exprs: Vec<_> = left_on.iter().map(|c| col(c.as_str())).collect();
     let right_exprs: Vec<_> = right_on.iter().map(|c| col(c.as_str())).collect();
     let out = df
@@ -171,8 +189,100 @@ fn join(
         rows_before,
         rows_after: out.height(),
         duplicate_right_keys,
+        embedded: lookup.is_some(),
+        columns,
     });
-    Ok(out)
+    Ok((out, lookup))
+}
+
+/// The right side of a join as a lookup table: key to the row's other values (the first row of a
+/// repeated key, as a served record gets one answer; a NaN stored as null).
+fn lookup(right: &DataFrame, spec: &Join, left_on: &[String], right_on: &[String], outputs: &[String]) -> Result<Op> {
+    let failed = |e: mlops_core::CoreError| TransformError::Invalid { key: format!("joins.{}", spec.right), message: e.to_string() };
+    let values_of = |name: &str| frame::column(right, name).and_then(column_values).map_err(failed);
+    let keys: Vec<Vec<Value>> = right_on.iter().map(|k| values_of(k)).collect::<Result<_>>()?;
+    let names: Vec<String> = column_names(right).into_iter().filter(|c| !right_on.contains(c)).collect();
+    let mut values = Vec::with_capacity(names.len());
+    let mut dtypes = Vec::with_capacity(names.len());
+    for name in &names {
+        let column = frame::column(right, name).map_err(failed)?;
+        dtypes.push(dtype_of(column.dtype()).unwrap_or(DType::Str));
+        values.push(values_of(name)?);
+    }
+    let mut table = BTreeMap::new();
+    for i in 0..right.height() {
+        if let Some(key) = mlops_core::ops::lookup_key(keys.iter().map(|k| &k[i])) {
+            table.entry(key).or_insert_with(|| {
+                values
+                    .iter()
+                    .map(|v| match &v[i] {
+                        Value::Float(f) if f.is_nan() => Value::Null,
+                        v => v.clone(),
+                    })
+                    .collect::<Vec<_>>()
+            });
+        }
+    }
+    Ok(Op::Lookup { source: spec.right.clone(), on: left_on.to_vec(), outputs: outputs.to_vec(), dtypes, table })
+}
+
+/// Fits one categorical encoding of `name` on `df`: the op and the columns it writes.
+pub fn fit_encoding(df: &DataFrame, name: &str, encoding: &Encoding) -> Result<(Op, Vec<String>)> {
+    require(df, "encode", name)?;
+    let name = &name.to_string();
+    let encoded = match encoding {
+        Encoding::OneHot { unknown, keep_input } => {
+            let cats = categories(df, name)?;
+            let outputs: Vec<String> =
+                cats.iter().map(|c| format!("{name}_{}", step04_standardize::snake_case(c))).collect();
+            let op = Op::OneHot {
+                column: name.clone(),
+                categories: cats,
+                outputs: outputs.clone(),
+                unknown: *unknown,
+                drop_input: !keep_input,
+            };
+            (op, outputs)
+        }
+        Encoding::Ordinal { categories: given, unknown } => {
+            let cats = match given {
+                Some(c) => c.clone(),
+                None => categories(df, name)?,
+            };
+            (
+                Op::Ordinal { column: name.clone(), output: None, categories: cats, unknown: *unknown },
+                vec![name.clone()],
+            )
+        }
+        Encoding::Label => {
+            let cats = categories(df, name)?;
+            (
+                Op::Ordinal {
+                    column: name.clone(),
+                    output: None,
+                    categories: cats,
+                    unknown: UnknownPolicy::Ignore,
+                },
+                vec![name.clone()],
+            )
+        }
+        Encoding::Target { target, smoothing, keep_input } => {
+            require(df, &format!("encode.{name}.target"), target)?;
+            if !(smoothing.is_finite() && *smoothing >= 0.0) {
+                return Err(TransformError::Invalid {
+                    key: format!("encode.{name}.smoothing"),
+                    message: format!("{smoothing} must be zero or more"),
+                });
+            }
+            let op = fit_target_encoding(df, name, target, *smoothing, *keep_input)?;
+            let outputs = match &op {
+                Op::TargetEncode { outputs, .. } => outputs.clone(),
+                _ => Vec::new(),
+            };
+            (op, outputs)
+        }
+    };
+    Ok(encoded)
 }
 
 /// A fitted target encoding: output suffixes, smoothed means per category, and the prior.
@@ -331,8 +441,12 @@ impl TransformParams {
             })?;
         }
 
+        // The join itself is polars' (with its join type and fan-out); inference repeats it
+        // through the lookup op, one answer per row.
         for spec in &self.joins {
-            df = join(df, spec, sources, &mut report)?;
+            let (joined, lookup) = join(df, spec, sources, &mut report)?;
+            df = joined;
+            ops.extend(lookup);
         }
 
         for derive in &self.derive {
@@ -377,59 +491,7 @@ impl TransformParams {
         }
 
         for (name, encoding) in &self.encode {
-            require(&df, "encode", name)?;
-            let (op, outputs) = match encoding {
-                Encoding::OneHot { unknown, keep_input } => {
-                    let cats = categories(&df, name)?;
-                    let outputs: Vec<String> =
-                        cats.iter().map(|c| format!("{name}_{}", step04_standardize::snake_case(c))).collect();
-                    let op = Op::OneHot {
-                        column: name.clone(),
-                        categories: cats,
-                        outputs: outputs.clone(),
-                        unknown: *unknown,
-                        drop_input: !keep_input,
-                    };
-                    (op, outputs)
-                }
-                Encoding::Ordinal { categories: given, unknown } => {
-                    let cats = match given {
-                        Some(c) => c.clone(),
-                        None => categories(&df, name)?,
-                    };
-                    (
-                        Op::Ordinal { column: name.clone(), output: None, categories: cats, unknown: *unknown },
-                        vec![name.clone()],
-                    )
-                }
-                Encoding::Label => {
-                    let cats = categories(&df, name)?;
-                    (
-                        Op::Ordinal {
-                            column: name.clone(),
-                            output: None,
-                            categories: cats,
-                            unknown: UnknownPolicy::Ignore,
-                        },
-                        vec![name.clone()],
-                    )
-                }
-                Encoding::Target { target, smoothing, keep_input } => {
-                    require(&df, &format!("encode.{name}.target"), target)?;
-                    if !(smoothing.is_finite() && *smoothing >= 0.0) {
-                        return Err(TransformError::Invalid {
-                            key: format!("encode.{name}.smoothing"),
-                            message: format!("{smoothing} must be zero or more"),
-                        });
-                    }
-                    let op = fit_target_encoding(&df, name, target, *smoothing, *keep_input)?;
-                    let outputs = match &op {
-                        Op::TargetEncode { outputs, .. } => outputs.clone(),
-                        _ => Vec::new(),
-                    };
-                    (op, outputs)
-                }
-            };
+            let (op, outputs) = fit_encoding(&df, name, encoding)?;
             df = apply(df, op, &mut ops)?;
             report.encoded.insert(name.clone(), outputs);
         }

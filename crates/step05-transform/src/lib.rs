@@ -32,7 +32,7 @@ mod fit;
 mod params;
 
 pub use error::{Result, TransformError};
-pub use fit::{JoinReport, TransformReport, Transformed, fit_scaler, fit_target_encoding};
+pub use fit::{JoinReport, LOOKUP_ROWS, TransformReport, Transformed, fit_encoding, fit_scaler, fit_target_encoding};
 pub use params::{Bins, Derive, Encoding, How, Join, Scaler, TransformParams};
 
 #[cfg(test)]

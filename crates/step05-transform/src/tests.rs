@@ -159,6 +159,45 @@ fn joins_all_kinds_with_keys_suffixes_and_fan_out() {
     assert!(fan.report.warnings[0].contains("fans out"), "{:?}", fan.report.warnings);
 }
 
+/// A join with a small source becomes a lookup op: on every training row it gives the joined
+/// values the join gave, on the frame and on each row alike; a key the source lacks gives nulls.
+/// A source over the limit is not embedded, and the report says which columns a caller sends.
+#[test]
+fn a_join_with_a_small_source_is_embedded_and_answers_as_the_join_did() {
+    let islands = df!("island" => ["Biscoe", "Dream", "Torgersen"], "latitude" => [-65.4, -64.7, -64.8], "mass" => [1.0, 2.0, 3.0])
+        .unwrap();
+    let sources = BTreeMap::from([("islands".to_string(), islands)]);
+    let out = params("joins:\n  - {right: islands, on: [island]}\nderive:\n  - {name: south, expr: latitude * 2}\n")
+        .fit_transform(penguins(), &sources)
+        .unwrap();
+    assert!(out.report.joins[0].embedded);
+    assert_eq!(out.report.joins[0].columns, ["latitude", "mass_right"]);
+    let pipeline = FeaturePipeline { ops: out.ops.clone(), ..FeaturePipeline::new() };
+    assert!(matches!(&out.ops[0], mlops_core::Op::Lookup { source, .. } if source == "islands"), "{:?}", out.ops);
+    // The source rows without the joined columns, through the pipeline: what the join gave.
+    let plain = penguins();
+    let framed = pipeline.apply_frame(plain.clone(), Stage::Inference).unwrap();
+    for c in ["latitude", "mass_right", "south"] {
+        assert_eq!(f(&framed, c), f(&out.frame, c), "{c}");
+    }
+    let mut rows = rows_from_frame(&plain).unwrap();
+    pipeline.transform_rows(&mut rows).unwrap();
+    assert_eq!(rows_from_frame(&framed).unwrap(), rows);
+    let mut unknown = Row::from([("island".to_string(), Value::Str("Anvers".into()))]);
+    pipeline.transform_row(&mut unknown).unwrap();
+    assert_eq!((unknown["latitude"].clone(), unknown["south"].clone()), (Value::Null, Value::Null));
+
+    let big = df!(
+        "island" => (0..=LOOKUP_ROWS as i64).map(|i| format!("i{i}")).collect::<Vec<_>>(),
+        "area" => (0..=LOOKUP_ROWS as i64).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let sources = BTreeMap::from([("islands".to_string(), big)]);
+    let out = params("joins:\n  - {right: islands, on: [island]}\n").fit_transform(penguins(), &sources).unwrap();
+    assert!(!out.report.joins[0].embedded && out.ops.is_empty(), "{:?}", out.report.joins);
+    assert_eq!(out.report.joins[0].columns, ["area"]);
+}
+
 #[test]
 fn bad_joins_and_expressions_name_what_is_wrong() {
     let islands = df!("island" => ["Biscoe"], "id" => [1]).unwrap();

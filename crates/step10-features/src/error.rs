@@ -66,6 +66,15 @@ pub enum FeatureError {
         #[source]
         source: Box<step05_transform::TransformError>,
     },
+    /// An encoding could not be fitted.
+    #[error("features.encode.{column}: {source}")]
+    Encode {
+        /// The column.
+        column: String,
+        /// Step 5's error.
+        #[source]
+        source: Box<step05_transform::TransformError>,
+    },
     /// A frame operation failed.
     #[error(transparent)]
     Core(Box<mlops_core::CoreError>),

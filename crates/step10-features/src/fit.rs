@@ -341,6 +341,11 @@ pub fn fit(params: &FeatureParams, train: DataFrame, seed: Seed, model: Option<&
         b.created.extend(outputs);
         b.ops.push(op);
     }
+    for (column, encoding) in &params.encode {
+        let (op, outputs) = step05_transform::fit_encoding(&b.df, column, encoding)
+            .map_err(|e| FeatureError::Encode { column: column.clone(), source: Box::new(e) })?;
+        b.push(op, outputs)?;
+    }
     let mut report = FeatureReport { created: b.created, selection: None };
     if let Some(spec) = &params.select {
         let numeric: Vec<String> =

@@ -26,6 +26,11 @@ pub struct FeatureParams {
     pub group_stats: Vec<GroupSpec>,
     /// Smoothed target encoding per categorical column, out-of-fold on the training rows.
     pub target_encode: BTreeMap<String, TargetSpec>,
+    /// Categorical encodings per column (`one_hot`, `ordinal`, `label`; step 5's encodings),
+    /// learned from the training rows only: categories seen only in the test rows are unseen,
+    /// as they will be in production.
+    #[serde(deserialize_with = "mlops_core::config::bare_or_tagged_values")]
+    pub encode: BTreeMap<String, step05_transform::Encoding>,
     /// Which features to keep.
     pub select: Option<SelectSpec>,
     /// Filling of missing values in the kept numeric features with a statistic of the training

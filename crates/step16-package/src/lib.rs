@@ -42,14 +42,14 @@ pub enum PackageError {
     Core(#[from] mlops_core::CoreError),
     /// The package was written by a format this build does not read.
     #[error(
-        "{path}: package format version {found} is not supported (this build reads version {supported}); re-package the model with this toolkit"
+        "{path}: package format version {found} is not supported (this build reads versions 1 to {supported}); re-package the model with this toolkit"
     )]
     UnknownFormat {
         /// The manifest.
         path: PathBuf,
         /// Its version.
         found: u32,
-        /// The version this build reads.
+        /// The newest version this build reads.
         supported: u32,
     },
     /// A file does not match its checksum, is missing or is not listed.

@@ -10,8 +10,14 @@ use step11_candidates::Model;
 use crate::profile::ReferenceProfile;
 use crate::{PackageError, Result};
 
-/// The package layout this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The package layout this build writes. Version 2's pipeline starts at the source's columns
+/// (the prepare run's operations in front of the features: a caller sends raw records);
+/// version 1's at the curated dataset's. Both have the same files and both are read: the
+/// signature says what a caller sends.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The layouts this build reads.
+pub const READS: [u32; 2] = [1, 2];
 
 const MANIFEST: &str = "manifest.json";
 
@@ -207,7 +213,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let version: Version =
         serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not a package manifest: {e}")))?;
     match version.format_version {
-        Some(FORMAT_VERSION) => {}
+        Some(v) if READS.contains(&v) => {}
         Some(found) => return Err(PackageError::UnknownFormat { path, found, supported: FORMAT_VERSION }),
         None => return Err(corrupt("no `format_version`".into())),
     }

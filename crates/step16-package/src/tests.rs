@@ -19,13 +19,7 @@ fn contents() -> PackageContents {
     let names = vec!["a".to_string(), "b, with a comma".to_string()];
     let spec = ModelSpec::LogisticRegression(LogisticParams { c: 1.0, max_iter: 100, tol: 1e-4 });
     let model = step11_candidates::fit(&spec, &x, &Labels::Classes { y: y.to_vec(), classes: 2 }, &names).unwrap();
-    let column = |name: &str| ColumnSchema {
-        name: name.into(),
-        dtype: DType::Float,
-        nullable: false,
-        categories: None,
-        range: Some((0.0, 39.0)),
-    };
+    let column = |name: &str| ColumnSchema { range: Some((0.0, 39.0)), ..ColumnSchema::new(name, DType::Float, false) };
     PackageContents {
         info: ModelInfo {
             family: "logistic_regression".into(),
@@ -72,7 +66,11 @@ fn a_package_round_trips_and_predicts_the_same() {
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
     assert_eq!(names, ["pkg"]);
     let requirements = std::fs::read_to_string(path.join("requirements.txt")).unwrap();
-    assert!(requirements.contains("package-format == 1") && requirements.contains("logistic_regression"));
+    assert!(requirements.contains("package-format == 2") && requirements.contains("logistic_regression"));
+    // A package of the first layout (curated rows in) is read as well.
+    let manifest = std::fs::read_to_string(path.join("manifest.json")).unwrap();
+    std::fs::write(path.join("manifest.json"), manifest.replace("\"format_version\": 2", "\"format_version\": 1")).unwrap();
+    assert_eq!(load(&path).unwrap().manifest.format_version, 1);
 }
 
 #[test]
@@ -102,10 +100,10 @@ fn tampering_is_caught_and_named() {
     let path = dir.path().join("pkg3");
     write(&path, &contents()).unwrap();
     let manifest = std::fs::read_to_string(path.join("manifest.json")).unwrap();
-    std::fs::write(path.join("manifest.json"), manifest.replace("\"format_version\": 1", "\"format_version\": 7"))
+    std::fs::write(path.join("manifest.json"), manifest.replace("\"format_version\": 2", "\"format_version\": 7"))
         .unwrap();
     let err = load(&path).unwrap_err().to_string();
-    assert!(err.contains("package format version 7 is not supported (this build reads version 1)"), "{err}");
+    assert!(err.contains("package format version 7 is not supported (this build reads versions 1 to 2)"), "{err}");
     std::fs::write(path.join("manifest.json"), "{}").unwrap();
     assert!(load(&path).unwrap_err().to_string().contains("no `format_version`"));
     assert!(load(&dir.path().join("nowhere")).unwrap_err().to_string().contains("nowhere/manifest.json"));

@@ -522,6 +522,10 @@ pub fn cell_value(col: &ColumnSchema, cell: Cell<'_>, row: usize) -> std::result
 
 /// A text cell (CSV, dates in JSON) as a value of the column's type.
 fn text(col: &ColumnSchema, t: &str) -> Conversion {
+    // The source's missing markers (`NA`) as it was read in training, before any trimming.
+    if col.null_values.iter().any(|n| n == t) {
+        return Ok(Value::Null);
+    }
     let t = t.trim();
     if t.is_empty() {
         return Ok(Value::Null);

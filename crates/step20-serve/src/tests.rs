@@ -66,7 +66,7 @@ fn a_pandas_body_with_nan_is_read_and_the_nan_is_a_missing_value() {
 }
 
 fn column(dtype: DType) -> ColumnSchema {
-    ColumnSchema { name: "c".into(), dtype, nullable: true, categories: None, range: None }
+    ColumnSchema::new("c", dtype, true)
 }
 
 proptest! {

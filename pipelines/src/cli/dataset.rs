@@ -54,6 +54,8 @@ pub(crate) struct Data {
     pub title: String,
     /// `<dataset>/<version>` or the file's stem: where its outputs go under a folder.
     pub rel: PathBuf,
+    /// The operations that prepared a curated version (its `pipeline.json`); `None` for a file.
+    pub prepared: Option<mlops_core::FeaturePipeline>,
 }
 
 pub(crate) fn catalog_dir(args: &DataArgs, config: &TrainingConfig) -> PathBuf {
@@ -73,7 +75,7 @@ pub(crate) fn load_data(cli: &Cli, args: &DataArgs, config: &TrainingConfig) -> 
         let stem = file.file_stem().map_or_else(|| "data".to_string(), |s| s.to_string_lossy().to_string());
         let frame = read_file(file, &stem)?.frame;
         let title = file.file_name().map_or_else(|| stem.clone(), |s| s.to_string_lossy().to_string());
-        return Ok(Some(Data { frame, title, rel: PathBuf::from(stem) }));
+        return Ok(Some(Data { frame, title, rel: PathBuf::from(stem), prepared: None }));
     }
     let query = match &args.dataset {
         Some(q) => q.clone(),
@@ -84,9 +86,12 @@ pub(crate) fn load_data(cli: &Cli, args: &DataArgs, config: &TrainingConfig) -> 
     };
     let catalog = Catalog::open(catalog_dir(args, config));
     let (meta, frame) = catalog.load(&query).with_context(|| format!("dataset {query:?}"))?;
+    let pipeline = catalog.version_dir(&meta.name, &meta.version).join("pipeline.json");
+    let prepared = mlops_core::FeaturePipeline::load(&pipeline)?;
     Ok(Some(Data {
         frame,
         title: format!("{}@{}", meta.name, meta.version),
         rel: Path::new(&meta.name).join(&meta.version),
+        prepared: Some(prepared),
     }))
 }

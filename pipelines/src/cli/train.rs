@@ -73,7 +73,7 @@ pub(crate) fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
         trials.set_length(total as u64);
         trials.set_position(done as u64);
     };
-    let paths = TrainPaths { origin: &origin, dataset: (&data.title, &data.rel) };
+    let paths = TrainPaths { origin: &origin, dataset: (&data.title, &data.rel), prepared: data.prepared.as_ref() };
     let outcome = pipelines::train(&data.frame, &config, &paths, &mut bar, &tick);
     trials.finish_and_clear();
     bar.steps.finish();
@@ -148,6 +148,9 @@ pub(crate) fn print_summary(t: &Trained, store: Option<&Path>) {
         println!("{} trial(s) failed; see `mlops runs list`", failed_trials.len());
     }
     print_selection(t);
+    for w in &t.warnings {
+        println!("warning: {w}");
+    }
     if let Some(store) = store {
         println!("runs:  mlops runs list --experiment {} --store {}", t.experiment, store.display());
     }

@@ -106,6 +106,10 @@ pub struct Trained {
     /// The earlier training run whose results these are, when nothing changed since.
     #[serde(default)]
     pub reused: Option<String>,
+    /// What the run found worth a user's attention (operations of the prepare run that learned
+    /// from the test rows, ...).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Where a training run keeps its outputs.
@@ -114,6 +118,9 @@ pub struct TrainPaths<'a> {
     pub origin: &'a Path,
     /// Dataset version (`name@version`) and its folder under reports (`name/version`).
     pub dataset: (&'a str, &'a Path),
+    /// The operations that prepared the dataset version (its `pipeline.json`), which the
+    /// package puts in front of the features; `None` for a plain file.
+    pub prepared: Option<&'a mlops_core::FeaturePipeline>,
 }
 
 /// What the steps after the features read: the config, where outputs go, the split and
@@ -312,6 +319,7 @@ pub fn train(
         registered: shipped.registered,
         eda_report: None,
         reused: None,
+        warnings: shipped.warnings,
     };
     reuse::record(&store, &model.artifacts, &keys, &trained)?;
     Ok(trained)

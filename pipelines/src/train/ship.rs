@@ -20,6 +20,8 @@ pub(super) struct Shipped {
     pub(super) comparison: Option<Comparison>,
     pub(super) package: Option<PathBuf>,
     pub(super) registered: Option<crate::register::Registered>,
+    /// What packaging found worth a warning (leakage, a road that reads the target).
+    pub(super) warnings: Vec<String>,
 }
 
 /// Steps 15-17 on the final models (`board` and the fitted `models` by family): choose, package
@@ -42,9 +44,12 @@ pub(super) fn ship(
 
     let started = Instant::now();
     progress.started("package");
-    let package = match chosen {
-        Some((row, model)) => Some(package(plan, tracking, (row, model), raw_rows)?),
-        None => None,
+    let (package, warnings) = match chosen {
+        Some((row, model)) => {
+            let (dir, warnings) = package(plan, tracking, (row, model), raw_rows)?;
+            (Some(dir), warnings)
+        }
+        None => (None, Vec::new()),
     };
     progress.finished(&StepSummary {
         step: "package",
@@ -91,7 +96,7 @@ pub(super) fn ship(
         seconds: started.elapsed().as_secs_f64(),
         note: registered.as_ref().map_or_else(|| "nothing registered".into(), |r| format!("{} as {}", r.uri, r.alias)),
     });
-    Ok(Shipped { selection, comparison, package, registered })
+    Ok(Shipped { selection, comparison, package, registered, warnings })
 }
 
 /// How this run compares two models' outputs.
@@ -153,19 +158,35 @@ fn choose<'m>(
 }
 
 /// Step 16: the chosen model's package, one per training run next to its other outputs (never
-/// over an earlier one).
+/// over an earlier one), and the warnings its road gave. The package's pipeline starts at the
+/// source's columns (the prepare run's operations, then the features), so a caller sends records
+/// as they arrive.
 fn package(
     plan: &Plan<'_>,
     tracking: &Tracking<'_>,
     (row, model): (&LeaderRow, &Model),
     raw_rows: &[mlops_core::Row],
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, Vec<String>)> {
     let (target, metric, child) = (plan.target, plan.metric, tracking.child);
-    let (signature, profile) = crate::package::signature_and_profile(
-        &plan.engineered.train_raw,
-        &target.name,
-        crate::package::outputs(target.task, &target.classes),
-    )?;
+    let outputs = crate::package::outputs(target.task, &target.classes);
+    let road = crate::package::road(plan.paths.prepared, &plan.engineered.pipeline, plan.features, &target.name)?;
+    let (signature, profile, input_example) = match (&road.inputs, plan.paths.prepared.and_then(|p| p.source.as_ref())) {
+        (Some(inputs), Some(source)) => {
+            let names: Vec<&str> = inputs.iter().map(|c| c.name.as_str()).collect();
+            let example = source
+                .examples
+                .iter()
+                .map(|r| r.iter().filter(|(k, _)| names.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect())
+                .collect();
+            let profile = crate::package::profile(&plan.engineered.train_raw, &target.name)?;
+            (mlops_core::Signature { inputs: inputs.clone(), outputs }, profile, example)
+        }
+        _ => {
+            let (signature, profile) =
+                crate::package::signature_and_profile(&plan.engineered.train_raw, &target.name, outputs)?;
+            (signature, profile, crate::package::example(raw_rows))
+        }
+    };
     let mut metrics: BTreeMap<String, f64> = row.test.iter().map(|(k, v)| (format!("test_{k}"), *v)).collect();
     metrics.extend(row.validation.iter().map(|(k, v)| (format!("validation_{k}"), *v)));
     metrics.insert(format!("cv_{}_mean", metric.name()), row.cv_mean);
@@ -174,18 +195,18 @@ fn package(
     let contents = step16_package::PackageContents {
         info: crate::package::info(&row.model, row.params.clone(), target, plan.features),
         model: model.clone(),
-        pipeline: plan.engineered.pipeline.clone(),
+        pipeline: road.pipeline,
         signature,
         metrics,
         profile,
         lineage: crate::package::lineage(&row.run_id, parent, plan.paths.dataset.0, child.config_sha256.clone()),
         importances: crate::evaluate::named_importances(model, plan.features),
-        input_example: crate::package::example(raw_rows),
+        input_example,
     };
     let home = child.parent.as_deref().unwrap_or(&row.run_id);
     let dir = crate::package::write(&plan.model.artifacts.join(home).join("package"), &contents)?;
     tracking.store.log_artifact(&row.run_id, "package", &dir).map_err(|e| PipelineError::step("train", e))?;
-    Ok(dir)
+    Ok((dir, road.warnings))
 }
 
 /// Raw test rows as a server would get them: before the features, without the target.

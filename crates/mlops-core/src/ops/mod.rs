@@ -19,6 +19,7 @@ mod derive;
 mod encode;
 pub mod features;
 mod fill;
+mod lookup;
 mod numeric;
 #[cfg(feature = "frame")]
 mod rows;
@@ -37,6 +38,7 @@ pub use cast::{
 pub use encode::{Closed, UnknownPolicy, Unmapped};
 use features::{DatePart, GroupStat, GroupSummary, TextStat};
 pub use fill::FillDirection;
+pub use lookup::lookup_key;
 pub use text::{TextStep, clean_text, clean_text_into, title_case};
 
 use crate::expr::Expr;
@@ -238,6 +240,21 @@ pub enum Op {
         /// Remove the input column.
         drop_input: bool,
     },
+    /// Columns looked up in a small table by key: a step 5 join with a lookup source, embedded
+    /// so that a served record is joined as the training rows were. A key missing from the table
+    /// (or null) gives nulls; every row is kept, whatever the join type was in training.
+    Lookup {
+        /// The source the table came from.
+        source: String,
+        /// Key columns of the row, in order.
+        on: Vec<String>,
+        /// Columns written, in order.
+        outputs: Vec<String>,
+        /// Their types.
+        dtypes: Vec<DType>,
+        /// Key (see [`lookup_key`]) to one value per output.
+        table: BTreeMap<String, Vec<Value>>,
+    },
     /// A column computed from an expression.
     Derive {
         /// Column written.
@@ -332,6 +349,9 @@ impl Op {
             Op::Ordinal { column, .. } => format!("ordinal-encode {column}"),
             Op::TargetEncode { column, .. } => format!("target-encode {column}"),
             Op::Derive { output, expr, .. } => format!("{output} = {expr}"),
+            Op::Lookup { source, on, outputs, .. } => {
+                format!("look up {} column(s) of `{source}` by {}", outputs.len(), on.join(", "))
+            }
             Op::DateParts { column, outputs, .. } => format!("{} date part(s) of {column}", outputs.len()),
             Op::TextStats { column, outputs, .. } => format!("{} text statistic(s) of {column}", outputs.len()),
             Op::Lag { column, order_by, outputs, .. } => {
@@ -352,6 +372,7 @@ impl Op {
             Op::Deduplicate { subset, .. } => subset.clone(),
             Op::FillNullByGroup { column, by, .. } => vec![column.clone(), by.clone()],
             Op::Derive { expr, .. } => expr.columns(),
+            Op::Lookup { on, .. } => on.clone(),
             Op::Lag { column, order_by, by, .. } => {
                 std::iter::once(column.clone()).chain([order_by.clone()]).chain(by.clone()).collect()
             }
@@ -371,6 +392,34 @@ impl Op {
             | Op::OneHot { column, .. }
             | Op::Ordinal { column, .. }
             | Op::TargetEncode { column, .. } => vec![column.clone()],
+        }
+    }
+
+    /// The columns the op writes (in place or new). Row filters and drops write none; a rename
+    /// writes its new names.
+    pub fn writes(&self) -> Vec<String> {
+        match self {
+            Op::Rename { mapping } => mapping.iter().map(|(_, to)| to.clone()).collect(),
+            Op::Drop { .. } | Op::FilterRange { .. } | Op::DropNullRows { .. } | Op::Deduplicate { .. } => Vec::new(),
+            Op::MapValues { column, output, .. } | Op::Linear { column, output, .. } | Op::Ordinal { column, output, .. } => {
+                vec![output.clone().unwrap_or_else(|| column.clone())]
+            }
+            Op::Bin { output, .. } | Op::Derive { output, .. } => vec![output.clone()],
+            Op::OneHot { outputs, .. }
+            | Op::TargetEncode { outputs, .. }
+            | Op::DateParts { outputs, .. }
+            | Op::TextStats { outputs, .. }
+            | Op::Lag { outputs, .. }
+            | Op::GroupStats { outputs, .. }
+            | Op::Lookup { outputs, .. } => outputs.clone(),
+            Op::Cast { column, .. }
+            | Op::FillNull { column, .. }
+            | Op::FillNullByGroup { column, .. }
+            | Op::FillSequence { column, .. }
+            | Op::Clip { column, .. }
+            | Op::Text { column, .. }
+            | Op::Round { column, .. }
+            | Op::Scale { column, .. } => vec![column.clone()],
         }
     }
 
@@ -414,6 +463,7 @@ impl Op {
                 features::group_stats_row(row, column, by, stats, outputs, table, fallback)
             }
             Op::Derive { output, expr, dtype } => derive::derive_row(row, output, expr, dtype),
+            Op::Lookup { on, outputs, table, .. } => lookup::lookup_row(row, on, outputs, table),
             Op::FilterRange { .. } | Op::DropNullRows { .. } | Op::Deduplicate { .. } => Ok(()),
         }
     }
@@ -459,6 +509,7 @@ impl Op {
                 encode::target_encode_frame(df, column, outputs, table, prior, unknown, drop_input)
             }
             Op::Derive { output, expr, dtype } => derive::derive_frame(df, output, expr, dtype),
+            Op::Lookup { on, outputs, dtypes, table, .. } => lookup::lookup_frame(df, on, outputs, dtypes, table),
             Op::DateParts { column, parts, outputs } => features::date_parts_frame(df, column, parts, outputs),
             Op::TextStats { column, stats, outputs } => features::text_stats_frame(df, column, stats, outputs),
             Op::Lag { column, order_by, by, lags, windows, outputs, history } => {
