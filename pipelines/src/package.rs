@@ -38,7 +38,10 @@ pub(crate) fn profile(train_raw: &DataFrame, target: &str) -> Result<ReferencePr
                 mlops_core::frame::f64_column(train_raw, &name).map_err(err)?.iter().collect();
             step16_package::numeric_profile(&values)
         } else {
-            step16_package::categorical_profile(&mlops_core::frame::keys(train_raw, &name).map_err(err)?, MAX_CATEGORIES)
+            step16_package::categorical_profile(
+                &mlops_core::frame::keys(train_raw, &name).map_err(err)?,
+                MAX_CATEGORIES,
+            )
         };
         columns.insert(name, profile);
     }
@@ -84,6 +87,8 @@ pub(crate) struct Road {
     pub pipeline: FeaturePipeline,
     pub inputs: Option<Vec<ColumnSchema>>,
     pub warnings: Vec<String>,
+    /// How many of the pipeline's first operations are the prepare run's.
+    pub source_ops: Option<usize>,
 }
 
 /// The road from the source's columns to `features`: the prepare run's operations (`prepared`,
@@ -100,6 +105,7 @@ pub(crate) fn road(
         return Ok(Road {
             pipeline: engineered.clone(),
             inputs: None,
+            source_ops: None,
             warnings: vec![
                 "the dataset version records no source columns (prepared by an earlier toolkit): the package takes curated rows; run `mlops prepare` again for raw records".into(),
             ],
@@ -109,6 +115,8 @@ pub(crate) fn road(
     whole.extend(prepared.ops.iter().cloned());
     whole.extend(engineered.ops.iter().cloned());
     let road = whole.road_to(features.iter().map(String::as_str));
+    // Walking back, the features' part of the road is what the features alone need.
+    let source_ops = road.ops.len() - engineered.road_to(features.iter().map(String::as_str)).ops.len();
     let from_target = prepared.road_to([target]).inputs;
     let mut warnings = Vec::new();
     for op in &road.ops {
@@ -120,7 +128,9 @@ pub(crate) fn road(
                 reads.join("`, `")
             ));
         }
-        if prepared.ops.contains(op) && matches!(op, Op::Scale { .. } | Op::OneHot { .. } | Op::Ordinal { .. } | Op::TargetEncode { .. }) {
+        if prepared.ops.contains(op)
+            && matches!(op, Op::Scale { .. } | Op::OneHot { .. } | Op::Ordinal { .. } | Op::TargetEncode { .. })
+        {
             warnings.push(format!(
                 "prepare: `{}` learned from every prepared row, the test part's too; learn it in `features` (fitted on the training part) so that the test score is honest",
                 op.describe()
@@ -146,7 +156,12 @@ pub(crate) fn road(
     }
     // In the source's column order.
     inputs.sort_by_key(|c| source.columns.iter().position(|s| s.name == c.name));
-    Ok(Road { pipeline: FeaturePipeline { ops: road.ops, ..FeaturePipeline::new() }, inputs: Some(inputs), warnings })
+    Ok(Road {
+        pipeline: FeaturePipeline { ops: road.ops, ..FeaturePipeline::new() },
+        inputs: Some(inputs),
+        warnings,
+        source_ops: Some(source_ops),
+    })
 }
 
 /// Whether `ops` cast column `name` (under its later names) to a type other than text.
@@ -168,8 +183,7 @@ fn parsed(ops: &[Op], name: &str) -> bool {
 
 /// The outputs of a model: the label and one probability per class, or the predicted value.
 pub(crate) fn outputs(task: TaskKind, classes: &[String]) -> Vec<ColumnSchema> {
-    let column =
-        |name: String, dtype, categories| ColumnSchema { categories, ..ColumnSchema::new(name, dtype, false) };
+    let column = |name: String, dtype, categories| ColumnSchema { categories, ..ColumnSchema::new(name, dtype, false) };
     match task {
         TaskKind::Regression => vec![column("prediction".into(), DType::Float, None)],
         _ => std::iter::once(column("label".into(), DType::Str, Some(classes.to_vec())))
@@ -227,5 +241,6 @@ pub(crate) fn info(
         target: target.name.clone(),
         classes: target.classes.clone(),
         features: features.to_vec(),
+        source_ops: None,
     }
 }

@@ -100,6 +100,8 @@ pub(crate) struct Candidate<'a> {
     pub package: &'a Path,
     pub outputs: &'a Outputs,
     pub test_raw: &'a DataFrame,
+    /// The dataset version (`name@version`) the test rows come from.
+    pub dataset: &'a str,
     pub truth: &'a Labels,
     pub classes: &'a [String],
     pub target: &'a str,
@@ -174,8 +176,26 @@ fn champion_outputs(dir: &Path, new: &Candidate<'_>) -> std::result::Result<Outp
     if c.info.target != new.target || c.info.classes != new.classes {
         return Err(format!("it predicts `{}` ({}) ", c.info.target, c.info.classes.join(", ")));
     }
+    // A package whose road starts at the source skips the prepare run's part on rows of the
+    // dataset version it was trained on (they went through it when curated); rows of another
+    // version are not the source's records, so it cannot score them.
+    let skip = match (c.info.source_ops, c.lineage.dataset_version.as_deref()) {
+        (Some(k), Some(v)) if v == new.dataset => k,
+        (Some(_), v) => {
+            return Err(format!(
+                "it takes the source's records and was trained on {}, not on {}",
+                v.unwrap_or("another dataset"),
+                new.dataset
+            ));
+        }
+        (None, _) => 0,
+    };
+    let pipeline = mlops_core::FeaturePipeline {
+        ops: c.pipeline.ops.iter().skip(skip).cloned().collect(),
+        ..mlops_core::FeaturePipeline::new()
+    };
     let frame =
-        c.pipeline.apply_frame(new.test_raw.clone(), mlops_core::frame::Stage::Inference).map_err(|e| e.to_string())?;
+        pipeline.apply_frame(new.test_raw.clone(), mlops_core::frame::Stage::Inference).map_err(|e| e.to_string())?;
     let x = mlops_core::frame::to_matrix(&frame, &c.info.features).map_err(|e| e.to_string())?;
     Outputs::of("champion", &c.model, &x).map_err(|e| e.to_string())
 }

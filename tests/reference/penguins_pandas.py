@@ -22,9 +22,6 @@ df["Clutch Completion"] = df["Clutch Completion"].str.lower().map({"yes": True, 
 df["Comments"] = df["Comments"].str.strip().str.split().str.join(" ").replace("", np.nan)
 df = df.drop_duplicates()
 df = df[df["Body Mass (g)"].notna()].copy()
-df["Sex"] = df["Sex"].fillna(df["Sex"].mode()[0])
-for c in ["Delta 15 N (o/oo)", "Delta 13 C (o/oo)"]:
-    df[c] = df[c].fillna(df.groupby("Species")[c].transform("median"))
 q1, q3 = df["Body Mass (g)"].quantile([0.25, 0.75])
 df["Body Mass (g)"] = df["Body Mass (g)"].clip(q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1))
 
@@ -41,10 +38,8 @@ df = df.merge(islands, on="island", how="left")
 df["culmen_ratio"] = df["culmen_length_mm"] / df["culmen_depth_mm"]
 df["egg_year"] = df["date_egg"].dt.year.astype(float)
 df["mass_class"] = pd.cut(df["body_mass_kg"], [0, 3.5, 4.5, 7], labels=["light", "medium", "heavy"]).astype(str)
-df = pd.get_dummies(df, columns=["island", "sex"], dtype=float)
-df.columns = [c.lower() if c.startswith(("island_", "sex_")) else c for c in df.columns]
-for c in ["culmen_ratio", "flipper_length_mm"]:
-    df[c] = (df[c] - df[c].mean()) / df[c].std(ddof=0)
+# (Fills, encodings and scaling learn from rows: configs/training.yaml's `features` fits them on
+# the training part.)
 
 ours = pd.read_parquet(curated)
 result = {

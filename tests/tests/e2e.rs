@@ -100,7 +100,7 @@ fn output_matches_a_pandas_reference() {
     assert_eq!(result["missing_in_toolkit"], serde_json::json!([]), "columns pandas has and the toolkit lacks");
     assert_eq!(result["extra_in_toolkit"], serde_json::json!([]), "columns the toolkit has and pandas lacks");
     let columns = result["columns"].as_object().unwrap();
-    assert_eq!(columns.len(), 26, "{result}");
+    assert_eq!(columns.len(), 23, "{result}");
     for (column, diff) in columns {
         let gap = diff["max_abs_difference"].as_f64().unwrap_or_else(|| panic!("{column}: {diff}"));
         assert!(gap < 1e-9, "{column} differs from pandas by {gap}");
@@ -183,8 +183,8 @@ fn bad_steps_name_the_column_and_write_nothing() {
     let p = Project::new();
     let cfg = p.config_with("on: [island]", "on: [isle]");
     fails_cleanly(&p, &cfg, &["transform", "joins.islands.left_on: column `isle` not found"]);
-    let cfg = p.config_with("Sex: mode", "Sexx: mode");
-    fails_cleanly(&p, &cfg, &["clean", "column `Sexx` not found"]);
+    let cfg = p.config_with("drop_rows: {columns: [Body Mass (g)]}", "drop_rows: {columns: [Body Mass (kg)]}");
+    fails_cleanly(&p, &cfg, &["clean", "column `Body Mass (kg)` not found"]);
     let cfg = p.config_with("culmen_length_mm / culmen_depth_mm", "culmen_length_mm / culmen_width_mm");
     fails_cleanly(&p, &cfg, &["derive `culmen_ratio`", "`culmen_width_mm` not found"]);
 }
@@ -270,7 +270,7 @@ fn each_step_runs_alone_on_files() {
         "--json",
     ]);
     assert!(tr.success, "{}{}", tr.stdout, tr.stderr);
-    assert_eq!(tr.json()["columns"], 26);
+    assert_eq!(tr.json()["columns"], 23);
     let curate = p.mlops(&["curate", "data/interim/tr.parquet", "--name", "manual", "--dir", "data/processed"]);
     assert!(curate.success, "{}", curate.stderr);
     assert!(curate.stdout.contains("dataset manual@"), "{}", curate.stdout);
@@ -364,7 +364,7 @@ fn eda_report_matches_pandas_and_has_every_section_and_chart() {
     // One chart per column, two heatmaps, the missing-value and outlier charts, and the embedded
     // charts of configs/training.yaml (all but the scatter plot and the pair grid).
     let figures = check["html"]["figures"].as_u64().unwrap();
-    assert_eq!(figures, 26 + 2 + 2 + 8, "{check}");
+    assert_eq!(figures, 23 + 2 + 2 + 8, "{check}");
     assert_eq!(check["html"]["svgs"].as_u64().unwrap(), figures);
     assert!(check["html"]["tooltips"].as_u64().unwrap() > 500, "{check}");
     assert_eq!(check["numeric_columns"]["toolkit"], check["numeric_columns"]["pandas"]);
@@ -435,7 +435,7 @@ fn plot_draws_each_kind_from_the_command_line() {
         &["bar", "--column", "species"],
         &["histogram", "--column", "flipper_length_mm", "--bins", "20"],
         &["scatter", "--x", "culmen_length_mm", "--y", "culmen_depth_mm", "--hue", "species"],
-        &["box", "--column", "body_mass_kg", "--by", "island_biscoe"],
+        &["box", "--column", "body_mass_kg", "--by", "island"],
         &["violin", "--column", "body_mass_kg", "--by", "species"],
         &["heatmap", "--method", "spearman", "--columns", "culmen_length_mm,culmen_depth_mm,body_mass_kg"],
         &["qq", "--column", "culmen_length_mm"],
@@ -528,7 +528,7 @@ fn select_split_and_features_from_the_command_line() {
     assert!(split.success, "{}", split.stderr);
     let report = &split.json()["report"];
     let rows: u64 = ["train", "validation", "test"].iter().map(|k| report["rows"][k].as_u64().unwrap()).sum();
-    assert_eq!(rows, 342, "{report}");
+    assert_eq!(rows, 333, "{report}");
     assert_eq!(report["seed"], 42);
     assert_eq!(report["method"], "stratified");
     let again = p.mlops(&["split", "--dataset", "penguins", "--json"]);
@@ -715,7 +715,10 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     assert_eq!(inspected["manifest"]["files"].as_array().unwrap().len(), 10);
     let inputs: Vec<&str> =
         inspected["signature"]["inputs"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert!(inputs.contains(&"culmen_length_mm") && !inputs.contains(&"species"), "{inputs:?}");
+    // The source's columns as they arrive: the ones the model's road reads, not the target's.
+    assert!(inputs.contains(&"Culmen Length (mm)") && inputs.contains(&"Island"), "{inputs:?}");
+    assert!(!inputs.contains(&"Species") && !inputs.contains(&"culmen_length_mm"), "{inputs:?}");
+    assert_eq!(inspected["manifest"]["format_version"], 2);
     let text = p.mlops(&["package", "inspect", package]);
     assert!(text.success && text.stdout.contains("verified and loaded") && text.stdout.contains("model.bin"));
     assert!(p.join(best["model_file"].as_str().unwrap()).is_file());
@@ -783,7 +786,7 @@ fn train_learns_a_binary_and_a_regression_target_from_the_other_shipped_configs(
     assert_eq!(sex["task"], "binary_classification");
     assert_eq!(sex["metric"], "roc_auc");
     let features: Vec<&str> = sex["features"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
-    assert!(!features.contains(&"sex_female") && !features.contains(&"sex_male"), "{features:?}");
+    assert!(!features.iter().any(|f| f.starts_with("sex")), "the target is never a feature: {features:?}");
     let board = sex["leaderboard"].as_array().unwrap();
     assert_eq!(board.len(), 6, "one final fit per family");
     assert!(board[0]["test"]["roc_auc"].as_f64().unwrap() > 0.85, "{}", board[0]);
@@ -859,14 +862,10 @@ fn train_rejects_bad_input_by_name_before_any_fit() {
     fails("k: [3, 7, 15]", "k: [500]", &["knn_classifier.k", "500"]);
     fails("n_estimators: [100]", "n_estimators: [0]", &["candidates[5].params", "n_estimators", "at least 1 tree"]);
     // Only males left: nothing to learn.
-    let only_males = p.file_with(
-        "configs/training-sex.yaml",
-        "sex_female]\n",
-        "sex_female]\n  rows: {filter: \"sex_male > 0.5\"}\n",
-    );
+    let only_males = p.file_with("configs/training-sex.yaml", "filter: \"not_null(sex)\"", "filter: \"sex == 'male'\"");
     p.fails(
         &["--quiet", "train", "--config", only_males.to_str().unwrap()],
-        &["model.target", "`sex_male` is constant", "always `1`"],
+        &["model.target", "`sex` is constant", "always `male`"],
     );
     fails("{model: gaussian_nb}", "{model: ridge}", &["candidates[1].model", "regressor"]);
     fails("weights: {f1_macro: 1.0}", "weights: {f1: 1.0}", &["select_best.weights.f1", "multiclass"]);
@@ -875,8 +874,9 @@ fn train_rejects_bad_input_by_name_before_any_fit() {
     fails("confidence: 0.95", "confidence: 95", &["select_best.compare.confidence", "between 0 and 1"]);
     fails("register:\n  alias: champion", "register:\n  name: ../x\n  alias: champion", &["register.name", "`..`"]);
     fails("margin: 0.0", "margin: -1", &["register.margin", "-1"]);
-    // Without the imputer, a text statistic of an empty comment reaches the models as a null.
-    fails("  impute: {strategy: median}\n", "", &["`comments_length`", "impute"]);
+    // Without the imputer, a value that was never measured (an isotope ratio) reaches the models
+    // as a null.
+    fails("  impute: {strategy: median}\n", "", &["`delta_15n`", "impute"]);
     assert!(!p.join("models/registry").exists(), "a rejected config recorded runs");
 }
 
@@ -1266,19 +1266,23 @@ fn a_closed_pipe_ends_output_quietly() {
 }
 
 /// `mlops train` on the binary; then the registered package, loaded back, scores the test rows
-/// of the same split to exactly the metrics it records, through the frame path and row by row.
+/// of the same split, as the source's records, to exactly the metrics it records, through the
+/// frame path and row by row.
 #[test]
 fn the_package_reproduces_the_test_metrics_exactly() {
     use mlops_core::Transform;
 
     let p = Project::new();
-    let (package, raw, registered) =
-        train_and_test_rows(&p, "configs/training-sex.yaml", "models:/penguins-sex@champion");
+    let Holdout { package, raw, curated, proba: evaluated, registered } =
+        holdout(&p, "configs/training-sex.yaml", "models:/penguins-sex@champion");
+    // The source's records, without the target (`Sex`), through the package's road.
+    let raw = raw.drop("Sex").unwrap();
     let features = package.pipeline.apply_frame(raw.clone(), mlops_core::frame::Stage::Inference).unwrap();
     let x = mlops_core::frame::to_matrix(&features, &package.info.features).unwrap();
     let proba = package.model.predict_proba(&x).unwrap().unwrap();
+    assert_eq!(bits(&proba), bits(&evaluated), "the raw records score as the evaluation did");
     let predicted: Vec<usize> = package.model.predict(&x).unwrap().iter().map(|&c| c as usize).collect();
-    let truth: Vec<usize> = mlops_core::frame::keys(&raw, &package.info.target)
+    let truth: Vec<usize> = mlops_core::frame::keys(&curated, &package.info.target)
         .unwrap()
         .iter()
         .map(|k| package.info.classes.iter().position(|c| Some(c) == k.as_ref()).unwrap())
@@ -1296,7 +1300,6 @@ fn the_package_reproduces_the_test_metrics_exactly() {
     }
     // One row at a time, as a server sees them: the same probabilities.
     for (i, mut row) in mlops_core::frame::rows_from_frame(&raw).unwrap().into_iter().enumerate() {
-        row.remove(&package.info.target);
         package.pipeline.transform_row(&mut row).unwrap();
         let one = ndarray::Array2::from_shape_fn((1, package.info.features.len()), |(_, j)| {
             row[&package.info.features[j]].as_f64().unwrap()
@@ -1305,8 +1308,9 @@ fn the_package_reproduces_the_test_metrics_exactly() {
     }
 }
 
-/// The default training run's test rows (raw, as a server is sent them, without the target) and
-/// the champion's outputs on them through the frame path, as training evaluation computed them.
+/// The default training run's test rows as the source's records (as a server is sent them, with
+/// every column of the raw file but the target) and the champion's outputs on them, which are
+/// the training evaluation's to the bit.
 struct TestRows {
     raw: polars::prelude::DataFrame,
     records: Vec<serde_json::Value>,
@@ -1314,15 +1318,25 @@ struct TestRows {
     proba: Vec<Vec<f64>>,
 }
 
-/// Trains with `config` in `p`: the registered `model`'s package, the run's test rows (raw, with
-/// the target: the same dataset version, config and seed give the same split) and the registry's
-/// record of the model.
-fn train_and_test_rows(
-    p: &Project,
-    config: &str,
-    model: &str,
-) -> (step16_package::PackageContents, polars::prelude::DataFrame, serde_json::Value) {
-    use polars::prelude::SerReader;
+/// A training run's test part, both ways: as the training evaluation scored it (the model on the
+/// test part's features) and as the source's records.
+struct Holdout {
+    package: step16_package::PackageContents,
+    /// The test rows of the raw file (every column, the target's too), in the test part's order.
+    raw: polars::prelude::DataFrame,
+    /// The curated test rows (before the features), with the target.
+    curated: polars::prelude::DataFrame,
+    /// The evaluation's probabilities.
+    proba: Vec<Vec<f64>>,
+    registered: serde_json::Value,
+}
+
+/// Trains with `config` in `p`; then the same dataset version, config and seed give the same split
+/// again, and its test rows are found in the raw file by their key (study, sample number,
+/// species), which the curated rows keep.
+fn holdout(p: &Project, config: &str, model: &str) -> Holdout {
+    use polars::prelude::{IntoColumn, NamedFrom, SerReader};
+    use step01_ingest::Reader;
     let run = p.mlops(&["--quiet", "train", "--json", "--config", config]);
     assert!(run.success, "{}", run.stderr);
     let trained = run.json();
@@ -1333,17 +1347,52 @@ fn train_and_test_rows(
     let file = std::fs::File::open(p.join(&format!("data/processed/{name}/{version}/data.parquet"))).unwrap();
     let frame = polars::prelude::ParquetReader::new(file).finish().unwrap();
     let config = pipelines::TrainingConfig::load(&p.join(config)).unwrap().resolved(p.path());
-    let raw = pipelines::engineer(&frame, &config, None).unwrap().test_raw;
-    (package, raw, registered)
+    let engineered = pipelines::engineer(&frame, &config, None).unwrap();
+    let x = mlops_core::frame::to_matrix(&engineered.test, &package.info.features).unwrap();
+    let proba = package.model.predict_proba(&x).unwrap().unwrap();
+    // The split again with each curated row's number beside it.
+    let mut numbered = frame.clone();
+    let ids: Vec<i64> = (0..frame.height() as i64).collect();
+    numbered.with_column(polars::prelude::Series::new("__row".into(), ids).into_column()).unwrap();
+    let test = pipelines::engineer(&numbered, &config, None).unwrap().test_raw;
+    let rows: Vec<usize> =
+        test.column("__row").unwrap().i64().unwrap().into_no_null_iter().map(|i| i as usize).collect();
+    let curated_keys = key_of(&frame, ["study_name", "sample_number", "species"]);
+    let data = pipelines::DataConfig::load(&p.join("configs/data.yaml")).unwrap().resolved(p.path());
+    let raw = data.sources["penguins"].read("penguins").unwrap().frame;
+    let raw_keys = key_of(&raw, ["studyName", "Sample Number", "Species"]);
+    let at: std::collections::HashMap<&String, usize> = raw_keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let picked: Vec<u32> = rows.iter().map(|&i| at[&curated_keys[i]] as u32).collect();
+    let raw = raw.take(&polars::prelude::IdxCa::new("idx".into(), picked)).unwrap();
+    let curated = test.drop("__row").unwrap();
+    Holdout { package, raw, curated, proba, registered }
 }
 
+/// Each row's key: the columns' values as text, the species by its first word (the curated one
+/// is the raw one mapped: `Adelie Penguin (Pygoscelis adeliae)` became `Adelie`).
+fn key_of<const N: usize>(df: &polars::prelude::DataFrame, columns: [&str; N]) -> Vec<String> {
+    let keys: Vec<Vec<Option<String>>> = columns.iter().map(|c| mlops_core::frame::keys(df, c).unwrap()).collect();
+    (0..df.height())
+        .map(|i| {
+            keys.iter()
+                .map(|k| k[i].clone().unwrap_or_default().split(' ').next().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect()
+}
+
+/// The champion of configs/training.yaml on its test rows as the source's records: the package's
+/// road from those records gives the training evaluation's probabilities, bit for bit.
 fn trained_champion(p: &Project) -> TestRows {
-    let (package, raw, _) = train_and_test_rows(p, "configs/training.yaml", "models:/penguins-species@champion");
-    let raw = raw.drop(&package.info.target).unwrap();
-    let features = package.pipeline.apply_frame(raw.clone(), mlops_core::frame::Stage::Inference).unwrap();
-    let x = mlops_core::frame::to_matrix(&features, &package.info.features).unwrap();
-    let proba = package.model.predict_proba(&x).unwrap().unwrap();
-    let labels = package.model.predict(&x).unwrap().iter().map(|&c| package.info.classes[c as usize].clone()).collect();
+    let h = holdout(p, "configs/training.yaml", "models:/penguins-species@champion");
+    let raw = h.raw.drop("Species").unwrap();
+    let features = h.package.pipeline.apply_frame(raw.clone(), mlops_core::frame::Stage::Inference).unwrap();
+    let x = mlops_core::frame::to_matrix(&features, &h.package.info.features).unwrap();
+    let proba = h.package.model.predict_proba(&x).unwrap().unwrap();
+    assert_eq!(bits(&proba), bits(&h.proba), "the raw records score as the evaluation did");
+    let labels =
+        h.package.model.predict(&x).unwrap().iter().map(|&c| h.package.info.classes[c as usize].clone()).collect();
     let records = mlops_core::frame::rows_from_frame(&raw)
         .unwrap()
         .iter()
@@ -1444,10 +1493,10 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
     assert_eq!(std::fs::read(p.join("remote.csv")).unwrap(), std::fs::read(p.join("batch.csv")).unwrap());
     // A bad row answers 400 naming the column, and the server keeps serving.
     let mut bad = t.records[0].clone();
-    bad.as_object_mut().unwrap().remove("culmen_length_mm");
+    bad.as_object_mut().unwrap().remove("Island");
     let (status, answer) = s.post_json("/invocations", &json!({ "instances": [bad] }));
     assert_eq!(status, 400, "{answer}");
-    assert_eq!(answer["column"], "culmen_length_mm");
+    assert_eq!(answer["column"], "Island");
     let (status, text) = s.request("POST", "/invocations", "text/plain", "hello");
     assert_eq!(status, 415, "{text}");
     let (status, metrics) = s.request("GET", "/metrics", "text/plain", "");
@@ -1458,7 +1507,7 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
     let script = e2e::repo().join("tests/reference/mlflow_client.py");
     let out = std::process::Command::new("python3")
         .arg(&script)
-        .args([&url, "rows.json", "--drop", "culmen_depth_mm"])
+        .args([&url, "rows.json", "--drop", "Island"])
         .current_dir(p.path())
         .output()
         .unwrap();
@@ -1466,7 +1515,7 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["predictions"], json!(t.labels));
     assert_eq!(answer["bad_request"]["status"], 400, "{answer}");
-    assert_eq!(answer["bad_request"]["response"]["column"], "culmen_depth_mm", "{answer}");
+    assert_eq!(answer["bad_request"]["response"]["column"], "Island", "{answer}");
     // The README's and docs/api.md's curl examples, as written.
     let examples = e2e::repo().join("docs/examples");
     let example = |f: &str| std::fs::read_to_string(examples.join(f)).unwrap();
@@ -1491,7 +1540,13 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
         assert_eq!(status, 200, "{file}: {answer}");
         assert!(answer.contains(needle), "{file}: {answer}");
     }
-    let extra = 3 + 3 + 3 + 1 + 3;
+    // The README's record as it arrives from the field, written inline in its curl command.
+    let readme = std::fs::read_to_string(e2e::repo().join("README.md")).unwrap();
+    let start = readme.find("-d '{\"dataframe_records\"").unwrap() + 4;
+    let body = &readme[start..start + readme[start..].find("}]}'").unwrap() + 3];
+    let (status, answer) = s.request("POST", "/invocations", "application/json", body);
+    assert_eq!((status, answer.as_str()), (200, "{\"predictions\":[\"Gentoo\"]}"), "{body}");
+    let extra = 3 + 3 + 3 + 1 + 3 + 1;
     // SIGTERM drains and flushes: every served row is in the prediction log.
     let (ok, stderr) = s.terminate();
     assert!(ok, "{stderr}");
@@ -1528,7 +1583,20 @@ fn serve_and_predict_reject_bad_input_by_name() {
     let port = busy.local_addr().unwrap().port().to_string();
     p.fails(&["serve", "--port", &port], &[&format!("cannot listen on 127.0.0.1:{port}")]);
     // Batch inference: bad rows reject the file (nothing written) or are skipped by row number.
-    let mut rows = t.raw.clone();
+    // (The columns without commas in their values, so that a cell can be changed by position.)
+    let mut rows = t
+        .raw
+        .select([
+            "Island",
+            "Date Egg",
+            "Culmen Length (mm)",
+            "Culmen Depth (mm)",
+            "Flipper Length (mm)",
+            "Body Mass (g)",
+            "Delta 15 N (o/oo)",
+            "Delta 13 C (o/oo)",
+        ])
+        .unwrap();
     let mut csv = Vec::new();
     {
         use polars::prelude::SerWriter;
@@ -1537,7 +1605,7 @@ fn serve_and_predict_reject_bad_input_by_name() {
     let text = String::from_utf8(csv).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let header: Vec<&str> = lines[0].split(',').collect();
-    let k = header.iter().position(|c| *c == "culmen_depth_mm").unwrap();
+    let k = header.iter().position(|c| *c == "Culmen Depth (mm)").unwrap();
     let mut cells: Vec<String> = lines[3].split(',').map(str::to_string).collect();
     cells[k] = "deep".into();
     lines[3] = cells.join(",");
@@ -1545,14 +1613,14 @@ fn serve_and_predict_reject_bad_input_by_name() {
     let model = "models:/penguins-species@champion";
     p.fails(
         &["predict", "--model", model, "--input", "bad.csv", "--output", "out.csv"],
-        &["row 2: column `culmen_depth_mm`", "\"deep\" is not a number", "nothing was written"],
+        &["row 2: column `Culmen Depth (mm)`", "\"deep\" is not a number", "nothing was written"],
     );
     assert!(!p.join("out.csv").exists());
     let run =
         p.mlops(&["predict", "--model", model, "--input", "bad.csv", "--output", "out.csv", "--on-error", "skip"]);
     assert!(run.success, "{}", run.stderr);
     assert!(
-        run.stdout.contains("1 row(s) skipped") && run.stdout.contains("row 2: column `culmen_depth_mm`"),
+        run.stdout.contains("1 row(s) skipped") && run.stdout.contains("row 2: column `Culmen Depth (mm)`"),
         "{}",
         run.stdout
     );

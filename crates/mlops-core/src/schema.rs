@@ -100,10 +100,7 @@ mod tests {
 
     fn signature() -> Signature {
         Signature {
-            inputs: vec![
-                ColumnSchema::new("mass", DType::Float, false),
-                ColumnSchema::new("island", DType::Str, true),
-            ],
+            inputs: vec![ColumnSchema::new("mass", DType::Float, false), ColumnSchema::new("island", DType::Str, true)],
             outputs: vec![],
         }
     }

@@ -751,7 +751,13 @@ fn the_road_to_the_features_keeps_what_they_need_and_names_the_columns_to_send()
     let expr = |src: &str| Expr::parse(src).expect("parses");
     let mut pipeline = FeaturePipeline::new();
     pipeline.extend([
-        Op::Rename { mapping: vec![("Mass".into(), "mass".into()), ("Isle".into(), "isle".into()), ("Kind".into(), "kind".into())] },
+        Op::Rename {
+            mapping: vec![
+                ("Mass".into(), "mass".into()),
+                ("Isle".into(), "isle".into()),
+                ("Kind".into(), "kind".into()),
+            ],
+        },
         Op::DropNullRows { columns: vec!["mass".into()], max_null_fraction: 0.0 },
         Op::FillNull { column: "kind".into(), value: Value::Str("x".into()) },
         Op::Linear { column: "mass".into(), output: Some("kg".into()), factor: 0.001, offset: 0.0 },

@@ -166,7 +166,8 @@ fn join(
         .filter(|c| !right_on.contains(c))
         .map(|c| if df.column(&c).is_ok() { format!("{c}{}", spec.suffix) } else { c })
         .collect();
-    let lookup = if right.height() <= LOOKUP_ROWS { Some(lookup(right, spec, &left_on, &right_on, &columns)?) } else { None };
+    let lookup =
+        if right.height() <= LOOKUP_ROWS { Some(lookup(right, spec, &left_on, &right_on, &columns)?) } else { None };
     let left_exprs: Vec<_> = left_on.iter().map(|c| col(c.as_str())).collect();
     let right_exprs: Vec<_> = right_on.iter().map(|c| col(c.as_str())).collect();
     let out = df
@@ -198,7 +199,10 @@ fn join(
 /// The right side of a join as a lookup table: key to the row's other values (the first row of a
 /// repeated key, as a served record gets one answer; a NaN stored as null).
 fn lookup(right: &DataFrame, spec: &Join, left_on: &[String], right_on: &[String], outputs: &[String]) -> Result<Op> {
-    let failed = |e: mlops_core::CoreError| TransformError::Invalid { key: format!("joins.{}", spec.right), message: e.to_string() };
+    let failed = |e: mlops_core::CoreError| TransformError::Invalid {
+        key: format!("joins.{}", spec.right),
+        message: e.to_string(),
+    };
     let values_of = |name: &str| frame::column(right, name).and_then(column_values).map_err(failed);
     let keys: Vec<Vec<Value>> = right_on.iter().map(|k| values_of(k)).collect::<Result<_>>()?;
     let names: Vec<String> = column_names(right).into_iter().filter(|c| !right_on.contains(c)).collect();
@@ -257,12 +261,7 @@ pub fn fit_encoding(df: &DataFrame, name: &str, encoding: &Encoding) -> Result<(
         Encoding::Label => {
             let cats = categories(df, name)?;
             (
-                Op::Ordinal {
-                    column: name.clone(),
-                    output: None,
-                    categories: cats,
-                    unknown: UnknownPolicy::Ignore,
-                },
+                Op::Ordinal { column: name.clone(), output: None, categories: cats, unknown: UnknownPolicy::Ignore },
                 vec![name.clone()],
             )
         }

@@ -27,6 +27,7 @@ fn contents(spec: &ModelSpec) -> PackageContents {
             target: "y".into(),
             classes: vec!["0".into(), "1".into()],
             features: names,
+            source_ops: None,
         },
         model,
         pipeline: FeaturePipeline::new(),

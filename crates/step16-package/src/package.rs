@@ -61,6 +61,11 @@ pub struct ModelInfo {
     pub classes: Vec<String>,
     /// The model's input columns after the feature pipeline, in order.
     pub features: Vec<String>,
+    /// How many of the pipeline's first operations are the prepare run's (from the source's
+    /// columns to the dataset version's): rows of that dataset version skip them. Absent in a
+    /// package whose pipeline starts at the dataset version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ops: Option<usize>,
 }
 
 /// Where the model came from.

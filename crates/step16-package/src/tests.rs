@@ -28,6 +28,7 @@ fn contents() -> PackageContents {
             target: "label".into(),
             classes: vec!["no".into(), "yes".into()],
             features: names.clone(),
+            source_ops: None,
         },
         model,
         pipeline: FeaturePipeline::new(),
@@ -69,7 +70,8 @@ fn a_package_round_trips_and_predicts_the_same() {
     assert!(requirements.contains("package-format == 2") && requirements.contains("logistic_regression"));
     // A package of the first layout (curated rows in) is read as well.
     let manifest = std::fs::read_to_string(path.join("manifest.json")).unwrap();
-    std::fs::write(path.join("manifest.json"), manifest.replace("\"format_version\": 2", "\"format_version\": 1")).unwrap();
+    std::fs::write(path.join("manifest.json"), manifest.replace("\"format_version\": 2", "\"format_version\": 1"))
+        .unwrap();
     assert_eq!(load(&path).unwrap().manifest.format_version, 1);
 }
 

@@ -25,6 +25,7 @@ pub(crate) fn package(dir: &Path, name: &str, c: f64) -> PathBuf {
             target: "label".into(),
             classes: vec!["no".into(), "yes".into()],
             features: names,
+            source_ops: None,
         },
         model,
         pipeline: FeaturePipeline::new(),

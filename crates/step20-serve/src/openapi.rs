@@ -9,6 +9,7 @@ use mlops_core::{ColumnSchema, DType, TaskKind};
 use serde_json::{Map, Value as Json, json};
 
 use crate::config::CategoryPolicy;
+use crate::protocol::Datatype;
 use crate::scorer::Scorer;
 
 /// A `$ref` to a component schema.
@@ -195,21 +196,41 @@ fn regex_escape(s: &str) -> String {
         .collect()
 }
 
-/// One column's tensor of one row (`/v2/.../infer`).
+/// One column's tensor of one row (`/v2/.../infer`): a variant per kind of datatype that
+/// carries the column, with the data that datatype holds and the column takes.
 fn tensor(c: &ColumnSchema, policy: CategoryPolicy) -> Json {
-    let datatypes: &[&str] = match c.dtype {
-        DType::Float => &["FP16", "FP32", "FP64", "BYTES"],
-        DType::Int => &["INT64", "FP32", "FP64", "BYTES"],
-        DType::Bool => &["BOOL", "BYTES"],
-        DType::Str | DType::Date | DType::Datetime => &["BYTES"],
+    let int64 = json!({ "type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX });
+    let groups: Vec<(Vec<&str>, Json)> = match c.dtype {
+        DType::Float => vec![(vec!["FP16", "FP32", "FP64", "BYTES"], value_schema(c, policy)), (vec!["INT64"], int64)],
+        DType::Int => vec![
+            (vec!["INT64", "BYTES"], value_schema(c, policy)),
+            // A float tensor of an integer column: whole numbers a float holds exactly.
+            (
+                vec!["FP16", "FP32", "FP64"],
+                json!({ "type": "integer", "exclusiveMinimum": -WHOLE, "exclusiveMaximum": WHOLE }),
+            ),
+        ],
+        DType::Bool => vec![(vec!["BOOL", "BYTES"], value_schema(c, policy))],
+        DType::Str | DType::Date | DType::Datetime => vec![(vec!["BYTES"], value_schema(c, policy))],
     };
+    let variants: Vec<Json> = groups
+        .into_iter()
+        .map(|(datatypes, value)| {
+            let value = if c.nullable { json!({ "anyOf": [value, { "type": "null" }] }) } else { value };
+            json!({ "properties": { "datatype": { "enum": datatypes } }, "anyOf": one_row_layouts(&value) })
+        })
+        .collect();
     json!({
         "type": "object",
         "required": ["name", "shape", "datatype", "data"],
-        "properties": { "name": { "const": c.name }, "datatype": { "enum": datatypes } },
-        "anyOf": one_row_layouts(&cell(c, policy)),
+        "properties": { "name": { "const": c.name } },
+        "anyOf": variants,
     })
 }
+
+/// The largest whole number an integer column takes as a float (`3.0`): beyond it a float
+/// has lost the integer's last digits.
+const WHOLE: f64 = 9.0e15;
 
 /// The shapes and data of a one-row column tensor: `[1]` with flat data, `[1, 1]` with flat or
 /// nested data.
@@ -439,11 +460,25 @@ pub(crate) fn document(scorer: &Scorer) -> Json {
     // After the required inputs' tensors: those of inputs that may be missing, and tensors named
     // after no input (ignored).
     let mut optional_tensors = nullable;
-    optional_tensors.push(json!({
-        "type": "object", "required": ["name", "shape", "datatype", "data"],
-        "properties": { "name": { "type": "string", "not": { "enum": names(scorer) } }, "datatype": { "const": "BYTES" } },
-        "anyOf": one_row_layouts(&json!({ "type": ["string", "number", "boolean", "null", "object"] })),
-    }));
+    // (Ignored, but their data must still be what their datatype holds.)
+    for name in Datatype::NAMES {
+        let value = match Datatype::parse(name).and_then(Datatype::range) {
+            Some((min, max)) => {
+                let bound = |b: i128| {
+                    i64::try_from(b).map_or_else(|_| json!(u64::try_from(b).unwrap_or(u64::MAX)), |b| json!(b))
+                };
+                json!({ "anyOf": [{ "type": "integer", "minimum": bound(min), "maximum": bound(max) }, { "type": "null" }] })
+            }
+            None if name == "BOOL" => json!({ "type": ["boolean", "null"] }),
+            None if name.starts_with("FP") => json!({ "type": ["number", "null"] }),
+            None => json!({ "type": ["string", "number", "boolean", "null", "object"] }),
+        };
+        optional_tensors.push(json!({
+            "type": "object", "required": ["name", "shape", "datatype", "data"],
+            "properties": { "name": { "type": "string", "not": { "enum": names(scorer) } }, "datatype": { "const": name } },
+            "anyOf": one_row_layouts(&value),
+        }));
+    }
     let optional_tensor = json!({ "anyOf": optional_tensors });
 
     json!({

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use mlops_core::{Row, TaskKind, Value};
+use mlops_core::{DType, Row, TaskKind, Value};
 use serde_json::{Map, Value as Json, json};
 
 use crate::config::ConfidenceThresholds;
@@ -304,7 +304,7 @@ pub struct OipRequest {
 
 /// An Open Inference Protocol tensor datatype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Datatype {
+pub(crate) enum Datatype {
     Bool,
     /// An integer type with its bounds.
     Int {
@@ -318,12 +318,20 @@ enum Datatype {
 }
 
 impl Datatype {
-    const NAMES: [&'static str; 13] = [
+    /// The smallest and largest value of an integer datatype.
+    pub(crate) fn range(self) -> Option<(i128, i128)> {
+        match self {
+            Datatype::Int { min, max, .. } => Some((min, max)),
+            _ => None,
+        }
+    }
+
+    pub(crate) const NAMES: [&'static str; 13] = [
         "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64",
         "BYTES",
     ];
 
-    fn parse(name: &str) -> Option<Datatype> {
+    pub(crate) fn parse(name: &str) -> Option<Datatype> {
         let int = |name, min: i128, max: i128| Some(Datatype::Int { name, min, max });
         match name {
             "BOOL" => Some(Datatype::Bool),
@@ -351,6 +359,17 @@ impl Datatype {
         }
     }
 
+    /// Whether a column of type `dtype` may arrive in a tensor of this datatype: BYTES carries
+    /// anything, FP16/32/64 and INT64 a number column, BOOL a boolean one.
+    pub(crate) fn carries(self, dtype: DType) -> bool {
+        matches!(
+            (self, dtype),
+            (Datatype::Bytes, _)
+                | (Datatype::Bool, DType::Bool)
+                | (Datatype::Float(_) | Datatype::Int { name: "INT64", .. }, DType::Int | DType::Float)
+        )
+    }
+
     /// Whether a JSON datum fits: null (a missing value) always does; BYTES takes any value,
     /// because JSON has no bytes and one `[N, F]` tensor of a table's mixed columns can only be
     /// BYTES (the signature's conversion then judges each value).
@@ -358,8 +377,14 @@ impl Datatype {
         match (self, v) {
             (_, Json::Null) | (Datatype::Bytes, _) | (Datatype::Bool, Json::Bool(_)) => true,
             (Datatype::Float(_), Json::Number(_)) => true,
+            // A whole number written with a fraction (`943.0`) is an integer, as JSON Schema
+            // says.
             (Datatype::Int { min, max, .. }, Json::Number(n)) => {
-                let n = n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
+                let n = n
+                    .as_i64()
+                    .map(i128::from)
+                    .or_else(|| n.as_u64().map(i128::from))
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1.0e19).map(|f| f as i128));
                 n.is_some_and(|n| (min..=max).contains(&n))
             }
             _ => false,
@@ -423,6 +448,7 @@ pub fn oip(scorer: &Scorer, body: &[u8], max: usize) -> Result<(Parsed, OipReque
     };
     let inputs = parsed.inputs.ok_or_else(|| InputError::malformed("`inputs` must be a list of tensors"))?;
     let mut tensors: Vec<(&str, Vec<usize>, Vec<&Json>)> = Vec::with_capacity(inputs.len());
+    let columns = scorer.inputs();
     for (k, t) in inputs.iter().enumerate() {
         let name =
             t.name.as_deref().ok_or_else(|| InputError::malformed(format!("`inputs[{k}].name` must be a string")))?;
@@ -447,6 +473,15 @@ pub fn oip(scorer: &Scorer, body: &[u8], max: usize) -> Result<(Parsed, OipReque
         if !data.as_array().is_some_and(|d| d.iter().all(|v| !v.is_array()) || nested_as(d, &shape)) {
             return Err(InputError::malformed(format!(
                 "input `{name}`: `data` must be a list, flat or nested as shape {shape:?} says"
+            )));
+        }
+        if let Some(c) = columns.iter().find(|c| c.name == name)
+            && !datatype.carries(c.dtype)
+        {
+            return Err(InputError::malformed(format!(
+                "input `{name}`: datatype {} cannot carry the column's {} values",
+                datatype.name(),
+                c.dtype
             )));
         }
         let mut flat = Vec::new();

@@ -386,8 +386,9 @@ async fn oip_tensors_whose_datatype_is_unknown_or_does_not_hold_their_data_get_4
         ("x", "fp64", json!([0.5, 1.5, 2.5]), "unknown datatype `fp64`"),
         ("x", "INT64", json!([0.5, 1.5, 2.5]), "datatype INT64 does not hold `data[0]` = 0.5"),
         ("n", "INT64", json!([1, 2.5, 3]), "datatype INT64 does not hold `data[1]` = 2.5"),
-        ("n", "UINT8", json!([1, -2, 3]), "datatype UINT8 does not hold `data[1]` = -2"),
-        ("n", "INT8", json!([1, 2, 300]), "datatype INT8 does not hold `data[2]` = 300"),
+        // A datatype that does not fit the column: a number column takes FP16-FP64, INT64, BYTES.
+        ("n", "UINT8", json!([1, 2, 3]), "datatype UINT8 cannot carry the column's int values"),
+        ("flag", "INT64", json!([1, 0, 1]), "datatype INT64 cannot carry the column's bool values"),
         ("x", "FP64", json!(["0.5", 1.5, 2.5]), "datatype FP64 does not hold `data[0]` = \"0.5\""),
         ("flag", "BOOL", json!([true, "yes", false]), "datatype BOOL does not hold `data[1]` = \"yes\""),
         ("flag", "BOOL", json!([true, 1, false]), "datatype BOOL does not hold `data[1]` = 1"),
@@ -399,6 +400,29 @@ async fn oip_tensors_whose_datatype_is_unknown_or_does_not_hold_their_data_get_4
         let message = answer["error"].as_str().unwrap_or_default();
         assert!(message.contains(&format!("input `{column}`: {needle}")), "{message:?} lacks {needle:?}");
     }
+    // A tensor named after no input is ignored, but its data must still be what its datatype
+    // holds.
+    for (datatype, data, needle) in [
+        ("UINT8", json!([1, -2, 3]), "datatype UINT8 does not hold `data[1]` = -2"),
+        ("INT8", json!([1, 2, 300]), "datatype INT8 does not hold `data[2]` = 300"),
+    ] {
+        let mut body = tensors(&|_| None);
+        body["inputs"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "name": "extra", "shape": [n], "datatype": datatype, "data": data }));
+        let (status, answer) = server.json("/v2/models/pkg/infer", &body).await;
+        assert_eq!(status, 400, "{answer}");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("input `extra`: {needle}")), "{message:?} lacks {needle:?}");
+    }
+    let mut body = tensors(&|_| None);
+    body["inputs"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "extra", "shape": [n], "datatype": "INT8", "data": [1, 2, 3] }));
+    let (status, answer) = server.json("/v2/models/pkg/infer", &body).await;
+    assert_eq!(status, 200, "an input the model does not read is ignored: {answer}");
     // BYTES carries any JSON value (a table's mixed columns in one tensor can only be BYTES); the
     // signature's conversion then refuses what does not fit the column, naming it.
     let body = tensors(&|c| (c == "x").then(|| ("BYTES", json!(["heavy", 1.5, 2.5]))));

@@ -70,6 +70,7 @@ pub(super) fn ship(
                 package: dir,
                 outputs: &outputs,
                 test_raw: &plan.engineered.test_raw,
+                dataset: plan.paths.dataset.0,
                 truth: &holdout.test.y,
                 classes: &target.classes,
                 target: &target.name,
@@ -170,13 +171,16 @@ fn package(
     let (target, metric, child) = (plan.target, plan.metric, tracking.child);
     let outputs = crate::package::outputs(target.task, &target.classes);
     let road = crate::package::road(plan.paths.prepared, &plan.engineered.pipeline, plan.features, &target.name)?;
-    let (signature, profile, input_example) = match (&road.inputs, plan.paths.prepared.and_then(|p| p.source.as_ref())) {
+    let (signature, profile, input_example) = match (&road.inputs, plan.paths.prepared.and_then(|p| p.source.as_ref()))
+    {
         (Some(inputs), Some(source)) => {
             let names: Vec<&str> = inputs.iter().map(|c| c.name.as_str()).collect();
             let example = source
                 .examples
                 .iter()
-                .map(|r| r.iter().filter(|(k, _)| names.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect())
+                .map(|r| {
+                    r.iter().filter(|(k, _)| names.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+                })
                 .collect();
             let profile = crate::package::profile(&plan.engineered.train_raw, &target.name)?;
             (mlops_core::Signature { inputs: inputs.clone(), outputs }, profile, example)
@@ -193,7 +197,10 @@ fn package(
     metrics.insert(format!("cv_{}_std", metric.name()), row.cv_std);
     let parent = child.parent.as_deref().unwrap_or_default();
     let contents = step16_package::PackageContents {
-        info: crate::package::info(&row.model, row.params.clone(), target, plan.features),
+        info: step16_package::ModelInfo {
+            source_ops: road.source_ops,
+            ..crate::package::info(&row.model, row.params.clone(), target, plan.features)
+        },
         model: model.clone(),
         pipeline: road.pipeline,
         signature,

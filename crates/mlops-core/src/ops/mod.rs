@@ -401,7 +401,9 @@ impl Op {
         match self {
             Op::Rename { mapping } => mapping.iter().map(|(_, to)| to.clone()).collect(),
             Op::Drop { .. } | Op::FilterRange { .. } | Op::DropNullRows { .. } | Op::Deduplicate { .. } => Vec::new(),
-            Op::MapValues { column, output, .. } | Op::Linear { column, output, .. } | Op::Ordinal { column, output, .. } => {
+            Op::MapValues { column, output, .. }
+            | Op::Linear { column, output, .. }
+            | Op::Ordinal { column, output, .. } => {
                 vec![output.clone().unwrap_or_else(|| column.clone())]
             }
             Op::Bin { output, .. } | Op::Derive { output, .. } => vec![output.clone()],
