@@ -1273,7 +1273,7 @@ fn the_package_reproduces_the_test_metrics_exactly() {
     use mlops_core::Transform;
 
     let p = Project::new();
-    let Holdout { package, raw, curated, proba: evaluated, registered } =
+    let Holdout { package, raw, curated, proba: evaluated, registered, .. } =
         holdout(&p, "configs/training-sex.yaml", "models:/penguins-sex@champion");
     // The source's records, without the target (`Sex`), through the package's road.
     let raw = raw.drop("Sex").unwrap();
@@ -1313,6 +1313,8 @@ fn the_package_reproduces_the_test_metrics_exactly() {
 /// the training evaluation's to the bit.
 struct TestRows {
     raw: polars::prelude::DataFrame,
+    /// Their rows in `data/raw/penguins-raw.csv`, from 0.
+    rows: Vec<usize>,
     records: Vec<serde_json::Value>,
     labels: Vec<String>,
     proba: Vec<Vec<f64>>,
@@ -1324,6 +1326,8 @@ struct Holdout {
     package: step16_package::PackageContents,
     /// The test rows of the raw file (every column, the target's too), in the test part's order.
     raw: polars::prelude::DataFrame,
+    /// Their rows in the raw file, from 0.
+    rows: Vec<usize>,
     /// The curated test rows (before the features), with the target.
     curated: polars::prelude::DataFrame,
     /// The evaluation's probabilities.
@@ -1363,9 +1367,10 @@ fn holdout(p: &Project, config: &str, model: &str) -> Holdout {
     let raw_keys = key_of(&raw, ["studyName", "Sample Number", "Species"]);
     let at: std::collections::HashMap<&String, usize> = raw_keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
     let picked: Vec<u32> = rows.iter().map(|&i| at[&curated_keys[i]] as u32).collect();
-    let raw = raw.take(&polars::prelude::IdxCa::new("idx".into(), picked)).unwrap();
+    let raw = raw.take(&polars::prelude::IdxCa::new("idx".into(), picked.clone())).unwrap();
     let curated = test.drop("__row").unwrap();
-    Holdout { package, raw, curated, proba, registered }
+    let rows = picked.into_iter().map(|i| i as usize).collect();
+    Holdout { package, raw, rows, curated, proba, registered }
 }
 
 /// Each row's key: the columns' values as text, the species by its first word (the curated one
@@ -1398,7 +1403,7 @@ fn trained_champion(p: &Project) -> TestRows {
         .iter()
         .map(|r| serde_json::Value::Object(r.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()))
         .collect();
-    TestRows { raw, records, labels, proba }
+    TestRows { raw, rows: h.rows, records, labels, proba }
 }
 
 /// `row,prediction,probability_...` of `mlops predict` as (labels, probabilities).
@@ -1444,6 +1449,25 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
     let (labels, proba) = read_predictions(&p.join("batch.csv"));
     assert_eq!(labels, t.labels);
     assert_eq!(bits(&proba), bits(&t.proba), "batch inference differs from training evaluation");
+
+    // The raw file itself, every row of it (the target's column is ignored): the test rows get
+    // the same answers.
+    let run = p.mlops(&[
+        "predict",
+        "--model",
+        "models:/penguins-species@champion",
+        "--input",
+        "data/raw/penguins-raw.csv",
+        "--output",
+        "field.csv",
+    ]);
+    assert!(run.success, "{}", run.stderr);
+    let (all_labels, all_proba) = read_predictions(&p.join("field.csv"));
+    assert_eq!(all_labels.len(), 344, "every row of the file is answered");
+    let picked = |i: &usize| (all_labels[*i].clone(), all_proba[*i].clone());
+    let (labels, proba): (Vec<String>, Vec<Vec<f64>>) = t.rows.iter().map(picked).unzip();
+    assert_eq!(labels, t.labels);
+    assert_eq!(bits(&proba), bits(&t.proba), "the raw file's test rows differ from training evaluation");
 
     // The server, over each protocol, on the same rows.
     let s = p.serve(&[]);
@@ -2265,4 +2289,79 @@ fn load_with_alias_moves_a_full_disk_and_sigterm_loses_nothing_unaccounted() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(versions, [1, 2, 3], "the alias moved twice under load");
+}
+
+/// Random raw records (nulls, unseen categories, dates that do not parse, numbers far outside
+/// the training range) take the same road one by one as in a frame: the champion's package gives
+/// the same probabilities, bit for bit, on the row path the server uses and on the frame path of
+/// batch inference and training evaluation.
+#[test]
+fn random_raw_records_score_the_same_one_by_one_and_in_a_frame() {
+    use mlops_core::{DType, Row, Value};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let p = Project::new();
+    let run = p.mlops(&["--quiet", "train"]);
+    assert!(run.success, "{}", run.stderr);
+    let registered = p.mlops(&["--json", "registry", "show", "models:/penguins-species@champion"]).json();
+    let package = step16_package::load(&p.join(registered["artifact_path"].as_str().unwrap())).unwrap().contents;
+    let inputs = package.signature.inputs.clone();
+    let value = |c: &mlops_core::ColumnSchema| -> BoxedStrategy<Value> {
+        let some = match c.dtype {
+            DType::Float | DType::Int => {
+                let (lo, hi) = c.range.unwrap_or((0.0, 1.0));
+                let span = (hi - lo).max(1.0);
+                let float = c.dtype == DType::Float;
+                (lo - 2.0 * span..hi + 2.0 * span)
+                    .prop_map(move |x| if float { Value::Float(x) } else { Value::Int(x.round() as i64) })
+                    .boxed()
+            }
+            _ => {
+                let mut texts: Vec<String> = c.categories.clone().unwrap_or_default();
+                texts.extend(
+                    ["2007-11-11", "2009-12-01", "not a date", "2031-02-29", "Unseen", " Biscoe", ""].map(String::from),
+                );
+                prop::sample::select(texts).prop_map(Value::Str).boxed()
+            }
+        };
+        prop_oneof![1 => Just(Value::Null), 5 => some].boxed()
+    };
+    let row = inputs
+        .iter()
+        .map(|c| {
+            value(c).prop_map({
+                let name = c.name.clone();
+                move |v| (name.clone(), v)
+            })
+        })
+        .collect::<Vec<_>>()
+        .prop_map(|cells| cells.into_iter().collect::<Row>());
+    let columns: Vec<(String, DType)> = inputs.iter().map(|c| (c.name.clone(), c.dtype)).collect();
+    let features = &package.info.features;
+    let mut runner = TestRunner::new(Config { cases: 200, ..Config::default() });
+    runner
+        .run(&prop::collection::vec(row, 1..16), |rows| {
+            let frame = mlops_core::frame::frame_from_rows(&rows, &columns).unwrap();
+            let framed = package.pipeline.apply_frame(frame, mlops_core::frame::Stage::Inference);
+            let mut one_by_one = rows.clone();
+            let by_row = package.pipeline.transform_rows(&mut one_by_one);
+            let framed = match (framed, by_row) {
+                (Ok(f), Ok(())) => f,
+                // Refused both ways (a value an operation raises on) is agreement too.
+                (Err(_), Err(_)) => return Ok(()),
+                (a, b) => return Err(TestCaseError::fail(format!("frame {:?} but rows {:?}", a.err(), b.err()))),
+            };
+            let x = mlops_core::frame::to_matrix(&framed, features).unwrap();
+            let frame_proba = package.model.predict_proba(&x).unwrap().unwrap();
+            for (i, r) in one_by_one.iter().enumerate() {
+                let one = ndarray::Array2::from_shape_fn((1, features.len()), |(_, j)| {
+                    r.get(&features[j]).and_then(Value::as_f64).unwrap_or(f64::NAN)
+                });
+                let proba = package.model.predict_proba(&one).unwrap().unwrap();
+                prop_assert_eq!(bits(&proba), bits(&frame_proba[i..=i]), "row {}: {:?}", i, rows[i]);
+            }
+            Ok(())
+        })
+        .unwrap();
 }
