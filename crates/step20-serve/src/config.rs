@@ -89,7 +89,7 @@ impl ServeConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CategoryPolicy {
-    /// Accepted and counted in `/metrics` (`mlops_unseen_categories_total`).
+    /// Accepted and counted in `/metrics` (`mlops_unseen_categories_total{column}`).
     Warn,
     /// Rejected with 422 naming the column.
     Strict,

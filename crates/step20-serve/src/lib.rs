@@ -52,7 +52,8 @@ pub use config::{CategoryPolicy, ConfidenceThresholds, PredictionLogConfig, Serv
 pub use log::{LoggedPrediction, PredictionLog, read_predictions};
 pub use metrics::Metrics;
 pub use scorer::{
-    Cell, InputError, InputErrorKind, ModelSource, Origin, ScoreError, Scored, Scorer, Token, cell_value,
+    Cell, InputError, InputErrorKind, ModelSource, Novel, Novelty, Origin, ScoreError, Scored, Scorer, Token,
+    cell_value,
 };
 pub use server::{BatchScorer, Server, Stopped};
 

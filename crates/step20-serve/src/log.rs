@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS prediction_requests (
     columns TEXT NOT NULL,
     inputs TEXT NOT NULL,
     outputs TEXT NOT NULL,
-    latency_ms REAL NOT NULL
+    latency_ms REAL NOT NULL,
+    novel TEXT
 );
 CREATE INDEX IF NOT EXISTS prediction_requests_model_at ON prediction_requests (model_name, at);
 ";
@@ -85,6 +86,8 @@ pub(crate) struct Entry {
     pub rows: usize,
     /// The conformed inputs by signature input, as [`crate::protocol::Parsed`] holds them.
     pub inputs: Vec<Vec<Value>>,
+    /// Per signature input, the values the model was not trained on.
+    pub novel: Vec<crate::scorer::Novel>,
     pub scored: Scored,
     pub latency_ms: f64,
 }
@@ -178,6 +181,17 @@ fn open(path: &Path) -> Result<Connection> {
     if rows_table {
         tx.execute_batch(MIGRATE_ROWS_TABLE).map_err(sql)?;
         tracing::info!(path = %path.display(), "moved the prediction log to one entry per request");
+    }
+    // A log from before `novel` (what the model was not trained on, per column) gets the column.
+    let has_novel: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('prediction_requests') WHERE name = 'novel')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+    if !has_novel {
+        tx.execute_batch("ALTER TABLE prediction_requests ADD COLUMN novel TEXT").map_err(sql)?;
     }
     tx.execute_batch(VIEW).map_err(sql)?;
     tx.commit().map_err(sql)?;
@@ -329,12 +343,12 @@ fn write_loop(store: &mut Store, rx: &Receiver<Entry>, (metrics, queued): (&Metr
 /// the data.
 const ENTRIES_PER_INSERT: usize = 32;
 
-const COLUMNS: usize = 10;
+const COLUMNS: usize = 11;
 
 fn insert_sql(entries: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO prediction_requests \
-         (request_id, at, model_name, model_version, route, rows, columns, inputs, outputs, latency_ms) VALUES ",
+         (request_id, at, model_name, model_version, route, rows, columns, inputs, outputs, latency_ms, novel) VALUES ",
     );
     for r in 0..entries {
         sql.push_str(if r > 0 { ",(" } else { "(" });
@@ -389,7 +403,22 @@ fn insert(tx: &rusqlite::Transaction<'_>, entries: &[Entry], spans: &[Spans], te
     let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(entries.len() * COLUMNS);
     let texts: Vec<[&str; 3]> =
         spans.iter().map(|s| [&text[s.columns.clone()], &text[s.inputs.clone()], &text[s.outputs.clone()]]).collect();
-    for ((e, rows), [columns, inputs, outputs]) in entries.iter().zip(&rows).zip(&texts) {
+    // Per request, `{"column": {"unseen": n, "out_of_range": n}}` for the columns that had any.
+    let novel: Vec<Option<String>> = entries
+        .iter()
+        .map(|e| {
+            let seen: serde_json::Map<String, serde_json::Value> = e
+                .scorer
+                .inputs()
+                .iter()
+                .zip(&e.novel)
+                .filter(|(_, n)| !n.is_empty())
+                .filter_map(|(c, n)| serde_json::to_value(n).ok().map(|v| (c.name.clone(), v)))
+                .collect();
+            (!seen.is_empty()).then(|| serde_json::Value::Object(seen).to_string())
+        })
+        .collect();
+    for (((e, rows), [columns, inputs, outputs]), novel) in entries.iter().zip(&rows).zip(&texts).zip(&novel) {
         values.extend_from_slice(&[
             &e.request_id,
             &e.at,
@@ -401,6 +430,7 @@ fn insert(tx: &rusqlite::Transaction<'_>, entries: &[Entry], spans: &[Spans], te
             inputs,
             outputs,
             &e.latency_ms,
+            novel,
         ]);
     }
     stmt.execute(rusqlite::params_from_iter(values))?;

@@ -27,7 +27,8 @@ pub struct Metrics {
     requests: Mutex<Requests>,
     predictions: Mutex<BTreeMap<String, u64>>,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
-    unseen: AtomicU64,
+    /// Per input column: unseen categories and numbers outside the training range, answered.
+    novel: Mutex<BTreeMap<String, (u64, u64)>>,
     log_written: AtomicU64,
     log_dropped: AtomicU64,
     /// 1 when the prediction log cannot write (its store was removed or replaced).
@@ -80,9 +81,19 @@ impl Metrics {
         *lock(&self.rejected).entry(reason).or_default() += 1;
     }
 
-    /// Values outside the categories seen in training, accepted.
-    pub fn unseen(&self, n: usize) {
-        self.unseen.fetch_add(n as u64, Ordering::Relaxed);
+    /// Values the model was not trained on, answered: per input column, unseen categories and
+    /// numbers outside the training range.
+    pub fn novel<'a>(&self, counts: impl Iterator<Item = (&'a str, &'a crate::scorer::Novel)>) {
+        let mut novel = None;
+        for (column, n) in counts.filter(|(_, n)| !n.is_empty()) {
+            let map = novel.get_or_insert_with(|| lock(&self.novel));
+            let entry = match map.get_mut(column) {
+                Some(e) => e,
+                None => map.entry(column.to_string()).or_default(),
+            };
+            entry.0 += n.unseen as u64;
+            entry.1 += n.out_of_range as u64;
+        }
     }
 
     /// Prediction log entries written.
@@ -164,12 +175,29 @@ impl Metrics {
         for (reason, n) in lock(&self.rejected).iter() {
             let _ = writeln!(w, "mlops_rejected_inputs_total{{reason=\"{reason}\"}} {n}");
         }
+        {
+            let novel = lock(&self.novel);
+            for (name, help, pick) in [
+                (
+                    "mlops_unseen_categories_total",
+                    "Values outside the categories seen in training, answered, by input column.",
+                    0,
+                ),
+                (
+                    "mlops_out_of_range_total",
+                    "Numbers outside the range seen in training, answered, by input column.",
+                    1,
+                ),
+            ] {
+                let _ = writeln!(w, "# HELP {name} {help}");
+                let _ = writeln!(w, "# TYPE {name} counter");
+                for (column, counts) in novel.iter() {
+                    let n = if pick == 0 { counts.0 } else { counts.1 };
+                    let _ = writeln!(w, "{name}{{column=\"{}\"}} {n}", escape(column));
+                }
+            }
+        }
         let counters = [
-            (
-                "mlops_unseen_categories_total",
-                "Values outside the categories seen in training, accepted.",
-                &self.unseen,
-            ),
             ("mlops_prediction_log_written_total", "Predictions written to the prediction log.", &self.log_written),
             (
                 "mlops_prediction_log_dropped_total",

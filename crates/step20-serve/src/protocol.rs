@@ -7,7 +7,7 @@ use mlops_core::{DType, Row, TaskKind, Value};
 use serde_json::{Map, Value as Json, json};
 
 use crate::config::ConfidenceThresholds;
-use crate::scorer::{Cell, InputError, InputErrorKind, Scored, Scorer};
+use crate::scorer::{Cell, InputError, InputErrorKind, Novel, Scored, Scorer};
 
 /// Rows read from a request, conformed to the signature, held by column.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,8 +16,9 @@ pub struct Parsed {
     pub columns: Vec<Vec<Value>>,
     /// How many rows.
     pub rows: usize,
-    /// Values outside the categories seen in training (accepted under the `warn` policy).
-    pub unseen: usize,
+    /// Per signature input, the values the model was not trained on (unseen categories accepted
+    /// under the `warn` policy, numbers outside the training range).
+    pub novel: Vec<Novel>,
 }
 
 impl Parsed {
@@ -110,11 +111,11 @@ fn collect<'a>(
 ) -> Result<Parsed, InputError> {
     too_many(n, max)?;
     let mut columns: Vec<Vec<Value>> = scorer.inputs().iter().map(|_| Vec::with_capacity(n)).collect();
-    let mut unseen = 0;
+    let mut novel = vec![Novel::default(); columns.len()];
     for i in 0..n {
-        unseen += scorer.conform_into(i, |j| cell(i, j), &mut columns)?;
+        scorer.conform_into(i, |j| cell(i, j), &mut columns, &mut novel)?;
     }
-    Ok(Parsed { columns, rows: n, unseen })
+    Ok(Parsed { columns, rows: n, novel })
 }
 
 /// A list of objects (`[{"col": value, ...}, ...]`).

@@ -321,28 +321,41 @@ impl Scorer {
 
     /// Builds input row `row` from its cells (`get(j)`: the cell of signature input `j`, `None`
     /// when the request does not carry the column). Returns the row and how many of its values
-    /// are unseen categories (accepted under the `warn` policy). Columns are checked in name
-    /// order; the error names the first offending one.
+    /// the model was not trained on (unseen categories accepted under the `warn` policy, numbers
+    /// outside the training range). Columns are checked in name order; the error names the first
+    /// offending one.
     pub fn conform<'a>(
         &self,
         row: usize,
         get: impl Fn(usize) -> Option<Cell<'a>>,
     ) -> std::result::Result<(Row, usize), InputError> {
         let mut out = Vec::with_capacity(self.by_name.len());
-        let unseen = self.conform_each(row, get, |j, value| out.push((self.inputs()[j].name.clone(), value)))?;
+        let mut novel = 0;
+        self.conform_each(row, get, |j, value, new| {
+            novel += usize::from(new.is_some());
+            out.push((self.inputs()[j].name.clone(), value));
+        })?;
         // In name order already: the map is built without a search per column.
-        Ok((out.into_iter().collect(), unseen))
+        Ok((out.into_iter().collect(), novel))
     }
 
     /// [`conform`](Scorer::conform) into columns: row `row`'s value of signature input `j` is
-    /// pushed onto `columns[j]`. Returns how many are unseen categories.
+    /// pushed onto `columns[j]`, and a value the model was not trained on counted in `novel[j]`.
     pub fn conform_into<'a>(
         &self,
         row: usize,
         get: impl Fn(usize) -> Option<Cell<'a>>,
         columns: &mut [Vec<Value>],
-    ) -> std::result::Result<usize, InputError> {
-        self.conform_each(row, get, |j, value| columns[j].push(value))
+        novel: &mut [Novel],
+    ) -> std::result::Result<(), InputError> {
+        self.conform_each(row, get, |j, value, new| {
+            columns[j].push(value);
+            match new {
+                Some(Novelty::Unseen) => novel[j].unseen += 1,
+                Some(Novelty::OutOfRange) => novel[j].out_of_range += 1,
+                None => {}
+            }
+        })
     }
 
     /// The check both share: every signature input in name order, its value handed to `put`.
@@ -350,19 +363,18 @@ impl Scorer {
         &self,
         row: usize,
         get: impl Fn(usize) -> Option<Cell<'a>>,
-        mut put: impl FnMut(usize, Value),
-    ) -> std::result::Result<usize, InputError> {
-        let mut unseen = 0;
+        mut put: impl FnMut(usize, Value, Option<Novelty>),
+    ) -> std::result::Result<(), InputError> {
         for &j in &self.by_name {
             let (value, new) = self.conform_cell(j, get(j), row)?;
-            unseen += usize::from(new);
-            put(j, value);
+            put(j, value, new);
         }
-        Ok(unseen)
+        Ok(())
     }
 
     /// Signature input `j`'s value from its cell (`None`: the column is absent), as [`conform`]
-    /// checks it, and whether it is an unseen category accepted under the `warn` policy.
+    /// checks it, and whether the model was trained on nothing like it (an unseen category
+    /// accepted under the `warn` policy, a number outside the training range).
     ///
     /// [`conform`]: Scorer::conform
     pub fn conform_cell(
@@ -370,7 +382,7 @@ impl Scorer {
         j: usize,
         cell: Option<Cell<'_>>,
         row: usize,
-    ) -> std::result::Result<(Value, bool), InputError> {
+    ) -> std::result::Result<(Value, Option<Novelty>), InputError> {
         let col = &self.inputs()[j];
         let value = match cell {
             None if col.nullable => Value::Null,
@@ -410,9 +422,15 @@ impl Scorer {
                     ),
                 ));
             }
-            return Ok((value, true));
+            return Ok((value, Some(Novelty::Unseen)));
         }
-        Ok((value, false))
+        let outside = |x: f64| col.range.is_some_and(|(lo, hi)| x < lo || x > hi);
+        let novelty = match value {
+            Value::Float(x) if outside(x) => Some(Novelty::OutOfRange),
+            Value::Int(i) if outside(i as f64) => Some(Novelty::OutOfRange),
+            _ => None,
+        };
+        Ok((value, novelty))
     }
 
     /// Signature input positions in name order (the order [`conform`](Scorer::conform) checks).
@@ -453,6 +471,37 @@ impl Scorer {
                 .get(predicted as usize)
                 .map_or(serde_json::Value::Null, |c| serde_json::Value::String(c.clone())),
         }
+    }
+}
+
+/// A value unlike any the model was trained on, answered all the same and counted for monitoring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Novelty {
+    /// A text value outside the categories seen in training (under the `warn` policy).
+    Unseen,
+    /// A number outside the range seen in training.
+    OutOfRange,
+}
+
+/// One column's count of values the model was not trained on, in a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Novel {
+    /// Unseen categories.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unseen: usize,
+    /// Numbers outside the training range.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub out_of_range: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Novel {
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.unseen == 0 && self.out_of_range == 0
     }
 }
 

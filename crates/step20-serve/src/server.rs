@@ -450,7 +450,7 @@ fn serve_rows<T>(
         Ok(p) => p,
         Err(e) => return reject(e),
     };
-    s.metrics.unseen(parsed.unseen);
+    s.metrics.novel(scorer.inputs().iter().map(|c| c.name.as_str()).zip(&parsed.novel));
     // Both paths leave the conformed columns as they came: the log keeps them.
     let batch = s.batch.get().filter(|(min, _)| parsed.rows >= *min).and_then(|(_, f)| f(&scorer, &parsed.columns));
     let scored = match batch {
@@ -479,6 +479,7 @@ fn serve_rows<T>(
             route,
             scorer: scorer.clone(),
             rows: parsed.rows,
+            novel: parsed.novel,
             inputs: parsed.columns,
             scored,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,

@@ -234,6 +234,44 @@ async fn every_protocol_and_format_gives_the_same_predictions_as_the_scorer() {
     server.stop().await;
 }
 
+/// A value unlike the training data (an unseen category, a number outside the training range) is
+/// answered, counted per column in `/metrics` and recorded with the request in the prediction log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_unlike_the_training_data_are_answered_counted_per_column_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    let server = Running::start(
+        ServeConfig::default(),
+        package_source(dir.path(), TaskKind::BinaryClassification),
+        Some(&store),
+    )
+    .await;
+    let mut odd = fixture::raw(1);
+    odd["color"] = json!("green");
+    odd["x"] = json!(500.0);
+    let mut low = fixture::raw(2);
+    low["x"] = json!(-3);
+    let (status, answer) =
+        server.json("/invocations", &json!({ "dataframe_records": [fixture::raw(0), odd, low] })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["predictions"].as_array().unwrap().len(), 3);
+    let (status, answer) = server.json("/invocations", &json!({ "instances": [fixture::raw(3)] })).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(metrics.contains("mlops_unseen_categories_total{column=\"color\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("mlops_out_of_range_total{column=\"x\"} 2\n"), "{metrics}");
+    server.stop().await;
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let novel: Vec<Option<String>> = conn
+        .prepare("SELECT novel FROM prediction_requests ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(novel, [Some(r#"{"x":{"out_of_range":2},"color":{"unseen":1}}"#.to_string()), None]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_4xx_naming_the_column_and_never_a_500() {
     let dir = tempfile::tempdir().unwrap();
