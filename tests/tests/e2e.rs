@@ -691,6 +691,12 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     assert_eq!(selection["ranked"].as_array().unwrap().len(), 7);
     let winner = selection["winner"].as_str().unwrap();
     assert_eq!(selection["ranked"][0]["name"], winner);
+    // Six families tie at 1.0 on the 34 validation rows: the better cross-validation score breaks
+    // the tie before size does, so the choice is the leaderboard's first (not the smallest
+    // model, the depth-3 tree, sixth on the leaderboard).
+    assert_eq!(winner, best["model"], "{selection}");
+    assert_eq!(winner, "logistic_regression");
+    assert_eq!(selection["tie_broken"], true);
     assert!(
         board.iter().all(|r| r["latency_p99_ms"].as_f64().unwrap() > 0.0 && r["model_bytes"].as_u64().unwrap() > 0)
     );
@@ -772,6 +778,26 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     // A damaged package is not reused: the rerun trains again.
     let after = p.mlops(&["--quiet", "train", "--json"]).json();
     assert!(after["reused"].is_null(), "{}", after["reused"]);
+    // Without a validation part the choice is made on the out-of-fold scores; the test part only
+    // reports. `rank_on: test` (and `tie_break: [size]`) give the earlier behaviour back.
+    let config = p.file_with("configs/training.yaml", "  validation: 0.1\n", "  validation: 0.0\n");
+    let out_of_fold = p.mlops(&["--quiet", "train", "--json", "--config", config.to_str().unwrap()]).json();
+    assert_eq!(out_of_fold["selected_on"], "cv");
+    let cv_of = |t: &serde_json::Value, name: &str| -> f64 {
+        t["leaderboard"].as_array().unwrap().iter().find(|r| r["model"] == name).unwrap()["cv_mean"].as_f64().unwrap()
+    };
+    let chosen = out_of_fold["selection"]["winner"].as_str().unwrap();
+    let top = out_of_fold["leaderboard"][0]["cv_mean"].as_f64().unwrap();
+    assert_eq!(cv_of(&out_of_fold, chosen), top, "{}", out_of_fold["selection"]);
+    let earlier = p.file_with(
+        "configs/training.yaml",
+        "  tie_tolerance: 0.001\n",
+        "  tie_tolerance: 0.001\n  rank_on: test\n  tie_break: [size]\n",
+    );
+    let earlier = std::fs::read_to_string(&earlier).unwrap().replace("  validation: 0.1\n", "  validation: 0.0\n");
+    p.write("configs/earlier.yaml", earlier);
+    let on_test = p.mlops(&["--quiet", "train", "--json", "--config", "configs/earlier.yaml"]).json();
+    assert_eq!(on_test["selected_on"], "test");
 }
 
 #[test]

@@ -21,6 +21,7 @@
 //!     fit_seconds: fit,
 //!     latency_p99_ms: None,
 //!     complexity: size,
+//!     cv: None,
 //! };
 //! let entries = [entry("boosting", 0.91, 4.0, 90_000.0), entry("logistic", 0.90, 0.2, 500.0)];
 //! let params: SelectParams = serde_json::from_str(r#"{"weights": {"roc_auc": 0.8, "fit_seconds": 0.2}}"#).unwrap();
@@ -35,7 +36,9 @@ mod select;
 mod tests;
 
 pub use compare::{Bootstrap, Comparison, McNemar, ProportionTest, mcnemar, paired_bootstrap, two_proportion_z};
-pub use select::{Choice, CompareParams, Constraints, Criterion, Entry, Ranked, SelectParams, select};
+pub use select::{
+    Choice, CompareParams, Constraints, Criterion, Entry, RankOn, Ranked, SelectParams, TieBreak, select,
+};
 
 /// What goes wrong in selection and comparison.
 #[derive(Debug, thiserror::Error)]

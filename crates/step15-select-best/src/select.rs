@@ -68,9 +68,19 @@ pub struct SelectParams {
     /// Hard limits: a candidate outside them is not chosen, whatever its score.
     #[serde(default)]
     pub constraints: Constraints,
-    /// Weighted scores closer than this to the best are a tie, won by the simplest model.
+    /// Weighted scores closer than this to the best are a tie, broken by `tie_break`.
     #[serde(default = "tie")]
     pub tie_tolerance: f64,
+    /// What decides a tie, in order: `cv` (the better out-of-fold cross-validation score of the
+    /// ranking metric), `size` (the smaller fitted model). `[size]` lets size alone decide.
+    #[serde(default = "tie_breaks")]
+    pub tie_break: Vec<TieBreak>,
+    /// Whose metrics rank the candidates: `validation` (the validation part; out of fold when
+    /// the split has none), `cv` (the out-of-fold cross-validation score of the ranking metric,
+    /// other metrics from the validation part), or `test` (the test part when there is no
+    /// validation part, as earlier versions did; the test score then quotes a chosen model).
+    #[serde(default)]
+    pub rank_on: RankOn,
     /// How the chosen model is compared with another on the same rows.
     #[serde(default)]
     pub compare: CompareParams,
@@ -82,6 +92,8 @@ impl Default for SelectParams {
             weights: BTreeMap::new(),
             constraints: Constraints::default(),
             tie_tolerance: tie(),
+            tie_break: tie_breaks(),
+            rank_on: RankOn::default(),
             compare: CompareParams::default(),
         }
     }
@@ -89,6 +101,54 @@ impl Default for SelectParams {
 
 fn tie() -> f64 {
     0.001
+}
+
+fn tie_breaks() -> Vec<TieBreak> {
+    vec![TieBreak::Cv, TieBreak::Size]
+}
+
+/// What decides between candidates whose weighted scores tie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TieBreak {
+    /// The better out-of-fold cross-validation score of the ranking metric ([`Entry::cv`]).
+    Cv,
+    /// The smaller fitted model ([`Entry::complexity`]).
+    Size,
+}
+
+impl TieBreak {
+    /// Its name in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TieBreak::Cv => "cross-validation score",
+            TieBreak::Size => "model size",
+        }
+    }
+}
+
+impl RankOn {
+    /// Its name in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            RankOn::Validation => "validation",
+            RankOn::Cv => "cv",
+            RankOn::Test => "test",
+        }
+    }
+}
+
+/// Whose metrics rank the candidates (the training run reads it; see [`SelectParams::rank_on`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RankOn {
+    /// The validation part; out of fold without one.
+    #[default]
+    Validation,
+    /// The out-of-fold cross-validation score.
+    Cv,
+    /// The validation part, or the test part without one.
+    Test,
 }
 
 /// Settings of the comparison of two models on the same rows.
@@ -146,8 +206,12 @@ pub struct Entry {
     pub fit_seconds: f64,
     /// p99 single-row latency in milliseconds, when measured.
     pub latency_p99_ms: Option<f64>,
-    /// How complex the model is (the size of the fitted model, say): ties go to the smaller.
+    /// How complex the model is (the size of the fitted model, say): ties may go to the smaller.
     pub complexity: f64,
+    /// Its out-of-fold cross-validation score of the ranking metric, when known: ties may go to
+    /// the better.
+    #[serde(default)]
+    pub cv: Option<f64>,
 }
 
 /// A candidate's place in the ranking.
@@ -173,8 +237,12 @@ pub struct Choice {
     pub ranked: Vec<Ranked>,
     /// The chosen candidate, unless every one breaks a constraint.
     pub winner: Option<String>,
-    /// Whether the winner won a tie on simplicity.
+    /// Whether the winner won a tie.
     pub tie_broken: bool,
+    /// What set the winner apart from the others it tied with (`None` when nothing did: the
+    /// first of them in the candidates' order won).
+    #[serde(default)]
+    pub tie_won_on: Option<TieBreak>,
     /// The weights used, normalised to sum to 1.
     pub weights: BTreeMap<String, f64>,
 }
@@ -313,21 +381,33 @@ pub fn select(entries: &[Entry], params: &SelectParams, metric: Metric) -> Resul
         let (sa, sb) = (scores[a].unwrap_or(0.0), scores[b].unwrap_or(0.0));
         sb.total_cmp(&sa).then(entries[a].complexity.total_cmp(&entries[b].complexity)).then(a.cmp(&b))
     });
-    // Within the tolerance of the best score, the simplest model wins.
+    // Within the tolerance of the best score, `tie_break` decides, key by key.
     let mut tie_broken = false;
+    let mut tie_won_on = None;
     if let Some(&best) = order.first() {
         let top = scores[best].unwrap_or(0.0);
-        let simplest = order
-            .iter()
-            .copied()
-            .filter(|&i| top - scores[i].unwrap_or(0.0) <= params.tie_tolerance)
-            .min_by(|&a, &b| entries[a].complexity.total_cmp(&entries[b].complexity).then(a.cmp(&b)));
-        let tied = order.iter().filter(|&&i| top - scores[i].unwrap_or(0.0) <= params.tie_tolerance).count();
-        tie_broken = tied > 1;
-        if let Some(pos) = simplest.and_then(|s| order.iter().position(|&i| i == s)).filter(|&p| p > 0) {
-            let winner = order.remove(pos);
-            order.insert(0, winner);
+        let mut tied: Vec<usize> =
+            order.iter().copied().filter(|&i| top - scores[i].unwrap_or(0.0) <= params.tie_tolerance).collect();
+        tie_broken = tied.len() > 1;
+        // A missing cross-validation score loses to any; a better one is higher or lower as the
+        // metric says.
+        let cv = |i: usize| {
+            let v = entries[i].cv.filter(|v| v.is_finite());
+            v.map(|v| if metric.greater_is_better() { -v } else { v }).unwrap_or(f64::INFINITY)
+        };
+        let key = |b: TieBreak, i: usize| match b {
+            TieBreak::Cv => cv(i),
+            TieBreak::Size => entries[i].complexity,
+        };
+        tied.sort_by(|&a, &b| {
+            params.tie_break.iter().fold(std::cmp::Ordering::Equal, |o, &t| o.then(key(t, a).total_cmp(&key(t, b))))
+        });
+        if let [winner, runner_up, ..] = tied[..] {
+            tie_won_on = params.tie_break.iter().copied().find(|&t| key(t, winner) != key(t, runner_up));
         }
+        // The tied lead the ranking (scores within the tolerance of the best come first), in
+        // the order the tie break gives.
+        order.splice(..tied.len(), tied);
     }
     let ruled_out = (0..entries.len()).filter(|i| !violations[*i].is_empty());
     let ranked: Vec<Ranked> = order
@@ -347,7 +427,13 @@ pub fn select(entries: &[Entry], params: &SelectParams, metric: Metric) -> Resul
         Some(w) => tracing::info!(winner = %w, tie_broken, "model selected"),
         None => tracing::warn!("every candidate breaks a constraint"),
     }
-    Ok(Choice { ranked, winner, tie_broken, weights: criteria.iter().map(|(c, w)| (c.name(), *w)).collect() })
+    Ok(Choice {
+        ranked,
+        winner,
+        tie_broken,
+        tie_won_on,
+        weights: criteria.iter().map(|(c, w)| (c.name(), *w)).collect(),
+    })
 }
 
 /// The constraints an entry breaks, in words.

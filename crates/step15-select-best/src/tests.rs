@@ -17,6 +17,7 @@ fn entry(name: &str, metrics: &[(&str, f64)], fit_seconds: f64, complexity: f64)
         fit_seconds,
         latency_p99_ms: Some(fit_seconds / 10.0),
         complexity,
+        cv: None,
     }
 }
 
@@ -96,6 +97,39 @@ fn a_tie_goes_to_the_simpler_model() {
     assert_eq!(s.ranked[1].name, "forest");
     let strict = params(r#"{"tie_tolerance": 0}"#);
     assert_eq!(select(&entries, &strict, Metric::Accuracy).unwrap().winner.as_deref(), Some("forest"));
+}
+
+/// Six models tie at a perfect score on a small validation part: the out-of-fold score breaks
+/// the tie before size does (the smallest model had the worst cross-validation), and `[size]`
+/// gives the earlier behaviour back.
+#[test]
+fn a_tie_goes_to_the_better_cross_validation_score_then_to_the_smaller_model() {
+    let with_cv =
+        |name: &str, size: f64, cv: f64| Entry { cv: Some(cv), ..entry(name, &[("f1_macro", 1.0)], 0.01, size) };
+    let entries = [
+        with_cv("logistic", 391.0, 1.0),
+        with_cv("svc", 3_000.0, 1.0),
+        with_cv("knn", 29_000.0, 0.9945),
+        with_cv("tree", 305.0, 0.9568),
+        Entry { cv: None, ..entry("unscored", &[("f1_macro", 1.0)], 0.01, 10.0) },
+    ];
+    let s = select(&entries, &SelectParams::default(), Metric::F1Macro).unwrap();
+    assert_eq!(s.winner.as_deref(), Some("logistic"), "{s:?}");
+    assert!(s.tie_broken);
+    // Logistic and svc tie on cross-validation too: size decided between them.
+    assert_eq!(s.tie_won_on, Some(TieBreak::Size));
+    let without_svc: Vec<Entry> = entries.iter().filter(|e| e.name != "svc").cloned().collect();
+    assert_eq!(select(&without_svc, &SelectParams::default(), Metric::F1Macro).unwrap().tie_won_on, Some(TieBreak::Cv));
+    let by_size = params(r#"{"tie_break": ["size"]}"#);
+    assert_eq!(select(&entries, &by_size, Metric::F1Macro).unwrap().winner.as_deref(), Some("unscored"));
+    // A lower-is-better metric: the lower cross-validation error wins.
+    let errors = [
+        Entry { cv: Some(3.0), ..entry("a", &[("rmse", 2.0)], 0.01, 10.0) },
+        Entry { cv: Some(2.5), ..entry("b", &[("rmse", 2.0)], 0.01, 20.0) },
+    ];
+    assert_eq!(select(&errors, &SelectParams::default(), Metric::Rmse).unwrap().winner.as_deref(), Some("b"));
+    let err = serde_json::from_str::<SelectParams>(r#"{"tie_break": ["speed"]}"#).unwrap_err().to_string();
+    assert!(err.contains("unknown variant `speed`"), "{err}");
 }
 
 #[test]
@@ -257,7 +291,7 @@ proptest! {
             weights: BTreeMap::from([("roc_auc".to_string(), w_metric), ("fit_seconds".to_string(), w_time)]),
             constraints: Constraints { max_fit_seconds: Some(max_fit), ..Constraints::default() },
             tie_tolerance: 0.01,
-            compare: CompareParams::default(),
+            ..SelectParams::default()
         };
         let s = select(&entries, &p, Metric::RocAuc).unwrap();
         let eligible: Vec<&Ranked> = s.ranked.iter().filter(|r| r.violations.is_empty()).collect();

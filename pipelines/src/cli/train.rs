@@ -180,7 +180,12 @@ pub(crate) fn default_params(family: &str) -> std::collections::BTreeMap<String,
 pub(crate) fn print_selection(t: &Trained) {
     let s = &t.selection;
     let weights: Vec<String> = s.weights.iter().map(|(k, w)| format!("{k} {w:.2}")).collect();
-    println!("\nselection on the {} part (weights: {}):", t.selected_on, weights.join(", "));
+    let on = if t.selected_on == "cv" {
+        "out-of-fold cross-validation scores".to_string()
+    } else {
+        format!("{} part", t.selected_on)
+    };
+    println!("\nselection on the {on} (weights: {}):", weights.join(", "));
     let mut table = Table::new(["#", "model", "score", "latency p50", "p99", "size", "ruled out by"]);
     for (i, r) in s.ranked.iter().enumerate() {
         let row = t.leaderboard.iter().find(|l| l.model == r.name);
@@ -204,7 +209,11 @@ pub(crate) fn print_selection(t: &Trained) {
         "\nchosen: {} (run {}){}",
         winner.model,
         winner.run_id,
-        if s.tie_broken { ", a tie won on model size" } else { "" }
+        match (s.tie_broken, s.tie_won_on) {
+            (true, Some(t)) => format!(", a tie won on {}", t.describe()),
+            (true, None) => ", a tie".to_string(),
+            _ => String::new(),
+        }
     );
     if let Some(c) = &t.comparison {
         println!("against {} on {} test rows: {}", c.b, t.rows.2, interval(&c.bootstrap));

@@ -93,7 +93,7 @@ pub struct Trained {
     /// Step 15: the chosen model and the ranking by the `select_best` criteria, whose metrics
     /// are measured on the validation part (the test part when there is none).
     pub selection: step15_select_best::Choice,
-    /// `validation` or `test`: the part the selection's metrics come from.
+    /// `validation`, `cv` (out of fold) or `test`: whose scores the selection ranked.
     pub selected_on: String,
     /// The chosen model against the runner-up on the test rows (with two eligible models).
     pub comparison: Option<step15_select_best::Comparison>,
@@ -313,7 +313,7 @@ pub fn train(
         leaderboard,
         failed,
         selection: shipped.selection,
-        selected_on: if engineered.validation.height() > 0 { "validation" } else { "test" }.to_string(),
+        selected_on: ship::selected_on(&config.select_best, engineered.validation.height() > 0).name().to_string(),
         comparison: shipped.comparison,
         package: shipped.package,
         registered: shipped.registered,

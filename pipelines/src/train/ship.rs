@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use step11_candidates::Model;
-use step15_select_best::{Choice, Comparison, Entry};
+use step15_select_best::{Choice, Comparison, Entry, RankOn, SelectParams};
 
 use super::{Holdout, LeaderRow, Plan, Tracking};
 use crate::choose::{Comparing, Outputs};
@@ -120,14 +120,27 @@ fn choose<'m>(
 ) -> Result<(Choice, Option<Comparison>)> {
     let started = Instant::now();
     progress.started("select");
+    let on = selected_on(&plan.config.select_best, holdout.validation.is_some());
     let entries: Vec<Entry> = board
         .iter()
         .map(|r| Entry {
             name: r.model.clone(),
-            metrics: if r.validation.is_empty() { r.test.clone() } else { r.validation.clone() },
+            metrics: match on {
+                RankOn::Validation => r.validation.clone(),
+                RankOn::Test => r.test.clone(),
+                // The ranking metric out of fold; any other (a constraint's floor) from the
+                // validation part, or the test part without one: only the ranking metric is
+                // measured on every fold.
+                RankOn::Cv => {
+                    let mut m = if r.validation.is_empty() { r.test.clone() } else { r.validation.clone() };
+                    m.insert(plan.metric.name(), r.cv_mean);
+                    m
+                }
+            },
             fit_seconds: r.fit_seconds,
             latency_p99_ms: Some(r.latency_p99_ms).filter(|v| v.is_finite()),
             complexity: r.model_bytes as f64,
+            cv: Some(r.cv_mean).filter(|v| v.is_finite()),
         })
         .collect();
     let selection = crate::choose::choose(&entries, &plan.config.select_best, plan.metric)?;
@@ -151,7 +164,15 @@ fn choose<'m>(
         columns: board.len(),
         seconds: started.elapsed().as_secs_f64(),
         note: match &selection.winner {
-            Some(w) => format!("{w} chosen{}", if selection.tie_broken { " (a tie, won on size)" } else { "" }),
+            Some(w) => format!(
+                "{w} chosen on the {} scores{}",
+                on.name(),
+                match (selection.tie_broken, selection.tie_won_on) {
+                    (true, Some(t)) => format!(" (a tie, won on {})", t.describe()),
+                    (true, None) => " (a tie)".to_string(),
+                    _ => String::new(),
+                }
+            ),
             None => "every model breaks a constraint".into(),
         },
     });
@@ -228,3 +249,13 @@ pub(super) fn server_rows(engineered: &crate::features::Engineered, target: &str
 
 /// Raw test rows whose single-row latency is measured (cycled through 200 calls).
 const LATENCY_ROWS: usize = 50;
+
+/// Whose scores step 15 ranks by: `rank_on`, with the validation part's falling back to the
+/// out-of-fold scores when the split has no validation part (the test part stays for the report).
+pub(super) fn selected_on(params: &SelectParams, validation: bool) -> RankOn {
+    match params.rank_on {
+        RankOn::Validation if !validation => RankOn::Cv,
+        RankOn::Test if validation => RankOn::Validation,
+        on => on,
+    }
+}
