@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Model serving under HTTP load: `mlops serve` (release build) against the FastAPI reference of
-# bench/reference_serve_fastapi.py (the same model family fitted by scikit-learn on the same
-# curated data, uvicorn with 2 workers), on the same request bodies made from the served model's
-# input example: one row to POST /invocations, one row to the Open Inference Protocol v2 route
+# bench/reference_serve_fastapi.py (the package's preparation done with pandas and the same model
+# family fitted by scikit-learn, uvicorn with 2 workers), on the same request bodies of raw records
+# made from the served model's input example: one row to POST /invocations, one row to the Open Inference Protocol v2 route
 # POST /v2/models/NAME/infer, and a 1000-row batch to /invocations. Each case runs with wrk
 # (2 threads; 2 and 32 connections; DURATION seconds). Prints requests/s, p50 and p99 latency,
 # the toolkit/FastAPI throughput ratio and the batch case's rows/s; raw wrk output in bench/out/serve.
@@ -187,7 +187,8 @@ stop
 # The FastAPI reference, 2 uvicorn workers.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 echo "== FastAPI: uvicorn $(python3 -c 'import uvicorn; print(uvicorn.__version__)'), 2 workers, port $port"
-python3 -m uvicorn reference_serve_fastapi:app --app-dir bench --host 127.0.0.1 --port "$port" --workers 2 \
+package=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["artifact_path"])' "$out/model.json")
+MODEL_PACKAGE="$package" MODEL_NAME="$name" python3 -m uvicorn reference_serve_fastapi:app --app-dir bench --host 127.0.0.1 --port "$port" --workers 2 \
   --no-access-log --log-level warning > "$out/fastapi-serve.out" 2>&1 &
 pid=$!
 wait_ping "http://127.0.0.1:$port"
