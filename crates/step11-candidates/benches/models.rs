@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mlops_core::Seed;
 use ndarray::Array2;
 use rand_core::Rng;
-use step11_candidates::{BoostParams, ForestParams, Labels, LogisticParams, ModelSpec, fit};
+use step11_candidates::{BoostParams, EarlyStopping, ForestParams, Labels, LogisticParams, ModelSpec, fit};
 
 fn rows() -> usize {
     std::env::var("ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(50_000)
@@ -65,7 +65,13 @@ fn models(c: &mut Criterion) {
     let target = Labels::Classes { y: y.to_vec(), classes: 2 };
     let mut group = c.benchmark_group(format!("models_{n}_rows"));
     group.sample_size(10);
-    let boosting = ModelSpec::GradientBoostingClassifier(BoostParams::default());
+    // 100 rounds of depth-6 trees, as docs/performance.md times them: without the limit and with
+    // `auto` early stopping (on at these row counts) the work per fit would change.
+    let boosting = ModelSpec::GradientBoostingClassifier(BoostParams {
+        max_depth: Some(6),
+        early_stopping: EarlyStopping::Off,
+        ..BoostParams::default()
+    });
     group.bench_function("gradient_boosting_fit_100_rounds", |b| {
         b.iter(|| fit(&boosting, &x, &target, &names).unwrap())
     });

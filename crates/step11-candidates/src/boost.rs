@@ -17,11 +17,12 @@ use ndarray::Array2;
 
 use serde::{Deserialize, Serialize};
 
+use crate::holdout::{self, Holdout};
 use crate::tree::{Binned, Node, Tree};
-use crate::{ParamGuard, Result, bad};
+use crate::{ModelError, ParamGuard, Result, bad};
 
-/// Gradient boosting's settings (scikit-learn's `HistGradientBoosting*` names and defaults, but
-/// a depth limit of 6 and no early stopping unless asked).
+/// Gradient boosting's settings: scikit-learn's `HistGradientBoosting*` names and defaults (no
+/// depth limit but 31 leaves, early stopping on the held-out loss above 10,000 rows).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BoostParams {
@@ -37,11 +38,14 @@ pub struct BoostParams {
     pub min_samples_leaf: usize,
     /// L2 penalty on leaf values (>= 0).
     pub l2_regularization: f64,
-    /// Stop when the loss on a held-out share of the training rows stops improving.
-    pub early_stopping: bool,
-    /// Share of the training rows held out for early stopping (above 0, below 1).
+    /// Stop when the loss on a held-out share of the training rows stops improving: `auto` (on
+    /// above 10,000 rows), `true` or `false`.
+    pub early_stopping: EarlyStopping,
+    /// Share of the training rows held out for early stopping (above 0, below 1), stratified by
+    /// class for a classifier and drawn from `random_state` as scikit-learn draws it.
     pub validation_fraction: f64,
-    /// Rounds without an improvement of more than `tol` before stopping (>= 1).
+    /// Stop once none of the last `n_iter_no_change` held-out losses is below the one before
+    /// them by more than `tol` (>= 1).
     pub n_iter_no_change: usize,
     /// Smallest improvement of the held-out loss that counts (>= 0).
     pub tol: f64,
@@ -49,7 +53,8 @@ pub struct BoostParams {
     /// `random_state`), as LightGBM's `use_quantized_grad` does: histograms of one integer per
     /// bin build faster; leaf values still come from the exact gradients.
     pub quantized_gradients: bool,
-    /// Seed.
+    /// Seed of the early-stopping hold-out (numpy's draws for a seed below 2^32) and of the
+    /// gradient rounding.
     pub random_state: u64,
 }
 
@@ -58,16 +63,107 @@ impl Default for BoostParams {
         BoostParams {
             max_iter: 100,
             learning_rate: 0.1,
-            max_depth: Some(6),
+            max_depth: None,
             max_leaf_nodes: 31,
             min_samples_leaf: 20,
             l2_regularization: 0.0,
-            early_stopping: false,
+            early_stopping: EarlyStopping::Auto,
             validation_fraction: 0.1,
             n_iter_no_change: 10,
             tol: 1e-7,
             quantized_gradients: false,
             random_state: 42,
+        }
+    }
+}
+
+/// Whether boosting stops early, as scikit-learn's `early_stopping`: `auto`, `true` or `false`
+/// in a config.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EarlyStopping {
+    /// On when the training rows are more than [`EarlyStopping::AUTO_ROWS`].
+    #[default]
+    Auto,
+    /// Always on (`true`).
+    On,
+    /// Never (`false`).
+    Off,
+}
+
+impl EarlyStopping {
+    /// Rows above which `auto` turns early stopping on (scikit-learn's threshold).
+    pub const AUTO_ROWS: usize = 10_000;
+
+    /// Whether early stopping is on for `rows` training rows.
+    pub fn applies(self, rows: usize) -> bool {
+        match self {
+            EarlyStopping::Auto => rows > Self::AUTO_ROWS,
+            EarlyStopping::On => true,
+            EarlyStopping::Off => false,
+        }
+    }
+}
+
+impl From<bool> for EarlyStopping {
+    fn from(on: bool) -> Self {
+        if on { EarlyStopping::On } else { EarlyStopping::Off }
+    }
+}
+
+/// Early stopping in binary formats (postcard), which cannot tell a word from a flag by looking.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "EarlyStopping")]
+enum TaggedEarlyStopping {
+    Auto,
+    On,
+    Off,
+}
+
+impl Serialize for EarlyStopping {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match (*self, s.is_human_readable()) {
+            (EarlyStopping::Auto, true) => s.serialize_str("auto"),
+            (EarlyStopping::On, true) => s.serialize_bool(true),
+            (EarlyStopping::Off, true) => s.serialize_bool(false),
+            (EarlyStopping::Auto, false) => TaggedEarlyStopping::Auto.serialize(s),
+            (EarlyStopping::On, false) => TaggedEarlyStopping::On.serialize(s),
+            (EarlyStopping::Off, false) => TaggedEarlyStopping::Off.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EarlyStopping {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Words;
+        impl serde::de::Visitor<'_> for Words {
+            type Value = EarlyStopping;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`auto`, `true` or `false`")
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, on: bool) -> std::result::Result<EarlyStopping, E> {
+                Ok(on.into())
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<EarlyStopping, E> {
+                match v.trim() {
+                    "auto" => Ok(EarlyStopping::Auto),
+                    // A flag that arrived quoted, say from an environment override.
+                    "true" => Ok(EarlyStopping::On),
+                    "false" => Ok(EarlyStopping::Off),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_any(Words)
+        } else {
+            Ok(match TaggedEarlyStopping::deserialize(d)? {
+                TaggedEarlyStopping::Auto => EarlyStopping::Auto,
+                TaggedEarlyStopping::On => EarlyStopping::On,
+                TaggedEarlyStopping::Off => EarlyStopping::Off,
+            })
         }
     }
 }
@@ -90,7 +186,9 @@ impl ParamGuard for BoostParams {
         if b.max_leaf_nodes < 2 {
             return bad(model, "max_leaf_nodes", format!("{} must be at least 2", b.max_leaf_nodes));
         }
-        if b.early_stopping {
+        // Checked whenever early stopping may run: `auto` turns on with the rows, which a tuning
+        // fold may not show yet.
+        if b.early_stopping != EarlyStopping::Off {
             if !(b.validation_fraction > 0.0 && b.validation_fraction < 1.0) {
                 return bad(
                     model,
@@ -272,12 +370,33 @@ pub(crate) struct Settings {
     pub max_depth: usize,
     pub max_leaf_nodes: usize,
     pub min_samples_leaf: usize,
-    /// Stop when the loss on a held-out share of the rows has not improved by `tol` for this
-    /// many rounds: (share, rounds, tol).
-    pub early_stopping: Option<(f64, usize, f64)>,
+    /// Early stopping, when it is on.
+    pub early_stopping: Option<Stopping>,
     /// Histograms of quantized gradients (`Packed`).
     pub quantized: bool,
     pub seed: Seed,
+}
+
+/// Early stopping's settings, as scikit-learn's: hold out `validation_fraction` of the rows, and
+/// stop once none of the last `n_iter_no_change` held-out losses is below the one before them by
+/// more than `tol`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stopping {
+    pub validation_fraction: f64,
+    pub n_iter_no_change: usize,
+    pub tol: f64,
+}
+
+/// scikit-learn's `_should_stop`, on `scores` (the negative held-out loss before the first round
+/// and after each): stop when none of the last `n_iter_no_change` scores beats the one just
+/// before them (`n_iter_no_change + 1` back) by more than `tol`.
+fn should_stop(scores: &[f64], n_iter_no_change: usize, tol: f64) -> bool {
+    let reference_position = n_iter_no_change + 1;
+    if scores.len() < reference_position {
+        return false;
+    }
+    let reference = scores[scores.len() - reference_position] + tol;
+    !scores[scores.len() - n_iter_no_change..].iter().any(|&score| score > reference)
 }
 
 /// What a boosting fit returns.
@@ -941,27 +1060,31 @@ fn grow<W: Weight>(
 }
 
 /// Fits boosted trees on `x` (every value finite) and targets `y` (class index as a number for
-/// the log losses).
-pub(crate) fn boost(x: &Array2<f64>, loss: Loss, y: &[f64], s: &Settings) -> Boosted {
-    // Early stopping holds out a seeded share of the rows, never seen by the trees.
-    let (train_rows, held): (Vec<usize>, Vec<usize>) = match s.early_stopping {
-        Some((share, _, _)) if y.len() >= 10 => {
-            let order = s.seed.derive("early_stopping").draws().permutation(y.len());
-            let cut = ((y.len() as f64 * share).round() as usize).clamp(1, y.len() - 1);
-            let (mut held, mut train) = (order[..cut].to_vec(), order[cut..].to_vec());
-            held.sort_unstable();
-            train.sort_unstable();
-            (train, held)
+/// the log losses); `model` names the family in errors. Fails only when early stopping cannot
+/// hold out rows (too few, or a class with a single row), as scikit-learn does.
+pub(crate) fn boost(x: &Array2<f64>, loss: Loss, y: &[f64], s: &Settings, model: &'static str) -> Result<Boosted> {
+    // Early stopping holds out rows as scikit-learn does, before binning: the trees never see
+    // them, and the bins come from the training rows alone.
+    let held = match s.early_stopping {
+        Some(stop) => {
+            let classes: Option<Vec<usize>> = (loss != Loss::Squared).then(|| y.iter().map(|&c| c as usize).collect());
+            let split = holdout::split(y.len(), stop.validation_fraction, classes.as_deref(), s.seed.0);
+            Some(split.map_err(|refusal| ModelError::Data {
+                model,
+                message: format!("{refusal}; set early_stopping: false or change validation_fraction"),
+            })?)
         }
-        _ => ((0..y.len()).collect(), Vec::new()),
+        None => None,
     };
     let take = |idx: &[usize]| Array2::from_shape_fn((idx.len(), x.ncols()), |(i, j)| x[[idx[i], j]]);
-    let (xt, yt): (std::borrow::Cow<'_, Array2<f64>>, std::borrow::Cow<'_, [f64]>) = if held.is_empty() {
-        (std::borrow::Cow::Borrowed(x), std::borrow::Cow::Borrowed(y))
-    } else {
-        (std::borrow::Cow::Owned(take(&train_rows)), train_rows.iter().map(|&i| y[i]).collect())
+    let (xt, yt): (std::borrow::Cow<'_, Array2<f64>>, std::borrow::Cow<'_, [f64]>) = match &held {
+        None => (std::borrow::Cow::Borrowed(x), std::borrow::Cow::Borrowed(y)),
+        Some(Holdout { train, .. }) => (std::borrow::Cow::Owned(take(train)), train.iter().map(|&i| y[i]).collect()),
     };
-    let (xv, yv): (Array2<f64>, Vec<f64>) = (take(&held), held.iter().map(|&i| y[i]).collect());
+    let (xv, yv): (Array2<f64>, Vec<f64>) = match &held {
+        None => (Array2::zeros((0, x.ncols())), Vec::new()),
+        Some(Holdout { validation, .. }) => (take(validation), validation.iter().map(|&i| y[i]).collect()),
+    };
     let binned = Binned::new(&xt);
     let (n, d) = xt.dim();
     let rows = Rows::new(&binned, n);
@@ -979,8 +1102,13 @@ pub(crate) fn boost(x: &Array2<f64>, loss: Loss, y: &[f64], s: &Settings) -> Boo
         train_loss: Vec::new(),
         validation_loss: Vec::new(),
     };
-    let mut best = f64::INFINITY;
-    let mut stale = 0;
+    // scikit-learn's validation scores: the negative held-out loss, first of the base scores.
+    let stopping = s.early_stopping.filter(|_| !yv.is_empty());
+    let mut scores = Vec::new();
+    if stopping.is_some() {
+        scores.push(-loss.mean(&raw_held, &yv));
+    }
+    let mut row = Vec::with_capacity(d);
     let (mut exact, mut packed) = if s.quantized {
         (Scratch::new(0), Scratch::new(rows.size()))
     } else {
@@ -1008,28 +1136,24 @@ pub(crate) fn boost(x: &Array2<f64>, loss: Loss, y: &[f64], s: &Settings) -> Boo
                 grow(&rows, (&mut layout, &mut exact), &grad, s, &mut importance, &mut raw, (c, k))
             });
         }
-        if let Some((_, patience, tol)) = s.early_stopping.filter(|_| !yv.is_empty()) {
-            for (i, row) in xv.rows().into_iter().enumerate() {
-                let row = row.to_vec();
-                for (c, t) in trees.iter().enumerate() {
-                    raw_held[i * k + c] += t.leaf(&row)[0];
-                }
-            }
-            let v = loss.mean(&raw_held, &yv);
-            out.validation_loss.push(v);
+        let Some(stop) = stopping else {
             out.rounds.push(trees);
-            if v < best - tol {
-                best = v;
-                stale = 0;
-            } else {
-                stale += 1;
-                if stale >= patience {
-                    tracing::debug!(rounds = out.rounds.len(), "early stopping");
-                    break;
-                }
+            continue;
+        };
+        for (i, xi) in xv.rows().into_iter().enumerate() {
+            row.clear();
+            row.extend(xi.iter().copied());
+            for (c, t) in trees.iter().enumerate() {
+                raw_held[i * k + c] += t.leaf(&row)[0];
             }
-        } else {
-            out.rounds.push(trees);
+        }
+        let v = loss.mean(&raw_held, &yv);
+        out.validation_loss.push(v);
+        out.rounds.push(trees);
+        scores.push(-v);
+        if should_stop(&scores, stop.n_iter_no_change, stop.tol) {
+            tracing::debug!(rounds = out.rounds.len(), "early stopping");
+            break;
         }
     }
     if !out.rounds.is_empty() {
@@ -1040,7 +1164,7 @@ pub(crate) fn boost(x: &Array2<f64>, loss: Loss, y: &[f64], s: &Settings) -> Boo
         importance.iter_mut().for_each(|v| *v /= total);
     }
     out.importance = importance;
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -1157,6 +1281,45 @@ mod tests {
                 prop_assert!((p.h * hs - e.h).abs() <= hs * f64::from(e.n) + 1e-9);
             }
         }
+    }
+
+    #[test]
+    fn stopping_compares_the_last_rounds_with_the_score_just_before_them() {
+        // scikit-learn's `_should_stop(scores)` with n_iter_no_change=2, tol=0.5, the scores
+        // (negative losses) starting with the base score's: the rounds grown when it first says
+        // stop.
+        let stops_after =
+            |scores: &[f64]| (1..=scores.len()).find(|&len| should_stop(&scores[..len], 2, 0.5)).map(|len| len - 1);
+        // No gain from the start: two rounds, the base score counting as the reference.
+        assert_eq!(stops_after(&[0.0, 0.0, 0.0, 0.0, 0.0]), Some(2));
+        // Gaining exactly `tol` is not gaining.
+        assert_eq!(stops_after(&[0.0, 0.5, 0.5, 0.5]), Some(2));
+        // Small gains that add up to more than `tol` over the window keep it going.
+        assert_eq!(stops_after(&[0.0, 0.375, 0.75, 1.125, 1.5, 1.875]), None);
+        assert_eq!(stops_after(&[0.0, 0.25, 0.5, 0.75, 1.0]), Some(2));
+        // A dip: the window after the best score never beats it.
+        assert_eq!(stops_after(&[0.0, 2.0, 1.0, 1.75, 2.5]), Some(3));
+    }
+
+    #[test]
+    fn early_stopping_reads_auto_true_and_false() {
+        let read = |v: &str| serde_json::from_str::<BoostParams>(&format!(r#"{{"early_stopping": {v}}}"#));
+        assert_eq!(read(r#""auto""#).map(|b| b.early_stopping).ok(), Some(EarlyStopping::Auto));
+        assert_eq!(read("true").map(|b| b.early_stopping).ok(), Some(EarlyStopping::On));
+        assert_eq!(read("false").map(|b| b.early_stopping).ok(), Some(EarlyStopping::Off));
+        let err = read(r#""sometimes""#).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("`auto`, `true` or `false`"), "{err}");
+        assert_eq!(BoostParams::default().early_stopping, EarlyStopping::Auto);
+        for b in [EarlyStopping::Auto, EarlyStopping::On, EarlyStopping::Off] {
+            let p = BoostParams { early_stopping: b, ..BoostParams::default() };
+            let json = serde_json::to_string(&p).map_err(|e| e.to_string());
+            assert_eq!(json.as_deref().ok().and_then(|j| serde_json::from_str::<BoostParams>(j).ok()), Some(p.clone()));
+            let bytes = postcard::to_stdvec(&p).map_err(|e| e.to_string());
+            assert_eq!(bytes.ok().and_then(|b| postcard::from_bytes::<BoostParams>(&b).ok()), Some(p));
+        }
+        // scikit-learn's threshold: more than 10,000 rows.
+        assert!(!EarlyStopping::Auto.applies(10_000) && EarlyStopping::Auto.applies(10_001));
+        assert!(EarlyStopping::On.applies(1) && !EarlyStopping::Off.applies(1_000_000));
     }
 
     #[test]

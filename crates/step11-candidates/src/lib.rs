@@ -36,6 +36,7 @@
 
 mod bayes;
 mod boost;
+mod holdout;
 mod knn;
 mod lbfgs;
 mod linear;
@@ -44,7 +45,7 @@ mod svm;
 mod tree;
 
 pub use bayes::GaussianNbParams;
-pub use boost::BoostParams;
+pub use boost::{BoostParams, EarlyStopping};
 pub use knn::KnnParams;
 pub use linear::{ElasticNetParams, LassoParams, LogisticParams, RidgeParams};
 pub use suggest::{LARGE, SMALL, suggest};
@@ -387,7 +388,19 @@ fn forest_of(
     Ok(Model::Forest { trees, classes, importance, features: d })
 }
 
-fn boosted(x: &Array2<f64>, loss: boost::Loss, y: &[f64], b: &BoostParams, classes: Option<usize>) -> Model {
+fn boosted(
+    model: &'static str,
+    x: &Array2<f64>,
+    loss: boost::Loss,
+    y: &[f64],
+    b: &BoostParams,
+    classes: Option<usize>,
+) -> Result<Model> {
+    let stopping = boost::Stopping {
+        validation_fraction: b.validation_fraction,
+        n_iter_no_change: b.n_iter_no_change,
+        tol: b.tol,
+    };
     let settings = boost::Settings {
         rounds: b.max_iter,
         learning_rate: b.learning_rate,
@@ -395,12 +408,12 @@ fn boosted(x: &Array2<f64>, loss: boost::Loss, y: &[f64], b: &BoostParams, class
         max_depth: b.max_depth.unwrap_or(usize::MAX),
         max_leaf_nodes: b.max_leaf_nodes,
         min_samples_leaf: b.min_samples_leaf,
-        early_stopping: b.early_stopping.then_some((b.validation_fraction, b.n_iter_no_change, b.tol)),
+        early_stopping: b.early_stopping.applies(x.nrows()).then_some(stopping),
         quantized: b.quantized_gradients,
         seed: mlops_core::Seed(b.random_state),
     };
-    let fitted = boost::boost(x, loss, y, &settings);
-    Model::Boosted {
+    let fitted = boost::boost(x, loss, y, &settings, model)?;
+    Ok(Model::Boosted {
         base: fitted.base,
         rounds: fitted.rounds,
         classes,
@@ -408,7 +421,7 @@ fn boosted(x: &Array2<f64>, loss: boost::Loss, y: &[f64], b: &BoostParams, class
         features: x.ncols(),
         train_loss: fitted.train_loss,
         validation_loss: fitted.validation_loss,
-    }
+    })
 }
 
 /// Fits a model family on a feature matrix; `names` are the feature columns, for errors.
@@ -477,10 +490,10 @@ pub fn fit(spec: &ModelSpec, x: &Array2<f64>, target: &Labels, names: &[String])
         (ModelSpec::GradientBoostingClassifier(b), Labels::Classes { y, classes }) => {
             let loss = if *classes == 2 { boost::Loss::Binary } else { boost::Loss::Multinomial(*classes) };
             let y: Vec<f64> = y.iter().map(|&c| c as f64).collect();
-            boosted(x, loss, &y, &*b.check(model, n)?, Some(*classes))
+            boosted(model, x, loss, &y, &*b.check(model, n)?, Some(*classes))?
         }
         (ModelSpec::GradientBoostingRegressor(b), Labels::Values(y)) => {
-            boosted(x, boost::Loss::Squared, y, &*b.check(model, n)?, None)
+            boosted(model, x, boost::Loss::Squared, y, &*b.check(model, n)?, None)?
         }
         (ModelSpec::RandomForestRegressor(f), Labels::Values(_)) => {
             forest_of(x, target, None, &*f.check(model, n)?, 1.0)?

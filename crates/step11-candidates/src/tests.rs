@@ -367,7 +367,8 @@ fn gradient_boosting_tracks_scikit_learns_histogram_boosting() {
     let xr = Array2::from_shape_fn((50, 3), |(i, j)| x[[i, j]]);
     let width: Vec<f64> = x.column(3).to_vec();
     let spec = |leaf| BoostParams { max_iter: 10, min_samples_leaf: leaf, ..BoostParams::default() };
-    // HistGradientBoostingRegressor(max_iter=10, min_samples_leaf=20, max_depth=6) on the same rows.
+    // HistGradientBoostingRegressor(max_iter=10, min_samples_leaf=20) on the same rows (the same
+    // with max_depth=6 or None: the 31-leaf and 20-row limits bind first).
     let reg =
         fit(&ModelSpec::GradientBoostingRegressor(spec(20)), &xr, &Labels::Values(width.to_vec()), &names(3)).unwrap();
     let p = reg.predict(&rows(&xr, &[0, 20, 40])).unwrap();
@@ -375,7 +376,7 @@ fn gradient_boosting_tracks_scikit_learns_histogram_boosting() {
     for (got, want) in p.iter().zip([0.6720233459339285, 0.6720233459339285, 1.6070539019377197]) {
         assert!((got - want).abs() < 1e-6, "{p:?}");
     }
-    // HistGradientBoostingClassifier(max_iter=10, min_samples_leaf=10, max_depth=6).
+    // HistGradientBoostingClassifier(max_iter=10, min_samples_leaf=10), max_depth=6 or None.
     let clf = fit(
         &ModelSpec::GradientBoostingClassifier(spec(10)),
         &x,
@@ -434,6 +435,107 @@ fn tree_thresholds_lie_halfway_between_the_nodes_own_values() {
     .unwrap();
     let unseen = Array2::from_shape_vec((2, 2), vec![3.0, 0.0, 6.0, 0.0]).unwrap();
     assert_eq!(tree.predict(&unseen).unwrap(), vec![0.0, 1.0]);
+}
+
+/// `mix` of tests/reference/boost_iterations.py: a 32-bit hash of row `i` and column `j`.
+fn mix(i: u64, j: u64) -> u64 {
+    let mask = 0xffff_ffff;
+    let mut v = ((i + 1) * 2_654_435_761 + (j + 1) * 40_503) & mask;
+    v ^= v >> 15;
+    v = (v * 2_246_822_519) & mask;
+    v ^ (v >> 13)
+}
+
+/// The rows of tests/reference/boost_iterations.py: six features of 200 values each, and the
+/// noisy target (two classes: above 10; three: by sevens; or the number itself).
+fn hashed_rows(n: usize) -> (Array2<f64>, Vec<f64>) {
+    let x = Array2::from_shape_fn((n, 6), |(i, j)| (mix(i as u64, j as u64) % 200) as f64 / 10.0);
+    let target = (0..n)
+        .map(|i| (x[[i, 0]] - x[[i, 1]] + x[[i, 2]] * x[[i, 3]] / 20.0) + (mix(i as u64, 99) % 1000) as f64 / 100.0)
+        .collect();
+    (x, target)
+}
+
+/// Rounds grown and held-out losses after the first and the last.
+fn stopped(model: &Model) -> (usize, f64, f64) {
+    match model {
+        Model::Boosted { rounds, validation_loss, .. } => (
+            rounds.len(),
+            validation_loss.first().copied().unwrap_or(f64::NAN),
+            validation_loss.last().copied().unwrap_or(f64::NAN),
+        ),
+        other => panic!("not a boosted model: {other:?}"),
+    }
+}
+
+#[test]
+fn early_stopping_stops_at_scikit_learns_iteration() {
+    // scikit-learn 1.9.1 (numpy 2.4.6) with its defaults (`early_stopping="auto"`, on above
+    // 10,000 rows; random_state=42) on 12,000 rows; regenerate with
+    // `python3 tests/reference/boost_iterations.py`: (n_iter_, held-out loss after the first
+    // iteration, after the last).
+    let want = [
+        ("binary", 73, 0.6356992472070794, 0.23312996180469375),
+        ("three_classes", 61, 0.9624866375810351, 0.44244804211853384),
+        ("regressor", 70, 41.22211972204327, 4.509028744345685),
+    ];
+    let (x, target) = hashed_rows(12_000);
+    let binary: Vec<usize> = target.iter().map(|&t| usize::from(t > 10.0)).collect();
+    let three: Vec<usize> = target.iter().map(|&t| (t / 7.0).floor().clamp(0.0, 2.0) as usize).collect();
+    let fits = [
+        (ModelSpec::GradientBoostingClassifier(BoostParams::default()), Labels::Classes { y: binary, classes: 2 }),
+        (ModelSpec::GradientBoostingClassifier(BoostParams::default()), Labels::Classes { y: three, classes: 3 }),
+        (ModelSpec::GradientBoostingRegressor(BoostParams::default()), Labels::Values(target.clone())),
+    ];
+    for ((name, n_iter, first, last), (spec, labels)) in want.into_iter().zip(fits) {
+        let got = stopped(&fit(&spec, &x, &labels, &names(6)).unwrap());
+        // The same held-out rows, bins, splits and stopping rule: the same iteration, and the
+        // same losses up to the order floating-point sums are taken in.
+        assert_eq!(got.0, n_iter, "{name}: {got:?}");
+        assert!(close(got.1, first, 1e-9) && close(got.2, last, 1e-9), "{name}: {got:?}");
+    }
+    // At 10,000 rows `auto` leaves it off, as scikit-learn's `n_samples > 10_000` does.
+    let (x, target) = hashed_rows(10_000);
+    let spec = ModelSpec::GradientBoostingRegressor(BoostParams::default());
+    assert_eq!(stopped(&fit(&spec, &x, &Labels::Values(target), &names(6)).unwrap()).0, 100);
+}
+
+#[test]
+fn early_stopping_on_refuses_a_class_it_cannot_stratify_and_off_grows_every_round() {
+    let (x, mut y) = iris();
+    let spec = |early_stopping| {
+        ModelSpec::GradientBoostingClassifier(BoostParams {
+            max_iter: 20,
+            min_samples_leaf: 5,
+            early_stopping,
+            ..BoostParams::default()
+        })
+    };
+    // One row of class 2: scikit-learn's stratified split raises, and so does the fit.
+    y[49] = 2;
+    y[34..49].fill(1);
+    let target = Labels::Classes { y: y.to_vec(), classes: 3 };
+    let err = fit(&spec(EarlyStopping::On), &x, &target, &names(4)).unwrap_err();
+    assert!(
+        matches!(&err, ModelError::Data { model: "gradient_boosting_classifier", message } if message.contains("class 2 has a single row")),
+        "{err}"
+    );
+    // Configs written before `auto` still read; a wrong word is refused by key.
+    let yaml = |text: &str| mlops_core::config::parse_yaml::<ModelSpec>(text, std::path::Path::new("training.yaml"));
+    for (word, want) in [("auto", EarlyStopping::Auto), ("true", EarlyStopping::On), ("false", EarlyStopping::Off)] {
+        let parsed = yaml(&format!("gradient_boosting_regressor: {{early_stopping: {word}}}")).unwrap();
+        let want = BoostParams { early_stopping: want, ..BoostParams::default() };
+        assert_eq!(parsed, ModelSpec::GradientBoostingRegressor(want));
+    }
+    let err = yaml("gradient_boosting_regressor: {early_stopping: sometimes}").unwrap_err().to_string();
+    assert!(err.contains("training.yaml") && err.contains("early_stopping"), "{err}");
+    // Below 10,000 rows `auto` is off, as `false` is: every round grown, no held-out loss.
+    for off in [EarlyStopping::Auto, EarlyStopping::Off] {
+        let m = fit(&spec(off), &x, &target, &names(4)).unwrap();
+        assert!(
+            matches!(&m, Model::Boosted { rounds, validation_loss, .. } if rounds.len() == 20 && validation_loss.is_empty())
+        );
+    }
 }
 
 #[test]
