@@ -1566,6 +1566,20 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
     assert_eq!(answer["predictions"], json!(t.labels));
     assert_eq!(answer["bad_request"]["status"], 400, "{answer}");
     assert_eq!(answer["bad_request"]["response"]["column"], "Island", "{answer}");
+    // An Open Inference Protocol v2 client (NVIDIA's tritonclient, as KServe and Triton users
+    // call models), unchanged: typed tensors from the model's metadata, the same bits.
+    let script = e2e::repo().join("tests/reference/oip_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args([&url, "penguins-species", "rows.json"])
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the OIP client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["labels"], json!(t.labels));
+    let served: Vec<Vec<f64>> = serde_json::from_value(answer["probabilities"].clone()).unwrap();
+    assert_eq!(bits(&served), bits(&t.proba), "the OIP client's answers differ from training evaluation");
     // The README's and docs/api.md's curl examples, as written.
     let examples = e2e::repo().join("docs/examples");
     let example = |f: &str| std::fs::read_to_string(examples.join(f)).unwrap();
@@ -1582,7 +1596,7 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
             "/predict",
             "predict.json",
             "application/json",
-            "\"prediction\":\"Adelie\",\"probability\":1.0,\"confidence\":\"high\"",
+            "\"prediction\":\"Adelie\",\"probability\":0.9999001190749299,\"confidence\":\"high\"",
         ),
         ("/predict/batch", "predict_batch.json", "application/json", "\"predictions\":[{\"prediction\":\"Adelie\""),
     ] {
@@ -1600,7 +1614,7 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
     // SIGTERM drains and flushes: every served row is in the prediction log.
     let (ok, stderr) = s.terminate();
     assert!(ok, "{stderr}");
-    let served_rows = 2 * n + 10 * n + 3 + n + extra + n;
+    let served_rows = 2 * n + 10 * n + 3 + n + extra + n + n;
     let db = rusqlite::Connection::open(p.join("models/registry/registry.db")).unwrap();
     let logged: i64 = db
         .query_row(
