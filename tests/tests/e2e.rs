@@ -2405,3 +2405,34 @@ fn random_raw_records_score_the_same_one_by_one_and_in_a_frame() {
         })
         .unwrap();
 }
+
+/// A data config that scales in `transform` (learned from every prepared row, the test part's
+/// too) and fills per species (the target's column, which a served record does not carry) still
+/// trains, and the training run's summary warns about both.
+#[test]
+fn prepare_ops_that_see_the_test_rows_or_read_the_target_are_warned_about() {
+    let p = Project::new();
+    let text = std::fs::read_to_string(p.join("configs/data.yaml")).unwrap();
+    let text = text
+        .replacen(
+            "    drop_rows: {columns: [Body Mass (g)]}\n",
+            "    drop_rows: {columns: [Body Mass (g)]}\n    fill:\n      Delta 15 N (o/oo): {group_median: {by: Species}}\n",
+            1,
+        )
+        .replacen("      output: mass_class\n", "      output: mass_class\n  scale:\n    flipper_length_mm: standard\n", 1);
+    p.write("configs/data.yaml", text);
+    let run = p.mlops(&["--quiet", "train", "--json"]);
+    assert!(run.success, "{}", run.stderr);
+    let warnings: Vec<String> =
+        run.json()["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("scale flipper_length_mm") && w.contains("learned from every prepared row")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("per Species") && w.contains("`Species`, which the target comes from")),
+        "{warnings:?}"
+    );
+    let text = p.mlops(&["train"]);
+    assert!(text.success && text.stdout.contains("warning: prepare:"), "{}", text.stdout);
+}
