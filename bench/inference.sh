@@ -55,7 +55,7 @@ for c in ["Culmen Length (mm)", "Culmen Depth (mm)", "Flipper Length (mm)", "Bod
     out[c] = [("NA" if np.isnan(v) else str(int(round(v))) if whole else f"{v:.1f}") for v in x]
 out.to_csv(dst, index=False)
 PY
-  read -r ts tm < <(measure "toolkit-$n" "$mlops" --quiet --log-dir "$out/logs" predict --model "$model" --input "$csv" --output "$out/toolkit-$n.csv")
+  read -r ts tm < <(measure "toolkit-$n" "$mlops" --quiet --log-dir "$out/logs" predict --model "$model" --input "$csv" --output "$out/toolkit-$n.csv" --force)
   read -r ps pm < <(measure "pandas-$n" "$python" bench/reference_raw_pandas.py "$package" "$curated" "$csv" "$out/pandas-$n.csv")
   ratio=$(python3 -c "print(f'{$ts / $ps:.2f}x')")
   printf "%-10s %12s %12s %14s %14s %8s\n" "$n" "$ts" "$tm" "$ps" "$pm" "$ratio"
