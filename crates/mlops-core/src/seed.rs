@@ -45,14 +45,25 @@ impl Seed {
 impl Draws {
     /// A uniform integer in `0..n` (Lemire's method: no modulo bias); 0 when `n` is 0.
     pub fn below(&mut self, n: u64) -> u64 {
+        self.below_with(n, rejection_threshold(n))
+    }
+
+    /// `count` uniform integers in `0..n`: the numbers `count` calls of [`Draws::below`] give,
+    /// with the rejection threshold (a 64-bit division, most of a draw's time) computed once.
+    pub fn below_many(mut self, n: u64, count: usize) -> impl Iterator<Item = u64> {
+        let threshold = rejection_threshold(n);
+        (0..count).map(move |_| self.below_with(n, threshold))
+    }
+
+    /// Lemire's method: the high half of `x * n`, unless the low half falls below `threshold`.
+    fn below_with(&mut self, n: u64, threshold: u64) -> u64 {
         use rand_core::Rng;
         if n == 0 {
             return 0;
         }
         loop {
             let m = u128::from(self.0.next_u64()) * u128::from(n);
-            let low = m as u64;
-            if low >= n.wrapping_neg() % n {
+            if m as u64 >= threshold {
                 return (m >> 64) as u64;
             }
         }
@@ -78,4 +89,9 @@ impl Draws {
         self.shuffle(&mut v);
         v
     }
+}
+
+/// `2^64 mod n`: below it the low half of `x * n` is rejected (0 for `n` = 0).
+fn rejection_threshold(n: u64) -> u64 {
+    n.wrapping_neg().checked_rem(n).unwrap_or(0)
 }

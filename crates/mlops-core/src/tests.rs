@@ -781,3 +781,13 @@ fn the_road_to_the_features_keeps_what_they_need_and_names_the_columns_to_send()
     FeaturePipeline { ops: road.ops, ..FeaturePipeline::new() }.transform_row(&mut row).expect("runs");
     assert_eq!(row["s"], Value::Str("unknown".into()));
 }
+
+#[test]
+fn many_bounded_draws_are_the_draws_one_at_a_time() {
+    for n in [0u64, 1, 2, 3, 7, 1_000, u64::MAX / 3 + 7] {
+        let mut one = crate::Seed(9).draws();
+        let each: Vec<u64> = (0..200).map(|_| one.below(n)).collect();
+        let many: Vec<u64> = crate::Seed(9).draws().below_many(n, 200).collect();
+        assert_eq!(many, each, "n = {n}");
+    }
+}

@@ -1,10 +1,9 @@
 //! Champion against challenger on the same test rows.
 
-use mlops_core::Seed;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, ChiSquared, ContinuousCDF, DiscreteCDF, Normal};
 
-use crate::{CompareParams, Result, SelectBestError};
+use crate::{Bootstrap, Result, SelectBestError};
 
 /// The workflow's A/B test of two accuracies on `n` rows each: `z = (a - b) / se` with the
 /// unpooled standard error `√(a(1-a)/n + b(1-b)/n)`, two-sided.
@@ -42,25 +41,6 @@ pub struct McNemar {
     pub significant: bool,
 }
 
-/// A paired bootstrap of the difference of a metric between two models on the same rows.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Bootstrap {
-    /// The metric.
-    pub metric: String,
-    /// `metric(a) - metric(b)` on all rows.
-    pub difference: f64,
-    /// Lower end of the confidence interval of the difference.
-    pub low: f64,
-    /// Upper end.
-    pub high: f64,
-    /// Confidence level of the interval.
-    pub confidence: f64,
-    /// Resamples the metric was defined on (a resample with a single class has no ROC-AUC).
-    pub samples: usize,
-    /// Two-sided bootstrap p-value of "no difference".
-    pub p_value: f64,
-}
-
 /// Every comparison of two models on the same test rows: `a` (a challenger, or the selected
 /// model) against `b` (the champion, or the runner-up); differences are `a - b`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,7 +57,7 @@ pub struct Comparison {
     pub bootstrap: Bootstrap,
 }
 
-fn check_confidence(confidence: f64) -> Result<()> {
+pub(crate) fn check_confidence(confidence: f64) -> Result<()> {
     if confidence > 0.0 && confidence < 1.0 {
         return Ok(());
     }
@@ -143,61 +123,4 @@ pub fn mcnemar(truth: &[usize], a: &[usize], b: &[usize], confidence: f64) -> Re
         (chi2, dist.sf(chi2), false)
     };
     Ok(McNemar { only_a, only_b, statistic, p_value, exact, significant: p_value < 1.0 - confidence })
-}
-
-/// Both models' values of a metric on a set of rows (indices, repeats allowed), or `None` where
-/// the metric is undefined.
-pub type PairedMetric<'a> = dyn Fn(&[usize]) -> Option<(f64, f64)> + 'a;
-
-/// A paired bootstrap of `metric(a) - metric(b)` over `n` rows: `params.bootstrap_samples`
-/// resamples of the row indices with replacement (drawn from `seed`), the percentile interval at
-/// `params.confidence`. `metric` returns both models' values on a set of rows, or `None` where
-/// the metric is undefined.
-pub fn paired_bootstrap(
-    name: &str,
-    n: usize,
-    params: &CompareParams,
-    seed: Seed,
-    metric: &PairedMetric<'_>,
-) -> Result<Bootstrap> {
-    let (samples, confidence) = (params.bootstrap_samples, params.confidence);
-    check_confidence(confidence)?;
-    if samples == 0 {
-        return Err(SelectBestError::Invalid { key: "bootstrap.samples".into(), message: "must be at least 1".into() });
-    }
-    let all: Vec<usize> = (0..n).collect();
-    let (a, b) = metric(&all).ok_or_else(|| SelectBestError::Mismatch {
-        what: "metric",
-        message: format!("`{name}` is undefined on the {n} rows"),
-    })?;
-    let mut draws = seed.derive("paired_bootstrap").draws();
-    let mut differences = Vec::with_capacity(samples);
-    let mut rows = vec![0usize; n];
-    for _ in 0..samples {
-        rows.iter_mut().for_each(|r| *r = draws.below(n as u64) as usize);
-        if let Some((x, y)) = metric(&rows).filter(|(x, y)| x.is_finite() && y.is_finite()) {
-            differences.push(x - y);
-        }
-    }
-    if differences.is_empty() {
-        return Err(SelectBestError::Mismatch {
-            what: "metric",
-            message: format!("`{name}` is undefined on every resample"),
-        });
-    }
-    let tail = (1.0 - confidence) / 2.0;
-    let low = mlops_core::stats::quantile_of(&mut differences.clone(), tail).unwrap_or(f64::NAN);
-    let high = mlops_core::stats::quantile_of(&mut differences.clone(), 1.0 - tail).unwrap_or(f64::NAN);
-    let share =
-        |f: &dyn Fn(f64) -> bool| differences.iter().filter(|&&d| f(d)).count() as f64 / differences.len() as f64;
-    let p_value = (2.0 * share(&|d| d <= 0.0).min(share(&|d| d >= 0.0))).min(1.0);
-    Ok(Bootstrap {
-        metric: name.to_string(),
-        difference: a - b,
-        low,
-        high,
-        confidence,
-        samples: differences.len(),
-        p_value,
-    })
 }

@@ -9,6 +9,10 @@
 //! [`compare`] puts a champion and a challenger side by side on the same test rows: the
 //! workflow's two-proportion z-test on accuracy, McNemar's test on the rows only one of them gets
 //! right, and a seeded paired bootstrap confidence interval for the difference in any metric.
+//! [`paired_bootstrap_metric`] bootstraps one of step 14's metrics from both models' outputs: the
+//! rows are ranked once per model and each resample is scored from its counts per row, on every
+//! core; the interval depends on the seed alone, not on the number of cores.
+//! [`paired_bootstrap`] takes any metric as a function of the drawn rows, on the same resamples.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -30,12 +34,15 @@
 //! assert_eq!(chosen.winner.as_deref(), Some("boosting"));
 //! ```
 
+mod bootstrap;
 mod compare;
 mod select;
 #[cfg(test)]
 mod tests;
+mod weighted;
 
-pub use compare::{Bootstrap, Comparison, McNemar, ProportionTest, mcnemar, paired_bootstrap, two_proportion_z};
+pub use bootstrap::{Bootstrap, ClassifierOutputs, PairedOutputs, paired_bootstrap, paired_bootstrap_metric};
+pub use compare::{Comparison, McNemar, ProportionTest, mcnemar, two_proportion_z};
 pub use select::{
     Choice, CompareParams, Constraints, Criterion, Entry, RankOn, Ranked, SelectParams, TieBreak, select,
 };
