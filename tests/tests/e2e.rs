@@ -2436,3 +2436,49 @@ fn prepare_ops_that_see_the_test_rows_or_read_the_target_are_warned_about() {
     let text = p.mlops(&["train"]);
     assert!(text.success && text.stdout.contains("warning: prepare:"), "{}", text.stdout);
 }
+
+/// A joined source of at most 100,000 rows is embedded in the prepare pipeline as a lookup (a
+/// served record is joined too); over that its columns become columns the caller sends, recorded
+/// with the source's own.
+#[test]
+fn a_joined_source_is_embedded_up_to_the_limit_and_sent_by_the_caller_over_it() {
+    let pipeline_of = |p: &Project| -> serde_json::Value {
+        let run = p.mlops(&["prepare"]);
+        assert!(run.success, "{}", run.stderr);
+        let version = version_of(&run.stdout);
+        let text =
+            std::fs::read_to_string(p.join(&format!("data/processed/penguins/{version}/pipeline.json"))).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let names = |pipeline: &serde_json::Value| -> Vec<String> {
+        pipeline["source"]["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let small = Project::new();
+    let pipeline = pipeline_of(&small);
+    let lookups: Vec<&serde_json::Value> =
+        pipeline["ops"].as_array().unwrap().iter().filter(|o| o["op"] == "lookup").collect();
+    assert_eq!(lookups.len(), 1, "{pipeline}");
+    assert_eq!(lookups[0]["outputs"], serde_json::json!(["latitude", "longitude", "archipelago"]));
+    assert_eq!(lookups[0]["table"]["Dream"][0]["float"], -64.733);
+    assert_eq!(pipeline["source"]["name"], "penguins");
+    assert!(
+        names(&pipeline).contains(&"Culmen Length (mm)".to_string())
+            && !names(&pipeline).contains(&"latitude".to_string())
+    );
+    // The same islands and 100,000 more: too large to embed.
+    let large = Project::new();
+    let mut islands = std::fs::read_to_string(large.join("data/raw/islands.csv")).unwrap();
+    for i in 0..100_000 {
+        islands.push_str(&format!("Isle {i},-60.5,-61.5,Far Archipelago\n"));
+    }
+    large.write("data/raw/islands.csv", islands);
+    let pipeline = pipeline_of(&large);
+    assert!(pipeline["ops"].as_array().unwrap().iter().all(|o| o["op"] != "lookup"), "{}", pipeline["ops"]);
+    let columns = names(&pipeline);
+    assert!(["latitude", "longitude", "archipelago"].iter().all(|c| columns.contains(&c.to_string())), "{columns:?}");
+}
