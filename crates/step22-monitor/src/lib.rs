@@ -1,0 +1,41 @@
+//! Step 22: watch a served model.
+//!
+//! In: the reference data (the training rows a model learned from) and the current data (the
+//! inputs and predictions the server logged). Out: reports a person or a cron job acts on.
+//!
+//! - [`drift`]: data drift per column with Evidently's tests and thresholds, as
+//!   `DataDriftPreset` chooses them (Kolmogorov-Smirnov, Wasserstein, chi-squared, Z,
+//!   Jensen-Shannon), plus the population stability index and the workflow seed's KS-or-PSI rule;
+//!   every value equals scipy's (`ks_2samp`, `chisquare`, `wasserstein_distance`,
+//!   `jensenshannon`) to 1e-9, which `tests/reference/drift_scipy.py` checks.
+//!
+//! - [`read_current`]: one model's logged inputs and predictions over a time window, with the
+//!   volume per hour, latencies and the values unlike the training data, read from the prediction
+//!   log one request at a time.
+//! - [`alerts`]: rules over a run's findings, with their state in the store (an alert fires
+//!   once, stays open while its rule holds, and is resolved when it no longer does), and the
+//!   JSON-lines sink.
+//!
+//! Invariants: a column that cannot be compared is reported with the reason and never stops the
+//! others; nothing here panics on data, prints, or reads a clock.
+//!
+//! ```
+//! use step22_monitor::drift::{DriftConfig, Numbers, Sample, data_drift};
+//!
+//! let reference = Sample::Numeric(Numbers::new((0..200).map(|i| Some(f64::from(i)))));
+//! let current = Sample::Numeric(Numbers::new((0..200).map(|i| Some(f64::from(i) + 50.0))));
+//! let report = data_drift([("age", &reference, &current)], &DriftConfig::default());
+//! assert_eq!(report.columns[0].method.name(), "ks");
+//! assert!(report.dataset_drift);
+//! ```
+
+pub mod alerts;
+pub mod drift;
+mod error;
+mod window;
+
+pub use error::{MonitorError, Result};
+pub use window::{Current, ModelRef, Novelty, Volume, Window, read_current};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,309 @@
+//! The current data: one model's logged requests in a time window, read from the prediction log
+//! (`prediction_requests`, written by step 20) one request at a time, so memory holds the window's
+//! values and never the log's text.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, params};
+use serde::{Deserialize, Serialize};
+
+use crate::drift::{Categories, ColumnKind, Numbers, Sample};
+use crate::error::{MonitorError, Result};
+
+/// A time window: from `from` (inclusive) to `to` (exclusive); an open end is unbounded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// First instant in the window.
+    pub from: Option<DateTime<Utc>>,
+    /// First instant after it.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// The window between two RFC 3339 instants (`2026-12-07T10:00:00Z`, any offset); an error
+    /// names the parameter (`from` or `to`) and the text.
+    pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Window> {
+        let instant = |name: &'static str, text: Option<&str>| -> Result<Option<DateTime<Utc>>> {
+            text.map(|t| {
+                DateTime::parse_from_rfc3339(t.trim())
+                    .map(|d| d.with_timezone(&Utc))
+                    .map_err(|e| MonitorError::Instant { parameter: name, text: t.to_owned(), message: e.to_string() })
+            })
+            .transpose()
+        };
+        let window = Window { from: instant("from", from)?, to: instant("to", to)? };
+        if let (Some(a), Some(b)) = (window.from, window.to)
+            && a >= b
+        {
+            return Err(MonitorError::Instant {
+                parameter: "to",
+                text: log_text(b),
+                message: format!("it is not after `from` ({})", log_text(a)),
+            });
+        }
+        Ok(window)
+    }
+
+    /// The last `span` up to `now`.
+    pub fn last(span: chrono::Duration, now: DateTime<Utc>) -> Window {
+        Window { from: Some(now - span), to: Some(now) }
+    }
+}
+
+/// An instant as the prediction log writes it (microseconds, `Z`), so that text order is time
+/// order.
+pub(crate) fn log_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Which model's predictions to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelRef {
+    /// Registered name (or a package's name).
+    pub name: String,
+    /// One version; every version of the name when `None`.
+    pub version: Option<u32>,
+}
+
+/// Requests and rows in one hour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    /// Requests answered.
+    pub requests: u64,
+    /// Rows predicted.
+    pub rows: u64,
+}
+
+/// Values unlike the training data, per input column.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Novelty {
+    /// Categories the model was not trained on.
+    pub unseen: u64,
+    /// Numbers outside the training range.
+    pub out_of_range: u64,
+}
+
+/// One model's logged predictions in a window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Current {
+    /// Requests answered.
+    pub requests: u64,
+    /// Rows predicted.
+    pub rows: u64,
+    /// When the first and the last request in the window were answered.
+    pub span: Option<(String, String)>,
+    /// Each input column's values, by name (the kinds asked for).
+    pub columns: BTreeMap<String, Sample>,
+    /// The predictions: labels as categories, values of a regressor as numbers.
+    pub predictions: Sample,
+    /// Each request's time to answer, in milliseconds, in the log's order.
+    pub latency_ms: Vec<f64>,
+    /// Requests and rows per hour (`2026-12-07T10`).
+    pub hours: BTreeMap<String, Volume>,
+    /// Values unlike the training data, per input column.
+    pub novel: BTreeMap<String, Novelty>,
+}
+
+/// Reads `model`'s logged predictions in `window` from the store at `path`. `inputs` names the
+/// input columns to collect and how to compare each; `predictions` how to compare the outputs.
+/// The store is opened read-only: a path with no store is an error and creates nothing.
+pub fn read_current(
+    path: &Path,
+    model: &ModelRef,
+    window: &Window,
+    inputs: &BTreeMap<String, ColumnKind>,
+    predictions: ColumnKind,
+) -> Result<Current> {
+    let conn = open_read_only(path)?;
+    let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
+    let has_log: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'prediction_requests')", [], |r| r.get(0))
+        .map_err(sql)?;
+    let mut acc = Accumulator::new(inputs, predictions);
+    if has_log {
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, at, rows, columns, inputs, outputs, latency_ms, novel FROM prediction_requests
+                 WHERE model_name = ?1 AND (?2 IS NULL OR model_version = ?2)
+                   AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+                 ORDER BY seq",
+            )
+            .map_err(sql)?;
+        let (from, to) = (window.from.map(log_text), window.to.map(log_text));
+        let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
+        while let Some(r) = rows.next().map_err(sql)? {
+            let entry = Entry {
+                seq: r.get(0).map_err(sql)?,
+                at: r.get(1).map_err(sql)?,
+                rows: r.get(2).map_err(sql)?,
+                columns: r.get_ref(3).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?,
+                inputs: r.get_ref(4).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?,
+                outputs: r.get_ref(5).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?,
+                latency_ms: r.get(6).map_err(sql)?,
+                novel: r.get_ref(7).map_err(sql)?.as_str_or_null().map_err(|e| sql(e.into()))?,
+            };
+            acc.add(&entry).map_err(|message| MonitorError::LogEntry {
+                path: path.to_path_buf(),
+                seq: entry.seq,
+                message,
+            })?;
+        }
+    }
+    tracing::debug!(model = model.name, requests = acc.requests, rows = acc.rows, "read the current window");
+    Ok(acc.finish())
+}
+
+/// Opens a store for reading; a missing file is [`MonitorError::NoStore`].
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(MonitorError::NoStore { path: path.to_path_buf() });
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|source| MonitorError::Store { path: path.to_path_buf(), source })?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(|source| MonitorError::Store { path: PathBuf::from(path), source })?;
+    Ok(conn)
+}
+
+struct Entry<'a> {
+    seq: i64,
+    at: String,
+    rows: i64,
+    columns: &'a str,
+    inputs: &'a str,
+    outputs: &'a str,
+    latency_ms: f64,
+    novel: Option<&'a str>,
+}
+
+/// One logged row's prediction.
+#[derive(Deserialize)]
+struct Output {
+    prediction: serde_json::Value,
+}
+
+enum Column {
+    Numbers { values: Vec<f64>, missing: u64 },
+    Categories(Categories),
+}
+
+struct Accumulator {
+    requests: u64,
+    rows: u64,
+    span: Option<(String, String)>,
+    columns: BTreeMap<String, Column>,
+    predictions: Column,
+    latency_ms: Vec<f64>,
+    hours: BTreeMap<String, Volume>,
+    novel: BTreeMap<String, Novelty>,
+}
+
+fn empty(kind: ColumnKind) -> Column {
+    match kind {
+        ColumnKind::Numeric => Column::Numbers { values: Vec::new(), missing: 0 },
+        ColumnKind::Categorical => Column::Categories(Categories::new()),
+    }
+}
+
+impl Column {
+    fn push(&mut self, value: &serde_json::Value) {
+        match self {
+            Column::Numbers { values, missing } => match value.as_f64() {
+                Some(v) => values.push(v),
+                None => *missing += 1,
+            },
+            Column::Categories(c) => match value {
+                serde_json::Value::Null => c.add(None),
+                serde_json::Value::String(s) => c.add(Some(s)),
+                other => c.add(Some(&other.to_string())),
+            },
+        }
+    }
+
+    fn finish(self) -> Sample {
+        match self {
+            Column::Numbers { values, missing } => Sample::Numeric(Numbers::from_parts(values, missing)),
+            Column::Categories(c) => Sample::Categorical(c),
+        }
+    }
+}
+
+impl Accumulator {
+    fn new(inputs: &BTreeMap<String, ColumnKind>, predictions: ColumnKind) -> Self {
+        Accumulator {
+            requests: 0,
+            rows: 0,
+            span: None,
+            columns: inputs.iter().map(|(name, kind)| (name.clone(), empty(*kind))).collect(),
+            predictions: empty(predictions),
+            latency_ms: Vec::new(),
+            hours: BTreeMap::new(),
+            novel: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, e: &Entry<'_>) -> std::result::Result<(), String> {
+        let names: Vec<String> =
+            serde_json::from_str(e.columns).map_err(|err| format!("`columns` is not a list of names: {err}"))?;
+        let rows: Vec<Vec<serde_json::Value>> =
+            serde_json::from_str(e.inputs).map_err(|err| format!("`inputs` is not a list of rows: {err}"))?;
+        let outputs: Vec<Output> =
+            serde_json::from_str(e.outputs).map_err(|err| format!("`outputs` is not a list of predictions: {err}"))?;
+        if rows.len() != outputs.len() || rows.len() as i64 != e.rows {
+            return Err(format!(
+                "{} input rows, {} outputs and `rows` = {} disagree",
+                rows.len(),
+                outputs.len(),
+                e.rows
+            ));
+        }
+        // Each wanted column's place in this request's rows (a column the request did not carry
+        // counts as missing in each of its rows).
+        let mut places: Vec<(Option<usize>, &mut Column)> =
+            self.columns.iter_mut().map(|(name, col)| (names.iter().position(|n| n == name), col)).collect();
+        for row in &rows {
+            for (place, col) in places.iter_mut() {
+                col.push(place.and_then(|k| row.get(k)).unwrap_or(&serde_json::Value::Null));
+            }
+        }
+        for o in &outputs {
+            self.predictions.push(&o.prediction);
+        }
+        if let Some(novel) = e.novel {
+            let novel: BTreeMap<String, Novelty> =
+                serde_json::from_str(novel).map_err(|err| format!("`novel` is not counts by column: {err}"))?;
+            for (column, n) in novel {
+                let total = self.novel.entry(column).or_default();
+                total.unseen += n.unseen;
+                total.out_of_range += n.out_of_range;
+            }
+        }
+        self.requests += 1;
+        self.rows += rows.len() as u64;
+        self.latency_ms.push(e.latency_ms);
+        let hour = self.hours.entry(e.at.chars().take(13).collect()).or_default();
+        hour.requests += 1;
+        hour.rows += rows.len() as u64;
+        match &mut self.span {
+            Some((_, last)) => last.clone_from(&e.at),
+            None => self.span = Some((e.at.clone(), e.at.clone())),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Current {
+        Current {
+            requests: self.requests,
+            rows: self.rows,
+            span: self.span,
+            columns: self.columns.into_iter().map(|(name, col)| (name, col.finish())).collect(),
+            predictions: self.predictions.finish(),
+            latency_ms: self.latency_ms,
+            hours: self.hours,
+            novel: self.novel,
+        }
+    }
+}
