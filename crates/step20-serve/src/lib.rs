@@ -39,6 +39,7 @@
 
 mod config;
 mod direct;
+mod feedback;
 mod log;
 mod metrics;
 mod openapi;
@@ -49,6 +50,7 @@ mod server;
 mod tests;
 
 pub use config::{CategoryPolicy, ConfidenceThresholds, PredictionLogConfig, ServeConfig};
+pub use feedback::{Actual, BadActual, FeedbackOutcome, UnknownActual, record_feedback};
 pub use log::{LoggedPrediction, PredictionLog, read_predictions};
 pub use metrics::Metrics;
 pub use scorer::{

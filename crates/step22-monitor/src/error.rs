@@ -12,6 +12,14 @@ pub enum MonitorError {
         /// The path given.
         path: PathBuf,
     },
+    /// Feedback joined to the log is not what the server writes.
+    #[error("{path}: prediction_feedback: {message}")]
+    Feedback {
+        /// The store.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A window's bound is not an instant.
     #[error("--{parameter}: `{text}` {message} (give an RFC 3339 instant such as 2026-12-07T10:00:00Z)")]
     Instant {

@@ -427,3 +427,68 @@ mod webhook {
         assert!(err.contains("cannot reach it") && err.ends_with("(after 3 attempt(s))"), "{err}");
     }
 }
+
+#[test]
+fn feedback_joined_to_the_window_gives_accuracy_overall_and_per_hour() {
+    use crate::{Outcomes, read_accuracy};
+    use step20_serve::{Actual, record_feedback};
+    let (_dir, path) = store(&[
+        (
+            "2026-12-07T10:00:00.000000Z",
+            "penguins",
+            1,
+            r#"["island"]"#,
+            r#"[["Biscoe"],["Dream"]]"#,
+            r#"[{"prediction":"Adelie","probabilities":[0.8,0.2]},{"prediction":"Gentoo","probabilities":[0.3,0.7]}]"#,
+            1.0,
+            None,
+        ),
+        (
+            "2026-12-07T11:00:00.000000Z",
+            "penguins",
+            1,
+            r#"["island"]"#,
+            r#"[["Biscoe"],["Dream"]]"#,
+            r#"[{"prediction":"Adelie","probabilities":[0.6,0.4]},{"prediction":"Adelie","probabilities":[0.9,0.1]}]"#,
+            1.0,
+            None,
+        ),
+        (
+            "2026-12-07T13:00:00.000000Z",
+            "penguins",
+            1,
+            r#"["island"]"#,
+            r#"[["Biscoe"]]"#,
+            r#"[{"prediction":"Gentoo","probabilities":[0.1,0.9]}]"#,
+            1.0,
+            None,
+        ),
+    ]);
+    let actual =
+        |id: &str, row: u32, label: &str| Actual { request_id: id.into(), row, actual: serde_json::json!(label) };
+    let fed = [
+        actual("r0", 0, "Adelie"),
+        actual("r0", 1, "Gentoo"),
+        actual("r1", 0, "Gentoo"),
+        actual("r1", 1, "Emperor"),
+        actual("r2", 0, "Gentoo"),
+    ];
+    let outcome = record_feedback(&path, &fed, "2026-12-07T14:00:00Z").unwrap().unwrap();
+    assert_eq!(outcome.recorded, 5);
+    let model = ModelRef { name: "penguins".into(), version: Some(1) };
+    let classes = Outcomes::Classes(vec!["Adelie".into(), "Gentoo".into()]);
+    let window = Window::parse(None, Some("2026-12-07T12:00:00Z")).unwrap();
+    let acc = read_accuracy(&path, &model, &window, &classes).unwrap();
+    assert_eq!(
+        (acc.labelled, acc.unknown_labels),
+        (4, 1),
+        "the hour-13 request is outside; Emperor is no class of the model"
+    );
+    assert!((acc.overall["accuracy"] - 2.0 / 3.0).abs() < 1e-12, "{:?}", acc.overall);
+    assert!(acc.overall.contains_key("roc_auc") && acc.overall.contains_key("f1"));
+    assert_eq!(acc.per_hour["2026-12-07T10"]["accuracy"], 1.0);
+    assert_eq!(acc.per_hour["2026-12-07T11"]["accuracy"], 0.0);
+    // A window without feedback scores nothing and says so by its counts.
+    let later = Window::parse(Some("2026-12-07T15:00:00Z"), None).unwrap();
+    assert_eq!(read_accuracy(&path, &model, &later, &classes).unwrap(), crate::Accuracy::default());
+}

@@ -1,0 +1,260 @@
+//! Feedback: the actual outcome of logged predictions, kept beside the prediction log and joined
+//! to it by request id and row, so that accuracy can be measured once the truth arrives.
+
+use std::path::Path;
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, ServeError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS prediction_feedback (
+    request_id TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    actual TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (request_id, row)
+);
+-- Actuals find their request by id; the log's writer keeps this index from the first feedback on.
+CREATE INDEX IF NOT EXISTS prediction_requests_request ON prediction_requests (request_id);
+";
+
+/// The actual outcome of one logged prediction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actual {
+    /// The request that was answered (the `X-Request-Id` the server gave or was given).
+    pub request_id: String,
+    /// The row within the request, from 0.
+    #[serde(default)]
+    pub row: u32,
+    /// The true label (classifiers) or value (regressors).
+    pub actual: serde_json::Value,
+}
+
+/// What recording feedback did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FeedbackOutcome {
+    /// Actuals recorded for predictions that had none.
+    pub recorded: usize,
+    /// Actuals that replaced an earlier one for the same prediction (a corrected label).
+    pub replaced: usize,
+    /// Actuals whose request id and row name no logged prediction (not recorded), with their
+    /// place in the input (from 0).
+    pub unknown: Vec<UnknownActual>,
+}
+
+/// An actual that names no logged prediction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnknownActual {
+    /// Its place in the input (from 0).
+    pub index: usize,
+    /// Its request id.
+    pub request_id: String,
+    /// Its row.
+    pub row: u32,
+}
+
+/// Why an actual is refused (nothing of its batch is recorded).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("actual {index} (request {request_id}, row {row}): {message}")]
+pub struct BadActual {
+    /// Its place in the input (from 0).
+    pub index: usize,
+    /// Its request id.
+    pub request_id: String,
+    /// Its row.
+    pub row: u32,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Records `actuals` in the store at `path`, in one transaction: each is checked against the
+/// prediction it names (a classifier's actual is a label, text or a number or boolean read as
+/// text; a regressor's is a number), an unknown request id or row is counted and left out, and a
+/// wrong type refuses the whole batch (nothing is written). The store must exist.
+pub fn record_feedback(
+    path: &Path,
+    actuals: &[Actual],
+    at: &str,
+) -> Result<std::result::Result<FeedbackOutcome, BadActual>> {
+    let sql = |source| ServeError::Store { path: path.to_path_buf(), source };
+    if !path.is_file() {
+        return Err(ServeError::Store {
+            path: path.to_path_buf(),
+            source: rusqlite::Error::InvalidPath(path.to_path_buf()),
+        });
+    }
+    let mut conn = crate::log::open(path)?;
+    let tx = conn.transaction().map_err(sql)?;
+    tx.execute_batch(SCHEMA).map_err(sql)?;
+    let mut outcome = FeedbackOutcome::default();
+    {
+        let mut find = tx
+            .prepare_cached("SELECT rows, outputs ->> ('$[' || ?2 || '].prediction') FROM prediction_requests WHERE request_id = ?1 ORDER BY seq DESC LIMIT 1")
+            .map_err(sql)?;
+        let mut exists =
+            tx.prepare_cached("SELECT 1 FROM prediction_feedback WHERE request_id = ?1 AND row = ?2").map_err(sql)?;
+        let mut put = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO prediction_feedback (request_id, row, actual, at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(sql)?;
+        for (index, a) in actuals.iter().enumerate() {
+            let found: Option<(i64, rusqlite::types::Value)> =
+                find.query_row(params![a.request_id, a.row], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(sql)?;
+            let predicted = match found {
+                Some((rows, predicted)) if i64::from(a.row) < rows => predicted,
+                _ => {
+                    outcome.unknown.push(UnknownActual { index, request_id: a.request_id.clone(), row: a.row });
+                    continue;
+                }
+            };
+            let bad = |message: String| BadActual { index, request_id: a.request_id.clone(), row: a.row, message };
+            let actual = match (&predicted, &a.actual) {
+                (rusqlite::types::Value::Text(_), serde_json::Value::String(s)) => serde_json::Value::String(s.clone()),
+                (rusqlite::types::Value::Text(_), v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                    serde_json::Value::String(v.to_string())
+                }
+                (rusqlite::types::Value::Text(_), v) => {
+                    return Ok(Err(bad(format!(
+                        "{v} is not a label (the model predicts labels such as \"{}\")",
+                        text_of(&predicted)
+                    ))));
+                }
+                (_, serde_json::Value::Number(n)) if n.as_f64().is_some_and(f64::is_finite) => a.actual.clone(),
+                (_, serde_json::Value::String(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+                    serde_json::json!(s.trim().parse::<f64>().unwrap_or_default())
+                }
+                (_, v) => return Ok(Err(bad(format!("{v} is not a finite number (the model predicts values)")))),
+            };
+            let seen = exists.exists(params![a.request_id, a.row]).map_err(sql)?;
+            put.execute(params![a.request_id, a.row, actual.to_string(), at]).map_err(sql)?;
+            if seen {
+                outcome.replaced += 1;
+            } else {
+                outcome.recorded += 1;
+            }
+        }
+    }
+    tx.commit().map_err(sql)?;
+    tracing::info!(
+        recorded = outcome.recorded,
+        replaced = outcome.replaced,
+        unknown = outcome.unknown.len(),
+        "feedback"
+    );
+    Ok(Ok(outcome))
+}
+
+fn text_of(v: &rusqlite::types::Value) -> String {
+    match v {
+        rusqlite::types::Value::Text(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn store(requests: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.db");
+        crate::read_predictions(&path, None, 1).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for (id, outputs) in requests {
+            let rows = serde_json::from_str::<Vec<serde_json::Value>>(outputs).unwrap().len() as i64;
+            let inputs = serde_json::to_string(&vec![vec![1.0]; rows as usize]).unwrap();
+            conn.execute(
+                "INSERT INTO prediction_requests (request_id, at, model_name, model_version, route, rows, columns, inputs, outputs, latency_ms)
+                 VALUES (?1, '2026-12-07T10:00:00.000000Z', 'm', 1, '/invocations', ?2, '[\"x\"]', ?3, ?4, 1.0)",
+                params![id, rows, inputs, outputs],
+            )
+            .unwrap();
+        }
+        (dir, path)
+    }
+
+    fn actual(id: &str, row: u32, actual: serde_json::Value) -> Actual {
+        Actual { request_id: id.into(), row, actual }
+    }
+
+    fn recorded(path: &Path) -> Vec<(String, i64, String)> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let table: bool = conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'prediction_feedback')", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        if !table {
+            return Vec::new();
+        }
+        let mut stmt =
+            conn.prepare("SELECT request_id, row, actual FROM prediction_feedback ORDER BY request_id, row").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn actuals_join_their_prediction_unknown_ones_are_counted_and_a_correction_replaces() {
+        let (_dir, path) = store(&[
+            ("a", r#"[{"prediction":"Adelie"},{"prediction":"Gentoo"}]"#),
+            ("b", r#"[{"prediction":"Adelie"}]"#),
+        ]);
+        let first = [
+            actual("a", 0, serde_json::json!("Adelie")),
+            actual("a", 1, serde_json::json!("Chinstrap")),
+            actual("a", 2, serde_json::json!("Adelie")),
+            actual("zzz", 0, serde_json::json!("Adelie")),
+            actual("b", 0, serde_json::json!(7)),
+        ];
+        let outcome = record_feedback(&path, &first, "2026-12-07T11:00:00Z").unwrap().unwrap();
+        assert_eq!((outcome.recorded, outcome.replaced), (3, 0));
+        assert_eq!(
+            outcome.unknown,
+            [
+                UnknownActual { index: 2, request_id: "a".into(), row: 2 },
+                UnknownActual { index: 3, request_id: "zzz".into(), row: 0 }
+            ]
+        );
+        let again = record_feedback(&path, &[actual("a", 1, serde_json::json!("Gentoo"))], "2026-12-07T12:00:00Z")
+            .unwrap()
+            .unwrap();
+        assert_eq!((again.recorded, again.replaced), (0, 1));
+        assert_eq!(
+            recorded(&path),
+            [
+                ("a".into(), 0, "\"Adelie\"".into()),
+                ("a".into(), 1, "\"Gentoo\"".into()),
+                ("b".into(), 0, "\"7\"".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_refuses_the_batch_and_a_missing_store_is_an_error() {
+        let (_dir, path) = store(&[("r", r#"[{"prediction":41.5},{"prediction":39.0}]"#)]);
+        let batch = [actual("r", 0, serde_json::json!(40.0)), actual("r", 1, serde_json::json!("heavy"))];
+        let err = record_feedback(&path, &batch, "2026-12-07T11:00:00Z").unwrap().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "actual 1 (request r, row 1): \"heavy\" is not a finite number (the model predicts values)"
+        );
+        assert!(recorded(&path).is_empty(), "nothing of a refused batch is written");
+        let ok = record_feedback(&path, &[actual("r", 1, serde_json::json!(" 38.5 "))], "t").unwrap().unwrap();
+        assert_eq!(ok.recorded, 1);
+        assert_eq!(recorded(&path), [("r".into(), 1, "38.5".into())]);
+
+        let (_dir, path) = store(&[("c", r#"[{"prediction":"Adelie"}]"#)]);
+        let err = record_feedback(&path, &[actual("c", 0, serde_json::json!(null))], "t").unwrap().unwrap_err();
+        assert!(err.message.starts_with("null is not a label (the model predicts labels such as \"Adelie\")"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nothing.db");
+        assert!(record_feedback(&missing, &[], "t").is_err());
+        assert!(!missing.exists(), "no store is created");
+    }
+}

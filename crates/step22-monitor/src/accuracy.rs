@@ -1,0 +1,144 @@
+//! Accuracy once the truth arrives: the actual outcomes recorded as feedback
+//! (`prediction_feedback`, step 20) joined to the logged predictions of one model in a window, and
+//! step 14's metrics over the whole window and per hour.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::params;
+use serde::Serialize;
+use step14_evaluate::Metric;
+
+use crate::error::{MonitorError, Result};
+use crate::window::{ModelRef, Window, log_text, open_read_only};
+
+/// What the model predicts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcomes {
+    /// Labels: the model's classes in the order of its probabilities.
+    Classes(Vec<String>),
+    /// Values.
+    Values,
+}
+
+/// The metrics of the labelled predictions in a window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Accuracy {
+    /// Predictions with an actual outcome.
+    pub labelled: u64,
+    /// Actual labels the model does not know (counted, left out of the metrics: no class of the
+    /// model can be right about them).
+    pub unknown_labels: u64,
+    /// Every metric of step 14 that applies, by name, over the window.
+    pub overall: BTreeMap<String, f64>,
+    /// The same per hour (`2026-12-07T10`), for hours with labelled predictions.
+    pub per_hour: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+#[derive(Default)]
+struct Labelled {
+    truth: Vec<usize>,
+    predicted: Vec<usize>,
+    proba: Vec<Vec<f64>>,
+    values_truth: Vec<f64>,
+    values_predicted: Vec<f64>,
+}
+
+/// Joins the feedback in the store at `path` to `model`'s logged predictions in `window` (by
+/// request id and row) and scores them.
+pub fn read_accuracy(path: &Path, model: &ModelRef, window: &Window, outcomes: &Outcomes) -> Result<Accuracy> {
+    let conn = open_read_only(path)?;
+    let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('prediction_feedback', 'prediction_requests')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+    let mut out = Accuracy::default();
+    if tables < 2 {
+        return Ok(out);
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.at, f.actual, r.outputs -> ('$[' || f.row || ']') FROM prediction_feedback AS f
+             JOIN prediction_requests AS r ON r.request_id = f.request_id AND f.row < r.rows
+             WHERE r.model_name = ?1 AND (?2 IS NULL OR r.model_version = ?2)
+               AND (?3 IS NULL OR r.at >= ?3) AND (?4 IS NULL OR r.at < ?4)
+             ORDER BY r.seq, f.row",
+        )
+        .map_err(sql)?;
+    let (from, to) = (window.from.map(log_text), window.to.map(log_text));
+    let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
+    let mut all = Labelled::default();
+    let mut hours: BTreeMap<String, Labelled> = BTreeMap::new();
+    while let Some(r) = rows.next().map_err(sql)? {
+        let at: String = r.get(0).map_err(sql)?;
+        let actual: String = r.get(1).map_err(sql)?;
+        let output: String = r.get(2).map_err(sql)?;
+        let bad = |message: String| MonitorError::Feedback { path: path.to_path_buf(), message };
+        let actual: serde_json::Value =
+            serde_json::from_str(&actual).map_err(|e| bad(format!("an actual is not JSON: {e}")))?;
+        let output: serde_json::Value =
+            serde_json::from_str(&output).map_err(|e| bad(format!("a logged output is not JSON: {e}")))?;
+        out.labelled += 1;
+        let hour: String = at.chars().take(13).collect();
+        match outcomes {
+            Outcomes::Classes(classes) => {
+                let index = |v: &serde_json::Value| v.as_str().and_then(|s| classes.iter().position(|c| c == s));
+                let (Some(t), Some(p)) = (index(&actual), index(&output["prediction"])) else {
+                    out.unknown_labels += 1;
+                    continue;
+                };
+                let proba: Option<Vec<f64>> = output["probabilities"]
+                    .as_array()
+                    .map(|ps| ps.iter().map(|p| p.as_f64().unwrap_or(f64::NAN)).collect());
+                for l in [&mut all, hours.entry(hour).or_default()] {
+                    l.truth.push(t);
+                    l.predicted.push(p);
+                    if let Some(p) = &proba {
+                        l.proba.push(p.clone());
+                    }
+                }
+            }
+            Outcomes::Values => {
+                let (Some(t), Some(p)) = (actual.as_f64(), output["prediction"].as_f64()) else {
+                    return Err(bad(format!(
+                        "a regressor's actual or prediction is not a number: {actual}, {}",
+                        output["prediction"]
+                    )));
+                };
+                for l in [&mut all, hours.entry(hour).or_default()] {
+                    l.values_truth.push(t);
+                    l.values_predicted.push(p);
+                }
+            }
+        }
+    }
+    out.overall = metrics(&all, outcomes);
+    out.per_hour =
+        hours.iter().map(|(h, l)| (h.clone(), metrics(l, outcomes))).filter(|(_, m)| !m.is_empty()).collect();
+    tracing::debug!(model = model.name, labelled = out.labelled, "accuracy");
+    Ok(out)
+}
+
+/// Step 14's metrics that apply, by name (none for an empty set).
+fn metrics(l: &Labelled, outcomes: &Outcomes) -> BTreeMap<String, f64> {
+    match outcomes {
+        Outcomes::Classes(classes) if !l.truth.is_empty() => {
+            // Probabilities count only when every labelled row has them.
+            let proba = (l.proba.len() == l.truth.len()).then_some(l.proba.as_slice());
+            let m = step14_evaluate::classification(&l.truth, &l.predicted, proba, classes.len())
+                .or_else(|_| step14_evaluate::classification(&l.truth, &l.predicted, None, classes.len()));
+            m.map(|m| Metric::ALL.iter().filter_map(|k| k.of_classification(&m).map(|v| (k.name(), v))).collect())
+                .unwrap_or_default()
+        }
+        Outcomes::Values if !l.values_truth.is_empty() => {
+            step14_evaluate::regression(&l.values_truth, &l.values_predicted)
+                .map(|m| Metric::ALL.iter().filter_map(|k| k.of_regression(&m).map(|v| (k.name(), v))).collect())
+                .unwrap_or_default()
+        }
+        _ => BTreeMap::new(),
+    }
+}
