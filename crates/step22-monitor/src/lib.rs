@@ -12,6 +12,7 @@
 //! - [`read_current`]: one model's logged inputs and predictions over a time window, with the
 //!   volume per hour, latencies and the values unlike the training data, read from the prediction
 //!   log one request at a time.
+//! - [`health`]: requests, rows and latency percentiles over the window and per hour.
 //! - [`read_accuracy`]: the actual outcomes recorded as feedback joined to the logged
 //!   predictions, scored with step 14's metrics over the window and per hour.
 //! - [`alerts`]: rules over a run's findings, with their state in the store (an alert fires
@@ -35,10 +36,12 @@ mod accuracy;
 pub mod alerts;
 pub mod drift;
 mod error;
+mod health;
 mod window;
 
 pub use accuracy::{Accuracy, Outcomes, read_accuracy};
 pub use error::{MonitorError, Result};
+pub use health::{Health, HourHealth, Latency, health};
 pub use window::{Current, ModelRef, Novelty, Volume, Window, read_current};
 
 #[cfg(test)]

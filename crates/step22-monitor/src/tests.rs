@@ -114,21 +114,31 @@ fn a_window_holds_one_models_requests_with_their_values_volume_latency_and_novel
     assert_eq!(island.counts(), &BTreeMap::from([("Biscoe".to_string(), 1), ("Dream".to_string(), 2)]));
     let Sample::Categorical(labels) = &current.predictions else { panic!("labels are categories") };
     assert_eq!(labels.counts().values().sum::<u64>(), 3);
-    assert_eq!(current.latency_ms, [2.0, 3.0]);
     assert_eq!(
         current.hours,
         BTreeMap::from([
-            ("2026-12-07T10".to_string(), Volume { requests: 1, rows: 2 }),
-            ("2026-12-07T11".to_string(), Volume { requests: 1, rows: 1 })
+            ("2026-12-07T10".to_string(), Volume { requests: 1, rows: 2, latency_ms: vec![2.0] }),
+            ("2026-12-07T11".to_string(), Volume { requests: 1, rows: 1, latency_ms: vec![3.0] })
         ])
     );
     assert_eq!(current.novel["island"], Novelty { unseen: 1, out_of_range: 0 });
     assert_eq!(current.novel["mass"], Novelty { unseen: 0, out_of_range: 2 });
     assert_eq!(current.span, Some(("2026-12-07T10:00:00.000000Z".into(), "2026-12-07T11:15:00.000000Z".into())));
 
+    let health = crate::health(&current);
+    assert_eq!((health.requests, health.rows, health.min_rows_per_hour), (2, 3, Some(1)));
+    let latency = health.latency.unwrap();
+    assert_eq!((latency.p50, latency.max), (2.5, 3.0));
+    assert!((latency.p99 - 2.99).abs() < 1e-12, "numpy's linear percentile: {}", latency.p99);
+    assert_eq!(health.per_hour["2026-12-07T11"].latency.p99, 3.0);
+
     let every_version = ModelRef { name: "penguins".into(), version: None };
     let all = read_current(&path, &every_version, &Window::default(), &kinds(), ColumnKind::Categorical).unwrap();
     assert_eq!((all.requests, all.rows), (5, 6));
+    assert_eq!(crate::health(&all).min_rows_per_hour, Some(1), "09, 10, 11 and 12 each had a request");
+    let gap = Window::parse(Some("2026-12-07T10:00:00Z"), None).unwrap();
+    let gap = read_current(&path, &every_version, &gap, &kinds(), ColumnKind::Categorical).unwrap();
+    assert_eq!(crate::health(&gap).min_rows_per_hour, Some(1));
     let nobody = ModelRef { name: "nobody".into(), version: None };
     assert_eq!(
         read_current(&path, &nobody, &Window::default(), &kinds(), ColumnKind::Categorical).unwrap().requests,

@@ -67,13 +67,15 @@ pub struct ModelRef {
     pub version: Option<u32>,
 }
 
-/// Requests and rows in one hour.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Requests, rows and latencies in one hour.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Volume {
     /// Requests answered.
     pub requests: u64,
     /// Rows predicted.
     pub rows: u64,
+    /// Each request's time to answer, in milliseconds.
+    pub latency_ms: Vec<f64>,
 }
 
 /// Values unlike the training data, per input column.
@@ -99,9 +101,7 @@ pub struct Current {
     pub columns: BTreeMap<String, Sample>,
     /// The predictions: labels as categories, values of a regressor as numbers.
     pub predictions: Sample,
-    /// Each request's time to answer, in milliseconds, in the log's order.
-    pub latency_ms: Vec<f64>,
-    /// Requests and rows per hour (`2026-12-07T10`).
+    /// Requests, rows and latencies per hour (`2026-12-07T10`).
     pub hours: BTreeMap<String, Volume>,
     /// Values unlike the training data, per input column.
     pub novel: BTreeMap<String, Novelty>,
@@ -196,7 +196,6 @@ struct Accumulator {
     span: Option<(String, String)>,
     columns: BTreeMap<String, Column>,
     predictions: Column,
-    latency_ms: Vec<f64>,
     hours: BTreeMap<String, Volume>,
     novel: BTreeMap<String, Novelty>,
 }
@@ -239,7 +238,6 @@ impl Accumulator {
             span: None,
             columns: inputs.iter().map(|(name, kind)| (name.clone(), empty(*kind))).collect(),
             predictions: empty(predictions),
-            latency_ms: Vec::new(),
             hours: BTreeMap::new(),
             novel: BTreeMap::new(),
         }
@@ -283,10 +281,10 @@ impl Accumulator {
         }
         self.requests += 1;
         self.rows += rows.len() as u64;
-        self.latency_ms.push(e.latency_ms);
         let hour = self.hours.entry(e.at.chars().take(13).collect()).or_default();
         hour.requests += 1;
         hour.rows += rows.len() as u64;
+        hour.latency_ms.push(e.latency_ms);
         match &mut self.span {
             Some((_, last)) => last.clone_from(&e.at),
             None => self.span = Some((e.at.clone(), e.at.clone())),
@@ -301,7 +299,6 @@ impl Accumulator {
             span: self.span,
             columns: self.columns.into_iter().map(|(name, col)| (name, col.finish())).collect(),
             predictions: self.predictions.finish(),
-            latency_ms: self.latency_ms,
             hours: self.hours,
             novel: self.novel,
         }

@@ -25,6 +25,8 @@ pub use sample::{Categories, ColumnKind, Numbers, Sample};
 
 use sample::Aligned;
 
+pub(crate) use stats::quantile_sorted;
+
 /// How a column's reference and current values are compared.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -207,6 +207,10 @@ pub(crate) fn decile_edges(sorted: &[f64]) -> Vec<f64> {
 
 /// `np.quantile(sorted, q)` with the default (`linear`) method, including numpy's two-sided
 /// interpolation (from the upper neighbour when the fraction is at least one half).
+pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
+    numpy_quantile(sorted, q)
+}
+
 fn numpy_quantile(sorted: &[f64], q: f64) -> Option<f64> {
     let n = sorted.len();
     let last = *sorted.last()?;
