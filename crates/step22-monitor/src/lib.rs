@@ -34,12 +34,14 @@
 
 mod accuracy;
 pub mod alerts;
+mod config;
 pub mod drift;
 mod error;
 mod health;
 mod window;
 
 pub use accuracy::{Accuracy, Outcomes, read_accuracy};
+pub use config::{MonitorConfig, Sinks, WindowConfig, parse_span};
 pub use error::{MonitorError, Result};
 pub use health::{Health, HourHealth, Latency, health};
 pub use window::{Current, ModelRef, Novelty, Volume, Window, read_current};

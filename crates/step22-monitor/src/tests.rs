@@ -502,3 +502,46 @@ fn feedback_joined_to_the_window_gives_accuracy_overall_and_per_hour() {
     let later = Window::parse(Some("2026-12-07T15:00:00Z"), None).unwrap();
     assert_eq!(read_accuracy(&path, &model, &later, &classes).unwrap(), crate::Accuracy::default());
 }
+
+#[test]
+fn a_monitoring_config_reads_from_yaml_and_bad_values_name_their_key() {
+    use crate::{MonitorConfig, parse_span};
+    let parse = |text: &str| {
+        mlops_core::config::parse_yaml::<MonitorConfig>(text, std::path::Path::new("configs/monitoring.yaml"))
+    };
+    let config = parse(
+        "
+window: {last: 7d}
+drift:
+  share: 0.4
+  columns:
+    Flipper Length (mm): {method: psi, threshold: 0.2}
+alerts:
+  - {name: drift, when: dataset_drift, severity: critical}
+sinks:
+  jsonl: reports/monitoring/alerts.jsonl
+  webhook: {url: 'http://127.0.0.1:9/hook', retries: 2}
+",
+    )
+    .unwrap();
+    config.check().unwrap();
+    assert_eq!(config.drift.rule("Flipper Length (mm)").threshold, Some(0.2));
+    assert_eq!(config.sinks.webhook.as_ref().unwrap().timeout_ms, 5000, "defaults fill what is not given");
+    assert_eq!(parse_span("90m").unwrap(), chrono::Duration::minutes(90));
+    for (bad, want) in [
+        ("0h", "not a positive span"),
+        ("3y", "the unit is one of m, h, d, w"),
+        ("h", "not a span"),
+        ("99999999999w", "longer than a century"),
+    ] {
+        assert!(parse_span(bad).unwrap_err().contains(want), "{bad}");
+    }
+    let err = parse("window: {last: 3y}\n").unwrap().check().unwrap_err().to_string();
+    assert!(err.starts_with("window.last: `3y`"), "{err}");
+    let err = parse("sinks: {webhook: {url: 'ftp://x'}}\n").unwrap().check().unwrap_err().to_string();
+    assert!(err.starts_with("sinks.webhook.url: `ftp://x` is not an http"), "{err}");
+    let err = parse("drift: {share: 2}\n").unwrap().check().unwrap_err().to_string();
+    assert!(err.starts_with("drift.share: 2 is not in (0, 1]"), "{err}");
+    let err = parse("drift: {shares: 0.5}\n").unwrap_err().to_string();
+    assert!(err.contains("configs/monitoring.yaml") && err.contains("unknown field `shares`"), "{err}");
+}
