@@ -27,10 +27,19 @@ pub struct Actual {
     /// The request that was answered (the `X-Request-Id` the server gave or was given).
     pub request_id: String,
     /// The row within the request, from 0.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "row_number")]
     pub row: u32,
     /// The true label (classifiers) or value (regressors).
     pub actual: serde_json::Value,
+}
+
+/// A row number as JSON Schema's `integer` allows it: `3` or `3.0`.
+fn row_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_u64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("row {n} is not a row number (0 to {})", u32::MAX)))
 }
 
 /// What recording feedback did.

@@ -217,6 +217,11 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 impl PredictionLog {
+    /// The store the log writes to.
+    pub fn store(&self) -> &Path {
+        &self.path
+    }
+
     /// Opens the log in the SQLite store `path` (creating the table) and starts its writer.
     pub fn open(path: &Path, queue: usize, metrics: Arc<Metrics>) -> Result<PredictionLog> {
         let conn = open_writer(path)?;

@@ -434,6 +434,54 @@ pub(crate) fn document(scorer: &Scorer) -> Json {
             "properties": { "openapi": { "type": "string" }, "info": { "type": "object" }, "paths": { "type": "object" } },
         })) },
         "/admin/reload": { "post": reload },
+        "/feedback": { "post": with_body(
+            op(
+                "Actual outcomes of logged predictions, joined to them by request id and row",
+                ("application/json", json!({
+                    "type": "object", "required": ["recorded", "replaced", "unknown"],
+                    "properties": {
+                        "recorded": { "type": "integer", "minimum": 0 },
+                        "replaced": { "type": "integer", "minimum": 0 },
+                        "unknown": { "type": "array", "items": {
+                            "type": "object", "required": ["index", "request_id", "row"],
+                            "properties": {
+                                "index": { "type": "integer", "minimum": 0 }, "request_id": { "type": "string" },
+                                "row": { "type": "integer", "minimum": 0 },
+                            },
+                        } },
+                    },
+                })),
+                {
+                    let mut errors = shared_errors(&mlflow_error);
+                    errors[0].when = "malformed body (not a list of actuals)";
+                    errors.push(failure("404", "the server keeps no prediction log", &mlflow_error));
+                    errors.push(failure(
+                        "422",
+                        "an actual of the wrong type for its prediction (a label for a classifier, a number for a regressor); nothing of the request is recorded",
+                        &mlflow_error,
+                    ));
+                    errors[3].when = "the request took longer than `request_timeout_ms`, or the store could not record the feedback";
+                    errors
+                },
+            ),
+            "A list of actuals, or an object with the list under `actuals`. An actual whose request id and row name no logged prediction is counted under `unknown` and not recorded; a later actual for the same prediction replaces the earlier one.",
+            &[("application/json", {
+                let actual = json!({
+                    "type": "object", "required": ["request_id", "actual"], "additionalProperties": false,
+                    "properties": {
+                        "request_id": { "type": "string" },
+                        "row": { "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 0 },
+                        "actual": if task == TaskKind::Regression {
+                            json!({ "type": "number" })
+                        } else {
+                            json!({ "type": ["string", "number", "boolean"] })
+                        },
+                    },
+                });
+                let list = json!({ "type": "array", "items": actual });
+                json!({ "anyOf": [list, { "type": "object", "required": ["actuals"], "properties": { "actuals": list } }] })
+            })],
+        ) },
     });
 
     let class_probabilities: Map<String, Json> =

@@ -294,6 +294,7 @@ fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/admin/reload", post(admin_reload))
+        .route("/feedback", post(feedback))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), track))
@@ -706,6 +707,83 @@ async fn predict_batch(
             json!({ "predictions": rows, "model_version": sc.origin.version, "request_id": id.0 })
         },
     )
+}
+
+/// `POST /feedback`: the actual outcomes of logged predictions, by request id and row (a list,
+/// or an object with the list under `actuals`), recorded beside the prediction log.
+async fn feedback(State(s): State<Shared>, body: std::result::Result<Bytes, BytesRejection>) -> Response {
+    let fail = |status, code, message: &str| error(Style::Mlflow, status, code, message, None);
+    let Some(log) = &s.log else {
+        return fail(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            "this server keeps no prediction log, so it takes no feedback",
+        );
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return fail(e.status(), "BAD_REQUEST", &e.body_text()),
+    };
+    let shape =
+        "send a list of {\"request_id\", \"row\", \"actual\"} objects, or an object with the list under \"actuals\"";
+    let list = match serde_json::from_slice::<Json>(&body) {
+        Ok(Json::Array(items)) => Json::Array(items),
+        Ok(Json::Object(mut o)) if o.contains_key("actuals") => o.remove("actuals").unwrap_or(Json::Null),
+        Ok(_) => return fail(StatusCode::BAD_REQUEST, "BAD_REQUEST", shape),
+        Err(e) => return fail(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("the body is not JSON: {e}")),
+    };
+    let actuals: Vec<crate::Actual> = match serde_json::from_value(list) {
+        Ok(a) => a,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("{e}; {shape}")),
+    };
+    // The served model says what an actual is: a label, or a number (as JSON, so that the
+    // OpenAPI document can say it exactly).
+    let regression = s.current().task() == TaskKind::Regression;
+    for (index, a) in actuals.iter().enumerate() {
+        let ok = match &a.actual {
+            Json::Number(n) => n.as_f64().is_some_and(f64::is_finite),
+            Json::String(_) | Json::Bool(_) => !regression,
+            _ => false,
+        };
+        if !ok {
+            let want = if regression {
+                "a finite number (the model predicts values)"
+            } else {
+                "a label: text, a number or a boolean"
+            };
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({
+                    "error_code": "INVALID_PARAMETER_VALUE",
+                    "message": format!("actual {index} (request {}, row {}): {} is not {want}", a.request_id, a.row, a.actual),
+                    "index": index, "request_id": a.request_id, "row": a.row,
+                })),
+            )
+                .into_response();
+        }
+    }
+    let store = log.store().to_path_buf();
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    match tokio::task::spawn_blocking(move || crate::record_feedback(&store, &actuals, &at)).await {
+        Ok(Ok(Ok(outcome))) => axum::Json(outcome).into_response(),
+        Ok(Ok(Err(bad))) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({
+                "error_code": "INVALID_PARAMETER_VALUE", "message": bad.to_string(),
+                "index": bad.index, "request_id": bad.request_id, "row": bad.row,
+            })),
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "feedback not recorded");
+            fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TEMPORARILY_UNAVAILABLE",
+                &format!("the store could not record feedback: {e}"),
+            )
+        }
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", &format!("recording feedback failed: {e}")),
+    }
 }
 
 async fn model_info(State(s): State<Shared>) -> Response {

@@ -980,3 +980,82 @@ async fn a_store_removed_under_the_server_is_reported_and_its_loss_counted() {
     assert_eq!(logged, 3);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_records_actuals_of_logged_predictions_and_refuses_bad_ones_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("registry.db");
+    let server = Running::start(
+        ServeConfig::default(),
+        package_source(dir.path(), TaskKind::BinaryClassification),
+        Some(&store),
+    )
+    .await;
+    let (status, answer) = server.json("/predict/batch", &json!(records(3))).await;
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["request_id"].as_str().unwrap().to_string();
+    let label = answer["predictions"][0]["prediction"].clone();
+    // The log is written behind the answer: wait for the request to be there.
+    for _ in 0..200 {
+        if step20_serve::read_predictions(&store, None, 10).unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (status, answer) = server
+        .json(
+            "/feedback",
+            &json!([
+                { "request_id": id, "row": 0, "actual": label },
+                { "request_id": id, "row": 2, "actual": "some other label" },
+                { "request_id": "never-sent", "actual": label },
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        json!({ "recorded": 2, "replaced": 0, "unknown": [{ "index": 2, "request_id": "never-sent", "row": 0 }] })
+    );
+    let (status, answer) =
+        server.json("/feedback", &json!({ "actuals": [{ "request_id": id, "actual": true }] })).await;
+    assert_eq!((status, answer["replaced"].as_u64()), (200, Some(1)), "{answer}");
+    // Wrong input: a 4xx naming what is wrong, nothing recorded.
+    let (status, answer) = server
+        .json(
+            "/feedback",
+            &json!([{ "request_id": id, "row": 1, "actual": label }, { "request_id": id, "actual": null }]),
+        )
+        .await;
+    assert_eq!((status, answer["index"].as_u64()), (422, Some(1)), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("null is not a label"), "{answer}");
+    let (status, answer) = server.json("/feedback", &json!({ "labels": [] })).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("under \"actuals\""), "{answer}");
+    let (status, answer) = server.json("/feedback", &json!([{ "request_id": id, "actual": "a", "weight": 2 }])).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("unknown field `weight`"), "{answer}");
+    let (status, _) = server.json("/feedback", &json!([{ "request_id": id, "row": -1, "actual": "a" }])).await;
+    assert_eq!(status, 400);
+    server.stop().await;
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let kept: Vec<(i64, String)> = conn
+        .prepare("SELECT row, actual FROM prediction_feedback ORDER BY row")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        kept,
+        [(0, "\"true\"".to_string()), (2, "\"some other label\"".to_string())],
+        "the refused request recorded nothing"
+    );
+
+    let plain = tempfile::tempdir().unwrap();
+    let server = Running::start(ServeConfig::default(), package_source(plain.path(), TaskKind::Regression), None).await;
+    let (status, answer) = server.json("/feedback", &json!([{ "request_id": "x", "actual": 1.5 }])).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("keeps no prediction log"), "{answer}");
+    server.stop().await;
+}

@@ -1,3 +1,4 @@
+//! The window read from a real prediction log, accuracy from feedback, alert state, sinks and the config.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;

@@ -1,3 +1,4 @@
+//! Drift against scipy's values and Evidently's choices, the settings' checks, and the invariants of every method.
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
