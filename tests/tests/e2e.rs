@@ -2482,3 +2482,63 @@ fn a_joined_source_is_embedded_up_to_the_limit_and_sent_by_the_caller_over_it() 
     let columns = names(&pipeline);
     assert!(["latitude", "longitude", "archipelago"].iter().all(|c| columns.contains(&c.to_string())), "{columns:?}");
 }
+
+#[test]
+fn monitor_feedback_records_actuals_from_a_file_by_request_id_or_by_a_key_column() {
+    let p = Project::new();
+    let t = trained_champion(&p);
+    let s = p.serve(&[]);
+    let (status, answer) = s.post_json("/predict/batch", &serde_json::json!(t.records[..3]));
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["request_id"].as_str().unwrap().to_string();
+    // The log is written behind the answer.
+    let store = p.join("models/registry/registry.db");
+    let logged = || -> i64 {
+        let conn = rusqlite::Connection::open(&store).unwrap();
+        conn.query_row("SELECT COALESCE(SUM(rows), 0) FROM prediction_requests", [], |r| r.get(0)).unwrap()
+    };
+    for _ in 0..300 {
+        if logged() == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(logged(), 3);
+    p.write(
+        "actuals.csv",
+        format!("request_id,row,actual\n{id},0,{}\n{id},2,Gentoo\nnever-sent,0,Adelie\n", t.labels[0]),
+    );
+    let run = p.mlops(&["--json", "monitor", "feedback", "--input", "actuals.csv"]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.json(), serde_json::json!({ "recorded": 2, "replaced": 0, "unknown": 1, "unknown_lines": [4] }));
+    let run = p.mlops(&["monitor", "feedback", "--input", "actuals.csv"]);
+    assert!(
+        run.stdout.contains("0 actual(s) recorded, 2 replaced an earlier one, 1 name no logged prediction"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("not recorded (lines 4)"), "{}", run.stdout);
+    // By a key column of the inputs: each island's actual goes to its latest logged prediction.
+    let island = t.records[0]["Island"].as_str().unwrap().to_string();
+    p.write("by_key.csv", format!("Island,species\n{island},Adelie\nAtlantis,Adelie\n"));
+    let by_key = ["monitor", "feedback", "--input", "by_key.csv", "--key", "Island", "--actual", "species"];
+    p.fails(&by_key, &["--key needs --model"]);
+    let run = p.mlops(&[&["--json"][..], &by_key[..], &["--model", "models:/penguins-species@champion"]].concat());
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.json()["unknown_lines"], serde_json::json!([3]), "Atlantis was never sent");
+    assert_eq!(run.json()["recorded"].as_u64().unwrap() + run.json()["replaced"].as_u64().unwrap(), 1);
+    // Bad input is named and records nothing.
+    p.fails(
+        &["monitor", "feedback", "--input", "actuals.csv", "--actual", "label"],
+        &["actuals.csv", "no column `label`", "request_id, row, actual"],
+    );
+    p.write("rows.csv", format!("request_id,row,actual\n{id},first,Adelie\n"));
+    p.fails(&["monitor", "feedback", "--input", "rows.csv"], &["rows.csv, line 2", "`row` is `first`"]);
+    p.fails(&["monitor", "feedback", "--input", "missing.csv"], &["missing.csv"]);
+    p.fails(
+        &["monitor", "--store", "no/such.db", "feedback", "--input", "actuals.csv"],
+        &["no/such.db: no store there"],
+    );
+    let (ok, _) = s.terminate();
+    assert!(ok);
+}

@@ -44,7 +44,7 @@ pub use accuracy::{Accuracy, Outcomes, read_accuracy};
 pub use config::{MonitorConfig, Sinks, WindowConfig, parse_span};
 pub use error::{MonitorError, Result};
 pub use health::{Health, HourHealth, Latency, health};
-pub use window::{Current, ModelRef, Novelty, Volume, Window, read_current};
+pub use window::{Current, ModelRef, Novelty, Volume, Window, find_by_key, read_current};
 
 #[cfg(test)]
 mod tests;

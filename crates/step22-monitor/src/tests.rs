@@ -133,6 +133,13 @@ fn a_window_holds_one_models_requests_with_their_values_volume_latency_and_novel
     assert!((latency.p99 - 2.99).abs() < 1e-12, "numpy's linear percentile: {}", latency.p99);
     assert_eq!(health.per_hour["2026-12-07T11"].latency.p99, 3.0);
 
+    let keys: std::collections::HashSet<String> =
+        ["Dream".to_string(), "Biscoe".to_string(), "Nowhere".to_string()].into();
+    let found = crate::find_by_key(&path, &model, "island", &keys).unwrap();
+    assert_eq!(found.len(), 2, "a key never sent is absent: {found:?}");
+    assert_eq!(found["Dream"], ("r4".to_string(), 0), "the latest prediction of a key wins");
+    assert_eq!(found["Biscoe"], ("r5".to_string(), 0));
+
     let every_version = ModelRef { name: "penguins".into(), version: None };
     let all = read_current(&path, &every_version, &Window::default(), &kinds(), ColumnKind::Categorical).unwrap();
     assert_eq!((all.requests, all.rows), (5, 6));

@@ -304,3 +304,53 @@ impl Accumulator {
         }
     }
 }
+
+/// Where each key was predicted: for every value of input column `column` among `keys`, the
+/// request id and row of `model`'s latest logged prediction whose input held it (keys never
+/// sent are absent). For feedback joined by a key column of the signature.
+pub fn find_by_key(
+    path: &Path,
+    model: &ModelRef,
+    column: &str,
+    keys: &std::collections::HashSet<String>,
+) -> Result<std::collections::HashMap<String, (String, u32)>> {
+    let conn = open_read_only(path)?;
+    let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
+    let mut found = std::collections::HashMap::new();
+    let has_log: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'prediction_requests')", [], |r| r.get(0))
+        .map_err(sql)?;
+    if !has_log {
+        return Ok(found);
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, request_id, columns, inputs FROM prediction_requests
+             WHERE model_name = ?1 AND (?2 IS NULL OR model_version = ?2) ORDER BY seq",
+        )
+        .map_err(sql)?;
+    let mut rows = stmt.query(params![model.name, model.version]).map_err(sql)?;
+    while let Some(r) = rows.next().map_err(sql)? {
+        let seq: i64 = r.get(0).map_err(sql)?;
+        let id: String = r.get(1).map_err(sql)?;
+        let bad = |message: String| MonitorError::LogEntry { path: path.to_path_buf(), seq, message };
+        let names: Vec<String> = serde_json::from_str(r.get_ref(2).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?)
+            .map_err(|e| bad(format!("`columns` is not a list of names: {e}")))?;
+        let Some(k) = names.iter().position(|n| n == column) else { continue };
+        let inputs: Vec<Vec<serde_json::Value>> =
+            serde_json::from_str(r.get_ref(3).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?)
+                .map_err(|e| bad(format!("`inputs` is not a list of rows: {e}")))?;
+        for (row, values) in inputs.iter().enumerate() {
+            let key = match values.get(k) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Null) | None => continue,
+                Some(other) => other.to_string(),
+            };
+            if keys.contains(&key) {
+                // Later predictions of the same key win.
+                found.insert(key, (id.clone(), u32::try_from(row).unwrap_or(u32::MAX)));
+            }
+        }
+    }
+    Ok(found)
+}

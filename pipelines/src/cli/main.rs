@@ -15,6 +15,7 @@ mod files;
 mod fit;
 mod healthcheck;
 mod ingest;
+mod monitor;
 mod output;
 mod package;
 mod plot;
@@ -117,6 +118,48 @@ enum Command {
     Serve(ServeArgs),
     /// Step 21: predictions for a file (CSV, Parquet, NDJSON), from a model or a running server.
     Predict(PredictArgs),
+    /// Step 22: monitor a served model (feedback with actual outcomes).
+    Monitor(MonitorArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct MonitorArgs {
+    /// The store: registry, prediction log and feedback (SQLite).
+    #[arg(long, default_value = "models/registry/registry.db", global = true)]
+    store: PathBuf,
+    #[command(subcommand)]
+    command: MonitorCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MonitorCommand {
+    /// Record actual outcomes from a CSV file beside the prediction log, joined to the logged
+    /// predictions by request id and row, or by a key column of the model's inputs.
+    Feedback {
+        /// The CSV file of actuals.
+        #[arg(long)]
+        input: PathBuf,
+        /// Its column of request ids (the `request_id` the server answered).
+        #[arg(long, default_value = "request_id")]
+        id: String,
+        /// Its column of rows within the request (0 when the file has no such column).
+        #[arg(long, default_value = "row")]
+        row: String,
+        /// Its column of actual outcomes.
+        #[arg(long, default_value = "actual")]
+        actual: String,
+        /// Join by this input column of the model's signature instead (with --model): each
+        /// actual goes to the latest logged prediction whose input held its key.
+        #[arg(long)]
+        key: Option<String>,
+        /// The model whose logged inputs --key looks in: a name, models:/NAME/VERSION or
+        /// models:/NAME@ALIAS.
+        #[arg(long)]
+        model: Option<String>,
+        /// The registry's artifact folder (to resolve a models:/ URI).
+        #[arg(long, default_value = "models/artifacts")]
+        artifacts: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -768,5 +811,6 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Deploy(command) => deploy::deploy_cmd(cli, command),
         Command::Healthcheck { url, timeout } => healthcheck::healthcheck_cmd(url, *timeout),
         Command::Predict(args) => predict::predict_cmd(cli, args),
+        Command::Monitor(args) => monitor::monitor_cmd(cli, args),
     }
 }
