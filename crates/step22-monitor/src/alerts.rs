@@ -178,6 +178,11 @@ pub fn evaluate(
     now: &str,
 ) -> Result<Vec<AlertEvent>> {
     let sql = |source| MonitorError::Store { path: PathBuf::from(path), source };
+    // Alert state lives beside the prediction log: a store that is not there is a mistyped path,
+    // not a place to start a new one.
+    if !path.is_file() {
+        return Err(MonitorError::NoStore { path: path.to_path_buf() });
+    }
     let mut conn = Connection::open(path).map_err(sql)?;
     conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sql)?;
     let tx = conn.transaction().map_err(sql)?;

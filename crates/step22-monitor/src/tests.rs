@@ -236,6 +236,9 @@ mod alerts {
         let store = dir.path().join("registry.db");
         let rules = rules();
         check_rules(&rules).unwrap();
+        let err = evaluate(&store, "penguins", &rules, &Findings::default(), "t").unwrap_err();
+        assert!(matches!(err, crate::MonitorError::NoStore { .. }) && !store.exists(), "{err}");
+        rusqlite::Connection::open(&store).unwrap();
         let drifted = Findings {
             dataset_drift: true,
             drifted_columns: vec!["flipper_length_mm".into(), "island".into()],
