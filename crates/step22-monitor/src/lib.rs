@@ -13,6 +13,8 @@
 //!   volume per hour, latencies and the values unlike the training data, read from the prediction
 //!   log one request at a time.
 //! - [`health`]: requests, rows and latency percentiles over the window and per hour.
+//! - [`quality`]: missing values per input column against the reference's share, and the
+//!   values unlike the training data the server counted.
 //! - [`read_accuracy`]: the actual outcomes recorded as feedback joined to the logged
 //!   predictions, scored with step 14's metrics over the window and per hour.
 //! - [`alerts`]: rules over a run's findings, with their state in the store (an alert fires
@@ -38,12 +40,14 @@ mod config;
 pub mod drift;
 mod error;
 mod health;
+mod quality;
 mod window;
 
 pub use accuracy::{Accuracy, Outcomes, read_accuracy};
 pub use config::{MonitorConfig, Sinks, WindowConfig, parse_span};
 pub use error::{MonitorError, Result};
 pub use health::{Health, HourHealth, Latency, health};
+pub use quality::{ColumnQuality, quality};
 pub use window::{Current, ModelRef, Novelty, Volume, Window, find_by_key, read_current};
 
 #[cfg(test)]

@@ -133,6 +133,18 @@ fn a_window_holds_one_models_requests_with_their_values_volume_latency_and_novel
     assert!((latency.p99 - 2.99).abs() < 1e-12, "numpy's linear percentile: {}", latency.p99);
     assert_eq!(health.per_hour["2026-12-07T11"].latency.p99, 3.0);
 
+    let reference: BTreeMap<String, Sample> = [(
+        "mass".to_string(),
+        Sample::Numeric(crate::drift::Numbers::new([Some(3000.0), None, Some(4000.0), Some(5000.0)])),
+    )]
+    .into();
+    let q = crate::quality(&current, Some(&reference));
+    assert_eq!(q.iter().map(|c| c.column.as_str()).collect::<Vec<_>>(), ["island", "mass"]);
+    assert_eq!((q[0].unseen, q[0].missing, q[0].reference_missing_share), (1, 0, None));
+    assert_eq!((q[1].values, q[1].missing, q[1].out_of_range), (1, 2, 2));
+    assert!((q[1].missing_share - 2.0 / 3.0).abs() < 1e-12);
+    assert_eq!(q[1].reference_missing_share, Some(0.25));
+
     let keys: std::collections::HashSet<String> =
         ["Dream".to_string(), "Biscoe".to_string(), "Nowhere".to_string()].into();
     let found = crate::find_by_key(&path, &model, "island", &keys).unwrap();
