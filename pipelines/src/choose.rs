@@ -62,11 +62,8 @@ pub(crate) struct Outputs {
 impl Outputs {
     pub(crate) fn of(name: &str, model: &Model, x: &Array2<f64>) -> Result<Outputs> {
         let failed = |message: String| PipelineError::Scoring { step: "select", model: name.to_string(), message };
-        Ok(Outputs {
-            name: name.to_string(),
-            predicted: model.predict(x).map_err(|e| failed(e.to_string()))?,
-            proba: model.predict_proba(x).map_err(|e| failed(e.to_string()))?,
-        })
+        let p = model.predict_with_proba(x).map_err(|e| failed(e.to_string()))?;
+        Ok(Outputs { name: name.to_string(), predicted: p.predicted, proba: p.proba })
     }
 
     fn classes(&self) -> Vec<usize> {
@@ -102,6 +99,14 @@ pub(crate) struct Comparing<'a> {
     pub(crate) seed: Seed,
 }
 
+/// Test rows of the truth.
+fn t_len(truth: &Labels) -> usize {
+    match truth {
+        Labels::Classes { y, .. } => y.len(),
+        Labels::Values(v) => v.len(),
+    }
+}
+
 /// `a` against `b` on the test rows: z-test and McNemar for classifiers, and a paired bootstrap
 /// of the ranking metric.
 pub(crate) fn compare((a, b): (&Outputs, &Outputs), truth: &Labels, how: &Comparing<'_>) -> Result<Comparison> {
@@ -132,6 +137,8 @@ pub(crate) fn compare((a, b): (&Outputs, &Outputs), truth: &Labels, how: &Compar
         },
         Labels::Values(t) => PairedOutputs::Values { truth: t, a: &a.predicted, b: &b.predicted },
     };
+    let started = std::time::Instant::now();
     let bootstrap = step15_select_best::paired_bootstrap_metric(metric, &outputs, params, how.seed).map_err(err)?;
+    tracing::debug!(ms = started.elapsed().as_secs_f64() * 1000.0, rows = t_len(truth), "paired bootstrap");
     Ok(Comparison { a: a.name.clone(), b: b.name.clone(), z_test, mcnemar, bootstrap })
 }

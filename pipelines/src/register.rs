@@ -117,6 +117,8 @@ pub(crate) fn register(
     let metric = how.metric;
     let err = |e: RegistryError| PipelineError::step("register", e);
     let name = config.name.clone().unwrap_or_else(|| experiment.to_string());
+    let started = std::time::Instant::now();
+    let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
     let mut registry = Registry::open(store, &config.artifacts, &crate::actor()).map_err(err)?;
     let champion = match registry.resolve(&format!("models:/{name}@{}", config.alias)) {
         Ok(v) => Some(v),
@@ -137,7 +139,10 @@ pub(crate) fn register(
                 (true, format!("the champion (version {}) cannot be scored on these rows: {why}", champ.version), None)
             }
             Ok(theirs) => {
+                tracing::debug!(ms = ms(started), "register: the champion scored the test rows");
+                let compared = std::time::Instant::now();
                 let comparison = crate::choose::compare((new.outputs, &theirs), new.truth, how)?;
+                tracing::debug!(ms = ms(compared), "register: compared with the champion");
                 let (mine, old) = (score(new.outputs).unwrap_or(f64::NAN), score(&theirs).unwrap_or(f64::NAN));
                 let gain = if metric.greater_is_better() { mine - old } else { old - mine };
                 let better = gain > config.margin;
@@ -153,7 +158,9 @@ pub(crate) fn register(
             }
         },
     };
+    let stored = std::time::Instant::now();
     let version = registry.register(&name, new.package, &step17_registry::RegisterInfo::default()).map_err(err)?;
+    tracing::debug!(ms = ms(stored), "register: package stored and version recorded");
     let alias = if promoted { &config.alias } else { &config.challenger_alias };
     registry.set_alias(&name, alias, version.version).map_err(err)?;
     tracing::info!(name, version = version.version, alias, promoted, "registered");
@@ -194,8 +201,13 @@ fn champion_outputs(dir: &Path, new: &Candidate<'_>) -> std::result::Result<Outp
         ops: c.pipeline.ops.iter().skip(skip).cloned().collect(),
         ..mlops_core::FeaturePipeline::new()
     };
+    let started = std::time::Instant::now();
     let frame =
         pipeline.apply_frame(new.test_raw.clone(), mlops_core::frame::Stage::Inference).map_err(|e| e.to_string())?;
+    tracing::debug!(
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "register: the champion's pipeline on the test rows"
+    );
     let x = mlops_core::frame::to_matrix(&frame, &c.info.features).map_err(|e| e.to_string())?;
     Outputs::of("champion", &c.model, &x).map_err(|e| e.to_string())
 }

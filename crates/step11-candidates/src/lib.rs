@@ -656,6 +656,20 @@ impl Model {
             .collect()
     }
 
+    /// Predictions and, for a classifier, class probabilities per row: what [`Model::predict`]
+    /// and [`Model::predict_proba`] give, with the probabilities computed once.
+    pub fn predict_with_proba(&self, x: &Array2<f64>) -> Result<Predictions> {
+        if self.svm_view().is_some() {
+            return Ok(Predictions { predicted: self.predict(x)?, proba: self.predict_proba(x)? });
+        }
+        let proba = self.predict_proba(x)?;
+        let predicted = match &proba {
+            Some(p) => most_probable(p),
+            None => self.predict(x)?,
+        };
+        Ok(Predictions { predicted, proba })
+    }
+
     /// Predictions per row: the class index (as a number) for a classifier, the value otherwise.
     /// Classifiers predict the most probable class (the first one on a tie), except SVC, which
     /// predicts by one-vs-one votes as scikit-learn does (the lower class on a tie); its
@@ -669,13 +683,7 @@ impl Model {
             };
         }
         if let Some(p) = self.predict_proba(x)? {
-            return Ok(p
-                .iter()
-                .map(|row| {
-                    row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
-                        as f64
-                })
-                .collect());
+            return Ok(most_probable(&p));
         }
         Ok(match self {
             Model::Knn { k, x: train, y, .. } => knn::regress(x, train, y, *k),
@@ -694,6 +702,25 @@ impl Model {
             _ => Vec::new(),
         })
     }
+}
+
+/// What [`Model::predict_with_proba`] gives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predictions {
+    /// [`Model::predict`]'s numbers.
+    pub predicted: Vec<f64>,
+    /// [`Model::predict_proba`]'s probabilities.
+    pub proba: Option<Vec<Vec<f64>>>,
+}
+
+/// Each row's most probable class (the first one on a tie), as a number.
+fn most_probable(proba: &[Vec<f64>]) -> Vec<f64> {
+    proba
+        .iter()
+        .map(|row| {
+            row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as f64
+        })
+        .collect()
 }
 
 #[cfg(test)]

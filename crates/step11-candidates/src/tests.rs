@@ -270,7 +270,11 @@ proptest! {
             prop_assert_eq!(back.predict(&x).unwrap(), m.predict(&x).unwrap());
             prop_assert_eq!(back.predict_proba(&x).unwrap(), Some(p.clone()));
             let blob = Model::from_bytes(&m.to_bytes().unwrap()).unwrap();
-            prop_assert_eq!(blob.predict_proba(&x).unwrap(), Some(p));
+            prop_assert_eq!(blob.predict_proba(&x).unwrap(), Some(p.clone()));
+            // Both at once give what each gives alone (SVC's votes included).
+            let both = m.predict_with_proba(&x).unwrap();
+            prop_assert_eq!(both.predicted, m.predict(&x).unwrap(), "{}", spec.name());
+            prop_assert_eq!(both.proba, Some(p));
         }
         let y: Vec<f64> = labels.iter().map(|&l| l as f64 * 1.5).collect();
         for spec in [ModelSpec::Linear, ModelSpec::Ridge(RidgeParams { alpha: 1.0 }), ModelSpec::Lasso(LassoParams { alpha: 0.1, max_iter: 100 }), ModelSpec::KnnRegressor(KnnParams { k: 3 }), ModelSpec::RandomForestRegressor(ForestParams { n_estimators: 5, ..ForestParams::default() }), svr(Kernel::Rbf), svr(Kernel::Linear)] {
@@ -279,6 +283,8 @@ proptest! {
             prop_assert_eq!(back.predict(&x).unwrap(), m.predict(&x).unwrap());
             let blob = Model::from_bytes(&m.to_bytes().unwrap()).unwrap();
             prop_assert_eq!(blob.predict(&x).unwrap(), m.predict(&x).unwrap());
+            let both = m.predict_with_proba(&x).unwrap();
+            prop_assert_eq!((both.predicted, both.proba), (m.predict(&x).unwrap(), None));
         }
     }
 

@@ -35,7 +35,7 @@ pub(super) fn ship(
     progress: &mut dyn Progress,
 ) -> Result<Shipped> {
     let model_of = |name: &str| models.iter().find(|(n, _)| n == name).map(|(_, m)| *m);
-    let (selection, comparison) = choose(plan, holdout, board, &model_of, progress)?;
+    let (selection, comparison, first) = choose(plan, holdout, board, &model_of, progress)?;
     let chosen = selection
         .winner
         .as_ref()
@@ -64,7 +64,11 @@ pub(super) fn ship(
     progress.started("register");
     let registered = match (&package, chosen) {
         (Some(dir), Some((row, model))) => {
-            let outputs = Outputs::of(&row.model, model, &holdout.test.x)?;
+            // Scored once: in the selection, when it compared the first two.
+            let outputs = match first {
+                Some(o) if o.name == row.model => o,
+                _ => Outputs::of(&row.model, model, &holdout.test.x)?,
+            };
             let target = plan.target;
             let candidate = crate::register::Candidate {
                 package: dir,
@@ -117,7 +121,7 @@ fn choose<'m>(
     board: &[LeaderRow],
     model_of: &dyn Fn(&str) -> Option<&'m Model>,
     progress: &mut dyn Progress,
-) -> Result<(Choice, Option<Comparison>)> {
+) -> Result<(Choice, Option<Comparison>, Option<Outputs>)> {
     let started = Instant::now();
     progress.started("select");
     let on = selected_on(&plan.config.select_best, holdout.validation.is_some());
@@ -147,16 +151,18 @@ fn choose<'m>(
     let eligible: Vec<&str> =
         selection.ranked.iter().filter(|r| r.score.is_some()).map(|r| r.name.as_str()).take(2).collect();
     let test = &holdout.test;
-    let comparison = match eligible.as_slice() {
+    // The first one's outputs go on to registration, which compares it with the champion.
+    let (comparison, first) = match eligible.as_slice() {
         [a, b] => match (model_of(a), model_of(b)) {
-            (Some(ma), Some(mb)) => Some(crate::choose::compare(
-                (&Outputs::of(a, ma, &test.x)?, &Outputs::of(b, mb, &test.x)?),
-                &test.y,
-                &comparing(plan),
-            )?),
-            _ => None,
+            (Some(ma), Some(mb)) => {
+                let first = Outputs::of(a, ma, &test.x)?;
+                let comparison =
+                    crate::choose::compare((&first, &Outputs::of(b, mb, &test.x)?), &test.y, &comparing(plan))?;
+                (Some(comparison), Some(first))
+            }
+            _ => (None, None),
         },
-        _ => None,
+        _ => (None, None),
     };
     progress.finished(&StepSummary {
         step: "select",
@@ -176,7 +182,7 @@ fn choose<'m>(
             None => "every model breaks a constraint".into(),
         },
     });
-    Ok((selection, comparison))
+    Ok((selection, comparison, first))
 }
 
 /// Step 16: the chosen model's package, one per training run next to its other outputs (never
