@@ -179,6 +179,14 @@ fn a_missing_store_is_named_and_not_created_and_a_broken_entry_is_named_by_its_s
     assert!(matches!(err, MonitorError::NoStore { .. }), "{err}");
     assert!(err.to_string().contains("no/such/registry.db: no store there"), "{err}");
     assert!(!dir.path().join("no").exists(), "reading created a folder");
+    // Every reader of the store says the same and creates nothing.
+    let classes = crate::Outcomes::Classes(vec!["Adelie".into()]);
+    let err = crate::read_accuracy(&missing, &model, &Window::default(), &classes).unwrap_err();
+    assert!(matches!(err, MonitorError::NoStore { .. }), "{err}");
+    let err = crate::find_by_key(&missing, &model, "island", &Default::default()).unwrap_err();
+    assert!(matches!(err, MonitorError::NoStore { .. }), "{err}");
+    assert!(crate::alerts::open_alerts(&missing, "penguins").is_err());
+    assert!(!dir.path().join("no").exists(), "reading created a folder");
 
     let (_dir, path) = store(&[
         (
@@ -314,6 +322,10 @@ mod alerts {
             std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 3 + 3, "fired and resolved alerts are written, still-open ones are not repeated");
         assert_eq!(lines[3]["transition"], "fired");
+        // A sink that cannot be written names its file.
+        let blocked = log.join("under-a-file.jsonl");
+        let err = append_jsonl(&blocked, &first).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}:", blocked.display())), "{err}");
         assert_eq!(lines[3]["severity"], "warning");
     }
 
