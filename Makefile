@@ -11,8 +11,13 @@ MLOPS_RELEASE := $(CARGO_TARGET_DIR)/release/mlops
 DEPLOY_DIR ?= build/deploy
 # The local endpoint's port (default: the deployment config's serve.port).
 PORT ?=
+MONITORING ?= configs/monitoring.yaml
+# The port make monitor serves the champion on while it replays the production batches.
+MONITOR_PORT ?= 8766
+# Milliseconds between the replayed requests (the traffic spreads over a few seconds).
+MONITOR_INTERVAL_MS ?= 300
 
-.PHONY: help setup test-deps test-venv build release prepare eda train serve serve-release deploy undeploy test lint fmt bench fuzz clean-data
+.PHONY: help setup test-deps test-venv build release prepare eda train serve serve-release deploy undeploy monitor test lint fmt bench fuzz clean-data
 
 help:
 	@echo "make prepare   build mlops and run steps 1-6 on the shipped data ($(CONFIG))"
@@ -22,6 +27,8 @@ help:
 	@echo "make serve-release  the same with the optimized build (what the benchmarks measure)"
 	@echo "make deploy    containerize the champion, write its Kubernetes manifests ($(DEPLOY_DIR)) and deploy it"
 	@echo "               locally in the background (blue/green: a rerun replaces it); make undeploy stops it"
+	@echo "make monitor   after make train: serve the champion, replay a clean and a shifted production batch"
+	@echo "               (data/production) with their actual labels, and monitor each window ($(MONITORING))"
 	@echo "make test      unit, property and end-to-end tests"
 	@echo "make lint      rustfmt and clippy (warnings are errors)"
 	@echo "make release   optimized build: $(MLOPS_RELEASE)"
@@ -87,6 +94,31 @@ deploy: setup build
 undeploy: build
 	$(MLOPS) deploy stop --config $(DEPLOYMENT)
 
+# The monitoring run on the shipped production batches (data/production/make_batches.py wrote
+# them): the champion is served in the background, each batch is replayed through it with its
+# actual labels sent as feedback, and each batch's window is monitored on its own: the clean one
+# shows no drift, the shifted one drifts on its four shifted columns and opens alerts. The server
+# stops however the recipe ends.
+monitor: setup build
+	@test -f models/registry/registry.db || { echo "make monitor watches the champion of make train: run make train first"; exit 1; }
+	@mkdir -p logs; \
+	$(MLOPS) --quiet serve --config $(DEPLOYMENT) --port $(MONITOR_PORT) >logs/monitor-serve.out 2>&1 & server=$$!; \
+	trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT; \
+	ready=; for i in $$(seq 1 300); do \
+		$(MLOPS) --quiet healthcheck http://127.0.0.1:$(MONITOR_PORT)/v2/health/ready >/dev/null 2>&1 && { ready=1; break; }; \
+		kill -0 $$server 2>/dev/null || break; sleep 0.2; done; \
+	test -n "$$ready" || { echo "the server did not start:"; cat logs/monitor-serve.out; exit 1; }; \
+	now() { date -u +%Y-%m-%dT%H:%M:%S.%6NZ; }; \
+	t0=$$(now); \
+	$(MLOPS) monitor replay --url http://127.0.0.1:$(MONITOR_PORT) --input data/production/clean.csv --actual species --interval-ms $(MONITOR_INTERVAL_MS) || exit 1; \
+	t1=$$(now); \
+	$(MLOPS) monitor replay --url http://127.0.0.1:$(MONITOR_PORT) --input data/production/shifted.csv --actual species --interval-ms $(MONITOR_INTERVAL_MS) || exit 1; \
+	t2=$$(now); \
+	echo; echo "== the clean batch"; \
+	$(MLOPS) monitor --config $(MONITORING) --from $$t0 --to $$t1 || exit 1; \
+	echo; echo "== the shifted batch (a documented shift on four columns: data/production/make_batches.py)"; \
+	$(MLOPS) monitor --config $(MONITORING) --from $$t1 --to $$t2 || exit 1
+
 test: setup test-deps
 	cargo build --bin mlops
 	PATH="$(TEST_PATH)" cargo nextest run --workspace --no-fail-fast
@@ -106,6 +138,7 @@ bench: release
 	bench/serve.sh
 	bench/inference.sh
 	bench/deploy.sh
+	bench/monitor.sh
 
 # Fuzzing (fuzz/, docs/fuzzing.md): every parser that takes outside bytes, one libFuzzer target
 # each, run for FUZZ_SECONDS. cargo-fuzz needs the nightly toolchain; it builds in a target

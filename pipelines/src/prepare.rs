@@ -67,6 +67,9 @@ pub struct Prepared {
     pub validation: BTreeMap<String, Report>,
     /// Warnings from the steps (coerced values, join fan-out, name collisions).
     pub warnings: Vec<String>,
+    /// The primary source's rows as read, from which a package keeps its reference rows.
+    #[serde(skip)]
+    pub source: Option<DataFrame>,
 }
 
 fn summary(step: &'static str, df: &DataFrame, started: Instant, note: String) -> StepSummary {
@@ -122,6 +125,7 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
         ingested.insert(name.clone(), got);
     }
     let lineage: Vec<Lineage> = ingested.values().map(|i| i.lineage.clone()).collect();
+    let source_rows = ingested.get(&primary).map(|i| i.frame.clone());
     // From here on the frames are owned once: the primary one moves through the steps and is
     // freed as they replace it, the others wait for joins.
     let mut frames: BTreeMap<String, DataFrame> = ingested.into_iter().map(|(k, v)| (k, v.frame)).collect();
@@ -158,6 +162,7 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
             steps,
             validation: BTreeMap::new(),
             warnings,
+            source: source_rows,
         });
     }
 
@@ -318,5 +323,6 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
         steps,
         validation,
         warnings,
+        source: source_rows,
     })
 }

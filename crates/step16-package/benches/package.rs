@@ -37,6 +37,7 @@ fn contents(spec: &ModelSpec) -> PackageContents {
         lineage: Lineage::default(),
         importances: Vec::new(),
         input_example: Vec::new(),
+        reference: Default::default(),
     }
 }
 

@@ -15,6 +15,8 @@
 //! | `feature_importance.csv` | `feature,importance`, largest first (empty for families without) |
 //! | `input_example.json` | a few raw input rows |
 //! | `requirements.txt` | what the serving binary needs: toolkit and crate versions, file formats |
+//! | `reference.parquet` | optional: a seeded sample of up to 100,000 training rows as a caller sends them (monitoring's reference) |
+//! | `reference_predictions.parquet` | optional: the model's predictions on the test part (prediction drift) |
 //!
 //! [`write`] builds it in a temporary sibling directory and renames it into place, so a package
 //! is there whole or not at all. [`load`] checks the format version first, then every file
@@ -27,7 +29,8 @@ mod profile;
 mod tests;
 
 pub use package::{
-    FORMAT_VERSION, FileEntry, Lineage, Manifest, ModelInfo, Package, PackageContents, load, read_manifest, write,
+    FORMAT_VERSION, FileEntry, Lineage, Manifest, ModelInfo, Package, PackageContents, REFERENCE_PREDICTIONS,
+    REFERENCE_ROWS, ReferenceData, load, read_manifest, write,
 };
 pub use profile::{ColumnProfile, ReferenceProfile, categorical_profile, numeric_profile};
 

@@ -109,7 +109,26 @@ pub struct PackageContents {
     pub importances: Vec<(String, f64)>,
     /// A few raw input rows.
     pub input_example: Vec<Row>,
+    /// What monitoring compares production with (absent in packages written before it).
+    pub reference: ReferenceData,
 }
+
+/// The reference data of a package, as Parquet bytes (written and read by whoever holds frames;
+/// this crate only stores and verifies them).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReferenceData {
+    /// `reference.parquet`: a seeded sample (up to 100,000) of the training rows as a caller
+    /// sends them: the signature's input columns, before any operation.
+    pub rows: Option<Vec<u8>>,
+    /// `reference_predictions.parquet`: the model's predictions on the test part (a `label`
+    /// column, or a `prediction` column for a regressor).
+    pub predictions: Option<Vec<u8>>,
+}
+
+/// The file names of [`ReferenceData`].
+pub const REFERENCE_ROWS: &str = "reference.parquet";
+/// See [`REFERENCE_ROWS`].
+pub const REFERENCE_PREDICTIONS: &str = "reference_predictions.parquet";
 
 /// A loaded, verified package.
 #[derive(Clone, Debug, PartialEq)]
@@ -146,7 +165,7 @@ fn files(c: &PackageContents) -> Result<Vec<(&'static str, Vec<u8>)>> {
         mlops_core::PIPELINE_FORMAT_VERSION,
         c.info.family
     );
-    Ok(vec![
+    let mut files = vec![
         ("model.json", json(&c.info, "model.json")?),
         ("model.bin", model),
         ("pipeline.json", json(&c.pipeline, "pipeline.json")?),
@@ -157,7 +176,10 @@ fn files(c: &PackageContents) -> Result<Vec<(&'static str, Vec<u8>)>> {
         ("feature_importance.csv", csv.into_bytes()),
         ("input_example.json", json(&c.input_example, "input_example.json")?),
         ("requirements.txt", requirements.into_bytes()),
-    ])
+    ];
+    files.extend(c.reference.rows.clone().map(|b| (REFERENCE_ROWS, b)));
+    files.extend(c.reference.predictions.clone().map(|b| (REFERENCE_PREDICTIONS, b)));
+    Ok(files)
 }
 
 /// Writes a package to `dir`, which must not exist or be empty: every file into a temporary
@@ -326,6 +348,10 @@ pub fn load(dir: &Path) -> Result<Package> {
         lineage: decode(dir, "lineage.json", take("lineage.json")?)?,
         importances,
         input_example: decode(dir, "input_example.json", take("input_example.json")?)?,
+        reference: ReferenceData {
+            rows: bytes.get(REFERENCE_ROWS).cloned(),
+            predictions: bytes.get(REFERENCE_PREDICTIONS).cloned(),
+        },
     };
     Ok(Package { dir: dir.to_path_buf(), manifest, contents })
 }

@@ -47,6 +47,8 @@ fn contents() -> PackageContents {
             ("a".to_string(), Value::Float(1.0)),
             ("b, with a comma".to_string(), Value::Float(2.0)),
         ])],
+        // Opaque bytes here: the package only stores and verifies them.
+        reference: ReferenceData { rows: Some(b"reference rows".to_vec()), predictions: None },
     }
 }
 
@@ -57,7 +59,7 @@ fn a_package_round_trips_and_predicts_the_same() {
     let c = contents();
     let manifest = write(&path, &c).unwrap();
     assert_eq!(manifest.format_version, FORMAT_VERSION);
-    assert_eq!(manifest.files.len(), 10);
+    assert_eq!(manifest.files.len(), 11, "ten files and the reference rows; no predictions file when there are none");
     let loaded = load(&path).unwrap();
     assert_eq!(loaded.contents, c);
     let x = Array2::from_shape_fn((5, 2), |(i, j)| (i * 3 + j) as f64);

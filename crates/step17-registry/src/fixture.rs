@@ -39,6 +39,7 @@ pub(crate) fn package(dir: &Path, name: &str, c: f64) -> PathBuf {
         },
         importances: Vec::new(),
         input_example: Vec::new(),
+        reference: Default::default(),
     };
     let path = dir.join(name);
     step16_package::write(&path, &contents).unwrap();

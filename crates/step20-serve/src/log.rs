@@ -39,6 +39,19 @@ CREATE TABLE IF NOT EXISTS prediction_requests (
     novel TEXT
 );
 CREATE INDEX IF NOT EXISTS prediction_requests_model_at ON prediction_requests (model_name, at);
+CREATE TABLE IF NOT EXISTS prediction_refusals (
+    seq INTEGER PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    model_version INTEGER,
+    route TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    column_name TEXT,
+    latency_ms REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS prediction_refusals_model_at ON prediction_refusals (model_name, at);
 ";
 
 /// The log one predicted row at a time, each row's inputs as an object keyed by column name.
@@ -92,9 +105,42 @@ pub(crate) struct Entry {
     pub latency_ms: f64,
 }
 
+/// A request the server did not answer with predictions: refused for its input (4xx) or failed
+/// (5xx). Logged beside the predictions for monitoring's error rate and rejected values per
+/// column (`prediction_refusals`).
+pub(crate) struct Refusal {
+    pub request_id: String,
+    pub at: String,
+    pub route: &'static str,
+    pub model_name: String,
+    pub model_version: Option<u32>,
+    pub status: u16,
+    /// The reason, as `mlops_rejected_inputs_total` labels it (`model` for a 5xx).
+    pub reason: &'static str,
+    /// The input column at fault, when one is.
+    pub column: Option<String>,
+    pub latency_ms: f64,
+}
+
+/// What the writer writes.
+pub(crate) enum Logged {
+    Predicted(Entry),
+    Refused(Refusal),
+}
+
+impl Logged {
+    /// Its weight in the queue: a request's rows, or one for a refusal.
+    fn rows(&self) -> usize {
+        match self {
+            Logged::Predicted(e) => e.rows,
+            Logged::Refused(_) => 1,
+        }
+    }
+}
+
 /// The writer side of the prediction log.
 pub struct PredictionLog {
-    tx: RwLock<Option<SyncSender<Entry>>>,
+    tx: RwLock<Option<SyncSender<Logged>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
     /// Rows queued and not yet written.
@@ -268,8 +314,17 @@ impl PredictionLog {
 
     /// Queues one request's predictions; drops (and counts) them when the queue is full.
     pub(crate) fn record(&self, entry: Entry) {
+        self.queue(Logged::Predicted(entry));
+    }
+
+    /// Queues a refused or failed request; dropped (and counted) when the queue is full.
+    pub(crate) fn record_refusal(&self, refusal: Refusal) {
+        self.queue(Logged::Refused(refusal));
+    }
+
+    fn queue(&self, entry: Logged) {
         let tx = self.tx.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let rows = entry.rows;
+        let rows = entry.rows();
         let room = self
             .queued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| (q + rows <= self.capacity).then_some(q + rows))
@@ -306,24 +361,33 @@ impl Drop for PredictionLog {
     }
 }
 
-fn write_loop(store: &mut Store, rx: &Receiver<Entry>, (metrics, queued): (&Metrics, &AtomicUsize)) {
+fn write_loop(store: &mut Store, rx: &Receiver<Logged>, (metrics, queued): (&Metrics, &AtomicUsize)) {
     // Failed batches in a row (a full disk fails every one): logged at 1, 10, 100, ...
     let mut failures: u64 = 0;
     while let Ok(first) = rx.recv() {
-        let mut rows = first.rows;
+        let mut queued_rows = first.rows();
         let mut batch = vec![first];
-        while batch.len() < BATCH && rows < BATCH_ROWS {
+        while batch.len() < BATCH && queued_rows < BATCH_ROWS {
             match rx.try_recv() {
                 Ok(e) => {
-                    rows += e.rows;
+                    queued_rows += e.rows();
                     batch.push(e);
                 }
                 Err(_) => break,
             }
         }
-        let result = if store.usable(metrics) { write(&mut store.conn, &batch).map(|()| true) } else { Ok(false) };
-        queued.fetch_sub(rows, Ordering::AcqRel);
-        let rows = rows as u64;
+        let mut entries = Vec::with_capacity(batch.len());
+        let mut refusals = Vec::new();
+        for logged in batch {
+            match logged {
+                Logged::Predicted(e) => entries.push(e),
+                Logged::Refused(r) => refusals.push(r),
+            }
+        }
+        let result =
+            if store.usable(metrics) { write(&mut store.conn, &entries, &refusals).map(|()| true) } else { Ok(false) };
+        queued.fetch_sub(queued_rows, Ordering::AcqRel);
+        let rows = entries.iter().map(|e| e.rows as u64).sum::<u64>() + refusals.len() as u64;
         match result {
             Ok(true) => {
                 if failures > 0 {
@@ -373,8 +437,28 @@ struct Spans {
     outputs: Range<usize>,
 }
 
-fn write(conn: &mut Connection, batch: &[Entry]) -> rusqlite::Result<()> {
+fn write(conn: &mut Connection, batch: &[Entry], refusals: &[Refusal]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
+    if !refusals.is_empty() {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO prediction_refusals
+             (request_id, at, model_name, model_version, route, status, reason, column_name, latency_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for r in refusals {
+            stmt.execute(rusqlite::params![
+                r.request_id,
+                r.at,
+                r.model_name,
+                r.model_version,
+                r.route,
+                r.status,
+                r.reason,
+                r.column,
+                r.latency_ms
+            ])?;
+        }
+    }
     let mut text = String::new();
     let mut spans: Vec<Spans> = Vec::with_capacity(ENTRIES_PER_INSERT);
     for chunk in batch.chunks(ENTRIES_PER_INSERT) {

@@ -427,6 +427,31 @@ struct Call<'a> {
     id: &'a RequestId,
 }
 
+/// Logs a request the server did not answer with predictions (monitoring's error rate and the
+/// rejected values per column), when the server has a prediction log.
+fn log_refusal(
+    s: &AppState,
+    call: (&'static str, &RequestId),
+    status: u16,
+    reason: &'static str,
+    column: Option<&str>,
+    started: Instant,
+) {
+    let Some(log) = &s.log else { return };
+    let scorer = s.current();
+    log.record_refusal(crate::log::Refusal {
+        request_id: call.1.0.clone(),
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        route: call.0,
+        model_name: scorer.origin.name.clone(),
+        model_version: scorer.origin.version,
+        status,
+        reason,
+        column: column.map(str::to_string),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+    });
+}
+
 /// The shared request path: body → rows → pipeline → model → answer, metrics and the log.
 fn serve_rows<T>(
     s: &AppState,
@@ -440,6 +465,7 @@ fn serve_rows<T>(
     let reject = |e: InputError| {
         s.metrics.rejected(e.reason());
         tracing::debug!(route, error = %e, "rejected input");
+        log_refusal(s, (route, id), e.status(), e.reason(), e.column.as_deref(), started);
         input_error(style, &e)
     };
     let body = match body {
@@ -463,6 +489,7 @@ fn serve_rows<T>(
         Err(crate::scorer::ScoreError::Input(e)) => return reject(e),
         Err(e) => {
             tracing::error!(route, error = %e, "the model failed on valid input");
+            log_refusal(s, (route, id), 500, "model", None, started);
             return error(style, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", &e.to_string(), None);
         }
     };
@@ -513,6 +540,7 @@ async fn invocations(
         "text/csv" => serve_rows(&s, ctx, body, |sc, b| protocol::csv(sc, b, max).map(|p| (p, ())), answer),
         other => {
             s.metrics.rejected("media_type");
+            log_refusal(&s, ("/invocations", &id), 415, "media_type", None, Instant::now());
             let found = if other.is_empty() { "none".to_string() } else { format!("`{other}`") };
             error(
                 Style::Mlflow,

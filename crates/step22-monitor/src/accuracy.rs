@@ -33,6 +33,9 @@ pub struct Accuracy {
     pub overall: BTreeMap<String, f64>,
     /// The same per hour (`2026-12-07T10`), for hours with labelled predictions.
     pub per_hour: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The same on the buckets of a timeline (keys cut to `timeline_prefix` characters; see
+    /// [`crate::Timeline`]).
+    pub timeline: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
 #[derive(Default)]
@@ -45,8 +48,15 @@ struct Labelled {
 }
 
 /// Joins the feedback in the store at `path` to `model`'s logged predictions in `window` (by
-/// request id and row) and scores them.
-pub fn read_accuracy(path: &Path, model: &ModelRef, window: &Window, outcomes: &Outcomes) -> Result<Accuracy> {
+/// request id and row) and scores them: over the window, per hour, and per bucket of a timeline
+/// whose keys are the log's instants cut to `timeline_prefix` characters (13: hours).
+pub fn read_accuracy(
+    path: &Path,
+    model: &ModelRef,
+    window: &Window,
+    outcomes: &Outcomes,
+    timeline_prefix: usize,
+) -> Result<Accuracy> {
     let conn = open_read_only(path)?;
     let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
     let tables: i64 = conn
@@ -73,6 +83,7 @@ pub fn read_accuracy(path: &Path, model: &ModelRef, window: &Window, outcomes: &
     let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
     let mut all = Labelled::default();
     let mut hours: BTreeMap<String, Labelled> = BTreeMap::new();
+    let mut buckets: BTreeMap<String, Labelled> = BTreeMap::new();
     while let Some(r) = rows.next().map_err(sql)? {
         let at: String = r.get(0).map_err(sql)?;
         let actual: String = r.get(1).map_err(sql)?;
@@ -84,6 +95,7 @@ pub fn read_accuracy(path: &Path, model: &ModelRef, window: &Window, outcomes: &
             serde_json::from_str(&output).map_err(|e| bad(format!("a logged output is not JSON: {e}")))?;
         out.labelled += 1;
         let hour: String = at.chars().take(13).collect();
+        let bucket: String = at.chars().take(timeline_prefix).collect();
         match outcomes {
             Outcomes::Classes(classes) => {
                 let index = |v: &serde_json::Value| v.as_str().and_then(|s| classes.iter().position(|c| c == s));
@@ -94,7 +106,7 @@ pub fn read_accuracy(path: &Path, model: &ModelRef, window: &Window, outcomes: &
                 let proba: Option<Vec<f64>> = output["probabilities"]
                     .as_array()
                     .map(|ps| ps.iter().map(|p| p.as_f64().unwrap_or(f64::NAN)).collect());
-                for l in [&mut all, hours.entry(hour).or_default()] {
+                for l in [&mut all, hours.entry(hour).or_default(), buckets.entry(bucket).or_default()] {
                     l.truth.push(t);
                     l.predicted.push(p);
                     if let Some(p) = &proba {
@@ -109,7 +121,7 @@ pub fn read_accuracy(path: &Path, model: &ModelRef, window: &Window, outcomes: &
                         output["prediction"]
                     )));
                 };
-                for l in [&mut all, hours.entry(hour).or_default()] {
+                for l in [&mut all, hours.entry(hour).or_default(), buckets.entry(bucket).or_default()] {
                     l.values_truth.push(t);
                     l.values_predicted.push(p);
                 }
@@ -119,6 +131,8 @@ pub fn read_accuracy(path: &Path, model: &ModelRef, window: &Window, outcomes: &
     out.overall = metrics(&all, outcomes);
     out.per_hour =
         hours.iter().map(|(h, l)| (h.clone(), metrics(l, outcomes))).filter(|(_, m)| !m.is_empty()).collect();
+    out.timeline =
+        buckets.iter().map(|(b, l)| (b.clone(), metrics(l, outcomes))).filter(|(_, m)| !m.is_empty()).collect();
     tracing::debug!(model = model.name, labelled = out.labelled, "accuracy");
     Ok(out)
 }

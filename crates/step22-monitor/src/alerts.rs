@@ -74,6 +74,9 @@ pub struct Findings {
     pub dataset_drift: bool,
     /// The columns that drifted.
     pub drifted_columns: Vec<String>,
+    /// Of the columns the dataset drift counts: how many drifted, and how many were compared.
+    #[serde(default)]
+    pub dataset_columns: Option<(usize, usize)>,
     /// Per metric: (baseline, current), when the truth arrived.
     pub metrics: BTreeMap<String, (f64, f64)>,
     /// The fewest predictions in an hour of the window, when it had any hour.
@@ -92,9 +95,10 @@ impl Condition {
     /// message.
     pub fn holds(&self, f: &Findings) -> Option<String> {
         match self {
-            Condition::DatasetDrift => {
-                f.dataset_drift.then(|| format!("the dataset drifted ({} columns)", f.drifted_columns.len()))
-            }
+            Condition::DatasetDrift => f.dataset_drift.then(|| match f.dataset_columns {
+                Some((drifted, of)) => format!("the dataset drifted: {drifted} of {of} columns"),
+                None => format!("the dataset drifted ({} columns)", f.drifted_columns.len()),
+            }),
             Condition::ColumnDrift(c) => f.drifted_columns.contains(c).then(|| format!("column `{c}` drifted")),
             Condition::PerformanceDrop { metric, more_than } => {
                 let (baseline, current) = f.metrics.get(metric)?;

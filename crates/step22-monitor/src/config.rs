@@ -9,9 +9,18 @@ use crate::drift::DriftConfig;
 use crate::error::{MonitorError, Result};
 
 /// How monitoring runs.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MonitorConfig {
+    /// The model watched, as the server takes it (`models:/NAME@ALIAS`, `models:/NAME/VERSION`
+    /// or a package directory); the command line's `--model` wins.
+    pub model: Option<String>,
+    /// The store holding the registry, the prediction log, feedback and alert state.
+    pub store: PathBuf,
+    /// The registry's artifact folder.
+    pub artifacts: PathBuf,
+    /// Where dashboards go: `<reports>/<model>-v<version>/<window>/monitor.html`.
+    pub reports: PathBuf,
     /// The window read from the prediction log when the command line names none.
     pub window: WindowConfig,
     /// How columns are compared.
@@ -20,6 +29,21 @@ pub struct MonitorConfig {
     pub alerts: Vec<AlertRule>,
     /// Where alerts go besides the command's output.
     pub sinks: Sinks,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            model: None,
+            store: PathBuf::from("models/registry/registry.db"),
+            artifacts: PathBuf::from("models/artifacts"),
+            reports: PathBuf::from("reports/monitoring"),
+            window: WindowConfig::default(),
+            drift: DriftConfig::default(),
+            alerts: Vec::new(),
+            sinks: Sinks::default(),
+        }
+    }
 }
 
 /// The default window: the last `last` (`24h`, `7d`, `90m`) up to now.

@@ -57,6 +57,14 @@ pub struct Health {
     pub latency: Option<Latency>,
     /// Per hour (`2026-12-07T10`), hours with requests.
     pub per_hour: BTreeMap<String, HourHealth>,
+    /// Requests refused for their input (4xx) and failed in the server (5xx).
+    pub refused: u64,
+    /// Refused and failed requests as a share of all requests (`None` without requests).
+    pub error_rate: Option<f64>,
+    /// The same on the window's timeline (see [`crate::Timeline`]): bucket key → traffic.
+    pub timeline: BTreeMap<String, HourHealth>,
+    /// The timeline's bucket width in seconds.
+    pub timeline_seconds: u32,
     /// The fewest rows predicted in an hour of the window, from the first hour with a request to
     /// the last (an hour without any counts as 0).
     pub min_rows_per_hour: Option<u64>,
@@ -65,22 +73,30 @@ pub struct Health {
 /// The health of the current window.
 pub fn health(current: &Current) -> Health {
     let all: Vec<f64> = current.hours.values().flat_map(|h| h.latency_ms.iter().copied()).collect();
-    let per_hour: BTreeMap<String, HourHealth> = current
-        .hours
-        .iter()
-        .filter_map(|(hour, v)| {
-            Some((
-                hour.clone(),
-                HourHealth { requests: v.requests, rows: v.rows, latency: Latency::of(&v.latency_ms)? },
-            ))
-        })
-        .collect();
+    let buckets = |of: &BTreeMap<String, crate::Volume>| -> BTreeMap<String, HourHealth> {
+        of.iter()
+            .filter_map(|(key, v)| {
+                Some((
+                    key.clone(),
+                    HourHealth { requests: v.requests, rows: v.rows, latency: Latency::of(&v.latency_ms)? },
+                ))
+            })
+            .collect()
+    };
     Health {
         requests: current.requests,
         rows: current.rows,
         latency: Latency::of(&all),
         min_rows_per_hour: min_per_hour(&current.hours.iter().map(|(h, v)| (h.as_str(), v.rows)).collect::<Vec<_>>()),
-        per_hour,
+        per_hour: buckets(&current.hours),
+        timeline: buckets(&current.timeline.buckets),
+        timeline_seconds: current.timeline.width_seconds,
+        refused: current.refused.rejected + current.refused.failed,
+        error_rate: {
+            let bad = current.refused.rejected + current.refused.failed;
+            let all = current.requests + bad;
+            (all > 0).then(|| bad as f64 / all as f64)
+        },
     }
 }
 

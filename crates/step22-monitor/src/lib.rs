@@ -39,6 +39,7 @@ pub mod alerts;
 mod config;
 pub mod drift;
 mod error;
+pub mod export;
 mod health;
 mod quality;
 mod window;
@@ -48,7 +49,9 @@ pub use config::{MonitorConfig, Sinks, WindowConfig, parse_span};
 pub use error::{MonitorError, Result};
 pub use health::{Health, HourHealth, Latency, health};
 pub use quality::{ColumnQuality, quality};
-pub use window::{Current, ModelRef, Novelty, Volume, Window, find_by_key, read_current};
+pub use window::{
+    Current, ModelRef, Novelty, Refused, Timeline, Volume, Window, find_by_key, read_current, read_current_with,
+};
 
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,8 @@ pub struct ColumnQuality {
     pub unseen: u64,
     /// Numbers outside the training range.
     pub out_of_range: u64,
+    /// Requests refused for a value of this column (they are not among the values).
+    pub rejected: u64,
 }
 
 /// Each input column's quality in `current`, in name order, with the reference's missing share
@@ -48,6 +50,7 @@ pub fn quality(current: &Current, reference: Option<&BTreeMap<String, Sample>>) 
                 reference_missing_share: reference.and_then(|r| r.get(name)).map(|r| share(r.missing(), r.len())),
                 unseen: novel.unseen,
                 out_of_range: novel.out_of_range,
+                rejected: current.refused.by_column.get(name).copied().unwrap_or(0),
             }
         })
         .collect()

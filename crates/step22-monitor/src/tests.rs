@@ -181,7 +181,7 @@ fn a_missing_store_is_named_and_not_created_and_a_broken_entry_is_named_by_its_s
     assert!(!dir.path().join("no").exists(), "reading created a folder");
     // Every reader of the store says the same and creates nothing.
     let classes = crate::Outcomes::Classes(vec!["Adelie".into()]);
-    let err = crate::read_accuracy(&missing, &model, &Window::default(), &classes).unwrap_err();
+    let err = crate::read_accuracy(&missing, &model, &Window::default(), &classes, 13).unwrap_err();
     assert!(matches!(err, MonitorError::NoStore { .. }), "{err}");
     let err = crate::find_by_key(&missing, &model, "island", &Default::default()).unwrap_err();
     assert!(matches!(err, MonitorError::NoStore { .. }), "{err}");
@@ -262,6 +262,7 @@ mod alerts {
         let drifted = Findings {
             dataset_drift: true,
             drifted_columns: vec!["flipper_length_mm".into(), "island".into()],
+            dataset_columns: Some((2, 3)),
             metrics: [("accuracy".to_string(), (0.97, 0.90))].into(),
             min_predictions_per_hour: Some(40),
             latency_p99_ms: Some(3.0),
@@ -277,6 +278,7 @@ mod alerts {
             "{}",
             first[2].message
         );
+        assert_eq!(first[0].message, "the dataset drifted: 2 of 3 columns");
         assert_eq!(check_code(&first), 2, "a critical alert is open");
         // The next run finds the same: nothing fires again.
         let second = evaluate(&store, "penguins", &rules, &drifted, "2026-12-07T11:00:00Z").unwrap();
@@ -523,7 +525,7 @@ fn feedback_joined_to_the_window_gives_accuracy_overall_and_per_hour() {
     let model = ModelRef { name: "penguins".into(), version: Some(1) };
     let classes = Outcomes::Classes(vec!["Adelie".into(), "Gentoo".into()]);
     let window = Window::parse(None, Some("2026-12-07T12:00:00Z")).unwrap();
-    let acc = read_accuracy(&path, &model, &window, &classes).unwrap();
+    let acc = read_accuracy(&path, &model, &window, &classes, 13).unwrap();
     assert_eq!(
         (acc.labelled, acc.unknown_labels),
         (4, 1),
@@ -535,7 +537,7 @@ fn feedback_joined_to_the_window_gives_accuracy_overall_and_per_hour() {
     assert_eq!(acc.per_hour["2026-12-07T11"]["accuracy"], 0.0);
     // A window without feedback scores nothing and says so by its counts.
     let later = Window::parse(Some("2026-12-07T15:00:00Z"), None).unwrap();
-    assert_eq!(read_accuracy(&path, &model, &later, &classes).unwrap(), crate::Accuracy::default());
+    assert_eq!(read_accuracy(&path, &model, &later, &classes, 13).unwrap(), crate::Accuracy::default());
 }
 
 #[test]

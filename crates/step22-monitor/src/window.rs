@@ -88,6 +88,62 @@ pub struct Novelty {
     pub out_of_range: u64,
 }
 
+/// Traffic on buckets of one width: 1 s, 10 s, 1 min, 10 min, 1 h or 1 day, the narrowest that
+/// cuts the time from the first request to the last into at most [`Timeline::MAX_BUCKETS`]. A
+/// bucket's key is the prefix of the log's instants that it shares (`2026-12-07T10:4` for ten
+/// minutes from 10:40), so a bucket is found by text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The buckets' width in seconds.
+    pub width_seconds: u32,
+    /// How many leading characters of an instant name its bucket.
+    pub prefix: usize,
+    /// Buckets with requests, by key.
+    pub buckets: BTreeMap<String, Volume>,
+}
+
+impl Timeline {
+    /// The most buckets a timeline has.
+    pub const MAX_BUCKETS: i64 = 60;
+
+    /// Widths in seconds and the prefix length of each.
+    const WIDTHS: [(u32, usize); 6] = [(1, 19), (10, 18), (60, 16), (600, 15), (3600, 13), (86_400, 10)];
+
+    /// The width and prefix for traffic from `first` to `last` (instants as the log writes them).
+    pub fn width_for(first: &str, last: &str) -> (u32, usize) {
+        let parse = |t: &str| chrono::NaiveDateTime::parse_from_str(t.get(..19)?, "%Y-%m-%dT%H:%M:%S").ok();
+        let span = match (parse(first), parse(last)) {
+            (Some(a), Some(b)) => (b - a).num_seconds().max(0),
+            _ => 0,
+        };
+        Self::WIDTHS
+            .into_iter()
+            .find(|(w, _)| span / i64::from(*w) < Self::MAX_BUCKETS)
+            .unwrap_or(Self::WIDTHS[Self::WIDTHS.len() - 1])
+    }
+
+    /// A bucket's key as a label: the first instant in it, to the second it names
+    /// (`2026-12-07T10:40`).
+    pub fn label(&self, key: &str) -> String {
+        match self.prefix {
+            18 | 15 => format!("{key}0"),
+            _ => key.to_string(),
+        }
+    }
+}
+
+/// Buckets merged into wider ones: each key cut to `prefix` characters.
+fn merge(buckets: &BTreeMap<String, Volume>, prefix: usize) -> BTreeMap<String, Volume> {
+    let mut out: BTreeMap<String, Volume> = BTreeMap::new();
+    for (key, v) in buckets {
+        let to = out.entry(key.chars().take(prefix).collect()).or_default();
+        to.requests += v.requests;
+        to.rows += v.rows;
+        to.latency_ms.extend_from_slice(&v.latency_ms);
+    }
+    out
+}
+
 /// One model's logged predictions in a window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Current {
@@ -103,8 +159,25 @@ pub struct Current {
     pub predictions: Sample,
     /// Requests, rows and latencies per hour (`2026-12-07T10`).
     pub hours: BTreeMap<String, Volume>,
+    /// The same on buckets sized to the window's traffic, for charts.
+    pub timeline: Timeline,
     /// Values unlike the training data, per input column.
     pub novel: BTreeMap<String, Novelty>,
+    /// Requests the server refused (4xx) or failed (5xx) in the window.
+    pub refused: Refused,
+}
+
+/// Requests not answered with predictions (`prediction_refusals`, step 20).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Refused {
+    /// Requests refused for their input (4xx).
+    pub rejected: u64,
+    /// Requests that failed in the server (5xx).
+    pub failed: u64,
+    /// By reason (`malformed`, `invalid`, `too_large`, `media_type`, `model`).
+    pub by_reason: BTreeMap<String, u64>,
+    /// Rejected requests by the input column at fault.
+    pub by_column: BTreeMap<String, u64>,
 }
 
 /// Reads `model`'s logged predictions in `window` from the store at `path`. `inputs` names the
@@ -116,6 +189,21 @@ pub fn read_current(
     window: &Window,
     inputs: &BTreeMap<String, ColumnKind>,
     predictions: ColumnKind,
+) -> Result<Current> {
+    read_current_with(path, model, window, inputs, predictions, &mut |_, _| {})
+}
+
+/// [`read_current`], handing each logged input row to `visit` as it is read: the request's
+/// column names and the row's values in that order (what the server logged, after it conformed
+/// them to the signature). A caller derives more from the rows (the model's features, say)
+/// without holding them.
+pub fn read_current_with(
+    path: &Path,
+    model: &ModelRef,
+    window: &Window,
+    inputs: &BTreeMap<String, ColumnKind>,
+    predictions: ColumnKind,
+    visit: &mut dyn FnMut(&[String], &[serde_json::Value]),
 ) -> Result<Current> {
     let conn = open_read_only(path)?;
     let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
@@ -145,15 +233,45 @@ pub fn read_current(
                 latency_ms: r.get(6).map_err(sql)?,
                 novel: r.get_ref(7).map_err(sql)?.as_str_or_null().map_err(|e| sql(e.into()))?,
             };
-            acc.add(&entry).map_err(|message| MonitorError::LogEntry {
+            acc.add(&entry, visit).map_err(|message| MonitorError::LogEntry {
                 path: path.to_path_buf(),
                 seq: entry.seq,
                 message,
             })?;
         }
     }
+    let has_refusals: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'prediction_refusals')", [], |r| r.get(0))
+        .map_err(sql)?;
+    let mut refused = Refused::default();
+    if has_refusals {
+        let mut stmt = conn
+            .prepare(
+                "SELECT status, reason, column_name, COUNT(*) FROM prediction_refusals
+                 WHERE model_name = ?1 AND (?2 IS NULL OR model_version = ?2)
+                   AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+                 GROUP BY status, reason, column_name",
+            )
+            .map_err(sql)?;
+        let (from, to) = (window.from.map(log_text), window.to.map(log_text));
+        let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
+        while let Some(r) = rows.next().map_err(sql)? {
+            let (status, reason, column, n): (i64, String, Option<String>, i64) =
+                (r.get(0).map_err(sql)?, r.get(1).map_err(sql)?, r.get(2).map_err(sql)?, r.get(3).map_err(sql)?);
+            let n = n.max(0) as u64;
+            if status >= 500 {
+                refused.failed += n;
+            } else {
+                refused.rejected += n;
+                if let Some(c) = column {
+                    *refused.by_column.entry(c).or_default() += n;
+                }
+            }
+            *refused.by_reason.entry(reason).or_default() += n;
+        }
+    }
     tracing::debug!(model = model.name, requests = acc.requests, rows = acc.rows, "read the current window");
-    Ok(acc.finish())
+    Ok(Current { refused, ..acc.finish() })
 }
 
 /// Opens a store for reading; a missing file is [`MonitorError::NoStore`].
@@ -196,7 +314,8 @@ struct Accumulator {
     span: Option<(String, String)>,
     columns: BTreeMap<String, Column>,
     predictions: Column,
-    hours: BTreeMap<String, Volume>,
+    /// Per second; hours and the timeline are merged from these.
+    seconds: BTreeMap<String, Volume>,
     novel: BTreeMap<String, Novelty>,
 }
 
@@ -238,12 +357,16 @@ impl Accumulator {
             span: None,
             columns: inputs.iter().map(|(name, kind)| (name.clone(), empty(*kind))).collect(),
             predictions: empty(predictions),
-            hours: BTreeMap::new(),
+            seconds: BTreeMap::new(),
             novel: BTreeMap::new(),
         }
     }
 
-    fn add(&mut self, e: &Entry<'_>) -> std::result::Result<(), String> {
+    fn add(
+        &mut self,
+        e: &Entry<'_>,
+        visit: &mut dyn FnMut(&[String], &[serde_json::Value]),
+    ) -> std::result::Result<(), String> {
         let names: Vec<String> =
             serde_json::from_str(e.columns).map_err(|err| format!("`columns` is not a list of names: {err}"))?;
         let rows: Vec<Vec<serde_json::Value>> =
@@ -266,6 +389,7 @@ impl Accumulator {
             for (place, col) in places.iter_mut() {
                 col.push(place.and_then(|k| row.get(k)).unwrap_or(&serde_json::Value::Null));
             }
+            visit(&names, row);
         }
         for o in &outputs {
             self.predictions.push(&o.prediction);
@@ -281,10 +405,10 @@ impl Accumulator {
         }
         self.requests += 1;
         self.rows += rows.len() as u64;
-        let hour = self.hours.entry(e.at.chars().take(13).collect()).or_default();
-        hour.requests += 1;
-        hour.rows += rows.len() as u64;
-        hour.latency_ms.push(e.latency_ms);
+        let second = self.seconds.entry(e.at.chars().take(19).collect()).or_default();
+        second.requests += 1;
+        second.rows += rows.len() as u64;
+        second.latency_ms.push(e.latency_ms);
         match &mut self.span {
             Some((_, last)) => last.clone_from(&e.at),
             None => self.span = Some((e.at.clone(), e.at.clone())),
@@ -293,14 +417,20 @@ impl Accumulator {
     }
 
     fn finish(self) -> Current {
+        let (width_seconds, prefix) = match &self.span {
+            Some((first, last)) => Timeline::width_for(first, last),
+            None => (3600, 13),
+        };
         Current {
             requests: self.requests,
             rows: self.rows,
             span: self.span,
             columns: self.columns.into_iter().map(|(name, col)| (name, col.finish())).collect(),
             predictions: self.predictions.finish(),
-            hours: self.hours,
+            hours: merge(&self.seconds, 13),
+            timeline: Timeline { width_seconds, prefix, buckets: merge(&self.seconds, prefix) },
             novel: self.novel,
+            refused: Refused::default(),
         }
     }
 }

@@ -56,6 +56,8 @@ pub(crate) struct Data {
     pub rel: PathBuf,
     /// The operations that prepared a curated version (its `pipeline.json`); `None` for a file.
     pub prepared: Option<mlops_core::FeaturePipeline>,
+    /// The primary source's rows as read, when this command prepared the dataset.
+    pub source: Option<DataFrame>,
 }
 
 pub(crate) fn catalog_dir(args: &DataArgs, config: &TrainingConfig) -> PathBuf {
@@ -75,13 +77,13 @@ pub(crate) fn load_data(cli: &Cli, args: &DataArgs, config: &TrainingConfig) -> 
         let stem = file.file_stem().map_or_else(|| "data".to_string(), |s| s.to_string_lossy().to_string());
         let frame = read_file(file, &stem)?.frame;
         let title = file.file_name().map_or_else(|| stem.clone(), |s| s.to_string_lossy().to_string());
-        return Ok(Some(Data { frame, title, rel: PathBuf::from(stem), prepared: None }));
+        return Ok(Some(Data { frame, title, rel: PathBuf::from(stem), prepared: None, source: None }));
     }
-    let query = match &args.dataset {
-        Some(q) => q.clone(),
+    let (query, source) = match &args.dataset {
+        Some(q) => (q.clone(), None),
         None => {
             let Some(prepared) = run_prepare(cli, &config.data)? else { return Ok(None) };
-            format!("{}@{}", prepared.dataset, prepared.version)
+            (format!("{}@{}", prepared.dataset, prepared.version), prepared.source)
         }
     };
     let catalog = Catalog::open(catalog_dir(args, config));
@@ -93,5 +95,6 @@ pub(crate) fn load_data(cli: &Cli, args: &DataArgs, config: &TrainingConfig) -> 
         title: format!("{}@{}", meta.name, meta.version),
         rel: Path::new(&meta.name).join(&meta.version),
         prepared: Some(prepared),
+        source,
     }))
 }

@@ -124,11 +124,35 @@ enum Command {
 
 #[derive(Args)]
 pub(crate) struct MonitorArgs {
-    /// The store: registry, prediction log and feedback (SQLite).
-    #[arg(long, default_value = "models/registry/registry.db", global = true)]
-    store: PathBuf,
+    /// The monitoring config: model, store, drift rules, alert rules, sinks (defaults when the
+    /// default file is absent).
+    #[arg(long, default_value = "configs/monitoring.yaml", global = true)]
+    config: PathBuf,
+    /// The store: registry, prediction log, feedback and alert state (default: the config's).
+    #[arg(long, global = true)]
+    store: Option<PathBuf>,
+    /// The model watched: models:/NAME@ALIAS, models:/NAME/VERSION or a package directory
+    /// (default: the config's `model`).
+    #[arg(long)]
+    model: Option<String>,
+    /// The window's start, an RFC 3339 instant (2026-12-07T10:00:00Z).
+    #[arg(long, conflicts_with = "last")]
+    from: Option<String>,
+    /// The window's end (exclusive), an RFC 3339 instant.
+    #[arg(long, conflicts_with = "last")]
+    to: Option<String>,
+    /// The window: the last span up to now (24h, 7d, 90m; default: the config's `window.last`).
+    #[arg(long)]
+    last: Option<String>,
+    /// For cron and CI: exit 0 with no open alert, 1 with a warning open, 2 with a critical one
+    /// open, 3 when the run itself failed.
+    #[arg(long)]
+    check: bool,
+    /// Where dashboards go (default: the config's `reports`).
+    #[arg(long)]
+    reports: Option<PathBuf>,
     #[command(subcommand)]
-    command: MonitorCommand,
+    command: Option<MonitorCommand>,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +183,48 @@ pub(crate) enum MonitorCommand {
         /// The registry's artifact folder (to resolve a models:/ URI).
         #[arg(long, default_value = "models/artifacts")]
         artifacts: PathBuf,
+    },
+    /// Send a file's rows to a running server as production traffic (`POST /predict/batch`,
+    /// a few rows per request) and, when the file has the actual outcomes, send them after as
+    /// feedback (`POST /feedback`): how `make monitor` plays a day of production.
+    Replay {
+        /// The server (http://127.0.0.1:8080).
+        #[arg(long)]
+        url: String,
+        /// The rows: a data file as the source delivers it (CSV, Parquet, ...).
+        #[arg(long)]
+        input: PathBuf,
+        /// Its column of actual outcomes: left out of the requests, sent as feedback.
+        #[arg(long)]
+        actual: Option<String>,
+        /// Rows per request.
+        #[arg(long, default_value_t = 16)]
+        rows_per_request: usize,
+        /// Milliseconds to wait between requests (traffic spread over time).
+        #[arg(long, default_value_t = 0)]
+        interval_ms: u64,
+    },
+    /// Write Prometheus alerting rules for the server's own /metrics (from the config's latency,
+    /// error-rate and volume rules, plus reload and prediction-log failures) and a Grafana
+    /// dashboard of the same metrics, for the watched model.
+    ExportRules {
+        /// The folder written into: `<model>-rules.yml` and `<model>-dashboard.json`.
+        #[arg(long, default_value = "build/monitoring")]
+        out: PathBuf,
+    },
+    /// Compare two data files column by column (Parquet, CSV, ...) with the config's drift
+    /// rules, as Evidently's data drift report does.
+    Drift {
+        /// The reference data.
+        #[arg(long)]
+        reference: PathBuf,
+        /// The current data.
+        #[arg(long)]
+        current: PathBuf,
+        /// One method for every column instead of the config's rules: auto, ks, wasserstein,
+        /// chisquare, z, jensenshannon, psi, ks_or_psi.
+        #[arg(long)]
+        method: Option<String>,
     },
 }
 

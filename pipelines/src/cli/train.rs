@@ -73,7 +73,12 @@ pub(crate) fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
         trials.set_length(total as u64);
         trials.set_position(done as u64);
     };
-    let paths = TrainPaths { origin: &origin, dataset: (&data.title, &data.rel), prepared: data.prepared.as_ref() };
+    let paths = TrainPaths {
+        origin: &origin,
+        dataset: (&data.title, &data.rel),
+        prepared: data.prepared.as_ref(),
+        source: data.source.as_ref(),
+    };
     let outcome = pipelines::train(&data.frame, &config, &paths, &mut bar, &tick);
     trials.finish_and_clear();
     bar.steps.finish();

@@ -121,6 +121,9 @@ pub struct TrainPaths<'a> {
     /// The operations that prepared the dataset version (its `pipeline.json`), which the
     /// package puts in front of the features; `None` for a plain file.
     pub prepared: Option<&'a mlops_core::FeaturePipeline>,
+    /// The primary source's rows as read (when the run prepared the dataset): the package keeps
+    /// the training part of them as its reference rows for monitoring.
+    pub source: Option<&'a DataFrame>,
 }
 
 /// What the steps after the features read: the config, where outputs go, the split and

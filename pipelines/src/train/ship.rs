@@ -44,12 +44,21 @@ pub(super) fn ship(
 
     let started = Instant::now();
     progress.started("package");
-    let (package, warnings) = match chosen {
-        Some((row, model)) => {
-            let (dir, warnings) = package(plan, tracking, (row, model), raw_rows)?;
+    // The chosen model's test outputs, scored once: in the selection when it compared the first
+    // two. The package keeps its predictions; registration compares them with the champion's.
+    let outputs = match chosen {
+        Some((row, model)) => Some(match first {
+            Some(o) if o.name == row.model => o,
+            _ => Outputs::of(&row.model, model, &holdout.test.x)?,
+        }),
+        None => None,
+    };
+    let (package, warnings) = match (chosen, &outputs) {
+        (Some((row, model)), Some(outputs)) => {
+            let (dir, warnings) = package(plan, tracking, (row, model), raw_rows, outputs)?;
             (Some(dir), warnings)
         }
-        None => (None, Vec::new()),
+        _ => (None, Vec::new()),
     };
     progress.finished(&StepSummary {
         step: "package",
@@ -62,17 +71,12 @@ pub(super) fn ship(
     // Step 17: register it; the alias moves only if it beats the champion on these test rows.
     let started = Instant::now();
     progress.started("register");
-    let registered = match (&package, chosen) {
-        (Some(dir), Some((row, model))) => {
-            // Scored once: in the selection, when it compared the first two.
-            let outputs = match first {
-                Some(o) if o.name == row.model => o,
-                _ => Outputs::of(&row.model, model, &holdout.test.x)?,
-            };
+    let registered = match (&package, chosen, &outputs) {
+        (Some(dir), Some((row, _)), Some(outputs)) => {
             let target = plan.target;
             let candidate = crate::register::Candidate {
                 package: dir,
-                outputs: &outputs,
+                outputs,
                 test_raw: &plan.engineered.test_raw,
                 dataset: plan.paths.dataset.0,
                 truth: &holdout.test.y,
@@ -194,6 +198,7 @@ fn package(
     tracking: &Tracking<'_>,
     (row, model): (&LeaderRow, &Model),
     raw_rows: &[mlops_core::Row],
+    test_outputs: &Outputs,
 ) -> Result<(PathBuf, Vec<String>)> {
     let (target, metric, child) = (plan.target, plan.metric, tracking.child);
     let outputs = crate::package::outputs(target.task, &target.classes);
@@ -218,6 +223,14 @@ fn package(
             (signature, profile, crate::package::example(raw_rows))
         }
     };
+    let mut warnings = road.warnings;
+    let reference = step16_package::ReferenceData {
+        rows: reference_rows(plan, &road.pipeline, road.source_ops, &signature, &mut warnings)?,
+        predictions: Some(crate::reference::to_parquet(&crate::reference::predictions_frame(
+            &test_outputs.predicted,
+            &target.classes,
+        ))?),
+    };
     let mut metrics: BTreeMap<String, f64> = row.test.iter().map(|(k, v)| (format!("test_{k}"), *v)).collect();
     metrics.extend(row.validation.iter().map(|(k, v)| (format!("validation_{k}"), *v)));
     metrics.insert(format!("cv_{}_mean", metric.name()), row.cv_mean);
@@ -236,11 +249,74 @@ fn package(
         lineage: crate::package::lineage(&row.run_id, parent, plan.paths.dataset.0, child.config_sha256.clone()),
         importances: crate::evaluate::named_importances(model, plan.features),
         input_example,
+        reference,
     };
     let home = child.parent.as_deref().unwrap_or(&row.run_id);
     let dir = crate::package::write(&plan.model.artifacts.join(home).join("package"), &contents)?;
     tracking.store.log_artifact(&row.run_id, "package", &dir).map_err(|e| PipelineError::step("train", e))?;
-    Ok((dir, road.warnings))
+    Ok((dir, warnings))
+}
+
+/// The training rows as a caller sends them (see [`crate::reference`]), as Parquet; `None`, with
+/// a warning, when the run did not read the source or the package takes curated rows.
+fn reference_rows(
+    plan: &Plan<'_>,
+    pipeline: &mlops_core::FeaturePipeline,
+    source_ops: Option<usize>,
+    signature: &mlops_core::Signature,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Vec<u8>>> {
+    let inputs: Vec<String> = signature.inputs.iter().map(|c| c.name.clone()).collect();
+    let kept = match (plan.paths.source, source_ops) {
+        (Some(source), Some(n)) => {
+            let prepare = mlops_core::FeaturePipeline {
+                ops: pipeline.ops.iter().take(n).cloned().collect(),
+                ..mlops_core::FeaturePipeline::new()
+            };
+            crate::reference::training_rows(
+                source,
+                &inputs,
+                &prepare,
+                &plan.engineered.train_raw,
+                &plan.target.name,
+                plan.config.seed,
+            )?
+        }
+        // Curated rows are what a caller sends: the training part is the reference.
+        (_, None) => {
+            let columns = plan.engineered.train_raw.select(inputs.iter().map(String::as_str)).map_err(|e| {
+                PipelineError::step("package", mlops_core::CoreError::polars("reference rows".to_string(), e))
+            })?;
+            let n = columns.height();
+            let mut rows: Vec<usize> = plan
+                .config
+                .seed
+                .derive("reference")
+                .draws()
+                .permutation(n)
+                .into_iter()
+                .take(crate::reference::MAX_ROWS)
+                .collect();
+            rows.sort_unstable();
+            let frame = crate::reference::take(&columns, rows.into_iter())?;
+            Some(crate::reference::Kept { frame, visited: n })
+        }
+        (None, Some(_)) => {
+            warnings.push("the run did not read the sources (a dataset version was named): the package keeps no reference rows, and monitoring compares features only against its profile".into());
+            None
+        }
+    };
+    let Some(kept) = kept else { return Ok(None) };
+    let wanted = plan.engineered.train_raw.height().min(crate::reference::MAX_ROWS);
+    if kept.frame.height() * 10 < wanted * 9 {
+        warnings.push(format!(
+            "reference rows: {} of {wanted} training rows were found among {} source rows (the prepare operations change values a row cannot be traced by)",
+            kept.frame.height(),
+            kept.visited
+        ));
+    }
+    tracing::info!(rows = kept.frame.height(), visited = kept.visited, "reference rows kept");
+    crate::reference::to_parquet(&kept.frame).map(Some)
 }
 
 /// Raw test rows as a server would get them: before the features, without the target.

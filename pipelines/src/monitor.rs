@@ -1,0 +1,497 @@
+//! The monitoring run (step 22): one model's logged predictions over a window against its
+//! reference, the drift of the columns a caller sends, of the model's features and of its
+//! predictions, data quality, service health, accuracy once the truth arrived, alerts with their
+//! sinks, and the dashboard with its JSON twin.
+//!
+//! The reference is the package's: the training rows as a caller sends them
+//! (`reference.parquet`, see [`crate::reference`]) and the model's predictions on the test part.
+//! Features on both sides come from the same row path the server takes: each row conformed to the
+//! signature, then the package's pipeline.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use mlops_core::{ColumnSchema, DType, Row, TaskKind, Transform, Value};
+use serde::Serialize;
+use step16_package::Package;
+use step20_serve::{Cell, ModelSource, cell_value};
+use step22_monitor::alerts::{AlertEvent, Findings};
+use step22_monitor::drift::{
+    Categories, ColumnDrift, ColumnKind, DataDrift, DriftRule, Numbers, Sample, column_drift, data_drift,
+};
+use step22_monitor::{
+    Accuracy, ColumnQuality, Health, ModelRef, MonitorConfig, Outcomes, Window, health, quality, read_accuracy,
+    read_current_with,
+};
+
+use crate::error::{PipelineError, Result};
+
+/// What a monitoring run looks at.
+pub struct MonitorRequest<'a> {
+    /// The model as `mlops serve` takes it: `models:/NAME@ALIAS`, `models:/NAME/VERSION` or a
+    /// package directory.
+    pub model: &'a str,
+    /// The store holding the registry and the prediction log.
+    pub store: &'a Path,
+    /// The registry's artifact folder.
+    pub artifacts: &'a Path,
+    /// The window of logged predictions.
+    pub window: Window,
+    /// The window as a folder name (`last-24h`, `20261207T100000Z-20261207T120000Z`).
+    pub window_label: String,
+    /// Drift rules, alert rules and sinks.
+    pub config: &'a MonitorConfig,
+    /// Where reports go: `<reports>/<model>/<window>/monitor.html` and `monitor.json`.
+    pub reports: &'a Path,
+    /// The run's instant (alert times).
+    pub now: DateTime<Utc>,
+}
+
+/// What a monitoring run found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Monitored {
+    /// The registered name (or the package's).
+    pub model: String,
+    /// The version monitored (`None`: a package path, every logged version of its name).
+    pub version: Option<u32>,
+    /// What was asked for.
+    pub uri: String,
+    /// The window.
+    pub window: Window,
+    /// Its folder name.
+    pub window_label: String,
+    /// When the run looked.
+    pub at: String,
+    /// The task.
+    pub task: TaskKind,
+    /// Reference rows (the package's) and where they came from.
+    pub reference_rows: usize,
+    /// Requests and rows in the window.
+    pub requests: u64,
+    /// Rows predicted.
+    pub rows: u64,
+    /// Drift of the columns a caller sends.
+    pub inputs: Option<DataDrift>,
+    /// Drift of the model's features (the same rows through the package's pipeline).
+    pub features: Option<DataDrift>,
+    /// Drift of the predictions against the model's predictions on the test part.
+    pub predictions: Option<ColumnDrift>,
+    /// Data quality per input column.
+    pub quality: Vec<ColumnQuality>,
+    /// Volume and latency.
+    pub health: Health,
+    /// Metrics of the labelled predictions, when the truth arrived.
+    pub accuracy: Option<Accuracy>,
+    /// The metrics measured on the test part at training (`accuracy`, `f1`, ... without the
+    /// `test_` prefix): the baseline of a performance drop.
+    pub baseline: BTreeMap<String, f64>,
+    /// What the alert rules read.
+    pub findings: Findings,
+    /// Fired, still open and resolved alerts.
+    pub alerts: Vec<AlertEvent>,
+    /// How many leading characters of an instant name its timeline bucket.
+    pub timeline_prefix: usize,
+    /// Histograms of each compared column, reference against current (for the dashboard).
+    pub histograms: BTreeMap<String, Histograms>,
+    /// The predictions' histogram, the test part's against the window's.
+    pub prediction_histogram: Option<Histograms>,
+    /// What the run could not do, in words.
+    pub notes: Vec<String>,
+}
+
+/// One column's distribution on both sides, on shared bins.
+#[derive(Clone, Debug, Serialize)]
+pub struct Histograms {
+    /// Bin labels: a range (`[1.5, 2)`) or a category.
+    pub bins: Vec<String>,
+    /// The reference's share per bin.
+    pub reference: Vec<f64>,
+    /// The current data's share per bin.
+    pub current: Vec<f64>,
+}
+
+/// Columns on one side: the inputs (by name) and the features (by name).
+struct Side {
+    inputs: BTreeMap<String, Sample>,
+    features: BTreeMap<String, Sample>,
+    /// Rows the package's pipeline refused.
+    refused: u64,
+}
+
+/// Collects feature values row by row.
+struct FeatureColumns<'a> {
+    package: &'a Package,
+    values: Vec<(Vec<f64>, u64)>,
+    refused: u64,
+}
+
+impl<'a> FeatureColumns<'a> {
+    fn new(package: &'a Package) -> Self {
+        let n = package.contents.info.features.len();
+        FeatureColumns { package, values: vec![(Vec::new(), 0); n], refused: 0 }
+    }
+
+    /// Passes a conformed row through the package's pipeline and keeps its features.
+    fn push(&mut self, mut row: Row) {
+        let c = &self.package.contents;
+        if c.pipeline.transform_row(&mut row).is_err() {
+            self.refused += 1;
+            return;
+        }
+        for (feature, (values, missing)) in c.info.features.iter().zip(self.values.iter_mut()) {
+            match row.get(feature).and_then(Value::as_f64).filter(|v| v.is_finite()) {
+                Some(v) => values.push(v),
+                None => *missing += 1,
+            }
+        }
+    }
+
+    fn finish(self) -> (BTreeMap<String, Sample>, u64) {
+        let names = &self.package.contents.info.features;
+        let samples = names
+            .iter()
+            .cloned()
+            .zip(self.values)
+            .map(|(name, (values, missing))| (name, Sample::Numeric(Numbers::from_parts(values, missing))))
+            .collect();
+        (samples, self.refused)
+    }
+}
+
+fn kind_of(dtype: DType) -> ColumnKind {
+    match dtype {
+        DType::Int | DType::Float => ColumnKind::Numeric,
+        _ => ColumnKind::Categorical,
+    }
+}
+
+/// A conformed value as the prediction log holds it, as a category's text.
+fn category_text(v: &Value) -> Option<String> {
+    match v.to_json() {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The reference side: the package's reference rows conformed to the signature, as input
+/// columns and, through the pipeline, as features.
+fn reference_side(package: &Package) -> Result<Option<Side>> {
+    let Some(bytes) = &package.contents.reference.rows else { return Ok(None) };
+    let frame = crate::reference::from_parquet(bytes, "reference.parquet")?;
+    let inputs = &package.contents.signature.inputs;
+    let mut columns: Vec<Vec<Value>> = Vec::with_capacity(inputs.len());
+    for col in inputs {
+        let values = match mlops_core::frame::column(&frame, &col.name) {
+            Ok(c) => mlops_core::frame::column_values(c).map_err(|e| PipelineError::step("monitor", e))?,
+            Err(_) => vec![Value::Null; frame.height()],
+        };
+        let conformed =
+            values.iter().enumerate().map(|(i, v)| cell_value(col, Cell::Value(v), i).unwrap_or(Value::Null));
+        columns.push(conformed.collect());
+    }
+    let mut features = FeatureColumns::new(package);
+    for i in 0..frame.height() {
+        let row: Row = inputs.iter().zip(&columns).map(|(c, values)| (c.name.clone(), values[i].clone())).collect();
+        features.push(row);
+    }
+    let samples = inputs.iter().zip(columns).map(|(col, values)| (col.name.clone(), sample_of(col, &values))).collect();
+    let (features, refused) = features.finish();
+    Ok(Some(Side { inputs: samples, features, refused }))
+}
+
+fn sample_of(col: &ColumnSchema, values: &[Value]) -> Sample {
+    match kind_of(col.dtype) {
+        ColumnKind::Numeric => {
+            Sample::Numeric(Numbers::new(values.iter().map(|v| v.as_f64().filter(|x| x.is_finite()))))
+        }
+        ColumnKind::Categorical => {
+            let mut c = Categories::new();
+            for v in values {
+                c.add(category_text(v).as_deref());
+            }
+            Sample::Categorical(c)
+        }
+    }
+}
+
+/// The task's metrics measured on the test part at training: `metrics.json`'s `test_*`.
+fn baseline(package: &Package) -> BTreeMap<String, f64> {
+    package.contents.metrics.iter().filter_map(|(k, v)| k.strip_prefix("test_").map(|m| (m.to_string(), *v))).collect()
+}
+
+/// Runs the monitoring of `req.model` over `req.window`: reads the log and the reference,
+/// compares, evaluates the alert rules (recording their state in the store) and writes the
+/// dashboard and its JSON twin. Sinks are the caller's (`mlops monitor` prints, appends and
+/// posts).
+pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
+    let failed = |e: step22_monitor::MonitorError| PipelineError::step("monitor", e);
+    let origin = ModelSource::parse(req.model, req.store, req.artifacts)
+        .resolve()
+        .map_err(|e| PipelineError::step("monitor", e))?;
+    let package = step16_package::load(&origin.path).map_err(|e| PipelineError::step("monitor", e))?;
+    let c = &package.contents;
+    let model = ModelRef { name: origin.name.clone(), version: origin.version };
+    let mut notes = Vec::new();
+
+    let inputs: BTreeMap<String, ColumnKind> =
+        c.signature.inputs.iter().map(|col| (col.name.clone(), kind_of(col.dtype))).collect();
+    let prediction_kind = match c.info.task {
+        TaskKind::Regression => ColumnKind::Numeric,
+        _ => ColumnKind::Categorical,
+    };
+    let schema: BTreeMap<&str, &ColumnSchema> = c.signature.inputs.iter().map(|col| (col.name.as_str(), col)).collect();
+    let mut features = FeatureColumns::new(&package);
+    let current = read_current_with(req.store, &model, &req.window, &inputs, prediction_kind, &mut |names, values| {
+        let row: Row = names
+            .iter()
+            .zip(values)
+            .enumerate()
+            .filter_map(|(i, (name, v))| {
+                let col = schema.get(name.as_str())?;
+                Some((name.clone(), cell_value(col, Cell::Json(v), i).unwrap_or(Value::Null)))
+            })
+            .collect();
+        features.push(row);
+    })
+    .map_err(failed)?;
+    let (current_features, current_refused) = features.finish();
+    if current.requests == 0 {
+        notes.push(format!(
+            "no logged predictions of {} in the window: nothing to compare (is the server logging to {}?)",
+            origin.uri,
+            req.store.display()
+        ));
+    }
+    if current_refused > 0 {
+        notes.push(format!("{current_refused} logged row(s) did not pass the package's pipeline again"));
+    }
+
+    let reference = reference_side(&package)?;
+    let drift = &req.config.drift;
+    let (inputs_drift, features_drift) = match (&reference, current.rows > 0) {
+        (Some(r), true) => {
+            if r.refused > 0 {
+                notes.push(format!("{} reference row(s) did not pass the package's pipeline", r.refused));
+            }
+            // Text without categories in the signature (free text, or dates and numbers the
+            // pipeline parses) has no distribution to compare: its parsed values are among the
+            // features.
+            let free_text = |col: &&ColumnSchema| col.dtype == DType::Str && col.categories.is_none();
+            let mut inputs_drift = data_drift(
+                c.signature.inputs.iter().filter(|col| !free_text(col)).filter_map(|col| {
+                    Some((col.name.as_str(), r.inputs.get(&col.name)?, current.columns.get(&col.name)?))
+                }),
+                drift,
+            );
+            inputs_drift.skipped.extend(c.signature.inputs.iter().filter(free_text).map(|col| {
+                (
+                    col.name.clone(),
+                    "text without categories in the signature (free text, or values the pipeline parses): compared among the features".to_string(),
+                )
+            }));
+            let features_drift = data_drift(
+                c.info.features.iter().filter_map(|f| Some((f.as_str(), r.features.get(f)?, current_features.get(f)?))),
+                drift,
+            );
+            (Some(inputs_drift), Some(features_drift))
+        }
+        (None, _) => {
+            notes.push(format!(
+                "{}: the package keeps no reference rows (packaged before monitoring, or trained on a named dataset version): no data drift",
+                origin.path.display()
+            ));
+            (None, None)
+        }
+        _ => (None, None),
+    };
+    let mut prediction_histogram = None;
+    let predictions = match (&c.reference.predictions, current.rows > 0) {
+        (Some(bytes), true) => {
+            let frame = crate::reference::from_parquet(bytes, "reference_predictions.parquet")?;
+            let reference = match prediction_kind {
+                ColumnKind::Numeric => Sample::Numeric(Numbers::new(
+                    mlops_core::frame::f64_column(&frame, "prediction")
+                        .map_err(|e| PipelineError::step("monitor", e))?
+                        .iter(),
+                )),
+                ColumnKind::Categorical => {
+                    let keys =
+                        mlops_core::frame::keys(&frame, "label").map_err(|e| PipelineError::step("monitor", e))?;
+                    Sample::Categorical(keys.iter().map(Option::as_deref).collect())
+                }
+            };
+            prediction_histogram = histograms_of(&reference, &current.predictions);
+            match column_drift("prediction", &reference, &current.predictions, &DriftRule::default()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    notes.push(format!("prediction drift: {e}"));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+
+    let quality = quality(&current, reference.as_ref().map(|r| &r.inputs));
+    let health = health(&current);
+    let outcomes = match c.info.task {
+        TaskKind::Regression => Outcomes::Values,
+        _ => Outcomes::Classes(c.info.classes.clone()),
+    };
+    let accuracy = read_accuracy(req.store, &model, &req.window, &outcomes, current.timeline.prefix).map_err(failed)?;
+    let accuracy = (accuracy.labelled > 0).then_some(accuracy);
+    let baseline = baseline(&package);
+
+    let mut drifted_columns: Vec<String> = Vec::new();
+    for d in [&inputs_drift, &features_drift].into_iter().flatten() {
+        drifted_columns.extend(d.columns.iter().filter(|c| c.drifted).map(|c| c.column.clone()));
+    }
+    let findings = Findings {
+        dataset_drift: inputs_drift.as_ref().is_some_and(|d| d.dataset_drift),
+        dataset_columns: inputs_drift.as_ref().map(|d| (d.drifted, d.columns.len())),
+        drifted_columns,
+        metrics: accuracy
+            .as_ref()
+            .map(|a| a.overall.iter().filter_map(|(m, now)| baseline.get(m).map(|b| (m.clone(), (*b, *now)))).collect())
+            .unwrap_or_default(),
+        min_predictions_per_hour: health.min_rows_per_hour,
+        latency_p99_ms: health.latency.map(|l| l.p99),
+        error_rate: health.error_rate,
+    };
+    let at = req.now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let alerts = step22_monitor::alerts::evaluate(req.store, &model_key(&model), &req.config.alerts, &findings, &at)
+        .map_err(failed)?;
+
+    let mut histograms = BTreeMap::new();
+    if let Some(r) = &reference {
+        for (name, sample) in &current.columns {
+            if let Some(h) = r.inputs.get(name).and_then(|reference| histograms_of(reference, sample)) {
+                histograms.insert(name.clone(), h);
+            }
+        }
+    }
+    Ok(Monitored {
+        model: origin.name,
+        version: origin.version,
+        uri: origin.uri,
+        window: req.window,
+        window_label: req.window_label.clone(),
+        at,
+        task: c.info.task,
+        reference_rows: reference
+            .as_ref()
+            .map_or(0, |r| r.inputs.values().map(|s| (s.len() + s.missing()) as usize).max().unwrap_or(0)),
+        requests: current.requests,
+        rows: current.rows,
+        inputs: inputs_drift,
+        features: features_drift,
+        predictions,
+        quality,
+        health,
+        accuracy,
+        baseline,
+        findings,
+        alerts,
+        timeline_prefix: current.timeline.prefix,
+        histograms,
+        prediction_histogram,
+        notes,
+    })
+}
+
+impl Monitored {
+    /// A timeline bucket's key as a label (see [`step22_monitor::Timeline::label`]).
+    pub fn timeline_label(&self, key: &str) -> String {
+        step22_monitor::Timeline {
+            width_seconds: self.health.timeline_seconds,
+            prefix: self.timeline_prefix,
+            buckets: BTreeMap::new(),
+        }
+        .label(key)
+    }
+}
+
+/// The name alerts are kept under: `name` or `name/version`.
+pub fn model_key(model: &ModelRef) -> String {
+    match model.version {
+        Some(v) => format!("{}/{v}", model.name),
+        None => model.name.clone(),
+    }
+}
+
+/// Bins shared by both sides: 20 equal-width bins over the range of both for numbers, the 12
+/// most frequent categories (of both) and `other` for categories.
+fn histograms_of(reference: &Sample, current: &Sample) -> Option<Histograms> {
+    match (reference, current) {
+        (Sample::Numeric(r), Sample::Numeric(c)) => {
+            let (r, c) = (r.values(), c.values());
+            let lo = r.first()?.min(*c.first()?);
+            let hi = r.last()?.max(*c.last()?);
+            let bins = if hi > lo { 20 } else { 1 };
+            let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
+            let shares = |values: &[f64]| {
+                let mut counts = vec![0u64; bins];
+                for v in values {
+                    let k = (((v - lo) / width) as usize).min(bins - 1);
+                    counts[k] += 1;
+                }
+                let n = values.len().max(1) as f64;
+                counts.into_iter().map(|k| k as f64 / n).collect::<Vec<f64>>()
+            };
+            let labels = (0..bins)
+                .map(|k| {
+                    let a = lo + width * k as f64;
+                    format!("[{}, {})", short(a), short(a + width))
+                })
+                .collect();
+            Some(Histograms { bins: labels, reference: shares(r), current: shares(c) })
+        }
+        (Sample::Categorical(r), Sample::Categorical(c)) => {
+            let mut total: BTreeMap<&str, u64> = BTreeMap::new();
+            for (k, n) in r.counts().iter().chain(c.counts()) {
+                *total.entry(k.as_str()).or_default() += n;
+            }
+            let mut top: Vec<(&str, u64)> = total.into_iter().collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let kept: Vec<&str> = top.iter().take(12).map(|(k, _)| *k).collect();
+            let shares = |counts: &BTreeMap<String, u64>| {
+                let n = counts.values().sum::<u64>().max(1) as f64;
+                let mut out: Vec<f64> = kept.iter().map(|k| counts.get(*k).copied().unwrap_or(0) as f64 / n).collect();
+                if top.len() > kept.len() {
+                    out.push(1.0 - out.iter().sum::<f64>());
+                }
+                out
+            };
+            let mut bins: Vec<String> = kept.iter().map(|k| (*k).to_string()).collect();
+            if top.len() > kept.len() {
+                bins.push("other".into());
+            }
+            Some(Histograms { bins, reference: shares(r.counts()), current: shares(c.counts()) })
+        }
+        _ => None,
+    }
+}
+
+/// A number with four significant digits, for bin labels.
+fn short(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.digits$}")
+}
+
+/// Where the report goes: `<reports>/<model>/<window>/`.
+pub fn report_dir(reports: &Path, m: &Monitored) -> PathBuf {
+    let model = match m.version {
+        Some(v) => format!("{}-v{v}", m.model),
+        None => m.model.clone(),
+    };
+    reports.join(sanitize(&model)).join(sanitize(&m.window_label))
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect()
+}
