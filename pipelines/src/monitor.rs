@@ -98,6 +98,10 @@ pub struct Monitored {
     pub prediction_histogram: Option<Histograms>,
     /// What the run could not do, in words.
     pub notes: Vec<String>,
+    /// Where the time went, in seconds: `read_log` (the window's requests, without the
+    /// features), `features` (the logged rows through the package's pipeline), `reference`,
+    /// `compare` (drift, quality, health), `accuracy`, `alerts`.
+    pub seconds: BTreeMap<&'static str, f64>,
 }
 
 /// One column's distribution on both sides, on shared bins.
@@ -243,7 +247,11 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
     };
     let schema: BTreeMap<&str, &ColumnSchema> = c.signature.inputs.iter().map(|col| (col.name.as_str(), col)).collect();
     let mut features = FeatureColumns::new(&package);
+    let mut seconds: BTreeMap<&'static str, f64> = BTreeMap::new();
+    let mut in_features = std::time::Duration::ZERO;
+    let started = std::time::Instant::now();
     let current = read_current_with(req.store, &model, &req.window, &inputs, prediction_kind, &mut |names, values| {
+        let t = std::time::Instant::now();
         let row: Row = names
             .iter()
             .zip(values)
@@ -254,8 +262,11 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
             })
             .collect();
         features.push(row);
+        in_features += t.elapsed();
     })
     .map_err(failed)?;
+    seconds.insert("read_log", (started.elapsed() - in_features).as_secs_f64());
+    seconds.insert("features", in_features.as_secs_f64());
     let (current_features, current_refused) = features.finish();
     if current.requests == 0 {
         notes.push(format!(
@@ -268,7 +279,10 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
         notes.push(format!("{current_refused} logged row(s) did not pass the package's pipeline again"));
     }
 
+    let started = std::time::Instant::now();
     let reference = reference_side(&package)?;
+    seconds.insert("reference", started.elapsed().as_secs_f64());
+    let started = std::time::Instant::now();
     let drift = &req.config.drift;
     let (inputs_drift, features_drift) = match (&reference, current.rows > 0) {
         (Some(r), true) => {
@@ -336,6 +350,8 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
 
     let quality = quality(&current, reference.as_ref().map(|r| &r.inputs));
     let health = health(&current);
+    seconds.insert("compare", started.elapsed().as_secs_f64());
+    let started = std::time::Instant::now();
     let outcomes = match c.info.task {
         TaskKind::Regression => Outcomes::Values,
         _ => Outcomes::Classes(c.info.classes.clone()),
@@ -343,6 +359,7 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
     let accuracy = read_accuracy(req.store, &model, &req.window, &outcomes, current.timeline.prefix).map_err(failed)?;
     let accuracy = (accuracy.labelled > 0).then_some(accuracy);
     let baseline = baseline(&package);
+    seconds.insert("accuracy", started.elapsed().as_secs_f64());
 
     let mut drifted_columns: Vec<String> = Vec::new();
     for d in [&inputs_drift, &features_drift].into_iter().flatten() {
@@ -361,8 +378,10 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
         error_rate: health.error_rate,
     };
     let at = req.now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let started = std::time::Instant::now();
     let alerts = step22_monitor::alerts::evaluate(req.store, &model_key(&model), &req.config.alerts, &findings, &at)
         .map_err(failed)?;
+    seconds.insert("alerts", started.elapsed().as_secs_f64());
 
     let mut histograms = BTreeMap::new();
     if let Some(r) = &reference {
@@ -398,6 +417,7 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
         histograms,
         prediction_histogram,
         notes,
+        seconds,
     })
 }
 

@@ -166,14 +166,22 @@ fn panels(out: &mut String, m: &Monitored) -> Result<()> {
 
     let position = |key: &str| keys.iter().position(|k| k.as_str() == key).map(|i| i as f64);
     let accuracy = m.accuracy.as_ref().map(|a| {
-        let series = a
-            .overall
-            .keys()
+        // The headline metrics on one scale (log loss and the errors of a regressor have their
+        // own), each with its baseline at training as a flat line.
+        let shown: Vec<&String> =
+            a.overall.keys().filter(|k| ["accuracy", "f1_macro", "roc_auc", "r2"].contains(&k.as_str())).collect();
+        let last = keys.len().saturating_sub(1) as f64;
+        let mut series: Vec<Series> = shown
+            .iter()
             .map(|metric| Series {
-                name: metric.clone(),
-                points: a.timeline.iter().filter_map(|(k, ms)| Some((position(k)?, *ms.get(metric)?))).collect(),
+                name: (*metric).clone(),
+                points: a.timeline.iter().filter_map(|(k, ms)| Some((position(k)?, *ms.get(*metric)?))).collect(),
             })
             .collect();
+        series.extend(shown.iter().filter_map(|metric| {
+            let b = *m.baseline.get(*metric)?;
+            Some(Series { name: format!("{metric} at training"), points: vec![(0.0, b), (last.max(1.0), b)] })
+        }));
         Plot {
             title: format!("Accuracy over time: labelled predictions per {width}"),
             chart: Chart::Line { x_label: x_label.clone(), y_label: "score".into(), dates: false, series },
@@ -187,16 +195,16 @@ fn panels(out: &mut String, m: &Monitored) -> Result<()> {
     }
 
     let distribution = m.prediction_histogram.as_ref().map(|h| Plot {
-        title: "Prediction distribution: share of rows per prediction (ref: the test part)".into(),
+        title: "Prediction distribution: share of rows per prediction, on the test part and now".into(),
         chart: Chart::Bar {
             x_label: "prediction".into(),
-            y_label: "share of rows in the window".into(),
+            y_label: "share of rows".into(),
             bars: h
                 .bins
                 .iter()
                 .zip(&h.current)
                 .zip(&h.reference)
-                .map(|((b, c), r)| (format!("{b} (ref {})", pct(*r)), *c))
+                .flat_map(|((b, c), r)| [(format!("{b}: test"), *r), (format!("{b}: now"), *c)])
                 .collect(),
         },
     });

@@ -2542,3 +2542,261 @@ fn monitor_feedback_records_actuals_from_a_file_by_request_id_or_by_a_key_column
     let (ok, _) = s.terminate();
     assert!(ok);
 }
+
+/// A project with the shipped production batches, its champion trained, and a server.
+fn monitored(p: &Project) -> e2e::Served {
+    for f in ["clean.csv", "shifted.csv"] {
+        p.write(&format!("data/production/{f}"), std::fs::read(repo().join("data/production").join(f)).unwrap());
+    }
+    let run = p.mlops(&["--quiet", "train"]);
+    assert!(run.success, "{}", run.stderr);
+    p.serve(&[])
+}
+
+fn instant() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Replays a batch with its labels; answers the window it took.
+fn replay(p: &Project, s: &e2e::Served, batch: &str) -> (String, String) {
+    let from = instant();
+    let url = format!("http://{}", s.addr);
+    let run = p.mlops(&["--json", "monitor", "replay", "--url", &url, "--input", batch, "--actual", "species"]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.json()["rows"], 200);
+    assert_eq!(run.json()["feedback"], serde_json::json!({"recorded": 200, "replaced": 0, "unknown": 0}));
+    (from, instant())
+}
+
+fn drifted(report: &serde_json::Value, part: &str) -> Vec<String> {
+    report["monitor"][part]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["drifted"] == true)
+        .map(|c| c["column"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn transitions(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["monitor"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap().to_string(), a["transition"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn monitoring_finds_the_shifted_batch_and_not_the_clean_one_alerts_once_and_draws_every_panel() {
+    let p = Project::new();
+    let s = monitored(&p);
+    let (t0, t1) = replay(&p, &s, "data/production/clean.csv");
+    let (_, t2) = replay(&p, &s, "data/production/shifted.csv");
+
+    let clean = p.mlops(&["--json", "monitor", "--check", "--from", &t0, "--to", &t1]);
+    assert_eq!(clean.code, Some(0), "{}\n{}", clean.stdout, clean.stderr);
+    let clean = clean.json();
+    assert_eq!(clean["monitor"]["requests"], 13);
+    assert_eq!(clean["monitor"]["rows"], 200);
+    assert_eq!(clean["monitor"]["inputs"]["dataset_drift"], false);
+    assert!(drifted(&clean, "inputs").len() <= 1, "{:?}", drifted(&clean, "inputs"));
+    assert_eq!(clean["monitor"]["accuracy"]["labelled"], 200);
+    assert!(transitions(&clean).is_empty());
+
+    // The four shifted columns drift, the others do not; the two rules that hold fire, once.
+    let run = p.mlops(&["--json", "monitor", "--check", "--from", &t1, "--to", &t2]);
+    assert_eq!(run.code, Some(2), "a critical alert is open:\n{}\n{}", run.stdout, run.stderr);
+    let shifted = run.json();
+    assert_eq!(
+        drifted(&shifted, "inputs"),
+        ["Culmen Length (mm)", "Flipper Length (mm)", "Body Mass (g)", "Delta 15 N (o/oo)"]
+    );
+    assert_eq!(shifted["monitor"]["inputs"]["dataset_drift"], true);
+    assert!(drifted(&shifted, "features").contains(&"flipper_length_mm".to_string()));
+    let columns = shifted["monitor"]["inputs"]["columns"].as_array().unwrap();
+    assert!(
+        columns.iter().all(|c| c["method"] == "ks" || c["method"] == "chisquare"),
+        "small reference: KS and chi-squared"
+    );
+    assert_eq!(shifted["monitor"]["inputs"]["skipped"][0][0], "Date Egg", "dates parsed by the pipeline");
+    let (accuracy, baseline) = (
+        shifted["monitor"]["accuracy"]["overall"]["accuracy"].as_f64().unwrap(),
+        shifted["monitor"]["baseline"]["accuracy"].as_f64().unwrap(),
+    );
+    assert!(accuracy < baseline, "{accuracy} vs {baseline}");
+    assert_eq!(
+        transitions(&shifted),
+        [("dataset-drift".to_string(), "fired".to_string()), ("flipper-length-drift".to_string(), "fired".to_string())]
+    );
+    let sink = p.join("logs/alerts.jsonl");
+    assert_eq!(std::fs::read_to_string(&sink).unwrap().lines().count(), 2);
+    // Again: still open, nothing sent again.
+    let again = p.mlops(&["--json", "monitor", "--check", "--from", &t1, "--to", &t2]);
+    assert_eq!(again.code, Some(2));
+    assert!(transitions(&again.json()).iter().all(|(_, t)| t == "still_open"), "{:?}", transitions(&again.json()));
+    assert_eq!(std::fs::read_to_string(&sink).unwrap().lines().count(), 2);
+    // The clean window again: both resolved.
+    let back = p.mlops(&["--json", "monitor", "--check", "--from", &t0, "--to", &t1]);
+    assert_eq!(back.code, Some(0));
+    assert!(transitions(&back.json()).iter().all(|(_, t)| t == "resolved"));
+    assert_eq!(std::fs::read_to_string(&sink).unwrap().lines().count(), 4);
+
+    // The dashboard: every panel, the drift tables with a histogram per column, the alerts.
+    let html = std::fs::read_to_string(shifted["report"].as_str().map(|r| p.join(r)).unwrap()).unwrap();
+    for id in ["summary", "volume", "accuracy", "distribution", "latency", "drift", "features", "quality", "alerts"] {
+        assert!(html.contains(&format!("<section id=\"{id}\">")), "no {id} panel");
+    }
+    for panel in [
+        "Prediction volume: rows per",
+        "Accuracy over time: labelled predictions per",
+        "Prediction distribution",
+        "Response time per",
+    ] {
+        assert!(html.contains(panel), "no chart {panel:?}");
+    }
+    assert!(html.matches("<svg").count() >= 4 + 7, "four charts and a histogram per compared column");
+    assert!(html.contains("<title>Flipper Length (mm) "), "histogram bars have tooltips");
+    assert!(html.contains("dataset-drift") && html.contains("the dataset drifted: 4 of 7 columns"));
+    let twin: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shifted["json"].as_str().map(|r| p.join(r)).unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(twin["inputs"], shifted["monitor"]["inputs"]);
+
+    // A refused request counts in the error rate and against its column.
+    let t3 = instant();
+    let mut bad = serde_json::json!(t0_record(&p));
+    bad["Culmen Length (mm)"] = serde_json::json!("long");
+    let (status, _) = s.post_json("/predict/batch", &serde_json::json!([bad]));
+    assert_eq!(status, 400);
+    let (status, _) = s.post_json("/predict/batch", &serde_json::json!([t0_record(&p)]));
+    assert_eq!(status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let errors = p.mlops(&["--json", "monitor", "--from", &t3, "--to", &instant()]).json();
+    assert_eq!(errors["monitor"]["health"]["error_rate"], 0.5);
+    let quality = errors["monitor"]["quality"].as_array().unwrap();
+    let culmen = quality.iter().find(|q| q["column"] == "Culmen Length (mm)").unwrap();
+    assert_eq!(culmen["rejected"], 1);
+    let (ok, _) = s.terminate();
+    assert!(ok);
+}
+
+/// The first row of the clean batch as a record, without its label.
+fn t0_record(p: &Project) -> serde_json::Value {
+    let text = std::fs::read_to_string(p.join("data/production/clean.csv")).unwrap();
+    let mut reader = csv_reader(&text);
+    let header: Vec<String> = reader.0.clone();
+    let row = &reader.1.remove(0);
+    let mut record = serde_json::Map::new();
+    for (h, v) in header.iter().zip(row) {
+        if h == "species" {
+            continue;
+        }
+        let value = match (v.parse::<i64>(), v.parse::<f64>()) {
+            (Ok(i), _) => serde_json::json!(i),
+            (_, Ok(f)) => serde_json::json!(f),
+            _ => serde_json::json!(v),
+        };
+        record.insert(h.clone(), if v == "NA" { serde_json::Value::Null } else { value });
+    }
+    serde_json::Value::Object(record)
+}
+
+/// A CSV text's header and rows (quoted cells with commas allowed).
+fn csv_reader(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let split = |line: &str| -> Vec<String> {
+        let (mut cells, mut cell, mut quoted) = (Vec::new(), String::new(), false);
+        for c in line.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ',' if !quoted => cells.push(std::mem::take(&mut cell)),
+                c => cell.push(c),
+            }
+        }
+        cells.push(cell);
+        cells
+    };
+    let mut lines = text.lines();
+    let header = split(lines.next().unwrap());
+    (header, lines.map(split).collect())
+}
+
+#[test]
+fn monitoring_names_bad_input_and_keeps_its_exit_codes() {
+    let p = Project::new();
+    let s = monitored(&p);
+    let (t0, t1) = replay(&p, &s, "data/production/shifted.csv");
+    // An unknown model or alias; with --check the run's own failure is 3, not an alert's code.
+    p.fails(&["monitor", "--model", "models:/penguins-species@nobody"], &["nobody"]);
+    p.fails(&["monitor", "--model", "models:/no-such-model/1"], &["no-such-model"]);
+    let run = p.mlops(&["monitor", "--check", "--model", "models:/no-such-model/1"]);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    // A window: reversed, not an instant, a bad span.
+    p.fails(&["monitor", "--from", &t1, "--to", &t0], &["--to", "is not after `from`"]);
+    p.fails(&["monitor", "--from", "yesterday"], &["--from", "`yesterday`", "RFC 3339"]);
+    p.fails(&["monitor", "--last", "3 fortnights"], &["--last", "3 fortnights"]);
+    // A malformed config: the file, the key and the line.
+    let bad = p.file_with("configs/monitoring.yaml", "share: 0.5", "share: 1.5");
+    p.fails(&["monitor", "--config", bad.to_str().unwrap()], &["variant-monitoring.yaml", "drift.share"]);
+    let bad = p.file_with("configs/monitoring.yaml", "severity: critical}", "severity: urgent}");
+    p.fails(&["monitor", "--config", bad.to_str().unwrap()], &["variant-monitoring.yaml", "line", "urgent"]);
+    p.fails(&["monitor", "--config", "configs/none.yaml"], &["configs/none.yaml"]);
+    // A window without predictions: the report says so, nothing drifts, exit 0.
+    let empty =
+        p.mlops(&["--json", "monitor", "--check", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-02T00:00:00Z"]);
+    assert_eq!(empty.code, Some(0), "{}", empty.stderr);
+    assert_eq!(empty.json()["monitor"]["requests"], 0);
+    assert!(empty.json()["monitor"]["notes"][0].as_str().unwrap().contains("no logged predictions"));
+    // A webhook nobody answers: the run finishes, writes its report and alert state, says so, exits 4.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let hooked = p.file_with(
+        "configs/monitoring.yaml",
+        "  jsonl: logs/alerts.jsonl",
+        &format!("  jsonl: logs/alerts.jsonl\n  webhook: {{url: \"http://127.0.0.1:{port}/hook\", timeout_ms: 500, retries: 1, backoff_ms: 10}}"),
+    );
+    let run = p.mlops(&["monitor", "--config", hooked.to_str().unwrap(), "--from", &t0, "--to", &t1]);
+    assert_eq!(run.code, Some(4), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(&format!("webhook http://127.0.0.1:{port}/hook")) && run.stderr.contains("2 attempt"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("report: reports/monitoring/"), "{}", run.stdout);
+    // A package without reference rows (written before monitoring): a note, no data drift.
+    let package = p.join("models/runs");
+    let dir =
+        std::fs::read_dir(&package).unwrap().flatten().map(|e| e.path().join("package")).find(|d| d.is_dir()).unwrap();
+    let old = p.join("old-package");
+    copy_dir(&dir, &old);
+    for f in ["reference.parquet", "reference_predictions.parquet"] {
+        std::fs::remove_file(old.join(f)).unwrap();
+    }
+    let manifest = old.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["files"].as_array_mut().unwrap().retain(|f| !f["path"].as_str().unwrap().starts_with("reference"));
+    std::fs::write(&manifest, serde_json::to_string(&m).unwrap()).unwrap();
+    let run = p.mlops(&["--json", "monitor", "--model", old.to_str().unwrap(), "--from", &t0, "--to", &t1]);
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.json()["monitor"]["inputs"].is_null());
+    let notes = run.json()["monitor"]["notes"].to_string();
+    assert!(notes.contains("keeps no reference rows") || notes.contains("no logged predictions"), "{notes}");
+    // export-rules: the Prometheus rules and the Grafana dashboard of the champion.
+    let run = p.mlops(&["--json", "monitor", "export-rules", "--out", "build/monitoring"]);
+    assert!(run.success, "{}", run.stderr);
+    let rules = p.join(run.json()["rules"].as_str().unwrap());
+    assert!(std::fs::read_to_string(&rules).unwrap().contains("MlopsSlowPredictions"));
+    if let Ok(out) = std::process::Command::new("promtool").args(["check", "rules"]).arg(&rules).output() {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    } else {
+        assert!(std::env::var_os("CI").is_none(), "promtool is installed in CI (.ci/run)");
+    }
+    let (ok, _) = s.terminate();
+    assert!(ok);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}

@@ -122,7 +122,7 @@ fn run(cli: &Cli, args: &MonitorArgs, named: bool) -> Result<ExitCode> {
 /// The window asked for, and its folder name.
 fn window_of(args: &MonitorArgs, config: &MonitorConfig) -> Result<(Window, String)> {
     let stamp = |t: Option<chrono::DateTime<Utc>>, open: &str| {
-        t.map_or_else(|| open.to_string(), |t| t.format("%Y%m%dT%H%M%SZ").to_string())
+        t.map_or_else(|| open.to_string(), |t| t.format("%Y%m%dT%H%M%S%.6fZ").to_string())
     };
     if args.from.is_some() || args.to.is_some() {
         let w = Window::parse(args.from.as_deref(), args.to.as_deref())?;
