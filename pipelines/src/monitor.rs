@@ -21,8 +21,8 @@ use step22_monitor::drift::{
     Categories, ColumnDrift, ColumnKind, DataDrift, DriftRule, Numbers, Sample, column_drift, data_drift,
 };
 use step22_monitor::{
-    Accuracy, ColumnQuality, Health, ModelRef, MonitorConfig, Outcomes, Window, health, quality, read_accuracy,
-    read_current_with,
+    Accuracy, ColumnQuality, Health, LoggedValue, ModelRef, MonitorConfig, Outcomes, Window, health, quality,
+    read_accuracy, read_current_with,
 };
 
 use crate::error::{PipelineError, Result};
@@ -65,8 +65,8 @@ pub struct Monitored {
     pub at: String,
     /// The task.
     pub task: TaskKind,
-    /// Reference rows (the package's) and where they came from.
-    pub reference_rows: usize,
+    /// Where the reference came from, and its rows.
+    pub reference: ReferenceSource,
     /// Requests and rows in the window.
     pub requests: u64,
     /// Rows predicted.
@@ -117,49 +117,128 @@ pub struct Histograms {
 
 /// Columns on one side: the inputs (by name) and the features (by name).
 struct Side {
+    /// Reference rows.
+    rows: usize,
     inputs: BTreeMap<String, Sample>,
     features: BTreeMap<String, Sample>,
     /// Rows the package's pipeline refused.
     refused: u64,
 }
 
-/// Collects feature values row by row.
+/// Rows passed through the package's pipeline at a time, by its frame path (the row path's
+/// results: a property every operation is tested for).
+const FEATURE_CHUNK: usize = 65_536;
+
+/// Collects the features of conformed rows: a chunk at a time through the package's pipeline.
 struct FeatureColumns<'a> {
     package: &'a Package,
+    /// Conformed values waiting, per signature input.
+    pending: Vec<Vec<Value>>,
     values: Vec<(Vec<f64>, u64)>,
     refused: u64,
 }
 
 impl<'a> FeatureColumns<'a> {
     fn new(package: &'a Package) -> Self {
-        let n = package.contents.info.features.len();
-        FeatureColumns { package, values: vec![(Vec::new(), 0); n], refused: 0 }
+        let c = &package.contents;
+        FeatureColumns {
+            package,
+            pending: vec![Vec::new(); c.signature.inputs.len()],
+            values: vec![(Vec::new(), 0); c.info.features.len()],
+            refused: 0,
+        }
     }
 
-    /// Passes a conformed row through the package's pipeline and keeps its features.
-    fn push(&mut self, mut row: Row) {
+    /// Takes one conformed row, its values in the signature's input order.
+    fn push(&mut self, row: impl IntoIterator<Item = Value>) {
+        for (column, v) in self.pending.iter_mut().zip(row) {
+            column.push(v);
+        }
+        if self.pending.first().map_or(0, Vec::len) >= FEATURE_CHUNK {
+            self.flush();
+        }
+    }
+
+    /// The waiting rows through the pipeline's frame path; rows it refuses go one by one
+    /// through the row path, and those refused there are counted.
+    fn flush(&mut self) {
         let c = &self.package.contents;
-        if c.pipeline.transform_row(&mut row).is_err() {
-            self.refused += 1;
+        let rows = self.pending.first().map_or(0, Vec::len);
+        if rows == 0 {
             return;
         }
-        for (feature, (values, missing)) in c.info.features.iter().zip(self.values.iter_mut()) {
-            match row.get(feature).and_then(Value::as_f64).filter(|v| v.is_finite()) {
-                Some(v) => values.push(v),
-                None => *missing += 1,
+        let pending = std::mem::replace(&mut self.pending, vec![Vec::new(); c.signature.inputs.len()]);
+        let frame = polars::prelude::DataFrame::new(
+            rows,
+            c.signature
+                .inputs
+                .iter()
+                .zip(&pending)
+                .map(|(col, values)| mlops_core::frame::column_from_values(&col.name, col.dtype, values))
+                .collect(),
+        );
+        let features = frame
+            .ok()
+            .and_then(|f| c.pipeline.apply_frame(f, mlops_core::frame::Stage::Inference).ok())
+            .filter(|f| f.height() == rows);
+        let columns: Option<Vec<_>> = features
+            .as_ref()
+            .and_then(|f| c.info.features.iter().map(|name| mlops_core::frame::f64_column(f, name).ok()).collect());
+        if let Some(columns) = columns {
+            for (column, (values, missing)) in columns.iter().zip(self.values.iter_mut()) {
+                for v in column.iter() {
+                    match v.filter(|x| x.is_finite()) {
+                        Some(x) => values.push(x),
+                        None => *missing += 1,
+                    }
+                }
+            }
+            return;
+        }
+        for i in 0..rows {
+            let mut row: Row = c
+                .signature
+                .inputs
+                .iter()
+                .zip(&pending)
+                .map(|(col, values)| (col.name.clone(), values[i].clone()))
+                .collect();
+            if c.pipeline.transform_row(&mut row).is_err() {
+                self.refused += 1;
+                continue;
+            }
+            for (feature, (values, missing)) in c.info.features.iter().zip(self.values.iter_mut()) {
+                match row.get(feature).and_then(Value::as_f64).filter(|v| v.is_finite()) {
+                    Some(v) => values.push(v),
+                    None => *missing += 1,
+                }
             }
         }
     }
 
-    fn finish(self) -> (BTreeMap<String, Sample>, u64) {
-        let names = &self.package.contents.info.features;
-        let samples = names
-            .iter()
-            .cloned()
-            .zip(self.values)
-            .map(|(name, (values, missing))| (name, Sample::Numeric(Numbers::from_parts(values, missing))))
-            .collect();
-        (samples, self.refused)
+    fn finish(mut self) -> Result<(BTreeMap<String, Sample>, u64)> {
+        self.flush();
+        let names = self.package.contents.info.features.iter().cloned();
+        // Sorted as they become samples, the features shared out among the cores.
+        let samples = mlops_core::par::map_owned(self.values, |(values, missing)| {
+            Sample::Numeric(Numbers::from_parts(values, missing))
+        })
+        .ok_or_else(|| PipelineError::step("monitor", step22_monitor::MonitorError::Worker))?;
+        Ok((names.zip(samples).collect(), self.refused))
+    }
+}
+
+/// A logged value as a value of `col`'s type, as the server had conformed it.
+fn logged_value(col: &ColumnSchema, v: &LoggedValue<'_>) -> Value {
+    match (col.dtype, v) {
+        (_, LoggedValue::Null) => Value::Null,
+        (DType::Float, LoggedValue::Number(x)) => Value::Float(*x),
+        (DType::Int, LoggedValue::Number(x)) if x.fract() == 0.0 => Value::Int(*x as i64),
+        (DType::Bool, LoggedValue::Bool(b)) => Value::Bool(*b),
+        (DType::Str, LoggedValue::Text(t)) => Value::Str(t.to_string()),
+        // Dates and datetimes are logged as text.
+        (_, LoggedValue::Text(t)) => cell_value(col, Cell::Text(t), 0).unwrap_or(Value::Null),
+        _ => Value::Null,
     }
 }
 
@@ -197,12 +276,11 @@ fn reference_side(package: &Package) -> Result<Option<Side>> {
     }
     let mut features = FeatureColumns::new(package);
     for i in 0..frame.height() {
-        let row: Row = inputs.iter().zip(&columns).map(|(c, values)| (c.name.clone(), values[i].clone())).collect();
-        features.push(row);
+        features.push(columns.iter().map(|values| values[i].clone()));
     }
     let samples = inputs.iter().zip(columns).map(|(col, values)| (col.name.clone(), sample_of(col, &values))).collect();
-    let (features, refused) = features.finish();
-    Ok(Some(Side { inputs: samples, features, refused }))
+    let (features, refused) = features.finish()?;
+    Ok(Some(Side { rows: frame.height(), inputs: samples, features, refused }))
 }
 
 fn sample_of(col: &ColumnSchema, values: &[Value]) -> Sample {
@@ -218,6 +296,65 @@ fn sample_of(col: &ColumnSchema, values: &[Value]) -> Sample {
             Sample::Categorical(c)
         }
     }
+}
+
+/// Where the features' reference came from.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferenceSource {
+    /// The columns a caller sends: `package` (its reference rows), or `none`.
+    pub inputs: String,
+    /// The features: `catalog <name@version>` (the training part taken again from the
+    /// catalog), `package` (its reference rows through the pipeline) or `none`.
+    pub features: String,
+    /// Rows on each side: (inputs, features).
+    pub rows: (usize, usize),
+}
+
+/// The training part of the package's dataset version, taken again from the catalog at
+/// `catalog` the way the training run cut it (the `split` of the package's lineage), through the
+/// package's feature operations: the features' reference, every training row. `Ok(None)` with a
+/// reason when the catalog, the version or the record of the cut is not there.
+fn catalog_features(
+    package: &Package,
+    catalog: &Path,
+) -> Result<std::result::Result<(String, BTreeMap<String, Sample>, usize), String>> {
+    #[derive(serde::Deserialize)]
+    struct Cut {
+        seed: mlops_core::Seed,
+        select: step08_select::Selection,
+        split: step08_select::SplitParams,
+    }
+    let c = &package.contents;
+    let (Some(dataset), Some(cut)) = (&c.lineage.dataset_version, &c.lineage.split) else {
+        return Ok(Err("the package does not record its dataset version's cut (packaged before monitoring)".into()));
+    };
+    let Some(first) = c.info.source_ops else {
+        return Ok(Err(
+            "the package's pipeline starts at the dataset version's rows: its reference rows are those rows".into(),
+        ));
+    };
+    let Ok(cut) = serde_json::from_value::<Cut>(cut.clone()) else {
+        return Ok(Err("the package's record of the cut does not read".into()));
+    };
+    let Ok((_, frame)) = step06_curate::Catalog::open(catalog).load(dataset) else {
+        return Ok(Err(format!("{dataset} is not in the catalog at {}", catalog.display())));
+    };
+    let step = |e: mlops_core::CoreError| PipelineError::step("monitor", e);
+    let selected = cut.select.apply(&frame, cut.seed).map_err(|e| PipelineError::step("monitor", e))?;
+    let split = cut.split.split(&selected, cut.seed).map_err(|e| PipelineError::step("monitor", e))?;
+    let (train, _, _) = split.frames(&selected).map_err(|e| PipelineError::step("monitor", e))?;
+    let features = mlops_core::FeaturePipeline {
+        ops: c.pipeline.ops.iter().skip(first).cloned().collect(),
+        ..mlops_core::FeaturePipeline::new()
+    };
+    let rows = train.height();
+    let out = features.apply_frame(train, mlops_core::frame::Stage::Inference).map_err(step)?;
+    let mut samples = BTreeMap::new();
+    for f in &c.info.features {
+        let values = mlops_core::frame::f64_column(&out, f).map_err(step)?;
+        samples.insert(f.clone(), Sample::Numeric(Numbers::new(values.iter().map(|v| v.filter(|x| x.is_finite())))));
+    }
+    Ok(Ok((format!("catalog {dataset}"), samples, rows)))
 }
 
 /// The task's metrics measured on the test part at training: `metrics.json`'s `test_*`.
@@ -245,29 +382,30 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
         TaskKind::Regression => ColumnKind::Numeric,
         _ => ColumnKind::Categorical,
     };
-    let schema: BTreeMap<&str, &ColumnSchema> = c.signature.inputs.iter().map(|col| (col.name.as_str(), col)).collect();
+    let signature = &c.signature.inputs;
     let mut features = FeatureColumns::new(&package);
     let mut seconds: BTreeMap<&'static str, f64> = BTreeMap::new();
     let mut in_features = std::time::Duration::ZERO;
+    // Where each signature input is in a request's columns, found again when they change.
+    let mut places: (Vec<String>, Vec<Option<usize>>) = (Vec::new(), Vec::new());
     let started = std::time::Instant::now();
     let current = read_current_with(req.store, &model, &req.window, &inputs, prediction_kind, &mut |names, values| {
         let t = std::time::Instant::now();
-        let row: Row = names
-            .iter()
-            .zip(values)
-            .enumerate()
-            .filter_map(|(i, (name, v))| {
-                let col = schema.get(name.as_str())?;
-                Some((name.clone(), cell_value(col, Cell::Json(v), i).unwrap_or(Value::Null)))
-            })
-            .collect();
+        if places.0.as_slice() != names {
+            places = (names.to_vec(), signature.iter().map(|col| names.iter().position(|n| *n == col.name)).collect());
+        }
+        let row = signature.iter().zip(&places.1).map(|(col, at)| match at.and_then(|k| values.get(k)) {
+            Some(v) => logged_value(col, v),
+            None => Value::Null,
+        });
         features.push(row);
         in_features += t.elapsed();
     })
     .map_err(failed)?;
     seconds.insert("read_log", (started.elapsed() - in_features).as_secs_f64());
-    seconds.insert("features", in_features.as_secs_f64());
-    let (current_features, current_refused) = features.finish();
+    let t = std::time::Instant::now();
+    let (current_features, current_refused) = features.finish()?;
+    seconds.insert("features", (in_features + t.elapsed()).as_secs_f64());
     if current.requests == 0 {
         notes.push(format!(
             "no logged predictions of {} in the window: nothing to compare (is the server logging to {}?)",
@@ -281,44 +419,69 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
 
     let started = std::time::Instant::now();
     let reference = reference_side(&package)?;
+    let mut source = ReferenceSource {
+        inputs: if reference.is_some() { "package".into() } else { "none".into() },
+        features: if reference.is_some() { "package".into() } else { "none".into() },
+        rows: reference.as_ref().map_or((0, 0), |r| (r.rows, r.rows)),
+    };
+    // The features' reference: the whole training part from the catalog when it is there, else
+    // the package's reference rows through the pipeline.
+    let catalog = catalog_features(&package, &req.config.catalog)?;
+    let reference_features: Option<&BTreeMap<String, Sample>> = match &catalog {
+        Ok((from, samples, rows)) => {
+            source.features.clone_from(from);
+            source.rows.1 = *rows;
+            Some(samples)
+        }
+        Err(why) => {
+            if reference.is_some() {
+                notes.push(format!("features compared with the package's reference rows: {why}"));
+            }
+            reference.as_ref().map(|r| &r.features)
+        }
+    };
     seconds.insert("reference", started.elapsed().as_secs_f64());
     let started = std::time::Instant::now();
     let drift = &req.config.drift;
-    let (inputs_drift, features_drift) = match (&reference, current.rows > 0) {
+    let has_rows = current.rows > 0;
+    if let Some(r) = reference.as_ref().filter(|r| r.refused > 0) {
+        notes.push(format!("{} reference row(s) did not pass the package's pipeline", r.refused));
+    }
+    let inputs_drift = match (&reference, has_rows) {
         (Some(r), true) => {
-            if r.refused > 0 {
-                notes.push(format!("{} reference row(s) did not pass the package's pipeline", r.refused));
-            }
             // Text without categories in the signature (free text, or dates and numbers the
             // pipeline parses) has no distribution to compare: its parsed values are among the
             // features.
             let free_text = |col: &&ColumnSchema| col.dtype == DType::Str && col.categories.is_none();
-            let mut inputs_drift = data_drift(
+            let mut d = data_drift(
                 c.signature.inputs.iter().filter(|col| !free_text(col)).filter_map(|col| {
                     Some((col.name.as_str(), r.inputs.get(&col.name)?, current.columns.get(&col.name)?))
                 }),
                 drift,
             );
-            inputs_drift.skipped.extend(c.signature.inputs.iter().filter(free_text).map(|col| {
+            d.skipped.extend(c.signature.inputs.iter().filter(free_text).map(|col| {
                 (
                     col.name.clone(),
                     "text without categories in the signature (free text, or values the pipeline parses): compared among the features".to_string(),
                 )
             }));
-            let features_drift = data_drift(
-                c.info.features.iter().filter_map(|f| Some((f.as_str(), r.features.get(f)?, current_features.get(f)?))),
-                drift,
-            );
-            (Some(inputs_drift), Some(features_drift))
+            Some(d)
         }
         (None, _) => {
             notes.push(format!(
-                "{}: the package keeps no reference rows (packaged before monitoring, or trained on a named dataset version): no data drift",
+                "{}: the package keeps no reference rows (packaged before monitoring, or trained on a named dataset version): the columns a caller sends are not compared",
                 origin.path.display()
             ));
-            (None, None)
+            None
         }
-        _ => (None, None),
+        _ => None,
+    };
+    let features_drift = match (reference_features, has_rows) {
+        (Some(r), true) => Some(data_drift(
+            c.info.features.iter().filter_map(|f| Some((f.as_str(), r.get(f)?, current_features.get(f)?))),
+            drift,
+        )),
+        _ => None,
     };
     let mut prediction_histogram = None;
     let predictions = match (&c.reference.predictions, current.rows > 0) {
@@ -399,9 +562,7 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
         window_label: req.window_label.clone(),
         at,
         task: c.info.task,
-        reference_rows: reference
-            .as_ref()
-            .map_or(0, |r| r.inputs.values().map(|s| (s.len() + s.missing()) as usize).max().unwrap_or(0)),
+        reference: source,
         requests: current.requests,
         rows: current.rows,
         inputs: inputs_drift,

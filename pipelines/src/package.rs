@@ -209,6 +209,7 @@ pub(crate) fn lineage(run_id: &str, training_run: &str, dataset: &str, config_sh
             .into_iter()
             .map(|c| (c.to_string(), version.clone()))
             .collect(),
+        split: None,
     }
 }
 

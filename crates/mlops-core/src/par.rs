@@ -44,6 +44,18 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Option<
     Some(done.into_iter().map(|(_, r)| r).collect())
 }
 
+/// [`map`] over owned items: each item moves into `f` on the worker that takes it. `None` when
+/// a worker panicked.
+///
+/// ```
+/// let lengths = mlops_core::par::map_owned(vec![vec![1], vec![2, 3]], |v| v.len());
+/// assert_eq!(lengths, Some(vec![1, 2]));
+/// ```
+pub fn map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Option<Vec<R>> {
+    let slots: Vec<std::sync::Mutex<Option<T>>> = items.into_iter().map(|t| std::sync::Mutex::new(Some(t))).collect();
+    map(&slots, |slot| slot.lock().ok().and_then(|mut s| s.take()).map(&f))?.into_iter().collect()
+}
+
 /// The cores this process may use, read once: the standard library's
 /// `available_parallelism` reads the cgroup's CPU quota from files on every call, which costs
 /// more than a small piece of parallel work.

@@ -86,6 +86,10 @@ pub struct Lineage {
     pub toolkit_version: String,
     /// Versions of the crates that read the package.
     pub crates: BTreeMap<String, String>,
+    /// How the training run cut the dataset version into parts (its `seed`, `select` and
+    /// `split` sections), so that monitoring can take the training part again from the catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<serde_json::Value>,
 }
 
 /// Everything a package holds.

@@ -19,6 +19,9 @@ pub struct MonitorConfig {
     pub store: PathBuf,
     /// The registry's artifact folder.
     pub artifacts: PathBuf,
+    /// The dataset catalog (`curate.dir` of the data config), where the training part of the
+    /// model's dataset version is taken from for the features' reference.
+    pub catalog: PathBuf,
     /// Where dashboards go: `<reports>/<model>-v<version>/<window>/monitor.html`.
     pub reports: PathBuf,
     /// The window read from the prediction log when the command line names none.
@@ -37,6 +40,7 @@ impl Default for MonitorConfig {
             model: None,
             store: PathBuf::from("models/registry/registry.db"),
             artifacts: PathBuf::from("models/artifacts"),
+            catalog: PathBuf::from("data/processed"),
             reports: PathBuf::from("reports/monitoring"),
             window: WindowConfig::default(),
             drift: DriftConfig::default(),

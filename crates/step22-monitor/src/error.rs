@@ -48,6 +48,9 @@ pub enum MonitorError {
         /// The last failure.
         message: String,
     },
+    /// A worker thread stopped (a bug: nothing here panics on data).
+    #[error("a worker thread stopped while sorting the window's values")]
+    Worker,
     /// A file could not be written.
     #[error("{path}: {source}")]
     Io {

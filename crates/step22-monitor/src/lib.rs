@@ -36,6 +36,7 @@
 
 mod accuracy;
 pub mod alerts;
+mod cell;
 mod config;
 pub mod drift;
 mod error;
@@ -45,6 +46,7 @@ mod quality;
 mod window;
 
 pub use accuracy::{Accuracy, Outcomes, read_accuracy};
+pub use cell::LoggedValue;
 pub use config::{MonitorConfig, Sinks, WindowConfig, parse_span};
 pub use error::{MonitorError, Result};
 pub use health::{Health, HourHealth, Latency, health};

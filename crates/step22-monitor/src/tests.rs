@@ -211,7 +211,7 @@ fn a_missing_store_is_named_and_not_created_and_a_broken_entry_is_named_by_its_s
         ),
     ]);
     let err = read_current(&path, &model, &Window::default(), &kinds(), ColumnKind::Categorical).unwrap_err();
-    assert!(err.to_string().contains("prediction_requests entry 2: 2 input rows, 1 outputs"), "{err}");
+    assert!(err.to_string().contains("prediction_requests entry 2: 1 outputs and `rows` = 2 disagree"), "{err}");
 }
 
 mod alerts {
@@ -581,4 +581,39 @@ sinks:
     assert!(err.starts_with("drift.share: 2 is not in (0, 1]"), "{err}");
     let err = parse("drift: {shares: 0.5}\n").unwrap_err().to_string();
     assert!(err.contains("configs/monitoring.yaml") && err.contains("unknown field `shares`"), "{err}");
+}
+
+/// The log's rows are read without a JSON tree: every value comes out as the tree would give it,
+/// text with escapes included, and the rows are counted.
+#[test]
+fn logged_rows_read_without_a_json_tree_keep_every_value() {
+    use crate::LoggedValue;
+    let text = r#"[["Biscoe", 1.5, null, true, "a \"quoted\" name\n", 3], ["Dream", -2e3, 7, false, "", 0]]"#;
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    let seed = crate::cell::Rows {
+        on_row: |row: &[LoggedValue<'_>]| {
+            seen.push(row.iter().map(|v| serde_json::to_string(v).unwrap()).collect());
+        },
+    };
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let rows = serde::de::DeserializeSeed::deserialize(seed, &mut reader).unwrap();
+    assert_eq!(rows, 2);
+    let tree: Vec<Vec<serde_json::Value>> = serde_json::from_str(text).unwrap();
+    let expected: Vec<Vec<String>> = tree
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| match v.as_f64() {
+                    Some(x) => serde_json::to_string(&x).unwrap(),
+                    None => v.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    let bad = serde::de::DeserializeSeed::deserialize(
+        crate::cell::Rows { on_row: |_: &[LoggedValue<'_>]| {} },
+        &mut serde_json::Deserializer::from_str(r#"[["Biscoe", {"x": 1}]]"#),
+    );
+    assert!(bad.is_err(), "an object is not a logged value");
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, params};
 use serde::{Deserialize, Serialize};
 
+use crate::cell::LoggedValue;
 use crate::drift::{Categories, ColumnKind, Numbers, Sample};
 use crate::error::{MonitorError, Result};
 
@@ -203,7 +204,7 @@ pub fn read_current_with(
     window: &Window,
     inputs: &BTreeMap<String, ColumnKind>,
     predictions: ColumnKind,
-    visit: &mut dyn FnMut(&[String], &[serde_json::Value]),
+    visit: &mut dyn FnMut(&[String], &[LoggedValue<'_>]),
 ) -> Result<Current> {
     let conn = open_read_only(path)?;
     let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
@@ -271,7 +272,7 @@ pub fn read_current_with(
         }
     }
     tracing::debug!(model = model.name, requests = acc.requests, rows = acc.rows, "read the current window");
-    Ok(Current { refused, ..acc.finish() })
+    Ok(Current { refused, ..acc.finish()? })
 }
 
 /// Opens a store for reading; a missing file is [`MonitorError::NoStore`].
@@ -282,6 +283,10 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|source| MonitorError::Store { path: path.to_path_buf(), source })?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(|source| MonitorError::Store { path: PathBuf::from(path), source })?;
+    // Pages read through a memory map rather than copied by read(2): a window of a million
+    // logged rows is a few hundred megabytes of text.
+    conn.pragma_update(None, "mmap_size", 1_i64 << 32)
         .map_err(|source| MonitorError::Store { path: PathBuf::from(path), source })?;
     Ok(conn)
 }
@@ -297,10 +302,11 @@ struct Entry<'a> {
     novel: Option<&'a str>,
 }
 
-/// One logged row's prediction.
+/// One logged row's prediction (its probabilities are skipped unread).
 #[derive(Deserialize)]
-struct Output {
-    prediction: serde_json::Value,
+struct Output<'a> {
+    #[serde(borrow)]
+    prediction: LoggedValue<'a>,
 }
 
 enum Column {
@@ -327,16 +333,18 @@ fn empty(kind: ColumnKind) -> Column {
 }
 
 impl Column {
-    fn push(&mut self, value: &serde_json::Value) {
+    fn push(&mut self, value: &LoggedValue<'_>) {
         match self {
             Column::Numbers { values, missing } => match value.as_f64() {
                 Some(v) => values.push(v),
                 None => *missing += 1,
             },
             Column::Categories(c) => match value {
-                serde_json::Value::Null => c.add(None),
-                serde_json::Value::String(s) => c.add(Some(s)),
-                other => c.add(Some(&other.to_string())),
+                LoggedValue::Null => c.add(None),
+                LoggedValue::Text(s) => c.add(Some(s)),
+                LoggedValue::Bool(b) => c.add(Some(if *b { "true" } else { "false" })),
+                LoggedValue::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => c.add(Some(&(*v as i64).to_string())),
+                LoggedValue::Number(v) => c.add(Some(&v.to_string())),
             },
         }
     }
@@ -365,31 +373,34 @@ impl Accumulator {
     fn add(
         &mut self,
         e: &Entry<'_>,
-        visit: &mut dyn FnMut(&[String], &[serde_json::Value]),
+        visit: &mut dyn FnMut(&[String], &[LoggedValue<'_>]),
     ) -> std::result::Result<(), String> {
         let names: Vec<String> =
             serde_json::from_str(e.columns).map_err(|err| format!("`columns` is not a list of names: {err}"))?;
-        let rows: Vec<Vec<serde_json::Value>> =
-            serde_json::from_str(e.inputs).map_err(|err| format!("`inputs` is not a list of rows: {err}"))?;
-        let outputs: Vec<Output> =
+        let outputs: Vec<Output<'_>> =
             serde_json::from_str(e.outputs).map_err(|err| format!("`outputs` is not a list of predictions: {err}"))?;
-        if rows.len() != outputs.len() || rows.len() as i64 != e.rows {
-            return Err(format!(
-                "{} input rows, {} outputs and `rows` = {} disagree",
-                rows.len(),
-                outputs.len(),
-                e.rows
-            ));
+        if outputs.len() as i64 != e.rows {
+            return Err(format!("{} outputs and `rows` = {} disagree", outputs.len(), e.rows));
         }
         // Each wanted column's place in this request's rows (a column the request did not carry
-        // counts as missing in each of its rows).
+        // counts as missing in each of its rows). The rows are read one at a time into a reused
+        // buffer, their text borrowed from the log.
         let mut places: Vec<(Option<usize>, &mut Column)> =
             self.columns.iter_mut().map(|(name, col)| (names.iter().position(|n| n == name), col)).collect();
-        for row in &rows {
-            for (place, col) in places.iter_mut() {
-                col.push(place.and_then(|k| row.get(k)).unwrap_or(&serde_json::Value::Null));
-            }
-            visit(&names, row);
+        let seed = crate::cell::Rows {
+            on_row: |row: &[LoggedValue<'_>]| {
+                for (place, col) in places.iter_mut() {
+                    col.push(place.and_then(|k| row.get(k)).unwrap_or(&LoggedValue::Null));
+                }
+                visit(&names, row);
+            },
+        };
+        let mut reader = serde_json::Deserializer::from_str(e.inputs);
+        let rows = serde::de::DeserializeSeed::deserialize(seed, &mut reader)
+            .and_then(|n| reader.end().map(|()| n))
+            .map_err(|err| format!("`inputs` is not a list of rows: {err}"))?;
+        if rows as i64 != e.rows {
+            return Err(format!("{rows} input rows and `rows` = {} disagree", e.rows));
         }
         for o in &outputs {
             self.predictions.push(&o.prediction);
@@ -404,10 +415,10 @@ impl Accumulator {
             }
         }
         self.requests += 1;
-        self.rows += rows.len() as u64;
+        self.rows += rows as u64;
         let second = self.seconds.entry(e.at.chars().take(19).collect()).or_default();
         second.requests += 1;
-        second.rows += rows.len() as u64;
+        second.rows += rows as u64;
         second.latency_ms.push(e.latency_ms);
         match &mut self.span {
             Some((_, last)) => last.clone_from(&e.at),
@@ -416,22 +427,26 @@ impl Accumulator {
         Ok(())
     }
 
-    fn finish(self) -> Current {
+    fn finish(self) -> Result<Current> {
+        // Numbers are sorted as they become samples: the columns shared out among the cores.
+        let (names, columns): (Vec<String>, Vec<Column>) = self.columns.into_iter().unzip();
+        let samples = mlops_core::par::map_owned(columns, Column::finish).ok_or(MonitorError::Worker)?;
+        let columns = names.into_iter().zip(samples).collect();
         let (width_seconds, prefix) = match &self.span {
             Some((first, last)) => Timeline::width_for(first, last),
             None => (3600, 13),
         };
-        Current {
+        Ok(Current {
             requests: self.requests,
             rows: self.rows,
             span: self.span,
-            columns: self.columns.into_iter().map(|(name, col)| (name, col.finish())).collect(),
+            columns,
             predictions: self.predictions.finish(),
             hours: merge(&self.seconds, 13),
             timeline: Timeline { width_seconds, prefix, buckets: merge(&self.seconds, prefix) },
             novel: self.novel,
             refused: Refused::default(),
-        }
+        })
     }
 }
 

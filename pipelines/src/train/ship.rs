@@ -246,7 +246,12 @@ fn package(
         signature,
         metrics,
         profile,
-        lineage: crate::package::lineage(&row.run_id, parent, plan.paths.dataset.0, child.config_sha256.clone()),
+        lineage: step16_package::Lineage {
+            split: Some(serde_json::json!({
+                "seed": plan.config.seed, "select": plan.config.select, "split": plan.config.split,
+            })),
+            ..crate::package::lineage(&row.run_id, parent, plan.paths.dataset.0, child.config_sha256.clone())
+        },
         importances: crate::evaluate::named_importances(model, plan.features),
         input_example,
         reference,
