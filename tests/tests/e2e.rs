@@ -2613,6 +2613,12 @@ fn monitoring_finds_the_shifted_batch_and_not_the_clean_one_alerts_once_and_draw
         ["Culmen Length (mm)", "Flipper Length (mm)", "Body Mass (g)", "Delta 15 N (o/oo)"]
     );
     assert_eq!(shifted["monitor"]["inputs"]["dataset_drift"], true);
+    // The caller's columns against the package's reference rows (232 training rows traced back to
+    // the source), the features against the whole training part taken again from the catalog.
+    let reference = &shifted["monitor"]["reference"];
+    assert_eq!(reference["inputs"], "package");
+    assert!(reference["features"].as_str().unwrap().starts_with("catalog penguins@"), "{reference}");
+    assert_eq!(reference["rows"], serde_json::json!([232, 232]));
     assert!(drifted(&shifted, "features").contains(&"flipper_length_mm".to_string()));
     let columns = shifted["monitor"]["inputs"]["columns"].as_array().unwrap();
     assert!(
@@ -2780,6 +2786,13 @@ fn monitoring_names_bad_input_and_keeps_its_exit_codes() {
     assert!(run.json()["monitor"]["inputs"].is_null());
     let notes = run.json()["monitor"]["notes"].to_string();
     assert!(notes.contains("keeps no reference rows") || notes.contains("no logged predictions"), "{notes}");
+    // Without the catalog, the features are compared with the package's reference rows.
+    std::fs::rename(p.join("data/processed"), p.join("data/moved")).unwrap();
+    let run = p.mlops(&["--json", "monitor", "--from", &t0, "--to", &t1]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.json()["monitor"]["reference"]["features"], "package");
+    assert!(run.json()["monitor"]["notes"].to_string().contains("is not in the catalog at data/processed"));
+    assert!(run.json()["monitor"]["features"]["columns"].as_array().is_some_and(|c| !c.is_empty()));
     // export-rules: the Prometheus rules and the Grafana dashboard of the champion.
     let run = p.mlops(&["--json", "monitor", "export-rules", "--out", "build/monitoring"]);
     assert!(run.success, "{}", run.stderr);

@@ -213,33 +213,23 @@ pub fn read_current_with(
         .map_err(sql)?;
     let mut acc = Accumulator::new(inputs, predictions);
     if has_log {
-        let mut stmt = conn
-            .prepare(
-                "SELECT seq, at, rows, columns, inputs, outputs, latency_ms, novel FROM prediction_requests
-                 WHERE model_name = ?1 AND (?2 IS NULL OR model_version = ?2)
-                   AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
-                 ORDER BY seq",
-            )
-            .map_err(sql)?;
-        let (from, to) = (window.from.map(log_text), window.to.map(log_text));
-        let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
-        while let Some(r) = rows.next().map_err(sql)? {
-            let entry = Entry {
-                seq: r.get(0).map_err(sql)?,
-                at: r.get(1).map_err(sql)?,
-                rows: r.get(2).map_err(sql)?,
-                columns: r.get_ref(3).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?,
-                inputs: r.get_ref(4).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?,
-                outputs: r.get_ref(5).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?,
-                latency_ms: r.get(6).map_err(sql)?,
-                novel: r.get_ref(7).map_err(sql)?.as_str_or_null().map_err(|e| sql(e.into()))?,
-            };
-            acc.add(&entry, visit).map_err(|message| MonitorError::LogEntry {
-                path: path.to_path_buf(),
-                seq: entry.seq,
-                message,
-            })?;
-        }
+        // One thread reads the store, this one parses what it read: the two halves of the work
+        // overlap. The queue between them holds a few requests.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Entry>(32);
+        std::thread::scope(|s| -> Result<()> {
+            let reader = s.spawn(move || read_entries(path, model, window, &tx));
+            let mut parsed = Ok(());
+            for entry in rx.iter() {
+                if let Err(message) = acc.add(&entry, visit) {
+                    parsed = Err(MonitorError::LogEntry { path: path.to_path_buf(), seq: entry.seq, message });
+                    break;
+                }
+            }
+            // A reader still sending stops at its next request.
+            drop(rx);
+            let read = reader.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            read.and(parsed)
+        })?;
     }
     let has_refusals: bool = conn
         .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'prediction_refusals')", [], |r| r.get(0))
@@ -291,15 +281,57 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-struct Entry<'a> {
+/// One logged request as the store holds it.
+struct Entry {
     seq: i64,
     at: String,
     rows: i64,
-    columns: &'a str,
-    inputs: &'a str,
-    outputs: &'a str,
+    columns: String,
+    inputs: String,
+    outputs: String,
     latency_ms: f64,
-    novel: Option<&'a str>,
+    novel: Option<String>,
+}
+
+/// Reads `model`'s requests in `window` from the store at `path`, in order, into `tx` (until the
+/// receiver hangs up).
+fn read_entries(
+    path: &Path,
+    model: &ModelRef,
+    window: &Window,
+    tx: &std::sync::mpsc::SyncSender<Entry>,
+) -> Result<()> {
+    let conn = open_read_only(path)?;
+    let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, at, rows, columns, inputs, outputs, latency_ms, novel FROM prediction_requests
+             WHERE model_name = ?1 AND (?2 IS NULL OR model_version = ?2)
+               AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
+             ORDER BY seq",
+        )
+        .map_err(sql)?;
+    let (from, to) = (window.from.map(log_text), window.to.map(log_text));
+    let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
+    while let Some(r) = rows.next().map_err(sql)? {
+        let text = |i: usize| -> Result<String> {
+            Ok(r.get_ref(i).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?.to_owned())
+        };
+        let entry = Entry {
+            seq: r.get(0).map_err(sql)?,
+            at: r.get(1).map_err(sql)?,
+            rows: r.get(2).map_err(sql)?,
+            columns: text(3)?,
+            inputs: text(4)?,
+            outputs: text(5)?,
+            latency_ms: r.get(6).map_err(sql)?,
+            novel: r.get_ref(7).map_err(sql)?.as_str_or_null().map_err(|e| sql(e.into()))?.map(str::to_owned),
+        };
+        if tx.send(entry).is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// One logged row's prediction (its probabilities are skipped unread).
@@ -372,13 +404,13 @@ impl Accumulator {
 
     fn add(
         &mut self,
-        e: &Entry<'_>,
+        e: &Entry,
         visit: &mut dyn FnMut(&[String], &[LoggedValue<'_>]),
     ) -> std::result::Result<(), String> {
         let names: Vec<String> =
-            serde_json::from_str(e.columns).map_err(|err| format!("`columns` is not a list of names: {err}"))?;
+            serde_json::from_str(&e.columns).map_err(|err| format!("`columns` is not a list of names: {err}"))?;
         let outputs: Vec<Output<'_>> =
-            serde_json::from_str(e.outputs).map_err(|err| format!("`outputs` is not a list of predictions: {err}"))?;
+            serde_json::from_str(&e.outputs).map_err(|err| format!("`outputs` is not a list of predictions: {err}"))?;
         if outputs.len() as i64 != e.rows {
             return Err(format!("{} outputs and `rows` = {} disagree", outputs.len(), e.rows));
         }
@@ -395,7 +427,7 @@ impl Accumulator {
                 visit(&names, row);
             },
         };
-        let mut reader = serde_json::Deserializer::from_str(e.inputs);
+        let mut reader = serde_json::Deserializer::from_str(&e.inputs);
         let rows = serde::de::DeserializeSeed::deserialize(seed, &mut reader)
             .and_then(|n| reader.end().map(|()| n))
             .map_err(|err| format!("`inputs` is not a list of rows: {err}"))?;
@@ -405,7 +437,7 @@ impl Accumulator {
         for o in &outputs {
             self.predictions.push(&o.prediction);
         }
-        if let Some(novel) = e.novel {
+        if let Some(novel) = &e.novel {
             let novel: BTreeMap<String, Novelty> =
                 serde_json::from_str(novel).map_err(|err| format!("`novel` is not counts by column: {err}"))?;
             for (column, n) in novel {
