@@ -2,9 +2,10 @@
 # Reading the prediction log: a release `mlops serve` logs ROWS predicted rows (default 1,000,000:
 # the shipped clean production batch repeated, sent by `mlops predict --url` in 1,000-row
 # requests) into a copy of the registry store; then `mlops monitor` over that window runs RUNS
-# times (default 5) and the script prints the median of its `read_log` time (the window's
-# requests read from SQLite and parsed, the features excluded), of the features' time (the logged
-# rows through the package's pipeline) and of the whole command.
+# times (default 5) with `drift.features: false` (reading the log: the window's requests read
+# from SQLite and parsed into the columns' samples, and the comparisons) and RUNS times as
+# configured (the logged rows also through the package's pipeline to the features), and the
+# script prints the medians of its `read_log` and `features` times and of the whole command.
 # Usage: bench/monitor_log.sh   env: ROWS, RUNS, MLOPS (a binary instead of the release build).
 # Needs: a trained model (make train) and python3.
 set -euo pipefail
@@ -59,28 +60,33 @@ print(f"{n} rows logged")
 PY
 to=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
 printf 'model: models:/penguins-species@champion\nalerts: []\n' >"$out/monitoring.yaml"
+printf 'model: models:/penguins-species@champion\nalerts: []\ndrift: {features: false}\n' >"$out/monitoring-read.yaml"
 kill $server; wait $server 2>/dev/null || true
-for i in $(seq 1 "$runs"); do
-  start=$(date +%s.%N)
-  "$mlops" --quiet --json --log-dir "$out/logs" monitor --store "$out/registry.db" --reports "$out/reports" \
-    --config "$out/monitoring.yaml" --from "$from" --to "$to" --model models:/penguins-species@champion \
-    >"$out/run-$i.json" 2>"$out/run-$i.err" || true
-  end=$(date +%s.%N)
-  echo "$start $end" >"$out/wall-$i"
+for kind in read all; do
+  config="$out/monitoring.yaml"; [ "$kind" = read ] && config="$out/monitoring-read.yaml"
+  for i in $(seq 1 "$runs"); do
+    start=$(date +%s.%N)
+    "$mlops" --quiet --json --log-dir "$out/logs" monitor --store "$out/registry.db" --reports "$out/reports" \
+      --config "$config" --from "$from" --to "$to" --model models:/penguins-species@champion \
+      >"$out/$kind-$i.json" 2>"$out/$kind-$i.err" || true
+    end=$(date +%s.%N)
+    echo "$start $end" >"$out/wall-$kind-$i"
+  done
 done
 python3 - "$out" "$runs" <<'PY'
 import json, statistics, sys
 out, runs = sys.argv[1], int(sys.argv[2])
-read, feat, wall, rows = [], [], [], None
-for i in range(1, runs + 1):
-    try:
-        m = json.load(open(f"{out}/run-{i}.json"))["monitor"]
-    except Exception:
-        sys.exit(open(f"{out}/run-{i}.err").read())
-    rows = m["rows"]
-    read.append(m["seconds"]["read_log"]); feat.append(m["seconds"]["features"])
-    a, b = map(float, open(f"{out}/wall-{i}").read().split())
-    wall.append(b - a)
-print(f"{rows:,} logged rows in the window; medians of {runs} runs:")
-print(f"  read_log {statistics.median(read):.3f} s   features {statistics.median(feat):.3f} s   whole command {statistics.median(wall):.3f} s")
+for kind, what in [("read", "drift.features: false"), ("all", "features too")]:
+    read, feat, wall, rows = [], [], [], None
+    for i in range(1, runs + 1):
+        try:
+            m = json.load(open(f"{out}/{kind}-{i}.json"))["monitor"]
+        except Exception:
+            sys.exit(open(f"{out}/{kind}-{i}.err").read())
+        rows = m["rows"]
+        read.append(m["seconds"]["read_log"]); feat.append(m["seconds"].get("features", 0.0))
+        a, b = map(float, open(f"{out}/wall-{kind}-{i}").read().split())
+        wall.append(b - a)
+    print(f"{rows:,} logged rows, {what}; medians of {runs} runs: read_log {statistics.median(read):.3f} s,"
+          f" features {statistics.median(feat):.3f} s, whole command {statistics.median(wall):.3f} s")
 PY

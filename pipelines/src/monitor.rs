@@ -317,7 +317,7 @@ pub struct ReferenceSource {
 fn catalog_features(
     package: &Package,
     catalog: &Path,
-) -> Result<std::result::Result<(String, BTreeMap<String, Sample>, usize), String>> {
+) -> Result<std::result::Result<CatalogFeatures, String>> {
     #[derive(serde::Deserialize)]
     struct Cut {
         seed: mlops_core::Seed,
@@ -354,7 +354,15 @@ fn catalog_features(
         let values = mlops_core::frame::f64_column(&out, f).map_err(step)?;
         samples.insert(f.clone(), Sample::Numeric(Numbers::new(values.iter().map(|v| v.filter(|x| x.is_finite())))));
     }
-    Ok(Ok((format!("catalog {dataset}"), samples, rows)))
+    Ok(Ok(CatalogFeatures { from: format!("catalog {dataset}"), samples, rows }))
+}
+
+/// The features of the training part taken from the catalog.
+struct CatalogFeatures {
+    /// `catalog <name@version>`.
+    from: String,
+    samples: BTreeMap<String, Sample>,
+    rows: usize,
 }
 
 /// The task's metrics measured on the test part at training: `metrics.json`'s `test_*`.
@@ -389,7 +397,11 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
     // Where each signature input is in a request's columns, found again when they change.
     let mut places: (Vec<String>, Vec<Option<usize>>) = (Vec::new(), Vec::new());
     let started = std::time::Instant::now();
+    let with_features = req.config.drift.features;
     let current = read_current_with(req.store, &model, &req.window, &inputs, prediction_kind, &mut |names, values| {
+        if !with_features {
+            return;
+        }
         let t = std::time::Instant::now();
         if places.0.as_slice() != names {
             places = (names.to_vec(), signature.iter().map(|col| names.iter().position(|n| *n == col.name)).collect());
@@ -426,15 +438,19 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
     };
     // The features' reference: the whole training part from the catalog when it is there, else
     // the package's reference rows through the pipeline.
-    let catalog = catalog_features(&package, &req.config.catalog)?;
+    let catalog = if with_features {
+        catalog_features(&package, &req.config.catalog)?
+    } else {
+        Err("`drift.features` is off".to_string())
+    };
     let reference_features: Option<&BTreeMap<String, Sample>> = match &catalog {
-        Ok((from, samples, rows)) => {
+        Ok(CatalogFeatures { from, samples, rows }) => {
             source.features.clone_from(from);
             source.rows.1 = *rows;
             Some(samples)
         }
         Err(why) => {
-            if reference.is_some() {
+            if reference.is_some() && with_features {
                 notes.push(format!("features compared with the package's reference rows: {why}"));
             }
             reference.as_ref().map(|r| &r.features)
@@ -476,7 +492,7 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
         }
         _ => None,
     };
-    let features_drift = match (reference_features, has_rows) {
+    let features_drift = match (reference_features, has_rows && with_features) {
         (Some(r), true) => Some(data_drift(
             c.info.features.iter().filter_map(|f| Some((f.as_str(), r.get(f)?, current_features.get(f)?))),
             drift,

@@ -718,7 +718,12 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     assert_eq!(inspected["model"]["classes"], serde_json::json!(["Adelie", "Chinstrap", "Gentoo"]));
     assert_eq!(inspected["lineage"]["run_id"], chosen_run);
     assert_eq!(inspected["lineage"]["dataset_version"], t["dataset"]);
-    assert_eq!(inspected["manifest"]["files"].as_array().unwrap().len(), 10);
+    // Ten files, and monitoring's reference: training rows as sent, the test part's predictions.
+    let files: Vec<&str> =
+        inspected["manifest"]["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(files.len(), 12, "{files:?}");
+    assert!(files.contains(&"reference.parquet") && files.contains(&"reference_predictions.parquet"));
+    assert!(inspected["lineage"]["split"]["seed"].is_u64(), "the cut of the dataset version is recorded");
     let inputs: Vec<&str> =
         inspected["signature"]["inputs"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     // The source's columns as they arrive: the ones the model's road reads, not the target's.
@@ -2664,6 +2669,21 @@ fn monitoring_finds_the_shifted_batch_and_not_the_clean_one_alerts_once_and_draw
     assert!(html.matches("<svg").count() >= 4 + 7, "four charts and a histogram per compared column");
     assert!(html.contains("<title>Flipper Length (mm) "), "histogram bars have tooltips");
     assert!(html.contains("dataset-drift") && html.contains("the dataset drifted: 4 of 7 columns"));
+    // A real browser renders it.
+    let page = p.join(shifted["report"].as_str().unwrap());
+    let shot = p.join("dashboard.png");
+    let rendered = std::process::Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,3000"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output();
+    match rendered {
+        Ok(_) => {
+            let png = std::fs::read(&shot).unwrap_or_default();
+            assert!(png.starts_with(b"\x89PNG") && png.len() > 50_000, "chromium drew {} bytes", png.len());
+        }
+        Err(_) => assert!(std::env::var_os("CI").is_none(), "chromium is installed in CI (.ci/run)"),
+    }
     let twin: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(shifted["json"].as_str().map(|r| p.join(r)).unwrap()).unwrap())
             .unwrap();

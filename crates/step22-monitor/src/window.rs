@@ -295,12 +295,7 @@ struct Entry {
 
 /// Reads `model`'s requests in `window` from the store at `path`, in order, into `tx` (until the
 /// receiver hangs up).
-fn read_entries(
-    path: &Path,
-    model: &ModelRef,
-    window: &Window,
-    tx: &std::sync::mpsc::SyncSender<Entry>,
-) -> Result<()> {
+fn read_entries(path: &Path, model: &ModelRef, window: &Window, tx: &std::sync::mpsc::SyncSender<Entry>) -> Result<()> {
     let conn = open_read_only(path)?;
     let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
     let mut stmt = conn

@@ -120,11 +120,14 @@ pub struct DriftConfig {
     pub share: f64,
     /// Rules for single columns, by name.
     pub columns: BTreeMap<String, DriftRule>,
+    /// Whether the model's features are compared too (each logged row through the package's
+    /// pipeline), besides the columns a caller sends.
+    pub features: bool,
 }
 
 impl Default for DriftConfig {
     fn default() -> Self {
-        DriftConfig { method: DriftMethod::Auto, threshold: None, share: 0.5, columns: BTreeMap::new() }
+        DriftConfig { method: DriftMethod::Auto, threshold: None, share: 0.5, columns: BTreeMap::new(), features: true }
     }
 }
 
