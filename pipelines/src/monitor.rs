@@ -94,6 +94,8 @@ pub struct Monitored {
     pub timeline_prefix: usize,
     /// Histograms of each compared column, reference against current (for the dashboard).
     pub histograms: BTreeMap<String, Histograms>,
+    /// Histograms of each compared feature, reference against current.
+    pub feature_histograms: BTreeMap<String, Histograms>,
     /// The predictions' histogram, the test part's against the window's.
     pub prediction_histogram: Option<Histograms>,
     /// What the run could not do, in words.
@@ -314,10 +316,7 @@ pub struct ReferenceSource {
 /// `catalog` the way the training run cut it (the `split` of the package's lineage), through the
 /// package's feature operations: the features' reference, every training row. `Ok(None)` with a
 /// reason when the catalog, the version or the record of the cut is not there.
-fn catalog_features(
-    package: &Package,
-    catalog: &Path,
-) -> Result<std::result::Result<CatalogFeatures, String>> {
+fn catalog_features(package: &Package, catalog: &Path) -> Result<std::result::Result<CatalogFeatures, String>> {
     #[derive(serde::Deserialize)]
     struct Cut {
         seed: mlops_core::Seed,
@@ -570,6 +569,14 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
             }
         }
     }
+    let mut feature_histograms = BTreeMap::new();
+    if let (Some(r), true) = (reference_features, with_features) {
+        for (name, sample) in &current_features {
+            if let Some(h) = r.get(name).and_then(|reference| histograms_of(reference, sample)) {
+                feature_histograms.insert(name.clone(), h);
+            }
+        }
+    }
     Ok(Monitored {
         model: origin.name,
         version: origin.version,
@@ -592,6 +599,7 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
         alerts,
         timeline_prefix: current.timeline.prefix,
         histograms,
+        feature_histograms,
         prediction_histogram,
         notes,
         seconds,

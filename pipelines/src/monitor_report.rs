@@ -62,12 +62,17 @@ pub fn html(m: &Monitored) -> Result<String> {
     summary(&mut out, m);
     panels(&mut out, m)?;
     if let Some(d) = &m.inputs {
-        drift_table(&mut out, "drift", "Data drift: the columns a caller sends", d, m);
+        drift_table(&mut out, ("drift", "Data drift: the columns a caller sends"), d, &m.histograms);
     } else {
         out.push_str("<section id=\"drift\"><h2>Data drift</h2><p>Not measured: see the notes.</p></section>");
     }
     if let Some(d) = &m.features {
-        drift_table(&mut out, "features", "Feature drift: the model's inputs after the package's pipeline", d, m);
+        drift_table(
+            &mut out,
+            ("features", "Feature drift: the model's inputs after the package's pipeline"),
+            d,
+            &m.feature_histograms,
+        );
     }
     quality(&mut out, m);
     alerts(&mut out, m);
@@ -249,7 +254,12 @@ fn figure(out: &mut String, id: &str, heading: &str, plot: &Plot, empty: bool) -
     Ok(())
 }
 
-fn drift_table(out: &mut String, id: &str, heading: &str, d: &DataDrift, m: &Monitored) {
+fn drift_table(
+    out: &mut String,
+    (id, heading): (&str, &str),
+    d: &DataDrift,
+    histograms: &std::collections::BTreeMap<String, Histograms>,
+) {
     let _ = write!(
         out,
         "<section id=\"{id}\"><h2>{}</h2><p>{} of {} column(s) drifted ({}; the dataset drifts from {}){}</p>\
@@ -263,7 +273,7 @@ fn drift_table(out: &mut String, id: &str, heading: &str, d: &DataDrift, m: &Mon
         if d.dataset_drift { " <span class=\"bad\">dataset drift</span>" } else { "" },
     );
     for c in &d.columns {
-        let hist = m.histograms.get(&c.column).map(|h| histogram_svg(&c.column, h)).unwrap_or_default();
+        let hist = histograms.get(&c.column).map(|h| histogram_svg(&c.column, h)).unwrap_or_default();
         let score = c.scores.iter().map(|s| fmt_num(s.value)).collect::<Vec<_>>().join(" / ");
         let threshold = c.scores.iter().map(|s| fmt_num(s.threshold)).collect::<Vec<_>>().join(" / ");
         let _ = write!(
