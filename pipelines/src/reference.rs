@@ -105,8 +105,18 @@ pub(crate) fn training_rows(
     Ok(Some(Kept { frame, visited }))
 }
 
+/// Up to [`MAX_ROWS`] rows of `frame` (training rows that are what a caller sends), cut to
+/// `inputs`: a seeded sample, in the frame's order.
+pub(crate) fn sampled_rows(frame: &DataFrame, inputs: &[String], seed: mlops_core::Seed) -> Result<Kept> {
+    let columns = frame.select(inputs.iter().map(String::as_str)).map_err(polars_failed("reference rows"))?;
+    let n = columns.height();
+    let mut rows: Vec<usize> = seed.derive("reference").draws().permutation(n).into_iter().take(MAX_ROWS).collect();
+    rows.sort_unstable();
+    Ok(Kept { frame: take(&columns, rows.into_iter())?, visited: n })
+}
+
 /// The rows of `frame` at `rows`, in that order.
-pub(crate) fn take(frame: &DataFrame, rows: impl Iterator<Item = usize>) -> Result<DataFrame> {
+fn take(frame: &DataFrame, rows: impl Iterator<Item = usize>) -> Result<DataFrame> {
     let idx = IdxCa::new("idx".into(), rows.map(|i| i as polars::prelude::IdxSize).collect::<Vec<_>>());
     frame.take(&idx).map_err(polars_failed("reference rows"))
 }

@@ -2767,6 +2767,50 @@ fn monitoring_names_bad_input_and_keeps_its_exit_codes() {
     let bad = p.file_with("configs/monitoring.yaml", "severity: critical}", "severity: urgent}");
     p.fails(&["monitor", "--config", bad.to_str().unwrap()], &["variant-monitoring.yaml", "line", "urgent"]);
     p.fails(&["monitor", "--config", "configs/none.yaml"], &["configs/none.yaml"]);
+    // replay: a missing file, a missing label column, no rows per request, a server not there.
+    let url = format!("http://{}", s.addr);
+    let replay = ["monitor", "replay", "--url", url.as_str(), "--input"];
+    p.fails(&[&replay[..], &["data/production/none.csv"]].concat(), &["data/production/none.csv"]);
+    p.fails(
+        &[&replay[..], &["data/production/clean.csv", "--actual", "label"]].concat(),
+        &["clean.csv", "--actual", "label"],
+    );
+    p.fails(
+        &[&replay[..], &["data/production/clean.csv", "--rows-per-request", "0"]].concat(),
+        &["--rows-per-request"],
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    p.fails(
+        &["monitor", "replay", "--url", &format!("http://127.0.0.1:{closed}"), "--input", "data/production/clean.csv"],
+        &[&format!("http://127.0.0.1:{closed}/predict/batch")],
+    );
+    // drift between two files: the shifted columns drift; bad input is named.
+    let run = p.mlops(&[
+        "--json",
+        "monitor",
+        "drift",
+        "--reference",
+        "data/production/clean.csv",
+        "--current",
+        "data/production/shifted.csv",
+    ]);
+    assert!(run.success, "{}", run.stderr);
+    let drifted: Vec<String> = run.json()["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["drifted"] == true)
+        .map(|c| c["column"].as_str().unwrap().to_string())
+        .collect();
+    for c in ["Culmen Length (mm)", "Flipper Length (mm)", "Body Mass (g)", "Delta 15 N (o/oo)"] {
+        assert!(drifted.contains(&c.to_string()), "{c} in {drifted:?}");
+    }
+    assert!(!drifted.contains(&"Culmen Depth (mm)".to_string()), "{drifted:?}");
+    let drift = ["monitor", "drift", "--reference", "data/production/clean.csv", "--current"];
+    p.fails(&[&drift[..], &["data/production/none.csv"]].concat(), &["data/production/none.csv"]);
+    p.fails(&[&drift[..], &["data/production/shifted.csv", "--method", "magic"]].concat(), &["--method", "`magic`"]);
+    // export-rules for a model that is not there.
+    p.fails(&["monitor", "--model", "models:/no-such-model@champion", "export-rules"], &["no-such-model"]);
     // A window without predictions: the report says so, nothing drifts, exit 0.
     let empty =
         p.mlops(&["--json", "monitor", "--check", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-02T00:00:00Z"]);

@@ -484,21 +484,7 @@ fn replay(
             if i > 0 && interval_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(interval_ms)).await;
             }
-            let answer = client
-                .post(format!("{base}/predict/batch"))
-                .json(&chunk)
-                .send()
-                .await
-                .with_context(|| format!("{base}/predict/batch"))?;
-            let status = answer.status();
-            let body: serde_json::Value =
-                answer.json().await.with_context(|| format!("{base}/predict/batch answered {status} without JSON"))?;
-            if !status.is_success() {
-                bail!(
-                    "{base}/predict/batch answered {status}: {}",
-                    body.get("message").and_then(|m| m.as_str()).unwrap_or(&body.to_string())
-                );
-            }
+            let body = post_json(&client, &format!("{base}/predict/batch"), &chunk).await?;
             let id =
                 body.get("request_id").and_then(|v| v.as_str()).context("the answer has no request_id")?.to_string();
             placed.extend((0..chunk.len() as u32).map(|row| (id.clone(), row)));
@@ -515,21 +501,7 @@ fn replay(
         // The log's writer records requests within milliseconds: actuals of requests not yet
         // written come back as `unknown` and are sent again, for up to five seconds.
         for attempt in 0..50 {
-            let answer = client
-                .post(format!("{base}/feedback"))
-                .json(&body)
-                .send()
-                .await
-                .with_context(|| format!("{base}/feedback"))?;
-            let status = answer.status();
-            let reply: serde_json::Value =
-                answer.json().await.with_context(|| format!("{base}/feedback answered {status} without JSON"))?;
-            if !status.is_success() {
-                bail!(
-                    "{base}/feedback answered {status}: {}",
-                    reply.get("message").and_then(|m| m.as_str()).unwrap_or(&reply.to_string())
-                );
-            }
+            let reply = post_json(&client, &format!("{base}/feedback"), &body).await?;
             recorded += reply.get("recorded").and_then(serde_json::Value::as_u64).unwrap_or(0);
             replaced += reply.get("replaced").and_then(serde_json::Value::as_u64).unwrap_or(0);
             let unknown: Vec<usize> = reply
@@ -568,6 +540,22 @@ fn replay(
         println!("  feedback: {recorded} actual(s) recorded, {replaced} replaced, {unknown} not found in the log");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// POSTs `body` as JSON to `url` and answers the JSON reply; an error names the URL, and the
+/// status and the server's message when it is not a success.
+async fn post_json(client: &reqwest::Client, url: &str, body: &impl serde::Serialize) -> Result<serde_json::Value> {
+    let answer = client.post(url).json(body).send().await.with_context(|| format!("{url}: no answer"))?;
+    let status = answer.status();
+    let reply: serde_json::Value =
+        answer.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
+    if !status.is_success() {
+        bail!(
+            "{url} answered {status}: {}",
+            reply.get("message").and_then(|m| m.as_str()).unwrap_or(&reply.to_string())
+        );
+    }
+    Ok(reply)
 }
 
 /// Whether a method compares columns of this kind.

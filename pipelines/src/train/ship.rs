@@ -288,26 +288,9 @@ fn reference_rows(
             )?
         }
         // Curated rows are what a caller sends: the training part is the reference.
-        (_, None) => {
-            let columns = plan.engineered.train_raw.select(inputs.iter().map(String::as_str)).map_err(|e| {
-                PipelineError::step("package", mlops_core::CoreError::polars("reference rows".to_string(), e))
-            })?;
-            let n = columns.height();
-            let mut rows: Vec<usize> = plan
-                .config
-                .seed
-                .derive("reference")
-                .draws()
-                .permutation(n)
-                .into_iter()
-                .take(crate::reference::MAX_ROWS)
-                .collect();
-            rows.sort_unstable();
-            let frame = crate::reference::take(&columns, rows.into_iter())?;
-            Some(crate::reference::Kept { frame, visited: n })
-        }
+        (_, None) => Some(crate::reference::sampled_rows(&plan.engineered.train_raw, &inputs, plan.config.seed)?),
         (None, Some(_)) => {
-            warnings.push("the run did not read the sources (a dataset version was named): the package keeps no reference rows, and monitoring compares features only against its profile".into());
+            warnings.push("the run did not read the sources (a dataset version was named): the package keeps no reference rows, and monitoring compares the model's features only (against the catalog's training part)".into());
             None
         }
     };
