@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS registry_audit (
     version INTEGER,
     action TEXT NOT NULL,
     old_value TEXT,
-    new_value TEXT
+    new_value TEXT,
+    reason TEXT
 );
 CREATE TRIGGER IF NOT EXISTS registry_audit_no_update BEFORE UPDATE ON registry_audit
 BEGIN SELECT RAISE(ABORT, 'the registry audit log is append-only'); END;
@@ -147,6 +148,8 @@ pub struct AuditEntry {
     pub old_value: Option<String>,
     /// The value after.
     pub new_value: Option<String>,
+    /// Why, when the caller said (lifecycle promotions, rollbacks and retirements do).
+    pub reason: Option<String>,
 }
 
 /// What a registration records besides the package.
@@ -258,6 +261,7 @@ impl Registry {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
+        migrate(&conn).map_err(sql)?;
         Ok(Registry { conn, path: path.to_path_buf(), artifacts: artifacts.to_path_buf(), actor: actor.to_string() })
     }
 
@@ -279,10 +283,11 @@ impl Registry {
         (name, version): (&str, Option<u32>),
         action: &str,
         (old, new): (Option<&str>, Option<&str>),
+        reason: Option<&str>,
     ) -> rusqlite::Result<()> {
         tx.execute(
-            "INSERT INTO registry_audit (at, actor, name, version, action, old_value, new_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![now(), actor, name, version, action, old, new],
+            "INSERT INTO registry_audit (at, actor, name, version, action, old_value, new_value, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![now(), actor, name, version, action, old, new, reason],
         )?;
         Ok(())
     }
@@ -363,7 +368,7 @@ impl Registry {
             for (k, v) in &info.tags {
                 tx.execute("INSERT INTO model_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4)", params![name, version, k, v])?;
             }
-            Self::audit(&tx, &actor, (name, Some(version)), "register", (None, Some(&sha)))?;
+            Self::audit(&tx, &actor, (name, Some(version)), "register", (None, Some(&sha)), None)?;
             Ok(version)
         })()
         .map_err(&sql)?;
@@ -380,6 +385,18 @@ impl Registry {
     /// Points `alias` of `name` at `version` (moving it if it pointed elsewhere). A retired
     /// version cannot take an alias.
     pub fn set_alias(&mut self, name: &str, alias: &str, version: u32) -> Result<Option<u32>> {
+        self.set_alias_because(name, alias, version, None)
+    }
+
+    /// [`Registry::set_alias`] with the reason recorded in the audit log. Answers the version
+    /// the alias pointed at before.
+    pub fn set_alias_because(
+        &mut self,
+        name: &str,
+        alias: &str,
+        version: u32,
+        reason: Option<&str>,
+    ) -> Result<Option<u32>> {
         validate_alias(alias)?;
         let target = self.version(name, version)?;
         if target.status == VersionStatus::Retired {
@@ -397,7 +414,8 @@ impl Registry {
         )
         .map_err(&sql)?;
         let (from, to) = (old.map(|v| format!("{alias}={v}")), format!("{alias}={version}"));
-        Self::audit(&tx, &actor, (name, Some(version)), "alias", (from.as_deref(), Some(&to))).map_err(&sql)?;
+        Self::audit(&tx, &actor, (name, Some(version)), "alias", (from.as_deref(), Some(&to)), reason)
+            .map_err(&sql)?;
         tx.execute("UPDATE registered_models SET updated_at = ?2 WHERE name = ?1", params![name, now()])
             .map_err(&sql)?;
         tx.commit().map_err(&sql)?;
@@ -414,7 +432,7 @@ impl Registry {
             return Err(RegistryError::NotFound(format!("{name} has no alias `{alias}`")));
         };
         tx.execute("DELETE FROM model_aliases WHERE name = ?1 AND alias = ?2", params![name, alias]).map_err(&sql)?;
-        Self::audit(&tx, &actor, (name, Some(old)), "unalias", (Some(&format!("{alias}={old}")), None))
+        Self::audit(&tx, &actor, (name, Some(old)), "unalias", (Some(&format!("{alias}={old}")), None), None)
             .map_err(&sql)?;
         tx.commit().map_err(&sql)?;
         Ok(old)
@@ -444,13 +462,18 @@ impl Registry {
         )
         .map_err(&sql)?;
         let (from, to) = (old.map(|o| format!("{key}={o}")), format!("{key}={value}"));
-        Self::audit(&tx, &actor, (name, version), "tag", (from.as_deref(), Some(&to))).map_err(&sql)?;
+        Self::audit(&tx, &actor, (name, version), "tag", (from.as_deref(), Some(&to)), None).map_err(&sql)?;
         tx.commit().map_err(&sql)?;
         Ok(())
     }
 
     /// Retires a version: it stays on record, aliases to it stop resolving.
     pub fn retire(&mut self, name: &str, version: u32) -> Result<()> {
+        self.retire_because(name, version, None)
+    }
+
+    /// [`Registry::retire`] with the reason recorded in the audit log.
+    pub fn retire_because(&mut self, name: &str, version: u32, reason: Option<&str>) -> Result<()> {
         let v = self.version(name, version)?;
         if v.status == VersionStatus::Retired {
             return Err(RegistryError::Refused(format!("{name} version {version} is already retired")));
@@ -463,7 +486,8 @@ impl Registry {
             params![name, version],
         )
         .map_err(&sql)?;
-        Self::audit(&tx, &actor, (name, Some(version)), "retire", (Some("active"), Some("retired"))).map_err(&sql)?;
+        Self::audit(&tx, &actor, (name, Some(version)), "retire", (Some("active"), Some("retired")), reason)
+            .map_err(&sql)?;
         tx.commit().map_err(&sql)?;
         Ok(())
     }
@@ -480,7 +504,7 @@ impl Registry {
         tx.execute("DELETE FROM model_tags WHERE name = ?1 AND version = ?2", params![name, version]).map_err(&sql)?;
         tx.execute("DELETE FROM model_versions WHERE name = ?1 AND version = ?2", params![name, version])
             .map_err(&sql)?;
-        Self::audit(&tx, &actor, (name, Some(version)), "delete", (Some("active"), None)).map_err(&sql)?;
+        Self::audit(&tx, &actor, (name, Some(version)), "delete", (Some("active"), None), None).map_err(&sql)?;
         tx.commit().map_err(&sql)?;
         Ok(())
     }
@@ -644,13 +668,33 @@ impl Registry {
         Ok(version)
     }
 
+    /// The version `alias` pointed at before the move that put it on its current version, read
+    /// from the audit log: `None` when the alias is unset, or was set from nothing.
+    pub fn previous_alias_target(&self, name: &str, alias: &str) -> Result<Option<u32>> {
+        let Some(current) = alias_of(&self.conn, name, alias).map_err(self.sql())? else {
+            return Ok(None);
+        };
+        let old: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT old_value FROM registry_audit WHERE name = ?1 AND action = 'alias' AND new_value = ?2
+                 ORDER BY seq DESC LIMIT 1",
+                params![name, format!("{alias}={current}")],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        let prefix = format!("{alias}=");
+        Ok(old.flatten().and_then(|o| o.strip_prefix(&prefix).and_then(|v| v.parse().ok())))
+    }
+
     /// The audit log of a model (every model without a name), oldest first.
     pub fn history(&self, name: Option<&str>) -> Result<Vec<AuditEntry>> {
         let sql = self.sql();
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT seq, at, actor, name, version, action, old_value, new_value FROM registry_audit
+                "SELECT seq, at, actor, name, version, action, old_value, new_value, reason FROM registry_audit
                  WHERE ?1 IS NULL OR name = ?1 ORDER BY seq",
             )
             .map_err(&sql)?;
@@ -665,6 +709,7 @@ impl Registry {
                     action: r.get(5)?,
                     old_value: r.get(6)?,
                     new_value: r.get(7)?,
+                    reason: r.get(8)?,
                 })
             })
             .map_err(&sql)?
@@ -672,6 +717,18 @@ impl Registry {
             .map_err(&sql)?;
         Ok(rows)
     }
+}
+
+/// Columns added after the first schema: a store written before gets them on open.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_reason: bool =
+        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('registry_audit') WHERE name = 'reason'", [], |r| {
+            r.get::<_, i64>(0).map(|n| n > 0)
+        })?;
+    if !has_reason {
+        conn.execute_batch("ALTER TABLE registry_audit ADD COLUMN reason TEXT")?;
+    }
+    Ok(())
 }
 
 /// The version an alias points at, if any.

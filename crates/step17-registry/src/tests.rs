@@ -99,6 +99,56 @@ fn aliases_resolve_move_and_refuse_retired_versions_with_every_change_audited() 
 }
 
 #[test]
+fn reasons_are_audited_and_the_previous_target_of_an_alias_is_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(dir.path());
+    let a = package(dir.path(), "a", 1.0);
+    for _ in 0..3 {
+        r.register("churn", &a, &RegisterInfo::default()).unwrap();
+    }
+    assert_eq!(r.previous_alias_target("churn", "champion").unwrap(), None, "an unset alias has no previous");
+    r.set_alias("churn", "champion", 1).unwrap();
+    assert_eq!(r.previous_alias_target("churn", "champion").unwrap(), None, "set from nothing");
+    r.set_alias_because("churn", "champion", 3, Some("challenger won by 0.04")).unwrap();
+    assert_eq!(r.previous_alias_target("churn", "champion").unwrap(), Some(1));
+    // A rollback is a move like any other: its own previous is the version it left.
+    r.set_alias_because("churn", "champion", 1, Some("rollback")).unwrap();
+    assert_eq!(r.previous_alias_target("churn", "champion").unwrap(), Some(3));
+    r.retire_because("churn", 2, Some("older than 90 days")).unwrap();
+    let history = r.history(Some("churn")).unwrap();
+    let reasons: Vec<(&str, Option<&str>)> =
+        history.iter().skip(3).map(|h| (h.action.as_str(), h.reason.as_deref())).collect();
+    assert_eq!(
+        reasons,
+        [
+            ("alias", None),
+            ("alias", Some("challenger won by 0.04")),
+            ("alias", Some("rollback")),
+            ("retire", Some("older than 90 days"))
+        ]
+    );
+}
+
+#[test]
+fn a_store_written_before_audit_reasons_gains_the_column_and_keeps_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("registry.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE registry_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT NOT NULL,
+                name TEXT NOT NULL, version INTEGER, action TEXT NOT NULL, old_value TEXT, new_value TEXT);
+             INSERT INTO registry_audit (at, actor, name, version, action) VALUES ('2026-01-01T00:00:00Z', 'old', 'churn', 1, 'register');",
+        )
+        .unwrap();
+    }
+    let r = open(dir.path());
+    let history = r.history(None).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!((history[0].actor.as_str(), history[0].reason.as_deref()), ("old", None));
+}
+
+#[test]
 fn bad_names_and_bad_packages_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = open(dir.path());

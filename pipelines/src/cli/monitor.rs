@@ -593,7 +593,16 @@ fn frame_samples(frame: &DataFrame) -> Result<BTreeMap<String, Sample>> {
         let numeric =
             matches!(mlops_core::frame::dtype_of(col.dtype()), Some(mlops_core::DType::Int | mlops_core::DType::Float));
         let sample = if numeric {
-            Sample::Numeric(Numbers::new(mlops_core::frame::f64_column(frame, name)?.iter()))
+            // Straight from the column's buffers: one copy, no value-by-value option.
+            let numbers = mlops_core::frame::f64_column(frame, name)?;
+            let mut values = Vec::with_capacity(numbers.len() - numbers.null_count());
+            for chunk in numbers.downcast_iter() {
+                match chunk.validity() {
+                    None => values.extend_from_slice(chunk.values()),
+                    Some(_) => values.extend(chunk.iter().flatten().copied()),
+                }
+            }
+            Sample::Numeric(Numbers::from_parts(values, numbers.null_count() as u64))
         } else {
             let (codes, dictionary) = mlops_core::frame::key_codes(frame, name)?;
             let mut counts = vec![0u64; dictionary.len()];

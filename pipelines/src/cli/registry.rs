@@ -123,7 +123,7 @@ pub(crate) fn registry_cmd(cli: &Cli, args: &RegistryArgs) -> Result<ExitCode> {
                 print_json(&entries)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut t = Table::new(["#", "when", "who", "model", "version", "action", "from", "to"]);
+            let mut t = Table::new(["#", "when", "who", "model", "version", "action", "from", "to", "why"]);
             for e in &entries {
                 t.row([
                     e.seq.to_string(),
@@ -134,6 +134,7 @@ pub(crate) fn registry_cmd(cli: &Cli, args: &RegistryArgs) -> Result<ExitCode> {
                     e.action.clone(),
                     e.old_value.clone().unwrap_or_default(),
                     e.new_value.clone().unwrap_or_default(),
+                    e.reason.clone().unwrap_or_default(),
                 ]);
             }
             print!("{t}");

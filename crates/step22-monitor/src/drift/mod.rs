@@ -271,7 +271,8 @@ pub struct ColumnDrift {
 /// Evidently's default method for a column (the table in the module's documentation).
 pub fn auto_method(reference: &Sample, current: &Sample) -> DriftMethod {
     let values = match (reference, current) {
-        (Sample::Numeric(r), Sample::Numeric(c)) => Aligned::distinct(r.values(), c.values()).keys(),
+        // Only "more than 5" matters.
+        (Sample::Numeric(r), Sample::Numeric(c)) => sample::distinct_union_up_to(r.values(), c.values(), 5),
         (Sample::Categorical(r), Sample::Categorical(c)) => Aligned::categories(r, c).keys(),
         _ => 0,
     };
@@ -398,12 +399,18 @@ pub fn data_drift<'a>(
     columns: impl IntoIterator<Item = (&'a str, &'a Sample, &'a Sample)>,
     config: &DriftConfig,
 ) -> DataDrift {
+    let columns: Vec<_> = columns.into_iter().collect();
+    let compare = |(name, reference, current): &(&str, &Sample, &Sample)| {
+        column_drift(name, reference, current, &config.rule(name)).map_err(|e| (name.to_string(), e.to_string()))
+    };
+    // Columns are compared side by side; a worker that stopped leaves its columns to this thread.
+    let compared = mlops_core::par::map(&columns, compare).unwrap_or_else(|| columns.iter().map(compare).collect());
     let mut out = Vec::new();
     let mut skipped = Vec::new();
-    for (name, reference, current) in columns {
-        match column_drift(name, reference, current, &config.rule(name)) {
+    for c in compared {
+        match c {
             Ok(d) => out.push(d),
-            Err(e) => skipped.push((name.to_owned(), e.to_string())),
+            Err(e) => skipped.push(e),
         }
     }
     let drifted = out.iter().filter(|c| c.drifted).count();

@@ -63,7 +63,8 @@ impl Numbers {
     /// The numbers among `values`: `None`, NaN and infinities count as missing (Evidently turns
     /// infinities into NaN and drops them before testing), `-0.0` is `0.0`.
     pub fn new(values: impl IntoIterator<Item = Option<f64>>) -> Self {
-        let mut sorted = Vec::new();
+        let values = values.into_iter();
+        let mut sorted = Vec::with_capacity(values.size_hint().0);
         let mut missing = 0;
         for v in values {
             match v {
@@ -97,53 +98,22 @@ impl Numbers {
     }
 }
 
-/// Samples longer than this are sorted by their bits' digits (six passes of 11 bits); shorter
-/// ones by comparison.
-const RADIX_FROM: usize = 4096;
-
-/// Sorts finite numbers ascending, as `sort_unstable_by(f64::total_cmp)` does, in linear time for
-/// long samples: a current window of millions of values sorts several times faster than by
-/// comparison.
-pub(crate) fn sort_floats(values: &mut [f64]) {
-    if values.len() < RADIX_FROM {
-        values.sort_unstable_by(f64::total_cmp);
-        return;
-    }
-    // The bits of a float, turned so that unsigned order is numeric order.
+/// Sorts finite numbers ascending, as `sort_unstable_by(f64::total_cmp)` does, but faster: the
+/// numbers become integers whose order is numeric order (in the same buffer), which sort as
+/// integers and turn back. Measured on 3.27M normal numbers: 83 ms against 100 ms by `total_cmp`
+/// and 136 ms by an 11-bit LSD radix sort, which moves every value through memory six times.
+pub(crate) fn sort_floats(values: &mut Vec<f64>) {
+    // The bits of a float, turned so that unsigned order is numeric order (-0.0 before 0.0;
+    // callers have made every zero positive).
     let key = |v: f64| {
         let b = v.to_bits();
         if b >> 63 == 1 { !b } else { b | (1 << 63) }
     };
     let unkey = |k: u64| f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k });
-    const BITS: u32 = 11;
-    const PASSES: usize = 6;
-    let mut keys: Vec<u64> = values.iter().map(|v| key(*v)).collect();
-    let mut counts = vec![[0usize; 1 << BITS]; PASSES];
-    for k in &keys {
-        for (p, c) in counts.iter_mut().enumerate() {
-            c[((k >> (p as u32 * BITS)) & ((1 << BITS) - 1)) as usize] += 1;
-        }
-    }
-    let mut spare = vec![0u64; keys.len()];
-    for (p, c) in counts.iter_mut().enumerate() {
-        // A digit every key shares moves nothing.
-        if c.contains(&keys.len()) {
-            continue;
-        }
-        let mut at = 0;
-        for n in c.iter_mut() {
-            (*n, at) = (at, at + *n);
-        }
-        for &k in &keys {
-            let d = ((k >> (p as u32 * BITS)) & ((1 << BITS) - 1)) as usize;
-            spare[c[d]] = k;
-            c[d] += 1;
-        }
-        std::mem::swap(&mut keys, &mut spare);
-    }
-    for (v, k) in values.iter_mut().zip(&keys) {
-        *v = unkey(*k);
-    }
+    // Both collects reuse the allocation (same size and alignment).
+    let mut keys: Vec<u64> = std::mem::take(values).into_iter().map(key).collect();
+    keys.sort_unstable();
+    *values = keys.into_iter().map(unkey).collect();
 }
 
 /// How often each category occurs, and how many values were missing.
@@ -247,6 +217,20 @@ pub(crate) fn run_end(a: &[f64], i: usize, x: f64) -> usize {
         k += 1;
     }
     k
+}
+
+/// Distinct values of two sorted samples together, counted up to `limit + 1` (enough to tell
+/// whether there are more than `limit`).
+pub(crate) fn distinct_union_up_to(a: &[f64], b: &[f64], limit: usize) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while let Some(x) = next_value(a, i, b, j) {
+        n += 1;
+        if n > limit {
+            break;
+        }
+        (i, j) = (a.partition_point(|v| *v <= x), b.partition_point(|v| *v <= x));
+    }
+    n
 }
 
 /// Distinct values of a sorted sample.
