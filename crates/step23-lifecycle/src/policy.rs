@@ -1,0 +1,179 @@
+//! The lifecycle policy (`configs/lifecycle.yaml`): when to retrain, what a challenger must show
+//! to replace the champion, and how long old versions are kept.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use step14_evaluate::Metric;
+
+use crate::error::{LifecycleError, Result};
+
+/// The lifecycle of one registered model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecyclePolicy {
+    /// The registered model name (the command line's NAME wins).
+    pub model: Option<String>,
+    /// The alias traffic follows (the server resolves it).
+    pub alias: String,
+    /// The alias a retrained version waits under until the gate lets it through.
+    pub challenger_alias: String,
+    /// The store holding the registry, the prediction log, feedback and alert state.
+    pub store: PathBuf,
+    /// The registry's artifact folder.
+    pub artifacts: PathBuf,
+    /// The training config a retraining runs (its hash must be the one the champion's lineage
+    /// records, so the retrained model is made the same way).
+    pub training: PathBuf,
+    /// The monitoring config whose window and drift rules the triggers read.
+    pub monitoring: PathBuf,
+    /// When to retrain.
+    pub triggers: Triggers,
+    /// What a challenger must show.
+    pub gate: GateParams,
+    /// Which versions are kept.
+    pub retention: Retention,
+}
+
+impl Default for LifecyclePolicy {
+    fn default() -> Self {
+        LifecyclePolicy {
+            model: None,
+            alias: "champion".into(),
+            challenger_alias: "challenger".into(),
+            store: PathBuf::from("models/registry/registry.db"),
+            artifacts: PathBuf::from("models/artifacts"),
+            training: PathBuf::from("configs/training.yaml"),
+            monitoring: PathBuf::from("configs/monitoring.yaml"),
+            triggers: Triggers::default(),
+            gate: GateParams::default(),
+            retention: Retention::default(),
+        }
+    }
+}
+
+/// Retrain triggers: any one that holds starts a retraining.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Triggers {
+    /// Retrain when monitoring finds dataset drift in the window.
+    pub dataset_drift: bool,
+    /// Retrain when a metric of the labelled window fell this far below the registered
+    /// baseline (the workflow seed's 0.05).
+    pub performance_drop: Option<PerformanceDrop>,
+    /// Retrain when the champion is older than this many days (a schedule).
+    pub max_age_days: Option<u32>,
+    /// Retrain when at least this many labelled rows arrived since the champion was registered.
+    pub new_labelled_rows: Option<u64>,
+}
+
+impl Default for Triggers {
+    fn default() -> Self {
+        Triggers {
+            dataset_drift: true,
+            performance_drop: Some(PerformanceDrop::default()),
+            max_age_days: None,
+            new_labelled_rows: None,
+        }
+    }
+}
+
+/// A drop of one metric against the baseline recorded at registration.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PerformanceDrop {
+    /// The metric (the gate's, else the first of the window's metrics the baseline has).
+    pub metric: Option<Metric>,
+    /// How far it may fall (rise, for errors) before retraining.
+    pub more_than: f64,
+}
+
+impl Default for PerformanceDrop {
+    fn default() -> Self {
+        PerformanceDrop { metric: None, more_than: 0.05 }
+    }
+}
+
+/// What a challenger must show on the latest labelled window to replace the champion.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateParams {
+    /// The metric both are scored on (default: accuracy for classifiers, rmse for regressors).
+    pub metric: Option<Metric>,
+    /// How much better the challenger must be.
+    pub margin: f64,
+    /// Fewer labelled rows than this in the window and the gate does not open.
+    pub min_labelled_rows: u64,
+}
+
+impl Default for GateParams {
+    fn default() -> Self {
+        GateParams { metric: None, margin: 0.0, min_labelled_rows: 30 }
+    }
+}
+
+/// Which versions are kept: a version is retired when it holds no alias, no running deployment
+/// serves it, it is not among the newest `keep_last` and it is older than `keep_days`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    /// The newest versions kept whatever their age.
+    pub keep_last: u32,
+    /// Versions younger than this many days are kept (unset: age keeps nothing).
+    pub keep_days: Option<u32>,
+    /// Days between a retirement and the deletion of the version's stored package.
+    pub grace_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { keep_last: 5, keep_days: None, grace_days: 7 }
+    }
+}
+
+impl LifecyclePolicy {
+    /// Checks every value once, before any work: errors name the key.
+    pub fn check(&self) -> Result<()> {
+        let bad = |key: &str, message: String| Err(LifecycleError::Config { key: key.into(), message });
+        if let Some(name) = &self.model
+            && let Err(e) = step17_registry::validate_name(name)
+        {
+            return bad("model", e.to_string());
+        }
+        for (key, alias) in [("alias", &self.alias), ("challenger_alias", &self.challenger_alias)] {
+            if let Err(e) = step17_registry::ModelUri::parse(&format!("models:/m@{alias}")) {
+                return bad(key, e.to_string());
+            }
+        }
+        if self.alias == self.challenger_alias {
+            return bad(
+                "challenger_alias",
+                format!("`{}` is also the serving alias; give it another name", self.alias),
+            );
+        }
+        if let Some(drop) = &self.triggers.performance_drop
+            && !(drop.more_than.is_finite() && drop.more_than > 0.0)
+        {
+            return bad("triggers.performance_drop.more_than", format!("{} is not a positive number", drop.more_than));
+        }
+        if self.triggers.max_age_days == Some(0) {
+            return bad("triggers.max_age_days", "must be at least 1".into());
+        }
+        if self.triggers.new_labelled_rows == Some(0) {
+            return bad("triggers.new_labelled_rows", "must be at least 1".into());
+        }
+        if !(self.gate.margin.is_finite() && self.gate.margin >= 0.0) {
+            return bad("gate.margin", format!("{} is not a number >= 0", self.gate.margin));
+        }
+        if self.gate.min_labelled_rows == 0 {
+            return bad("gate.min_labelled_rows", "must be at least 1".into());
+        }
+        if self.retention.keep_last == 0 {
+            return bad("retention.keep_last", "must be at least 1 (the champion is always kept too)".into());
+        }
+        if self.retention.keep_days == Some(0) {
+            return bad("retention.keep_days", "must be at least 1 (leave it out to keep by count only)".into());
+        }
+        Ok(())
+    }
+}
