@@ -46,6 +46,9 @@ pub struct MonitorRequest<'a> {
     pub reports: &'a Path,
     /// The run's instant (alert times).
     pub now: DateTime<Utc>,
+    /// Whether the alert rules are evaluated and their state recorded in the store (`false`:
+    /// the run only reads, as the lifecycle's triggers do, and leaves alerts to `mlops monitor`).
+    pub alert: bool,
 }
 
 /// What a monitoring run found.
@@ -557,8 +560,12 @@ pub fn monitor(req: &MonitorRequest<'_>) -> Result<Monitored> {
     };
     let at = req.now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let started = std::time::Instant::now();
-    let alerts = step22_monitor::alerts::evaluate(req.store, &model_key(&model), &req.config.alerts, &findings, &at)
-        .map_err(failed)?;
+    let alerts = if req.alert {
+        step22_monitor::alerts::evaluate(req.store, &model_key(&model), &req.config.alerts, &findings, &at)
+            .map_err(failed)?
+    } else {
+        Vec::new()
+    };
     seconds.insert("alerts", started.elapsed().as_secs_f64());
 
     let mut histograms = BTreeMap::new();

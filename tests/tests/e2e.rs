@@ -2748,6 +2748,99 @@ fn csv_reader(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 #[test]
+fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_what_it_must() {
+    let p = Project::new();
+    let s = monitored(&p);
+    // Nothing logged yet: no trigger holds, nothing changes.
+    let quiet = p.mlops(&["--json", "lifecycle", "run"]);
+    assert_eq!(quiet.code, Some(0), "{}\n{}", quiet.stdout, quiet.stderr);
+    assert_eq!(quiet.json()["outcome"], "nothing_due");
+    replay(&p, &s, "data/production/shifted.csv");
+
+    // Drift: retrained through the training config, registered as the challenger, gated on the
+    // window's 200 labelled rows. The same sources make the same model, so the gate keeps the
+    // champion (exit 2) and says why.
+    let run = p.mlops(&["--json", "lifecycle", "run"]);
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    let r = run.json();
+    assert_eq!(r["outcome"], "kept");
+    assert!(r["triggers"].as_array().unwrap().iter().any(|t| t["kind"] == "dataset_drift"), "{}", r["triggers"]);
+    assert_eq!(r["facts"]["dataset_drift"], true);
+    assert_eq!(r["facts"]["new_labelled_rows"], 200);
+    let challenger = r["retrained"]["version"].as_u64().unwrap();
+    assert_eq!(challenger, 2, "{r}");
+    assert_eq!(r["gate"]["passed"], false);
+    assert_eq!(r["gate"]["champion"], r["gate"]["challenger"], "the same model scores the same");
+    assert!(r["reason"].as_str().unwrap().contains("version 2 does not beat version 1"), "{}", r["reason"]);
+    // The training run is a child of the lifecycle's run.
+    let runs = p.mlops(&["--json", "runs", "list"]).json();
+    let all = runs.as_array().or_else(|| runs["runs"].as_array()).unwrap();
+    let training_run = r["retrained"]["run_id"].as_str().unwrap();
+    let child = all.iter().find(|run| run["id"] == training_run).unwrap();
+    let parent = all.iter().find(|run| run["id"] == child["info"]["parent"]).expect("the training run has a parent");
+    assert_eq!(parent["info"]["name"], "lifecycle");
+    assert_eq!(parent["info"]["experiment"], "lifecycle-penguins-species");
+
+    let status = p.mlops(&["--json", "lifecycle", "status"]).json();
+    assert_eq!((status["champion"].as_u64(), status["challenger"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(status["versions_total"], 2);
+    assert_eq!(status["last_run"]["outcome"], "kept");
+    assert!(status["next_retraining"].as_str().is_some(), "the policy retrains every 30 days");
+    // The same facts again: no second retraining of the same data.
+    let again = p.mlops(&["--json", "lifecycle", "run"]);
+    assert_eq!(again.code, Some(2));
+    assert!(again.json()["reason"].as_str().unwrap().contains("not retraining again"));
+    assert_eq!(p.mlops(&["--json", "lifecycle", "status"]).json()["versions_total"], 2);
+
+    // A second run while one holds the lock: refused with its own exit code, nothing changed.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(p.join("models/registry/registry.db.lifecycle.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let locked = p.mlops(&["lifecycle", "run"]);
+    assert_eq!(locked.code, Some(4), "{}", locked.stderr);
+    assert!(locked.stderr.contains("another lifecycle run holds the lock"), "{}", locked.stderr);
+    drop(lock);
+
+    // Refusals, each named.
+    p.fails(
+        &["lifecycle", "retire", "penguins-species", "1", "--reason", "x"],
+        &["holds the alias(es) champion", "never retired"],
+    );
+    p.fails(&["lifecycle", "rollback", "--reason", "x"], &["`champion` never pointed at another version"]);
+    p.fails(&["lifecycle", "status", "nobody"], &["no registered model `nobody`"]);
+    p.write("configs/bad-lifecycle.yaml", "model: penguins-species\ngate:\n  margin: -1\n");
+    p.fails(
+        &["lifecycle", "--config", "configs/bad-lifecycle.yaml", "status"],
+        &["bad-lifecycle.yaml: line 3", "gate.margin"],
+    );
+    p.write("configs/bad-lifecycle.yaml", "triggers: {max_age: 3}\n");
+    p.fails(&["lifecycle", "--config", "configs/bad-lifecycle.yaml", "status"], &["line 1", "max_age"]);
+
+    // Promoted by hand, then rolled back: the alias returns to version 1 with the reason audited.
+    assert!(p.mlops(&["registry", "alias", "penguins-species", "champion", "2"]).success);
+    let back = p.mlops(&["--json", "lifecycle", "rollback", "--reason", "answers got worse"]);
+    assert!(back.success, "{}", back.stderr);
+    assert_eq!((back.json()["from"].as_u64(), back.json()["to"].as_u64()), (Some(2), Some(1)));
+    let history = p.mlops(&["--json", "registry", "history", "penguins-species"]).json();
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["action"].as_str(), last["reason"].as_str()),
+        (Some("alias"), Some("rollback: answers got worse"))
+    );
+    // Retiring the challenger by hand once its alias is gone.
+    assert!(p.mlops(&["registry", "alias", "penguins-species", "challenger", "--delete"]).success);
+    let retired = p.mlops(&["--json", "lifecycle", "retire", "penguins-species", "2", "--reason", "superseded"]);
+    assert!(retired.success, "{}", retired.stderr);
+    let status = p.mlops(&["--json", "lifecycle", "status"]).json();
+    assert_eq!((status["versions_active"].as_u64(), status["versions_retired"].as_u64()), (Some(1), Some(1)));
+    drop(s);
+}
+
+#[test]
 fn monitoring_names_bad_input_and_keeps_its_exit_codes() {
     let p = Project::new();
     let s = monitored(&p);

@@ -96,9 +96,51 @@ where
     Ok(map.into_iter().map(|(k, v)| (k, v.0)).collect())
 }
 
-/// A configuration error found by a check after parsing (a value out of range, an unknown column).
+/// A configuration error found by a check after parsing (a value out of range, an unknown column),
+/// with the line of the key in `origin` when the file can be read and the key found there.
 pub fn invalid(origin: &Path, key: impl Into<String>, message: impl Into<String>) -> CoreError {
-    CoreError::Config { file: origin.to_path_buf(), key: key.into(), line: None, column: None, message: message.into() }
+    let key = key.into();
+    let line = std::fs::read_to_string(origin).ok().and_then(|text| key_line(&text, &key));
+    CoreError::Config { file: origin.to_path_buf(), key, line, column: None, message: message.into() }
+}
+
+/// The 1-based line of a dotted key path (`gate.margin`, `alerts[2].when`) in YAML text written
+/// in block style; a key inside a flow mapping (`gate: {margin: -1}`) gives the line of the
+/// deepest key found. List indices are not followed: the first match serves.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let want: Vec<&str> = key.split('.').map(|k| k.split('[').next().unwrap_or(k).trim()).collect();
+    let mut path: Vec<(usize, String)> = Vec::new();
+    let mut best: Option<(usize, usize)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let content = raw.split(" #").next().unwrap_or(raw);
+        let trimmed = content.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        // A list item's keys sit two columns in, level with the lines that follow it.
+        let (indent, item) = match trimmed.strip_prefix("- ") {
+            Some(item) => (content.len() - trimmed.len() + 2, item),
+            None => (content.len() - trimmed.len(), trimmed),
+        };
+        let Some((name, rest)) = item.split_once(':') else { continue };
+        let name = name.trim().trim_matches(|c| c == '"' || c == '\'');
+        path.retain(|(at, _)| *at < indent);
+        path.push((indent, name.to_string()));
+        let depth = path.iter().zip(&want).take_while(|((_, a), b)| a == *b).count();
+        if depth == path.len() && best.is_none_or(|(d, _)| depth > d) {
+            best = Some((depth, i + 1));
+            if depth == want.len() {
+                break;
+            }
+            // `key: {a: 1}`: the rest of the path lies on this line.
+            let rest = rest.trim_start();
+            if rest.starts_with('{') && want[depth..].iter().all(|k| rest.contains(&format!("{k}:"))) {
+                best = Some((want.len(), i + 1));
+                break;
+            }
+        }
+    }
+    best.map(|(_, line)| line)
 }
 
 #[cfg(test)]
@@ -117,6 +159,21 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         threshold: f64,
+    }
+
+    #[test]
+    fn a_checked_key_is_found_on_its_line() {
+        let text = "# policy\nmodel: churn\ngate:\n  metric: f1\n  margin: -1 # too low\nretention: {keep_last: 0}\nalerts:\n  - {name: a}\n  - name: b\n    when: x\n";
+        assert_eq!(key_line(text, "gate.margin"), Some(5));
+        assert_eq!(key_line(text, "gate"), Some(3));
+        assert_eq!(key_line(text, "retention.keep_last"), Some(6));
+        assert_eq!(key_line(text, "alerts[1].when"), Some(10));
+        assert_eq!(key_line(text, "nowhere.at_all"), None);
+        let dir = std::env::temp_dir().join(format!("mlops-core-key-line-{}", std::process::id()));
+        std::fs::write(&dir, text).unwrap();
+        let err = invalid(&dir, "gate.margin", "-1 is not a number >= 0").to_string();
+        let _ = std::fs::remove_file(&dir);
+        assert!(err.contains("line 5") && err.contains("gate.margin"), "{err}");
     }
 
     #[test]

@@ -414,8 +414,7 @@ impl Registry {
         )
         .map_err(&sql)?;
         let (from, to) = (old.map(|v| format!("{alias}={v}")), format!("{alias}={version}"));
-        Self::audit(&tx, &actor, (name, Some(version)), "alias", (from.as_deref(), Some(&to)), reason)
-            .map_err(&sql)?;
+        Self::audit(&tx, &actor, (name, Some(version)), "alias", (from.as_deref(), Some(&to)), reason).map_err(&sql)?;
         tx.execute("UPDATE registered_models SET updated_at = ?2 WHERE name = ?1", params![name, now()])
             .map_err(&sql)?;
         tx.commit().map_err(&sql)?;

@@ -38,13 +38,80 @@ pub struct Accuracy {
     pub timeline: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
-#[derive(Default)]
-struct Labelled {
-    truth: Vec<usize>,
-    predicted: Vec<usize>,
-    proba: Vec<Vec<f64>>,
-    values_truth: Vec<f64>,
-    values_predicted: Vec<f64>,
+/// Predictions with their actual outcomes, ready for step 14's metrics.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Labelled {
+    /// Actual classes (indices into the model's classes).
+    pub truth: Vec<usize>,
+    /// Predicted classes.
+    pub predicted: Vec<usize>,
+    /// Class probabilities per row (counted only when every row has them).
+    pub proba: Vec<Vec<f64>>,
+    /// Actual values (regression).
+    pub values_truth: Vec<f64>,
+    /// Predicted values.
+    pub values_predicted: Vec<f64>,
+}
+
+impl Labelled {
+    /// Step 14's metrics that apply, by name (none for an empty set).
+    pub fn metrics(&self, outcomes: &Outcomes) -> BTreeMap<String, f64> {
+        metrics(self, outcomes)
+    }
+}
+
+/// One logged row with its actual outcome: the inputs by column, as the server logged them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelledRow {
+    /// The row's inputs by column name.
+    pub inputs: serde_json::Map<String, serde_json::Value>,
+    /// The actual outcome (a label or a number).
+    pub actual: serde_json::Value,
+}
+
+/// The logged rows of `model` (every version when `model.version` is `None`) in `window` that
+/// have an actual outcome, oldest first: what a lifecycle gate scores two versions on.
+pub fn read_labelled_rows(path: &Path, model: &ModelRef, window: &Window) -> Result<Vec<LabelledRow>> {
+    let conn = open_read_only(path)?;
+    let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('prediction_feedback', 'prediction_requests')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+    if tables < 2 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.columns, r.inputs -> ('$[' || f.row || ']'), f.actual FROM prediction_feedback AS f
+             JOIN prediction_requests AS r ON r.request_id = f.request_id AND f.row < r.rows
+             WHERE r.model_name = ?1 AND (?2 IS NULL OR r.model_version = ?2)
+               AND (?3 IS NULL OR r.at >= ?3) AND (?4 IS NULL OR r.at < ?4)
+             ORDER BY r.seq, f.row",
+        )
+        .map_err(sql)?;
+    let (from, to) = (window.from.map(log_text), window.to.map(log_text));
+    let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(sql)? {
+        let bad = |message: String| MonitorError::Feedback { path: path.to_path_buf(), message };
+        let json = |i: usize, what: &str| -> Result<serde_json::Value> {
+            let text: String = r.get(i).map_err(sql)?;
+            serde_json::from_str(&text).map_err(|e| bad(format!("{what} is not JSON: {e}")))
+        };
+        let (columns, values, actual) =
+            (json(0, "a request's columns")?, json(1, "a logged row")?, json(2, "an actual")?);
+        let (Some(columns), Some(values)) = (columns.as_array(), values.as_array()) else {
+            return Err(bad("a logged row is not an array of values under an array of column names".into()));
+        };
+        let inputs =
+            columns.iter().zip(values).filter_map(|(c, v)| c.as_str().map(|c| (c.to_string(), v.clone()))).collect();
+        out.push(LabelledRow { inputs, actual });
+    }
+    Ok(out)
 }
 
 /// Joins the feedback in the store at `path` to `model`'s logged predictions in `window` (by

@@ -45,7 +45,7 @@ mod health;
 mod quality;
 mod window;
 
-pub use accuracy::{Accuracy, Outcomes, read_accuracy};
+pub use accuracy::{Accuracy, Labelled, LabelledRow, Outcomes, read_accuracy, read_labelled_rows};
 pub use cell::LoggedValue;
 pub use config::{MonitorConfig, Sinks, WindowConfig, parse_span};
 pub use error::{MonitorError, Result};

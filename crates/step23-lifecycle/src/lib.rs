@@ -57,10 +57,10 @@ pub trait Environment {
     /// What monitoring finds about `champion` over the policy's window, and the labelled rows
     /// that arrived since it was registered.
     fn facts(&mut self, champion: &Version) -> std::result::Result<Facts, String>;
-    /// Runs the champion's training run again and registers its model under the challenger
-    /// alias; answers the new version and the training run's id. `parent` is the lifecycle
-    /// run's id, recorded as the training run's parent.
-    fn retrain(&mut self, champion: &Version, parent: &str) -> std::result::Result<Retrained, String>;
+    /// Runs the champion's training run again (tracked as a child of the lifecycle's run) and
+    /// registers its model under the challenger alias; answers the new version and the
+    /// training run's id.
+    fn retrain(&mut self, champion: &Version) -> std::result::Result<Retrained, String>;
     /// Scores `version` on the latest labelled window, through its own package.
     fn score(&mut self, version: &Version) -> std::result::Result<Scored, String>;
     /// The gate's metric when the policy names none (the task's usual one).
@@ -212,7 +212,7 @@ fn decide(
         );
         return Ok(());
     }
-    let retrained = match env.retrain(champion, &format!("lifecycle-{}", report.run)) {
+    let retrained = match env.retrain(champion) {
         Ok(r) => r,
         Err(message) => {
             report.outcome = Outcome::RetrainFailed;
@@ -221,6 +221,14 @@ fn decide(
         }
     };
     report.retrained = Some(retrained.clone());
+    if retrained.version == champion.version {
+        report.outcome = Outcome::Kept;
+        report.reason = format!(
+            "the training run gave back version {} itself (its data and config are unchanged): nothing to gate",
+            champion.version
+        );
+        return Ok(());
+    }
     let challenger = registry.version(name, retrained.version)?;
     let metric = match policy.gate.metric {
         Some(m) => m,
@@ -336,8 +344,9 @@ pub fn retire(policy: &LifecyclePolicy, name: &str, version: u32, reason: &str, 
     let mut registry = Registry::open(&policy.store, &policy.artifacts, &actor())?;
     let v = registry.version(name, version)?;
     if !v.aliases.is_empty() {
+        let champion = if v.aliases.contains(&policy.alias) { " (the champion is never retired)" } else { "" };
         return Err(LifecycleError::Refused(format!(
-            "{name} version {version} holds the alias(es) {}; move them first (the champion is never retired)",
+            "{name} version {version} holds the alias(es) {}; move them first{champion}",
             v.aliases.join(", ")
         )));
     }

@@ -221,7 +221,7 @@ impl Environment for TestEnv {
     fn facts(&mut self, _: &Version) -> std::result::Result<Facts, String> {
         Ok(self.facts.clone())
     }
-    fn retrain(&mut self, champion: &Version, _: &str) -> std::result::Result<Retrained, String> {
+    fn retrain(&mut self, champion: &Version) -> std::result::Result<Retrained, String> {
         if self.retrain_fails {
             return Err("the data config's source is missing".into());
         }

@@ -15,6 +15,7 @@ mod files;
 mod fit;
 mod healthcheck;
 mod ingest;
+mod lifecycle;
 mod monitor;
 mod output;
 mod package;
@@ -120,6 +121,65 @@ enum Command {
     Predict(PredictArgs),
     /// Step 22: monitor a served model (feedback with actual outcomes).
     Monitor(MonitorArgs),
+    /// Step 23: retrain, promote, roll back and retire models by policy (configs/lifecycle.yaml).
+    Lifecycle(LifecycleArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct LifecycleArgs {
+    /// The lifecycle policy: triggers, gate, retention (defaults when the default file is
+    /// absent).
+    #[arg(long, default_value = "configs/lifecycle.yaml", global = true)]
+    config: PathBuf,
+    /// The store: registry, prediction log, feedback, alert and lifecycle state (default: the
+    /// policy's).
+    #[arg(long, global = true)]
+    store: Option<PathBuf>,
+    #[command(subcommand)]
+    command: LifecycleCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum LifecycleCommand {
+    /// Evaluate the triggers, retrain when one holds, gate the challenger, promote it or keep
+    /// the champion, then apply retention. Exit 0: nothing due or promoted; 2: the champion
+    /// kept; 3: retraining failed; 4: another lifecycle run holds the lock; 1: the run failed.
+    Run {
+        /// The registered model (default: the policy's `model`).
+        name: Option<String>,
+    },
+    /// Versions (total, active, retired), latest, champion and challenger, the last lifecycle
+    /// run, open alerts and the next scheduled retraining.
+    Status {
+        /// The registered model (default: the policy's `model`).
+        name: Option<String>,
+    },
+    /// Move the serving alias back to the version it pointed at before its last move.
+    Rollback {
+        /// The registered model (default: the policy's `model`).
+        name: Option<String>,
+        /// Why (recorded in the registry's audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Retire a version by hand (never one an alias points at or a deployment serves).
+    Retire {
+        /// The registered model.
+        name: String,
+        /// The version.
+        version: u32,
+        /// Why (recorded in the registry's audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// When each trigger falls due, and a crontab line that runs `mlops lifecycle run`.
+    Schedule {
+        /// The registered model (default: the policy's `model`).
+        name: Option<String>,
+        /// The crontab schedule of the line (five fields).
+        #[arg(long, default_value = "0 * * * *")]
+        cron: String,
+    },
 }
 
 #[derive(Args)]
@@ -614,6 +674,13 @@ pub(crate) enum TaskArg {
 struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
+    /// Register the new version under this alias whatever it scores, leaving the champion's
+    /// alias alone (`mlops lifecycle run` registers its challengers so; its gate decides).
+    #[arg(long, value_name = "ALIAS")]
+    register_as: Option<String>,
+    /// Record the training run as a child of this run (the lifecycle run that started it).
+    #[arg(long, value_name = "RUN_ID")]
+    parent_run: Option<String>,
 }
 
 /// Where the data of `eda` and `plot` comes from.
@@ -878,5 +945,6 @@ fn run(cli: &Cli) -> Result<ExitCode> {
         Command::Healthcheck { url, timeout } => healthcheck::healthcheck_cmd(url, *timeout),
         Command::Predict(args) => predict::predict_cmd(cli, args),
         Command::Monitor(args) => monitor::monitor_cmd(cli, args),
+        Command::Lifecycle(args) => lifecycle::lifecycle_cmd(cli, args),
     }
 }

@@ -159,6 +159,7 @@ fn watch(cli: &Cli, args: &MonitorArgs, config: &MonitorConfig, store: &Path) ->
         config,
         reports: &reports,
         now: Utc::now(),
+        alert: true,
     };
     let monitored = pipelines::monitor(&request);
     bar.finish_and_clear();

@@ -31,7 +31,15 @@ impl Progress for TrainBar {
 
 pub(crate) fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
     let origin = args.data.config.clone().unwrap_or_else(pipelines::default_training_config);
-    let config = training_config(&args.data)?;
+    let mut config = training_config(&args.data)?;
+    if let Some(alias) = &args.register_as {
+        step17_registry::ModelUri::parse(&format!("models:/m@{alias}"))
+            .map_err(|e| anyhow::anyhow!("--register-as {alias}: {e}"))?;
+        // Both aliases: whatever the comparison with the current holder says, the new version
+        // takes this one.
+        config.register.alias = alias.clone();
+        config.register.challenger_alias = alias.clone();
+    }
     // Say what is missing before preparing or exploring anything.
     if config.model.is_none() {
         let message = "missing: say what to learn (`model: {target: COLUMN}`)";
@@ -78,6 +86,7 @@ pub(crate) fn train_cmd(cli: &Cli, args: &TrainArgs) -> Result<ExitCode> {
         dataset: (&data.title, &data.rel),
         prepared: data.prepared.as_ref(),
         source: data.source.as_ref(),
+        parent_run: args.parent_run.as_deref(),
     };
     let outcome = pipelines::train(&data.frame, &config, &paths, &mut bar, &tick);
     trials.finish_and_clear();

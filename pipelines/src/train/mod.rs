@@ -124,6 +124,8 @@ pub struct TrainPaths<'a> {
     /// The primary source's rows as read (when the run prepared the dataset): the package keeps
     /// the training part of them as its reference rows for monitoring.
     pub source: Option<&'a DataFrame>,
+    /// The run this training run belongs to (a lifecycle run), recorded as its parent.
+    pub parent_run: Option<&'a str>,
 }
 
 /// What the steps after the features read: the config, where outputs go, the split and
@@ -282,7 +284,7 @@ pub fn train(
     let info = RunInfo {
         experiment: experiment.clone(),
         name: "training".into(),
-        parent: None,
+        parent: paths.parent_run.map(str::to_string),
         dataset_version: Some(paths.dataset.0.to_string()),
         config_sha256: std::fs::read(paths.origin)
             .ok()

@@ -1,0 +1,175 @@
+//! Step 23 over the toolkit: the lifecycle's [`Environment`] made of the monitoring run (the
+//! triggers' facts), the packages' own row path (the gate's scores on the labelled window) and
+//! the deployment records (what is served). Retraining is handed in by the caller: the CLI runs
+//! `mlops train` as a child process, so a failing training run cannot take the lifecycle down.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use step14_evaluate::Metric;
+use step17_registry::Version;
+use step20_serve::{CategoryPolicy, Cell, ModelSource, Scorer};
+use step22_monitor::{Labelled, LabelledRow, ModelRef, MonitorConfig, Outcomes, Window, read_labelled_rows};
+use step23_lifecycle::{Environment, Facts, LifecyclePolicy, Retrained, Scored};
+
+use crate::monitor::{MonitorRequest, monitor};
+
+/// Retrains the champion: answers the new, registered challenger.
+pub type Retrain<'a> = Box<dyn FnMut(&Version) -> std::result::Result<Retrained, String> + 'a>;
+
+/// The toolkit as the lifecycle sees it.
+pub struct ToolkitEnvironment<'a> {
+    /// The policy.
+    pub policy: &'a LifecyclePolicy,
+    /// The monitoring config: its window and drift rules (its alert rules and sinks are left
+    /// to `mlops monitor`: the lifecycle reads, it does not alert).
+    pub monitoring: &'a MonitorConfig,
+    /// The window monitoring and the gate look at.
+    pub window: Window,
+    /// The run's instant.
+    pub now: DateTime<Utc>,
+    /// The training config's `select_best.constraints` floors and ceilings.
+    pub constraints: (BTreeMap<String, f64>, BTreeMap<String, f64>),
+    /// How to retrain.
+    pub retrain: Retrain<'a>,
+    labelled: Option<Vec<LabelledRow>>,
+}
+
+impl<'a> ToolkitEnvironment<'a> {
+    /// An environment over the policy's store, watching `window`.
+    pub fn new(
+        policy: &'a LifecyclePolicy,
+        monitoring: &'a MonitorConfig,
+        (window, now): (Window, DateTime<Utc>),
+        constraints: (BTreeMap<String, f64>, BTreeMap<String, f64>),
+        retrain: Retrain<'a>,
+    ) -> Self {
+        ToolkitEnvironment { policy, monitoring, window, now, constraints, retrain, labelled: None }
+    }
+
+    /// The window's labelled rows of the model (every version), read once.
+    fn labelled(&mut self, name: &str) -> std::result::Result<&[LabelledRow], String> {
+        if self.labelled.is_none() {
+            let model = ModelRef { name: name.to_string(), version: None };
+            self.labelled =
+                Some(read_labelled_rows(&self.policy.store, &model, &self.window).map_err(|e| e.to_string())?);
+        }
+        Ok(self.labelled.as_deref().unwrap_or_default())
+    }
+
+    fn scorer(&self, v: &Version) -> std::result::Result<Scorer, String> {
+        ModelSource::parse(&format!("models:/{}/{}", v.name, v.version), &self.policy.store, &self.policy.artifacts)
+            .load(CategoryPolicy::Warn)
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+impl Environment for ToolkitEnvironment<'_> {
+    fn facts(&mut self, champion: &Version) -> std::result::Result<Facts, String> {
+        let uri = format!("models:/{}/{}", champion.name, champion.version);
+        let monitored = monitor(&MonitorRequest {
+            model: &uri,
+            store: &self.policy.store,
+            artifacts: &self.policy.artifacts,
+            window: self.window,
+            window_label: "lifecycle".into(),
+            config: self.monitoring,
+            reports: &self.monitoring.reports,
+            now: self.now,
+            alert: false,
+        })
+        .map_err(|e| e.to_string())?;
+        let registered = parse_time(&champion.created_at);
+        let since = Window { from: registered, to: None };
+        let model = ModelRef { name: champion.name.clone(), version: None };
+        let new_labelled_rows =
+            read_labelled_rows(&self.policy.store, &model, &since).map_err(|e| e.to_string())?.len() as u64;
+        let drift = monitored.inputs.as_ref().filter(|_| monitored.rows > 0);
+        Ok(Facts {
+            dataset_drift: drift.map(|d| d.dataset_drift),
+            drifted_columns: drift
+                .map(|d| d.columns.iter().filter(|c| c.drifted).map(|c| c.column.clone()).collect())
+                .unwrap_or_default(),
+            metrics: monitored.accuracy.map(|a| a.overall).unwrap_or_default(),
+            baseline: monitored.baseline,
+            registered,
+            new_labelled_rows,
+        })
+    }
+
+    fn retrain(&mut self, champion: &Version) -> std::result::Result<Retrained, String> {
+        (self.retrain)(champion)
+    }
+
+    fn score(&mut self, version: &Version) -> std::result::Result<Scored, String> {
+        let scorer = self.scorer(version)?;
+        let outcomes = match scorer.classes() {
+            [] => Outcomes::Values,
+            classes => Outcomes::Classes(classes.to_vec()),
+        };
+        let rows = self.labelled(&version.name)?;
+        let mut conformed = Vec::with_capacity(rows.len());
+        let mut actual = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            // A row this version cannot take (a column it needs is missing) is left out for it;
+            // the row count in the scores says how many each version was measured on.
+            if let Ok((row, _)) = scorer.conform(i, |j| r.inputs.get(&scorer.inputs()[j].name).map(Cell::Json)) {
+                conformed.push(row);
+                actual.push(&r.actual);
+            }
+        }
+        let mut labelled = Labelled::default();
+        if !conformed.is_empty() {
+            let scored = scorer.score(&mut conformed).map_err(|e| e.to_string())?;
+            match &outcomes {
+                Outcomes::Classes(classes) => {
+                    for (k, a) in actual.iter().enumerate() {
+                        // Labels the model does not know cannot be scored; monitoring counts them.
+                        let Some(t) = a.as_str().and_then(|s| classes.iter().position(|c| c == s)) else { continue };
+                        labelled.truth.push(t);
+                        labelled.predicted.push(scored.predicted[k] as usize);
+                        if let Some(p) = &scored.proba {
+                            labelled.proba.push(p[k].clone());
+                        }
+                    }
+                }
+                Outcomes::Values => {
+                    for (k, a) in actual.iter().enumerate() {
+                        if let Some(t) = a.as_f64() {
+                            labelled.values_truth.push(t);
+                            labelled.values_predicted.push(scored.predicted[k]);
+                        }
+                    }
+                }
+            }
+        }
+        let rows = (labelled.truth.len() + labelled.values_truth.len()) as u64;
+        Ok(Scored { version: version.version, metrics: labelled.metrics(&outcomes), rows })
+    }
+
+    fn default_metric(&mut self, champion: &Version) -> std::result::Result<Metric, String> {
+        Ok(if self.scorer(champion)?.classes().is_empty() { Metric::Rmse } else { Metric::Accuracy })
+    }
+
+    fn constraints(&mut self) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+        self.constraints.clone()
+    }
+
+    fn served(&mut self, name: &str) -> std::result::Result<Vec<u32>, String> {
+        if !self.policy.store.is_file() {
+            return Ok(Vec::new());
+        }
+        let deployments = step19_deploy::Deployments::open(&self.policy.store).map_err(|e| e.to_string())?;
+        Ok(deployments
+            .all_serving()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|d| d.model == name)
+            .filter_map(|d| d.version)
+            .collect())
+    }
+}
