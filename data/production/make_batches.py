@@ -4,11 +4,13 @@ running it again writes the same files:
 
     python3 data/production/make_batches.py
 
-- clean.csv: 200 rows drawn with replacement from the raw rows (seed 7), unchanged.
-- shifted.csv: 200 rows drawn with replacement (seed 8), then a documented shift on four of the
-  model's input columns, as if a new field season measured with recalibrated instruments:
-    Culmen Length (mm)  + 4.0
-    Flipper Length (mm) + 12
+- clean.csv: 200 rows drawn with replacement from the raw rows (seed 7), unchanged but for their
+  Sample Number (new samples: 1001-1200).
+- shifted.csv: 200 rows drawn with replacement (seed 8; Sample Number 2001-2200), then a
+  documented shift on four of the model's input columns, as if a new field season measured with
+  recalibrated instruments:
+    Culmen Length (mm)  + 8.0
+    Flipper Length (mm) + 15
     Body Mass (g)       x 1.12 (rounded to a gram)
     Delta 15 N (o/oo)   + 0.6
   The other columns (Island, Culmen Depth, Delta 13 C, the dates and the labels) are unchanged.
@@ -27,8 +29,8 @@ HERE = Path(__file__).resolve().parent
 RAW = HERE.parent / "raw" / "penguins-raw.csv"
 ROWS = 200
 SHIFT = {
-    "Culmen Length (mm)": lambda v: f"{float(v) + 4.0:.1f}",
-    "Flipper Length (mm)": lambda v: str(int(v) + 12),
+    "Culmen Length (mm)": lambda v: f"{float(v) + 8.0:.1f}",
+    "Flipper Length (mm)": lambda v: str(int(v) + 15),
     "Body Mass (g)": lambda v: str(round(int(v) * 1.12)),
     "Delta 15 N (o/oo)": lambda v: f"{float(v) + 0.6:.5f}",
 }
@@ -40,12 +42,16 @@ LABELS = {
 }
 
 
-def draw(rows, seed):
+def draw(rows, seed, first):
+    """ROWS rows drawn with replacement, each a new sample: numbered from `first`, so that the
+    batches can be appended to the raw file (as `mlops lifecycle run` does when it retrains)
+    without repeating its (studyName, Sample Number, Species) key."""
     rng = random.Random(seed)
     out = []
-    for _ in range(ROWS):
+    for i in range(ROWS):
         row = dict(rng.choice(rows))
         row["species"] = LABELS[row.pop("Species")]
+        row["Sample Number"] = str(first + i)
         out.append(row)
     return out
 
@@ -62,8 +68,8 @@ def main():
         reader = csv.DictReader(f)
         header = [c for c in reader.fieldnames if c != "Species"] + ["species"]
         rows = list(reader)
-    write(HERE / "clean.csv", header, draw(rows, 7))
-    shifted = draw(rows, 8)
+    write(HERE / "clean.csv", header, draw(rows, 7, 1001))
+    shifted = draw(rows, 8, 2001)
     for row in shifted:
         for column, shift in SHIFT.items():
             if row[column] not in MISSING:

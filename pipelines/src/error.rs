@@ -109,6 +109,12 @@ pub enum PipelineError {
         /// What is wrong.
         message: String,
     },
+    /// The data a lifecycle retraining runs on cannot be made.
+    #[error("retraining data: {message}")]
+    Retraining {
+        /// What is wrong, naming the file or the column.
+        message: String,
+    },
     /// An output file's extension is neither `.parquet` nor `.csv`.
     #[error("{path}: output must end in .parquet or .csv")]
     BadOutput {

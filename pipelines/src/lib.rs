@@ -38,6 +38,7 @@ mod package;
 mod prepare;
 mod reference;
 mod register;
+mod retrain_data;
 mod run_key;
 mod target;
 mod train;
@@ -56,6 +57,7 @@ pub use monitor::{Histograms, MonitorRequest, Monitored, ReferenceSource, model_
 pub use monitor_report::{html as monitor_html, write_report as write_monitor_report};
 pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};
 pub use register::{RegisterConfig, Registered};
+pub use retrain_data::{RetrainingData, retraining_data};
 pub use target::{TaskChoice, task_name};
 pub use train::{LeaderRow, TrainPaths, Trained, train};
 

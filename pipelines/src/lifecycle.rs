@@ -10,7 +10,7 @@ use step14_evaluate::Metric;
 use step17_registry::Version;
 use step20_serve::{CategoryPolicy, Cell, ModelSource, Scorer};
 use step22_monitor::{Labelled, LabelledRow, ModelRef, MonitorConfig, Outcomes, Window, read_labelled_rows};
-use step23_lifecycle::{Environment, Facts, LifecyclePolicy, Retrained, Scored};
+use step23_lifecycle::{Environment, Facts, LifecyclePolicy, Retrained, Scored, in_holdout};
 
 use crate::monitor::{MonitorRequest, monitor};
 
@@ -47,12 +47,14 @@ impl<'a> ToolkitEnvironment<'a> {
         ToolkitEnvironment { policy, monitoring, window, now, constraints, retrain, labelled: None }
     }
 
-    /// The window's labelled rows of the model (every version), read once.
+    /// The window's labelled rows of the model (every version) that the gate keeps for itself
+    /// (`gate.holdout`: never trained on), read once.
     fn labelled(&mut self, name: &str) -> std::result::Result<&[LabelledRow], String> {
         if self.labelled.is_none() {
             let model = ModelRef { name: name.to_string(), version: None };
-            self.labelled =
-                Some(read_labelled_rows(&self.policy.store, &model, &self.window).map_err(|e| e.to_string())?);
+            let share = self.policy.gate.holdout;
+            let rows = read_labelled_rows(&self.policy.store, &model, &self.window).map_err(|e| e.to_string())?;
+            self.labelled = Some(rows.into_iter().filter(|r| in_holdout(&r.request_id, r.row, share)).collect());
         }
         Ok(self.labelled.as_deref().unwrap_or_default())
     }

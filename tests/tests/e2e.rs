@@ -2636,22 +2636,20 @@ fn monitoring_finds_the_shifted_batch_and_not_the_clean_one_alerts_once_and_draw
         shifted["monitor"]["baseline"]["accuracy"].as_f64().unwrap(),
     );
     assert!(accuracy < baseline, "{accuracy} vs {baseline}");
-    assert_eq!(
-        transitions(&shifted),
-        [("dataset-drift".to_string(), "fired".to_string()), ("flipper-length-drift".to_string(), "fired".to_string())]
-    );
+    let fired = |name: &str| (name.to_string(), "fired".to_string());
+    assert_eq!(transitions(&shifted), [fired("dataset-drift"), fired("flipper-length-drift"), fired("accuracy-drop")]);
     let sink = p.join("logs/alerts.jsonl");
-    assert_eq!(std::fs::read_to_string(&sink).unwrap().lines().count(), 2);
+    assert_eq!(std::fs::read_to_string(&sink).unwrap().lines().count(), 3);
     // Again: still open, nothing sent again.
     let again = p.mlops(&["--json", "monitor", "--check", "--from", &t1, "--to", &t2]);
     assert_eq!(again.code, Some(2));
     assert!(transitions(&again.json()).iter().all(|(_, t)| t == "still_open"), "{:?}", transitions(&again.json()));
-    assert_eq!(std::fs::read_to_string(&sink).unwrap().lines().count(), 2);
+    assert_eq!(std::fs::read_to_string(&sink).unwrap().lines().count(), 3);
     // The clean window again: both resolved.
     let back = p.mlops(&["--json", "monitor", "--check", "--from", &t0, "--to", &t1]);
     assert_eq!(back.code, Some(0));
     assert!(transitions(&back.json()).iter().all(|(_, t)| t == "resolved"));
-    assert_eq!(std::fs::read_to_string(&sink).unwrap().lines().count(), 4);
+    assert_eq!(std::fs::read_to_string(&sink).unwrap().lines().count(), 6);
 
     // The dashboard: every panel, the drift tables with a histogram per column, the alerts.
     let html = std::fs::read_to_string(shifted["report"].as_str().map(|r| p.join(r)).unwrap()).unwrap();
@@ -2750,6 +2748,8 @@ fn csv_reader(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
 #[test]
 fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_what_it_must() {
     let p = Project::new();
+    let policy = std::fs::read_to_string(p.join("configs/lifecycle.yaml")).unwrap();
+    p.write("configs/lifecycle.yaml", policy.replace("  data: append", "  data: sources"));
     let s = monitored(&p);
     // Nothing logged yet: no trigger holds, nothing changes.
     let quiet = p.mlops(&["--json", "lifecycle", "run"]);
@@ -2758,8 +2758,8 @@ fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_w
     replay(&p, &s, "data/production/shifted.csv");
 
     // Drift: retrained through the training config, registered as the challenger, gated on the
-    // window's 200 labelled rows. The same sources make the same model, so the gate keeps the
-    // champion (exit 2) and says why.
+    // window's labelled rows the retraining did not see. The same sources make the same model, so
+    // the gate keeps the champion (exit 2) and says why.
     let run = p.mlops(&["--json", "lifecycle", "run"]);
     assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
     let r = run.json();
@@ -2837,6 +2837,102 @@ fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_w
     assert!(retired.success, "{}", retired.stderr);
     let status = p.mlops(&["--json", "lifecycle", "status"]).json();
     assert_eq!((status["versions_active"].as_u64(), status["versions_retired"].as_u64()), (Some(1), Some(1)));
+    drop(s);
+}
+
+/// The version `mlops serve` answers with, once it is `want` (it checks its alias every second
+/// here); panics after 20 s.
+fn wait_for_version(s: &e2e::Served, want: u64) {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, body) = s.request("GET", "/health", "application/json", "");
+        let version = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|h| h["version"].as_u64());
+        if version == Some(want) {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the server still serves {version:?}, not {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_challenger_retrained_on_the_new_season_wins_the_gate_and_the_server_follows_the_alias() {
+    let p = Project::new();
+    // A row filter on columns a caller sends (the logged rows carry no `Sex`), a retraining on
+    // the newest rows (the new season's), and a server that checks its alias every second.
+    let edit = |file: &str, from: &str, to: &str| {
+        let text = std::fs::read_to_string(p.join(file)).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        p.write(file, text.replacen(from, to, 1));
+    };
+    edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
+    edit("configs/lifecycle.yaml", "  data: append", "  data: {window: {rows: 150}}");
+    edit("configs/deployment.yaml", "poll_seconds: 10", "poll_seconds: 1");
+    let s = monitored(&p);
+    replay(&p, &s, "data/production/shifted.csv");
+
+    let run = p.mlops(&["--json", "lifecycle", "run"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let r = run.json();
+    assert_eq!(r["outcome"], "promoted", "{}", r["reason"]);
+    assert_eq!(r["champion"], serde_json::json!([1, 2]));
+    let kinds: Vec<&str> = r["triggers"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["dataset_drift", "performance_drop"], "the shift costs the champion accuracy too");
+    let (champion, challenger) = (r["gate"]["champion"].as_f64().unwrap(), r["gate"]["challenger"].as_f64().unwrap());
+    assert!(challenger > champion, "{challenger} vs {champion}");
+    let data = r["retrained"]["data"].as_str().unwrap();
+    assert!(data.starts_with("150 rows") && data.contains("labels in `Species`"), "{data}");
+    // The retraining's data: the newest 150 rows, the labelled ones with their species put back
+    // in the source's terms, none of the gate's rows among them.
+    let dir = p.join("data/interim/lifecycle");
+    let run_dir = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    let primary = {
+        use polars::prelude::SerReader;
+        let file = std::fs::File::open(run_dir.join("primary.parquet")).unwrap();
+        polars::prelude::ParquetReader::new(file).finish().unwrap()
+    };
+    assert_eq!(primary.height(), 150);
+    let species = primary.column("Species").unwrap().str().unwrap();
+    assert!(species.iter().flatten().all(|v| v.contains("Pygoscelis")), "labels in the source's own form");
+    let registry = p.mlops(&["--json", "registry", "history", "penguins-species"]).json();
+    let moved = registry.as_array().unwrap().iter().rfind(|h| h["action"] == "alias" && h["new_value"] == "champion=2");
+    assert!(moved.unwrap()["reason"].as_str().unwrap().contains("version 2 beats version 1"), "{moved:?}");
+
+    // The running server follows the alias, and back after a rollback.
+    wait_for_version(&s, 2);
+    let (status, answer) = s.post_json("/predict", &serde_json::json!(t0_record(&p)));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["model_version"], 2);
+    let back = p.mlops(&["--json", "lifecycle", "rollback", "--reason", "checking the new season by hand"]);
+    assert!(back.success, "{}", back.stderr);
+    wait_for_version(&s, 1);
+
+    // Retention: with the alias on version 2 again and one version kept, a run with no trigger
+    // retires version 1 (it no longer holds an alias), and its package goes after the grace.
+    assert!(p.mlops(&["registry", "alias", "penguins-species", "champion", "2"]).success);
+    wait_for_version(&s, 2);
+    let keep_one = std::fs::read_to_string(p.join("configs/lifecycle.yaml")).unwrap()
+        + "\n# Test: no trigger, keep one version, no grace.\n";
+    let keep_one = keep_one
+        .replace("  dataset_drift: true", "  dataset_drift: false")
+        .replace("  performance_drop: {metric: accuracy, more_than: 0.05}   # the workflow seed's threshold\n", "")
+        .replace("  keep_last: 5", "  keep_last: 1")
+        .replace("  grace_days: 7", "  grace_days: 0");
+    p.write(
+        "configs/lifecycle-keep-one.yaml",
+        keep_one.replace("triggers:\n", "triggers:\n  performance_drop: null\n"),
+    );
+    let kept = p.mlops(&["--json", "lifecycle", "--config", "configs/lifecycle-keep-one.yaml", "run"]);
+    assert_eq!(kept.code, Some(0), "{}\n{}", kept.stdout, kept.stderr);
+    let kept = kept.json();
+    assert_eq!(kept["outcome"], "nothing_due", "{}", kept["reason"]);
+    assert_eq!(kept["retention"][0]["action"], "retire");
+    assert_eq!(kept["retention"][0]["version"], 1);
+    let status = p.mlops(&["--json", "lifecycle", "status"]).json();
+    assert_eq!((status["champion"].as_u64(), status["versions_retired"].as_u64()), (Some(2), Some(1)));
     drop(s);
 }
 

@@ -63,6 +63,10 @@ impl Labelled {
 /// One logged row with its actual outcome: the inputs by column, as the server logged them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LabelledRow {
+    /// The request it came in.
+    pub request_id: String,
+    /// Its place in the request.
+    pub row: u32,
     /// The row's inputs by column name.
     pub inputs: serde_json::Map<String, serde_json::Value>,
     /// The actual outcome (a label or a number).
@@ -86,7 +90,7 @@ pub fn read_labelled_rows(path: &Path, model: &ModelRef, window: &Window) -> Res
     }
     let mut stmt = conn
         .prepare(
-            "SELECT r.columns, r.inputs -> ('$[' || f.row || ']'), f.actual FROM prediction_feedback AS f
+            "SELECT r.columns, r.inputs -> ('$[' || f.row || ']'), f.actual, f.request_id, f.row FROM prediction_feedback AS f
              JOIN prediction_requests AS r ON r.request_id = f.request_id AND f.row < r.rows
              WHERE r.model_name = ?1 AND (?2 IS NULL OR r.model_version = ?2)
                AND (?3 IS NULL OR r.at >= ?3) AND (?4 IS NULL OR r.at < ?4)
@@ -109,7 +113,7 @@ pub fn read_labelled_rows(path: &Path, model: &ModelRef, window: &Window) -> Res
         };
         let inputs =
             columns.iter().zip(values).filter_map(|(c, v)| c.as_str().map(|c| (c.to_string(), v.clone()))).collect();
-        out.push(LabelledRow { inputs, actual });
+        out.push(LabelledRow { request_id: r.get(3).map_err(sql)?, row: r.get(4).map_err(sql)?, inputs, actual });
     }
     Ok(out)
 }

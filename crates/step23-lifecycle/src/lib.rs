@@ -43,7 +43,9 @@ use step17_registry::{Registry, Version, VersionStatus};
 pub use error::{LifecycleError, Result};
 pub use gate::{GateDecision, Scored, decide as decide_gate};
 pub use lock::RunLock;
-pub use policy::{GateParams, LifecyclePolicy, PerformanceDrop, Retention, Triggers};
+pub use policy::{
+    GateParams, LifecyclePolicy, PerformanceDrop, Retention, RetrainData, RetrainParams, Triggers, in_holdout,
+};
 pub use retention::{RetentionStep, VersionFacts, plan as plan_retention};
 pub use state::{LifecycleStore, Outcome, RunEnd, RunRecord};
 pub use triggers::{Facts, Trigger, TriggerKind, drop_metric, evaluate as evaluate_triggers, next_scheduled};
@@ -78,6 +80,8 @@ pub struct Retrained {
     pub version: u32,
     /// The training run that made it.
     pub run_id: String,
+    /// What it was trained on, in words.
+    pub data: String,
 }
 
 /// What one `lifecycle run` did, and why.

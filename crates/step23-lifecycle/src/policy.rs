@@ -29,6 +29,8 @@ pub struct LifecyclePolicy {
     pub monitoring: PathBuf,
     /// When to retrain.
     pub triggers: Triggers,
+    /// What to retrain on.
+    pub retrain: RetrainParams,
     /// What a challenger must show.
     pub gate: GateParams,
     /// Which versions are kept.
@@ -46,6 +48,7 @@ impl Default for LifecyclePolicy {
             training: PathBuf::from("configs/training.yaml"),
             monitoring: PathBuf::from("configs/monitoring.yaml"),
             triggers: Triggers::default(),
+            retrain: RetrainParams::default(),
             gate: GateParams::default(),
             retention: Retention::default(),
         }
@@ -94,6 +97,31 @@ impl Default for PerformanceDrop {
     }
 }
 
+/// What a retraining runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrainParams {
+    /// The data.
+    pub data: RetrainData,
+}
+
+/// The data a retraining runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrainData {
+    /// The data config's sources as they are now.
+    Sources,
+    /// The sources, with the labelled rows logged since the champion's registration appended to
+    /// the primary source (as a caller sent them, the label in the source's target column).
+    #[default]
+    Append,
+    /// The same, cut to the newest `rows` rows.
+    Window {
+        /// Rows kept.
+        rows: usize,
+    },
+}
+
 /// What a challenger must show on the latest labelled window to replace the champion.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -104,12 +132,24 @@ pub struct GateParams {
     pub margin: f64,
     /// Fewer labelled rows than this in the window and the gate does not open.
     pub min_labelled_rows: u64,
+    /// The share of labelled rows kept for the gate and never trained on (chosen by a hash of
+    /// the request id and row, so the same rows every run); retraining appends the others.
+    pub holdout: f64,
 }
 
 impl Default for GateParams {
     fn default() -> Self {
-        GateParams { metric: None, margin: 0.0, min_labelled_rows: 30 }
+        GateParams { metric: None, margin: 0.0, min_labelled_rows: 30, holdout: 0.3 }
     }
+}
+
+/// Whether a labelled row (its request id and row) is one the gate keeps for itself at
+/// `share`: a stable hash of the two, so every run and every process agrees.
+pub fn in_holdout(request_id: &str, row: u32, share: f64) -> bool {
+    let digest = mlops_core::hash::sha256_bytes(format!("{request_id}/{row}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) as f64 / u64::MAX as f64) < share
 }
 
 /// Which versions are kept: a version is retired when it holds no alias, no running deployment
@@ -162,8 +202,14 @@ impl LifecyclePolicy {
         if self.triggers.new_labelled_rows == Some(0) {
             return bad("triggers.new_labelled_rows", "must be at least 1".into());
         }
+        if self.retrain.data == (RetrainData::Window { rows: 0 }) {
+            return bad("retrain.data.window.rows", "must be at least 1".into());
+        }
         if !(self.gate.margin.is_finite() && self.gate.margin >= 0.0) {
             return bad("gate.margin", format!("{} is not a number >= 0", self.gate.margin));
+        }
+        if !(self.gate.holdout > 0.0 && self.gate.holdout < 1.0) {
+            return bad("gate.holdout", format!("{} is not a share in (0, 1)", self.gate.holdout));
         }
         if self.gate.min_labelled_rows == 0 {
             return bad("gate.min_labelled_rows", "must be at least 1".into());

@@ -40,6 +40,12 @@ fn a_policy_reads_from_yaml_and_bad_values_name_their_key() {
     assert!(config_error("retention: {keep_last: 0}").starts_with("retention.keep_last"));
     assert!(config_error("challenger_alias: champion").contains("also the serving alias"));
     assert!(config_error("model: ../etc").starts_with("model:"));
+    assert!(config_error("retrain: {data: {window: {rows: 0}}}").starts_with("retrain.data.window.rows"));
+    assert!(config_error("gate: {holdout: 1.0}").starts_with("gate.holdout"));
+    let p: LifecyclePolicy =
+        mlops_core::config::parse_yaml("retrain: {data: {window: {rows: 150}}}", Path::new("l.yaml")).unwrap();
+    assert_eq!(p.retrain.data, RetrainData::Window { rows: 150 });
+    assert_eq!(LifecyclePolicy::default().retrain.data, RetrainData::Append);
     // Unknown keys and wrong types fail in the parser, naming the key.
     let err = mlops_core::config::parse_yaml::<LifecyclePolicy>("gate: {margn: 0.1}", Path::new("lifecycle.yaml"))
         .unwrap_err()
@@ -193,6 +199,20 @@ fn retention_keeps_aliases_deployments_the_newest_and_the_young_and_deletes_only
 }
 
 #[test]
+fn the_holdout_is_the_same_rows_every_time_and_about_its_share() {
+    let ids: Vec<String> = (0..2000).map(|i| format!("request-{i}")).collect();
+    let held: Vec<bool> = ids.iter().map(|id| in_holdout(id, 0, 0.3)).collect();
+    assert_eq!(held, ids.iter().map(|id| in_holdout(id, 0, 0.3)).collect::<Vec<_>>());
+    let share = held.iter().filter(|h| **h).count() as f64 / ids.len() as f64;
+    assert!((share - 0.3).abs() < 0.04, "{share}");
+    // A larger share keeps every row a smaller one keeps.
+    assert!(ids.iter().all(|id| !in_holdout(id, 0, 0.3) || in_holdout(id, 0, 0.5)));
+    // Rows of one request are chosen one by one.
+    let rows: Vec<bool> = (0..50).map(|r| in_holdout("request-1", r, 0.5)).collect();
+    assert!(rows.contains(&true) && rows.contains(&false));
+}
+
+#[test]
 fn a_second_run_is_refused_while_the_first_holds_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let path = lock_path(&dir.path().join("registry.db"));
@@ -230,7 +250,7 @@ impl Environment for TestEnv {
         let package = fixture::package(&self.dir, &format!("retrained{}", self.retrained), 1.0 + self.retrained as f64);
         let v = r.register(&champion.name, &package, &RegisterInfo::default()).map_err(|e| e.to_string())?;
         r.set_alias(&champion.name, "challenger", v.version).map_err(|e| e.to_string())?;
-        Ok(Retrained { version: v.version, run_id: format!("run-{}", v.version) })
+        Ok(Retrained { version: v.version, run_id: format!("run-{}", v.version), data: "the fixture".into() })
     }
     fn score(&mut self, v: &Version) -> std::result::Result<Scored, String> {
         Ok(scored(v.version, &[("accuracy", self.scores.get(&v.version).copied().unwrap_or(0.5))], 200))

@@ -11,7 +11,9 @@ use anyhow::{Context, Result, bail};
 use mlops_core::table::Table;
 use step17_registry::Version;
 use step22_monitor::{ModelRef, Window, parse_span};
-use step23_lifecycle::{LifecycleError, LifecyclePolicy, LifecycleReport, Outcome, RetentionStep, Retrained};
+use step23_lifecycle::{
+    LifecycleError, LifecyclePolicy, LifecycleReport, Outcome, RetentionStep, RetrainData, Retrained,
+};
 
 use crate::output::print_json;
 use crate::{Cli, LifecycleArgs, LifecycleCommand};
@@ -92,10 +94,18 @@ fn served(policy: &LifecyclePolicy, name: &str) -> Result<Vec<u32>> {
     Ok(deployments.all_serving()?.into_iter().filter(|d| d.model == name).filter_map(|d| d.version).collect())
 }
 
-/// The training config's hash, checked against the one the champion's lineage records.
-fn check_training_config(path: &Path, champion: &Version) -> std::result::Result<(), String> {
+/// The version tag naming the training config a lifecycle retraining started from (its own
+/// lineage records the derived config it ran).
+const BASE_CONFIG_TAG: &str = "lifecycle.training_config_sha256";
+
+/// The training config's hash, checked against the one the champion's lineage records (or, for
+/// a champion a lifecycle run retrained, the config that retraining started from). Answers it.
+fn check_training_config(path: &Path, champion: &Version) -> std::result::Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e} (the policy's `training`)", path.display()))?;
     let sha = mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&bytes));
+    if champion.tags.get(BASE_CONFIG_TAG) == Some(&sha) {
+        return Ok(sha);
+    }
     let package = step16_package::load(&champion.artifact_path).map_err(|e| e.to_string())?;
     match package.contents.lineage.config_sha256 {
         Some(recorded) if recorded != sha => Err(format!(
@@ -105,19 +115,60 @@ fn check_training_config(path: &Path, champion: &Version) -> std::result::Result
             &sha[..12],
             &recorded[..recorded.len().min(12)]
         )),
-        _ => Ok(()),
+        _ => Ok(sha),
     }
 }
 
-/// `mlops train` as a child process: the same binary, the policy's training config, the new
-/// version under the challenger alias, the training run a child of `parent`.
+/// `mlops train` as a child process: the same binary, the policy's training config (or one
+/// derived from it whose primary source has the labelled rows appended), the new version under
+/// the challenger alias, the training run a child of `parent`.
 fn retrain_child(
     cli: &Cli,
     policy: &LifecyclePolicy,
     champion: &Version,
     parent: &str,
 ) -> std::result::Result<Retrained, String> {
-    check_training_config(&policy.training, champion)?;
+    let base_sha = check_training_config(&policy.training, champion)?;
+    let data = match policy.retrain.data {
+        RetrainData::Sources => pipelines::retraining_data(&policy.training, RetrainData::Sources, &[], Path::new(""))
+            .map_err(|e| e.to_string())?,
+        mode => {
+            let since = Window {
+                from: chrono::DateTime::parse_from_rfc3339(&champion.created_at).ok().map(|t| t.to_utc()),
+                to: None,
+            };
+            let model = ModelRef { name: champion.name.clone(), version: None };
+            // The gate's share of the labelled rows stays out of the training data.
+            let labelled: Vec<_> = step22_monitor::read_labelled_rows(&policy.store, &model, &since)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|r| !step23_lifecycle::in_holdout(&r.request_id, r.row, policy.gate.holdout))
+                .collect();
+            let interim = pipelines::TrainingConfig::load(&policy.training).map_err(|e| e.to_string())?.interim;
+            let dir = interim.join("lifecycle").join(parent);
+            pipelines::retraining_data(&policy.training, mode, &labelled, &dir).map_err(|e| e.to_string())?
+        }
+    };
+    let described = match &data.target_column {
+        None => format!("the data config's sources as they are ({} rows)", data.rows),
+        Some(column) => format!(
+            "{} rows: the sources and {} labelled row(s) since version {} was registered (labels in `{column}`{}{}), from {}",
+            data.rows,
+            data.appended,
+            champion.version,
+            if data.unknown_labels > 0 {
+                format!("; {} with a label the source does not know left out", data.unknown_labels)
+            } else {
+                String::new()
+            },
+            if data.eased.is_empty() {
+                String::new()
+            } else {
+                format!("; for the columns the server never sees: {}", data.eased.join(", "))
+            },
+            data.training.display()
+        ),
+    };
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program to run `mlops train`: {e}"))?;
     let output = std::process::Command::new(exe)
         .arg("--quiet")
@@ -126,17 +177,22 @@ fn retrain_child(
         .arg(&cli.log_dir)
         .arg("train")
         .arg("--config")
-        .arg(&policy.training)
+        .arg(&data.training)
         .args(["--register-as", &policy.challenger_alias, "--parent-run", parent])
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot start `mlops train`: {e}"))?;
     if !output.status.success() {
+        // With --json the error is a JSON object on stdout; say its message, else stderr's end.
+        let said: Option<serde_json::Value> = serde_json::from_slice(&output.stdout).ok();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+        let mut tail: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+        if let Some(message) = said.as_ref().and_then(|s| s["error"].as_str()) {
+            tail = vec![message];
+        }
         return Err(format!(
             "`mlops train --config {}` failed ({}): {}",
-            policy.training.display(),
+            data.training.display(),
             output.status,
             tail.join(" | ")
         ));
@@ -147,7 +203,14 @@ fn retrain_child(
         .as_u64()
         .and_then(|v| u32::try_from(v).ok())
         .ok_or_else(|| "the training run registered no model (its config has no `register` target?)".to_string())?;
-    Ok(Retrained { version, run_id: trained["run_id"].as_str().unwrap_or_default().to_string() })
+    // The retrained version names the config it started from, so that the next lifecycle run
+    // accepts it as the champion's.
+    if version != champion.version {
+        step17_registry::Registry::open(&policy.store, &policy.artifacts, &pipelines::actor())
+            .and_then(|mut r| r.set_tag(&champion.name, Some(version), BASE_CONFIG_TAG, &base_sha))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(Retrained { version, run_id: trained["run_id"].as_str().unwrap_or_default().to_string(), data: described })
 }
 
 fn run(cli: &Cli, policy: &LifecyclePolicy, name: &str) -> Result<ExitCode> {
@@ -229,7 +292,10 @@ fn print_report(r: &LifecycleReport, policy: &LifecyclePolicy) {
     if let Some(re) = &r.retrained {
         t.row([
             "retrain".to_string(),
-            format!("version {} (training run {}) as `{}`", re.version, re.run_id, policy.challenger_alias),
+            format!(
+                "version {} (training run {}) as `{}`, on {}",
+                re.version, re.run_id, policy.challenger_alias, re.data
+            ),
         ]);
     }
     if let Some(g) = &r.gate {
