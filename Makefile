@@ -16,8 +16,10 @@ MONITORING ?= configs/monitoring.yaml
 MONITOR_PORT ?= 8766
 # Milliseconds between the replayed requests (the traffic spreads over a few seconds).
 MONITOR_INTERVAL_MS ?= 300
+# The port make lifecycle deploys its own champion on.
+LIFECYCLE_PORT ?= 8767
 
-.PHONY: help setup test-deps test-venv build release prepare eda train serve serve-release deploy undeploy monitor test lint fmt bench fuzz clean-data
+.PHONY: help setup test-deps test-venv build release prepare eda train serve serve-release deploy undeploy monitor lifecycle test lint fmt bench fuzz clean-data
 
 help:
 	@echo "make prepare   build mlops and run steps 1-6 on the shipped data ($(CONFIG))"
@@ -29,6 +31,8 @@ help:
 	@echo "               locally in the background (blue/green: a rerun replaces it); make undeploy stops it"
 	@echo "make monitor   after make train: serve the champion, replay a clean and a shifted production batch"
 	@echo "               (data/production) with their actual labels, and monitor each window ($(MONITORING))"
+	@echo "make lifecycle the closed loop in a project of its own (build/lifecycle): train, deploy, a shifted batch"
+	@echo "               under load, monitor, lifecycle run (retrain, gate, promote), rollback, retention"
 	@echo "make test      unit, property and end-to-end tests"
 	@echo "make lint      rustfmt and clippy (warnings are errors)"
 	@echo "make release   optimized build: $(MLOPS_RELEASE)"
@@ -118,6 +122,11 @@ monitor: setup build
 	$(MLOPS) monitor --config $(MONITORING) --from $$t0 --to $$t1 || exit 1; \
 	echo; echo "== the shifted batch (a documented shift on four columns: data/production/make_batches.py)"; \
 	$(MLOPS) monitor --config $(MONITORING) --from $$t1 --to $$t2 || exit 1
+
+# The closed loop of step 23, stage by stage (scripts/lifecycle-demo.sh): it trains and deploys a
+# champion of its own in build/lifecycle, so the registry of make train is left alone.
+lifecycle: setup build
+	scripts/lifecycle-demo.sh $(MLOPS) $(LIFECYCLE_PORT)
 
 test: setup test-deps
 	cargo build --bin mlops

@@ -2758,8 +2758,9 @@ fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_w
     replay(&p, &s, "data/production/shifted.csv");
 
     // Drift: retrained through the training config, registered as the challenger, gated on the
-    // window's labelled rows the retraining did not see. The same sources make the same model, so
-    // the gate keeps the champion (exit 2) and says why.
+    // window's labelled rows the retraining did not see. The same sources make the same model:
+    // the gate keeps the champion (exit 2) and says why (no win, or, when the held-out rows the
+    // random request ids pick cost it that much, select_best's accuracy floor).
     let run = p.mlops(&["--json", "lifecycle", "run"]);
     assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
     let r = run.json();
@@ -2771,7 +2772,11 @@ fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_w
     assert_eq!(challenger, 2, "{r}");
     assert_eq!(r["gate"]["passed"], false);
     assert_eq!(r["gate"]["champion"], r["gate"]["challenger"], "the same model scores the same");
-    assert!(r["reason"].as_str().unwrap().contains("version 2 does not beat version 1"), "{}", r["reason"]);
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("version 2 does not beat version 1") || reason.contains("is under the floor 0.8"),
+        "{reason}"
+    );
     // The training run is a child of the lifecycle's run.
     let runs = p.mlops(&["--json", "runs", "list"]).json();
     let all = runs.as_array().or_else(|| runs["runs"].as_array()).unwrap();
@@ -2910,30 +2915,141 @@ fn a_challenger_retrained_on_the_new_season_wins_the_gate_and_the_server_follows
     assert!(back.success, "{}", back.stderr);
     wait_for_version(&s, 1);
 
-    // Retention: with the alias on version 2 again and one version kept, a run with no trigger
-    // retires version 1 (it no longer holds an alias), and its package goes after the grace.
-    assert!(p.mlops(&["registry", "alias", "penguins-species", "champion", "2"]).success);
-    wait_for_version(&s, 2);
-    let keep_one = std::fs::read_to_string(p.join("configs/lifecycle.yaml")).unwrap()
-        + "\n# Test: no trigger, keep one version, no grace.\n";
-    let keep_one = keep_one
-        .replace("  dataset_drift: true", "  dataset_drift: false")
-        .replace("  performance_drop: {metric: accuracy, more_than: 0.05}   # the workflow seed's threshold\n", "")
-        .replace("  keep_last: 5", "  keep_last: 1")
-        .replace("  grace_days: 7", "  grace_days: 0");
-    p.write(
-        "configs/lifecycle-keep-one.yaml",
-        keep_one.replace("triggers:\n", "triggers:\n  performance_drop: null\n"),
+    drop(s);
+}
+
+/// The closed loop of issue 27: train, deploy on this machine, send a shifted batch with its
+/// labels while clients keep the endpoint busy, monitor (alerts open), and `lifecycle run`
+/// retrains on the new rows, the gate passes, the alias moves and the endpoint serves the new
+/// version without a failed request; a rollback goes back the same way; a rerun on the same
+/// facts does nothing; retention retires the oldest version; `lifecycle status` shows each state.
+#[test]
+fn the_closed_loop_from_monitoring_back_to_the_deployed_endpoint() {
+    let p = Project::new();
+    let _stop = Undeploy(&p);
+    let edit = |file: &str, from: &str, to: &str| {
+        let text = std::fs::read_to_string(p.join(file)).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        p.write(file, text.replacen(from, to, 1));
+    };
+    edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
+    edit("configs/lifecycle.yaml", "  data: append", "  data: {window: {rows: 150}}");
+    for f in ["clean.csv", "shifted.csv"] {
+        p.write(&format!("data/production/{f}"), std::fs::read(repo().join("data/production").join(f)).unwrap());
+    }
+    let port = free_port().to_string();
+    let endpoint = format!("127.0.0.1:{port}");
+    assert!(p.mlops(&["--quiet", "train"]).success);
+    let deployed = p.mlops(&["--json", "deploy", "local", "--port", &port]);
+    assert!(deployed.success, "{}", deployed.stdout);
+    let first = deployed.json()["outcome"]["deployment"]["id"].to_string();
+    let status = |field: &str| p.mlops(&["--json", "lifecycle", "status"]).json()[field].clone();
+    assert_eq!((status("champion"), status("challenger")), (serde_json::json!(1), serde_json::Value::Null));
+
+    // Clients keep the endpoint busy from here to the end of the switch.
+    let body = std::fs::read_to_string(repo().join("docs/examples/invocations.json")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, endpoint, body) = (stop.clone(), endpoint.clone(), body.clone());
+            std::thread::spawn(move || {
+                let mut client = e2e::KeepAlive::new(&endpoint);
+                let (mut seen, mut failures) = (Vec::new(), Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match client.post("/invocations", &body) {
+                        Ok(a) if a.status == 200 => {
+                            seen.push(a.header("x-mlops-deployment").unwrap_or("?").to_string())
+                        }
+                        Ok(a) => failures.push(format!("{}: {}", a.status, a.body)),
+                        Err(e) => failures.push(e.to_string()),
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                (seen, failures)
+            })
+        })
+        .collect();
+
+    // The shifted batch and its labels; monitoring opens its alerts.
+    let from = instant();
+    let url = format!("http://{endpoint}");
+    let replayed = p.mlops(&[
+        "--json",
+        "monitor",
+        "replay",
+        "--url",
+        &url,
+        "--input",
+        "data/production/shifted.csv",
+        "--actual",
+        "species",
+    ]);
+    assert!(replayed.success, "{}", replayed.stderr);
+    let monitored = p.mlops(&["--json", "monitor", "--check", "--from", &from]);
+    assert_eq!(monitored.code, Some(2), "critical alerts open: {}", monitored.stderr);
+
+    // The lifecycle closes the loop.
+    let run = p.mlops(&["--json", "lifecycle", "run"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let r = run.json();
+    assert_eq!(
+        (r["outcome"].as_str(), r["champion"].clone()),
+        (Some("promoted"), serde_json::json!([1, 2])),
+        "{}",
+        r["reason"]
     );
+    assert_eq!(r["deployments"][0]["endpoint"], endpoint.as_str());
+    assert_eq!(r["deployments"][0]["error"], serde_json::Value::Null);
+    let serving = p.mlops(&["--json", "deploy", "status"]).json();
+    assert_eq!(serving["serving"][0]["deployment"]["version"], 2);
+    let second = serving["serving"][0]["deployment"]["id"].to_string();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for client in clients {
+        let (seen, failures) = client.join().unwrap();
+        assert!(failures.is_empty(), "{} failed requests, first: {:?}", failures.len(), failures.first());
+        let switch = seen.iter().position(|d| *d == second).expect("never answered by the new version");
+        assert!(seen[..switch].iter().all(|d| *d == first) && seen[switch..].iter().all(|d| *d == second));
+    }
+    assert_eq!(
+        (status("champion"), status("last_run")["outcome"].clone()),
+        (serde_json::json!(2), serde_json::json!("promoted"))
+    );
+
+    // A rollback: the alias and the endpoint go back to version 1; the same facts again do not
+    // undo it.
+    let back = p.mlops(&["--json", "lifecycle", "rollback", "--reason", "a bad week"]);
+    assert!(back.success, "{}", back.stdout);
+    assert_eq!(back.json()["deployments"][0]["to"], 1);
+    assert_eq!(p.mlops(&["--json", "deploy", "status"]).json()["serving"][0]["deployment"]["version"], 1);
+    assert_eq!(status("champion"), 1);
+    let again = p.mlops(&["--json", "lifecycle", "run"]);
+    assert_eq!(again.code, Some(2), "{}", again.stdout);
+    assert!(again.json()["reason"].as_str().unwrap().contains("rolled back since"), "{}", again.json()["reason"]);
+    assert_eq!(status("versions_total"), 2, "nothing retrained");
+
+    // Forward again (a rollback of the rollback), then retention keeps one version: the oldest,
+    // no longer served or aliased, is retired.
+    assert!(p.mlops(&["lifecycle", "rollback", "--reason", "the new season it is"]).success);
+    assert_eq!(p.mlops(&["--json", "deploy", "status"]).json()["serving"][0]["deployment"]["version"], 2);
+    let keep_one = std::fs::read_to_string(p.join("configs/lifecycle.yaml"))
+        .unwrap()
+        .replace("  dataset_drift: true", "  dataset_drift: false")
+        .replace(
+            "  performance_drop: {metric: accuracy, more_than: 0.05}   # the workflow seed's threshold",
+            "  performance_drop: null",
+        )
+        .replace("  keep_last: 5", "  keep_last: 1");
+    p.write("configs/lifecycle-keep-one.yaml", keep_one);
     let kept = p.mlops(&["--json", "lifecycle", "--config", "configs/lifecycle-keep-one.yaml", "run"]);
     assert_eq!(kept.code, Some(0), "{}\n{}", kept.stdout, kept.stderr);
     let kept = kept.json();
     assert_eq!(kept["outcome"], "nothing_due", "{}", kept["reason"]);
-    assert_eq!(kept["retention"][0]["action"], "retire");
-    assert_eq!(kept["retention"][0]["version"], 1);
-    let status = p.mlops(&["--json", "lifecycle", "status"]).json();
-    assert_eq!((status["champion"].as_u64(), status["versions_retired"].as_u64()), (Some(2), Some(1)));
-    drop(s);
+    assert_eq!(
+        (kept["retention"][0]["action"].as_str(), kept["retention"][0]["version"].as_u64()),
+        (Some("retire"), Some(1))
+    );
+    assert_eq!((status("versions_active"), status("versions_retired")), (serde_json::json!(1), serde_json::json!(1)));
 }
 
 #[test]

@@ -169,12 +169,19 @@ CREATE TABLE IF NOT EXISTS run_artifacts (run_id TEXT NOT NULL REFERENCES runs(i
 CREATE INDEX IF NOT EXISTS run_metrics_by_run ON run_metrics(run_id, key);
 ";
 
+/// A write transaction that takes the write lock at once. A deferred one that reads first (the
+/// next run number) cannot upgrade to a write while another process writes the same store (a
+/// server logging predictions): SQLite answers "database is locked" at once, without waiting.
+fn immediate(conn: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Schema changes after the first: `PRAGMA user_version` counts those applied.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < 1 {
         // 1: who runs a run (pid, host, process start), so that a killed one is found.
-        let tx = conn.unchecked_transaction()?;
+        let tx = immediate(conn)?;
         let has: bool =
             tx.query_row("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'owner_pid'", [], |r| {
                 r.get::<_, i64>(0).map(|n| n > 0)
@@ -253,7 +260,7 @@ impl Store {
     /// Starts a run and returns its id.
     pub fn start_run(&self, info: &RunInfo) -> Result<String> {
         let started = now();
-        let tx = self.conn.unchecked_transaction().map_err(self.sql())?;
+        let tx = immediate(&self.conn).map_err(self.sql())?;
         let seq: i64 =
             tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs", [], |r| r.get(0)).map_err(self.sql())?;
         let digest = mlops_core::hash::sha256_bytes(
@@ -332,7 +339,7 @@ impl Store {
             return Err(StoreError::BadMetric { id: id.to_string(), key: key.to_string(), value });
         }
         self.require_running(id)?;
-        let tx = self.conn.unchecked_transaction().map_err(self.sql())?;
+        let tx = immediate(&self.conn).map_err(self.sql())?;
         {
             let mut insert = tx
                 .prepare(

@@ -306,7 +306,10 @@ impl Deployments {
 
     /// In one transaction: `new` serves, `old` (if any) is replaced.
     pub(crate) fn switch(&mut self, new: i64, old: Option<i64>) -> Result<()> {
-        let tx = self.conn.transaction().map_err(|e| DeployError::Store { path: self.path.clone(), source: e })?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| DeployError::Store { path: self.path.clone(), source: e })?;
         let stamp = now();
         let run = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
             if let Some(old) = old {
@@ -332,7 +335,10 @@ impl Deployments {
 
     /// Undoes [`Deployments::switch`]: `new` failed with `message`, `old` serves again.
     pub(crate) fn switch_back(&mut self, new: i64, old: Option<i64>, message: &str) -> Result<()> {
-        let tx = self.conn.transaction().map_err(|e| DeployError::Store { path: self.path.clone(), source: e })?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| DeployError::Store { path: self.path.clone(), source: e })?;
         let stamp = now();
         let run = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
             tx.execute(

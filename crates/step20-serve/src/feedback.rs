@@ -96,7 +96,7 @@ pub fn record_feedback(
         });
     }
     let mut conn = crate::log::open(path)?;
-    let tx = conn.transaction().map_err(sql)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql)?;
     tx.execute_batch(SCHEMA).map_err(sql)?;
     let mut outcome = FeedbackOutcome::default();
     {

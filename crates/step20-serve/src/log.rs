@@ -215,7 +215,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     // In WAL mode NORMAL syncs at checkpoints instead of at every commit: a power cut can lose
     // the last batches, never corrupt the store.
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
-    let tx = conn.transaction().map_err(sql)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql)?;
     tx.execute_batch(SCHEMA).map_err(sql)?;
     let rows_table: bool = tx
         .query_row(
@@ -438,7 +438,7 @@ struct Spans {
 }
 
 fn write(conn: &mut Connection, batch: &[Entry], refusals: &[Refusal]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     if !refusals.is_empty() {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO prediction_refusals

@@ -189,7 +189,7 @@ pub fn evaluate(
     }
     let mut conn = Connection::open(path).map_err(sql)?;
     conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sql)?;
-    let tx = conn.transaction().map_err(sql)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql)?;
     tx.execute_batch(SCHEMA).map_err(sql)?;
     let mut events = Vec::new();
     for rule in rules {

@@ -202,18 +202,22 @@ fn decide(
         report.reason = format!("no trigger holds for {name} version {}", champion.version);
         return Ok(());
     }
-    // Unchanged facts since a run whose challenger failed the gate: retraining again would make
-    // the same model from the same data.
+    // Unchanged facts since a run that retrained against this same champion (its challenger was
+    // kept out, or promoted and then rolled back by hand): retraining again would make the same
+    // model from the same data, or undo the rollback.
     if let Some(last) = store.last(name)?
-        && last.outcome == Some(Outcome::Kept)
-        && last.champion_after == Some(champion.version)
+        && matches!(last.outcome, Some(Outcome::Kept | Outcome::Promoted))
+        && last.champion_before == Some(champion.version)
         && last.labelled_rows == Some(report.facts.new_labelled_rows)
     {
         report.outcome = Outcome::Kept;
-        report.reason = format!(
-            "nothing new since run {} kept version {} (no new labelled rows): not retraining again",
-            last.id, champion.version
-        );
+        let then = if last.outcome == Some(Outcome::Promoted) {
+            format!("promoted version {} (rolled back since)", last.champion_after.unwrap_or_default())
+        } else {
+            format!("kept version {}", champion.version)
+        };
+        report.reason =
+            format!("nothing new since run {} {then}: no new labelled rows, so not retraining again", last.id);
         return Ok(());
     }
     let retrained = match env.retrain(champion) {

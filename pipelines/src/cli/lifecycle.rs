@@ -66,12 +66,16 @@ pub(crate) fn lifecycle_cmd(cli: &Cli, args: &LifecycleArgs) -> Result<ExitCode>
         LifecycleCommand::Rollback { name, reason } => {
             let name = model_name(&policy, name.as_ref(), &args.config)?;
             let (from, to) = step23_lifecycle::rollback(&policy, &name, reason)?;
+            let followed = follow_deployments(cli, &policy, &name, (from, to));
             if cli.json {
-                print_json(&serde_json::json!({"model": name, "alias": policy.alias, "from": from, "to": to}))?;
+                print_json(&serde_json::json!({
+                    "model": name, "alias": policy.alias, "from": from, "to": to, "deployments": followed
+                }))?;
             } else {
                 println!("{name}: `{}` moved back from version {from} to version {to} ({reason})", policy.alias);
+                print_followed(&followed);
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if followed.iter().all(|f| f.error.is_none()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         LifecycleCommand::Retire { name, version, reason } => {
             let served = served(&policy, name)?;
@@ -251,10 +255,21 @@ fn run(cli: &Cli, policy: &LifecyclePolicy, name: &str) -> Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     tracking.set_tag(&tracked, "outcome", report.outcome.name())?;
+    let followed = if report.champion.0 == report.champion.1 {
+        Vec::new()
+    } else {
+        follow_deployments(cli, policy, name, report.champion)
+    };
     if cli.json {
-        print_json(&report)?;
+        let mut value = serde_json::to_value(&report)?;
+        value["deployments"] = serde_json::to_value(&followed)?;
+        print_json(&value)?;
     } else {
         print_report(&report, policy);
+        print_followed(&followed);
+    }
+    if followed.iter().any(|f| f.error.is_some()) {
+        return Ok(ExitCode::FAILURE);
     }
     Ok(match report.outcome {
         Outcome::NothingDue | Outcome::Promoted => ExitCode::SUCCESS,
@@ -262,6 +277,66 @@ fn run(cli: &Cli, policy: &LifecyclePolicy, name: &str) -> Result<ExitCode> {
         Outcome::RetrainFailed => ExitCode::from(RETRAIN_FAILED),
         Outcome::Failed => ExitCode::FAILURE,
     })
+}
+
+/// A local deployment moved to the new champion (or not).
+#[derive(serde::Serialize)]
+struct Followed {
+    endpoint: String,
+    from: u32,
+    to: u32,
+    error: Option<String>,
+}
+
+/// Local deployments pin the version they started with: every one serving `from` of `name` is
+/// replaced by `to` through `mlops deploy local` (blue/green: the new server takes traffic only
+/// once ready, so no request fails). A running `mlops serve` follows the alias by itself.
+fn follow_deployments(cli: &Cli, policy: &LifecyclePolicy, name: &str, (from, to): (u32, u32)) -> Vec<Followed> {
+    let serving = step19_deploy::Deployments::open(&policy.store).and_then(|d| d.all_serving());
+    let serving = match serving {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![Followed { endpoint: "-".into(), from, to, error: Some(format!("deployment records: {e}")) }];
+        }
+    };
+    let mut out = Vec::new();
+    for d in serving.into_iter().filter(|d| d.model == name && d.version == Some(from)) {
+        let Some((host, port)) = d.endpoint.rsplit_once(':') else { continue };
+        let exe = std::env::current_exe();
+        let run = exe.map_err(|e| e.to_string()).and_then(|exe| {
+            std::process::Command::new(exe)
+                .args(["--quiet", "--json", "--log-dir"])
+                .arg(&cli.log_dir)
+                .args(["deploy", "local", "--host", host, "--port", port, "--model", &format!("models:/{name}/{to}")])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| e.to_string())
+        });
+        let error = match run {
+            Ok(o) if o.status.success() => None,
+            Ok(o) => {
+                let said: Option<serde_json::Value> = serde_json::from_slice(&o.stdout).ok();
+                Some(said.and_then(|s| s["error"].as_str().map(str::to_string)).unwrap_or_else(|| {
+                    String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or_default().to_string()
+                }))
+            }
+            Err(e) => Some(format!("cannot start `mlops deploy local`: {e}")),
+        };
+        out.push(Followed { endpoint: d.endpoint.clone(), from, to, error });
+    }
+    out
+}
+
+fn print_followed(followed: &[Followed]) {
+    for f in followed {
+        match &f.error {
+            None => println!("deployment {}: now serves version {} (was {}), blue/green", f.endpoint, f.to, f.from),
+            Some(e) => println!(
+                "deployment {}: still serves version {}; replacing it with version {} failed: {e}",
+                f.endpoint, f.from, f.to
+            ),
+        }
+    }
 }
 
 fn print_report(r: &LifecycleReport, policy: &LifecyclePolicy) {
