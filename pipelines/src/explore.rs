@@ -50,8 +50,19 @@ pub fn explore(frame: &DataFrame, title: &str, what: &Exploration<'_>, out: &Pat
     let mut figures = step09_visualize::report_figures(&profile).map_err(visualize)?;
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut chart_files = Vec::new();
+    let mut skipped = Vec::new();
     for spec in plots {
-        let plot = step09_visualize::plot(frame, spec).map_err(visualize)?;
+        // A chart with nothing to draw on this data (no row has both of its columns, say, in
+        // rows a lifecycle retraining appended) is left out and said so; a wrong spec still fails.
+        let plot = match step09_visualize::plot(frame, spec) {
+            Ok(plot) => plot,
+            Err(step09_visualize::PlotError::NoData { plot, message }) => {
+                tracing::warn!(plot, message, "chart left out: nothing to draw");
+                skipped.push(format!("chart {plot} left out: {message}"));
+                continue;
+            }
+            Err(e) => return Err(visualize(e)),
+        };
         let stem = spec.file_stem();
         // Charts that draw individual rows stay out of the report, which holds aggregates only.
         let row_level = matches!(spec, PlotSpec::Scatter { .. } | PlotSpec::Pairs { .. });
@@ -92,7 +103,7 @@ pub fn explore(frame: &DataFrame, title: &str, what: &Exploration<'_>, out: &Pat
         html_bytes: html.len(),
         json: written.json,
         plots: files.into_iter().map(|(p, _)| p).collect(),
-        warnings: profile.warnings.iter().map(|w| w.message()).collect(),
+        warnings: profile.warnings.iter().map(|w| w.message()).chain(skipped).collect(),
         profile_seconds,
         draw_seconds,
     })

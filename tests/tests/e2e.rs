@@ -3052,6 +3052,104 @@ fn the_closed_loop_from_monitoring_back_to_the_deployed_endpoint() {
     assert_eq!((status("versions_active"), status("versions_retired")), (serde_json::json!(1), serde_json::json!(1)));
 }
 
+/// `mlops train` processes a lifecycle run started in this project that still run (a killed
+/// lifecycle run leaves its retraining running, as a shell's `kill -9` would).
+fn trainings_running(p: &Project) -> usize {
+    let dir = p.path().canonicalize().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir))
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("--register-as"))
+        })
+        .count()
+}
+
+/// Every alias of the model points at an active version whose stored package verifies.
+fn registry_is_whole(p: &Project) {
+    let shown = p.mlops(&["--json", "registry", "show", "penguins-species"]);
+    assert!(shown.success, "{}", shown.stderr);
+    for v in shown.json()["versions"].as_array().unwrap() {
+        if v["aliases"].as_array().is_some_and(|a| !a.is_empty()) {
+            assert_eq!(v["status"], "active", "an alias on a version that is not active: {v}");
+            let inspected = p.mlops(&["package", "inspect", v["artifact_path"].as_str().unwrap()]);
+            assert!(
+                inspected.success,
+                "version {} behind an alias does not verify: {}",
+                v["version"], inspected.stderr
+            );
+        }
+    }
+}
+
+/// Two `lifecycle run` at once: one works, the other reports the lock (exit 4) and registers
+/// nothing. `kill -9` at any moment leaves the registry whole, frees the lock, and the next run
+/// completes.
+#[test]
+fn two_lifecycle_runs_at_once_and_a_kill_at_any_moment_leave_the_registry_whole() {
+    let p = Project::new();
+    let edit = |file: &str, from: &str, to: &str| {
+        let text = std::fs::read_to_string(p.join(file)).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        p.write(file, text.replacen(from, to, 1));
+    };
+    edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
+    let s = monitored(&p);
+    replay(&p, &s, "data/production/shifted.csv");
+
+    let start = || {
+        std::process::Command::new(e2e::mlops_bin())
+            .args(["--json", "lifecycle", "run"])
+            .current_dir(p.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut codes = [a.status.code(), b.status.code()];
+    codes.sort();
+    assert_eq!(codes[1], Some(4), "one of them reports the lock: {codes:?}");
+    assert!(matches!(codes[0], Some(0 | 2)), "the other decides: {codes:?}\n{}", String::from_utf8_lossy(&a.stdout));
+    let locked = if a.status.code() == Some(4) { &a } else { &b };
+    assert!(String::from_utf8_lossy(&locked.stdout).contains("another lifecycle run holds the lock"));
+    assert_eq!(p.mlops(&["--json", "lifecycle", "status"]).json()["versions_total"], 2, "one retraining");
+
+    // Killed at any moment: before the facts, while monitoring, while retraining, while gating.
+    for (i, after_ms) in [30u64, 250, 700, 1500, 2500].into_iter().enumerate() {
+        // New labelled rows make each run retrain.
+        replay(&p, &s, if i % 2 == 0 { "data/production/clean.csv" } else { "data/production/shifted.csv" });
+        let mut run = start();
+        std::thread::sleep(std::time::Duration::from_millis(after_ms));
+        run.kill().unwrap();
+        run.wait().unwrap();
+        registry_is_whole(&p);
+        // The kernel freed the lock with the process.
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p.join("models/registry/registry.db.lifecycle.lock"))
+            .unwrap();
+        assert!(lock.try_lock().is_ok(), "the lock outlived the killed run (after {after_ms} ms)");
+        drop(lock);
+        // A retraining the kill orphaned finishes on its own; then the registry is still whole.
+        let waited = std::time::Instant::now();
+        while trainings_running(&p) > 0 {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(60), "an orphaned retraining never ended");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        registry_is_whole(&p);
+    }
+    let last = p.mlops(&["--json", "lifecycle", "run"]);
+    assert!(matches!(last.code, Some(0 | 2)), "{}\n{}", last.stdout, last.stderr);
+    registry_is_whole(&p);
+    drop(s);
+}
+
 #[test]
 fn monitoring_names_bad_input_and_keeps_its_exit_codes() {
     let p = Project::new();

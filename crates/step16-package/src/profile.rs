@@ -25,13 +25,17 @@ pub enum ColumnProfile {
     Numeric {
         /// Missing values.
         nulls: usize,
-        /// Smallest value.
+        /// Smallest value. (NaN, written as null, when no value is present).
+        #[serde(deserialize_with = "nan_if_null")]
         min: f64,
-        /// Largest value.
+        /// Largest value. (NaN, written as null, when no value is present).
+        #[serde(deserialize_with = "nan_if_null")]
         max: f64,
-        /// Mean.
+        /// Mean. (NaN, written as null, when no value is present).
+        #[serde(deserialize_with = "nan_if_null")]
         mean: f64,
-        /// Sample standard deviation.
+        /// Sample standard deviation. (NaN, written as null, when no value is present).
+        #[serde(deserialize_with = "nan_if_null")]
         std: f64,
         /// Inner bin edges (the deciles, duplicates removed): bin `i` holds values up to
         /// `edges[i]`, the last bin the rest.
@@ -48,6 +52,12 @@ pub enum ColumnProfile {
         /// Values beyond those kept.
         other: usize,
     },
+}
+
+/// A statistic JSON wrote as null (JSON has no NaN): read back as NaN, so a package whose
+/// training part had a column without values still loads.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// The profile of a numeric column (`None` and NaN are missing).

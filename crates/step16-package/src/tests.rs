@@ -78,6 +78,24 @@ fn a_package_round_trips_and_predicts_the_same() {
 }
 
 #[test]
+fn a_column_without_values_in_the_training_part_still_loads() {
+    // Its statistics are NaN, which JSON writes as null.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pkg");
+    let mut c = contents();
+    c.profile.columns.insert("empty".into(), numeric_profile(&[None, None, Some(f64::NAN)]));
+    write(&path, &c).unwrap();
+    let loaded = load(&path).unwrap();
+    let Some(ColumnProfile::Numeric { nulls, min, mean, std, .. }) = loaded.contents.profile.columns.get("empty")
+    else {
+        panic!("the column's profile is gone")
+    };
+    assert_eq!(*nulls, 3);
+    assert!(min.is_nan() && mean.is_nan());
+    assert_eq!(*std, 0.0);
+}
+
+#[test]
 fn tampering_is_caught_and_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pkg");

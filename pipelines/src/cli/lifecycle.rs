@@ -397,8 +397,38 @@ fn print_report(r: &LifecycleReport, policy: &LifecyclePolicy) {
     );
 }
 
+/// The newest monitoring report of `name` version `version` under `reports` (`monitor.json`,
+/// as `mlops monitor` writes it), as a line: when, dataset drift, accuracy against the baseline.
+fn last_monitoring(reports: &Path, name: &str, version: u32) -> Option<(String, serde_json::Value)> {
+    let dir = reports.join(format!("{name}-v{version}"));
+    let newest = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("monitor.json")))
+        .filter_map(|p| p.metadata().and_then(|m| m.modified()).ok().map(|t| (t, p)))
+        .max()?
+        .1;
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&newest).ok()?).ok()?;
+    let drift = match json["inputs"]["dataset_drift"].as_bool() {
+        Some(d) => format!(
+            "dataset drift {} ({} of {} columns)",
+            if d { "yes" } else { "no" },
+            json["inputs"]["drifted"],
+            json["inputs"]["columns"].as_array().map_or(0, Vec::len)
+        ),
+        None => "no drift measured".into(),
+    };
+    let accuracy = match (json["accuracy"]["overall"]["accuracy"].as_f64(), json["baseline"]["accuracy"].as_f64()) {
+        (Some(a), Some(b)) => format!(", accuracy {a:.4} (baseline {b:.4})"),
+        _ => String::new(),
+    };
+    let line = format!("{}: {drift}{accuracy} ({})", json["at"].as_str().unwrap_or("?"), newest.display());
+    Some((line, json))
+}
+
 fn status(cli: &Cli, policy: &LifecyclePolicy, name: &str) -> Result<ExitCode> {
     let s = step23_lifecycle::status(policy, name)?;
+    let reports = super::monitor::load_config(&policy.monitoring, false).map(|m| m.reports).unwrap_or_default();
+    let monitoring = s.champion.and_then(|v| last_monitoring(&reports, name, v));
     let alerts = match s.champion {
         Some(v) => step22_monitor::alerts::open_alerts(
             &policy.store,
@@ -413,6 +443,10 @@ fn status(cli: &Cli, policy: &LifecyclePolicy, name: &str) -> Result<ExitCode> {
             .collect();
         let mut value = serde_json::to_value(&s)?;
         value["open_alerts"] = serde_json::Value::Array(open);
+        value["last_monitoring"] = monitoring.as_ref().map_or(serde_json::Value::Null, |(line, json)| {
+            serde_json::json!({"summary": line, "at": json["at"], "dataset_drift": json["inputs"]["dataset_drift"],
+                "accuracy": json["accuracy"]["overall"]["accuracy"], "baseline": json["baseline"]["accuracy"]})
+        });
         print_json(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -439,6 +473,10 @@ fn status(cli: &Cli, policy: &LifecyclePolicy, name: &str) -> Result<ExitCode> {
                 )
             },
         ),
+    ]);
+    t.row([
+        "last monitoring".to_string(),
+        monitoring.map_or_else(|| "none (mlops monitor writes it)".to_string(), |(line, _)| line),
     ]);
     t.row([
         "open alerts".to_string(),
