@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use step14_evaluate::Metric;
 use step17_registry::Version;
 use step20_serve::{CategoryPolicy, Cell, ModelSource, Scorer};
-use step22_monitor::{Labelled, LabelledRow, ModelRef, MonitorConfig, Outcomes, Window, read_labelled_rows};
+use step22_monitor::{
+    Labelled, LabelledRow, ModelRef, MonitorConfig, Outcomes, Window, read_accuracy, read_labelled_rows,
+};
 use step23_lifecycle::{Environment, Facts, LifecyclePolicy, Retrained, Scored, in_holdout};
 
 use crate::monitor::{MonitorRequest, monitor};
@@ -151,6 +153,22 @@ impl Environment for ToolkitEnvironment<'_> {
         }
         let rows = (labelled.truth.len() + labelled.values_truth.len()) as u64;
         Ok(Scored { version: version.version, metrics: labelled.metrics(&outcomes), rows })
+    }
+
+    fn score_logged(&mut self, version: &Version, since: DateTime<Utc>) -> std::result::Result<Scored, String> {
+        let scorer = self.scorer(version)?;
+        let outcomes = match scorer.classes() {
+            [] => Outcomes::Values,
+            classes => Outcomes::Classes(classes.to_vec()),
+        };
+        let model = ModelRef { name: version.name.clone(), version: Some(version.version) };
+        let window = Window { from: Some(since), to: None };
+        let accuracy = read_accuracy(&self.policy.store, &model, &window, &outcomes, 13).map_err(|e| e.to_string())?;
+        Ok(Scored {
+            version: version.version,
+            metrics: accuracy.overall,
+            rows: accuracy.labelled - accuracy.unknown_labels,
+        })
     }
 
     fn default_metric(&mut self, champion: &Version) -> std::result::Result<Metric, String> {

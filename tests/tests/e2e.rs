@@ -3150,6 +3150,74 @@ fn two_lifecycle_runs_at_once_and_a_kill_at_any_moment_leave_the_registry_whole(
     drop(s);
 }
 
+/// A shadow period: the retrained challenger is not gated at once; the server scores it beside
+/// the champion on live traffic (both logged, only the champion answers), and the next run gates
+/// it on those logged predictions with their feedback.
+#[test]
+fn a_challenger_in_its_shadow_period_is_scored_on_live_traffic_and_gated_on_it() {
+    let p = Project::new();
+    let edit = |file: &str, from: &str, to: &str| {
+        let text = std::fs::read_to_string(p.join(file)).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        p.write(file, text.replacen(from, to, 1));
+    };
+    edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
+    edit("configs/lifecycle.yaml", "  data: append", "  data: {window: {rows: 150}}");
+    edit("configs/lifecycle.yaml", "  holdout: 0.3", "  holdout: 0.3\n  shadow_minutes: 0");
+    edit("configs/deployment.yaml", "poll_seconds: 10", "poll_seconds: 1\n  shadow_alias: challenger");
+    let s = monitored(&p);
+    replay(&p, &s, "data/production/shifted.csv");
+
+    let first = p.mlops(&["--json", "lifecycle", "run"]);
+    assert_eq!(first.code, Some(0), "{}\n{}", first.stdout, first.stderr);
+    let first = first.json();
+    assert_eq!(first["outcome"], "shadowing", "{}", first["reason"]);
+    assert_eq!(first["champion"], serde_json::json!([1, 1]));
+    assert_eq!(first["retrained"]["version"], 2);
+
+    // The server picks the challenger up as its shadow; the champion keeps answering.
+    let store = rusqlite::Connection::open(p.join("models/registry/registry.db")).unwrap();
+    let shadow_rows = || -> i64 {
+        store
+            .query_row(
+                "SELECT COALESCE(SUM(rows), 0) FROM prediction_requests WHERE route = 'shadow' AND model_version = 2",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let waited = std::time::Instant::now();
+    loop {
+        let (status, answer) = s.post_json("/predict", &serde_json::json!(t0_record(&p)));
+        assert_eq!((status, answer["model_version"].as_u64()), (200, Some(1)), "only the champion answers: {answer}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        if shadow_rows() > 0 {
+            break;
+        }
+        assert!(waited.elapsed() < std::time::Duration::from_secs(20), "the server never scored the shadow");
+    }
+    replay(&p, &s, "data/production/shifted.csv");
+    let waited = std::time::Instant::now();
+    while shadow_rows() < 201 {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(20), "{} shadow rows logged", shadow_rows());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // The period (0 minutes here) is over: gated on what the server logged for each.
+    let second = p.mlops(&["--json", "lifecycle", "run"]);
+    assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
+    let second = second.json();
+    assert_eq!(second["outcome"], "promoted", "{}", second["reason"]);
+    assert!(
+        second["reason"].as_str().unwrap().starts_with("after its shadow period: version 2 beats version 1"),
+        "{}",
+        second["reason"]
+    );
+    assert!(second["gate"]["challenger"].as_f64().unwrap() > second["gate"]["champion"].as_f64().unwrap());
+    wait_for_version(&s, 2);
+    drop(s);
+}
+
 #[test]
 fn monitoring_names_bad_input_and_keeps_its_exit_codes() {
     let p = Project::new();

@@ -36,6 +36,11 @@ pub struct ServeConfig {
     pub shutdown_grace_seconds: u64,
     /// The prediction log.
     pub prediction_log: PredictionLogConfig,
+    /// An alias of the served model (`challenger`) whose version, when it exists and differs
+    /// from the served one, scores every request beside it: its predictions are logged under
+    /// its own version and never answered (a lifecycle gate's shadow period). Needs a
+    /// `models:/NAME@ALIAS` model and the prediction log.
+    pub shadow_alias: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -54,6 +59,7 @@ impl Default for ServeConfig {
             admin_token_env: "MLOPS_ADMIN_TOKEN".into(),
             shutdown_grace_seconds: 30,
             prediction_log: PredictionLogConfig::default(),
+            shadow_alias: None,
         }
     }
 }

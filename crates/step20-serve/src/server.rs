@@ -40,6 +40,9 @@ struct AppState {
     reloading: tokio::sync::Mutex<()>,
     /// Another way to score large batches, set by the caller before running.
     batch: std::sync::OnceLock<(usize, BatchScorer)>,
+    /// The shadow model (`serve.shadow_alias`) and where it comes from.
+    shadow: RwLock<Option<Arc<Scorer>>>,
+    shadow_source: Option<ModelSource>,
 }
 
 /// Scores conformed rows at once by another path than the row path (the mlops binary gives step
@@ -54,6 +57,25 @@ impl AppState {
     fn current(&self) -> Arc<Scorer> {
         self.model.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
+
+    fn shadow(&self) -> Option<Arc<Scorer>> {
+        self.shadow.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// `models:/NAME@SHADOW` for a server of `models:/NAME@...` (or `models:/NAME/V`) in a registry.
+fn shadow_source(source: &ModelSource, alias: Option<&str>) -> Option<ModelSource> {
+    let (ModelSource::Registry { store, artifacts, uri }, Some(alias)) = (source, alias) else { return None };
+    let name = match step17_registry::ModelUri::parse(uri).ok()? {
+        step17_registry::ModelUri::Alias(name, _)
+        | step17_registry::ModelUri::Version(name, _)
+        | step17_registry::ModelUri::Latest(name) => name,
+    };
+    Some(ModelSource::Registry {
+        store: store.clone(),
+        artifacts: artifacts.clone(),
+        uri: format!("models:/{name}@{alias}"),
+    })
 }
 
 /// A request's id: the client's `x-request-id`, or one made up.
@@ -112,6 +134,7 @@ impl Server {
             version = ?scorer.origin.version,
             "serving"
         );
+        let shadow_source = shadow_source(&source, config.shadow_alias.as_deref());
         let state = Arc::new(AppState {
             model: RwLock::new(Arc::new(scorer)),
             source,
@@ -121,7 +144,10 @@ impl Server {
             admin_token,
             reloading: tokio::sync::Mutex::new(()),
             batch: std::sync::OnceLock::new(),
+            shadow: RwLock::new(None),
+            shadow_source,
         });
+        reload_shadow(&state);
         Ok(Server { listener, state, addr })
     }
 
@@ -454,7 +480,7 @@ fn log_refusal(
 
 /// The shared request path: body → rows → pipeline → model → answer, metrics and the log.
 fn serve_rows<T>(
-    s: &AppState,
+    s: &Shared,
     call: Call<'_>,
     body: std::result::Result<Bytes, BytesRejection>,
     parse: impl FnOnce(&Scorer, &[u8]) -> std::result::Result<(Parsed, T), InputError>,
@@ -501,9 +527,12 @@ fn serve_rows<T>(
     }
     let body = answer(&scorer, &scored, extra);
     if let Some(log) = &s.log {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let shadow = s.shadow().filter(|sh| sh.origin.version != scorer.origin.version);
+        let shadow_inputs = shadow.as_ref().map(|sh| shadow_columns(&scorer, sh, &parsed.columns));
         log.record(Entry {
             request_id: id.0.clone(),
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            at: at.clone(),
             route,
             scorer: scorer.clone(),
             rows: parsed.rows,
@@ -512,8 +541,81 @@ fn serve_rows<T>(
             scored,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         });
+        if let (Some(shadow), Some(columns)) = (shadow, shadow_inputs) {
+            shadow_score(s.clone(), shadow, columns, (id.0.clone(), at));
+        }
     }
     axum::Json(body).into_response()
+}
+
+/// The champion's conformed columns in the shadow's signature order, by name (a column only the
+/// shadow takes is null).
+fn shadow_columns(
+    champion: &Scorer,
+    shadow: &Scorer,
+    columns: &[Vec<mlops_core::Value>],
+) -> Vec<Vec<mlops_core::Value>> {
+    let rows = columns.first().map_or(0, Vec::len);
+    shadow
+        .inputs()
+        .iter()
+        .map(|c| match champion.inputs().iter().position(|k| k.name == c.name) {
+            Some(j) => columns[j].clone(),
+            None => vec![mlops_core::Value::Null; rows],
+        })
+        .collect()
+}
+
+/// Scores a request's rows with the shadow model off the request's path and logs its
+/// predictions under its own version (route `shadow`); a failure is counted, never answered.
+fn shadow_score(
+    s: Shared,
+    shadow: Arc<Scorer>,
+    columns: Vec<Vec<mlops_core::Value>>,
+    (request_id, at): (String, String),
+) {
+    tokio::task::spawn_blocking(move || {
+        let Some(log) = &s.log else { return };
+        let started = Instant::now();
+        let rows = columns.first().map_or(0, Vec::len);
+        let mut conformed: Vec<mlops_core::Row> = (0..rows)
+            .map(|i| {
+                shadow.inputs().iter().zip(&columns).map(|(c, values)| (c.name.clone(), values[i].clone())).collect()
+            })
+            .collect();
+        match shadow.score(&mut conformed) {
+            Ok(scored) => log.record(Entry {
+                request_id,
+                at,
+                route: "shadow",
+                scorer: shadow.clone(),
+                rows,
+                novel: vec![crate::scorer::Novel::default(); shadow.inputs().len()],
+                inputs: columns,
+                scored,
+                latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            }),
+            Err(e) => {
+                tracing::warn!(version = ?shadow.origin.version, error = %e, "the shadow model failed on a request")
+            }
+        }
+    });
+}
+
+/// Loads the shadow alias's version (or drops the shadow when the alias is gone).
+fn reload_shadow(s: &AppState) {
+    let Some(source) = &s.shadow_source else { return };
+    let served = s.shadow().map(|sh| sh.origin.version);
+    let loaded = match source.resolve() {
+        Ok(origin) if served == Some(origin.version) => return,
+        Ok(_) => source.load(s.config.unknown_categories).ok().map(Arc::new),
+        Err(_) => None,
+    };
+    let now = loaded.as_ref().map(|l| l.origin.version);
+    if now != served {
+        tracing::info!(version = ?now.flatten(), "shadow model");
+    }
+    *s.shadow.write().unwrap_or_else(std::sync::PoisonError::into_inner) = loaded;
 }
 
 fn content_type(headers: &HeaderMap) -> String {
@@ -661,7 +763,7 @@ async fn oip_model_ready_version(State(s): State<Shared>, UrlPath((name, v)): Ur
 }
 
 fn oip_infer_of(
-    s: &AppState,
+    s: &Shared,
     id: &RequestId,
     (name, version): (&str, Option<&str>),
     body: std::result::Result<Bytes, BytesRejection>,
@@ -932,7 +1034,7 @@ async fn reload(s: &Shared, force: bool) -> Result<(Option<u32>, Option<u32>, bo
     Ok((previous, now, true))
 }
 
-/// Checks every `secs` seconds whether the alias moved.
+/// Checks every `secs` seconds whether the alias (and the shadow alias) moved.
 async fn poll(s: Shared, secs: u64) {
     let mut tick = tokio::time::interval(Duration::from_secs(secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -940,5 +1042,7 @@ async fn poll(s: Shared, secs: u64) {
     loop {
         tick.tick().await;
         let _ = reload(&s, false).await;
+        let shadowing = s.clone();
+        let _ = tokio::task::spawn_blocking(move || reload_shadow(&shadowing)).await;
     }
 }

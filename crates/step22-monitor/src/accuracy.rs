@@ -92,7 +92,7 @@ pub fn read_labelled_rows(path: &Path, model: &ModelRef, window: &Window) -> Res
         .prepare(
             "SELECT r.columns, r.inputs -> ('$[' || f.row || ']'), f.actual, f.request_id, f.row FROM prediction_feedback AS f
              JOIN prediction_requests AS r ON r.request_id = f.request_id AND f.row < r.rows
-             WHERE r.model_name = ?1 AND (?2 IS NULL OR r.model_version = ?2)
+             WHERE r.model_name = ?1 AND (?2 IS NULL AND r.route != 'shadow' OR r.model_version = ?2)
                AND (?3 IS NULL OR r.at >= ?3) AND (?4 IS NULL OR r.at < ?4)
              ORDER BY r.seq, f.row",
         )
@@ -145,7 +145,7 @@ pub fn read_accuracy(
         .prepare(
             "SELECT r.at, f.actual, r.outputs -> ('$[' || f.row || ']') FROM prediction_feedback AS f
              JOIN prediction_requests AS r ON r.request_id = f.request_id AND f.row < r.rows
-             WHERE r.model_name = ?1 AND (?2 IS NULL OR r.model_version = ?2)
+             WHERE r.model_name = ?1 AND (?2 IS NULL AND r.route != 'shadow' OR r.model_version = ?2)
                AND (?3 IS NULL OR r.at >= ?3) AND (?4 IS NULL OR r.at < ?4)
              ORDER BY r.seq, f.row",
         )

@@ -239,7 +239,7 @@ pub fn read_current_with(
         let mut stmt = conn
             .prepare(
                 "SELECT status, reason, column_name, COUNT(*) FROM prediction_refusals
-                 WHERE model_name = ?1 AND (?2 IS NULL OR model_version = ?2)
+                 WHERE model_name = ?1 AND (?2 IS NULL AND route != 'shadow' OR model_version = ?2)
                    AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
                  GROUP BY status, reason, column_name",
             )
@@ -301,7 +301,7 @@ fn read_entries(path: &Path, model: &ModelRef, window: &Window, tx: &std::sync::
     let mut stmt = conn
         .prepare(
             "SELECT seq, at, rows, columns, inputs, outputs, latency_ms, novel FROM prediction_requests
-             WHERE model_name = ?1 AND (?2 IS NULL OR model_version = ?2)
+             WHERE model_name = ?1 AND (?2 IS NULL AND route != 'shadow' OR model_version = ?2)
                AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
              ORDER BY seq",
         )
@@ -498,7 +498,7 @@ pub fn find_by_key(
     let mut stmt = conn
         .prepare(
             "SELECT seq, request_id, columns, inputs FROM prediction_requests
-             WHERE model_name = ?1 AND (?2 IS NULL OR model_version = ?2) ORDER BY seq",
+             WHERE model_name = ?1 AND (?2 IS NULL AND route != 'shadow' OR model_version = ?2) ORDER BY seq",
         )
         .map_err(sql)?;
     let mut rows = stmt.query(params![model.name, model.version]).map_err(sql)?;

@@ -65,6 +65,9 @@ pub trait Environment {
     fn retrain(&mut self, champion: &Version) -> std::result::Result<Retrained, String>;
     /// Scores `version` on the latest labelled window, through its own package.
     fn score(&mut self, version: &Version) -> std::result::Result<Scored, String>;
+    /// Scores what the server logged for `version` since `since` (its answers, or its shadow
+    /// predictions) against their feedback.
+    fn score_logged(&mut self, version: &Version, since: DateTime<Utc>) -> std::result::Result<Scored, String>;
     /// The gate's metric when the policy names none (the task's usual one).
     fn default_metric(&mut self, champion: &Version) -> std::result::Result<Metric, String>;
     /// The training config's `select_best.constraints` floors and ceilings.
@@ -194,6 +197,37 @@ fn decide(
     let name = champion.name.as_str();
     let env_err = |step: &str, message: String| LifecycleError::Refused(format!("{step}: {message}"));
     report.facts = env.facts(champion).map_err(|m| env_err("monitoring", m))?;
+    if let Some(minutes) = policy.gate.shadow_minutes
+        && let Some((challenger, since)) = shadowing(policy, registry, champion)?
+    {
+        let until = since + chrono::Duration::minutes(i64::try_from(minutes).unwrap_or(i64::MAX / 60_000));
+        report.retrained = None;
+        if now < until {
+            report.outcome = Outcome::Shadowing;
+            report.reason = format!(
+                "version {} shadows version {} until {} (the server scores it beside the champion)",
+                challenger.version,
+                champion.version,
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            return Ok(());
+        }
+        let metric = match policy.gate.metric {
+            Some(m) => m,
+            None => env.default_metric(champion).map_err(|m| env_err("gate", m))?,
+        };
+        let a = env.score_logged(champion, since).map_err(|m| env_err("the champion's logged answers", m))?;
+        let b = env.score_logged(&challenger, since).map_err(|m| env_err("the challenger's shadow predictions", m))?;
+        let (floors, ceilings) = env.constraints();
+        let mut decision = gate::decide(&policy.gate, metric, (&a, &b), (&floors, &ceilings));
+        decision.reason = format!("after its shadow period: {}", decision.reason);
+        promote_or_keep(policy, registry, (champion, &challenger), decision, report)?;
+        if report.outcome == Outcome::Kept {
+            // The shadow period is over either way: the server stops scoring it.
+            registry.delete_alias(name, &policy.challenger_alias)?;
+        }
+        return Ok(());
+    }
     if report.facts.registered.is_none() {
         report.facts.registered = parse_time(&champion.created_at);
     }
@@ -238,6 +272,14 @@ fn decide(
         return Ok(());
     }
     let challenger = registry.version(name, retrained.version)?;
+    if let Some(minutes) = policy.gate.shadow_minutes {
+        report.outcome = Outcome::Shadowing;
+        report.reason = format!(
+            "version {} waits as `{}` for its shadow period of {minutes} minute(s): a server with serve.shadow_alias scores it beside version {}, and the first run after the period gates it",
+            challenger.version, policy.challenger_alias, champion.version
+        );
+        return Ok(());
+    }
     let metric = match policy.gate.metric {
         Some(m) => m,
         None => env.default_metric(champion).map_err(|m| env_err("gate", m))?,
@@ -246,9 +288,21 @@ fn decide(
     let b = env.score(&challenger).map_err(|m| env_err("scoring the challenger", m))?;
     let (floors, ceilings) = env.constraints();
     let decision = gate::decide(&policy.gate, metric, (&a, &b), (&floors, &ceilings));
+    promote_or_keep(policy, registry, (champion, &challenger), decision, report)
+}
+
+/// Moves the alias to the challenger when the gate passed (its waiting alias goes), else keeps
+/// the champion; either way the report says why.
+fn promote_or_keep(
+    policy: &LifecyclePolicy,
+    registry: &mut Registry,
+    (champion, challenger): (&Version, &Version),
+    decision: GateDecision,
+    report: &mut LifecycleReport,
+) -> Result<()> {
+    let name = champion.name.as_str();
     if decision.passed {
         registry.set_alias_because(name, &policy.alias, challenger.version, Some(&decision.reason))?;
-        // The challenger is the champion now; its waiting alias goes.
         if challenger.aliases.iter().any(|a| a == &policy.challenger_alias) {
             registry.delete_alias(name, &policy.challenger_alias)?;
         }
@@ -260,6 +314,30 @@ fn decide(
     report.reason = decision.reason.clone();
     report.gate = Some(decision);
     Ok(())
+}
+
+/// The challenger in its shadow period, if any: the version the challenger alias points at (not
+/// the champion), and when the alias was set on it.
+fn shadowing(
+    policy: &LifecyclePolicy,
+    registry: &Registry,
+    champion: &Version,
+) -> Result<Option<(Version, DateTime<Utc>)>> {
+    let versions = registry.versions(&champion.name)?;
+    let Some(challenger) =
+        versions.into_iter().find(|v| v.version != champion.version && v.aliases.contains(&policy.challenger_alias))
+    else {
+        return Ok(None);
+    };
+    let set = format!("{}={}", policy.challenger_alias, challenger.version);
+    let since = registry
+        .history(Some(&champion.name))?
+        .iter()
+        .rev()
+        .find(|h| h.action == "alias" && h.new_value.as_deref() == Some(set.as_str()))
+        .and_then(|h| parse_time(&h.at))
+        .unwrap_or_else(|| parse_time(&challenger.created_at).unwrap_or_else(Utc::now));
+    Ok(Some((challenger, since)))
 }
 
 /// The retention facts of every version of `name`: aliases, deployments, retirement times.

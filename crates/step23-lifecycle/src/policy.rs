@@ -135,11 +135,16 @@ pub struct GateParams {
     /// The share of labelled rows kept for the gate and never trained on (chosen by a hash of
     /// the request id and row, so the same rows every run); retraining appends the others.
     pub holdout: f64,
+    /// A shadow period, in minutes: a retrained challenger is not gated at once; a server with
+    /// `serve.shadow_alias` scores it beside the champion on live traffic (only the champion
+    /// answers), and the first run after the period gates it on those logged predictions
+    /// with their feedback. Unset: gate at once on the held-out rows.
+    pub shadow_minutes: Option<u64>,
 }
 
 impl Default for GateParams {
     fn default() -> Self {
-        GateParams { metric: None, margin: 0.0, min_labelled_rows: 30, holdout: 0.3 }
+        GateParams { metric: None, margin: 0.0, min_labelled_rows: 30, holdout: 0.3, shadow_minutes: None }
     }
 }
 

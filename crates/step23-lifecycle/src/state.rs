@@ -37,6 +37,8 @@ pub enum Outcome {
     RetrainFailed,
     /// The run stopped on an error; the champion stays.
     Failed,
+    /// A challenger is in its shadow period: the server scores it beside the champion.
+    Shadowing,
 }
 
 impl Outcome {
@@ -48,13 +50,21 @@ impl Outcome {
             Outcome::Kept => "kept",
             Outcome::RetrainFailed => "retrain_failed",
             Outcome::Failed => "failed",
+            Outcome::Shadowing => "shadowing",
         }
     }
 
     fn parse(s: &str) -> Option<Outcome> {
-        [Outcome::NothingDue, Outcome::Promoted, Outcome::Kept, Outcome::RetrainFailed, Outcome::Failed]
-            .into_iter()
-            .find(|o| o.name() == s)
+        [
+            Outcome::NothingDue,
+            Outcome::Promoted,
+            Outcome::Kept,
+            Outcome::RetrainFailed,
+            Outcome::Failed,
+            Outcome::Shadowing,
+        ]
+        .into_iter()
+        .find(|o| o.name() == s)
     }
 }
 

@@ -255,6 +255,9 @@ impl Environment for TestEnv {
     fn score(&mut self, v: &Version) -> std::result::Result<Scored, String> {
         Ok(scored(v.version, &[("accuracy", self.scores.get(&v.version).copied().unwrap_or(0.5))], 200))
     }
+    fn score_logged(&mut self, v: &Version, _: chrono::DateTime<Utc>) -> std::result::Result<Scored, String> {
+        self.score(v)
+    }
     fn default_metric(&mut self, _: &Version) -> std::result::Result<Metric, String> {
         Ok(Metric::Accuracy)
     }
@@ -350,6 +353,41 @@ fn a_run_retrains_on_drift_promotes_a_better_challenger_and_a_rollback_moves_the
     retire(&policy, "churn", 3, "superseded", &[]).unwrap_err(); // v3 still holds `challenger`
     let err = retire(&policy, "churn", 2, "x", &[2]).unwrap_err().to_string();
     assert!(err.contains("holds the alias"), "{err}");
+}
+
+#[test]
+fn with_a_shadow_period_the_challenger_waits_then_is_gated_on_what_the_server_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = registry(dir.path());
+    r.register("churn", &fixture::package(dir.path(), "first", 1.0), &RegisterInfo::default()).unwrap();
+    r.set_alias("churn", "champion", 1).unwrap();
+    let mut policy = LifecyclePolicy {
+        store: dir.path().join("registry.db"),
+        artifacts: dir.path().join("artifacts"),
+        ..LifecyclePolicy::default()
+    };
+    policy.gate.shadow_minutes = Some(60);
+    let mut env = TestEnv {
+        dir: dir.path().to_path_buf(),
+        facts: Facts { dataset_drift: Some(true), ..facts() },
+        scores: BTreeMap::from([(1, 0.80), (2, 0.90)]),
+        retrain_fails: false,
+        retrained: 0,
+    };
+    // Retrained, then waiting: no gate yet, the champion stays.
+    let report = run(&policy, "churn", &mut env, Utc::now()).unwrap();
+    assert_eq!((report.outcome, report.champion), (Outcome::Shadowing, (1, 1)), "{}", report.reason);
+    assert!(report.reason.contains("shadow period of 60 minute(s)"), "{}", report.reason);
+    // Still in the period: waiting, nothing retrained again.
+    let report = run(&policy, "churn", &mut env, Utc::now() + Duration::minutes(30)).unwrap();
+    assert_eq!(report.outcome, Outcome::Shadowing);
+    assert!(report.reason.contains("version 2 shadows version 1 until"), "{}", report.reason);
+    assert_eq!(env.retrained, 1);
+    // After the period: gated on the logged predictions, promoted.
+    let report = run(&policy, "churn", &mut env, Utc::now() + Duration::minutes(61)).unwrap();
+    assert_eq!((report.outcome, report.champion), (Outcome::Promoted, (1, 2)), "{}", report.reason);
+    assert!(report.reason.starts_with("after its shadow period: version 2 beats version 1"), "{}", report.reason);
+    assert_eq!(registry(dir.path()).version("churn", 2).unwrap().aliases, ["champion"]);
 }
 
 #[test]

@@ -272,7 +272,7 @@ fn run(cli: &Cli, policy: &LifecyclePolicy, name: &str) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(match report.outcome {
-        Outcome::NothingDue | Outcome::Promoted => ExitCode::SUCCESS,
+        Outcome::NothingDue | Outcome::Promoted | Outcome::Shadowing => ExitCode::SUCCESS,
         Outcome::Kept => ExitCode::from(KEPT),
         Outcome::RetrainFailed => ExitCode::from(RETRAIN_FAILED),
         Outcome::Failed => ExitCode::FAILURE,
