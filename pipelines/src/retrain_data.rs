@@ -45,7 +45,9 @@ fn failed(message: String) -> PipelineError {
 
 /// Writes the data and the configs a retraining runs on into `dir` and answers the training
 /// config to run. `base` is the policy's training config; `labelled` the logged rows with their
-/// actual outcomes (for `append` and `window`).
+/// actual outcomes (for `append` and `window`). For `sources` nothing is written: the answer is
+/// `base` and the primary source's row count (the prepare run that counts them is reused by the
+/// training run when nothing changed).
 pub fn retraining_data(base: &Path, mode: RetrainData, labelled: &[LabelledRow], dir: &Path) -> Result<RetrainingData> {
     let training = TrainingConfig::load(base)?.resolved(Path::new(""));
     let data_path = training.data.clone();

@@ -2810,6 +2810,29 @@ fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_w
     assert!(locked.stderr.contains("another lifecycle run holds the lock"), "{}", locked.stderr);
     drop(lock);
 
+    // The schedule: when each trigger falls due, and a crontab line.
+    let schedule = p.mlops(&["--json", "lifecycle", "schedule", "--cron", "15 3 * * *"]);
+    assert!(schedule.success, "{}", schedule.stderr);
+    let schedule = schedule.json();
+    let crontab = schedule["crontab"].as_str().unwrap();
+    assert!(crontab.starts_with("15 3 * * * cd "), "{crontab}");
+    assert!(crontab.contains("lifecycle --config configs/lifecycle.yaml run penguins-species"), "{crontab}");
+    assert!(schedule["triggers"]["max_age_days"].as_str().unwrap().starts_with("due "), "{}", schedule["triggers"]);
+    p.fails(&["lifecycle", "schedule", "--cron", "hourly"], &["--cron `hourly`", "5 fields"]);
+
+    // Retraining data that is gone: the retraining fails naming the file, the champion stays.
+    let raw = p.join("data/raw/penguins-raw.csv");
+    let kept_aside = std::fs::read(&raw).unwrap();
+    std::fs::remove_file(&raw).unwrap();
+    replay(&p, &s, "data/production/clean.csv");
+    let missing = p.mlops(&["--json", "lifecycle", "run"]);
+    assert_eq!(missing.code, Some(3), "{}\n{}", missing.stdout, missing.stderr);
+    let missing = missing.json();
+    assert_eq!(missing["outcome"], "retrain_failed");
+    assert!(missing["reason"].as_str().unwrap().contains("penguins-raw.csv"), "{}", missing["reason"]);
+    assert_eq!(missing["champion"], serde_json::json!([1, 1]));
+    std::fs::write(&raw, kept_aside).unwrap();
+
     // Refusals, each named.
     p.fails(
         &["lifecycle", "retire", "penguins-species", "1", "--reason", "x"],

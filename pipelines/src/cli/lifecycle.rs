@@ -134,8 +134,15 @@ fn retrain_child(
 ) -> std::result::Result<Retrained, String> {
     let base_sha = check_training_config(&policy.training, champion)?;
     let data = match policy.retrain.data {
-        RetrainData::Sources => pipelines::retraining_data(&policy.training, RetrainData::Sources, &[], Path::new(""))
-            .map_err(|e| e.to_string())?,
+        // The child's own prepare run reads the sources.
+        RetrainData::Sources => pipelines::RetrainingData {
+            training: policy.training.clone(),
+            rows: 0,
+            appended: 0,
+            unknown_labels: 0,
+            target_column: None,
+            eased: Vec::new(),
+        },
         mode => {
             let since = Window {
                 from: chrono::DateTime::parse_from_rfc3339(&champion.created_at).ok().map(|t| t.to_utc()),
@@ -154,7 +161,7 @@ fn retrain_child(
         }
     };
     let described = match &data.target_column {
-        None => format!("the data config's sources as they are ({} rows)", data.rows),
+        None => "the data config's sources as they are".to_string(),
         Some(column) => format!(
             "{} rows: the sources and {} labelled row(s) since version {} was registered (labels in `{column}`{}{}), from {}",
             data.rows,
