@@ -45,8 +45,9 @@ stage "3/7 the new season's batch with its labels, while a load generator keeps 
 : >load.ok; : >load.failed
 (
   while [ ! -f stop ]; do
-    if "$mlops" --quiet predict --url "http://127.0.0.1:$port" --input data/production/clean.csv \
-      --output logs/load.csv --force >/dev/null 2>>logs/load.err; then echo >>load.ok; else echo >>load.failed; fi
+    # Whole records, as a caller sends what it has (the clean batch, 50 rows a request).
+    if "$mlops" --quiet monitor replay --url "http://127.0.0.1:$port" --input data/production/clean.csv \
+      --rows-per-request 50 >/dev/null 2>>logs/load.err; then echo >>load.ok; else echo >>load.failed; fi
   done
 ) &
 from=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)

@@ -103,6 +103,13 @@ impl Project {
         self.file_with("configs/data.yaml", from, to)
     }
 
+    /// Replaces the first `from` in a project file by `to`, in place (the file must have it).
+    pub fn edit(&self, file: &str, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.join(file)).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        self.write(file, text.replacen(from, to, 1));
+    }
+
     /// A copy of a project file with `from` replaced by `to`, as `configs/variant-<name>`.
     pub fn file_with(&self, file: &str, from: &str, to: &str) -> PathBuf {
         let text = std::fs::read_to_string(self.join(file)).unwrap();

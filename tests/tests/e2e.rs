@@ -1848,6 +1848,34 @@ impl Drop for Undeploy<'_> {
     }
 }
 
+/// Clients that POST docs/examples/invocations.json to `endpoint` on keep-alive connections
+/// until `stop`, each answering the deployments that answered it (`x-mlops-deployment`, in
+/// order) and its failures.
+type Answered = std::thread::JoinHandle<(Vec<String>, Vec<String>)>;
+
+fn busy_clients(endpoint: &str, n: usize, stop: &std::sync::Arc<std::sync::atomic::AtomicBool>) -> Vec<Answered> {
+    let body = std::fs::read_to_string(repo().join("docs/examples/invocations.json")).unwrap();
+    (0..n)
+        .map(|_| {
+            let (stop, endpoint, body) = (stop.clone(), endpoint.to_string(), body.clone());
+            std::thread::spawn(move || {
+                let mut client = e2e::KeepAlive::new(&endpoint);
+                let (mut seen, mut failures) = (Vec::new(), Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match client.post("/invocations", &body) {
+                        Ok(a) if a.status == 200 && a.body.contains("predictions") => {
+                            seen.push(a.header("x-mlops-deployment").unwrap_or("?").to_string());
+                        }
+                        Ok(a) => failures.push(format!("{}: {}", a.status, a.body)),
+                        Err(e) => failures.push(e.to_string()),
+                    }
+                }
+                (seen, failures)
+            })
+        })
+        .collect()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -1877,7 +1905,6 @@ fn deploy_local_replaces_under_load_without_failures_and_rolls_back_a_version_th
     let first = first.json()["outcome"]["deployment"].clone();
     assert_eq!((first["version"].as_u64(), first["status"].as_str()), (Some(1), Some("serving")));
     assert_eq!(first["uri"], "models:/penguins-species/1", "an alias is pinned to its version");
-    let body = std::fs::read_to_string(repo().join("docs/examples/invocations.json")).unwrap();
 
     // Version 2: the same package registered again. Version 3: a package whose model file is
     // damaged after registration, so its server exits while loading.
@@ -1905,25 +1932,7 @@ fn deploy_local_replaces_under_load_without_failures_and_rolls_back_a_version_th
 
     // Load: four clients on keep-alive connections, each recording the deployment that answered.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            let (stop, endpoint, body) = (stop.clone(), endpoint.clone(), body.clone());
-            std::thread::spawn(move || {
-                let mut client = e2e::KeepAlive::new(&endpoint);
-                let (mut seen, mut failures) = (Vec::new(), Vec::new());
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    match client.post("/invocations", &body) {
-                        Ok(a) if a.status == 200 && a.body.contains("predictions") => {
-                            seen.push(a.header("x-mlops-deployment").unwrap_or("?").to_string());
-                        }
-                        Ok(a) => failures.push(format!("{}: {}", a.status, a.body)),
-                        Err(e) => failures.push(e.to_string()),
-                    }
-                }
-                (seen, failures)
-            })
-        })
-        .collect();
+    let clients = busy_clients(&endpoint, 4, &stop);
     std::thread::sleep(std::time::Duration::from_millis(500));
 
     let second = p.mlops(&["--json", "deploy", "local", "--port", &port, "--model", "models:/penguins-species/2"]);
@@ -2868,6 +2877,14 @@ fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_w
     drop(s);
 }
 
+/// The two edits that let the lifecycle close the loop on the shipped data (as make lifecycle
+/// makes them): a row filter only on columns a caller sends (the logged rows carry no `Sex`),
+/// and a retraining on the newest 150 rows (the new season's).
+fn new_season(p: &Project) {
+    p.edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
+    p.edit("configs/lifecycle.yaml", "  data: append", "  data: {window: {rows: 150}}");
+}
+
 /// The version `mlops serve` answers with, once it is `want` (it checks its alias every second
 /// here); panics after 20 s.
 fn wait_for_version(s: &e2e::Served, want: u64) {
@@ -2889,16 +2906,9 @@ fn wait_for_version(s: &e2e::Served, want: u64) {
 #[test]
 fn a_challenger_retrained_on_the_new_season_wins_the_gate_and_the_server_follows_the_alias() {
     let p = Project::new();
-    // A row filter on columns a caller sends (the logged rows carry no `Sex`), a retraining on
-    // the newest rows (the new season's), and a server that checks its alias every second.
-    let edit = |file: &str, from: &str, to: &str| {
-        let text = std::fs::read_to_string(p.join(file)).unwrap();
-        assert!(text.contains(from), "{file} has no {from:?}");
-        p.write(file, text.replacen(from, to, 1));
-    };
-    edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
-    edit("configs/lifecycle.yaml", "  data: append", "  data: {window: {rows: 150}}");
-    edit("configs/deployment.yaml", "poll_seconds: 10", "poll_seconds: 1");
+    // The new season's edits, and a server that checks its alias every second.
+    new_season(&p);
+    p.edit("configs/deployment.yaml", "poll_seconds: 10", "poll_seconds: 1");
     let s = monitored(&p);
     replay(&p, &s, "data/production/shifted.csv");
 
@@ -2950,13 +2960,7 @@ fn a_challenger_retrained_on_the_new_season_wins_the_gate_and_the_server_follows
 fn the_closed_loop_from_monitoring_back_to_the_deployed_endpoint() {
     let p = Project::new();
     let _stop = Undeploy(&p);
-    let edit = |file: &str, from: &str, to: &str| {
-        let text = std::fs::read_to_string(p.join(file)).unwrap();
-        assert!(text.contains(from), "{file} has no {from:?}");
-        p.write(file, text.replacen(from, to, 1));
-    };
-    edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
-    edit("configs/lifecycle.yaml", "  data: append", "  data: {window: {rows: 150}}");
+    new_season(&p);
     for f in ["clean.csv", "shifted.csv"] {
         p.write(&format!("data/production/{f}"), std::fs::read(repo().join("data/production").join(f)).unwrap());
     }
@@ -2970,28 +2974,8 @@ fn the_closed_loop_from_monitoring_back_to_the_deployed_endpoint() {
     assert_eq!((status("champion"), status("challenger")), (serde_json::json!(1), serde_json::Value::Null));
 
     // Clients keep the endpoint busy from here to the end of the switch.
-    let body = std::fs::read_to_string(repo().join("docs/examples/invocations.json")).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let clients: Vec<_> = (0..2)
-        .map(|_| {
-            let (stop, endpoint, body) = (stop.clone(), endpoint.clone(), body.clone());
-            std::thread::spawn(move || {
-                let mut client = e2e::KeepAlive::new(&endpoint);
-                let (mut seen, mut failures) = (Vec::new(), Vec::new());
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    match client.post("/invocations", &body) {
-                        Ok(a) if a.status == 200 => {
-                            seen.push(a.header("x-mlops-deployment").unwrap_or("?").to_string())
-                        }
-                        Ok(a) => failures.push(format!("{}: {}", a.status, a.body)),
-                        Err(e) => failures.push(e.to_string()),
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                (seen, failures)
-            })
-        })
-        .collect();
+    let clients = busy_clients(&endpoint, 2, &stop);
 
     // The shifted batch and its labels; monitoring opens its alerts.
     let from = instant();
@@ -3113,12 +3097,7 @@ fn registry_is_whole(p: &Project) {
 #[test]
 fn two_lifecycle_runs_at_once_and_a_kill_at_any_moment_leave_the_registry_whole() {
     let p = Project::new();
-    let edit = |file: &str, from: &str, to: &str| {
-        let text = std::fs::read_to_string(p.join(file)).unwrap();
-        assert!(text.contains(from), "{file} has no {from:?}");
-        p.write(file, text.replacen(from, to, 1));
-    };
-    edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
+    p.edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
     let s = monitored(&p);
     replay(&p, &s, "data/production/shifted.csv");
 
@@ -3179,15 +3158,9 @@ fn two_lifecycle_runs_at_once_and_a_kill_at_any_moment_leave_the_registry_whole(
 #[test]
 fn a_challenger_in_its_shadow_period_is_scored_on_live_traffic_and_gated_on_it() {
     let p = Project::new();
-    let edit = |file: &str, from: &str, to: &str| {
-        let text = std::fs::read_to_string(p.join(file)).unwrap();
-        assert!(text.contains(from), "{file} has no {from:?}");
-        p.write(file, text.replacen(from, to, 1));
-    };
-    edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
-    edit("configs/lifecycle.yaml", "  data: append", "  data: {window: {rows: 150}}");
-    edit("configs/lifecycle.yaml", "  holdout: 0.3", "  holdout: 0.3\n  shadow_minutes: 0");
-    edit("configs/deployment.yaml", "poll_seconds: 10", "poll_seconds: 1\n  shadow_alias: challenger");
+    new_season(&p);
+    p.edit("configs/lifecycle.yaml", "  holdout: 0.3", "  holdout: 0.3\n  shadow_minutes: 0");
+    p.edit("configs/deployment.yaml", "poll_seconds: 10", "poll_seconds: 1\n  shadow_alias: challenger");
     let s = monitored(&p);
     replay(&p, &s, "data/production/shifted.csv");
 

@@ -38,6 +38,15 @@ pub struct Accuracy {
     pub timeline: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
+/// How many of the log's and the feedback's tables the store has (2: feedback can be joined).
+fn feedback_tables(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('prediction_feedback', 'prediction_requests')",
+        [],
+        |r| r.get(0),
+    )
+}
+
 /// Predictions with their actual outcomes, ready for step 14's metrics.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Labelled {
@@ -78,13 +87,7 @@ pub struct LabelledRow {
 pub fn read_labelled_rows(path: &Path, model: &ModelRef, window: &Window) -> Result<Vec<LabelledRow>> {
     let conn = open_read_only(path)?;
     let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
-    let tables: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('prediction_feedback', 'prediction_requests')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(sql)?;
+    let tables = feedback_tables(&conn).map_err(sql)?;
     if tables < 2 {
         return Ok(Vec::new());
     }
@@ -130,13 +133,7 @@ pub fn read_accuracy(
 ) -> Result<Accuracy> {
     let conn = open_read_only(path)?;
     let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
-    let tables: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('prediction_feedback', 'prediction_requests')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(sql)?;
+    let tables = feedback_tables(&conn).map_err(sql)?;
     let mut out = Accuracy::default();
     if tables < 2 {
         return Ok(out);
