@@ -63,8 +63,5 @@ pub use train::{LeaderRow, TrainPaths, Trained, train};
 
 /// Who changes the registry: `MLOPS_ACTOR`, else the OS user, else `unknown`.
 pub fn actor() -> String {
-    ["MLOPS_ACTOR", "USER", "USERNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
+    mlops_core::process::actor()
 }

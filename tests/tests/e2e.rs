@@ -1648,6 +1648,12 @@ fn serve_and_predict_reject_bad_input_by_name() {
     p.fails(&["serve", "--config", config.to_str().unwrap()], &["variant-deployment.yaml", "poll_secs"]);
     let config = p.file_with("configs/deployment.yaml", "high: 0.8", "high: 0.1");
     p.fails(&["serve", "--config", config.to_str().unwrap()], &["variant-deployment.yaml", "confidence"]);
+    let config =
+        p.file_with("configs/deployment.yaml", "poll_seconds: 10", "poll_seconds: 10\n  shadow_alias: Not An Alias");
+    p.fails(
+        &["serve", "--config", config.to_str().unwrap()],
+        &["variant-deployment.yaml", "shadow_alias", "Not An Alias"],
+    );
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
     p.fails(&["serve", "--port", &port], &[&format!("cannot listen on 127.0.0.1:{port}")]);
@@ -2849,6 +2855,8 @@ fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_w
     );
     p.fails(&["lifecycle", "rollback", "--reason", "x"], &["`champion` never pointed at another version"]);
     p.fails(&["lifecycle", "status", "nobody"], &["no registered model `nobody`"]);
+    p.fails(&["lifecycle", "--store", "models/nowhere.db", "status"], &["models/nowhere.db: no store there"]);
+    p.fails(&["train", "--register-as", "Bad Alias"], &["--register-as Bad Alias"]);
     p.write("configs/bad-lifecycle.yaml", "model: penguins-species\ngate:\n  margin: -1\n");
     p.fails(
         &["lifecycle", "--config", "configs/bad-lifecycle.yaml", "status"],

@@ -80,6 +80,15 @@ pub fn pid_gone(pid: u32) -> bool {
     has_proc() && start_time(pid).is_none()
 }
 
+/// Who makes a change (the registry's audit log): `MLOPS_ACTOR`, else the OS user, else
+/// `unknown`.
+pub fn actor() -> String {
+    ["MLOPS_ACTOR", "USER", "USERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -87,6 +87,11 @@ impl ServeConfig {
         if self.prediction_log.enabled && self.prediction_log.queue == 0 {
             return bad("prediction_log.queue", "must be at least 1");
         }
+        if let Some(alias) = &self.shadow_alias
+            && let Err(e) = step17_registry::ModelUri::parse(&format!("models:/m@{alias}"))
+        {
+            return Err(crate::ServeError::Config(format!("`shadow_alias` `{alias}`: {e}")));
+        }
         Ok(())
     }
 }

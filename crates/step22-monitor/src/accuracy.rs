@@ -38,6 +38,14 @@ pub struct Accuracy {
     pub timeline: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
+/// The logged rows of one model (?1; version ?2, or every version but shadow predictions) in a
+/// window (?3, ?4) that have feedback, oldest first: `f` the feedback, `r` the request.
+const LABELLED: &str = "FROM prediction_feedback AS f
+     JOIN prediction_requests AS r ON r.request_id = f.request_id AND f.row < r.rows
+     WHERE r.model_name = ?1 AND (?2 IS NULL AND r.route != 'shadow' OR r.model_version = ?2)
+       AND (?3 IS NULL OR r.at >= ?3) AND (?4 IS NULL OR r.at < ?4)
+     ORDER BY r.seq, f.row";
+
 /// How many of the log's and the feedback's tables the store has (2: feedback can be joined).
 fn feedback_tables(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
     conn.query_row(
@@ -92,13 +100,9 @@ pub fn read_labelled_rows(path: &Path, model: &ModelRef, window: &Window) -> Res
         return Ok(Vec::new());
     }
     let mut stmt = conn
-        .prepare(
-            "SELECT r.columns, r.inputs -> ('$[' || f.row || ']'), f.actual, f.request_id, f.row FROM prediction_feedback AS f
-             JOIN prediction_requests AS r ON r.request_id = f.request_id AND f.row < r.rows
-             WHERE r.model_name = ?1 AND (?2 IS NULL AND r.route != 'shadow' OR r.model_version = ?2)
-               AND (?3 IS NULL OR r.at >= ?3) AND (?4 IS NULL OR r.at < ?4)
-             ORDER BY r.seq, f.row",
-        )
+        .prepare(&format!(
+            "SELECT r.columns, r.inputs -> ('$[' || f.row || ']'), f.actual, f.request_id, f.row {LABELLED}"
+        ))
         .map_err(sql)?;
     let (from, to) = (window.from.map(log_text), window.to.map(log_text));
     let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
@@ -138,15 +142,8 @@ pub fn read_accuracy(
     if tables < 2 {
         return Ok(out);
     }
-    let mut stmt = conn
-        .prepare(
-            "SELECT r.at, f.actual, r.outputs -> ('$[' || f.row || ']') FROM prediction_feedback AS f
-             JOIN prediction_requests AS r ON r.request_id = f.request_id AND f.row < r.rows
-             WHERE r.model_name = ?1 AND (?2 IS NULL AND r.route != 'shadow' OR r.model_version = ?2)
-               AND (?3 IS NULL OR r.at >= ?3) AND (?4 IS NULL OR r.at < ?4)
-             ORDER BY r.seq, f.row",
-        )
-        .map_err(sql)?;
+    let mut stmt =
+        conn.prepare(&format!("SELECT r.at, f.actual, r.outputs -> ('$[' || f.row || ']') {LABELLED}")).map_err(sql)?;
     let (from, to) = (window.from.map(log_text), window.to.map(log_text));
     let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
     let mut all = Labelled::default();

@@ -181,8 +181,9 @@ pub fn run(
     Ok(report)
 }
 
+/// Who the registry's audit log says made a lifecycle change.
 fn actor() -> String {
-    std::env::var("USER").map(|u| format!("{u} (lifecycle)")).unwrap_or_else(|_| "lifecycle".into())
+    format!("{} (lifecycle)", mlops_core::process::actor())
 }
 
 /// Triggers, retraining, gate and promotion; fills `report`.
