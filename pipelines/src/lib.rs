@@ -52,7 +52,7 @@ pub use error::{PipelineError, Result};
 pub use explore::{Exploration, Explored, explore, explore_cached};
 pub use features::{Engineered, EngineeredSummary, engineer, write_frame};
 pub use fit::{FitOutcome, FitRequest, fit_parts};
-pub use lifecycle::{Retrain, ToolkitEnvironment};
+pub use lifecycle::{Retrain, ToolkitEnvironment, new_requirements};
 pub use monitor::{Histograms, MonitorRequest, Monitored, ReferenceSource, model_key, monitor, report_dir};
 pub use monitor_report::{html as monitor_html, write_report as write_monitor_report};
 pub use prepare::{PREPARE_STEPS, Prepared, Progress, Silent, StepSummary, prepare};

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use mlops_core::Row;
 use step14_evaluate::Metric;
 use step17_registry::Version;
 use step20_serve::{CategoryPolicy, Cell, ModelSource, Scorer};
@@ -62,10 +63,48 @@ impl<'a> ToolkitEnvironment<'a> {
     }
 
     fn scorer(&self, v: &Version) -> std::result::Result<Scorer, String> {
-        ModelSource::parse(&format!("models:/{}/{}", v.name, v.version), &self.policy.store, &self.policy.artifacts)
-            .load(CategoryPolicy::Warn)
-            .map_err(|e| e.to_string())
+        scorer(self.policy, &v.name, v.version)
     }
+}
+
+/// The logged rows `scorer` takes (by index, conformed) and the ones it would refuse, counted by
+/// the offending column (a row the model cannot take is left out of its scores; the counts say
+/// what its callers would see as 400s).
+fn conform_all(scorer: &Scorer, rows: &[LabelledRow]) -> (Vec<(usize, Row)>, BTreeMap<String, u64>) {
+    let mut taken = Vec::with_capacity(rows.len());
+    let mut refused = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        match scorer.conform(i, |j| r.inputs.get(&scorer.inputs()[j].name).map(Cell::Json)) {
+            Ok((row, _)) => taken.push((i, row)),
+            Err(e) => *refused.entry(e.column.unwrap_or_else(|| "(the row)".into())).or_insert(0) += 1,
+        }
+    }
+    (taken, refused)
+}
+
+/// Version `version` of `name` through its package, as the server loads it.
+fn scorer(policy: &LifecyclePolicy, name: &str, version: u32) -> std::result::Result<Scorer, String> {
+    ModelSource::parse(&format!("models:/{name}/{version}"), &policy.store, &policy.artifacts)
+        .load(CategoryPolicy::Warn)
+        .map_err(|e| e.to_string())
+}
+
+/// The inputs version `to` of `name` requires that version `from` let its callers leave out
+/// (or does not take at all): after moving an alias from one to the other, callers that send
+/// only `from`'s columns are refused for these. Read from both packages' signatures.
+pub fn new_requirements(
+    policy: &LifecyclePolicy,
+    name: &str,
+    (from, to): (u32, u32),
+) -> std::result::Result<Vec<String>, String> {
+    let (before, after) = (scorer(policy, name, from)?, scorer(policy, name, to)?);
+    Ok(after
+        .inputs()
+        .iter()
+        .filter(|c| !c.nullable)
+        .filter(|c| before.inputs().iter().all(|b| b.name != c.name || b.nullable))
+        .map(|c| c.name.clone())
+        .collect())
 }
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
@@ -116,16 +155,9 @@ impl Environment for ToolkitEnvironment<'_> {
             classes => Outcomes::Classes(classes.to_vec()),
         };
         let rows = self.labelled(&version.name)?;
-        let mut conformed = Vec::with_capacity(rows.len());
-        let mut actual = Vec::with_capacity(rows.len());
-        for (i, r) in rows.iter().enumerate() {
-            // A row this version cannot take (a column it needs is missing) is left out for it;
-            // the row count in the scores says how many each version was measured on.
-            if let Ok((row, _)) = scorer.conform(i, |j| r.inputs.get(&scorer.inputs()[j].name).map(Cell::Json)) {
-                conformed.push(row);
-                actual.push(&r.actual);
-            }
-        }
+        let (taken, refused) = conform_all(&scorer, rows);
+        let (mut conformed, actual): (Vec<Row>, Vec<&serde_json::Value>) =
+            taken.into_iter().map(|(i, row)| (row, &rows[i].actual)).unzip();
         let mut labelled = Labelled::default();
         if !conformed.is_empty() {
             let scored = scorer.score(&mut conformed).map_err(|e| e.to_string())?;
@@ -152,7 +184,7 @@ impl Environment for ToolkitEnvironment<'_> {
             }
         }
         let rows = (labelled.truth.len() + labelled.values_truth.len()) as u64;
-        Ok(Scored { version: version.version, metrics: labelled.metrics(&outcomes), rows })
+        Ok(Scored { version: version.version, metrics: labelled.metrics(&outcomes), rows, refused })
     }
 
     fn score_logged(&mut self, version: &Version, since: DateTime<Utc>) -> std::result::Result<Scored, String> {
@@ -164,10 +196,14 @@ impl Environment for ToolkitEnvironment<'_> {
         let model = ModelRef { name: version.name.clone(), version: Some(version.version) };
         let window = Window { from: Some(since), to: None };
         let accuracy = read_accuracy(&self.policy.store, &model, &window, &outcomes, 13).map_err(|e| e.to_string())?;
+        // The shadow scores what the champion was sent whatever it needs; what it would refuse
+        // as the champion is measured on the window's labelled rows.
+        let (_, refused) = conform_all(&scorer, self.labelled(&version.name)?);
         Ok(Scored {
             version: version.version,
             metrics: accuracy.overall,
             rows: accuracy.labelled - accuracy.unknown_labels,
+            refused,
         })
     }
 

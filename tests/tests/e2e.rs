@@ -2954,6 +2954,16 @@ fn a_challenger_retrained_on_the_new_season_wins_the_gate_and_the_server_follows
     assert_eq!(answer["model_version"], 2);
     let back = p.mlops(&["--json", "lifecycle", "rollback", "--reason", "checking the new season by hand"]);
     assert!(back.success, "{}", back.stderr);
+    // The rollback is not gated, but it names the inputs version 1 requires that version 2's
+    // callers may leave out.
+    let (one, two) = (signature_of(&p, 1), signature_of(&p, 2));
+    let newly: Vec<&String> =
+        one.iter().filter(|(c, nullable)| !**nullable && two.get(*c).is_none_or(|n| *n)).map(|(c, _)| c).collect();
+    let warnings = back.json()["warnings"].clone();
+    assert_eq!(warnings.as_array().unwrap().len(), usize::from(!newly.is_empty()), "{warnings}");
+    for c in newly {
+        assert!(warnings[0].as_str().unwrap().contains(&format!("`{c}`")), "{c} not in {warnings}");
+    }
     wait_for_version(&s, 1);
 
     drop(s);
@@ -3163,6 +3173,64 @@ fn two_lifecycle_runs_at_once_and_a_kill_at_any_moment_leave_the_registry_whole(
 /// A shadow period: the retrained challenger is not gated at once; the server scores it beside
 /// the champion on live traffic (both logged, only the champion answers), and the next run gates
 /// it on those logged predictions with their feedback.
+#[test]
+fn a_challenger_that_needs_a_column_the_callers_do_not_send_is_kept_out() {
+    let p = Project::new();
+    new_season(&p);
+    p.edit("configs/lifecycle.yaml", "  holdout: 0.3", "  holdout: 0.3\n  shadow_minutes: 0");
+    let s = monitored(&p);
+    replay(&p, &s, "data/production/shifted.csv");
+    let champion = signature_of(&p, 1);
+    assert!(!champion.contains_key("Date Egg"), "the champion takes no `Date Egg`: {champion:?}");
+
+    // A challenger registered by hand, from a config that keeps every feature (the egg dates'
+    // too): it requires `Date Egg`, which the champion's callers were never asked for.
+    let every =
+        p.file_with("configs/training.yaml", "k_best: {k: 15, score: anova_f}", "k_best: {k: 200, score: anova_f}");
+    let train = p.mlops(&["--quiet", "train", "--config", every.to_str().unwrap(), "--register-as", "challenger"]);
+    assert!(train.success, "{}", train.stderr);
+    assert_eq!(signature_of(&p, 2).get("Date Egg"), Some(&false), "the challenger requires `Date Egg`");
+
+    let run = p.mlops(&["--json", "lifecycle", "run"]);
+    assert_eq!(run.code, Some(2), "kept: {}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["outcome"], "kept", "{}", report["reason"]);
+    let reason = report["reason"].as_str().unwrap();
+    for part in ["version 2 would refuse", "`Date Egg` in", "gate.allow_new_refusals"] {
+        assert!(reason.contains(part), "{part:?} not in {reason}");
+    }
+    assert_eq!(report["champion"], serde_json::json!([1, 1]));
+    // The server still answers with the champion, the challenger's alias is gone with its period.
+    let (status, answer) = s.post_json("/predict", &serde_json::json!(t0_record(&p)));
+    assert_eq!((status, answer["model_version"].as_u64()), (200, Some(1)), "{answer}");
+    let history = p.mlops(&["registry", "history", "penguins-species"]);
+    assert!(!history.stdout.contains("champion=2"), "{}", history.stdout);
+
+    // Allowed by the policy (a coordinated change of what callers send), the same challenger,
+    // registered again, is gated on its score.
+    p.edit("configs/lifecycle.yaml", "  shadow_minutes: 0", "  shadow_minutes: 0\n  allow_new_refusals: true");
+    let again = p.mlops(&["--quiet", "registry", "alias", "penguins-species", "challenger", "2"]);
+    assert!(again.success, "{}", again.stderr);
+    let run = p.mlops(&["--json", "lifecycle", "run"]);
+    let reason = run.json()["reason"].as_str().unwrap_or_default().to_string();
+    assert!(!reason.contains("would refuse"), "{reason}");
+    drop(s);
+}
+
+/// Version `v`'s inputs and whether each may be left out, from its package's signature.
+fn signature_of(p: &Project, v: u32) -> std::collections::BTreeMap<String, bool> {
+    let shown = p.mlops(&["--json", "registry", "show", &format!("models:/penguins-species/{v}")]);
+    assert!(shown.success, "{}", shown.stderr);
+    let path = p.join(shown.json()["artifact_path"].as_str().unwrap()).join("signature.json");
+    let signature: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    signature["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["nullable"].as_bool().unwrap_or(false)))
+        .collect()
+}
+
 #[test]
 fn a_challenger_in_its_shadow_period_is_scored_on_live_traffic_and_gated_on_it() {
     let p = Project::new();

@@ -17,6 +17,16 @@ pub struct Scored {
     pub metrics: BTreeMap<String, f64>,
     /// The labelled rows scored.
     pub rows: u64,
+    /// Labelled rows of the window this version would refuse (a column it needs is missing or
+    /// does not fit), by the offending column: what its callers would see as 400s.
+    pub refused: BTreeMap<String, u64>,
+}
+
+impl Scored {
+    /// The rows it would refuse, over every column.
+    pub fn refused_rows(&self) -> u64 {
+        self.refused.values().sum()
+    }
 }
 
 /// What the gate decided, and why.
@@ -47,6 +57,22 @@ pub fn decide(
     let (a, b) = (champion.metrics.get(&name).copied(), challenger.metrics.get(&name).copied());
     let closed =
         |reason: String| GateDecision { passed: false, metric: name.clone(), champion: a, challenger: b, reason };
+    // Callers first: a challenger that would refuse what they send is out whatever its score.
+    let (before, after) = (champion.refused_rows(), challenger.refused_rows());
+    if after > before && !params.allow_new_refusals {
+        let columns: Vec<String> = challenger
+            .refused
+            .iter()
+            .filter(|(c, n)| **n > champion.refused.get(*c).copied().unwrap_or(0))
+            .map(|(c, n)| format!("`{c}` in {n}"))
+            .collect();
+        return closed(format!(
+            "version {} would refuse {after} of the window's labelled rows where version {} refuses {before} ({}): callers would get 400s after a promotion (gate.allow_new_refusals: true promotes anyway)",
+            challenger.version,
+            champion.version,
+            columns.join(", ")
+        ));
+    }
     let rows = champion.rows.min(challenger.rows);
     if rows < params.min_labelled_rows {
         return closed(format!(

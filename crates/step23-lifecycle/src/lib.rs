@@ -17,8 +17,13 @@
 //! ```
 //! use step23_lifecycle::{GateParams, Scored, decide_gate};
 //! use step14_evaluate::Metric;
-//! let champion = Scored { version: 1, metrics: [("accuracy".to_string(), 0.80)].into(), rows: 200 };
-//! let challenger = Scored { version: 2, metrics: [("accuracy".to_string(), 0.91)].into(), rows: 200 };
+//! let scored = |version, accuracy| Scored {
+//!     version,
+//!     metrics: [("accuracy".to_string(), accuracy)].into(),
+//!     rows: 200,
+//!     refused: Default::default(),
+//! };
+//! let (champion, challenger) = (scored(1, 0.80), scored(2, 0.91));
 //! let none = Default::default();
 //! let gate = decide_gate(&GateParams::default(), Metric::Accuracy, (&champion, &challenger), (&none, &none));
 //! assert!(gate.passed, "{}", gate.reason);

@@ -140,11 +140,22 @@ pub struct GateParams {
     /// answers), and the first run after the period gates it on those logged predictions
     /// with their feedback. Unset: gate at once on the held-out rows.
     pub shadow_minutes: Option<u64>,
+    /// Whether a challenger may refuse labelled rows the champion takes (a column it requires
+    /// that callers did not send, a category it does not know): off, so a promotion never turns
+    /// a caller's answers into 400s.
+    pub allow_new_refusals: bool,
 }
 
 impl Default for GateParams {
     fn default() -> Self {
-        GateParams { metric: None, margin: 0.0, min_labelled_rows: 30, holdout: 0.3, shadow_minutes: None }
+        GateParams {
+            metric: None,
+            margin: 0.0,
+            min_labelled_rows: 30,
+            holdout: 0.3,
+            shadow_minutes: None,
+            allow_new_refusals: false,
+        }
     }
 }
 

@@ -108,7 +108,30 @@ fn triggers_hold_with_their_reasons_and_an_error_that_rises_is_a_drop() {
 }
 
 fn scored(version: u32, metrics: &[(&str, f64)], rows: u64) -> Scored {
-    Scored { version, metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(), rows }
+    Scored {
+        version,
+        metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        rows,
+        refused: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn a_challenger_that_would_refuse_rows_the_champion_takes_is_kept_out_unless_allowed() {
+    let none = BTreeMap::new();
+    let mut champion = scored(1, &[("accuracy", 0.80)], 200);
+    champion.refused.insert("Island".into(), 1);
+    let mut challenger = scored(2, &[("accuracy", 0.95)], 200);
+    challenger.refused = BTreeMap::from([("Island".to_string(), 1), ("Clutch Completion".to_string(), 12)]);
+    let g = decide_gate(&GateParams::default(), Metric::Accuracy, (&champion, &challenger), (&none, &none));
+    assert!(!g.passed, "{}", g.reason);
+    assert!(g.reason.contains("would refuse 13") && g.reason.contains("`Clutch Completion` in 12"), "{}", g.reason);
+    assert!(!g.reason.contains("`Island`"), "the champion refuses that row too: {}", g.reason);
+    let allowed = GateParams { allow_new_refusals: true, ..GateParams::default() };
+    assert!(decide_gate(&allowed, Metric::Accuracy, (&champion, &challenger), (&none, &none)).passed);
+    // Refusing no more than the champion does is no regression.
+    challenger.refused = champion.refused.clone();
+    assert!(decide_gate(&GateParams::default(), Metric::Accuracy, (&champion, &challenger), (&none, &none)).passed);
 }
 
 #[test]

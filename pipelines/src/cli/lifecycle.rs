@@ -67,12 +67,25 @@ pub(crate) fn lifecycle_cmd(cli: &Cli, args: &LifecycleArgs) -> Result<ExitCode>
             let name = model_name(&policy, name.as_ref(), &args.config)?;
             let (from, to) = step23_lifecycle::rollback(&policy, &name, reason)?;
             let followed = follow_deployments(cli, &policy, &name, (from, to));
+            // A rollback is not gated (it is the way out), but it says whom it may refuse.
+            let warnings: Vec<String> = match pipelines::new_requirements(&policy, &name, (from, to)) {
+                Ok(columns) if columns.is_empty() => Vec::new(),
+                Ok(columns) => vec![format!(
+                    "version {to} requires `{}`, which version {from} let callers leave out: a caller that sends only version {from}'s columns is refused (400) until it sends them",
+                    columns.join("`, `")
+                )],
+                Err(e) => vec![format!("the two signatures could not be compared: {e}")],
+            };
             if cli.json {
                 print_json(&serde_json::json!({
-                    "model": name, "alias": policy.alias, "from": from, "to": to, "deployments": followed
+                    "model": name, "alias": policy.alias, "from": from, "to": to, "deployments": followed,
+                    "warnings": warnings
                 }))?;
             } else {
                 println!("{name}: `{}` moved back from version {from} to version {to} ({reason})", policy.alias);
+                for w in &warnings {
+                    println!("warning: {w}");
+                }
                 print_followed(&followed);
             }
             Ok(if followed.iter().all(|f| f.error.is_none()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
