@@ -9,9 +9,6 @@
 #   5. `mlops lifecycle run`: retrain on the newest rows, gate, promote; the endpoint follows;
 #   6. a rollback and back, then retention retires the oldest version;
 #   7. `mlops lifecycle status`, and the load generator's failures (none).
-# Two edits make the demo's loop close (docs/configuration.md, `retrain`): the training config
-# filters rows only on columns a caller sends (the logged rows carry no `Sex`), and a retraining
-# learns from the newest 150 rows (the new season's).
 # Usage: scripts/lifecycle-demo.sh MLOPS [PORT]
 set -euo pipefail
 mlops="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
@@ -22,9 +19,6 @@ rm -rf "$dir" && mkdir -p "$dir/data" "$dir/logs"
 cp -r "$root/configs" "$dir/"
 cp -r "$root/data/raw" "$root/data/production" "$dir/data/"
 cd "$dir"
-sed -i 's/filter: "not_null(sex) and body_mass_kg > 0"/filter: "body_mass_kg > 0"/' configs/training.yaml
-sed -i 's/^  data: append$/  data: {window: {rows: 150}}/' configs/lifecycle.yaml
-grep -q 'window: {rows: 150}' configs/lifecycle.yaml || { echo "configs/lifecycle.yaml: no \`data: append\` to edit"; exit 1; }
 stage() { printf '\n== %s\n' "$*"; }
 
 cleanup() {

@@ -528,7 +528,7 @@ fn select_split_and_features_from_the_command_line() {
     assert!(split.success, "{}", split.stderr);
     let report = &split.json()["report"];
     let rows: u64 = ["train", "validation", "test"].iter().map(|k| report["rows"][k].as_u64().unwrap()).sum();
-    assert_eq!(rows, 333, "{report}");
+    assert_eq!(rows, 342, "{report}");
     assert_eq!(report["seed"], 42);
     assert_eq!(report["method"], "stratified");
     let again = p.mlops(&["split", "--dataset", "penguins", "--json"]);
@@ -691,12 +691,17 @@ fn train_tunes_every_candidate_and_reports_the_best() {
     assert_eq!(selection["ranked"].as_array().unwrap().len(), 7);
     let winner = selection["winner"].as_str().unwrap();
     assert_eq!(selection["ranked"][0]["name"], winner);
-    // Six families tie at 1.0 on the 34 validation rows: the better cross-validation score breaks
-    // the tie before size does, so the choice is the leaderboard's first (not the smallest
-    // model, the depth-3 tree, sixth on the leaderboard).
-    assert_eq!(winner, best["model"], "{selection}");
-    assert_eq!(winner, "logistic_regression");
-    assert_eq!(selection["tie_broken"], true);
+    // Six families tie at 1.0 on the validation rows: the better cross-validation score breaks
+    // the tie before size does (not the smallest model, the depth-3 tree, sixth on the
+    // leaderboard); two tie out of fold too (1.0), and of those the smaller wins.
+    let top: Vec<&str> =
+        board.iter().filter(|r| r["cv_mean"] == best["cv_mean"]).map(|r| r["model"].as_str().unwrap()).collect();
+    assert_eq!(top, ["knn_classifier", "svc"], "{board:?}");
+    assert_eq!(winner, "svc", "{selection}");
+    assert_eq!(
+        (&selection["tie_broken"], &selection["tie_won_on"]),
+        (&serde_json::json!(true), &serde_json::json!("size"))
+    );
     assert!(
         board.iter().all(|r| r["latency_p99_ms"].as_f64().unwrap() > 0.0 && r["model_bytes"].as_u64().unwrap() > 0)
     );
@@ -1601,7 +1606,7 @@ fn serving_the_champion_matches_batch_inference_and_training_evaluation() {
             "/predict",
             "predict.json",
             "application/json",
-            "\"prediction\":\"Adelie\",\"probability\":0.9999001190749299,\"confidence\":\"high\"",
+            "\"prediction\":\"Adelie\",\"probability\":0.9986076618498697,\"confidence\":\"high\"",
         ),
         ("/predict/batch", "predict_batch.json", "application/json", "\"predictions\":[{\"prediction\":\"Adelie\""),
     ] {
@@ -1663,6 +1668,7 @@ fn serve_and_predict_reject_bad_input_by_name() {
         .raw
         .select([
             "Island",
+            "Clutch Completion",
             "Date Egg",
             "Culmen Length (mm)",
             "Culmen Depth (mm)",
@@ -2633,19 +2639,21 @@ fn monitoring_finds_the_shifted_batch_and_not_the_clean_one_alerts_once_and_draw
         ["Culmen Length (mm)", "Flipper Length (mm)", "Body Mass (g)", "Delta 15 N (o/oo)"]
     );
     assert_eq!(shifted["monitor"]["inputs"]["dataset_drift"], true);
-    // The caller's columns against the package's reference rows (232 training rows traced back to
+    // The caller's columns against the package's reference rows (238 training rows traced back to
     // the source), the features against the whole training part taken again from the catalog.
     let reference = &shifted["monitor"]["reference"];
     assert_eq!(reference["inputs"], "package");
     assert!(reference["features"].as_str().unwrap().starts_with("catalog penguins@"), "{reference}");
-    assert_eq!(reference["rows"], serde_json::json!([232, 232]));
+    assert_eq!(reference["rows"], serde_json::json!([238, 238]));
     assert!(drifted(&shifted, "features").contains(&"flipper_length_mm".to_string()));
     let columns = shifted["monitor"]["inputs"]["columns"].as_array().unwrap();
     assert!(
         columns.iter().all(|c| c["method"] == "ks" || c["method"] == "chisquare"),
         "small reference: KS and chi-squared"
     );
-    assert_eq!(shifted["monitor"]["inputs"]["skipped"][0][0], "Date Egg", "dates parsed by the pipeline");
+    // Text the pipeline parses (the Yes/No of `Clutch Completion` into a flag) is compared among
+    // the features, as `clutch_completion`.
+    assert_eq!(shifted["monitor"]["inputs"]["skipped"][0][0], "Clutch Completion", "text parsed by the pipeline");
     let (accuracy, baseline) = (
         shifted["monitor"]["accuracy"]["overall"]["accuracy"].as_f64().unwrap(),
         shifted["monitor"]["baseline"]["accuracy"].as_f64().unwrap(),
@@ -2763,8 +2771,7 @@ fn csv_reader(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
 #[test]
 fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_what_it_must() {
     let p = Project::new();
-    let policy = std::fs::read_to_string(p.join("configs/lifecycle.yaml")).unwrap();
-    p.write("configs/lifecycle.yaml", policy.replace("  data: append", "  data: sources"));
+    p.edit("configs/lifecycle.yaml", "  data: {window: {rows: 150}}", "  data: sources");
     let s = monitored(&p);
     // Nothing logged yet: no trigger holds, nothing changes.
     let quiet = p.mlops(&["--json", "lifecycle", "run"]);
@@ -2885,14 +2892,6 @@ fn the_lifecycle_retrains_on_drift_gates_the_challenger_rolls_back_and_refuses_w
     drop(s);
 }
 
-/// The two edits that let the lifecycle close the loop on the shipped data (as make lifecycle
-/// makes them): a row filter only on columns a caller sends (the logged rows carry no `Sex`),
-/// and a retraining on the newest 150 rows (the new season's).
-fn new_season(p: &Project) {
-    p.edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
-    p.edit("configs/lifecycle.yaml", "  data: append", "  data: {window: {rows: 150}}");
-}
-
 /// The version `mlops serve` answers with, once it is `want` (it checks its alias every second
 /// here); panics after 20 s.
 fn wait_for_version(s: &e2e::Served, want: u64) {
@@ -2915,7 +2914,6 @@ fn wait_for_version(s: &e2e::Served, want: u64) {
 fn a_challenger_retrained_on_the_new_season_wins_the_gate_and_the_server_follows_the_alias() {
     let p = Project::new();
     // The new season's edits, and a server that checks its alias every second.
-    new_season(&p);
     p.edit("configs/deployment.yaml", "poll_seconds: 10", "poll_seconds: 1");
     let s = monitored(&p);
     replay(&p, &s, "data/production/shifted.csv");
@@ -2978,7 +2976,6 @@ fn a_challenger_retrained_on_the_new_season_wins_the_gate_and_the_server_follows
 fn the_closed_loop_from_monitoring_back_to_the_deployed_endpoint() {
     let p = Project::new();
     let _stop = Undeploy(&p);
-    new_season(&p);
     for f in ["clean.csv", "shifted.csv"] {
         p.write(&format!("data/production/{f}"), std::fs::read(repo().join("data/production").join(f)).unwrap());
     }
@@ -3115,7 +3112,6 @@ fn registry_is_whole(p: &Project) {
 #[test]
 fn two_lifecycle_runs_at_once_and_a_kill_at_any_moment_leave_the_registry_whole() {
     let p = Project::new();
-    p.edit("configs/training.yaml", "not_null(sex) and body_mass_kg > 0", "body_mass_kg > 0");
     let s = monitored(&p);
     replay(&p, &s, "data/production/shifted.csv");
 
@@ -3176,7 +3172,6 @@ fn two_lifecycle_runs_at_once_and_a_kill_at_any_moment_leave_the_registry_whole(
 #[test]
 fn a_challenger_that_needs_a_column_the_callers_do_not_send_is_kept_out() {
     let p = Project::new();
-    new_season(&p);
     p.edit("configs/lifecycle.yaml", "  holdout: 0.3", "  holdout: 0.3\n  shadow_minutes: 0");
     let s = monitored(&p);
     replay(&p, &s, "data/production/shifted.csv");
@@ -3234,7 +3229,6 @@ fn signature_of(p: &Project, v: u32) -> std::collections::BTreeMap<String, bool>
 #[test]
 fn a_challenger_in_its_shadow_period_is_scored_on_live_traffic_and_gated_on_it() {
     let p = Project::new();
-    new_season(&p);
     p.edit("configs/lifecycle.yaml", "  holdout: 0.3", "  holdout: 0.3\n  shadow_minutes: 0");
     p.edit("configs/deployment.yaml", "poll_seconds: 10", "poll_seconds: 1\n  shadow_alias: challenger");
     let s = monitored(&p);

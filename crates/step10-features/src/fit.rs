@@ -47,6 +47,7 @@ fn require(df: &DataFrame, key: &str, column: &str, want: &[DType], needed: &str
 }
 
 const NUMBER: [DType; 2] = [DType::Int, DType::Float];
+const NUMBER_OR_FLAG: [DType; 3] = [DType::Int, DType::Float, DType::Bool];
 
 struct Builder {
     df: DataFrame,
@@ -369,19 +370,23 @@ pub fn fit(params: &FeatureParams, train: DataFrame, seed: Seed, model: Option<&
     // Targets are never features: the selection's and the encodings' stay as they are.
     let targets: Vec<&String> =
         params.select.iter().map(|s| &s.target).chain(params.target_encode.values().map(|t| &t.target)).collect();
-    let numeric_features = |df: &DataFrame, exclude: &[String]| -> Vec<String> {
+    let features_of = |df: &DataFrame, types: &[DType], exclude: &[String]| -> Vec<String> {
         df.columns()
             .iter()
-            .filter(|c| matches!(dtype_of(c.dtype()), Some(DType::Int | DType::Float)))
+            .filter(|c| dtype_of(c.dtype()).is_some_and(|t| types.contains(&t)))
             .map(|c| c.name().to_string())
             .filter(|c| !exclude.contains(c) && !targets.contains(&c))
             .collect()
     };
+    // Flags (true/false features) are filled too: a served record that leaves one out, or
+    // sends a value the cleaning reads as missing, must reach the model as a number on the
+    // frame path as on the row path. They are not scaled.
+    let flags = features_of(&b.df, &[DType::Bool], &[]);
     if let Some(spec) = &params.impute {
-        let columns = spec.columns.clone().unwrap_or_else(|| numeric_features(&b.df, &spec.exclude));
+        let columns = spec.columns.clone().unwrap_or_else(|| features_of(&b.df, &NUMBER_OR_FLAG, &spec.exclude));
         for column in &columns {
             let key = format!("impute.{column}");
-            require(&b.df, &key, column, &NUMBER, "imputing needs a numeric column")?;
+            require(&b.df, &key, column, &NUMBER_OR_FLAG, "imputing needs a numeric or true/false column")?;
             let mut xs = numbers(&b.df, column)?;
             let value = match spec.strategy {
                 Imputer::Mean => mlops_core::stats::mean(&xs),
@@ -398,7 +403,8 @@ pub fn fit(params: &FeatureParams, train: DataFrame, seed: Seed, model: Option<&
         }
     }
     if let Some(spec) = &params.scale {
-        let columns = spec.columns.clone().unwrap_or_else(|| numeric_features(&b.df, &spec.exclude));
+        let exclude: Vec<String> = spec.exclude.iter().chain(&flags).cloned().collect();
+        let columns = spec.columns.clone().unwrap_or_else(|| features_of(&b.df, &NUMBER, &exclude));
         for column in &columns {
             let key = format!("scale.{column}");
             require(&b.df, &key, column, &NUMBER, "scaling needs a numeric column")?;

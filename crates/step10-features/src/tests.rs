@@ -199,6 +199,30 @@ fn bad_settings_name_the_key_and_column() {
     assert!(err.to_string().contains("lag"), "{err}");
 }
 
+#[test]
+fn flags_are_imputed_but_not_scaled() {
+    let df = df!(
+        "units" => [Some(1.0), Some(2.0), None, Some(4.0), Some(5.0)],
+        "clutch" => [Some(true), Some(true), Some(false), None, Some(true)],
+    )
+    .unwrap();
+    let out = fit(&params("impute: {strategy: median}\nscale: {method: standard}\n"), df, Seed(1), None).unwrap();
+    let described: Vec<String> = out.ops.iter().map(|op| op.describe()).collect();
+    assert!(described.iter().any(|d| d.starts_with("fill nulls in clutch with 1")), "{described:?}");
+    assert!(described.iter().any(|d| d.starts_with("scale units")), "{described:?}");
+    assert!(!described.iter().any(|d| d.starts_with("scale clutch")), "{described:?}");
+    assert_eq!(f(&out.frame, "clutch"), [Some(1.0), Some(1.0), Some(0.0), Some(1.0), Some(1.0)]);
+    // A served row without the flag (or one the cleaning read as missing) reaches the model as
+    // the training median on both paths.
+    let served = df!("units" => [Some(3.0), None], "clutch" => [None::<bool>, Some(false)]).unwrap();
+    assert_ops_agree(&out.ops, &served);
+    let mut frame = served;
+    for op in &out.ops {
+        frame = op.apply_frame(frame, Stage::Inference).unwrap();
+    }
+    assert_eq!(f(&frame, "clutch"), [Some(1.0), Some(0.0)]);
+}
+
 /// Every op at inference gives the same numbers on the frame and on each row alone.
 fn assert_ops_agree(ops: &[Op], df: &DataFrame) {
     let mut frame = df.clone();
