@@ -127,6 +127,18 @@ impl Project {
         Run::from(output)
     }
 
+    /// Runs `mlops` in the project folder with extra environment variables.
+    pub fn mlops_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let output = Command::new(mlops_bin())
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("MLOPS_LOG")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        Run::from(output)
+    }
+
     /// Runs `mlops` expecting exit code 1 and an error on stderr containing every `expected` text.
     pub fn fails(&self, args: &[&str], expected: &[&str]) {
         let run = self.mlops(args);

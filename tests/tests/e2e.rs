@@ -46,6 +46,68 @@ fn prepare_runs_steps_1_to_6_and_reruns_give_the_same_version() {
     assert!(!fresh.stdout.contains("reused"));
 }
 
+/// The shipped penguins loaded into a real PostgreSQL server and prepared from there: the same
+/// curated dataset version as from the CSV file (the version is the content's hash), lineage
+/// naming the server and query, and the password only ever from the environment.
+#[test]
+fn prepare_reads_the_penguins_from_postgresql_as_it_reads_them_from_the_csv() {
+    let p = Project::new();
+    let pg = mlops_core::testing::PostgresCluster::start("field-s3cret").unwrap();
+    pg.psql("postgres", "CREATE DATABASE field").unwrap();
+    pg.psql(
+        "field",
+        "CREATE TABLE penguins_raw (\"studyName\" text, \"Sample Number\" bigint, \"Species\" text,
+           \"Region\" text, \"Island\" text, \"Stage\" text, \"Individual ID\" text, \"Clutch Completion\" text,
+           \"Date Egg\" text, \"Culmen Length (mm)\" float8, \"Culmen Depth (mm)\" float8,
+           \"Flipper Length (mm)\" bigint, \"Body Mass (g)\" bigint, \"Sex\" text, \"Delta 15 N (o/oo)\" float8,
+           \"Delta 13 C (o/oo)\" float8, \"Comments\" text)",
+    )
+    .unwrap();
+    let csv = p.join("data/raw/penguins-raw.csv");
+    pg.psql("field", &format!("\\copy penguins_raw FROM '{}' WITH (FORMAT csv, HEADER, NULL 'NA')", csv.display()))
+        .unwrap();
+    let source = "    csv:\n      path: data/raw/penguins-raw.csv\n      null_values: [\"NA\", \"\"]\n";
+    let from_pg = format!(
+        "    postgres:\n      url: {}\n      password_env: FIELD_DB_PASSWORD\n      table: penguins_raw\n      batch_rows: 100\n",
+        pg.url("field")
+    );
+    let config = p.file_with("configs/data.yaml", source, &from_pg);
+    let config = config.to_str().unwrap();
+
+    // No password in the environment: named, nothing written.
+    let run = p.mlops(&["prepare", "--config", config]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert!(run.stderr.contains("postgres.password_env") && run.stderr.contains("FIELD_DB_PASSWORD"), "{}", run.stderr);
+    assert!(!p.join("data/processed/penguins").exists(), "a failed source writes nothing");
+    let run = p.mlops_with_env(&["prepare", "--config", config], &[("FIELD_DB_PASSWORD", "not it")]);
+    assert!(run.stderr.contains("password authentication failed") && !run.stderr.contains("not it"), "{}", run.stderr);
+
+    let run = p.mlops_with_env(&["--json", "prepare", "--config", config], &[("FIELD_DB_PASSWORD", "field-s3cret")]);
+    assert!(run.success, "{}", run.stderr);
+    let from_server = run.json();
+    assert_eq!(from_server["rows"], 342);
+    let metadata: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(p.join(from_server["path"].as_str().unwrap()).join("metadata.json")).unwrap(),
+    )
+    .unwrap();
+    let lineage = metadata["sources"].as_array().unwrap().iter().find(|s| s["source"] == "penguins").unwrap();
+    assert_eq!(lineage["format"], "postgres");
+    assert_eq!(
+        lineage["uri"],
+        format!("postgres://postgres@127.0.0.1:{}/field?query=SELECT * FROM \"penguins_raw\"", pg.port)
+    );
+    assert_eq!(lineage["rows"], 344);
+    assert!(!metadata.to_string().contains("field-s3cret"));
+
+    let run = p.mlops(&["--json", "prepare"]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(
+        run.json()["version"],
+        from_server["version"],
+        "the same rows and types from the server as from the file"
+    );
+}
+
 #[test]
 fn prepare_json_and_the_catalog() {
     let p = Project::new();

@@ -41,6 +41,8 @@ pub mod schema;
 mod seed;
 pub mod stats;
 pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod value;
 
 pub use error::{CoreError, Result};

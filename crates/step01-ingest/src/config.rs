@@ -30,6 +30,8 @@ pub enum SourceConfig {
     Ndjson(JsonSource),
     /// A query against a SQLite database file.
     Sqlite(SqliteSource),
+    /// A query (or a table) on a PostgreSQL server.
+    Postgres(PostgresSource),
 }
 
 impl SourceConfig {
@@ -61,14 +63,15 @@ impl SourceConfig {
     }
 
     /// The file the source reads.
-    pub fn path(&self) -> &PathBuf {
-        match self {
+    pub fn path(&self) -> Option<&PathBuf> {
+        Some(match self {
             SourceConfig::Csv(s) => &s.path,
             SourceConfig::Excel(s) => &s.path,
             SourceConfig::Parquet(s) => &s.path,
             SourceConfig::Json(s) | SourceConfig::Ndjson(s) => &s.path,
             SourceConfig::Sqlite(s) => &s.path,
-        }
+            SourceConfig::Postgres(_) => return None,
+        })
     }
 
     /// The source with its path resolved against `base` when relative.
@@ -79,6 +82,7 @@ impl SourceConfig {
             SourceConfig::Parquet(s) => &mut s.path,
             SourceConfig::Json(s) | SourceConfig::Ndjson(s) => &mut s.path,
             SourceConfig::Sqlite(s) => &mut s.path,
+            SourceConfig::Postgres(_) => return self,
         };
         if path.is_relative() {
             *path = base.join(&*path);
@@ -95,6 +99,7 @@ impl SourceConfig {
             SourceConfig::Json(_) => "json",
             SourceConfig::Ndjson(_) => "ndjson",
             SourceConfig::Sqlite(_) => "sqlite",
+            SourceConfig::Postgres(_) => "postgres",
         }
     }
 }
@@ -324,4 +329,56 @@ pub struct SqliteSource {
     pub path: PathBuf,
     /// The SELECT to run.
     pub query: String,
+}
+
+/// A query, or a whole table, on a PostgreSQL server, read through a server-side cursor in
+/// batches, in one read-only transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSource {
+    /// `postgres://user@host:port/database` (a connection string `host=... dbname=...` works
+    /// too). Never with a password: see `password_env`.
+    pub url: String,
+    /// The SELECT to run, with `$1`, `$2`, ... for `params`.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Or a table (`name` or `schema.name`), read whole.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Values for the query's `$1`, `$2`, ... in order (numbers, text, booleans, dates as
+    /// `YYYY-MM-DD`, null), typed as the server expects them.
+    #[serde(default)]
+    pub params: Vec<serde_json::Value>,
+    /// Rows fetched per round trip: what the reader holds of the server's answer at once.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// The environment variable that holds the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Seconds to wait for the connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u64,
+}
+
+fn default_batch_rows() -> usize {
+    50_000
+}
+
+fn default_connect_timeout() -> u64 {
+    10
+}
+
+impl PostgresSource {
+    /// A source that runs `query` on `url`, with the defaults.
+    pub fn new(url: impl Into<String>, query: impl Into<String>) -> PostgresSource {
+        PostgresSource {
+            url: url.into(),
+            query: Some(query.into()),
+            table: None,
+            params: Vec::new(),
+            batch_rows: default_batch_rows(),
+            password_env: None,
+            connect_timeout_seconds: default_connect_timeout(),
+        }
+    }
 }

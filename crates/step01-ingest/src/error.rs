@@ -98,6 +98,25 @@ pub enum IngestError {
         /// What the reader said.
         message: String,
     },
+    /// A server source (PostgreSQL) failed: it could not be reached or refused the login, or
+    /// the query failed (with the server's message and where in the query).
+    #[error("{server}: {message}{}", query.as_ref().map(|q| format!("\n  query: {q}")).unwrap_or_default())]
+    Server {
+        /// The server and database, without a password (`postgres://user@host:port/db`).
+        server: String,
+        /// The query, when one ran.
+        query: Option<String>,
+        /// What went wrong.
+        message: String,
+    },
+    /// A source's settings are wrong (a key missing, two that exclude each other).
+    #[error("source `{key}`: {message}")]
+    Config {
+        /// The key (`postgres.url`, `postgres.password_env`, ...).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A shared-layer error (I/O, hashing).
     #[error(transparent)]
     Core(#[from] mlops_core::CoreError),

@@ -1,5 +1,5 @@
-//! Step 1, ingest: read CSV, Excel, Parquet, JSON, NDJSON and SQLite sources into polars frames,
-//! recording lineage for every read.
+//! Step 1, ingest: read CSV, Excel, Parquet, JSON, NDJSON, SQLite and PostgreSQL sources into
+//! polars frames, recording lineage for every read.
 //!
 //! In: a [`SourceConfig`] per named source. Out: an [`Ingested`] frame with its [`Lineage`]
 //! (URI, size, rows, columns, SHA-256, time).
@@ -14,8 +14,8 @@
 //!   piece;
 //! - nothing is written: ingest only reads.
 //!
-//! New kinds of source (PostgreSQL, HTTP JSON APIs, HTML tables, streams) implement [`Reader`]
-//! and join [`SourceConfig`].
+//! New kinds of source (HTTP JSON APIs, HTML tables, streams) implement [`Reader`] and join
+//! [`SourceConfig`].
 //!
 //! ```no_run
 //! use step01_ingest::{SourceConfig, Reader};
@@ -33,6 +33,7 @@ mod excel;
 mod json;
 mod lineage;
 mod plain;
+mod postgres;
 mod records;
 mod sqlite;
 
@@ -41,7 +42,7 @@ use std::path::Path;
 use polars::prelude::{DataFrame, LazyFrame, PlRefPath, ScanArgsParquet, col};
 
 pub use config::{
-    CsvSource, Encoding, ExcelSource, JsonSource, ParquetSource, SheetRef, SourceConfig, SqliteSource,
+    CsvSource, Encoding, ExcelSource, JsonSource, ParquetSource, PostgresSource, SheetRef, SourceConfig, SqliteSource,
     default_null_values,
 };
 pub use error::{IngestError, Result};
@@ -173,9 +174,9 @@ fn project(mut lazy: LazyFrame, path: &Path, columns: Option<&[String]>, limit: 
 
 impl Reader for SourceConfig {
     fn read(&self, name: &str) -> Result<Ingested> {
-        let path = self.path().as_path();
-        let span = tracing::info_span!("ingest", source = name, format = self.format(), path = %path.display());
+        let span = tracing::info_span!("ingest", source = name, format = self.format());
         let _guard = span.enter();
+        let path = self.path().map_or(Path::new(""), |p| p.as_path());
         let (frame, size, sha256, uri) = match self {
             SourceConfig::Csv(opts) => {
                 let (scan, frame) = read_csv(opts)?;
@@ -212,6 +213,11 @@ impl Reader for SourceConfig {
                 let sha = mlops_core::frame::frame_hash(&frame)?;
                 let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
                 (frame, size, sha, format!("sqlite://{}?query={}", abs.display(), opts.query))
+            }
+            SourceConfig::Postgres(opts) => {
+                let read = postgres::read(opts, &|var| std::env::var(var).ok())?;
+                let sha = mlops_core::frame::frame_hash(&read.frame)?;
+                (read.frame, read.bytes, sha, format!("{}?query={}", read.server, read.query))
             }
         };
         let lineage = Lineage {

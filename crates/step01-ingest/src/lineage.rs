@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 pub struct Lineage {
     /// The source's name in the config.
     pub source: String,
-    /// Where it was read: `file:///abs/path.csv`, `sqlite:///abs/db?query=...`.
+    /// Where it was read: `file:///abs/path.csv`, `sqlite:///abs/db?query=...`,
+    /// `postgres://user@host:port/db?query=...` (never a password).
     pub uri: String,
-    /// Reader used: csv, excel, parquet, json, ndjson, sqlite.
+    /// Reader used: csv, excel, parquet, json, ndjson, sqlite, postgres.
     pub format: String,
-    /// Bytes of the file read.
+    /// Bytes of the file read (of the values received, for a server).
     pub size_bytes: u64,
     /// Rows read.
     pub rows: usize,

@@ -631,3 +631,145 @@ mod plain_reader {
         assert!(same(&frame, &general));
     }
 }
+
+/// A real PostgreSQL server (a throwaway cluster): every mapped type, batches through the
+/// cursor, parameters, a table by name, an empty result, and each way a read can fail.
+#[test]
+fn postgres_sources_read_typed_batches_and_name_what_goes_wrong() {
+    use mlops_core::testing::PostgresCluster;
+    let pg = PostgresCluster::start("s3cret").unwrap();
+    pg.psql("postgres", "CREATE DATABASE shop").unwrap();
+    pg.psql(
+        "shop",
+        "CREATE TYPE mood AS ENUM ('sad', 'happy');
+         CREATE TABLE items (
+           id int4 PRIMARY KEY, small int2, big int8, price numeric(10,2), ratio real, score float8,
+           ok bool, day date, at timestamp, at_tz timestamptz, name text, code varchar(5), ch char(3),
+           key uuid, doc json, docb jsonb, tags text[], nums int4[], grid int4[][], feeling mood);
+         INSERT INTO items VALUES
+           (1, 7, 9000000000, 12345.67, 0.5, 1.25, true, '2024-02-29', '2024-02-29 13:14:15.123456',
+            '2024-02-29 13:14:15+02', 'Zoë', 'ab', 'x', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+            '{\"a\": 1}', '{\"b\": [1, 2]}', '{\"p, q\",r}', '{1,NULL,3}', '{{1,2},{3,4}}', 'happy'),
+           (2, NULL, NULL, -0.05, NULL, NULL, false, 'infinity', NULL, NULL, NULL, NULL, NULL, NULL,
+            NULL, NULL, '{}', NULL, NULL, NULL);
+         CREATE TABLE many AS SELECT g AS n, g * 0.5 AS half FROM generate_series(1, 2500) AS g;",
+    )
+    .unwrap();
+    let env = |var: &str| (var == "SHOP_PASSWORD").then(|| "s3cret".to_string());
+    let source = |query: &str| PostgresSource {
+        password_env: Some("SHOP_PASSWORD".into()),
+        ..PostgresSource::new(pg.url("shop"), query)
+    };
+    let read = |opts: &PostgresSource| postgres::read(opts, &env);
+
+    let got = read(&source("SELECT * FROM items ORDER BY id")).unwrap();
+    let f = &got.frame;
+    assert_eq!(f.shape(), (2, 20));
+    let types: Vec<String> = f.dtypes().iter().map(|t| t.to_string()).collect();
+    assert_eq!(
+        types,
+        [
+            "i64",
+            "i64",
+            "i64",
+            "f64",
+            "f64",
+            "f64",
+            "bool",
+            "date",
+            "datetime[μs]",
+            "datetime[μs]",
+            "str",
+            "str",
+            "str",
+            "str",
+            "str",
+            "str",
+            "str",
+            "str",
+            "str",
+            "str"
+        ],
+        "{f}"
+    );
+    let row: Vec<String> = (0..20).map(|j| f.columns()[j].get(0).unwrap().to_string()).collect();
+    assert_eq!(row[2], "9000000000");
+    assert_eq!(row[3], "12345.67");
+    assert_eq!(row[7], "2024-02-29");
+    assert_eq!(row[8], "2024-02-29 13:14:15.123456");
+    assert_eq!(row[9], "2024-02-29 11:14:15", "timestamptz in UTC");
+    assert_eq!(row[10], "\"Zoë\"");
+    assert_eq!(row[12], "\"x  \"", "char(n) keeps its padding, as the server sends it");
+    assert_eq!(row[13], "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"");
+    assert_eq!(row[14], "\"{\"a\": 1}\"");
+    assert_eq!(row[15], "\"{\"b\": [1, 2]}\"");
+    assert_eq!(row[16], "\"[\"p, q\",\"r\"]\"");
+    assert_eq!(row[17], "\"[1,null,3]\"");
+    assert_eq!(row[18], "\"[[1,2],[3,4]]\"");
+    assert_eq!(row[19], "\"happy\"");
+    let second: Vec<String> = (0..20).map(|j| f.columns()[j].get(1).unwrap().to_string()).collect();
+    assert_eq!(second[3], "-0.05");
+    assert_eq!(second[7], "null", "infinity is no date");
+    assert_eq!(second[16], "\"[]\"");
+    assert_eq!(got.server, format!("postgres://postgres@127.0.0.1:{}/shop", pg.port));
+
+    // Batches through the cursor: the same rows whatever the batch size; parameters typed as
+    // the placeholders want them; a table by name.
+    let whole = read(&source("SELECT * FROM many ORDER BY n")).unwrap().frame;
+    let batched = read(&PostgresSource { batch_rows: 1000, ..source("SELECT * FROM many ORDER BY n") }).unwrap();
+    assert_eq!(batched.frame.height(), 2500);
+    assert!(batched.frame.equals_missing(&whole));
+    let some = PostgresSource {
+        params: vec![serde_json::json!(10), serde_json::json!("2.5")],
+        ..source("SELECT n FROM many WHERE n <= $1 AND half >= $2::float8 ORDER BY n")
+    };
+    assert_eq!(read(&some).unwrap().frame.height(), 6);
+    let table = PostgresSource { query: None, table: Some("public.many".into()), ..source("") };
+    assert_eq!(read(&table).unwrap().frame.height(), 2500);
+    // An empty result keeps its columns and types.
+    let empty = read(&source("SELECT n, half FROM many WHERE n < 0")).unwrap().frame;
+    assert_eq!((empty.height(), empty.get_column_names().len()), (0, 2));
+    // Through the Reader, with lineage: the server, database and query, never the password.
+    let ingested = SourceConfig::Postgres(PostgresSource { password_env: None, ..source("SELECT 1 AS one") })
+        .read("one")
+        .unwrap_err()
+        .to_string();
+    assert!(ingested.contains("password") && !ingested.contains("s3cret"), "{ingested}");
+
+    // What goes wrong, named.
+    let err = |opts: &PostgresSource| read(opts).unwrap_err().to_string();
+    let e = err(&source("SELECT n, nope FROM many"));
+    assert!(
+        e.contains("column \"nope\" does not exist") && e.contains("at character 11") && e.contains("query: SELECT"),
+        "{e}"
+    );
+    let e = err(&source("SELECT '1 day'::interval AS span"));
+    assert!(e.contains("column `span` has type interval") && e.contains("span::text"), "{e}");
+    let e = err(&PostgresSource { password_env: Some("OTHER".into()), ..source("SELECT 1") });
+    assert!(e.contains("postgres.password_env") && e.contains("OTHER"), "{e}");
+    let wrong = |var: &str| (var == "SHOP_PASSWORD").then(|| "wrong".to_string());
+    let e = postgres::read(&source("SELECT 1"), &wrong).unwrap_err().to_string();
+    assert!(e.contains("password authentication failed for user \"postgres\"") && !e.contains("wrong"), "{e}");
+    let e = err(&PostgresSource { url: pg.url("nowhere"), ..source("SELECT 1") });
+    assert!(e.contains("database \"nowhere\" does not exist"), "{e}");
+    let e =
+        err(&PostgresSource { params: vec![serde_json::json!("ten")], ..source("SELECT n FROM many WHERE n = $1") });
+    assert!(e.contains("postgres.params[0]") && e.contains("\"ten\" is not an integer"), "{e}");
+    let e = err(&source("SELECT n FROM many WHERE n = $1"));
+    assert!(e.contains("1 placeholder(s)") && e.contains("0 value(s)"), "{e}");
+    let e = err(&PostgresSource { table: Some("many".into()), ..source("SELECT 1") });
+    assert!(e.contains("not both"), "{e}");
+    let e = err(&source("DELETE FROM many"));
+    assert!(e.contains("read-only transaction"), "{e}");
+    // A server that is not there: named, within the timeout.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = std::time::Instant::now();
+    let e = err(&PostgresSource {
+        url: format!("postgres://postgres@127.0.0.1:{closed}/shop"),
+        connect_timeout_seconds: 2,
+        ..source("SELECT 1")
+    });
+    assert!(e.contains(&format!("127.0.0.1:{closed}/shop")) && e.contains("onnect"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(pg.psql("shop", "SELECT count(*) FROM many").unwrap().trim(), "2500", "nothing was changed");
+}
