@@ -307,8 +307,12 @@ pub fn prepare(config: &DataConfig, origin: &Path, progress: &mut dyn Progress) 
     };
     let curated = step06_curate::curate(&transformed.frame, &curate_params, &provenance, &pipeline)
         .map_err(|e| PipelineError::step("curate", e))?;
-    let note =
-        format!("version {}{}", curated.metadata.version, if curated.reused { " (same data as before)" } else { "" });
+    let note = format!(
+        "version {}{}{}",
+        curated.metadata.version,
+        if curated.reused { " (same data as before)" } else { "" },
+        curated.table.as_ref().map(|t| format!("; table {t}")).unwrap_or_default()
+    );
     let s = summary("curate", &transformed.frame, t, note);
     progress.finished(&s);
     steps.push(s);

@@ -71,8 +71,18 @@ fn prepare_reads_the_penguins_from_postgresql_as_it_reads_them_from_the_csv() {
         "    postgres:\n      url: {}\n      password_env: FIELD_DB_PASSWORD\n      table: penguins_raw\n      batch_rows: 100\n",
         pg.url("field")
     );
-    let config = p.file_with("configs/data.yaml", source, &from_pg);
-    let config = config.to_str().unwrap();
+    // The curated table goes back to the server too (curate.postgres).
+    let to_pg = format!(
+        "curate:\n  postgres: {{url: \"{}\", password_env: FIELD_DB_PASSWORD, table: curated, if_exists: replace}}\n",
+        pg.url("field")
+    );
+    let text = std::fs::read_to_string(p.join("configs/data.yaml")).unwrap();
+    assert!(text.contains(source) && text.contains("\ncurate:\n"));
+    p.write(
+        "configs/variant.yaml",
+        text.replacen(source, &from_pg, 1).replacen("\ncurate:\n", &format!("\n{to_pg}"), 1),
+    );
+    let config = "configs/variant.yaml";
 
     // No password in the environment: named, nothing written.
     let run = p.mlops(&["prepare", "--config", config]);
@@ -98,6 +108,12 @@ fn prepare_reads_the_penguins_from_postgresql_as_it_reads_them_from_the_csv() {
     );
     assert_eq!(lineage["rows"], 344);
     assert!(!metadata.to_string().contains("field-s3cret"));
+    assert_eq!(pg.psql("field", "SELECT count(*) FROM curated").unwrap().trim(), "342");
+    let steps = from_server["steps"].as_array().unwrap();
+    let curate = steps.iter().find(|s| s["step"] == "curate").unwrap();
+    assert!(curate["note"].as_str().unwrap().contains("\"curated\""), "{curate}");
+    // The shipped example parses, every key known.
+    pipelines::DataConfig::load(&e2e::repo().join("configs/examples/postgres.yaml")).unwrap();
 
     let run = p.mlops(&["--json", "prepare"]);
     assert!(run.success, "{}", run.stderr);

@@ -33,7 +33,7 @@ mod excel;
 mod json;
 mod lineage;
 mod plain;
-mod postgres;
+pub mod postgres;
 mod records;
 mod sqlite;
 

@@ -16,6 +16,9 @@
 //! | arrays of the above | text: a JSON array (nested for several dimensions) |
 //!
 //! Any other type is an error naming the column and the type, with the cast to write.
+//!
+//! [`connect`] (the password from an environment variable, never the config) and
+//! [`server_error`] serve the PostgreSQL sink of step 6 too.
 
 use std::time::Duration;
 
@@ -54,30 +57,55 @@ impl<'a> FromSql<'a> for Raw<'a> {
 }
 
 /// Reads an environment variable (the process's own, or a test's).
-pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The connection settings of `opts`, with the password from its environment variable, and the
 /// server as lineage names it (`postgres://user@host:port/db`, never a password).
 fn connection(opts: &PostgresSource, env: Env<'_>) -> Result<(Config, String)> {
-    let key = |k: &str, message: String| IngestError::Config { key: format!("postgres.{k}"), message };
+    if opts.batch_rows == 0 || opts.batch_rows > i32::MAX as usize {
+        return Err(IngestError::Config {
+            key: "postgres.batch_rows".into(),
+            message: format!("{} is not between 1 and {}", opts.batch_rows, i32::MAX),
+        });
+    }
+    let server = Server {
+        url: &opts.url,
+        password_env: opts.password_env.as_deref(),
+        connect_timeout_seconds: opts.connect_timeout_seconds,
+        key: "postgres",
+    };
+    settings(&server, env)
+}
+
+/// Where a PostgreSQL server is and how to log in: the settings a source and a sink share.
+pub struct Server<'a> {
+    /// `postgres://user@host:port/database` (or `host=... dbname=...`), without a password.
+    pub url: &'a str,
+    /// The environment variable holding the password.
+    pub password_env: Option<&'a str>,
+    /// Seconds to wait for the connection.
+    pub connect_timeout_seconds: u64,
+    /// The config key these settings sit under, for messages (`postgres`, `curate.postgres`).
+    pub key: &'a str,
+}
+
+fn settings(s: &Server<'_>, env: Env<'_>) -> Result<(Config, String)> {
+    let key = |k: &str, message: String| IngestError::Config { key: format!("{}.{k}", s.key), message };
     let mut config: Config =
-        opts.url.parse().map_err(|e| key("url", format!("{:?} is not a PostgreSQL URL: {e}", redact(&opts.url))))?;
+        s.url.parse().map_err(|e| key("url", format!("{:?} is not a PostgreSQL URL: {e}", redact(s.url))))?;
     if config.get_password().is_some() {
         return Err(key(
             "url",
             "holds a password; put it in an environment variable and name it in `password_env`".into(),
         ));
     }
-    if let Some(var) = &opts.password_env {
+    if let Some(var) = s.password_env {
         let password =
             env(var).ok_or_else(|| key("password_env", format!("the environment variable `{var}` is not set")))?;
         config.password(password);
     }
-    if opts.batch_rows == 0 || opts.batch_rows > i32::MAX as usize {
-        return Err(key("batch_rows", format!("{} is not between 1 and {}", opts.batch_rows, i32::MAX)));
-    }
-    config.connect_timeout(Duration::from_secs(opts.connect_timeout_seconds.max(1)));
-    config.application_name("mlops ingest");
+    config.connect_timeout(Duration::from_secs(s.connect_timeout_seconds.max(1)));
+    config.application_name("mlops");
     let host = match config.get_hosts().first() {
         Some(postgres::config::Host::Tcp(h)) => h.clone(),
         Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
@@ -87,8 +115,17 @@ fn connection(opts: &PostgresSource, env: Env<'_>) -> Result<(Config, String)> {
     let user = config.get_user().unwrap_or("");
     let db = config.get_dbname().unwrap_or(user);
     let at = if user.is_empty() { String::new() } else { format!("{user}@") };
-    let server = format!("postgres://{at}{host}:{port}/{db}");
-    Ok((config, server))
+    let name = format!("postgres://{at}{host}:{port}/{db}");
+    Ok((config, name))
+}
+
+/// Connects to `server` (the password from `env`, the process's environment for callers
+/// outside this crate's tests). Answers the client and the server's name for messages and
+/// lineage (`postgres://user@host:port/db`, never a password).
+pub fn connect(server: &Server<'_>, env: Env<'_>) -> Result<(Client, String)> {
+    let (config, name) = settings(server, env)?;
+    let client = config.connect(NoTls).map_err(|e| server_error(&name, None, &e))?;
+    Ok((client, name))
 }
 
 /// A URL with any password replaced, for messages.
@@ -106,7 +143,7 @@ fn redact(url: &str) -> String {
 }
 
 /// `"schema"."table"` from `schema.table` or `table`, each part quoted as an identifier.
-fn quoted_table(table: &str) -> String {
+pub fn quoted_table(table: &str) -> String {
     table.split('.').map(|part| format!("\"{}\"", part.replace('"', "\"\""))).collect::<Vec<_>>().join(".")
 }
 
@@ -123,7 +160,7 @@ pub(crate) fn query_of(opts: &PostgresSource) -> Result<String> {
 
 /// An error of the server or the connection, with the server's message, detail, hint and the
 /// place in the query it points at.
-fn server_error(server: &str, query: Option<&str>, e: &postgres::Error) -> IngestError {
+pub fn server_error(server: &str, query: Option<&str>, e: &postgres::Error) -> IngestError {
     let message = match e.as_db_error() {
         Some(db) => {
             let mut m = format!("{}: {}", db.severity(), db.message());

@@ -12,7 +12,9 @@
 //!   data gives the same version whatever the row groups, compression or partitioning;
 //! - a version directory appears complete or not at all (built under a temporary name, then
 //!   renamed); an existing version is never rewritten;
-//! - the catalog is rebuilt from the version directories, so it cannot drift from them.
+//! - the catalog is rebuilt from the version directories, so it cannot drift from them;
+//! - with `postgres:`, the curated table is written in one transaction that commits only once
+//!   the version directory is in place; a failure before leaves the server's table as it was.
 //!
 //! ```no_run
 //! use step06_curate::{Catalog, CurateParams};
@@ -25,11 +27,13 @@
 
 mod catalog;
 mod metadata;
+pub mod postgres;
 mod write;
 
 pub use catalog::{Catalog, CatalogEntry};
 pub use metadata::{ColumnProfile, FileEntry, Metadata};
-pub use write::{Compression, CurateParams, Curated, METADATA_FORMAT_VERSION, Provenance, curate};
+pub use postgres::{IfExists, PostgresSink};
+pub use write::{Compression, CurateParams, Curated, METADATA_FORMAT_VERSION, Provenance, curate, curate_with_env};
 
 use std::path::PathBuf;
 
@@ -66,6 +70,12 @@ pub enum CurateError {
         query: String,
         /// The versions it matches.
         matches: Vec<String>,
+    },
+    /// Writing the curated table to PostgreSQL failed (nothing was committed there).
+    #[error("curate.postgres: {message}")]
+    Sink {
+        /// What went wrong, with the server's message.
+        message: String,
     },
     /// Writing Parquet failed.
     #[error("cannot write {path}: {message}")]

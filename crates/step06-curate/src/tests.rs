@@ -1,7 +1,7 @@
 //! Curate tests: versions are content hashes, writes are atomic, the catalog lists them.
 
 use mlops_core::FeaturePipeline;
-use polars::prelude::{DataFrame, IntoLazy, LazyFrame, NamedFrom, PlRefPath, ScanArgsParquet, df};
+use polars::prelude::{DataFrame, DataType, IntoLazy, LazyFrame, NamedFrom, PlRefPath, ScanArgsParquet, col, df};
 
 use super::*;
 
@@ -12,6 +12,7 @@ fn params(dir: &std::path::Path) -> CurateParams {
         partition_by: None,
         compression: Compression::Zstd,
         row_group_size: None,
+        postgres: None,
     }
 }
 
@@ -161,4 +162,82 @@ fn load_reads_the_newest_version_and_refuses_a_damaged_one() {
     let err = Catalog::open(dir.path()).load(&format!("penguins@{}", first.metadata.version)).unwrap_err();
     assert!(matches!(&err, CurateError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("checksum mismatch"), "{err}");
+}
+
+/// `curate.postgres` against a real server: the table created with the curated types, refused
+/// when it exists (`fail`), replaced, appended to; a failure (a Parquet write that cannot happen,
+/// an append that does not fit) leaves the server's table as it was.
+#[test]
+fn the_curated_table_goes_to_postgresql_in_one_transaction() {
+    use mlops_core::testing::PostgresCluster;
+    let pg = PostgresCluster::start("cur8").unwrap();
+    pg.psql("postgres", "CREATE DATABASE lake").unwrap();
+    let env = |var: &str| (var == "LAKE_PASSWORD").then(|| "cur8".to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let sink = |if_exists: IfExists| PostgresSink {
+        url: pg.url("lake"),
+        table: "public.penguins".into(),
+        if_exists,
+        password_env: Some("LAKE_PASSWORD".into()),
+        connect_timeout_seconds: 5,
+    };
+    let frame = df!(
+        "species" => ["Adelie", "Gentoo", "Adelie"],
+        "mass" => [Some(3750.0), None, Some(3800.0)],
+        "eggs" => [2i64, 1, 2],
+        "ok" => [true, false, true],
+        "day" => [19_700i32, 19_701, 19_702],
+    )
+    .unwrap()
+    .lazy()
+    .with_column(col("day").cast(DataType::Date))
+    .collect()
+    .unwrap();
+    let with = |if_exists| CurateParams { postgres: Some(sink(if_exists)), ..params(dir.path()) };
+    let write = |p: &CurateParams| curate_with_env(&frame, p, (&Provenance::default(), &FeaturePipeline::new()), &env);
+    let table = || pg.psql("lake", "SELECT species, mass, eggs, ok, day FROM penguins ORDER BY day").unwrap();
+    let types = || {
+        pg.psql("lake", "SELECT string_agg(data_type, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'penguins'")
+            .unwrap()
+    };
+
+    let curated = write(&with(IfExists::Fail)).unwrap();
+    assert_eq!(
+        curated.table.as_deref(),
+        Some(format!("postgres://postgres@127.0.0.1:{}/lake \"public\".\"penguins\"", pg.port).as_str())
+    );
+    assert_eq!(table(), "Adelie|3750|2|t|2023-12-09\nGentoo||1|f|2023-12-10\nAdelie|3800|2|t|2023-12-11\n");
+    assert_eq!(types().trim(), "text,double precision,bigint,boolean,date");
+    // It exists: `fail` refuses, naming the table; `append` adds; `replace` starts again.
+    let e = write(&with(IfExists::Fail)).unwrap_err().to_string();
+    assert!(e.contains("\"public\".\"penguins\" exists") && e.contains("if_exists"), "{e}");
+    write(&with(IfExists::Append)).unwrap();
+    assert_eq!(pg.psql("lake", "SELECT count(*) FROM penguins").unwrap().trim(), "6");
+    write(&with(IfExists::Replace)).unwrap();
+    assert_eq!(pg.psql("lake", "SELECT count(*) FROM penguins").unwrap().trim(), "3");
+
+    // Failures roll back. A Parquet version that cannot be written (the catalog is a file):
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "a file, not a folder").unwrap();
+    let mut p = with(IfExists::Replace);
+    p.dir = blocked;
+    assert!(write(&p).is_err());
+    assert_eq!(pg.psql("lake", "SELECT count(*) FROM penguins").unwrap().trim(), "3", "the replace was rolled back");
+    // An append whose columns do not fit the table:
+    pg.psql("lake", "CREATE TABLE other (species int4)").unwrap();
+    let e = write(&CurateParams {
+        postgres: Some(PostgresSink { table: "other".into(), ..sink(IfExists::Append) }),
+        ..params(dir.path())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("curate.postgres") && e.contains("mass"), "{e}");
+    assert_eq!(pg.psql("lake", "SELECT count(*) FROM other").unwrap().trim(), "0");
+    // No password in the environment, a wrong one: named, nothing written.
+    let nobody = |_: &str| None;
+    let e =
+        curate_with_env(&frame, &with(IfExists::Replace), (&Provenance::default(), &FeaturePipeline::new()), &nobody)
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("curate.postgres.password_env") && e.contains("LAKE_PASSWORD"), "{e}");
 }

@@ -50,6 +50,9 @@ pub struct CurateParams {
     /// chunks end when that is near.
     #[serde(default)]
     pub row_group_size: Option<usize>,
+    /// Also write the curated table to PostgreSQL, in one transaction.
+    #[serde(default)]
+    pub postgres: Option<crate::postgres::PostgresSink>,
 }
 
 /// The format version of `metadata.json` this build writes.
@@ -79,6 +82,8 @@ pub struct Curated {
     pub path: PathBuf,
     /// Whether this version already existed (same data as an earlier run).
     pub reused: bool,
+    /// Where `curate.postgres` put the table (`postgres://user@host:port/db "table"`).
+    pub table: Option<String>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -176,8 +181,35 @@ fn manifest(root: &Path, dir: &Path, out: &mut Vec<FileEntry>) -> Result<()> {
 }
 
 /// Writes `frame` as a new version (or finds the identical existing one) and refreshes the
-/// catalog.
+/// catalog; with `params.postgres`, writes the table there too (the password from the process's
+/// environment).
 pub fn curate(
+    frame: &DataFrame,
+    params: &CurateParams,
+    provenance: &Provenance,
+    pipeline: &FeaturePipeline,
+) -> Result<Curated> {
+    curate_with_env(frame, params, (provenance, pipeline), &|var| std::env::var(var).ok())
+}
+
+/// [`curate`] with the environment variables read through `env`.
+pub fn curate_with_env(
+    frame: &DataFrame,
+    params: &CurateParams,
+    (provenance, pipeline): (&Provenance, &FeaturePipeline),
+    env: step01_ingest::postgres::Env<'_>,
+) -> Result<Curated> {
+    // The table is staged first and committed last: a failure anywhere leaves the server's
+    // table as it was.
+    let staged = params.postgres.as_ref().map(|sink| crate::postgres::stage(frame, sink, env)).transpose()?;
+    let mut curated = write_version(frame, params, provenance, pipeline)?;
+    if let Some(staged) = staged {
+        curated.table = Some(staged.commit()?);
+    }
+    Ok(curated)
+}
+
+fn write_version(
     frame: &DataFrame,
     params: &CurateParams,
     provenance: &Provenance,
@@ -250,5 +282,5 @@ pub fn curate(
     let version = metadata.version.clone();
     catalog.rebuild()?;
     tracing::info!(%version, path = %path.display(), "curated");
-    Ok(Curated { metadata, path, reused })
+    Ok(Curated { metadata, path, reused, table: None })
 }

@@ -22,6 +22,7 @@ pub(crate) fn curate_cmd(cli: &Cli, args: &crate::CurateArgs) -> Result<ExitCode
             partition_by: None,
             compression: step06_curate::Compression::Zstd,
             row_group_size: None,
+            postgres: None,
         },
         (None, None) => bail!("give --name, or --config with a `curate` section"),
     };
