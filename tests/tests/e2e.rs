@@ -114,6 +114,17 @@ fn prepare_reads_the_penguins_from_postgresql_as_it_reads_them_from_the_csv() {
     assert!(curate["note"].as_str().unwrap().contains("\"curated\""), "{curate}");
     // The shipped example parses, every key known.
     pipelines::DataConfig::load(&e2e::repo().join("configs/examples/postgres.yaml")).unwrap();
+    // `mlops ingest` reads the one source and writes it out; a server that is not there is named.
+    let env = [("FIELD_DB_PASSWORD", "field-s3cret")];
+    let run =
+        p.mlops_with_env(&["--json", "ingest", "--config", config, "--source", "penguins", "-o", "pg.parquet"], &env);
+    assert!(run.success, "{}", run.stderr);
+    assert!(p.join("pg.parquet").is_file());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let gone = p.file_with(config, &pg.url("field"), &format!("postgres://postgres@127.0.0.1:{closed}/field"));
+    let run = p.mlops_with_env(&["ingest", "--config", gone.to_str().unwrap()], &env);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains(&format!("postgres://postgres@127.0.0.1:{closed}/field")), "{}", run.stderr);
 
     let run = p.mlops(&["--json", "prepare"]);
     assert!(run.success, "{}", run.stderr);

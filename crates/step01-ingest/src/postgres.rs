@@ -22,7 +22,10 @@
 
 use std::time::Duration;
 
-use polars::prelude::{Column, DataFrame, DataType, IntoColumn, NamedFrom, Series, TimeUnit};
+use polars::prelude::{
+    BooleanChunkedBuilder, ChunkedBuilder, Column, DataFrame, DataType, Float64Type, Int32Type, Int64Type, IntoColumn,
+    IntoSeries, PlSmallStr, PrimitiveChunkedBuilder, StringChunkedBuilder, TimeUnit,
+};
 use postgres::types::{FromSql, Kind, ToSql, Type};
 use postgres::{Client, Config, NoTls};
 
@@ -264,14 +267,15 @@ fn param(n: usize, ty: &Type, v: &serde_json::Value) -> Result<Box<dyn ToSql + S
     })
 }
 
-/// A column being filled, by the frame type the server's type maps to.
+/// A column being filled, by the frame type the server's type maps to: polars' own builders,
+/// so a value goes from the server's bytes into the column's buffer without a copy between.
 enum Builder {
-    Int(Vec<Option<i64>>),
-    Float(Vec<Option<f64>>),
-    Bool(Vec<Option<bool>>),
-    Date(Vec<Option<i32>>),
-    Datetime(Vec<Option<i64>>),
-    Text(Vec<Option<String>>),
+    Int(PrimitiveChunkedBuilder<Int64Type>),
+    Float(PrimitiveChunkedBuilder<Float64Type>),
+    Bool(BooleanChunkedBuilder),
+    Date(PrimitiveChunkedBuilder<Int32Type>),
+    Datetime(PrimitiveChunkedBuilder<Int64Type>),
+    Text(StringChunkedBuilder),
 }
 
 /// How a column's values are decoded.
@@ -443,19 +447,24 @@ fn array_json(element: Decode, raw: &[u8]) -> std::result::Result<String, String
 }
 
 impl Reader {
-    fn new(name: &str, ty: &Type) -> Option<Reader> {
+    fn new(name: &str, ty: &Type, capacity: usize) -> Option<Reader> {
         let (decode, array) = match ty.kind() {
             Kind::Array(element) => (decode_of(element)?, true),
             _ => (decode_of(ty)?, false),
         };
+        let n: PlSmallStr = name.into();
         let builder = match (decode, array) {
-            (_, true) => Builder::Text(Vec::new()),
-            (Decode::I16 | Decode::I32 | Decode::I64 | Decode::U32, _) => Builder::Int(Vec::new()),
-            (Decode::F32 | Decode::F64 | Decode::Numeric, _) => Builder::Float(Vec::new()),
-            (Decode::Bool, _) => Builder::Bool(Vec::new()),
-            (Decode::Date, _) => Builder::Date(Vec::new()),
-            (Decode::Timestamp, _) => Builder::Datetime(Vec::new()),
-            _ => Builder::Text(Vec::new()),
+            (_, true) => Builder::Text(StringChunkedBuilder::new(n, capacity)),
+            (Decode::I16 | Decode::I32 | Decode::I64 | Decode::U32, _) => {
+                Builder::Int(PrimitiveChunkedBuilder::new(n, capacity))
+            }
+            (Decode::F32 | Decode::F64 | Decode::Numeric, _) => {
+                Builder::Float(PrimitiveChunkedBuilder::new(n, capacity))
+            }
+            (Decode::Bool, _) => Builder::Bool(BooleanChunkedBuilder::new(n, capacity)),
+            (Decode::Date, _) => Builder::Date(PrimitiveChunkedBuilder::new(n, capacity)),
+            (Decode::Timestamp, _) => Builder::Datetime(PrimitiveChunkedBuilder::new(n, capacity)),
+            _ => Builder::Text(StringChunkedBuilder::new(n, capacity)),
         };
         Some(Reader { name: name.to_string(), ty: ty.clone(), decode, array, builder })
     }
@@ -463,17 +472,20 @@ impl Reader {
     fn push(&mut self, raw: Option<&[u8]>) -> std::result::Result<(), String> {
         let (decode, array) = (self.decode, self.array);
         match &mut self.builder {
-            Builder::Text(v) if array => v.push(raw.map(|r| array_json(decode, r)).transpose()?),
-            Builder::Int(v) => v.push(match raw {
-                None => None,
-                Some(r) => Some(match decode {
+            Builder::Text(b) if array => match raw {
+                None => b.append_null(),
+                Some(r) => b.append_value(array_json(decode, r)?),
+            },
+            Builder::Int(b) => match raw {
+                None => b.append_null(),
+                Some(r) => b.append_value(match decode {
                     Decode::I16 => i64::from(i16::from_be_bytes(fixed(r)?)),
                     Decode::I32 => i64::from(i32::from_be_bytes(fixed(r)?)),
                     Decode::U32 => i64::from(u32::from_be_bytes(fixed(r)?)),
                     _ => i64::from_be_bytes(fixed(r)?),
                 }),
-            }),
-            Builder::Float(v) => v.push(match raw {
+            },
+            Builder::Float(b) => b.append_option(match raw {
                 None => None,
                 Some(r) => match decode {
                     Decode::F32 => Some(f64::from(f32::from_be_bytes(fixed(r)?))),
@@ -481,34 +493,37 @@ impl Reader {
                     _ => numeric(r)?,
                 },
             }),
-            Builder::Bool(v) => v.push(raw.map(|r| r.first().is_some_and(|b| *b != 0))),
-            Builder::Date(v) => v.push(raw.map(date).transpose()?.flatten()),
-            Builder::Datetime(v) => v.push(raw.map(timestamp).transpose()?.flatten()),
-            Builder::Text(v) => v.push(match raw {
-                None => None,
-                Some(r) => Some(match decode {
-                    Decode::Uuid => uuid(r)?,
-                    Decode::Json => utf8(r)?,
-                    Decode::Jsonb => utf8(r.get(1..).unwrap_or_default())?,
-                    _ => utf8(r)?,
-                }),
-            }),
+            Builder::Bool(b) => b.append_option(raw.map(|r| r.first().is_some_and(|x| *x != 0))),
+            Builder::Date(b) => b.append_option(raw.map(date).transpose()?.flatten()),
+            Builder::Datetime(b) => b.append_option(raw.map(timestamp).transpose()?.flatten()),
+            Builder::Text(b) => match raw {
+                None => b.append_null(),
+                Some(r) => match decode {
+                    Decode::Uuid => b.append_value(uuid(r)?),
+                    Decode::Jsonb => b.append_value(text(r.get(1..).unwrap_or_default())?),
+                    _ => b.append_value(text(r)?),
+                },
+            },
         }
         Ok(())
     }
 
     fn finish(self) -> std::result::Result<Column, polars::prelude::PolarsError> {
-        let name = self.name.as_str().into();
         let series = match self.builder {
-            Builder::Int(v) => Series::new(name, v),
-            Builder::Float(v) => Series::new(name, v),
-            Builder::Bool(v) => Series::new(name, v),
-            Builder::Date(v) => Series::new(name, v).cast(&DataType::Date)?,
-            Builder::Datetime(v) => Series::new(name, v).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
-            Builder::Text(v) => Series::new(name, v),
+            Builder::Int(b) => b.finish().into_series(),
+            Builder::Float(b) => b.finish().into_series(),
+            Builder::Bool(b) => b.finish().into_series(),
+            Builder::Date(b) => b.finish().into_series().cast(&DataType::Date)?,
+            Builder::Datetime(b) => b.finish().into_series().cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
+            Builder::Text(b) => b.finish().into_series(),
         };
         Ok(series.into_column())
     }
+}
+
+/// Text as the server sent it (UTF-8: the connection's client encoding).
+fn text(raw: &[u8]) -> std::result::Result<&str, String> {
+    std::str::from_utf8(raw).map_err(|e| e.to_string())
 }
 
 /// Reads the source: connects, runs the query in a read-only transaction and fetches its rows
@@ -540,7 +555,7 @@ pub(crate) fn read(opts: &PostgresSource, env: Env<'_>) -> Result<Read> {
         .collect::<Result<_>>()?;
     let mut readers = Vec::with_capacity(statement.columns().len());
     for c in statement.columns() {
-        let reader = Reader::new(c.name(), c.type_()).ok_or_else(|| IngestError::Server {
+        let reader = Reader::new(c.name(), c.type_(), opts.batch_rows.min(1 << 20)).ok_or_else(|| IngestError::Server {
             server: server.clone(),
             query: Some(query.clone()),
             message: format!(
