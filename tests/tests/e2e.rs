@@ -135,6 +135,74 @@ fn prepare_reads_the_penguins_from_postgresql_as_it_reads_them_from_the_csv() {
     );
 }
 
+/// A JSON API (static pages served by Python's http.server on loopback) read by `mlops ingest
+/// --config`: next links followed, records flattened, a token taken from the environment; a page
+/// that is not there is named with its status.
+#[test]
+fn ingest_reads_a_json_api_page_by_page() {
+    let p = Project::new();
+    for (page, next) in [(1, "\"page2.json\""), (2, "\"page3.json\""), (3, "null")] {
+        let items: Vec<String> = (0..2)
+            .map(|k| {
+                format!(
+                    "{{\"id\": {}, \"bird\": {{\"species\": \"Adelie\", \"mass_g\": {}}}}}",
+                    page * 10 + k,
+                    3000 + k
+                )
+            })
+            .collect();
+        p.write(
+            &format!("api/page{page}.json"),
+            format!("{{\"data\": {{\"items\": [{}]}}, \"links\": {{\"next\": {next}}}}}", items.join(", ")),
+        );
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = std::process::Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+        .arg(p.join("api"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "http.server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let config = |first: &str| {
+        format!(
+            "sources:\n  birds:\n    http_json:\n      url: http://127.0.0.1:{port}/{first}\n      headers: {{Authorization: {{env: BIRDS_TOKEN, prefix: \"Bearer \"}}}}\n      record_path: data.items\n      pagination: {{next_link: links.next}}\n      retries: {{max: 1, backoff_ms: 10}}\n"
+        )
+    };
+    p.write("configs/api.yaml", config("page1.json"));
+    let env = [("BIRDS_TOKEN", "t0k3n")];
+    let run = p.mlops_with_env(&["--json", "ingest", "--config", "configs/api.yaml", "-o", "birds.csv"], &env);
+    assert!(run.success, "{}", run.stderr);
+    let csv = std::fs::read_to_string(p.join("birds.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("id,bird.species,bird.mass_g"), "{csv}");
+    assert_eq!(csv.lines().count(), 7, "three pages of two records: {csv}");
+    // No token in the environment; a page that is not there.
+    let run = p.mlops(&["ingest", "--config", "configs/api.yaml"]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains("http_json.headers.Authorization") && run.stderr.contains("BIRDS_TOKEN"),
+        "{}",
+        run.stderr
+    );
+    p.write("configs/api.yaml", config("page9.json"));
+    let run = p.mlops_with_env(&["ingest", "--config", "configs/api.yaml"], &env);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains(&format!("http://127.0.0.1:{port}/page9.json")) && run.stderr.contains("404"),
+        "{}",
+        run.stderr
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+    // The shipped example parses, every key known.
+    pipelines::DataConfig::load(&e2e::repo().join("configs/examples/http_json.yaml")).unwrap();
+}
+
 #[test]
 fn prepare_json_and_the_catalog() {
     let p = Project::new();

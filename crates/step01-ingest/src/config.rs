@@ -32,6 +32,8 @@ pub enum SourceConfig {
     Sqlite(SqliteSource),
     /// A query (or a table) on a PostgreSQL server.
     Postgres(PostgresSource),
+    /// Records from a JSON API over HTTP, page after page.
+    HttpJson(HttpJsonSource),
 }
 
 impl SourceConfig {
@@ -70,7 +72,7 @@ impl SourceConfig {
             SourceConfig::Parquet(s) => &s.path,
             SourceConfig::Json(s) | SourceConfig::Ndjson(s) => &s.path,
             SourceConfig::Sqlite(s) => &s.path,
-            SourceConfig::Postgres(_) => return None,
+            SourceConfig::Postgres(_) | SourceConfig::HttpJson(_) => return None,
         })
     }
 
@@ -82,7 +84,7 @@ impl SourceConfig {
             SourceConfig::Parquet(s) => &mut s.path,
             SourceConfig::Json(s) | SourceConfig::Ndjson(s) => &mut s.path,
             SourceConfig::Sqlite(s) => &mut s.path,
-            SourceConfig::Postgres(_) => return self,
+            SourceConfig::Postgres(_) | SourceConfig::HttpJson(_) => return self,
         };
         if path.is_relative() {
             *path = base.join(&*path);
@@ -100,6 +102,7 @@ impl SourceConfig {
             SourceConfig::Ndjson(_) => "ndjson",
             SourceConfig::Sqlite(_) => "sqlite",
             SourceConfig::Postgres(_) => "postgres",
+            SourceConfig::HttpJson(_) => "http_json",
         }
     }
 }
@@ -379,6 +382,163 @@ impl PostgresSource {
             batch_rows: default_batch_rows(),
             password_env: None,
             connect_timeout_seconds: default_connect_timeout(),
+        }
+    }
+}
+
+/// Records from a JSON API: one request per page, flattened as the `json` source flattens a
+/// document (`json_normalize`'s rules), with retries, a client-side rate limit and the API's own
+/// pagination.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpJsonSource {
+    /// The first page's URL (`http://` or `https://`).
+    pub url: String,
+    /// `GET` or `POST`.
+    #[serde(default)]
+    pub method: HttpMethod,
+    /// Request headers: a literal value for harmless ones (`Accept: application/json`), or
+    /// `{env: VARIABLE, prefix: "Bearer "}` for anything secret. Credentials (`Authorization`,
+    /// `Cookie`, names with `key`, `token` or `secret`) are only taken from the environment.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, HeaderValue>,
+    /// Query parameters added to the URL.
+    #[serde(default)]
+    pub query: std::collections::BTreeMap<String, serde_json::Value>,
+    /// A JSON body (sent with `POST`).
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
+    /// Dotted path to the array of records in each page (`data.items`); none: the page is the
+    /// array (or one record).
+    #[serde(default)]
+    pub record_path: Option<String>,
+    /// Joins nested keys into column names.
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// Flatten objects only this deep; deeper objects stay JSON text.
+    #[serde(default)]
+    pub max_level: Option<usize>,
+    /// How to get the next page (none: one request).
+    #[serde(default)]
+    pub pagination: Option<Pagination>,
+    /// Stop after this many pages.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: usize,
+    /// At most this many requests per second (none: no limit).
+    #[serde(default)]
+    pub rate_limit: Option<f64>,
+    /// Retries of a 429, a 5xx or a connection error, with exponential backoff and jitter.
+    #[serde(default)]
+    pub retries: Retries,
+    /// Seconds one request may take, connecting included.
+    #[serde(default = "default_http_timeout")]
+    pub timeout_seconds: f64,
+}
+
+fn default_max_pages() -> usize {
+    10_000
+}
+
+fn default_http_timeout() -> f64 {
+    30.0
+}
+
+/// The request method of an API source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// GET.
+    #[default]
+    Get,
+    /// POST, with `body` as JSON.
+    Post,
+}
+
+/// A header's value: written out, or read from an environment variable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderValue {
+    /// The value as written (not for credentials).
+    Literal(String),
+    /// The value of an environment variable, after `prefix`.
+    Env {
+        /// The variable.
+        env: String,
+        /// Text before the variable's value (`"Bearer "`).
+        #[serde(default)]
+        prefix: String,
+    },
+}
+
+/// How an API says where the next page is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Pagination {
+    /// A URL in the page (`next_link: links.next`, a dotted path), or `link_header` for the
+    /// `Link: <...>; rel="next"` header. Absent, null or empty: the last page.
+    NextLink(String),
+    /// Page numbers in a query parameter, from `start`; a page without records is the end.
+    Page {
+        /// The parameter (`page`).
+        param: String,
+        /// The first page's number.
+        #[serde(default = "default_first_page")]
+        start: u64,
+    },
+    /// A cursor from each page (`path`, dotted) sent back in a query parameter (`param`);
+    /// absent or null: the last page. The same cursor twice is an error (a loop).
+    Cursor {
+        /// The parameter the cursor goes in.
+        param: String,
+        /// Where the page holds the next cursor.
+        path: String,
+    },
+}
+
+fn default_first_page() -> u64 {
+    1
+}
+
+/// Retries of an API source.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retries {
+    /// Attempts after the first.
+    pub max: u32,
+    /// The first wait, in milliseconds; doubled each time, with up to half again of jitter.
+    pub backoff_ms: u64,
+    /// The longest wait, in milliseconds (a `Retry-After` longer than this is an error).
+    pub max_backoff_ms: u64,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries { max: 5, backoff_ms: 200, max_backoff_ms: 30_000 }
+    }
+}
+
+impl HttpJsonSource {
+    /// The same source with other retries.
+    pub fn with_retries(self, retries: Retries) -> HttpJsonSource {
+        HttpJsonSource { retries, ..self }
+    }
+
+    /// A GET of `url` with the defaults.
+    pub fn new(url: impl Into<String>) -> HttpJsonSource {
+        HttpJsonSource {
+            url: url.into(),
+            method: HttpMethod::Get,
+            headers: Default::default(),
+            query: Default::default(),
+            body: None,
+            record_path: None,
+            separator: default_separator(),
+            max_level: None,
+            pagination: None,
+            max_pages: default_max_pages(),
+            rate_limit: None,
+            retries: Retries::default(),
+            timeout_seconds: default_http_timeout(),
         }
     }
 }

@@ -109,6 +109,15 @@ pub enum IngestError {
         /// What went wrong.
         message: String,
     },
+    /// An HTTP source failed: the server answered with an error, could not be reached, or sent
+    /// something that is not JSON records.
+    #[error("{url}: {message}")]
+    Http {
+        /// The URL asked.
+        url: String,
+        /// What went wrong (the status and the server's message, or the offset of bad JSON).
+        message: String,
+    },
     /// A source's settings are wrong (a key missing, two that exclude each other).
     #[error("source `{key}`: {message}")]
     Config {

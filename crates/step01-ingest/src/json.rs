@@ -19,23 +19,42 @@ fn scalar(v: &Json) -> Value {
     }
 }
 
+/// How records are flattened: nested keys joined by `separator`, objects deeper than
+/// `max_level` kept as JSON text.
+#[derive(Clone, Copy)]
+pub(crate) struct Flat<'a> {
+    pub separator: &'a str,
+    pub max_level: Option<usize>,
+}
+
 /// Flattens one object into dotted keys.
-fn flatten(
+pub(crate) fn flatten(
     prefix: &str,
     obj: &serde_json::Map<String, Json>,
-    opts: &JsonSource,
+    flat: Flat<'_>,
     depth: usize,
     out: &mut Vec<(String, Value)>,
 ) {
     for (k, v) in obj {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}{}{k}", opts.separator) };
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}{}{k}", flat.separator) };
         match v {
-            Json::Object(inner) if opts.max_level.is_none_or(|max| depth < max) => {
-                flatten(&key, inner, opts, depth + 1, out);
+            Json::Object(inner) if flat.max_level.is_none_or(|max| depth < max) => {
+                flatten(&key, inner, flat, depth + 1, out);
             }
             other => out.push((key, scalar(other))),
         }
     }
+}
+
+/// The node at a dotted `path` of `doc` (the whole document without one), or the part missing.
+pub(crate) fn at_path<'a>(doc: &'a Json, path: Option<&str>) -> std::result::Result<&'a Json, String> {
+    let mut node = doc;
+    if let Some(path) = path {
+        for part in path.split('.') {
+            node = node.get(part).ok_or_else(|| format!("record_path `{path}`: no key `{part}` in the document"))?;
+        }
+    }
+    Ok(node)
 }
 
 fn not_records(path: &Path, line: usize, what: &str) -> IngestError {
@@ -53,14 +72,8 @@ fn parse_error(path: &Path, e: &serde_json::Error, line_offset: usize) -> Ingest
 pub(crate) fn read_json(opts: &JsonSource, bytes: &[u8]) -> Result<DataFrame> {
     let path = opts.path.as_path();
     let doc: Json = serde_json::from_slice(bytes).map_err(|e| parse_error(path, &e, 0))?;
-    let mut node = &doc;
-    if let Some(record_path) = &opts.record_path {
-        for part in record_path.split('.') {
-            node = node.get(part).ok_or_else(|| {
-                not_records(path, 1, &format!("record_path `{record_path}`: no key `{part}` in the document"))
-            })?;
-        }
-    }
+    let node = at_path(&doc, opts.record_path.as_deref()).map_err(|m| not_records(path, 1, &m))?;
+    let flat = Flat { separator: &opts.separator, max_level: opts.max_level };
     let mut columns = Columns::default();
     let mut push = |v: &Json| -> Result<()> {
         let Json::Object(obj) = v else {
@@ -71,7 +84,7 @@ pub(crate) fn read_json(opts: &JsonSource, bytes: &[u8]) -> Result<DataFrame> {
             ));
         };
         let mut record = Vec::new();
-        flatten("", obj, opts, 0, &mut record);
+        flatten("", obj, flat, 0, &mut record);
         columns.push(record);
         Ok(())
     };
@@ -87,7 +100,7 @@ pub(crate) fn read_json(opts: &JsonSource, bytes: &[u8]) -> Result<DataFrame> {
     columns.finish(path, opts.columns.as_deref())
 }
 
-fn kind(v: &Json) -> &'static str {
+pub(crate) fn kind(v: &Json) -> &'static str {
     match v {
         Json::Null => "null",
         Json::Bool(_) => "a boolean",
@@ -101,6 +114,7 @@ fn kind(v: &Json) -> &'static str {
 pub(crate) fn read_ndjson(opts: &JsonSource) -> Result<DataFrame> {
     let path = opts.path.as_path();
     let file = std::fs::File::open(path).map_err(|e| open_error(path, e))?;
+    let flat = Flat { separator: &opts.separator, max_level: opts.max_level };
     let mut columns = Columns::default();
     for (i, line) in BufReader::new(file).lines().enumerate() {
         if columns.rows() >= opts.limit.unwrap_or(usize::MAX) {
@@ -116,7 +130,7 @@ pub(crate) fn read_ndjson(opts: &JsonSource) -> Result<DataFrame> {
             return Err(not_records(path, i + 1, &format!("expected one object per line, found {}", kind(&v))));
         };
         let mut record = Vec::new();
-        flatten("", obj, opts, 0, &mut record);
+        flatten("", obj, flat, 0, &mut record);
         columns.push(record);
     }
     columns.finish(path, opts.columns.as_deref())

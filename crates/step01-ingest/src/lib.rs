@@ -1,5 +1,5 @@
-//! Step 1, ingest: read CSV, Excel, Parquet, JSON, NDJSON, SQLite and PostgreSQL sources into
-//! polars frames, recording lineage for every read.
+//! Step 1, ingest: read CSV, Excel, Parquet, JSON, NDJSON, SQLite, PostgreSQL and JSON API
+//! sources into polars frames, recording lineage for every read.
 //!
 //! In: a [`SourceConfig`] per named source. Out: an [`Ingested`] frame with its [`Lineage`]
 //! (URI, size, rows, columns, SHA-256, time).
@@ -14,8 +14,7 @@
 //!   piece;
 //! - nothing is written: ingest only reads.
 //!
-//! New kinds of source (HTTP JSON APIs, HTML tables, streams) implement [`Reader`] and join
-//! [`SourceConfig`].
+//! New kinds of source (HTML tables, streams) implement [`Reader`] and join [`SourceConfig`].
 //!
 //! ```no_run
 //! use step01_ingest::{SourceConfig, Reader};
@@ -30,6 +29,7 @@ mod config;
 mod csv;
 mod error;
 mod excel;
+mod http_json;
 mod json;
 mod lineage;
 mod plain;
@@ -42,8 +42,8 @@ use std::path::Path;
 use polars::prelude::{DataFrame, LazyFrame, PlRefPath, ScanArgsParquet, col};
 
 pub use config::{
-    CsvSource, Encoding, ExcelSource, JsonSource, ParquetSource, PostgresSource, SheetRef, SourceConfig, SqliteSource,
-    default_null_values,
+    CsvSource, Encoding, ExcelSource, HeaderValue, HttpJsonSource, HttpMethod, JsonSource, Pagination, ParquetSource,
+    PostgresSource, Retries, SheetRef, SourceConfig, SqliteSource, default_null_values,
 };
 pub use error::{IngestError, Result};
 pub use lineage::Lineage;
@@ -218,6 +218,12 @@ impl Reader for SourceConfig {
                 let read = postgres::read(opts, &|var| std::env::var(var).ok())?;
                 let sha = mlops_core::frame::frame_hash(&read.frame)?;
                 (read.frame, read.bytes, sha, format!("{}?query={}", read.server, read.query))
+            }
+            SourceConfig::HttpJson(opts) => {
+                let read = http_json::read(opts, &|var| std::env::var(var).ok())?;
+                let sha = mlops_core::frame::frame_hash(&read.frame)?;
+                tracing::info!(pages = read.pages, bytes = read.bytes, "pages read");
+                (read.frame, read.bytes, sha, opts.url.clone())
             }
         };
         let lineage = Lineage {

@@ -1,6 +1,7 @@
 //! Ingest tests: every reader on real files in a temp dir, and every kind of bad input.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use mlops_core::frame::column_names;
 use polars::prelude::{DataFrame, DataType, ParquetWriter, df};
@@ -772,4 +773,214 @@ fn postgres_sources_read_typed_batches_and_name_what_goes_wrong() {
     assert!(e.contains(&format!("127.0.0.1:{closed}/shop")) && e.contains("onnect"), "{e}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(pg.psql("shop", "SELECT count(*) FROM many").unwrap().trim(), "2500", "nothing was changed");
+}
+
+/// A JSON API on loopback that paginates every way, rate-limits, fails on purpose and checks a
+/// bearer token; answers its address and the number of requests it has seen per route.
+fn api() -> (String, std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>) {
+    use axum::extract::{Path as UrlPath, Query, State};
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use serde_json::json;
+    type Hits = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>;
+    type Q = Query<std::collections::BTreeMap<String, String>>;
+    let hits: Hits = Default::default();
+    let count = |hits: &Hits, route: &str| -> usize {
+        let mut h = hits.lock().unwrap();
+        let n = h.entry(route.to_string()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let record = |i: u64| json!({"id": i, "name": format!("bird {i}"), "size": {"mass": i * 100, "wing": {"cm": i}}});
+    let app = axum::Router::new()
+        .route(
+            "/items",
+            get(move |State(h): State<Hits>, headers: HeaderMap, Query(q): Q| async move {
+                count(&h, "items");
+                if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some("Bearer t0k3n") {
+                    return (StatusCode::UNAUTHORIZED, "who are you?").into_response();
+                }
+                let page: u64 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let items: Vec<_> = if page <= 3 { (0..2).map(|k| record(page * 10 + k)).collect() } else { vec![] };
+                axum::Json(json!({"data": {"items": items}})).into_response()
+            }),
+        )
+        .route(
+            "/linked/{n}",
+            get(move |State(h): State<Hits>, UrlPath(n): UrlPath<u64>| async move {
+                count(&h, "linked");
+                let next = if n < 3 { json!(format!("/linked/{}", n + 1)) } else { json!(null) };
+                axum::Json(json!({"data": {"items": [record(n)]}, "links": {"next": next}}))
+            }),
+        )
+        .route(
+            "/header/{n}",
+            get(move |State(h): State<Hits>, UrlPath(n): UrlPath<u64>| async move {
+                count(&h, "header");
+                let mut headers = HeaderMap::new();
+                if n < 2 {
+                    let link = format!("</header/{}>; rel=\"next\", </header/0>; rel=\"first\"", n + 1);
+                    headers.insert(header::LINK, link.parse().unwrap());
+                }
+                (headers, axum::Json(json!([record(n)])))
+            }),
+        )
+        .route(
+            "/cursor",
+            get(move |State(h): State<Hits>, Query(q): Q| async move {
+                count(&h, "cursor");
+                let at = q.get("after").cloned().unwrap_or_default();
+                let (items, next) = match at.as_str() {
+                    "" => (vec![record(1)], json!("c2")),
+                    "c2" => (vec![record(2)], json!("c3")),
+                    _ => (vec![record(3)], json!(null)),
+                };
+                axum::Json(json!({"results": items, "meta": {"next": next}}))
+            }),
+        )
+        .route("/loop", get(|| async { axum::Json(json!({"results": [{"id": 1}], "meta": {"next": "again"}})) }))
+        .route(
+            "/flaky",
+            get(move |State(h): State<Hits>| async move {
+                if count(&h, "flaky") <= 2 {
+                    return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+                }
+                axum::Json(json!([record(7)])).into_response()
+            }),
+        )
+        .route(
+            "/limited",
+            get(move |State(h): State<Hits>| async move {
+                if count(&h, "limited") == 1 {
+                    return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], "slow down").into_response();
+                }
+                axum::Json(json!([record(8)])).into_response()
+            }),
+        )
+        .route(
+            "/missing",
+            get(move |State(h): State<Hits>| async move {
+                count(&h, "missing");
+                (StatusCode::NOT_FOUND, "no such birds")
+            }),
+        )
+        .route("/garbage", get(|| async { "{\"items\": [1, 2,\n oops]}" }))
+        .route(
+            "/search",
+            post(|axum::Json(body): axum::Json<serde_json::Value>| async move {
+                axum::Json(json!([{"asked": body["species"], "n": 1}]))
+            }),
+        )
+        .with_state(hits.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (format!("http://{}", rx.recv().unwrap()), hits)
+}
+
+#[test]
+fn json_apis_page_through_every_kind_of_pagination_retry_and_name_what_goes_wrong() {
+    let (base, hits) = api();
+    let env = |var: &str| (var == "API_TOKEN").then(|| "t0k3n".to_string());
+    let read = |opts: &HttpJsonSource| http_json::read(opts, &env);
+    let src = |path: &str| HttpJsonSource {
+        retries: Retries { max: 3, backoff_ms: 10, max_backoff_ms: 2_000 },
+        ..HttpJsonSource::new(format!("{base}{path}"))
+    };
+    let names = |f: &DataFrame| column_names(f).join(",");
+
+    // Page numbers, a bearer token from the environment, records under data.items, flattened.
+    let mut pages = src("/items");
+    pages.pagination = Some(Pagination::Page { param: "page".into(), start: 1 });
+    pages.record_path = Some("data.items".into());
+    pages
+        .headers
+        .insert("Authorization".into(), HeaderValue::Env { env: "API_TOKEN".into(), prefix: "Bearer ".into() });
+    pages.headers.insert("Accept".into(), HeaderValue::Literal("application/json".into()));
+    let got = read(&pages).unwrap();
+    assert_eq!((got.frame.height(), got.pages), (6, 4), "three pages of two, then an empty one");
+    assert_eq!(names(&got.frame), "id,name,size.mass,size.wing.cm");
+    // A next link in the page; the Link header; a cursor.
+    let mut linked = src("/linked/1");
+    linked.pagination = Some(Pagination::NextLink("links.next".into()));
+    linked.record_path = Some("data.items".into());
+    linked.separator = "_".into();
+    linked.max_level = Some(1);
+    let got = read(&linked).unwrap();
+    assert_eq!((got.frame.height(), got.pages), (3, 3));
+    assert_eq!(names(&got.frame), "id,name,size_mass,size_wing", "deeper objects stay JSON text");
+    let mut by_header = src("/header/0");
+    by_header.pagination = Some(Pagination::NextLink("link_header".into()));
+    assert_eq!(read(&by_header).unwrap().frame.height(), 3);
+    let mut cursor = src("/cursor");
+    cursor.pagination = Some(Pagination::Cursor { param: "after".into(), path: "meta.next".into() });
+    cursor.record_path = Some("results".into());
+    assert_eq!(read(&cursor).unwrap().frame.height(), 3);
+    // A POST with a body.
+    let mut post = src("/search");
+    post.method = HttpMethod::Post;
+    post.body = Some(serde_json::json!({"species": "Adelie"}));
+    assert_eq!(read(&post).unwrap().frame.column("asked").unwrap().str().unwrap().get(0), Some("Adelie"));
+
+    // Failures retried: two 503s, then the page; a 429 waits its Retry-After.
+    assert_eq!(read(&src("/flaky")).unwrap().frame.height(), 1);
+    assert_eq!(hits.lock().unwrap()["flaky"], 3);
+    let started = Instant::now();
+    assert_eq!(read(&src("/limited")).unwrap().frame.height(), 1);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(950), "Retry-After: 1 was honoured");
+    // The rate limit: 4 requests at 8 a second take at least 3/8 s.
+    let mut paced = pages.clone();
+    paced.rate_limit = Some(8.0);
+    let started = Instant::now();
+    read(&paced).unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(370), "{:?}", started.elapsed());
+
+    // What goes wrong, named.
+    let err = |opts: &HttpJsonSource| read(opts).unwrap_err().to_string();
+    let e = err(&src("/missing"));
+    assert!(e.contains(&format!("{base}/missing")) && e.contains("404") && e.contains("no such birds"), "{e}");
+    assert_eq!(hits.lock().unwrap()["missing"], 1, "a 4xx is not retried");
+    let mut no_token = pages.clone();
+    no_token.headers.remove("Authorization");
+    let e = err(&no_token);
+    assert!(e.contains("401") && e.contains("who are you?"), "{e}");
+    let e = err(&src("/garbage"));
+    assert!(
+        e.contains(&format!("{base}/garbage")) && e.contains("not JSON") && e.contains("at byte 18 (line 2, column 2)"),
+        "{e}"
+    );
+    let mut looping = src("/loop");
+    looping.pagination = Some(Pagination::Cursor { param: "after".into(), path: "meta.next".into() });
+    looping.record_path = Some("results".into());
+    let e = err(&looping);
+    assert!(e.contains("\"again\" came twice"), "{e}");
+    let mut literal = src("/items");
+    literal.headers.insert("Authorization".into(), HeaderValue::Literal("Bearer t0k3n".into()));
+    let e = err(&literal);
+    assert!(e.contains("http_json.headers.Authorization") && e.contains("env"), "{e}");
+    let mut unset = src("/items");
+    unset
+        .headers
+        .insert("X-Api-Key".into(), HeaderValue::Env { env: "NOT_SET_ANYWHERE".into(), prefix: String::new() });
+    let e = err(&unset);
+    assert!(e.contains("NOT_SET_ANYWHERE"), "{e}");
+    let e = err(&HttpJsonSource { record_path: Some("data.nope".into()), ..src("/linked/3") });
+    assert!(e.contains("no key `nope`"), "{e}");
+    // Nobody listening: retried, then named within the timeout.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let e =
+        err(&HttpJsonSource { timeout_seconds: 2.0, ..HttpJsonSource::new(format!("http://127.0.0.1:{closed}/x")) }
+            .with_retries(Retries { max: 2, backoff_ms: 10, max_backoff_ms: 100 }));
+    assert!(e.contains(&format!("127.0.0.1:{closed}/x")) && e.contains("after 3 attempt(s)"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let e = err(&HttpJsonSource::new("ftp://example.com/x"));
+    assert!(e.contains("http_json.url"), "{e}");
 }
