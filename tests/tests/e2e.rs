@@ -203,6 +203,24 @@ fn ingest_reads_a_json_api_page_by_page() {
     pipelines::DataConfig::load(&e2e::repo().join("configs/examples/http_json.yaml")).unwrap();
 }
 
+/// `mlops ingest page.html -o table.csv` reads the page's first table as it reads a CSV file; a
+/// page without a table is named.
+#[test]
+fn ingest_reads_an_html_page_s_first_table() {
+    let p = Project::new();
+    p.write(
+        "page.html",
+        "<html><body><h1>Islands</h1><table><thead><tr><th>island</th><th>latitude</th></tr></thead>\
+         <tbody><tr><td>Biscoe</td><td>-65.43</td></tr><tr><td>Dream</td><td>-64.73</td></tr></tbody></table></body></html>",
+    );
+    let run = p.mlops(&["--json", "ingest", "page.html", "-o", "table.csv"]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(p.join("table.csv")).unwrap(), "island,latitude\nBiscoe,-65.43\nDream,-64.73\n");
+    p.write("empty.html", "<html><body><p>nothing here</p></body></html>");
+    p.fails(&["ingest", "empty.html"], &["empty.html", "no tables in the page"]);
+    pipelines::DataConfig::load(&e2e::repo().join("configs/examples/html_table.yaml")).unwrap();
+}
+
 #[test]
 fn prepare_json_and_the_catalog() {
     let p = Project::new();

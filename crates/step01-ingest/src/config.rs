@@ -34,6 +34,8 @@ pub enum SourceConfig {
     Postgres(PostgresSource),
     /// Records from a JSON API over HTTP, page after page.
     HttpJson(HttpJsonSource),
+    /// A table of an HTML page (a file or a URL), as `pandas.read_html` reads it.
+    HtmlTable(HtmlTableSource),
 }
 
 impl SourceConfig {
@@ -42,6 +44,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Csv(c) => &c.null_values,
             SourceConfig::Excel(e) => &e.null_values,
+            SourceConfig::HtmlTable(h) => &h.null_values,
             _ => &[],
         }
     }
@@ -59,6 +62,7 @@ impl SourceConfig {
             "parquet" | "pq" => SourceConfig::Parquet(ParquetSource { path, columns: None, limit: None }),
             "json" => SourceConfig::Json(JsonSource::new(path)),
             "ndjson" | "jsonl" => SourceConfig::Ndjson(JsonSource::new(path)),
+            "html" | "htm" => SourceConfig::HtmlTable(HtmlTableSource::file(path)),
             "db" | "sqlite" | "sqlite3" => return None,
             _ => return None,
         })
@@ -72,6 +76,7 @@ impl SourceConfig {
             SourceConfig::Parquet(s) => &s.path,
             SourceConfig::Json(s) | SourceConfig::Ndjson(s) => &s.path,
             SourceConfig::Sqlite(s) => &s.path,
+            SourceConfig::HtmlTable(s) => return s.path.as_ref(),
             SourceConfig::Postgres(_) | SourceConfig::HttpJson(_) => return None,
         })
     }
@@ -84,6 +89,10 @@ impl SourceConfig {
             SourceConfig::Parquet(s) => &mut s.path,
             SourceConfig::Json(s) | SourceConfig::Ndjson(s) => &mut s.path,
             SourceConfig::Sqlite(s) => &mut s.path,
+            SourceConfig::HtmlTable(s) => match &mut s.path {
+                Some(p) => p,
+                None => return self,
+            },
             SourceConfig::Postgres(_) | SourceConfig::HttpJson(_) => return self,
         };
         if path.is_relative() {
@@ -103,6 +112,7 @@ impl SourceConfig {
             SourceConfig::Sqlite(_) => "sqlite",
             SourceConfig::Postgres(_) => "postgres",
             SourceConfig::HttpJson(_) => "http_json",
+            SourceConfig::HtmlTable(_) => "html_table",
         }
     }
 }
@@ -538,6 +548,57 @@ impl HttpJsonSource {
             max_pages: default_max_pages(),
             rate_limit: None,
             retries: Retries::default(),
+            timeout_seconds: default_http_timeout(),
+        }
+    }
+}
+
+/// A table of an HTML page, read as `pandas.read_html` reads one: `colspan` and `rowspan`
+/// copied into every cell they cover, header rows from `<thead>` (or the leading rows of `<th>`
+/// cells), whitespace collapsed, and each column typed by the CSV reader's rules.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtmlTableSource {
+    /// The page as a file (or `url`).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The page's URL (or `path`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A CSS selector for the table (`table#birds`, `#results table`); without it, tables are
+    /// taken in document order (nested ones too, as pandas does).
+    #[serde(default)]
+    pub selector: Option<String>,
+    /// Which of the tables that match (from 0).
+    #[serde(default)]
+    pub index: usize,
+    /// The row (from 0, over the table's expanded rows) holding the column names; rows above it
+    /// are skipped. Without it: the `<thead>` rows, or the leading rows of `<th>` cells, or none
+    /// (columns named `0`, `1`, ...).
+    #[serde(default)]
+    pub header_row: Option<usize>,
+    /// A regular expression the table's text must match (`pandas.read_html`'s `match`).
+    #[serde(default, rename = "match")]
+    pub matching: Option<String>,
+    /// Cell texts read as missing (pandas' defaults).
+    #[serde(default = "default_null_values")]
+    pub null_values: Vec<String>,
+    /// Seconds to wait for a URL.
+    #[serde(default = "default_http_timeout")]
+    pub timeout_seconds: f64,
+}
+
+impl HtmlTableSource {
+    /// The first table of the page in `path`.
+    pub fn file(path: impl Into<PathBuf>) -> HtmlTableSource {
+        HtmlTableSource {
+            path: Some(path.into()),
+            url: None,
+            selector: None,
+            index: 0,
+            header_row: None,
+            matching: None,
+            null_values: default_null_values(),
             timeout_seconds: default_http_timeout(),
         }
     }

@@ -118,6 +118,14 @@ pub enum IngestError {
         /// What went wrong (the status and the server's message, or the offset of bad JSON).
         message: String,
     },
+    /// An HTML page has no such table, or could not be fetched.
+    #[error("{origin}: {message}")]
+    Html {
+        /// The page (its file or URL).
+        origin: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A source's settings are wrong (a key missing, two that exclude each other).
     #[error("source `{key}`: {message}")]
     Config {

@@ -1,5 +1,5 @@
-//! Step 1, ingest: read CSV, Excel, Parquet, JSON, NDJSON, SQLite, PostgreSQL and JSON API
-//! sources into polars frames, recording lineage for every read.
+//! Step 1, ingest: read CSV, Excel, Parquet, JSON, NDJSON, SQLite, PostgreSQL, JSON API and HTML
+//! table sources into polars frames, recording lineage for every read.
 //!
 //! In: a [`SourceConfig`] per named source. Out: an [`Ingested`] frame with its [`Lineage`]
 //! (URI, size, rows, columns, SHA-256, time).
@@ -14,7 +14,7 @@
 //!   piece;
 //! - nothing is written: ingest only reads.
 //!
-//! New kinds of source (HTML tables, streams) implement [`Reader`] and join [`SourceConfig`].
+//! New kinds of source (streams) implement [`Reader`] and join [`SourceConfig`].
 //!
 //! ```no_run
 //! use step01_ingest::{SourceConfig, Reader};
@@ -29,6 +29,7 @@ mod config;
 mod csv;
 mod error;
 mod excel;
+mod html;
 mod http_json;
 mod json;
 mod lineage;
@@ -42,8 +43,8 @@ use std::path::Path;
 use polars::prelude::{DataFrame, LazyFrame, PlRefPath, ScanArgsParquet, col};
 
 pub use config::{
-    CsvSource, Encoding, ExcelSource, HeaderValue, HttpJsonSource, HttpMethod, JsonSource, Pagination, ParquetSource,
-    PostgresSource, Retries, SheetRef, SourceConfig, SqliteSource, default_null_values,
+    CsvSource, Encoding, ExcelSource, HeaderValue, HtmlTableSource, HttpJsonSource, HttpMethod, JsonSource, Pagination,
+    ParquetSource, PostgresSource, Retries, SheetRef, SourceConfig, SqliteSource, default_null_values,
 };
 pub use error::{IngestError, Result};
 pub use lineage::Lineage;
@@ -219,6 +220,12 @@ impl Reader for SourceConfig {
                 let sha = mlops_core::frame::frame_hash(&read.frame)?;
                 (read.frame, read.bytes, sha, format!("{}?query={}", read.server, read.query))
             }
+            SourceConfig::HtmlTable(opts) => {
+                let (page, origin, uri) = html_page(opts)?;
+                let frame = html::read(opts, &page, &origin)?;
+                let sha = mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(page.as_bytes()));
+                (frame, page.len() as u64, sha, uri)
+            }
             SourceConfig::HttpJson(opts) => {
                 let read = http_json::read(opts, &|var| std::env::var(var).ok())?;
                 let sha = mlops_core::frame::frame_hash(&read.frame)?;
@@ -239,6 +246,46 @@ impl Reader for SourceConfig {
         tracing::info!(rows = lineage.rows, columns = lineage.columns, sha256 = %lineage.sha256, "ingested");
         Ok(Ingested { frame, lineage })
     }
+}
+
+/// The page of an HTML source, from its file or URL: its text (bytes that are not UTF-8 replaced),
+/// its name for messages and its lineage URI.
+fn html_page(opts: &HtmlTableSource) -> Result<(String, String, String)> {
+    let bytes = match (&opts.path, &opts.url) {
+        (Some(path), None) => {
+            let bytes = std::fs::read(path).map_err(|e| csv::open_error(path, e))?;
+            return Ok((String::from_utf8_lossy(&bytes).into_owned(), path.display().to_string(), file_uri(path)));
+        }
+        (None, Some(url)) => {
+            let fail = |message: String| IngestError::Html { origin: url.clone(), message };
+            if opts.timeout_seconds.is_nan() || opts.timeout_seconds <= 0.0 {
+                return Err(IngestError::Config {
+                    key: "html_table.timeout_seconds".into(),
+                    message: format!("{} is not a positive number of seconds", opts.timeout_seconds),
+                });
+            }
+            let timeout = std::time::Duration::from_secs_f64(opts.timeout_seconds);
+            let client = reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .build()
+                .map_err(|e| fail(e.to_string()))?;
+            let response = client.get(url).send().map_err(|e| fail(e.to_string()))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(fail(format!("the server answered {status}")));
+            }
+            response.bytes().map_err(|e| fail(e.to_string()))?
+        }
+        _ => {
+            return Err(IngestError::Config {
+                key: "html_table.path".into(),
+                message: "give the page as `path` or as `url`, one of the two".into(),
+            });
+        }
+    };
+    let url = opts.url.clone().unwrap_or_default();
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), url.clone(), url))
 }
 
 /// Reads every named source, in name order; stops at the first failure.

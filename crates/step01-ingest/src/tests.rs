@@ -984,3 +984,130 @@ fn json_apis_page_through_every_kind_of_pagination_retry_and_name_what_goes_wron
     let e = err(&HttpJsonSource::new("ftp://example.com/x"));
     assert!(e.contains("http_json.url"), "{e}");
 }
+
+/// HTML tables against `pandas.read_html` (lxml) on pages written here: spans across a two-row
+/// head and the body, numbers with thousands separators, missing cells, line breaks, a nested
+/// table (the outer one, the inner one, one chosen by `match`), a table without a header.
+#[test]
+fn html_tables_read_as_pandas_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let spans = write(
+        dir.path(),
+        "spans.html",
+        br#"<html><body><p>Birds</p>
+<table id="birds">
+  <thead>
+    <tr><th rowspan="2">Island</th><th colspan="2">Size</th><th rowspan="2">Seen</th></tr>
+    <tr><th>Mass (g)</th><th>Wing</th></tr>
+  </thead>
+  <tbody>
+    <tr><td rowspan="2">Biscoe</td><td>3,750</td><td>18.5</td><td>True</td></tr>
+    <tr><td>4,100</td><td>NA</td><td>False</td></tr>
+    <tr><td>Dream<br>north</td><td colspan="2">1,234,567</td><td>true</td></tr>
+    <tr><td>  Torgersen   east </td><td></td><td>19</td><td>False</td></tr>
+  </tbody>
+</table></body></html>"#,
+    );
+    let nested = write(
+        dir.path(),
+        "nested.html",
+        br#"<html><body>
+<table>
+  <tr><th>Site</th><th>Details</th></tr>
+  <tr><td>A</td><td>x<table><tr><th>k</th><th>v</th></tr><tr><td>depth</td><td>12</td></tr><tr><td>temp</td><td>3.5</td></tr></table></td></tr>
+  <tr><td>B</td><td>plain</td></tr>
+</table>
+<table style="display: none"><tr><th>hidden</th></tr><tr><td>1</td></tr></table>
+<table><tr><td>1</td><td>x</td><td>2.5</td></tr><tr><td>2</td><td>y</td></tr></table>
+</body></html>"#,
+    );
+    let cases: [(&Path, usize, Option<&str>); 6] = [
+        (&spans, 0, None),
+        (&nested, 0, None),
+        (&nested, 1, None),
+        (&nested, 2, None),
+        (&nested, 0, Some("temp")),
+        (&nested, 1, Some("depth")),
+    ];
+    for (page, index, matching) in cases {
+        let source = SourceConfig::HtmlTable(HtmlTableSource {
+            index,
+            matching: matching.map(str::to_string),
+            ..HtmlTableSource::file(page)
+        });
+        let frame = source.read("t").unwrap().frame;
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(repo_file("tests/reference/read_html.py")).arg(page).arg(index.to_string());
+        if let Some(m) = matching {
+            cmd.arg(m);
+        }
+        let out = cmd.output().expect("python3 with pandas and lxml (make test-deps)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let pandas: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let case = format!("{} table {index} match {matching:?}", page.display());
+        assert_eq!(serde_json::json!(column_names(&frame)), pandas["columns"], "{case}");
+        let kinds: Vec<&str> = frame
+            .dtypes()
+            .iter()
+            .map(|t| match t {
+                DataType::Int64 => "int",
+                DataType::Float64 => "float",
+                DataType::Boolean => "bool",
+                _ => "str",
+            })
+            .collect();
+        // An integer column with a missing cell is float64 in pandas (NumPy has no missing
+        // integer); the CSV reader keeps it integer, with a null.
+        for (j, (ours, theirs)) in kinds.iter().zip(pandas["kinds"].as_array().unwrap()).enumerate() {
+            let widened = *ours == "int" && theirs == "float" && frame.columns()[j].null_count() > 0;
+            assert!(theirs == ours || widened, "{case}: column {j} is {ours} here, {theirs} in pandas");
+        }
+        let number = |v: &serde_json::Value| v.as_f64().map_or_else(|| v.clone(), |x| serde_json::json!(x));
+        let rows: Vec<Vec<serde_json::Value>> = mlops_core::frame::rows_from_frame(&frame)
+            .unwrap()
+            .iter()
+            .map(|r| {
+                column_names(&frame)
+                    .iter()
+                    .map(|c| number(&r.get(c).map_or(serde_json::Value::Null, |v| v.to_json())))
+                    .collect()
+            })
+            .collect();
+        let theirs: Vec<Vec<serde_json::Value>> = pandas["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_array().unwrap().iter().map(number).collect())
+            .collect();
+        assert_eq!(rows, theirs, "{case}");
+    }
+
+    // `mlops ingest page.html` reads the first table; bad input is named.
+    let first = SourceConfig::from_extension(&spans).unwrap().read("page").unwrap();
+    assert_eq!(first.frame.shape(), (4, 4));
+    assert_eq!(first.lineage.format, "html_table");
+    let err = |s: HtmlTableSource| SourceConfig::HtmlTable(s).read("t").unwrap_err().to_string();
+    let e = err(HtmlTableSource { index: 3, ..HtmlTableSource::file(&nested) });
+    assert!(e.contains("nested.html") && e.contains("index 3") && e.contains("3 tables"), "{e}");
+    let e = err(HtmlTableSource { matching: Some("penguins".into()), ..HtmlTableSource::file(&spans) });
+    assert!(e.contains("no tables matching `penguins`"), "{e}");
+    let e = err(HtmlTableSource { selector: Some("table[".into()), ..HtmlTableSource::file(&spans) });
+    assert!(e.contains("html_table.selector"), "{e}");
+    let e = err(HtmlTableSource { header_row: Some(9), ..HtmlTableSource::file(&spans) });
+    assert!(e.contains("html_table.header_row") && e.contains("6 row(s)"), "{e}");
+    let e = err(HtmlTableSource { selector: Some("#nothing".into()), ..HtmlTableSource::file(&spans) });
+    assert!(e.contains("no tables selected by `#nothing`"), "{e}");
+    let e = err(HtmlTableSource::file(dir.path().join("none.html")));
+    assert!(e.contains("none.html"), "{e}");
+    // Malformed HTML is read as a browser reads it: unclosed cells and rows close themselves.
+    let broken = write(dir.path(), "broken.html", b"<table><tr><th>a<th>b<tr><td>1<td>x<tr><td>2");
+    let frame = SourceConfig::from_extension(&broken).unwrap().read("t").unwrap().frame;
+    assert_eq!(column_names(&frame), ["a", "b"]);
+    assert_eq!(frame.height(), 2);
+    // A selector and an explicit header row.
+    let picked =
+        HtmlTableSource { selector: Some("table#birds".into()), header_row: Some(1), ..HtmlTableSource::file(&spans) };
+    let frame = SourceConfig::HtmlTable(picked).read("t").unwrap().frame;
+    assert_eq!(column_names(&frame), ["Island", "Mass (g)", "Wing", "Seen"]);
+    assert_eq!(frame.height(), 4);
+}

@@ -791,7 +791,7 @@ struct ConfigArg {
 
 #[derive(Args)]
 struct IngestArgs {
-    /// A data file (.csv, .tsv, .xlsx, .xls, .ods, .parquet, .json, .ndjson); or use --config.
+    /// A data file (.csv, .tsv, .xlsx, .xls, .ods, .parquet, .json, .ndjson, .html: its first table); or use --config.
     file: Option<PathBuf>,
     /// Read the sources of this data config instead of a file.
     #[arg(long, short, conflicts_with = "file")]
