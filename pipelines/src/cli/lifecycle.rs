@@ -496,7 +496,13 @@ fn status(cli: &Cli, policy: &LifecyclePolicy, name: &str) -> Result<ExitCode> {
     ]);
     t.row([
         "last monitoring".to_string(),
-        monitoring.map_or_else(|| "none (mlops monitor writes it)".to_string(), |(line, _)| line),
+        monitoring.map_or_else(
+            || match s.champion {
+                Some(v) => format!("none of version {v} yet (mlops monitor writes it)"),
+                None => "none (mlops monitor writes it)".to_string(),
+            },
+            |(line, _)| line,
+        ),
     ]);
     t.row([
         "open alerts".to_string(),
