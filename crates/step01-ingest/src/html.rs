@@ -77,6 +77,15 @@ fn span(cell: &ElementRef<'_>, name: &str) -> usize {
     cell.value().attr(name).and_then(|v| v.trim().parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(1)
 }
 
+/// A carried cell into this row's `texts`, and into the next row's carry while its `rowspan`
+/// lasts.
+fn carry((at, text, left): Carried, texts: &mut Vec<String>, next: &mut Vec<Carried>) {
+    if left > 1 {
+        next.push((at, text.clone(), left - 1));
+    }
+    texts.push(text);
+}
+
 /// pandas' `_expand_colspan_rowspan`: rows of texts, with what rowspans carry on.
 fn expand(rows: &[ElementRef<'_>], mut remainder: Vec<Carried>, overflow: bool) -> (Vec<Vec<String>>, Vec<Carried>) {
     let mut all = Vec::new();
@@ -86,11 +95,7 @@ fn expand(rows: &[ElementRef<'_>], mut remainder: Vec<Carried>, overflow: bool) 
         let mut index = 0;
         for td in cells(tr) {
             while remainder.first().is_some_and(|r| r.0 <= index) {
-                let (_, text, left) = remainder.remove(0);
-                if left > 1 {
-                    next.push((index, text.clone(), left - 1));
-                }
-                texts.push(text);
+                carry(remainder.remove(0), &mut texts, &mut next);
                 index += 1;
             }
             let mut raw = String::new();
@@ -105,11 +110,8 @@ fn expand(rows: &[ElementRef<'_>], mut remainder: Vec<Carried>, overflow: bool) 
                 index += 1;
             }
         }
-        for (at, text, left) in remainder.drain(..) {
-            texts.push(text.clone());
-            if left > 1 {
-                next.push((at, text, left - 1));
-            }
+        for carried in remainder.drain(..) {
+            carry(carried, &mut texts, &mut next);
         }
         all.push(texts);
         remainder = next;
@@ -118,11 +120,8 @@ fn expand(rows: &[ElementRef<'_>], mut remainder: Vec<Carried>, overflow: bool) 
         while !remainder.is_empty() {
             let mut next = Vec::new();
             let mut texts = Vec::new();
-            for (at, text, left) in remainder.drain(..) {
-                texts.push(text.clone());
-                if left > 1 {
-                    next.push((at, text, left - 1));
-                }
+            for carried in remainder.drain(..) {
+                carry(carried, &mut texts, &mut next);
             }
             all.push(texts);
             remainder = next;

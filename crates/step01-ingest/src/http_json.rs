@@ -13,10 +13,10 @@ use polars::prelude::DataFrame;
 use reqwest::blocking::{Client, Response};
 use serde_json::Value as Json;
 
+use crate::Env;
 use crate::config::{HeaderValue, HttpJsonSource, HttpMethod, Pagination};
 use crate::error::{IngestError, Result};
 use crate::json::{Flat, at_path, flatten, kind};
-use crate::postgres::Env;
 use crate::records::Columns;
 
 /// What a read gives: the frame, the bytes of all pages, and how many pages.

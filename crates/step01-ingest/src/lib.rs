@@ -49,6 +49,15 @@ pub use config::{
 pub use error::{IngestError, Result};
 pub use lineage::Lineage;
 
+/// Reads an environment variable: the process's own ([`process_env`]), or a test's. Secrets
+/// (passwords, tokens) reach the sources only this way, never from a config file.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process's environment, as [`Env`] reads it.
+pub fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
 /// A frame and where it came from.
 #[derive(Debug, Clone)]
 pub struct Ingested {
@@ -216,7 +225,7 @@ impl Reader for SourceConfig {
                 (frame, size, sha, format!("sqlite://{}?query={}", abs.display(), opts.query))
             }
             SourceConfig::Postgres(opts) => {
-                let read = postgres::read(opts, &|var| std::env::var(var).ok())?;
+                let read = postgres::read(opts, &process_env)?;
                 let sha = mlops_core::frame::frame_hash(&read.frame)?;
                 (read.frame, read.bytes, sha, format!("{}?query={}", read.server, read.query))
             }
@@ -227,7 +236,7 @@ impl Reader for SourceConfig {
                 (frame, page.len() as u64, sha, uri)
             }
             SourceConfig::HttpJson(opts) => {
-                let read = http_json::read(opts, &|var| std::env::var(var).ok())?;
+                let read = http_json::read(opts, &process_env)?;
                 let sha = mlops_core::frame::frame_hash(&read.frame)?;
                 tracing::info!(pages = read.pages, bytes = read.bytes, "pages read");
                 (read.frame, read.bytes, sha, opts.url.clone())

@@ -29,6 +29,7 @@ use polars::prelude::{
 use postgres::types::{FromSql, Kind, ToSql, Type};
 use postgres::{Client, Config, NoTls};
 
+use crate::Env;
 use crate::config::PostgresSource;
 use crate::error::{IngestError, Result};
 
@@ -58,9 +59,6 @@ impl<'a> FromSql<'a> for Raw<'a> {
         true
     }
 }
-
-/// Reads an environment variable (the process's own, or a test's).
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The connection settings of `opts`, with the password from its environment variable, and the
 /// server as lineage names it (`postgres://user@host:port/db`, never a password).

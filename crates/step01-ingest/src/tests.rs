@@ -867,6 +867,12 @@ fn api() -> (String, std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<
         )
         .route("/garbage", get(|| async { "{\"items\": [1, 2,\n oops]}" }))
         .route(
+            "/page.html",
+            get(|| async {
+                axum::response::Html("<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td>x</td></tr></table>")
+            }),
+        )
+        .route(
             "/search",
             post(|axum::Json(body): axum::Json<serde_json::Value>| async move {
                 axum::Json(json!([{"asked": body["species"], "n": 1}]))
@@ -1104,6 +1110,18 @@ fn html_tables_read_as_pandas_reads_them() {
     let frame = SourceConfig::from_extension(&broken).unwrap().read("t").unwrap().frame;
     assert_eq!(column_names(&frame), ["a", "b"]);
     assert_eq!(frame.height(), 2);
+    // A page by URL; a URL that answers an error; neither a path nor a URL.
+    let (base, _) = api();
+    let by_url = HtmlTableSource { path: None, url: Some(format!("{base}/page.html")), ..HtmlTableSource::file("") };
+    let read = SourceConfig::HtmlTable(by_url.clone()).read("t").unwrap();
+    assert_eq!((column_names(&read.frame), read.frame.height()), (vec!["a".to_string(), "b".to_string()], 1));
+    assert_eq!(read.lineage.uri, format!("{base}/page.html"));
+    let e = err(HtmlTableSource { url: Some(format!("{base}/missing")), ..by_url.clone() });
+    assert!(e.contains(&format!("{base}/missing")) && e.contains("404"), "{e}");
+    let e = err(HtmlTableSource { url: None, ..by_url.clone() });
+    assert!(e.contains("html_table.path") && e.contains("`path` or as `url`"), "{e}");
+    let e = err(HtmlTableSource { path: Some(spans.clone()), ..by_url });
+    assert!(e.contains("html_table.path"), "{e}");
     // A selector and an explicit header row.
     let picked =
         HtmlTableSource { selector: Some("table#birds".into()), header_row: Some(1), ..HtmlTableSource::file(&spans) };

@@ -10,7 +10,8 @@ use postgres::Client;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 use serde::{Deserialize, Serialize};
-use step01_ingest::postgres::{Env, Server, connect, quoted_table, server_error};
+use step01_ingest::Env;
+use step01_ingest::postgres::{Server, connect, quoted_table, server_error};
 
 use crate::{CurateError, Result};
 

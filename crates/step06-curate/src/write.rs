@@ -189,7 +189,7 @@ pub fn curate(
     provenance: &Provenance,
     pipeline: &FeaturePipeline,
 ) -> Result<Curated> {
-    curate_with_env(frame, params, (provenance, pipeline), &|var| std::env::var(var).ok())
+    curate_with_env(frame, params, (provenance, pipeline), &step01_ingest::process_env)
 }
 
 /// [`curate`] with the environment variables read through `env`.
@@ -197,7 +197,7 @@ pub fn curate_with_env(
     frame: &DataFrame,
     params: &CurateParams,
     (provenance, pipeline): (&Provenance, &FeaturePipeline),
-    env: step01_ingest::postgres::Env<'_>,
+    env: step01_ingest::Env<'_>,
 ) -> Result<Curated> {
     // The table is staged first and committed last: a failure anywhere leaves the server's
     // table as it was.
