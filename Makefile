@@ -19,7 +19,7 @@ MONITOR_INTERVAL_MS ?= 300
 # The port make lifecycle deploys its own champion on.
 LIFECYCLE_PORT ?= 8767
 
-.PHONY: help setup test-deps test-venv build release prepare eda train serve serve-release deploy undeploy monitor lifecycle test lint fmt bench fuzz clean-data
+.PHONY: help setup test-deps tansu test-venv build release prepare eda train serve serve-release deploy undeploy monitor lifecycle test lint fmt bench fuzz clean-data
 
 help:
 	@echo "make prepare   build mlops and run steps 1-6 on the shipped data ($(CONFIG))"
@@ -56,7 +56,13 @@ VENV_ROOT ?= $(HOME)/.cache/mlops-venv
 VENV := $(VENV_ROOT)/$(shell $(PYTHON) -c 'import hashlib; print(hashlib.sha256(open("tests/requirements.txt", "rb").read()).hexdigest()[:16])')
 TEST_PATH := $(VENV)/bin:$(PATH)
 
-test-deps:
+# The Kafka tests start a real Kafka-protocol broker: tansu (crates.io; one binary with in-memory
+# storage), built once into a cached folder (about 10 minutes on 2 cores; docs/performance.md) and
+# found there by mlops_core::testing. Nothing runs outside the tests.
+TANSU_VERSION := 0.6.0
+TOOLS_ROOT ?= $(HOME)/.cache/mlops-tools
+
+test-deps: tansu
 	@test -f $(VENV)/.complete || { \
 		echo "creating the test environment $(VENV) from tests/requirements.txt"; \
 		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && \
@@ -64,6 +70,12 @@ test-deps:
 			--no-deps -r tests/requirements.txt && \
 		$(VENV)/bin/python -m pip check && \
 		touch $(VENV)/.complete; }
+
+tansu:
+	@$(TOOLS_ROOT)/bin/tansu --version 2>/dev/null | grep -q "$(TANSU_VERSION)" || { \
+		echo "building tansu $(TANSU_VERSION) into $(TOOLS_ROOT) (once; about 10 minutes)"; \
+		CARGO_TARGET_DIR=$(TOOLS_ROOT)/target cargo install --locked --quiet tansu --version $(TANSU_VERSION) \
+			--features dynostore --root $(TOOLS_ROOT) && rm -rf $(TOOLS_ROOT)/target; }
 
 # The test environment's bin folder, for scripts (.ci/run) that call its tools.
 test-venv: test-deps

@@ -135,6 +135,78 @@ fn prepare_reads_the_penguins_from_postgresql_as_it_reads_them_from_the_csv() {
     );
 }
 
+/// The shipped penguins published to a real Kafka-protocol broker (tansu), one CSV line per
+/// message, and prepared from the topic through a consumer group: the same dataset version as
+/// from the file, the offsets in the lineage, and the group moved on only once the version is
+/// written; a topic that is not there, and a broker that is not there, are named.
+#[test]
+fn prepare_reads_the_penguins_from_a_kafka_topic_and_the_group_moves_on() {
+    let p = Project::new();
+    let broker = mlops_core::testing::KafkaBroker::start().unwrap();
+    broker.create_topic("penguins", 1).unwrap();
+    let text = std::fs::read_to_string(p.join("data/raw/penguins-raw.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<(i64, &str)> = lines.map(|l| (1_700_000_000_000, l)).collect();
+    broker.produce("penguins", 0, &rows).unwrap();
+    let columns: Vec<String> = header.split(',').map(|c| serde_json::to_string(c.trim_matches('"')).unwrap()).collect();
+    let source = "    csv:\n      path: data/raw/penguins-raw.csv\n      null_values: [\"NA\", \"\"]\n";
+    let from_kafka = format!(
+        "    kafka:\n      brokers: [\"{}\"]\n      topic: penguins\n      group: nightly\n      format: csv\n      columns: [{}]\n",
+        broker.address(),
+        columns.join(", ")
+    );
+    let data = std::fs::read_to_string(p.join("configs/data.yaml")).unwrap();
+    assert!(data.contains(source));
+    p.write("configs/variant.yaml", data.replacen(source, &from_kafka, 1));
+    let config = "configs/variant.yaml";
+
+    // A topic that does not exist: named, nothing written.
+    let missing = p.file_with(config, "topic: penguins", "topic: penguin");
+    let run = p.mlops(&["prepare", "--config", missing.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert!(run.stderr.contains("penguin") && run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert!(!p.join("data/processed/penguins").exists(), "a failed source writes nothing");
+
+    let run = p.mlops(&["--json", "prepare", "--config", config]);
+    assert!(run.success, "{}", run.stderr);
+    let from_topic = run.json();
+    let metadata: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(p.join(from_topic["path"].as_str().unwrap()).join("metadata.json")).unwrap(),
+    )
+    .unwrap();
+    let lineage = metadata["sources"].as_array().unwrap().iter().find(|s| s["source"] == "penguins").unwrap();
+    assert_eq!(lineage["format"], "kafka");
+    assert_eq!(lineage["uri"], format!("kafka://{}/penguins", broker.address()));
+    assert_eq!(lineage["rows"], 344);
+    assert_eq!(lineage["kafka"]["group"], "nightly");
+    assert_eq!(
+        lineage["kafka"]["partitions"],
+        serde_json::json!([{"partition": 0, "from": 0, "until": 344, "messages": 344}])
+    );
+
+    // The group committed: the same source now reads nothing new (the columns, no rows).
+    let run = p.mlops(&["--json", "ingest", "--config", config, "--source", "penguins", "-o", "again.csv"]);
+    assert!(run.success, "{}", run.stderr);
+    let again = std::fs::read_to_string(p.join("again.csv")).unwrap();
+    assert_eq!(again.lines().count(), 1, "{again}");
+    // The shipped example parses, every key known.
+    pipelines::DataConfig::load(&e2e::repo().join("configs/examples/kafka.yaml")).unwrap();
+    // A broker that is not there is named, within the timeout.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let gone = p.file_with(config, &broker.address(), &closed);
+    let started = std::time::Instant::now();
+    let run = p.mlops(&["ingest", "--config", gone.to_str().unwrap(), "--source", "penguins", "-o", "gone.csv"]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains(&closed), "{}", run.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(!p.join("gone.csv").exists());
+
+    let run = p.mlops(&["--json", "prepare"]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.json()["version"], from_topic["version"], "the same rows and types from the topic as from the file");
+}
+
 /// A JSON API (static pages served by Python's http.server on loopback) read by `mlops ingest
 /// --config`: next links followed, records flattened, a token taken from the environment; a page
 /// that is not there is named with its status.

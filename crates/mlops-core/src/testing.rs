@@ -1,5 +1,9 @@
 //! Real services for tests (the `testing` feature, for dev-dependencies only): a throwaway
-//! PostgreSQL cluster in a temporary folder, on a free loopback port, stopped when dropped.
+//! PostgreSQL cluster in a temporary folder and a Kafka-protocol broker (tansu, in-memory
+//! storage), each on a free loopback port, stopped when dropped.
+//!
+//! The broker binary comes from `MLOPS_TANSU`, else `~/.cache/mlops-tools/bin/tansu` (where
+//! `make test-deps` installs it), else `tansu` on the `PATH`.
 //!
 //! The server binaries come from `MLOPS_PG_BIN`, else from `pg_config --bindir`, else from the
 //! newest `/usr/lib/postgresql/<version>/bin` (Debian's layout). PostgreSQL refuses to run as
@@ -186,5 +190,141 @@ impl PostgresCluster {
 impl Drop for PostgresCluster {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+/// A running Kafka-protocol broker of its own: tansu with in-memory storage on a free loopback
+/// port. Topics are not created on first use: [`KafkaBroker::create_topic`] makes them.
+pub struct KafkaBroker {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    child: Option<std::process::Child>,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+fn tansu_bin() -> Result<PathBuf, String> {
+    if let Ok(bin) = std::env::var("MLOPS_TANSU") {
+        return Ok(PathBuf::from(bin));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let cached = Path::new(&home).join(".cache/mlops-tools/bin/tansu");
+        if cached.is_file() {
+            return Ok(cached);
+        }
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("tansu"))
+        .find(|p| p.is_file());
+    on_path.ok_or_else(|| "no tansu binary: run `make test-deps` (it installs tansu into ~/.cache/mlops-tools)".into())
+}
+
+impl KafkaBroker {
+    /// Starts a broker and waits until it takes connections.
+    pub fn start() -> Result<KafkaBroker, String> {
+        let dir = tempfile::Builder::new().prefix("mlops-kafka").tempdir().map_err(|e| e.to_string())?;
+        let mut broker = KafkaBroker { dir, bin: tansu_bin()?, child: None, port: free_port()? };
+        broker.launch()?;
+        Ok(broker)
+    }
+
+    /// `127.0.0.1:PORT`, as a client's bootstrap list names it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn launch(&mut self) -> Result<(), String> {
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("broker.log"))
+            .map_err(|e| e.to_string())?;
+        let err = log.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new(&self.bin)
+            .args(["broker", "--storage-engine", "memory://tansu/", "--cluster-id", "mlops-test"])
+            .args(["--listener-url", &listener, "--advertised-listener-url", &listener])
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", self.bin.display()))?;
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Err(format!("tansu exited ({status}): {}", self.log()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(format!("tansu did not listen on {} within 30 s: {}", self.port, self.log()))
+    }
+
+    /// What the broker printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    pub fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), String> {
+        let out = Command::new(&self.bin)
+            .args(["topic", "create", topic, "--partitions", &partitions.to_string()])
+            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .output()
+            .map_err(|e| format!("tansu topic create: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("tansu topic create {topic}: {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    }
+
+    /// Produces messages to one partition of `topic` in one batch: `(timestamp in ms, value)`.
+    pub fn produce(&self, topic: &str, partition: i32, messages: &[(i64, &str)]) -> Result<(), String> {
+        use rskafka::client::partition::{Compression, UnknownTopicHandling};
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let client =
+                rskafka::client::ClientBuilder::new(vec![self.address()]).build().await.map_err(|e| e.to_string())?;
+            let pc = client
+                .partition_client(topic, partition, UnknownTopicHandling::Retry)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut records = Vec::with_capacity(messages.len());
+            for (ts, value) in messages {
+                records.push(rskafka::record::Record {
+                    key: None,
+                    value: Some(value.as_bytes().to_vec()),
+                    headers: Default::default(),
+                    timestamp: chrono::DateTime::from_timestamp_millis(*ts).ok_or("a timestamp out of range")?,
+                });
+            }
+            pc.produce(records, Compression::NoCompression).await.map_err(|e| e.to_string())?;
+            Ok(())
+        })
+    }
+
+    /// Kills the broker (its in-memory topics go with it).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port, empty.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        self.launch()
+    }
+}
+
+impl Drop for KafkaBroker {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

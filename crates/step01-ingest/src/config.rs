@@ -36,6 +36,8 @@ pub enum SourceConfig {
     HttpJson(HttpJsonSource),
     /// A table of an HTML page (a file or a URL), as `pandas.read_html` reads it.
     HtmlTable(HtmlTableSource),
+    /// The messages of a Kafka topic, from one offset (or time) to another.
+    Kafka(KafkaSource),
 }
 
 impl SourceConfig {
@@ -77,7 +79,7 @@ impl SourceConfig {
             SourceConfig::Json(s) | SourceConfig::Ndjson(s) => &s.path,
             SourceConfig::Sqlite(s) => &s.path,
             SourceConfig::HtmlTable(s) => return s.path.as_ref(),
-            SourceConfig::Postgres(_) | SourceConfig::HttpJson(_) => return None,
+            SourceConfig::Postgres(_) | SourceConfig::HttpJson(_) | SourceConfig::Kafka(_) => return None,
         })
     }
 
@@ -93,7 +95,7 @@ impl SourceConfig {
                 Some(p) => p,
                 None => return self,
             },
-            SourceConfig::Postgres(_) | SourceConfig::HttpJson(_) => return self,
+            SourceConfig::Postgres(_) | SourceConfig::HttpJson(_) | SourceConfig::Kafka(_) => return self,
         };
         if path.is_relative() {
             *path = base.join(&*path);
@@ -113,6 +115,7 @@ impl SourceConfig {
             SourceConfig::Postgres(_) => "postgres",
             SourceConfig::HttpJson(_) => "http_json",
             SourceConfig::HtmlTable(_) => "html_table",
+            SourceConfig::Kafka(_) => "kafka",
         }
     }
 }
@@ -602,4 +605,107 @@ impl HtmlTableSource {
             timeout_seconds: default_http_timeout(),
         }
     }
+}
+
+/// The messages of a Kafka topic read into a frame: every partition from `from` to `until`, each
+/// message one record (a JSON object, or CSV lines under `columns`). The offsets read go into the
+/// lineage; reading them again (`from`/`until` as offsets) gives the same frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSource {
+    /// Bootstrap brokers, `host:port`.
+    pub brokers: Vec<String>,
+    /// The topic.
+    pub topic: String,
+    /// A consumer group: reading starts at the offsets the group committed (where it has any), and
+    /// the offsets read are committed to it once the frame is read, so the next run goes on from
+    /// there.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Where to start in each partition.
+    #[serde(default)]
+    pub from: KafkaFrom,
+    /// Where to stop.
+    #[serde(default)]
+    pub until: KafkaUntil,
+    /// What a message holds.
+    #[serde(default)]
+    pub format: MessageFormat,
+    /// CSV: the names of the fields of each line (required). JSON: read only these columns.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// JSON: joins nested keys into column names.
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// JSON: flatten objects only this deep; deeper objects stay JSON text.
+    #[serde(default)]
+    pub max_level: Option<usize>,
+    /// Seconds to wait for the brokers (connecting, and each request).
+    #[serde(default = "default_kafka_timeout")]
+    pub timeout_seconds: f64,
+}
+
+fn default_kafka_timeout() -> f64 {
+    10.0
+}
+
+/// Where a Kafka source starts: `earliest` (default), `latest`, a time (RFC 3339: the first
+/// message at or after it), or an offset per partition (`{0: 120, 1: 80}`; others from earliest).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KafkaFrom {
+    /// `earliest`, `latest` or an RFC 3339 time.
+    Named(String),
+    /// The first offset to read, per partition.
+    Offsets(std::collections::BTreeMap<i32, i64>),
+}
+
+impl Default for KafkaFrom {
+    fn default() -> Self {
+        KafkaFrom::Named("earliest".into())
+    }
+}
+
+/// Where a Kafka source stops: `end` (default: the last message there when reading starts), or
+/// any of `max_messages` (in all), `timeout_seconds` (reading what arrives until then) and
+/// `offsets` (the offset to stop before, per partition), whichever comes first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KafkaUntil {
+    /// `end`.
+    Named(String),
+    /// Limits.
+    Limits(KafkaLimits),
+}
+
+impl Default for KafkaUntil {
+    fn default() -> Self {
+        KafkaUntil::Named("end".into())
+    }
+}
+
+/// The limits of [`KafkaUntil`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaLimits {
+    /// Stop after this many messages.
+    #[serde(default)]
+    pub max_messages: Option<usize>,
+    /// Stop this many seconds after reading starts.
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    /// Stop before these offsets, per partition (partitions not named: at the end).
+    #[serde(default)]
+    pub offsets: Option<std::collections::BTreeMap<i32, i64>>,
+}
+
+/// What each message of a topic holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageFormat {
+    /// One JSON object, flattened as the JSON source flattens records.
+    #[default]
+    Json,
+    /// CSV lines without a header (the fields named by `columns`), typed as a CSV file is.
+    Csv,
 }

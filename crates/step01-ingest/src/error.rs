@@ -126,6 +126,17 @@ pub enum IngestError {
         /// What went wrong.
         message: String,
     },
+    /// A Kafka topic could not be read: no broker answered, no such topic, a message that is not
+    /// the format given.
+    #[error("kafka://{brokers}/{topic}: {message}")]
+    Kafka {
+        /// The bootstrap brokers.
+        brokers: String,
+        /// The topic.
+        topic: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A source's settings are wrong (a key missing, two that exclude each other).
     #[error("source `{key}`: {message}")]
     Config {

@@ -1,5 +1,5 @@
-//! Step 1, ingest: read CSV, Excel, Parquet, JSON, NDJSON, SQLite, PostgreSQL, JSON API and HTML
-//! table sources into polars frames, recording lineage for every read.
+//! Step 1, ingest: read CSV, Excel, Parquet, JSON, NDJSON, SQLite, PostgreSQL, JSON API, HTML
+//! table and Kafka sources into polars frames, recording lineage for every read.
 //!
 //! In: a [`SourceConfig`] per named source. Out: an [`Ingested`] frame with its [`Lineage`]
 //! (URI, size, rows, columns, SHA-256, time).
@@ -29,9 +29,11 @@ mod config;
 mod csv;
 mod error;
 mod excel;
+mod group;
 mod html;
 mod http_json;
 mod json;
+mod kafka;
 mod lineage;
 mod plain;
 pub mod postgres;
@@ -43,11 +45,13 @@ use std::path::Path;
 use polars::prelude::{DataFrame, LazyFrame, PlRefPath, ScanArgsParquet, col};
 
 pub use config::{
-    CsvSource, Encoding, ExcelSource, HeaderValue, HtmlTableSource, HttpJsonSource, HttpMethod, JsonSource, Pagination,
-    ParquetSource, PostgresSource, Retries, SheetRef, SourceConfig, SqliteSource, default_null_values,
+    CsvSource, Encoding, ExcelSource, HeaderValue, HtmlTableSource, HttpJsonSource, HttpMethod, JsonSource, KafkaFrom,
+    KafkaLimits, KafkaSource, KafkaUntil, MessageFormat, Pagination, ParquetSource, PostgresSource, Retries, SheetRef,
+    SourceConfig, SqliteSource, default_null_values,
 };
 pub use error::{IngestError, Result};
-pub use lineage::Lineage;
+pub use kafka::commit as commit_offsets;
+pub use lineage::{KafkaRead, Lineage, PartitionRead};
 
 /// Reads an environment variable: the process's own ([`process_env`]), or a test's. Secrets
 /// (passwords, tokens) reach the sources only this way, never from a config file.
@@ -187,6 +191,7 @@ impl Reader for SourceConfig {
         let span = tracing::info_span!("ingest", source = name, format = self.format());
         let _guard = span.enter();
         let path = self.path().map_or(Path::new(""), |p| p.as_path());
+        let mut offsets = None;
         let (frame, size, sha256, uri) = match self {
             SourceConfig::Csv(opts) => {
                 let (scan, frame) = read_csv(opts)?;
@@ -241,6 +246,12 @@ impl Reader for SourceConfig {
                 tracing::info!(pages = read.pages, bytes = read.bytes, "pages read");
                 (read.frame, read.bytes, sha, opts.url.clone())
             }
+            SourceConfig::Kafka(opts) => {
+                let read = kafka::read(opts)?;
+                let sha = mlops_core::frame::frame_hash(&read.frame)?;
+                offsets = Some(read.offsets);
+                (read.frame, read.bytes, sha, kafka::uri(opts))
+            }
         };
         let lineage = Lineage {
             source: name.to_string(),
@@ -251,6 +262,7 @@ impl Reader for SourceConfig {
             columns: frame.width(),
             sha256,
             ingested_at: now(),
+            kafka: offsets,
         };
         tracing::info!(rows = lineage.rows, columns = lineage.columns, sha256 = %lineage.sha256, "ingested");
         Ok(Ingested { frame, lineage })

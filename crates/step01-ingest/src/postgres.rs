@@ -19,7 +19,13 @@
 //!
 //! [`connect`] (the password from an environment variable, never the config) and
 //! [`server_error`] serve the PostgreSQL sink of step 6 too.
+//!
+//! Connections are pooled within a process: a connection a read (or the sink) has committed its
+//! work on is kept, per server, database, user and password, and the next one there takes it after checking
+//! that it still answers, so the sources of one config on one server and the sink after them log
+//! in once.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use polars::prelude::{
@@ -121,12 +127,77 @@ fn settings(s: &Server<'_>, env: Env<'_>) -> Result<(Config, String)> {
 }
 
 /// Connects to `server` (the password from `env`, the process's environment for callers
-/// outside this crate's tests). Answers the client and the server's name for messages and
-/// lineage (`postgres://user@host:port/db`, never a password).
-pub fn connect(server: &Server<'_>, env: Env<'_>) -> Result<(Client, String)> {
+/// outside this crate's tests), reusing a pooled connection when one is there. Answers the
+/// client and the server's name for messages and lineage (`postgres://user@host:port/db`, never a
+/// password).
+pub fn connect(server: &Server<'_>, env: Env<'_>) -> Result<(Pooled, String)> {
     let (config, name) = settings(server, env)?;
-    let client = config.connect(NoTls).map_err(|e| server_error(&name, None, &e))?;
+    let client = checkout(&config, &name).map_err(|e| server_error(&name, None, &e))?;
     Ok((client, name))
+}
+
+/// Idle connections kept per pool key at most.
+const POOL_IDLE: usize = 4;
+
+/// Idle connections: the key (server name and password) and the client.
+static POOL: Mutex<Vec<(String, Client)>> = Mutex::new(Vec::new());
+
+fn pool() -> std::sync::MutexGuard<'static, Vec<(String, Client)>> {
+    POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A pooled connection: a [`Client`] that [`Pooled::release`] puts back into the pool once its
+/// work is committed. Dropped without that (a failure half-way, a transaction left open), the
+/// connection is closed and the server rolls back whatever was open.
+pub struct Pooled {
+    key: String,
+    client: Client,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+impl Pooled {
+    /// Puts the connection back for the next read or write on the same server (call it only
+    /// outside any transaction).
+    pub fn release(self) {
+        if self.client.is_closed() {
+            return;
+        }
+        let mut idle = pool();
+        if idle.iter().filter(|(k, _)| *k == self.key).count() < POOL_IDLE {
+            idle.push((self.key, self.client));
+        }
+    }
+}
+
+/// A connection to `name` with `config`: an idle pooled one that still answers, else a new one.
+fn checkout(config: &Config, name: &str) -> std::result::Result<Pooled, postgres::Error> {
+    let password = config.get_password().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
+    let key = format!("{name}\u{0}{password}");
+    loop {
+        let found = {
+            let mut idle = pool();
+            idle.iter().rposition(|(k, _)| *k == key).map(|i| idle.swap_remove(i).1)
+        };
+        let Some(mut client) = found else { break };
+        if client.is_valid(config.get_connect_timeout().copied().unwrap_or(Duration::from_secs(10))).is_ok() {
+            tracing::debug!(server = name, "pooled connection reused");
+            return Ok(Pooled { key, client });
+        }
+    }
+    let client = config.connect(NoTls)?;
+    Ok(Pooled { key, client })
 }
 
 /// A URL with any password replaced, for messages.
@@ -531,7 +602,7 @@ pub(crate) fn read(opts: &PostgresSource, env: Env<'_>) -> Result<Read> {
     let (config, server) = connection(opts, env)?;
     let at_server = |e: &postgres::Error| server_error(&server, None, e);
     let in_query = |e: &postgres::Error| server_error(&server, Some(&query), e);
-    let mut client: Client = config.connect(NoTls).map_err(|e| at_server(&e))?;
+    let mut client = checkout(&config, &server).map_err(|e| at_server(&e))?;
     let mut tx = client.build_transaction().read_only(true).start().map_err(|e| at_server(&e))?;
     let statement = tx.prepare(&query).map_err(|e| in_query(&e))?;
     if statement.params().len() != opts.params.len() {
@@ -589,6 +660,7 @@ pub(crate) fn read(opts: &PostgresSource, env: Env<'_>) -> Result<Read> {
         }
     }
     tx.commit().map_err(|e| at_server(&e))?;
+    client.release();
     let columns: Vec<Column> =
         readers.into_iter().map(Reader::finish).collect::<std::result::Result<_, _>>().map_err(|e| {
             IngestError::Server { server: server.clone(), query: Some(query.clone()), message: e.to_string() }

@@ -773,6 +773,22 @@ fn postgres_sources_read_typed_batches_and_name_what_goes_wrong() {
     assert!(e.contains(&format!("127.0.0.1:{closed}/shop")) && e.contains("onnect"), "{e}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(pg.psql("shop", "SELECT count(*) FROM many").unwrap().trim(), "2500", "nothing was changed");
+
+    // Sources on one server share a pooled connection: the second read runs in the same backend
+    // as the first; a connection the server ended is not handed out again.
+    let pid = |opts: &PostgresSource| -> i64 {
+        read(opts).unwrap().frame.column("pid").unwrap().cast(&DataType::Int64).unwrap().i64().unwrap().get(0).unwrap()
+    };
+    let backend = source("SELECT pg_backend_pid() AS pid");
+    let first = pid(&backend);
+    assert_eq!(pid(&backend), first, "the second read reused the first one's connection");
+    pg.psql("shop", &format!("SELECT pg_terminate_backend({first})")).unwrap();
+    let next = pid(&backend);
+    assert_ne!(next, first, "a terminated connection is replaced, not reused");
+    // A wrong password never rides on a pooled connection.
+    let wrong = |var: &str| (var == "SHOP_PASSWORD").then(|| "wrong".to_string());
+    let e = postgres::read(&backend, &wrong).unwrap_err().to_string();
+    assert!(e.contains("password authentication failed"), "{e}");
 }
 
 /// A JSON API on loopback that paginates every way, rate-limits, fails on purpose and checks a
@@ -1128,4 +1144,131 @@ fn html_tables_read_as_pandas_reads_them() {
     let frame = SourceConfig::HtmlTable(picked).read("t").unwrap().frame;
     assert_eq!(column_names(&frame), ["Island", "Mass (g)", "Wing", "Seen"]);
     assert_eq!(frame.height(), 4);
+}
+
+fn kafka(broker: &str, topic: &str) -> KafkaSource {
+    KafkaSource {
+        brokers: vec![broker.to_string()],
+        topic: topic.into(),
+        group: None,
+        from: KafkaFrom::default(),
+        until: KafkaUntil::default(),
+        format: MessageFormat::Json,
+        columns: None,
+        separator: ".".into(),
+        max_level: None,
+        timeout_seconds: 5.0,
+    }
+}
+
+/// A real Kafka-protocol broker (tansu): a topic of two partitions read whole, in part, again by
+/// the offsets lineage recorded, from a time, through a consumer group, as CSV; and each way a
+/// read fails.
+#[test]
+fn kafka_topics_read_into_frames_with_their_offsets() {
+    use mlops_core::testing::KafkaBroker;
+    let broker = KafkaBroker::start().unwrap();
+    let at = broker.address();
+    broker.create_topic("events", 2).unwrap();
+    let t0 = 1_700_000_000_000;
+    let events: Vec<(i32, i64, String)> = (0..8)
+        .map(|i| {
+            (i % 2, t0 + i64::from(i) * 1000, format!(r#"{{"id": {i}, "who": {{"name": "n{i}", "age": {}}}}}"#, 20 + i))
+        })
+        .collect();
+    for (p, t, v) in &events {
+        broker.produce("events", *p, &[(*t, v)]).unwrap();
+    }
+
+    let whole = SourceConfig::Kafka(kafka(&at, "events")).read("events").unwrap();
+    assert_eq!(column_names(&whole.frame), ["id", "who.name", "who.age"]);
+    let ids: Vec<i64> = whole.frame.column("id").unwrap().i64().unwrap().into_no_null_iter().collect();
+    assert_eq!(ids, [0, 2, 4, 6, 1, 3, 5, 7], "partition 0's messages, then partition 1's");
+    assert_eq!(whole.lineage.uri, format!("kafka://{at}/events"));
+    assert_eq!(whole.lineage.format, "kafka");
+    let read = whole.lineage.kafka.clone().unwrap();
+    let ranges: Vec<(i32, i64, i64, usize)> =
+        read.partitions.iter().map(|p| (p.partition, p.from, p.until, p.messages)).collect();
+    assert_eq!(ranges, [(0, 0, 4, 4), (1, 0, 4, 4)]);
+
+    // Part of it, then the same offsets again: the same frame, the same hash.
+    let part = KafkaSource {
+        until: KafkaUntil::Limits(KafkaLimits { max_messages: Some(3), ..Default::default() }),
+        ..kafka(&at, "events")
+    };
+    let first = SourceConfig::Kafka(part).read("events").unwrap();
+    assert_eq!(first.frame.height(), 3);
+    let offsets = first.lineage.kafka.unwrap();
+    let again = KafkaSource {
+        from: KafkaFrom::Offsets(offsets.partitions.iter().map(|p| (p.partition, p.from)).collect()),
+        until: KafkaUntil::Limits(KafkaLimits {
+            offsets: Some(offsets.partitions.iter().map(|p| (p.partition, p.until)).collect()),
+            ..Default::default()
+        }),
+        ..kafka(&at, "events")
+    };
+    let second = SourceConfig::Kafka(again).read("events").unwrap();
+    assert_eq!(second.lineage.sha256, first.lineage.sha256);
+    assert!(second.frame.equals_missing(&first.frame));
+
+    // From a time: the messages at or after it.
+    let later = KafkaSource { from: KafkaFrom::Named("2023-11-14T22:13:24Z".into()), ..kafka(&at, "events") };
+    let frame = SourceConfig::Kafka(later).read("events").unwrap().frame;
+    let ids: Vec<i64> = frame.column("id").unwrap().i64().unwrap().into_no_null_iter().collect();
+    assert_eq!(ids, [4, 6, 5, 7]);
+
+    // From the latest: nothing yet, with the named columns.
+    let latest = KafkaSource {
+        from: KafkaFrom::Named("latest".into()),
+        columns: Some(vec!["id".into(), "who.name".into()]),
+        ..kafka(&at, "events")
+    };
+    let empty = SourceConfig::Kafka(latest).read("events").unwrap().frame;
+    assert_eq!((column_names(&empty), empty.height()), (vec!["id".to_string(), "who.name".to_string()], 0));
+
+    // A consumer group goes on where its last committed read stopped.
+    let grouped = KafkaSource { group: Some("nightly".into()), ..kafka(&at, "events") };
+    let read = SourceConfig::Kafka(grouped.clone()).read("events").unwrap();
+    assert_eq!(read.frame.height(), 8);
+    let again = SourceConfig::Kafka(grouped.clone()).read("events").unwrap();
+    assert_eq!(again.frame.height(), 8, "nothing is committed until the dataset is written");
+    commit_offsets(read.lineage.kafka.as_ref().unwrap(), std::time::Duration::from_secs(5)).unwrap();
+    broker.produce("events", 1, &[(t0 + 9000, r#"{"id": 8, "who": {"name": "n8", "age": 28}}"#)]).unwrap();
+    let next = SourceConfig::Kafka(grouped).read("events").unwrap();
+    let ids: Vec<i64> = next.frame.column("id").unwrap().i64().unwrap().into_no_null_iter().collect();
+    assert_eq!(ids, [8]);
+    assert_eq!(next.lineage.kafka.unwrap().partitions[1].from, 4);
+
+    // CSV lines, typed as a CSV file's.
+    broker.create_topic("lines", 1).unwrap();
+    broker
+        .produce("lines", 0, &[(t0, "1,Adelie,39.1"), (t0, "2,\"Gentoo, big\",NA\n"), (t0, "3,Chinstrap,46.5")])
+        .unwrap();
+    let lines = KafkaSource {
+        format: MessageFormat::Csv,
+        columns: Some(vec!["id".into(), "species".into(), "bill".into()]),
+        ..kafka(&at, "lines")
+    };
+    let frame = SourceConfig::Kafka(lines.clone()).read("lines").unwrap().frame;
+    assert_eq!(frame.column("id").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(frame.column("bill").unwrap().null_count(), 1);
+    assert_eq!(frame.column("species").unwrap().str().unwrap().get(1), Some("Gentoo, big"));
+
+    // What goes wrong, named.
+    let err = |opts: KafkaSource| SourceConfig::Kafka(opts).read("t").unwrap_err().to_string();
+    let e = err(kafka(&at, "nope"));
+    assert!(e.contains("nope") && e.contains("does not exist") && e.contains("events"), "{e}");
+    let e = err(KafkaSource { columns: None, ..lines });
+    assert!(e.contains("kafka.columns"), "{e}");
+    let e = err(KafkaSource { from: KafkaFrom::Named("yesterday".into()), ..kafka(&at, "events") });
+    assert!(e.contains("kafka.from") && e.contains("yesterday"), "{e}");
+    broker.create_topic("mixed", 1).unwrap();
+    broker.produce("mixed", 0, &[(t0, r#"{"id": 1}"#), (t0, "not json")]).unwrap();
+    let e = err(kafka(&at, "mixed"));
+    assert!(e.contains("partition 0 offset 1") && e.contains("not JSON"), "{e}");
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let e = err(KafkaSource { timeout_seconds: 1.0, ..kafka(&nobody, "events") });
+    assert!(e.contains(&nobody), "{e}");
+    assert!(started.elapsed().as_secs_f64() < 10.0, "an unreachable broker is reported within the timeout");
 }

@@ -71,6 +71,19 @@ pub enum CurateError {
         /// The versions it matches.
         matches: Vec<String>,
     },
+    /// The dataset is written, but the offsets its Kafka source read could not be committed to
+    /// the consumer group: the next run reads them again (and writes the same version for them).
+    #[error(
+        "dataset version {version} is written, but consumer group {group:?} could not commit its offsets: {message}"
+    )]
+    Commit {
+        /// The version written.
+        version: String,
+        /// The consumer group.
+        group: String,
+        /// What the broker said.
+        message: String,
+    },
     /// Writing the curated table to PostgreSQL failed (nothing was committed there).
     #[error("curate.postgres: {message}")]
     Sink {

@@ -11,6 +11,7 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 use serde::{Deserialize, Serialize};
 use step01_ingest::Env;
+use step01_ingest::postgres::Pooled;
 use step01_ingest::postgres::{Server, connect, quoted_table, server_error};
 
 use crate::{CurateError, Result};
@@ -54,7 +55,7 @@ fn default_timeout() -> u64 {
 /// A table written in an open transaction: [`Staged::commit`] makes it visible; dropping it
 /// closes the connection, and the server rolls the transaction back.
 pub struct Staged {
-    client: Client,
+    client: Pooled,
     server: String,
     /// The table as written (quoted).
     pub table: String,
@@ -68,7 +69,9 @@ impl Staged {
     pub fn commit(mut self) -> Result<String> {
         self.client.batch_execute("COMMIT").map_err(|e| failed(&self.server, None, &e))?;
         tracing::info!(server = %self.server, table = %self.table, rows = self.rows, "curated table committed");
-        Ok(format!("{} {}", self.server, self.table))
+        let Staged { client, server, table, .. } = self;
+        client.release();
+        Ok(format!("{server} {table}"))
     }
 }
 

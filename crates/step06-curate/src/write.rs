@@ -206,6 +206,16 @@ pub fn curate_with_env(
     if let Some(staged) = staged {
         curated.table = Some(staged.commit()?);
     }
+    // Consumer groups move on only once the data they read is kept.
+    for read in provenance.sources.iter().filter_map(|s| s.kafka.as_ref()) {
+        step01_ingest::commit_offsets(read, std::time::Duration::from_secs(10)).map_err(|message| {
+            CurateError::Commit {
+                version: curated.metadata.version.clone(),
+                group: read.group.clone().unwrap_or_default(),
+                message,
+            }
+        })?;
+    }
     Ok(curated)
 }
 

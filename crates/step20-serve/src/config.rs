@@ -87,6 +87,23 @@ impl ServeConfig {
         if self.prediction_log.enabled && self.prediction_log.queue == 0 {
             return bad("prediction_log.queue", "must be at least 1");
         }
+        if let Some(k) = &self.prediction_log.kafka {
+            if k.brokers.is_empty() {
+                return bad("prediction_log.kafka.brokers", "give at least one broker, `host:port`");
+            }
+            if k.topic.is_empty() {
+                return bad("prediction_log.kafka.topic", "must not be empty");
+            }
+            if k.buffer == 0 {
+                return bad("prediction_log.kafka.buffer", "must be at least 1");
+            }
+            if !(k.timeout_seconds.is_finite() && k.timeout_seconds > 0.0) {
+                return bad("prediction_log.kafka.timeout_seconds", "must be a positive number of seconds");
+            }
+            if !(k.drain_seconds.is_finite() && k.drain_seconds >= 0.0) {
+                return bad("prediction_log.kafka.drain_seconds", "must be a number of seconds");
+            }
+        }
         if let Some(alias) = &self.shadow_alias
             && let Err(e) = step17_registry::ModelUri::parse(&format!("models:/m@{alias}"))
         {
@@ -130,10 +147,40 @@ pub struct PredictionLogConfig {
     pub enabled: bool,
     /// Predicted rows that may wait for the writer; beyond, new entries are dropped and counted.
     pub queue: usize,
+    /// Also publish every logged row to a Kafka topic.
+    pub kafka: Option<KafkaLogConfig>,
 }
 
 impl Default for PredictionLogConfig {
     fn default() -> Self {
-        Self { enabled: true, queue: 65_536 }
+        Self { enabled: true, queue: 65_536, kafka: None }
     }
+}
+
+/// The prediction log's Kafka topic: one JSON message per predicted row, keyed by request id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaLogConfig {
+    /// Bootstrap brokers, `host:port`.
+    pub brokers: Vec<String>,
+    /// The topic (it must exist).
+    pub topic: String,
+    /// Rows that may wait for the broker (while it is down, say); beyond, new rows are dropped
+    /// and counted in `mlops_prediction_log_kafka_dropped_total`.
+    #[serde(default = "default_kafka_buffer")]
+    pub buffer: usize,
+    /// Seconds one publish may take before it is retried.
+    #[serde(default = "default_kafka_timeout")]
+    pub timeout_seconds: f64,
+    /// Seconds a server that is shutting down keeps trying to publish what is buffered.
+    #[serde(default = "default_kafka_timeout")]
+    pub drain_seconds: f64,
+}
+
+fn default_kafka_buffer() -> usize {
+    100_000
+}
+
+fn default_kafka_timeout() -> f64 {
+    10.0
 }

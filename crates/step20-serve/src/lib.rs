@@ -44,12 +44,13 @@ mod log;
 mod metrics;
 mod openapi;
 pub mod protocol;
+mod publish;
 mod scorer;
 mod server;
 #[cfg(test)]
 mod tests;
 
-pub use config::{CategoryPolicy, ConfidenceThresholds, PredictionLogConfig, ServeConfig};
+pub use config::{CategoryPolicy, ConfidenceThresholds, KafkaLogConfig, PredictionLogConfig, ServeConfig};
 pub use feedback::{Actual, BadActual, FeedbackOutcome, UnknownActual, record_feedback};
 pub use log::{LoggedPrediction, PredictionLog, read_predictions};
 pub use metrics::Metrics;

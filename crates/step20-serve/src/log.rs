@@ -16,6 +16,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::metrics::Metrics;
+use crate::publish::{Message, Publisher};
 use crate::scorer::{Scored, Scorer};
 use crate::{Result, ServeError};
 
@@ -268,9 +269,16 @@ impl PredictionLog {
         &self.path
     }
 
-    /// Opens the log in the SQLite store `path` (creating the table) and starts its writer.
-    pub fn open(path: &Path, queue: usize, metrics: Arc<Metrics>) -> Result<PredictionLog> {
+    /// Opens the log in the SQLite store `path` (creating the table) and starts its writer; with
+    /// `kafka`, the writer also publishes every predicted row to that topic.
+    pub fn open(
+        path: &Path,
+        queue: usize,
+        metrics: Arc<Metrics>,
+        kafka: Option<&crate::config::KafkaLogConfig>,
+    ) -> Result<PredictionLog> {
         let conn = open_writer(path)?;
+        let publisher = kafka.map(|k| Publisher::start(k, metrics.clone())).transpose()?;
         let opened = identity(path);
         // The channel never fills first: `queued` bounds the rows waiting.
         let (tx, rx) = std::sync::mpsc::sync_channel(queue.max(1));
@@ -284,7 +292,7 @@ impl PredictionLog {
         let store_path = path.clone();
         let writer = std::thread::Builder::new().name("prediction-log".into()).spawn(move || {
             let mut store = Store { conn, path: store_path, opened: file, problem: seen };
-            write_loop(&mut store, &rx, (&counts, &waiting));
+            write_loop(&mut store, &rx, (&counts, &waiting), publisher.as_ref());
         })?;
         Ok(PredictionLog {
             tx: RwLock::new(Some(tx)),
@@ -361,7 +369,12 @@ impl Drop for PredictionLog {
     }
 }
 
-fn write_loop(store: &mut Store, rx: &Receiver<Logged>, (metrics, queued): (&Metrics, &AtomicUsize)) {
+fn write_loop(
+    store: &mut Store,
+    rx: &Receiver<Logged>,
+    (metrics, queued): (&Metrics, &AtomicUsize),
+    publisher: Option<&Publisher>,
+) {
     // Failed batches in a row (a full disk fails every one): logged at 1, 10, 100, ...
     let mut failures: u64 = 0;
     while let Ok(first) = rx.recv() {
@@ -382,6 +395,11 @@ fn write_loop(store: &mut Store, rx: &Receiver<Logged>, (metrics, queued): (&Met
             match logged {
                 Logged::Predicted(e) => entries.push(e),
                 Logged::Refused(r) => refusals.push(r),
+            }
+        }
+        if let Some(publisher) = publisher {
+            for e in &entries {
+                publish(publisher, e);
             }
         }
         let result =
@@ -587,40 +605,106 @@ fn columns_json(out: &mut String, e: &Entry) {
     out.push(']');
 }
 
+/// The labels of a classifier's classes as JSON texts (none for a regressor).
+fn label_texts(e: &Entry) -> Vec<String> {
+    match e.scorer.task() {
+        mlops_core::TaskKind::Regression => Vec::new(),
+        _ => e.scorer.classes().iter().map(|c| serde_json::to_string(c).unwrap_or_default()).collect(),
+    }
+}
+
+/// Appends row `i`'s output, `{"prediction": ..., "probabilities": [...]}`.
+fn output_into(out: &mut String, e: &Entry, i: usize, labels: &[String]) {
+    out.push_str("{\"prediction\":");
+    let predicted = e.scored.predicted.get(i).copied().unwrap_or(f64::NAN);
+    match e.scorer.task() {
+        mlops_core::TaskKind::Regression => float_into(out, predicted),
+        _ => match labels.get(predicted as usize) {
+            Some(label) => out.push_str(label),
+            None => json_into(out, &e.scorer.label(predicted)),
+        },
+    }
+    if let Some(p) = e.scored.proba.as_ref().and_then(|p| p.get(i)) {
+        out.push_str(",\"probabilities\":[");
+        for (k, v) in p.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            float_into(out, *v);
+        }
+        out.push(']');
+    }
+    out.push('}');
+}
+
 /// Appends the request's outputs as a JSON array with one `{"prediction": ..., "probabilities":
 /// [...]}` object per row.
 fn outputs_json(out: &mut String, e: &Entry) {
-    let labels: Vec<String> = match e.scorer.task() {
-        mlops_core::TaskKind::Regression => Vec::new(),
-        _ => e.scorer.classes().iter().map(|c| serde_json::to_string(c).unwrap_or_default()).collect(),
-    };
+    let labels = label_texts(e);
     out.push('[');
     for i in 0..e.rows {
         if i > 0 {
             out.push(',');
         }
-        out.push_str("{\"prediction\":");
-        let predicted = e.scored.predicted.get(i).copied().unwrap_or(f64::NAN);
-        match e.scorer.task() {
-            mlops_core::TaskKind::Regression => float_into(out, predicted),
-            _ => match labels.get(predicted as usize) {
-                Some(label) => out.push_str(label),
-                None => json_into(out, &e.scorer.label(predicted)),
-            },
-        }
-        if let Some(p) = e.scored.proba.as_ref().and_then(|p| p.get(i)) {
-            out.push_str(",\"probabilities\":[");
-            for (k, v) in p.iter().enumerate() {
-                if k > 0 {
-                    out.push(',');
-                }
-                float_into(out, *v);
-            }
-            out.push(']');
-        }
-        out.push('}');
+        output_into(out, e, i, &labels);
     }
     out.push(']');
+}
+
+/// Appends one input value as JSON (dates as text, like a client sends them).
+fn value_into(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+        Value::Float(f) => float_into(out, *f),
+        Value::Date(d) => match Value::date_from_days(*d) {
+            Some(date) => date_into(out, date),
+            None => out.push_str("null"),
+        },
+        Value::Str(text) => string_into(out, text),
+        other => json_into(out, &other.to_json()),
+    }
+}
+
+/// Publishes each row of a request as its own message, shaped as the `prediction_log` view's
+/// rows: `{"request_id", "at", "model_name", "model_version", "route", "row", "inputs": {column:
+/// value}, "outputs": {"prediction", "probabilities"}, "latency_ms"}`, keyed by request id.
+fn publish(publisher: &Publisher, e: &Entry) {
+    let labels = label_texts(e);
+    let mut head = String::from("{\"request_id\":");
+    string_into(&mut head, &e.request_id);
+    head.push_str(",\"at\":");
+    string_into(&mut head, &e.at);
+    head.push_str(",\"model_name\":");
+    string_into(&mut head, &e.scorer.origin.name);
+    head.push_str(",\"model_version\":");
+    match e.scorer.origin.version {
+        Some(v) => head.push_str(itoa::Buffer::new().format(v)),
+        None => head.push_str("null"),
+    }
+    head.push_str(",\"route\":");
+    string_into(&mut head, e.route);
+    for i in 0..e.rows {
+        let mut value = head.clone();
+        value.push_str(",\"row\":");
+        value.push_str(itoa::Buffer::new().format(i));
+        value.push_str(",\"inputs\":{");
+        for (k, (input, values)) in e.scorer.inputs().iter().zip(&e.inputs).enumerate() {
+            if k > 0 {
+                value.push(',');
+            }
+            string_into(&mut value, &input.name);
+            value.push(':');
+            value_into(&mut value, values.get(i).unwrap_or(&Value::Null));
+        }
+        value.push_str("},\"outputs\":");
+        output_into(&mut value, e, i, &labels);
+        value.push_str(",\"latency_ms\":");
+        float_into(&mut value, e.latency_ms);
+        value.push('}');
+        publisher.send(Message { key: e.request_id.clone(), value });
+    }
 }
 
 /// Appends the request's inputs as a JSON array with one array of values per row, in signature
@@ -636,18 +720,7 @@ fn inputs_json(out: &mut String, e: &Entry) {
             if k > 0 {
                 out.push(',');
             }
-            match values.get(i).unwrap_or(&Value::Null) {
-                Value::Null => out.push_str("null"),
-                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-                Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
-                Value::Float(f) => float_into(out, *f),
-                Value::Date(d) => match Value::date_from_days(*d) {
-                    Some(date) => date_into(out, date),
-                    None => out.push_str("null"),
-                },
-                Value::Str(text) => string_into(out, text),
-                other => json_into(out, &other.to_json()),
-            }
+            value_into(out, values.get(i).unwrap_or(&Value::Null));
         }
         out.push(']');
     }

@@ -33,6 +33,10 @@ pub struct Metrics {
     log_dropped: AtomicU64,
     /// 1 when the prediction log cannot write (its store was removed or replaced).
     log_broken: AtomicU64,
+    kafka_published: AtomicU64,
+    kafka_dropped: AtomicU64,
+    /// 1 while the Kafka topic of the prediction log cannot be written.
+    kafka_broken: AtomicU64,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
     model: Mutex<(String, u32)>,
@@ -109,6 +113,21 @@ impl Metrics {
     /// Whether the prediction log can write.
     pub fn log_broken(&self, broken: bool) {
         self.log_broken.store(u64::from(broken), Ordering::Relaxed);
+    }
+
+    /// Prediction log rows published to the Kafka topic.
+    pub fn kafka_published(&self, n: u64) {
+        self.kafka_published.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Prediction log rows not published to the Kafka topic (its buffer was full).
+    pub fn kafka_dropped(&self, n: u64) {
+        self.kafka_dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Whether the Kafka topic of the prediction log can be written.
+    pub fn kafka_broken(&self, broken: bool) {
+        self.kafka_broken.store(u64::from(broken), Ordering::Relaxed);
     }
 
     /// Rows predicted so far (every label).
@@ -204,6 +223,16 @@ impl Metrics {
                 "Predictions not logged: the log queue was full, or the log's store could not be written.",
                 &self.log_dropped,
             ),
+            (
+                "mlops_prediction_log_kafka_published_total",
+                "Predicted rows published to the prediction log's Kafka topic.",
+                &self.kafka_published,
+            ),
+            (
+                "mlops_prediction_log_kafka_dropped_total",
+                "Predicted rows not published to the Kafka topic: its buffer was full while the broker could not be written.",
+                &self.kafka_dropped,
+            ),
             ("mlops_model_reloads_total", "Models swapped in after the alias moved.", &self.reloads),
             (
                 "mlops_model_reload_failures_total",
@@ -222,6 +251,12 @@ impl Metrics {
         );
         let _ = writeln!(w, "# TYPE mlops_prediction_log_broken gauge");
         let _ = writeln!(w, "mlops_prediction_log_broken {}", self.log_broken.load(Ordering::Relaxed));
+        let _ = writeln!(
+            w,
+            "# HELP mlops_prediction_log_kafka_broken 1 while the prediction log's Kafka topic cannot be written (entries wait in its buffer)."
+        );
+        let _ = writeln!(w, "# TYPE mlops_prediction_log_kafka_broken gauge");
+        let _ = writeln!(w, "mlops_prediction_log_kafka_broken {}", self.kafka_broken.load(Ordering::Relaxed));
         let (name, version) = lock(&self.model).clone();
         let _ = writeln!(w, "# HELP mlops_model_version The registered version being served (0: a package path).");
         let _ = writeln!(w, "# TYPE mlops_model_version gauge");

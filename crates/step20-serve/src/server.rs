@@ -113,9 +113,12 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         metrics.model(&scorer.origin.name, scorer.origin.version.unwrap_or(0));
         let log = match store {
-            Some(store) if config.prediction_log.enabled => {
-                Some(PredictionLog::open(store, config.prediction_log.queue, metrics.clone())?)
-            }
+            Some(store) if config.prediction_log.enabled => Some(PredictionLog::open(
+                store,
+                config.prediction_log.queue,
+                metrics.clone(),
+                config.prediction_log.kafka.as_ref(),
+            )?),
             _ => None,
         };
         let addr = format!("{}:{}", config.host, config.port);

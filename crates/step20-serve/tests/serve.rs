@@ -792,7 +792,7 @@ async fn a_full_log_queue_drops_and_counts_instead_of_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store.db");
     let config = ServeConfig {
-        prediction_log: step20_serve::PredictionLogConfig { enabled: true, queue: 4 },
+        prediction_log: step20_serve::PredictionLogConfig { enabled: true, queue: 4, kafka: None },
         ..ServeConfig::default()
     };
     let server = Running::start(config, package_source(dir.path(), TaskKind::BinaryClassification), Some(&store)).await;
@@ -1057,5 +1057,130 @@ async fn feedback_records_actuals_of_logged_predictions_and_refuses_bad_ones_by_
     let (status, answer) = server.json("/feedback", &json!([{ "request_id": "x", "actual": 1.5 }])).await;
     assert_eq!(status, 404, "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("keeps no prediction log"), "{answer}");
+    server.stop().await;
+}
+
+/// The prediction log's topic, read back as a user would: each message a row of the log, with
+/// its request id and row.
+async fn topic_rows(broker: &str, topic: &str) -> Vec<(String, i64)> {
+    use step01_ingest::{KafkaSource, Reader, SourceConfig};
+    let source = SourceConfig::Kafka(KafkaSource {
+        brokers: vec![broker.to_string()],
+        topic: topic.to_string(),
+        group: None,
+        from: Default::default(),
+        until: Default::default(),
+        format: Default::default(),
+        columns: None,
+        separator: ".".into(),
+        max_level: None,
+        timeout_seconds: 5.0,
+    });
+    let frame = tokio::task::spawn_blocking(move || source.read("log").unwrap().frame).await.unwrap();
+    if frame.height() == 0 {
+        return Vec::new();
+    }
+    let ids = frame.column("request_id").unwrap().str().unwrap().clone();
+    let rows = frame.column("row").unwrap().i64().unwrap().clone();
+    assert!(frame.column("inputs.x").is_ok() && frame.column("outputs.prediction").is_ok(), "{frame}");
+    let mut out: Vec<(String, i64)> =
+        ids.iter().zip(rows.iter()).map(|(i, r)| (i.unwrap().to_string(), r.unwrap())).collect();
+    out.sort();
+    out
+}
+
+/// Waits (at most 60 s) until `/metrics` shows `name` at `want`.
+async fn wait_for(server: &Running, name: &str, want: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, metrics) = server.get("/metrics").await;
+        if counter(&metrics, name) == Some(want) || std::time::Instant::now() > deadline {
+            return metrics;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A real Kafka-protocol broker (tansu): every predicted row reaches the topic; while the broker
+/// is down rows wait in the buffer, and after its restart all of them arrive; a buffer too small
+/// for the outage drops rows and counts every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prediction_log_reaches_kafka_and_a_broker_restart_loses_nothing_within_the_buffer() {
+    use mlops_core::testing::KafkaBroker;
+    let mut broker = KafkaBroker::start().unwrap();
+    broker.create_topic("predictions", 2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.db");
+    let address = broker.address();
+    let kafka = |buffer: usize| step20_serve::KafkaLogConfig {
+        brokers: vec![address.clone()],
+        topic: "predictions".into(),
+        buffer,
+        timeout_seconds: 2.0,
+        drain_seconds: 1.0,
+    };
+    let config = ServeConfig {
+        prediction_log: step20_serve::PredictionLogConfig { enabled: true, queue: 65_536, kafka: Some(kafka(10_000)) },
+        ..ServeConfig::default()
+    };
+    let server = Running::start(config, package_source(dir.path(), TaskKind::BinaryClassification), Some(&store)).await;
+    for _ in 0..20 {
+        assert_eq!(server.json("/invocations", &json!({ "instances": records(3) })).await.0, 200);
+    }
+    let metrics = wait_for(&server, "mlops_prediction_log_kafka_published_total", 60).await;
+    assert_eq!(counter(&metrics, "mlops_prediction_log_kafka_published_total"), Some(60), "{metrics}");
+    let logged = |store: PathBuf| {
+        let mut rows: Vec<(String, i64)> = step20_serve::read_predictions(&store, None, 10_000)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.request_id, p.row))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let before = topic_rows(&broker.address(), "predictions").await;
+    assert_eq!(before, logged(store.clone()));
+
+    // The broker goes down: rows are answered, logged, and wait for it.
+    broker.stop();
+    for _ in 0..30 {
+        assert_eq!(server.json("/invocations", &json!({ "instances": records(2) })).await.0, 200);
+    }
+    let metrics = wait_for(&server, "mlops_prediction_log_kafka_broken", 1).await;
+    assert_eq!(counter(&metrics, "mlops_prediction_log_kafka_broken"), Some(1), "{metrics}");
+    // It comes back empty (in-memory storage): once its topic is there, every waiting row arrives.
+    broker.restart().unwrap();
+    broker.create_topic("predictions", 2).unwrap();
+    let metrics = wait_for(&server, "mlops_prediction_log_kafka_published_total", 120).await;
+    assert_eq!(counter(&metrics, "mlops_prediction_log_kafka_published_total"), Some(120), "{metrics}");
+    assert_eq!(counter(&metrics, "mlops_prediction_log_kafka_dropped_total"), Some(0), "{metrics}");
+    assert_eq!(counter(&metrics, "mlops_prediction_log_kafka_broken"), Some(0), "{metrics}");
+    let after = topic_rows(&broker.address(), "predictions").await;
+    let all = logged(store.clone());
+    let outage: Vec<(String, i64)> = all.iter().filter(|r| !before.contains(r)).cloned().collect();
+    assert_eq!(after, outage, "the rows logged while the broker was down, each once");
+    server.stop().await;
+
+    // A buffer of 5 rows through an outage of 20: what does not fit is dropped and counted.
+    broker.stop();
+    let config = ServeConfig {
+        prediction_log: step20_serve::PredictionLogConfig { enabled: true, queue: 65_536, kafka: Some(kafka(5)) },
+        ..ServeConfig::default()
+    };
+    let second = tempfile::tempdir().unwrap();
+    let small = second.path().join("small.db");
+    let server =
+        Running::start(config, package_source(second.path(), TaskKind::BinaryClassification), Some(&small)).await;
+    for _ in 0..20 {
+        assert_eq!(server.json("/invocations", &json!({ "instances": records(1) })).await.0, 200);
+    }
+    let metrics = wait_for(&server, "mlops_prediction_log_written_total", 20).await;
+    let dropped = counter(&metrics, "mlops_prediction_log_kafka_dropped_total").unwrap();
+    assert!(dropped >= 10, "{metrics}");
+    broker.restart().unwrap();
+    broker.create_topic("predictions", 2).unwrap();
+    let metrics = wait_for(&server, "mlops_prediction_log_kafka_published_total", 20 - dropped).await;
+    assert_eq!(counter(&metrics, "mlops_prediction_log_kafka_published_total"), Some(20 - dropped), "{metrics}");
+    assert_eq!(topic_rows(&broker.address(), "predictions").await.len() as u64, 20 - dropped);
     server.stop().await;
 }
