@@ -18,14 +18,8 @@ mlops="${MLOPS:-${CARGO_TARGET_DIR:-$HOME/.cache/mlops-target}/release/mlops}"
 tansu="${MLOPS_TANSU:-$HOME/.cache/mlops-tools/bin/tansu}"
 [ -x "$tansu" ] || { echo "no broker at $tansu: make tansu"; exit 1; }
 
-req=bench/requirements-kafka.txt
-venv="$HOME/.cache/mlops-bench-kafka-$(sha256sum "$req" | cut -c1-16)"
-test -f "$venv/.complete" || {
-  echo "creating the reference's environment $venv from $req"
-  rm -rf "$venv" && python3 -m venv "$venv" &&
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-virtualenv --no-deps -r "$req" &&
-    "$venv/bin/python" -m pip check && touch "$venv/.complete"
-}
+source bench/lib.sh
+venv=$(bench_venv bench/requirements-kafka.txt kafka)
 
 dir="$(mktemp -d /tmp/mlops-kafka-bench.XXXXXX)"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -46,40 +40,7 @@ YAML
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== broker: $("$tansu" --version) (memory storage), $messages JSON messages, 1 partition"
-echo "== python: $("$venv/bin/python" -c 'import sys, pandas, confluent_kafka; print(f"Python {sys.version.split()[0]}, pandas {pandas.__version__}, confluent-kafka {confluent_kafka.version()[0]}, librdkafka {confluent_kafka.libversion()[0]}")')"
-python3 - "$runs" "$mlops" "$config" "$venv/bin/python" "127.0.0.1:$port" "$dir" "$messages" <<'PY'
-import statistics, subprocess, sys, time
-
-runs, mlops, config, python, broker, tmp, messages = int(sys.argv[1]), *sys.argv[2:7], int(sys.argv[7])
-toolkit = [mlops, "--quiet", "--log-dir", f"{tmp}/logs", "--json", "ingest", "--config", config]
-python_side = [python, "bench/reference_kafka.py", "consume", broker, "bench"]
-
-def run(cmd):
-    """Wall seconds and peak resident memory (MiB) of one run."""
-    started = time.perf_counter()
-    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], check=True, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    return seconds, int(out.stderr.strip().splitlines()[-1]) / 1024
-
-run(toolkit), run(python_side)  # warm up
-times = {"toolkit": [], "python": []}
-memory = {"toolkit": [], "python": []}
-ratios = []
-for i in range(runs):
-    order = [("toolkit", toolkit), ("python", python_side)]
-    if i % 2:
-        order.reverse()
-    got = {}
-    for name, cmd in order:
-        seconds, mib = run(cmd)
-        times[name].append(seconds)
-        memory[name].append(mib)
-        got[name] = seconds
-    ratios.append(got["toolkit"] / got["python"])
-med = statistics.median
-print(f"{'consumer':<34} {'median s':>9} {'msg/s':>10} {'peak MiB':>9}")
-for label, name in [("mlops ingest (rskafka)", "toolkit"), ("confluent-kafka + json_normalize", "python")]:
-    print(f"{label:<34} {med(times[name]):>9.3f} {messages / med(times[name]):>10,.0f} {med(memory[name]):>9.0f}")
-print(f"ratio toolkit/python: median {med(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f}, {runs} pairs); "
-      f"{1 / med(ratios):.1f}x faster, memory {med(memory['toolkit']) / med(memory['python']):.2f}x")
-PY
+echo "== python: $("$venv/bin/python" -c 'import sys, pandas, confluent_kafka; print(f"Python {sys.version.split()[0]}, pandas {pandas.__version__}, confluent-kafka {confluent_kafka.__version__}, librdkafka {confluent_kafka.libversion()[0]}")')"
+python3 bench/paired.py "$runs" "$messages" msg "mlops ingest (rskafka)" "confluent-kafka + json_normalize" \
+  -- "$mlops" --quiet --log-dir "$dir/logs" --json ingest --config "$config" \
+  -- "$venv/bin/python" bench/reference_kafka.py consume "127.0.0.1:$port" bench

@@ -23,6 +23,7 @@
 #   pandas < 3, pinned) installed once into ~/.cache/mlops-bench-evidently-<hash of that file>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 runs="${1:-5}"
 ref_rows="${REF_ROWS:-327000}"
 cur_rows="${CUR_ROWS:-3270000}"
@@ -48,14 +49,7 @@ fi
 evidently_python=
 if [ "${EVIDENTLY:-1}" != 0 ]; then
   req=bench/requirements-evidently.txt
-  venv="$HOME/.cache/mlops-bench-evidently-$(sha256sum "$req" | cut -c1-16)"
-  test -f "$venv/.complete" || {
-    echo "creating Evidently's environment $venv from $req"
-    rm -rf "$venv" && python3 -m venv "$venv" &&
-      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-virtualenv --no-deps -r "$req" &&
-      "$venv/bin/python" -m pip check &&
-      touch "$venv/.complete"
-  }
+  venv=$(bench_venv "$req" evidently)
   evidently_python="$venv/bin/python"
 fi
 

@@ -18,14 +18,8 @@ mlops="${MLOPS:-${CARGO_TARGET_DIR:-$HOME/.cache/mlops-target}/release/mlops}"
 bin="${MLOPS_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
 [ -x "$bin/initdb" ] || { echo "no PostgreSQL server binaries (set MLOPS_PG_BIN, or apt install postgresql)"; exit 1; }
 
-req=bench/requirements-postgres.txt
-venv="$HOME/.cache/mlops-bench-postgres-$(sha256sum "$req" | cut -c1-16)"
-test -f "$venv/.complete" || {
-  echo "creating the reference's environment $venv from $req"
-  rm -rf "$venv" && python3 -m venv "$venv" &&
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-virtualenv --no-deps -r "$req" &&
-    "$venv/bin/python" -m pip check && touch "$venv/.complete"
-}
+source bench/lib.sh
+venv=$(bench_venv bench/requirements-postgres.txt postgres)
 
 # The server: a cluster of its own, as the tests make one (as the postgres user when root).
 dir="$(mktemp -d /tmp/mlops-pg-bench.XXXXXX)"
@@ -58,39 +52,6 @@ YAML
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== server: $("$bin/postgres" --version), $rows rows x 10 columns"
 echo "== python: $("$venv/bin/python" -c 'import sys, pandas, sqlalchemy, psycopg; print(f"Python {sys.version.split()[0]}, pandas {pandas.__version__}, SQLAlchemy {sqlalchemy.__version__}, psycopg {psycopg.__version__}")')"
-python3 - "$runs" "$mlops" "$config" "$venv/bin/python" "$url" "$dir" <<'PY'
-import statistics, subprocess, sys, time
-
-runs, mlops, config, python, url, tmp = int(sys.argv[1]), *sys.argv[2:]
-toolkit = [mlops, "--quiet", "--log-dir", f"{tmp}/logs", "--json", "ingest", "--config", config]
-pandas = [python, "bench/reference_postgres_pandas.py", url, "wide"]
-
-def run(cmd):
-    """Wall seconds and peak resident memory (MiB) of one run."""
-    started = time.perf_counter()
-    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], check=True, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    return seconds, int(out.stderr.strip().splitlines()[-1]) / 1024
-
-run(toolkit), run(pandas)  # warm the server's cache and the page cache
-times = {"toolkit": [], "pandas": []}
-memory = {"toolkit": [], "pandas": []}
-ratios = []
-for i in range(runs):
-    order = [("toolkit", toolkit), ("pandas", pandas)]
-    if i % 2:
-        order.reverse()
-    got = {}
-    for name, cmd in order:
-        seconds, mib = run(cmd)
-        times[name].append(seconds)
-        memory[name].append(mib)
-        got[name] = seconds
-    ratios.append(got["toolkit"] / got["pandas"])
-med = statistics.median
-print(f"{'reader':<28} {'median s':>9} {'peak MiB':>9}")
-print(f"{'mlops ingest (cursor)':<28} {med(times['toolkit']):>9.3f} {med(memory['toolkit']):>9.0f}")
-print(f"{'pandas.read_sql (psycopg 3)':<28} {med(times['pandas']):>9.3f} {med(memory['pandas']):>9.0f}")
-print(f"ratio toolkit/pandas: median {med(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f}, {runs} pairs); "
-      f"{1 / med(ratios):.1f}x faster, memory {med(memory['toolkit']) / med(memory['pandas']):.2f}x")
-PY
+python3 bench/paired.py "$runs" 0 rows "mlops ingest (cursor)" "pandas.read_sql (psycopg 3)" \
+  -- "$mlops" --quiet --log-dir "$dir/logs" --json ingest --config "$config" \
+  -- "$venv/bin/python" bench/reference_postgres_pandas.py "$url" wide
