@@ -199,6 +199,8 @@ pub struct KafkaBroker {
     dir: tempfile::TempDir,
     bin: PathBuf,
     child: Option<std::process::Child>,
+    /// Whether clients must authenticate (SASL) first.
+    authentication: bool,
     /// The port it listens on (127.0.0.1).
     pub port: u16,
 }
@@ -224,8 +226,17 @@ fn tansu_bin() -> Result<PathBuf, String> {
 impl KafkaBroker {
     /// Starts a broker and waits until it takes connections.
     pub fn start() -> Result<KafkaBroker, String> {
+        Self::started(false)
+    }
+
+    /// Starts a broker that refuses clients until they authenticate (SASL).
+    pub fn start_authenticating() -> Result<KafkaBroker, String> {
+        Self::started(true)
+    }
+
+    fn started(authentication: bool) -> Result<KafkaBroker, String> {
         let dir = tempfile::Builder::new().prefix("mlops-kafka").tempdir().map_err(|e| e.to_string())?;
-        let mut broker = KafkaBroker { dir, bin: tansu_bin()?, child: None, port: free_port()? };
+        let mut broker = KafkaBroker { dir, bin: tansu_bin()?, child: None, authentication, port: free_port()? };
         broker.launch()?;
         Ok(broker)
     }
@@ -246,6 +257,7 @@ impl KafkaBroker {
         let child = Command::new(&self.bin)
             .args(["broker", "--storage-engine", "memory://tansu/", "--cluster-id", "mlops-test"])
             .args(["--listener-url", &listener, "--advertised-listener-url", &listener])
+            .args(self.authentication.then_some("--authentication"))
             .stdout(log)
             .stderr(err)
             .spawn()

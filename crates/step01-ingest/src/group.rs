@@ -1,7 +1,8 @@
-//! Consumer-group offsets over the Kafka protocol, which rskafka leaves out: find the group's
-//! coordinator (FindCoordinator v1), read what the group committed (OffsetFetch v1) and commit new
-//! offsets as a consumer outside any generation does (OffsetCommit v2, generation -1), the way
-//! `kafka-consumer-groups --reset-offsets` and Spark's batch reads do.
+//! The Kafka requests rskafka leaves out. Consumer-group offsets: find the group's coordinator
+//! (FindCoordinator v1), read what the group committed (OffsetFetch v1) and commit new offsets as
+//! a consumer outside any generation does (OffsetCommit v2, generation -1), the way
+//! `kafka-consumer-groups --reset-offsets` and Spark's batch reads do. And a probe that tells a
+//! broker asking for authentication from one that is down.
 //!
 //! Requests and answers are the protocol's fixed (non-flexible) encodings, written by hand: a
 //! size, the request header (key, version, correlation id, client id), then the body.
@@ -14,6 +15,8 @@ use std::time::Duration;
 const FIND_COORDINATOR: i16 = 10;
 const OFFSET_FETCH: i16 = 9;
 const OFFSET_COMMIT: i16 = 8;
+const METADATA: i16 = 3;
+const API_VERSIONS: i16 = 18;
 const CLIENT_ID: &str = "mlops";
 
 /// A request body under construction.
@@ -233,4 +236,16 @@ impl Group {
         }
         Ok(())
     }
+}
+
+/// Whether `broker` answers the handshake (ApiVersions) but hangs up on a plain request
+/// (Metadata): what a listener that requires SASL authentication does to a client that skips it.
+pub(crate) fn wants_authentication(broker: &str, timeout: Duration) -> bool {
+    let Ok(mut conn) = Conn::open(broker, timeout) else { return false };
+    if conn.call(API_VERSIONS, 0, &Body::default()).is_err() {
+        return false;
+    }
+    let mut all_topics = Body::default();
+    all_topics.i32(-1);
+    conn.call(METADATA, 1, &all_topics).is_err()
 }

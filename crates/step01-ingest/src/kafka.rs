@@ -158,11 +158,21 @@ pub(crate) fn read(opts: &KafkaSource) -> Result<Read> {
 async fn connect(opts: &KafkaSource, timeout: Duration) -> Result<Client> {
     let backoff = rskafka::BackoffConfig { deadline: Some(timeout), ..Default::default() };
     let building = ClientBuilder::new(opts.brokers.clone()).backoff_config(backoff).client_id("mlops").build();
-    match tokio::time::timeout(timeout, building).await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(failed(opts, format!("cannot connect: {e}"))),
-        Err(_) => Err(failed(opts, format!("no broker answered within {} s", timeout.as_secs_f64()))),
-    }
+    let problem = match tokio::time::timeout(timeout, building).await {
+        Ok(Ok(client)) => return Ok(client),
+        Ok(Err(e)) => format!("cannot connect: {e}"),
+        Err(_) => format!("no broker answered within {} s", timeout.as_secs_f64()),
+    };
+    let guarded = opts.brokers.iter().find(|b| crate::group::wants_authentication(b, timeout));
+    Err(failed(
+        opts,
+        match guarded {
+            Some(b) => format!(
+                "the broker {b} requires clients to authenticate (SASL), and the kafka source connects without (a PLAINTEXT listener is needed): {problem}"
+            ),
+            None => problem,
+        },
+    ))
 }
 
 /// Runs `f` within the request timeout, naming `what` when it fails.

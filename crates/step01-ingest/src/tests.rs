@@ -1271,4 +1271,10 @@ fn kafka_topics_read_into_frames_with_their_offsets() {
     let e = err(KafkaSource { timeout_seconds: 1.0, ..kafka(&nobody, "events") });
     assert!(e.contains(&nobody), "{e}");
     assert!(started.elapsed().as_secs_f64() < 10.0, "an unreachable broker is reported within the timeout");
+    // A broker that wants clients to authenticate refuses this one: said so, within the timeout.
+    let guarded = KafkaBroker::start_authenticating().unwrap();
+    let started = Instant::now();
+    let e = err(KafkaSource { timeout_seconds: 2.0, ..kafka(&guarded.address(), "events") });
+    assert!(e.contains(&guarded.address()) && e.contains("authenticat"), "{e}");
+    assert!(started.elapsed().as_secs_f64() < 10.0, "{e}");
 }
