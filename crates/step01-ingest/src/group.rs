@@ -128,7 +128,12 @@ impl Conn {
         frame.i16(key).i16(version).i32(id).string(CLIENT_ID);
         frame.0.extend(&body.0);
         let size = i32::try_from(frame.0.len()).map_err(|_| "request too large".to_string())?;
-        let io = |e: std::io::Error| format!("the broker connection failed: {e}");
+        let io = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe => "the broker closed the connection".to_string(),
+            _ => format!("the broker connection failed: {e}"),
+        };
         self.stream.write_all(&size.to_be_bytes()).map_err(io)?;
         self.stream.write_all(&frame.0).map_err(io)?;
         let mut size = [0u8; 4];
@@ -148,42 +153,107 @@ impl Conn {
     }
 }
 
+/// Error codes worth another try (after finding the coordinator again): the coordinator is
+/// still loading, not there yet (a new cluster creates its offsets topic on first use) or moved.
+fn retriable(code: i16) -> bool {
+    matches!(code, 14..=16)
+}
+
+/// A failed attempt: whether another one may succeed, and why it failed.
+type Attempt<T> = Result<T, (bool, String)>;
+
 /// The group's coordinator, reached through the first broker that answers.
 pub(crate) struct Group {
     conn: Conn,
     group: String,
+    brokers: Vec<String>,
+    timeout: Duration,
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `timeout` has passed (backing off 50 ms,
+/// doubling, between tries).
+fn retried<T>(timeout: Duration, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match attempt() {
+            Ok(v) => return Ok(v),
+            Err((true, why)) if std::time::Instant::now() + pause < deadline => {
+                tracing::debug!(%why, "group request retried");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err((_, why)) => return Err(why),
+        }
+    }
+}
+
+fn find_coordinator(brokers: &[String], group: &str, timeout: Duration) -> Attempt<Conn> {
+    let mut last = (false, String::from("no brokers given"));
+    for broker in brokers {
+        let found = Conn::open(broker, timeout).map_err(|e| (false, e)).and_then(|mut conn| {
+            let mut body = Body::default();
+            body.string(group).i8(0);
+            let answer = conn.call(FIND_COORDINATOR, 1, &body).map_err(|e| (false, e))?;
+            let mut a = Answer(&answer);
+            let parsed = (|| {
+                let _throttle = a.i32()?;
+                let code = a.i16()?;
+                let message = a.string()?;
+                Ok::<_, String>((code, message, a.i32()?, a.string()?.unwrap_or_default(), a.i32()?))
+            })();
+            let (code, message, _node, host, port) = parsed.map_err(|e| (false, e))?;
+            if code != 0 {
+                return Err((
+                    retriable(code),
+                    format!(
+                        "no coordinator for group {group:?}: {}{}",
+                        error_name(code),
+                        message.map(|m| format!(" ({m})")).unwrap_or_default()
+                    ),
+                ));
+            }
+            let at = format!("{host}:{port}");
+            if &at == broker { Ok(conn) } else { Conn::open(&at, timeout).map_err(|e| (true, e)) }
+        });
+        match found {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 impl Group {
     /// Finds `group`'s coordinator through `brokers` and connects to it.
     pub(crate) fn connect(brokers: &[String], group: &str, timeout: Duration) -> Result<Group, String> {
-        let mut last = String::from("no brokers given");
-        for broker in brokers {
-            let found = Conn::open(broker, timeout).and_then(|mut conn| {
-                let mut body = Body::default();
-                body.string(group).i8(0);
-                let answer = conn.call(FIND_COORDINATOR, 1, &body)?;
-                let mut a = Answer(&answer);
-                let _throttle = a.i32()?;
-                let code = a.i16()?;
-                let message = a.string()?;
-                let (_node, host, port) = (a.i32()?, a.string()?.unwrap_or_default(), a.i32()?);
-                if code != 0 {
-                    return Err(format!(
-                        "no coordinator for group {group:?}: {}{}",
-                        error_name(code),
-                        message.map(|m| format!(" ({m})")).unwrap_or_default()
-                    ));
-                }
-                let at = format!("{host}:{port}");
-                if &at == broker { Ok(conn) } else { Conn::open(&at, timeout) }
-            });
-            match found {
-                Ok(conn) => return Ok(Group { conn, group: group.to_string() }),
-                Err(e) => last = e,
-            }
+        if group.is_empty() || group.len() > i16::MAX as usize {
+            return Err(format!("group {group:?}: a group is named by 1 to 32767 bytes"));
         }
-        Err(last)
+        let conn = retried(timeout, || find_coordinator(brokers, group, timeout))?;
+        Ok(Group { conn, group: group.to_string(), brokers: brokers.to_vec(), timeout })
+    }
+
+    /// Sends one request to the coordinator; a retriable error code in the answer (as `check`
+    /// reads it) finds the coordinator again and tries again, until the timeout.
+    fn ask<T>(
+        &mut self,
+        (key, version): (i16, i16),
+        body: &Body,
+        check: impl Fn(&[u8]) -> Attempt<T>,
+    ) -> Result<T, String> {
+        let (brokers, group, timeout) = (self.brokers.clone(), self.group.clone(), self.timeout);
+        let conn = &mut self.conn;
+        retried(timeout, || {
+            let answer = conn.call(key, version, body).map_err(|e| (true, e))?;
+            match check(&answer) {
+                Err((true, why)) => {
+                    *conn = find_coordinator(&brokers, &group, timeout)?;
+                    Err((true, why))
+                }
+                other => other,
+            }
+        })
     }
 
     /// The offsets the group committed for `partitions` of `topic` (the next offset to read);
@@ -194,22 +264,29 @@ impl Group {
         for p in partitions {
             body.i32(*p);
         }
-        let answer = self.conn.call(OFFSET_FETCH, 1, &body)?;
-        let mut a = Answer(&answer);
-        let mut out = BTreeMap::new();
-        for _ in 0..a.count()? {
-            let _name = a.string()?;
-            for _ in 0..a.count()? {
-                let (partition, offset, _meta, code) = (a.i32()?, a.i64()?, a.string()?, a.i16()?);
-                if code != 0 {
-                    return Err(format!("reading group {:?}'s offsets: {}", self.group, error_name(code)));
-                }
-                if offset >= 0 {
-                    out.insert(partition, offset);
+        let group = self.group.clone();
+        self.ask((OFFSET_FETCH, 1), &body, |answer| {
+            let mut a = Answer(answer);
+            let mut out = BTreeMap::new();
+            let bad = |e: String| (false, e);
+            for _ in 0..a.count().map_err(bad)? {
+                let _name = a.string().map_err(bad)?;
+                for _ in 0..a.count().map_err(bad)? {
+                    let (partition, offset) = (a.i32().map_err(bad)?, a.i64().map_err(bad)?);
+                    let (_meta, code) = (a.string().map_err(bad)?, a.i16().map_err(bad)?);
+                    if code != 0 {
+                        return Err((
+                            retriable(code),
+                            format!("reading group {group:?}'s offsets: {}", error_name(code)),
+                        ));
+                    }
+                    if offset >= 0 {
+                        out.insert(partition, offset);
+                    }
                 }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Commits `offsets` (the next offset to read, per partition) for `topic`.
@@ -219,22 +296,27 @@ impl Group {
         for (p, o) in offsets {
             body.i32(*p).i64(*o).null_string();
         }
-        let answer = self.conn.call(OFFSET_COMMIT, 2, &body)?;
-        let mut a = Answer(&answer);
-        for _ in 0..a.count()? {
-            let _name = a.string()?;
-            for _ in 0..a.count()? {
-                let (partition, code) = (a.i32()?, a.i16()?);
-                if code != 0 {
-                    return Err(format!(
-                        "committing group {:?}'s offset of partition {partition}: {}",
-                        self.group,
-                        error_name(code)
-                    ));
+        let group = self.group.clone();
+        self.ask((OFFSET_COMMIT, 2), &body, |answer| {
+            let mut a = Answer(answer);
+            let bad = |e: String| (false, e);
+            for _ in 0..a.count().map_err(bad)? {
+                let _name = a.string().map_err(bad)?;
+                for _ in 0..a.count().map_err(bad)? {
+                    let (partition, code) = (a.i32().map_err(bad)?, a.i16().map_err(bad)?);
+                    if code != 0 {
+                        return Err((
+                            retriable(code),
+                            format!(
+                                "committing group {group:?}'s offset of partition {partition}: {}",
+                                error_name(code)
+                            ),
+                        ));
+                    }
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
@@ -247,5 +329,6 @@ pub(crate) fn wants_authentication(broker: &str, timeout: Duration) -> bool {
     }
     let mut all_topics = Body::default();
     all_topics.i32(-1);
-    conn.call(METADATA, 1, &all_topics).is_err()
+    // Hung up on: the answer never starts (end of file, reset), as opposed to a slow answer.
+    conn.call(METADATA, 1, &all_topics).is_err_and(|e| e.contains("closed the connection"))
 }

@@ -125,8 +125,6 @@ struct Part {
     /// Stop before this offset (`i64::MAX`: no end).
     until: i64,
     messages: usize,
-    /// When a fetch last moved `next` on.
-    moved: Instant,
 }
 
 /// Reads the topic into a frame; commits nothing (see [`commit`]).
@@ -144,15 +142,11 @@ pub(crate) fn read(opts: &KafkaSource) -> Result<Read> {
     let started = Instant::now();
     let stop = stop_of(opts, started)?;
     let timeout = Duration::from_secs_f64(opts.timeout_seconds);
-    let committed = match &opts.group {
-        Some(group) => Some(Group::connect(&opts.brokers, group, timeout).map_err(|m| failed(opts, m))?),
-        None => None,
-    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| failed(opts, format!("cannot start the client: {e}")))?;
-    runtime.block_on(read_async(opts, (start, stop), committed, timeout))
+    runtime.block_on(read_async(opts, (start, stop), timeout))
 }
 
 async fn connect(opts: &KafkaSource, timeout: Duration) -> Result<Client> {
@@ -189,13 +183,13 @@ async fn within<T, E: std::fmt::Display>(
     }
 }
 
-async fn read_async(
-    opts: &KafkaSource,
-    (start, stop): (Start, Stop),
-    mut group: Option<Group>,
-    timeout: Duration,
-) -> Result<Read> {
+async fn read_async(opts: &KafkaSource, (start, stop): (Start, Stop), timeout: Duration) -> Result<Read> {
     let client = connect(opts, timeout).await?;
+    // The group's coordinator once the brokers are known to take this client.
+    let mut group = match &opts.group {
+        Some(g) => Some(Group::connect(&opts.brokers, g, timeout).map_err(|m| failed(opts, m))?),
+        None => None,
+    };
     let topics = within(opts, timeout, "listing topics", client.list_topics()).await?;
     let Some(topic) = topics.iter().find(|t| t.name == opts.topic) else {
         let mut names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
@@ -229,12 +223,26 @@ async fn read_async(
             (Start::Latest, None) => high,
             (Start::Offsets(o), None) => o.get(&p).copied().unwrap_or(earliest),
         };
+        // An offset the partition no longer (or not yet) has: from its nearest end, said so.
+        let clamped = from.clamp(earliest, high.max(earliest));
+        if clamped != from {
+            tracing::warn!(
+                partition = p,
+                asked = from,
+                from = clamped,
+                earliest,
+                end = high,
+                "offset outside the partition; reading from its nearest end"
+            );
+        }
+        let from = clamped;
         let until = match stop.offsets.get(&p) {
             Some(o) => *o,
-            None if stop.at_end => high,
+            // Without a time limit every partition ends at its last message.
+            None if stop.at_end || stop.deadline.is_none() => high,
             None => i64::MAX,
         };
-        parts.push(Part { client: pc, partition: p, from, next: from, until, messages: 0, moved: Instant::now() });
+        parts.push(Part { client: pc, partition: p, from, next: from, until, messages: 0 });
     }
     let after = match start {
         Start::At(t) => Some(t),
@@ -257,21 +265,22 @@ async fn read_async(
             let (records, high) =
                 within(opts, timeout, &what, part.client.fetch_records(part.next, 1..FETCH_BYTES, FETCH_WAIT_MS))
                     .await?;
-            if records.is_empty() && part.until != i64::MAX && high <= part.next {
-                // Nothing more to come below the end asked for (a compacted or deleted range).
-                part.until = part.next;
-                continue;
-            }
             let before = part.next;
             for r in records {
                 if r.offset < part.next {
                     continue;
                 }
-                if r.offset >= part.until || stop.max_messages.is_some_and(|m| total >= m) {
+                if r.offset >= part.until {
+                    // The next message there is past the end asked for (a gap before it).
+                    part.until = part.next;
+                    break;
+                }
+                if stop.max_messages.is_some_and(|m| total >= m) {
                     break;
                 }
                 part.next = r.offset + 1;
-                if after.is_some_and(|t| r.record.timestamp < t) {
+                // Starting at a time: the first message at or after it, and all after that one.
+                if part.messages == 0 && after.is_some_and(|t| r.record.timestamp < t) {
                     part.from = part.next;
                     continue;
                 }
@@ -281,18 +290,16 @@ async fn read_async(
                 part.messages += 1;
                 total += 1;
             }
-            if part.next > before {
-                part.moved = Instant::now();
-            } else if part.until != i64::MAX && part.moved.elapsed() > timeout {
-                return Err(failed(
-                    opts,
-                    format!(
-                        "partition {}: the broker sent nothing from offset {} on (its end is {high}) within {} s",
-                        part.partition,
-                        part.next,
-                        timeout.as_secs_f64()
-                    ),
-                ));
+            if part.next == before && part.until != i64::MAX && stop.max_messages.is_none_or(|m| total < m) {
+                // Nothing more below the end asked for: the rest of the range holds no messages
+                // (transaction markers, a compacted or deleted range).
+                tracing::debug!(
+                    partition = part.partition,
+                    at = part.next,
+                    end = high,
+                    "nothing more to read below the end"
+                );
+                part.until = part.next;
             }
         }
         if !open {
@@ -355,6 +362,12 @@ impl<'a> Sink<'a> {
                     return Err(failed(
                         opts,
                         format!("partition {partition} offset {offset}: the message is not UTF-8"),
+                    ));
+                }
+                if value.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+                    return Err(failed(
+                        opts,
+                        format!("partition {partition} offset {offset}: a quote opened in the message is never closed"),
                     ));
                 }
                 let line = value.strip_suffix(b"\n").unwrap_or(value);

@@ -21,7 +21,7 @@
 //! [`server_error`] serve the PostgreSQL sink of step 6 too.
 //!
 //! Connections are pooled within a process: a connection a read (or the sink) has committed its
-//! work on is kept, per server, database, user and password, and the next one there takes it after checking
+//! work on is kept, per connection string and password, and the next one with both takes it after checking
 //! that it still answers, so the sources of one config on one server and the sink after them log
 //! in once.
 
@@ -132,7 +132,7 @@ fn settings(s: &Server<'_>, env: Env<'_>) -> Result<(Config, String)> {
 /// password).
 pub fn connect(server: &Server<'_>, env: Env<'_>) -> Result<(Pooled, String)> {
     let (config, name) = settings(server, env)?;
-    let client = checkout(&config, &name).map_err(|e| server_error(&name, None, &e))?;
+    let client = checkout(&config, server.url).map_err(|e| server_error(&name, None, &e))?;
     Ok((client, name))
 }
 
@@ -181,10 +181,12 @@ impl Pooled {
     }
 }
 
-/// A connection to `name` with `config`: an idle pooled one that still answers, else a new one.
-fn checkout(config: &Config, name: &str) -> std::result::Result<Pooled, postgres::Error> {
+/// A connection with `config` (from the connection string `url`): an idle pooled one with the
+/// same string and password that still answers, else a new one.
+fn checkout(config: &Config, url: &str) -> std::result::Result<Pooled, postgres::Error> {
     let password = config.get_password().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
-    let key = format!("{name}\u{0}{password}");
+    // The whole string: hosts, options (`search_path`), session attributes and TLS all count.
+    let key = format!("{url}\u{0}{password}");
     loop {
         let found = {
             let mut idle = pool();
@@ -192,7 +194,7 @@ fn checkout(config: &Config, name: &str) -> std::result::Result<Pooled, postgres
         };
         let Some(mut client) = found else { break };
         if client.is_valid(config.get_connect_timeout().copied().unwrap_or(Duration::from_secs(10))).is_ok() {
-            tracing::debug!(server = name, "pooled connection reused");
+            tracing::debug!(server = url, "pooled connection reused");
             return Ok(Pooled { key, client });
         }
     }
@@ -602,7 +604,7 @@ pub(crate) fn read(opts: &PostgresSource, env: Env<'_>) -> Result<Read> {
     let (config, server) = connection(opts, env)?;
     let at_server = |e: &postgres::Error| server_error(&server, None, e);
     let in_query = |e: &postgres::Error| server_error(&server, Some(&query), e);
-    let mut client = checkout(&config, &server).map_err(|e| at_server(&e))?;
+    let mut client = checkout(&config, &opts.url).map_err(|e| at_server(&e))?;
     let mut tx = client.build_transaction().read_only(true).start().map_err(|e| at_server(&e))?;
     let statement = tx.prepare(&query).map_err(|e| in_query(&e))?;
     if statement.params().len() != opts.params.len() {

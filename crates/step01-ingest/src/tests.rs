@@ -1217,6 +1217,21 @@ fn kafka_topics_read_into_frames_with_their_offsets() {
     let ids: Vec<i64> = frame.column("id").unwrap().i64().unwrap().into_no_null_iter().collect();
     assert_eq!(ids, [4, 6, 5, 7]);
 
+    // A limit of more messages than there are ends at the end.
+    let many = KafkaSource {
+        until: KafkaUntil::Limits(KafkaLimits { max_messages: Some(100), ..Default::default() }),
+        ..kafka(&at, "events")
+    };
+    assert_eq!(SourceConfig::Kafka(many).read("events").unwrap().frame.height(), 8);
+    // From a time, timestamps out of order: the first message at or after it, and all after it.
+    broker.create_topic("times", 1).unwrap();
+    broker.produce("times", 0, &[(t0, r#"{"id": 0}"#), (t0 + 5000, r#"{"id": 1}"#), (t0, r#"{"id": 2}"#)]).unwrap();
+    let since = KafkaSource { from: KafkaFrom::Named("2023-11-14T22:13:22Z".into()), ..kafka(&at, "times") };
+    let read = SourceConfig::Kafka(since).read("times").unwrap();
+    let ids: Vec<i64> = read.frame.column("id").unwrap().i64().unwrap().into_no_null_iter().collect();
+    assert_eq!(ids, [1, 2]);
+    assert_eq!(read.lineage.kafka.unwrap().partitions[0].from, 1);
+
     // From the latest: nothing yet, with the named columns.
     let latest = KafkaSource {
         from: KafkaFrom::Named("latest".into()),
@@ -1253,6 +1268,13 @@ fn kafka_topics_read_into_frames_with_their_offsets() {
     assert_eq!(frame.column("id").unwrap().dtype(), &DataType::Int64);
     assert_eq!(frame.column("bill").unwrap().null_count(), 1);
     assert_eq!(frame.column("species").unwrap().str().unwrap().get(1), Some("Gentoo, big"));
+
+    // A message with an unclosed quote is named, not joined to the next.
+    broker.create_topic("quotes", 1).unwrap();
+    broker.produce("quotes", 0, &[(t0, "1,\"Adelie,39.1"), (t0, "2,Gentoo,40.0")]).unwrap();
+    let e =
+        SourceConfig::Kafka(KafkaSource { topic: "quotes".into(), ..lines.clone() }).read("q").unwrap_err().to_string();
+    assert!(e.contains("partition 0 offset 0") && e.contains("quote"), "{e}");
 
     // What goes wrong, named.
     let err = |opts: KafkaSource| SourceConfig::Kafka(opts).read("t").unwrap_err().to_string();

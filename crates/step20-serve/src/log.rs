@@ -148,6 +148,8 @@ pub struct PredictionLog {
     queued: Arc<AtomicUsize>,
     /// Most rows queued at once.
     capacity: usize,
+    /// Whether predicted rows are also published to a Kafka topic.
+    kafka: bool,
     /// Why the writer cannot write, while it cannot.
     problem: Arc<Mutex<Option<String>>>,
     /// The store.
@@ -300,6 +302,7 @@ impl PredictionLog {
             metrics,
             queued,
             capacity: queue.max(1),
+            kafka: kafka.is_some(),
             problem,
             path,
             opened,
@@ -333,6 +336,7 @@ impl PredictionLog {
     fn queue(&self, entry: Logged) {
         let tx = self.tx.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let rows = entry.rows();
+        let predicted = matches!(entry, Logged::Predicted(_));
         let room = self
             .queued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| (q + rows <= self.capacity).then_some(q + rows))
@@ -347,6 +351,10 @@ impl PredictionLog {
                 self.queued.fetch_sub(rows, Ordering::AcqRel);
             }
             self.metrics.log_dropped(rows as u64);
+            // Predicted rows that never reach the writer never reach the Kafka topic either.
+            if self.kafka && predicted {
+                self.metrics.kafka_dropped(rows as u64);
+            }
         }
     }
 

@@ -1,8 +1,10 @@
 //! The prediction log's Kafka topic: logged rows are handed to one publisher thread through a
 //! bounded buffer; the thread sends them in batches and, while the broker cannot take them,
-//! keeps retrying the batch at hand with backoff. Rows that find the buffer full are dropped and
-//! counted (`mlops_prediction_log_kafka_dropped_total`); nothing else is lost, so a broker that
-//! comes back before the buffer fills misses nothing.
+//! keeps retrying what of the batch at hand it has not sent, with backoff. Rows that find the
+//! buffer full (or the log's own queue full) are dropped and counted
+//! (`mlops_prediction_log_kafka_dropped_total`), as are rows still unsent when a stopping server
+//! has tried for `drain_seconds`; nothing else is lost, so a broker that comes back before the
+//! buffer fills misses nothing, and no row is sent twice by a retry.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,8 +19,12 @@ use rskafka::record::Record;
 use crate::config::KafkaLogConfig;
 use crate::metrics::Metrics;
 
-/// Messages per produce request at most.
+/// Messages taken from the buffer per attempt at most.
 const BATCH: usize = 2000;
+
+/// Bytes per produce request at most: under the 1 MiB a broker takes by default
+/// (`message.max.bytes`).
+const REQUEST_BYTES: usize = 900 << 10;
 
 /// The longest wait between two attempts while the broker is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -143,38 +149,61 @@ impl Sender {
         Ok(())
     }
 
-    /// Sends the batch; on any failure the connection is dropped, to be made again.
-    async fn send(&mut self, batch: &[Message]) -> Result<(), String> {
-        if self.client.is_none() {
-            self.connect().await?;
+    /// Sends the batch, partition by partition in requests of at most [`REQUEST_BYTES`]; what
+    /// was sent leaves `batch`, so a retry sends only the rest. Answers how many were sent, and
+    /// on a failure why (the connection is then dropped, to be made again).
+    async fn send(&mut self, batch: &mut Vec<Message>) -> (usize, Result<(), String>) {
+        if self.client.is_none()
+            && let Err(e) = self.connect().await
+        {
+            return (0, Err(e));
         }
         let n = self.partitions.len();
-        let mut by_partition: Vec<Vec<Record>> = (0..n).map(|_| Vec::new()).collect();
-        let now = chrono::Utc::now();
-        for m in batch {
-            by_partition[partition_of(&m.key, n)].push(Record {
-                key: Some(m.key.as_bytes().to_vec()),
-                value: Some(m.value.as_bytes().to_vec()),
-                headers: Default::default(),
-                timestamp: now,
-            });
+        let mut by_partition: Vec<Vec<Message>> = (0..n).map(|_| Vec::new()).collect();
+        for m in batch.drain(..) {
+            by_partition[partition_of(&m.key, n)].push(m);
         }
         let timeout = self.timeout();
-        for (pc, records) in self.partitions.iter().zip(by_partition) {
-            if records.is_empty() {
-                continue;
+        let mut sent = 0;
+        let mut failure = None;
+        for (pc, messages) in self.partitions.iter().zip(&mut by_partition) {
+            while failure.is_none() && !messages.is_empty() {
+                let mut take = 0;
+                let mut bytes = 0;
+                while take < messages.len() && (take == 0 || bytes + messages[take].value.len() <= REQUEST_BYTES) {
+                    bytes += messages[take].value.len() + messages[take].key.len();
+                    take += 1;
+                }
+                let now = chrono::Utc::now();
+                let records: Vec<Record> = messages[..take]
+                    .iter()
+                    .map(|m| Record {
+                        key: Some(m.key.as_bytes().to_vec()),
+                        value: Some(m.value.as_bytes().to_vec()),
+                        headers: Default::default(),
+                        timestamp: now,
+                    })
+                    .collect();
+                match tokio::time::timeout(timeout, pc.produce(records, Compression::NoCompression)).await {
+                    Ok(Ok(_)) => {
+                        messages.drain(..take);
+                        sent += take;
+                    }
+                    Ok(Err(e)) => failure = Some(e.to_string()),
+                    Err(_) => failure = Some(format!("no answer within {} s", timeout.as_secs_f64())),
+                }
             }
-            let sent = tokio::time::timeout(timeout, pc.produce(records, Compression::NoCompression)).await;
-            let failure = match sent {
-                Ok(Ok(_)) => continue,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no answer within {} s", timeout.as_secs_f64()),
-            };
-            self.client = None;
-            self.partitions.clear();
-            return Err(failure);
         }
-        Ok(())
+        // What was not sent waits for the next attempt, in its order.
+        batch.extend(by_partition.into_iter().flatten());
+        match failure {
+            None => (sent, Ok(())),
+            Some(e) => {
+                self.client = None;
+                self.partitions.clear();
+                (sent, Err(e))
+            }
+        }
     }
 }
 
@@ -215,15 +244,15 @@ fn publish_loop(
                 }
             }
         }
-        match runtime.block_on(sender.send(&batch)) {
+        let (sent, result) = runtime.block_on(sender.send(&mut batch));
+        metrics.kafka_published(sent as u64);
+        match result {
             Ok(()) => {
                 if failures > 0 {
                     tracing::info!(topic = %sender.config.topic, failures, "the prediction log publishes to Kafka again");
                 }
                 failures = 0;
                 metrics.kafka_broken(false);
-                metrics.kafka_published(batch.len() as u64);
-                batch.clear();
             }
             Err(e) => {
                 failures += 1;
