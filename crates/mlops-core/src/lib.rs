@@ -33,6 +33,8 @@ pub mod frame;
 pub mod hash;
 pub mod html;
 pub mod io;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod ops;
 pub mod par;
 mod pipeline;

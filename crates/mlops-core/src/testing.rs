@@ -301,7 +301,7 @@ impl KafkaBroker {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         rt.block_on(async {
             let client =
-                rskafka::client::ClientBuilder::new(vec![self.address()]).build().await.map_err(|e| e.to_string())?;
+                crate::kafka::connect(&[self.address()], "mlops-test", std::time::Duration::from_secs(10)).await?;
             let pc = client
                 .partition_client(topic, partition, UnknownTopicHandling::Retry)
                 .await

@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use polars::prelude::{DataFrame, SerReader};
-use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
+use rskafka::client::Client;
+use rskafka::client::partition::{OffsetAt, PartitionClient};
 use serde_json::Value as Json;
 
 use crate::config::{CsvSource, KafkaFrom, KafkaSource, KafkaUntil, MessageFormat};
@@ -150,12 +150,9 @@ pub(crate) fn read(opts: &KafkaSource) -> Result<Read> {
 }
 
 async fn connect(opts: &KafkaSource, timeout: Duration) -> Result<Client> {
-    let backoff = rskafka::BackoffConfig { deadline: Some(timeout), ..Default::default() };
-    let building = ClientBuilder::new(opts.brokers.clone()).backoff_config(backoff).client_id("mlops").build();
-    let problem = match tokio::time::timeout(timeout, building).await {
-        Ok(Ok(client)) => return Ok(client),
-        Ok(Err(e)) => format!("cannot connect: {e}"),
-        Err(_) => format!("no broker answered within {} s", timeout.as_secs_f64()),
+    let problem = match mlops_core::kafka::connect(&opts.brokers, "mlops", timeout).await {
+        Ok(client) => return Ok(client),
+        Err(e) => e,
     };
     let guarded = opts.brokers.iter().find(|b| crate::group::wants_authentication(b, timeout));
     Err(failed(
@@ -176,11 +173,7 @@ async fn within<T, E: std::fmt::Display>(
     what: &str,
     f: impl std::future::Future<Output = std::result::Result<T, E>>,
 ) -> Result<T> {
-    match tokio::time::timeout(timeout, f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(failed(opts, format!("{what}: {e}"))),
-        Err(_) => Err(failed(opts, format!("{what}: no answer within {} s", timeout.as_secs_f64()))),
-    }
+    mlops_core::kafka::within(timeout, what, f).await.map_err(|m| failed(opts, m))
 }
 
 async fn read_async(opts: &KafkaSource, (start, stop): (Start, Stop), timeout: Duration) -> Result<Read> {
@@ -190,29 +183,18 @@ async fn read_async(opts: &KafkaSource, (start, stop): (Start, Stop), timeout: D
         Some(g) => Some(Group::connect(&opts.brokers, g, timeout).map_err(|m| failed(opts, m))?),
         None => None,
     };
-    let topics = within(opts, timeout, "listing topics", client.list_topics()).await?;
-    let Some(topic) = topics.iter().find(|t| t.name == opts.topic) else {
-        let mut names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
-        names.sort_unstable();
-        return Err(failed(
-            opts,
-            format!(
-                "the topic does not exist (topics: {})",
-                if names.is_empty() { "none".into() } else { names.join(", ") }
-            ),
-        ));
-    };
-    let partitions: Vec<i32> = topic.partitions.iter().copied().collect();
+    let clients = mlops_core::kafka::partitions(&client, &opts.topic, timeout).await.map_err(|m| failed(opts, m))?;
     let committed = match group.as_mut() {
-        Some(g) => g.committed(&opts.topic, &partitions).map_err(|m| failed(opts, m))?,
+        Some(g) => {
+            let partitions: Vec<i32> = clients.iter().map(PartitionClient::partition).collect();
+            g.committed(&opts.topic, &partitions).map_err(|m| failed(opts, m))?
+        }
         None => BTreeMap::new(),
     };
-    let mut parts = Vec::with_capacity(partitions.len());
-    for p in partitions {
+    let mut parts = Vec::with_capacity(clients.len());
+    for pc in clients {
+        let p = pc.partition();
         let what = format!("partition {p}");
-        let pc =
-            within(opts, timeout, &what, client.partition_client(opts.topic.clone(), p, UnknownTopicHandling::Error))
-                .await?;
         let earliest = within(opts, timeout, &what, pc.get_offset(OffsetAt::Earliest)).await?;
         // The end is the high watermark a fetch reports (tansu 0.6 answers ListOffsets(latest)
         // wrongly).

@@ -1284,6 +1284,16 @@ fn kafka_topics_read_into_frames_with_their_offsets() {
     assert!(e.contains("kafka.columns"), "{e}");
     let e = err(KafkaSource { from: KafkaFrom::Named("yesterday".into()), ..kafka(&at, "events") });
     assert!(e.contains("kafka.from") && e.contains("yesterday"), "{e}");
+    let e = err(KafkaSource { until: KafkaUntil::Named("forever".into()), ..kafka(&at, "events") });
+    assert!(e.contains("kafka.until") && e.contains("forever"), "{e}");
+    let e = err(KafkaSource { until: KafkaUntil::Limits(KafkaLimits::default()), ..kafka(&at, "events") });
+    assert!(e.contains("kafka.until"), "{e}");
+    let e = err(KafkaSource { from: KafkaFrom::Offsets([(0, -1)].into()), ..kafka(&at, "events") });
+    assert!(e.contains("kafka.from") && e.contains("negative"), "{e}");
+    let e = err(KafkaSource { brokers: Vec::new(), ..kafka(&at, "events") });
+    assert!(e.contains("kafka.brokers"), "{e}");
+    let e = err(KafkaSource { group: Some(String::new()), ..kafka(&at, "events") });
+    assert!(e.contains("group") && e.contains("1 to 32767 bytes"), "{e}");
     broker.create_topic("mixed", 1).unwrap();
     broker.produce("mixed", 0, &[(t0, r#"{"id": 1}"#), (t0, "not json")]).unwrap();
     let e = err(kafka(&at, "mixed"));

@@ -12,8 +12,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
+use rskafka::client::Client;
+use rskafka::client::partition::{Compression, PartitionClient};
 use rskafka::record::Record;
 
 use crate::config::KafkaLogConfig;
@@ -117,35 +117,11 @@ impl Sender {
 
     async fn connect(&mut self) -> Result<(), String> {
         let timeout = self.timeout();
-        let backoff = rskafka::BackoffConfig { deadline: Some(timeout), ..Default::default() };
-        let build = ClientBuilder::new(self.config.brokers.clone()).backoff_config(backoff).client_id("mlops-serve");
-        let client = tokio::time::timeout(timeout, build.build())
+        let client = mlops_core::kafka::connect(&self.config.brokers, "mlops-serve", timeout).await?;
+        self.partitions = mlops_core::kafka::partitions(&client, &self.config.topic, timeout)
             .await
-            .map_err(|_| format!("no broker of {} answered", self.config.brokers.join(",")))?
-            .map_err(|e| e.to_string())?;
-        let topics = tokio::time::timeout(timeout, client.list_topics())
-            .await
-            .map_err(|_| "listing topics timed out".to_string())?
-            .map_err(|e| e.to_string())?;
-        let Some(topic) = topics.iter().find(|t| t.name == self.config.topic) else {
-            return Err(format!("the topic {} does not exist", self.config.topic));
-        };
-        let mut partitions = Vec::new();
-        for p in &topic.partitions {
-            let pc = tokio::time::timeout(
-                timeout,
-                client.partition_client(self.config.topic.clone(), *p, UnknownTopicHandling::Error),
-            )
-            .await
-            .map_err(|_| format!("partition {p} timed out"))?
-            .map_err(|e| e.to_string())?;
-            partitions.push(pc);
-        }
-        if partitions.is_empty() {
-            return Err(format!("the topic {} has no partitions", self.config.topic));
-        }
+            .map_err(|e| format!("{}: {e}", self.config.topic))?;
         self.client = Some(client);
-        self.partitions = partitions;
         Ok(())
     }
 

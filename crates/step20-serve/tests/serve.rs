@@ -785,6 +785,31 @@ async fn a_model_that_does_not_load_or_a_port_in_use_fails_before_serving() {
     };
     let err = Server::bind(config, source("models:/m@champion"), None).await.err().unwrap().to_string();
     assert!(err.contains("`confidence`"), "{err}");
+    // The prediction log's Kafka topic: each wrong value named by its key.
+    let good = step20_serve::KafkaLogConfig {
+        brokers: vec!["127.0.0.1:9092".into()],
+        topic: "predictions".into(),
+        buffer: 10,
+        timeout_seconds: 1.0,
+        drain_seconds: 1.0,
+    };
+    for (kafka, key) in [
+        (step20_serve::KafkaLogConfig { brokers: Vec::new(), ..good.clone() }, "prediction_log.kafka.brokers"),
+        (step20_serve::KafkaLogConfig { topic: String::new(), ..good.clone() }, "prediction_log.kafka.topic"),
+        (step20_serve::KafkaLogConfig { buffer: 0, ..good.clone() }, "prediction_log.kafka.buffer"),
+        (step20_serve::KafkaLogConfig { timeout_seconds: 0.0, ..good.clone() }, "prediction_log.kafka.timeout_seconds"),
+        (
+            step20_serve::KafkaLogConfig { drain_seconds: f64::NAN, ..good.clone() },
+            "prediction_log.kafka.drain_seconds",
+        ),
+    ] {
+        let config = ServeConfig {
+            prediction_log: step20_serve::PredictionLogConfig { kafka: Some(kafka), ..Default::default() },
+            ..ServeConfig::default()
+        };
+        let err = Server::bind(config, source("models:/m@champion"), None).await.err().unwrap().to_string();
+        assert!(err.contains(&format!("`{key}`")), "{err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
