@@ -142,7 +142,9 @@ lifecycle: setup build
 
 test: setup test-deps
 	cargo build --bin mlops
-	PATH="$(TEST_PATH)" cargo nextest run --workspace --no-fail-fast
+	# One PostgreSQL server for the whole run (scripts/with-postgres.sh): every store test runs on
+	# SQLite and on a database of its own there.
+	PATH="$(TEST_PATH)" scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast
 	PATH="$(TEST_PATH)" cargo test --workspace --doc
 
 lint:

@@ -1250,7 +1250,7 @@ fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
     );
     p.fails(&["registry", "retire", "sexing", "42"], &["sexing has no version 42"]);
     // A store that cannot be opened, or a folder that is not a package, is named.
-    p.fails(&["registry", "list", "--store", "models"], &["registry models", "unable to open database file"]);
+    p.fails(&["registry", "list", "--store", "models"], &["registry store models", "unable to open database file"]);
     p.fails(&["registry", "register", "sexing", "--package", "models"], &["models/manifest.json"]);
     // A changed package is refused and nothing is recorded.
     std::fs::write(p.join(&format!("{package}/signature.json")), "{}").unwrap();
@@ -1485,12 +1485,12 @@ fn a_store_that_is_not_sqlite_is_named_and_left_as_it_was() {
     let p = Project::new();
     let garbage = "these are notes, not a database\n";
     p.write("models/registry/registry.db", garbage);
-    p.fails(&["registry", "list"], &["registry models/registry/registry.db", "file is not a database"]);
-    p.fails(&["registry", "list", "sexing"], &["registry models/registry/registry.db", "file is not a database"]);
+    p.fails(&["registry", "list"], &["registry store models/registry/registry.db", "file is not a database"]);
+    p.fails(&["registry", "list", "sexing"], &["registry store models/registry/registry.db", "file is not a database"]);
     p.fails(&["runs", "list"], &["run store models/registry/registry.db", "file is not a database"]);
     p.fails(&["runs", "show", "abc"], &["run store models/registry/registry.db", "file is not a database"]);
     p.write("notes.db", garbage);
-    p.fails(&["registry", "list", "--store", "notes.db"], &["registry notes.db", "file is not a database"]);
+    p.fails(&["registry", "list", "--store", "notes.db"], &["registry store notes.db", "file is not a database"]);
     p.fails(&["runs", "list", "--store", "notes.db"], &["run store notes.db", "file is not a database"]);
     for file in ["models/registry/registry.db", "notes.db"] {
         assert_eq!(std::fs::read_to_string(p.join(file)).unwrap(), garbage, "{file} was changed");
@@ -3659,5 +3659,83 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// `store: postgres://...`: the training run tracks its runs and registers its champion in a
+/// PostgreSQL database (the password from PGPASSWORD); six processes registering at once get
+/// six distinct, gap-free versions there; the runs and the registry read back through the same
+/// URL. A URL with a password in it, a wrong password and an unreachable server are each named,
+/// and nothing is written locally.
+#[test]
+fn training_tracks_and_registers_on_a_postgres_store() {
+    let pg = mlops_core::testing::TestStore::postgres();
+    let url = pg.setting();
+    let password = pg.password().unwrap();
+    let env = [("PGPASSWORD", password)];
+    let p = Project::new();
+    let config =
+        p.file_with("configs/training-sex.yaml", "store: models/registry/registry.db", &format!("store: {url}"));
+    let trained = p.mlops_with_env(&["--quiet", "train", "--json", "--config", config.to_str().unwrap()], &env);
+    assert!(trained.success, "{}", trained.stderr);
+    let first = &trained.json()["registered"];
+    assert_eq!((first["version"].as_u64(), first["alias"].as_str()), (Some(1), Some("champion")));
+    assert!(!p.join("models/registry/registry.db").exists(), "a SQLite store was made beside PostgreSQL");
+    let package = trained.json()["package"].as_str().unwrap().to_string();
+
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            std::process::Command::new(e2e::mlops_bin())
+                .args(["--quiet", "--json", "registry", "register", "sexing", "--package", &package, "--store", &url])
+                .env("PGPASSWORD", password)
+                .current_dir(p.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut versions: Vec<u64> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["version"].as_u64().unwrap()
+        })
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+
+    let champion =
+        p.mlops_with_env(&["--json", "registry", "show", "models:/penguins-sex@champion", "--store", &url], &env);
+    assert!(champion.success, "{}", champion.stderr);
+    assert_eq!(champion.json()["version"], 1);
+    let runs = p.mlops_with_env(&["--json", "runs", "list", "--store", &url], &env);
+    assert!(runs.success, "{}", runs.stderr);
+    assert!(!runs.json().as_array().unwrap().is_empty(), "{}", runs.stdout);
+    let history = p.mlops_with_env(&["--json", "registry", "history", "sexing", "--store", &url], &env).json();
+    assert_eq!(history.as_array().unwrap().len(), 6);
+
+    // Bad settings, each named; nothing is created locally.
+    let with_password = url.replacen("postgres@", "postgres:hunter2@", 1);
+    let run = p.mlops_with_env(&["registry", "list", "--store", &with_password], &env);
+    assert!(!run.success && run.stderr.contains("the URL carries a password; put it in PGPASSWORD"), "{}", run.stderr);
+    assert!(!run.stderr.contains("hunter2"), "the password was printed: {}", run.stderr);
+    let run = p.mlops_with_env(&["registry", "list", "--store", &url], &[("PGPASSWORD", "wrong")]);
+    assert!(!run.success, "a wrong password was let in");
+    assert!(
+        run.stderr.contains(&format!("registry store {url}: cannot connect"))
+            && run.stderr.contains("password authentication failed"),
+        "{}",
+        run.stderr
+    );
+    let port = free_port();
+    let unreachable = format!("postgres://postgres@127.0.0.1:{port}/mlops");
+    let started = std::time::Instant::now();
+    let run = p.mlops_with_env(&["runs", "list", "--store", &unreachable], &env);
+    assert!(!run.success && run.stderr.contains(&format!("run store {unreachable}: cannot connect")), "{}", run.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    for local in ["postgres:", "models/registry"] {
+        assert!(!p.join(local).exists(), "{local} was created locally");
     }
 }

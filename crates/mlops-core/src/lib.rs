@@ -42,6 +42,8 @@ pub mod process;
 pub mod schema;
 mod seed;
 pub mod stats;
+#[cfg(feature = "store")]
+pub mod store;
 pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;

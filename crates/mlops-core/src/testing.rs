@@ -1,6 +1,7 @@
 //! Real services for tests (the `testing` feature, for dev-dependencies only): a throwaway
 //! PostgreSQL cluster in a temporary folder and a Kafka-protocol broker (tansu, in-memory
-//! storage), each on a free loopback port, stopped when dropped.
+//! storage), each on a free loopback port, stopped when dropped; and a fresh store on either
+//! backend for the store tests ([`TestStore`], [`crate::store_tests!`]).
 //!
 //! The broker binary comes from `MLOPS_TANSU`, else `~/.cache/mlops-tools/bin/tansu` (where
 //! `make test-deps` installs it), else `tansu` on the `PATH`.
@@ -339,4 +340,95 @@ impl Drop for KafkaBroker {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A fresh, empty store for one test, on either backend, so that a store test written once
+/// runs on both ([`crate::store_tests!`]).
+///
+/// On PostgreSQL each one is a database of its own. When the test run provides a server
+/// (`make test` starts one: `MLOPS_TEST_PG_URL`, the superuser's URL without a database, and
+/// `MLOPS_TEST_PG_PASSWORD`), the database is created there; otherwise the test starts a
+/// cluster of its own, stopped when the `TestStore` is dropped.
+#[cfg(feature = "store")]
+pub struct TestStore {
+    /// Where the store is.
+    pub location: crate::store::Location,
+    password: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+    _cluster: Option<PostgresCluster>,
+}
+
+#[cfg(feature = "store")]
+impl TestStore {
+    /// A SQLite file in a temporary folder of its own.
+    pub fn sqlite() -> TestStore {
+        let dir = tempfile::Builder::new().prefix("mlops-store").tempdir().expect("a temporary folder");
+        let location = crate::store::Location::Sqlite(dir.path().join("registry.db"));
+        TestStore { location, password: None, _dir: Some(dir), _cluster: None }
+    }
+
+    /// A new database on the test run's PostgreSQL server, or on a cluster of its own.
+    pub fn postgres() -> TestStore {
+        static DATABASES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let (base, password, cluster) =
+            match (std::env::var("MLOPS_TEST_PG_URL"), std::env::var("MLOPS_TEST_PG_PASSWORD")) {
+                (Ok(url), Ok(password)) => (url.trim_end_matches('/').to_string(), password, None),
+                _ => {
+                    let cluster = PostgresCluster::start("store-test").expect("a PostgreSQL cluster for the test");
+                    (format!("postgres://postgres@127.0.0.1:{}", cluster.port), cluster.password.clone(), Some(cluster))
+                }
+            };
+        let name = format!(
+            "mlops_test_{}_{}_{}",
+            std::process::id(),
+            DATABASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            chrono::Utc::now().timestamp_micros()
+        );
+        let admin = crate::store::Store::open_with(
+            &crate::store::Location::Postgres(format!("{base}/postgres")),
+            Some(&password),
+        )
+        .expect("the test PostgreSQL server");
+        admin.execute(&format!("CREATE DATABASE {name}"), &[]).expect("a test database");
+        TestStore {
+            location: crate::store::Location::Postgres(format!("{base}/{name}")),
+            password: Some(password),
+            _dir: None,
+            _cluster: cluster,
+        }
+    }
+
+    /// The PostgreSQL password (none for SQLite).
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// A new connection to the store.
+    pub fn open(&self) -> crate::store::Store {
+        crate::store::Store::open_with(&self.location, self.password.as_deref()).expect("the test store opens")
+    }
+
+    /// The store's setting as a config or the command line takes it (a path or a URL).
+    pub fn setting(&self) -> String {
+        self.location.to_string()
+    }
+}
+
+/// Runs each store test `fn name(store: &TestStore)` twice, as `name::sqlite` and
+/// `name::postgres`, on a fresh store of each backend: one test body, both backends.
+#[cfg(feature = "store")]
+#[macro_export]
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(&$crate::testing::TestStore::sqlite());
+            }
+            #[test]
+            fn postgres() {
+                super::$name(&$crate::testing::TestStore::postgres());
+            }
+        }
+    )*};
 }

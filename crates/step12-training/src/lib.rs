@@ -1,5 +1,6 @@
-//! Step 12, training: the run store. Every training attempt is a tracked **run** in the embedded
-//! SQLite database (`models/registry/registry.db`): its experiment, parameters, metrics (with a
+//! Step 12, training: the run store. Every training attempt is a tracked **run** in the store
+//! (`mlops_core::store`: the embedded SQLite file `models/registry/registry.db` by default, or a
+//! PostgreSQL database that a team's machines share): its experiment, parameters, metrics (with a
 //! step for iterative models), tags, artifact paths, dataset version, config hash, source
 //! commit, start and end times, and status (running, finished, failed).
 //!
@@ -9,8 +10,8 @@
 //! that fails is recorded as a failed run and the others go on.
 //!
 //! Invariants:
-//! - every change is one transaction; the database runs in WAL mode with a busy timeout, so a
-//!   reader never sees half a run and two processes can log at once;
+//! - every change is one transaction (SQLite in WAL mode with a busy timeout), so a reader never
+//!   sees half a run and two processes, or two machines on PostgreSQL, can log at once;
 //! - a run that fails is kept, with status `failed` and the error, never deleted;
 //! - run ids are unique and stable: 16 hex digits.
 //!

@@ -1,33 +1,27 @@
-//! The SQLite run store.
+//! The run store, on the store's SQLite file or PostgreSQL database (`mlops_core::store`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use mlops_core::process::{Liveness, Owner};
-use rusqlite::{Connection, OptionalExtension, params};
+use mlops_core::store::{Location, Migration, Tx, now};
 use serde::{Deserialize, Serialize};
 
 /// What can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// SQLite refused.
-    #[error("run store {path}: {source}")]
-    Sql {
-        /// The database file.
-        path: PathBuf,
-        /// SQLite's error.
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// The store refused (a locked SQLite file, an unreachable server, a newer schema, ...).
+    #[error("run {0}")]
+    Store(#[from] mlops_core::store::StoreError),
     /// No run has this id (or prefix).
-    #[error("no run {id:?} in {path}")]
+    #[error("no run {id:?} in {store}")]
     NoRun {
         /// What was asked for.
         id: String,
-        /// The database file.
-        path: PathBuf,
+        /// The store (its file or URL).
+        store: String,
     },
     /// Several runs start with this prefix.
     #[error("{id:?} matches several runs: {}", matches.join(", "))]
@@ -150,11 +144,10 @@ pub struct Run {
     pub artifacts: BTreeMap<String, String>,
 }
 
-/// The run store: one SQLite file.
+/// The run store.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    db: mlops_core::store::Store,
 }
 
 const SCHEMA: &str = "
@@ -169,53 +162,35 @@ CREATE TABLE IF NOT EXISTS run_artifacts (run_id TEXT NOT NULL REFERENCES runs(i
 CREATE INDEX IF NOT EXISTS run_metrics_by_run ON run_metrics(run_id, key);
 ";
 
-/// A write transaction that takes the write lock at once. A deferred one that reads first (the
-/// next run number) cannot upgrade to a write while another process writes the same store (a
-/// server logging predictions): SQLite answers "database is locked" at once, without waiting.
-fn immediate(conn: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
-    rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
-}
+/// The run store's schema versions. 1 is the schema as it stood when versioning began, with who
+/// runs a run (pid, host, process start) so that a killed one is found; a SQLite store made
+/// before gets what it lacks of it.
+const MIGRATIONS: &[Migration] = &[Migration { version: 1, apply: schema_v1 }];
 
-/// Schema changes after the first: `PRAGMA user_version` counts those applied.
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < 1 {
-        // 1: who runs a run (pid, host, process start), so that a killed one is found.
-        let tx = immediate(conn)?;
-        let has: bool =
-            tx.query_row("SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'owner_pid'", [], |r| {
-                r.get::<_, i64>(0).map(|n| n > 0)
-            })?;
-        if !has {
-            tx.execute_batch(
-                "ALTER TABLE runs ADD COLUMN owner_pid INTEGER; ALTER TABLE runs ADD COLUMN owner_host TEXT; ALTER TABLE runs ADD COLUMN owner_start INTEGER;",
-            )?;
-        }
-        tx.pragma_update(None, "user_version", 1)?;
-        tx.commit()?;
+fn schema_v1(t: &mut Tx<'_>) -> mlops_core::store::Result<()> {
+    t.ddl(SCHEMA)?;
+    if !t.has_column("runs", "owner_pid")? {
+        t.ddl(
+            "ALTER TABLE runs ADD COLUMN owner_pid INTEGER; ALTER TABLE runs ADD COLUMN owner_host TEXT; ALTER TABLE runs ADD COLUMN owner_start INTEGER;",
+        )?;
     }
     Ok(())
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 impl Store {
-    /// Opens (creating if needed) the store at `path`, in WAL mode with a 5 s busy timeout.
+    /// Opens (creating if needed) the store at `path`: a SQLite file (WAL, a 5 s busy timeout)
+    /// or a `postgres://` URL (the password in `PGPASSWORD`).
     pub fn open(path: &Path) -> Result<Store> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| mlops_core::CoreError::io("cannot create directory", parent, e))?;
-        }
-        let sql = |source| StoreError::Sql { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
-        migrate(&conn).map_err(sql)?;
-        let store = Store { conn, path: path.to_path_buf() };
+        let db = mlops_core::store::Store::open(&Location::from_path(path))?;
+        db.set_busy_timeout(Duration::from_secs(5))?;
+        Store::with_store(db)
+    }
+
+    /// The run store on an open store (its schema brought up to date; runs whose process ended
+    /// are marked killed).
+    pub fn with_store(db: mlops_core::store::Store) -> Result<Store> {
+        db.migrate("runs", MIGRATIONS)?;
+        let store = Store { db };
         store.mark_killed()?;
         Ok(store)
     }
@@ -223,46 +198,38 @@ impl Store {
     /// Marks `killed` the running runs whose process has ended (on this host: a run started
     /// elsewhere cannot be told and stays `running`). Returns how many.
     fn mark_killed(&self) -> Result<usize> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, owner_pid, owner_host, owner_start FROM runs WHERE status = 'running' AND owner_pid IS NOT NULL")
-            .map_err(self.sql())?;
-        let owned: Vec<(String, Owner)> = stmt
-            .query_map([], |r| {
+        let rows = self.db.query(
+            "SELECT id, owner_pid, owner_host, owner_start FROM runs WHERE status = 'running' AND owner_pid IS NOT NULL",
+            &[],
+        )?;
+        let owned: Vec<(String, Owner)> = rows
+            .iter()
+            .map(|r| {
                 let start: Option<i64> = r.get(3)?;
                 Ok((r.get(0)?, Owner { pid: r.get(1)?, host: r.get(2)?, start: start.map(|s| s as u64) }))
             })
-            .map_err(self.sql())?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(self.sql())?;
+            .collect::<Result<_>>()?;
         let mut marked = 0;
         for (id, owner) in owned.into_iter().filter(|(_, o)| o.liveness() == Liveness::Gone) {
             let error = format!(
                 "its process (pid {} on {}) ended without ending the run: killed, or the machine stopped",
                 owner.pid, owner.host
             );
-            marked += self
-                .conn
-                .execute(
-                    "UPDATE runs SET status = 'killed', ended_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'",
-                    params![id, now(), error],
-                )
-                .map_err(self.sql())?;
+            marked += self.db.execute(
+                "UPDATE runs SET status = 'killed', ended_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'",
+                &[&id, &now(), &error],
+            )? as usize;
             tracing::warn!(run = %id, pid = owner.pid, "a run whose process ended is marked killed");
         }
         Ok(marked)
     }
 
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sql { path: self.path.clone(), source }
-    }
-
     /// Starts a run and returns its id.
     pub fn start_run(&self, info: &RunInfo) -> Result<String> {
         let started = now();
-        let tx = immediate(&self.conn).map_err(self.sql())?;
-        let seq: i64 =
-            tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs", [], |r| r.get(0)).map_err(self.sql())?;
+        let id = self.db.transaction(|tx| -> Result<String> {
+        tx.lock("runs")?;
+        let seq: i64 = tx.query_one("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs", &[])?;
         let digest = mlops_core::hash::sha256_bytes(
             format!("{}\0{}\0{started}\0{seq}\0{}", info.experiment, info.name, std::process::id()).as_bytes(),
         );
@@ -271,35 +238,32 @@ impl Store {
         tx.execute(
             "INSERT INTO runs (id, experiment, name, parent, dataset_version, config_sha256, source_commit, status, started_at, seq, owner_pid, owner_host, owner_start)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11, ?12)",
-            params![
-                id,
-                info.experiment,
-                info.name,
-                info.parent,
-                info.dataset_version,
-                info.config_sha256,
-                info.source_commit,
-                started,
-                seq,
-                owner.pid,
-                owner.host,
-                owner.start.map(|s| s as i64)
+            &[
+                &id,
+                &info.experiment,
+                &info.name,
+                &info.parent,
+                &info.dataset_version,
+                &info.config_sha256,
+                &info.source_commit,
+                &started,
+                &seq,
+                &owner.pid,
+                &owner.host,
+                &owner.start.map(|s| s as i64),
             ],
-        )
-        .map_err(self.sql())?;
-        tx.commit().map_err(self.sql())?;
+        )?;
+        Ok(id)
+        })?;
         tracing::info!(run = %id, experiment = %info.experiment, name = %info.name, "run started");
         Ok(id)
     }
 
     fn require_running(&self, id: &str) -> Result<()> {
-        let status: Option<String> = self
-            .conn
-            .query_row("SELECT status FROM runs WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .map_err(self.sql())?;
+        let status: Option<String> =
+            self.db.query_opt("SELECT status FROM runs WHERE id = ?1", &[&id])?.map(|r| r.get(0)).transpose()?;
         match status.as_deref() {
-            None => Err(StoreError::NoRun { id: id.to_string(), path: self.path.clone() }),
+            None => Err(self.no_run(id)),
             Some("running") => Ok(()),
             Some(other) => Err(StoreError::Closed { id: id.to_string(), status: other.to_string() }),
         }
@@ -308,12 +272,10 @@ impl Store {
     /// Records a parameter (a later value for the same key replaces it).
     pub fn log_param(&self, id: &str, key: &str, value: &str) -> Result<()> {
         self.require_running(id)?;
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO run_params (run_id, key, value) VALUES (?1, ?2, ?3)",
-                params![id, key, value],
-            )
-            .map_err(self.sql())?;
+        self.db.execute(
+            "INSERT INTO run_params (run_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run_id, key) DO UPDATE SET value = ?3",
+            &[&id, &key, &value],
+        )?;
         Ok(())
     }
 
@@ -323,12 +285,7 @@ impl Store {
             return Err(StoreError::BadMetric { id: id.to_string(), key: key.to_string(), value });
         }
         self.require_running(id)?;
-        self.conn
-            .execute(
-                "INSERT INTO run_metrics (run_id, key, value, step, seq) VALUES (?1, ?2, ?3, ?4, (SELECT COUNT(*) FROM run_metrics WHERE run_id = ?1))",
-                params![id, key, value, step],
-            )
-            .map_err(self.sql())?;
+        self.db.execute(INSERT_METRIC, &[&id, &key, &value, &step])?;
         Ok(())
     }
 
@@ -339,30 +296,22 @@ impl Store {
             return Err(StoreError::BadMetric { id: id.to_string(), key: key.to_string(), value });
         }
         self.require_running(id)?;
-        let tx = immediate(&self.conn).map_err(self.sql())?;
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO run_metrics (run_id, key, value, step, seq) VALUES (?1, ?2, ?3, ?4, (SELECT COUNT(*) FROM run_metrics WHERE run_id = ?1))",
-                )
-                .map_err(self.sql())?;
+        self.db.transaction(|tx| -> Result<()> {
             for (step, value) in values.iter().enumerate() {
-                insert.execute(params![id, key, value, step as i64]).map_err(self.sql())?;
+                tx.execute(INSERT_METRIC, &[&id, &key, value, &step])?;
             }
-        }
-        tx.commit().map_err(self.sql())?;
+            Ok(())
+        })?;
         Ok(())
     }
 
     /// Sets a tag (any time, also after the run ended).
     pub fn set_tag(&self, id: &str, key: &str, value: &str) -> Result<()> {
         self.resolve(id)?;
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO run_tags (run_id, key, value) VALUES (?1, ?2, ?3)",
-                params![id, key, value],
-            )
-            .map_err(self.sql())?;
+        self.db.execute(
+            "INSERT INTO run_tags (run_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run_id, key) DO UPDATE SET value = ?3",
+            &[&id, &key, &value],
+        )?;
         Ok(())
     }
 
@@ -370,39 +319,35 @@ impl Store {
     /// reports and logs are often written last).
     pub fn log_artifact(&self, id: &str, name: &str, path: &Path) -> Result<()> {
         self.resolve(id)?;
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO run_artifacts (run_id, name, path) VALUES (?1, ?2, ?3)",
-                params![id, name, path.to_string_lossy()],
-            )
-            .map_err(self.sql())?;
+        self.db.execute(
+            "INSERT INTO run_artifacts (run_id, name, path) VALUES (?1, ?2, ?3) ON CONFLICT (run_id, name) DO UPDATE SET path = ?3",
+            &[&id, &name, &path.to_string_lossy().as_ref()],
+        )?;
         Ok(())
     }
 
     /// Ends a run as finished or failed (with the error).
     pub fn finish(&self, id: &str, status: RunStatus, error: Option<&str>) -> Result<()> {
         self.require_running(id)?;
-        self.conn
-            .execute(
-                "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1",
-                params![id, status.as_str(), now(), error],
-            )
-            .map_err(self.sql())?;
+        self.db.execute(
+            "UPDATE runs SET status = ?2, ended_at = ?3, error = ?4 WHERE id = ?1",
+            &[&id, &status.as_str(), &now(), &error],
+        )?;
         tracing::info!(run = %id, status = status.as_str(), "run ended");
         Ok(())
     }
 
+    fn no_run(&self, id: &str) -> StoreError {
+        StoreError::NoRun { id: id.to_string(), store: self.db.location().to_string() }
+    }
+
     /// The full id of the run whose id starts with `prefix`.
     pub fn resolve(&self, prefix: &str) -> Result<String> {
-        let mut stmt =
-            self.conn.prepare("SELECT id FROM runs WHERE id LIKE ?1 || '%' ORDER BY seq").map_err(self.sql())?;
-        let ids: Vec<String> = stmt
-            .query_map([prefix], |r| r.get(0))
-            .map_err(self.sql())?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(self.sql())?;
+        let rows =
+            self.db.query("SELECT id FROM runs WHERE id LIKE CAST(?1 AS TEXT) || '%' ORDER BY seq", &[&prefix])?;
+        let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect::<mlops_core::store::Result<_>>()?;
         match ids.len() {
-            0 => Err(StoreError::NoRun { id: prefix.to_string(), path: self.path.clone() }),
+            0 => Err(self.no_run(prefix)),
             1 => Ok(ids.into_iter().next().unwrap_or_default()),
             _ => Err(StoreError::Ambiguous { id: prefix.to_string(), matches: ids }),
         }
@@ -411,70 +356,58 @@ impl Store {
     /// One run, by id or unique prefix.
     pub fn run(&self, id: &str) -> Result<Run> {
         let id = self.resolve(id)?;
-        let sql = self.sql();
-        let mut run = self
-            .conn
-            .query_row(
+        self.db.read(|tx| {
+            let row = tx.query_opt(
                 "SELECT id, experiment, name, parent, dataset_version, config_sha256, source_commit, status, started_at, ended_at, error FROM runs WHERE id = ?1",
-                [&id],
-                |r| {
-                    Ok(Run {
-                        id: r.get(0)?,
-                        info: RunInfo {
-                            experiment: r.get(1)?,
-                            name: r.get(2)?,
-                            parent: r.get(3)?,
-                            dataset_version: r.get(4)?,
-                            config_sha256: r.get(5)?,
-                            source_commit: r.get(6)?,
-                        },
-                        status: RunStatus::parse(&r.get::<_, String>(7)?),
-                        started_at: r.get(8)?,
-                        ended_at: r.get(9)?,
-                        error: r.get(10)?,
-                        params: BTreeMap::new(),
-                        metrics: BTreeMap::new(),
-                        history: BTreeMap::new(),
-                        tags: BTreeMap::new(),
-                        artifacts: BTreeMap::new(),
-                    })
+                &[&id],
+            )?;
+            let r = row.ok_or_else(|| self.no_run(&id))?;
+            let mut run = Run {
+                id: r.get(0)?,
+                info: RunInfo {
+                    experiment: r.get(1)?,
+                    name: r.get(2)?,
+                    parent: r.get(3)?,
+                    dataset_version: r.get(4)?,
+                    config_sha256: r.get(5)?,
+                    source_commit: r.get(6)?,
                 },
-            )
-            .map_err(&sql)?;
-        let pairs = |query: &str| -> Result<Vec<(String, String)>> {
-            let mut stmt = self.conn.prepare(query).map_err(self.sql())?;
-            let rows = stmt.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.sql())?;
-            rows.collect::<std::result::Result<_, _>>().map_err(self.sql())
-        };
-        run.params = pairs("SELECT key, value FROM run_params WHERE run_id = ?1")?.into_iter().collect();
-        run.tags = pairs("SELECT key, value FROM run_tags WHERE run_id = ?1")?.into_iter().collect();
-        run.artifacts = pairs("SELECT name, path FROM run_artifacts WHERE run_id = ?1")?.into_iter().collect();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, value, step FROM run_metrics WHERE run_id = ?1 ORDER BY seq")
-            .map_err(&sql)?;
-        let points = stmt
-            .query_map([&id], |r| Ok((r.get::<_, String>(0)?, MetricPoint { value: r.get(1)?, step: r.get(2)? })))
-            .map_err(&sql)?;
-        for p in points {
-            let (key, point) = p.map_err(&sql)?;
-            run.metrics.insert(key.clone(), point.value);
-            run.history.entry(key).or_default().push(point);
-        }
-        Ok(run)
+                status: RunStatus::parse(&r.get::<String>(7)?),
+                started_at: r.get(8)?,
+                ended_at: r.get(9)?,
+                error: r.get(10)?,
+                params: BTreeMap::new(),
+                metrics: BTreeMap::new(),
+                history: BTreeMap::new(),
+                tags: BTreeMap::new(),
+                artifacts: BTreeMap::new(),
+            };
+            let mut pairs = |query: &str| -> Result<BTreeMap<String, String>> {
+                let rows = tx.query(query, &[&id])?;
+                Ok(rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect::<mlops_core::store::Result<_>>()?)
+            };
+            run.params = pairs("SELECT key, value FROM run_params WHERE run_id = ?1")?;
+            run.tags = pairs("SELECT key, value FROM run_tags WHERE run_id = ?1")?;
+            run.artifacts = pairs("SELECT name, path FROM run_artifacts WHERE run_id = ?1")?;
+            for r in tx.query("SELECT key, value, step FROM run_metrics WHERE run_id = ?1 ORDER BY seq", &[&id])? {
+                let (key, point): (String, MetricPoint) = (r.get(0)?, MetricPoint { value: r.get(1)?, step: r.get(2)? });
+                run.metrics.insert(key.clone(), point.value);
+                run.history.entry(key).or_default().push(point);
+            }
+            Ok(run)
+        })
     }
 
     /// Every run, oldest first; only those of `experiment` when given.
     pub fn runs(&self, experiment: Option<&str>) -> Result<Vec<Run>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id FROM runs WHERE ?1 IS NULL OR experiment = ?1 ORDER BY seq")
-            .map_err(self.sql())?;
-        let ids: Vec<String> = stmt
-            .query_map([experiment], |r| r.get(0))
-            .map_err(self.sql())?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(self.sql())?;
+        let rows = self.db.query(
+            "SELECT id FROM runs WHERE CAST(?1 AS TEXT) IS NULL OR experiment = ?1 ORDER BY seq",
+            &[&experiment],
+        )?;
+        let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect::<mlops_core::store::Result<_>>()?;
         ids.iter().map(|id| self.run(id)).collect()
     }
 }
+
+/// One metric value; its `seq` orders the run's values as they were logged.
+const INSERT_METRIC: &str = "INSERT INTO run_metrics (run_id, key, value, step, seq) VALUES (?1, ?2, ?3, ?4, (SELECT COUNT(*) FROM run_metrics WHERE run_id = ?1))";

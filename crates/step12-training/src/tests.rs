@@ -1,6 +1,19 @@
-//! Tests of the run store on a real SQLite file.
+//! Tests of the run store on both backends (a real SQLite file and a real PostgreSQL database:
+//! `store_tests!`), and of the trainer recording into it.
+
+use mlops_core::testing::TestStore;
 
 use crate::*;
+
+mlops_core::store_tests!(
+    a_run_records_everything_and_survives_reopening,
+    failed_runs_are_kept_and_closed_runs_refuse_changes,
+    two_connections_log_into_one_store,
+);
+
+fn open(store: &TestStore) -> Store {
+    Store::with_store(store.open()).unwrap()
+}
 
 fn info(name: &str) -> RunInfo {
     RunInfo {
@@ -12,11 +25,8 @@ fn info(name: &str) -> RunInfo {
     }
 }
 
-#[test]
-fn a_run_records_everything_and_survives_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("registry").join("registry.db");
-    let store = Store::open(&path).unwrap();
+fn a_run_records_everything_and_survives_reopening(at: &TestStore) {
+    let store = open(at);
     let id = store.start_run(&info("logistic_regression")).unwrap();
     assert_eq!(id.len(), 16);
     store.log_param(&id, "c", "1.0").unwrap();
@@ -29,7 +39,7 @@ fn a_run_records_everything_and_survives_reopening() {
     store.finish(&id, RunStatus::Finished, None).unwrap();
     drop(store);
 
-    let store = Store::open(&path).unwrap();
+    let store = open(at);
     let run = store.run(&id[..6]).unwrap();
     assert_eq!(run.status, RunStatus::Finished);
     assert!(run.ended_at.is_some());
@@ -41,10 +51,8 @@ fn a_run_records_everything_and_survives_reopening() {
     assert_eq!(run.info.dataset_version.as_deref(), Some("penguins@74da6486454098ff"));
 }
 
-#[test]
-fn failed_runs_are_kept_and_closed_runs_refuse_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("registry.db")).unwrap();
+fn failed_runs_are_kept_and_closed_runs_refuse_changes(at: &TestStore) {
+    let store = open(at);
     let ok = store.start_run(&info("ridge")).unwrap();
     let bad = store.start_run(&RunInfo { parent: Some(ok.clone()), ..info("lasso") }).unwrap();
     store.finish(&bad, RunStatus::Failed, Some("lasso.alpha: -1 must be zero or more")).unwrap();
@@ -52,7 +60,8 @@ fn failed_runs_are_kept_and_closed_runs_refuse_changes() {
     assert!(matches!(&err, StoreError::Closed { status, .. } if status == "failed"), "{err}");
     let err = store.log_metric(&ok, "r2", f64::NAN, None).unwrap_err();
     assert!(err.to_string().contains("metric `r2` is NaN"), "{err}");
-    assert!(matches!(store.run("ffffffffffffffff"), Err(StoreError::NoRun { .. })));
+    let err = store.run("ffffffffffffffff").unwrap_err();
+    assert_eq!(err.to_string(), format!("no run \"ffffffffffffffff\" in {}", at.location));
     let runs = store.runs(Some("penguins")).unwrap();
     assert_eq!(runs.iter().map(|r| r.info.name.as_str()).collect::<Vec<_>>(), vec!["ridge", "lasso"]);
     assert_eq!(runs[1].status, RunStatus::Failed);
@@ -61,11 +70,8 @@ fn failed_runs_are_kept_and_closed_runs_refuse_changes() {
     assert!(store.runs(Some("other")).unwrap().is_empty());
 }
 
-#[test]
-fn two_connections_log_into_one_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("registry.db");
-    let (a, b) = (Store::open(&path).unwrap(), Store::open(&path).unwrap());
+fn two_connections_log_into_one_store(at: &TestStore) {
+    let (a, b) = (open(at), open(at));
     let ids: Vec<String> =
         (0..20).map(|i| if i % 2 == 0 { &a } else { &b }.start_run(&info(&format!("trial-{i}"))).unwrap()).collect();
     let unique: std::collections::BTreeSet<&String> = ids.iter().collect();

@@ -1,8 +1,9 @@
 //! Step 17: the model registry.
 //!
-//! On the embedded SQLite store (WAL, busy timeout, every change in one `BEGIN IMMEDIATE`
-//! transaction together with its audit entry): registered models, versions numbered per model
-//! from a counter (concurrent registrations get distinct, gap-free numbers; a deleted number is
+//! On the store (`mlops_core::store`: the embedded SQLite file, or PostgreSQL for a team; every
+//! change in one transaction together with its audit entry): registered models, versions
+//! numbered per model from a counter read and advanced under a lock on the model (concurrent
+//! registrations from any process or machine get distinct, gap-free numbers; a deleted number is
 //! never reused), aliases (`champion`, `challenger`, any name; one version per alias), tags,
 //! descriptions, status (active, retired), lineage to the run and dataset version, and an
 //! append-only audit log (triggers refuse updates and deletes) of who changed what, when, from
@@ -51,15 +52,10 @@ pub fn content_address(dir: &Path) -> Option<&str> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
-    /// SQLite refused (a locked database past the busy timeout, a read-only file, ...).
-    #[error("registry {path}: {source}")]
-    Sql {
-        /// The database file.
-        path: PathBuf,
-        /// SQLite's error.
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// The store refused (a locked SQLite file past the busy timeout, a read-only file, an
+    /// unreachable PostgreSQL server, a schema newer than the binary, ...).
+    #[error("registry {0}")]
+    Store(#[from] mlops_core::store::StoreError),
     /// A model or alias name that is not allowed.
     #[error("{what} {name:?}: {message}")]
     BadName {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mlops_core::CoreError;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use mlops_core::store::{Location, Migration, Store, Tx, now};
 use serde::{Deserialize, Serialize};
 
 use crate::{RegistryError, Result};
@@ -57,11 +57,37 @@ CREATE TABLE IF NOT EXISTS registry_audit (
     new_value TEXT,
     reason TEXT
 );
+";
+
+/// The audit log refuses updates and deletes, on either backend.
+const APPEND_ONLY_SQLITE: &str = "
 CREATE TRIGGER IF NOT EXISTS registry_audit_no_update BEFORE UPDATE ON registry_audit
 BEGIN SELECT RAISE(ABORT, 'the registry audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS registry_audit_no_delete BEFORE DELETE ON registry_audit
 BEGIN SELECT RAISE(ABORT, 'the registry audit log is append-only'); END;
 ";
+const APPEND_ONLY_POSTGRES: &str = "
+CREATE OR REPLACE FUNCTION registry_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the registry audit log is append-only'; END $$;
+CREATE TRIGGER registry_audit_no_change BEFORE UPDATE OR DELETE ON registry_audit
+FOR EACH ROW EXECUTE FUNCTION registry_audit_append_only();
+";
+
+/// The registry's schema versions. 1 is the schema as it stood when versioning began (a store
+/// made before gets what it lacks of it).
+const MIGRATIONS: &[Migration] = &[Migration { version: 1, apply: schema_v1 }];
+
+fn schema_v1(t: &mut Tx<'_>) -> mlops_core::store::Result<()> {
+    let existed = t.has_table("registry_audit")?;
+    t.ddl(SCHEMA)?;
+    if existed && !t.has_column("registry_audit", "reason")? {
+        t.batch("ALTER TABLE registry_audit ADD COLUMN reason TEXT")?;
+    }
+    match t.backend() {
+        mlops_core::store::Backend::Sqlite => t.batch(APPEND_ONLY_SQLITE),
+        mlops_core::store::Backend::Postgres => t.batch(APPEND_ONLY_POSTGRES),
+    }
+}
 
 /// A version's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,58 +262,51 @@ fn validate_alias(alias: &str) -> Result<()> {
     Ok(())
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// The registry: a connection to the store and the artifact folder.
 pub struct Registry {
-    conn: Connection,
-    path: PathBuf,
+    store: Store,
     artifacts: PathBuf,
     actor: String,
 }
 
+/// The text of a version's columns, as `load_versions` reads them.
+const VERSION_COLUMNS: &str = "version, status, description, run_id, dataset_version, package_sha256, artifact_path, source_path, metrics, created_at";
+
 impl Registry {
-    /// Opens (creating if needed) the registry in the SQLite file `path`, with packages under
-    /// `artifacts`. Changes are recorded as made by `actor`.
+    /// Opens (creating if needed) the registry in the store `path` (a SQLite file, or a
+    /// `postgres://` URL with the password in `PGPASSWORD`), with packages under `artifacts`.
+    /// Changes are recorded as made by `actor`.
     pub fn open(path: &Path, artifacts: &Path, actor: &str) -> Result<Registry> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| CoreError::io("cannot create directory", parent, e))?;
-        }
-        let sql = |source| RegistryError::Sql { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
-        migrate(&conn).map_err(sql)?;
-        Ok(Registry { conn, path: path.to_path_buf(), artifacts: artifacts.to_path_buf(), actor: actor.to_string() })
+        Registry::with_store(Store::open(&Location::from_path(path))?, artifacts, actor)
+    }
+
+    /// The registry on an open store (its schema brought up to date).
+    pub fn with_store(store: Store, artifacts: &Path, actor: &str) -> Result<Registry> {
+        store.migrate("registry", MIGRATIONS)?;
+        Ok(Registry { store, artifacts: artifacts.to_path_buf(), actor: actor.to_string() })
+    }
+
+    /// The store it is on.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// How long a change waits for another writer before it fails (30 s from `open`).
     pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
-        self.conn.busy_timeout(wait).map_err(self.sql())
-    }
-
-    fn write(&mut self) -> Result<Transaction<'_>> {
-        let path = self.path.clone();
-        self.conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|source| RegistryError::Sql { path, source })
+        Ok(self.store.set_busy_timeout(wait)?)
     }
 
     fn audit(
-        tx: &Transaction<'_>,
+        tx: &mut Tx<'_>,
         actor: &str,
         (name, version): (&str, Option<u32>),
         action: &str,
         (old, new): (Option<&str>, Option<&str>),
         reason: Option<&str>,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         tx.execute(
             "INSERT INTO registry_audit (at, actor, name, version, action, old_value, new_value, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![now(), actor, name, version, action, old, new, reason],
+            &[&now(), &actor, &name, &version, &action, &old, &new, &reason],
         )?;
         Ok(())
     }
@@ -333,53 +352,52 @@ impl Registry {
 
     /// Registers the package in `package` as the next version of `name` (created if new), with
     /// the run, dataset version and metrics the package records.
+    ///
+    /// The number comes from the model's counter, read and advanced in the registering
+    /// transaction under a lock on the model's name: registrations from any number of
+    /// processes and machines get distinct numbers without gaps.
     pub fn register(&mut self, name: &str, package: &Path, info: &RegisterInfo) -> Result<Version> {
         validate_name(name)?;
         let (sha, artifact) = self.store_package(package)?;
         let contents = step16_package::load(&artifact)?.contents;
         let metrics = serde_json::to_string(&contents.metrics).unwrap_or_else(|_| "{}".into());
         let actor = self.actor.clone();
-        let sql = self.sql();
-        let tx = self.write()?;
-        let version: u32 = (|| -> rusqlite::Result<u32> {
+        let version = self.store.transaction(|tx| -> Result<u32> {
+            tx.lock(&format!("registry/{name}"))?;
             let at = now();
-            tx.execute(
-                "INSERT INTO registered_models (name, created_at, updated_at) VALUES (?1, ?2, ?2) ON CONFLICT(name) DO UPDATE SET updated_at = ?2",
-                params![name, at],
+            let version: u32 = tx.query_one(
+                "INSERT INTO registered_models (name, created_at, updated_at) VALUES (?1, ?2, ?2)
+                 ON CONFLICT (name) DO UPDATE SET updated_at = ?2 RETURNING next_version",
+                &[&name, &at],
             )?;
-            let version: u32 = tx.query_row("SELECT next_version FROM registered_models WHERE name = ?1", [name], |r| r.get(0))?;
-            tx.execute("UPDATE registered_models SET next_version = ?2 WHERE name = ?1", params![name, version + 1])?;
+            tx.execute("UPDATE registered_models SET next_version = ?2 WHERE name = ?1", &[&name, &(version + 1)])?;
             tx.execute(
                 "INSERT INTO model_versions (name, version, status, description, run_id, dataset_version, package_sha256, artifact_path, source_path, metrics, created_at)
                  VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    name,
-                    version,
-                    info.description,
-                    contents.lineage.run_id,
-                    contents.lineage.dataset_version,
-                    sha,
-                    artifact.to_string_lossy(),
-                    package.to_string_lossy(),
-                    metrics,
-                    at
+                &[
+                    &name,
+                    &version,
+                    &info.description,
+                    &contents.lineage.run_id,
+                    &contents.lineage.dataset_version,
+                    &sha,
+                    &artifact.to_string_lossy().as_ref(),
+                    &package.to_string_lossy().as_ref(),
+                    &metrics,
+                    &at,
                 ],
             )?;
             for (k, v) in &info.tags {
-                tx.execute("INSERT INTO model_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4)", params![name, version, k, v])?;
+                tx.execute(
+                    "INSERT INTO model_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4)",
+                    &[&name, &version, k, v],
+                )?;
             }
-            Self::audit(&tx, &actor, (name, Some(version)), "register", (None, Some(&sha)), None)?;
+            Self::audit(tx, &actor, (name, Some(version)), "register", (None, Some(&sha)), None)?;
             Ok(version)
-        })()
-        .map_err(&sql)?;
-        tx.commit().map_err(&sql)?;
+        })?;
         tracing::info!(name, version, "model version registered");
         self.version(name, version)
-    }
-
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> RegistryError + use<> {
-        let path = self.path.clone();
-        move |source| RegistryError::Sql { path: path.clone(), source }
     }
 
     /// Points `alias` of `name` at `version` (moving it if it pointed elsewhere). A retired
@@ -405,36 +423,32 @@ impl Registry {
             )));
         }
         let actor = self.actor.clone();
-        let sql = self.sql();
-        let tx = self.write()?;
-        let old = alias_of(&tx, name, alias).map_err(&sql)?;
-        tx.execute(
-            "INSERT INTO model_aliases (name, alias, version) VALUES (?1, ?2, ?3) ON CONFLICT(name, alias) DO UPDATE SET version = ?3",
-            params![name, alias, version],
-        )
-        .map_err(&sql)?;
-        let (from, to) = (old.map(|v| format!("{alias}={v}")), format!("{alias}={version}"));
-        Self::audit(&tx, &actor, (name, Some(version)), "alias", (from.as_deref(), Some(&to)), reason).map_err(&sql)?;
-        tx.execute("UPDATE registered_models SET updated_at = ?2 WHERE name = ?1", params![name, now()])
-            .map_err(&sql)?;
-        tx.commit().map_err(&sql)?;
-        Ok(old)
+        self.store.transaction(|tx| {
+            tx.lock(&format!("registry/{name}"))?;
+            let old = alias_of(tx, name, alias)?;
+            tx.execute(
+                "INSERT INTO model_aliases (name, alias, version) VALUES (?1, ?2, ?3) ON CONFLICT (name, alias) DO UPDATE SET version = ?3",
+                &[&name, &alias, &version],
+            )?;
+            let (from, to) = (old.map(|v| format!("{alias}={v}")), format!("{alias}={version}"));
+            Self::audit(tx, &actor, (name, Some(version)), "alias", (from.as_deref(), Some(&to)), reason)?;
+            tx.execute("UPDATE registered_models SET updated_at = ?2 WHERE name = ?1", &[&name, &now()])?;
+            Ok(old)
+        })
     }
 
     /// Removes an alias.
     pub fn delete_alias(&mut self, name: &str, alias: &str) -> Result<u32> {
         let actor = self.actor.clone();
-        let sql = self.sql();
-        let tx = self.write()?;
-        let old = alias_of(&tx, name, alias).map_err(&sql)?;
-        let Some(old) = old else {
-            return Err(RegistryError::NotFound(format!("{name} has no alias `{alias}`")));
-        };
-        tx.execute("DELETE FROM model_aliases WHERE name = ?1 AND alias = ?2", params![name, alias]).map_err(&sql)?;
-        Self::audit(&tx, &actor, (name, Some(old)), "unalias", (Some(&format!("{alias}={old}")), None), None)
-            .map_err(&sql)?;
-        tx.commit().map_err(&sql)?;
-        Ok(old)
+        self.store.transaction(|tx| {
+            tx.lock(&format!("registry/{name}"))?;
+            let Some(old) = alias_of(tx, name, alias)? else {
+                return Err(RegistryError::NotFound(format!("{name} has no alias `{alias}`")));
+            };
+            tx.execute("DELETE FROM model_aliases WHERE name = ?1 AND alias = ?2", &[&name, &alias])?;
+            Self::audit(tx, &actor, (name, Some(old)), "unalias", (Some(&format!("{alias}={old}")), None), None)?;
+            Ok(old)
+        })
     }
 
     /// Sets a tag on a model (`version: None`) or on one version.
@@ -444,26 +458,23 @@ impl Registry {
             None => drop(self.model(name)?),
         }
         let actor = self.actor.clone();
-        let sql = self.sql();
-        let tx = self.write()?;
         let at = version.unwrap_or(0);
-        let old: Option<String> = tx
-            .query_row(
-                "SELECT value FROM model_tags WHERE name = ?1 AND version = ?2 AND key = ?3",
-                params![name, at, key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(&sql)?;
-        tx.execute(
-            "INSERT INTO model_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(name, version, key) DO UPDATE SET value = ?4",
-            params![name, at, key, value],
-        )
-        .map_err(&sql)?;
-        let (from, to) = (old.map(|o| format!("{key}={o}")), format!("{key}={value}"));
-        Self::audit(&tx, &actor, (name, version), "tag", (from.as_deref(), Some(&to)), None).map_err(&sql)?;
-        tx.commit().map_err(&sql)?;
-        Ok(())
+        self.store.transaction(|tx| {
+            tx.lock(&format!("registry/{name}"))?;
+            let old: Option<String> = tx
+                .query_opt(
+                    "SELECT value FROM model_tags WHERE name = ?1 AND version = ?2 AND key = ?3",
+                    &[&name, &at, &key],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?;
+            tx.execute(
+                "INSERT INTO model_tags (name, version, key, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name, version, key) DO UPDATE SET value = ?4",
+                &[&name, &at, &key, &value],
+            )?;
+            let (from, to) = (old.map(|o| format!("{key}={o}")), format!("{key}={value}"));
+            Self::audit(tx, &actor, (name, version), "tag", (from.as_deref(), Some(&to)), None)
+        })
     }
 
     /// Retires a version: it stays on record, aliases to it stop resolving.
@@ -478,17 +489,13 @@ impl Registry {
             return Err(RegistryError::Refused(format!("{name} version {version} is already retired")));
         }
         let actor = self.actor.clone();
-        let sql = self.sql();
-        let tx = self.write()?;
-        tx.execute(
-            "UPDATE model_versions SET status = 'retired' WHERE name = ?1 AND version = ?2",
-            params![name, version],
-        )
-        .map_err(&sql)?;
-        Self::audit(&tx, &actor, (name, Some(version)), "retire", (Some("active"), Some("retired")), reason)
-            .map_err(&sql)?;
-        tx.commit().map_err(&sql)?;
-        Ok(())
+        self.store.transaction(|tx| {
+            tx.execute(
+                "UPDATE model_versions SET status = 'retired' WHERE name = ?1 AND version = ?2",
+                &[&name, &version],
+            )?;
+            Self::audit(tx, &actor, (name, Some(version)), "retire", (Some("active"), Some("retired")), reason)
+        })
     }
 
     /// Deletes a version and the aliases pointing at it (its number is never reused; the stored
@@ -496,71 +503,52 @@ impl Registry {
     pub fn delete(&mut self, name: &str, version: u32) -> Result<()> {
         self.version(name, version)?;
         let actor = self.actor.clone();
-        let sql = self.sql();
-        let tx = self.write()?;
-        tx.execute("DELETE FROM model_aliases WHERE name = ?1 AND version = ?2", params![name, version])
-            .map_err(&sql)?;
-        tx.execute("DELETE FROM model_tags WHERE name = ?1 AND version = ?2", params![name, version]).map_err(&sql)?;
-        tx.execute("DELETE FROM model_versions WHERE name = ?1 AND version = ?2", params![name, version])
-            .map_err(&sql)?;
-        Self::audit(&tx, &actor, (name, Some(version)), "delete", (Some("active"), None), None).map_err(&sql)?;
-        tx.commit().map_err(&sql)?;
-        Ok(())
+        self.store.transaction(|tx| {
+            tx.lock(&format!("registry/{name}"))?;
+            tx.execute("DELETE FROM model_aliases WHERE name = ?1 AND version = ?2", &[&name, &version])?;
+            tx.execute("DELETE FROM model_tags WHERE name = ?1 AND version = ?2", &[&name, &version])?;
+            tx.execute("DELETE FROM model_versions WHERE name = ?1 AND version = ?2", &[&name, &version])?;
+            Self::audit(tx, &actor, (name, Some(version)), "delete", (Some("active"), None), None)
+        })
     }
 
     /// One model.
     pub fn model(&self, name: &str) -> Result<ModelSummary> {
-        self.models()?
-            .into_iter()
-            .find(|m| m.name == name)
-            .ok_or_else(|| RegistryError::NotFound(format!("no registered model `{name}` in {}", self.path.display())))
+        self.models()?.into_iter().find(|m| m.name == name).ok_or_else(|| {
+            RegistryError::NotFound(format!("no registered model `{name}` in {}", self.store.location()))
+        })
     }
 
     /// Every registered model, by name.
     pub fn models(&self) -> Result<Vec<ModelSummary>> {
-        let sql = self.sql();
-        let mut stmt = self
-            .conn
-            .prepare(
+        self.store.read(|tx| {
+            let rows = tx.query(
                 "SELECT m.name, m.description, m.updated_at, COUNT(v.version), MAX(v.version)
-                 FROM registered_models m LEFT JOIN model_versions v ON v.name = m.name GROUP BY m.name ORDER BY m.name",
-            )
-            .map_err(&sql)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(ModelSummary {
-                    name: r.get(0)?,
-                    description: r.get(1)?,
-                    updated_at: r.get(2)?,
-                    versions: r.get::<_, i64>(3)? as usize,
-                    latest: r.get(4)?,
-                    aliases: BTreeMap::new(),
-                    tags: BTreeMap::new(),
+                 FROM registered_models m LEFT JOIN model_versions v ON v.name = m.name
+                 GROUP BY m.name, m.description, m.updated_at ORDER BY m.name",
+                &[],
+            )?;
+            let aliases = tx.query("SELECT name, alias, version FROM model_aliases", &[])?;
+            let tags = tx.query("SELECT name, key, value FROM model_tags WHERE version = 0", &[])?;
+            let aliases: Vec<(String, String, u32)> =
+                aliases.iter().map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect::<Result<_>>()?;
+            let tags: Vec<(String, String, String)> =
+                tags.iter().map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect::<Result<_>>()?;
+            rows.iter()
+                .map(|r| {
+                    let name: String = r.get(0)?;
+                    Ok(ModelSummary {
+                        aliases: aliases.iter().filter(|a| a.0 == name).map(|a| (a.1.clone(), a.2)).collect(),
+                        tags: tags.iter().filter(|t| t.0 == name).map(|t| (t.1.clone(), t.2.clone())).collect(),
+                        name,
+                        description: r.get(1)?,
+                        updated_at: r.get(2)?,
+                        versions: r.get(3)?,
+                        latest: r.get(4)?,
+                    })
                 })
-            })
-            .map_err(&sql)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(&sql)?;
-        let mut aliases = self.conn.prepare("SELECT name, alias, version FROM model_aliases").map_err(&sql)?;
-        let aliases: Vec<(String, String, u32)> = aliases
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(&sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(&sql)?;
-        let mut tags = self.conn.prepare("SELECT name, key, value FROM model_tags WHERE version = 0").map_err(&sql)?;
-        let tags: Vec<(String, String, String)> = tags
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(&sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(&sql)?;
-        Ok(rows
-            .into_iter()
-            .map(|mut m| {
-                m.aliases = aliases.iter().filter(|a| a.0 == m.name).map(|a| (a.1.clone(), a.2)).collect();
-                m.tags = tags.iter().filter(|t| t.0 == m.name).map(|t| (t.1.clone(), t.2.clone())).collect();
-                m
-            })
-            .collect())
+                .collect()
+        })
     }
 
     /// Every version of a model, newest first (three queries, whatever the count).
@@ -578,65 +566,56 @@ impl Registry {
 
     /// The versions of a model (or one of them), with their aliases and tags.
     fn load_versions(&self, name: &str, only: Option<u32>) -> Result<Vec<Version>> {
-        let sql = self.sql();
         // One version by its key (indexed), or all of the model's.
-        let which = if only.is_some() { "version = ?2" } else { "?2 IS NULL" };
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT version, status, description, run_id, dataset_version, package_sha256, artifact_path, source_path, metrics, created_at
-                 FROM model_versions WHERE name = ?1 AND {which} ORDER BY version DESC"
-            ))
-            .map_err(&sql)?;
-        let mut out: Vec<Version> = stmt
-            .query_map(params![name, only], |r| {
-                Ok(Version {
-                    name: name.to_string(),
-                    version: r.get(0)?,
-                    status: VersionStatus::parse(&r.get::<_, String>(1)?),
-                    description: r.get(2)?,
-                    run_id: r.get(3)?,
-                    dataset_version: r.get(4)?,
-                    package_sha256: r.get(5)?,
-                    artifact_path: PathBuf::from(r.get::<_, String>(6)?),
-                    source_path: PathBuf::from(r.get::<_, String>(7)?),
-                    metrics: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
-                    aliases: Vec::new(),
-                    tags: BTreeMap::new(),
-                    created_at: r.get(9)?,
+        let which = if only.is_some() { "version = ?2" } else { "CAST(?2 AS INTEGER) IS NULL" };
+        self.store.read(|tx| {
+            let rows = tx.query(
+                &format!(
+                    "SELECT {VERSION_COLUMNS} FROM model_versions WHERE name = ?1 AND {which} ORDER BY version DESC"
+                ),
+                &[&name, &only],
+            )?;
+            let mut out: Vec<Version> = rows
+                .iter()
+                .map(|r| {
+                    Ok(Version {
+                        name: name.to_string(),
+                        version: r.get(0)?,
+                        status: VersionStatus::parse(&r.get::<String>(1)?),
+                        description: r.get(2)?,
+                        run_id: r.get(3)?,
+                        dataset_version: r.get(4)?,
+                        package_sha256: r.get(5)?,
+                        artifact_path: PathBuf::from(r.get::<String>(6)?),
+                        source_path: PathBuf::from(r.get::<String>(7)?),
+                        metrics: serde_json::from_str(&r.get::<String>(8)?).unwrap_or_default(),
+                        aliases: Vec::new(),
+                        tags: BTreeMap::new(),
+                        created_at: r.get(9)?,
+                    })
                 })
-            })
-            .map_err(&sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(&sql)?;
-        let index: BTreeMap<u32, usize> = out.iter().enumerate().map(|(i, v)| (v.version, i)).collect();
-        let aliases: Vec<(u32, String)> = self
-            .conn
-            .prepare(&format!("SELECT version, alias FROM model_aliases WHERE name = ?1 AND {which} ORDER BY alias"))
-            .map_err(&sql)?
-            .query_map(params![name, only], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(&sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(&sql)?;
-        for (v, alias) in aliases {
-            if let Some(&i) = index.get(&v) {
-                out[i].aliases.push(alias);
+                .collect::<Result<_>>()?;
+            let index: BTreeMap<u32, usize> = out.iter().enumerate().map(|(i, v)| (v.version, i)).collect();
+            let aliases = tx.query(
+                &format!("SELECT version, alias FROM model_aliases WHERE name = ?1 AND {which} ORDER BY alias"),
+                &[&name, &only],
+            )?;
+            for r in aliases {
+                if let Some(&i) = index.get(&r.get::<u32>(0)?) {
+                    out[i].aliases.push(r.get(1)?);
+                }
             }
-        }
-        let tags: Vec<(u32, String, String)> = self
-            .conn
-            .prepare(&format!("SELECT version, key, value FROM model_tags WHERE name = ?1 AND version > 0 AND {which}"))
-            .map_err(&sql)?
-            .query_map(params![name, only], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(&sql)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(&sql)?;
-        for (v, k, value) in tags {
-            if let Some(&i) = index.get(&v) {
-                out[i].tags.insert(k, value);
+            let tags = tx.query(
+                &format!("SELECT version, key, value FROM model_tags WHERE name = ?1 AND version > 0 AND {which}"),
+                &[&name, &only],
+            )?;
+            for r in tags {
+                if let Some(&i) = index.get(&r.get::<u32>(0)?) {
+                    out[i].tags.insert(r.get(1)?, r.get(2)?);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Resolves a `models:/` URI to an active version.
@@ -644,7 +623,7 @@ impl Registry {
         let version = match ModelUri::parse(uri)? {
             ModelUri::Version(name, v) => self.version(&name, v)?,
             ModelUri::Alias(name, alias) => {
-                let v = alias_of(&self.conn, &name, &alias).map_err(self.sql())?;
+                let v = self.store.read(|tx| alias_of(tx, &name, &alias))?;
                 let v = v.ok_or_else(|| {
                     RegistryError::NotFound(format!(
                         "{uri}: {name} has no alias `{alias}` (see `mlops registry show {name}`)"
@@ -670,35 +649,30 @@ impl Registry {
     /// The version `alias` pointed at before the move that put it on its current version, read
     /// from the audit log: `None` when the alias is unset, or was set from nothing.
     pub fn previous_alias_target(&self, name: &str, alias: &str) -> Result<Option<u32>> {
-        let Some(current) = alias_of(&self.conn, name, alias).map_err(self.sql())? else {
-            return Ok(None);
-        };
-        let old: Option<Option<String>> = self
-            .conn
-            .query_row(
+        let old: Option<String> = self.store.read(|tx| -> Result<Option<String>> {
+            let Some(current) = alias_of(tx, name, alias)? else {
+                return Ok(None);
+            };
+            let row = tx.query_opt(
                 "SELECT old_value FROM registry_audit WHERE name = ?1 AND action = 'alias' AND new_value = ?2
                  ORDER BY seq DESC LIMIT 1",
-                params![name, format!("{alias}={current}")],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql())?;
+                &[&name, &format!("{alias}={current}")],
+            )?;
+            Ok(row.map(|r| r.get::<Option<String>>(0)).transpose()?.flatten())
+        })?;
         let prefix = format!("{alias}=");
-        Ok(old.flatten().and_then(|o| o.strip_prefix(&prefix).and_then(|v| v.parse().ok())))
+        Ok(old.and_then(|o| o.strip_prefix(&prefix).and_then(|v| v.parse().ok())))
     }
 
     /// The audit log of a model (every model without a name), oldest first.
     pub fn history(&self, name: Option<&str>) -> Result<Vec<AuditEntry>> {
-        let sql = self.sql();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT seq, at, actor, name, version, action, old_value, new_value, reason FROM registry_audit
-                 WHERE ?1 IS NULL OR name = ?1 ORDER BY seq",
-            )
-            .map_err(&sql)?;
-        let rows = stmt
-            .query_map([name], |r| {
+        let rows = self.store.query(
+            "SELECT seq, at, actor, name, version, action, old_value, new_value, reason FROM registry_audit
+             WHERE CAST(?1 AS TEXT) IS NULL OR name = ?1 ORDER BY seq",
+            &[&name],
+        )?;
+        rows.iter()
+            .map(|r| {
                 Ok(AuditEntry {
                     seq: r.get(0)?,
                     at: r.get(1)?,
@@ -711,29 +685,12 @@ impl Registry {
                     reason: r.get(8)?,
                 })
             })
-            .map_err(&sql)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(&sql)?;
-        Ok(rows)
+            .collect()
     }
-}
-
-/// Columns added after the first schema: a store written before gets them on open.
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_reason: bool =
-        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('registry_audit') WHERE name = 'reason'", [], |r| {
-            r.get::<_, i64>(0).map(|n| n > 0)
-        })?;
-    if !has_reason {
-        conn.execute_batch("ALTER TABLE registry_audit ADD COLUMN reason TEXT")?;
-    }
-    Ok(())
 }
 
 /// The version an alias points at, if any.
-fn alias_of(conn: &Connection, name: &str, alias: &str) -> rusqlite::Result<Option<u32>> {
-    conn.query_row("SELECT version FROM model_aliases WHERE name = ?1 AND alias = ?2", params![name, alias], |r| {
-        r.get(0)
-    })
-    .optional()
+fn alias_of(tx: &mut Tx<'_>, name: &str, alias: &str) -> Result<Option<u32>> {
+    let row = tx.query_opt("SELECT version FROM model_aliases WHERE name = ?1 AND alias = ?2", &[&name, &alias])?;
+    Ok(row.map(|r| r.get(0)).transpose()?)
 }

@@ -1,21 +1,32 @@
 //! Unit tests: versions, content-addressed storage, aliases, retirement, the append-only audit
-//! log, bad names and packages, concurrent registrations and a locked store.
+//! log, bad names and packages, concurrent registrations and a locked store. The store tests run
+//! on both backends (SQLite and PostgreSQL: `store_tests!`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 
+use mlops_core::testing::TestStore;
+
 use crate::fixture::package;
 use crate::*;
 
-fn open(dir: &Path) -> Registry {
-    Registry::open(&dir.join("registry.db"), &dir.join("artifacts"), "tester").unwrap()
+fn open(store: &TestStore, dir: &Path) -> Registry {
+    Registry::with_store(store.open(), &dir.join("artifacts"), "tester").unwrap()
 }
 
-#[test]
-fn versions_count_up_and_the_same_package_is_stored_once() {
+mlops_core::store_tests!(
+    versions_count_up_and_the_same_package_is_stored_once,
+    aliases_resolve_move_and_refuse_retired_versions_with_every_change_audited,
+    reasons_are_audited_and_the_previous_target_of_an_alias_is_read_back,
+    bad_names_and_bad_packages_change_nothing,
+    concurrent_registrations_get_distinct_gap_free_versions,
+    a_schema_newer_than_the_binary_is_refused_naming_both_versions,
+);
+
+fn versions_count_up_and_the_same_package_is_stored_once(store: &TestStore) {
     let dir = tempfile::tempdir().unwrap();
-    let mut r = open(dir.path());
+    let mut r = open(store, dir.path());
     let a = package(dir.path(), "a", 1.0);
     let v1 = r.register("churn", &a, &RegisterInfo::default()).unwrap();
     let v2 = r.register("churn", &a, &RegisterInfo { description: "again".into(), ..RegisterInfo::default() }).unwrap();
@@ -47,10 +58,9 @@ fn walk(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-#[test]
-fn aliases_resolve_move_and_refuse_retired_versions_with_every_change_audited() {
+fn aliases_resolve_move_and_refuse_retired_versions_with_every_change_audited(store: &TestStore) {
     let dir = tempfile::tempdir().unwrap();
-    let mut r = open(dir.path());
+    let mut r = open(store, dir.path());
     let a = package(dir.path(), "a", 1.0);
     for _ in 0..3 {
         r.register("churn", &a, &RegisterInfo::default()).unwrap();
@@ -88,20 +98,19 @@ fn aliases_resolve_move_and_refuse_retired_versions_with_every_change_audited() 
     let moved = &history[4];
     assert_eq!((moved.old_value.as_deref(), moved.new_value.as_deref()), (Some("champion=1"), Some("champion=2")));
     assert!(history.iter().all(|h| h.actor == "tester"));
-    // The audit log is append-only, even for someone with the database file.
-    let conn = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
-    let err = conn.execute("UPDATE registry_audit SET actor = 'mallory'", []).unwrap_err().to_string();
+    // The audit log is append-only, even for someone with access to the database.
+    let conn = store.open();
+    let err = conn.execute("UPDATE registry_audit SET actor = 'mallory'", &[]).unwrap_err().to_string();
     assert!(err.contains("append-only"), "{err}");
-    let err = conn.execute("DELETE FROM registry_audit", []).unwrap_err().to_string();
+    let err = conn.execute("DELETE FROM registry_audit", &[]).unwrap_err().to_string();
     assert!(err.contains("append-only"), "{err}");
     assert_eq!(r.history(Some("churn")).unwrap().len(), 9, "the audit log lost rows");
     assert!(r.history(Some("churn")).unwrap().iter().all(|h| h.actor == "tester"), "the audit log was changed");
 }
 
-#[test]
-fn reasons_are_audited_and_the_previous_target_of_an_alias_is_read_back() {
+fn reasons_are_audited_and_the_previous_target_of_an_alias_is_read_back(store: &TestStore) {
     let dir = tempfile::tempdir().unwrap();
-    let mut r = open(dir.path());
+    let mut r = open(store, dir.path());
     let a = package(dir.path(), "a", 1.0);
     for _ in 0..3 {
         r.register("churn", &a, &RegisterInfo::default()).unwrap();
@@ -142,16 +151,15 @@ fn a_store_written_before_audit_reasons_gains_the_column_and_keeps_its_log() {
         )
         .unwrap();
     }
-    let r = open(dir.path());
+    let r = Registry::open(&db, &dir.path().join("artifacts"), "tester").unwrap();
     let history = r.history(None).unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!((history[0].actor.as_str(), history[0].reason.as_deref()), ("old", None));
 }
 
-#[test]
-fn bad_names_and_bad_packages_change_nothing() {
+fn bad_names_and_bad_packages_change_nothing(store: &TestStore) {
     let dir = tempfile::tempdir().unwrap();
-    let mut r = open(dir.path());
+    let mut r = open(store, dir.path());
     let a = package(dir.path(), "a", 1.0);
     for name in ["../x", "a/b", "", ".hidden", "x..y", &"n".repeat(129)] {
         let err = r.register(name, &a, &RegisterInfo::default()).unwrap_err();
@@ -191,16 +199,15 @@ fn bad_names_and_bad_packages_change_nothing() {
     assert!(!dir.path().join("artifacts").exists());
 }
 
-#[test]
-fn concurrent_registrations_get_distinct_gap_free_versions() {
+fn concurrent_registrations_get_distinct_gap_free_versions(store: &TestStore) {
     let dir = tempfile::tempdir().unwrap();
     let a = package(dir.path(), "a", 1.0);
-    drop(open(dir.path()));
+    drop(open(store, dir.path()));
     let versions: Vec<u32> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let (dir, a) = (dir.path(), &a);
-                s.spawn(move || open(dir).register("churn", a, &RegisterInfo::default()).unwrap().version)
+                s.spawn(move || open(store, dir).register("churn", a, &RegisterInfo::default()).unwrap().version)
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -208,30 +215,45 @@ fn concurrent_registrations_get_distinct_gap_free_versions() {
     let mut sorted = versions.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, (1..=8).collect::<Vec<u32>>(), "{versions:?}");
-    assert_eq!(open(dir.path()).history(Some("churn")).unwrap().len(), 8);
+    assert_eq!(open(store, dir.path()).history(Some("churn")).unwrap().len(), 8);
 }
 
 #[test]
 fn a_locked_registry_is_a_clear_error_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let a = package(dir.path(), "a", 1.0);
-    let mut r = open(dir.path());
+    let store = dir.path().join("registry.db");
+    let mut r = Registry::open(&store, &dir.path().join("artifacts"), "tester").unwrap();
     r.register("churn", &a, &RegisterInfo::default()).unwrap();
     r.set_busy_timeout(std::time::Duration::from_millis(200)).unwrap();
     // Another process holds the write lock.
     let other = rusqlite::Connection::open(dir.path().join("registry.db")).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let store = dir.path().join("registry.db");
     for err in [
         r.register("churn", &a, &RegisterInfo::default()).unwrap_err(),
         r.set_alias("churn", "champion", 1).unwrap_err(),
     ] {
         assert!(
-            matches!(&err, RegistryError::Sql { path, .. } if *path == store) && err.to_string().contains("locked"),
+            matches!(&err, RegistryError::Store(_))
+                && err.to_string().contains(&format!("registry store {}: database is locked", store.display())),
             "{err}"
         );
     }
     other.execute_batch("ROLLBACK").unwrap();
     assert_eq!(r.versions("churn").unwrap().len(), 1, "the failed registration left nothing");
     assert_eq!(r.register("churn", &a, &RegisterInfo::default()).unwrap().version, 2);
+}
+
+fn a_schema_newer_than_the_binary_is_refused_naming_both_versions(store: &TestStore) {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(store, dir.path()));
+    store.open().execute("UPDATE mlops_schema SET version = 99 WHERE component = 'registry'", &[]).unwrap();
+    let err = Registry::with_store(store.open(), &dir.path().join("artifacts"), "tester").err().unwrap();
+    assert!(
+        err.to_string().contains(&format!(
+            "registry store {}: the registry schema is at version 99, newer than this binary's 1: upgrade mlops",
+            store.location
+        )),
+        "{err}"
+    );
 }

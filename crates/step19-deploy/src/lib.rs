@@ -94,14 +94,8 @@ pub enum DeployError {
         source: std::io::Error,
     },
     /// The store could not be read or written.
-    #[error("deployments store {path}: {source}")]
-    Store {
-        /// The SQLite file.
-        path: PathBuf,
-        /// SQLite's reason.
-        #[source]
-        source: rusqlite::Error,
-    },
+    #[error("deployments {0}")]
+    Store(#[from] mlops_core::store::StoreError),
     /// A manifest could not be encoded.
     #[error("cannot encode {what} as YAML: {message}")]
     Yaml {

@@ -1,9 +1,9 @@
 //! The `deployments` table of the store: every local deployment attempt and what became of it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use mlops_core::store::{Location, Migration, Row, Store, Tx};
 use serde::Serialize;
 
 use crate::{DeployError, Result};
@@ -61,8 +61,7 @@ pub struct Event {
 
 /// The store's `deployments` table.
 pub struct Deployments {
-    conn: Connection,
-    path: PathBuf,
+    db: Store,
 }
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS deployments (
@@ -92,27 +91,24 @@ CREATE TABLE IF NOT EXISTS deployment_events (
 
 const COLUMNS: &str = "id, endpoint, model, version, uri, backend, pid, router_pid, status, started_at, ended_at, message, log, deployer_pid, restarts, command";
 
-/// Columns added after the first schema: a store written before gets them on open.
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has = |column: &str| -> rusqlite::Result<bool> {
-        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('deployments') WHERE name = ?1", [column], |r| {
-            r.get::<_, i64>(0).map(|n| n > 0)
-        })
-    };
-    if !has("restarts")? {
-        conn.execute_batch("ALTER TABLE deployments ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0")?;
+/// The deployments' schema versions. 1 is the schema as it stood when versioning began, with the
+/// restart count and the server's command line; a store made before gets what it lacks of it.
+const MIGRATIONS: &[Migration] = &[Migration { version: 1, apply: schema_v1 }];
+
+fn schema_v1(t: &mut Tx<'_>) -> mlops_core::store::Result<()> {
+    t.ddl(SCHEMA)?;
+    if !t.has_column("deployments", "restarts")? {
+        t.ddl("ALTER TABLE deployments ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0")?;
     }
-    if !has("command")? {
-        conn.execute_batch("ALTER TABLE deployments ADD COLUMN command TEXT")?;
+    if !t.has_column("deployments", "command")? {
+        t.ddl("ALTER TABLE deployments ADD COLUMN command TEXT")?;
     }
     Ok(())
 }
 
-pub(crate) fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub(crate) use mlops_core::store::now;
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
+fn row(r: &Row) -> mlops_core::store::Result<Deployment> {
     Ok(Deployment {
         id: r.get(0)?,
         endpoint: r.get(1)?,
@@ -129,232 +125,189 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Deployment> {
         log: r.get(12)?,
         deployer_pid: r.get(13)?,
         restarts: r.get(14)?,
-        command: r.get::<_, Option<String>>(15)?.and_then(|c| serde_json::from_str(&c).ok()),
+        command: r.get::<Option<String>>(15)?.and_then(|c| serde_json::from_str(&c).ok()),
     })
 }
 
+fn rows(rows: Vec<Row>) -> Result<Vec<Deployment>> {
+    Ok(rows.iter().map(row).collect::<mlops_core::store::Result<_>>()?)
+}
+
 impl Deployments {
-    /// Opens (creating when missing) the store and its `deployments` table.
+    /// Opens (creating when missing) the store (a SQLite file, or a `postgres://` URL with the
+    /// password in `PGPASSWORD`) and its `deployments` table.
     pub fn open(path: &Path) -> Result<Deployments> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| mlops_core::CoreError::io("cannot create directory", parent, e))?;
-        }
-        let err = |source| DeployError::Store { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        migrate(&conn).map_err(err)?;
-        Ok(Deployments { conn, path: path.to_path_buf() })
+        let db = Store::open(&Location::from_path(path))?;
+        db.set_busy_timeout(Duration::from_secs(10))?;
+        Deployments::with_store(db)
     }
 
-    fn err(&self, source: rusqlite::Error) -> DeployError {
-        DeployError::Store { path: self.path.clone(), source }
+    /// The deployments on an open store (its schema brought up to date).
+    pub fn with_store(db: Store) -> Result<Deployments> {
+        db.migrate("deployments", MIGRATIONS)?;
+        Ok(Deployments { db })
     }
 
     /// The deployment serving `endpoint`, if any.
     pub fn serving(&self, endpoint: &str) -> Result<Option<Deployment>> {
-        self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM deployments WHERE endpoint = ?1 AND status = 'serving' ORDER BY id DESC LIMIT 1"),
-                params![endpoint],
-                row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        let found = self.db.query_opt(
+            &format!(
+                "SELECT {COLUMNS} FROM deployments WHERE endpoint = ?1 AND status = 'serving' ORDER BY id DESC LIMIT 1"
+            ),
+            &[&endpoint],
+        )?;
+        Ok(found.as_ref().map(row).transpose()?)
     }
 
     /// Every deployment now serving, by endpoint.
     pub fn all_serving(&self) -> Result<Vec<Deployment>> {
-        self.query(&format!("SELECT {COLUMNS} FROM deployments WHERE status = 'serving' ORDER BY endpoint"), params![])
+        rows(
+            self.db
+                .query(&format!("SELECT {COLUMNS} FROM deployments WHERE status = 'serving' ORDER BY endpoint"), &[])?,
+        )
     }
 
     /// Attempts still starting for `endpoint`.
     pub(crate) fn starting(&self, endpoint: &str) -> Result<Vec<Deployment>> {
-        self.query(
+        rows(self.db.query(
             &format!("SELECT {COLUMNS} FROM deployments WHERE endpoint = ?1 AND status = 'starting'"),
-            params![endpoint],
-        )
+            &[&endpoint],
+        )?)
     }
 
     /// The latest `limit` rows, newest first.
     pub fn history(&self, limit: usize) -> Result<Vec<Deployment>> {
-        self.query(
-            &format!("SELECT {COLUMNS} FROM deployments ORDER BY id DESC LIMIT ?1"),
-            params![i64::try_from(limit).unwrap_or(i64::MAX)],
-        )
+        rows(self.db.query(&format!("SELECT {COLUMNS} FROM deployments ORDER BY id DESC LIMIT ?1"), &[&limit])?)
     }
 
     /// One row.
     pub fn get(&self, id: i64) -> Result<Option<Deployment>> {
-        self.conn
-            .query_row(&format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"), params![id], row)
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
-    fn query(&self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Deployment>> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
-        let rows = stmt.query_map(args, row).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        let found = self.db.query_opt(&format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"), &[&id])?;
+        Ok(found.as_ref().map(row).transpose()?)
     }
 
     /// Records an attempt as `starting` and returns its id, unless another attempt for the same
     /// endpoint is still `starting` and `in_progress` says its deployer still runs: then
-    /// [`DeployError::Busy`]. The check and the insert are one write transaction, so two
-    /// deploys to one endpoint cannot both pass.
-    pub(crate) fn claim(&mut self, d: &Deployment, in_progress: impl Fn(&Deployment) -> bool) -> Result<i64> {
-        let path = self.path.clone();
-        let err = |source| DeployError::Store { path: path.clone(), source };
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
-        let starting: Vec<Deployment> = {
-            let mut stmt = tx
-                .prepare(&format!("SELECT {COLUMNS} FROM deployments WHERE endpoint = ?1 AND status = 'starting'"))
-                .map_err(err)?;
-            let rows = stmt.query_map(params![d.endpoint], row).map_err(err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(err)?
-        };
-        if let Some(other) = starting.iter().find(|o| in_progress(o)) {
-            return Err(DeployError::Busy { endpoint: d.endpoint.clone(), pid: other.deployer_pid });
-        }
-        tx.execute(
-            "INSERT INTO deployments (endpoint, model, version, uri, backend, status, started_at, log, deployer_pid)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'starting', ?6, ?7, ?8)",
-            params![d.endpoint, d.model, d.version, d.uri, d.backend, d.started_at, d.log, d.deployer_pid],
-        )
-        .map_err(err)?;
-        let id = tx.last_insert_rowid();
-        tx.commit().map_err(err)?;
-        Ok(id)
+    /// [`DeployError::Busy`]. The check and the insert are one write transaction under a lock on
+    /// the endpoint, so two deploys to one endpoint cannot both pass.
+    pub(crate) fn claim(&mut self, d: &Deployment, in_progress: impl Fn(&Deployment) -> bool + Sync) -> Result<i64> {
+        self.db.transaction(|tx| {
+            tx.lock(&format!("deployments/{}", d.endpoint))?;
+            let starting = rows(tx.query(
+                &format!("SELECT {COLUMNS} FROM deployments WHERE endpoint = ?1 AND status = 'starting'"),
+                &[&d.endpoint],
+            )?)?;
+            if let Some(other) = starting.iter().find(|o| in_progress(o)) {
+                return Err(DeployError::Busy { endpoint: d.endpoint.clone(), pid: other.deployer_pid });
+            }
+            Ok(tx.query_one(
+                "INSERT INTO deployments (endpoint, model, version, uri, backend, status, started_at, log, deployer_pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'starting', ?6, ?7, ?8) RETURNING id",
+                &[&d.endpoint, &d.model, &d.version, &d.uri, &d.backend, &d.started_at, &d.log, &d.deployer_pid],
+            )?)
+        })
     }
 
     /// The events of a deployment, oldest first.
     pub fn events(&self, id: i64) -> Result<Vec<Event>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT deployment, at, event, message FROM deployment_events WHERE deployment = ?1 ORDER BY id")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![id], |r| {
-                Ok(Event { deployment: r.get(0)?, at: r.get(1)?, event: r.get(2)?, message: r.get(3)? })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        let found = self.db.query(
+            "SELECT deployment, at, event, message FROM deployment_events WHERE deployment = ?1 ORDER BY id",
+            &[&id],
+        )?;
+        Ok(found
+            .iter()
+            .map(|r| Ok(Event { deployment: r.get(0)?, at: r.get(1)?, event: r.get(2)?, message: r.get(3)? }))
+            .collect::<mlops_core::store::Result<_>>()?)
     }
 
     /// Records an event of a deployment.
     pub(crate) fn record(&self, id: i64, event: &str, message: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO deployment_events (deployment, at, event, message) VALUES (?1, ?2, ?3, ?4)",
-                params![id, now(), event, message],
-            )
-            .map_err(|e| self.err(e))?;
+        self.db.execute(
+            "INSERT INTO deployment_events (deployment, at, event, message) VALUES (?1, ?2, ?3, ?4)",
+            &[&id, &now(), &event, &message],
+        )?;
         Ok(())
     }
 
     /// Records the server's command line, for restarts.
     pub(crate) fn set_command(&self, id: i64, command: &[String]) -> Result<()> {
         let text = serde_json::to_string(command).unwrap_or_default();
-        self.conn
-            .execute("UPDATE deployments SET command = ?2 WHERE id = ?1", params![id, text])
-            .map_err(|e| self.err(e))?;
+        self.db.execute("UPDATE deployments SET command = ?2 WHERE id = ?1", &[&id, &text])?;
         Ok(())
     }
 
     /// A restarted server: `pid` replaces `old` and the restarts count goes up, if the row still
     /// serves with `old` (a deploy or a stop meanwhile wins). Whether it did.
     pub(crate) fn restarted(&self, id: i64, old: u32, pid: u32) -> Result<bool> {
-        let n = self
-            .conn
-            .execute(
-                "UPDATE deployments SET pid = ?3, restarts = restarts + 1 WHERE id = ?1 AND pid = ?2 AND status = 'serving'",
-                params![id, old, pid],
-            )
-            .map_err(|e| self.err(e))?;
+        let n = self.db.execute(
+            "UPDATE deployments SET pid = ?3, restarts = restarts + 1 WHERE id = ?1 AND pid = ?2 AND status = 'serving'",
+            &[&id, &old, &pid],
+        )?;
         Ok(n == 1)
     }
 
     /// Replaces a row's message.
     pub(crate) fn note(&self, id: i64, message: &str) -> Result<()> {
-        self.conn
-            .execute("UPDATE deployments SET message = ?2 WHERE id = ?1", params![id, message])
-            .map_err(|e| self.err(e))?;
+        self.db.execute("UPDATE deployments SET message = ?2 WHERE id = ?1", &[&id, &message])?;
         Ok(())
     }
 
     pub(crate) fn set_pids(&self, id: i64, pid: Option<u32>, router_pid: Option<u32>) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE deployments SET pid = COALESCE(?2, pid), router_pid = COALESCE(?3, router_pid) WHERE id = ?1",
-                params![id, pid, router_pid],
-            )
-            .map_err(|e| self.err(e))?;
+        self.db.execute(
+            "UPDATE deployments SET pid = COALESCE(?2, pid), router_pid = COALESCE(?3, router_pid) WHERE id = ?1",
+            &[&id, &pid, &router_pid],
+        )?;
         Ok(())
     }
 
     /// Ends a row with `status` (`failed`, `replaced`, `stopped`) and a reason.
     pub(crate) fn end(&self, id: i64, status: &str, message: Option<&str>) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE deployments SET status = ?2, ended_at = ?3, message = COALESCE(?4, message) WHERE id = ?1",
-                params![id, status, now(), message],
-            )
-            .map_err(|e| self.err(e))?;
+        self.db.execute(
+            "UPDATE deployments SET status = ?2, ended_at = ?3, message = COALESCE(?4, message) WHERE id = ?1",
+            &[&id, &status, &now(), &message],
+        )?;
         Ok(())
     }
 
     /// In one transaction: `new` serves, `old` (if any) is replaced.
     pub(crate) fn switch(&mut self, new: i64, old: Option<i64>) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| DeployError::Store { path: self.path.clone(), source: e })?;
         let stamp = now();
-        let run = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
+        let because = format!("replaced by deployment {new}");
+        self.db.transaction(|tx| -> Result<()> {
             if let Some(old) = old {
                 tx.execute(
                     "UPDATE deployments SET status = 'replaced', ended_at = ?2, message = ?3 WHERE id = ?1 AND status = 'serving'",
-                    params![old, stamp, format!("replaced by deployment {new}")],
+                    &[&old, &stamp, &because],
                 )?;
             }
             // Whatever else still claims to serve the endpoint stops claiming it.
             tx.execute(
                 "UPDATE deployments SET status = 'replaced', ended_at = ?2, message = ?3
                  WHERE status = 'serving' AND id != ?1 AND endpoint = (SELECT endpoint FROM deployments WHERE id = ?1)",
-                params![new, stamp, format!("replaced by deployment {new}")],
+                &[&new, &stamp, &because],
             )?;
-            tx.execute(
-                "UPDATE deployments SET status = 'serving' WHERE id = ?1 AND status = 'starting'",
-                params![new],
-            )?;
+            tx.execute("UPDATE deployments SET status = 'serving' WHERE id = ?1 AND status = 'starting'", &[&new])?;
             Ok(())
-        };
-        run(&tx).and_then(|()| tx.commit()).map_err(|e| DeployError::Store { path: self.path.clone(), source: e })
+        })
     }
 
     /// Undoes [`Deployments::switch`]: `new` failed with `message`, `old` serves again.
     pub(crate) fn switch_back(&mut self, new: i64, old: Option<i64>, message: &str) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| DeployError::Store { path: self.path.clone(), source: e })?;
         let stamp = now();
-        let run = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
+        self.db.transaction(|tx| -> Result<()> {
             tx.execute(
                 "UPDATE deployments SET status = 'failed', ended_at = ?2, message = ?3 WHERE id = ?1",
-                params![new, stamp, message],
+                &[&new, &stamp, &message],
             )?;
             if let Some(old) = old {
                 // Only the one this deploy replaced (not one a `deploy stop` ended meanwhile).
                 tx.execute(
                     "UPDATE deployments SET status = 'serving', ended_at = NULL, message = NULL
                      WHERE id = ?1 AND status = 'replaced' AND message = ?2",
-                    params![old, format!("replaced by deployment {new}")],
+                    &[&old, &format!("replaced by deployment {new}")],
                 )?;
             }
             Ok(())
-        };
-        run(&tx).and_then(|()| tx.commit()).map_err(|e| DeployError::Store { path: self.path.clone(), source: e })
+        })
     }
 }

@@ -1,7 +1,11 @@
 //! Unit tests: the manifests' content and checks; the local deployment's processes; the router's
 //! answers (forwarded, 413, 502, 503, 504) against real servers on loopback.
 
+use mlops_core::testing::TestStore;
+
 use super::*;
+
+mlops_core::store_tests!(one_deploy_per_endpoint_at_a_time, deployments_are_recorded_from_inside_a_server_s_runtime);
 
 fn facts() -> ManifestFacts {
     ManifestFacts {
@@ -224,13 +228,10 @@ fn a_server_that_exits_is_reported_with_its_last_words() {
     assert_eq!(db.history(1).unwrap()[0].status, "failed");
 }
 
-#[test]
-fn one_deploy_per_endpoint_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut db = Deployments::open(&dir.path().join("store.db")).unwrap();
-    let row = Deployment {
+fn row_for(endpoint: &str) -> Deployment {
+    Deployment {
         id: 0,
-        endpoint: "127.0.0.1:8080".into(),
+        endpoint: endpoint.into(),
         model: "m".into(),
         version: Some(1),
         uri: "models:/m/1".into(),
@@ -245,7 +246,12 @@ fn one_deploy_per_endpoint_at_a_time() {
         deployer_pid: 1,
         restarts: 0,
         command: None,
-    };
+    }
+}
+
+fn one_deploy_per_endpoint_at_a_time(store: &TestStore) {
+    let mut db = Deployments::with_store(store.open()).unwrap();
+    let row = row_for("127.0.0.1:8080");
     let first = db.claim(&row, |_| true).unwrap();
     // While the first deployer runs, a second claim on the endpoint is refused by name.
     let err = db.claim(&row, |d| d.id == first).unwrap_err().to_string();
@@ -253,6 +259,24 @@ fn one_deploy_per_endpoint_at_a_time() {
     // Another endpoint, or the first deployer gone: allowed.
     assert!(db.claim(&Deployment { endpoint: "127.0.0.1:9090".into(), ..row.clone() }, |_| true).is_ok());
     assert!(db.claim(&row, |_| false).is_ok());
+}
+
+/// The router and the server use the store from inside their async runtime: opening it there,
+/// switching, reading and dropping it must work on either backend.
+fn deployments_are_recorded_from_inside_a_server_s_runtime(store: &TestStore) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut db = Deployments::with_store(store.open()).unwrap();
+        let id = db.claim(&row_for("127.0.0.1:8081"), |_| false).unwrap();
+        db.switch(id, None).unwrap();
+        db.record(id, "crashed", "exit 9").unwrap();
+        let serving = db.serving("127.0.0.1:8081").unwrap().unwrap();
+        assert_eq!((serving.id, serving.status.as_str()), (id, "serving"));
+        assert_eq!(db.events(id).unwrap()[0].message, "exit 9");
+        drop(db);
+    });
+    let db = Deployments::with_store(store.open()).unwrap();
+    assert_eq!(db.all_serving().unwrap().len(), 1);
 }
 
 #[test]

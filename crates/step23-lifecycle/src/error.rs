@@ -37,14 +37,8 @@ pub enum LifecycleError {
     #[error(transparent)]
     Registry(#[from] step17_registry::RegistryError),
     /// The store's lifecycle tables could not be read or written.
-    #[error("{path}: lifecycle state: {source}")]
-    Store {
-        /// The store.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: rusqlite::Error,
-    },
+    #[error("lifecycle state: {0}")]
+    Store(#[from] mlops_core::store::StoreError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -1,12 +1,12 @@
 //! The lifecycle's own records in the store: one row per `lifecycle run`, so that a rerun on
 //! unchanged facts does not retrain again and `lifecycle status` can show the last decision.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use mlops_core::store::{Location, Migration, Store, StoreError, Tx, now};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{LifecycleError, Result};
+use crate::error::Result;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS lifecycle_runs (
@@ -22,6 +22,13 @@ CREATE TABLE IF NOT EXISTS lifecycle_runs (
     reason TEXT,
     report TEXT
 );";
+
+/// The lifecycle's schema versions.
+const MIGRATIONS: &[Migration] = &[Migration { version: 1, apply: schema_v1 }];
+
+fn schema_v1(t: &mut Tx<'_>) -> mlops_core::store::Result<()> {
+    t.ddl(SCHEMA)
+}
 
 /// How a lifecycle run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,84 +100,85 @@ pub struct RunRecord {
     pub reason: Option<String>,
 }
 
-/// The lifecycle tables of the store at `path`.
+/// The lifecycle tables of the store.
 pub struct LifecycleStore {
-    conn: Connection,
-    path: PathBuf,
+    db: Store,
 }
 
 impl LifecycleStore {
-    /// Opens the store (it must exist: the registry made it) and creates the tables if needed.
+    /// Opens the store (a SQLite file, which must exist: the registry made it; or a
+    /// `postgres://` URL) and creates the tables if needed.
     pub fn open(path: &Path) -> Result<LifecycleStore> {
-        let sql = |source| LifecycleError::Store { path: path.to_path_buf(), source };
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
-        Ok(LifecycleStore { conn, path: path.to_path_buf() })
+        let location = Location::from_path(path);
+        if location.is_missing_file() {
+            return Err(StoreError::Config {
+                location: location.to_string(),
+                message: "no store there (train and register a model first)".into(),
+            }
+            .into());
+        }
+        LifecycleStore::with_store(Store::open(&location)?)
     }
 
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> LifecycleError + use<> {
-        let path = self.path.clone();
-        move |source| LifecycleError::Store { path: path.clone(), source }
+    /// The lifecycle tables on an open store.
+    pub fn with_store(db: Store) -> Result<LifecycleStore> {
+        db.migrate("lifecycle", MIGRATIONS)?;
+        Ok(LifecycleStore { db })
     }
 
     /// Records a run's start; answers its id.
     pub fn start(&self, model: &str, champion: u32) -> Result<i64> {
-        self.conn
-            .execute(
-                "INSERT INTO lifecycle_runs (model, started_at, champion_before) VALUES (?1, ?2, ?3)",
-                params![model, now(), champion],
+        Ok(self.db.read(|t| {
+            t.query_one::<i64>(
+                "INSERT INTO lifecycle_runs (model, started_at, champion_before) VALUES (?1, ?2, ?3) RETURNING id",
+                &[&model, &now(), &champion],
             )
-            .map_err(self.sql())?;
-        Ok(self.conn.last_insert_rowid())
+        })?)
     }
 
     /// Records how run `id` ended.
     pub fn finish(&self, id: i64, end: &RunEnd<'_>) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE lifecycle_runs SET finished_at = ?2, outcome = ?3, champion_after = ?4, challenger = ?5,
-                 labelled_rows = ?6, reason = ?7, report = ?8 WHERE id = ?1",
-                params![
-                    id,
-                    now(),
-                    end.outcome.name(),
-                    end.champion,
-                    end.challenger,
-                    end.labelled_rows.map(|n| n as i64),
-                    end.reason,
-                    end.report
-                ],
-            )
-            .map_err(self.sql())?;
+        self.db.execute(
+            "UPDATE lifecycle_runs SET finished_at = ?2, outcome = ?3, champion_after = ?4, challenger = ?5,
+             labelled_rows = ?6, reason = ?7, report = ?8 WHERE id = ?1",
+            &[
+                &id,
+                &now(),
+                &end.outcome.name(),
+                &end.champion,
+                &end.challenger,
+                &end.labelled_rows,
+                &end.reason,
+                &end.report,
+            ],
+        )?;
         Ok(())
     }
 
     /// The newest finished run of `model`.
     pub fn last(&self, model: &str) -> Result<Option<RunRecord>> {
-        self.conn
-            .query_row(
-                "SELECT id, model, started_at, finished_at, outcome, champion_before, champion_after, challenger,
-                        labelled_rows, reason
-                 FROM lifecycle_runs WHERE model = ?1 AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
-                [model],
-                |r| {
-                    Ok(RunRecord {
-                        id: r.get(0)?,
-                        model: r.get(1)?,
-                        started_at: r.get(2)?,
-                        finished_at: r.get(3)?,
-                        outcome: r.get::<_, Option<String>>(4)?.as_deref().and_then(Outcome::parse),
-                        champion_before: r.get(5)?,
-                        champion_after: r.get(6)?,
-                        challenger: r.get(7)?,
-                        labelled_rows: r.get::<_, Option<i64>>(8)?.map(|n| n as u64),
-                        reason: r.get(9)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(self.sql())
+        let row = self.db.query_opt(
+            "SELECT id, model, started_at, finished_at, outcome, champion_before, champion_after, challenger,
+                    labelled_rows, reason
+             FROM lifecycle_runs WHERE model = ?1 AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+            &[&model],
+        )?;
+        let Some(r) = row else { return Ok(None) };
+        let record = (|| -> mlops_core::store::Result<RunRecord> {
+            Ok(RunRecord {
+                id: r.get(0)?,
+                model: r.get(1)?,
+                started_at: r.get(2)?,
+                finished_at: r.get(3)?,
+                outcome: r.get::<Option<String>>(4)?.as_deref().and_then(Outcome::parse),
+                champion_before: r.get(5)?,
+                champion_after: r.get(6)?,
+                challenger: r.get(7)?,
+                labelled_rows: r.get(8)?,
+                reason: r.get(9)?,
+            })
+        })()?;
+        Ok(Some(record))
     }
 }
 
@@ -188,8 +196,4 @@ pub struct RunEnd<'a> {
     pub reason: &'a str,
     /// The run's report as JSON.
     pub report: &'a str,
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

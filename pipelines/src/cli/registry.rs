@@ -16,7 +16,7 @@ pub(crate) fn registry_cmd(cli: &Cli, args: &RegistryArgs) -> Result<ExitCode> {
         args.command,
         RegistryCommand::List { .. } | RegistryCommand::Show { .. } | RegistryCommand::History { .. }
     );
-    if reads && !args.store.exists() {
+    if reads && mlops_core::store::Location::from_path(&args.store).is_missing_file() {
         bail!("registry {}: no registry yet (`mlops train` registers models there)", args.store.display());
     }
     let mut r = Registry::open(&args.store, &args.artifacts, &pipelines::actor())?;

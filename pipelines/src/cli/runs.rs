@@ -9,7 +9,7 @@ use crate::Cli;
 use crate::output::print_json;
 
 pub(crate) fn open_store(path: &Path) -> Result<step12_training::Store> {
-    if !path.is_file() {
+    if mlops_core::store::Location::from_path(path).is_missing_file() {
         bail!("{}: no run store yet (training runs create it)", path.display());
     }
     Ok(step12_training::Store::open(path)?)

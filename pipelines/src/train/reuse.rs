@@ -20,7 +20,7 @@ pub(super) struct Earlier {
 
 /// What the last finished training run tagged `tag = value` recorded (`trained.json`).
 fn last_trained(store: &Path, tag: &str, value: &str) -> Option<Trained> {
-    if !store.is_file() {
+    if mlops_core::store::Location::from_path(store).is_missing_file() {
         return None;
     }
     let runs = Store::open(store).ok()?.runs(None).ok()?;
