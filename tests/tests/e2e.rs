@@ -1191,25 +1191,7 @@ fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
     assert_eq!(champion["version"], 1);
     // Six processes register the same package at once: six distinct, gap-free versions, one
     // stored copy.
-    let children: Vec<_> = (0..6)
-        .map(|_| {
-            std::process::Command::new(e2e::mlops_bin())
-                .args(["--quiet", "--json", "registry", "register", "sexing", "--package", &package])
-                .current_dir(p.path())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let registered: Vec<serde_json::Value> = children
-        .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice(&out.stdout).unwrap()
-        })
-        .collect();
+    let registered = register_at_once(&p, &["sexing", "--package", &package], &[]);
     let mut versions: Vec<u64> = registered.iter().map(|v| v["version"].as_u64().unwrap()).collect();
     versions.sort_unstable();
     assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
@@ -1261,6 +1243,31 @@ fn the_registry_numbers_concurrent_registrations_and_audits_every_change() {
     assert_eq!(&actions[6..], ["alias", "alias", "tag", "retire"]);
     assert_eq!(history[7]["old_value"], "champion=2");
     assert_eq!(history[7]["new_value"], "champion=3");
+}
+
+/// Six `mlops registry register ARGS` processes started at once; their `--json` answers.
+fn register_at_once(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            std::process::Command::new(e2e::mlops_bin())
+                .args(["--quiet", "--json", "registry", "register"])
+                .args(args)
+                .envs(env.iter().copied())
+                .current_dir(p.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect()
 }
 
 #[test]
@@ -3683,26 +3690,8 @@ fn training_tracks_and_registers_on_a_postgres_store() {
     assert!(!p.join("models/registry/registry.db").exists(), "a SQLite store was made beside PostgreSQL");
     let package = trained.json()["package"].as_str().unwrap().to_string();
 
-    let children: Vec<_> = (0..6)
-        .map(|_| {
-            std::process::Command::new(e2e::mlops_bin())
-                .args(["--quiet", "--json", "registry", "register", "sexing", "--package", &package, "--store", &url])
-                .env("PGPASSWORD", password)
-                .current_dir(p.path())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut versions: Vec<u64> = children
-        .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["version"].as_u64().unwrap()
-        })
-        .collect();
+    let registered = register_at_once(&p, &["sexing", "--package", &package, "--store", &url], &env);
+    let mut versions: Vec<u64> = registered.iter().map(|v| v["version"].as_u64().unwrap()).collect();
     versions.sort_unstable();
     assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
 
