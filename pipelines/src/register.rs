@@ -131,32 +131,33 @@ pub(crate) fn register(
     let score = |o: &Outputs| o.metric(metric, new.truth, &all, classes);
     let (promoted, reason, against) = match &champion {
         None => (true, format!("no `{}` yet", config.alias), None),
-        Some(champ) => match step17_registry::verify_manifest(&champ.artifact_path, &champ.package_sha256)
-            .map_err(|e| e.to_string())
-            .and_then(|()| champion_outputs(&champ.artifact_path, new))
-        {
-            Err(why) => {
-                (true, format!("the champion (version {}) cannot be scored on these rows: {why}", champ.version), None)
+        Some(champ) => {
+            match registry.package_dir(champ).map_err(|e| e.to_string()).and_then(|dir| champion_outputs(&dir, new)) {
+                Err(why) => (
+                    true,
+                    format!("the champion (version {}) cannot be scored on these rows: {why}", champ.version),
+                    None,
+                ),
+                Ok(theirs) => {
+                    tracing::debug!(ms = ms(started), "register: the champion scored the test rows");
+                    let compared = std::time::Instant::now();
+                    let comparison = crate::choose::compare((new.outputs, &theirs), new.truth, how)?;
+                    tracing::debug!(ms = ms(compared), "register: compared with the champion");
+                    let (mine, old) = (score(new.outputs).unwrap_or(f64::NAN), score(&theirs).unwrap_or(f64::NAN));
+                    let gain = if metric.greater_is_better() { mine - old } else { old - mine };
+                    let better = gain > config.margin;
+                    let reason = format!(
+                        "test {} {mine:.4} against the champion's (version {}) {old:.4} on the same {n} rows: {} by {:.4}, margin {}",
+                        metric.name(),
+                        champ.version,
+                        if gain >= 0.0 { "better" } else { "worse" },
+                        gain.abs(),
+                        config.margin
+                    );
+                    (better, reason, Some(comparison))
+                }
             }
-            Ok(theirs) => {
-                tracing::debug!(ms = ms(started), "register: the champion scored the test rows");
-                let compared = std::time::Instant::now();
-                let comparison = crate::choose::compare((new.outputs, &theirs), new.truth, how)?;
-                tracing::debug!(ms = ms(compared), "register: compared with the champion");
-                let (mine, old) = (score(new.outputs).unwrap_or(f64::NAN), score(&theirs).unwrap_or(f64::NAN));
-                let gain = if metric.greater_is_better() { mine - old } else { old - mine };
-                let better = gain > config.margin;
-                let reason = format!(
-                    "test {} {mine:.4} against the champion's (version {}) {old:.4} on the same {n} rows: {} by {:.4}, margin {}",
-                    metric.name(),
-                    champ.version,
-                    if gain >= 0.0 { "better" } else { "worse" },
-                    gain.abs(),
-                    config.margin
-                );
-                (better, reason, Some(comparison))
-            }
-        },
+        }
     };
     let stored = std::time::Instant::now();
     let version = registry.register(&name, new.package, &step17_registry::RegisterInfo::default()).map_err(err)?;

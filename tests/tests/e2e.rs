@@ -3728,3 +3728,73 @@ fn training_tracks_and_registers_on_a_postgres_store() {
         assert!(!p.join(local).exists(), "{local} was created locally");
     }
 }
+
+/// The team setup on the command line: the store on PostgreSQL and the packages in an
+/// S3-compatible bucket. The training run registers into both; batch inference on another
+/// "machine" (an empty working folder, a cache of its own) resolves the champion there, downloads
+/// its package once into the cache, and answers every row; nothing lands in a local store or
+/// artifact folder.
+#[test]
+fn a_team_store_on_postgres_with_packages_in_a_bucket_trains_and_predicts() {
+    let pg = mlops_core::testing::TestStore::postgres();
+    let s3 = mlops_core::testing::S3Server::start().unwrap();
+    s3.create_bucket("team").unwrap();
+    let url = pg.setting();
+    let p = Project::new();
+    let cache = p.join("cache");
+    let mut env: Vec<(String, String)> = s3.vars();
+    env.push(("PGPASSWORD".into(), pg.password().unwrap().into()));
+    env.push(("MLOPS_CACHE".into(), cache.to_string_lossy().into_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let training = p.file_with("configs/training.yaml", "store: models/registry/registry.db", &format!("store: {url}"));
+    let text = std::fs::read_to_string(&training).unwrap().replacen(
+        "artifacts: models/artifacts",
+        "artifacts: s3://team/packages",
+        1,
+    );
+    std::fs::write(&training, text).unwrap();
+    let trained = p.mlops_with_env(&["--quiet", "train", "--json", "--config", training.to_str().unwrap()], &env);
+    assert!(trained.success, "{}", trained.stderr);
+    assert_eq!(trained.json()["registered"]["version"], 1);
+
+    let deployment =
+        p.file_with("configs/deployment.yaml", "store: models/registry/registry.db", &format!("store: {url}"));
+    let text = std::fs::read_to_string(&deployment).unwrap().replacen(
+        "artifacts: models/artifacts",
+        "artifacts: s3://team/packages",
+        1,
+    );
+    std::fs::write(&deployment, text).unwrap();
+    let predict = |out: &str| {
+        p.mlops_with_env(
+            &[
+                "--json",
+                "predict",
+                "--config",
+                deployment.to_str().unwrap(),
+                "--model",
+                "models:/penguins-species@champion",
+                "--input",
+                "data/raw/penguins-raw.csv",
+                "--output",
+                out,
+            ],
+            &env,
+        )
+    };
+    let run = predict("first.csv");
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.json()["report"]["predicted"], 344);
+    let show =
+        p.mlops_with_env(&["--json", "registry", "show", "models:/penguins-species@champion", "--store", &url], &env);
+    let sha = show.json()["package_sha256"].as_str().unwrap().to_string();
+    assert!(show.json()["artifact_path"].as_str().unwrap().starts_with("s3://team/packages/"), "{}", show.stdout);
+    let cached = cache.join("packages").join(&sha[..2]).join(&sha);
+    assert!(cached.join("manifest.json").is_file(), "the package is cached by its hash");
+    let again = predict("second.csv");
+    assert!(again.success, "{}", again.stderr);
+    assert_eq!(std::fs::read(p.join("first.csv")).unwrap(), std::fs::read(p.join("second.csv")).unwrap());
+    for local in ["models/registry", "models/artifacts"] {
+        assert!(!p.join(local).exists(), "{local} was written locally");
+    }
+}

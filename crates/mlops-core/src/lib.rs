@@ -35,10 +35,14 @@ pub mod html;
 pub mod io;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "objects")]
+pub mod objects;
 pub mod ops;
 pub mod par;
 mod pipeline;
 pub mod process;
+#[cfg(any(feature = "store", feature = "objects"))]
+mod rt;
 pub mod schema;
 mod seed;
 pub mod stats;

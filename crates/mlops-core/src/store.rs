@@ -28,6 +28,7 @@ use std::time::Duration;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::CoreError;
+use crate::rt::off_runtime;
 
 /// Where a store lives: a SQLite file, or a PostgreSQL database (`postgres://` or
 /// `postgresql://`).
@@ -500,16 +501,6 @@ impl Drop for Store {
             off_runtime(move || drop(pg));
         }
     }
-}
-
-/// Runs `f` on a thread of its own when this thread drives a tokio runtime (a server's handler):
-/// the PostgreSQL client blocks on a runtime of its own, which tokio refuses inside another.
-/// Elsewhere `f` runs here, at no cost.
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return f();
-    }
-    std::thread::scope(|s| s.spawn(f).join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// How long opening a PostgreSQL store waits for the server.

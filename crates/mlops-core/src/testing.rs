@@ -1,7 +1,8 @@
 //! Real services for tests (the `testing` feature, for dev-dependencies only): a throwaway
 //! PostgreSQL cluster in a temporary folder and a Kafka-protocol broker (tansu, in-memory
-//! storage), each on a free loopback port, stopped when dropped; and a fresh store on either
-//! backend for the store tests ([`TestStore`], [`crate::store_tests!`]).
+//! storage) and an S3-compatible object store (moto's server mode), each on a free loopback
+//! port, stopped when dropped; and a fresh store on either backend for the store tests
+//! ([`TestStore`], [`crate::store_tests!`]).
 //!
 //! The broker binary comes from `MLOPS_TANSU`, else `~/.cache/mlops-tools/bin/tansu` (where
 //! `make test-deps` installs it), else `tansu` on the `PATH`.
@@ -431,4 +432,98 @@ macro_rules! store_tests {
             }
         }
     )*};
+}
+
+/// A running S3-compatible object store of its own: moto's server mode (`moto_server`, from the
+/// tests' Python environment, `make test-deps`) on a free loopback port, in memory, stopped when
+/// dropped. It takes any credentials.
+pub struct S3Server {
+    child: std::process::Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+impl S3Server {
+    /// Starts the server and waits until it answers.
+    pub fn start() -> Result<S3Server, String> {
+        let bin = std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|d| d.join("moto_server"))
+            .find(|p| p.is_file())
+            .ok_or(
+                "no moto_server on the PATH: run the tests with the test environment's bin first (`make test` does)",
+            )?;
+        let port = free_port()?;
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("moto_server: {e}"))?;
+        let mut server = S3Server { child, port };
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(30) {
+            if server.http("GET", "/").is_ok() {
+                return Ok(server);
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("moto_server exited: {status}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Err("moto_server did not answer within 30 s".into())
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The `AWS_*` variables a client needs for this server.
+    pub fn vars(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Creates a bucket.
+    pub fn create_bucket(&self, name: &str) -> Result<(), String> {
+        let status = self.http("PUT", &format!("/{name}"))?;
+        if status == 200 { Ok(()) } else { Err(format!("creating bucket {name}: HTTP {status}")) }
+    }
+
+    /// One request without a body; answers the status.
+    fn http(&self, method: &str, path: &str) -> Result<u16, String> {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).map_err(|e| e.to_string())?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+        answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("not an HTTP answer: {answer:.80}"))
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

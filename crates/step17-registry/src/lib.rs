@@ -78,6 +78,9 @@ pub enum RegistryError {
     /// Files could not be copied.
     #[error(transparent)]
     Core(#[from] mlops_core::CoreError),
+    /// The artifact bucket refused, or could not be reached.
+    #[error("artifacts {0}")]
+    Objects(#[from] mlops_core::objects::ObjectError),
     /// A registered package's manifest is not the one registered: its files were changed and the
     /// manifest rewritten to match them.
     #[error(

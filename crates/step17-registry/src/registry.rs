@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mlops_core::CoreError;
+use mlops_core::objects::{Bucket, is_bucket};
 use mlops_core::store::{Location, Migration, Store, Tx, now};
 use serde::{Deserialize, Serialize};
 
@@ -262,10 +263,12 @@ fn validate_alias(alias: &str) -> Result<()> {
     Ok(())
 }
 
-/// The registry: a connection to the store and the artifact folder.
+/// The registry: a connection to the store and the artifact store (a folder, or a bucket).
 pub struct Registry {
     store: Store,
     artifacts: PathBuf,
+    bucket: Option<Bucket>,
+    cache: PathBuf,
     actor: String,
 }
 
@@ -274,16 +277,33 @@ const VERSION_COLUMNS: &str = "version, status, description, run_id, dataset_ver
 
 impl Registry {
     /// Opens (creating if needed) the registry in the store `path` (a SQLite file, or a
-    /// `postgres://` URL with the password in `PGPASSWORD`), with packages under `artifacts`.
-    /// Changes are recorded as made by `actor`.
+    /// `postgres://` URL with the password in `PGPASSWORD`), with packages under `artifacts` (a
+    /// folder, or `s3://BUCKET/PREFIX` configured from the `AWS_*` environment). Changes are
+    /// recorded as made by `actor`.
     pub fn open(path: &Path, artifacts: &Path, actor: &str) -> Result<Registry> {
         Registry::with_store(Store::open(&Location::from_path(path))?, artifacts, actor)
     }
 
     /// The registry on an open store (its schema brought up to date).
     pub fn with_store(store: Store, artifacts: &Path, actor: &str) -> Result<Registry> {
+        let bucket = match artifacts.to_str() {
+            Some(url) if is_bucket(artifacts) => Some(Bucket::open(url)?),
+            _ => None,
+        };
+        Registry::with_artifacts(store, (artifacts, bucket), actor)
+    }
+
+    /// The registry on an open store with its packages in `bucket` when given, else in the folder.
+    pub fn with_artifacts(store: Store, (artifacts, bucket): (&Path, Option<Bucket>), actor: &str) -> Result<Registry> {
         store.migrate("registry", MIGRATIONS)?;
-        Ok(Registry { store, artifacts: artifacts.to_path_buf(), actor: actor.to_string() })
+        let cache = mlops_core::objects::cache_dir().join("packages");
+        Ok(Registry { store, artifacts: artifacts.to_path_buf(), bucket, cache, actor: actor.to_string() })
+    }
+
+    /// Where packages downloaded from a bucket are kept (default:
+    /// [`mlops_core::objects::cache_dir`]`/packages`).
+    pub fn set_cache(&mut self, dir: &Path) {
+        self.cache = dir.to_path_buf();
     }
 
     /// The store it is on.
@@ -311,12 +331,24 @@ impl Registry {
         Ok(())
     }
 
-    /// Copies a verified package into the content-addressed store (once per content).
+    /// Copies a verified package into the content-addressed store (once per content): under
+    /// the artifact folder, or uploaded to the bucket with its manifest last (a package whose
+    /// manifest is there is whole).
     fn store_package(&self, package: &Path) -> Result<(String, PathBuf)> {
         let loaded = step16_package::load(package)?;
         let manifest = std::fs::read(package.join("manifest.json"))
             .map_err(|e| CoreError::io("cannot read", package.join("manifest.json"), e))?;
         let sha = mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&manifest));
+        if let Some(bucket) = &self.bucket {
+            let key = content_key(&sha);
+            if !bucket.exists(&format!("{key}/manifest.json"))? {
+                let files: Vec<&str> =
+                    loaded.manifest.files.iter().map(|f| f.path.as_str()).chain(["manifest.json"]).collect();
+                bucket.put_files(&key, package, &files)?;
+                tracing::info!(package = %bucket.url_of(&key), "package uploaded");
+            }
+            return Ok((sha, PathBuf::from(bucket.url_of(&key))));
+        }
         let dest = self.artifacts.join(&sha[..2]).join(&sha);
         if dest.join("manifest.json").is_file() {
             return Ok((sha, dest));
@@ -359,7 +391,9 @@ impl Registry {
     pub fn register(&mut self, name: &str, package: &Path, info: &RegisterInfo) -> Result<Version> {
         validate_name(name)?;
         let (sha, artifact) = self.store_package(package)?;
-        let contents = step16_package::load(&artifact)?.contents;
+        // The stored copy is the registered one (the source's when the copy is in a bucket: the
+        // same bytes, by the manifest's hash).
+        let contents = step16_package::load(if self.bucket.is_some() { package } else { &artifact })?.contents;
         let metrics = serde_json::to_string(&contents.metrics).unwrap_or_else(|_| "{}".into());
         let actor = self.actor.clone();
         let version = self.store.transaction(|tx| -> Result<u32> {
@@ -618,6 +652,85 @@ impl Registry {
         })
     }
 
+    /// The local folder of a version's package, checked against the manifest registered: the
+    /// content-addressed copy under the artifact folder (or where it was registered from, for a
+    /// store moved from another folder); for a bucket, the local cache of downloads
+    /// ([`Registry::set_cache`]`/<sha[0..2]>/<sha>`), downloaded on first use.
+    pub fn package_dir(&self, version: &Version) -> Result<PathBuf> {
+        let sha = &version.package_sha256;
+        let Some(bucket) = &self.bucket else {
+            let addressed = self.artifacts.join(sha.get(..2).unwrap_or_default()).join(sha);
+            let path =
+                if addressed.join("manifest.json").is_file() { addressed } else { version.artifact_path.clone() };
+            crate::verify_manifest(&path, sha)?;
+            return Ok(path);
+        };
+        let cached = self.cache.join(sha.get(..2).unwrap_or_default()).join(sha);
+        if cached.join("manifest.json").is_file() && crate::verify_manifest(&cached, sha).is_ok() {
+            return Ok(cached);
+        }
+        let parent = cached.parent().unwrap_or(&cached);
+        std::fs::create_dir_all(parent).map_err(|e| CoreError::io("cannot create directory", parent, e))?;
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = parent.join(format!(".{sha}.tmp-{}-{call}", std::process::id()));
+        let download = || -> Result<()> {
+            let key = content_key(sha);
+            std::fs::create_dir_all(&tmp).map_err(|e| CoreError::io("cannot create directory", &tmp, e))?;
+            bucket.get_files(&key, &tmp, &["manifest.json"])?;
+            crate::verify_manifest(&tmp, sha)?;
+            let manifest = step16_package::read_manifest(&tmp)?;
+            let files: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+            bucket.get_files(&key, &tmp, &files)?;
+            // Every file against its checksum before the copy counts as cached.
+            step16_package::load(&tmp)?;
+            let _ = std::fs::remove_dir_all(&cached);
+            match std::fs::rename(&tmp, &cached) {
+                Ok(()) => Ok(()),
+                // Another process cached the same content first.
+                Err(_) if cached.join("manifest.json").is_file() => Ok(()),
+                Err(e) => Err(CoreError::io("cannot move the package into the cache", &cached, e).into()),
+            }
+        };
+        let done = download();
+        let _ = std::fs::remove_dir_all(&tmp);
+        done?;
+        tracing::info!(package = %bucket.url_of(&content_key(sha)), cache = %cached.display(), "package downloaded");
+        Ok(cached)
+    }
+
+    /// Deletes a version's stored package (retention: the version stays on record). In a
+    /// folder it is renamed first, so a half-deleted folder never looks like a package; in a
+    /// bucket the manifest goes first, for the same reason.
+    pub fn delete_package(&self, version: &Version) -> Result<()> {
+        let sha = &version.package_sha256;
+        if let Some(bucket) = &self.bucket {
+            let key = content_key(sha);
+            if !bucket.exists(&format!("{key}/manifest.json"))? {
+                return Ok(());
+            }
+            let manifest: step16_package::Manifest =
+                serde_json::from_slice(&bucket.get(&format!("{key}/manifest.json"))?).map_err(|e| {
+                    RegistryError::Refused(format!("{}: not a package manifest: {e}", bucket.url_of(&key)))
+                })?;
+            bucket.delete(&format!("{key}/manifest.json"))?;
+            for f in &manifest.files {
+                bucket.delete(&format!("{key}/{}", f.path))?;
+            }
+            return Ok(());
+        }
+        let dir = &version.artifact_path;
+        if !dir.exists() {
+            return Ok(());
+        }
+        let mut doomed = dir.as_os_str().to_os_string();
+        doomed.push(".deleting");
+        let doomed = PathBuf::from(doomed);
+        std::fs::rename(dir, &doomed).map_err(|e| CoreError::io("cannot move aside", dir, e))?;
+        std::fs::remove_dir_all(&doomed).map_err(|e| CoreError::io("cannot delete", &doomed, e))?;
+        Ok(())
+    }
+
     /// Resolves a `models:/` URI to an active version.
     pub fn resolve(&self, uri: &str) -> Result<Version> {
         let version = match ModelUri::parse(uri)? {
@@ -687,6 +800,11 @@ impl Registry {
             })
             .collect()
     }
+}
+
+/// A package's key in a bucket: `<sha[0..2]>/<sha>`, as in a folder.
+fn content_key(sha: &str) -> String {
+    format!("{}/{sha}", sha.get(..2).unwrap_or_default())
 }
 
 /// The version an alias points at, if any.

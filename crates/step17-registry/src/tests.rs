@@ -257,3 +257,75 @@ fn a_schema_newer_than_the_binary_is_refused_naming_both_versions(store: &TestSt
         "{err}"
     );
 }
+
+/// Artifacts in a bucket (a real S3-compatible server): a package is uploaded once per content
+/// with its manifest last, downloaded once into the cache and verified there, re-downloaded when
+/// the cached copy's manifest was changed, and deleted manifest first. A missing bucket and an
+/// unreachable endpoint are named, and nothing is registered.
+#[test]
+fn packages_in_a_bucket_are_stored_once_downloaded_once_and_verified() {
+    use mlops_core::objects::Bucket;
+    let s3 = mlops_core::testing::S3Server::start().unwrap();
+    s3.create_bucket("models").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = TestStore::sqlite();
+    let url = "s3://models/team/packages";
+    let open = |url: &str, vars: &[(String, String)]| {
+        let bucket = Bucket::open_with(url, vars).unwrap();
+        let mut r = Registry::with_artifacts(store.open(), (Path::new(url), Some(bucket)), "tester").unwrap();
+        r.set_cache(&dir.path().join("cache"));
+        r
+    };
+    let mut r = open(url, &s3.vars());
+    let a = package(dir.path(), "a", 1.0);
+    let v1 = r.register("churn", &a, &RegisterInfo::default()).unwrap();
+    let v2 = r.register("churn", &a, &RegisterInfo::default()).unwrap();
+    let sha = v1.package_sha256.clone();
+    let key = format!("{}/{sha}", &sha[..2]);
+    assert_eq!(v1.artifact_path, PathBuf::from(format!("{url}/{key}")));
+    assert_eq!((v1.run_id.as_deref(), v1.metrics["test_roc_auc"]), (Some("run-a"), 0.9));
+    assert_eq!(v2.artifact_path, v1.artifact_path, "one copy of one content");
+    let bucket = Bucket::open_with(url, &s3.vars()).unwrap();
+    assert!(bucket.exists(&format!("{key}/manifest.json")).unwrap());
+    assert!(!dir.path().join("artifacts").exists(), "nothing was stored locally");
+
+    // Downloaded once, loaded as a package, and taken from the cache afterwards.
+    let local = r.package_dir(&v1).unwrap();
+    assert_eq!(local, dir.path().join("cache").join(&sha[..2]).join(&sha));
+    step16_package::load(&local).unwrap();
+    bucket.delete(&format!("{key}/model.bin")).unwrap();
+    assert_eq!(r.package_dir(&v2).unwrap(), local, "the cached copy serves");
+    // A cached copy whose manifest was changed is not trusted: it is fetched again, and a
+    // package the bucket no longer holds whole is an error naming the object.
+    std::fs::write(local.join("manifest.json"), "{}").unwrap();
+    let err = r.package_dir(&v1).unwrap_err().to_string();
+    assert!(err.contains(&format!("{url}/{key}/model.bin")), "{err}");
+    bucket.put_files(&key, &a, &["model.bin"]).unwrap();
+    assert_eq!(r.package_dir(&v1).unwrap(), local);
+    step16_package::load(&local).unwrap();
+
+    // Retention deletes the stored package, manifest first.
+    r.delete_package(&v1).unwrap();
+    assert!(!bucket.exists(&format!("{key}/manifest.json")).unwrap());
+    assert!(!bucket.exists(&format!("{key}/model.bin")).unwrap());
+
+    // A bucket that is not there, and an endpoint nobody answers, are named; nothing is
+    // registered.
+    let mut missing = open("s3://no-such-bucket/x", &s3.vars());
+    let b = package(dir.path(), "b", 0.5);
+    let err = missing.register("churn", &b, &RegisterInfo::default()).unwrap_err().to_string();
+    assert!(
+        err.starts_with("artifacts s3://no-such-bucket/x/")
+            && err.contains("NoSuchBucket: The specified bucket does not exist")
+            && !err.contains("<?xml"),
+        "{err}"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut vars = s3.vars();
+    vars[0].1 = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let err = open(url, &vars).register("churn", &b, &RegisterInfo::default()).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("artifacts {url}/")), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    assert_eq!(r.versions("churn").unwrap().len(), 2, "a failed upload registered nothing");
+}

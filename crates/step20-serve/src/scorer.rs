@@ -183,7 +183,7 @@ pub struct Origin {
 pub enum ModelSource {
     /// A `models:/` URI resolved in the registry.
     Registry {
-        /// The SQLite store.
+        /// The store: a SQLite file or a `postgres://` URL.
         store: PathBuf,
         /// The artifact folder.
         artifacts: PathBuf,
@@ -209,7 +209,7 @@ impl ModelSource {
         match self {
             ModelSource::Registry { store, artifacts, uri } => {
                 let parsed = ModelUri::parse(uri)?;
-                if !store.is_file() {
+                if mlops_core::store::Location::from_path(store).is_missing_file() {
                     return Err(ServeError::Registry(step17_registry::RegistryError::NotFound(format!(
                         "{uri}: no registry at {} (run `make train` first)",
                         store.display()
@@ -221,14 +221,10 @@ impl ModelSource {
                     ModelUri::Alias(_, alias) => Some(alias),
                     _ => None,
                 };
-                // The package's content address under this store's artifact folder: the path
-                // recorded at registration is relative to the folder that registered it.
-                let sha = &version.package_sha256;
-                let addressed = artifacts.join(sha.get(..2).unwrap_or_default()).join(sha);
-                let path = if addressed.join("manifest.json").is_file() { addressed } else { version.artifact_path };
-                // The files match the manifest (checked on load); the manifest must be the one
-                // registered, or a rewritten package would pass.
-                step17_registry::verify_manifest(&path, sha)?;
+                // The package's content address under this store's artifacts (downloaded once
+                // from a bucket), its manifest the one registered: the files match the manifest
+                // (checked on load), so a rewritten package cannot pass.
+                let path = registry.package_dir(&version)?;
                 Ok(Origin { name: version.name, version: Some(version.version), alias, uri: uri.clone(), path })
             }
             ModelSource::Package(dir) => {

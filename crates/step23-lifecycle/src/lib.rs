@@ -384,29 +384,12 @@ pub fn apply_retention(
             RetentionStep::Retire { version, reason } => registry.retire_because(name, *version, Some(reason))?,
             RetentionStep::DeleteArtifacts { version, .. } => {
                 let v = registry.version(name, *version)?;
-                delete_package(&v.artifact_path)?;
+                registry.delete_package(&v)?;
                 registry.set_tag(name, Some(*version), ARTIFACTS_DELETED_TAG, &now.to_rfc3339())?;
             }
         }
     }
     Ok(steps)
-}
-
-/// Deletes a stored package: renamed first (one step, so a half-deleted folder never looks
-/// like a package), then removed.
-fn delete_package(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    let mut doomed = dir.as_os_str().to_os_string();
-    doomed.push(".deleting");
-    let doomed = PathBuf::from(doomed);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| LifecycleError::Io { path, source }
-    };
-    std::fs::rename(dir, &doomed).map_err(io(dir))?;
-    std::fs::remove_dir_all(&doomed).map_err(io(&doomed))
 }
 
 /// Moves `policy.alias` of `name` back to the version it pointed at before its last move.

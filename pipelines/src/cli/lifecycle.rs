@@ -117,13 +117,17 @@ const BASE_CONFIG_TAG: &str = "lifecycle.training_config_sha256";
 
 /// The training config's hash, checked against the one the champion's lineage records (or, for
 /// a champion a lifecycle run retrained, the config that retraining started from). Answers it.
-fn check_training_config(path: &Path, champion: &Version) -> std::result::Result<String, String> {
+fn check_training_config(policy: &LifecyclePolicy, champion: &Version) -> std::result::Result<String, String> {
+    let path = &policy.training;
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e} (the policy's `training`)", path.display()))?;
     let sha = mlops_core::hash::to_hex(&mlops_core::hash::sha256_bytes(&bytes));
     if champion.tags.get(BASE_CONFIG_TAG) == Some(&sha) {
         return Ok(sha);
     }
-    let package = step16_package::load(&champion.artifact_path).map_err(|e| e.to_string())?;
+    let dir = step17_registry::Registry::open(&policy.store, &policy.artifacts, "lifecycle")
+        .and_then(|r| r.package_dir(champion))
+        .map_err(|e| e.to_string())?;
+    let package = step16_package::load(&dir).map_err(|e| e.to_string())?;
     match package.contents.lineage.config_sha256 {
         Some(recorded) if recorded != sha => Err(format!(
             "{} is not the config that trained version {} (SHA-256 {}, the lineage records {}): retrain it by hand with `mlops train`",
@@ -145,7 +149,7 @@ fn retrain_child(
     champion: &Version,
     parent: &str,
 ) -> std::result::Result<Retrained, String> {
-    let base_sha = check_training_config(&policy.training, champion)?;
+    let base_sha = check_training_config(policy, champion)?;
     let data = match policy.retrain.data {
         // The child's own prepare run reads the sources.
         RetrainData::Sources => pipelines::RetrainingData {
