@@ -168,12 +168,18 @@ pub struct Served {
 impl Project {
     /// Starts `mlops serve --port 0 --json` with `args` and waits until it listens.
     pub fn serve(&self, args: &[&str]) -> Served {
+        self.serve_with_env(args, &[])
+    }
+
+    /// [`Project::serve`] with extra environment variables.
+    pub fn serve_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Served {
         use std::io::BufRead;
         let mut child = Command::new(mlops_bin())
             .args(["--json", "serve", "--port", "0"])
             .args(args)
             .current_dir(self.path())
             .env_remove("MLOPS_LOG")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

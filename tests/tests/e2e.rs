@@ -3798,3 +3798,89 @@ fn a_team_store_on_postgres_with_packages_in_a_bucket_trains_and_predicts() {
         assert!(!p.join(local).exists(), "{local} was written locally");
     }
 }
+
+/// Many servers, one registry: two `mlops serve` processes on one PostgreSQL store both follow an
+/// alias move, and both log to the one prediction log (in batches, with COPY), which feedback
+/// joins; the `prediction_log` view lists the rows with their inputs by column.
+#[test]
+fn two_servers_on_one_postgres_store_follow_the_alias_and_share_the_prediction_log() {
+    let pg = mlops_core::testing::TestStore::postgres();
+    let url = pg.setting();
+    let env = [("PGPASSWORD", pg.password().unwrap())];
+    let p = Project::new();
+    let training = p.file_with("configs/training.yaml", "store: models/registry/registry.db", &format!("store: {url}"));
+    let trained = p.mlops_with_env(&["--quiet", "train", "--json", "--config", training.to_str().unwrap()], &env);
+    assert!(trained.success, "{}", trained.stderr);
+    let package = trained.json()["package"].as_str().unwrap().to_string();
+    let again = p.mlops_with_env(
+        &["--json", "registry", "register", "penguins-species", "--package", &package, "--store", &url],
+        &env,
+    );
+    assert!(again.success, "{}", again.stderr);
+    assert_eq!(again.json()["version"], 2);
+
+    let deployment =
+        p.file_with("configs/deployment.yaml", "store: models/registry/registry.db", &format!("store: {url}"));
+    let text = std::fs::read_to_string(&deployment).unwrap().replacen("poll_seconds: 10", "poll_seconds: 1", 1);
+    std::fs::write(&deployment, text).unwrap();
+    let config = deployment.to_str().unwrap();
+    let servers = [p.serve_with_env(&["--config", config], &env), p.serve_with_env(&["--config", config], &env)];
+    let body = std::fs::read_to_string(repo().join("docs/examples/invocations.json")).unwrap();
+    let split = serde_json::from_str::<serde_json::Value>(&body).unwrap()["dataframe_split"].clone();
+    let rows_per_request = split["data"].as_array().unwrap().len();
+    let record: serde_json::Map<String, serde_json::Value> = split["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(split["data"][0].as_array().unwrap())
+        .map(|(c, v)| (c.as_str().unwrap().to_string(), v.clone()))
+        .collect();
+    let record = serde_json::Value::Object(record).to_string();
+    let mut ids = Vec::new();
+    for s in &servers {
+        wait_for_version(s, 1);
+        for _ in 0..5 {
+            let (status, answer) = s.request("POST", "/invocations", "application/json", &body);
+            assert_eq!(status, 200, "{answer}");
+        }
+        let (status, answer) = s.request("POST", "/predict", "application/json", &record);
+        assert_eq!(status, 200, "{answer}");
+        ids.push(
+            serde_json::from_str::<serde_json::Value>(&answer).unwrap()["request_id"].as_str().unwrap().to_string(),
+        );
+    }
+    // The alias moves once, in the shared store: both servers follow.
+    let moved = p.mlops_with_env(&["registry", "alias", "penguins-species", "champion", "2", "--store", &url], &env);
+    assert!(moved.success, "{}", moved.stderr);
+    for s in &servers {
+        wait_for_version(s, 2);
+    }
+    // Feedback through either server joins the predictions of both.
+    let feedback = serde_json::json!({"actuals": [
+        {"request_id": ids[0], "row": 0, "actual": "Adelie Penguin (Pygoscelis adeliae)"},
+        {"request_id": ids[1], "row": 0, "actual": "Adelie Penguin (Pygoscelis adeliae)"},
+        {"request_id": "nobody", "row": 0, "actual": "x"},
+    ]});
+    let (status, answer) = servers[0].request("POST", "/feedback", "application/json", &feedback.to_string());
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        (answer["recorded"].as_u64(), answer["unknown"].as_array().map(Vec::len)),
+        (Some(2), Some(1)),
+        "{answer}"
+    );
+    for s in servers {
+        let (ok, err) = s.terminate();
+        assert!(ok, "{err}");
+    }
+    let db = pg.open();
+    let count = |sql: &str| db.query(sql, &[]).unwrap()[0].get::<i64>(0).unwrap();
+    assert_eq!(count("SELECT COUNT(*) FROM prediction_requests"), 12, "every request of both servers is logged once");
+    assert_eq!(count("SELECT COUNT(*) FROM prediction_log") as usize, 2 * (5 * rows_per_request + 1));
+    assert_eq!(count("SELECT COUNT(*) FROM prediction_feedback"), 2);
+    let first = db.query("SELECT inputs, outputs FROM prediction_log ORDER BY seq, row LIMIT 1", &[]).unwrap();
+    let inputs: serde_json::Value = serde_json::from_str(&first[0].get::<String>(0).unwrap()).unwrap();
+    assert_eq!(inputs["Island"], "Torgersen", "{inputs}");
+    let outputs: serde_json::Value = serde_json::from_str(&first[0].get::<String>(1).unwrap()).unwrap();
+    assert!(outputs["prediction"].is_string(), "{outputs}");
+}

@@ -3,22 +3,24 @@
 
 use std::path::Path;
 
-use rusqlite::{OptionalExtension, params};
+use mlops_core::store::Location;
 use serde::{Deserialize, Serialize};
 
 use crate::{Result, ServeError};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS prediction_feedback (
-    request_id TEXT NOT NULL,
-    row INTEGER NOT NULL,
-    actual TEXT NOT NULL,
-    at TEXT NOT NULL,
-    PRIMARY KEY (request_id, row)
-);
--- Actuals find their request by id; the log's writer keeps this index from the first feedback on.
-CREATE INDEX IF NOT EXISTS prediction_requests_request ON prediction_requests (request_id);
-";
+/// Why a feedback transaction ends without committing.
+enum Refused {
+    /// An actual of the wrong type: the whole batch is refused.
+    Bad(BadActual),
+    /// The store failed.
+    Store(mlops_core::store::StoreError),
+}
+
+impl From<mlops_core::store::StoreError> for Refused {
+    fn from(e: mlops_core::store::StoreError) -> Refused {
+        Refused::Store(e)
+    }
+}
 
 /// The actual outcome of one logged prediction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,33 +90,33 @@ pub fn record_feedback(
     actuals: &[Actual],
     at: &str,
 ) -> Result<std::result::Result<FeedbackOutcome, BadActual>> {
-    let sql = |source| ServeError::Store { path: path.to_path_buf(), source };
-    if !path.is_file() {
-        return Err(ServeError::Store {
-            path: path.to_path_buf(),
-            source: rusqlite::Error::InvalidPath(path.to_path_buf()),
-        });
+    let location = Location::from_path(path);
+    if location.is_missing_file() {
+        return Err(ServeError::Db(mlops_core::store::StoreError::Config {
+            location: location.to_string(),
+            message: "no store there".into(),
+        }));
     }
-    let mut conn = crate::log::open(path)?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql)?;
-    tx.execute_batch(SCHEMA).map_err(sql)?;
-    let mut outcome = FeedbackOutcome::default();
-    {
-        let mut find = tx
-            .prepare_cached("SELECT rows, outputs ->> ('$[' || ?2 || '].prediction') FROM prediction_requests WHERE request_id = ?1 ORDER BY seq DESC LIMIT 1")
-            .map_err(sql)?;
-        let mut exists =
-            tx.prepare_cached("SELECT 1 FROM prediction_feedback WHERE request_id = ?1 AND row = ?2").map_err(sql)?;
-        let mut put = tx
-            .prepare_cached(
-                "INSERT OR REPLACE INTO prediction_feedback (request_id, row, actual, at) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(sql)?;
+    if location.sqlite_path().is_some() {
+        crate::log::open(path)?;
+    }
+    let db = mlops_core::store::Store::open(&location)?;
+    db.migrate("prediction_log", crate::log::MIGRATIONS)?;
+    let done = db.transaction(|tx| -> std::result::Result<FeedbackOutcome, Refused> {
+        // Actuals find their request by id; the log's writer keeps this index from the first
+        // feedback on.
+        tx.batch("CREATE INDEX IF NOT EXISTS prediction_requests_request ON prediction_requests (request_id)")?;
+        let mut outcome = FeedbackOutcome::default();
         for (index, a) in actuals.iter().enumerate() {
-            let found: Option<(i64, rusqlite::types::Value)> =
-                find.query_row(params![a.request_id, a.row], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(sql)?;
+            let found = tx.query_opt(
+                "SELECT rows, outputs FROM prediction_requests WHERE request_id = ?1 ORDER BY seq DESC LIMIT 1",
+                &[&a.request_id],
+            )?;
             let predicted = match found {
-                Some((rows, predicted)) if i64::from(a.row) < rows => predicted,
+                Some(r) if i64::from(a.row) < r.get::<i64>(0)? => {
+                    let outputs: serde_json::Value = serde_json::from_str(&r.get::<String>(1)?).unwrap_or_default();
+                    outputs.get(a.row as usize).and_then(|o| o.get("prediction")).cloned().unwrap_or_default()
+                }
                 _ => {
                     outcome.unknown.push(UnknownActual { index, request_id: a.request_id.clone(), row: a.row });
                     continue;
@@ -122,32 +124,48 @@ pub fn record_feedback(
             };
             let bad = |message: String| BadActual { index, request_id: a.request_id.clone(), row: a.row, message };
             let actual = match (&predicted, &a.actual) {
-                (rusqlite::types::Value::Text(_), serde_json::Value::String(s)) => serde_json::Value::String(s.clone()),
-                (rusqlite::types::Value::Text(_), v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                (serde_json::Value::String(_), serde_json::Value::String(s)) => serde_json::Value::String(s.clone()),
+                (serde_json::Value::String(_), v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
                     serde_json::Value::String(v.to_string())
                 }
-                (rusqlite::types::Value::Text(_), v) => {
-                    return Ok(Err(bad(format!(
-                        "{v} is not a label (the model predicts labels such as \"{}\")",
-                        text_of(&predicted)
+                (serde_json::Value::String(label), v) => {
+                    return Err(Refused::Bad(bad(format!(
+                        "{v} is not a label (the model predicts labels such as \"{label}\")"
                     ))));
                 }
                 (_, serde_json::Value::Number(n)) if n.as_f64().is_some_and(f64::is_finite) => a.actual.clone(),
                 (_, serde_json::Value::String(s)) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
                     serde_json::json!(s.trim().parse::<f64>().unwrap_or_default())
                 }
-                (_, v) => return Ok(Err(bad(format!("{v} is not a finite number (the model predicts values)")))),
+                (_, v) => {
+                    return Err(Refused::Bad(bad(format!("{v} is not a finite number (the model predicts values)"))));
+                }
             };
-            let seen = exists.exists(params![a.request_id, a.row]).map_err(sql)?;
-            put.execute(params![a.request_id, a.row, actual.to_string(), at]).map_err(sql)?;
+            let seen = tx
+                .query_opt(
+                    "SELECT 1 FROM prediction_feedback WHERE request_id = ?1 AND row = ?2",
+                    &[&a.request_id, &a.row],
+                )?
+                .is_some();
+            tx.execute(
+                "INSERT INTO prediction_feedback (request_id, row, actual, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (request_id, row) DO UPDATE SET actual = ?3, at = ?4",
+                &[&a.request_id, &a.row, &actual.to_string(), &at],
+            )?;
             if seen {
                 outcome.replaced += 1;
             } else {
                 outcome.recorded += 1;
             }
         }
-    }
-    tx.commit().map_err(sql)?;
+        Ok(outcome)
+    });
+    // A refused batch wrote nothing: its transaction was rolled back.
+    let outcome = match done {
+        Ok(outcome) => outcome,
+        Err(Refused::Bad(bad)) => return Ok(Err(bad)),
+        Err(Refused::Store(e)) => return Err(e.into()),
+    };
     tracing::info!(
         recorded = outcome.recorded,
         replaced = outcome.replaced,
@@ -155,13 +173,6 @@ pub fn record_feedback(
         "feedback"
     );
     Ok(Ok(outcome))
-}
-
-fn text_of(v: &rusqlite::types::Value) -> String {
-    match v {
-        rusqlite::types::Value::Text(s) => s.clone(),
-        other => format!("{other:?}"),
-    }
 }
 
 #[cfg(test)]
@@ -181,7 +192,7 @@ mod tests {
             conn.execute(
                 "INSERT INTO prediction_requests (request_id, at, model_name, model_version, route, rows, columns, inputs, outputs, latency_ms)
                  VALUES (?1, '2026-12-07T10:00:00.000000Z', 'm', 1, '/invocations', ?2, '[\"x\"]', ?3, ?4, 1.0)",
-                params![id, rows, inputs, outputs],
+                rusqlite::params![id, rows, inputs, outputs],
             )
             .unwrap();
         }

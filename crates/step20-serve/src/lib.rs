@@ -94,6 +94,9 @@ pub enum ServeError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The store refused (the shared interface: PostgreSQL or SQLite).
+    #[error("prediction log {0}")]
+    Db(#[from] mlops_core::store::StoreError),
     /// The model cannot score (a broken package, a model error on valid input).
     #[error("model: {0}")]
     Model(String),

@@ -12,7 +12,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use mlops_core::Value;
-use rusqlite::{Connection, params};
+use mlops_core::store::{Backend, Location, Migration, Tx};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::metrics::Metrics;
@@ -55,6 +56,18 @@ CREATE TABLE IF NOT EXISTS prediction_refusals (
 CREATE INDEX IF NOT EXISTS prediction_refusals_model_at ON prediction_refusals (model_name, at);
 ";
 
+/// Feedback: the actual outcome of logged predictions (`crate::feedback`), joined to the log by
+/// request id and row.
+const FEEDBACK_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS prediction_feedback (
+    request_id TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    actual TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (request_id, row)
+);
+";
+
 /// The log one predicted row at a time, each row's inputs as an object keyed by column name.
 const VIEW: &str = "
 CREATE VIEW IF NOT EXISTS prediction_log AS
@@ -77,6 +90,39 @@ SELECT o.request_id, o.at, o.model_name, o.model_version, o.route, 1,
 FROM prediction_log AS o ORDER BY o.seq;
 DROP TABLE prediction_log;
 ";
+
+/// The same view on PostgreSQL (the JSON texts read as `json`).
+const VIEW_POSTGRES: &str = "
+CREATE OR REPLACE VIEW prediction_log AS
+SELECT r.seq AS seq, r.request_id AS request_id, i.n - 1 AS row, r.at AS at, r.model_name AS model_name,
+       r.model_version AS model_version, r.route AS route,
+       (SELECT json_object_agg(c.name, i.value -> CAST(c.n - 1 AS INTEGER))
+        FROM json_array_elements_text(CAST(r.columns AS json)) WITH ORDINALITY AS c(name, n)) AS inputs,
+       CAST(r.outputs AS json) -> CAST(i.n - 1 AS INTEGER) AS outputs, r.latency_ms AS latency_ms
+FROM prediction_requests AS r, json_array_elements(CAST(r.inputs AS json)) WITH ORDINALITY AS i(value, n);
+";
+
+/// The prediction log's schema versions (with the feedback beside it: step 20 owns both). 1 is
+/// the schema as it stood when versioning began; a SQLite log made before gets what it lacks.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration { version: 1, apply: schema_v1 }];
+
+fn schema_v1(t: &mut Tx<'_>) -> mlops_core::store::Result<()> {
+    t.ddl(SCHEMA)?;
+    t.ddl(FEEDBACK_SCHEMA)?;
+    if t.backend() == Backend::Postgres {
+        return t.batch(VIEW_POSTGRES);
+    }
+    // Before: one table row per predicted row under the view's name.
+    if t.has_table("prediction_log")? {
+        t.batch(MIGRATE_ROWS_TABLE)?;
+        tracing::info!("moved the prediction log to one entry per request");
+    }
+    // A log from before `novel` (what the model was not trained on, per column) gets the column.
+    if !t.has_column("prediction_requests", "novel")? {
+        t.batch("ALTER TABLE prediction_requests ADD COLUMN novel TEXT")?;
+    }
+    t.batch(VIEW)
+}
 
 /// Entries written per transaction at most.
 const BATCH: usize = 2048;
@@ -154,7 +200,9 @@ pub struct PredictionLog {
     problem: Arc<Mutex<Option<String>>>,
     /// The store.
     path: std::path::PathBuf,
-    /// The file the writer has open (see [`Store`]).
+    /// Whether the store is a SQLite file (whose removal or replacement the log watches).
+    file: bool,
+    /// The file the writer has open (see [`SqliteSink`]).
     opened: Arc<Mutex<Option<(u64, u64)>>>,
 }
 
@@ -165,14 +213,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The writer's store: the connection, and the file it opened. SQLite writes on through an open
 /// connection into a file that was deleted (the rows would be lost with it), so before each batch
 /// the writer checks that the path still names the file it opened.
-struct Store {
+struct SqliteSink {
     conn: Connection,
     path: std::path::PathBuf,
     opened: Arc<Mutex<Option<(u64, u64)>>>,
     problem: Arc<Mutex<Option<String>>>,
 }
 
-impl Store {
+impl SqliteSink {
     /// Whether the batch can be written: the path still names the opened file, or names a new
     /// store, which is opened in its place. A removed store is reported (and not created again:
     /// the registry lives in it).
@@ -209,41 +257,13 @@ impl Store {
 
 pub(crate) fn open(path: &Path) -> Result<Connection> {
     let sql = |source| ServeError::Store { path: path.to_path_buf(), source };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut conn = Connection::open(path).map_err(sql)?;
+    mlops_core::store::Store::open(&Location::Sqlite(path.to_path_buf()))?.migrate("prediction_log", MIGRATIONS)?;
+    let conn = Connection::open(path).map_err(sql)?;
     conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
     // In WAL mode NORMAL syncs at checkpoints instead of at every commit: a power cut can lose
     // the last batches, never corrupt the store.
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql)?;
-    tx.execute_batch(SCHEMA).map_err(sql)?;
-    let rows_table: bool = tx
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'prediction_log')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(sql)?;
-    if rows_table {
-        tx.execute_batch(MIGRATE_ROWS_TABLE).map_err(sql)?;
-        tracing::info!(path = %path.display(), "moved the prediction log to one entry per request");
-    }
-    // A log from before `novel` (what the model was not trained on, per column) gets the column.
-    let has_novel: bool = tx
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('prediction_requests') WHERE name = 'novel')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(sql)?;
-    if !has_novel {
-        tx.execute_batch("ALTER TABLE prediction_requests ADD COLUMN novel TEXT").map_err(sql)?;
-    }
-    tx.execute_batch(VIEW).map_err(sql)?;
-    tx.commit().map_err(sql)?;
     Ok(conn)
 }
 
@@ -257,6 +277,147 @@ fn open_writer(path: &Path) -> Result<Connection> {
     // One prepared INSERT per entry count a statement can hold.
     conn.set_prepared_statement_cache_capacity(ENTRIES_PER_INSERT + 8);
     Ok(conn)
+}
+
+/// The writer's PostgreSQL store: batches go in with COPY, in one transaction each. A lost
+/// connection (a server restart) is opened again for the next batch; the batch that met it is
+/// dropped and counted.
+struct PgSink {
+    db: Option<mlops_core::store::Store>,
+    location: Location,
+    password: Option<String>,
+    problem: Arc<Mutex<Option<String>>>,
+}
+
+/// Where the writer writes.
+enum Sink {
+    Sqlite(SqliteSink),
+    Postgres(PgSink),
+}
+
+impl Sink {
+    fn name(&self) -> String {
+        match self {
+            Sink::Sqlite(s) => s.path.display().to_string(),
+            Sink::Postgres(p) => p.location.to_string(),
+        }
+    }
+
+    /// Writes a batch: `Ok(false)` when the store cannot take it now (counted as dropped).
+    fn write(
+        &mut self,
+        metrics: &Metrics,
+        entries: &[Entry],
+        refusals: &[Refusal],
+    ) -> std::result::Result<bool, String> {
+        match self {
+            Sink::Sqlite(s) => {
+                if !s.usable(metrics) {
+                    return Ok(false);
+                }
+                write(&mut s.conn, entries, refusals).map(|()| true).map_err(|e| e.to_string())
+            }
+            Sink::Postgres(p) => {
+                if p.db.is_none() {
+                    match mlops_core::store::Store::open_with(&p.location, p.password.as_deref()) {
+                        Ok(db) => {
+                            tracing::info!(store = %p.location, "the prediction log's store is reachable again");
+                            p.db = Some(db);
+                        }
+                        Err(e) => {
+                            *lock(&p.problem) = Some(format!("the prediction log cannot reach its store: {e}"));
+                            metrics.log_broken(true);
+                            return Ok(false);
+                        }
+                    }
+                }
+                let Some(db) = p.db.as_ref() else { return Ok(false) };
+                let written = db.transaction(|tx| copy(tx, entries, refusals));
+                let ok = written.is_ok();
+                *lock(&p.problem) = written.as_ref().err().map(|e| format!("the prediction log cannot write: {e}"));
+                metrics.log_broken(!ok);
+                if !ok {
+                    // A connection that failed is not trusted with the next batch.
+                    p.db = None;
+                }
+                written.map(|()| true).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// Appends one CSV field of text (quoted; quotes doubled). `None` is NULL (an unquoted empty
+/// field).
+fn csv_text(out: &mut String, text: Option<&str>) {
+    if let Some(text) = text {
+        out.push('"');
+        if text.contains('"') {
+            out.push_str(&text.replace('"', "\"\""));
+        } else {
+            out.push_str(text);
+        }
+        out.push('"');
+    }
+}
+
+/// One batch into PostgreSQL: the refusals and the requests, each table in one COPY.
+fn copy(tx: &mut Tx<'_>, batch: &[Entry], refusals: &[Refusal]) -> mlops_core::store::Result<()> {
+    let mut text = String::new();
+    if !refusals.is_empty() {
+        for r in refusals {
+            csv_text(&mut text, Some(&r.request_id));
+            text.push(',');
+            csv_text(&mut text, Some(&r.at));
+            text.push(',');
+            csv_text(&mut text, Some(&r.model_name));
+            let _ = write!(text, ",{},", r.model_version.map(|v| v.to_string()).unwrap_or_default());
+            csv_text(&mut text, Some(r.route));
+            let _ = write!(text, ",{},", r.status);
+            csv_text(&mut text, Some(r.reason));
+            text.push(',');
+            csv_text(&mut text, r.column.as_deref());
+            text.push(',');
+            float_into(&mut text, r.latency_ms);
+            text.push('\n');
+        }
+        tx.copy_in(
+            "COPY prediction_refusals (request_id, at, model_name, model_version, route, status, reason, column_name, latency_ms) FROM STDIN WITH (FORMAT csv)",
+            text.as_bytes(),
+        )?;
+    }
+    if batch.is_empty() {
+        return Ok(());
+    }
+    text.clear();
+    let mut json = String::new();
+    for e in batch {
+        csv_text(&mut text, Some(&e.request_id));
+        text.push(',');
+        csv_text(&mut text, Some(&e.at));
+        text.push(',');
+        csv_text(&mut text, Some(&e.scorer.origin.name));
+        let _ = write!(text, ",{},", e.scorer.origin.version.map(|v| v.to_string()).unwrap_or_default());
+        csv_text(&mut text, Some(e.route));
+        let _ = write!(text, ",{},", e.rows);
+        for (k, f) in [columns_json as fn(&mut String, &Entry), inputs_json, outputs_json].into_iter().enumerate() {
+            json.clear();
+            f(&mut json, e);
+            if k > 0 {
+                text.push(',');
+            }
+            csv_text(&mut text, Some(&json));
+        }
+        text.push(',');
+        float_into(&mut text, e.latency_ms);
+        text.push(',');
+        csv_text(&mut text, novel_json(e).as_deref());
+        text.push('\n');
+    }
+    tx.copy_in(
+        "COPY prediction_requests (request_id, at, model_name, model_version, route, rows, columns, inputs, outputs, latency_ms, novel) FROM STDIN WITH (FORMAT csv)",
+        text.as_bytes(),
+    )?;
+    Ok(())
 }
 
 /// Which file a path names now (device and inode), `None` when nothing is there.
@@ -279,22 +440,32 @@ impl PredictionLog {
         metrics: Arc<Metrics>,
         kafka: Option<&crate::config::KafkaLogConfig>,
     ) -> Result<PredictionLog> {
-        let conn = open_writer(path)?;
+        let location = Location::from_path(path);
+        let problem = Arc::new(Mutex::new(None));
+        let opened = Arc::new(Mutex::new(identity(path)));
+        let sink = match &location {
+            Location::Sqlite(_) => Sink::Sqlite(SqliteSink {
+                conn: open_writer(path)?,
+                path: path.to_path_buf(),
+                opened: opened.clone(),
+                problem: problem.clone(),
+            }),
+            Location::Postgres(_) => {
+                let password = std::env::var("PGPASSWORD").ok();
+                let db = mlops_core::store::Store::open_with(&location, password.as_deref())?;
+                db.migrate("prediction_log", MIGRATIONS)?;
+                Sink::Postgres(PgSink { db: Some(db), location: location.clone(), password, problem: problem.clone() })
+            }
+        };
         let publisher = kafka.map(|k| Publisher::start(k, metrics.clone())).transpose()?;
-        let opened = identity(path);
         // The channel never fills first: `queued` bounds the rows waiting.
         let (tx, rx) = std::sync::mpsc::sync_channel(queue.max(1));
-        let path = path.to_path_buf();
         let counts = metrics.clone();
         let queued = Arc::new(AtomicUsize::new(0));
         let waiting = queued.clone();
-        let problem = Arc::new(Mutex::new(None));
-        let opened = Arc::new(Mutex::new(opened));
-        let (seen, file) = (problem.clone(), opened.clone());
-        let store_path = path.clone();
         let writer = std::thread::Builder::new().name("prediction-log".into()).spawn(move || {
-            let mut store = Store { conn, path: store_path, opened: file, problem: seen };
-            write_loop(&mut store, &rx, (&counts, &waiting), publisher.as_ref());
+            let mut sink = sink;
+            write_loop(&mut sink, &rx, (&counts, &waiting), publisher.as_ref());
         })?;
         Ok(PredictionLog {
             tx: RwLock::new(Some(tx)),
@@ -304,7 +475,8 @@ impl PredictionLog {
             capacity: queue.max(1),
             kafka: kafka.is_some(),
             problem,
-            path,
+            path: path.to_path_buf(),
+            file: location.sqlite_path().is_some(),
             opened,
         })
     }
@@ -314,7 +486,7 @@ impl PredictionLog {
     pub fn problem(&self) -> Option<String> {
         let known = lock(&self.problem).clone();
         known.or_else(|| {
-            (identity(&self.path) != *lock(&self.opened)).then(|| {
+            (self.file && identity(&self.path) != *lock(&self.opened)).then(|| {
                 format!(
                     "the store {} was removed or replaced while the server ran: predictions are not logged until it is reopened",
                     self.path.display()
@@ -378,7 +550,7 @@ impl Drop for PredictionLog {
 }
 
 fn write_loop(
-    store: &mut Store,
+    store: &mut Sink,
     rx: &Receiver<Logged>,
     (metrics, queued): (&Metrics, &AtomicUsize),
     publisher: Option<&Publisher>,
@@ -410,14 +582,13 @@ fn write_loop(
                 publish(publisher, e);
             }
         }
-        let result =
-            if store.usable(metrics) { write(&mut store.conn, &entries, &refusals).map(|()| true) } else { Ok(false) };
+        let result = store.write(metrics, &entries, &refusals);
         queued.fetch_sub(queued_rows, Ordering::AcqRel);
         let rows = entries.iter().map(|e| e.rows as u64).sum::<u64>() + refusals.len() as u64;
         match result {
             Ok(true) => {
                 if failures > 0 {
-                    tracing::info!(path = %store.path.display(), failures, "the prediction log writes again");
+                    tracing::info!(store = %store.name(), failures, "the prediction log writes again");
                 }
                 failures = 0;
                 metrics.log_written(rows);
@@ -426,7 +597,7 @@ fn write_loop(
             Err(e) => {
                 failures += 1;
                 if failures.is_power_of_two() || failures.is_multiple_of(1000) {
-                    tracing::error!(path = %store.path.display(), error = %e, rows, failures, "cannot write to the prediction log; the rows are dropped and counted");
+                    tracing::error!(store = %store.name(), error = %e, rows, failures, "cannot write to the prediction log; the rows are dropped and counted");
                 }
                 metrics.log_dropped(rows);
             }
@@ -518,21 +689,7 @@ fn insert(tx: &rusqlite::Transaction<'_>, entries: &[Entry], spans: &[Spans], te
     let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(entries.len() * COLUMNS);
     let texts: Vec<[&str; 3]> =
         spans.iter().map(|s| [&text[s.columns.clone()], &text[s.inputs.clone()], &text[s.outputs.clone()]]).collect();
-    // Per request, `{"column": {"unseen": n, "out_of_range": n}}` for the columns that had any.
-    let novel: Vec<Option<String>> = entries
-        .iter()
-        .map(|e| {
-            let seen: serde_json::Map<String, serde_json::Value> = e
-                .scorer
-                .inputs()
-                .iter()
-                .zip(&e.novel)
-                .filter(|(_, n)| !n.is_empty())
-                .filter_map(|(c, n)| serde_json::to_value(n).ok().map(|v| (c.name.clone(), v)))
-                .collect();
-            (!seen.is_empty()).then(|| serde_json::Value::Object(seen).to_string())
-        })
-        .collect();
+    let novel: Vec<Option<String>> = entries.iter().map(novel_json).collect();
     for (((e, rows), [columns, inputs, outputs]), novel) in entries.iter().zip(&rows).zip(&texts).zip(&novel) {
         values.extend_from_slice(&[
             &e.request_id,
@@ -550,6 +707,19 @@ fn insert(tx: &rusqlite::Transaction<'_>, entries: &[Entry], spans: &[Spans], te
     }
     stmt.execute(rusqlite::params_from_iter(values))?;
     Ok(())
+}
+
+/// Per request, `{"column": {"unseen": n, "out_of_range": n}}` for the columns that had any.
+fn novel_json(e: &Entry) -> Option<String> {
+    let seen: serde_json::Map<String, serde_json::Value> = e
+        .scorer
+        .inputs()
+        .iter()
+        .zip(&e.novel)
+        .filter(|(_, n)| !n.is_empty())
+        .filter_map(|(c, n)| serde_json::to_value(n).ok().map(|v| (c.name.clone(), v)))
+        .collect();
+    (!seen.is_empty()).then(|| serde_json::Value::Object(seen).to_string())
 }
 
 /// Appends `value` as JSON.
@@ -763,26 +933,52 @@ pub struct LoggedPrediction {
 
 /// The newest `limit` logged predictions of `model` (all models when `None`), oldest first.
 pub fn read_predictions(path: &Path, model: Option<&str>, limit: usize) -> Result<Vec<LoggedPrediction>> {
-    let sql = |source| ServeError::Store { path: path.to_path_buf(), source };
-    let conn = open(path)?;
-    let mut stmt = conn
-        .prepare(
-            "SELECT seq, request_id, at, model_name, model_version, route, columns, inputs, outputs, latency_ms
-             FROM prediction_requests WHERE ?1 IS NULL OR model_name = ?1 ORDER BY seq DESC",
-        )
-        .map_err(sql)?;
-    let mut requests = stmt.query(params![model]).map_err(sql)?;
+    let location = Location::from_path(path);
+    if location.sqlite_path().is_some() {
+        // Creates the log's tables in a store that has none yet.
+        open(path)?;
+    }
+    let db = mlops_core::store::Store::open(&location)?;
+    db.migrate("prediction_log", MIGRATIONS)?;
+    // Each request holds one row at least: `limit` requests are enough.
+    let requests = db.query(
+        "SELECT seq, request_id, at, model_name, model_version, route, columns, inputs, outputs, latency_ms
+         FROM prediction_requests WHERE CAST(?1 AS TEXT) IS NULL OR model_name = ?1 ORDER BY seq DESC LIMIT ?2",
+        &[&model, &limit],
+    )?;
     let mut out: Vec<LoggedPrediction> = Vec::new();
-    while out.len() < limit {
-        let Some(r) = requests.next().map_err(sql)? else { break };
-        let columns: Vec<String> = json_column(r, 6).map_err(sql)?;
-        let inputs: Vec<Vec<serde_json::Value>> = json_column(r, 7).map_err(sql)?;
-        let outputs: Vec<serde_json::Value> = json_column(r, 8).map_err(sql)?;
-        let (seq, request_id, at): (i64, String, String) =
-            (r.get(0).map_err(sql)?, r.get(1).map_err(sql)?, r.get(2).map_err(sql)?);
-        let (model_name, model_version, route): (String, Option<u32>, String) =
-            (r.get(3).map_err(sql)?, r.get(4).map_err(sql)?, r.get(5).map_err(sql)?);
-        let latency_ms: f64 = r.get(9).map_err(sql)?;
+    for r in &requests {
+        if out.len() == limit {
+            break;
+        }
+        let seq: i64 = r.get(0)?;
+        let json = |k: usize, name: &str| -> Result<serde_json::Value> {
+            let text: String = r.get(k)?;
+            serde_json::from_str(&text).map_err(|e| {
+                ServeError::Db(mlops_core::store::StoreError::Sql {
+                    location: location.to_string(),
+                    message: format!(
+                        "`{name}` of entry {seq} in prediction_requests is not the JSON the log writes: {e}"
+                    ),
+                    source: None,
+                })
+            })
+        };
+        let shape = |name: &str| {
+            ServeError::Db(mlops_core::store::StoreError::Sql {
+                location: location.to_string(),
+                message: format!("`{name}` of entry {seq} in prediction_requests is not the JSON the log writes"),
+                source: None,
+            })
+        };
+        let columns: Vec<String> = serde_json::from_value(json(6, "columns")?).map_err(|_| shape("columns"))?;
+        let inputs: Vec<Vec<serde_json::Value>> =
+            serde_json::from_value(json(7, "inputs")?).map_err(|_| shape("inputs"))?;
+        let outputs: Vec<serde_json::Value> =
+            serde_json::from_value(json(8, "outputs")?).map_err(|_| shape("outputs"))?;
+        let (request_id, at): (String, String) = (r.get(1)?, r.get(2)?);
+        let (model_name, model_version, route): (String, Option<u32>, String) = (r.get(3)?, r.get(4)?, r.get(5)?);
+        let latency_ms: f64 = r.get(9)?;
         for (row, (values, outputs)) in inputs.into_iter().zip(outputs).enumerate().rev() {
             if out.len() == limit {
                 break;
@@ -804,15 +1000,4 @@ pub fn read_predictions(path: &Path, model: Option<&str>, limit: usize) -> Resul
     }
     out.reverse();
     Ok(out)
-}
-
-/// Column `k` of `row`, JSON text read as `T`; an error names the column and the entry.
-fn json_column<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, k: usize) -> rusqlite::Result<T> {
-    let text: String = row.get(k)?;
-    serde_json::from_str(&text).map_err(|e| {
-        let name = row.as_ref().column_name(k).unwrap_or("?").to_owned();
-        let seq = row.get::<_, i64>(0).unwrap_or_default();
-        let why = format!("`{name}` of entry {seq} in prediction_requests is not the JSON the log writes: {e}");
-        rusqlite::Error::FromSqlConversionFailure(k, rusqlite::types::Type::Text, why.into())
-    })
 }
