@@ -216,7 +216,7 @@ impl Environment for ToolkitEnvironment<'_> {
     }
 
     fn served(&mut self, name: &str) -> std::result::Result<Vec<u32>, String> {
-        if !self.policy.store.is_file() {
+        if mlops_core::store::Location::from_path(&self.policy.store).is_missing_file() {
             return Ok(Vec::new());
         }
         let deployments = step19_deploy::Deployments::open(&self.policy.store).map_err(|e| e.to_string())?;

@@ -3883,4 +3883,21 @@ fn two_servers_on_one_postgres_store_follow_the_alias_and_share_the_prediction_l
     assert_eq!(inputs["Island"], "Torgersen", "{inputs}");
     let outputs: serde_json::Value = serde_json::from_str(&first[0].get::<String>(1).unwrap()).unwrap();
     assert!(outputs["prediction"].is_string(), "{outputs}");
+
+    // Monitoring reads the shared log and the feedback, and keeps its alerts' state there.
+    let monitoring =
+        p.file_with("configs/monitoring.yaml", "store: models/registry/registry.db", &format!("store: {url}"));
+    let run = p.mlops_with_env(
+        &["--json", "monitor", "--config", monitoring.to_str().unwrap(), "--model", "models:/penguins-species/1"],
+        &env,
+    );
+    assert!(run.code == Some(0) || run.code == Some(1) || run.code == Some(2), "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["monitor"]["requests"], 12, "{}", run.stdout);
+    assert_eq!(report["monitor"]["accuracy"]["labelled"], 2, "{}", run.stdout);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM mlops_schema WHERE component = 'monitor'"),
+        1,
+        "the alerts' state is kept there"
+    );
 }

@@ -503,15 +503,32 @@ impl Drop for Store {
     }
 }
 
+static PASSWORDS: std::sync::OnceLock<Mutex<HashMap<String, String>>> = std::sync::OnceLock::new();
+
+fn lock_passwords() -> MutexGuard<'static, HashMap<String, String>> {
+    PASSWORDS.get_or_init(Mutex::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Gives the password of the PostgreSQL store at `url` to every later [`Store::open`] in this
+/// process: for programs that hold credentials from elsewhere than the environment (a secret
+/// manager, a test's own server).
+pub fn register_password(url: &str, password: &str) {
+    lock_passwords().insert(url.to_string(), password.to_string());
+}
+
 /// How long opening a PostgreSQL store waits for the server.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Store {
     /// Opens the store at `location`: a SQLite file (created with its folder if needed; WAL,
-    /// foreign keys on, a 30 s busy timeout), or a PostgreSQL database with the password from
-    /// `PGPASSWORD`.
+    /// foreign keys on, a 30 s busy timeout), or a PostgreSQL database with the password
+    /// [`register_password`] gave for its URL, else the one in `PGPASSWORD`.
     pub fn open(location: &Location) -> Result<Store> {
-        let password = std::env::var("PGPASSWORD").ok();
+        let registered = match location {
+            Location::Postgres(url) => lock_passwords().get(url).cloned(),
+            Location::Sqlite(_) => None,
+        };
+        let password = registered.or_else(|| std::env::var("PGPASSWORD").ok());
         Store::open_with(location, password.as_deref())
     }
 
@@ -537,6 +554,29 @@ impl Store {
         };
         tracing::debug!(store = %name, "store opened");
         Ok(Store { location: location.clone(), name, conn: Mutex::new(conn) })
+    }
+
+    /// Opens the store for reading only: a SQLite file that must exist, opened read-only with
+    /// its pages memory-mapped (a window of a million logged rows is hundreds of megabytes of
+    /// text); a PostgreSQL database in read-only transactions.
+    pub fn open_read_only(location: &Location) -> Result<Store> {
+        let name = location.to_string();
+        let store = match location {
+            Location::Sqlite(path) => {
+                let sql = |e| StoreError::sql(&name, e);
+                let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(sql)?;
+                conn.busy_timeout(Duration::from_secs(30)).map_err(sql)?;
+                conn.pragma_update(None, "mmap_size", 1_i64 << 32).map_err(sql)?;
+                Store { location: location.clone(), name, conn: Mutex::new(Conn::Sqlite(conn)) }
+            }
+            Location::Postgres(_) => {
+                let store = Store::open(location)?;
+                store.read(|t| t.batch("SET default_transaction_read_only = on"))?;
+                store
+            }
+        };
+        Ok(store)
     }
 
     /// Where the store lives.

@@ -391,6 +391,8 @@ impl TestStore {
         )
         .expect("the test PostgreSQL server");
         admin.execute(&format!("CREATE DATABASE {name}"), &[]).expect("a test database");
+        // The code under test opens the store by its URL, as a config names it.
+        crate::store::register_password(&format!("{base}/{name}"), &password);
         TestStore {
             location: crate::store::Location::Postgres(format!("{base}/{name}")),
             password: Some(password),

@@ -549,7 +549,16 @@ mod plain_reader {
                 None => {
                     let odd = rows.iter().flatten().any(|c| c == "1.5" || c == "word" || c == " 5");
                     let empty_row = kinds.len() == 1 && rows.iter().any(|r| r[0].is_empty());
-                    prop_assert!(odd || empty_row, "a clean table was left to the general reader:\n{}", text);
+                    // A text column whose first rows read as numbers is inferred numeric from
+                    // them, and its later text does not fit (`0` then `a` with one row inferred).
+                    let numeric_text = kinds.iter().enumerate().any(|(j, &k)| {
+                        k == 2 && rows.iter().any(|r| r[j].trim_matches('"').trim().parse::<f64>().is_ok())
+                    });
+                    prop_assert!(
+                        odd || empty_row || numeric_text,
+                        "a clean table was left to the general reader:\n{}",
+                        text
+                    );
                 }
             }
         }

@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rusqlite::params;
 use serde::Serialize;
 use step14_evaluate::Metric;
 
 use crate::error::{MonitorError, Result};
-use crate::window::{ModelRef, Window, log_text, open_read_only};
+use crate::window::{IN_WINDOW, ModelRef, PAGE, Window, log_text, open_read_only};
 
 /// What the model predicts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,21 +37,70 @@ pub struct Accuracy {
     pub timeline: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
-/// The logged rows of one model (?1; version ?2, or every version but shadow predictions) in a
-/// window (?3, ?4) that have feedback, oldest first: `f` the feedback, `r` the request.
-const LABELLED: &str = "FROM prediction_feedback AS f
-     JOIN prediction_requests AS r ON r.request_id = f.request_id AND f.row < r.rows
-     WHERE r.model_name = ?1 AND (?2 IS NULL AND r.route != 'shadow' OR r.model_version = ?2)
-       AND (?3 IS NULL OR r.at >= ?3) AND (?4 IS NULL OR r.at < ?4)
-     ORDER BY r.seq, f.row";
-
-/// How many of the log's and the feedback's tables the store has (2: feedback can be joined).
-fn feedback_tables(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
-    conn.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('prediction_feedback', 'prediction_requests')",
-        [],
-        |r| r.get(0),
+/// Requests of one model (?1; version ?2, or every version but shadow predictions) in a window
+/// (?3, ?4) that have feedback, after `seq` ?5, oldest first, ?6 at most: each with the text
+/// `column` ("inputs" or "outputs") once, however many of its rows have feedback.
+fn labelled_requests(column: &str) -> String {
+    format!(
+        "SELECT seq, at, columns, {column}, request_id FROM prediction_requests
+         WHERE {IN_WINDOW} AND seq > ?5
+           AND EXISTS (SELECT 1 FROM prediction_feedback AS f WHERE f.request_id = prediction_requests.request_id)
+         ORDER BY seq LIMIT ?6"
     )
+}
+
+/// One labelled request: its rows with feedback, in row order.
+struct LabelledRequest {
+    at: String,
+    columns: String,
+    text: String,
+    request_id: String,
+    /// (row, actual JSON text).
+    actuals: Vec<(u32, String)>,
+}
+
+/// Every labelled request of `model` in `window`, page by page, with its actuals; `visit` sees
+/// each (and can stop the reading with an error).
+fn for_each_labelled(
+    path: &Path,
+    (model, window): (&ModelRef, &Window),
+    column: &str,
+    visit: &mut dyn FnMut(LabelledRequest) -> Result<()>,
+) -> Result<()> {
+    let store = open_read_only(path)?;
+    let tables = store.read(|t| {
+        Ok::<_, mlops_core::store::StoreError>((
+            t.has_table("prediction_feedback")?,
+            t.has_table("prediction_requests")?,
+        ))
+    })?;
+    if tables != (true, true) {
+        return Ok(());
+    }
+    let (from, to) = (window.from.map(log_text), window.to.map(log_text));
+    let sql = labelled_requests(column);
+    let mut after: i64 = -1;
+    loop {
+        let rows = store.query(&sql, &[&model.name, &model.version, &from, &to, &after, &PAGE])?;
+        let last = rows.len() < PAGE;
+        for r in rows {
+            let seq: i64 = r.get(0)?;
+            after = seq;
+            let request_id: String = r.get(4)?;
+            let actuals = store
+                .query(
+                    "SELECT row, actual FROM prediction_feedback WHERE request_id = ?1 ORDER BY row",
+                    &[&request_id],
+                )?
+                .iter()
+                .map(|a| Ok((a.get(0)?, a.get(1)?)))
+                .collect::<mlops_core::store::Result<Vec<(u32, String)>>>()?;
+            visit(LabelledRequest { at: r.get(1)?, columns: r.get(2)?, text: r.get(3)?, request_id, actuals })?;
+        }
+        if last {
+            return Ok(());
+        }
+    }
 }
 
 /// Predictions with their actual outcomes, ready for step 14's metrics.
@@ -93,35 +141,22 @@ pub struct LabelledRow {
 /// The logged rows of `model` (every version when `model.version` is `None`) in `window` that
 /// have an actual outcome, oldest first: what a lifecycle gate scores two versions on.
 pub fn read_labelled_rows(path: &Path, model: &ModelRef, window: &Window) -> Result<Vec<LabelledRow>> {
-    let conn = open_read_only(path)?;
-    let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
-    let tables = feedback_tables(&conn).map_err(sql)?;
-    if tables < 2 {
-        return Ok(Vec::new());
-    }
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT r.columns, r.inputs -> ('$[' || f.row || ']'), f.actual, f.request_id, f.row {LABELLED}"
-        ))
-        .map_err(sql)?;
-    let (from, to) = (window.from.map(log_text), window.to.map(log_text));
-    let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(sql)? {
-        let bad = |message: String| MonitorError::Feedback { path: path.to_path_buf(), message };
-        let json = |i: usize, what: &str| -> Result<serde_json::Value> {
-            let text: String = r.get(i).map_err(sql)?;
-            serde_json::from_str(&text).map_err(|e| bad(format!("{what} is not JSON: {e}")))
-        };
-        let (columns, values, actual) =
-            (json(0, "a request's columns")?, json(1, "a logged row")?, json(2, "an actual")?);
-        let (Some(columns), Some(values)) = (columns.as_array(), values.as_array()) else {
-            return Err(bad("a logged row is not an array of values under an array of column names".into()));
-        };
-        let inputs =
-            columns.iter().zip(values).filter_map(|(c, v)| c.as_str().map(|c| (c.to_string(), v.clone()))).collect();
-        out.push(LabelledRow { request_id: r.get(3).map_err(sql)?, row: r.get(4).map_err(sql)?, inputs, actual });
-    }
+    let bad = |message: String| MonitorError::Feedback { path: path.to_path_buf(), message };
+    for_each_labelled(path, (model, window), "inputs", &mut |request| {
+        let columns: Vec<String> = serde_json::from_str(&request.columns)
+            .map_err(|e| bad(format!("a request's columns are not a list of names: {e}")))?;
+        let rows: Vec<Vec<serde_json::Value>> =
+            serde_json::from_str(&request.text).map_err(|e| bad(format!("a logged row is not JSON: {e}")))?;
+        for (row, actual) in &request.actuals {
+            // Feedback on a row the request does not have is not joined.
+            let Some(values) = rows.get(*row as usize) else { continue };
+            let actual = serde_json::from_str(actual).map_err(|e| bad(format!("an actual is not JSON: {e}")))?;
+            let inputs = columns.iter().cloned().zip(values.iter().cloned()).collect();
+            out.push(LabelledRow { request_id: request.request_id.clone(), row: *row, inputs, actual });
+        }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -135,64 +170,56 @@ pub fn read_accuracy(
     outcomes: &Outcomes,
     timeline_prefix: usize,
 ) -> Result<Accuracy> {
-    let conn = open_read_only(path)?;
-    let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
-    let tables = feedback_tables(&conn).map_err(sql)?;
     let mut out = Accuracy::default();
-    if tables < 2 {
-        return Ok(out);
-    }
-    let mut stmt =
-        conn.prepare(&format!("SELECT r.at, f.actual, r.outputs -> ('$[' || f.row || ']') {LABELLED}")).map_err(sql)?;
-    let (from, to) = (window.from.map(log_text), window.to.map(log_text));
-    let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
     let mut all = Labelled::default();
     let mut hours: BTreeMap<String, Labelled> = BTreeMap::new();
     let mut buckets: BTreeMap<String, Labelled> = BTreeMap::new();
-    while let Some(r) = rows.next().map_err(sql)? {
-        let at: String = r.get(0).map_err(sql)?;
-        let actual: String = r.get(1).map_err(sql)?;
-        let output: String = r.get(2).map_err(sql)?;
-        let bad = |message: String| MonitorError::Feedback { path: path.to_path_buf(), message };
-        let actual: serde_json::Value =
-            serde_json::from_str(&actual).map_err(|e| bad(format!("an actual is not JSON: {e}")))?;
-        let output: serde_json::Value =
-            serde_json::from_str(&output).map_err(|e| bad(format!("a logged output is not JSON: {e}")))?;
-        out.labelled += 1;
-        let hour: String = at.chars().take(13).collect();
-        let bucket: String = at.chars().take(timeline_prefix).collect();
-        match outcomes {
-            Outcomes::Classes(classes) => {
-                let index = |v: &serde_json::Value| v.as_str().and_then(|s| classes.iter().position(|c| c == s));
-                let (Some(t), Some(p)) = (index(&actual), index(&output["prediction"])) else {
-                    out.unknown_labels += 1;
-                    continue;
-                };
-                let proba: Option<Vec<f64>> = output["probabilities"]
-                    .as_array()
-                    .map(|ps| ps.iter().map(|p| p.as_f64().unwrap_or(f64::NAN)).collect());
-                for l in [&mut all, hours.entry(hour).or_default(), buckets.entry(bucket).or_default()] {
-                    l.truth.push(t);
-                    l.predicted.push(p);
-                    if let Some(p) = &proba {
-                        l.proba.push(p.clone());
+    let bad = |message: String| MonitorError::Feedback { path: path.to_path_buf(), message };
+    for_each_labelled(path, (model, window), "outputs", &mut |request| {
+        let outputs: Vec<serde_json::Value> =
+            serde_json::from_str(&request.text).map_err(|e| bad(format!("a logged output is not JSON: {e}")))?;
+        let at = &request.at;
+        for (row, actual) in &request.actuals {
+            let Some(output) = outputs.get(*row as usize) else { continue };
+            let actual: serde_json::Value =
+                serde_json::from_str(actual).map_err(|e| bad(format!("an actual is not JSON: {e}")))?;
+            out.labelled += 1;
+            let hour: String = at.chars().take(13).collect();
+            let bucket: String = at.chars().take(timeline_prefix).collect();
+            match outcomes {
+                Outcomes::Classes(classes) => {
+                    let index = |v: &serde_json::Value| v.as_str().and_then(|s| classes.iter().position(|c| c == s));
+                    let (Some(t), Some(p)) = (index(&actual), index(&output["prediction"])) else {
+                        out.unknown_labels += 1;
+                        continue;
+                    };
+                    let proba: Option<Vec<f64>> = output["probabilities"]
+                        .as_array()
+                        .map(|ps| ps.iter().map(|p| p.as_f64().unwrap_or(f64::NAN)).collect());
+                    for l in [&mut all, hours.entry(hour).or_default(), buckets.entry(bucket).or_default()] {
+                        l.truth.push(t);
+                        l.predicted.push(p);
+                        if let Some(p) = &proba {
+                            l.proba.push(p.clone());
+                        }
+                    }
+                }
+                Outcomes::Values => {
+                    let (Some(t), Some(p)) = (actual.as_f64(), output["prediction"].as_f64()) else {
+                        return Err(bad(format!(
+                            "a regressor's actual or prediction is not a number: {actual}, {}",
+                            output["prediction"]
+                        )));
+                    };
+                    for l in [&mut all, hours.entry(hour).or_default(), buckets.entry(bucket).or_default()] {
+                        l.values_truth.push(t);
+                        l.values_predicted.push(p);
                     }
                 }
             }
-            Outcomes::Values => {
-                let (Some(t), Some(p)) = (actual.as_f64(), output["prediction"].as_f64()) else {
-                    return Err(bad(format!(
-                        "a regressor's actual or prediction is not a number: {actual}, {}",
-                        output["prediction"]
-                    )));
-                };
-                for l in [&mut all, hours.entry(hour).or_default(), buckets.entry(bucket).or_default()] {
-                    l.values_truth.push(t);
-                    l.values_predicted.push(p);
-                }
-            }
         }
-    }
+        Ok(())
+    })?;
     out.overall = metrics(&all, outcomes);
     out.per_hour =
         hours.iter().map(|(h, l)| (h.clone(), metrics(l, outcomes))).filter(|(_, m)| !m.is_empty()).collect();

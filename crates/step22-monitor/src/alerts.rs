@@ -3,9 +3,9 @@
 //! on every run, as Prometheus' Alertmanager groups a firing alert).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use mlops_core::store::{Location, Migration, Store, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MonitorError, Result};
@@ -170,6 +170,13 @@ CREATE TABLE IF NOT EXISTS monitor_alerts (
 CREATE UNIQUE INDEX IF NOT EXISTS monitor_alerts_open ON monitor_alerts (model, name) WHERE resolved_at IS NULL;
 ";
 
+/// The alerts' schema versions.
+const MIGRATIONS: &[Migration] = &[Migration { version: 1, apply: schema_v1 }];
+
+fn schema_v1(t: &mut Tx<'_>) -> mlops_core::store::Result<()> {
+    t.ddl(SCHEMA)
+}
+
 /// Holds `rules` against `findings` for `model` and records the transitions in the store at
 /// `path` in one transaction: a rule that holds opens an alert unless one is open; an open alert
 /// whose rule no longer holds (or is no longer configured) is resolved. Returns every open or
@@ -181,81 +188,77 @@ pub fn evaluate(
     findings: &Findings,
     now: &str,
 ) -> Result<Vec<AlertEvent>> {
-    let sql = |source| MonitorError::Store { path: PathBuf::from(path), source };
     // Alert state lives beside the prediction log: a store that is not there is a mistyped path,
     // not a place to start a new one.
-    if !path.is_file() {
+    let location = Location::from_path(path);
+    if location.is_missing_file() {
         return Err(MonitorError::NoStore { path: path.to_path_buf() });
     }
-    let mut conn = Connection::open(path).map_err(sql)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sql)?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql)?;
-    tx.execute_batch(SCHEMA).map_err(sql)?;
-    let mut events = Vec::new();
-    for rule in rules {
-        let open: Option<(String, String)> = tx
-            .query_row(
+    let store = Store::open(&location)?;
+    store.migrate("monitor", MIGRATIONS)?;
+    let mut events = store.transaction(|tx| -> Result<Vec<AlertEvent>> {
+        tx.lock(&format!("monitor/{model}"))?;
+        let mut events = Vec::new();
+        for rule in rules {
+            let open: Option<(String, String)> = match tx.query_opt(
                 "SELECT message, opened_at FROM monitor_alerts WHERE model = ?1 AND name = ?2 AND resolved_at IS NULL",
-                params![model, rule.name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(sql)?;
-        let event = |transition, message: String, opened_at: String| AlertEvent {
-            model: model.to_owned(),
-            name: rule.name.clone(),
-            severity: rule.severity,
-            transition,
-            message,
-            opened_at,
-            at: now.to_owned(),
-        };
-        match (rule.when.holds(findings), open) {
-            (Some(message), None) => {
-                tx.execute(
-                    "INSERT INTO monitor_alerts (model, name, severity, message, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![model, rule.name, severity_name(rule.severity), message, now],
-                )
-                .map_err(sql)?;
-                events.push(event(Transition::Fired, message, now.to_owned()));
+                &[&model, &rule.name],
+            )? {
+                Some(r) => Some((r.get(0)?, r.get(1)?)),
+                None => None,
+            };
+            let event = |transition, message: String, opened_at: String| AlertEvent {
+                model: model.to_owned(),
+                name: rule.name.clone(),
+                severity: rule.severity,
+                transition,
+                message,
+                opened_at,
+                at: now.to_owned(),
+            };
+            match (rule.when.holds(findings), open) {
+                (Some(message), None) => {
+                    tx.execute(
+                        "INSERT INTO monitor_alerts (model, name, severity, message, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        &[&model, &rule.name, &severity_name(rule.severity), &message, &now],
+                    )?;
+                    events.push(event(Transition::Fired, message, now.to_owned()));
+                }
+                (Some(message), Some((_, opened_at))) => events.push(event(Transition::StillOpen, message, opened_at)),
+                (None, Some((message, opened_at))) => {
+                    resolve(tx, model, &rule.name, now)?;
+                    events.push(event(Transition::Resolved, message, opened_at));
+                }
+                (None, None) => {}
             }
-            (Some(message), Some((_, opened_at))) => events.push(event(Transition::StillOpen, message, opened_at)),
-            (None, Some((message, opened_at))) => {
-                resolve(&tx, model, &rule.name, now).map_err(sql)?;
-                events.push(event(Transition::Resolved, message, opened_at));
-            }
-            (None, None) => {}
         }
-    }
-    // Alerts whose rule was removed from the config are resolved too.
-    let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
-    let mut stale = Vec::new();
-    {
-        let mut stmt = tx
-            .prepare("SELECT name, severity, message, opened_at FROM monitor_alerts WHERE model = ?1 AND resolved_at IS NULL")
-            .map_err(sql)?;
-        let mut rows = stmt.query(params![model]).map_err(sql)?;
-        while let Some(r) = rows.next().map_err(sql)? {
-            let name: String = r.get(0).map_err(sql)?;
+        // Alerts whose rule was removed from the config are resolved too.
+        let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+        let mut stale = Vec::new();
+        for r in tx.query(
+            "SELECT name, severity, message, opened_at FROM monitor_alerts WHERE model = ?1 AND resolved_at IS NULL",
+            &[&model],
+        )? {
+            let name: String = r.get(0)?;
             if !names.contains(&name.as_str()) {
-                let severity: String = r.get(1).map_err(sql)?;
+                let severity: String = r.get(1)?;
                 stale.push(AlertEvent {
                     model: model.to_owned(),
                     name,
                     severity: if severity == "critical" { Severity::Critical } else { Severity::Warning },
                     transition: Transition::Resolved,
-                    message: r.get(2).map_err(sql)?,
-                    opened_at: r.get(3).map_err(sql)?,
+                    message: r.get(2)?,
+                    opened_at: r.get(3)?,
                     at: now.to_owned(),
                 });
             }
         }
-    }
-    for e in &stale {
-        resolve(&tx, model, &e.name, now).map_err(sql)?;
-    }
-    events.extend(stale);
-    tx.commit().map_err(sql)?;
+        for e in &stale {
+            resolve(tx, model, &e.name, now)?;
+        }
+        events.extend(stale);
+        Ok(events)
+    })?;
     events.sort_by_key(|e| match e.transition {
         Transition::Fired => 0,
         Transition::StillOpen => 1,
@@ -267,10 +270,10 @@ pub fn evaluate(
     Ok(events)
 }
 
-fn resolve(tx: &rusqlite::Transaction<'_>, model: &str, name: &str, now: &str) -> rusqlite::Result<usize> {
+fn resolve(tx: &mut Tx<'_>, model: &str, name: &str, now: &str) -> mlops_core::store::Result<u64> {
     tx.execute(
         "UPDATE monitor_alerts SET resolved_at = ?3 WHERE model = ?1 AND name = ?2 AND resolved_at IS NULL",
-        params![model, name, now],
+        &[&model, &name, &now],
     )
 }
 
@@ -337,19 +340,17 @@ pub fn append_jsonl(path: &Path, events: &[AlertEvent]) -> Result<()> {
 
 /// Looks up the open alerts of a model without changing anything (for a status view).
 pub fn open_alerts(path: &Path, model: &str) -> Result<Vec<(String, Severity, String, String)>> {
-    let conn = crate::window::open_read_only(path)?;
-    let sql = |source| MonitorError::Store { path: PathBuf::from(path), source };
-    let exists: bool = conn
-        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'monitor_alerts')", [], |r| r.get(0))
-        .map_err(sql)?;
-    if !exists {
+    let store = crate::window::open_read_only(path)?;
+    if !store.read(|t| t.has_table("monitor_alerts"))? {
         return Ok(Vec::new());
     }
-    let mut stmt = conn
-        .prepare("SELECT name, severity, message, opened_at FROM monitor_alerts WHERE model = ?1 AND resolved_at IS NULL ORDER BY seq")
-        .map_err(sql)?;
-    let rows = stmt
-        .query_map(params![model], |r| {
+    let rows = store.query(
+        "SELECT name, severity, message, opened_at FROM monitor_alerts WHERE model = ?1 AND resolved_at IS NULL ORDER BY seq",
+        &[&model],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| {
             let severity: String = r.get(1)?;
             Ok((
                 r.get(0)?,
@@ -358,8 +359,7 @@ pub fn open_alerts(path: &Path, model: &str) -> Result<Vec<(String, Severity, St
                 r.get(3)?,
             ))
         })
-        .map_err(sql)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql)
+        .collect::<mlops_core::store::Result<Vec<_>>>()?)
 }
 
 /// An HTTP endpoint that receives alerts (`sinks.webhook` in `configs/monitoring.yaml`).

@@ -60,15 +60,9 @@ pub enum MonitorError {
         #[source]
         source: std::io::Error,
     },
-    /// The store could not be read.
-    #[error("{path}: {source}")]
-    Store {
-        /// The store.
-        path: PathBuf,
-        /// SQLite's error.
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// The store could not be read or written (SQLite or PostgreSQL; the message names it).
+    #[error(transparent)]
+    Store(#[from] mlops_core::store::StoreError),
     /// An entry of the prediction log is not what the server writes.
     #[error("{path}: prediction_requests entry {seq}: {message}")]
     LogEntry {

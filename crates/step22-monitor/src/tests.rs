@@ -3,99 +3,115 @@
 
 use std::collections::BTreeMap;
 
+use mlops_core::testing::TestStore;
+
 use crate::drift::{ColumnKind, Sample};
 use crate::{ModelRef, MonitorError, Novelty, Volume, Window, read_current};
+
+mlops_core::store_tests!(
+    a_window_holds_one_models_requests_with_their_values_volume_latency_and_novelty,
+    feedback_joined_to_the_window_gives_accuracy_overall_and_per_hour,
+);
 
 /// One logged request: at, model, version, columns, inputs, outputs, latency, novel.
 type Logged<'a> = (&'a str, &'a str, u32, &'a str, &'a str, &'a str, f64, Option<&'a str>);
 
-/// A store with the server's own prediction log table (step 20 creates it) and `requests` in it.
-fn store(requests: &[Logged<'_>]) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("registry.db");
+/// A store (on `at`'s backend) with the server's own prediction log table (step 20 creates it)
+/// and `requests` in it; its setting as a path, as configs give it.
+fn store_on(at: &TestStore, requests: &[Logged<'_>]) -> std::path::PathBuf {
+    let path = std::path::PathBuf::from(at.setting());
     step20_serve::read_predictions(&path, None, 1).unwrap();
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    for (i, (at, model, version, columns, inputs, outputs, latency, novel)) in requests.iter().enumerate() {
+    let db = at.open();
+    for (i, (when, model, version, columns, inputs, outputs, latency, novel)) in requests.iter().enumerate() {
         let rows = serde_json::from_str::<Vec<serde_json::Value>>(inputs).unwrap().len();
-        conn.execute(
+        db.execute(
             "INSERT INTO prediction_requests (request_id, at, model_name, model_version, route, rows, columns, inputs, outputs, latency_ms, novel)
              VALUES (?1, ?2, ?3, ?4, '/invocations', ?5, ?6, ?7, ?8, ?9, ?10)",
-            rusqlite::params![format!("r{i}"), at, model, version, rows as i64, columns, inputs, outputs, latency, novel],
+            &[&format!("r{i}"), when, model, version, &rows, columns, inputs, outputs, latency, novel],
         )
         .unwrap();
     }
-    (dir, path)
+    path
+}
+
+/// [`store_on`] a SQLite file of its own.
+fn store(requests: &[Logged<'_>]) -> (TestStore, std::path::PathBuf) {
+    let at = TestStore::sqlite();
+    let path = store_on(&at, requests);
+    (at, path)
 }
 
 fn kinds() -> BTreeMap<String, ColumnKind> {
     [("mass".to_string(), ColumnKind::Numeric), ("island".to_string(), ColumnKind::Categorical)].into()
 }
 
-#[test]
-fn a_window_holds_one_models_requests_with_their_values_volume_latency_and_novelty() {
-    let (_dir, path) = store(&[
-        (
-            "2026-12-07T09:59:59.000000Z",
-            "penguins",
-            1,
-            r#"["island","mass"]"#,
-            r#"[["Biscoe",3500.0]]"#,
-            r#"[{"prediction":"Adelie"}]"#,
-            1.5,
-            None,
-        ),
-        (
-            "2026-12-07T10:00:00.000000Z",
-            "penguins",
-            1,
-            r#"["island","mass"]"#,
-            r#"[["Biscoe",4000.5],["Dream",null]]"#,
-            r#"[{"prediction":"Gentoo","probabilities":[0.1,0.9]},{"prediction":"Adelie"}]"#,
-            2.0,
-            Some(r#"{"island":{"unseen":1}}"#),
-        ),
-        (
-            "2026-12-07T10:30:00.000000Z",
-            "penguins",
-            2,
-            r#"["island","mass"]"#,
-            r#"[["Torgersen",1.0]]"#,
-            r#"[{"prediction":"Adelie"}]"#,
-            9.0,
-            None,
-        ),
-        (
-            "2026-12-07T10:40:00.000000Z",
-            "other",
-            1,
-            r#"["island","mass"]"#,
-            r#"[["Torgersen",1.0]]"#,
-            r#"[{"prediction":"Adelie"}]"#,
-            9.0,
-            None,
-        ),
-        // An older client that did not send `mass`.
-        (
-            "2026-12-07T11:15:00.000000Z",
-            "penguins",
-            1,
-            r#"["island"]"#,
-            r#"[["Dream"]]"#,
-            r#"[{"prediction":"Chinstrap"}]"#,
-            3.0,
-            Some(r#"{"mass":{"out_of_range":2}}"#),
-        ),
-        (
-            "2026-12-07T12:00:00.000000Z",
-            "penguins",
-            1,
-            r#"["island","mass"]"#,
-            r#"[["Biscoe",5000.0]]"#,
-            r#"[{"prediction":"Gentoo"}]"#,
-            4.0,
-            None,
-        ),
-    ]);
+fn a_window_holds_one_models_requests_with_their_values_volume_latency_and_novelty(at: &TestStore) {
+    let path = store_on(
+        at,
+        &[
+            (
+                "2026-12-07T09:59:59.000000Z",
+                "penguins",
+                1,
+                r#"["island","mass"]"#,
+                r#"[["Biscoe",3500.0]]"#,
+                r#"[{"prediction":"Adelie"}]"#,
+                1.5,
+                None,
+            ),
+            (
+                "2026-12-07T10:00:00.000000Z",
+                "penguins",
+                1,
+                r#"["island","mass"]"#,
+                r#"[["Biscoe",4000.5],["Dream",null]]"#,
+                r#"[{"prediction":"Gentoo","probabilities":[0.1,0.9]},{"prediction":"Adelie"}]"#,
+                2.0,
+                Some(r#"{"island":{"unseen":1}}"#),
+            ),
+            (
+                "2026-12-07T10:30:00.000000Z",
+                "penguins",
+                2,
+                r#"["island","mass"]"#,
+                r#"[["Torgersen",1.0]]"#,
+                r#"[{"prediction":"Adelie"}]"#,
+                9.0,
+                None,
+            ),
+            (
+                "2026-12-07T10:40:00.000000Z",
+                "other",
+                1,
+                r#"["island","mass"]"#,
+                r#"[["Torgersen",1.0]]"#,
+                r#"[{"prediction":"Adelie"}]"#,
+                9.0,
+                None,
+            ),
+            // An older client that did not send `mass`.
+            (
+                "2026-12-07T11:15:00.000000Z",
+                "penguins",
+                1,
+                r#"["island"]"#,
+                r#"[["Dream"]]"#,
+                r#"[{"prediction":"Chinstrap"}]"#,
+                3.0,
+                Some(r#"{"mass":{"out_of_range":2}}"#),
+            ),
+            (
+                "2026-12-07T12:00:00.000000Z",
+                "penguins",
+                1,
+                r#"["island","mass"]"#,
+                r#"[["Biscoe",5000.0]]"#,
+                r#"[{"prediction":"Gentoo"}]"#,
+                4.0,
+                None,
+            ),
+        ],
+    );
     let model = ModelRef { name: "penguins".into(), version: Some(1) };
     // Bounds in another offset and format than the log's select by time, not by text.
     let window = Window::parse(Some("2026-12-07T11:00:00+01:00"), Some("2026-12-07T12:00:00Z")).unwrap();
@@ -250,15 +266,21 @@ mod alerts {
         events.iter().map(|e| (e.name.as_str(), e.transition)).collect()
     }
 
-    #[test]
-    fn an_alert_fires_once_stays_open_and_is_resolved_when_its_rule_no_longer_holds() {
+    mlops_core::store_tests!(an_alert_fires_once_stays_open_and_is_resolved_when_its_rule_no_longer_holds);
+
+    fn an_alert_fires_once_stays_open_and_is_resolved_when_its_rule_no_longer_holds(
+        at: &mlops_core::testing::TestStore,
+    ) {
+        let store = std::path::PathBuf::from(at.setting());
         let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("registry.db");
         let rules = rules();
         check_rules(&rules).unwrap();
-        let err = evaluate(&store, "penguins", &rules, &Findings::default(), "t").unwrap_err();
-        assert!(matches!(err, crate::MonitorError::NoStore { .. }) && !store.exists(), "{err}");
-        rusqlite::Connection::open(&store).unwrap();
+        if at.location.sqlite_path().is_some() {
+            // Alert state lives beside the log: a store that is not there is not made.
+            let err = evaluate(&store, "penguins", &rules, &Findings::default(), "t").unwrap_err();
+            assert!(matches!(err, crate::MonitorError::NoStore { .. }) && !store.exists(), "{err}");
+            rusqlite::Connection::open(&store).unwrap();
+        }
         let drifted = Findings {
             dataset_drift: true,
             drifted_columns: vec!["flipper_length_mm".into(), "island".into()],
@@ -475,42 +497,44 @@ mod webhook {
     }
 }
 
-#[test]
-fn feedback_joined_to_the_window_gives_accuracy_overall_and_per_hour() {
+fn feedback_joined_to_the_window_gives_accuracy_overall_and_per_hour(at: &TestStore) {
     use crate::{Outcomes, read_accuracy};
     use step20_serve::{Actual, record_feedback};
-    let (_dir, path) = store(&[
-        (
-            "2026-12-07T10:00:00.000000Z",
-            "penguins",
-            1,
-            r#"["island"]"#,
-            r#"[["Biscoe"],["Dream"]]"#,
-            r#"[{"prediction":"Adelie","probabilities":[0.8,0.2]},{"prediction":"Gentoo","probabilities":[0.3,0.7]}]"#,
-            1.0,
-            None,
-        ),
-        (
-            "2026-12-07T11:00:00.000000Z",
-            "penguins",
-            1,
-            r#"["island"]"#,
-            r#"[["Biscoe"],["Dream"]]"#,
-            r#"[{"prediction":"Adelie","probabilities":[0.6,0.4]},{"prediction":"Adelie","probabilities":[0.9,0.1]}]"#,
-            1.0,
-            None,
-        ),
-        (
-            "2026-12-07T13:00:00.000000Z",
-            "penguins",
-            1,
-            r#"["island"]"#,
-            r#"[["Biscoe"]]"#,
-            r#"[{"prediction":"Gentoo","probabilities":[0.1,0.9]}]"#,
-            1.0,
-            None,
-        ),
-    ]);
+    let path = store_on(
+        at,
+        &[
+            (
+                "2026-12-07T10:00:00.000000Z",
+                "penguins",
+                1,
+                r#"["island"]"#,
+                r#"[["Biscoe"],["Dream"]]"#,
+                r#"[{"prediction":"Adelie","probabilities":[0.8,0.2]},{"prediction":"Gentoo","probabilities":[0.3,0.7]}]"#,
+                1.0,
+                None,
+            ),
+            (
+                "2026-12-07T11:00:00.000000Z",
+                "penguins",
+                1,
+                r#"["island"]"#,
+                r#"[["Biscoe"],["Dream"]]"#,
+                r#"[{"prediction":"Adelie","probabilities":[0.6,0.4]},{"prediction":"Adelie","probabilities":[0.9,0.1]}]"#,
+                1.0,
+                None,
+            ),
+            (
+                "2026-12-07T13:00:00.000000Z",
+                "penguins",
+                1,
+                r#"["island"]"#,
+                r#"[["Biscoe"]]"#,
+                r#"[{"prediction":"Gentoo","probabilities":[0.1,0.9]}]"#,
+                1.0,
+                None,
+            ),
+        ],
+    );
     let actual =
         |id: &str, row: u32, label: &str| Actual { request_id: id.into(), row, actual: serde_json::json!(label) };
     let fed = [

@@ -3,10 +3,10 @@
 //! values and never the log's text.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, params};
+use mlops_core::store::{Location, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::cell::LoggedValue;
@@ -206,11 +206,8 @@ pub fn read_current_with(
     predictions: ColumnKind,
     visit: &mut dyn FnMut(&[String], &[LoggedValue<'_>]),
 ) -> Result<Current> {
-    let conn = open_read_only(path)?;
-    let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
-    let has_log: bool = conn
-        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'prediction_requests')", [], |r| r.get(0))
-        .map_err(sql)?;
+    let store = open_read_only(path)?;
+    let has_log = store.read(|t| t.has_table("prediction_requests"))?;
     let mut acc = Accumulator::new(inputs, predictions);
     if has_log {
         // One thread reads the store, this one parses what it read: the two halves of the work
@@ -225,30 +222,26 @@ pub fn read_current_with(
                     break;
                 }
             }
-            // A reader still sending stops at its next request.
+            // A reader still sending stops at its next page.
             drop(rx);
             let read = reader.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             read.and(parsed)
         })?;
     }
-    let has_refusals: bool = conn
-        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'prediction_refusals')", [], |r| r.get(0))
-        .map_err(sql)?;
+    let has_refusals = store.read(|t| t.has_table("prediction_refusals"))?;
     let mut refused = Refused::default();
     if has_refusals {
-        let mut stmt = conn
-            .prepare(
-                "SELECT status, reason, column_name, COUNT(*) FROM prediction_refusals
-                 WHERE model_name = ?1 AND (?2 IS NULL AND route != 'shadow' OR model_version = ?2)
-                   AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
-                 GROUP BY status, reason, column_name",
-            )
-            .map_err(sql)?;
         let (from, to) = (window.from.map(log_text), window.to.map(log_text));
-        let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
-        while let Some(r) = rows.next().map_err(sql)? {
+        let rows = store.query(
+            &format!(
+                "SELECT status, reason, column_name, COUNT(*) FROM prediction_refusals WHERE {IN_WINDOW}
+                 GROUP BY status, reason, column_name"
+            ),
+            &[&model.name, &model.version, &from, &to],
+        )?;
+        for r in rows {
             let (status, reason, column, n): (i64, String, Option<String>, i64) =
-                (r.get(0).map_err(sql)?, r.get(1).map_err(sql)?, r.get(2).map_err(sql)?, r.get(3).map_err(sql)?);
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             let n = n.max(0) as u64;
             if status >= 500 {
                 refused.failed += n;
@@ -266,20 +259,23 @@ pub fn read_current_with(
 }
 
 /// Opens a store for reading; a missing file is [`MonitorError::NoStore`].
-pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
-    if !path.is_file() {
+pub(crate) fn open_read_only(path: &Path) -> Result<Store> {
+    let location = Location::from_path(path);
+    if location.is_missing_file() {
         return Err(MonitorError::NoStore { path: path.to_path_buf() });
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|source| MonitorError::Store { path: path.to_path_buf(), source })?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))
-        .map_err(|source| MonitorError::Store { path: PathBuf::from(path), source })?;
-    // Pages read through a memory map rather than copied by read(2): a window of a million
-    // logged rows is a few hundred megabytes of text.
-    conn.pragma_update(None, "mmap_size", 1_i64 << 32)
-        .map_err(|source| MonitorError::Store { path: PathBuf::from(path), source })?;
-    Ok(conn)
+    Ok(Store::open_read_only(&location)?)
 }
+
+/// The rows of one model (?1; version ?2, or every version but shadow predictions) in a window
+/// (?3, ?4), of the log's tables.
+pub(crate) const IN_WINDOW: &str =
+    "model_name = ?1 AND (CAST(?2 AS INTEGER) IS NULL AND route != 'shadow' OR model_version = ?2)
+       AND (CAST(?3 AS TEXT) IS NULL OR at >= ?3) AND (CAST(?4 AS TEXT) IS NULL OR at < ?4)";
+
+/// Requests read per query: the log is read page by page (by `seq`), so memory stays bounded
+/// whatever the window holds, on either backend.
+pub(crate) const PAGE: usize = 256;
 
 /// One logged request as the store holds it.
 struct Entry {
@@ -296,37 +292,36 @@ struct Entry {
 /// Reads `model`'s requests in `window` from the store at `path`, in order, into `tx` (until the
 /// receiver hangs up).
 fn read_entries(path: &Path, model: &ModelRef, window: &Window, tx: &std::sync::mpsc::SyncSender<Entry>) -> Result<()> {
-    let conn = open_read_only(path)?;
-    let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
-    let mut stmt = conn
-        .prepare(
-            "SELECT seq, at, rows, columns, inputs, outputs, latency_ms, novel FROM prediction_requests
-             WHERE model_name = ?1 AND (?2 IS NULL AND route != 'shadow' OR model_version = ?2)
-               AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)
-             ORDER BY seq",
-        )
-        .map_err(sql)?;
+    let store = open_read_only(path)?;
     let (from, to) = (window.from.map(log_text), window.to.map(log_text));
-    let mut rows = stmt.query(params![model.name, model.version, from, to]).map_err(sql)?;
-    while let Some(r) = rows.next().map_err(sql)? {
-        let text = |i: usize| -> Result<String> {
-            Ok(r.get_ref(i).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?.to_owned())
-        };
-        let entry = Entry {
-            seq: r.get(0).map_err(sql)?,
-            at: r.get(1).map_err(sql)?,
-            rows: r.get(2).map_err(sql)?,
-            columns: text(3)?,
-            inputs: text(4)?,
-            outputs: text(5)?,
-            latency_ms: r.get(6).map_err(sql)?,
-            novel: r.get_ref(7).map_err(sql)?.as_str_or_null().map_err(|e| sql(e.into()))?.map(str::to_owned),
-        };
-        if tx.send(entry).is_err() {
-            break;
+    let sql = format!(
+        "SELECT seq, at, rows, columns, inputs, outputs, latency_ms, novel FROM prediction_requests
+         WHERE {IN_WINDOW} AND seq > ?5 ORDER BY seq LIMIT ?6"
+    );
+    let mut after: i64 = -1;
+    loop {
+        let rows = store.query(&sql, &[&model.name, &model.version, &from, &to, &after, &PAGE])?;
+        let last = rows.len() < PAGE;
+        for r in rows {
+            let entry = Entry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                rows: r.get(2)?,
+                columns: r.get(3)?,
+                inputs: r.get(4)?,
+                outputs: r.get(5)?,
+                latency_ms: r.get(6)?,
+                novel: r.get(7)?,
+            };
+            after = entry.seq;
+            if tx.send(entry).is_err() {
+                return Ok(());
+            }
+        }
+        if last {
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// One logged row's prediction (its probabilities are skipped unread).
@@ -486,43 +481,42 @@ pub fn find_by_key(
     column: &str,
     keys: &std::collections::HashSet<String>,
 ) -> Result<std::collections::HashMap<String, (String, u32)>> {
-    let conn = open_read_only(path)?;
-    let sql = |source| MonitorError::Store { path: path.to_path_buf(), source };
+    let store = open_read_only(path)?;
     let mut found = std::collections::HashMap::new();
-    let has_log: bool = conn
-        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'prediction_requests')", [], |r| r.get(0))
-        .map_err(sql)?;
-    if !has_log {
+    if !store.read(|t| t.has_table("prediction_requests"))? {
         return Ok(found);
     }
-    let mut stmt = conn
-        .prepare(
-            "SELECT seq, request_id, columns, inputs FROM prediction_requests
-             WHERE model_name = ?1 AND (?2 IS NULL AND route != 'shadow' OR model_version = ?2) ORDER BY seq",
-        )
-        .map_err(sql)?;
-    let mut rows = stmt.query(params![model.name, model.version]).map_err(sql)?;
-    while let Some(r) = rows.next().map_err(sql)? {
-        let seq: i64 = r.get(0).map_err(sql)?;
-        let id: String = r.get(1).map_err(sql)?;
-        let bad = |message: String| MonitorError::LogEntry { path: path.to_path_buf(), seq, message };
-        let names: Vec<String> = serde_json::from_str(r.get_ref(2).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?)
-            .map_err(|e| bad(format!("`columns` is not a list of names: {e}")))?;
-        let Some(k) = names.iter().position(|n| n == column) else { continue };
-        let inputs: Vec<Vec<serde_json::Value>> =
-            serde_json::from_str(r.get_ref(3).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?)
+    let sql = "SELECT seq, request_id, columns, inputs FROM prediction_requests
+         WHERE model_name = ?1 AND (CAST(?2 AS INTEGER) IS NULL AND route != 'shadow' OR model_version = ?2)
+           AND seq > ?3 ORDER BY seq LIMIT ?4";
+    let mut after: i64 = -1;
+    loop {
+        let rows = store.query(sql, &[&model.name, &model.version, &after, &PAGE])?;
+        let last = rows.len() < PAGE;
+        for r in rows {
+            let seq: i64 = r.get(0)?;
+            after = seq;
+            let id: String = r.get(1)?;
+            let bad = |message: String| MonitorError::LogEntry { path: path.to_path_buf(), seq, message };
+            let names: Vec<String> = serde_json::from_str(&r.get::<String>(2)?)
+                .map_err(|e| bad(format!("`columns` is not a list of names: {e}")))?;
+            let Some(k) = names.iter().position(|n| n == column) else { continue };
+            let inputs: Vec<Vec<serde_json::Value>> = serde_json::from_str(&r.get::<String>(3)?)
                 .map_err(|e| bad(format!("`inputs` is not a list of rows: {e}")))?;
-        for (row, values) in inputs.iter().enumerate() {
-            let key = match values.get(k) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Null) | None => continue,
-                Some(other) => other.to_string(),
-            };
-            if keys.contains(&key) {
-                // Later predictions of the same key win.
-                found.insert(key, (id.clone(), u32::try_from(row).unwrap_or(u32::MAX)));
+            for (row, values) in inputs.iter().enumerate() {
+                let key = match values.get(k) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Null) | None => continue,
+                    Some(other) => other.to_string(),
+                };
+                if keys.contains(&key) {
+                    // Later predictions of the same key win.
+                    found.insert(key, (id.clone(), u32::try_from(row).unwrap_or(u32::MAX)));
+                }
             }
         }
+        if last {
+            return Ok(found);
+        }
     }
-    Ok(found)
 }

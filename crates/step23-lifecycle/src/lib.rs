@@ -137,7 +137,7 @@ pub fn run(
     env: &mut dyn Environment,
     now: DateTime<Utc>,
 ) -> Result<LifecycleReport> {
-    let _lock = RunLock::acquire(&lock_path(&policy.store))?;
+    let _lock = RunLock::for_store(&policy.store)?;
     let mut registry = Registry::open(&policy.store, &policy.artifacts, &actor())?;
     let champion = registry.resolve(&format!("models:/{name}@{}", policy.alias))?;
     let store = LifecycleStore::open(&policy.store)?;
@@ -395,7 +395,7 @@ pub fn apply_retention(
 /// Moves `policy.alias` of `name` back to the version it pointed at before its last move.
 /// Answers (from, to).
 pub fn rollback(policy: &LifecyclePolicy, name: &str, reason: &str) -> Result<(u32, u32)> {
-    let _lock = RunLock::acquire(&lock_path(&policy.store))?;
+    let _lock = RunLock::for_store(&policy.store)?;
     let mut registry = Registry::open(&policy.store, &policy.artifacts, &actor())?;
     let current = registry.resolve(&format!("models:/{name}@{}", policy.alias))?;
     let previous = registry
@@ -415,7 +415,7 @@ pub fn rollback(policy: &LifecyclePolicy, name: &str, reason: &str) -> Result<(u
 
 /// Retires one version by hand; refuses a version an alias points at or a deployment serves.
 pub fn retire(policy: &LifecyclePolicy, name: &str, version: u32, reason: &str, served: &[u32]) -> Result<()> {
-    let _lock = RunLock::acquire(&lock_path(&policy.store))?;
+    let _lock = RunLock::for_store(&policy.store)?;
     let mut registry = Registry::open(&policy.store, &policy.artifacts, &actor())?;
     let v = registry.version(name, version)?;
     if !v.aliases.is_empty() {

@@ -250,6 +250,20 @@ fn a_second_run_is_refused_while_the_first_holds_the_lock() {
     RunLock::acquire(&path).unwrap();
 }
 
+mlops_core::store_tests!(one_lifecycle_run_at_a_time_per_store);
+
+/// The lock of a store, on either backend: a file beside SQLite, an advisory lock on
+/// PostgreSQL (held by the session, so every machine on the store sees it).
+fn one_lifecycle_run_at_a_time_per_store(at: &mlops_core::testing::TestStore) {
+    let store = PathBuf::from(at.setting());
+    let held = RunLock::for_store(&store).unwrap();
+    let err = RunLock::for_store(&store).unwrap_err();
+    assert!(matches!(&err, LifecycleError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("another lifecycle run holds the lock"), "{err}");
+    drop(held);
+    drop(RunLock::for_store(&store).unwrap());
+}
+
 /// Stands in for the pipelines: facts as set, retraining registers a fixture package as the
 /// challenger, scores as set per version.
 struct TestEnv {

@@ -42,7 +42,7 @@ fn load_policy(args: &LifecycleArgs) -> Result<LifecyclePolicy> {
     if let Some(store) = &args.store {
         policy.store = store.clone();
     }
-    if !policy.store.is_file() {
+    if mlops_core::store::Location::from_path(&policy.store).is_missing_file() {
         bail!("{}: no store there (train and register a model first, or check --store)", policy.store.display());
     }
     Ok(policy)

@@ -66,7 +66,7 @@ fn run(cli: &Cli, args: &MonitorArgs, named: bool) -> Result<ExitCode> {
             drift_cmd(cli, &config, reference, current, method.as_deref())
         }
         Some(MonitorCommand::Feedback { input, id, row, actual, key, model, artifacts }) => {
-            if !store.is_file() {
+            if mlops_core::store::Location::from_path(&store).is_missing_file() {
                 bail!(
                     "{}: no store there (the server writes its prediction log into it; check --store)",
                     store.display()
