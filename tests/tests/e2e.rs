@@ -3729,16 +3729,16 @@ fn training_tracks_and_registers_on_a_postgres_store() {
     }
 }
 
-/// The team setup on the command line: the store on PostgreSQL and the packages in an
-/// S3-compatible bucket. The training run registers into both; batch inference on another
-/// "machine" (an empty working folder, a cache of its own) resolves the champion there, downloads
-/// its package once into the cache, and answers every row; nothing lands in a local store or
-/// artifact folder.
+/// The team setup as configs/examples/ documents it: the store on PostgreSQL and the packages in
+/// an S3-compatible bucket. The training run registers into both; batch inference and a server
+/// in a fresh cache resolve the champion there, download its package once into the cache, and
+/// answer; the server logs into the shared store; nothing lands in a local store or artifact
+/// folder.
 #[test]
-fn a_team_store_on_postgres_with_packages_in_a_bucket_trains_and_predicts() {
+fn the_team_example_configs_train_predict_and_serve_on_postgres_and_a_bucket() {
     let pg = mlops_core::testing::TestStore::postgres();
     let s3 = mlops_core::testing::S3Server::start().unwrap();
-    s3.create_bucket("team").unwrap();
+    s3.create_bucket("mlops-artifacts").unwrap();
     let url = pg.setting();
     let p = Project::new();
     let cache = p.join("cache");
@@ -3746,25 +3746,16 @@ fn a_team_store_on_postgres_with_packages_in_a_bucket_trains_and_predicts() {
     env.push(("PGPASSWORD".into(), pg.password().unwrap().into()));
     env.push(("MLOPS_CACHE".into(), cache.to_string_lossy().into_owned()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let training = p.file_with("configs/training.yaml", "store: models/registry/registry.db", &format!("store: {url}"));
-    let text = std::fs::read_to_string(&training).unwrap().replacen(
-        "artifacts: models/artifacts",
-        "artifacts: s3://team/packages",
-        1,
-    );
-    std::fs::write(&training, text).unwrap();
+    let example = |name: &str| {
+        let text = std::fs::read_to_string(repo().join("configs/examples").join(name)).unwrap();
+        assert!(text.contains("postgres://mlops@db.internal:5432/mlops"), "{name}");
+        p.write(&format!("configs/{name}"), text.replace("postgres://mlops@db.internal:5432/mlops", &url))
+    };
+    let (training, deployment) = (example("team-training.yaml"), example("team-deployment.yaml"));
     let trained = p.mlops_with_env(&["--quiet", "train", "--json", "--config", training.to_str().unwrap()], &env);
     assert!(trained.success, "{}", trained.stderr);
     assert_eq!(trained.json()["registered"]["version"], 1);
 
-    let deployment =
-        p.file_with("configs/deployment.yaml", "store: models/registry/registry.db", &format!("store: {url}"));
-    let text = std::fs::read_to_string(&deployment).unwrap().replacen(
-        "artifacts: models/artifacts",
-        "artifacts: s3://team/packages",
-        1,
-    );
-    std::fs::write(&deployment, text).unwrap();
     let predict = |out: &str| {
         p.mlops_with_env(
             &[
@@ -3788,12 +3779,25 @@ fn a_team_store_on_postgres_with_packages_in_a_bucket_trains_and_predicts() {
     let show =
         p.mlops_with_env(&["--json", "registry", "show", "models:/penguins-species@champion", "--store", &url], &env);
     let sha = show.json()["package_sha256"].as_str().unwrap().to_string();
-    assert!(show.json()["artifact_path"].as_str().unwrap().starts_with("s3://team/packages/"), "{}", show.stdout);
+    assert!(
+        show.json()["artifact_path"].as_str().unwrap().starts_with("s3://mlops-artifacts/packages/"),
+        "{}",
+        show.stdout
+    );
     let cached = cache.join("packages").join(&sha[..2]).join(&sha);
     assert!(cached.join("manifest.json").is_file(), "the package is cached by its hash");
     let again = predict("second.csv");
     assert!(again.success, "{}", again.stderr);
     assert_eq!(std::fs::read(p.join("first.csv")).unwrap(), std::fs::read(p.join("second.csv")).unwrap());
+
+    let served = p.serve_with_env(&["--config", deployment.to_str().unwrap()], &env);
+    let body = std::fs::read_to_string(repo().join("docs/examples/invocations.json")).unwrap();
+    let (status, answer) = served.request("POST", "/invocations", "application/json", &body);
+    assert_eq!(status, 200, "{answer}");
+    let (ok, err) = served.terminate();
+    assert!(ok, "{err}");
+    let logged = pg.open().query("SELECT COUNT(*) FROM prediction_requests", &[]).unwrap()[0].get::<i64>(0).unwrap();
+    assert_eq!(logged, 1, "the server logs into the shared store");
     for local in ["models/registry", "models/artifacts"] {
         assert!(!p.join(local).exists(), "{local} was written locally");
     }
