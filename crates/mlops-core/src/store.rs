@@ -85,11 +85,25 @@ impl fmt::Display for Location {
 /// A connection string with any password in it replaced by `***`, for messages.
 fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
+    let rest = match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => rest.to_string(),
+        },
+        None => rest.to_string(),
+    };
+    // libpq's `?password=...` (or `&password=...`) in the query string.
+    let rest = match rest.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| if kv.starts_with("password=") { "password=***".to_string() } else { kv.to_string() })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => rest,
+    };
+    format!("{scheme}://{rest}")
 }
 
 impl serde::Serialize for Location {
@@ -516,6 +530,16 @@ pub fn register_password(url: &str, password: &str) {
     lock_passwords().insert(url.to_string(), password.to_string());
 }
 
+/// The password [`Store::open`] uses for `location`: the one [`register_password`] gave for its
+/// URL, else `PGPASSWORD` (none for SQLite). For code that connects again later (a writer
+/// thread that lost its connection).
+pub fn password_for(location: &Location) -> Option<String> {
+    match location {
+        Location::Postgres(url) => lock_passwords().get(url).cloned().or_else(|| std::env::var("PGPASSWORD").ok()),
+        Location::Sqlite(_) => None,
+    }
+}
+
 /// How long opening a PostgreSQL store waits for the server.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -524,12 +548,7 @@ impl Store {
     /// foreign keys on, a 30 s busy timeout), or a PostgreSQL database with the password
     /// [`register_password`] gave for its URL, else the one in `PGPASSWORD`.
     pub fn open(location: &Location) -> Result<Store> {
-        let registered = match location {
-            Location::Postgres(url) => lock_passwords().get(url).cloned(),
-            Location::Sqlite(_) => None,
-        };
-        let password = registered.or_else(|| std::env::var("PGPASSWORD").ok());
-        Store::open_with(location, password.as_deref())
+        Store::open_with(location, password_for(location).as_deref())
     }
 
     /// [`Store::open`] with the PostgreSQL password given.
@@ -625,6 +644,41 @@ impl Store {
             Conn::Postgres(pg) => off_runtime(|| {
                 let PgConn { client, statements } = &mut **pg;
                 f(&mut Tx { inner: TxInner::PgClient(client, statements), location: name })
+            }),
+        }
+    }
+
+    /// Runs `f` on one consistent snapshot of the store, for a read of several statements
+    /// (pages of a log that other processes append to): a deferred read transaction on SQLite,
+    /// `REPEATABLE READ READ ONLY` on PostgreSQL, where concurrent writers commit out of key order.
+    pub fn snapshot<T: Send, E: From<StoreError> + Send>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E> + Send,
+    ) -> Result<T, E> {
+        let mut conn = self.lock();
+        let name = self.name.as_str();
+        let run = |mut tx: Tx<'_>| -> Result<T, E> {
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        };
+        match &mut *conn {
+            Conn::Sqlite(c) => {
+                let t = c
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
+                    .map_err(|e| StoreError::sql(name, e))?;
+                run(Tx { inner: TxInner::Sqlite(t), location: name })
+            }
+            Conn::Closed => Err(closed(name).into()),
+            Conn::Postgres(pg) => off_runtime(|| {
+                let PgConn { client, statements } = &mut **pg;
+                let t = client
+                    .build_transaction()
+                    .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .map_err(|e| StoreError::sql(name, e))?;
+                run(Tx { inner: TxInner::Postgres(t, statements), location: name })
             }),
         }
     }
@@ -1034,11 +1088,19 @@ impl Tx<'_> {
     /// Holds a lock on `name` until the transaction ends, across every process and machine on
     /// the store (PostgreSQL: `pg_advisory_xact_lock`; SQLite's `BEGIN IMMEDIATE` already holds
     /// the whole file's write lock).
+    /// Outside a transaction ([`Store::read`]) there is nothing to hold it for: an error.
     pub fn lock(&mut self, name: &str) -> Result<()> {
-        if self.backend() == Backend::Postgres {
-            self.execute("SELECT pg_advisory_xact_lock(hashtext(?1))", &[&name])?;
+        match self.inner {
+            TxInner::Postgres(..) => {
+                self.execute("SELECT pg_advisory_xact_lock(hashtext(?1))", &[&name])?;
+                Ok(())
+            }
+            TxInner::Sqlite(_) => Ok(()),
+            TxInner::PgClient(..) | TxInner::SqliteConn(_) => Err(StoreError::Config {
+                location: self.location.to_string(),
+                message: format!("a lock on `{name}` needs a transaction (Store::transaction)"),
+            }),
         }
-        Ok(())
     }
 
     fn commit(self) -> Result<()> {
@@ -1080,5 +1142,9 @@ mod tests {
         assert_eq!(Location::parse("models/registry.db"), Location::Sqlite("models/registry.db".into()));
         assert_eq!(Location::parse("postgres://u:secret@h/db").to_string(), "postgres://u:***@h/db");
         assert_eq!(Location::parse("postgres://u@h/db").to_string(), "postgres://u@h/db");
+        assert_eq!(
+            Location::parse("postgres://u@h/db?sslmode=disable&password=secret").to_string(),
+            "postgres://u@h/db?sslmode=disable&password=***"
+        );
     }
 }

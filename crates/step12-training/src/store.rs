@@ -285,7 +285,13 @@ impl Store {
             return Err(StoreError::BadMetric { id: id.to_string(), key: key.to_string(), value });
         }
         self.require_running(id)?;
-        self.db.execute(INSERT_METRIC, &[&id, &key, &value, &step])?;
+        // The value's place among the run's: counted under a lock on the run, so two writers
+        // (two machines on PostgreSQL) never take the same place.
+        self.db.transaction(|tx| -> Result<()> {
+            tx.lock(&format!("runs/{id}"))?;
+            tx.execute(INSERT_METRIC, &[&id, &key, &value, &step])?;
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -297,6 +303,7 @@ impl Store {
         }
         self.require_running(id)?;
         self.db.transaction(|tx| -> Result<()> {
+            tx.lock(&format!("runs/{id}"))?;
             for (step, value) in values.iter().enumerate() {
                 tx.execute(INSERT_METRIC, &[&id, &key, value, &step])?;
             }

@@ -737,11 +737,21 @@ impl Registry {
             bucket.get_files(&key, &tmp, &files)?;
             // Every file against its checksum before the copy counts as cached.
             step16_package::load(&tmp)?;
-            let _ = std::fs::remove_dir_all(&cached);
+            // Another process may have cached the same content meanwhile, and be loading it: a
+            // copy that verifies is never removed.
+            let whole = |dir: &Path| crate::verify_manifest(dir, sha).is_ok() && step16_package::load(dir).is_ok();
+            if cached.exists() {
+                if whole(&cached) {
+                    return Ok(());
+                }
+                // A changed copy: moved aside in one step, then removed.
+                let aside = parent.join(format!(".{sha}.stale-{}-{call}", std::process::id()));
+                std::fs::rename(&cached, &aside).map_err(|e| CoreError::io("cannot move aside", &cached, e))?;
+                let _ = std::fs::remove_dir_all(&aside);
+            }
             match std::fs::rename(&tmp, &cached) {
                 Ok(()) => Ok(()),
-                // Another process cached the same content first.
-                Err(_) if cached.join("manifest.json").is_file() => Ok(()),
+                Err(_) if whole(&cached) => Ok(()),
                 Err(e) => Err(CoreError::io("cannot move the package into the cache", &cached, e).into()),
             }
         };

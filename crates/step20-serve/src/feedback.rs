@@ -103,9 +103,12 @@ pub fn record_feedback(
     let db = mlops_core::store::Store::open(&location)?;
     db.migrate("prediction_log", crate::log::MIGRATIONS)?;
     let done = db.transaction(|tx| -> std::result::Result<FeedbackOutcome, Refused> {
-        // Actuals find their request by id; the log's writer keeps this index from the first
-        // feedback on.
-        tx.batch("CREATE INDEX IF NOT EXISTS prediction_requests_request ON prediction_requests (request_id)")?;
+        // Actuals find their request by id; on SQLite the log's writer keeps this index from the
+        // first feedback on (on PostgreSQL the log's migration 2 made it: DDL here would lock the
+        // table against the servers' writers until this transaction ends).
+        if tx.backend() == mlops_core::store::Backend::Sqlite {
+            tx.batch("CREATE INDEX IF NOT EXISTS prediction_requests_request ON prediction_requests (request_id)")?;
+        }
         let mut outcome = FeedbackOutcome::default();
         for (index, a) in actuals.iter().enumerate() {
             let found = tx.query_opt(

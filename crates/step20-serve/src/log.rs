@@ -104,7 +104,19 @@ FROM prediction_requests AS r, json_array_elements(CAST(r.inputs AS json)) WITH 
 
 /// The prediction log's schema versions (with the feedback beside it: step 20 owns both). 1 is
 /// the schema as it stood when versioning began; a SQLite log made before gets what it lacks.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration { version: 1, apply: schema_v1 }];
+pub(crate) const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, apply: schema_v1 }, Migration { version: 2, apply: schema_v2 }];
+
+/// 2: on PostgreSQL, the index feedback finds requests by (SQLite makes it on the first feedback,
+/// keeping the writer's cost down until feedback is used).
+fn schema_v2(t: &mut Tx<'_>) -> mlops_core::store::Result<()> {
+    match t.backend() {
+        Backend::Postgres => {
+            t.batch("CREATE INDEX IF NOT EXISTS prediction_requests_request ON prediction_requests (request_id)")
+        }
+        Backend::Sqlite => Ok(()),
+    }
+}
 
 fn schema_v1(t: &mut Tx<'_>) -> mlops_core::store::Result<()> {
     t.ddl(SCHEMA)?;
@@ -451,7 +463,7 @@ impl PredictionLog {
                 problem: problem.clone(),
             }),
             Location::Postgres(_) => {
-                let password = std::env::var("PGPASSWORD").ok();
+                let password = mlops_core::store::password_for(&location);
                 let db = mlops_core::store::Store::open_with(&location, password.as_deref())?;
                 db.migrate("prediction_log", MIGRATIONS)?;
                 Sink::Postgres(PgSink { db: Some(db), location: location.clone(), password, problem: problem.clone() })

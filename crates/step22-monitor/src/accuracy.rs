@@ -65,7 +65,7 @@ fn for_each_labelled(
     path: &Path,
     (model, window): (&ModelRef, &Window),
     column: &str,
-    visit: &mut dyn FnMut(LabelledRequest) -> Result<()>,
+    visit: &mut (dyn FnMut(LabelledRequest) -> Result<()> + Send),
 ) -> Result<()> {
     let store = open_read_only(path)?;
     let tables = store.read(|t| {
@@ -79,28 +79,30 @@ fn for_each_labelled(
     }
     let (from, to) = (window.from.map(log_text), window.to.map(log_text));
     let sql = labelled_requests(column);
-    let mut after: i64 = -1;
-    loop {
-        let rows = store.query(&sql, &[&model.name, &model.version, &from, &to, &after, &PAGE])?;
-        let last = rows.len() < PAGE;
-        for r in rows {
-            let seq: i64 = r.get(0)?;
-            after = seq;
-            let request_id: String = r.get(4)?;
-            let actuals = store
-                .query(
-                    "SELECT row, actual FROM prediction_feedback WHERE request_id = ?1 ORDER BY row",
-                    &[&request_id],
-                )?
-                .iter()
-                .map(|a| Ok((a.get(0)?, a.get(1)?)))
-                .collect::<mlops_core::store::Result<Vec<(u32, String)>>>()?;
-            visit(LabelledRequest { at: r.get(1)?, columns: r.get(2)?, text: r.get(3)?, request_id, actuals })?;
+    store.snapshot(|t| -> Result<()> {
+        let mut after: i64 = -1;
+        loop {
+            let rows = t.query(&sql, &[&model.name, &model.version, &from, &to, &after, &PAGE])?;
+            let last = rows.len() < PAGE;
+            for r in rows {
+                let seq: i64 = r.get(0)?;
+                after = seq;
+                let request_id: String = r.get(4)?;
+                let actuals = t
+                    .query(
+                        "SELECT row, actual FROM prediction_feedback WHERE request_id = ?1 ORDER BY row",
+                        &[&request_id],
+                    )?
+                    .iter()
+                    .map(|a| Ok((a.get(0)?, a.get(1)?)))
+                    .collect::<mlops_core::store::Result<Vec<(u32, String)>>>()?;
+                visit(LabelledRequest { at: r.get(1)?, columns: r.get(2)?, text: r.get(3)?, request_id, actuals })?;
+            }
+            if last {
+                return Ok(());
+            }
         }
-        if last {
-            return Ok(());
-        }
-    }
+    })
 }
 
 /// Predictions with their actual outcomes, ready for step 14's metrics.

@@ -298,30 +298,34 @@ fn read_entries(path: &Path, model: &ModelRef, window: &Window, tx: &std::sync::
         "SELECT seq, at, rows, columns, inputs, outputs, latency_ms, novel FROM prediction_requests
          WHERE {IN_WINDOW} AND seq > ?5 ORDER BY seq LIMIT ?6"
     );
-    let mut after: i64 = -1;
-    loop {
-        let rows = store.query(&sql, &[&model.name, &model.version, &from, &to, &after, &PAGE])?;
-        let last = rows.len() < PAGE;
-        for r in rows {
-            let entry = Entry {
-                seq: r.get(0)?,
-                at: r.get(1)?,
-                rows: r.get(2)?,
-                columns: r.get(3)?,
-                inputs: r.get(4)?,
-                outputs: r.get(5)?,
-                latency_ms: r.get(6)?,
-                novel: r.get(7)?,
-            };
-            after = entry.seq;
-            if tx.send(entry).is_err() {
+    // Every page from one snapshot: on PostgreSQL two servers commit out of `seq` order, and a
+    // row committed behind the cursor would be skipped.
+    store.snapshot(|t| -> Result<()> {
+        let mut after: i64 = -1;
+        loop {
+            let rows = t.query(&sql, &[&model.name, &model.version, &from, &to, &after, &PAGE])?;
+            let last = rows.len() < PAGE;
+            for r in rows {
+                let entry = Entry {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    rows: r.get(2)?,
+                    columns: r.get(3)?,
+                    inputs: r.get(4)?,
+                    outputs: r.get(5)?,
+                    latency_ms: r.get(6)?,
+                    novel: r.get(7)?,
+                };
+                after = entry.seq;
+                if tx.send(entry).is_err() {
+                    return Ok(());
+                }
+            }
+            if last {
                 return Ok(());
             }
         }
-        if last {
-            return Ok(());
-        }
-    }
+    })
 }
 
 /// One logged row's prediction (its probabilities are skipped unread).
@@ -489,34 +493,36 @@ pub fn find_by_key(
     let sql = "SELECT seq, request_id, columns, inputs FROM prediction_requests
          WHERE model_name = ?1 AND (CAST(?2 AS INTEGER) IS NULL AND route != 'shadow' OR model_version = ?2)
            AND seq > ?3 ORDER BY seq LIMIT ?4";
-    let mut after: i64 = -1;
-    loop {
-        let rows = store.query(sql, &[&model.name, &model.version, &after, &PAGE])?;
-        let last = rows.len() < PAGE;
-        for r in rows {
-            let seq: i64 = r.get(0)?;
-            after = seq;
-            let id: String = r.get(1)?;
-            let bad = |message: String| MonitorError::LogEntry { path: path.to_path_buf(), seq, message };
-            let names: Vec<String> = serde_json::from_str(&r.get::<String>(2)?)
-                .map_err(|e| bad(format!("`columns` is not a list of names: {e}")))?;
-            let Some(k) = names.iter().position(|n| n == column) else { continue };
-            let inputs: Vec<Vec<serde_json::Value>> = serde_json::from_str(&r.get::<String>(3)?)
-                .map_err(|e| bad(format!("`inputs` is not a list of rows: {e}")))?;
-            for (row, values) in inputs.iter().enumerate() {
-                let key = match values.get(k) {
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(serde_json::Value::Null) | None => continue,
-                    Some(other) => other.to_string(),
-                };
-                if keys.contains(&key) {
-                    // Later predictions of the same key win.
-                    found.insert(key, (id.clone(), u32::try_from(row).unwrap_or(u32::MAX)));
+    store.snapshot(|t| -> Result<std::collections::HashMap<String, (String, u32)>> {
+        let mut after: i64 = -1;
+        loop {
+            let rows = t.query(sql, &[&model.name, &model.version, &after, &PAGE])?;
+            let last = rows.len() < PAGE;
+            for r in rows {
+                let seq: i64 = r.get(0)?;
+                after = seq;
+                let id: String = r.get(1)?;
+                let bad = |message: String| MonitorError::LogEntry { path: path.to_path_buf(), seq, message };
+                let names: Vec<String> = serde_json::from_str(&r.get::<String>(2)?)
+                    .map_err(|e| bad(format!("`columns` is not a list of names: {e}")))?;
+                let Some(k) = names.iter().position(|n| n == column) else { continue };
+                let inputs: Vec<Vec<serde_json::Value>> = serde_json::from_str(&r.get::<String>(3)?)
+                    .map_err(|e| bad(format!("`inputs` is not a list of rows: {e}")))?;
+                for (row, values) in inputs.iter().enumerate() {
+                    let key = match values.get(k) {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(serde_json::Value::Null) | None => continue,
+                        Some(other) => other.to_string(),
+                    };
+                    if keys.contains(&key) {
+                        // Later predictions of the same key win.
+                        found.insert(key, (id.clone(), u32::try_from(row).unwrap_or(u32::MAX)));
+                    }
                 }
             }
+            if last {
+                return Ok(found);
+            }
         }
-        if last {
-            return Ok(found);
-        }
-    }
+    })
 }
