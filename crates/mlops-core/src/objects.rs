@@ -256,6 +256,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn settings_that_name_no_bucket_are_refused_naming_them() {
+        for (setting, why) in [("s3://", "no bucket name after s3://"), ("s3:/models", "not an s3:// URL")] {
+            let err = Bucket::open_with(setting, &[]).unwrap_err();
+            assert!(
+                matches!(&err, ObjectError::Config { url, message } if url == setting && message == why),
+                "{setting}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn server_errors_are_cut_to_their_code_and_message() {
         let text = "Error performing PUT http://h/b/k - 404 Not Found: <?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><RequestId>x</RequestId></Error>";
         assert_eq!(

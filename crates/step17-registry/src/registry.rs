@@ -622,21 +622,7 @@ impl Registry {
             params,
         )?;
         let Some(first) = found.first() else { return Ok(None) };
-        let mut version = Version {
-            name: first.get(10)?,
-            version: first.get(0)?,
-            status: VersionStatus::parse(&first.get::<String>(1)?),
-            description: first.get(2)?,
-            run_id: first.get(3)?,
-            dataset_version: first.get(4)?,
-            package_sha256: first.get(5)?,
-            artifact_path: PathBuf::from(first.get::<String>(6)?),
-            source_path: PathBuf::from(first.get::<String>(7)?),
-            metrics: serde_json::from_str(&first.get::<String>(8)?).unwrap_or_default(),
-            aliases: Vec::new(),
-            tags: BTreeMap::new(),
-            created_at: first.get(9)?,
-        };
+        let mut version = version_of(first.get(10)?, first)?;
         for r in &found {
             if let Some(alias) = r.get::<Option<String>>(11)?
                 && !version.aliases.contains(&alias)
@@ -662,26 +648,7 @@ impl Registry {
                 ),
                 &[&name, &only],
             )?;
-            let mut out: Vec<Version> = rows
-                .iter()
-                .map(|r| {
-                    Ok(Version {
-                        name: name.to_string(),
-                        version: r.get(0)?,
-                        status: VersionStatus::parse(&r.get::<String>(1)?),
-                        description: r.get(2)?,
-                        run_id: r.get(3)?,
-                        dataset_version: r.get(4)?,
-                        package_sha256: r.get(5)?,
-                        artifact_path: PathBuf::from(r.get::<String>(6)?),
-                        source_path: PathBuf::from(r.get::<String>(7)?),
-                        metrics: serde_json::from_str(&r.get::<String>(8)?).unwrap_or_default(),
-                        aliases: Vec::new(),
-                        tags: BTreeMap::new(),
-                        created_at: r.get(9)?,
-                    })
-                })
-                .collect::<Result<_>>()?;
+            let mut out: Vec<Version> = rows.iter().map(|r| version_of(name.to_string(), r)).collect::<Result<_>>()?;
             let index: BTreeMap<u32, usize> = out.iter().enumerate().map(|(i, v)| (v.version, i)).collect();
             let aliases = tx.query(
                 &format!("SELECT version, alias FROM model_aliases WHERE name = ?1 AND {which} ORDER BY alias"),
@@ -873,6 +840,26 @@ impl Registry {
             })
             .collect()
     }
+}
+
+/// A version of model `name` from a row whose first columns are [`VERSION_COLUMNS`] (without
+/// its aliases and tags).
+fn version_of(name: String, r: &mlops_core::store::Row) -> Result<Version> {
+    Ok(Version {
+        name,
+        version: r.get(0)?,
+        status: VersionStatus::parse(&r.get::<String>(1)?),
+        description: r.get(2)?,
+        run_id: r.get(3)?,
+        dataset_version: r.get(4)?,
+        package_sha256: r.get(5)?,
+        artifact_path: PathBuf::from(r.get::<String>(6)?),
+        source_path: PathBuf::from(r.get::<String>(7)?),
+        metrics: serde_json::from_str(&r.get::<String>(8)?).unwrap_or_default(),
+        aliases: Vec::new(),
+        tags: BTreeMap::new(),
+        created_at: r.get(9)?,
+    })
 }
 
 /// A package's key in a bucket: `<sha[0..2]>/<sha>`, as in a folder.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use step14_evaluate::Metric;
 
 use crate::error::{MonitorError, Result};
-use crate::window::{IN_WINDOW, ModelRef, PAGE, Window, log_text, open_read_only};
+use crate::window::{IN_WINDOW, ModelRef, Window, log_text, open_read_only, pages};
 
 /// What the model predicts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,29 +79,15 @@ fn for_each_labelled(
     }
     let (from, to) = (window.from.map(log_text), window.to.map(log_text));
     let sql = labelled_requests(column);
-    store.snapshot(|t| -> Result<()> {
-        let mut after: i64 = -1;
-        loop {
-            let rows = t.query(&sql, &[&model.name, &model.version, &from, &to, &after, &PAGE])?;
-            let last = rows.len() < PAGE;
-            for r in rows {
-                let seq: i64 = r.get(0)?;
-                after = seq;
-                let request_id: String = r.get(4)?;
-                let actuals = t
-                    .query(
-                        "SELECT row, actual FROM prediction_feedback WHERE request_id = ?1 ORDER BY row",
-                        &[&request_id],
-                    )?
-                    .iter()
-                    .map(|a| Ok((a.get(0)?, a.get(1)?)))
-                    .collect::<mlops_core::store::Result<Vec<(u32, String)>>>()?;
-                visit(LabelledRequest { at: r.get(1)?, columns: r.get(2)?, text: r.get(3)?, request_id, actuals })?;
-            }
-            if last {
-                return Ok(());
-            }
-        }
+    pages(&store, &sql, &[&model.name, &model.version, &from, &to], &mut |t, r| {
+        let request_id: String = r.get(4)?;
+        let actuals = t
+            .query("SELECT row, actual FROM prediction_feedback WHERE request_id = ?1 ORDER BY row", &[&request_id])?
+            .iter()
+            .map(|a| Ok((a.get(0)?, a.get(1)?)))
+            .collect::<mlops_core::store::Result<Vec<(u32, String)>>>()?;
+        visit(LabelledRequest { at: r.get(1)?, columns: r.get(2)?, text: r.get(3)?, request_id, actuals })?;
+        Ok(true)
     })
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use mlops_core::store::{Location, Store};
+use mlops_core::store::{Bind, Location, Row, Store, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::cell::LoggedValue;
@@ -277,6 +277,37 @@ pub(crate) const IN_WINDOW: &str =
 /// whatever the window holds, on either backend.
 pub(crate) const PAGE: usize = 256;
 
+/// Reads `sql`'s rows page by page in one snapshot, handing each to `visit` (with the
+/// transaction, for reads of its own) until it answers `false`. `sql` selects `seq` first and
+/// ends `seq > ?N ORDER BY seq LIMIT ?M`, its two last parameters, after `params`. One snapshot:
+/// on PostgreSQL two servers commit out of `seq` order, and a row committed behind the cursor
+/// would be skipped.
+pub(crate) fn pages(
+    store: &Store,
+    sql: &str,
+    params: &[&dyn Bind],
+    visit: &mut (dyn FnMut(&mut Tx<'_>, &Row) -> Result<bool> + Send),
+) -> Result<()> {
+    store.snapshot(|t| -> Result<()> {
+        let mut after: i64 = -1;
+        loop {
+            let mut all: Vec<&dyn Bind> = params.to_vec();
+            all.extend([&after as &dyn Bind, &PAGE]);
+            let rows = t.query(sql, &all)?;
+            let last = rows.len() < PAGE;
+            for r in &rows {
+                after = r.get(0)?;
+                if !visit(t, r)? {
+                    return Ok(());
+                }
+            }
+            if last {
+                return Ok(());
+            }
+        }
+    })
+}
+
 /// One logged request as the store holds it.
 struct Entry {
     seq: i64,
@@ -298,33 +329,19 @@ fn read_entries(path: &Path, model: &ModelRef, window: &Window, tx: &std::sync::
         "SELECT seq, at, rows, columns, inputs, outputs, latency_ms, novel FROM prediction_requests
          WHERE {IN_WINDOW} AND seq > ?5 ORDER BY seq LIMIT ?6"
     );
-    // Every page from one snapshot: on PostgreSQL two servers commit out of `seq` order, and a
-    // row committed behind the cursor would be skipped.
-    store.snapshot(|t| -> Result<()> {
-        let mut after: i64 = -1;
-        loop {
-            let rows = t.query(&sql, &[&model.name, &model.version, &from, &to, &after, &PAGE])?;
-            let last = rows.len() < PAGE;
-            for r in rows {
-                let entry = Entry {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    rows: r.get(2)?,
-                    columns: r.get(3)?,
-                    inputs: r.get(4)?,
-                    outputs: r.get(5)?,
-                    latency_ms: r.get(6)?,
-                    novel: r.get(7)?,
-                };
-                after = entry.seq;
-                if tx.send(entry).is_err() {
-                    return Ok(());
-                }
-            }
-            if last {
-                return Ok(());
-            }
-        }
+    pages(&store, &sql, &[&model.name, &model.version, &from, &to], &mut |_, r| {
+        let entry = Entry {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            rows: r.get(2)?,
+            columns: r.get(3)?,
+            inputs: r.get(4)?,
+            outputs: r.get(5)?,
+            latency_ms: r.get(6)?,
+            novel: r.get(7)?,
+        };
+        // A receiver that hung up wants no more.
+        Ok(tx.send(entry).is_ok())
     })
 }
 
@@ -493,36 +510,27 @@ pub fn find_by_key(
     let sql = "SELECT seq, request_id, columns, inputs FROM prediction_requests
          WHERE model_name = ?1 AND (CAST(?2 AS INTEGER) IS NULL AND route != 'shadow' OR model_version = ?2)
            AND seq > ?3 ORDER BY seq LIMIT ?4";
-    store.snapshot(|t| -> Result<std::collections::HashMap<String, (String, u32)>> {
-        let mut after: i64 = -1;
-        loop {
-            let rows = t.query(sql, &[&model.name, &model.version, &after, &PAGE])?;
-            let last = rows.len() < PAGE;
-            for r in rows {
-                let seq: i64 = r.get(0)?;
-                after = seq;
-                let id: String = r.get(1)?;
-                let bad = |message: String| MonitorError::LogEntry { path: path.to_path_buf(), seq, message };
-                let names: Vec<String> = serde_json::from_str(&r.get::<String>(2)?)
-                    .map_err(|e| bad(format!("`columns` is not a list of names: {e}")))?;
-                let Some(k) = names.iter().position(|n| n == column) else { continue };
-                let inputs: Vec<Vec<serde_json::Value>> = serde_json::from_str(&r.get::<String>(3)?)
-                    .map_err(|e| bad(format!("`inputs` is not a list of rows: {e}")))?;
-                for (row, values) in inputs.iter().enumerate() {
-                    let key = match values.get(k) {
-                        Some(serde_json::Value::String(s)) => s.clone(),
-                        Some(serde_json::Value::Null) | None => continue,
-                        Some(other) => other.to_string(),
-                    };
-                    if keys.contains(&key) {
-                        // Later predictions of the same key win.
-                        found.insert(key, (id.clone(), u32::try_from(row).unwrap_or(u32::MAX)));
-                    }
-                }
-            }
-            if last {
-                return Ok(found);
+    pages(&store, sql, &[&model.name, &model.version], &mut |_, r| {
+        let seq: i64 = r.get(0)?;
+        let id: String = r.get(1)?;
+        let bad = |message: String| MonitorError::LogEntry { path: path.to_path_buf(), seq, message };
+        let names: Vec<String> = serde_json::from_str(&r.get::<String>(2)?)
+            .map_err(|e| bad(format!("`columns` is not a list of names: {e}")))?;
+        let Some(k) = names.iter().position(|n| n == column) else { return Ok(true) };
+        let inputs: Vec<Vec<serde_json::Value>> = serde_json::from_str(&r.get::<String>(3)?)
+            .map_err(|e| bad(format!("`inputs` is not a list of rows: {e}")))?;
+        for (row, values) in inputs.iter().enumerate() {
+            let key = match values.get(k) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Null) | None => continue,
+                Some(other) => other.to_string(),
+            };
+            if keys.contains(&key) {
+                // Later predictions of the same key win.
+                found.insert(key, (id.clone(), u32::try_from(row).unwrap_or(u32::MAX)));
             }
         }
-    })
+        Ok(true)
+    })?;
+    Ok(found)
 }
